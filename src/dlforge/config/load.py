@@ -1,0 +1,110 @@
+"""Read a run config from YAML or a dict, validate it once, and report every problem at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from dlforge.config.schema import RunConfig
+from dlforge.errors import ConfigError
+
+_UNION_TAGS = {"function-after", "function-before", "function-wrap", "function-plain"}
+
+
+def load_config(source: str | Path | dict[str, Any] | RunConfig | None = None) -> RunConfig:
+    """Return the validated config for a YAML file, a dict, or the defaults.
+
+    Args:
+        source: path of a YAML file, a dict of the same shape, a RunConfig, or None for defaults.
+
+    Returns:
+        The resolved config, defaults filled in.
+
+    Raises:
+        ConfigError: one line per problem, ``<key>: <message> (got <value>)``.
+        NotFoundError: the file does not exist.
+
+    Example:
+        >>> load_config({"train": {"epochs": 2}}).train.epochs
+        2
+    """
+    if isinstance(source, RunConfig):
+        return source
+    raw = read_yaml(source) if isinstance(source, (str, Path)) else dict(source or {})
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Parse a YAML mapping, turning I/O and syntax errors into one-line DlforgeErrors."""
+    from dlforge.errors import NotFoundError
+
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"config file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections (got {type(data).__name__})")
+    return data
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: dotted key, pydantic's message made plain, and the value received."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"] if str(p) not in _UNION_TAGS and not _is_tag(p))
+        msg = _plain(err)
+        if err["type"] == "value_error" and (not key or msg.startswith(key + ".")):
+            lines.append(msg)  # a model validator wrote a whole line already
+            continue
+        got = err.get("input")
+        tail = "" if err["type"] in ("missing",) or msg.endswith(")") else f" (got {_show(got)})"
+        lines.append(f"{key or 'config'}: {msg}{tail}")
+    return "\n".join(dict.fromkeys(lines))
+
+
+def _is_tag(part: Any) -> bool:
+    # discriminated-union members appear in locations as their tag, e.g. 'basic_cnn'
+    from dlforge.config.schema import MODEL_TYPES
+
+    return part in MODEL_TYPES or part in (
+        "constant", "step", "plateau", "exponential", "inverse_time", "cosine", "one_cycle",
+    )
+
+
+def _plain(err: dict[str, Any]) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        return f"unknown type; allowed: {ctx.get('expected_tags')} (got {ctx.get('tag')!r})"
+    if kind == "union_tag_not_found":
+        return "needs a 'type' key"
+    if kind == "literal_error":
+        return "must be " + msg.removeprefix("Input should be ")
+    if msg.startswith("Value error, "):
+        return msg.removeprefix("Value error, ")
+    if msg.startswith("Input should be "):
+        return "must be " + msg.removeprefix("Input should be ")
+    return msg[0].lower() + msg[1:]
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,126 @@
+"""The in-memory dataset every source returns, and the three splits made from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+Modality = Literal["image", "table", "text"]
+TaskKind = Literal["multiclass", "binary", "multilabel", "regression"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What is predicted.
+
+    Attributes:
+        kind: multiclass (one of K, integer labels), binary (0/1, class 1 is the positive one),
+            multilabel (K independent 0/1 labels), regression (float targets).
+        class_names: one name per class (binary: [negative, positive]) or per label; for
+            regression the target column name(s).
+    """
+
+    kind: TaskKind
+    class_names: tuple[str, ...]
+
+    @property
+    def num_outputs(self) -> int:
+        """Width of the model's head: 1 logit for binary, one per class or label otherwise."""
+        if self.kind == "binary":
+            return 1
+        return max(1, len(self.class_names))
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind != "regression"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "class_names": list(self.class_names)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TaskSpec:
+        return cls(kind=d["kind"], class_names=tuple(d["class_names"]))
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the samples came from: the source, and the sha256 of every file read."""
+
+    source: str
+    files: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "files": dict(self.files), "details": dict(self.details)}
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the source and its files, stable across machines."""
+        import hashlib
+        import json
+
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass
+class Dataset:
+    """Samples and labels, in memory, before preprocessing.
+
+    Attributes:
+        x: images as an array (N, C, H, W), uint8 or float; tables as a DataFrame of raw
+            columns (numeric and categorical, NaN allowed); texts as an object array (N,) of str.
+        y: int64 (N,) for multiclass/binary; int64 (N, K) of 0/1 for multilabel;
+            float32 (N,) or (N, T) for regression.
+        task: what is predicted.
+        modality: image, table or text.
+        provenance: source and file checksums.
+        split: optional per-sample names ("train", "val", "test") fixed by the source (a
+            shipped test set, or a csv split column); None lets `data.split` decide.
+        skipped: files the source could not read, as {"path", "reason"} dicts (for the report).
+    """
+
+    x: np.ndarray | pd.DataFrame
+    y: np.ndarray
+    task: TaskSpec
+    modality: Modality
+    provenance: Provenance
+    split: np.ndarray | None = None
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, index: np.ndarray) -> Dataset:
+        """The samples at `index` (integer positions), everything else shared."""
+        index = np.asarray(index, dtype=np.int64)
+        x = self.x.iloc[index].reset_index(drop=True) if isinstance(self.x, pd.DataFrame) else self.x[index]
+        split = None if self.split is None else self.split[index]
+        return replace(self, x=x, y=self.y[index], split=split)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one raw sample: (C, H, W), (n_columns,) or () for text."""
+        if isinstance(self.x, pd.DataFrame):
+            return (self.x.shape[1],)
+        return tuple(self.x.shape[1:])
+
+
+@dataclass
+class Splits:
+    """Train, validation and test sets made once from a Dataset.
+
+    `test` is touched only by the final evaluation; choices (early stopping, thresholds,
+    search) see `val` only.
+    """
+
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def items(self) -> list[tuple[str, Dataset]]:
+        return [("train", self.train), ("val", self.val), ("test", self.test)]

@@ -1,0 +1,33 @@
+"""Error types. Library code raises these; only `cli.py` and `serve/` turn them into messages.
+
+Each subclasses a built-in as well, so callers can catch `ValueError` or `KeyError` without
+knowing dlforge (Ludwig's `ConfigValidationError(LudwigError, ValueError)`).
+"""
+
+from __future__ import annotations
+
+
+class DlforgeError(Exception):
+    """Base class of every error dlforge raises on purpose."""
+
+
+class ConfigError(DlforgeError, ValueError):
+    """A config key has a bad value, is unknown, or contradicts another key.
+
+    The message has one line per problem: ``<key>: <what is wrong> (got <value>)``.
+    """
+
+
+class DataError(DlforgeError, ValueError):
+    """The data cannot be used as configured: missing file, missing column, no samples, ..."""
+
+
+class NotFoundError(DlforgeError, KeyError):
+    """A named thing (model, version, alias, run, file) does not exist."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class StoreError(DlforgeError, RuntimeError):
+    """The registry store is unreachable or corrupt."""

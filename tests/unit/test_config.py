@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import pytest
+
+from dlforge.config import load_config
+from dlforge.errors import ConfigError, NotFoundError
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"data": {"val_fraction": 1.5}}, "data.val_fraction: must be less than 1 (got 1.5)"),
+        ({"train": {"lr": -0.1}}, "train.lr: must be greater than 0 (got -0.1)"),
+        ({"train": {"lr": 0}}, "train.lr: must be greater than 0 (got 0)"),
+        ({"train": {"bogus": 1}}, "train.bogus: unknown key (got 1)"),
+        ({"train": {"optimizer": "adagrad"}},
+         "train.optimizer: must be 'sgd', 'adam', 'adamw' or 'rmsprop' (got 'adagrad')"),
+        ({"train": {"schedule": {"type": "exponential", "decay_rate": 2}}},
+         "train.schedule.decay_rate: must be less than 1 (got 2)"),
+        ({"train": {"schedule": {"type": "linear"}}},
+         "train.schedule: unknown type; allowed: 'constant', 'step', 'plateau', 'exponential', "
+         "'inverse_time', 'cosine', 'one_cycle' (got 'linear')"),
+        ({"model": {"type": "vgg"}},
+         "model: unknown type; allowed: 'mlp', 'basic_cnn', 'mobilenet', 'resnet_small', "
+         "'text_pool', 'text_cnn', 'linear', 'autoencoder' (got 'vgg')"),
+        ({"model": {"type": "mlp", "dropout": 2}}, "model.dropout: must be less than 1 (got 2)"),
+        ({"data": {"source": "csv"}}, "data.path: required for source 'csv' (got None)"),
+        ({"data": {"source": "idx", "name": "digits"}},
+         "data.name: must be one of mnist, fashion_mnist for source 'idx' (got 'digits')"),
+        ({"data": {"val_fraction": 0.5, "test_fraction": 0.5}},
+         "data.val_fraction + data.test_fraction: must be less than 1 (got 0.5 + 0.5)"),
+        ({"augment": {"hflip": {"p": 2}}}, "augment.hflip.p: must be less than or equal to 1 (got 2)"),
+        ({"tune": {"space": {"train.lr": {"uniform": [1, 2], "choice": [1]}}}},
+         "tune.space.train.lr: give exactly one of uniform, log_uniform, int, choice "
+         "(got ['uniform', 'choice'])"),
+        ({"extra_section": {}}, "extra_section: unknown key (got {})"),
+    ],
+)
+def test_bad_values_name_the_key(raw, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert str(info.value) == message
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        load_config({"train": {"lr": -1, "epochs": 0}})
+    assert str(info.value).splitlines() == [
+        "train.epochs: must be greater than or equal to 1 (got 0)",
+        "train.lr: must be greater than 0 (got -1)",
+    ]
+
+
+def test_defaults_resolve():
+    cfg = load_config(None)
+    assert (cfg.data.source, cfg.data.name, cfg.model.type, cfg.train.optimizer) == (
+        "builtin", "digits", "basic_cnn", "adam")
+    assert cfg.train.early_stopping.patience == 5
+
+
+def test_early_stopping_false_disables_it():
+    assert load_config({"train": {"early_stopping": False}}).train.early_stopping is None
+
+
+def test_yaml_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("name: x\ntrain:\n  epochs: 3\n")
+    cfg = load_config(path)
+    assert (cfg.name, cfg.train.epochs) == ("x", 3)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  epochs: [3\n")
+    with pytest.raises(ConfigError, match=r"run.yaml: not valid YAML at line 3"):
+        load_config(path)
+
+
+def test_yaml_top_level_must_be_mapping(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match=r"the top level must be a mapping of sections \(got list\)"):
+        load_config(path)
+
+
+def test_missing_file():
+    with pytest.raises(NotFoundError, match="config file 'nope.yaml' does not exist"):
+        load_config("nope.yaml")

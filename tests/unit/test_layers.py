@@ -1,0 +1,25 @@
+"""Architecture rules of DESIGN.md that a test can hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "dlforge"
+ENTRY_POINT_NAMES = ("dlforge.serve", "dlforge.cli", "fastapi", "typer", "uvicorn")
+
+
+def test_core_never_imports_entry_points():
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        if "serve" in path.relative_to(SRC).parts or path.name in ("cli.py", "__main__.py"):
+            continue
+        text = path.read_text()
+        offenders += [f"{path.relative_to(SRC)}: {name}" for name in ENTRY_POINT_NAMES
+                      if f"import {name}" in text or f"from {name}" in text]
+    assert offenders == []
+
+
+def test_only_the_loop_steps_an_optimizer():
+    steppers = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+                      if "optimizer.step(" in p.read_text() or ".backward(" in p.read_text())
+    assert steppers in ([], ["train/loop.py"]), steppers
