@@ -1,0 +1,90 @@
+"""Atomic writes: write beside the target, fsync, then rename, so a crash never leaves half a file.
+
+Every checkpoint, bundle file, report and download goes through these helpers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path in the target's directory; rename it onto `target` on success.
+
+    On an exception the temporary file is removed and `target` is untouched.
+
+    Example:
+        >>> with atomic_path(tmp / "weights.safetensors") as tmp_file:  # doctest: +SKIP
+        ...     save_file(tensors, tmp_file)
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_open(target: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file for writing; it replaces `target` only if the block succeeds."""
+    with atomic_path(target) as tmp, open(tmp, mode, **kwargs) as fh:
+        yield fh
+
+
+def write_text(target: str | Path, text: str) -> Path:
+    with atomic_open(target, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return Path(target)
+
+
+def write_json(target: str | Path, obj: Any) -> Path:
+    return write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory; on success it is renamed to `target` (which must not exist).
+
+    Readers never see a bundle directory with only some of its files.
+    """
+    target = Path(target)
+    if target.exists():
+        raise FileExistsError(f"{target} already exists")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _jsonable(obj: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
