@@ -86,3 +86,20 @@ def test_yaml_top_level_must_be_mapping(tmp_path):
 def test_missing_file():
     with pytest.raises(NotFoundError, match="config file 'nope.yaml' does not exist"):
         load_config("nope.yaml")
+
+
+def test_overrides_apply_on_top_of_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  epochs: 3\n  lr: 0.01\n")
+    cfg = load_config(path, ["train.epochs=1", "model.type=mlp", "model.hidden=[8, 4]"])
+    assert (cfg.train.epochs, cfg.train.lr, cfg.model.type, cfg.model.hidden) == (1, 0.01, "mlp", [8, 4])
+
+
+def test_override_without_equals_sign():
+    with pytest.raises(ConfigError, match=r"--set: expected KEY=VALUE such as train.epochs=2 \(got 'train.epochs'\)"):
+        load_config(None, ["train.epochs"])
+
+
+def test_override_value_is_validated():
+    with pytest.raises(ConfigError, match=r"^train.epochs: must be greater than or equal to 1 \(got 0\)$"):
+        load_config(None, ["train.epochs=0"])

@@ -14,11 +14,16 @@ from dlforge.errors import ConfigError
 _UNION_TAGS = {"function-after", "function-before", "function-wrap", "function-plain"}
 
 
-def load_config(source: str | Path | dict[str, Any] | RunConfig | None = None) -> RunConfig:
+def load_config(
+    source: str | Path | dict[str, Any] | RunConfig | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> RunConfig:
     """Return the validated config for a YAML file, a dict, or the defaults.
 
     Args:
         source: path of a YAML file, a dict of the same shape, a RunConfig, or None for defaults.
+        overrides: ``key.path=value`` strings applied on top (values parsed as YAML), as given
+            to ``dlforge run --set train.epochs=2``.
 
     Returns:
         The resolved config, defaults filled in.
@@ -32,12 +37,40 @@ def load_config(source: str | Path | dict[str, Any] | RunConfig | None = None) -
         2
     """
     if isinstance(source, RunConfig):
-        return source
-    raw = read_yaml(source) if isinstance(source, (str, Path)) else dict(source or {})
+        source = source.model_dump(exclude_unset=True)
+    raw = read_yaml(source) if isinstance(source, (str, Path)) else _deep_copy(source or {})
+    for item in overrides:
+        apply_override(raw, item)
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Set ``a.b.c=value`` in the nested dict `raw`; the value is parsed as YAML (``2``, ``[1, 2]``)."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set: expected KEY=VALUE such as train.epochs=2 (got {item!r})")
+    *parents, leaf = key.strip().split(".")
+    node = raw
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: {part!r} is not a section (got {child!r})")
+        node = child
+    try:
+        node[leaf] = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        node[leaf] = value
+
+
+def _deep_copy(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _deep_copy(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_deep_copy(v) for v in d]
+    return d
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
