@@ -103,3 +103,20 @@ def test_override_without_equals_sign():
 def test_override_value_is_validated():
     with pytest.raises(ConfigError, match=r"^train.epochs: must be greater than or equal to 1 \(got 0\)$"):
         load_config(None, ["train.epochs=0"])
+
+
+def test_relative_data_path_is_relative_to_the_config_file(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "run.yaml"
+    path.write_text("data:\n  source: csv\n  path: ../data/x.csv\n")
+    monkeypatch.chdir("/")
+    assert load_config(path).data.path == str(tmp_path / "conf" / "../data/x.csv")
+
+
+def test_every_example_config_is_valid():
+    from pathlib import Path
+
+    examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+    assert len(examples) == 7
+    for example in examples:
+        load_config(example)

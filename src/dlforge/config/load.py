@@ -38,13 +38,21 @@ def load_config(
     """
     if isinstance(source, RunConfig):
         source = source.model_dump(exclude_unset=True)
-    raw = read_yaml(source) if isinstance(source, (str, Path)) else _deep_copy(source or {})
+    if isinstance(source, (str, Path)):
+        raw = _paths_relative_to(read_yaml(source), Path(source).resolve().parent)
+    else:
+        raw = _deep_copy(source or {})
     for item in overrides:
         apply_override(raw, item)
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+
+
+def default_config_path() -> Path:
+    """The config `dlforge run` uses when given none: digits with a small CNN."""
+    return Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
@@ -63,6 +71,17 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         node[leaf] = yaml.safe_load(value) if value.strip() else None
     except yaml.YAMLError:
         node[leaf] = value
+
+
+def _paths_relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative data paths in a file are relative to that file, wherever dlforge runs from."""
+    data = raw.get("data")
+    if isinstance(data, dict):
+        for key in ("path", "cache_dir"):
+            value = data.get(key)
+            if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+                data[key] = str(base / value)
+    return raw
 
 
 def _deep_copy(d: Any) -> Any:
