@@ -1,0 +1,90 @@
+"""The classic small CNN: blocks of [conv3x3-ReLU, conv3x3-ReLU, max-pool 2, dropout], then dense."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dlforge.config.schema import BasicCNNConfig
+from dlforge.errors import ConfigError
+
+
+def _block(in_ch: int, out_ch: int, dropout: float, batch_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for c_in in (in_ch, out_ch):
+        # padding=1 keeps H and W ("same"), so only the pools shrink the image.
+        layers.append(nn.Conv2d(c_in, out_ch, 3, padding=1))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(out_ch))
+        layers.append(nn.ReLU())
+    layers.append(nn.MaxPool2d(2))
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class BasicCNN(nn.Module):
+    """Conv blocks with ``filters[i]`` channels, then ``Flatten -> Linear(dense) -> ReLU ->
+    Dropout -> Linear(num_outputs)``. Each block halves H and W (floor)."""
+
+    family = "conv"
+
+    def __init__(self, input_shape: tuple[int, int, int], num_outputs: int, *,
+                 filters: list[int], dense: int = 512, dropout: float = 0.25,
+                 dense_dropout: float = 0.5, batch_norm: bool = False) -> None:
+        super().__init__()
+        channels, height, width = input_shape
+        blocks = []
+        for f in filters:
+            blocks.append(_block(channels, f, dropout, batch_norm))
+            channels, height, width = f, height // 2, width // 2
+        self.features = nn.Sequential(*blocks)
+        classifier: list[nn.Module] = [nn.Flatten(), nn.Linear(channels * height * width, dense),
+                                       nn.ReLU()]
+        if dense_dropout > 0:
+            classifier.append(nn.Dropout(dense_dropout))
+        self.classifier = nn.Sequential(*classifier)
+        self.head = nn.Linear(dense, num_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.classifier(self.features(x)))
+
+
+def check_pools_fit(input_shape: tuple[int, int, int], n_blocks: int) -> None:
+    """Raise ConfigError if ``n_blocks`` 2x2 max-pools do not fit images of ``input_shape``.
+
+    Raises:
+        ConfigError: naming ``model.filters``, the first pool that would get less than 2x2,
+            the size it would get and the most blocks the input allows.
+    """
+    _, height, width = input_shape
+    for block in range(1, n_blocks + 1):
+        if height < 2 or width < 2:
+            need = 2 ** n_blocks
+            most = _most_blocks(input_shape)
+            fix = f"Use at most {most} entries in model.filters, or larger images." if most \
+                else "Use larger images."
+            raise ConfigError(
+                f"model.filters: {n_blocks} pooling blocks need inputs of at least "
+                f"{need}x{need}; block {block} max-pool would get {height}x{width} from input "
+                f"{tuple(input_shape)}. {fix}"
+            )
+        height, width = height // 2, width // 2
+
+
+def _most_blocks(input_shape: tuple[int, int, int]) -> int:
+    side = min(input_shape[1], input_shape[2])
+    return max(0, side.bit_length() - 1)  # floor(log2(side)) halvings keep >= 1 pixel
+
+
+def build(cfg: BasicCNNConfig, *, input_shape: tuple[int, ...], num_outputs: int,
+          vocab_size: int | None = None) -> BasicCNN:
+    """Build a :class:`BasicCNN` for images of ``input_shape`` (C, H, W).
+
+    Raises:
+        ConfigError: the images are too small for ``len(cfg.filters)`` pools.
+    """
+    check_pools_fit(input_shape, len(cfg.filters))  # type: ignore[arg-type]
+    return BasicCNN(input_shape, num_outputs, filters=list(cfg.filters),  # type: ignore[arg-type]
+                    dense=cfg.dense, dropout=cfg.dropout, dense_dropout=cfg.dense_dropout,
+                    batch_norm=cfg.batch_norm)

@@ -1,0 +1,111 @@
+"""The model zoo's registry: ``model.type`` -> builder, plus the input-family checks.
+
+The table below is written out in full, not filled by decorators at import time, so that what
+exists is visible in one place and importing a module never changes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from torch import nn
+
+from dlforge.errors import ConfigError
+from dlforge.models import autoencoder, basic_cnn, linear, mlp, mobilenet, resnet_small, text
+from dlforge.models.init import init_weights
+
+Builder = Callable[..., nn.Module]
+
+BUILDERS: dict[str, Builder] = {
+    "mlp": mlp.build,
+    "basic_cnn": basic_cnn.build,
+    "mobilenet": mobilenet.build,
+    "resnet_small": resnet_small.build,
+    "text_pool": text.build_text_pool,
+    "text_cnn": text.build_text_cnn,
+    "linear": linear.build,
+    "autoencoder": autoencoder.build,
+}
+
+FAMILIES: dict[str, str] = {
+    "mlp": "dense", "linear": "dense", "basic_cnn": "conv", "mobilenet": "conv",
+    "resnet_small": "conv", "text_pool": "text", "text_cnn": "text",
+}
+
+_IMAGE_MODELS = "basic_cnn, mobilenet or resnet_small"
+
+
+def model_family(cfg: Any) -> str:
+    """The family ("dense" | "conv" | "text") the model of ``cfg`` will have."""
+    if cfg.type == "autoencoder":
+        return cfg.kind
+    return FAMILIES[cfg.type]
+
+
+def build_model(cfg: Any, *, input_shape: Sequence[int], num_outputs: int,
+                vocab_size: int | None = None) -> nn.Module:
+    """Build and initialise the model ``cfg`` describes, sized for the data.
+
+    Args:
+        cfg: a validated model config section (``RunConfig.model``), chosen by ``cfg.type``.
+        input_shape: shape of one sample: ``(C, H, W)`` images, ``(features,)`` tables,
+            ``(maxlen,)`` token ids for text.
+        num_outputs: width of the head (``TaskSpec.num_outputs``); ignored by the autoencoder.
+        vocab_size: the text preprocessor's vocabulary size; None for images and tables.
+
+    Returns:
+        An ``nn.Module`` with a ``family`` attribute, outputting raw logits
+        ``(N, num_outputs)`` (the autoencoder: a reconstruction shaped like its input).
+
+    Raises:
+        ConfigError: the model does not fit the data (wrong family, images too small for its
+            pools, kernels wider than the texts), one line naming the config key.
+
+    Example:
+        >>> from dlforge.config.schema import MLPConfig
+        >>> build_model(MLPConfig(hidden=[3]), input_shape=(4,), num_outputs=2).family
+        'dense'
+    """
+    shape = tuple(int(s) for s in input_shape)
+    check_family(cfg, shape, vocab_size)
+    model = BUILDERS[cfg.type](cfg, input_shape=shape, num_outputs=num_outputs,
+                               vocab_size=vocab_size)
+    assert model.family == model_family(cfg), (model.family, cfg.type)
+    return init_weights(model, cfg.init)
+
+
+def check_family(cfg: Any, shape: tuple[int, ...], vocab_size: int | None) -> None:
+    """Raise ConfigError if a ``cfg.type`` model cannot take samples of ``shape``.
+
+    Text data is recognised by its vocabulary (``vocab_size`` given), images by 3 dimensions.
+    """
+    is_text = vocab_size is not None
+    family = model_family(cfg)
+    data = f"{'token sequences' if is_text else 'samples'} of shape {shape}"
+    if family == "conv" and (is_text or len(shape) != 3):
+        if cfg.type == "autoencoder":
+            hint = "Use text_pool or text_cnn for text." if is_text else \
+                "Use model.kind: dense for tables."
+            raise ConfigError(f"model.kind: conv autoencoder needs image input (C, H, W); "
+                              f"the data gives {data}. {hint}")
+        raise ConfigError(f"model.type: {cfg.type} needs image input (C, H, W); "
+                          f"the data gives {data}. {_hint(shape, is_text)}")
+    if family == "text" and (not is_text or len(shape) != 1):
+        if not is_text:
+            data += " with no vocabulary"
+        raise ConfigError(f"model.type: {cfg.type} needs token sequences (maxlen,) from the "
+                          f"text preprocessor; the data gives {data}. {_hint(shape, is_text)}")
+    if family == "dense" and is_text:
+        raise ConfigError(f"model.type: {cfg.type} needs numeric features; the data gives "
+                          f"{data}. {_hint(shape, is_text)}")
+
+
+def _hint(shape: tuple[int, ...], is_text: bool) -> str:
+    if is_text:
+        return "Use text_pool or text_cnn for text."
+    if len(shape) == 3:
+        return f"Use {_IMAGE_MODELS} for images."
+    if len(shape) == 1:
+        return "Use mlp or linear for tables."
+    return "Use mlp or linear."
