@@ -132,7 +132,7 @@ class TablePreprocess(Section):
 
 
 class TextPreprocess(Section):
-    lowercase: bool = True
+    lowercase: bool = Field(True, description="Lowercase texts before tokenizing.")
     num_words: int = Field(10000, ge=10, description="Vocabulary: the most frequent train tokens.")
     maxlen: int = Field(200, ge=1, description="Pad or truncate every sequence to this length.")
     truncate: Literal["pre", "post"] = Field("post", description="Which end to cut long texts at.")
@@ -219,10 +219,12 @@ class _ModelBase(Section):
 
 class MLPConfig(_ModelBase):
     type: Literal["mlp"] = "mlp"
-    hidden: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [256, 128])
-    activation: Activation = "relu"
-    dropout: float = Field(0.0, ge=0, lt=1)
-    batch_norm: bool = False
+    hidden: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [256, 128], description="Units of each hidden dense layer."
+    )
+    activation: Activation = Field("relu", description="Activation after each hidden layer.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout after each hidden layer.")
+    batch_norm: bool = Field(False, description="Batch normalization after each hidden layer.")
 
 
 class BasicCNNConfig(_ModelBase):
@@ -230,10 +232,10 @@ class BasicCNNConfig(_ModelBase):
     filters: list[Annotated[int, Field(ge=1)]] = Field(
         default_factory=lambda: [32, 64], description="Filters of each [conv-conv-pool] block."
     )
-    dense: int = Field(512, ge=1)
+    dense: int = Field(512, ge=1, description="Units of the dense layer before the head.")
     dropout: float = Field(0.25, ge=0, lt=1, description="After each conv block.")
-    dense_dropout: float = Field(0.5, ge=0, lt=1)
-    batch_norm: bool = False
+    dense_dropout: float = Field(0.5, ge=0, lt=1, description="Dropout before the head.")
+    batch_norm: bool = Field(False, description="Batch normalization after each convolution.")
 
 
 class MobileNetConfig(_ModelBase):
@@ -243,7 +245,7 @@ class MobileNetConfig(_ModelBase):
         default_factory=lambda: [32, 64, 128, 256],
         description="Output channels of the stem and each depthwise-separable stage.",
     )
-    dropout: float = Field(0.2, ge=0, lt=1)
+    dropout: float = Field(0.2, ge=0, lt=1, description="Dropout before the head.")
 
 
 class ResNetSmallConfig(_ModelBase):
@@ -254,17 +256,19 @@ class ResNetSmallConfig(_ModelBase):
 
 class TextPoolConfig(_ModelBase):
     type: Literal["text_pool"] = "text_pool"
-    embedding_dim: int = Field(16, ge=1)
-    hidden: int = Field(16, ge=1)
-    dropout: float = Field(0.0, ge=0, lt=1)
+    embedding_dim: int = Field(16, ge=1, description="Size of each token's embedding.")
+    hidden: int = Field(16, ge=1, description="Units of the dense layer after pooling.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout before the head.")
 
 
 class TextCNNConfig(_ModelBase):
     type: Literal["text_cnn"] = "text_cnn"
-    embedding_dim: int = Field(64, ge=1)
-    filters: int = Field(64, ge=1)
-    kernel_sizes: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [3, 4, 5])
-    dropout: float = Field(0.5, ge=0, lt=1)
+    embedding_dim: int = Field(64, ge=1, description="Size of each token's embedding.")
+    filters: int = Field(64, ge=1, description="Filters per kernel size.")
+    kernel_sizes: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [3, 4, 5], description="Widths of the 1-D convolutions."
+    )
+    dropout: float = Field(0.5, ge=0, lt=1, description="Dropout before the head.")
 
 
 class LinearConfig(_ModelBase):
@@ -273,9 +277,11 @@ class LinearConfig(_ModelBase):
 
 class AutoencoderConfig(_ModelBase):
     type: Literal["autoencoder"] = "autoencoder"
-    kind: Literal["dense", "conv"] = "dense"
-    hidden: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [128])
-    latent_dim: int = Field(16, ge=1)
+    kind: Literal["dense", "conv"] = Field("dense", description="Dense or convolutional.")
+    hidden: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [128], description="dense: encoder units (mirrored in the decoder)."
+    )
+    latent_dim: int = Field(16, ge=1, description="Size of the code in the middle.")
 
 
 ModelConfig = Annotated[
@@ -465,15 +471,23 @@ class ServeConfig(Section):
 
 class RunConfig(Section):
     name: str = Field("model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Run/model name.")
-    seed: int = Field(0, ge=0)
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
-    data: DataConfig = Field(default_factory=DataConfig)
-    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
-    augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    balance: BalanceConfig = Field(default_factory=BalanceConfig)
-    model: ModelConfig = Field(default_factory=BasicCNNConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    tune: TuneConfig | None = None
-    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
-    registry: RegistryConfig = Field(default_factory=RegistryConfig)
-    serve: ServeConfig = Field(default_factory=ServeConfig)
+    seed: int = Field(0, ge=0, description="Seeds splits, initialisation, shuffling, augmentation.")
+    device: str = Field(
+        "auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
+        description="auto = CUDA when present, else CPU; or cpu, cuda, cuda:N, mps.",
+    )
+    data: DataConfig = Field(default_factory=DataConfig, description="Where samples come from, splits.")
+    preprocess: PreprocessConfig = Field(
+        default_factory=PreprocessConfig, description="Fitted on train only; saved in the bundle."
+    )
+    augment: AugmentConfig = Field(default_factory=AugmentConfig, description="Image augmentation.")
+    balance: BalanceConfig = Field(default_factory=BalanceConfig, description="Imbalance handling.")
+    model: ModelConfig = Field(
+        default_factory=BasicCNNConfig,
+        description="Architecture, chosen by `type`: " + ", ".join(MODEL_TYPES) + ".",
+    )
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Optimizer, schedule, stopping.")
+    tune: TuneConfig | None = Field(None, description="Hyperparameter search (Optuna).")
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Test evaluation.")
+    registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Model registry.")
+    serve: ServeConfig = Field(default_factory=ServeConfig, description="Inference service.")
