@@ -1,0 +1,7 @@
+"""`python -m dlforge` runs the command-line interface."""
+
+import sys
+
+from dlforge.cli import main
+
+sys.exit(main())

@@ -1,0 +1,147 @@
+"""The typer application: global options and the run/train/evaluate/predict commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dlforge.cli import output
+from dlforge.cli.inspect_cmds import config_app, data_app
+from dlforge.cli.registry_cmds import models_app, report_command, runs_app
+
+app = typer.Typer(
+    name="dlforge",
+    help="Train, evaluate, register and serve deep-learning models with careful practice built in.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(config_app, name="config")
+app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
+app.add_typer(runs_app, name="runs")
+app.command("report")(report_command)
+
+ConfigArg = Annotated[Optional[Path], typer.Argument(help="Run config (YAML). Default: digits with a small CNN.")]
+SetOpt = Annotated[list[str], typer.Option("--set", "-s", help="Override a key: --set train.epochs=2 (repeatable).")]
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    workspace: Annotated[Optional[Path], typer.Option(
+        "--workspace", "-w", envvar="DLFORGE_WORKSPACE",
+        help="Where runs, the store and artifacts live. Default ./dlforge-workspace.")] = None,
+    store_url: Annotated[Optional[str], typer.Option(
+        "--store-url", envvar="DLFORGE_STORE_URL",
+        help="SQLAlchemy URL of the store. Default sqlite file in the workspace.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        from dlforge import __version__
+
+        output.out.print(f"dlforge {__version__}")
+        raise typer.Exit()
+    ctx.obj = {"workspace": workspace, "store_url": store_url, "debug": debug}
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    config: ConfigArg = None,
+    set_: SetOpt = [],  # noqa: B006 - typer reads the default, never mutates it
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Validate, split, preprocess, train, evaluate, register and report: the whole pipeline.
+
+    Example: dlforge run examples/digits.yaml --set train.epochs=3
+    """
+    _run_pipeline(ctx, config, set_, quiet)
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
+    set_: SetOpt = [],  # noqa: B006
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Train one model from CONFIG (no search), then evaluate, register and report it."""
+    _run_pipeline(ctx, config, set_, quiet)
+
+
+def _run_pipeline(ctx: typer.Context, config: Path | None, overrides: list[str], quiet: bool) -> None:
+    from dlforge.config import load_config
+    from dlforge.pipeline import run as run_pipeline
+
+    from dlforge.config.load import default_config_path
+
+    cfg = load_config(config or default_config_path(), overrides)
+    if ctx.obj["store_url"] and not cfg.registry.url:
+        cfg.registry.url = ctx.obj["store_url"]
+    result = run_pipeline(cfg, workspace=ctx.obj["workspace"], progress=not quiet)
+    _print_summary(result)
+
+
+def _print_summary(result) -> None:
+    output.out.print(f"[bold]run {result.run_id}[/bold] ({result.name}) finished")
+    output.table("test metrics", ["metric", "deep model", "baseline"],
+                 [(name, value, result.baseline_headline.get(name)) for name, value in result.headline])
+    output.out.print(f"diagnosis: {result.diagnosis['verdict']}")
+    for advice in result.diagnosis.get("advice", [])[:3]:
+        output.out.print(f"  - {advice}")
+    if result.model_ref:
+        output.out.print(f"model:  {result.model_ref}  ({result.bundle_path})")
+    output.out.print(f"report: {result.report_path}")
+
+
+@app.command()
+def evaluate(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="Registered model: NAME, NAME@VERSION or NAME@ALIAS.")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="Config whose data section to evaluate on.")],
+    set_: SetOpt = [],  # noqa: B006
+    split: Annotated[str, typer.Option(help="Which split of that data: test or all.")] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full metrics as JSON.")] = False,
+) -> None:
+    """Evaluate a registered model on the test split (or all) of a config's data section."""
+    from dlforge.config import load_config
+    from dlforge.pipeline.evaluate_model import evaluate_registered
+
+    if split not in ("test", "all"):
+        raise typer.BadParameter(f"must be test or all (got {split!r})", param_hint="--split")
+    cfg = load_config(data, set_)
+    metrics = evaluate_registered(model, cfg, split=split, workspace=ctx.obj["workspace"],
+                                  url=ctx.obj["store_url"])
+    if as_json:
+        output.print_json(metrics)
+    else:
+        output.table(f"{model} on {split} ({metrics['n_samples']} samples)", ["metric", "value"],
+                     metrics["headline"])
+
+
+@app.command()
+def predict(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="Registered model: NAME, NAME@VERSION or NAME@ALIAS.")],
+    inputs: Annotated[Optional[list[str]], typer.Argument(
+        help="Image files, folders of images, or CSV files (table rows or a text column).")] = None,
+    text: Annotated[list[str], typer.Option("--text", "-t", help="A text to classify (repeatable).")] = [],  # noqa: B006
+    output_path: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions here (.csv or .json).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv (stdout).")] = "table",
+    top_k: Annotated[int, typer.Option(help="Classes to show per input (multiclass).", min=1)] = 3,
+) -> None:
+    """Predict with a registered model on raw inputs; the saved preprocessing is applied."""
+    from dlforge.cli.predict_io import collect_inputs, write_predictions
+    from dlforge.registry import load
+
+    if fmt not in ("table", "json", "csv"):
+        raise typer.BadParameter(f"must be table, json or csv (got {fmt!r})", param_hint="--format")
+    predictor = load(model, workspace=ctx.obj["workspace"], url=ctx.obj["store_url"])
+    ids, batch = collect_inputs(predictor, inputs or [], text)
+    rows = predictor.predict(batch, top_k=top_k)
+    write_predictions(ids, rows, output_path, fmt)

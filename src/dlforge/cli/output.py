@@ -1,0 +1,38 @@
+"""Console output shared by the commands: results to stdout, progress and notes to stderr."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Print rows as a table (plain text when stdout is not a terminal)."""
+    t = Table(title=title, show_edge=False, header_style="bold", box=None, pad_edge=False)
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*(fmt(v) for v in row))
+    out.print(t)
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1e5 else f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def print_json(obj: Any) -> None:
+    out.print_json(json.dumps(obj, default=str)) if out.is_terminal else print(
+        json.dumps(obj, indent=2, default=str))

@@ -1,0 +1,141 @@
+"""`dlforge models ...`, `dlforge runs ...` and `dlforge report RUN`: read and steer the registry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from dlforge.cli import output
+
+models_app = typer.Typer(help="Registered models: versions, aliases, history.", no_args_is_help=True)
+runs_app = typer.Typer(help="Runs recorded in the store.", no_args_is_help=True)
+
+
+def open_store(ctx: typer.Context):
+    """The store of the workspace given by --workspace / $DLFORGE_WORKSPACE."""
+    from dlforge.registry import Store
+    from dlforge.workspace import resolve_workspace
+
+    obj = ctx.find_root().obj or {}
+    return Store.open(resolve_workspace(obj.get("workspace")), obj.get("store_url"))
+
+
+@models_app.command("list")
+def models_list(ctx: typer.Context) -> None:
+    """List registered models with their latest version and aliases."""
+    rows = open_store(ctx).list_models()
+    if not rows:
+        output.err.print("no models registered yet; `dlforge run` trains and registers one")
+        return
+    output.table(None, ["name", "latest", "versions", "aliases"],
+                 [(m.name, m.latest_version, m.count, _aliases(m.aliases)) for m in rows])
+
+
+@models_app.command("show")
+def models_show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME (all versions), NAME@VERSION or NAME@ALIAS.")],
+) -> None:
+    """Show a model's versions, or one version's metrics and lineage."""
+    store = open_store(ctx)
+    if "@" not in ref:
+        versions = store.list_versions(ref)
+        output.table(ref, ["version", "created", "run", "parent", "aliases", "headline"],
+                     [(v.version, _time(v.created_at), v.run_id, v.parent_version,
+                       ", ".join(v.aliases), _headline(v.metrics)) for v in versions])
+        return
+    v = store.resolve(ref)
+    output.table(f"{v.name} version {v.version}", ["field", "value"], [
+        ("run", v.run_id), ("created", _time(v.created_at)), ("parent", v.parent_version),
+        ("aliases", ", ".join(v.aliases)), ("bundle", v.bundle_path),
+        *[(name, value) for name, value in (v.metrics.get("headline") or [])],
+    ])
+
+
+@models_app.command("alias")
+def models_alias(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str, typer.Argument(help="Alias, e.g. production or staging.")],
+    version: Annotated[int, typer.Argument(help="Version the alias should point to.")],
+    reason: Annotated[Optional[str], typer.Option(help="Why, for the audit history.")] = None,
+) -> None:
+    """Point ALIAS of model NAME at VERSION (creating or moving it)."""
+    open_store(ctx).set_alias(name, alias, version, reason=reason)
+    output.out.print(f"{name}@{alias} -> version {version}")
+
+
+@models_app.command("unalias")
+def models_unalias(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str, typer.Argument(help="Alias to remove.")],
+    reason: Annotated[Optional[str], typer.Option(help="Why, for the audit history.")] = None,
+) -> None:
+    """Remove ALIAS from model NAME."""
+    open_store(ctx).remove_alias(name, alias, reason=reason)
+    output.out.print(f"removed {name}@{alias}")
+
+
+@models_app.command("history")
+def models_history(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
+    """The audit history of a model: registrations and alias changes, oldest first."""
+    events = open_store(ctx).history(name)
+    output.table(f"history of {name}", ["time", "event", "version", "alias", "from", "reason"],
+                 [(_time(e.at), e.event, e.version, e.alias, e.from_version, e.reason) for e in events])
+
+
+@runs_app.command("list")
+def runs_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="How many of the newest runs.", min=1)] = 20,
+) -> None:
+    """List the newest runs."""
+    runs = open_store(ctx).list_runs(limit=limit)
+    if not runs:
+        output.err.print("no runs yet; `dlforge run` starts one")
+        return
+    output.table(None, ["id", "name", "status", "started", "headline"],
+                 [(r.id, r.name, r.status, _time(r.started_at), _headline(r.metrics)) for r in runs])
+
+
+@runs_app.command("show")
+def runs_show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")]) -> None:
+    """Show one run: status, times, data fingerprint, metrics and report path."""
+    r = open_store(ctx).get_run(run_id)
+    rows = [("name", r.name), ("status", r.status), ("started", _time(r.started_at)),
+            ("ended", _time(r.ended_at)), ("seed", r.seed), ("data", r.data_fingerprint),
+            ("code", r.code_version), ("epochs", len(r.history or [])), ("report", r.report_path)]
+    if r.error:
+        rows.append(("error", r.error))
+    rows += [(name, value) for name, value in (r.metrics or {}).get("headline", [])]
+    output.table(f"run {r.id}", ["field", "value"], rows)
+
+
+def report_command(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")]) -> None:
+    """Print the path of a run's HTML report."""
+    from pathlib import Path
+
+    from dlforge.errors import NotFoundError
+
+    r = open_store(ctx).get_run(run_id)
+    if not r.report_path or not Path(r.report_path).is_file():
+        raise NotFoundError(f"run {r.id} has no report file (status {r.status}); "
+                            f"reports are written when a run completes")
+    output.out.print(r.report_path)
+
+
+def _aliases(aliases) -> str:
+    if isinstance(aliases, dict):
+        return ", ".join(f"{k}->{v}" for k, v in sorted(aliases.items()))
+    return ", ".join(aliases or [])
+
+
+def _headline(metrics) -> str:
+    pairs = (metrics or {}).get("headline") or []
+    return "  ".join(f"{k} {v:.4f}" for k, v in pairs[:2]) if pairs else "-"
+
+
+def _time(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
