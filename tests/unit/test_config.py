@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from dlforge.config import load_config
-from dlforge.errors import ConfigError, NotFoundError
+from dlforge.errors import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_yaml_top_level_must_be_mapping(tmp_path):
 
 
 def test_missing_file():
-    with pytest.raises(NotFoundError, match="config file 'nope.yaml' does not exist"):
+    with pytest.raises(ConfigError, match="config file 'nope.yaml' does not exist"):
         load_config("nope.yaml")
 
 

@@ -29,8 +29,8 @@ def load_config(
         The resolved config, defaults filled in.
 
     Raises:
-        ConfigError: one line per problem, ``<key>: <message> (got <value>)``.
-        NotFoundError: the file does not exist.
+        ConfigError: one line per problem, ``<key>: <message> (got <value>)``; or the file
+            does not exist or is not YAML.
 
     Example:
         >>> load_config({"train": {"epochs": 2}}).train.epochs
@@ -94,11 +94,9 @@ def _deep_copy(d: Any) -> Any:
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Parse a YAML mapping, turning I/O and syntax errors into one-line DlforgeErrors."""
-    from dlforge.errors import NotFoundError
-
     path = Path(path)
     if not path.is_file():
-        raise NotFoundError(f"config file {str(path)!r} does not exist")
+        raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
