@@ -1,0 +1,117 @@
+"""CSV files (read with pandas): tables, texts, multi-label and regression targets.
+
+- tables: feature columns (`data.feature_columns`, default every column but the labels, the
+  split column and the text column), numeric and categorical, kept raw in a DataFrame;
+- text: `data.text_column` becomes an object array of str;
+- labels: one column (classes or a regression target) or several (multilabel, 0/1 each);
+- `data.split_column` fixes each row's split (train, val/validation, test).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dlforge.config.schema import DataConfig
+from dlforge.data.dataset import Dataset, Provenance
+from dlforge.data.sources.common import existing_path
+from dlforge.data.sources.download import sha256_file
+from dlforge.data.sources.infer import label_task, multi_column_task
+from dlforge.errors import DataError
+
+SPLIT_VALUES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+
+
+def load(cfg: DataConfig) -> Dataset:
+    """Load the CSV at `data.path` as a table or text data set.
+
+    Raises:
+        DataError: missing file or column, empty labels or text, an unknown split value, or
+            labels that contradict `data.task`.
+    """
+    path = existing_path(cfg, kind="CSV file")
+    if not path.is_file():
+        raise DataError(f"data.path: {cfg.path!r} is a directory; give a CSV file")
+    frame = _read(path)
+    label_cols = list(cfg.label_columns)
+    _require_columns(frame, path, "data.label_columns", label_cols)
+    for col in label_cols:
+        _require_filled(frame, path, "data.label_columns", col)
+    where = f"column {label_cols[0]!r} of {path.name}"
+    if len(label_cols) == 1:
+        y, task = label_task(frame[label_cols[0]].to_numpy(), cfg, where=where,
+                             target_name=label_cols[0])
+    else:
+        y, task = multi_column_task(frame[label_cols], cfg, where=path.name)
+    x, modality = _inputs(frame, cfg, path)
+    split = _split(frame, cfg, path) if cfg.split_column else None
+    details = {"rows": len(frame), "columns": [str(c) for c in frame.columns]}
+    return Dataset(
+        x=x, y=y, task=task, modality=modality, split=split,
+        provenance=Provenance(source="csv", files={str(path): sha256_file(path)}, details=details),
+    )
+
+
+def _read(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"data.path: {str(path)!r} is not a readable CSV file ({reason})") from None
+    if frame.empty:
+        raise DataError(f"data.path: {str(path)!r} has a header but no rows")
+    return frame
+
+
+def _inputs(frame: pd.DataFrame, cfg: DataConfig, path: Path) -> tuple[object, str]:
+    """The model inputs: a text array, or the feature columns as a DataFrame."""
+    if cfg.text_column:
+        _require_columns(frame, path, "data.text_column", [cfg.text_column])
+        _require_filled(frame, path, "data.text_column", cfg.text_column)
+        return frame[cfg.text_column].astype(str).to_numpy(dtype=object), "text"
+    used = set(cfg.label_columns) | {cfg.split_column}
+    features = cfg.feature_columns or [c for c in frame.columns if c not in used]
+    _require_columns(frame, path, "data.feature_columns", features)
+    if cfg.categorical_columns:
+        _require_columns(frame, path, "data.categorical_columns", cfg.categorical_columns)
+    if not features:
+        raise DataError(
+            f"data.feature_columns: {path.name} has no columns besides the labels; "
+            f"columns are: {', '.join(map(str, frame.columns))}"
+        )
+    return frame[features].reset_index(drop=True), "table"
+
+
+def _split(frame: pd.DataFrame, cfg: DataConfig, path: Path) -> np.ndarray:
+    col = str(cfg.split_column)
+    _require_columns(frame, path, "data.split_column", [col])
+    values = frame[col].astype(str).to_numpy(dtype=object)
+    bad = sorted({v for v in values if v not in SPLIT_VALUES})
+    if bad:
+        raise DataError(
+            f"data.split_column: column {col!r} of {path.name} has value {bad[0]!r}; allowed "
+            f"values are: {', '.join(SPLIT_VALUES)}"
+        )
+    return np.array([SPLIT_VALUES[v] for v in values], dtype=object)
+
+
+def _require_columns(frame: pd.DataFrame, path: Path, key: str, columns: list[str]) -> None:
+    have = [str(c) for c in frame.columns]
+    for col in columns:
+        if col not in have:
+            raise DataError(
+                f"{key}: column {col!r} not in {path.name}; columns are: {', '.join(have)}"
+            )
+
+
+def _require_filled(frame: pd.DataFrame, path: Path, key: str, col: str) -> None:
+    empty = np.flatnonzero(frame[col].isna().to_numpy())
+    if empty.size:
+        rows = ", ".join(str(r + 2) for r in empty[:5])  # +2: 1-based and the header line
+        more = f" and {empty.size - 5} more" if empty.size > 5 else ""
+        raise DataError(
+            f"{key}: column {col!r} of {path.name} has {empty.size} empty values (lines "
+            f"{rows}{more}); fill or drop those rows"
+        )

@@ -1,0 +1,103 @@
+"""A folder of images with one sub-folder per class, optionally under train/ and test/ folders.
+
+    root/cat/1.png, root/dog/2.jpg               -> split left to data.split
+    root/train/cat/1.png, root/test/cat/9.png    -> rows marked train / test
+
+Files that cannot be decoded are listed in `Dataset.skipped` and left out, so one corrupt file
+never stops a run; the report shows them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dlforge.config.schema import DataConfig
+from dlforge.data.dataset import Dataset, Provenance
+from dlforge.data.images import decode_image
+from dlforge.data.sources.common import existing_path, sha256_bytes
+from dlforge.data.sources.infer import label_task
+from dlforge.errors import DataError
+
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+SPLIT_DIRS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+
+
+def load(cfg: DataConfig) -> Dataset:
+    """Decode every image under `data.path` to (C, H, W) uint8 in `data.color`.
+
+    Raises:
+        DataError: the path is missing or has no images, or images differ in size while
+            `data.image_size` is unset.
+    """
+    root = existing_path(cfg, kind="directory")
+    if not root.is_dir():
+        raise DataError(f"data.path: {cfg.path!r} is a file; give a directory with one "
+                        f"sub-folder per class")
+    entries = _list_images(root, cfg)
+    if not entries:
+        raise DataError(
+            f"data.path: no images ({', '.join(e[1:] for e in EXTENSIONS)}) under {cfg.path!r}; "
+            f"expected one sub-folder per class"
+        )
+    images, labels, splits, files, skipped = [], [], [], {}, []
+    for path, label, split in entries:
+        rel = path.relative_to(root).as_posix()
+        data = path.read_bytes()
+        try:
+            img = decode_image(data, color=cfg.color, size=cfg.image_size)
+        except DataError as exc:
+            skipped.append({"path": rel, "reason": str(exc).removeprefix("<bytes>: ")})
+            continue
+        images.append(img)
+        labels.append(label)
+        splits.append(split)
+        files[rel] = sha256_bytes(data)
+    if not images:
+        raise DataError(f"data.path: none of the {len(entries)} images under {cfg.path!r} "
+                        f"could be read; first problem: {skipped[0]['path']}: {skipped[0]['reason']}")
+    _require_one_size(images, list(files))
+    y, task = label_task(np.array(labels, dtype=object), cfg, where=f"the class folders of {root.name}")
+    split = None if splits[0] is None else np.array(splits, dtype=object)
+    return Dataset(
+        x=np.stack(images), y=y, task=task, modality="image", split=split, skipped=skipped,
+        provenance=Provenance(source="image_folder", files=files,
+                              details={"root": str(root), "color": cfg.color}),
+    )
+
+
+def _list_images(root: Path, cfg: DataConfig) -> list[tuple[Path, str, str | None]]:
+    """(file, class name, split or None) for every image file, in a stable order."""
+    tops = _subdirs(root)
+    split_tops = [d for d in tops if d.name in SPLIT_DIRS]
+    if split_tops and len(split_tops) != len(tops):
+        others = [d.name for d in tops if d.name not in SPLIT_DIRS]
+        raise DataError(
+            f"data.path: {cfg.path!r} mixes split folders ({', '.join(d.name for d in split_tops)}) "
+            f"and class folders ({', '.join(others)}); use train/ and test/ folders that each "
+            f"hold the class folders, or class folders only"
+        )
+    parts = [(d, SPLIT_DIRS[d.name]) for d in split_tops] or [(root, None)]
+    entries = []
+    for part, split in parts:
+        for class_dir in _subdirs(part):
+            for f in sorted(class_dir.iterdir()):
+                if f.is_file() and f.suffix.lower() in EXTENSIONS:
+                    entries.append((f, class_dir.name, split))
+    return entries
+
+
+def _subdirs(path: Path) -> list[Path]:
+    return sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def _require_one_size(images: list[np.ndarray], names: list[str]) -> None:
+    first = images[0].shape
+    for img, name in zip(images, names, strict=True):
+        if img.shape != first:
+            raise DataError(
+                f"data.image_size: images differ in size ({first[1]}x{first[2]} in {names[0]}, "
+                f"{img.shape[1]}x{img.shape[2]} in {name}); set data.image_size: [height, width] "
+                f"to resize them"
+            )
