@@ -1,0 +1,119 @@
+"""On-the-fly augmentation of TRAINING image batches, in pure batched torch.
+
+Every op draws one decision (and one parameter) per sample from the given generator and works on
+the whole batch at once: no Python loop over samples, no torchvision. Ops run in a fixed order:
+hflip, vflip, crop, rotate, brightness, contrast, noise. The same generator state gives the
+same output, so an epoch's augmentation follows from the loader's (seed, epoch).
+
+Augmentation runs after preprocessing, on float tensors that are scaled to [0, 1] or
+standardized, so the photometric ops are additive/relative and never clamp to a range.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from dlforge.config.schema import AugmentConfig
+
+
+class Augmenter:
+    """Callable `(x (N, C, H, W) float, generator) -> augmented x`, built from an AugmentConfig.
+
+    - hflip / vflip: mirror left-right / top-bottom with probability p.
+    - crop: zero-pad by `padding` pixels on every side, then cut an (H, W) window at a uniform
+      random offset, i.e. shift the image by up to `padding` pixels each way (p: chance of a
+      random offset; the rest stay put).
+    - rotate: rotate by an angle uniform in [-degrees, degrees] about the centre (bilinear,
+      zero fill), one affine_grid + grid_sample call for the batch.
+    - brightness: add a value uniform in [-amount, amount] to the whole image.
+    - contrast: scale each image's deviation from its own mean by a factor uniform in
+      [1 - amount, 1 + amount].
+    - noise: add gaussian noise of standard deviation `std`.
+
+    Example:
+        >>> aug = Augmenter(AugmentConfig(hflip={"p": 1.0}))
+        >>> x = torch.arange(4.0).reshape(1, 1, 2, 2)
+        >>> aug(x, torch.Generator().manual_seed(0)).flatten().tolist()
+        [1.0, 0.0, 3.0, 2.0]
+    """
+
+    def __init__(self, cfg: AugmentConfig) -> None:
+        self.cfg = cfg
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        cfg = self.cfg
+        if x.ndim != 4:
+            raise ValueError(f"Augmenter expects a batch (N, C, H, W), got shape {tuple(x.shape)}")
+        if cfg.hflip is not None:
+            x = torch.where(_chosen(x, cfg.hflip.p, generator), x.flip(-1), x)
+        if cfg.vflip is not None:
+            x = torch.where(_chosen(x, cfg.vflip.p, generator), x.flip(-2), x)
+        if cfg.crop is not None:
+            x = random_shift(x, cfg.crop.padding, cfg.crop.p, generator)
+        if cfg.rotate is not None:
+            x = random_rotate(x, cfg.rotate.degrees, cfg.rotate.p, generator)
+        if cfg.brightness is not None:
+            delta = _uniform(x, -cfg.brightness.amount, cfg.brightness.amount, generator)
+            x = torch.where(_chosen(x, cfg.brightness.p, generator), x + delta, x)
+        if cfg.contrast is not None:
+            factor = _uniform(x, 1 - cfg.contrast.amount, 1 + cfg.contrast.amount, generator)
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            x = torch.where(_chosen(x, cfg.contrast.p, generator), (x - mean) * factor + mean, x)
+        if cfg.noise is not None:
+            noise = torch.randn(x.shape, generator=generator, device=generator.device).to(x)
+            x = torch.where(_chosen(x, cfg.noise.p, generator), x + noise * cfg.noise.std, x)
+        return x.contiguous()
+
+
+def build_augmenter(cfg: AugmentConfig) -> Augmenter | None:
+    """The augmenter for `cfg`, or None when no op is enabled (so the loader skips the call).
+
+    Example:
+        >>> build_augmenter(AugmentConfig()) is None
+        True
+    """
+    return Augmenter(cfg) if cfg.enabled else None
+
+
+def random_shift(x: torch.Tensor, padding: int, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Pad by `padding` with zeros and crop back at a random offset per sample (two gathers)."""
+    n, c, h, w = x.shape
+    span = 2 * padding + 1
+    chosen = _chosen(x, p, generator).view(n)
+    dy = torch.randint(span, (n,), generator=generator, device=generator.device).to(x.device)
+    dx = torch.randint(span, (n,), generator=generator, device=generator.device).to(x.device)
+    dy = torch.where(chosen, dy, padding)
+    dx = torch.where(chosen, dx, padding)
+    padded = F.pad(x, (padding, padding, padding, padding))
+    rows = dy[:, None] + torch.arange(h, device=x.device)
+    cols = dx[:, None] + torch.arange(w, device=x.device)
+    out = padded.gather(2, rows[:, None, :, None].expand(n, c, h, w + 2 * padding))
+    return out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
+
+
+def random_rotate(x: torch.Tensor, degrees: float, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Rotate each chosen sample by a uniform angle in [-degrees, degrees] (one grid_sample)."""
+    n = x.shape[0]
+    angle = _uniform(x, -degrees, degrees, generator).view(n) * (math.pi / 180)
+    cos, sin, zero = torch.cos(angle), torch.sin(angle), torch.zeros_like(angle)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    rotated = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return torch.where(_chosen(x, p, generator), rotated, x)
+
+
+def _chosen(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """A (N, 1, 1, 1) bool mask: which samples this op touches (always drawn, to keep the
+    generator's sequence independent of p)."""
+    draw = torch.rand(x.shape[0], generator=generator, device=generator.device)
+    return (draw < p).to(x.device).view(-1, 1, 1, 1)
+
+
+def _uniform(x: torch.Tensor, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
+    """One value per sample, uniform in [low, high), shaped (N, 1, 1, 1) like x's dtype."""
+    draw = torch.rand(x.shape[0], generator=generator, device=generator.device)
+    return (low + (high - low) * draw).to(x).view(-1, 1, 1, 1)
+

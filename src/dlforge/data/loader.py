@@ -1,0 +1,151 @@
+"""In-memory batch iteration: tensors, a seeded per-epoch order, optional weighted sampling.
+
+The order (and the augmentation) of an epoch derive from `(seed, epoch)` alone, so a resumed
+run sees exactly the batches an uninterrupted one would, without saving any RNG state. Batches
+are cut with one index tensor per batch (`x[idx]`), which copies into a fresh contiguous
+tensor; nothing is done per sample in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dlforge.data.dataset import TaskSpec
+from dlforge.errors import DataError
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def to_tensors(x: np.ndarray, y: np.ndarray, task: TaskSpec | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Preprocessed features and labels as tensors with the dtype each task's loss expects.
+
+    Args:
+        x: preprocessed samples (float32, or int64 token ids); kept in their dtype.
+        y: labels: multiclass int (N,) or one-hot (N, K) (argmax taken); binary 0/1 (N,) or
+            (N, 1); multilabel 0/1 (N, K); regression (N,) or (N, T).
+        task: the TaskSpec (or its kind).
+
+    Returns:
+        `(x, y)`; y is int64 (N,) for multiclass, float32 (N,) for binary, float32 (N, K) for
+        multilabel and float32 for regression.
+
+    Raises:
+        DataError: x and y have different numbers of samples.
+    """
+    kind = task.kind if isinstance(task, TaskSpec) else task
+    x_arr, y_arr = np.asarray(x), np.asarray(y)
+    if len(x_arr) != len(y_arr):
+        raise DataError(f"input: {len(x_arr)} samples but {len(y_arr)} labels; they must match")
+    xt = torch.from_numpy(np.ascontiguousarray(x_arr))
+    if kind == "multiclass":
+        labels = y_arr.argmax(axis=1) if y_arr.ndim == 2 else y_arr
+        yt = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
+    elif kind == "binary":
+        yt = torch.from_numpy(np.ascontiguousarray(y_arr.reshape(len(y_arr)), dtype=np.float32))
+    else:
+        yt = torch.from_numpy(np.ascontiguousarray(y_arr, dtype=np.float32))
+    return xt, yt
+
+
+def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+    """A CPU generator seeded from (seed, epoch, stream) through numpy's SeedSequence, so
+    nearby seeds and epochs give unrelated streams."""
+    state = np.random.SeedSequence([seed, epoch, stream]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+class BatchLoader:
+    """Yields `(xb, yb)` batches of in-memory tensors.
+
+    Args:
+        x: samples, first dimension N.
+        y: targets, first dimension N.
+        batch_size: samples per batch (the last batch may be smaller).
+        shuffle: a fresh permutation every epoch (else the stored order).
+        seed: with the epoch, fixes the order and the augmentation.
+        augment: called as `augment(xb, generator)` on every batch (training only).
+        sample_weights: (N,) non-negative weights; each epoch then draws N indices WITH
+            replacement in proportion to them (a weighted sampler; `shuffle` is implied).
+
+    Each iteration uses the epoch set by `set_epoch`, then moves on to the next one, so plain
+    repeated iteration also sees new orders.
+
+    Example:
+        >>> loader = BatchLoader(torch.zeros(10, 2), torch.zeros(10), batch_size=4, shuffle=True)
+        >>> loader.set_epoch(3)
+        >>> [len(yb) for _, yb in loader]
+        [4, 4, 2]
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int, shuffle: bool = False,
+                 seed: int = 0, augment: Augment | None = None,
+                 sample_weights: torch.Tensor | np.ndarray | None = None) -> None:
+        if len(x) != len(y):
+            raise DataError(f"input: {len(x)} samples but {len(y)} labels; they must match")
+        self.x, self.y = x.contiguous(), y.contiguous()
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.augment = augment
+        self.sample_weights = None if sample_weights is None else _check_weights(sample_weights, len(x))
+        self.epoch = 0
+
+    @property
+    def num_samples(self) -> int:
+        """Samples drawn per epoch (N, also with a weighted sampler)."""
+        return len(self.x)
+
+    def __len__(self) -> int:
+        return -(-self.num_samples // self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration epoch `epoch` (order and augmentation from (seed, epoch))."""
+        self.epoch = epoch
+
+    def order(self, epoch: int) -> torch.Tensor | None:
+        """The sample indices of `epoch`, or None for the stored order."""
+        generator = epoch_generator(self.seed, epoch)
+        if self.sample_weights is not None:
+            return torch.multinomial(self.sample_weights, self.num_samples, replacement=True,
+                                     generator=generator)
+        return torch.randperm(self.num_samples, generator=generator) if self.shuffle else None
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        index = self.order(epoch)
+        # A second stream for augmentation, so turning it on does not change the order.
+        aug_generator = epoch_generator(self.seed, epoch, stream=1)
+        for start in range(0, self.num_samples, self.batch_size):
+            if index is None:
+                xb, yb = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
+            else:
+                idx = index[start:start + self.batch_size]
+                xb, yb = self.x[idx], self.y[idx]
+            if self.augment is not None:
+                xb = self.augment(xb, aug_generator)
+            yield xb, yb
+
+
+@dataclass
+class Loaders:
+    """The loaders of one run: train (shuffled, augmented), val, optional test, and optional
+    per-class loss weights from balancing."""
+
+    train: BatchLoader
+    val: BatchLoader
+    test: BatchLoader | None = None
+    class_weights: torch.Tensor | None = None
+
+
+def _check_weights(weights: torch.Tensor | np.ndarray, n: int) -> torch.Tensor:
+    w = torch.as_tensor(weights, dtype=torch.float64)
+    if w.shape != (n,):
+        raise DataError(f"sample_weights: expected one weight per sample, shape ({n},), "
+                        f"got {tuple(w.shape)}")
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or float(w.sum()) <= 0:
+        raise DataError("sample_weights: must be finite, non-negative and not all zero")
+    return w

@@ -1,0 +1,209 @@
+"""Tables: impute, scale numeric columns, one-hot categorical ones, optionally project by PCA.
+
+Everything is fitted on the training split and stored as plain lists, then applied with numpy,
+so the serving path needs neither scikit-learn objects nor pickle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from dlforge.config.schema import TablePreprocess
+from dlforge.data.preprocess.base import Preprocessor
+from dlforge.errors import ConfigError, DataError
+
+
+class TablePreprocessor(Preprocessor):
+    """Float32 features `(N, F)`: numeric columns first (in column order), then one-hot blocks.
+
+    - Numeric columns (numeric or bool dtype): missing values take the training median or mean
+      (`impute`; with `none` a NaN is a DataError naming the column), then
+      `(x - center) / scale` with the training mean/std (`standard`) or min/range (`minmax`);
+      a constant column keeps scale 1.
+    - Categorical columns (any other dtype, e.g. object or category): values are compared as
+      strings; missing values take the most frequent training value (ties: the smallest
+      string); each column becomes one 0/1 feature per training category, sorted. A category
+      never seen in training becomes all zeros rather than an error.
+    - `pca_components`: project the features onto that many principal components, fitted on
+      the training features (scikit-learn's PCA, no whitening).
+
+    Columns that were not in the training table are ignored at transform time; a training
+    column that is missing is a DataError. `transform` also takes a list of row dicts.
+    """
+
+    kind = "table"
+    config_type = TablePreprocess
+
+    def __init__(self, cfg: TablePreprocess) -> None:
+        super().__init__(cfg)
+        self.numeric: list[dict[str, Any]] = []
+        self.categorical: list[dict[str, Any]] = []
+        self.pca: dict[str, list] | None = None
+
+    def fit(self, x_raw: Any) -> TablePreprocessor:
+        """Learn fill values, scaling, categories and PCA from the training table.
+
+        Raises:
+            DataError: no rows, a NaN with `impute: none`, or a column with no values at all.
+            ConfigError: `pca_components` exceeds the number of features or training rows.
+        """
+        df = _as_frame(x_raw)
+        if len(df) == 0 or df.shape[1] == 0:
+            raise DataError(f"input: expected a training table with rows and columns, got shape {df.shape}")
+        num_cols = [c for c in df.columns if _is_numeric(df[c])]
+        cat_cols = [c for c in df.columns if c not in num_cols]
+        unfilled = [c for c in df.columns if (c in num_cols and self.cfg.impute == "none")
+                    or (c in cat_cols and self.cfg.categorical_impute == "none")]
+        problems = [_missing_problem(df[c], c, "impute" if c in num_cols else "categorical_impute")
+                    for c in unfilled if df[c].isna().any()]
+        problems += [f"column {c!r}: every training value is missing; drop the column"
+                     for c in df.columns if c not in unfilled and df[c].isna().all()]
+        if problems:
+            raise DataError("\n".join(problems))
+        self.numeric = self._fit_numeric(df, num_cols)
+        impute = self.cfg.categorical_impute == "most_frequent"
+        self.categorical = [_fit_categorical(df[c], c, impute) for c in cat_cols]
+        self.pca = None
+        if self.cfg.pca_components is not None:
+            self.pca = self._fit_pca(self._features(df))
+        self.fitted = True
+        return self
+
+    def transform(self, x_raw: Any) -> np.ndarray:
+        """Features of a DataFrame (or list of row dicts) as float32 `(N, F)`.
+
+        Raises:
+            DataError: a training column is missing, holds a non-number where a number is
+                expected, or has a missing value that no imputation covers.
+        """
+        self._check_fitted()
+        features = self._features(_as_frame(x_raw))
+        if self.pca is not None:
+            mean = np.asarray(self.pca["mean"])
+            components = np.asarray(self.pca["components"])
+            features = (features - mean) @ components.T
+        return np.ascontiguousarray(features, dtype=np.float32)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Name of each output feature (before PCA): `col`, or `col=category` for one-hot."""
+        self._check_fitted()
+        if self.pca is not None:
+            return [f"pc{i + 1}" for i in range(len(self.pca["components"]))]
+        return [s["name"] for s in self.numeric] + [
+            f"{s['name']}={cat}" for s in self.categorical for cat in s["categories"]]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (len(self.feature_names),)
+
+    def _fit_numeric(self, df: pd.DataFrame, cols: list[str]) -> list[dict[str, Any]]:
+        if not cols:
+            return []
+        values = df[cols].astype(np.float64)
+        fills = values.median() if self.cfg.impute == "median" else values.mean()
+        filled = values.fillna(fills).to_numpy() if self.cfg.impute != "none" else values.to_numpy()
+        if self.cfg.scaling == "standard":
+            scaler = StandardScaler().fit(filled)
+            center, scale = scaler.mean_, scaler.scale_
+        elif self.cfg.scaling == "minmax":
+            scaler = MinMaxScaler().fit(filled)
+            center = scaler.data_min_
+            scale = np.where(scaler.data_range_ > 0, scaler.data_range_, 1.0)
+        else:
+            center, scale = np.zeros(len(cols)), np.ones(len(cols))
+        return [{"name": c, "fill": None if self.cfg.impute == "none" else float(fills[c]),
+                 "center": float(m), "scale": float(s)}
+                for c, m, s in zip(cols, center, scale, strict=True)]
+
+    def _fit_pca(self, features: np.ndarray) -> dict[str, list]:
+        n = self.cfg.pca_components
+        limit = min(features.shape)
+        if n > limit:
+            raise ConfigError(
+                f"preprocess.table.pca_components: must be at most min(features, training rows) "
+                f"= min{features.shape[::-1]} = {limit} (got {n})")
+        pca = PCA(n_components=n, svd_solver="full").fit(features)
+        return {"components": pca.components_.tolist(), "mean": pca.mean_.tolist()}
+
+    def _features(self, df: pd.DataFrame) -> np.ndarray:
+        """Imputed, scaled and one-hot features (float64) of `df`, before PCA."""
+        needed = [s["name"] for s in self.numeric + self.categorical]
+        missing = [c for c in needed if c not in df.columns]
+        if missing:
+            raise DataError("\n".join(
+                f"input: missing column {c!r} (the model was trained on columns {needed})"
+                for c in missing))
+        blocks = [np.empty((len(df), 0))]
+        blocks += [_apply_numeric(df[s["name"]], s) for s in self.numeric]
+        blocks += [_apply_categorical(df[s["name"]], s) for s in self.categorical]
+        return np.concatenate(blocks, axis=1)
+
+    def _state(self) -> dict[str, Any]:
+        return {"numeric": self.numeric, "categorical": self.categorical, "pca": self.pca}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.numeric = [dict(s) for s in state["numeric"]]
+        self.categorical = [dict(s) for s in state["categorical"]]
+        self.pca = state["pca"]
+
+
+def _as_frame(x_raw: Any) -> pd.DataFrame:
+    """A DataFrame from a DataFrame or a list of row dicts (a serving request)."""
+    if isinstance(x_raw, pd.DataFrame):
+        return x_raw
+    if isinstance(x_raw, list) and all(isinstance(row, dict) for row in x_raw):
+        return pd.DataFrame.from_records(x_raw)
+    raise DataError(f"input: expected a table (DataFrame or list of row objects), "
+                    f"got {type(x_raw).__name__}")
+
+
+def _is_numeric(col: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype)
+
+
+def _missing_problem(col: pd.Series, name: str, key: str) -> str:
+    return (f"column {name!r}: {int(col.isna().sum())} missing value(s) in the training split; "
+            f"set preprocess.table.{key} to fill them (got 'none')")
+
+
+def _fit_categorical(col: pd.Series, name: str, impute: bool) -> dict[str, Any]:
+    values = col.dropna().astype(str)
+    counts = values.value_counts()
+    # Most frequent, ties broken by the smallest string so the choice never depends on order.
+    fill = min(counts.index[counts == counts.max()]) if impute else None
+    return {"name": name, "fill": fill, "categories": sorted(values.unique())}
+
+
+def _apply_numeric(col: pd.Series, spec: dict[str, Any]) -> np.ndarray:
+    name = spec["name"]
+    values = pd.to_numeric(col, errors="coerce")
+    bad = col[values.isna() & col.notna()]
+    if len(bad):
+        raise DataError(f"column {name!r}: expected numbers, got {bad.iloc[0]!r} "
+                        f"({len(bad)} non-numeric value(s))")
+    values = values.astype(np.float64)
+    if values.isna().any():
+        if spec["fill"] is None:
+            raise DataError(f"column {name!r}: {int(values.isna().sum())} missing value(s) and "
+                            f"preprocess.table.impute was 'none' at training; fill them before predicting")
+        values = values.fillna(spec["fill"])
+    return ((values.to_numpy() - spec["center"]) / spec["scale"])[:, None]
+
+
+def _apply_categorical(col: pd.Series, spec: dict[str, Any]) -> np.ndarray:
+    missing = col.isna().to_numpy()
+    if missing.any() and spec["fill"] is None:
+        raise DataError(f"column {spec['name']!r}: {int(missing.sum())} missing value(s) and "
+                        f"preprocess.table.categorical_impute was 'none' at training")
+    values = col.astype(object).where(~missing, spec["fill"]).astype(str)
+    codes = pd.Categorical(values, categories=spec["categories"]).codes  # unseen -> -1
+    onehot = np.zeros((len(col), len(spec["categories"])))
+    seen = codes >= 0
+    onehot[np.flatnonzero(seen), codes[seen]] = 1.0
+    return onehot
