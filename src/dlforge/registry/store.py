@@ -1,0 +1,410 @@
+"""The registry store: runs, model versions, aliases and an append-only event log.
+
+One SQLAlchemy database (a SQLite file in the workspace by default, any SQLAlchemy URL such as
+PostgreSQL for many workers) plus an artifacts folder holding each version's bundle at
+``artifacts/models/<name>/v<version>/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from dlforge.errors import ConfigError, NotFoundError, StoreError
+from dlforge.registry import artifacts
+from dlforge.registry.engine import WRITE_OPTION, create_store_engine, mask_url, open_error
+from dlforge.registry.records import (
+    RUN_STATUSES,
+    Event,
+    ModelSummary,
+    ModelVersion,
+    Run,
+    json_safe,
+    now,
+)
+from dlforge.registry.refs import LATEST, check_alias, check_model_name, parse_ref, parse_selector
+from dlforge.registry.tables import AliasRow, Base, EventRow, ModelVersionRow, RunRow
+
+DB_FILE = "dlforge.db"
+# Enough for many writers racing on one name; each retry re-reads the highest version.
+REGISTER_ATTEMPTS = 20
+
+
+class Store:
+    """Runs, model versions, aliases and their history over one SQLAlchemy database.
+
+    Args:
+        url: any SQLAlchemy URL, e.g. ``sqlite:///ws/dlforge.db`` or ``postgresql+psycopg://...``.
+        artifacts_dir: where bundles are kept; default ``artifacts/`` beside a SQLite file, else
+            ``artifacts/`` in the current workspace.
+
+    Raises:
+        StoreError: the database cannot be reached or is not a dlforge store.
+
+    Example:
+        >>> store = Store.open(tmp_path)                                  # doctest: +SKIP
+        >>> v = store.register("digits", run.id, bundle_dir, {"accuracy": 0.97})  # doctest: +SKIP
+        >>> store.set_alias("digits", "production", v.version)         # doctest: +SKIP
+    """
+
+    def __init__(self, url: str, artifacts_dir: str | Path | None = None) -> None:
+        self.url = mask_url(url)
+        self._raw_url = url
+        self.artifacts_dir = Path(artifacts_dir) if artifacts_dir else _default_artifacts(url)
+        self._engine: Engine = create_store_engine(url)
+        self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
+        self._create_tables()
+
+    @classmethod
+    def open(cls, workspace: str | Path, url: str | None = None) -> Store:
+        """The store of `workspace`: ``<workspace>/dlforge.db`` unless `url` names another."""
+        workspace = Path(workspace)
+        workspace.mkdir(parents=True, exist_ok=True)
+        return cls(url or f"sqlite:///{workspace / DB_FILE}", artifacts_dir=workspace / "artifacts")
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    # ------------------------------------------------------------------------------ plumbing
+
+    def _create_tables(self) -> None:
+        # Two processes opening a fresh store at once may both try CREATE TABLE; the loser
+        # sees "already exists" and simply finds the tables on the second pass.
+        for attempt in range(2):
+            try:
+                with self._writer.begin() as conn:
+                    Base.metadata.create_all(conn)
+                return
+            except SQLAlchemyError as exc:
+                if attempt == 1 or "already exists" not in str(exc):
+                    raise open_error(self._raw_url, exc) from None
+
+    @contextlib.contextmanager
+    def _session(self, write: bool = False) -> Iterator[Session]:
+        """A session in one transaction, committed on success; database failures -> StoreError."""
+        try:
+            with Session(self._writer if write else self._engine, expire_on_commit=False) as s:
+                with s.begin():
+                    yield s
+        except IntegrityError:
+            raise  # register() retries these
+        except DBAPIError as exc:
+            raise StoreError(
+                f"store: {mask_url(self._raw_url)}: {str(exc.orig).splitlines()[0]}; "
+                "check the database (another process may hold it locked) or pass --store-url"
+            ) from None
+
+    # ---------------------------------------------------------------------------------- runs
+
+    def create_run(self, name: str, config: dict[str, Any], data_fingerprint: str | None,
+                   code_version: str | None, seed: int, kind: str = "train") -> Run:
+        """Record a new run with status ``running`` and return it.
+
+        Args:
+            code_version: dlforge version and git commit; None records `current_code_version()`.
+        """
+        row = RunRow(
+            id=uuid.uuid4().hex[:12], name=name, kind=kind, config=json_safe(config),
+            data_fingerprint=data_fingerprint, code_version=code_version or current_code_version(),
+            seed=int(seed), history=[], metrics={}, status="running", started_at=now(),
+        )
+        with self._session(write=True) as s:
+            s.add(row)
+        return Run.from_row(row)
+
+    def finish_run(self, run_id: str, status: str, history: Sequence[dict[str, Any]] | None = None,
+                   metrics: dict[str, Any] | None = None, report_path: str | Path | None = None,
+                   error: str | None = None) -> Run:
+        """Close a run: its final status (completed, failed or interrupted), history and metrics.
+
+        Raises:
+            ConfigError: `status` is not one of the final statuses.
+            NotFoundError: no run has this id.
+        """
+        if status not in RUN_STATUSES[1:]:
+            raise ConfigError(
+                f"run status: must be one of {', '.join(RUN_STATUSES[1:])} (got {status!r})"
+            )
+        with self._session(write=True) as s:
+            row = self._run_row(s, run_id)
+            row.status, row.ended_at, row.error = status, now(), error
+            if history is not None:
+                row.history = json_safe(list(history))
+            if metrics is not None:
+                row.metrics = json_safe(metrics)
+            row.report_path = str(report_path) if report_path is not None else row.report_path
+        return Run.from_row(row)
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with this id, or the only run whose id starts with it.
+
+        Raises:
+            NotFoundError: no run, or several runs, match.
+        """
+        with self._session() as s:
+            return Run.from_row(self._run_row(s, run_id))
+
+    def list_runs(self, limit: int = 50) -> list[Run]:
+        """The newest runs first."""
+        with self._session() as s:
+            rows = s.scalars(select(RunRow).order_by(RunRow.started_at.desc()).limit(limit))
+            return [Run.from_row(r) for r in rows]
+
+    def _run_row(self, s: Session, run_id: str) -> RunRow:
+        prefix = str(run_id).strip().lower()
+        matches = [] if not prefix else list(s.scalars(
+            select(RunRow).where(RunRow.id.startswith(prefix, autoescape=True)).limit(6)))
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise NotFoundError(f"No run with id {run_id!r}. Use `dlforge runs list` to see runs.")
+        ids = ", ".join(sorted(r.id for r in matches))
+        raise NotFoundError(
+            f"Run id {run_id!r} is ambiguous: it starts {ids}. Give more characters; "
+            "use `dlforge runs list` to see runs."
+        )
+
+    # ------------------------------------------------------------------------ model versions
+
+    def register(self, name: str, run_id: str | None, bundle_src: str | Path,
+                 metrics: dict[str, Any], parent_version: int | None = None) -> ModelVersion:
+        """Make a finished bundle directory the next version of model `name`.
+
+        The bundle is moved (renamed) into ``artifacts/models/<name>/v<version>/`` within the
+        transaction that claims the version number, so two processes registering at once get
+        distinct numbers, none is lost, and each number has its bundle.
+
+        Raises:
+            ConfigError: `name` is not a valid model name.
+            NotFoundError: `bundle_src`, the run or the parent version does not exist.
+        """
+        check_model_name(name)
+        bundle_src = Path(bundle_src)
+        if not bundle_src.is_dir():
+            raise NotFoundError(
+                f"bundle_src: {str(bundle_src)!r} is not a directory; write the bundle with "
+                "dlforge.registry.bundle.save_bundle first"
+            )
+        if run_id is not None:
+            self.get_run(run_id)
+        if parent_version is not None:
+            self.get_version(name, parent_version)
+        for _ in range(REGISTER_ATTEMPTS):
+            try:
+                return self._register_once(name, run_id, bundle_src, json_safe(metrics),
+                                           parent_version)
+            except IntegrityError:
+                continue  # another writer took this number first: read the new highest
+        raise StoreError(
+            f"store: could not register {name!r} after {REGISTER_ATTEMPTS} attempts; "
+            "too many processes registering at once, try again"
+        )
+
+    def _register_once(self, name: str, run_id: str | None, src: Path, metrics: dict[str, Any],
+                       parent_version: int | None) -> ModelVersion:
+        dest: Path | None = None
+        moved: int | None = None  # inode of the moved bundle, to undo only our own move
+        try:
+            with self._session(write=True) as s:
+                last = s.scalar(select(func.max(ModelVersionRow.version))
+                                .where(ModelVersionRow.name == name))
+                version = (last or 0) + 1
+                dest = self.artifacts_dir / "models" / name / f"v{version}"
+                at = now()
+                row = ModelVersionRow(name=name, version=version, run_id=run_id,
+                                      bundle_path=str(dest), metrics=metrics,
+                                      parent_version=parent_version, created_at=at)
+                s.add(row)
+                s.add(EventRow(name=name, version=version, event="registered",
+                               to_version=version, at=at))
+                s.flush()  # claims (name, version), or raises IntegrityError
+                moved = artifacts.move_into_place(src, dest)
+        except BaseException:
+            if moved is not None:
+                artifacts.move_back(dest, src, moved)  # the row was not committed: undo the move
+            raise
+        return ModelVersion.from_row(row)
+
+    def get_version(self, name: str, version_or_alias: int | str = LATEST) -> ModelVersion:
+        """One version of model `name`, by number, alias or ``latest``.
+
+        Raises:
+            NotFoundError: unknown model, version or alias, listing the available ones.
+        """
+        selector = parse_selector(version_or_alias)
+        with self._session() as s:
+            versions = self._version_numbers(s, name)
+            aliases = self._aliases(s, name)
+            if isinstance(selector, int):
+                number = selector
+                if number not in versions:
+                    raise NotFoundError(
+                        f"Model {name!r} has no version {number}. Available versions: "
+                        f"{_join(versions)}. Use `dlforge models list {name}` to see all."
+                    )
+            elif selector == LATEST:
+                number = versions[-1]
+            elif selector in aliases:
+                number = aliases[selector]
+            else:
+                raise NotFoundError(
+                    f"Model {name!r} has no alias {selector!r}. Available aliases: "
+                    f"{_join(sorted(aliases)) or 'none'}. Use `dlforge models list {name}` to see all."
+                )
+            row = s.scalar(select(ModelVersionRow).where(ModelVersionRow.name == name,
+                                                         ModelVersionRow.version == number))
+            return ModelVersion.from_row(row, _aliases_of(aliases, number))
+
+    def resolve(self, ref: str) -> ModelVersion:
+        """The version a reference names: ``name`` (latest), ``name@3``, ``name@production``."""
+        name, selector = parse_ref(ref)
+        return self.get_version(name, selector)
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of model `name`, oldest first, each with its aliases."""
+        with self._session() as s:
+            self._version_numbers(s, name)
+            aliases = self._aliases(s, name)
+            rows = s.scalars(select(ModelVersionRow).where(ModelVersionRow.name == name)
+                             .order_by(ModelVersionRow.version))
+            return [ModelVersion.from_row(r, _aliases_of(aliases, r.version)) for r in rows]
+
+    def list_models(self) -> list[ModelSummary]:
+        """One summary per registered model name, sorted by name."""
+        with self._session() as s:
+            counts = s.execute(select(ModelVersionRow.name, func.max(ModelVersionRow.version),
+                                      func.count()).group_by(ModelVersionRow.name)
+                               .order_by(ModelVersionRow.name)).all()
+            aliases: dict[str, dict[str, int]] = {}
+            for a in s.scalars(select(AliasRow)):
+                aliases.setdefault(a.name, {})[a.alias] = a.version
+            return [ModelSummary(name=n, latest_version=latest, count=count,
+                                 aliases=dict(sorted(aliases.get(n, {}).items())))
+                    for n, latest, count in counts]
+
+    # -------------------------------------------------------------------------------- aliases
+
+    def set_alias(self, name: str, alias: str, version: int | str,
+                  reason: str | None = None) -> ModelVersion:
+        """Point `alias` of model `name` at `version`, creating or moving it (logged as an event).
+
+        Setting an alias to the version it already points at changes nothing and logs nothing.
+
+        Raises:
+            ConfigError: the alias is not a valid name (e.g. it looks like a number).
+            NotFoundError: unknown model or version.
+        """
+        check_alias(alias)
+        target = self.get_version(name, version).version
+        with self._session(write=True) as s:
+            row = s.get(AliasRow, (name, alias))
+            previous = row.version if row else None
+            if previous != target:
+                at = now()
+                if row is None:
+                    s.add(AliasRow(name=name, alias=alias, version=target, updated_at=at))
+                else:
+                    row.version, row.updated_at = target, at
+                s.add(EventRow(name=name, version=target, alias=alias, reason=reason, at=at,
+                               event="alias_set" if previous is None else "alias_moved",
+                               from_version=previous, to_version=target))
+        return self.get_version(name, target)
+
+    def remove_alias(self, name: str, alias: str, reason: str | None = None) -> None:
+        """Remove `alias` from model `name` (logged as an event).
+
+        Raises:
+            NotFoundError: the model or the alias does not exist.
+        """
+        with self._session(write=True) as s:
+            self._version_numbers(s, name)
+            row = s.get(AliasRow, (name, alias))
+            if row is None:
+                aliases = self._aliases(s, name)
+                raise NotFoundError(
+                    f"Model {name!r} has no alias {alias!r}. Available aliases: "
+                    f"{_join(sorted(aliases)) or 'none'}. Use `dlforge models list {name}` to see all."
+                )
+            s.delete(row)
+            s.add(EventRow(name=name, version=row.version, event="alias_removed", alias=alias,
+                           from_version=row.version, reason=reason, at=now()))
+
+    def history(self, name: str) -> list[Event]:
+        """The audit log of model `name`, oldest first."""
+        with self._session() as s:
+            self._version_numbers(s, name)
+            rows = s.scalars(select(EventRow).where(EventRow.name == name).order_by(EventRow.id))
+            return [Event.from_row(r) for r in rows]
+
+    # -------------------------------------------------------------------------------- helpers
+
+    def _version_numbers(self, s: Session, name: str) -> list[int]:
+        """The versions of `name`, ascending; NotFoundError listing the models if there are none."""
+        numbers = list(s.scalars(select(ModelVersionRow.version).where(ModelVersionRow.name == name)
+                                 .order_by(ModelVersionRow.version)))
+        if numbers:
+            return numbers
+        names = list(s.scalars(select(ModelVersionRow.name).distinct().order_by(ModelVersionRow.name)))
+        if not names:
+            raise NotFoundError(
+                f"No model named {name!r}: no models are registered yet. "
+                "Train and register one with `dlforge run CONFIG`."
+            )
+        raise NotFoundError(
+            f"No model named {name!r}. Available models: {_join(names)}. "
+            "Use `dlforge models list` to see all."
+        )
+
+    def _aliases(self, s: Session, name: str) -> dict[str, int]:
+        return {a.alias: a.version for a in s.scalars(select(AliasRow).where(AliasRow.name == name))}
+
+
+def _aliases_of(aliases: dict[str, int], version: int) -> tuple[str, ...]:
+    return tuple(sorted(a for a, v in aliases.items() if v == version))
+
+
+def _join(items: Sequence[Any]) -> str:
+    return ", ".join(str(i) for i in items)
+
+
+def _default_artifacts(url: str) -> Path:
+    from sqlalchemy.engine import make_url
+
+    from dlforge.workspace import resolve_workspace
+
+    with contextlib.suppress(Exception):
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            return Path(parsed.database).resolve().parent / "artifacts"
+    return resolve_workspace() / "artifacts"
+
+
+def current_code_version() -> str:
+    """``dlforge <version>``, plus ``+git <sha>`` when dlforge runs from a git checkout."""
+    import subprocess
+
+    from dlforge import __version__
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"dlforge {__version__}" + (f" +git {sha}" if sha else "")

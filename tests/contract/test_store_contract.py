@@ -1,0 +1,197 @@
+"""The store's behaviour, written once and run against every backend.
+
+SQLite always runs; PostgreSQL runs when DLFORGE_TEST_POSTGRES_URL names a database the tests
+may wipe (CI sets it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dlforge.errors import ConfigError, NotFoundError
+from dlforge.registry import Store
+from dlforge.registry.tables import Base
+
+POSTGRES_URL = os.environ.get("DLFORGE_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=[
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.skipif(
+        not POSTGRES_URL, reason="set DLFORGE_TEST_POSTGRES_URL to run the PostgreSQL backend")),
+])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = Store(f"sqlite:///{tmp_path / 'dlforge.db'}", artifacts_dir=tmp_path / "artifacts")
+    else:
+        s = Store(POSTGRES_URL, artifacts_dir=tmp_path / "artifacts")
+        Base.metadata.drop_all(s._engine)  # a clean database for every test
+        s.close()
+        s = Store(POSTGRES_URL, artifacts_dir=tmp_path / "artifacts")
+    yield s
+    s.close()
+
+
+def make_bundle(root: Path, tag: str) -> Path:
+    src = root / "staging" / tag
+    src.mkdir(parents=True)
+    (src / "weights.safetensors").write_text(tag)
+    return src
+
+
+def register_n(store: Store, root: Path, name: str, n: int, run_id: str | None = None):
+    return [store.register(name, run_id, make_bundle(root, f"{name}-{i}"), {"accuracy": i / 10})
+            for i in range(n)]
+
+
+def test_versions_count_from_one_per_name_and_bundles_move_in(store, tmp_path):
+    run = store.create_run("digits", {"seed": 0}, "fp1", "dlforge test", 0)
+    digits = register_n(store, tmp_path, "digits", 3, run.id)
+    other = register_n(store, tmp_path, "wine", 1)
+    assert [v.version for v in digits] == [1, 2, 3]
+    assert other[0].version == 1
+    v2 = digits[1]
+    assert v2.bundle_path == tmp_path / "artifacts" / "models" / "digits" / "v2"
+    assert (v2.bundle_path / "weights.safetensors").read_text() == "digits-1"
+    assert not (tmp_path / "staging" / "digits-1").exists()
+    assert (v2.run_id, v2.metrics, v2.parent_version) == (run.id, {"accuracy": 0.1}, None)
+
+
+def test_resolve_latest_number_and_alias(store, tmp_path):
+    register_n(store, tmp_path, "digits", 3)
+    store.set_alias("digits", "production", 2)
+    assert store.resolve("digits").version == 3
+    assert store.resolve("digits@latest").version == 3
+    assert store.resolve("digits@1").version == 1
+    assert store.resolve("digits@production").version == 2
+    assert store.resolve("digits@production").aliases == ("production",)
+    assert store.get_version("digits", "2").version == 2
+
+
+def test_alias_set_move_remove_logs_every_change(store, tmp_path):
+    register_n(store, tmp_path, "digits", 3)
+    store.set_alias("digits", "production", 1, reason="first")
+    store.set_alias("digits", "production", 3, reason="better f1")
+    store.set_alias("digits", "production", 3, reason="no change")  # same target: no event
+    store.set_alias("digits", "staging", 2)
+    store.remove_alias("digits", "production", reason="rollback")
+    events = [(e.event, e.version, e.alias, e.from_version, e.to_version, e.reason)
+              for e in store.history("digits")]
+    assert events == [
+        ("registered", 1, None, None, 1, None),
+        ("registered", 2, None, None, 2, None),
+        ("registered", 3, None, None, 3, None),
+        ("alias_set", 1, "production", None, 1, "first"),
+        ("alias_moved", 3, "production", 1, 3, "better f1"),
+        ("alias_set", 2, "staging", None, 2, None),
+        ("alias_removed", 3, "production", 3, None, "rollback"),
+    ]
+    assert [e.at for e in store.history("digits")] == sorted(e.at for e in store.history("digits"))
+    assert {a: store.resolve(f"digits@{a}").version for a in ("staging",)} == {"staging": 2}
+
+
+def test_list_models_and_versions(store, tmp_path):
+    register_n(store, tmp_path, "wine", 1)
+    register_n(store, tmp_path, "digits", 2)
+    store.set_alias("digits", "staging", 1)
+    store.set_alias("digits", "production", 1)
+    summaries = [(m.name, m.latest_version, m.count, m.aliases) for m in store.list_models()]
+    assert summaries == [("digits", 2, 2, {"production": 1, "staging": 1}), ("wine", 1, 1, {})]
+    versions = store.list_versions("digits")
+    assert [(v.version, v.aliases) for v in versions] == [(1, ("production", "staging")), (2, ())]
+
+
+def test_parent_version_is_kept(store, tmp_path):
+    register_n(store, tmp_path, "digits", 1)
+    child = store.register("digits", None, make_bundle(tmp_path, "ft"), {}, parent_version=1)
+    assert (child.version, child.parent_version) == (2, 1)
+
+
+@pytest.mark.parametrize(("ref", "message"), [
+    ("digits@7", "Model 'digits' has no version 7. Available versions: 1, 2, 3. "
+                 "Use `dlforge models list digits` to see all."),
+    ("digits@canary", "Model 'digits' has no alias 'canary'. Available aliases: production. "
+                      "Use `dlforge models list digits` to see all."),
+    ("mnist", "No model named 'mnist'. Available models: digits. "
+              "Use `dlforge models list` to see all."),
+])
+def test_unknown_refs_list_what_exists(store, tmp_path, ref, message):
+    register_n(store, tmp_path, "digits", 3)
+    store.set_alias("digits", "production", 3)
+    with pytest.raises(NotFoundError) as info:
+        store.resolve(ref)
+    assert str(info.value) == message
+
+
+def test_empty_store_says_how_to_register(store):
+    with pytest.raises(NotFoundError) as info:
+        store.list_versions("digits")
+    assert str(info.value) == ("No model named 'digits': no models are registered yet. "
+                               "Train and register one with `dlforge run CONFIG`.")
+    assert store.list_models() == []
+
+
+def test_remove_unknown_alias_and_alias_to_missing_version(store, tmp_path):
+    register_n(store, tmp_path, "digits", 1)
+    with pytest.raises(NotFoundError, match=r"^Model 'digits' has no alias 'staging'\. "
+                                            r"Available aliases: none\."):
+        store.remove_alias("digits", "staging")
+    with pytest.raises(NotFoundError, match=r"^Model 'digits' has no version 4\."):
+        store.set_alias("digits", "staging", 4)
+    assert [e.event for e in store.history("digits")] == ["registered"]
+
+
+@pytest.mark.parametrize(("alias", "message"), [
+    ("3", "alias: '3' looks like a version number; an alias must match ^[a-z][a-z0-9_-]*$ "
+          "such as production or staging"),
+    ("Prod", "alias: must match ^[a-z][a-z0-9_-]*$ such as production or staging (got 'Prod')"),
+    ("latest", "alias: 'latest' is reserved (it always means the newest version); "
+               "choose another name"),
+])
+def test_bad_alias_names_are_refused(store, tmp_path, alias, message):
+    register_n(store, tmp_path, "digits", 1)
+    with pytest.raises(ConfigError) as info:
+        store.set_alias("digits", alias, 1)
+    assert str(info.value) == message
+
+
+def test_runs_lifecycle_and_prefix_lookup(store):
+    run = store.create_run("digits", {"train": {"epochs": 2}}, "abc123", "dlforge 0.1.0", 7)
+    assert (run.status, run.kind, run.seed, run.ended_at) == ("running", "train", 7, None)
+    assert len(run.id) == 12
+    done = store.finish_run(run.id, "completed", [{"epoch": 0, "loss": float("nan")}],
+                            {"accuracy": 0.5}, report_path="r.html")
+    got = store.get_run(run.id[:5])
+    assert got == done
+    assert (got.status, got.history, got.metrics, got.report_path, got.error) == (
+        "completed", [{"epoch": 0, "loss": None}], {"accuracy": 0.5}, "r.html", None)
+    assert got.config == {"train": {"epochs": 2}}
+    assert got.ended_at >= got.started_at
+
+
+def test_failed_run_keeps_its_error_and_list_is_newest_first(store):
+    first = store.create_run("a", {}, None, "v", 0)
+    second = store.create_run("b", {}, None, "v", 0, kind="tune")
+    store.finish_run(first.id, "failed", error="DataError: no samples")
+    assert store.get_run(first.id).error == "DataError: no samples"
+    assert [r.id for r in store.list_runs()] == [second.id, first.id]
+    assert [r.id for r in store.list_runs(limit=1)] == [second.id]
+
+
+def test_unknown_run_says_how_to_find_runs(store):
+    with pytest.raises(NotFoundError) as info:
+        store.get_run("ffff")
+    assert str(info.value) == "No run with id 'ffff'. Use `dlforge runs list` to see runs."
+
+
+def test_register_checks_its_inputs(store, tmp_path):
+    with pytest.raises(NotFoundError, match=r"^bundle_src: '.*missing' is not a directory"):
+        store.register("digits", None, tmp_path / "missing", {})
+    with pytest.raises(NotFoundError, match=r"^No run with id 'nope'\."):
+        store.register("digits", "nope", make_bundle(tmp_path, "a"), {})
+    with pytest.raises(ConfigError, match=r"^model name: must match .* \(got '\.\./up'\)$"):
+        store.register("../up", None, make_bundle(tmp_path, "b"), {})
+    assert store.list_models() == []
