@@ -91,6 +91,6 @@ def build(cfg: AutoencoderConfig, *, input_shape: tuple[int, ...], num_outputs: 
         return DenseAutoencoder(input_shape, hidden=list(cfg.hidden), latent_dim=cfg.latent_dim)
     if not cfg.hidden:
         raise ConfigError("model.hidden: a conv autoencoder needs at least one entry, the "
-                          "channels of each stride-2 conv (got []); e.g. [16, 32]")
+                          "channels of each stride-2 conv (got []). Use e.g. [16, 32].")
     return ConvAutoencoder(input_shape, hidden=list(cfg.hidden),  # type: ignore[arg-type]
                            latent_dim=cfg.latent_dim)

@@ -82,6 +82,6 @@ def build(cfg: MobileNetConfig, *, input_shape: tuple[int, ...], num_outputs: in
     """
     if not cfg.channels:
         raise ConfigError("model.channels: needs at least one entry, the stem's channels "
-                          "(got []); e.g. [32, 64, 128, 256]")
+                          "(got []). Use e.g. [32, 64, 128, 256].")
     return MobileNet(input_shape, num_outputs, channels=list(cfg.channels),  # type: ignore[arg-type]
                      width=cfg.width, dropout=cfg.dropout)

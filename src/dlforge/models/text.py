@@ -77,15 +77,15 @@ def build_text_cnn(cfg: TextCNNConfig, *, input_shape: tuple[int, ...], num_outp
     """
     assert vocab_size is not None
     if not cfg.kernel_sizes:
-        raise ConfigError("model.kernel_sizes: needs at least one kernel size (got []); "
-                          "e.g. [3, 4, 5]")
+        raise ConfigError("model.kernel_sizes: needs at least one kernel size (got []). "
+                          "Use e.g. [3, 4, 5].")
     maxlen = input_shape[0]
     too_wide = [k for k in cfg.kernel_sizes if k > maxlen]
     if too_wide:
         raise ConfigError(
             f"model.kernel_sizes: kernels {too_wide} are wider than the sequences "
-            f"(maxlen {maxlen}); use kernel sizes of at most {maxlen} or a larger "
-            f"preprocess.text.maxlen"
+            f"(maxlen {maxlen}). Use kernel sizes of at most {maxlen}, or a larger "
+            f"preprocess.text.maxlen."
         )
     return TextCNN(vocab_size, num_outputs, embedding_dim=cfg.embedding_dim,
                    filters=cfg.filters, kernel_sizes=list(cfg.kernel_sizes),
