@@ -154,8 +154,8 @@ def _carve(
     n_out = max(1, n_out)
     if n_out >= len(pool):
         raise DataError(
-            f"data.{name}_fraction: the {name} split needs {n_out} rows but only {len(pool)} "
-            f"rows are left for training; lower data.val_fraction/data.test_fraction or add data"
+            f"data.{name}_fraction: the {name} split would take {n_out} of the {len(pool)} "
+            f"remaining rows, leaving none for training; lower it or add data"
         )
     stratify = key[pool] if cfg.stratify else None
     if stratify is not None:
