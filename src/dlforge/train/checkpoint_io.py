@@ -1,0 +1,96 @@
+"""Checkpoint files: everything needed to resume a run, as plain tensors and dicts.
+
+Written atomically (a crash never leaves half a file) and read with
+`torch.load(weights_only=True)`, which never unpickles arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from dlforge.atomic import atomic_path
+from dlforge.errors import ConfigError, DataError, NotFoundError
+
+if TYPE_CHECKING:
+    from dlforge.train.state import LoopState
+
+FORMAT = "dlforge-checkpoint"
+VERSION = 1
+
+
+def encode_checkpoint(state: LoopState) -> bytes:
+    """Serialize the loop state after `state.epoch` (the last completed epoch)."""
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "epoch": state.epoch,
+        "seed": state.seed,
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "schedule": state.schedule.state_dict(),
+        "callbacks": {cb.state_key: cb.state_dict() for cb in state.callbacks},
+        "history": state.history,
+        "lr_history": state.lr_history,
+        "stop_reason": state.stop_reason,
+        "rng": {"torch": torch.get_rng_state()},
+        "config": state.cfg.model_dump(mode="json"),
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def write_bytes(path: Path, blob: bytes) -> Path:
+    """Write `blob` to `path` atomically (temp file in the same directory, fsync, rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(blob)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by `ModelCheckpoint`, on the CPU.
+
+    Raises:
+        NotFoundError: the file does not exist.
+        DataError: the file is not a dlforge checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"resume_from: checkpoint {str(path)!r} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as exc:
+        raise DataError(f"resume_from: {str(path)!r} is not a readable checkpoint ({exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise DataError(f"resume_from: {str(path)!r} is not a dlforge checkpoint")
+    return payload
+
+
+def restore_checkpoint(path: str | Path, state: LoopState) -> None:
+    """Put model, optimizer, schedule, callbacks, history and epoch back as saved at `path`.
+
+    Raises:
+        ConfigError: the checkpoint's weights do not fit the model.
+    """
+    payload = load_checkpoint(path)
+    try:
+        state.model.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"resume_from: the checkpoint does not fit the model ({first})") from exc
+    state.optimizer.load_state_dict(payload["optimizer"])
+    state.schedule.load_state_dict(payload["schedule"])
+    saved = payload["callbacks"]
+    for cb in state.callbacks:
+        if cb.state_key in saved:
+            cb.load_state_dict(saved[cb.state_key])
+    state.epoch = int(payload["epoch"])
+    state.history = list(payload["history"])
+    state.lr_history = list(payload["lr_history"])
+    state.stop_reason = payload["stop_reason"]
+    torch.set_rng_state(payload["rng"]["torch"])

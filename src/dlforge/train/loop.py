@@ -1,0 +1,253 @@
+"""The one training loop. Search trials, fine-tuning, online updates and distributed workers
+all call `fit`; none has a loop of its own.
+
+It reads top to bottom like nanoGPT's train.py: set up, then for each epoch train, validate,
+step the schedule, record a history row and let the callbacks act (checkpoints, early
+stopping, progress, time budget).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlforge.config.schema import PlateauSchedule
+from dlforge.errors import ConfigError
+from dlforge.runtime import configure_process, select_device
+from dlforge.train.callbacks import (
+    Callback,
+    EarlyStopping,
+    ModelCheckpoint,
+    ProgressBar,
+    TimeBudget,
+    _Monitor,
+    monitor_not_logged,
+)
+from dlforge.train.checkpoint_io import restore_checkpoint
+from dlforge.train.epoch_metrics import EpochMetrics, metric_name
+from dlforge.train.losses import build_loss, check_labels, l2_penalty, penalized_weights
+from dlforge.train.optim import build_optimizer
+from dlforge.train.schedules import LRSchedule
+from dlforge.train.state import LoopState
+
+if TYPE_CHECKING:
+    from dlforge.config.schema import TrainConfig
+    from dlforge.data.dataset import TaskSpec
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What `fit` returns.
+
+    Attributes:
+        history: one row per epoch: epoch (from 0), loss, accuracy|mae, val_loss,
+            val_accuracy|val_mae, lr (at epoch end), epoch_time_s, samples_per_s. `loss` is the
+            data loss without the `l2` penalty, so it compares with `val_loss`.
+        lr_history: the learning rate of every optimizer step.
+        best_epoch: the best epoch by early stopping's monitor (else the checkpoint's); None
+            when neither ran.
+        best_checkpoint: path of the best checkpoint file, when checkpoints were written.
+        stop_reason: why training stopped before `cfg.epochs`, or None.
+        model: the trained model (with the best epoch's weights under `restore_best`).
+    """
+
+    history: list[dict[str, float]]
+    lr_history: list[float]
+    best_epoch: int | None
+    best_checkpoint: Path | None
+    stop_reason: str | None
+    model: nn.Module
+
+
+def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
+        callbacks: Sequence[Callback] = (), checkpoint_dir: str | Path | None = None,
+        resume_from: str | Path | None = None, seed: int = 0, device: str = "auto",
+        progress: bool = True) -> TrainResult:
+    """Train `model` on `loaders.train`, validating on `loaders.val` after every epoch.
+
+    Args:
+        model: logits out (`(N, classes)`, binary `(N, 1)`), or values for regression.
+        loaders: `Loaders` with `train` and `val` (`BatchLoader`s) and `class_weights`.
+        cfg: the train section of the config.
+        task: the task the model's head was built for.
+        callbacks: extra callbacks, run after the configured ones.
+        checkpoint_dir: where `ModelCheckpoint` writes (`cfg.checkpoint`); None = no files.
+        resume_from: a checkpoint file to continue from; the run then ends as it would have.
+        seed: derives each epoch's data order and dropout randomness (with the epoch number).
+        device: `auto`, `cpu`, `cuda`, `cuda:N` or `mps`.
+        progress: show a progress bar (terminal) or one line per epoch.
+
+    Returns:
+        TrainResult with history, per-step LRs, best epoch/checkpoint and the stop reason.
+
+    Raises:
+        ConfigError: a monitored metric is never logged, or the device is unavailable.
+        DataError: labels outside the model's head.
+
+    Example:
+        >>> result = fit(model, loaders, cfg.train, task, seed=cfg.seed)  # doctest: +SKIP
+        >>> result.history[-1]["val_loss"]  # doctest: +SKIP
+    """
+    state = _setup(model, loaders, cfg, task, seed, select_device(device))
+    state.callbacks = _build_callbacks(cfg, checkpoint_dir, progress, callbacks)
+    _check_before_training(state, loaders)
+    for cb in state.callbacks:
+        cb.on_fit_start(state)
+    if resume_from is not None:
+        restore_checkpoint(resume_from, state)
+    for epoch in range(state.epoch + 1, cfg.epochs):
+        if state.stop_reason:  # a resumed run that had already stopped
+            break
+        start = time.perf_counter()
+        _seed_epoch(seed, epoch)
+        loaders.train.set_epoch(epoch)
+        logs = train_one_epoch(state, loaders.train)
+        samples_per_s = logs.pop("_samples") / max(time.perf_counter() - start, 1e-9)
+        if loaders.val is not None:
+            logs |= validate_epoch(state, loaders.val)
+        state.schedule.epoch_end(epoch, logs)
+        row = {"epoch": epoch, **logs, "lr": state.optimizer.param_groups[0]["lr"],
+               "epoch_time_s": time.perf_counter() - start,
+               "samples_per_s": samples_per_s}
+        state.epoch = epoch
+        state.history.append(row)
+        for cb in state.callbacks:
+            cb.on_epoch_end(epoch, row, state)
+    for cb in state.callbacks:
+        cb.on_fit_end(state)
+    return TrainResult(state.history, state.lr_history, _best_epoch(state.callbacks),
+                       state.best_checkpoint, state.stop_reason, state.model)
+
+
+def train_one_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
+    """One pass over `loader` with optimizer and schedule steps; returns loss and metric."""
+    model, optimizer, cfg = state.model, state.optimizer, state.cfg
+    model.train()
+    meter = EpochMetrics(state.task.kind, state.device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    for xb, yb in loader:
+        xb, yb = _to_device(xb, state), yb.to(state.device, non_blocking=True)
+        with _autocast(state):
+            outputs = model(xb)
+            data_loss = state.loss_fn(outputs, yb)
+        loss = data_loss + cfg.l2 * l2_penalty(state.penalized) if cfg.l2 else data_loss
+        optimizer.zero_grad(set_to_none=True)
+        state.lr_history.append(optimizer.param_groups[0]["lr"])
+        if state.scaler is None:
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+        else:  # mixed precision on CUDA: scale the loss so fp16 gradients do not underflow
+            state.scaler.scale(loss).backward()
+            if cfg.grad_clip:
+                state.scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            state.scaler.step(optimizer)
+            state.scaler.update()
+        state.schedule.step()
+        meter.update(data_loss, outputs, yb)
+    return {**meter.result(), "_samples": meter.samples}
+
+
+@torch.inference_mode()
+def validate_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
+    """Loss and metric on `loader` in eval mode, keys prefixed with `val_`."""
+    state.model.eval()
+    meter = EpochMetrics(state.task.kind, state.device)
+    for xb, yb in loader:
+        xb, yb = _to_device(xb, state), yb.to(state.device, non_blocking=True)
+        with _autocast(state):
+            outputs = state.model(xb)
+            meter.update(state.loss_fn(outputs, yb), outputs, yb)
+    return meter.result("val_")
+
+
+def _setup(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, seed: int,
+           device: torch.device) -> LoopState:
+    configure_process(cfg.num_threads)
+    channels_last = cfg.channels_last == "on" or (
+        cfg.channels_last == "auto" and getattr(model, "family", None) == "conv")
+    model = model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
+    optimizer = build_optimizer(model, cfg)
+    mixed = cfg.mixed_precision and device.type == "cuda"
+    return LoopState(
+        model=model, optimizer=optimizer,
+        schedule=LRSchedule(optimizer, cfg, max(len(loaders.train), 1)),
+        loss_fn=build_loss(task, cfg, getattr(loaders, "class_weights", None)).to(device),
+        cfg=cfg, task=task, device=device, seed=seed, channels_last=channels_last,
+        scaler=torch.amp.GradScaler("cuda") if mixed else None,
+        penalized=penalized_weights(model) if cfg.l2 else [],
+    )
+
+
+def _build_callbacks(cfg: TrainConfig, checkpoint_dir: str | Path | None, progress: bool,
+                     extra: Sequence[Callback]) -> list[Callback]:
+    """The configured callbacks, then `extra`; the checkpoint runs after every other callback
+    that changes state (so its file holds their updated state), the progress line last."""
+    es = cfg.early_stopping
+    callbacks: list[Callback] = []
+    if es is not None:
+        callbacks.append(EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best))
+    if cfg.time_budget_s is not None:
+        callbacks.append(TimeBudget(cfg.time_budget_s))
+    callbacks += list(extra)
+    if checkpoint_dir is not None:
+        ck = cfg.checkpoint
+        callbacks.append(ModelCheckpoint(checkpoint_dir, ck.monitor, ck.mode, ck.save_best_only,
+                                         ck.top_k, ck.save_last))
+    if progress:
+        callbacks.append(ProgressBar())
+    return callbacks
+
+
+def _check_before_training(state: LoopState, loaders: Any) -> None:
+    """Cheap checks that would otherwise fail after the first (possibly long) epoch."""
+    for loader in (loaders.train, loaders.val):
+        y = getattr(loader, "y", None)
+        if isinstance(y, torch.Tensor):
+            check_labels(y, state.task)
+    metric = metric_name(state.task.kind)
+    logged = ["loss", metric, "lr"]
+    if loaders.val is not None:
+        logged += ["val_loss", f"val_{metric}"]
+    watched = [(f"{cb.key}.monitor", cb.monitor) for cb in state.callbacks if isinstance(cb, _Monitor)]
+    if isinstance(state.cfg.schedule, PlateauSchedule):
+        watched.append(("train.schedule.monitor", state.cfg.schedule.monitor))
+    problems = [monitor_not_logged(key, name, logged) for key, name in watched if name not in logged]
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def _seed_epoch(seed: int, epoch: int) -> None:
+    """Seed torch's global generator (dropout) from (seed, epoch) only, so a resumed run draws
+    exactly what the uninterrupted run drew."""
+    torch.manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
+
+
+def _to_device(xb: torch.Tensor, state: LoopState) -> torch.Tensor:
+    xb = xb.to(state.device, non_blocking=True)
+    if state.channels_last and xb.ndim == 4:
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    return xb
+
+
+def _autocast(state: LoopState) -> contextlib.AbstractContextManager:
+    if state.scaler is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=torch.float16)
+
+
+def _best_epoch(callbacks: Sequence[Callback]) -> int | None:
+    for cb in callbacks:
+        if isinstance(cb, (EarlyStopping, ModelCheckpoint)) and cb.best_epoch is not None:
+            return cb.best_epoch
+    return None

@@ -1,0 +1,48 @@
+"""The mutable state of one call to `fit`, shared with callbacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from dlforge.config.schema import TrainConfig
+    from dlforge.data.dataset import TaskSpec
+    from dlforge.train.callbacks import Callback
+    from dlforge.train.losses import TaskLoss
+    from dlforge.train.schedules import LRSchedule
+
+
+@dataclass
+class LoopState:
+    """What the loop and its callbacks share.
+
+    Attributes:
+        epoch: the last completed epoch, counted from 0 (-1 before the first).
+        history: one row per completed epoch (see `fit`).
+        lr_history: the learning rate used by every optimizer step.
+        stop_reason: set by a callback to stop after the current epoch.
+        best_checkpoint: path of the best checkpoint written so far, if any.
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    loss_fn: TaskLoss
+    cfg: TrainConfig
+    task: TaskSpec
+    device: torch.device
+    seed: int = 0
+    callbacks: list[Callback] = field(default_factory=list)
+    channels_last: bool = False
+    scaler: Any = None  # torch.amp.GradScaler when mixed precision runs on CUDA
+    penalized: list[torch.Tensor] = field(default_factory=list)  # weights under cfg.l2
+    epoch: int = -1
+    history: list[dict[str, float]] = field(default_factory=list)
+    lr_history: list[float] = field(default_factory=list)
+    stop_reason: str | None = None
+    best_checkpoint: Path | None = None
