@@ -61,8 +61,8 @@ def label_task(
     requested = requested_task(cfg)
     if requested == "multilabel":
         raise DataError(
-            f"data.task: 'multilabel' needs several 0/1 label columns; {where} is one label "
-            f"(set data.label_columns to the label columns, or remove data.task)"
+            f"data.task: 'multilabel' needs several 0/1 label columns; got one: {where} "
+            f"(list the label columns in data.label_columns, or remove data.task)"
         )
     numeric = values.dtype.kind in "biuf"
     fractional = values.dtype.kind == "f" and not np.all(np.mod(values, 1) == 0)
@@ -72,15 +72,14 @@ def label_task(
     if kind == "regression":
         if not numeric:
             raise DataError(
-                f"data.task: 'regression' needs numeric targets; {where} has values such as "
-                f"{values[0]!r}"
+                f"data.task: 'regression' needs numeric targets; found {_show(values[0])} in {where}"
             )
         return values.astype(np.float32), TaskSpec("regression", (target_name,))
     if fractional:
         sample = values[np.mod(values, 1) != 0][0]
         raise DataError(
-            f"data.task: {kind!r} needs class labels; {where} has non-integer values such as "
-            f"{sample!r} (use task: regression)"
+            f"data.task: {kind!r} needs class labels; found the non-integer value {_show(sample)} "
+            f"in {where} (use task: regression)"
         )
     ids, names = _class_ids(values, where, class_names)
     if kind is None:
@@ -117,14 +116,14 @@ def _binary(
 ) -> tuple[np.ndarray, TaskSpec]:
     if len(names) != 2:
         raise DataError(
-            f"data.task: 'binary' needs exactly 2 classes; {where} has {len(names)}: "
+            f"data.task: 'binary' needs exactly 2 classes; found {len(names)} in {where}: "
             f"{', '.join(names)} (remove data.task, or use data.binary_from)"
         )
     positive = cfg.positive_class if cfg.positive_class is not None else names[1]
     if positive not in names:
         raise DataError(
-            f"data.positive_class: {positive!r} is not a class of {where}; "
-            f"classes are: {', '.join(names)}"
+            f"data.positive_class: {positive!r} is not one of the classes in {where}: "
+            f"{', '.join(names)}"
         )
     pos_id = names.index(positive)
     negative = names[1 - pos_id]
@@ -158,7 +157,7 @@ def multi_column_task(frame: pd.DataFrame, cfg: DataConfig, *, where: str) -> tu
         if len(bad):
             raise DataError(
                 f"data.label_columns: column {col!r} of {where} must hold 0/1 for a multilabel "
-                f"task (got {bad.iloc[0]!r}); set data.task: regression for numeric targets"
+                f"task (got {_show(bad.iloc[0])}); set data.task: regression for numeric targets"
             )
     return frame.to_numpy(dtype=np.int64), TaskSpec("multilabel", tuple(columns))
 
@@ -168,5 +167,11 @@ def _require_numeric(frame: pd.DataFrame, where: str, kind: str) -> None:
         if not pd.api.types.is_numeric_dtype(frame[col]):  # bools count as numeric here
             raise DataError(
                 f"data.label_columns: column {col!r} of {where} must be numeric for a {kind} "
-                f"task (got {frame[col].iloc[0]!r})"
+                f"task (got {_show(frame[col].iloc[0])})"
             )
+
+
+def _show(value: object) -> str:
+    """repr of a value as a user wrote it (numpy scalars shown as plain Python numbers)."""
+    item = getattr(value, "item", None)
+    return repr(item() if callable(item) else value)
