@@ -1,0 +1,162 @@
+"""SQLite specifics of the store: many processes on one file, corrupt files, URL handling."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from sqlalchemy import text
+
+from dlforge.errors import ConfigError, StoreError
+from dlforge.registry import Store
+from dlforge.registry.engine import mask_url
+from dlforge.registry.refs import parse_ref
+
+WORKER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from dlforge.registry import Store
+
+    workspace, tag, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+    store = Store.open(workspace)
+    while not go.exists():  # start both writers at the same moment
+        time.sleep(0.01)
+    for i in range(10):
+        src = workspace / "staging" / f"{tag}-{i}"
+        src.mkdir(parents=True)
+        (src / "who").write_text(f"{tag}-{i}")
+        print(store.register("digits", None, src, {}).version, flush=True)
+""")
+
+
+def test_processes_registering_at_once_get_versions_1_to_30(tmp_path):
+    # 3 writers x 10: with plain deferred transactions this fails most runs ("database is
+    # locked" when a stale read snapshot tries to write), so the test can catch a regression.
+    ws, go = tmp_path / "ws", tmp_path / "go"
+    Store.open(ws).close()
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(ws), tag, str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for tag in ("a", "b", "c")]
+    time.sleep(0.5)
+    go.touch()
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
+    claimed = sorted(int(v) for out, _ in outputs for v in out.split())
+    assert claimed == list(range(1, 31))
+    store = Store.open(ws)
+    versions = store.list_versions("digits")
+    assert [v.version for v in versions] == list(range(1, 31))
+    whos = {(v.bundle_path / "who").read_text() for v in versions}
+    assert whos == {f"{t}-{i}" for t in "abc" for i in range(10)}
+    assert sorted(p.name for p in (ws / "artifacts" / "models" / "digits").iterdir()) == sorted(
+        f"v{i}" for i in range(1, 31))
+    assert [e.version for e in store.history("digits")] == list(range(1, 31))
+
+
+def test_default_store_is_a_wal_sqlite_file_in_the_workspace(tmp_path):
+    store = Store.open(tmp_path / "ws")
+    assert store.url == f"sqlite:///{tmp_path / 'ws' / 'dlforge.db'}"
+    assert store.artifacts_dir == tmp_path / "ws" / "artifacts"
+    with store._engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 60000
+
+
+def test_corrupt_store_file_is_a_one_line_store_error(tmp_path):
+    db = tmp_path / "dlforge.db"
+    db.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError) as info:
+        Store.open(tmp_path)
+    assert str(info.value) == (f"store: cannot open sqlite:///{db}: file is not a database; "
+                               "move it away or pass --store-url")
+
+
+def test_missing_directory_is_a_store_error_naming_the_url(tmp_path):
+    url = f"sqlite:///{tmp_path / 'nowhere' / 'x.db'}"
+    with pytest.raises(StoreError) as info:
+        Store(url)
+    assert str(info.value) == (f"store: cannot open {url}: unable to open database file; "
+                               "check that its directory exists and is writable, or pass --store-url")
+
+
+def test_unparseable_url_is_a_store_error():
+    with pytest.raises(StoreError) as info:
+        Store("not a url")
+    assert str(info.value).startswith("store: cannot parse URL 'not a url': ")
+    assert str(info.value).endswith("expected e.g. sqlite:///path/dlforge.db or "
+                                    "postgresql+psycopg://user@host/dbname")
+
+
+def test_passwords_are_masked():
+    assert mask_url("postgresql://ann:s3cret@db:5432/dlforge") == "postgresql://ann:***@db:5432/dlforge"
+
+
+def test_a_failed_move_leaves_no_version_and_keeps_the_bundle(tmp_path, monkeypatch):
+    from dlforge.registry import artifacts
+
+    store = Store.open(tmp_path / "ws")
+    src = tmp_path / "bundle"
+    src.mkdir()
+
+    def boom(_src, _dest):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(artifacts, "move_into_place", boom)
+    with pytest.raises(OSError, match="disk full"):
+        store.register("digits", None, src, {})
+    assert src.is_dir()
+    assert store.list_models() == []
+
+
+def test_a_failed_commit_moves_the_bundle_back(tmp_path, monkeypatch):
+    from sqlalchemy.orm import Session
+
+    store = Store.open(tmp_path / "ws")
+    src = tmp_path / "bundle"
+    src.mkdir()
+    (src / "f").write_text("x")
+
+    def fail_commit(self):
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(Session, "commit", fail_commit)
+    monkeypatch.setattr("sqlalchemy.orm.SessionTransaction.commit", fail_commit)
+    with pytest.raises(RuntimeError, match="connection lost"):
+        store.register("digits", None, src, {})
+    monkeypatch.undo()
+    assert (src / "f").read_text() == "x"
+    assert not (tmp_path / "ws" / "artifacts" / "models" / "digits" / "v1").exists()
+    assert store.list_models() == []
+
+
+def test_an_orphaned_bundle_dir_is_set_aside_not_overwritten(tmp_path):
+    store = Store.open(tmp_path / "ws")
+    orphan = tmp_path / "ws" / "artifacts" / "models" / "digits" / "v1"
+    orphan.mkdir(parents=True)
+    (orphan / "who").write_text("orphan")
+    src = tmp_path / "bundle"
+    src.mkdir()
+    (src / "who").write_text("new")
+    v = store.register("digits", None, src, {})
+    assert (v.bundle_path / "who").read_text() == "new"
+    aside = list((orphan.parent / ".orphans").iterdir())
+    assert [(p.name[:3], (p / "who").read_text()) for p in aside] == [("v1-", "orphan")]
+
+
+@pytest.mark.parametrize(("ref", "parsed"), [
+    ("digits", ("digits", "latest")), ("digits@3", ("digits", 3)),
+    ("digits@production", ("digits", "production")), ("fashion-mnist.v2@latest",
+                                                       ("fashion-mnist.v2", "latest")),
+])
+def test_parse_ref(ref, parsed):
+    assert parse_ref(ref) == parsed
+
+
+def test_parse_ref_refuses_a_dangling_at():
+    with pytest.raises(ConfigError) as info:
+        parse_ref("digits@")
+    assert str(info.value) == ("model reference: nothing after '@' in 'digits@'; use name, "
+                               "name@3, name@production or name@latest")
