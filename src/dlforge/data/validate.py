@@ -214,11 +214,15 @@ def _imbalance(counts: dict[str, int], train: str, warnings: list[str]) -> float
     ratio = present[big] / present[small]
     if ratio > IMBALANCE_WARNING:
         warnings.append(
-            f"data: classes are imbalanced in {train} (largest/smallest = {ratio:.1f}: {big!r} "
+            f"data: classes are imbalanced in {_where(train)} (largest/smallest = {ratio:.1f}: {big!r} "
             f"{present[big]}, {small!r} {present[small]}); consider balance.method and judge "
             f"by per-class recall, not accuracy"
         )
     return ratio
+
+
+def _where(group: str) -> str:
+    return "the dataset" if group == "all" else f"the {group} split"
 
 
 def _missing_values(
@@ -271,7 +275,8 @@ def _duplicates(
     duplicates = {name: len(h) - len(set(h.tolist())) for name, h in hashes.items()}
     for name, n in duplicates.items():
         if n:
-            warnings.append(f"data: {n} {name} samples exactly repeat other {name} samples")
+            warnings.append(f"data: {_where(name)} has {n} exact duplicate samples; "
+                            f"remove them from the source")
     leakage = {}
     for first, second in _LEAKAGE_PAIRS:
         if first in hashes and second in hashes:
@@ -306,7 +311,7 @@ def _shape_problems(ds: Dataset, groups: dict[str, Dataset], warnings: list[str]
         if empty:
             warnings.append(f"data: {empty} texts are empty")
     elif isinstance(ds.x, pd.DataFrame):
-        for col in ds.x.select_dtypes(include="object").columns:
+        for col in [c for c in ds.x.columns if pd.api.types.is_object_dtype(ds.x[c])]:
             kinds = sorted({type(v).__name__ for v in ds.x[col].dropna()})
             if len(kinds) > 1:
                 warnings.append(f"data: column {str(col)!r} mixes value types {kinds}")

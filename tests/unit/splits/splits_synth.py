@@ -20,7 +20,8 @@ def images(counts: list[int], names: tuple[str, ...] | None = None, split=None) 
 
 def table(n: int = 64, seed: int = 0) -> Dataset:
     rng = np.random.default_rng(seed)
-    x = pd.DataFrame({"age": rng.normal(40, 10, n), "color": rng.choice(["red", "blue"], n)})
+    x = pd.DataFrame({"age": rng.normal(40, 10, n), "color": rng.choice(["red", "blue"], n),
+                      "id": np.arange(n)})
     y = (np.arange(n) % 2).astype(np.int64)
     return Dataset(x, y, TaskSpec("binary", ("no", "yes")), "table", Provenance("table.csv"))
 
