@@ -1,0 +1,122 @@
+"""Table preprocessing: imputation, scaling, one-hot, PCA, train-only fitting, round trip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
+
+from dlforge.config.schema import PreprocessConfig, TablePreprocess
+from dlforge.data.preprocess import TablePreprocessor, build_preprocessor, preprocessor_from_dict
+from dlforge.errors import ConfigError, DataError
+
+
+def fit(df: pd.DataFrame, **kw) -> TablePreprocessor:
+    return TablePreprocessor(TablePreprocess(**kw)).fit(df)
+
+
+def test_standard_scaling_matches_sklearn_and_hand_values():
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0]})
+    out = fit(df).transform(df)
+    assert out.dtype == np.float32 and out.shape == (4, 1)
+    expected = (np.array([1, 2, 3, 4]) - 2.5) / np.sqrt(1.25)
+    np.testing.assert_allclose(out[:, 0], expected, rtol=1e-6)
+    np.testing.assert_allclose(out, StandardScaler().fit_transform(df), rtol=1e-6)
+
+
+def test_minmax_scaling_exact():
+    df = pd.DataFrame({"a": [0.0, 5.0, 10.0], "b": [3, 3, 3]})
+    out = fit(df, scaling="minmax").transform(df)
+    np.testing.assert_array_equal(out, np.float32([[0, 0], [0.5, 0], [1, 0]]))
+
+
+def test_statistics_come_from_train_only():
+    train = pd.DataFrame({"a": [1.0, 3.0]})
+    val = pd.DataFrame({"a": [100.0, 300.0]})
+    pre = fit(train)
+    out = pre.transform(val)
+    assert pre.numeric[0]["center"] == 2.0 and pre.numeric[0]["scale"] == 1.0
+    np.testing.assert_array_equal(out[:, 0], np.float32([98, 298]))
+
+
+@pytest.mark.parametrize(("impute", "fill"), [("median", 3.0), ("mean", 14 / 3)])
+def test_numeric_imputation_with_train_statistic(impute, fill):
+    train = pd.DataFrame({"a": [1.0, np.nan, 3.0, 10.0]})
+    pre = fit(train, impute=impute, scaling="none")
+    out = pre.transform(pd.DataFrame({"a": [np.nan, 2.0]}))
+    np.testing.assert_array_equal(out[:, 0], np.float32([fill, 2.0]))
+
+
+def test_nan_without_imputation_names_the_column():
+    train = pd.DataFrame({"a": [1.0, 2.0], "b": [np.nan, 1.0], "c": ["x", None]})
+    with pytest.raises(DataError) as err:
+        fit(train, impute="none", categorical_impute="none")
+    assert str(err.value) == (
+        "column 'b': 1 missing value(s) in the training split; set preprocess.table.impute to "
+        "fill them (got 'none')\n"
+        "column 'c': 1 missing value(s) in the training split; set "
+        "preprocess.table.categorical_impute to fill them (got 'none')")
+    pre = fit(pd.DataFrame({"a": [1.0, 2.0]}), impute="none")
+    with pytest.raises(DataError, match=r"^column 'a': 1 missing value\(s\) and preprocess"):
+        pre.transform(pd.DataFrame({"a": [np.nan]}))
+
+
+def test_one_hot_with_most_frequent_fill_and_unseen_category():
+    train = pd.DataFrame({"color": ["red", "blue", "red", None, "green"]})
+    pre = fit(train)
+    assert pre.feature_names == ["color=blue", "color=green", "color=red"]
+    out = pre.transform(pd.DataFrame({"color": ["blue", "purple", None]}))
+    np.testing.assert_array_equal(out, np.float32([[1, 0, 0], [0, 0, 0], [0, 0, 1]]))
+
+
+def test_numeric_first_then_one_hot_blocks_and_rows_as_dicts():
+    train = pd.DataFrame({"kind": pd.Categorical(["b", "a", "b"]), "x": [0.0, 1.0, 2.0]})
+    pre = fit(train, scaling="minmax")
+    assert pre.feature_names == ["x", "kind=a", "kind=b"]
+    rows = [{"x": 1, "kind": "a", "label": 9}, {"x": "2", "kind": "c"}]
+    np.testing.assert_array_equal(pre.transform(rows), np.float32([[0.5, 1, 0], [1, 0, 0]]))
+    assert pre.output_shape == (3,)
+
+
+def test_missing_column_and_non_number_are_data_errors():
+    pre = fit(pd.DataFrame({"age": [1.0, 2.0], "city": ["a", "b"]}))
+    with pytest.raises(DataError) as err:
+        pre.transform([{"city": "a"}])
+    assert str(err.value) == "input: missing column 'age' (the model was trained on columns ['age', 'city'])"
+    with pytest.raises(DataError) as err:
+        pre.transform([{"age": "old", "city": "a"}])
+    assert str(err.value) == "column 'age': expected numbers, got 'old' (1 non-numeric value(s))"
+
+
+def test_pca_matches_sklearn():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(64, 5)) @ rng.normal(size=(5, 5)), columns=list("abcde"))
+    pre = fit(df, scaling="none", pca_components=2)
+    out = pre.transform(df)
+    expected = PCA(n_components=2, svd_solver="full").fit_transform(df.to_numpy())
+    assert out.shape == (64, 2) and pre.output_shape == (2,)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_pca_larger_than_features_is_a_config_error():
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, 1.0, 0.0]})
+    with pytest.raises(ConfigError) as err:
+        fit(df, pca_components=3)
+    assert str(err.value) == ("preprocess.table.pca_components: must be at most min(features, "
+                              "training rows) = min(2, 3) = 2 (got 3)")
+
+
+def test_json_round_trip_transforms_identically():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"a": rng.normal(size=64), "b": rng.integers(0, 5, 64).astype(float),
+                       "c": rng.choice(["x", "y", "z"], 64)})
+    df.loc[3, "a"] = np.nan
+    cfg = PreprocessConfig(table={"impute": "median", "pca_components": 3})
+    pre = build_preprocessor(cfg, "table").fit(df.iloc[:48])
+    again = preprocessor_from_dict(json.loads(json.dumps(pre.to_dict())))
+    np.testing.assert_array_equal(again.transform(df.iloc[48:]), pre.transform(df.iloc[48:]))
+    assert again.to_dict() == pre.to_dict()
