@@ -23,8 +23,9 @@ def config_reference() -> str:
             lines += [model.__doc__.strip().splitlines()[0], ""]
         lines += ["| key | type | default | description |", "|---|---|---|---|"]
         for name, field in model.model_fields.items():
+            about = field.description or ("Selects this variant." if name == "type" else "")
             lines.append(f"| `{name}` | {_type(field.annotation)} | {_default(field)} | "
-                         f"{(field.description or '').replace('|', '/')} |")
+                         f"{about.replace('|', '/')} |")
         lines.append("")
     return "\n".join(lines)
 

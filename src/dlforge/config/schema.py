@@ -150,39 +150,39 @@ Prob = Annotated[float, Field(ge=0, le=1)]
 
 
 class FlipAug(Section):
-    p: Prob = 0.5
+    p: Prob = Field(0.5, description="Probability of flipping each image.")
 
 
 class CropAug(Section):
     padding: int = Field(2, ge=1, description="Pad by this many pixels, then crop back at random.")
-    p: Prob = 1.0
+    p: Prob = Field(1.0, description="Probability of shifting each image.")
 
 
 class RotateAug(Section):
-    degrees: float = Field(10.0, gt=0, le=180)
-    p: Prob = 0.5
+    degrees: float = Field(10.0, gt=0, le=180, description="Rotate by up to +/- this angle.")
+    p: Prob = Field(0.5, description="Probability of rotating each image.")
 
 
 class JitterAug(Section):
     amount: float = Field(0.1, gt=0, le=1, description="Max relative change.")
-    p: Prob = 0.5
+    p: Prob = Field(0.5, description="Probability of changing each image.")
 
 
 class NoiseAug(Section):
-    std: float = Field(0.05, gt=0)
-    p: Prob = 0.5
+    std: float = Field(0.05, gt=0, description="Standard deviation of the added noise.")
+    p: Prob = Field(0.5, description="Probability of adding noise to each image.")
 
 
 class AugmentConfig(Section):
     """On-the-fly augmentation of TRAINING batches of images; each op is off unless given."""
 
-    hflip: FlipAug | None = None
-    vflip: FlipAug | None = None
-    crop: CropAug | None = None
-    rotate: RotateAug | None = None
-    brightness: JitterAug | None = None
-    contrast: JitterAug | None = None
-    noise: NoiseAug | None = None
+    hflip: FlipAug | None = Field(None, description="Horizontal flip.")
+    vflip: FlipAug | None = Field(None, description="Vertical flip.")
+    crop: CropAug | None = Field(None, description="Random crop after padding (a shift).")
+    rotate: RotateAug | None = Field(None, description="Small random rotation.")
+    brightness: JitterAug | None = Field(None, description="Brightness jitter.")
+    contrast: JitterAug | None = Field(None, description="Contrast jitter.")
+    noise: NoiseAug | None = Field(None, description="Gaussian noise.")
 
     @property
     def enabled(self) -> bool:
@@ -195,7 +195,9 @@ class AugmentConfig(Section):
 class BalanceConfig(Section):
     """Imbalance handling, applied to the TRAINING split only."""
 
-    method: Literal["none", "oversample", "undersample", "class_weight", "weighted_sampler"] = "none"
+    method: Literal["none", "oversample", "undersample", "class_weight", "weighted_sampler"] = Field(
+        "none", description="Random over/under-sampling, loss weights, or a weighted batch sampler."
+    )
     ratio: float = Field(
         1.0, gt=0, le=1,
         description="oversample/undersample: each class ends at >= ratio x the largest class "
@@ -307,35 +309,35 @@ class ConstantSchedule(_ScheduleBase):
 class StepSchedule(_ScheduleBase):
     type: Literal["step"] = "step"
     step_epochs: int = Field(10, ge=1, description="Multiply the LR by gamma every N epochs.")
-    gamma: float = Field(0.1, gt=0, lt=1)
+    gamma: float = Field(0.1, gt=0, lt=1, description="Factor applied every step_epochs.")
 
 
 class PlateauSchedule(_ScheduleBase):
     type: Literal["plateau"] = "plateau"
     monitor: str = Field("val_loss", description="Metric watched for a plateau.")
-    mode: Literal["auto", "min", "max"] = "auto"
-    factor: float = Field(0.1, gt=0, lt=1)
-    patience: int = Field(2, ge=0)
-    min_lr: float = Field(0.0, ge=0)
+    mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy-like.")
+    factor: float = Field(0.1, gt=0, lt=1, description="Multiply the LR by this on a plateau.")
+    patience: int = Field(2, ge=0, description="Epochs without improvement before reducing.")
+    min_lr: float = Field(0.0, ge=0, description="Never reduce below this.")
 
 
 class ExponentialSchedule(_ScheduleBase):
     type: Literal["exponential"] = "exponential"
     decay_rate: float = Field(0.96, gt=0, lt=1, description="lr * decay_rate ** (step / decay_steps).")
-    decay_steps: int = Field(100, ge=1)
+    decay_steps: int = Field(100, ge=1, description="Steps per decay period.")
     staircase: bool = Field(False, description="Decay in whole steps of decay_steps.")
 
 
 class InverseTimeSchedule(_ScheduleBase):
     type: Literal["inverse_time"] = "inverse_time"
     decay_rate: float = Field(0.5, gt=0, description="lr / (1 + decay_rate * step / decay_steps).")
-    decay_steps: int = Field(100, ge=1)
-    staircase: bool = False
+    decay_steps: int = Field(100, ge=1, description="Steps per decay period.")
+    staircase: bool = Field(False, description="Decay in whole steps of decay_steps.")
 
 
 class CosineSchedule(_ScheduleBase):
     type: Literal["cosine"] = "cosine"
-    min_lr: float = Field(0.0, ge=0)
+    min_lr: float = Field(0.0, ge=0, description="LR at the last step.")
 
 
 class OneCycleSchedule(_ScheduleBase):
@@ -353,26 +355,26 @@ ScheduleConfig = Annotated[
 
 
 class EarlyStoppingConfig(Section):
-    monitor: str = "val_loss"
+    monitor: str = Field("val_loss", description="Logged metric to watch, e.g. val_loss, val_accuracy.")
     mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy-like.")
-    patience: int = Field(5, ge=0)
-    min_delta: float = Field(0.0, ge=0)
+    patience: int = Field(5, ge=0, description="Epochs without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0, description="Smaller changes do not count as improvement.")
     restore_best: bool = Field(True, description="Load the best epoch's weights at the end.")
 
 
 class CheckpointConfig(Section):
-    monitor: str = "val_loss"
-    mode: Literal["auto", "min", "max"] = "auto"
-    save_best_only: bool = True
+    monitor: str = Field("val_loss", description="Logged metric that ranks checkpoints.")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy-like.")
+    save_best_only: bool = Field(True, description="Write a checkpoint only when the monitor improves.")
     top_k: int = Field(1, ge=1, description="Keep this many best checkpoints.")
     save_last: bool = Field(True, description="Also keep the last epoch's state, for resume.")
 
 
 class TrainConfig(Section):
     epochs: int = Field(10, ge=1, description="Passes over the training set.")
-    batch_size: int = Field(128, ge=1)
-    eval_batch_size: int = Field(1024, ge=1)
-    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
+    batch_size: int = Field(128, ge=1, description="Samples per training step.")
+    eval_batch_size: int = Field(1024, ge=1, description="Samples per batch when evaluating.")
+    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = Field("adam", description="Optimizer.")
     lr: float = Field(1e-3, gt=0, description="Peak learning rate.")
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd and rmsprop.")
     nesterov: bool = Field(False, description="sgd: Nesterov momentum.")
@@ -380,10 +382,16 @@ class TrainConfig(Section):
     l2: float = Field(0.0, ge=0, description="Explicit L2 penalty l2 * sum(w^2) added to the loss.")
     grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
     loss: Literal["auto", "mse", "mae"] = Field("auto", description="Regression loss; auto = mse.")
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
-    schedule: ScheduleConfig = Field(default_factory=ConstantSchedule)
-    early_stopping: EarlyStoppingConfig | None = Field(default_factory=EarlyStoppingConfig)
-    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="multiclass: smooth the targets.")
+    schedule: ScheduleConfig = Field(
+        default_factory=ConstantSchedule, description="LR schedule, chosen by `type`."
+    )
+    early_stopping: EarlyStoppingConfig | None = Field(
+        default_factory=EarlyStoppingConfig, description="Stop when the monitor stops improving; false disables."
+    )
+    checkpoint: CheckpointConfig = Field(
+        default_factory=CheckpointConfig, description="Best/last checkpoints in the run folder."
+    )
     time_budget_s: float | None = Field(None, gt=0, description="Stop after this wall time.")
     mixed_precision: bool = Field(False, description="Autocast on CUDA; ignored on CPU.")
     channels_last: Literal["auto", "on", "off"] = Field(
@@ -400,11 +408,14 @@ class TrainConfig(Section):
 # --------------------------------------------------------------------------------------- tune
 
 
+_Int = int  # the field named `int` below shadows the builtin inside the class body
+
+
 class RangeSpec(Section):
-    uniform: tuple[float, float] | None = None
-    log_uniform: tuple[float, float] | None = None
-    int: tuple[int, int] | None = None
-    choice: list[Any] | None = None
+    uniform: tuple[float, float] | None = Field(None, description="[low, high], uniform.")
+    log_uniform: tuple[float, float] | None = Field(None, description="[low, high], log-uniform.")
+    int: tuple[_Int, _Int] | None = Field(None, description="[low, high], integers.")
+    choice: list[Any] | None = Field(None, description="A list of values to choose from.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> RangeSpec:
@@ -417,13 +428,13 @@ class RangeSpec(Section):
 
 
 class TuneConfig(Section):
-    n_trials: int = Field(20, ge=1)
-    timeout_s: float | None = Field(None, gt=0)
-    sampler: Literal["random", "grid", "tpe"] = "random"
-    pruner: Literal["none", "median", "hyperband"] = "median"
-    metric: str = "val_loss"
-    strategy: Literal["search", "capacity_ladder"] = "search"
-    space: dict[str, RangeSpec] = Field(default_factory=dict)
+    n_trials: int = Field(20, ge=1, description="Trials to run.")
+    timeout_s: float | None = Field(None, gt=0, description="Wall-time budget of the search.")
+    sampler: Literal["random", "grid", "tpe"] = Field("random", description="Search algorithm.")
+    pruner: Literal["none", "median", "hyperband"] = Field("median", description="Stop hopeless trials.")
+    metric: str = Field("val_loss", description="Validation metric the search optimizes.")
+    strategy: Literal["search", "capacity_ladder"] = Field("search", description="Search or grow capacity.")
+    space: dict[str, RangeSpec] = Field(default_factory=dict, description="Dotted key -> range.")
     storage: str | None = Field(None, description="SQLAlchemy URL of the study; default the store.")
 
 
@@ -433,7 +444,9 @@ class TuneConfig(Section):
 class ThresholdConfig(Section):
     """Binary decision threshold, chosen on the VALIDATION split and applied unchanged to test."""
 
-    objective: Literal["max_f1", "min_recall", "min_precision", "fixed"] = "max_f1"
+    objective: Literal["max_f1", "min_recall", "min_precision", "fixed"] = Field(
+        "max_f1", description="Maximize F1, meet a recall or precision target, or a fixed value."
+    )
     value: float = Field(
         0.5, ge=0, le=1,
         description="min_recall/min_precision: the target for the positive class; fixed: the threshold.",
@@ -441,7 +454,9 @@ class ThresholdConfig(Section):
 
 
 class EvaluateConfig(Section):
-    threshold: ThresholdConfig = Field(default_factory=ThresholdConfig)
+    threshold: ThresholdConfig = Field(
+        default_factory=ThresholdConfig, description="Binary/multi-label decision threshold."
+    )
     baseline: bool = Field(True, description="Fit a classical scikit-learn baseline on the same split.")
     misclassified_examples: int = Field(16, ge=0, description="Images shown in the report.")
 
@@ -457,13 +472,13 @@ class RegistryConfig(Section):
 
 
 class ServeConfig(Section):
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    max_batch: int = Field(32, ge=1)
-    max_wait_ms: float = Field(5.0, ge=0)
-    max_body_mb: float = Field(10.0, gt=0)
+    host: str = Field("127.0.0.1", description="Address to bind; loopback by default.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
+    max_batch: int = Field(32, ge=1, description="Largest micro-batch.")
+    max_wait_ms: float = Field(5.0, ge=0, description="Longest wait to fill a micro-batch.")
+    max_body_mb: float = Field(10.0, gt=0, description="Larger request bodies get 413.")
     token: str | None = Field(None, description="Bearer token for state-changing endpoints.")
-    protect_reads: bool = False
+    protect_reads: bool = Field(False, description="Require the token for predict and reads too.")
 
 
 # ---------------------------------------------------------------------------------------- run
