@@ -1,0 +1,136 @@
+"""The decision threshold, chosen on the VALIDATION split and applied unchanged to test.
+
+Choosing it on test would leak the test labels into a decision; the pipeline calls this with
+validation scores only.
+
+Decision: `choose_threshold` returns a `Threshold` (value plus what it achieves on
+validation and an optional warning) rather than a bare float, so that a goal that cannot be
+met is reported instead of silently ignored. `Threshold.value` is the float (binary) or the
+list of floats (multilabel) that `labels_from_scores` and `evaluate_scores` take.
+
+Objectives (binary; a sample is positive when score >= threshold):
+
+- `max_f1`: the threshold maximizing F1 of the positive class; ties go to the LOWER threshold
+  (more recall of the rare class for the same F1).
+- `min_recall`: the HIGHEST threshold whose positive-class recall is >= value, i.e. the best
+  precision that keeps the recall promise. Always reachable when the split has positives (the
+  lowest score as threshold flags everything, recall 1).
+- `min_precision`: the LOWEST threshold whose precision is >= value, i.e. the most recall under
+  the precision promise. When no threshold reaches it, the threshold of the highest precision
+  (lowest among ties) is used and `warning` says so.
+- `fixed`: `value` itself.
+
+Candidate thresholds are the validation scores themselves (scikit-learn's
+`precision_recall_curve`), so the precision and recall reported as `achieved` are exactly
+what the threshold gives on validation. Without any positive in the validation split no goal
+can be measured: the threshold stays at 0.5 (or the fixed value) with a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
+
+from dlforge.evaluate.predict import DEFAULT_THRESHOLD
+
+if TYPE_CHECKING:
+    from dlforge.config.schema import ThresholdConfig
+    from dlforge.data.dataset import TaskSpec
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A chosen decision threshold and how it does on the validation split.
+
+    Attributes:
+        value: the threshold (binary) or one per label (multilabel).
+        objective: the `evaluate.threshold.objective` it was chosen for.
+        achieved: validation `precision`, `recall` and `f1` of the positive class at `value`
+            (multilabel: one list per metric, one entry per label).
+        warning: set when the goal could not be met or measured; None otherwise.
+    """
+
+    value: float | list[float]
+    objective: str
+    achieved: dict[str, Any] = field(default_factory=dict)
+    warning: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def choose_threshold(
+    task: TaskSpec, y_val: np.ndarray, scores_val: np.ndarray, cfg: ThresholdConfig
+) -> Threshold | None:
+    """Choose the decision threshold(s) on validation scores for `cfg.objective`.
+
+    Args:
+        task: the task; only binary and multilabel tasks have thresholds.
+        y_val: validation labels (binary `(N,)` 0/1, multilabel `(N, K)` 0/1).
+        scores_val: validation scores from `predict_scores`.
+        cfg: `evaluate.threshold` (objective and value).
+
+    Returns:
+        A `Threshold` for binary (one value) and multilabel (the objective applied to each
+        label on its own, a list of values); None for multiclass (argmax) and regression.
+
+    Example:
+        >>> cfg = ThresholdConfig(objective="min_recall", value=0.9)
+        >>> choose_threshold(TaskSpec("binary", ("ok", "ng")), y_val, s_val, cfg).value  # doctest: +SKIP
+        0.31
+    """
+    if task.kind == "binary":
+        return _binary(np.asarray(y_val), np.asarray(scores_val), cfg.objective, cfg.value,
+                       task.class_names[1])
+    if task.kind != "multilabel":
+        return None
+    y_val, scores_val = np.asarray(y_val), np.asarray(scores_val)
+    per_label = [_binary(y_val[:, k], scores_val[:, k], cfg.objective, cfg.value, name)
+                 for k, name in enumerate(task.class_names)]
+    warnings = [t.warning for t in per_label if t.warning]
+    return Threshold(
+        value=[t.value for t in per_label],
+        objective=cfg.objective,
+        achieved={m: [t.achieved.get(m) for t in per_label] for m in ("precision", "recall", "f1")},
+        warning="\n".join(warnings) or None,
+    )
+
+
+def _binary(y: np.ndarray, scores: np.ndarray, objective: str, target: float,
+            positive: str) -> Threshold:
+    if objective == "fixed":
+        return _at(y, scores, float(target), objective)
+    if not np.any(y == 1):
+        return _at(y, scores, DEFAULT_THRESHOLD, objective, warning=(
+            f"evaluate.threshold: the validation split has no sample of class {positive!r}, so "
+            f"{objective} cannot be measured; using {DEFAULT_THRESHOLD}"))
+    precision, recall, thresholds = precision_recall_curve(y, scores)
+    # the curve's last point (precision 1, recall 0) has no threshold; drop it
+    precision, recall = precision[:-1], recall[:-1]
+    if objective == "max_f1":
+        f1 = np.divide(2 * precision * recall, precision + recall,
+                       out=np.zeros_like(precision), where=(precision + recall) > 0)
+        return _at(y, scores, float(thresholds[int(np.argmax(f1))]), objective)
+    if objective == "min_recall":
+        ok = np.flatnonzero(recall >= target)  # never empty: recall[0] == 1
+        return _at(y, scores, float(thresholds[ok[-1]]), objective)
+    ok = np.flatnonzero(precision >= target)
+    if ok.size:
+        return _at(y, scores, float(thresholds[ok[0]]), objective)
+    best = int(np.argmax(precision))
+    return _at(y, scores, float(thresholds[best]), objective, warning=(
+        f"evaluate.threshold: no threshold reaches precision {target:g} for class {positive!r} "
+        f"on validation (best {precision[best]:.3f}); using the threshold of the highest "
+        f"precision instead. Lower evaluate.threshold.value or improve the model"))
+
+
+def _at(y: np.ndarray, scores: np.ndarray, value: float, objective: str,
+        warning: str | None = None) -> Threshold:
+    """A Threshold with the validation precision, recall and F1 it gives."""
+    p, r, f, _ = precision_recall_fscore_support(
+        y, (scores >= value).astype(np.int64), average="binary", zero_division=0)
+    achieved = {"precision": float(p), "recall": float(r), "f1": float(f)}
+    return Threshold(value=value, objective=objective, achieved=achieved, warning=warning)
