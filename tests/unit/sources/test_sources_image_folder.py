@@ -1,0 +1,97 @@
+"""Image folders and decode_image, on tiny generated PNG/JPEG/BMP files."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dlforge.config.schema import DataConfig
+from dlforge.data.images import decode_image
+from dlforge.data.sources import load_dataset
+from dlforge.errors import DataError
+
+
+def img(path, value: int, size=(4, 3), fmt=None, mode="L"):
+    """Write a (width, height) = size image filled with `value`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    color = value if mode == "L" else (value, 0, 255 - value)
+    Image.new(mode, size, color).save(path, format=fmt)
+    return path
+
+
+def test_class_folders_become_sorted_classes(tmp_path):
+    img(tmp_path / "dog" / "a.png", 10)
+    img(tmp_path / "cat" / "b.PNG", 20)
+    img(tmp_path / "cat" / "c.bmp", 30)
+    (tmp_path / "cat" / "notes.txt").write_text("not an image")
+    ds = load_dataset(DataConfig(source="image_folder", path=str(tmp_path)))
+    assert ds.x.shape == (3, 1, 3, 4) and ds.x.dtype == np.uint8
+    assert ds.x[:, 0, 0, 0].tolist() == [20, 30, 10]
+    assert ds.task.kind == "binary" and ds.task.class_names == ("cat", "dog")
+    assert ds.y.tolist() == [0, 0, 1] and ds.split is None and ds.skipped == []
+    assert sorted(ds.provenance.files) == ["cat/b.PNG", "cat/c.bmp", "dog/a.png"]
+
+
+def test_train_and_test_folders_mark_the_split_and_rgb(tmp_path):
+    img(tmp_path / "train" / "a" / "1.png", 0, mode="RGB")
+    img(tmp_path / "train" / "b" / "2.jpg", 255, mode="RGB", fmt="PNG")
+    img(tmp_path / "train" / "c" / "3.png", 100, mode="RGB")
+    img(tmp_path / "test" / "b" / "4.png", 255, mode="RGB")
+    ds = load_dataset(DataConfig(source="image_folder", path=str(tmp_path), color="rgb"))
+    assert ds.x.shape == (4, 3, 3, 4)
+    assert ds.x[0, :, 0, 0].tolist() == [255, 0, 0]  # test/b/4.png comes first (sorted folders)
+    assert ds.split.tolist() == ["test", "train", "train", "train"]
+    assert ds.task.class_names == ("a", "b", "c") and ds.y.tolist() == [1, 0, 1, 2]
+
+
+def test_corrupt_file_is_skipped_and_listed(tmp_path):
+    img(tmp_path / "a" / "ok.png", 1)
+    img(tmp_path / "b" / "ok.png", 2)
+    (tmp_path / "b" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    ds = load_dataset(DataConfig(source="image_folder", path=str(tmp_path)))
+    assert len(ds) == 2
+    assert [s["path"] for s in ds.skipped] == ["b/broken.jpg"]
+    assert ds.skipped[0]["reason"].startswith("cannot read image (")
+
+
+def test_sizes_differ_without_image_size(tmp_path):
+    img(tmp_path / "a" / "1.png", 1, size=(4, 3))
+    img(tmp_path / "b" / "2.png", 2, size=(5, 6))
+    with pytest.raises(DataError) as exc:
+        load_dataset(DataConfig(source="image_folder", path=str(tmp_path)))
+    assert str(exc.value) == (
+        "data.image_size: images differ in size (3x4 in a/1.png, 6x5 in b/2.png); "
+        "set data.image_size: [height, width] to resize them"
+    )
+    ds = load_dataset(DataConfig(source="image_folder", path=str(tmp_path), image_size=(8, 7)))
+    assert ds.x.shape == (2, 1, 8, 7)
+
+
+def test_no_images_and_mixed_layout(tmp_path):
+    (tmp_path / "a").mkdir()
+    with pytest.raises(DataError) as exc:
+        load_dataset(DataConfig(source="image_folder", path=str(tmp_path)))
+    assert str(exc.value) == (
+        f"data.path: no images (png, jpg, jpeg, bmp) under {str(tmp_path)!r}; expected one "
+        f"sub-folder per class"
+    )
+    img(tmp_path / "train" / "a" / "1.png", 1)
+    with pytest.raises(DataError, match=r"mixes split folders \(train\) and class folders \(a\)"):
+        load_dataset(DataConfig(source="image_folder", path=str(tmp_path)))
+
+
+def test_decode_image_converts_resizes_and_reports(tmp_path):
+    buf = io.BytesIO()
+    Image.new("RGB", (2, 2), (255, 0, 0)).save(buf, format="PNG")
+    gray = decode_image(buf.getvalue(), color="grayscale", size=None)
+    assert gray.shape == (1, 2, 2) and gray[0, 0, 0] == 76  # ITU-R 601-2 luma of pure red
+    rgb = decode_image(buf.getvalue(), color="rgb", size=(4, 6))
+    assert rgb.shape == (3, 4, 6) and rgb[:, 1, 1].tolist() == [255, 0, 0]
+    with pytest.raises(DataError, match=r"^<bytes>: cannot read image \("):
+        decode_image(b"nope", color="rgb", size=None)
+    missing = tmp_path / "x.png"
+    with pytest.raises(DataError, match=r"x\.png: cannot read image \(.*No such file"):
+        decode_image(missing, color="rgb", size=None)
