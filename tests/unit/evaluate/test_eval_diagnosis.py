@@ -1,0 +1,94 @@
+"""diagnose: each verdict on a scripted history, with the exact reasons."""
+
+from __future__ import annotations
+
+from dlforge.data.dataset import TaskSpec
+from dlforge.evaluate.diagnosis import (
+    GOOD_FIT_ADVICE,
+    OVERFIT_ADVICE,
+    UNDERFIT_ADVICE,
+    diagnose,
+)
+
+TEN = TaskSpec("multiclass", tuple("abcdefghij"))
+REG = TaskSpec("regression", ("price",))
+
+
+def _rows(loss, val_loss, acc=None, val_acc=None):
+    rows = []
+    for i, (tl, vl) in enumerate(zip(loss, val_loss, strict=True)):
+        row = {"epoch": i, "loss": tl, "val_loss": vl}
+        if acc is not None:
+            row |= {"accuracy": acc[i], "val_accuracy": val_acc[i]}
+        rows.append(row)
+    return rows
+
+
+def test_underfitting_when_train_accuracy_is_poor():
+    h = _rows([2.3, 2.0, 1.95], [2.3, 2.0, 1.96], [0.2, 0.5, 0.6], [0.2, 0.5, 0.6])
+    d = diagnose(h, TEN)
+    assert d.verdict == "underfitting"
+    assert d.reasons == ["final train accuracy 0.600 is below 0.775 (chance 0.100 plus 75% of "
+                         "the way to 1): the model cannot fit its own training data"]
+    assert d.advice == UNDERFIT_ADVICE
+
+
+def test_underfitting_when_both_losses_are_still_falling():
+    h = _rows([1.0, 0.8, 0.6, 0.4], [1.0, 0.8, 0.6, 0.45], [0.9] * 4, [0.9] * 4)
+    d = diagnose(h, TEN)
+    assert d.verdict == "underfitting"
+    assert d.reasons == ["train and validation loss still fell by at least 25.0% and 25.0% in "
+                         "each of the last 2 epoch(s): training stopped before converging"]
+
+
+def test_overfitting_when_val_loss_rises_from_its_minimum():
+    h = _rows([1.0, 0.5, 0.3, 0.2, 0.1], [1.0, 0.6, 0.5, 0.55, 0.7],
+              [0.8, 0.9, 0.95, 0.97, 0.99], [0.8, 0.88, 0.9, 0.9, 0.89])
+    d = diagnose(h, TEN)
+    assert d.verdict == "overfitting"
+    assert d.reasons == [
+        "val_loss rose from its minimum 0.5 (epoch 2) to 0.7 (epoch 4, +40%) while train loss "
+        "fell from 0.3 to 0.1"]
+    assert d.advice == OVERFIT_ADVICE
+
+
+def test_overfitting_from_the_accuracy_gap_alone():
+    h = _rows([0.5, 0.3, 0.29], [0.6, 0.5, 0.49], [0.9, 0.98, 0.99], [0.8, 0.85, 0.85])
+    d = diagnose(h, TEN)
+    assert d.verdict == "overfitting"
+    assert d.reasons == ["train accuracy 0.990 exceeds validation accuracy 0.850 by 0.140 "
+                         "(more than 0.1)"]
+
+
+def test_overfitting_regression_from_the_mae_ratio():
+    h = [{"loss": 0.1, "val_loss": 0.3, "mae": 1.0, "val_mae": 2.0}]
+    d = diagnose(h, REG)
+    assert d.verdict == "overfitting"
+    assert d.reasons == ["validation MAE 2 is more than 1.5x the train MAE 1"]
+
+
+def test_good_fit_when_curves_level_off_together():
+    h = _rows([0.5, 0.3, 0.29, 0.288], [0.5, 0.32, 0.31, 0.309],
+              [0.9, 0.95, 0.96, 0.96], [0.9, 0.94, 0.95, 0.95])
+    d = diagnose(h, TEN)
+    assert d.verdict == "good fit"
+    assert d.reasons == ["train loss 0.288 and val_loss 0.309 have levelled off together; "
+                         "no sign of high bias or high variance"]
+    assert d.advice == GOOD_FIT_ADVICE
+    assert d.to_dict() == {"verdict": "good fit", "reasons": d.reasons, "advice": GOOD_FIT_ADVICE}
+
+
+def test_one_epoch_of_falling_loss_is_not_enough_to_call_underfitting():
+    h = _rows([0.5, 0.3, 0.29, 0.2], [0.5, 0.32, 0.33, 0.3], [0.9] * 4, [0.9] * 4)
+    assert diagnose(h, TEN).verdict == "good fit"
+
+
+def test_rising_val_loss_below_five_percent_is_noise():
+    h = _rows([0.5, 0.3, 0.29], [0.5, 0.31, 0.32], [0.9, 0.95, 0.96], [0.9, 0.94, 0.95])
+    assert diagnose(h, TEN).verdict == "good fit"
+
+
+def test_unknown_without_validation():
+    d = diagnose([{"loss": 0.5, "val_loss": None}], TEN)
+    assert d.verdict == "unknown"
+    assert d.reasons == ["the history has no epochs with both loss and val_loss"]
