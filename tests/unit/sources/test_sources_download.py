@@ -144,3 +144,32 @@ def test_idx_download_checksum_mismatch_leaves_no_file(server, monkeypatch, tmp_
         f"verified local copy)"
     )
     assert list((cache / "fashion_mnist").iterdir()) == []
+
+
+def test_cifar_archive_downloads_verifies_and_extracts(server, monkeypatch, tmp_path):
+    import pickle
+    import tarfile
+
+    from dlforge.data.sources import cifar
+
+    base, root = server
+    batches = tmp_path / "b" / "cifar-10-batches-py"
+    batches.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = {b"labels": [1], b"data": np.zeros((1, 3072), np.uint8)}
+        (batches / name).write_bytes(pickle.dumps(data, protocol=2))
+    meta = {b"label_names": [f"c{i}".encode() for i in range(10)]}
+    (batches / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    archive = root / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(batches, arcname="cifar-10-batches-py")
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    monkeypatch.setitem(cifar.SPECS["cifar10"], "sha256", digest)
+    monkeypatch.setenv("DLFORGE_CIFAR10_URL", f"{base}/cifar-10-python.tar.gz")
+    cache = tmp_path / "cache"
+    ds = load_dataset(DataConfig(source="cifar", name="cifar10", cache_dir=str(cache)))
+    assert len(ds) == 6 and ds.split.tolist() == ["train"] * 5 + ["test"]
+    assert sorted(p.name for p in (cache / "cifar10").iterdir()) == [
+        "cifar-10-batches-py", "cifar-10-python.tar.gz"]
+    load_dataset(DataConfig(source="cifar", name="cifar10", cache_dir=str(cache)))
+    assert _Handler.requests == ["/cifar-10-python.tar.gz"]

@@ -114,3 +114,16 @@ def test_task_binary_contradicting_ten_classes(tmp_path):
         "data.task: 'binary' needs exactly 2 classes; found 10 in the labels of mnist: "
         "0, 1, 2, 3, 4, 5, 6, 7, 8, 9 (remove data.task, or use data.binary_from)"
     )
+
+
+def test_system_dir_is_used_for_fashion_mnist_unless_disabled(tmp_path, monkeypatch):
+    from dlforge.data.sources import idx
+
+    system = write_set(tmp_path / "system", gz=True, train_labels=(1, 1, 1))
+    cache = write_set(tmp_path / "cache" / "fashion_mnist", gz=True, train_labels=(2, 2, 2))
+    monkeypatch.setitem(idx.SYSTEM_DIRS, "fashion_mnist", system)
+    cfg = DataConfig(source="idx", name="fashion_mnist", cache_dir=str(tmp_path / "cache"))
+    assert load_dataset(cfg).y[:3].tolist() == [2, 2, 2]  # DLFORGE_NO_SYSTEM_DATA=1 (conftest)
+    monkeypatch.delenv("DLFORGE_NO_SYSTEM_DATA")
+    assert load_dataset(cfg).y[:3].tolist() == [1, 1, 1]
+    assert cache.exists()

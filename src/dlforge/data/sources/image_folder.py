@@ -41,19 +41,7 @@ def load(cfg: DataConfig) -> Dataset:
             f"data.path: no images ({', '.join(e[1:] for e in EXTENSIONS)}) under {cfg.path!r}; "
             f"expected one sub-folder per class"
         )
-    images, labels, splits, files, skipped = [], [], [], {}, []
-    for path, label, split in entries:
-        rel = path.relative_to(root).as_posix()
-        data = path.read_bytes()
-        try:
-            img = decode_image(data, color=cfg.color, size=cfg.image_size)
-        except DataError as exc:
-            skipped.append({"path": rel, "reason": str(exc).removeprefix("<bytes>: ")})
-            continue
-        images.append(img)
-        labels.append(label)
-        splits.append(split)
-        files[rel] = sha256_bytes(data)
+    images, labels, splits, files, skipped = _decode_all(root, entries, cfg)
     if not images:
         raise DataError(f"data.path: none of the {len(entries)} images under {cfg.path!r} "
                         f"could be read; first problem: {skipped[0]['path']}: {skipped[0]['reason']}")
@@ -65,6 +53,27 @@ def load(cfg: DataConfig) -> Dataset:
         provenance=Provenance(source="image_folder", files=files,
                               details={"root": str(root), "color": cfg.color}),
     )
+
+
+def _decode_all(root: Path, entries: list[tuple[Path, str, str | None]], cfg: DataConfig) -> tuple:
+    """Decode every entry; unreadable files go to `skipped` instead of stopping the load."""
+    images, labels, splits, files, skipped = [], [], [], {}, []
+    for path, label, split in entries:
+        rel = path.relative_to(root).as_posix()
+        try:
+            data = path.read_bytes()
+            img = decode_image(data, color=cfg.color, size=cfg.image_size)
+        except OSError as exc:
+            skipped.append({"path": rel, "reason": f"cannot read file ({exc.strerror or exc})"})
+            continue
+        except DataError as exc:
+            skipped.append({"path": rel, "reason": str(exc).removeprefix("<bytes>: ")})
+            continue
+        images.append(img)
+        labels.append(label)
+        splits.append(split)
+        files[rel] = sha256_bytes(data)
+    return images, labels, splits, files, skipped
 
 
 def _list_images(root: Path, cfg: DataConfig) -> list[tuple[Path, str, str | None]]:

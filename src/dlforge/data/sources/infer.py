@@ -64,22 +64,15 @@ def label_task(
             f"data.task: 'multilabel' needs several 0/1 label columns; got one: {where} "
             f"(list the label columns in data.label_columns, or remove data.task)"
         )
-    numeric = values.dtype.kind in "biuf"
     fractional = values.dtype.kind == "f" and not np.all(np.mod(values, 1) == 0)
-    kind = requested or default_kind
-    if kind is None:
-        kind = "regression" if fractional else None
+    kind = requested or default_kind or ("regression" if fractional else None)
     if kind == "regression":
-        if not numeric:
-            raise DataError(
-                f"data.task: 'regression' needs numeric targets; found {_show(values[0])} in {where}"
-            )
-        return values.astype(np.float32), TaskSpec("regression", (target_name,))
+        return _regression(values, where, target_name)
     if fractional:
         sample = values[np.mod(values, 1) != 0][0]
         raise DataError(
-            f"data.task: {kind!r} needs class labels; found the non-integer value {_show(sample)} "
-            f"in {where} (use task: regression)"
+            f"data.task: {kind!r} needs class labels; found the non-integer "
+            f"value {_show(sample)} in {where} (use task: regression)"
         )
     ids, names = _class_ids(values, where, class_names)
     if kind is None:
@@ -87,6 +80,14 @@ def label_task(
     if kind == "binary":
         return _binary(ids, names, cfg, where)
     return ids, TaskSpec("multiclass", tuple(names))
+
+
+def _regression(values: np.ndarray, where: str, target_name: str) -> tuple[np.ndarray, TaskSpec]:
+    if values.dtype.kind not in "biuf":
+        raise DataError(
+            f"data.task: 'regression' needs numeric targets; found {_show(values[0])} in {where}"
+        )
+    return values.astype(np.float32), TaskSpec("regression", (target_name,))
 
 
 def _class_ids(
