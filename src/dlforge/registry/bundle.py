@@ -1,0 +1,217 @@
+"""Model bundles: one directory holding everything needed to serve a model, and nothing pickled.
+
+    weights.safetensors   the state_dict (safetensors: tensors only, no code runs on load)
+    model.json            architecture config, input shape, outputs, vocabulary, input spec
+    preprocess.json       the fitted preprocessor's JSON state (train-split statistics)
+    task.json             task kind, class names and decision threshold(s)
+    metrics.json          the metrics the model was registered with
+    meta.json             dlforge version, creation time, run id, data fingerprint, extras
+
+A bundle is written whole or not at all (`dlforge.atomic.atomic_dir`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from dlforge.atomic import atomic_dir
+from dlforge.config.schema import ModelConfig
+from dlforge.data.dataset import TaskSpec
+from dlforge.data.preprocess import Preprocessor, preprocessor_from_dict
+from dlforge.errors import ConfigError, DataError, NotFoundError
+from dlforge.registry.records import json_safe, now
+
+FORMAT_VERSION = 1
+WEIGHTS = "weights.safetensors"
+JSON_FILES = ("model.json", "preprocess.json", "task.json", "metrics.json", "meta.json")
+# Keys of `extra` with a fixed home; any other key is kept in meta.json as given.
+_INPUT_KEY = "input"
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: the model (in eval mode) and everything around it.
+
+    Attributes:
+        input_spec: what raw inputs look like: ``modality`` and, for images, ``color`` and
+            ``size``; for tables ``columns``; for texts ``text_column``.
+        threshold: binary: one number; multilabel: one per label (or one for all); else None.
+    """
+
+    model: nn.Module
+    preprocessor: Preprocessor
+    task: TaskSpec
+    threshold: float | list[float] | None
+    metrics: dict[str, Any]
+    model_config: Any
+    meta: dict[str, Any]
+    input_shape: tuple[int, ...] = ()
+    input_spec: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def save_bundle(
+    dest: str | Path, *, model: nn.Module, model_config: Any, input_shape: tuple[int, ...],
+    num_outputs: int, vocab_size: int | None, preprocessor: Preprocessor, task: TaskSpec,
+    threshold: float | list[float] | None, metrics: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a model bundle directory at `dest`, all files or none.
+
+    Args:
+        dest: the bundle directory to create; it must not exist.
+        model: the trained model; its state_dict is saved (on CPU).
+        model_config: the model config section (pydantic model or its dict).
+        input_shape: one preprocessed sample's shape, as given to `build_model`.
+        preprocessor: the fitted preprocessor.
+        threshold: the decision threshold(s) chosen on validation, or None.
+        extra: ``input`` (the raw input spec, see `Bundle.input_spec`), ``run_id``,
+            ``data_fingerprint`` and any other JSON values, kept in meta.json.
+
+    Returns:
+        `dest`.
+
+    Raises:
+        DataError: `dest` already exists.
+
+    Example:
+        >>> save_bundle(tmp / "b", model=net, model_config=cfg.model, input_shape=(1, 8, 8),
+        ...             num_outputs=10, vocab_size=None, preprocessor=pre, task=task,
+        ...             threshold=None, metrics={"accuracy": 0.97})  # doctest: +SKIP
+    """
+    dest = Path(dest)
+    if dest.exists():
+        raise DataError(f"bundle: {dest} already exists; save the bundle to a new directory")
+    extra = dict(extra or {})
+    config = model_config.model_dump(mode="json") if isinstance(model_config, BaseModel) else dict(model_config)
+    documents = {
+        "model.json": {
+            "config": config, "input_shape": [int(s) for s in input_shape],
+            "num_outputs": int(num_outputs), "vocab_size": vocab_size,
+            "input_dtype": "int64" if preprocessor.kind == "text" else "float32",
+            "input": input_spec(preprocessor.kind, input_shape, extra.pop(_INPUT_KEY, None)),
+        },
+        "preprocess.json": preprocessor.to_dict(),
+        "task.json": {**task.to_dict(), "threshold": threshold},
+        "metrics.json": metrics,
+        "meta.json": {"format": FORMAT_VERSION, "dlforge_version": _version(),
+                      "created_at": now().isoformat(), "run_id": extra.pop("run_id", None),
+                      "data_fingerprint": extra.pop("data_fingerprint", None), **extra},
+    }
+    with atomic_dir(dest) as tmp:
+        save_file(_cpu_state_dict(model), str(tmp / WEIGHTS), metadata={"format": "pt"})
+        for name, doc in documents.items():
+            (tmp / name).write_text(json.dumps(json_safe(doc), indent=2, sort_keys=True) + "\n",
+                                    encoding="utf-8")
+    return dest
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load a bundle directory: rebuild the model from model.json and load its weights.
+
+    Nothing is unpickled: weights come from safetensors, everything else from JSON.
+
+    Raises:
+        NotFoundError: the directory or one of its files is missing.
+        DataError: a file is corrupt or the weights do not fit the architecture.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise NotFoundError(f"bundle: {path} does not exist or is not a directory")
+    docs = {name: _read_json(path / name) for name in JSON_FILES}
+    spec = docs["model.json"]
+    try:
+        model_config = TypeAdapter(ModelConfig).validate_python(spec["config"])
+        task = TaskSpec.from_dict(docs["task.json"])
+        input_shape = tuple(int(s) for s in spec["input_shape"])
+        num_outputs, vocab_size = int(spec["num_outputs"]), spec.get("vocab_size")
+    except (KeyError, TypeError, ValueError, ValidationError) as exc:
+        raise DataError(f"bundle: {path / 'model.json'} or task.json is incomplete or corrupt "
+                        f"({_first_line(exc)}); re-register the model") from None
+    preprocessor = preprocessor_from_dict(docs["preprocess.json"])
+    from dlforge.models import build_model  # the zoo imports every model: only when loading
+
+    try:
+        model = build_model(model_config, input_shape=input_shape, num_outputs=num_outputs,
+                            vocab_size=vocab_size)
+    except ConfigError as exc:
+        raise DataError(f"bundle: {path / 'model.json'} describes a model that cannot be built "
+                        f"({_first_line(exc)}); re-register the model") from None
+    _load_weights(model, path / WEIGHTS)
+    return Bundle(
+        model=model.eval(), preprocessor=preprocessor, task=task,
+        threshold=docs["task.json"].get("threshold"), metrics=docs["metrics.json"],
+        model_config=model_config, meta=docs["meta.json"], input_shape=input_shape,
+        input_spec=spec.get("input") or input_spec(preprocessor.kind, input_shape, None),
+        path=path,
+    )
+
+
+def input_spec(kind: str, input_shape: tuple[int, ...], given: dict[str, Any] | None) -> dict[str, Any]:
+    """The raw-input description kept in model.json; `given` (from the pipeline) wins.
+
+    For images the colour and size follow from the (C, H, W) input shape, so a predictor can
+    decode image files exactly as training did.
+    """
+    spec: dict[str, Any] = {"modality": kind}
+    if kind == "image" and len(input_shape) == 3:
+        spec |= {"color": "rgb" if input_shape[0] == 3 else "grayscale",
+                 "size": [int(input_shape[1]), int(input_shape[2])]}
+    return {**spec, **(given or {})}
+
+
+def _cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Contiguous CPU tensors; safetensors refuses two names sharing memory, so copies break ties."""
+    tensors: dict[str, torch.Tensor] = {}
+    seen: set[tuple[int, int]] = set()
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        key = (t.untyped_storage().data_ptr(), t.storage_offset())
+        tensors[name] = t.clone() if key in seen else t
+        seen.add(key)
+    return tensors
+
+
+def _load_weights(model: nn.Module, file: Path) -> None:
+    if not file.is_file():
+        raise NotFoundError(f"bundle: {file} is missing; the bundle is incomplete, re-register the model")
+    try:
+        state = load_file(str(file))
+    except (SafetensorError, OSError) as exc:
+        raise DataError(f"bundle: {file} is not a readable safetensors file ({_first_line(exc)}); "
+                        "re-register the model") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(line.strip() for line in str(exc).splitlines()[1:])[:300]
+        raise DataError(f"bundle: {file} does not match the architecture in model.json "
+                        f"({detail}); re-register the model") from None
+
+
+def _read_json(file: Path) -> Any:
+    if not file.is_file():
+        raise NotFoundError(f"bundle: {file} is missing; the bundle is incomplete, re-register the model")
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"bundle: {file} is not valid JSON ({exc}); re-register the model") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _version() -> str:
+    from dlforge import __version__
+
+    return __version__
