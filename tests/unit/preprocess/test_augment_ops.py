@@ -98,3 +98,10 @@ def test_same_generator_seed_same_output_and_other_seed_differs():
     assert not torch.equal(first, other)
     assert first.is_contiguous() and first.dtype == torch.float32
     assert torch.equal(x, batch())  # the input was not modified in place
+
+
+@pytest.mark.parametrize("op", ["hflip", "vflip", "crop", "rotate", "brightness", "contrast", "noise"])
+def test_every_op_with_p0_leaves_the_batch_unchanged(op):
+    x = batch()
+    out = Augmenter(AugmentConfig(**{op: {"p": 0.0}}))(x, gen())
+    assert torch.equal(out, x)
