@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dlforge.registry.records import Event, ModelSummary, ModelVersion, Run
-from dlforge.registry.store import Store, current_code_version
+from dlforge.registry.records import Event, ModelSummary, ModelVersion, Run, current_code_version
+from dlforge.registry.store import Store
 
 if TYPE_CHECKING:
     from dlforge.registry.bundle import Bundle, load_bundle, save_bundle

@@ -9,6 +9,7 @@ Nothing here is SQLite-only SQL in the store itself: these are connection settin
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -105,3 +106,17 @@ def first_line(exc: BaseException | object) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
+
+
+def default_artifacts_dir(url: str) -> Path:
+    """``artifacts/`` beside a SQLite file; for a server database, in the current workspace."""
+    from dlforge.workspace import resolve_workspace
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        parsed = None
+    if parsed is not None and parsed.get_backend_name() == "sqlite" \
+            and parsed.database not in (None, "", ":memory:"):
+        return Path(parsed.database).resolve().parent / "artifacts"
+    return resolve_workspace() / "artifacts"

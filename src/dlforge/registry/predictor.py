@@ -80,7 +80,11 @@ class Predictor:
         Raises:
             DataError: inputs of the wrong kind or shape, naming the expected shape.
         """
-        x = self.bundle.preprocessor.transform(self._raw(inputs))
+        if _is_empty(inputs):  # an empty batch is valid: no rows in, no rows out
+            dtype = np.int64 if self.modality == "text" else np.float32
+            x = np.zeros((0, *self.bundle.input_shape), dtype=dtype)
+        else:
+            x = self.bundle.preprocessor.transform(self._raw(inputs))
         return predict_scores(self.bundle.model, torch.from_numpy(np.ascontiguousarray(x)),
                               self.task, batch_size=self.batch_size, device=self.device)
 
@@ -183,6 +187,15 @@ def load(ref: str, workspace: str | Path | None = None, url: str | None = None) 
     with Store.open(resolve_workspace(workspace), url) as store:
         version = store.resolve(ref)
     return Predictor(load_bundle(version.bundle_path), version=version)
+
+
+def _is_empty(inputs: Any) -> bool:
+    if isinstance(inputs, (str, bytes, dict)):
+        return False
+    try:
+        return len(inputs) == 0
+    except TypeError:
+        return False
 
 
 def _top(row: np.ndarray, names: list[str], k: int) -> dict[str, float]:

@@ -142,3 +142,17 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+def current_code_version() -> str:
+    """``dlforge <version>``, plus ``+git <sha>`` when dlforge runs from a git checkout."""
+    import subprocess
+
+    from dlforge import __version__
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"dlforge {__version__}" + (f" +git {sha}" if sha else "")

@@ -19,13 +19,20 @@ from sqlalchemy.orm import Session
 
 from dlforge.errors import ConfigError, NotFoundError, StoreError
 from dlforge.registry import artifacts
-from dlforge.registry.engine import WRITE_OPTION, create_store_engine, mask_url, open_error
+from dlforge.registry.engine import (
+    WRITE_OPTION,
+    create_store_engine,
+    default_artifacts_dir,
+    mask_url,
+    open_error,
+)
 from dlforge.registry.records import (
     RUN_STATUSES,
     Event,
     ModelSummary,
     ModelVersion,
     Run,
+    current_code_version,
     json_safe,
     now,
 )
@@ -57,7 +64,7 @@ class Store:
     def __init__(self, url: str, artifacts_dir: str | Path | None = None) -> None:
         self.url = mask_url(url)
         self._raw_url = url
-        self.artifacts_dir = Path(artifacts_dir) if artifacts_dir else _default_artifacts(url)
+        self.artifacts_dir = Path(artifacts_dir) if artifacts_dir else default_artifacts_dir(url)
         self._engine: Engine = create_store_engine(url)
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
         self._create_tables()
@@ -313,19 +320,32 @@ class Store:
         """
         check_alias(alias)
         target = self.get_version(name, version).version
-        with self._session(write=True) as s:
-            row = s.get(AliasRow, (name, alias))
-            previous = row.version if row else None
-            if previous != target:
-                at = now()
-                if row is None:
-                    s.add(AliasRow(name=name, alias=alias, version=target, updated_at=at))
-                else:
-                    row.version, row.updated_at = target, at
-                s.add(EventRow(name=name, version=target, alias=alias, reason=reason, at=at,
-                               event="alias_set" if previous is None else "alias_moved",
-                               from_version=previous, to_version=target))
+        for attempt in range(3):
+            try:
+                self._move_alias(name, alias, target, reason)
+                break
+            except IntegrityError:
+                if attempt == 2:  # pragma: no cover - needs three racing writers in a row
+                    raise
         return self.get_version(name, target)
+
+    def _move_alias(self, name: str, alias: str, target: int, reason: str | None) -> None:
+        with self._session(write=True) as s:
+            # FOR UPDATE (a no-op on SQLite, whose write transactions are exclusive) so that two
+            # movers on PostgreSQL log the true `from_version`; two creators race on the primary
+            # key instead, and the loser retries as a move.
+            row = s.get(AliasRow, (name, alias), with_for_update=True)
+            previous = row.version if row else None
+            if previous == target:
+                return
+            at = now()
+            if row is None:
+                s.add(AliasRow(name=name, alias=alias, version=target, updated_at=at))
+            else:
+                row.version, row.updated_at = target, at
+            s.add(EventRow(name=name, version=target, alias=alias, reason=reason, at=at,
+                           event="alias_set" if previous is None else "alias_moved",
+                           from_version=previous, to_version=target))
 
     def remove_alias(self, name: str, alias: str, reason: str | None = None) -> None:
         """Remove `alias` from model `name` (logged as an event).
@@ -335,7 +355,7 @@ class Store:
         """
         with self._session(write=True) as s:
             self._version_numbers(s, name)
-            row = s.get(AliasRow, (name, alias))
+            row = s.get(AliasRow, (name, alias), with_for_update=True)
             if row is None:
                 aliases = self._aliases(s, name)
                 raise NotFoundError(
@@ -382,29 +402,3 @@ def _aliases_of(aliases: dict[str, int], version: int) -> tuple[str, ...]:
 
 def _join(items: Sequence[Any]) -> str:
     return ", ".join(str(i) for i in items)
-
-
-def _default_artifacts(url: str) -> Path:
-    from sqlalchemy.engine import make_url
-
-    from dlforge.workspace import resolve_workspace
-
-    with contextlib.suppress(Exception):
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            return Path(parsed.database).resolve().parent / "artifacts"
-    return resolve_workspace() / "artifacts"
-
-
-def current_code_version() -> str:
-    """``dlforge <version>``, plus ``+git <sha>`` when dlforge runs from a git checkout."""
-    import subprocess
-
-    from dlforge import __version__
-
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"dlforge {__version__}" + (f" +git {sha}" if sha else "")

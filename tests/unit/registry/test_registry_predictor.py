@@ -194,3 +194,12 @@ def test_load_uses_the_default_workspace(tmp_path, monkeypatch):
     bundle, _, _ = image_bundle(tmp_path / "b")
     store.register("digits", None, bundle, {})
     assert load("digits").version.bundle_path == tmp_path / "env-ws" / "artifacts" / "models" / "digits" / "v1"
+
+
+def test_an_empty_batch_gives_no_rows(tmp_path):
+    image = predictor(image_bundle(tmp_path / "i")[0])
+    assert image.predict([]) == []
+    assert image.predict_scores(np.zeros((0, 1, 8, 8), dtype=np.uint8)).shape == (0, 3)
+    binary = predictor(exact_binary_bundle(tmp_path, threshold=None))
+    assert binary.predict(pd.DataFrame({"a": [], "b": []})) == []
+    assert binary.predict_scores([]).shape == (0,)
