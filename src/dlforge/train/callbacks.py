@@ -276,7 +276,8 @@ def format_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> str:
 
 
 class ProgressBar(Callback):
-    """A rich progress bar over epochs on a terminal; one plain line per epoch otherwise."""
+    """On a terminal, a rich progress bar over epochs with each epoch's line printed above it;
+    otherwise one plain line per epoch (logs, CI)."""
 
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream
@@ -287,12 +288,19 @@ class ProgressBar(Callback):
         self._epochs = state.cfg.epochs
         if self._out.isatty():
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._bar = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
-                                 TextColumn("{task.fields[metrics]}"),
-                                 console=Console(file=self._out), transient=False)
-            self._task = self._bar.add_task("fit", total=self._epochs, metrics="")
+                                 TimeElapsedColumn(), TimeRemainingColumn(),
+                                 console=Console(file=self._out))
+            self._task = self._bar.add_task("fit", total=self._epochs)
             self._bar.start()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float], state: LoopState) -> None:
@@ -300,8 +308,8 @@ class ProgressBar(Callback):
         if self._bar is None:
             print(line, file=self._out, flush=True)
             return
-        metrics = line.split("  ", 1)[1] if "  " in line else ""
-        self._bar.update(self._task, completed=epoch + 1, metrics=metrics)
+        self._bar.console.print(line, highlight=False, soft_wrap=True)
+        self._bar.update(self._task, completed=epoch + 1)
 
     def on_fit_end(self, state: LoopState) -> None:
         if self._bar is not None:

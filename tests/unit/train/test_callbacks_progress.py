@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+from dlforge.train.callbacks import LRLogger, ProgressBar, TimeBudget, format_epoch
+
+LOGS = {"epoch": 2, "loss": 0.41234, "accuracy": 0.8714, "val_loss": 0.398, "val_accuracy": 0.88,
+        "lr": 0.001, "epoch_time_s": 12.34, "samples_per_s": 2345.4}
+
+
+def test_progress_line_format():
+    assert format_epoch(2, 10, LOGS) == (
+        "epoch 3/10  loss 0.412  accuracy 0.871  val_loss 0.398  val_accuracy 0.880  "
+        "lr 1.0e-03  12.3s  2,345 samples/s")
+
+
+def test_plain_line_per_epoch_when_not_a_tty():
+    out = io.StringIO()
+    state = SimpleNamespace(cfg=SimpleNamespace(epochs=10))
+    bar = ProgressBar(stream=out)
+    bar.on_fit_start(state)
+    bar.on_epoch_end(2, LOGS, state)
+    bar.on_fit_end(state)
+    assert out.getvalue() == format_epoch(2, 10, LOGS) + "\n"
+
+
+def test_rich_bar_on_a_tty():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Tty()
+    state = SimpleNamespace(cfg=SimpleNamespace(epochs=10))
+    bar = ProgressBar(stream=out)
+    bar.on_fit_start(state)
+    bar.on_epoch_end(2, LOGS, state)
+    bar.on_fit_end(state)
+    assert format_epoch(2, 10, LOGS) + "\n" in out.getvalue()
+    assert "3/10" in out.getvalue().rsplit(format_epoch(2, 10, LOGS), 1)[1]  # the bar, below
+
+
+def test_time_budget_stops_with_a_reason():
+    state = SimpleNamespace(stop_reason=None)
+    cb = TimeBudget(0.5)
+    cb.on_fit_start(state)
+    cb.load_state_dict({"elapsed": 0.75})  # a resumed run keeps the time already spent
+    cb.on_epoch_end(4, LOGS, state)
+    assert state.stop_reason.startswith("time budget of 0.5s used up after 0.")
+    assert state.stop_reason.endswith("s (5 epochs)")
+
+
+def test_time_budget_not_used_up():
+    state = SimpleNamespace(stop_reason=None)
+    cb = TimeBudget(3600)
+    cb.on_fit_start(state)
+    cb.on_epoch_end(0, LOGS, state)
+    assert state.stop_reason is None
+
+
+def test_lr_logger_keeps_epoch_and_step_lrs():
+    state = SimpleNamespace(lr_history=[0.1, 0.1, 0.05])
+    cb = LRLogger()
+    cb.on_fit_start(state)
+    cb.on_epoch_end(0, {"lr": 0.05}, state)
+    assert (cb.epoch_lrs, cb.step_lrs) == ([0.05], [0.1, 0.1, 0.05])
