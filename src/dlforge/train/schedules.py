@@ -234,20 +234,25 @@ def _shape(cfg: TrainConfig, total: int) -> Factor:
     if isinstance(sched, InverseTimeSchedule):
         return lambda u: 1.0 / (
             1.0 + sched.decay_rate * _progress(u, sched.decay_steps, sched.staircase))
-    if isinstance(sched, CosineSchedule | OneCycleSchedule):
-        if total < 1:
-            raise ConfigError(
-                f"train.schedule.warmup_steps: must be less than the run's "
-                f"{total + sched.warmup_steps} steps "
-                f"(train.epochs x batches per epoch) for a {sched.type} schedule "
-                f"(got {sched.warmup_steps})"
-            )
     if isinstance(sched, CosineSchedule):
+        _check_horizon(cfg, total)
         _check_min_lr(cfg, sched.min_lr)
         return _cosine(total, sched.min_lr / cfg.lr)
     if isinstance(sched, OneCycleSchedule):
+        _check_horizon(cfg, total)
         return _one_cycle(total, sched)
     return lambda u: 1.0  # constant, step and plateau change only per epoch
+
+
+def _check_horizon(cfg: TrainConfig, total: int) -> None:
+    """Schedules that span the run need at least one step after warm-up."""
+    if total < 1:
+        warmup = cfg.schedule.warmup_steps
+        raise ConfigError(
+            f"train.schedule.warmup_steps: must be less than the run's {total + warmup} steps "
+            f"(train.epochs x batches per epoch) for a {cfg.schedule.type} schedule "
+            f"(got {warmup})"
+        )
 
 
 def _progress(u: int, decay_steps: int, staircase: bool) -> float:
