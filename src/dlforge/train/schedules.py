@@ -115,7 +115,6 @@ class LRSchedule:
         Raises:
             ConfigError: plateau's monitor is not among ``logs``.
         """
-        self._epochs += 1
         if self._plateau is not None:
             monitor = self.cfg.schedule.monitor
             if monitor not in logs:
@@ -124,6 +123,7 @@ class LRSchedule:
                     f"{', '.join(sorted(logs))} (got {monitor!r})"
                 )
             self._plateau.step(float(logs[monitor]))
+        self._epochs += 1
         self._apply()
 
     def state_dict(self) -> dict[str, Any]:
