@@ -1,0 +1,163 @@
+"""The report's plots, each a function returning PNG bytes.
+
+Figures are made with `matplotlib.figure.Figure` on the Agg canvas, never through pyplot, so
+no global figure registry fills up (nothing to close) and plotting works without a display.
+Small figures at 90 dpi keep a report of a dozen plots well under a megabyte.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+DPI = 90
+TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#d62728"
+
+
+def _figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout=layout)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def learning_curves_png(history: Sequence[dict[str, Any]], metric: str) -> bytes:
+    """Loss and `metric` per epoch, train against validation, side by side.
+
+    Args:
+        history: rows with `loss`, `val_loss`, `<metric>`, `val_<metric>` (missing keys are
+            skipped) and optionally `epoch`.
+        metric: the history metric, e.g. "accuracy" or "mae".
+    """
+    fig = _figure(8, 3)
+    epochs = [row.get("epoch", i) for i, row in enumerate(history)]
+    for ax, key in zip(fig.subplots(1, 2), ("loss", metric), strict=True):
+        for name, color, label in ((key, TRAIN_COLOR, "train"), (f"val_{key}", VAL_COLOR, "validation")):
+            points = [(e, row[name]) for e, row in zip(epochs, history, strict=True)
+                      if row.get(name) is not None]
+            if points:
+                ax.plot(*zip(*points, strict=True), marker="o", ms=3, color=color, label=label)
+        ax.set(xlabel="epoch", ylabel=key, title=key)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend()
+    return _png(fig)
+
+
+def lr_png(lr_history: Sequence[float]) -> bytes:
+    """The learning rate at every optimizer step (log scale when it spans 10x or more)."""
+    fig = _figure(8, 2.5)
+    ax = fig.subplots()
+    lrs = np.asarray(lr_history, dtype=float)
+    ax.plot(np.arange(1, len(lrs) + 1), lrs, color=TRAIN_COLOR)
+    positive = lrs[lrs > 0]
+    if positive.size and positive.max() >= 10 * positive.min():
+        ax.set_yscale("log")
+    ax.set(xlabel="optimizer step", ylabel="learning rate", title="learning rate per step")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def confusion_matrix_png(counts: Sequence[Sequence[int]], normalized: Sequence[Sequence[float]],
+                         class_names: Sequence[str]) -> bytes:
+    """Heat map of the row-normalized confusion matrix (rows true, columns predicted).
+
+    Cells show counts when there are at most 20 classes; tick labels are left out beyond 30.
+    """
+    counts_a, norm = np.asarray(counts), np.asarray(normalized, dtype=float)
+    k = len(class_names)
+    side = min(3 + 0.45 * k, 10)
+    fig = _figure(side + 1, side)
+    ax = fig.subplots()
+    image = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
+    if k <= 30:
+        ax.set_xticks(range(k), labels=class_names, rotation=45, ha="right")
+        ax.set_yticks(range(k), labels=class_names)
+    if k <= 20:
+        for (i, j), n in np.ndenumerate(counts_a):
+            ax.text(j, i, str(n), ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set(xlabel="predicted", ylabel="true", title="confusion matrix")
+    return _png(fig)
+
+
+def roc_png(fpr: Sequence[float], tpr: Sequence[float], auc: float | None) -> bytes:
+    """ROC curve with the chance diagonal."""
+    fig = _figure(4, 3.6)
+    ax = fig.subplots()
+    ax.plot(fpr, tpr, color=TRAIN_COLOR, label=f"ROC-AUC {_fmt(auc)}")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="chance")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate (recall)", title="ROC",
+           xlim=(0, 1), ylim=(0, 1.02))
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def pr_png(precision: Sequence[float], recall: Sequence[float], ap: float | None,
+           prevalence: float | None = None) -> bytes:
+    """Precision-recall curve; the line at the positive share is what chance achieves."""
+    fig = _figure(4, 3.6)
+    ax = fig.subplots()
+    ax.plot(recall, precision, color=TRAIN_COLOR, label=f"PR-AUC {_fmt(ap)}")
+    if prevalence is not None:
+        ax.axhline(prevalence, ls="--", color="grey", label=f"chance {prevalence:.3f}")
+    ax.set(xlabel="recall", ylabel="precision", title="precision-recall", xlim=(0, 1),
+           ylim=(0, 1.02))
+    ax.legend(loc="lower left")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def image_grid_png(images: np.ndarray, titles: Sequence[str], columns: int = 8) -> bytes:
+    """A grid of images `(N, C, H, W)` (uint8 or float, 1 or 3 channels) with a title each.
+
+    Pixels in [0, 1] or [0, 255] are shown as they are; anything else (standardized inputs)
+    is min-max scaled image by image. The tiles are pasted into one array and drawn with a
+    single `imshow` (one axes per image costs ~0.1 s each).
+    """
+    tiles = [_displayable(image) for image in np.asarray(images)]
+    n = len(tiles)
+    cols = max(1, min(columns, n))
+    rows = max(1, -(-n // cols))
+    h, w = tiles[0].shape[:2] if tiles else (1, 1)
+    head, pad = max(2, round(0.45 * h)), max(1, h // 14)  # room for a two-line title
+    cell_h, cell_w = head + h + pad, w + 2 * pad
+    mosaic = np.ones((rows * cell_h, cols * cell_w, 3))
+    fig = _figure(1.3 * cols, 1.6 * rows, layout=None)
+    ax = fig.add_axes((0, 0, 1, 1))
+    for i, (tile, title) in enumerate(zip(tiles, titles, strict=False)):
+        top, left = (i // cols) * cell_h + head, (i % cols) * cell_w + pad
+        mosaic[top:top + h, left:left + w] = tile[..., None] if tile.ndim == 2 else tile
+        ax.text(left + w / 2, top - 1, title, ha="center", va="bottom", fontsize=7)
+    ax.imshow(mosaic, vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+    ax.axis("off")
+    return _png(fig)
+
+
+def _displayable(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> (H, W) for one channel or (H, W, 3), scaled to [0, 1]."""
+    image = image.astype(np.float64)
+    if image.ndim == 3:
+        image = image[0] if image.shape[0] == 1 else np.moveaxis(image[:3], 0, -1)
+    lo, hi = float(image.min()), float(image.max())
+    if lo >= 0 and hi <= 1:  # already scaled pixels
+        return image
+    if lo >= 0 and hi <= 255:  # uint8-style pixels
+        return image / 255.0
+    return (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
