@@ -7,6 +7,10 @@ may wipe (CI sets it).
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -195,3 +199,43 @@ def test_register_checks_its_inputs(store, tmp_path):
     with pytest.raises(ConfigError, match=r"^model name: must match .* \(got '\.\./up'\)$"):
         store.register("../up", None, make_bundle(tmp_path, "b"), {})
     assert store.list_models() == []
+
+
+WORKER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from dlforge.registry import Store
+
+    url, artifacts, staging, tag, go = sys.argv[1:6]
+    store = Store(url, artifacts_dir=artifacts)
+    while not Path(go).exists():  # start every writer at the same moment
+        time.sleep(0.01)
+    for i in range(10):
+        src = Path(staging) / f"{tag}-{i}"
+        src.mkdir(parents=True)
+        (src / "who").write_text(f"{tag}-{i}")
+        print(store.register("digits", None, src, {}).version, flush=True)
+""")
+
+
+def test_processes_registering_at_once_get_versions_1_to_30(store, tmp_path):
+    # 3 real processes x 10. On SQLite this fails most runs without BEGIN IMMEDIATE ("database
+    # is locked" when a stale read snapshot tries to write); on PostgreSQL it exercises the
+    # unique constraint + retry.
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, store._raw_url,
+                               str(store.artifacts_dir), str(tmp_path / "staging"), tag, str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for tag in ("a", "b", "c")]
+    time.sleep(0.5)
+    go.touch()
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
+    assert sorted(int(v) for out, _ in outputs for v in out.split()) == list(range(1, 31))
+    versions = store.list_versions("digits")
+    assert [v.version for v in versions] == list(range(1, 31))
+    assert {(v.bundle_path / "who").read_text() for v in versions} == {
+        f"{t}-{i}" for t in "abc" for i in range(10)}
+    assert sorted(p.name for p in (store.artifacts_dir / "models" / "digits").iterdir()) == sorted(
+        f"v{i}" for i in range(1, 31))
+    assert [e.version for e in store.history("digits")] == list(range(1, 31))
