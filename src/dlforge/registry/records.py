@@ -54,7 +54,11 @@ class Run:
 
 @dataclass(frozen=True)
 class ModelVersion:
-    """One registered version; `bundle_path` is the bundle directory under the artifacts root."""
+    """One registered version; `bundle_path` is its bundle directory.
+
+    The store keeps the path relative to its artifacts folder, so a workspace (or a shared
+    artifacts mount) can move without breaking the registry.
+    """
 
     name: str
     version: int
@@ -71,10 +75,11 @@ class ModelVersion:
         return f"{self.name}@{self.version}"
 
     @classmethod
-    def from_row(cls, row: ModelVersionRow, aliases: tuple[str, ...] = ()) -> ModelVersion:
+    def from_row(cls, row: ModelVersionRow, aliases: tuple[str, ...] = (),
+                 artifacts_dir: Path | None = None) -> ModelVersion:
         return cls(
             name=row.name, version=row.version, run_id=row.run_id,
-            bundle_path=Path(row.bundle_path), metrics=row.metrics or {},
+            bundle_path=(artifacts_dir or Path()) / row.bundle_path, metrics=row.metrics or {},
             parent_version=row.parent_version, created_at=utc(row.created_at), aliases=aliases,
         )
 

@@ -236,7 +236,8 @@ class Store:
                 dest = self.artifacts_dir / "models" / name / f"v{version}"
                 at = now()
                 row = ModelVersionRow(name=name, version=version, run_id=run_id,
-                                      bundle_path=str(dest), metrics=metrics,
+                                      bundle_path=dest.relative_to(self.artifacts_dir).as_posix(),
+                                      metrics=metrics,
                                       parent_version=parent_version, created_at=at)
                 s.add(row)
                 s.add(EventRow(name=name, version=version, event="registered",
@@ -247,7 +248,7 @@ class Store:
             if moved is not None:
                 artifacts.move_back(dest, src, moved)  # the row was not committed: undo the move
             raise
-        return ModelVersion.from_row(row)
+        return ModelVersion.from_row(row, (), self.artifacts_dir)
 
     def get_version(self, name: str, version_or_alias: int | str = LATEST) -> ModelVersion:
         """One version of model `name`, by number, alias or ``latest``.
@@ -277,7 +278,7 @@ class Store:
                 )
             row = s.scalar(select(ModelVersionRow).where(ModelVersionRow.name == name,
                                                          ModelVersionRow.version == number))
-            return ModelVersion.from_row(row, _aliases_of(aliases, number))
+            return ModelVersion.from_row(row, _aliases_of(aliases, number), self.artifacts_dir)
 
     def resolve(self, ref: str) -> ModelVersion:
         """The version a reference names: ``name`` (latest), ``name@3``, ``name@production``."""
@@ -291,7 +292,8 @@ class Store:
             aliases = self._aliases(s, name)
             rows = s.scalars(select(ModelVersionRow).where(ModelVersionRow.name == name)
                              .order_by(ModelVersionRow.version))
-            return [ModelVersion.from_row(r, _aliases_of(aliases, r.version)) for r in rows]
+            return [ModelVersion.from_row(r, _aliases_of(aliases, r.version), self.artifacts_dir)
+                    for r in rows]
 
     def list_models(self) -> list[ModelSummary]:
         """One summary per registered model name, sorted by name."""

@@ -115,3 +115,29 @@ def test_parse_ref_refuses_a_dangling_at():
         parse_ref("digits@")
     assert str(info.value) == ("model reference: nothing after '@' in 'digits@'; use name, "
                                "name@3, name@production or name@latest")
+
+
+def test_a_moved_workspace_keeps_its_bundles(tmp_path):
+    import shutil
+
+    store = Store.open(tmp_path / "old")
+    src = tmp_path / "bundle"
+    src.mkdir()
+    store.register("digits", None, src, {})
+    store.close()
+    shutil.move(tmp_path / "old", tmp_path / "new")
+    v = Store.open(tmp_path / "new").resolve("digits")
+    assert v.bundle_path == tmp_path / "new" / "artifacts" / "models" / "digits" / "v1"
+    assert v.bundle_path.is_dir()
+
+
+def test_numpy_and_non_finite_values_are_stored_as_plain_json(tmp_path):
+    import numpy as np
+
+    store = Store.open(tmp_path)
+    run = store.create_run("r", {"lr": np.float32(0.5), "sizes": (np.int64(2), 3)}, None, "v", 0)
+    store.finish_run(run.id, "completed", [{"loss": np.float64("inf")}], {"f1": np.float32(0.25)})
+    got = store.get_run(run.id)
+    assert (got.config, got.history, got.metrics) == (
+        {"lr": 0.5, "sizes": [2, 3]}, [{"loss": None}], {"f1": 0.25})
+    assert type(got.metrics["f1"]) is float
