@@ -223,7 +223,7 @@ def test_processes_registering_at_once_get_versions_1_to_30(store, tmp_path):
     # is locked" when a stale read snapshot tries to write); on PostgreSQL it exercises the
     # unique constraint + retry.
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, store._raw_url,
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, store.sqlalchemy_url,
                                str(store.artifacts_dir), str(tmp_path / "staging"), tag, str(go)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for tag in ("a", "b", "c")]

@@ -76,6 +76,12 @@ class Store:
         workspace.mkdir(parents=True, exist_ok=True)
         return cls(url or f"sqlite:///{workspace / DB_FILE}", artifacts_dir=workspace / "artifacts")
 
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The unmasked URL, for another SQLAlchemy client of the same database (e.g. an Optuna
+        study's storage). Never print it: it may hold a password; print `url` instead."""
+        return self._raw_url
+
     def close(self) -> None:
         """Release the database connections."""
         self._engine.dispose()
