@@ -37,7 +37,8 @@ def evaluate_scores(
             (multilabel) or float `(N,)`/`(N, T)` (regression).
         scores: as returned by `predict_scores`.
         threshold: binary decision threshold, or multilabel per-label thresholds (one number
-            or a list); default 0.5. Ignored otherwise.
+            or a list), or the `Threshold` that `choose_threshold` returned; default 0.5.
+            Ignored otherwise.
 
     Returns:
         A JSON-safe dict (floats, ints, lists, dicts; NaN becomes None). Always `task`,
@@ -55,11 +56,14 @@ def evaluate_scores(
 
     Example:
         >>> task = TaskSpec("binary", ("ok", "ng"))
-        >>> evaluate_scores(task, np.array([0, 1, 1]), np.array([0.2, 0.7, 0.4]))["headline"]
-        [['recall[ng]', 0.5], ['precision[ok]', 0.5], ['f1[ng]', 0.6666666666666666], \
-['pr_auc', 1.0], ['accuracy', 0.6666666666666666]]
+        >>> result = evaluate_scores(task, np.array([0, 1, 1]), np.array([0.2, 0.7, 0.4]))
+        >>> [name for name, _ in result["headline"]]
+        ['recall[ng]', 'precision[ok]', 'f1[ng]', 'pr_auc', 'accuracy']
     """
     y_true, scores = np.asarray(y_true), np.asarray(scores)
+    threshold = getattr(threshold, "value", threshold)  # a Threshold from choose_threshold
+    if task.kind == "binary" and scores.ndim == 2 and scores.shape[1] == 1:
+        scores = scores[:, 0]
     if len(y_true) != len(scores):
         raise DataError(f"y_true has {len(y_true)} samples but scores has {len(scores)}; "
                         f"score the same split the labels come from")

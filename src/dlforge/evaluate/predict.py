@@ -91,7 +91,8 @@ def labels_from_scores(
         task: the task the scores belong to.
         scores: as returned by `predict_scores`.
         threshold: binary: one number; multilabel: one number for every label or one per
-            label; default 0.5. Ignored for multiclass (argmax) and regression.
+            label; or the `Threshold` that `choose_threshold` returned; default 0.5. Ignored
+            for multiclass (argmax) and regression.
 
     Returns:
         int64 class indices `(N,)` (multiclass, binary), int64 0/1 `(N, K)` (multilabel),
@@ -101,6 +102,7 @@ def labels_from_scores(
         DataError: a multilabel threshold list whose length differs from the number of labels.
     """
     scores = np.asarray(scores)
+    threshold = getattr(threshold, "value", threshold)  # a Threshold from choose_threshold
     if task.kind == "regression":
         return scores
     if task.kind == "multiclass":

@@ -134,3 +134,13 @@ def test_length_mismatch_is_a_data_error():
     with pytest.raises(DataError, match=r"^y_true has 3 samples but scores has 2; score the "
                                         r"same split the labels come from$"):
         evaluate_scores(BINARY, np.array([0, 1, 1]), np.array([0.2, 0.3]))
+
+
+def test_threshold_object_and_column_scores_are_accepted():
+    from dlforge.evaluate.threshold import Threshold
+
+    y = np.array([0, 0, 1, 1])
+    s = np.array([[0.1], [0.3], [0.35], [0.9]])
+    r = evaluate_scores(BINARY, y, s, Threshold(0.3, "fixed"))
+    assert r["confusion_matrix"] == [[1, 1], [0, 2]]
+    assert r["threshold"] == 0.3
