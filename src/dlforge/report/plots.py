@@ -146,6 +146,31 @@ def image_grid_png(images: np.ndarray, titles: Sequence[str], columns: int = 8) 
     return _png(fig)
 
 
+def filters_png(weight: np.ndarray, limit: int = 32) -> bytes:
+    """First-layer convolution kernels `(out, in, kh, kw)` as small images (at most `limit`).
+
+    Three input channels are shown in colour; otherwise the mean over input channels.
+    """
+    weight = np.asarray(weight, dtype=np.float64)[:limit]
+    if weight.shape[1] != 3:
+        weight = weight.mean(axis=1, keepdims=True)
+    return image_grid_png(_stretch(weight), [f"filter {i}" for i in range(len(weight))])
+
+
+def feature_maps_png(maps: np.ndarray, limit: int = 32) -> bytes:
+    """The activations `(channels, H, W)` of one sample in one layer, one tile per channel."""
+    maps = np.asarray(maps, dtype=np.float64)[:limit, None]
+    return image_grid_png(_stretch(maps), [f"channel {i}" for i in range(len(maps))])
+
+
+def _stretch(tiles: np.ndarray) -> np.ndarray:
+    """Min-max scale each tile to [0, 1]: the sign and scale of raw weights or activations
+    mean nothing to the eye, their pattern does."""
+    lo = tiles.min(axis=(1, 2, 3), keepdims=True)
+    span = tiles.max(axis=(1, 2, 3), keepdims=True) - lo
+    return np.divide(tiles - lo, span, out=np.zeros_like(tiles), where=span > 0)
+
+
 def _displayable(image: np.ndarray) -> np.ndarray:
     """(C, H, W) -> (H, W) for one channel or (H, W, 3), scaled to [0, 1]."""
     image = image.astype(np.float64)

@@ -52,3 +52,11 @@ def test_grid_scales_pixels_for_display(image, expected):
 
 def test_rgb_images_become_height_width_channels():
     assert plots._displayable(np.zeros((3, 4, 5), dtype=np.uint8)).shape == (4, 5, 3)
+
+
+def test_filters_and_feature_maps_are_stretched_per_tile():
+    weight = np.arange(2 * 1 * 2 * 2, dtype=float).reshape(2, 1, 2, 2) - 3  # both kernels cross 0
+    np.testing.assert_allclose(plots._stretch(weight)[1, 0], [[0, 1 / 3], [2 / 3, 1]])
+    assert _size(plots.filters_png(weight)) == (int(1.3 * 2 * 90), int(1.6 * 90))
+    maps = np.random.default_rng(0).random((40, 4, 4))
+    assert _size(plots.feature_maps_png(maps)) == (int(1.3 * 8 * 90), int(1.6 * 4 * 90))  # 32 shown
