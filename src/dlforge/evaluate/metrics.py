@@ -15,7 +15,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from dlforge.errors import DataError
-from dlforge.evaluate.predict import DEFAULT_THRESHOLD, labels_from_scores
+from dlforge.evaluate.predict import DEFAULT_THRESHOLD, check_finite, labels_from_scores
 
 if TYPE_CHECKING:
     from dlforge.data.dataset import TaskSpec
@@ -52,7 +52,8 @@ def evaluate_scores(
         `mae`, `rmse`, `r2`.
 
     Raises:
-        DataError: `y_true` and `scores` have different numbers of samples.
+        DataError: `y_true` and `scores` have different numbers of samples, or some scores
+            are NaN/infinite (a diverged model).
 
     Example:
         >>> task = TaskSpec("binary", ("ok", "ng"))
@@ -67,6 +68,7 @@ def evaluate_scores(
     if len(y_true) != len(scores):
         raise DataError(f"y_true has {len(y_true)} samples but scores has {len(scores)}; "
                         f"score the same split the labels come from")
+    check_finite(scores, "evaluate")
     base = {"task": task.kind, "n_samples": len(y_true)}
     if task.kind == "regression":
         return base | _regression(y_true, scores)

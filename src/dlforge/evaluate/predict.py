@@ -114,3 +114,17 @@ def labels_from_scores(
             f"({', '.join(task.class_names)}); give one per label or a single number"
         )
     return (scores >= t).astype(np.int64)
+
+
+def check_finite(scores: np.ndarray, where: str) -> None:
+    """Fail with advice when a diverged model produced NaN or infinite scores.
+
+    Raises:
+        DataError: naming how many scores are not finite and what to change.
+    """
+    bad = int(np.size(scores) - np.isfinite(scores).sum())
+    if bad:
+        raise DataError(
+            f"{where}: {bad} of {np.size(scores)} model scores are NaN or infinite; training "
+            f"diverged. Lower train.lr, set train.grad_clip, or standardize the inputs"
+        )

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
 
-from dlforge.evaluate.predict import DEFAULT_THRESHOLD
+from dlforge.evaluate.predict import DEFAULT_THRESHOLD, check_finite
 
 if TYPE_CHECKING:
     from dlforge.config.schema import ThresholdConfig
@@ -77,16 +77,20 @@ def choose_threshold(
         A `Threshold` for binary (one value) and multilabel (the objective applied to each
         label on its own, a list of values); None for multiclass (argmax) and regression.
 
+    Raises:
+        DataError: some validation scores are NaN or infinite (a diverged model).
+
     Example:
         >>> cfg = ThresholdConfig(objective="min_recall", value=0.9)
         >>> choose_threshold(TaskSpec("binary", ("ok", "ng")), y_val, s_val, cfg).value  # doctest: +SKIP
         0.31
     """
+    if task.kind not in ("binary", "multilabel"):
+        return None
+    check_finite(scores_val, "evaluate.threshold")
     if task.kind == "binary":
         return _binary(np.asarray(y_val), np.asarray(scores_val), cfg.objective, cfg.value,
                        task.class_names[1])
-    if task.kind != "multilabel":
-        return None
     y_val, scores_val = np.asarray(y_val), np.asarray(scores_val)
     per_label = [_binary(y_val[:, k], scores_val[:, k], cfg.objective, cfg.value, name)
                  for k, name in enumerate(task.class_names)]

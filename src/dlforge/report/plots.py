@@ -115,7 +115,7 @@ def pr_png(precision: Sequence[float], recall: Sequence[float], ap: float | None
         ax.axhline(prevalence, ls="--", color="grey", label=f"chance {prevalence:.3f}")
     ax.set(xlabel="recall", ylabel="precision", title="precision-recall", xlim=(0, 1),
            ylim=(0, 1.02))
-    ax.legend(loc="lower left")
+    ax.legend(loc="best")
     ax.grid(alpha=0.3)
     return _png(fig)
 

@@ -144,3 +144,10 @@ def test_threshold_object_and_column_scores_are_accepted():
     r = evaluate_scores(BINARY, y, s, Threshold(0.3, "fixed"))
     assert r["confusion_matrix"] == [[1, 1], [0, 2]]
     assert r["threshold"] == 0.3
+
+
+def test_nan_scores_name_the_fix():
+    with pytest.raises(DataError, match=r"^evaluate: 1 of 2 model scores are NaN or infinite; "
+                                        r"training diverged\. Lower train\.lr, set train\.grad_clip, "
+                                        r"or standardize the inputs$"):
+        evaluate_scores(BINARY, np.array([0, 1]), np.array([0.2, np.nan]))

@@ -7,6 +7,7 @@ import pytest
 
 from dlforge.config.schema import ThresholdConfig
 from dlforge.data.dataset import TaskSpec
+from dlforge.errors import DataError
 from dlforge.evaluate.threshold import Threshold, choose_threshold
 
 BINARY = TaskSpec("binary", ("ok", "ng"))
@@ -81,3 +82,8 @@ def test_multilabel_gets_one_threshold_per_label():
 @pytest.mark.parametrize("task", [TaskSpec("multiclass", ("a", "b", "c")), TaskSpec("regression", ("y",))])
 def test_no_threshold_for_multiclass_and_regression(task):
     assert choose_threshold(task, np.zeros(3), np.zeros((3, 3)), ThresholdConfig()) is None
+
+
+def test_nan_validation_scores_are_a_data_error():
+    with pytest.raises(DataError, match=r"^evaluate\.threshold: 1 of 3 model scores are NaN"):
+        choose_threshold(BINARY, np.array([0, 1, 1]), np.array([0.1, np.inf, 0.3]), ThresholdConfig())
