@@ -15,6 +15,7 @@ from typing import Any
 from dlforge.report import plots
 
 LOWER_IS_BETTER = {"mae", "rmse", "hamming_loss"}
+MAX_FILES = 20
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -199,8 +200,11 @@ def data(validation: dict[str, Any] | None, provenance: dict[str, Any] | None) -
     if provenance:
         files = provenance.get("files") or {}
         parts.append(f"<h3>Provenance</h3><p>source: {esc(provenance.get('source'))}</p>")
-        if files:
-            parts.append(table(["file", "sha256"], sorted(files.items())))
+        if files:  # an image folder can hold thousands of files: list the first few
+            shown = sorted(files.items())[:MAX_FILES]
+            more = len(files) - len(shown)
+            parts.append(table(["file", "sha256"], shown)
+                         + (f"<p>... and {more:,} more files.</p>" if more > 0 else ""))
         if provenance.get("details"):
             parts.append(table(["detail", "value"], [[k, _inline(v)] for k, v in provenance["details"].items()]))
     return section("data", "Data", "".join(parts)) if parts else ""

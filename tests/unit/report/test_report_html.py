@@ -127,3 +127,12 @@ def test_write_is_atomic(tmp_path, monkeypatch):
         write_report(target, _small())
     assert target.read_text() == "old report"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no temp file left behind
+
+
+def test_provenance_lists_at_most_twenty_files(tmp_path):
+    files = {f"img/{i:03d}.png": "ab" for i in range(25)}
+    text = write_report(tmp_path / "r.html", _small(provenance={"source": "image_folder",
+                                                               "files": files})).read_text()
+    assert text.count("<td>ab</td>") == 20
+    assert "<td>img/019.png</td>" in text and "<td>img/020.png</td>" not in text
+    assert "<p>... and 5 more files.</p>" in text
