@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from dlforge.config.schema import AugmentConfig
+from dlforge.errors import DataError
 
 
 class Augmenter:
@@ -44,9 +45,19 @@ class Augmenter:
         self.cfg = cfg
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Augment a batch; `x` is not modified.
+
+        Args:
+            x: float images (N, C, H, W), preprocessed.
+            generator: the source of every random draw (the loader's per-epoch stream).
+
+        Returns:
+            A new contiguous tensor of the same shape and dtype.
+        """
         cfg = self.cfg
         if x.ndim != 4:
-            raise ValueError(f"Augmenter expects a batch (N, C, H, W), got shape {tuple(x.shape)}")
+            raise DataError(f"augment: applies to image batches (N, C, H, W) only, got shape "
+                            f"{tuple(x.shape)}; remove the augment section for this data")
         if cfg.hflip is not None:
             x = torch.where(_chosen(x, cfg.hflip.p, generator), x.flip(-1), x)
         if cfg.vflip is not None:

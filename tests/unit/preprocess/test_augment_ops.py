@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from dlforge.config.schema import AugmentConfig
 from dlforge.data.augment import Augmenter, build_augmenter, rotate
+from dlforge.errors import DataError
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -105,3 +106,10 @@ def test_every_op_with_p0_leaves_the_batch_unchanged(op):
     x = batch()
     out = Augmenter(AugmentConfig(**{op: {"p": 0.0}}))(x, gen())
     assert torch.equal(out, x)
+
+
+def test_non_image_batch_is_a_data_error():
+    with pytest.raises(DataError) as err:
+        Augmenter(AugmentConfig(noise={}))(torch.zeros(4, 10), gen())
+    assert str(err.value) == ("augment: applies to image batches (N, C, H, W) only, got shape "
+                              "(4, 10); remove the augment section for this data")
