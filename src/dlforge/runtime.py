@@ -26,7 +26,7 @@ _TRIM_THRESHOLD = 2**31 - 1
 _malloc_tuned = False
 
 
-def select_device(spec: str = "auto") -> torch.device:
+def select_device(spec: str | torch.device = "auto") -> torch.device:
     """Turn a device spec from the config into a `torch.device`.
 
     Args:
@@ -42,6 +42,8 @@ def select_device(spec: str = "auto") -> torch.device:
         >>> select_device("cpu")
         device(type='cpu')
     """
+    if isinstance(spec, torch.device):
+        return spec
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec.startswith("cuda"):

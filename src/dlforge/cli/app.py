@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -25,17 +25,17 @@ app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 app.command("report")(report_command)
 
-ConfigArg = Annotated[Optional[Path], typer.Argument(help="Run config (YAML). Default: digits with a small CNN.")]
+ConfigArg = Annotated[Path | None, typer.Argument(help="Run config (YAML). Default: digits with a small CNN.")]
 SetOpt = Annotated[list[str], typer.Option("--set", "-s", help="Override a key: --set train.epochs=2 (repeatable).")]
 
 
 @app.callback()
 def _global(
     ctx: typer.Context,
-    workspace: Annotated[Optional[Path], typer.Option(
+    workspace: Annotated[Path | None, typer.Option(
         "--workspace", "-w", envvar="DLFORGE_WORKSPACE",
         help="Where runs, the store and artifacts live. Default ./dlforge-workspace.")] = None,
-    store_url: Annotated[Optional[str], typer.Option(
+    store_url: Annotated[str | None, typer.Option(
         "--store-url", envvar="DLFORGE_STORE_URL",
         help="SQLAlchemy URL of the store. Default sqlite file in the workspace.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
@@ -76,9 +76,8 @@ def train(
 
 def _run_pipeline(ctx: typer.Context, config: Path | None, overrides: list[str], quiet: bool) -> None:
     from dlforge.config import load_config
-    from dlforge.pipeline import run as run_pipeline
-
     from dlforge.config.load import default_config_path
+    from dlforge.pipeline import run as run_pipeline
 
     cfg = load_config(config or default_config_path(), overrides)
     if ctx.obj["store_url"] and not cfg.registry.url:
@@ -128,10 +127,10 @@ def evaluate(
 def predict(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="Registered model: NAME, NAME@VERSION or NAME@ALIAS.")],
-    inputs: Annotated[Optional[list[str]], typer.Argument(
+    inputs: Annotated[list[str] | None, typer.Argument(
         help="Image files, folders of images, or CSV files (table rows or a text column).")] = None,
     text: Annotated[list[str], typer.Option("--text", "-t", help="A text to classify (repeatable).")] = [],  # noqa: B006
-    output_path: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write predictions here (.csv or .json).")] = None,
+    output_path: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions here (.csv or .json).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv (stdout).")] = "table",
     top_k: Annotated[int, typer.Option(help="Classes to show per input (multiclass).", min=1)] = 3,
 ) -> None:

@@ -84,7 +84,7 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
 
 def write_predictions(ids: list[str], rows: list[dict], path: Path | None, fmt: str) -> None:
     """Write predictions to `path` (.csv/.json) or print them as a table, JSON or CSV."""
-    records = [{"input": i, **r} for i, r in zip(ids, rows)]
+    records = [{"input": i, **r} for i, r in zip(ids, rows, strict=False)]
     if path is not None:
         from dlforge.atomic import write_json, write_text
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -59,7 +59,7 @@ def models_alias(
     name: Annotated[str, typer.Argument(help="Model name.")],
     alias: Annotated[str, typer.Argument(help="Alias, e.g. production or staging.")],
     version: Annotated[int, typer.Argument(help="Version the alias should point to.")],
-    reason: Annotated[Optional[str], typer.Option(help="Why, for the audit history.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why, for the audit history.")] = None,
 ) -> None:
     """Point ALIAS of model NAME at VERSION (creating or moving it)."""
     open_store(ctx).set_alias(name, alias, version, reason=reason)
@@ -71,7 +71,7 @@ def models_unalias(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name.")],
     alias: Annotated[str, typer.Argument(help="Alias to remove.")],
-    reason: Annotated[Optional[str], typer.Option(help="Why, for the audit history.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why, for the audit history.")] = None,
 ) -> None:
     """Remove ALIAS from model NAME."""
     open_store(ctx).remove_alias(name, alias, reason=reason)

@@ -1,0 +1,126 @@
+"""The evaluation stage: threshold on validation, metrics on the untouched test split, baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlforge.config import RunConfig
+from dlforge.data.prepare import PreparedData
+from dlforge.evaluate.baseline import fit_baseline
+from dlforge.evaluate.diagnosis import Diagnosis, diagnose
+from dlforge.evaluate.metrics import evaluate_scores
+from dlforge.evaluate.predict import labels_from_scores, predict_scores
+from dlforge.evaluate.threshold import choose_threshold
+from dlforge.models import describe_model
+
+CURVE_KEYS = ("roc_curve", "pr_curve")
+
+
+@dataclass
+class Evaluation:
+    """Everything measured after training. Test metrics are computed once, here."""
+
+    threshold: Any
+    val_metrics: dict[str, Any]
+    test_metrics: dict[str, Any]
+    baseline: dict[str, Any] | None
+    diagnosis: Diagnosis
+    model_info: dict[str, Any]
+    misclassified: dict[str, Any] | None
+
+    def summary_metrics(self) -> dict[str, Any]:
+        """Compact JSON for the store: headline and scalar metrics, no curves."""
+        return {
+            "headline": self.test_metrics["headline"],
+            "test": {k: v for k, v in self.test_metrics.items() if k not in CURVE_KEYS},
+            "val_headline": self.val_metrics["headline"],
+            "baseline_headline": (self.baseline or {}).get("metrics", {}).get("headline"),
+            "threshold": _plain(self.threshold),
+            "model": self.model_info,
+        }
+
+
+def evaluate_trained(model: torch.nn.Module, data: PreparedData, cfg: RunConfig, device,
+                     history: list[dict[str, float]]) -> Evaluation:
+    """Choose the decision threshold on validation, then score the test split once."""
+    task, batch = data.task, cfg.train.eval_batch_size
+    val_scores = predict_scores(model, data.tensors["val"][0], task, batch_size=batch, device=device)
+    threshold = choose_threshold(task, data.splits.val.y, val_scores, cfg.evaluate.threshold)
+    test_scores = predict_scores(model, data.tensors["test"][0], task, batch_size=batch, device=device)
+    test_metrics = evaluate_scores(task, data.splits.test.y, test_scores, _value(threshold))
+    val_metrics = evaluate_scores(task, data.splits.val.y, val_scores, _value(threshold))
+    return Evaluation(
+        threshold=threshold, val_metrics=val_metrics, test_metrics=test_metrics,
+        baseline=_baseline(data, cfg) if cfg.evaluate.baseline else None,
+        diagnosis=diagnose(history, task),
+        model_info=describe_model(model, data.preprocessor.output_shape, _input_dtype(data)),
+        misclassified=_misclassified(data, test_scores, _value(threshold), cfg.evaluate.misclassified_examples),
+    )
+
+
+def _baseline(data: PreparedData, cfg: RunConfig) -> dict[str, Any]:
+    """The same split through a classical model: raw texts for TF-IDF, preprocessed arrays otherwise."""
+    if data.dataset.modality == "text":
+        x_train, x_test = data.balanced.dataset.x, data.splits.test.x
+    else:
+        x_train, x_test = data.tensors["train"][0].numpy(), data.tensors["test"][0].numpy()
+    return fit_baseline(data.task, data.dataset.modality, x_train, data.balanced.dataset.y,
+                        x_test, data.splits.test.y, seed=cfg.seed)
+
+
+def _misclassified(data: PreparedData, scores: np.ndarray, threshold, limit: int) -> dict[str, Any] | None:
+    task = data.task
+    if data.dataset.modality != "image" or task.kind not in ("multiclass", "binary") or limit == 0:
+        return None
+    predicted = labels_from_scores(task, scores, threshold)
+    wrong = np.flatnonzero(predicted != data.splits.test.y)[:limit]
+    names = task.class_names
+    return {
+        "images": data.splits.test.x[wrong],
+        "true": [names[i] for i in data.splits.test.y[wrong]],
+        "predicted": [names[i] for i in predicted[wrong]],
+        "count": int((predicted != data.splits.test.y).sum()),
+    }
+
+
+def _input_dtype(data: PreparedData) -> torch.dtype:
+    return torch.long if data.dataset.modality == "text" else torch.float32
+
+
+def _value(threshold: Any) -> Any:
+    """The number(s) inside whatever choose_threshold returned."""
+    return getattr(threshold, "value", threshold)
+
+
+def _plain(threshold: Any) -> Any:
+    if hasattr(threshold, "to_dict"):
+        return threshold.to_dict()
+    return threshold
+
+
+def evaluate_registered(ref: str, cfg: RunConfig, *, split: str = "test", workspace=None,
+                        url: str | None = None) -> dict[str, Any]:
+    """Score a registered model on the test split (or all samples) of `cfg`'s data.
+
+    The model's saved preprocessing and decision threshold are applied unchanged.
+
+    Raises:
+        DataError: the data's classes differ from the ones the model was trained on.
+    """
+    from dlforge.data.prepare import load_and_split
+    from dlforge.errors import DataError
+    from dlforge.registry import load
+
+    predictor = load(ref, workspace=workspace, url=url)
+    dataset, splits, _ = load_and_split(cfg)
+    part = splits.test if split == "test" else dataset
+    if tuple(dataset.task.class_names) != tuple(predictor.task.class_names):
+        raise DataError(f"--data: its classes {list(dataset.task.class_names)} differ from the "
+                        f"model's {list(predictor.task.class_names)}")
+    scores = predictor.predict_scores(part.x)
+    metrics = evaluate_scores(predictor.task, part.y, scores, predictor.threshold)
+    return {**metrics, "n_samples": len(part)}

@@ -1,0 +1,51 @@
+"""The register stage: write the model bundle and record it as a new version in the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dlforge.config import RunConfig
+from dlforge.data.prepare import PreparedData
+from dlforge.pipeline.evaluate_model import Evaluation, _plain, _value
+from dlforge.registry import Store
+from dlforge.registry.bundle import save_bundle
+
+
+def register_trained(store: Store, cfg: RunConfig, run_id: str, model: torch.nn.Module,
+                     data: PreparedData, evaluation: Evaluation, staging: Path):
+    """Save a bundle (weights, preprocessing, task, threshold, metrics) and register it.
+
+    The bundle is written complete into `staging` first; the store then moves it into the
+    artifacts folder, so a failure leaves no half-written version behind.
+    """
+    name = cfg.registry.model_name or cfg.name
+    bundle = save_bundle(
+        staging, model=model.cpu(), model_config=cfg.model.model_dump(mode="json"),
+        input_shape=data.preprocessor.output_shape, num_outputs=data.task.num_outputs,
+        vocab_size=data.preprocessor.vocab_size, preprocessor=data.preprocessor, task=data.task,
+        threshold=_value(evaluation.threshold), metrics=evaluation.summary_metrics(),
+        extra={"input": input_spec(cfg, data), "run_id": run_id,
+               "data_fingerprint": data.dataset.provenance.fingerprint,
+               "threshold_detail": _plain(evaluation.threshold)},
+    )
+    version = store.register(name, run_id, bundle, evaluation.summary_metrics())
+    if cfg.registry.alias:
+        store.set_alias(name, cfg.registry.alias, version.version, reason=f"run {run_id}")
+    return version
+
+
+def input_spec(cfg: RunConfig, data: PreparedData) -> dict[str, Any]:
+    """What raw inputs look like, so a bundle alone can turn files, texts or rows into tensors."""
+    ds = data.dataset
+    spec: dict[str, Any] = {"modality": ds.modality, "raw_shape": list(ds.sample_shape)}
+    if ds.modality == "image":
+        spec |= {"color": "rgb" if ds.sample_shape[0] == 3 else "grayscale",
+                 "size": list(ds.sample_shape[1:])}
+    elif ds.modality == "text":
+        spec["text_column"] = cfg.data.text_column or "text"
+    else:
+        spec["columns"] = [str(c) for c in ds.x.columns]
+    return spec
