@@ -131,7 +131,7 @@ def train_one_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
     """One pass over `loader` with optimizer and schedule steps; returns loss and metric."""
     model, optimizer, cfg = state.model, state.optimizer, state.cfg
     model.train()
-    meter = EpochMetrics(state.task.kind, state.device)
+    meter = EpochMetrics(state.task.kind)
     params = [p for p in model.parameters() if p.requires_grad]
     for xb, yb in loader:
         xb, yb = _to_device(xb, state), yb.to(state.device, non_blocking=True)
@@ -162,7 +162,7 @@ def train_one_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
 def validate_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
     """Loss and metric on `loader` in eval mode, keys prefixed with `val_`."""
     state.model.eval()
-    meter = EpochMetrics(state.task.kind, state.device)
+    meter = EpochMetrics(state.task.kind)
     for xb, yb in loader:
         xb, yb = _to_device(xb, state), yb.to(state.device, non_blocking=True)
         with _autocast(state):
