@@ -30,7 +30,8 @@ def select_device(spec: str | torch.device = "auto") -> torch.device:
     """Turn a device spec from the config into a `torch.device`.
 
     Args:
-        spec: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        spec: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``;
+            a `torch.device` is checked the same way.
 
     Returns:
         The device to train and predict on.
@@ -44,6 +45,7 @@ def select_device(spec: str | torch.device = "auto") -> torch.device:
     """
     if isinstance(spec, torch.device):
         return spec
+    spec = str(spec)
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec.startswith("cuda"):

@@ -277,7 +277,11 @@ def format_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> str:
 
 class ProgressBar(Callback):
     """On a terminal, a rich progress bar over epochs with each epoch's line printed above it;
-    otherwise one plain line per epoch (logs, CI)."""
+    otherwise one plain line per epoch (logs, CI).
+
+    The bar redraws only at epoch ends (no refresh thread), so a run that fails mid-way
+    leaves no thread behind.
+    """
 
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream
@@ -299,7 +303,7 @@ class ProgressBar(Callback):
 
             self._bar = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
                                  TimeElapsedColumn(), TimeRemainingColumn(),
-                                 console=Console(file=self._out))
+                                 console=Console(file=self._out), auto_refresh=False)
             self._task = self._bar.add_task("fit", total=self._epochs)
             self._bar.start()
 
@@ -309,7 +313,7 @@ class ProgressBar(Callback):
             print(line, file=self._out, flush=True)
             return
         self._bar.console.print(line, highlight=False, soft_wrap=True)
-        self._bar.update(self._task, completed=epoch + 1)
+        self._bar.update(self._task, completed=epoch + 1, refresh=True)
 
     def on_fit_end(self, state: LoopState) -> None:
         if self._bar is not None:

@@ -44,3 +44,7 @@ def test_seed_everything_repeats_every_generator():
     first = draw()
     seed_everything(7)
     assert draw() == first
+
+
+def test_a_torch_device_passes_through():
+    assert select_device(torch.device("cpu")) == torch.device("cpu")
