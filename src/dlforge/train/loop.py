@@ -112,6 +112,7 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
         logs = train_one_epoch(state, loaders.train)
         samples_per_s = logs.pop("_samples") / max(time.perf_counter() - start, 1e-9)
         if loaders.val is not None:
+            loaders.val.set_epoch(epoch)
             logs |= validate_epoch(state, loaders.val)
         state.schedule.epoch_end(epoch, logs)
         row = {"epoch": epoch, **logs, "lr": state.optimizer.param_groups[0]["lr"],
