@@ -202,7 +202,7 @@ def _apply_categorical(col: pd.Series, spec: dict[str, Any]) -> np.ndarray:
         raise DataError(f"column {spec['name']!r}: {int(missing.sum())} missing value(s) and "
                         f"preprocess.table.categorical_impute was 'none' at training")
     values = col.astype(object).where(~missing, spec["fill"]).astype(str)
-    codes = pd.Categorical(values, categories=spec["categories"]).codes  # unseen -> -1
+    codes = pd.Index(spec["categories"]).get_indexer(values)  # unseen -> -1
     onehot = np.zeros((len(col), len(spec["categories"])))
     seen = codes >= 0
     onehot[np.flatnonzero(seen), codes[seen]] = 1.0
