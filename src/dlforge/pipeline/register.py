@@ -43,7 +43,7 @@ def input_spec(cfg: RunConfig, data: PreparedData) -> dict[str, Any]:
     spec: dict[str, Any] = {"modality": ds.modality, "raw_shape": list(ds.sample_shape)}
     if ds.modality == "image":
         spec |= {"color": "rgb" if ds.sample_shape[0] == 3 else "grayscale",
-                 "size": list(ds.sample_shape[1:])}
+                 "size": list(ds.sample_shape[1:]), "resize": cfg.data.image_size is not None}
     elif ds.modality == "text":
         spec["text_column"] = cfg.data.text_column or "text"
     else:

@@ -135,9 +135,17 @@ class Predictor:
         if isinstance(inputs, _ENCODED):
             inputs = [inputs]
         if isinstance(inputs, Sequence) and inputs and all(isinstance(i, _ENCODED) for i in inputs):
-            size = tuple(spec["size"]) if spec.get("size") else tuple(expected[1:])
+            # Resize only when training resized (data.image_size); otherwise a file of another
+            # size is an error, not something to stretch silently.
+            size = tuple(spec["size"]) if spec.get("resize") else None
             color = spec.get("color") or ("rgb" if expected[0] == 3 else "grayscale")
-            return np.stack([decode_image(i, color=color, size=size) for i in inputs])
+            images = [decode_image(i, color=color, size=size) for i in inputs]
+            for name, image in zip(inputs, images):
+                if image.shape != expected:
+                    shown = name if isinstance(name, (str, Path)) else "image bytes"
+                    raise DataError(f"input: {shown} is {image.shape[2]}x{image.shape[1]} pixels; "
+                                    f"the model takes {expected[2]}x{expected[1]} images")
+            return np.stack(images)
         x = np.stack(inputs) if isinstance(inputs, list) and inputs else np.asarray(inputs)
         if x.ndim == 3 and expected[0] == 1 and tuple(x.shape[1:]) == expected[1:]:
             x = x[:, None, :, :]  # (N, H, W) grayscale
