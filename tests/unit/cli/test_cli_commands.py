@@ -1,0 +1,133 @@
+"""The CLI in-process (typer's runner) on a tiny trained model: every command's output and exit code."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dlforge.cli import main
+from dlforge.cli.app import app
+
+TINY = {
+    "name": "tiny",
+    "data": {"source": "builtin", "name": "digits", "limit": 300},
+    "model": {"type": "mlp", "hidden": [16]},
+    "train": {"epochs": 2, "batch_size": 32},
+    "evaluate": {"baseline": False},
+    "registry": {"alias": "staging"},
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A workspace with one run of TINY and its config file."""
+    root = tmp_path_factory.mktemp("cli")
+    config = root / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    result = CliRunner().invoke(app, ["-w", str(root / "ws"), "run", str(config), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return root / "ws", config, result.output
+
+
+def invoke(workspace, *args):
+    return CliRunner().invoke(app, ["-w", str(workspace), *args])
+
+
+def test_run_prints_the_summary(trained):
+    _, _, output = trained
+    assert "test metrics" in output and "model:  tiny@1" in output and "report: " in output
+
+
+def test_models_list_show_alias_history(trained):
+    ws, _, _ = trained
+    assert invoke(ws, "models", "list").output.split("\n")[1].split() == ["tiny", "1", "1", "staging->1"]
+    assert "tiny version 1" in invoke(ws, "models", "show", "tiny@staging").output
+    assert invoke(ws, "models", "alias", "tiny", "production", "1", "--reason", "ok").output == \
+        "tiny@production -> version 1\n"
+    history = invoke(ws, "models", "history", "tiny").output
+    assert [line.split()[2] for line in history.splitlines()[2:]] == ["registered", "alias_set", "alias_set"]
+    assert invoke(ws, "models", "unalias", "tiny", "production").output == "removed tiny@production\n"
+
+
+def test_runs_and_report(trained):
+    ws, _, _ = trained
+    listing = invoke(ws, "runs", "list").output.splitlines()
+    run_id = listing[1].split()[0]
+    assert listing[1].split()[1:3] == ["tiny", "completed"]
+    shown = invoke(ws, "runs", "show", run_id[:6]).output
+    assert f"run {run_id}" in shown and "completed" in shown
+    report = invoke(ws, "report", run_id).output.strip()
+    assert report.endswith(f"{run_id}/report.html")
+
+
+def test_evaluate_matches_the_registered_metrics(trained):
+    ws, config, _ = trained
+    result = invoke(ws, "evaluate", "tiny", "--data", str(config), "--json")
+    metrics = json.loads(result.output)
+    from dlforge.registry import Store
+
+    stored = dict(Store.open(ws).resolve("tiny").metrics["headline"])
+    assert metrics["accuracy"] == pytest.approx(stored["accuracy"], abs=1e-9)
+    assert metrics["n_samples"] == 45  # 15 % of the 300 samples kept by data.limit
+
+
+def test_config_check_prints_resolved_defaults(trained):
+    _, config, _ = trained
+    result = CliRunner().invoke(app, ["config", "check", str(config)])
+    resolved = yaml.safe_load(result.stdout)
+    assert resolved["train"]["epochs"] == 2 and resolved["train"]["optimizer"] == "adam"
+
+
+def test_config_schema_is_json_schema():
+    schema = json.loads(CliRunner().invoke(app, ["config", "schema"]).stdout)
+    assert schema["title"] == "RunConfig" and "train" in schema["properties"]
+
+
+def test_data_inspect_prints_counts(trained):
+    _, config, _ = trained
+    output = CliRunner().invoke(app, ["data", "inspect", str(config)]).stdout
+    assert "data validation" in output and "train" in output
+
+
+def test_main_maps_errors_to_exit_codes(tmp_path, capsys):
+    assert main(["-w", str(tmp_path), "run", str(tmp_path / "missing.yaml")]) == 2
+    assert capsys.readouterr().err == f"error: config file '{tmp_path / 'missing.yaml'}' does not exist\n"
+    assert main(["-w", str(tmp_path), "models", "show", "ghost"]) == 1
+    assert capsys.readouterr().err.startswith("error: No model named 'ghost'")
+    assert main(["-w", str(tmp_path), "run", "--set", "train.lr=-1", "--set", "train.epochs=0"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: train.epochs: must be greater than or equal to 1 (got 0)",
+        "error: train.lr: must be greater than 0 (got -1)",
+    ]
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    from dlforge.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        main(["--debug", "-w", str(tmp_path), "run", "--set", "train.lr=-1"])
+
+
+def test_predict_table_rows_from_csv_to_file(tmp_path):
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+
+    import dlforge
+
+    cfg = {"name": "bc", "data": {"source": "builtin", "name": "breast_cancer"},
+           "model": {"type": "mlp", "hidden": [8]}, "train": {"epochs": 2},
+           "evaluate": {"baseline": False}}
+    ws = tmp_path / "ws"
+    dlforge.run(cfg, workspace=ws, progress=False)
+    data = load_breast_cancer(as_frame=True).frame.drop(columns="target").head(4)
+    data.to_csv(tmp_path / "rows.csv", index=False)
+    result = invoke(ws, "predict", "bc", str(tmp_path / "rows.csv"), "-o", str(tmp_path / "out.csv"))
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(tmp_path / "out.csv")
+    expected = dlforge.load("bc", workspace=ws).predict(data)
+    assert list(written["input"]) == ["row[0]", "row[1]", "row[2]", "row[3]"]
+    assert list(written["label"]) == [row["label"] for row in expected]
+    assert written["score"].tolist() == pytest.approx([row["score"] for row in expected], abs=1e-6)
