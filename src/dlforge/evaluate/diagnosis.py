@@ -48,6 +48,8 @@ OVERFIT_ADVICE = [
     "Stop early on val_loss (train.early_stopping with restore_best: true).",
     "Try a smaller model (fewer or narrower layers).",
 ]
+# Augmentation exists for images only; tables and texts are told to get more data instead.
+NON_IMAGE_DATA_ADVICE = "Get more training data (more labelled samples, or a larger data.limit)."
 GOOD_FIT_ADVICE = [
     "Train and validation agree; if the test metrics are still not enough, try a larger "
     "model together with more data, and keep watching the validation curve.",
@@ -72,13 +74,16 @@ class Diagnosis:
         return {"verdict": self.verdict, "reasons": list(self.reasons), "advice": list(self.advice)}
 
 
-def diagnose(history: Sequence[dict[str, float]], task: TaskSpec) -> Diagnosis:
+def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
+             modality: str | None = None) -> Diagnosis:
     """Diagnose high bias or high variance from a training history.
 
     Args:
         history: one row per epoch with `loss`, `val_loss` and the task's metric
             (`accuracy`/`val_accuracy`, or `mae`/`val_mae` for regression), as `fit` records.
         task: the task trained (chance level comes from its number of classes).
+        modality: "image", "table" or "text"; image augmentation is suggested only for images
+            (None: the data is unknown and the image advice is kept).
 
     Returns:
         The verdict, the reasons (with the numbers) and concrete advice.
@@ -96,7 +101,7 @@ def diagnose(history: Sequence[dict[str, float]], task: TaskSpec) -> Diagnosis:
         return Diagnosis("underfitting", [reason], list(UNDERFIT_ADVICE))
     reasons = [r for r in (_val_rising(rows), _gap(rows[-1], task)) if r]
     if reasons:
-        return Diagnosis("overfitting", reasons, list(OVERFIT_ADVICE))
+        return Diagnosis("overfitting", reasons, _overfit_advice(modality))
     reason = _still_falling(rows)
     if reason:
         return Diagnosis("underfitting", [reason], list(UNDERFIT_ADVICE))
@@ -104,6 +109,12 @@ def diagnose(history: Sequence[dict[str, float]], task: TaskSpec) -> Diagnosis:
     return Diagnosis("good fit", [
         f"train loss {last['loss']:.4g} and val_loss {last['val_loss']:.4g} have levelled off "
         f"together; no sign of high bias or high variance"], list(GOOD_FIT_ADVICE))
+
+
+def _overfit_advice(modality: str | None) -> list[str]:
+    if modality in (None, "image"):
+        return list(OVERFIT_ADVICE)
+    return [NON_IMAGE_DATA_ADVICE, *OVERFIT_ADVICE[1:]]
 
 
 def _train_too_poor(last: dict[str, float], task: TaskSpec) -> str | None:

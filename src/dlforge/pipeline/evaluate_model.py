@@ -56,7 +56,7 @@ def evaluate_trained(model: torch.nn.Module, data: PreparedData, cfg: RunConfig,
     return Evaluation(
         threshold=threshold, val_metrics=val_metrics, test_metrics=test_metrics,
         baseline=_baseline(data, cfg) if cfg.evaluate.baseline else None,
-        diagnosis=diagnose(history, task),
+        diagnosis=diagnose(history, task, data.dataset.modality),
         model_info=describe_model(model, data.preprocessor.output_shape, _input_dtype(data)),
         misclassified=_misclassified(data, test_scores, _value(threshold), cfg.evaluate.misclassified_examples),
     )

@@ -92,3 +92,13 @@ def test_unknown_without_validation():
     d = diagnose([{"loss": 0.5, "val_loss": None}], TEN)
     assert d.verdict == "unknown"
     assert d.reasons == ["the history has no epochs with both loss and val_loss"]
+
+
+def test_overfitting_advice_suggests_image_augmentation_only_for_images():
+    h = _rows([1.0, 0.5, 0.3, 0.2, 0.1], [1.0, 0.6, 0.5, 0.55, 0.7],
+              [0.8, 0.9, 0.95, 0.97, 0.99], [0.8, 0.88, 0.9, 0.9, 0.89])
+    assert diagnose(h, TEN, "image").advice == OVERFIT_ADVICE
+    for modality in ("table", "text"):
+        advice = diagnose(h, TEN, modality).advice
+        assert advice[0] == "Get more training data (more labelled samples, or a larger data.limit)."
+        assert advice[1:] == OVERFIT_ADVICE[1:]
