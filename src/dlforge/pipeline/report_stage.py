@@ -19,7 +19,7 @@ def write_run_report(path: Path, cfg: RunConfig, run_id: str, data: PreparedData
         run_name=cfg.name, run_id=run_id, evaluation=evaluation.test_metrics,
         val_evaluation=evaluation.val_metrics, config=cfg.model_dump(mode="json"),
         history=trained.history, lr_history=trained.lr_history, baseline=evaluation.baseline,
-        diagnosis=evaluation.diagnosis, validation=_validation(data),
+        diagnosis=evaluation.diagnosis, validation=_validation(data, cfg.balance.method),
         model_info=evaluation.model_info, threshold=evaluation.threshold,
         misclassified=evaluation.misclassified, class_names=list(data.task.class_names),
         provenance=data.dataset.provenance.to_dict(), timings=timings,
@@ -28,9 +28,11 @@ def write_run_report(path: Path, cfg: RunConfig, run_id: str, data: PreparedData
     return write_report(path, report)
 
 
-def _validation(data: PreparedData) -> dict:
+def _validation(data: PreparedData, method: str) -> dict:
+    """The validation report plus the training split's class counts before and after balancing."""
     report = data.validation.to_dict()
-    report["balance"] = {"method_before": data.balanced.before, "after": data.balanced.after}
+    report["balance"] = {"method": method, "train_before": data.balanced.before,
+                         "train_after": data.balanced.after}
     report["splits"] = data.splits.info
     return report
 
