@@ -8,18 +8,22 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Print rows as a table (plain text when stdout is not a terminal)."""
+    """Print rows as a table (plain text when stdout is not a terminal).
+
+    Cells are literal text, not rich markup: metric names like ``recall[spam]`` keep their brackets.
+    """
     t = Table(title=title, show_edge=False, header_style="bold", box=None, pad_edge=False)
     for col in columns:
         t.add_column(col)
     for row in rows:
-        t.add_row(*(fmt(v) for v in row))
+        t.add_row(*(Text(fmt(v)) for v in row))
     out.print(t)
 
 
