@@ -1,0 +1,137 @@
+"""Shared pieces of the training-speed benchmarks: data, the naive reference loop, process
+settings, and running a measurement in a fresh process.
+
+Process-wide settings (malloc thresholds, flushed denormals, thread count) cannot be undone
+inside a process, so every reference measurement with *default* settings runs in a child
+process started with `python <script> --worker '<json>'`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlforge.config import load_config
+from dlforge.config.schema import BasicCNNConfig, MLPConfig
+from dlforge.data.prepare import prepare_data
+from dlforge.models import build_model
+
+# Fashion-MNIST's training-pixel mean and std (after /255), so raw slices need no fitting.
+_FASHION_MEAN, _FASHION_STD = 0.2860, 0.3530
+MLP_HIDDEN = [1024, 512, 256, 128, 64]
+
+
+def machine_line() -> str:
+    """One line describing the machine and how loaded it is right now."""
+    load1, load5, _ = os.getloadavg()
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
+            f"torch {torch.__version__}, load average {load1:.2f} (1 min) / {load5:.2f} (5 min)")
+
+
+def fashion_images(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `n` Fashion-MNIST training images, standardised, with their labels."""
+    from dlforge.config.schema import DataConfig
+    from dlforge.data.sources import load_dataset
+
+    ds = load_dataset(DataConfig(source="idx", name="fashion_mnist"))
+    x = (ds.x[:n].astype(np.float32) / 255 - _FASHION_MEAN) / _FASHION_STD
+    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(ds.y[:n].astype(np.int64))
+
+
+def recipe_config(limit: int | None, init: str = "glorot") -> object:
+    """The default Basic-CNN recipe on Fashion-MNIST (every train option at its default)."""
+    data = {"source": "idx", "name": "fashion_mnist"}
+    if limit:
+        data["limit"] = limit
+    return load_config({"name": "bench", "data": data,
+                        "model": {"type": "basic_cnn", "init": init}})
+
+
+def prepared_recipe(limit: int | None):
+    """`prepare_data` of the default recipe: the loaders and tensors both loops train on."""
+    return prepare_data(recipe_config(limit))
+
+
+def build(model: str, init: str, seed: int = 0) -> nn.Module:
+    """The Basic CNN (28x28x1, 10 classes) or the 1024-512-256-128-64 MLP, seeded."""
+    torch.manual_seed(seed)
+    if model == "cnn":
+        cfg = BasicCNNConfig(init=init)
+    else:
+        cfg = MLPConfig(hidden=MLP_HIDDEN, init=init)
+    return build_model(cfg, input_shape=(1, 28, 28), num_outputs=10)
+
+
+def apply_settings(s: dict) -> None:
+    """Process-wide settings of one variant: threads, glibc malloc thresholds, denormals."""
+    if s.get("threads"):
+        torch.set_num_threads(s["threads"])
+    if s.get("malloc"):
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 2**30)       # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 2**31 - 1)   # M_TRIM_THRESHOLD
+    if s.get("denormal"):
+        torch.set_flush_denormal(True)
+
+
+def naive_epoch(model: nn.Module, opt: torch.optim.Optimizer, loader, channels_last: bool = False) -> int:
+    """One plain eager epoch (the loop in every PyTorch tutorial); returns samples seen."""
+    model.train()
+    loss_fn = nn.CrossEntropyLoss()
+    seen = 0
+    for xb, yb in loader:
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        opt.zero_grad()
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
+        seen += len(yb)
+    return seen
+
+
+@torch.no_grad()
+def naive_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1024,
+               channels_last: bool = False) -> float:
+    """Accuracy of `model` on `(x, y)` in eval mode, batch by batch."""
+    model.eval()
+    correct = 0
+    for i in range(0, len(x), batch):
+        xb = x[i:i + batch]
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        correct += int((model(xb).argmax(1) == y[i:i + batch]).sum())
+    return correct / len(x)
+
+
+def best_rate(fn, repeats: int) -> float:
+    """Highest samples/s over `repeats` calls of `fn() -> samples` (the least disturbed run
+    on a shared machine, as `timeit` advises)."""
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        samples = fn()
+        rates.append(samples / (time.perf_counter() - start))
+    return max(rates)
+
+
+def in_child(script: Path, job: dict) -> dict:
+    """Run `job` in a fresh Python process (default process settings) and return its JSON."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if job.get("settings", {}).get("omp_passive"):
+        # libgomp reads its wait policy once, when torch loads it: only a fresh process can
+        # change it. PASSIVE makes idle OpenMP threads sleep instead of spinning.
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    out = subprocess.run([sys.executable, str(script), "--worker", json.dumps(job)],
+                         check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])

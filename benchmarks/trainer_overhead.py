@@ -1,0 +1,250 @@
+"""How fast does dlforge train the Basic CNN on CPU, and what does its loop cost?
+
+Three figures from one run (Fashion-MNIST, 28x28x1, batch 128, Adam 1e-3):
+
+1. overhead: `fit` against a minimal hand-written loop with the same model, data
+   (`BatchLoader`), optimizer and process settings, in this process, alternating epoch by
+   epoch; ratio = fit samples/s / hand-loop samples/s (target >= 0.97).
+2. speed-up: dlforge's default training path (`fit`, defaults) against the naive eager loop
+   (tutorial `DataLoader`, PyTorch's default init and process settings) run in a child
+   process; target >= 1.7x. Evaluation throughput (batch 1024) is reported beside it.
+3. time to accuracy: wall time until the default Basic-CNN recipe first reaches a validation
+   accuracy target, beside the naive loop (PyTorch's default initialisation, Adam 1e-3)
+   on the same split.
+
+`--variants` also measures, each in a fresh process, the hand loop under single settings
+(malloc thresholds, channels_last, flushed denormals, 1 thread, torch.compile) for the CNN and
+the 1024-512-256-128-64 MLP.
+
+    .venv/bin/python benchmarks/trainer_overhead.py [--quick] [--variants] [--skip-tta]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+from dlforge.config.schema import TrainConfig  # noqa: E402
+from dlforge.data.dataset import TaskSpec  # noqa: E402
+from dlforge.data.loader import BatchLoader, Loaders  # noqa: E402
+from dlforge.runtime import configure_process  # noqa: E402
+from dlforge.train.callbacks import Callback  # noqa: E402
+from dlforge.train.loop import _setup, fit, validate_epoch  # noqa: E402
+
+SCRIPT = Path(__file__).resolve()
+TASK = TaskSpec("multiclass", tuple(str(i) for i in range(10)))
+VARIANTS = [
+    ("cnn", {}), ("cnn", {"malloc": True}), ("cnn", {"channels_last": True}),
+    ("cnn", {"malloc": True, "channels_last": True}),
+    ("cnn", {"malloc": True, "channels_last": True, "denormal": True}),
+    ("cnn", {"malloc": True, "channels_last": True, "threads": 1}),
+    ("cnn", {"malloc": True, "channels_last": True, "omp_passive": True}),
+    ("cnn", {"malloc": True, "channels_last": True, "compile": True}),
+    ("mlp", {}), ("mlp", {"malloc": True}), ("mlp", {"denormal": True}),
+    ("mlp", {"malloc": True, "denormal": True}),
+    ("mlp", {"malloc": True, "denormal": True, "omp_passive": True}),
+]
+
+
+# ----------------------------------------------------------------------- child-process jobs
+
+
+def job_train(job: dict) -> dict:
+    """Hand/naive loop under `job["settings"]`: best epoch samples/s and eval samples/s."""
+    s = job["settings"]
+    C.apply_settings(s)
+    x, y = C.fashion_images(job["n"])
+    model = C.build(job["model"], job.get("init", "torch"))
+    if s.get("channels_last"):
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    step_model = torch.compile(model) if s.get("compile") else model
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=128,
+                                         shuffle=True)
+    cl = bool(s.get("channels_last"))
+    train = C.best_rate(lambda: C.naive_epoch(step_model, opt, loader, cl), job["epochs"])
+    evaluate = C.best_rate(lambda: (C.naive_eval(step_model, x, y, 1024, cl), len(x))[1], 3)
+    return {"train": train, "eval": evaluate}
+
+
+def job_tta(job: dict) -> dict:
+    """The naive loop's time to `job["target"]` validation accuracy on the recipe's split."""
+    prepared = C.prepared_recipe(job["limit"])
+    (x, y), (xv, yv) = prepared.tensors["train"], prepared.tensors["val"]
+    model = C.build("cnn", "torch", seed=0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=128,
+                                         shuffle=True)
+    start, curve = time.perf_counter(), []
+    for _ in range(job["max_epochs"]):
+        C.naive_epoch(model, opt, loader)
+        curve.append((time.perf_counter() - start, C.naive_eval(model, xv, yv)))
+        if curve[-1][1] >= job["target"]:
+            break
+    return {"curve": curve}
+
+
+# ---------------------------------------------------------------------------- figure 1 and 2
+
+
+def hand_epoch(model, opt, loader: BatchLoader, epoch: int) -> int:
+    """The minimal loop with dlforge's process settings: channels_last, BatchLoader."""
+    model.train()
+    loss_fn = torch.nn.CrossEntropyLoss()
+    loader.set_epoch(epoch)
+    seen = 0
+    for xb, yb in loader:
+        xb = xb.contiguous(memory_format=torch.channels_last)
+        loss = loss_fn(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        seen += len(yb)
+    return seen
+
+
+def overhead(x, y, rounds: int) -> dict:
+    """Figure 1: alternate one hand-loop epoch and one `fit` epoch, `rounds` times."""
+    configure_process()
+    loader = BatchLoader(x, y, batch_size=128, shuffle=True, seed=0)
+    hand_model = C.build("cnn", "glorot").to(memory_format=torch.channels_last)
+    hand_opt = torch.optim.Adam(hand_model.parameters(), lr=1e-3)
+    fit_model = C.build("cnn", "glorot")
+    cfg = TrainConfig(epochs=1, early_stopping=False)
+    ratios, hand_rates, fit_rates = [], [], []
+    for r in range(rounds + 1):  # round 0 warms both up and is dropped
+        start = time.perf_counter()
+        hand_epoch(hand_model, hand_opt, loader, r)
+        hand = len(x) / (time.perf_counter() - start)
+        start = time.perf_counter()
+        fit(fit_model, Loaders(train=loader, val=None), cfg, TASK, seed=r, device="cpu",
+            progress=False)
+        fitted = len(x) / (time.perf_counter() - start)
+        if r:
+            ratios.append(fitted / hand)
+            hand_rates.append(hand)
+            fit_rates.append(fitted)
+    return {"median_ratio": statistics.median(ratios), "best_ratio": max(fit_rates) / max(hand_rates),
+            "hand": max(hand_rates), "fit": max(fit_rates)}
+
+
+def dlforge_speed(x, y, epochs: int) -> dict:
+    """dlforge's default path: `fit` with default settings; best epoch, then validation."""
+    loader = BatchLoader(x, y, batch_size=128, shuffle=True, seed=0)
+    model = C.build("cnn", "glorot")
+    cfg = TrainConfig(epochs=epochs, early_stopping=False)
+    result = fit(model, Loaders(train=loader, val=None), cfg, TASK, device="cpu", progress=False)
+    state = _setup(result.model, Loaders(train=loader, val=None), cfg, TASK, 0, torch.device("cpu"))
+    val = BatchLoader(x, y, batch_size=cfg.eval_batch_size)
+    evaluate = C.best_rate(lambda: (validate_epoch(state, val), len(x))[1], 3)
+    return {"train": max(row["samples_per_s"] for row in result.history), "eval": evaluate}
+
+
+def speedup(x, y, epochs: int, rounds: int) -> dict:
+    """Figure 2: naive loop in a child process vs dlforge here, alternating; best of each."""
+    naive, ours = [], []
+    for _ in range(rounds):
+        naive.append(C.in_child(SCRIPT, {"kind": "train", "model": "cnn", "settings": {},
+                                         "n": len(x), "epochs": epochs}))
+        ours.append(dlforge_speed(x, y, epochs))
+    best = {k: (max(r[k] for r in naive), max(r[k] for r in ours)) for k in ("train", "eval")}
+    return {k: {"naive": a, "dlforge": b, "ratio": b / a} for k, (a, b) in best.items()}
+
+
+# ---------------------------------------------------------------------------------- figure 3
+
+
+class ReachTarget(Callback):
+    """Record the wall time of every epoch end; stop once `val_accuracy` reaches `target`."""
+
+    def __init__(self, target: float, start: float) -> None:
+        self.target, self.start, self.curve = target, start, []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], state) -> None:
+        self.curve.append((time.perf_counter() - self.start, logs["val_accuracy"]))
+        if logs["val_accuracy"] >= self.target:
+            state.stop_reason = f"val_accuracy reached {self.target}"
+
+
+def time_to_accuracy(limit: int | None, target: float, max_epochs: int) -> dict:
+    """Figure 3: the default recipe here, the naive loop in a child process."""
+    naive = C.in_child(SCRIPT, {"kind": "tta", "limit": limit, "target": target,
+                                "max_epochs": max_epochs})["curve"]
+    prepared = C.prepared_recipe(limit)
+    cfg = C.recipe_config(limit)
+    from dlforge.models import build_model
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, input_shape=(1, 28, 28), num_outputs=10)
+    train_cfg = cfg.train.model_copy(update={"epochs": max_epochs, "early_stopping": None})
+    start = time.perf_counter()
+    reach = ReachTarget(target, start)
+    fit(model, prepared.loaders, train_cfg, prepared.task, callbacks=[reach], seed=cfg.seed,
+        device="cpu", progress=False)
+    return {"naive": naive, "dlforge": reach.curve, "train_samples": len(prepared.tensors["train"][0])}
+
+
+def first_reach(curve: list, target: float) -> str:
+    for epoch, (seconds, acc) in enumerate(curve, 1):
+        if acc >= target:
+            return f"{seconds:.1f} s (epoch {epoch})"
+    return f"not reached in {len(curve)} epochs (best {max(a for _, a in curve):.4f})"
+
+
+# ------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small budgets (< 1 minute), a smoke test")
+    p.add_argument("--variants", action="store_true", help="also measure single settings")
+    p.add_argument("--skip-tta", action="store_true", help="skip figure 3 (time to accuracy)")
+    p.add_argument("--target", type=float, default=None, help="validation accuracy target")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        job = json.loads(args.worker)
+        print(json.dumps((job_train if job["kind"] == "train" else job_tta)(job)))
+        return
+    n, epochs, rounds = (640, 2, 1) if args.quick else (6400, 3, 2)
+    print(f"machine: {C.machine_line()}")
+    x, y = C.fashion_images(n)
+    o = overhead(x, y, rounds=1 if args.quick else 5)
+    print(f"1. overhead: fit {o['fit']:.0f} samples/s, hand loop {o['hand']:.0f} samples/s; "
+          f"ratio median {o['median_ratio']:.3f}, of bests {o['best_ratio']:.3f} (target >= 0.97)")
+    s = speedup(x, y, epochs, rounds)
+    print(f"2. speed-up: train dlforge {s['train']['dlforge']:.0f} vs naive "
+          f"{s['train']['naive']:.0f} samples/s = {s['train']['ratio']:.2f}x (target >= 1.7x); "
+          f"eval (batch 1024) {s['eval']['dlforge']:.0f} vs {s['eval']['naive']:.0f} samples/s "
+          f"= {s['eval']['ratio']:.2f}x")
+    if not args.skip_tta:
+        target = args.target or (0.60 if args.quick else 0.90)
+        limit, max_epochs = (1500, 2) if args.quick else (None, 8)
+        t = time_to_accuracy(limit, target, max_epochs)
+        print(f"3. time to val_accuracy {target} ({t['train_samples']} training samples): "
+              f"dlforge default recipe {first_reach(t['dlforge'], target)}; naive loop "
+              f"{first_reach(t['naive'], target)}")
+        print("   curves (s, val_accuracy): dlforge "
+              f"{[(round(a), round(b, 4)) for a, b in t['dlforge']]}; naive "
+              f"{[(round(a), round(b, 4)) for a, b in t['naive']]}")
+    if args.variants:
+        print("| model | settings | train samples/s | eval samples/s (batch 1024) |\n|---|---|---|---|")
+        for model, settings in VARIANTS:
+            r = C.in_child(SCRIPT, {"kind": "train", "model": model, "settings": settings,
+                                    "n": n, "epochs": epochs + 1})
+            name = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults (naive)"
+            print(f"| {model} | {name} | {r['train']:.0f} | {r['eval']:.0f} |", flush=True)
+    print(f"machine after: {C.machine_line()}")
+
+
+if __name__ == "__main__":
+    main()
