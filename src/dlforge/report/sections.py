@@ -219,8 +219,8 @@ def _kv_rows(d: dict[str, Any], skip: Sequence[str] = ()) -> str:
         if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             columns = list(dict.fromkeys(c for v in value.values() for c in v))
             cell = table([""] + columns, [[k] + [v.get(c) for c in columns] for k, v in value.items()])
-        elif isinstance(value, dict):
-            cell = table(None, [[k, _inline(v)] for k, v in value.items()])
+        elif isinstance(value, dict):  # mixed values (balance, splits): nested key/value rows
+            cell = f'<table class="kv"><tbody>{_kv_rows(value)}</tbody></table>'
         else:
             cell = esc(_inline(value))
         rows.append(f"<tr><td>{esc(key)}</td><td>{cell}</td></tr>")

@@ -136,3 +136,15 @@ def test_provenance_lists_at_most_twenty_files(tmp_path):
     assert text.count("<td>ab</td>") == 20
     assert "<td>img/019.png</td>" in text and "<td>img/020.png</td>" not in text
     assert "<p>... and 5 more files.</p>" in text
+
+
+def test_nested_validation_dicts_become_rows_not_python_reprs(tmp_path):
+    validation = {"balance": {"method": "oversample", "train_before": {"ok": 90, "defect": 5},
+                              "train_after": {"ok": 90, "defect": 90}},
+                  "splits": {"seed": 0, "warnings": [], "counts": {"train": 95, "test": 20}}}
+    text = write_report(tmp_path / "r.html", _small(validation=validation)).read_text()
+    assert ("<td>balance</td><td><table class=\"kv\"><tbody><tr><td>method</td><td>oversample</td></tr>"
+            "<tr><td>train_before</td><td><table class=\"kv\"><tbody><tr><td>ok</td><td>90</td></tr>"
+            "<tr><td>defect</td><td>5</td></tr></tbody></table></td></tr>") in text
+    assert "<tr><td>counts</td><td><table class=\"kv\"><tbody><tr><td>train</td><td>95</td></tr>" in text
+    assert "{&#x27;" not in text and "<td>warnings</td>" not in text
