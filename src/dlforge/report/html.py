@@ -135,7 +135,10 @@ def _page(data: ReportData, body: str) -> str:
     classes = data.class_names or ev.get("class_names") or []
     facts = [f"task {ev.get('task', '?')}"]
     if classes:
-        facts.append(f"{len(classes)} classes: {', '.join(map(str, classes[:12]))}"
+        # regression names its targets, multilabel its labels; only the others have classes
+        noun = {"regression": "target", "multilabel": "label"}.get(ev.get("task"), "class")
+        plural = noun if len(classes) == 1 else ("classes" if noun == "class" else noun + "s")
+        facts.append(f"{len(classes)} {plural}: {', '.join(map(str, classes[:12]))}"
                      + (" ..." if len(classes) > 12 else ""))
     if data.run_id:
         facts.append(f"run {data.run_id}")

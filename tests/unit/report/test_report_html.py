@@ -148,3 +148,15 @@ def test_nested_validation_dicts_become_rows_not_python_reprs(tmp_path):
             "<tr><td>defect</td><td>5</td></tr></tbody></table></td></tr>") in text
     assert "<tr><td>counts</td><td><table class=\"kv\"><tbody><tr><td>train</td><td>95</td></tr>" in text
     assert "{&#x27;" not in text and "<td>warnings</td>" not in text
+
+
+def test_header_names_targets_labels_or_classes(tmp_path):
+    regression = write_report(tmp_path / "r.html", _small(class_names=["target"])).read_text()
+    assert "task regression · 1 target: target ·" in regression
+    labels = TaskSpec("multilabel", ("even", "prime"))
+    ev = evaluate_scores(labels, np.array([[1, 0], [0, 1]]), np.array([[0.9, 0.2], [0.1, 0.8]]))
+    multilabel = write_report(tmp_path / "m.html", _small(evaluation=ev)).read_text()
+    assert "task multilabel · 2 labels: even, prime ·" in multilabel
+    binary = write_report(tmp_path / "b.html", _small(evaluation=evaluate_scores(
+        BINARY, np.array([0, 1]), np.array([0.2, 0.9])))).read_text()
+    assert "task binary · 2 classes: ok, defect ·" in binary
