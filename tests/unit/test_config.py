@@ -120,3 +120,33 @@ def test_every_example_config_is_valid():
     assert len(examples) == 7
     for example in examples:
         load_config(example)
+
+
+def test_changing_the_model_type_starts_the_section_afresh(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("model:\n  type: basic_cnn\n  filters: [8]\n  dense: 16\n")
+    cfg = load_config(path, ["model.type=mlp", "model.hidden=[4]"])
+    assert (cfg.model.type, cfg.model.hidden, cfg.model.dropout) == ("mlp", [4], 0.0)
+    assert load_config(path, ["model.type=basic_cnn"]).model.filters == [8]
+
+
+def test_a_run_config_passes_through_unchanged():
+    cfg = load_config({"registry": {"model_name": "x"}})
+    cfg.registry.url = "sqlite:///elsewhere.db"
+    assert load_config(cfg) is cfg
+    assert load_config(cfg, ["train.epochs=2"]).registry.url == "sqlite:///elsewhere.db"
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"registry": {"alias": "3"}},
+     "registry.alias: must match the pattern ^[a-z][a-z0-9_-]*$: letters, digits, '_', '-' (got '3')"),
+    ({"registry": {"alias": "latest"}},
+     "registry.alias: 'latest' is reserved for the newest version; choose another alias (got 'latest')"),
+    ({"registry": {"model_name": "a b"}},
+     "registry.model_name: must match the pattern ^[A-Za-z0-9][A-Za-z0-9_.-]*$: letters, digits, "
+     "'_', '-' (got 'a b')"),
+])
+def test_registry_names_are_checked_before_training(raw, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert str(info.value) == message

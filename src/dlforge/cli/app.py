@@ -55,11 +55,22 @@ def run(
     config: ConfigArg = None,
     set_: SetOpt = [],  # noqa: B006 - typer reads the default, never mutates it
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    resume: Annotated[str | None, typer.Option(
+        help="Continue an interrupted or failed run (id or prefix) from its last checkpoint.")] = None,
 ) -> None:
     """Validate, split, preprocess, train, evaluate, register and report: the whole pipeline.
 
     Example: dlforge run examples/digits.yaml --set train.epochs=3
     """
+    if resume is not None:
+        if config is not None or set_:
+            raise typer.BadParameter("takes no CONFIG or --set: a resumed run keeps its own config",
+                                     param_hint="--resume")
+        from dlforge.pipeline import run as run_pipeline
+
+        _print_summary(run_pipeline(None, workspace=ctx.obj["workspace"], progress=not quiet,
+                                    resume=resume, store_url=ctx.obj["store_url"]))
+        return
     _run_pipeline(ctx, config, set_, quiet)
 
 
@@ -70,11 +81,13 @@ def train(
     set_: SetOpt = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
-    """Train one model from CONFIG (no search), then evaluate, register and report it."""
-    _run_pipeline(ctx, config, set_, quiet)
+    """Train one model from CONFIG (no search: a tune section is ignored), then evaluate,
+    register and report it."""
+    _run_pipeline(ctx, config, set_, quiet, search=False)
 
 
-def _run_pipeline(ctx: typer.Context, config: Path | None, overrides: list[str], quiet: bool) -> None:
+def _run_pipeline(ctx: typer.Context, config: Path | None, overrides: list[str], quiet: bool,
+                  search: bool = True) -> None:
     from dlforge.config import load_config
     from dlforge.config.load import default_config_path
     from dlforge.pipeline import run as run_pipeline
@@ -82,6 +95,8 @@ def _run_pipeline(ctx: typer.Context, config: Path | None, overrides: list[str],
     cfg = load_config(config or default_config_path(), overrides)
     if ctx.obj["store_url"] and not cfg.registry.url:
         cfg.registry.url = ctx.obj["store_url"]
+    if not search:
+        cfg.tune = None
     result = run_pipeline(cfg, workspace=ctx.obj["workspace"], progress=not quiet)
     _print_summary(result)
 

@@ -37,7 +37,9 @@ def load_config(
         2
     """
     if isinstance(source, RunConfig):
-        source = source.model_dump(exclude_unset=True)
+        if not overrides:
+            return source
+        source = source.model_dump(mode="json")
     if isinstance(source, (str, Path)):
         raw = _paths_relative_to(read_yaml(source), Path(source).resolve().parent)
     else:
@@ -56,7 +58,11 @@ def default_config_path() -> Path:
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
-    """Set ``a.b.c=value`` in the nested dict `raw`; the value is parsed as YAML (``2``, ``[1, 2]``)."""
+    """Set ``a.b.c=value`` in the nested dict `raw`; the value is parsed as YAML (``2``, ``[1, 2]``).
+
+    Setting a section's ``type`` to another value (``model.type=mlp``) starts that section
+    afresh, since the keys of the old type mean nothing to the new one.
+    """
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set: expected KEY=VALUE such as train.epochs=2 (got {item!r})")
@@ -68,9 +74,12 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
             raise ConfigError(f"--set {key}: {part!r} is not a section (got {child!r})")
         node = child
     try:
-        node[leaf] = yaml.safe_load(value) if value.strip() else None
+        parsed = yaml.safe_load(value) if value.strip() else None
     except yaml.YAMLError:
-        node[leaf] = value
+        parsed = value
+    if leaf == "type" and node.get("type", parsed) != parsed:
+        node.clear()  # another model or schedule type: the old type's keys would be unknown keys
+    node[leaf] = parsed
 
 
 def _paths_relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -146,6 +155,8 @@ def _plain(err: dict[str, Any]) -> str:
         return f"unknown type; allowed: {ctx.get('expected_tags')} (got {ctx.get('tag')!r})"
     if kind == "union_tag_not_found":
         return "needs a 'type' key"
+    if kind == "string_pattern_mismatch":
+        return f"must match the pattern {err.get('ctx', {}).get('pattern')}: letters, digits, '_', '-'"
     if kind == "literal_error":
         return "must be " + msg.removeprefix("Input should be ")
     if msg.startswith("Value error, "):

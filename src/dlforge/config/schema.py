@@ -12,6 +12,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+# A model name is also a directory name under artifacts/models/; registry/refs.py uses these too.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+ALIAS_PATTERN = r"^[a-z][a-z0-9_-]*$"
+
+
 class Section(BaseModel):
     """Base of every config section: unknown keys fail, values are checked on assignment."""
 
@@ -465,9 +470,20 @@ class EvaluateConfig(Section):
 
 
 class RegistryConfig(Section):
-    model_name: str | None = Field(None, description="Registered name; default the run's name.")
+    model_name: str | None = Field(
+        None, pattern=MODEL_NAME_PATTERN, description="Registered name; default the run's name."
+    )
     url: str | None = Field(None, description="SQLAlchemy URL; default sqlite in the workspace.")
-    alias: str | None = Field(None, description="Point this alias at the new version.")
+    alias: str | None = Field(
+        None, pattern=ALIAS_PATTERN, description="Point this alias (e.g. staging) at the new version."
+    )
+
+    @field_validator("alias")
+    @classmethod
+    def _alias_is_not_a_version(cls, v: str | None) -> str | None:
+        if v == "latest":
+            raise ValueError("'latest' is reserved for the newest version; choose another alias")
+        return v
     enabled: bool = Field(True, description="Register the trained model as a new version.")
 
 
@@ -485,7 +501,7 @@ class ServeConfig(Section):
 
 
 class RunConfig(Section):
-    name: str = Field("model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Run/model name.")
+    name: str = Field("model", pattern=MODEL_NAME_PATTERN, description="Run/model name.")
     seed: int = Field(0, ge=0, description="Seeds splits, initialisation, shuffling, augmentation.")
     device: str = Field(
         "auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from dlforge.config import RunConfig
 from dlforge.data.prepare import PreparedData
 from dlforge.pipeline.evaluate_model import Evaluation, _plain, _value
 from dlforge.registry import Store
+from dlforge.registry.bundle import input_spec as bundle_input_spec
 from dlforge.registry.bundle import save_bundle
 
 
@@ -40,12 +42,18 @@ def register_trained(store: Store, cfg: RunConfig, run_id: str, model: torch.nn.
 def input_spec(cfg: RunConfig, data: PreparedData) -> dict[str, Any]:
     """What raw inputs look like, so a bundle alone can turn files, texts or rows into tensors."""
     ds = data.dataset
-    spec: dict[str, Any] = {"modality": ds.modality, "raw_shape": list(ds.sample_shape)}
+    spec: dict[str, Any] = {"raw_shape": list(ds.sample_shape)}
     if ds.modality == "image":
-        spec |= {"color": "rgb" if ds.sample_shape[0] == 3 else "grayscale",
-                 "size": list(ds.sample_shape[1:]), "resize": cfg.data.image_size is not None}
+        spec |= {"resize": cfg.data.image_size is not None, "pixels": _pixel_kind(ds.x)}
     elif ds.modality == "text":
         spec["text_column"] = cfg.data.text_column or "text"
     else:
         spec["columns"] = [str(c) for c in ds.x.columns]
-    return spec
+    return bundle_input_spec(ds.modality, ds.sample_shape, spec)
+
+
+def _pixel_kind(x: np.ndarray) -> str:
+    """uint8 (0..255), unit (floats in [0, 1]) or other: how decoded image files must be scaled."""
+    if x.dtype == np.uint8:
+        return "uint8"
+    return "unit" if x.size and 0.0 <= float(x.min()) and float(x.max()) <= 1.0 else "other"

@@ -13,11 +13,14 @@ from dlforge.report.plots import feature_maps_png, filters_png
 
 
 def write_run_report(path: Path, cfg: RunConfig, run_id: str, data: PreparedData, trained,
-                     evaluation: Evaluation, timings: dict[str, float]) -> Path:
-    """Write `path` (report.html) for a finished run and return it."""
+                     evaluation: Evaluation, timings: dict[str, float], config_json: dict) -> Path:
+    """Write `path` (report.html) for a finished run and return it.
+
+    `config_json` is the resolved config as shown to readers, secrets already masked.
+    """
     report = ReportData(
         run_name=cfg.name, run_id=run_id, evaluation=evaluation.test_metrics,
-        val_evaluation=evaluation.val_metrics, config=cfg.model_dump(mode="json"),
+        val_evaluation=evaluation.val_metrics, config=config_json,
         history=trained.history, lr_history=trained.lr_history, baseline=evaluation.baseline,
         diagnosis=evaluation.diagnosis, validation=_validation(data, cfg.balance.method),
         model_info=evaluation.model_info, threshold=evaluation.threshold,

@@ -1,7 +1,10 @@
-"""One run, start to end: data -> model -> fit -> evaluate -> register -> report."""
+"""One run, start to end: data -> model -> fit -> evaluate -> report -> register."""
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,11 +12,13 @@ from typing import Any
 from dlforge.config import RunConfig, load_config
 from dlforge.config.load import default_config_path
 from dlforge.data.prepare import PreparedData, prepare_data
+from dlforge.errors import ConfigError, NotFoundError
 from dlforge.models import build_model
 from dlforge.pipeline.evaluate_model import Evaluation, evaluate_trained
 from dlforge.pipeline.register import register_trained
 from dlforge.pipeline.report_stage import write_run_report
 from dlforge.registry import Store, current_code_version
+from dlforge.registry.engine import mask_url
 from dlforge.runtime import configure_process, seed_everything, select_device
 from dlforge.train.loop import fit
 from dlforge.workspace import resolve_workspace
@@ -41,88 +46,132 @@ class RunResult:
 
 
 def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str | Path | None = None,
-        progress: bool = True) -> RunResult:
-    """Train, evaluate, register and report one model as `config` describes.
+        progress: bool = True, resume: str | None = None, store_url: str | None = None) -> RunResult:
+    """Train, evaluate, report and register one model as `config` describes.
 
     Args:
         config: a RunConfig, a dict or YAML path of one, or None for the shipped default
-            (digits with a small CNN).
+            (digits with a small CNN). Ignored with `resume`, which reuses the run's config.
         workspace: where the store and artifacts live; default $DLFORGE_WORKSPACE or
             ./dlforge-workspace.
         progress: show progress while training.
+        resume: id of an interrupted or failed run to continue from its last checkpoint; it
+            ends with the same weights as an uninterrupted run would have.
+        store_url: the store's SQLAlchemy URL when it is not in the config (`registry.url`).
 
     Returns:
         The run's id, report path, registered model reference and test metrics.
 
     Raises:
         ConfigError, DataError: bad config or data, found before any training.
+        NotFoundError: `resume` names no run, or the run left no checkpoint.
 
     Example:
         >>> result = dlforge.run({"train": {"epochs": 2}})  # doctest: +SKIP
         >>> result.model_ref
         'model@1'
     """
-    cfg = load_config(default_config_path() if config is None else config)
     ws = resolve_workspace(workspace)
-    configure_process(cfg.train.num_threads)
-    seed_everything(cfg.seed)
-    device = select_device(cfg.device)
-    data = prepare_data(cfg)
-    model = build_model(cfg.model, input_shape=data.preprocessor.output_shape,
-                        num_outputs=data.task.num_outputs, vocab_size=data.preprocessor.vocab_size)
-    store = Store.open(ws, cfg.registry.url)
-    record = store.create_run(cfg.name, cfg.model_dump(mode="json"),
-                              data.dataset.provenance.fingerprint, current_code_version(), cfg.seed)
-    run_dir = ws / "artifacts" / "runs" / record.id
-    try:
-        return _train_and_publish(cfg, data, model, store, record.id, run_dir, device, progress)
-    except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
-        raise
+    cfg = None if resume else load_config(default_config_path() if config is None else config)
+    with Store.open(ws, (cfg.registry.url if cfg else None) or store_url) as store:
+        record, checkpoint = None, None
+        if resume is not None:
+            record = store.get_run(resume)
+            cfg, checkpoint = _stored_config(record, store_url), _last_checkpoint(ws, record.id)
+        refuse_unsupported(cfg)
+        configure_process(cfg.train.num_threads)
+        seed_everything(cfg.seed)
+        device = select_device(cfg.device)
+        data = prepare_data(cfg)
+        model = build_model(cfg.model, input_shape=data.preprocessor.output_shape,
+                            num_outputs=data.task.num_outputs, vocab_size=data.preprocessor.vocab_size)
+        if record is None:
+            record = store.create_run(cfg.name, public_config(cfg), data.dataset.provenance.fingerprint,
+                                      current_code_version(), cfg.seed)
+        stage = _Stages(cfg, data, store, record.id, ws / "artifacts" / "runs" / record.id, device)
+        try:
+            return stage.train_and_publish(model, progress, checkpoint)
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
+            raise
 
 
-def _train_and_publish(cfg: RunConfig, data: PreparedData, model, store: Store, run_id: str,
-                       run_dir: Path, device, progress: bool) -> RunResult:
-    clock = Stopwatch()
-    with clock("train"):
-        trained = fit(model, data.loaders, cfg.train, data.task, checkpoint_dir=run_dir / "checkpoints",
-                      seed=cfg.seed, device=device, progress=progress)
-    with clock("evaluate"):
-        evaluation: Evaluation = evaluate_trained(trained.model, data, cfg, device, trained.history)
-    with clock("register"):
-        version = register_trained(store, cfg, run_id, trained.model, data, evaluation,
-                                   staging=run_dir / "bundle") if cfg.registry.enabled else None
-    report = write_run_report(run_dir / "report.html", cfg, run_id, data, trained, evaluation,
-                              clock.seconds)
-    store.finish_run(run_id, "completed", history=trained.history,
-                     metrics=evaluation.summary_metrics(), report_path=str(report))
-    return RunResult(
-        run_id=run_id, name=cfg.name, workspace=run_dir.parents[2], report_path=report,
-        model_ref=f"{version.name}@{version.version}" if version else None,
-        bundle_path=Path(version.bundle_path) if version else None,
-        headline=[tuple(p) for p in evaluation.test_metrics["headline"]],
-        test_metrics=evaluation.test_metrics, baseline=evaluation.baseline,
-        diagnosis=evaluation.diagnosis.to_dict(), history=trained.history,
-    )
+def refuse_unsupported(cfg: RunConfig) -> None:
+    """Config that validates but that `run` cannot honour yet fails here, before any work."""
+    if cfg.tune is not None:
+        raise ConfigError("tune: hyperparameter search is not available in this version yet; "
+                          "remove the tune section to train the configured model once")
+    if cfg.model.type == "autoencoder":
+        raise ConfigError("model.type: autoencoder reconstructs its input (anomaly detection), which "
+                          "`dlforge run` does not do yet; choose a classifier or regressor such as "
+                          "mlp or basic_cnn")
 
 
-class Stopwatch:
-    """Seconds spent per named stage: ``with clock("train"): ...``."""
+def public_config(cfg: RunConfig) -> dict[str, Any]:
+    """The resolved config as JSON with secrets hidden: store passwords and the serve token."""
+    out = cfg.model_dump(mode="json")
+    if out["registry"].get("url"):
+        out["registry"]["url"] = mask_url(out["registry"]["url"])
+    if out["serve"].get("token"):
+        out["serve"]["token"] = "***"
+    return out
 
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
 
-    def __call__(self, stage: str):
-        import contextlib
-        import time
+def _stored_config(record, store_url: str | None) -> RunConfig:
+    """The config a run was started with; the store URL was masked when saved, so take it again."""
+    raw = dict(record.config)
+    raw["registry"] = {**raw.get("registry", {}), "url": store_url}
+    return load_config(raw)
 
-        @contextlib.contextmanager
-        def timed():
-            start = time.perf_counter()
-            try:
-                yield
-            finally:
-                self.seconds[stage] = round(time.perf_counter() - start, 3)
 
-        return timed()
+def _last_checkpoint(workspace: Path, run_id: str) -> Path:
+    path = workspace / "artifacts" / "runs" / run_id / "checkpoints" / "last.pt"
+    if not path.is_file():
+        raise NotFoundError(f"run {run_id} left no checkpoint to resume from ({path}); "
+                            f"start a new run with `dlforge run CONFIG`")
+    return path
+
+
+@dataclass
+class _Stages:
+    """The stages after data preparation, sharing one run's context."""
+
+    cfg: RunConfig
+    data: PreparedData
+    store: Store
+    run_id: str
+    run_dir: Path
+    device: Any
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def train_and_publish(self, model, progress: bool, resume_from: Path | None) -> RunResult:
+        cfg, data = self.cfg, self.data
+        with self._timed("train"):
+            trained = fit(model, data.loaders, cfg.train, data.task, seed=cfg.seed, device=self.device,
+                          checkpoint_dir=self.run_dir / "checkpoints", resume_from=resume_from,
+                          progress=progress)
+        with self._timed("evaluate"):
+            evaluation: Evaluation = evaluate_trained(trained.model, data, cfg, self.device, trained.history)
+        report = write_run_report(self.run_dir / "report.html", cfg, self.run_id, data, trained,
+                                  evaluation, self.seconds, public_config(cfg))
+        version = register_trained(self.store, cfg, self.run_id, trained.model, data, evaluation,
+                                   staging=self.run_dir / "bundle") if cfg.registry.enabled else None
+        self.store.finish_run(self.run_id, "completed", history=trained.history,
+                              metrics=evaluation.summary_metrics(), report_path=str(report))
+        return RunResult(
+            run_id=self.run_id, name=cfg.name, workspace=self.run_dir.parents[2], report_path=report,
+            model_ref=f"{version.name}@{version.version}" if version else None,
+            bundle_path=Path(version.bundle_path) if version else None,
+            headline=[tuple(p) for p in evaluation.test_metrics["headline"]],
+            test_metrics=evaluation.test_metrics, baseline=evaluation.baseline,
+            diagnosis=evaluation.diagnosis.to_dict(), history=trained.history,
+        )
+
+    @contextlib.contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = round(time.perf_counter() - start, 3)

@@ -145,7 +145,7 @@ class Predictor:
                     shown = name if isinstance(name, (str, Path)) else "image bytes"
                     raise DataError(f"input: {shown} is {image.shape[2]}x{image.shape[1]} pixels; "
                                     f"the model takes {expected[2]}x{expected[1]} images")
-            return np.stack(images)
+            return _as_training_pixels(np.stack(images), spec.get("pixels", "uint8"))
         x = np.stack(inputs) if isinstance(inputs, list) and inputs else np.asarray(inputs)
         if x.ndim == 3 and expected[0] == 1 and tuple(x.shape[1:]) == expected[1:]:
             x = x[:, None, :, :]  # (N, H, W) grayscale
@@ -224,3 +224,13 @@ def _regression_row(value: Any, names: Sequence[str]) -> dict[str, Any]:
     if value.ndim == 0:
         return {"value": float(value)}
     return {"values": {str(n): float(v) for n, v in zip(names, value, strict=True)}}
+
+
+def _as_training_pixels(images: np.ndarray, kind: str) -> np.ndarray:
+    """Decoded files are uint8; give them the pixel scale the model was trained on."""
+    if kind == "unit":
+        return images.astype(np.float32) / 255.0
+    if kind == "other":
+        raise DataError("input: this model was trained on float arrays of unknown pixel scale, "
+                        "so image files cannot be matched to it; pass arrays of that scale instead")
+    return images

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+from dlforge.config.schema import ALIAS_PATTERN, MODEL_NAME_PATTERN
 from dlforge.errors import ConfigError
 
-# Same rule as RunConfig.name: a model name is also a directory name under artifacts/models/.
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-ALIAS_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+# Same rules as the config's `name` and `registry.alias`.
+MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
+ALIAS_NAME = re.compile(ALIAS_PATTERN)
 LATEST = "latest"
 
 
