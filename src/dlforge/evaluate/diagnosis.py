@@ -174,6 +174,7 @@ def _still_falling(rows: list[dict[str, float]]) -> str | None:
 
 
 def _epoch(rows: list[dict[str, float]], index: int) -> Any:
-    """The epoch number as the history recorded it (index + 1 when it did not)."""
-    epoch = rows[index].get("epoch", index + 1)
-    return int(epoch) if isinstance(epoch, float) and epoch.is_integer() else epoch
+    """The epoch number counted from 1, as the progress lines print it (`fit` records from 0)."""
+    epoch = rows[index].get("epoch", index)
+    epoch = int(epoch) if isinstance(epoch, float) and epoch.is_integer() else epoch
+    return epoch + 1 if isinstance(epoch, int) else epoch

@@ -174,9 +174,15 @@ def learning(history: list[dict[str, Any]], lr_history: list[float], metric: str
     if history:
         keys = [k for k in ("epoch", "loss", "val_loss", metric, f"val_{metric}", "lr",
                             "epoch_time_s") if any(k in row for row in history)]
-        parts.append("<details><summary>history table</summary>"
-                     + table(keys, [[row.get(k) for k in keys] for row in history]) + "</details>")
+        rows = [[_epoch_from_one(row) if k == "epoch" else row.get(k) for k in keys] for row in history]
+        parts.append("<details><summary>history table</summary>" + table(keys, rows) + "</details>")
     return section("learning", "Learning curves", "".join(parts))
+
+
+def _epoch_from_one(row: dict[str, Any]) -> Any:
+    """Epochs counted from 1 as the progress lines and the diagnosis print them (`fit` records from 0)."""
+    epoch = row.get("epoch")
+    return int(epoch) + 1 if isinstance(epoch, (int, float)) else epoch
 
 
 def misclassified(mis: dict[str, Any] | None) -> str:

@@ -47,8 +47,8 @@ def test_overfitting_when_val_loss_rises_from_its_minimum():
     d = diagnose(h, TEN)
     assert d.verdict == "overfitting"
     assert d.reasons == [
-        "val_loss rose from its minimum 0.5 (epoch 2) to 0.7 (epoch 4, +40%) while train loss "
-        "fell from 0.3 to 0.1"]
+        "val_loss rose from its minimum 0.5 (epoch 3) to 0.7 (epoch 5, +40%) while train loss "
+        "fell from 0.3 to 0.1"]  # fit records epochs from 0; people read them from 1
     assert d.advice == OVERFIT_ADVICE
 
 

@@ -160,3 +160,9 @@ def test_header_names_targets_labels_or_classes(tmp_path):
     binary = write_report(tmp_path / "b.html", _small(evaluation=evaluate_scores(
         BINARY, np.array([0, 1]), np.array([0.2, 0.9])))).read_text()
     assert "task binary · 2 classes: ok, defect ·" in binary
+
+
+def test_history_table_counts_epochs_from_one(tmp_path):
+    history = [{"epoch": 0, "loss": 1.0, "val_loss": 1.2}, {"epoch": 1, "loss": 0.5, "val_loss": 0.7}]
+    text = write_report(tmp_path / "r.html", _small(history=history)).read_text()
+    assert "<tr><td>1</td><td>1</td><td>1.2</td></tr><tr><td>2</td><td>0.5</td><td>0.7</td></tr>" in text
