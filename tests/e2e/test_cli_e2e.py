@@ -66,7 +66,7 @@ def test_digits_predict_matches_in_process(digits_run, tmp_path):
     from_cli = json.loads(proc.stdout)
     in_process = dlforge.load("digits@staging", workspace=workspace).predict(images[:, None], top_k=3)
     assert [row["label"] for row in from_cli] == [row["label"] for row in in_process]
-    for cli_row, row in zip(from_cli, in_process):
+    for cli_row, row in zip(from_cli, in_process, strict=True):
         assert cli_row["scores"] == pytest.approx(row["scores"], abs=1e-6)
 
 

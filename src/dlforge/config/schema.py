@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-
 # A model name is also a directory name under artifacts/models/; registry/refs.py uses these too.
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 ALIAS_PATTERN = r"^[a-z][a-z0-9_-]*$"

@@ -140,7 +140,7 @@ class Predictor:
             size = tuple(spec["size"]) if spec.get("resize") else None
             color = spec.get("color") or ("rgb" if expected[0] == 3 else "grayscale")
             images = [decode_image(i, color=color, size=size) for i in inputs]
-            for name, image in zip(inputs, images):
+            for name, image in zip(inputs, images, strict=True):
                 if image.shape != expected:
                     shown = name if isinstance(name, (str, Path)) else "image bytes"
                     raise DataError(f"input: {shown} is {image.shape[2]}x{image.shape[1]} pixels; "

@@ -82,6 +82,12 @@ def test_text_and_float_images_score_the_same_through_the_predictor(tmp_path):
     assert result.test_metrics["n_samples"] == 30
 
 
+def _timeless(history):
+    """History rows without the wall-clock columns, which differ between any two runs."""
+    return [{k: v for k, v in row.items() if k not in ("epoch_time_s", "samples_per_s")}
+            for row in history]
+
+
 class _Interrupt(Callback):
     def on_epoch_end(self, epoch, logs, state):
         if epoch == 1:
@@ -100,9 +106,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     monkeypatch.setattr(run_module, "fit", real_fit)
     resumed = run(workspace=tmp_path / "b", resume=interrupted.id[:6], progress=False)
     assert resumed.run_id == interrupted.id
-    timeless = lambda history: [{k: v for k, v in row.items() if k not in ("epoch_time_s", "samples_per_s")}
-                                for row in history]  # noqa: E731
-    assert timeless(resumed.history) == timeless(whole.history)
+    assert _timeless(resumed.history) == _timeless(whole.history)
     assert resumed.headline == whole.headline
     assert store.get_run(interrupted.id).status == "completed"
 
