@@ -98,3 +98,16 @@ def test_unknown_feature_column(tmp_path):
     with pytest.raises(DataError, match=r"^data\.feature_columns: column 'z' not in d\.csv; "
                                         r"columns are: a, label$"):
         load_dataset(DataConfig(source="csv", path=path, feature_columns=["a", "z"]))
+
+
+def test_listed_categorical_columns_are_one_hot_encoded_even_when_numeric(tmp_path):
+    from dlforge.config.schema import DataConfig, PreprocessConfig
+    from dlforge.data.preprocess import build_preprocessor
+    from dlforge.data.sources import load_dataset
+
+    path = tmp_path / "zips.csv"
+    path.write_text("zip,size,label\n94103,1.0,a\n10001,2.0,b\n94103,3.0,a\n10001,4.0,b\n")
+    ds = load_dataset(DataConfig(source="csv", path=str(path), categorical_columns=["zip"]))
+    pre = build_preprocessor(PreprocessConfig(), "table").fit(ds.x)
+    assert pre.feature_names == ["size", "zip=10001", "zip=94103"]
+    assert pre.transform([{"zip": 94103, "size": 2.5}])[0, 1:].tolist() == [0.0, 1.0]

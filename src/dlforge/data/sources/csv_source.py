@@ -81,7 +81,12 @@ def _inputs(frame: pd.DataFrame, cfg: DataConfig, path: Path) -> tuple[object, s
             f"data.feature_columns: {path.name} has no columns besides the labels; "
             f"columns are: {', '.join(map(str, frame.columns))}"
         )
-    return frame[features].reset_index(drop=True), "table"
+    table = frame[features].reset_index(drop=True)
+    for col in cfg.categorical_columns or []:
+        # The preprocessor one-hot encodes non-numeric columns; listed ones are categorical
+        # even when their values look like numbers (zip codes, product ids).
+        table[col] = table[col].astype("category")
+    return table, "table"
 
 
 def _split(frame: pd.DataFrame, cfg: DataConfig, path: Path) -> np.ndarray:
