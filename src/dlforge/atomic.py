@@ -32,8 +32,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        _fsync(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; give them the usual mode
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -69,10 +69,25 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                _fsync(path)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes directories private
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it and set it back
+    os.umask(mask)
+    return mask
 
 
 def _jsonable(obj: Any) -> Any:
