@@ -99,7 +99,7 @@ def test_sms_spam_run_reports_spam_recall_first(tmp_path):
         (["run", "--set", "data.source=csv", "--set", "data.path=/nope.csv"], 1, "error: data.path:"),
         (["predict", "ghost", "x.png"], 1, "error: No model named 'ghost'"),
         (["models", "show", "ghost@production"], 1, "error: No model named 'ghost'"),
-        (["runs", "show", "nope"], 1, "error: "),
+        (["runs", "show", "nope"], 1, "error: No run with id 'nope'"),
     ],
 )
 def test_bad_input_is_one_line_and_leaves_no_trace(tmp_path, args, code, message):

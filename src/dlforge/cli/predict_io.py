@@ -41,7 +41,7 @@ def collect_inputs(predictor, inputs: list[str], texts: list[str]) -> tuple[list
         if column not in frame.columns:
             raise DataError(f"input: the CSV has no text column {column!r}; columns are: "
                             f"{', '.join(map(str, frame.columns))}")
-        return ids, frame[column].astype(str).tolist()
+        return ids, frame[column].fillna("").astype(str).tolist()  # the Predictor's rule too
     return ids, frame
 
 

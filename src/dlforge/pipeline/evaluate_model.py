@@ -12,6 +12,7 @@ from dlforge.config import RunConfig
 from dlforge.data.prepare import PreparedData
 from dlforge.evaluate.baseline import fit_baseline
 from dlforge.evaluate.diagnosis import Diagnosis, diagnose
+from dlforge.evaluate.inspect import latency_ms
 from dlforge.evaluate.metrics import evaluate_scores
 from dlforge.evaluate.predict import labels_from_scores, predict_scores
 from dlforge.evaluate.threshold import choose_threshold
@@ -57,7 +58,8 @@ def evaluate_trained(model: torch.nn.Module, data: PreparedData, cfg: RunConfig,
         threshold=threshold, val_metrics=val_metrics, test_metrics=test_metrics,
         baseline=_baseline(data, cfg) if cfg.evaluate.baseline else None,
         diagnosis=diagnose(history, task, data.dataset.modality),
-        model_info=describe_model(model, data.preprocessor.output_shape, _input_dtype(data)),
+        model_info=describe_model(model, data.preprocessor.output_shape, _input_dtype(data))
+        | latency_ms(model, data.tensors["test"][0][0]),
         misclassified=_misclassified(data, test_scores, _value(threshold), cfg.evaluate.misclassified_examples),
     )
 

@@ -243,7 +243,9 @@ def model(info: dict[str, Any]) -> str:
     if not info:
         return ""
     names = {"params": "parameters", "trainable_params": "trainable parameters",
-             "flops": "FLOPs per sample", "latency_ms": "latency per sample (ms)"}
+             "flops": "FLOPs per sample", "latency_ms": "latency per sample (ms)",
+             "latency_ms_p50": "latency at batch 1, median (ms)",
+             "latency_ms_p95": "latency at batch 1, 95th percentile (ms)"}
     rows = [[names.get(k, k), _si(v) if k == "flops" else v] for k, v in info.items()]
     return section("model", "Model size", table(None, rows))
 
