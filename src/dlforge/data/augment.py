@@ -41,8 +41,11 @@ class Augmenter:
         [1.0, 0.0, 3.0, 2.0]
     """
 
-    def __init__(self, cfg: AugmentConfig) -> None:
+    def __init__(self, cfg: AugmentConfig, fill: torch.Tensor | None = None) -> None:
         self.cfg = cfg
+        # Crop and rotate uncover pixels. They must look like the images' background (raw 0,
+        # black), which after standardization is -mean/std per channel, not 0.
+        self.fill = None if fill is None else torch.as_tensor(fill, dtype=torch.float32).view(1, -1, 1, 1)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Augment a batch; `x` is not modified.
@@ -62,10 +65,8 @@ class Augmenter:
             x = torch.where(_chosen(x, cfg.hflip.p, generator), x.flip(-1), x)
         if cfg.vflip is not None:
             x = torch.where(_chosen(x, cfg.vflip.p, generator), x.flip(-2), x)
-        if cfg.crop is not None:
-            x = random_shift(x, cfg.crop.padding, cfg.crop.p, generator)
-        if cfg.rotate is not None:
-            x = random_rotate(x, cfg.rotate.degrees, cfg.rotate.p, generator)
+        if cfg.crop is not None or cfg.rotate is not None:
+            x = self._geometric(x, generator)
         if cfg.brightness is not None:
             delta = _uniform(x, -cfg.brightness.amount, cfg.brightness.amount, generator)
             # Zeroing the delta of unchosen samples costs one pass over x instead of two.
@@ -79,15 +80,30 @@ class Augmenter:
             x = x + noise * (cfg.noise.std * _chosen(x, cfg.noise.p, generator))
         return x.contiguous()
 
+    def _geometric(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Shift and rotate with zero fill, measured from the background value."""
+        fill = None if self.fill is None else self.fill.to(x)
+        if fill is not None:
+            x = x - fill
+        if self.cfg.crop is not None:
+            x = random_shift(x, self.cfg.crop.padding, self.cfg.crop.p, generator)
+        if self.cfg.rotate is not None:
+            x = random_rotate(x, self.cfg.rotate.degrees, self.cfg.rotate.p, generator)
+        return x if fill is None else x + fill
 
-def build_augmenter(cfg: AugmentConfig) -> Augmenter | None:
+
+def build_augmenter(cfg: AugmentConfig, fill: torch.Tensor | None = None) -> Augmenter | None:
     """The augmenter for `cfg`, or None when no op is enabled (so the loader skips the call).
+
+    Args:
+        cfg: the `augment` section.
+        fill: per-channel value of uncovered pixels (the preprocessed background); default 0.
 
     Example:
         >>> build_augmenter(AugmentConfig()) is None
         True
     """
-    return Augmenter(cfg) if cfg.enabled else None
+    return Augmenter(cfg, fill) if cfg.enabled else None
 
 
 def random_shift(x: torch.Tensor, padding: int, p: float, generator: torch.Generator) -> torch.Tensor:

@@ -67,16 +67,25 @@ def prepare_data(cfg: RunConfig) -> PreparedData:
         "val": to_tensors(pre.transform(splits.val.x), splits.val.y, dataset.task),
         "test": to_tensors(pre.transform(splits.test.x), splits.test.y, dataset.task),
     }
-    loaders = make_loaders(cfg, dataset, tensors, balanced)
+    loaders = make_loaders(cfg, dataset, tensors, balanced, pre)
     return PreparedData(dataset, splits, report, balanced, pre, tensors, loaders)
 
 
-def make_loaders(cfg: RunConfig, dataset: Dataset, tensors: dict, balanced: Balanced) -> Loaders:
+def background(preprocessor: Preprocessor, dataset: Dataset) -> torch.Tensor:
+    """Per-channel value a black (raw 0) pixel has after preprocessing."""
+    black = np.zeros((1, *dataset.sample_shape), dtype=dataset.x.dtype)
+    return torch.as_tensor(preprocessor.transform(black)[0, :, 0, 0])
+
+
+def make_loaders(cfg: RunConfig, dataset: Dataset, tensors: dict, balanced: Balanced,
+                 preprocessor: Preprocessor) -> Loaders:
     """Batch iterators: shuffled, augmented (images) and optionally re-weighted for training."""
     if cfg.augment.enabled and dataset.modality != "image":
         raise ConfigError(f"augment: augmentation applies to images only; this data is "
                           f"{dataset.modality}. Remove the augment section.")
-    augment = build_augmenter(cfg.augment) if dataset.modality == "image" else None
+    augment = None
+    if dataset.modality == "image":
+        augment = build_augmenter(cfg.augment, fill=background(preprocessor, dataset))
     weights = None if balanced.sample_weights is None else torch.as_tensor(
         np.asarray(balanced.sample_weights), dtype=torch.float64)
     train = BatchLoader(*tensors["train"], batch_size=cfg.train.batch_size, shuffle=True,

@@ -113,3 +113,14 @@ def test_non_image_batch_is_a_data_error():
         Augmenter(AugmentConfig(noise={}))(torch.zeros(4, 10), gen())
     assert str(err.value) == ("augment: applies to image batches (N, C, H, W) only, got shape "
                               "(4, 10); remove the augment section for this data")
+
+
+def test_crop_and_rotate_fill_uncovered_pixels_with_the_background_value():
+    background = -0.5  # e.g. a standardized black pixel
+    x = torch.full((4, 1, 6, 6), background)
+    x[:, :, 2:4, 2:4] = 2.0
+    aug = build_augmenter(AugmentConfig(crop={"padding": 2, "p": 1.0}, rotate={"degrees": 30, "p": 1.0}),
+                          fill=torch.tensor([background]))
+    out = aug(x, torch.Generator().manual_seed(0))
+    assert out.min().item() == pytest.approx(background)
+    assert (out == 0).sum().item() == 0
