@@ -57,9 +57,13 @@ def select(ds: Dataset, cfg: DataConfig, seed: int) -> Dataset:
     rng = np.random.default_rng(seed)
     applied: dict[str, Any] = {}
     if cfg.classes is not None:
-        ds = _keep_classes(ds, cfg.classes, cfg.task)
+        ds = _keep_classes(ds, _positive_last(cfg.classes, cfg.positive_class, cfg.task), cfg.task)
         applied["classes"] = list(cfg.classes)
     if cfg.binary_from is not None:
+        if cfg.positive_class not in (None, *cfg.binary_from):
+            raise DataError(f"data.positive_class: with data.binary_from the positive class is "
+                            f"{next(iter(cfg.binary_from))!r} (got {cfg.positive_class!r}); "
+                            f"remove data.positive_class or name that class")
         ds = _to_binary(ds, cfg.binary_from, cfg.negative_name)
         applied["binary_from"] = {k: list(v) for k, v in cfg.binary_from.items()}
     if cfg.positive_fraction is not None:
@@ -72,6 +76,15 @@ def select(ds: Dataset, cfg: DataConfig, seed: int) -> Dataset:
         return ds
     details = {**ds.provenance.details, "selection": applied | {"samples": len(ds)}}
     return replace(ds, provenance=replace(ds.provenance, details=details))
+
+
+def _positive_last(classes: list[str], positive: str | None, task: str | None) -> list[str]:
+    """Two kept classes make a binary task whose positive class is the second one."""
+    if len(classes) != 2 or task == "multiclass" or positive is None:
+        return classes
+    if positive not in classes:
+        raise DataError(f"data.positive_class: {positive!r} is not one of data.classes {classes}")
+    return [c for c in classes if c != positive] + [positive]
 
 
 def _check_names(key: str, value: Any, names: list[str], ds: Dataset) -> None:

@@ -132,3 +132,18 @@ def test_limit_is_deterministic_under_seed():
     ds = images([40, 20, 4], ABC)
     rows = [select(ds, DataConfig(limit=16), seed=s).x[:, 0, 0, 0].tolist() for s in (1, 1, 2)]
     assert rows[0] == rows[1] and rows[0] != rows[2]
+
+
+def test_positive_class_is_honoured_when_two_classes_are_kept():
+    from dlforge.data.dataset import Dataset, Provenance, TaskSpec
+
+    ds = Dataset(x=np.zeros((6, 1, 2, 2), np.uint8), y=np.array([0, 1, 2, 0, 1, 2]),
+                 task=TaskSpec("multiclass", ("a", "b", "c")), modality="image",
+                 provenance=Provenance("test"))
+    out = select(ds, DataConfig(source="npz", path="x", classes=["c", "a"], positive_class="c"), 0)
+    assert out.task == TaskSpec("binary", ("a", "c"))
+    assert out.y.tolist() == [0, 1, 0, 1]
+    with pytest.raises(DataError, match=r"^data.positive_class: 'b' is not one of data.classes \['c', 'a'\]$"):
+        select(ds, DataConfig(source="npz", path="x", classes=["c", "a"], positive_class="b"), 0)
+    with pytest.raises(DataError, match=r"^data.positive_class: with data.binary_from the positive class is 'bad'"):
+        select(ds, DataConfig(source="npz", path="x", binary_from={"bad": ["a"]}, positive_class="a"), 0)
