@@ -40,7 +40,8 @@ def learning_curves_png(history: Sequence[dict[str, Any]], metric: str) -> bytes
         metric: the history metric, e.g. "accuracy" or "mae".
     """
     fig = _figure(8, 3)
-    epochs = [row.get("epoch", i) for i, row in enumerate(history)]
+    # counted from 1 like the progress lines and the history table (`fit` records from 0)
+    epochs = [int(row.get("epoch", i)) + 1 for i, row in enumerate(history)]
     for ax, key in zip(fig.subplots(1, 2), ("loss", metric), strict=True):
         for name, color, label in ((key, TRAIN_COLOR, "train"), (f"val_{key}", VAL_COLOR, "validation")):
             points = [(e, row[name]) for e, row in zip(epochs, history, strict=True)

@@ -60,3 +60,14 @@ def test_filters_and_feature_maps_are_stretched_per_tile():
     assert _size(plots.filters_png(weight)) == (int(1.3 * 2 * 90), int(1.6 * 90))
     maps = np.random.default_rng(0).random((40, 4, 4))
     assert _size(plots.feature_maps_png(maps)) == (int(1.3 * 8 * 90), int(1.6 * 4 * 90))  # 32 shown
+
+
+def test_learning_curves_count_epochs_from_one(monkeypatch):
+    from matplotlib.axes import Axes
+
+    xs = []
+    original = Axes.plot
+    monkeypatch.setattr(Axes, "plot", lambda self, x, *a, **k: xs.append(list(x)) or original(self, x, *a, **k))
+    plots.learning_curves_png([{"epoch": 0, "loss": 1.0, "val_loss": 1.1},
+                               {"epoch": 1, "loss": 0.5, "val_loss": 0.8}], "accuracy")
+    assert xs == [[1, 2], [1, 2]]
