@@ -131,6 +131,8 @@ def evaluate(
     cfg = load_config(data, set_)
     metrics = evaluate_registered(model, cfg, split=split, workspace=ctx.obj["workspace"],
                                   url=ctx.obj["store_url"])
+    for warning in metrics["warnings"]:
+        output.err.print(f"warning: {warning}")
     if as_json:
         output.print_json(metrics)
     else:

@@ -125,4 +125,23 @@ def evaluate_registered(ref: str, cfg: RunConfig, *, split: str = "test", worksp
                         f"model's {list(predictor.task.class_names)}")
     scores = predictor.predict_scores(part.x)
     metrics = evaluate_scores(predictor.task, part.y, scores, predictor.threshold)
-    return {**metrics, "n_samples": len(part)}
+    warnings = _split_warnings(predictor, cfg, workspace, url) if split == "test" else []
+    return {**metrics, "n_samples": len(part), "warnings": warnings}
+
+
+def _split_warnings(predictor, cfg: RunConfig, workspace, url: str | None) -> list[str]:
+    """The test split is only untouched if it is cut the same way as at training time."""
+    from dlforge.registry import Store
+    from dlforge.workspace import resolve_workspace
+
+    run_id = predictor.version.run_id if predictor.version else None
+    if run_id is None:
+        return []
+    with Store.open(resolve_workspace(workspace), url) as store:
+        trained = store.get_run(run_id).config
+    same = {k: v for k, v in trained.get("data", {}).items() if k != "cache_dir"}
+    mine = {k: v for k, v in cfg.data.model_dump(mode="json").items() if k != "cache_dir"}
+    if same == mine and trained.get("seed") == cfg.seed:
+        return []
+    return [f"the data section or seed differs from the one the model was trained with (run "
+            f"{run_id}); this test split may contain samples the model was trained on"]

@@ -131,3 +131,12 @@ def test_predict_table_rows_from_csv_to_file(tmp_path):
     assert list(written["input"]) == ["row[0]", "row[1]", "row[2]", "row[3]"]
     assert list(written["label"]) == [row["label"] for row in expected]
     assert written["score"].tolist() == pytest.approx([row["score"] for row in expected], abs=1e-6)
+
+
+def test_evaluate_warns_when_the_split_differs_from_training(trained, tmp_path):
+    ws, _, _ = trained
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**TINY, "seed": 7}))
+    result = CliRunner().invoke(app, ["-w", str(ws), "evaluate", "tiny", "--data", str(other)])
+    assert result.exit_code == 0
+    assert "warning: the data section or seed differs from the one the model was trained with" in result.stderr
