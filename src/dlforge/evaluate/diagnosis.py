@@ -3,9 +3,11 @@
 Rules, checked in this order (high bias is fixed first: regularizing a model that cannot fit
 its own training data makes it worse):
 
-1. underfitting (high bias), classification only: the final TRAIN accuracy is below
+1. underfitting (high bias): classification: the final TRAIN accuracy is below
    `chance + UNDERFIT_SHARE * (1 - chance)`, chance = 1 / number of classes (0.5 for binary
-   and for each multilabel label). With 10 classes: below 0.775.
+   and for each multilabel label); with 10 classes: below 0.775. Regression (when the caller
+   gives `naive_mae`, the validation MAE of always predicting the training mean): the final
+   validation MAE is above `NAIVE_SHARE` (0.9) x naive_mae.
 2. overfitting (high variance), either of
    a. validation loss rose from its minimum by more than `VAL_RISE` (5%) by the last epoch
       while the training loss kept falling after that minimum;
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from dlforge.data.dataset import TaskSpec
 
 UNDERFIT_SHARE = 0.75
+NAIVE_SHARE = 0.9
 VAL_RISE = 0.05
 ACC_GAP = 0.10
 MAE_RATIO = 1.5
@@ -75,7 +78,8 @@ class Diagnosis:
 
 
 def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
-             modality: str | None = None) -> Diagnosis:
+             modality: str | None = None, naive_mae: float | None = None,
+             restored_epoch: int | None = None) -> Diagnosis:
     """Diagnose high bias or high variance from a training history.
 
     Args:
@@ -84,6 +88,9 @@ def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
         task: the task trained (chance level comes from its number of classes).
         modality: "image", "table" or "text"; image augmentation is suggested only for images
             (None: the data is unknown and the image advice is kept).
+        naive_mae: regression: validation MAE of always predicting the training mean.
+        restored_epoch: the epoch (counted from 0) whose weights early stopping restored;
+            the overfitting advice then says so instead of suggesting early stopping.
 
     Returns:
         The verdict, the reasons (with the numbers) and concrete advice.
@@ -96,12 +103,17 @@ def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
     rows = [r for r in history if r.get("loss") is not None and r.get("val_loss") is not None]
     if not rows:
         return Diagnosis("unknown", ["the history has no epochs with both loss and val_loss"], [])
-    reason = _train_too_poor(rows[-1], task)
+    reason = _train_too_poor(rows[-1], task) or _no_better_than_mean(rows[-1], naive_mae)
     if reason:
         return Diagnosis("underfitting", [reason], list(UNDERFIT_ADVICE))
     reasons = [r for r in (_val_rising(rows), _gap(rows[-1], task)) if r]
     if reasons:
-        return Diagnosis("overfitting", reasons, _overfit_advice(modality))
+        advice = _overfit_advice(modality)
+        if restored_epoch is not None:
+            reasons.append(f"early stopping already restored the weights of epoch "
+                           f"{restored_epoch + 1}, the best on validation")
+            advice = [a for a in advice if not a.startswith("Stop early")]
+        return Diagnosis("overfitting", reasons, advice)
     reason = _still_falling(rows)
     if reason:
         return Diagnosis("underfitting", [reason], list(UNDERFIT_ADVICE))
@@ -126,6 +138,14 @@ def _train_too_poor(last: dict[str, float], task: TaskSpec) -> str | None:
         return None
     return (f"final train accuracy {last['accuracy']:.3f} is below {bar:.3f} (chance {chance:.3f} "
             f"plus {UNDERFIT_SHARE:.0%} of the way to 1): the model cannot fit its own training data")
+
+
+def _no_better_than_mean(last: dict[str, float], naive_mae: float | None) -> str | None:
+    val_mae = last.get("val_mae")
+    if naive_mae is None or val_mae is None or val_mae <= NAIVE_SHARE * naive_mae:
+        return None
+    return (f"final val_mae {val_mae:.4g} is no better than {NAIVE_SHARE:g} x {naive_mae:.4g}, the "
+            f"error of always predicting the training mean: the model has not learnt the target")
 
 
 def _val_rising(rows: list[dict[str, float]]) -> str | None:

@@ -46,8 +46,11 @@ class Evaluation:
 
 
 def evaluate_trained(model: torch.nn.Module, data: PreparedData, cfg: RunConfig, device,
-                     history: list[dict[str, float]]) -> Evaluation:
-    """Choose the decision threshold on validation, then score the test split once."""
+                     history: list[dict[str, float]], restored_epoch: int | None = None) -> Evaluation:
+    """Choose the decision threshold on validation, then score the test split once.
+
+    `restored_epoch` is the epoch whose weights early stopping restored, if it did.
+    """
     task, batch = data.task, cfg.train.eval_batch_size
     val_scores = predict_scores(model, data.tensors["val"][0], task, batch_size=batch, device=device)
     threshold = choose_threshold(task, data.splits.val.y, val_scores, cfg.evaluate.threshold)
@@ -57,11 +60,20 @@ def evaluate_trained(model: torch.nn.Module, data: PreparedData, cfg: RunConfig,
     return Evaluation(
         threshold=threshold, val_metrics=val_metrics, test_metrics=test_metrics,
         baseline=_baseline(data, cfg) if cfg.evaluate.baseline else None,
-        diagnosis=diagnose(history, task, data.dataset.modality),
+        diagnosis=diagnose(history, task, data.dataset.modality, naive_mae=_naive_mae(data),
+                            restored_epoch=restored_epoch),
         model_info=describe_model(model, data.preprocessor.output_shape, _input_dtype(data))
         | latency_ms(model, data.tensors["test"][0][0]),
         misclassified=_misclassified(data, test_scores, _value(threshold), cfg.evaluate.misclassified_examples),
     )
+
+
+def _naive_mae(data: PreparedData) -> float | None:
+    """Regression: validation MAE of always predicting the training mean, the floor to beat."""
+    if data.task.kind != "regression":
+        return None
+    y_train, y_val = np.asarray(data.splits.train.y, float), np.asarray(data.splits.val.y, float)
+    return float(np.mean(np.abs(y_val - y_train.mean(axis=0))))
 
 
 def _baseline(data: PreparedData, cfg: RunConfig) -> dict[str, Any]:

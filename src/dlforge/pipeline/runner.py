@@ -152,7 +152,10 @@ class _Stages:
                           checkpoint_dir=self.run_dir / "checkpoints", resume_from=resume_from,
                           progress=progress)
         with self._timed("evaluate"):
-            evaluation: Evaluation = evaluate_trained(trained.model, data, cfg, self.device, trained.history)
+            es = cfg.train.early_stopping
+            restored = trained.best_epoch if es is not None and es.restore_best else None
+            evaluation: Evaluation = evaluate_trained(trained.model, data, cfg, self.device,
+                                                      trained.history, restored)
         report = write_run_report(self.run_dir / "report.html", cfg, self.run_id, data, trained,
                                   evaluation, self.seconds, public_config(cfg))
         version = register_trained(self.store, cfg, self.run_id, trained.model, data, evaluation,

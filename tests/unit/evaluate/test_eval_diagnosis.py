@@ -102,3 +102,24 @@ def test_overfitting_advice_suggests_image_augmentation_only_for_images():
         advice = diagnose(h, TEN, modality).advice
         assert advice[0] == "Get more training data (more labelled samples, or a larger data.limit)."
         assert advice[1:] == OVERFIT_ADVICE[1:]
+
+
+def test_regression_no_better_than_the_mean_is_underfitting():
+    rows = [{"loss": 9.0, "val_loss": 9.5, "mae": 2.0, "val_mae": 2.9},
+            {"loss": 8.9, "val_loss": 9.4, "mae": 2.0, "val_mae": 2.85}]
+    diag = diagnose(rows, TaskSpec("regression", ("y",)), "table", naive_mae=3.0)
+    assert diag.verdict == "underfitting"
+    assert diag.reasons == ["final val_mae 2.85 is no better than 0.9 x 3, the error of always "
+                            "predicting the training mean: the model has not learnt the target"]
+    assert diagnose(rows, TaskSpec("regression", ("y",)), "table", naive_mae=4.0).verdict != "underfitting"
+
+
+def test_overfitting_after_restore_best_says_so_instead_of_suggesting_early_stopping():
+    rows = [{"loss": 1.0 - 0.1 * i, "val_loss": v, "accuracy": 0.95, "val_accuracy": 0.94}
+            for i, v in enumerate([0.5, 0.4, 0.45, 0.5, 0.55])]
+    task = TaskSpec("binary", ("ok", "ng"))
+    diag = diagnose(rows, task, "image", restored_epoch=1)
+    assert diag.verdict == "overfitting"
+    assert diag.reasons[-1] == "early stopping already restored the weights of epoch 2, the best on validation"
+    assert not any(a.startswith("Stop early") for a in diag.advice)
+    assert any(a.startswith("Stop early") for a in diagnose(rows, task, "image").advice)
