@@ -140,3 +140,11 @@ def test_evaluate_warns_when_the_split_differs_from_training(trained, tmp_path):
     result = CliRunner().invoke(app, ["-w", str(ws), "evaluate", "tiny", "--data", str(other)])
     assert result.exit_code == 0
     assert "warning: the data section or seed differs from the one the model was trained with" in result.stderr
+
+
+def test_an_unreachable_store_is_one_line_with_the_password_masked(tmp_path, capsys):
+    url = "postgresql+psycopg://user:secret@127.0.0.1:1/dlforge"
+    assert main(["-w", str(tmp_path), "--store-url", url, "models", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: store: cannot open postgresql+psycopg://user:***@127.0.0.1:1/dlforge: ")
+    assert "secret" not in err and len(err.splitlines()) == 1
