@@ -127,7 +127,8 @@ def best_rate(fn, repeats: int) -> float:
 
 def in_child(script: Path, job: dict) -> dict:
     """Run `job` in a fresh Python process (default process settings) and return its JSON."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["PYTHONWARNINGS"] = "ignore"
     if job.get("settings", {}).get("omp_passive"):
         # libgomp reads its wait policy once, when torch loads it: only a fresh process can
         # change it. PASSIVE makes idle OpenMP threads sleep instead of spinning.

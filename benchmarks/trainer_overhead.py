@@ -209,6 +209,8 @@ def main() -> None:
     p.add_argument("--variants", action="store_true", help="also measure single settings")
     p.add_argument("--skip-tta", action="store_true", help="skip figure 3 (time to accuracy)")
     p.add_argument("--target", type=float, default=None, help="validation accuracy target")
+    p.add_argument("--samples", type=int, default=None, help="samples per timed epoch (figures 1, 2)")
+    p.add_argument("--limit", type=int, default=None, help="figure 3: use this many Fashion-MNIST images")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -216,6 +218,7 @@ def main() -> None:
         print(json.dumps((job_train if job["kind"] == "train" else job_tta)(job)))
         return
     n, epochs, rounds = (640, 2, 1) if args.quick else (6400, 3, 2)
+    n = args.samples or n
     print(f"machine: {C.machine_line()}")
     x, y = C.fashion_images(n)
     o = overhead(x, y, rounds=1 if args.quick else 5)
@@ -228,7 +231,7 @@ def main() -> None:
           f"= {s['eval']['ratio']:.2f}x")
     if not args.skip_tta:
         target = args.target or (0.60 if args.quick else 0.90)
-        limit, max_epochs = (1500, 2) if args.quick else (None, 8)
+        limit, max_epochs = (1500, 2) if args.quick else (args.limit, 8)
         t = time_to_accuracy(limit, target, max_epochs)
         print(f"3. time to val_accuracy {target} ({t['train_samples']} training samples): "
               f"dlforge default recipe {first_reach(t['dlforge'], target)}; naive loop "
