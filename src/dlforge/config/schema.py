@@ -428,6 +428,16 @@ class RangeSpec(Section):
             raise ValueError(
                 f"give exactly one of uniform, log_uniform, int, choice (got {given or 'none'})"
             )
+        for kind in ("uniform", "log_uniform", "int"):
+            bounds = getattr(self, kind)
+            if bounds is not None and not bounds[0] < bounds[1]:
+                raise ValueError(f"{kind}: [low, high] must have low < high; an empty or inverted "
+                                 f"range has nothing to search (got {list(bounds)})")
+        if self.log_uniform is not None and self.log_uniform[0] <= 0:
+            raise ValueError(f"log_uniform: low must be greater than 0 (got {list(self.log_uniform)})")
+        if self.choice is not None and len(self.choice) < 2:
+            raise ValueError(f"choice: give at least 2 values; to fix one value set the key itself "
+                             f"instead of tuning it (got {self.choice})")
         return self
 
 
