@@ -11,7 +11,7 @@ from typing import Any
 
 from dlforge.config import RunConfig, load_config
 from dlforge.config.load import default_config_path
-from dlforge.data.prepare import PreparedData, prepare_data
+from dlforge.data.prepare import PreparedData, make_loaders, prepare_data
 from dlforge.errors import ConfigError, NotFoundError
 from dlforge.models import build_model
 from dlforge.pipeline.evaluate_model import Evaluation, evaluate_trained
@@ -21,6 +21,7 @@ from dlforge.registry import Store, current_code_version
 from dlforge.registry.engine import mask_url
 from dlforge.runtime import configure_process, seed_everything, select_device
 from dlforge.train.loop import fit
+from dlforge.tune import SearchResult, check_space, search
 from dlforge.workspace import resolve_workspace
 
 
@@ -46,7 +47,8 @@ class RunResult:
 
 
 def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str | Path | None = None,
-        progress: bool = True, resume: str | None = None, store_url: str | None = None) -> RunResult:
+        progress: bool = True, resume: str | None = None, store_url: str | None = None,
+        search_resume: bool = False) -> RunResult:
     """Train, evaluate, report and register one model as `config` describes.
 
     Args:
@@ -58,6 +60,8 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
         resume: id of an interrupted or failed run to continue from its last checkpoint; it
             ends with the same weights as an uninterrupted run would have.
         store_url: the store's SQLAlchemy URL when it is not in the config (`registry.url`).
+        search_resume: with a `tune` section, first close trials a killed search left running
+            so that they are run again (`dlforge tune --resume`).
 
     Returns:
         The run's id, report path, registered model reference and test metrics.
@@ -83,12 +87,21 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
         seed_everything(cfg.seed)
         device = select_device(cfg.device)
         data = prepare_data(cfg)
+        searched = None
+        if cfg.tune is not None and record is None:
+            searched = search(cfg, data, store, device=device, progress=progress,
+                              resume=search_resume)
+            cfg = searched.require_best()  # retrained below exactly as its trial was
+            data.loaders = make_loaders(cfg, data.dataset, data.tensors, data.balanced,
+                                        data.preprocessor)
+            seed_everything(cfg.seed)
         model = build_model(cfg.model, input_shape=data.preprocessor.output_shape,
                             num_outputs=data.task.num_outputs, vocab_size=data.preprocessor.vocab_size)
         if record is None:
             record = store.create_run(cfg.name, public_config(cfg), data.dataset.provenance.fingerprint,
                                       current_code_version(), cfg.seed)
-        stage = _Stages(cfg, data, store, record.id, ws / "artifacts" / "runs" / record.id, device)
+        stage = _Stages(cfg, data, store, record.id, ws / "artifacts" / "runs" / record.id, device,
+                        searched)
         try:
             return stage.train_and_publish(model, progress, checkpoint)
         except BaseException as exc:
@@ -100,8 +113,7 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
 def refuse_unsupported(cfg: RunConfig) -> None:
     """Config that validates but that `run` cannot honour yet fails here, before any work."""
     if cfg.tune is not None:
-        raise ConfigError("tune: hyperparameter search is not available in this version yet; "
-                          "remove the tune section to train the configured model once")
+        check_space(cfg)
     if cfg.model.type == "autoencoder":
         raise ConfigError("model.type: autoencoder reconstructs its input (anomaly detection), which "
                           "`dlforge run` does not do yet; choose a classifier or regressor such as "
@@ -143,10 +155,13 @@ class _Stages:
     run_id: str
     run_dir: Path
     device: Any
+    searched: SearchResult | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
     def train_and_publish(self, model, progress: bool, resume_from: Path | None) -> RunResult:
         cfg, data = self.cfg, self.data
+        if self.searched is not None:
+            self.seconds["search"] = self.searched.seconds
         with self._timed("train"):
             trained = fit(model, data.loaders, cfg.train, data.task, seed=cfg.seed, device=self.device,
                           checkpoint_dir=self.run_dir / "checkpoints", resume_from=resume_from,
@@ -161,7 +176,8 @@ class _Stages:
         version = register_trained(self.store, cfg, self.run_id, trained.model, data, evaluation,
                                    staging=self.run_dir / "bundle") if cfg.registry.enabled else None
         self.store.finish_run(self.run_id, "completed", history=trained.history,
-                              metrics=evaluation.summary_metrics(), report_path=str(report))
+                              metrics=_with_search(evaluation.summary_metrics(), self.searched),
+                              report_path=str(report))
         return RunResult(
             run_id=self.run_id, name=cfg.name, workspace=self.run_dir.parents[2], report_path=report,
             model_ref=f"{version.name}@{version.version}" if version else None,
@@ -178,3 +194,8 @@ class _Stages:
             yield
         finally:
             self.seconds[stage] = round(time.perf_counter() - start, 3)
+
+
+def _with_search(metrics: dict[str, Any], searched: SearchResult | None) -> dict[str, Any]:
+    """The run's metrics plus, after a search, its summary (study, counts, best trial)."""
+    return metrics if searched is None else {**metrics, "tune": searched.to_dict()}

@@ -124,7 +124,7 @@ def test_the_store_url_is_honoured_and_its_password_never_shown(tmp_path):
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"tune": {"n_trials": 2}}, "tune: hyperparameter search is not available in this version yet"),
+    ({"tune": {"n_trials": 2}}, "tune.space: nothing to search; give at least one key"),
     ({"model": {"type": "autoencoder"}}, "model.type: autoencoder reconstructs its input"),
 ])
 def test_unsupported_sections_fail_before_any_work(tmp_path, change, message):

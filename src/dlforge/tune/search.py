@@ -1,0 +1,220 @@
+"""The search: an Optuna study around the one fit loop.
+
+The data is prepared once and reused by every trial. A trial builds the model from its
+config and makes ONE call to `train.loop.fit` with a pruning callback; it is recorded as a run
+(kind ``trial``) in the store with its config and history. Pruned and failed trials keep
+their reason and the study goes on. Only the VALIDATION metric is ever seen here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from dlforge.config.schema import RunConfig
+from dlforge.data.prepare import PreparedData, make_loaders
+from dlforge.errors import ConfigError, DlforgeError
+from dlforge.models import build_model
+from dlforge.registry.engine import mask_url
+from dlforge.runtime import seed_everything
+from dlforge.train.epoch_metrics import metric_name
+from dlforge.train.loop import fit
+from dlforge.tune.pruning import PruningCallback
+from dlforge.tune.results import SearchResult, summarize
+from dlforge.tune.space import apply_params, check_space, distributions, trial_values
+from dlforge.tune.study import build_sampler, direction, grid_size, open_study
+
+if TYPE_CHECKING:
+    import optuna
+
+    from dlforge.registry import Store
+
+# Trials that use up the budget; a FAIL without a reason was interrupted and is run again.
+_COUNTED = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
+
+
+def check_search(cfg: RunConfig, task_kind: str) -> None:
+    """Everything about `tune:` that can be wrong, checked before any trial starts.
+
+    Raises:
+        ConfigError: one line per problem (space keys, ranges, metric, grid of floats).
+    """
+    check_space(cfg)
+    allowed = ("val_loss", f"val_{metric_name(task_kind)}")
+    if cfg.tune.metric not in allowed:
+        raise ConfigError(f"tune.metric: the search optimizes a validation metric of this "
+                          f"{task_kind} task: {' or '.join(allowed)} (got {cfg.tune.metric!r})")
+    if cfg.tune.sampler == "grid":
+        grid_size(cfg)
+
+
+def search(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "cpu",
+           progress: bool = True, resume: bool = False, worker: bool = False) -> SearchResult:
+    """Run trials of the config's study until its budget is used, then return the trials.
+
+    Several processes may call this with the same config and a shared store: they share one
+    study and together run `tune.n_trials` trials (grid search: at most the grid's size).
+
+    Args:
+        cfg: a config with a `tune` section.
+        data: prepared once, reused by every trial.
+        store: trials are recorded here as runs; the study lives in its database unless
+            `tune.storage` names another.
+        device: where trials train.
+        progress: one line per finished trial on stderr (state, value, best so far).
+        resume: close trials a killed process left running (as failed, not counted) so that
+            they are run again.
+        worker: one of several processes sharing the study; its sampler draws its own values.
+
+    Returns:
+        SearchResult with every trial and the best by the validation metric.
+
+    Raises:
+        ConfigError: a bad `tune` section, before any trial.
+        StoreError: the study's database does not answer, before any trial.
+    """
+    check_search(cfg, data.task.kind)
+    study = open_study(cfg, cfg.tune.storage or store.sqlalchemy_url)
+    if resume:
+        _close_interrupted(study, store)
+    budget = min(cfg.tune.n_trials, grid_size(cfg)) if cfg.tune.sampler == "grid" else cfg.tune.n_trials
+    start = time.monotonic()
+    while _used(study) < budget:
+        if cfg.tune.timeout_s is not None and time.monotonic() - start >= cfg.tune.timeout_s:
+            break
+        if cfg.tune.sampler != "grid":  # the grid's order is one permutation for every process
+            # Seeded per trial, not per process: a resumed search draws new values, not trial 0's.
+            study.sampler = build_sampler(
+                cfg, trial_seed(cfg.seed, len(study.get_trials(deepcopy=False)), worker))
+        _run_trial(study, cfg, data, store, device)
+        if progress:
+            print(progress_line(collect(study, cfg), budget), file=sys.stderr, flush=True)
+    result = collect(study, cfg)
+    result.seconds = round(time.monotonic() - start, 3)
+    return result
+
+
+def trial_seed(seed: int, n_trials_so_far: int, worker: bool) -> int:
+    """The sampler's seed for the next trial: reproducible, unless several workers share the
+    study (they would otherwise all draw the same values)."""
+    salt = os.getpid() if worker else 0
+    return (seed * 1_000_003 + n_trials_so_far * 7919 + salt) % 2**32
+
+
+def _used(study: optuna.Study) -> int:
+    trials = study.get_trials(deepcopy=False)
+    return sum(1 for t in trials if t.state.name in _COUNTED
+               or (t.state.name == "FAIL" and "reason" in t.user_attrs))
+
+
+def _close_interrupted(study: optuna.Study, store: Store) -> None:
+    """Trials left RUNNING by a killed process: FAIL without a reason, so they are not counted."""
+    from optuna.trial import TrialState
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(t.number, state=TrialState.FAIL)
+        if "run_id" in t.user_attrs:
+            store.finish_run(t.user_attrs["run_id"], "interrupted",
+                             error="the search was interrupted during this trial")
+
+
+def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: Store,
+               device: Any) -> None:
+    """Ask for a trial, train it with one call to `fit`, tell the study how it ended."""
+    import optuna
+    from optuna.trial import TrialState
+
+    trial = study.ask(distributions(cfg))
+    values = trial_values(cfg, trial.params)
+    run_id = None
+    pruning = PruningCallback(trial, cfg.tune.metric)
+    try:
+        tcfg = apply_params(cfg, values)
+        run_id = store.create_run(f"{cfg.name}-trial-{trial.number}", public_config(tcfg),
+                                  data.dataset.provenance.fingerprint, None, cfg.seed,
+                                  kind="trial").id
+        trial.set_user_attr("run_id", run_id)
+        value, history = _train(trial, tcfg, data, device, pruning)
+    except optuna.TrialPruned as exc:
+        _record(store, run_id, trial, "pruned", str(exc), pruning.history, cfg.tune.metric)
+        study.tell(trial, state=TrialState.PRUNED)
+    except KeyboardInterrupt:
+        if run_id is not None:
+            store.finish_run(run_id, "interrupted", history=pruning.history,
+                             error="the search was interrupted during this trial")
+        study.tell(trial, state=TrialState.FAIL)  # no reason: --resume runs it again
+        raise
+    except (DlforgeError, RuntimeError, ValueError) as exc:  # a trial's failure, not the study's
+        _record(store, run_id, trial, "failed", f"{type(exc).__name__}: {exc}", pruning.history,
+                cfg.tune.metric)
+        study.tell(trial, state=TrialState.FAIL)
+    else:
+        trial.set_user_attr("last_value", value)
+        store.finish_run(run_id, "completed", history=history,
+                         metrics={cfg.tune.metric: value, "trial": trial.number,
+                                  "tune_state": "complete", "params": values})
+        study.tell(trial, value)
+
+
+def _train(trial: optuna.Trial, tcfg: RunConfig, data: PreparedData, device: Any,
+           pruning: PruningCallback) -> tuple[float, list[dict[str, float]]]:
+    """The trial's model trained by the one fit loop; returns its best validation value."""
+    seed_everything(tcfg.seed)
+    model = build_model(tcfg.model, input_shape=data.preprocessor.output_shape,
+                        num_outputs=data.task.num_outputs, vocab_size=data.preprocessor.vocab_size)
+    loaders = make_loaders(tcfg, data.dataset, data.tensors, data.balanced, data.preprocessor)
+    result = fit(model, loaders, tcfg.train, data.task, callbacks=[pruning], seed=tcfg.seed,
+                 device=device, progress=False)
+    values = [row[tcfg.tune.metric] for row in result.history]
+    best = max(values) if direction(tcfg.tune.metric) == "maximize" else min(values)
+    return float(best), result.history
+
+
+def _record(store: Store, run_id: str | None, trial: optuna.Trial, state: str, reason: str,
+            history: list[dict[str, float]], metric: str) -> None:
+    """A pruned or failed trial keeps its reason, in the study and on its run."""
+    trial.set_user_attr("reason", reason)
+    if history:
+        trial.set_user_attr("last_value", float(history[-1].get(metric, float("nan"))))
+    if run_id is not None:
+        status = "completed" if state == "pruned" else "failed"
+        store.finish_run(run_id, status, history=history, error=reason,
+                         metrics={"trial": trial.number, "tune_state": state})
+
+
+def collect(study: optuna.Study, cfg: RunConfig) -> SearchResult:
+    """The study's trials as summaries, and the best COMPLETE trial with its config."""
+    trials = [summarize(t, trial_values(cfg, t.params)) for t in study.get_trials(deepcopy=False)]
+    complete = [t for t in trials if t.state == "complete"]
+    best = None
+    if complete:
+        pick = max if study.direction.name == "MAXIMIZE" else min
+        best = pick(complete, key=lambda t: (t.value, -t.number) if pick is max else (t.value, t.number))
+    best_config = apply_params(cfg, best.params) if best else None
+    return SearchResult(study.study_name, cfg.tune.metric, study.direction.name.lower(), trials,
+                        best, best_config, study)
+
+
+def progress_line(result: SearchResult, budget: int) -> str:
+    """`trial 3 pruned | 4/10 done: 2 complete, 1 pruned, 1 failed | best val_loss 0.31 (trial 1)`."""
+    last = max(result.trials, key=lambda t: t.number)
+    c = result.counts
+    done = c["complete"] + c["pruned"] + c["failed"]
+    best = (f"best {result.metric} {result.best.value:.4g} (trial {result.best.number})"
+            if result.best else "no trial complete yet")
+    return (f"trial {last.number} {last.state} | {done}/{budget} done: {c['complete']} complete, "
+            f"{c['pruned']} pruned, {c['failed']} failed | {best}")
+
+
+def public_config(cfg: RunConfig) -> dict[str, Any]:
+    """The config as JSON with the store password and the serve token hidden."""
+    out = cfg.model_dump(mode="json")
+    if out["registry"].get("url"):
+        out["registry"]["url"] = mask_url(out["registry"]["url"])
+    if out["tune"] and out["tune"].get("storage"):
+        out["tune"]["storage"] = mask_url(out["tune"]["storage"])
+    if out["serve"].get("token"):
+        out["serve"]["token"] = "***"
+    return out

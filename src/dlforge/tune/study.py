@@ -1,0 +1,139 @@
+"""The Optuna study of a search: where it lives (the store's database), its sampler and pruner.
+
+The study is named after the config (its name plus a hash of everything that shapes the
+search), so that `dlforge tune --worker` processes given the same config join one study,
+and a search started again after a kill continues the same study.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from dlforge.config.schema import RunConfig
+from dlforge.errors import ConfigError, StoreError
+from dlforge.registry.engine import BUSY_TIMEOUT_S, mask_url
+from dlforge.train.callbacks import resolve_mode
+
+if TYPE_CHECKING:
+    import optuna
+
+# Median pruning needs a few finished trials to compare against, and one epoch of warm-up:
+# the first epoch's metric says little about where a trial ends.
+MEDIAN_STARTUP_TRIALS = 2
+MEDIAN_WARMUP_EPOCHS = 1
+
+
+def study_name(cfg: RunConfig) -> str:
+    """`<name>-<hash>`: the same for every process given the same config (storage URL and
+    budget aside, so that raising `tune.n_trials` continues the study)."""
+    shaped = cfg.model_dump(mode="json", exclude={"registry", "serve"})
+    for budget_or_place in ("storage", "n_trials", "timeout_s"):  # a bigger budget continues it
+        shaped["tune"].pop(budget_or_place, None)
+    digest = hashlib.sha256(json.dumps(shaped, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{cfg.name}-{digest}"
+
+
+def direction(metric: str) -> str:
+    """`maximize` for accuracy-like metrics (see `resolve_mode`), else `minimize`."""
+    return "maximize" if resolve_mode(metric, "auto") == "max" else "minimize"
+
+
+def build_sampler(cfg: RunConfig, seed: int) -> optuna.samplers.BaseSampler:
+    """Random (the default), grid or TPE, seeded by the run's seed.
+
+    Raises:
+        ConfigError: grid search over a continuous range (one line per such key).
+    """
+    import optuna
+
+    tune = cfg.tune
+    if tune.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if tune.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    return _grid_sampler_class()(grid(cfg), seed=seed)
+
+
+def _grid_sampler_class() -> type:
+    import optuna
+
+    class AskTellGridSampler(optuna.samplers.GridSampler):
+        """Optuna's grid sampler without its `study.stop()` once the grid is covered: that
+        only works inside `study.optimize`, and `search` already stops at the grid's size."""
+
+        def after_trial(self, study, trial, state, values) -> None:  # noqa: ANN001
+            pass
+
+    return AskTellGridSampler
+
+
+def grid(cfg: RunConfig) -> dict[str, list[Any]]:
+    """The values grid search tries per key: each `choice`, or every integer of an `int` range.
+
+    Raises:
+        ConfigError: a `uniform`/`log_uniform` range, which has no finite set of values.
+    """
+    from dlforge.tune.space import distributions
+
+    out, problems = {}, []
+    for key, dist in distributions(cfg).items():
+        spec = cfg.tune.space[key]
+        if spec.choice is not None:
+            out[key] = list(dist.choices)
+        elif spec.int is not None:
+            out[key] = list(range(dist.low, dist.high + 1))
+        else:
+            kind = "uniform" if spec.uniform is not None else "log_uniform"
+            problems.append(f"tune.space.{key}: the grid sampler needs choice or int ranges "
+                            f"(got {kind}); list the values to try, e.g. {{choice: [..]}}, "
+                            f"or use tune.sampler: random")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return out
+
+
+def grid_size(cfg: RunConfig) -> int:
+    """How many distinct trials grid search has."""
+    size = 1
+    for values in grid(cfg).values():
+        size *= len(values)
+    return size
+
+
+def build_pruner(cfg: RunConfig) -> optuna.pruners.BasePruner:
+    """No pruning, the median rule, or successive halving over epochs (Hyperband)."""
+    import optuna
+
+    if cfg.tune.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=MEDIAN_STARTUP_TRIALS,
+                                           n_warmup_steps=MEDIAN_WARMUP_EPOCHS)
+    if cfg.tune.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=cfg.train.epochs)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(cfg: RunConfig, url: str) -> optuna.Study:
+    """Create the config's study in the database at `url`, or load it when it exists.
+
+    Raises:
+        StoreError: the database does not answer or cannot hold a study (one line).
+    """
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    optuna.logging.set_verbosity(logging.WARNING)
+    kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_S}} if url.startswith("sqlite") else {}
+    try:
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        return optuna.create_study(
+            storage=storage, study_name=study_name(cfg), direction=direction(cfg.tune.metric),
+            sampler=build_sampler(cfg, cfg.seed), pruner=build_pruner(cfg), load_if_exists=True)
+    except (SQLAlchemyError, ImportError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StoreError(f"tune.storage: cannot open the study database {mask_url(url)}: {first}; "
+                         f"check that the server is running and the URL is right") from None

@@ -1,0 +1,101 @@
+"""The study: name, direction, samplers, pruners, storage errors; the pruning callback."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from dlforge.config import load_config
+from dlforge.errors import ConfigError, StoreError
+from dlforge.tune.pruning import PruningCallback
+from dlforge.tune.study import build_pruner, build_sampler, direction, grid, open_study, study_name
+
+
+def _cfg(tune: dict) -> object:
+    return load_config({"model": {"type": "mlp", "hidden": [16]}, "tune": tune})
+
+
+def test_direction_follows_the_metric():
+    assert direction("val_accuracy") == "maximize"
+    assert direction("val_loss") == "minimize"
+    assert direction("val_mae") == "minimize"
+
+
+def test_study_name_ignores_the_storage_url_but_not_the_space():
+    a = _cfg({"space": {"train.lr": {"choice": [0.1, 0.01]}}})
+    b = _cfg({"space": {"train.lr": {"choice": [0.1, 0.01]}}, "storage": "sqlite:///other.db"})
+    c = _cfg({"space": {"train.lr": {"choice": [0.1, 0.02]}}})
+    assert study_name(a) == study_name(b) != study_name(c)
+    assert study_name(a).startswith("model-") and len(study_name(a)) == len("model-") + 10
+
+
+def test_samplers_and_pruners():
+    cfg = _cfg({"space": {"train.lr": {"choice": [0.1, 0.01]}, "train.epochs": {"int": [1, 3]}}})
+    assert isinstance(build_sampler(cfg, 0), optuna.samplers.RandomSampler)
+    assert isinstance(build_pruner(cfg), optuna.pruners.MedianPruner)
+    tpe = cfg.model_copy(update={"tune": cfg.tune.model_copy(update={"sampler": "tpe", "pruner": "hyperband"})})
+    assert isinstance(build_sampler(tpe, 0), optuna.samplers.TPESampler)
+    assert isinstance(build_pruner(tpe), optuna.pruners.HyperbandPruner)
+    assert grid(cfg) == {"train.lr": [0.1, 0.01], "train.epochs": [1, 2, 3]}
+
+
+def test_grid_of_a_continuous_range_is_an_error():
+    cfg = _cfg({"sampler": "grid", "space": {"train.lr": {"log_uniform": [1e-3, 1e-1]}}})
+    with pytest.raises(ConfigError) as err:
+        build_sampler(cfg, 0)
+    assert str(err.value) == (
+        "tune.space.train.lr: the grid sampler needs choice or int ranges (got log_uniform); list "
+        "the values to try, e.g. {choice: [..]}, or use tune.sampler: random")
+
+
+def test_a_storage_that_does_not_answer_is_one_line():
+    cfg = _cfg({"space": {"train.lr": {"choice": [0.1, 0.01]}}})
+    with pytest.raises(StoreError) as err:
+        open_study(cfg, "postgresql+psycopg://user:secret@127.0.0.1:1/db")
+    message = str(err.value)
+    assert message.startswith("tune.storage: cannot open the study database "
+                              "postgresql+psycopg://user:***@127.0.0.1:1/db: ")
+    assert message.endswith("; check that the server is running and the URL is right")
+    assert "secret" not in message and "\n" not in message
+
+
+def test_the_study_is_created_once_and_loaded_after(tmp_path):
+    cfg = _cfg({"metric": "val_accuracy", "space": {"train.lr": {"choice": [0.1, 0.01]}}})
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    first = open_study(cfg, url)
+    first.enqueue_trial({"train.lr": 0.1})
+    again = open_study(cfg, url)
+    assert again.study_name == first.study_name and again.direction.name == "MAXIMIZE"
+    assert len(again.get_trials()) == 1
+
+
+class _ScriptedTrial:
+    """Stands in for an Optuna trial: records reports, prunes at one step."""
+
+    def __init__(self, prune_at: int) -> None:
+        self.prune_at, self.reports = prune_at, []
+
+    def report(self, value: float, step: int) -> None:
+        self.reports.append((step, value))
+
+    def should_prune(self) -> bool:
+        return self.reports[-1][0] == self.prune_at
+
+
+def test_pruning_callback_reports_each_epoch_and_prunes_with_a_reason():
+    trial = _ScriptedTrial(prune_at=1)
+    cb = PruningCallback(trial, "val_loss")
+    cb.on_fit_start(None)
+    cb.on_epoch_end(0, {"val_loss": 0.9, "loss": 1.0}, None)
+    with pytest.raises(optuna.TrialPruned) as err:
+        cb.on_epoch_end(1, {"val_loss": 0.75, "loss": 0.8}, None)
+    assert trial.reports == [(0, 0.9), (1, 0.75)]
+    assert str(err.value) == "pruned after epoch 2: val_loss 0.75 was worse than the pruner's bar at that epoch"
+    assert [row["val_loss"] for row in cb.history] == [0.9, 0.75]
+
+
+def test_pruning_callback_names_a_metric_that_is_not_logged():
+    cb = PruningCallback(_ScriptedTrial(prune_at=9), "val_f1")
+    with pytest.raises(ConfigError) as err:
+        cb.on_epoch_end(0, {"epoch": 0, "loss": 1.0, "val_loss": 0.9, "val_accuracy": 0.5}, None)
+    assert str(err.value) == "tune.metric: 'val_f1' is not logged; available: loss, val_accuracy, val_loss"
