@@ -1,0 +1,84 @@
+"""The FastAPI application: `create_app(store, settings)`.
+
+Models are loaded in the lifespan (those named with ``--model``) or on first use, never at
+import time; the routes reach them through `Depends`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from dlforge.registry.refs import parse_ref
+from dlforge.serve.deps import TOKEN_ENV
+from dlforge.serve.errors import install_handlers
+from dlforge.serve.metrics import ServeMetrics
+from dlforge.serve.middleware import BodyLimit, Observe
+from dlforge.serve.models import ModelCache
+from dlforge.serve.routes import models_router, router
+
+if TYPE_CHECKING:
+    from dlforge.config.schema import ServeConfig
+    from dlforge.registry import Store
+
+DEFAULT_MAX_ITEMS = 1024
+
+
+def create_app(store: Store, settings: ServeConfig, *, models: Sequence[str] = (),
+               max_items: int = DEFAULT_MAX_ITEMS, max_loaded: int = 4) -> FastAPI:
+    """The inference service over `store`.
+
+    Args:
+        store: the registry to serve from (the caller keeps it open while the app runs).
+        settings: the ``serve`` config section (batching, body limit, token).
+        models: references such as ``digits@production``: each is loaded at startup, and its
+            alias becomes what a bare ``/v1/models/digits/...`` serves (else the latest version).
+        max_items: most inputs in one predict request.
+        max_loaded: model versions kept in memory.
+
+    Raises:
+        ConfigError: a malformed reference in `models`.
+
+    Example:
+        >>> with TestClient(create_app(Store.open(ws), ServeConfig())) as client:  # doctest: +SKIP
+        ...     client.post("/v1/models/digits/predict", json={"inputs": [[[0] * 8] * 8]})
+    """
+    defaults = dict(parse_ref(ref) for ref in models if "@" in ref)
+    metrics = ServeMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cache = ModelCache(store, defaults=defaults, max_batch=settings.max_batch,
+                           max_wait_ms=settings.max_wait_ms, max_loaded=max_loaded,
+                           on_batch=metrics.observe_batch)
+        app.state.models = cache
+        for ref in models:
+            await cache.get(ref)
+        try:
+            yield
+        finally:
+            await cache.close()
+
+    app = FastAPI(title="dlforge inference", version=_version(), lifespan=lifespan,
+                  description="Predictions from registered dlforge models.")
+    app.state.store = store
+    app.state.metrics = metrics
+    app.state.token = settings.token or os.environ.get(TOKEN_ENV) or None
+    app.state.protect_reads = settings.protect_reads
+    app.state.max_items = max_items
+    app.include_router(models_router)
+    app.include_router(router)
+    install_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
+    app.add_middleware(Observe, metrics=metrics)  # outermost: counts 413s and 500s too
+    return app
+
+
+def _version() -> str:
+    from dlforge import __version__
+
+    return __version__

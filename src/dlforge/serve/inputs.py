@@ -1,0 +1,168 @@
+"""The request body of predict, read and checked into what the Predictor takes.
+
+JSON ``{"inputs": [...]}`` (image pixel arrays, texts or table rows) or multipart image files
+under ``files``. Only the checks that the Predictor cannot make are here: the kind of each
+item for the model's modality, numbers that are finite, the item limit. Shapes, sizes and
+columns are the Predictor's to check (its DataError messages reach the client unchanged).
+Strings are never taken as file paths: a client must not make the server read its own files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from dlforge.errors import DataError
+from dlforge.serve.errors import validation_message
+from dlforge.serve.schemas import PredictRequest
+
+if TYPE_CHECKING:
+    from fastapi import Request
+
+    from dlforge.registry import Predictor
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A request's inputs: `items` for the Predictor, `kind` for the batcher, and top-k."""
+
+    items: Any
+    kind: str
+    size: int
+    top_k: int | None
+
+
+async def read_body(request: Request, max_items: int) -> PredictRequest | list[tuple[str, bytes]]:
+    """The parsed JSON request, or the uploaded files as (name for messages, bytes).
+
+    Raises:
+        DataError: empty or malformed body, no files, too many items.
+    """
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return await _read_files(request, max_items)
+    body = await request.body()
+    if not body.strip():
+        raise DataError('body: empty; send JSON {"inputs": [...]} or image files as multipart "files"')
+    try:
+        parsed = PredictRequest.model_validate(json.loads(body, parse_constant=_no_constants))
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, ValidationError):
+            raise DataError(validation_message(exc.errors())) from None
+        raise DataError(f"body: not valid JSON ({_first_line(exc)})") from None
+    _check_count(len(parsed.inputs), max_items, "inputs")
+    return parsed
+
+
+def to_batch(body: PredictRequest | list[tuple[str, bytes]], predictor: Predictor,
+             top_k: int | None) -> Batch:
+    """The inputs as the Predictor takes them, checked for the model's modality.
+
+    Raises:
+        DataError: an item of the wrong kind for this model, naming its index.
+    """
+    modality = predictor.modality
+    if isinstance(body, list):
+        if modality != "image":
+            raise DataError(f"files: this model takes {modality} inputs, not image files; "
+                            'send JSON {"inputs": [...]}')
+        for name, data in body:
+            _check_image(data, name)
+        return Batch([data for _, data in body], "list", len(body), top_k)
+    top_k = body.top_k or top_k
+    items = body.inputs
+    if modality == "image":
+        return Batch(_images(items), "array", len(items), top_k)
+    if modality == "text":
+        _expect(items, str, "strings (the texts)")
+        return Batch(list(items), "list", len(items), top_k)
+    return Batch(_rows(items, predictor.bundle.input_spec.get("columns")), "list", len(items), top_k)
+
+
+async def _read_files(request: Request, max_items: int) -> list[tuple[str, bytes]]:
+    form = await request.form(max_files=max_items + 1, max_fields=max_items + 1)
+    files = form.getlist("files")
+    if not files:
+        raise DataError('files: no image files in the multipart body; send them under the field "files"')
+    _check_count(len(files), max_items, "files")
+    if not all(isinstance(f, UploadFile) for f in files):
+        raise DataError('files: every "files" field must be a file upload, not a text field')
+    return [(f"files[{i}] ({f.filename})", await f.read()) for i, f in enumerate(files)]
+
+
+def _check_image(data: bytes, name: str) -> None:
+    """Name the upload that is not an image (the Predictor only sees anonymous bytes)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (OSError, SyntaxError, ValueError):  # what PIL raises for non-images
+        # PIL's own message names a memory address, not the file: leave it out.
+        raise DataError(f"{name}: not a readable image file; send PNG, JPEG or BMP files") from None
+
+
+def _images(items: list[Any]) -> np.ndarray:
+    _expect(items, list, "pixel arrays of shape (C, H, W) or (H, W) (or image files as multipart)")
+    try:
+        with np.errstate(over="ignore"):  # too large for float32 becomes inf: refused below
+            x = np.asarray(items, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise DataError("inputs: images must be arrays of numbers, all of one shape "
+                        "(C, H, W) or (H, W)") from None
+    if not np.isfinite(x).all():
+        raise DataError("inputs: pixel values must be finite numbers within the float32 range")
+    return x
+
+
+def _rows(items: list[Any], columns: list[str] | None) -> list[dict[str, Any]]:
+    """Table rows as dicts; arrays are taken in the training column order."""
+    rows = []
+    for i, item in enumerate(items):
+        if isinstance(item, list):
+            if not columns or len(item) != len(columns):
+                order = f"{len(columns)} values in the order {', '.join(columns)}" if columns else "objects"
+                raise DataError(f"inputs[{i}]: a row array needs {order}; got {len(item)} values")
+            item = dict(zip(columns, item, strict=True))
+        if not isinstance(item, dict):
+            raise DataError(f"inputs[{i}]: table models take rows as objects (column -> value) "
+                            f"or arrays; got {_kind(item)}")
+        bad = [k for k, v in item.items() if not isinstance(v, _SCALARS)]
+        if bad:
+            raise DataError(f"inputs[{i}].{bad[0]}: a cell must be a number, string, boolean or "
+                            f"null; got {_kind(item[bad[0]])}")
+        rows.append(item)
+    return rows
+
+
+def _expect(items: list[Any], kind: type, wanted: str) -> None:
+    for i, item in enumerate(items):
+        if not isinstance(item, kind):
+            raise DataError(f"inputs[{i}]: this model takes {wanted}; got {_kind(item)}")
+
+
+def _check_count(count: int, max_items: int, field: str) -> None:
+    if count == 0:
+        raise DataError(f"{field}: empty; send at least one input")
+    if count > max_items:
+        raise DataError(f"{field}: {count} items; at most {max_items} per request "
+                        "(dlforge serve --max-items); split the request")
+
+
+def _kind(value: Any) -> str:
+    return {list: "an array", dict: "an object", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,54 @@
+"""Prometheus metrics of one app: request counts, latency histogram, errors by status code.
+
+Each app gets its own `CollectorRegistry` (no process-global state), so two apps in one
+process (tests) count separately.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class ServeMetrics:
+    """The counters and histograms the service exports at ``/metrics``.
+
+    Labels use the route template (``/v1/models/{name}/predict``), never the raw path, so a
+    client cannot blow up the number of series by requesting random URLs.
+    """
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("dlforge_http_requests", "HTTP requests handled.",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("dlforge_http_request_duration_seconds",
+                                 "Time to answer a request.", ["method", "route"],
+                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.errors = Counter("dlforge_http_errors", "Responses with status >= 400, by status code.",
+                              ["status"], registry=self.registry)
+        self.batch_size = Histogram("dlforge_batch_size", "Inputs per forward pass (micro-batches).",
+                                    buckets=BATCH_BUCKETS, registry=self.registry)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+        if status >= 400:
+            self.errors.labels(str(status)).inc()
+
+    def observe_batch(self, size: int) -> None:
+        self.batch_size.observe(size)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of every metric."""
+        return generate_latest(self.registry)

@@ -1,0 +1,129 @@
+"""The HTTP endpoints: predict, model listings, alias moves and reloads, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from dlforge.registry.records import json_safe
+from dlforge.serve.deps import ModelsDep, StoreDep, read_access, require_token
+from dlforge.serve.inputs import read_body, to_batch
+from dlforge.serve.schemas import (
+    AliasRequest,
+    AliasResponse,
+    ErrorBody,
+    ModelDetail,
+    ModelList,
+    PredictRequest,
+    PredictResponse,
+    ReloadResponse,
+)
+
+DEFAULT_TOP_K = 5
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text} for code, text in
+    ((401, "missing or wrong bearer token"), (404, "unknown model, version or alias"),
+     (413, "body over serve.max_body_mb"), (422, "bad input, naming the problem"),
+     (503, "store or bundle unavailable"))
+}
+# The predict body is read by hand (JSON or multipart), so describe both in the schema.
+PREDICT_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": PredictRequest.model_json_schema()},
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["files"],
+        "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+    }},
+}}}
+ModelName = Annotated[str, Path(description="Model name, or name@alias / name@version.",
+                                 max_length=200)]
+
+router = APIRouter()
+models_router = APIRouter(prefix="/v1/models", tags=["models"], responses=ERRORS)
+
+
+@models_router.post("/{name}/predict", response_model=PredictResponse, openapi_extra=PREDICT_BODY,
+                    dependencies=[Depends(read_access)])
+async def predict(request: Request, name: ModelName,
+                  models: ModelsDep,
+                  top_k: Annotated[int | None, Query(ge=1, le=10_000, description=(
+                      "Classes per input (multiclass); the JSON body's top_k wins."))] = None,
+                  ) -> dict[str, Any]:
+    """Predict with the version `name` points at: JSON ``{"inputs": [...]}`` or image files."""
+    body = await read_body(request, request.app.state.max_items)
+    loaded = await models.get(name)
+    batch = to_batch(body, loaded.predictor, top_k)
+    rows = await loaded.batcher.submit(batch.items, batch.kind, batch.size)
+    k = batch.top_k or DEFAULT_TOP_K
+    return {"model": loaded.version.name, "version": loaded.version.version,
+            "predictions": [json_safe(_top_k(row, k)) for row in rows]}
+
+
+@models_router.get("", response_model=ModelList, dependencies=[Depends(read_access)])
+async def list_models(store: StoreDep) -> dict[str, Any]:
+    """Every registered model with its latest version and aliases."""
+    summaries = await asyncio.to_thread(store.list_models)
+    return {"models": [{"name": s.name, "latest_version": s.latest_version, "versions": s.count,
+                        "aliases": s.aliases} for s in summaries]}
+
+
+@models_router.get("/{name}", response_model=ModelDetail, dependencies=[Depends(read_access)])
+async def show_model(name: ModelName, store: StoreDep) -> dict[str, Any]:
+    """One model's versions (oldest first) with their aliases and metrics."""
+    versions = await asyncio.to_thread(store.list_versions, name)
+    return {"name": name,
+            "versions": [{"version": v.version, "aliases": list(v.aliases),
+                          "metrics": json_safe(v.metrics), "run_id": v.run_id,
+                          "parent_version": v.parent_version,
+                          "created_at": v.created_at.isoformat()} for v in versions],
+            "aliases": {a: v.version for v in versions for a in v.aliases}}
+
+
+@models_router.put("/{name}/aliases/{alias}", response_model=AliasResponse,
+                   dependencies=[Depends(require_token)])
+async def move_alias(name: ModelName, alias: Annotated[str, Path(max_length=100)],
+                     body: AliasRequest, store: StoreDep) -> dict[str, Any]:
+    """Point `alias` at a version (token required). Requests already running finish on the
+    old version; the next ones use the new one."""
+    version = await asyncio.to_thread(store.set_alias, name, alias, body.version,
+                                      body.reason or "dlforge serve")
+    return {"model": name, "alias": alias, "version": version.version}
+
+
+@models_router.post("/{name}/reload", response_model=ReloadResponse,
+                    dependencies=[Depends(require_token)])
+async def reload_model(name: ModelName, store: StoreDep,
+                       models: ModelsDep) -> dict[str, Any]:
+    """Drop the loaded versions of `name` (token required); the next request loads them afresh."""
+    await asyncio.to_thread(store.list_versions, name)  # 404 for an unknown model
+    return {"model": name, "reloaded": models.drop(name)}
+
+
+@router.get("/healthz", tags=["health"])
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["health"], responses={503: {"model": ErrorBody}})
+async def readyz(request: Request, store: StoreDep) -> dict[str, Any]:
+    """Ready to serve: startup finished and the store answers."""
+    await asyncio.to_thread(store.list_models)  # StoreError -> 503
+    loaded = [f"{n}@{v}" for n, v in request.app.state.models.loaded()]
+    return {"status": "ready", "loaded": loaded}
+
+
+@router.get("/metrics", tags=["health"], response_class=Response,
+            dependencies=[Depends(read_access)])
+async def metrics(request: Request) -> Response:
+    """Prometheus text: request counts, latency histogram, errors by status code, batch sizes."""
+    m = request.app.state.metrics
+    return Response(m.exposition(), media_type=m.content_type)
+
+
+def _top_k(row: dict[str, Any], k: int) -> dict[str, Any]:
+    """Keep the k best classes of a multiclass row (the Predictor sorts them best first)."""
+    if "label" in row and "scores" in row:
+        return {**row, "scores": dict(list(row["scores"].items())[:k])}
+    return row

@@ -1,0 +1,81 @@
+"""Request and response bodies of the inference service (pydantic, so they appear in /openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# One input item: an image as nested arrays of pixels, a text, or a table row (object, or an
+# array in the training column order). Which kind a model takes is checked per model
+# (serve/inputs.py), so that the message can say what that model wants.
+InputItem = Any
+
+
+class PredictRequest(BaseModel):
+    """JSON body of ``POST /v1/models/{name}/predict``."""
+
+    model_config = ConfigDict(extra="forbid")
+    inputs: list[InputItem] = Field(
+        description="Images as (C, H, W) or (H, W) pixel arrays, texts as strings, "
+                    "table rows as objects (column -> value) or arrays in column order.")
+    top_k: int | None = Field(None, ge=1, description="Classes to return per input (multiclass).")
+
+
+class PredictResponse(BaseModel):
+    """Predictions of one model version, one per input, in input order."""
+
+    model: str
+    version: int
+    predictions: list[dict[str, Any]] = Field(
+        description="multiclass: label and top-k scores; binary: label, score and threshold; "
+                    "multilabel: labels, scores and thresholds; regression: value(s).")
+
+
+class ModelSummaryOut(BaseModel):
+    name: str
+    latest_version: int
+    versions: int
+    aliases: dict[str, int]
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummaryOut]
+
+
+class VersionOut(BaseModel):
+    version: int
+    aliases: list[str]
+    metrics: dict[str, Any]
+    run_id: str | None
+    parent_version: int | None
+    created_at: str
+
+
+class ModelDetail(BaseModel):
+    name: str
+    versions: list[VersionOut]
+    aliases: dict[str, int]
+
+
+class AliasRequest(BaseModel):
+    """Body of ``PUT /v1/models/{name}/aliases/{alias}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1, description="The version the alias should point at.")
+    reason: str | None = Field(None, max_length=500, description="Kept in the audit log.")
+
+
+class AliasResponse(BaseModel):
+    model: str
+    alias: str
+    version: int
+
+
+class ReloadResponse(BaseModel):
+    model: str
+    reloaded: list[int] = Field(description="Versions dropped from the cache; loaded again on use.")
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="What is wrong and how to fix it, one line per problem.")

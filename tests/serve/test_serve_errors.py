@@ -1,0 +1,130 @@
+"""Every bad input gets its status code and a JSON body naming the problem; none is a 5xx."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from serve_models import image_pixels
+
+from dlforge.errors import StoreError
+
+PREDICT = "/v1/models/digits/predict"
+IMAGE = image_pixels(1).tolist()
+
+
+def detail(response) -> tuple[int, str]:
+    return response.status_code, response.json()["detail"]
+
+
+@pytest.mark.parametrize(("body", "status", "message"), [
+    ({"inputs": [[[0] * 7] * 7]}, 422,
+     "input: expected images of shape (N, 1, 8, 8) or (N, 8, 8), image file paths or bytes; "
+     "got an array of shape (1, 7, 7)"),
+    ({"inputs": [[[0] * 8] * 8, [[0] * 7] * 8]}, 422,
+     "inputs: images must be arrays of numbers, all of one shape (C, H, W) or (H, W)"),
+    ({"inputs": ["/etc/passwd"]}, 422,
+     "inputs[0]: this model takes pixel arrays of shape (C, H, W) or (H, W) (or image files as "
+     "multipart); got a string"),
+    ({"inputs": [[[1e39] * 8] * 8]}, 422,
+     "inputs: pixel values must be finite numbers within the float32 range"),
+    ({"inputs": []}, 422, "inputs: empty; send at least one input"),
+    ({"images": []}, 422, "inputs: Field required\nimages: Extra inputs are not permitted"),
+    ({"inputs": IMAGE, "top_k": 0}, 422, "top_k: Input should be greater than or equal to 1"),
+])
+def test_bad_json_inputs(client, body, status, message):
+    assert detail(client.post(PREDICT, json=body)) == (status, message)
+
+
+def test_empty_body_and_not_json(client):
+    assert detail(client.post(PREDICT, content=b"")) == (
+        422, 'body: empty; send JSON {"inputs": [...]} or image files as multipart "files"')
+    assert detail(client.post(PREDICT, content=b"{'inputs'")) == (
+        422, "body: not valid JSON (Expecting property name enclosed in double quotes: "
+             "line 1 column 2 (char 1))")
+    assert detail(client.post(PREDICT, content=b'{"inputs": [NaN]}')) == (
+        422, "body: not valid JSON (NaN is not valid JSON)")
+
+
+def test_not_an_image_file(client):
+    response = client.post(PREDICT, files=[("files", ("a.png", b"not a png", "image/png"))])
+    assert detail(response) == (
+        422, "files[0] (a.png): not a readable image file; send PNG, JPEG or BMP files")
+
+
+def test_image_file_of_the_wrong_size(client):
+    from test_serve_predict import png
+
+    files = [("files", ("big.png", png(image_pixels(1)[0, :, :, :4].repeat(4, axis=1)), "image/png"))]
+    assert detail(client.post(PREDICT, files=files)) == (
+        422, "input: image bytes is 4x32 pixels; the model takes 8x8 images")
+
+
+def test_files_for_a_text_model_and_texts_of_the_wrong_kind(client):
+    files = [("files", ("a.png", b"x", "image/png"))]
+    assert detail(client.post("/v1/models/topics/predict", files=files)) == (
+        422, 'files: this model takes text inputs, not image files; send JSON {"inputs": [...]}')
+    assert detail(client.post("/v1/models/topics/predict", json={"inputs": ["ok", 3]})) == (
+        422, "inputs[1]: this model takes strings (the texts); got a number")
+
+
+def test_table_rows_of_the_wrong_kind(client):
+    url = "/v1/models/churn/predict"
+    assert detail(client.post(url, json={"inputs": [[1, 2]]})) == (
+        422, "inputs[0]: a row array needs 3 values in the order a, b, color; got 2 values")
+    assert detail(client.post(url, json={"inputs": [{"a": [1]}]})) == (
+        422, "inputs[0].a: a cell must be a number, string, boolean or null; got an array")
+    assert detail(client.post(url, json={"inputs": ["a row"]})) == (
+        422, "inputs[0]: table models take rows as objects (column -> value) or arrays; got a string")
+
+
+def test_too_many_items(make_client):
+    client = make_client(max_items=2)
+    assert detail(client.post(PREDICT, json={"inputs": IMAGE * 3})) == (
+        422, "inputs: 3 items; at most 2 per request (dlforge serve --max-items); split the request")
+
+
+def test_body_over_the_limit_is_413(make_client):
+    client = make_client(max_body_mb=0.001)  # 1048 bytes
+    big = {"inputs": [[[255] * 8] * 8] * 4}
+    assert detail(client.post(PREDICT, json=big)) == (
+        413, "body: larger than the limit of 1048 bytes (serve.max_body_mb); "
+             "send fewer or smaller inputs per request")
+
+    def chunks():  # no Content-Length: counted as it arrives
+        yield b'{"inputs": ['
+        for _ in range(200):
+            yield b"0, 0, 0, 0, 0, 0, "
+        yield b"0]}"
+    assert client.post(PREDICT, content=chunks()).status_code == 413
+
+
+def test_unknown_model_version_and_alias(client):
+    assert detail(client.post("/v1/models/nope/predict", json={"inputs": IMAGE})) == (
+        404, "No model named 'nope'. Available models: churn, digits, topics. "
+             "Use `dlforge models list` to see all.")
+    assert detail(client.post("/v1/models/digits@9/predict", json={"inputs": IMAGE})) == (
+        404, "Model 'digits' has no version 9. Available versions: 1, 2. "
+             "Use `dlforge models list digits` to see all.")
+    assert detail(client.post("/v1/models/digits@canary/predict", json={"inputs": IMAGE})) == (
+        404, "Model 'digits' has no alias 'canary'. Available aliases: production. "
+             "Use `dlforge models list digits` to see all.")
+    assert client.get("/v1/models/nope").status_code == 404
+    status, message = detail(client.post("/v1/models/Bad Name!/predict", json={"inputs": IMAGE}))
+    assert status == 422 and message.startswith("model name: must match")
+
+
+def test_store_failure_is_503_and_a_bug_is_a_generic_500(client, monkeypatch, store):
+    def broken():
+        raise StoreError("store: sqlite:///x: database is locked")
+
+    monkeypatch.setattr(store, "list_models", broken)
+    assert detail(client.get("/v1/models")) == (503, "store: sqlite:///x: database is locked")
+    assert detail(client.get("/readyz")) == (503, "store: sqlite:///x: database is locked")
+
+    def bug(*_):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(store, "list_versions", bug)
+    with TestClient(client.app, raise_server_exceptions=False) as quiet:
+        assert detail(quiet.get("/v1/models/digits")) == (
+            500, "internal error; the server log has the details")
