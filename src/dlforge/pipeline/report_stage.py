@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from dlforge.config import RunConfig
@@ -13,10 +14,12 @@ from dlforge.report.plots import feature_maps_png, filters_png
 
 
 def write_run_report(path: Path, cfg: RunConfig, run_id: str, data: PreparedData, trained,
-                     evaluation: Evaluation, timings: dict[str, float], config_json: dict) -> Path:
+                     evaluation: Evaluation, timings: dict[str, float], config_json: dict,
+                     extra_plots: Sequence[tuple[str, bytes]] = ()) -> Path:
     """Write `path` (report.html) for a finished run and return it.
 
-    `config_json` is the resolved config as shown to readers, secrets already masked.
+    `config_json` is the resolved config as shown to readers, secrets already masked;
+    `extra_plots` (title, PNG) are shown after the model's own figures (e.g. a search's).
     """
     report = ReportData(
         run_name=cfg.name, run_id=run_id, evaluation=evaluation.test_metrics,
@@ -26,7 +29,7 @@ def write_run_report(path: Path, cfg: RunConfig, run_id: str, data: PreparedData
         model_info=evaluation.model_info, threshold=evaluation.threshold,
         misclassified=evaluation.misclassified, class_names=list(data.task.class_names),
         provenance=data.dataset.provenance.to_dict(), timings=timings,
-        extra_plots=_inside_the_model(trained.model, data),
+        extra_plots=_inside_the_model(trained.model, data) + list(extra_plots),
     )
     return write_report(path, report)
 
