@@ -22,6 +22,7 @@ from dlforge.registry.engine import mask_url
 from dlforge.runtime import configure_process, seed_everything, select_device
 from dlforge.train.loop import fit
 from dlforge.tune import SearchResult, check_space, search
+from dlforge.tune.plots import search_plots
 from dlforge.workspace import resolve_workspace
 
 
@@ -172,7 +173,8 @@ class _Stages:
             evaluation: Evaluation = evaluate_trained(trained.model, data, cfg, self.device,
                                                       trained.history, restored)
         report = write_run_report(self.run_dir / "report.html", cfg, self.run_id, data, trained,
-                                  evaluation, self.seconds, public_config(cfg))
+                                  evaluation, self.seconds, public_config(cfg),
+                                  search_plots(self.searched) if self.searched else ())
         version = register_trained(self.store, cfg, self.run_id, trained.model, data, evaluation,
                                    staging=self.run_dir / "bundle") if cfg.registry.enabled else None
         self.store.finish_run(self.run_id, "completed", history=trained.history,

@@ -194,7 +194,7 @@ def collect(study: optuna.Study, cfg: RunConfig) -> SearchResult:
         best = pick(complete, key=lambda t: (t.value, -t.number) if pick is max else (t.value, t.number))
     best_config = apply_params(cfg, best.params) if best else None
     return SearchResult(study.study_name, cfg.tune.metric, study.direction.name.lower(), trials,
-                        best, best_config, study)
+                        best, best_config, study=study)
 
 
 def progress_line(result: SearchResult, budget: int) -> str:

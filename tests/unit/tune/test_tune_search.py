@@ -125,3 +125,7 @@ def test_run_with_tune_retrains_the_best_trial_and_records_the_search(tmp_path):
     # the retrained model is the best trial's: same data, seed and config give the same curve
     assert max(r["val_accuracy"] for r in result.history) == summary["best_value"]
     assert result.model_ref == "model@1"
+    report = result.report_path.read_text()
+    for title in ("Search trials (model-", "Optimization history: val_accuracy per trial",
+                  "Slice plot: val_accuracy against each parameter"):
+        assert title in report
