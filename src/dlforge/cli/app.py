@@ -10,6 +10,7 @@ import typer
 from dlforge.cli import output
 from dlforge.cli.inspect_cmds import config_app, data_app
 from dlforge.cli.registry_cmds import models_app, report_command, runs_app
+from dlforge.cli.serve_cmds import serve_command
 from dlforge.cli.tune_cmds import tune_command
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 app.command("report")(report_command)
+app.command("serve")(serve_command)
 app.command("tune")(tune_command)
 
 ConfigArg = Annotated[Path | None, typer.Argument(help="Run config (YAML). Default: digits with a small CNN.")]

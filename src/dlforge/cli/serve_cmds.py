@@ -1,0 +1,58 @@
+"""`dlforge serve`: the inference service (FastAPI app run by uvicorn)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dlforge.cli import output
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def serve_command(
+    ctx: typer.Context,
+    model: Annotated[list[str], typer.Option(
+        "--model", "-m", help="NAME@ALIAS to load at startup; a bare NAME in URLs then means that "
+                              "alias (repeatable). Other models load on first use, latest version.")] = [],  # noqa: B006
+    host: Annotated[str | None, typer.Option(help="Address to bind. Default serve.host (127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port. Default serve.port (8000).", min=1, max=65535)] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="Config (YAML) whose serve section to use: batching, body limit, token.")] = None,
+    set_: Annotated[list[str], typer.Option(
+        "--set", "-s", help="Override a key: --set serve.max_batch=64 (repeatable).")] = [],  # noqa: B006
+    max_items: Annotated[int, typer.Option(help="Most inputs in one predict request.", min=1)] = 1024,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level: info, warning, error.")] = "info",
+) -> None:
+    """Serve registered models over HTTP: POST /v1/models/NAME/predict, GET /v1/models, /metrics.
+
+    State changes (PUT /v1/models/NAME/aliases/ALIAS, POST /v1/models/NAME/reload) need
+    'Authorization: Bearer <token>' with serve.token or $DLFORGE_SERVE_TOKEN.
+
+    Example: dlforge serve --model digits@production --port 8000
+    """
+    import uvicorn
+
+    if log_level not in LOG_LEVELS:
+        raise typer.BadParameter(f"must be one of {', '.join(LOG_LEVELS)} (got {log_level!r})",
+                                 param_hint="--log-level")
+    from dlforge.config import load_config
+    from dlforge.registry import Store
+    from dlforge.serve import create_app
+    from dlforge.workspace import resolve_workspace
+
+    settings = load_config(config, set_).serve
+    settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port))
+                                           if v is not None})
+    store = Store.open(resolve_workspace(ctx.obj["workspace"]), ctx.obj["store_url"])
+    try:
+        for ref in model:  # unknown models fail here, as a one-line error, not in the server log
+            store.resolve(ref)
+        app = create_app(store, settings, models=model, max_items=max_items)
+        output.err.print(f"serving {store.url} on http://{settings.host}:{settings.port} "
+                         f"(docs at /docs)")
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
+    finally:
+        store.close()

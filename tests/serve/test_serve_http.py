@@ -1,0 +1,84 @@
+"""`dlforge serve` as a real process on a free loopback port, predicting over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from serve_models import image_pixels, make_store
+
+from dlforge.cli import main
+from dlforge.registry import Predictor, load_bundle
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(url: str, body: dict | None = None) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def wait_until_up(base: str, process: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:  # bounded: the server gets `seconds` to start
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stderr.read().decode()}")
+        try:
+            if call(f"{base}/readyz")[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"server not ready after {seconds} s")
+
+
+def test_real_server_predicts_over_http(tmp_path):
+    store = make_store(tmp_path)
+    store.close()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DLFORGE_SERVE_TOKEN": ""}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dlforge", "-w", str(tmp_path / "ws"), "serve", "--port", str(port),
+         "--model", "digits@production", "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        wait_until_up(base, process)
+        x = image_pixels(2, seed=9)
+        status, body = call(f"{base}/v1/models/digits/predict", {"inputs": x.tolist(), "top_k": 2})
+        version = store.resolve("digits@production")
+        expected = Predictor(load_bundle(version.bundle_path)).predict(x, top_k=2)
+        assert (status, body) == (200, {"model": "digits", "version": 1, "predictions": expected})
+        assert call(f"{base}/v1/models/nope/predict", {"inputs": []}) == (
+            422, {"detail": "inputs: empty; send at least one input"})
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_serve_refuses_an_unknown_model_before_starting(tmp_path, capsys):
+    make_store(tmp_path).close()
+    code = main(["-w", str(tmp_path / "ws"), "serve", "--model", "digits@canary"])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "error: Model 'digits' has no alias 'canary'. Available aliases: production. "
+        "Use `dlforge models list digits` to see all.\n")
+
+
+def test_serve_refuses_an_unknown_log_level(tmp_path, capsys):
+    assert main(["-w", str(tmp_path / "ws"), "serve", "--log-level", "loud"]) == 2
+    assert "--log-level" in capsys.readouterr().err  # typer's usage box (wrapped to the terminal)
