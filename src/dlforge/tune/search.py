@@ -88,7 +88,8 @@ def search(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "c
             # Seeded per trial, not per process: a resumed search draws new values, not trial 0's.
             study.sampler = build_sampler(
                 cfg, trial_seed(cfg.seed, len(study.get_trials(deepcopy=False)), worker))
-        _run_trial(study, cfg, data, store, device)
+        if not _run_trial(study, cfg, data, store, device, budget):
+            break
         if progress:
             print(progress_line(collect(study, cfg), budget), file=sys.stderr, flush=True)
     result = collect(study, cfg)
@@ -103,10 +104,12 @@ def trial_seed(seed: int, n_trials_so_far: int, worker: bool) -> int:
     return (seed * 1_000_003 + n_trials_so_far * 7919 + salt) % 2**32
 
 
-def _used(study: optuna.Study) -> int:
+def _used(study: optuna.Study, before: int | None = None) -> int:
+    """Trials that count against the budget (only those numbered below `before`, if given)."""
     trials = study.get_trials(deepcopy=False)
-    return sum(1 for t in trials if t.state.name in _COUNTED
-               or (t.state.name == "FAIL" and "reason" in t.user_attrs))
+    return sum(1 for t in trials if (before is None or t.number < before)
+               and "surplus" not in t.user_attrs
+               and (t.state.name in _COUNTED or (t.state.name == "FAIL" and "reason" in t.user_attrs)))
 
 
 def _close_interrupted(study: optuna.Study, store: Store) -> None:
@@ -121,12 +124,21 @@ def _close_interrupted(study: optuna.Study, store: Store) -> None:
 
 
 def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: Store,
-               device: Any) -> None:
-    """Ask for a trial, train it with one call to `fit`, tell the study how it ended."""
+               device: Any, budget: int) -> bool:
+    """Ask for a trial, train it with one call to `fit`, tell the study how it ended.
+
+    Returns False, running nothing, when other workers took the rest of the budget between
+    the check and the ask: trials are numbered in creation order, so the trial is surplus
+    exactly when `budget` counted trials are numbered below it.
+    """
     import optuna
     from optuna.trial import TrialState
 
     trial = study.ask(distributions(cfg))
+    if _used(study, before=trial.number) >= budget:
+        trial.set_user_attr("surplus", True)
+        study.tell(trial, state=TrialState.FAIL)
+        return False
     values = trial_values(cfg, trial.params)
     run_id = None
     pruning = PruningCallback(trial, cfg.tune.metric)
@@ -156,6 +168,7 @@ def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: S
                          metrics={cfg.tune.metric: value, "trial": trial.number,
                                   "tune_state": "complete", "params": values})
         study.tell(trial, value)
+    return True
 
 
 def _train(trial: optuna.Trial, tcfg: RunConfig, data: PreparedData, device: Any,
@@ -186,7 +199,8 @@ def _record(store: Store, run_id: str | None, trial: optuna.Trial, state: str, r
 
 def collect(study: optuna.Study, cfg: RunConfig) -> SearchResult:
     """The study's trials as summaries, and the best COMPLETE trial with its config."""
-    trials = [summarize(t, trial_values(cfg, t.params)) for t in study.get_trials(deepcopy=False)]
+    trials = [summarize(t, trial_values(cfg, t.params)) for t in study.get_trials(deepcopy=False)
+              if "surplus" not in t.user_attrs]
     complete = [t for t in trials if t.state == "complete"]
     best = None
     if complete:

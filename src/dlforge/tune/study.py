@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from dlforge.config.schema import RunConfig
@@ -125,9 +126,8 @@ def open_study(cfg: RunConfig, url: str) -> optuna.Study:
     from sqlalchemy.exc import SQLAlchemyError
 
     optuna.logging.set_verbosity(logging.WARNING)
-    kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_S}} if url.startswith("sqlite") else {}
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        storage = _storage(url)
         return optuna.create_study(
             storage=storage, study_name=study_name(cfg), direction=direction(cfg.tune.metric),
             sampler=build_sampler(cfg, cfg.seed), pruner=build_pruner(cfg), load_if_exists=True)
@@ -137,3 +137,22 @@ def open_study(cfg: RunConfig, url: str) -> optuna.Study:
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise StoreError(f"tune.storage: cannot open the study database {mask_url(url)}: {first}; "
                          f"check that the server is running and the URL is right") from None
+
+
+def _storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's storage on `url`. Workers started together on a fresh database race to create
+    Optuna's tables; the losers see a unique or "already exists" error and find them next time."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_S}} if url.startswith("sqlite") else {}
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except SQLAlchemyError as exc:
+            text = str(exc).lower()
+            raced = "unique" in text or "already exists" in text or "duplicate" in text
+            if not raced or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
