@@ -1,0 +1,107 @@
+"""The micro-batcher: batches up to max_batch inputs or max_wait_ms, never splits a request,
+keeps one bad request from failing its neighbours, and drains its queue when closed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+
+from dlforge.errors import DataError
+from dlforge.serve.batching import MicroBatcher
+
+
+class Recorder:
+    """A fake predictor: one row per input, and the batches it was given."""
+
+    def __init__(self) -> None:
+        self.batches: list[list] = []
+
+    def __call__(self, items):
+        items = list(items)
+        self.batches.append(items)
+        if any(isinstance(item, str) and item == "bad" for item in items):
+            raise DataError("input: 'bad' is not allowed")
+        return [{"echo": item if isinstance(item, str) else float(np.sum(item))} for item in items]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def submit_all(batcher: MicroBatcher, jobs: list[tuple[object, str, int]]):
+    batcher.start()
+    results = await asyncio.gather(*(batcher.submit(items, kind, size) for items, kind, size in jobs),
+                                   return_exceptions=True)
+    await batcher.close()
+    return results
+
+
+def test_concurrent_requests_share_batches_of_at_most_max_batch():
+    rec = Recorder()
+    batcher = MicroBatcher(rec, max_batch=4, max_wait_ms=1000)
+    jobs = [([f"t{i}"], "list", 1) for i in range(6)]
+    start = time.perf_counter()
+    results = run(submit_all(batcher, jobs))
+    assert rec.batches == [["t0", "t1", "t2", "t3"], ["t4", "t5"]]
+    assert results == [[{"echo": f"t{i}"}] for i in range(6)]
+    assert time.perf_counter() - start < 5  # the first batch was full: it did not wait 1 s
+
+
+def test_a_lone_request_waits_at_most_max_wait_ms():
+    rec = Recorder()
+    start = time.perf_counter()
+    results = run(submit_all(MicroBatcher(rec, max_batch=8, max_wait_ms=50), [(["a", "b"], "list", 2)]))
+    elapsed = time.perf_counter() - start
+    assert results == [[{"echo": "a"}, {"echo": "b"}]]
+    assert 0.04 <= elapsed < 2.0
+
+
+def test_requests_are_never_split_and_overflow_starts_the_next_batch():
+    rec = Recorder()
+    jobs = [(["a", "b", "c"], "list", 3), (["d", "e"], "list", 2), (list("fghijk"), "list", 6)]
+    results = run(submit_all(MicroBatcher(rec, max_batch=4, max_wait_ms=200), jobs))
+    assert rec.batches == [["a", "b", "c"], ["d", "e"], list("fghijk")]
+    assert [len(r) for r in results] == [3, 2, 6]
+
+
+def test_arrays_are_concatenated_and_kinds_run_apart():
+    rec = Recorder()
+    ones = np.ones((1, 2, 2), dtype=np.float32)
+    jobs = [(ones, "array", 1), (ones * 2, "array", 1), (["x"], "list", 1)]
+    results = run(submit_all(MicroBatcher(rec, max_batch=8, max_wait_ms=100), jobs))
+    assert results == [[{"echo": 4.0}], [{"echo": 8.0}], [{"echo": "x"}]]
+    assert sorted(len(b) for b in rec.batches) == [1, 2]
+
+
+def test_one_bad_request_does_not_fail_its_neighbours():
+    rec = Recorder()
+    jobs = [(["ok1"], "list", 1), (["bad"], "list", 1), (["ok2"], "list", 1)]
+    results = run(submit_all(MicroBatcher(rec, max_batch=8, max_wait_ms=100), jobs))
+    assert results[0] == [{"echo": "ok1"}] and results[2] == [{"echo": "ok2"}]
+    assert isinstance(results[1], DataError) and str(results[1]) == "input: 'bad' is not allowed"
+    assert rec.batches == [["ok1", "bad", "ok2"], ["ok1"], ["bad"], ["ok2"]]
+
+
+def test_close_finishes_queued_jobs_and_later_jobs_run_alone():
+    rec = Recorder()
+
+    async def scenario():
+        batcher = MicroBatcher(rec, max_batch=8, max_wait_ms=500)
+        batcher.start()
+        queued = asyncio.ensure_future(batcher.submit(["q"], "list", 1))
+        await asyncio.sleep(0)
+        await batcher.close()  # must not drop "q", which waits in the queue
+        late = await batcher.submit(["late"], "list", 1)
+        return await queued, late
+
+    assert run(scenario()) == ([{"echo": "q"}], [{"echo": "late"}])
+
+
+def test_zero_wait_takes_only_what_is_already_queued():
+    rec = Recorder()
+    jobs = [([f"t{i}"], "list", 1) for i in range(3)]
+    results = run(submit_all(MicroBatcher(rec, max_batch=8, max_wait_ms=0.0), jobs))
+    assert results == [[{"echo": "t0"}], [{"echo": "t1"}], [{"echo": "t2"}]]
+    assert sum(len(b) for b in rec.batches) == 3
