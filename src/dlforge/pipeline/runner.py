@@ -22,7 +22,7 @@ from dlforge.registry.engine import mask_url
 from dlforge.runtime import configure_process, seed_everything, select_device
 from dlforge.train.loop import fit
 from dlforge.tune import SearchResult, check_space, search
-from dlforge.tune.plots import search_plots
+from dlforge.tune.ladder import LadderResult, climb
 from dlforge.workspace import resolve_workspace
 
 
@@ -90,8 +90,9 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
         data = prepare_data(cfg)
         searched = None
         if cfg.tune is not None and record is None:
-            searched = search(cfg, data, store, device=device, progress=progress,
-                              resume=search_resume)
+            searched = climb(cfg, data, store, device=device, progress=progress) \
+                if cfg.tune.strategy == "capacity_ladder" else \
+                search(cfg, data, store, device=device, progress=progress, resume=search_resume)
             cfg = searched.require_best()  # retrained below exactly as its trial was
             data.loaders = make_loaders(cfg, data.dataset, data.tensors, data.balanced,
                                         data.preprocessor)
@@ -156,7 +157,7 @@ class _Stages:
     run_id: str
     run_dir: Path
     device: Any
-    searched: SearchResult | None = None
+    searched: SearchResult | LadderResult | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
     def train_and_publish(self, model, progress: bool, resume_from: Path | None) -> RunResult:
@@ -174,7 +175,7 @@ class _Stages:
                                                       trained.history, restored)
         report = write_run_report(self.run_dir / "report.html", cfg, self.run_id, data, trained,
                                   evaluation, self.seconds, public_config(cfg),
-                                  search_plots(self.searched) if self.searched else ())
+                                  self.searched.plots() if self.searched else ())
         version = register_trained(self.store, cfg, self.run_id, trained.model, data, evaluation,
                                    staging=self.run_dir / "bundle") if cfg.registry.enabled else None
         self.store.finish_run(self.run_id, "completed", history=trained.history,
@@ -198,6 +199,7 @@ class _Stages:
             self.seconds[stage] = round(time.perf_counter() - start, 3)
 
 
-def _with_search(metrics: dict[str, Any], searched: SearchResult | None) -> dict[str, Any]:
+def _with_search(metrics: dict[str, Any],
+                 searched: SearchResult | LadderResult | None) -> dict[str, Any]:
     """The run's metrics plus, after a search, its summary (study, counts, best trial)."""
     return metrics if searched is None else {**metrics, "tune": searched.to_dict()}

@@ -36,6 +36,25 @@ def search_plots(result: SearchResult) -> list[tuple[str, bytes]]:
     return plots
 
 
+def ladder_png(result: Any) -> bytes:
+    """The capacity ladder: the validation metric and the generalization gap per rung size."""
+    fig = _figure(7, 3)
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    params = [r["params"] for r in result.rungs]
+    left.plot(params, [r["value"] for r in result.rungs], marker="o", color="#d62728")
+    left.set_ylabel(result.metric)
+    right.plot(params, [r["gap"] for r in result.rungs], marker="o", color="#1f77b4")
+    right.set_ylabel("val_loss - loss (best epoch)")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters")
+    if result.best is not None:
+        left.scatter([result.best["params"]], [result.best["value"]], s=90, facecolors="none",
+                     edgecolors="black", label="chosen")
+        left.legend(fontsize=8)
+    return _png(fig)
+
+
 def _figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)

@@ -75,6 +75,12 @@ class SearchResult:
         columns = ["trial", "state", self.metric, "seconds", *keys, "reason"]
         return columns, [t.row(keys) for t in self.trials]
 
+    def plots(self) -> list[tuple[str, bytes]]:
+        """The search's figures for the run report (title, PNG)."""
+        from dlforge.tune.plots import search_plots
+
+        return search_plots(self)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary for the run's record."""
         return {"study": self.study_name, "metric": self.metric, "direction": self.direction,

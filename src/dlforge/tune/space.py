@@ -88,6 +88,11 @@ def check_space(cfg: RunConfig) -> None:
     if cfg.tune is not None and cfg.tune.strategy == "search" and not space:
         problems.append("tune.space: nothing to search; give at least one key, e.g. "
                         "train.lr: {log_uniform: [0.0001, 0.1]}, or remove the tune section")
+    if cfg.tune is not None and cfg.tune.strategy == "capacity_ladder" and space:
+        problems.append(f"tune.space: the capacity ladder grows the model's widths itself and "
+                        f"searches nothing else (got {', '.join(space)}); remove tune.space or "
+                        f"use tune.strategy: search")
+        return _raise(problems)
     for key, spec in space.items():
         kind = tunable.get(key)
         given = _spec_kind(spec)
@@ -99,6 +104,10 @@ def check_space(cfg: RunConfig) -> None:
                             f"(got {given})")
         else:
             problems += _bound_problems(cfg, key, _edge_values(spec))
+    _raise(problems)
+
+
+def _raise(problems: list[str]) -> None:
     if problems:
         raise ConfigError("\n".join(problems))
 
