@@ -81,13 +81,14 @@ def search(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "c
         _close_interrupted(study, store)
     budget = min(cfg.tune.n_trials, grid_size(cfg)) if cfg.tune.sampler == "grid" else cfg.tune.n_trials
     start = time.monotonic()
-    while _used(study) < budget:
-        if cfg.tune.timeout_s is not None and time.monotonic() - start >= cfg.tune.timeout_s:
+    while True:
+        trials = study.get_trials(deepcopy=False)  # one read per trial: it is not free
+        if _used(trials) >= budget or (cfg.tune.timeout_s is not None
+                                       and time.monotonic() - start >= cfg.tune.timeout_s):
             break
         if cfg.tune.sampler != "grid":  # the grid's order is one permutation for every process
             # Seeded per trial, not per process: a resumed search draws new values, not trial 0's.
-            study.sampler = build_sampler(
-                cfg, trial_seed(cfg.seed, len(study.get_trials(deepcopy=False)), worker))
+            study.sampler = build_sampler(cfg, trial_seed(cfg.seed, len(trials), worker))
         if not _run_trial(study, cfg, data, store, device, budget):
             break
         if progress:
@@ -104,9 +105,8 @@ def trial_seed(seed: int, n_trials_so_far: int, worker: bool) -> int:
     return (seed * 1_000_003 + n_trials_so_far * 7919 + salt) % 2**32
 
 
-def _used(study: optuna.Study, before: int | None = None) -> int:
+def _used(trials: list[optuna.trial.FrozenTrial], before: int | None = None) -> int:
     """Trials that count against the budget (only those numbered below `before`, if given)."""
-    trials = study.get_trials(deepcopy=False)
     return sum(1 for t in trials if (before is None or t.number < before)
                and "surplus" not in t.user_attrs
                and (t.state.name in _COUNTED or (t.state.name == "FAIL" and "reason" in t.user_attrs)))
@@ -135,7 +135,7 @@ def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: S
     from optuna.trial import TrialState
 
     trial = study.ask(distributions(cfg))
-    if _used(study, before=trial.number) >= budget:
+    if _used(study.get_trials(deepcopy=False), before=trial.number) >= budget:
         trial.set_user_attr("surplus", True)
         study.tell(trial, state=TrialState.FAIL)
         return False
