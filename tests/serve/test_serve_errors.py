@@ -43,6 +43,10 @@ def test_empty_body_and_not_json(client):
              "line 1 column 2 (char 1))")
     assert detail(client.post(PREDICT, content=b'{"inputs": [NaN]}')) == (
         422, "body: not valid JSON (NaN is not valid JSON)")
+    assert detail(client.post(PREDICT, content=b'{"inputs": [[[1' + b"0" * 400 + b"]]]}")) == (
+        422, "body: not valid JSON (the number 100000000000... is too large)")
+    assert detail(client.post(PREDICT, content=b'{"inputs": [[[1e999]]]}')) == (
+        422, "body: not valid JSON (the number 1e999 is too large)")
 
 
 def test_not_an_image_file(client):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +55,8 @@ async def read_body(request: Request, max_items: int) -> PredictRequest | list[t
     if not body.strip():
         raise DataError('body: empty; send JSON {"inputs": [...]} or image files as multipart "files"')
     try:
-        parsed = PredictRequest.model_validate(json.loads(body, parse_constant=_no_constants))
+        parsed = PredictRequest.model_validate(json.loads(
+            body, parse_constant=_no_constants, parse_int=_int, parse_float=_float))
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, ValidationError):
             raise DataError(validation_message(exc.errors())) from None
@@ -162,6 +165,20 @@ def _kind(value: Any) -> str:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _int(text: str) -> int:
+    value = int(text)  # over 4300 digits raises ValueError already
+    if abs(value) > sys.float_info.max:  # no array or table could hold it as a number
+        raise ValueError(f"the number {text[:12]}... is too large")
+    return value
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as inf
+        raise ValueError(f"the number {text[:24]} is too large")
+    return value
 
 
 def _first_line(exc: BaseException) -> str:
