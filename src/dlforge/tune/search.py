@@ -123,21 +123,31 @@ def _close_interrupted(study: optuna.Study, store: Store) -> None:
                              error="the search was interrupted during this trial")
 
 
+def _ask(study: optuna.Study, cfg: RunConfig, budget: int) -> optuna.Trial | None:
+    """A new trial, or None when other workers took the rest of the budget between the check
+    and the ask: trials are numbered in creation order, so the trial is surplus exactly when
+    `budget` counted trials are numbered below it. A surplus trial is closed, never run."""
+    from optuna.trial import TrialState
+
+    trial = study.ask(distributions(cfg))
+    if _used(study.get_trials(deepcopy=False), before=trial.number) < budget:
+        return trial
+    trial.set_user_attr("surplus", True)
+    study.tell(trial, state=TrialState.FAIL)
+    return None
+
+
 def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: Store,
                device: Any, budget: int) -> bool:
     """Ask for a trial, train it with one call to `fit`, tell the study how it ended.
 
-    Returns False, running nothing, when other workers took the rest of the budget between
-    the check and the ask: trials are numbered in creation order, so the trial is surplus
-    exactly when `budget` counted trials are numbered below it.
+    Returns False when the budget was already used (see `_ask`).
     """
     import optuna
     from optuna.trial import TrialState
 
-    trial = study.ask(distributions(cfg))
-    if _used(study.get_trials(deepcopy=False), before=trial.number) >= budget:
-        trial.set_user_attr("surplus", True)
-        study.tell(trial, state=TrialState.FAIL)
+    trial = _ask(study, cfg, budget)
+    if trial is None:
         return False
     values = trial_values(cfg, trial.params)
     run_id = None
@@ -163,7 +173,6 @@ def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: S
                 cfg.tune.metric)
         study.tell(trial, state=TrialState.FAIL)
     else:
-        trial.set_user_attr("last_value", value)
         store.finish_run(run_id, "completed", history=history,
                          metrics={cfg.tune.metric: value, "trial": trial.number,
                                   "tune_state": "complete", "params": values})
