@@ -1,0 +1,62 @@
+"""A search killed mid-trial (SIGKILL, no clean-up) resumes with `--resume`: the trial it left
+running is closed as interrupted and run again, and the budget ends complete."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from dlforge.cli import main
+from dlforge.config import load_config
+from dlforge.registry import Store
+from dlforge.tune.results import INTERRUPTED
+from dlforge.tune.study import open_study
+
+RAW = {"data": {"limit": 300}, "model": {"type": "mlp", "hidden": [32]},
+       "train": {"epochs": 60, "batch_size": 16, "num_threads": 1, "early_stopping": False},
+       "evaluate": {"baseline": False},
+       "tune": {"n_trials": 2, "pruner": "none", "metric": "val_accuracy",
+                "space": {"train.lr": {"log_uniform": [0.001, 0.1]}}}}
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_where_it_stopped(tmp_path, capsys):
+    config, ws = tmp_path / "tune.yaml", tmp_path / "ws"
+    config.write_text(yaml.safe_dump(RAW))
+    proc = subprocess.Popen([sys.executable, "-m", "dlforge", "-w", str(ws), "tune", str(config),
+                             "--worker", "-q"])
+    cfg = load_config(RAW)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill it while its first trial trains
+        time.sleep(0.5)
+        if (ws / "dlforge.db").exists():
+            with Store.open(ws) as store:
+                if any(r.kind == "trial" and r.status == "running" for r in store.list_runs()):
+                    break
+    proc.kill()
+    proc.wait()
+    with Store.open(ws) as store:
+        study = open_study(cfg, store.sqlalchemy_url)
+        assert [t.state.name for t in study.get_trials()] == ["RUNNING"]
+    assert main(["-w", str(ws), "tune", str(config), "--worker", "--resume", "-q"]) == 0
+    with Store.open(ws) as store:
+        trials = open_study(cfg, store.sqlalchemy_url).get_trials()
+        runs = {r.id: r for r in store.list_runs() if r.kind == "trial"}
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    killed = runs[trials[0].user_attrs["run_id"]]
+    assert (killed.status, killed.error) == ("interrupted", "the search was interrupted during this trial")
+    assert "reason" not in trials[0].user_attrs
+    assert capsys.readouterr().out.splitlines()[0].endswith(": 2 complete, 0 pruned, 1 failed")
+    with Store.open(ws) as store:
+        summary = search_summary(cfg, store)
+    assert summary.trials[0].reason == INTERRUPTED
+
+
+def search_summary(cfg, store):
+    from dlforge.tune.search import collect
+
+    return collect(open_study(cfg, store.sqlalchemy_url), cfg)
