@@ -128,6 +128,18 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
                        state.best_checkpoint, state.stop_reason, state.model)
 
 
+def preflight(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
+              device: str | torch.device = "auto") -> None:
+    """Raise now what `fit` would raise before its first epoch: a warm-up longer than the run,
+    a monitor that is never logged, labels outside the head. Trains nothing, writes nothing.
+
+    The pipeline calls it before it records a run, so a config mistake leaves no failed run.
+    """
+    state = _setup(model, loaders, cfg, task, 0, select_device(device))
+    state.callbacks = _build_callbacks(cfg, Path("unused"), False, ())
+    _check_before_training(state, loaders)
+
+
 def train_one_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
     """One pass over `loader` with optimizer and schedule steps; returns loss and metric."""
     model, optimizer, cfg = state.model, state.optimizer, state.cfg
