@@ -89,7 +89,7 @@ def search(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "c
         if cfg.tune.sampler != "grid":  # the grid's order is one permutation for every process
             # Seeded per trial, not per process: a resumed search draws new values, not trial 0's.
             study.sampler = build_sampler(cfg, trial_seed(cfg.seed, len(trials), worker))
-        if not _run_trial(study, cfg, data, store, device, budget):
+        if not _run_trial(study, cfg, data, store, device, budget, trials):
             break
         if progress:
             print(progress_line(collect(study, cfg), budget), file=sys.stderr, flush=True)
@@ -123,13 +123,20 @@ def _close_interrupted(study: optuna.Study, store: Store) -> None:
                              error="the search was interrupted during this trial")
 
 
-def _ask(study: optuna.Study, cfg: RunConfig, budget: int) -> optuna.Trial | None:
+def _ask(study: optuna.Study, cfg: RunConfig, budget: int,
+         known: list[optuna.trial.FrozenTrial]) -> optuna.Trial | None:
     """A new trial, or None when other workers took the rest of the budget between the check
     and the ask: trials are numbered in creation order, so the trial is surplus exactly when
-    `budget` counted trials are numbered below it. A surplus trial is closed, never run."""
+    `budget` counted trials are numbered below it. A surplus trial is closed, never run.
+
+    `known` are the trials read before asking; the study is read again only when trials
+    created since then (the gap in numbers) could have used the budget.
+    """
     from optuna.trial import TrialState
 
     trial = study.ask(distributions(cfg))
+    if _used(known) + (trial.number - len(known)) < budget:
+        return trial
     if _used(study.get_trials(deepcopy=False), before=trial.number) < budget:
         return trial
     trial.set_user_attr("surplus", True)
@@ -138,7 +145,7 @@ def _ask(study: optuna.Study, cfg: RunConfig, budget: int) -> optuna.Trial | Non
 
 
 def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: Store,
-               device: Any, budget: int) -> bool:
+               device: Any, budget: int, known: list[optuna.trial.FrozenTrial]) -> bool:
     """Ask for a trial, train it with one call to `fit`, tell the study how it ended.
 
     Returns False when the budget was already used (see `_ask`).
@@ -146,7 +153,7 @@ def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: S
     import optuna
     from optuna.trial import TrialState
 
-    trial = _ask(study, cfg, budget)
+    trial = _ask(study, cfg, budget, known)
     if trial is None:
         return False
     values = trial_values(cfg, trial.params)
