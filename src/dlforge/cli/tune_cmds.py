@@ -24,7 +24,7 @@ def tune_command(
     """Search the tune.space of CONFIG with Optuna, retrain the best trial (by validation),
     evaluate it on test once, register and report it.
 
-    Example: dlforge tune examples/digits_tune.yaml --set tune.n_trials=10
+    Example: dlforge tune search.yaml --set tune.n_trials=10 (see README: Hyperparameter search)
     """
     from dlforge.config import load_config
     from dlforge.errors import ConfigError
