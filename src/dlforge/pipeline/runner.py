@@ -20,7 +20,7 @@ from dlforge.pipeline.report_stage import write_run_report
 from dlforge.registry import Store, current_code_version
 from dlforge.registry.engine import mask_url
 from dlforge.runtime import configure_process, seed_everything, select_device
-from dlforge.train.loop import fit
+from dlforge.train.loop import fit, preflight
 from dlforge.tune import SearchResult, check_space, search
 from dlforge.tune.ladder import LadderResult, climb
 from dlforge.workspace import resolve_workspace
@@ -88,6 +88,9 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
         seed_everything(cfg.seed)
         device = select_device(cfg.device)
         data = prepare_data(cfg)
+        model = _build(cfg, data)
+        if record is None:  # config mistakes that need the data's size: before any run is recorded
+            preflight(model, data.loaders, cfg.train, data.task, device=device)
         searched = None
         if cfg.tune is not None and record is None:
             searched = climb(cfg, data, store, device=device, progress=progress) \
@@ -97,8 +100,7 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             data.loaders = make_loaders(cfg, data.dataset, data.tensors, data.balanced,
                                         data.preprocessor)
             seed_everything(cfg.seed)
-        model = build_model(cfg.model, input_shape=data.preprocessor.output_shape,
-                            num_outputs=data.task.num_outputs, vocab_size=data.preprocessor.vocab_size)
+            model = _build(cfg, data)
         if record is None:
             record = store.create_run(cfg.name, public_config(cfg), data.dataset.provenance.fingerprint,
                                       current_code_version(), cfg.seed)
@@ -110,6 +112,11 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
             raise
+
+
+def _build(cfg: RunConfig, data: PreparedData):
+    return build_model(cfg.model, input_shape=data.preprocessor.output_shape,
+                       num_outputs=data.task.num_outputs, vocab_size=data.preprocessor.vocab_size)
 
 
 def refuse_unsupported(cfg: RunConfig) -> None:

@@ -152,3 +152,10 @@ def test_image_files_get_the_pixel_scale_of_float_training_data(tmp_path):
         Image.fromarray(np.rint(x[80 + i, 0] * 255).astype(np.uint8), mode="L").save(files[-1])
     predictor = dlforge.load("unit", workspace=tmp_path / "ws")
     assert predictor.predict_scores(files) == pytest.approx(predictor.predict_scores(x[80:83]), abs=1e-5)
+
+
+def test_a_warmup_longer_than_the_run_fails_before_a_run_is_recorded(tmp_path):
+    cfg = {**TINY, "train": {"epochs": 1, "schedule": {"type": "cosine", "warmup_steps": 10_000}}}
+    with pytest.raises(ConfigError, match="warmup_steps"):
+        run(cfg, workspace=tmp_path, progress=False)
+    assert Store.open(tmp_path).list_runs() == []
