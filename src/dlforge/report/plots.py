@@ -19,13 +19,13 @@ DPI = 90
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#d62728"
 
 
-def _figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+def new_figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
     fig = Figure(figsize=(width, height), dpi=DPI, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
 
-def _png(fig: Figure) -> bytes:
+def to_png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
@@ -39,7 +39,7 @@ def learning_curves_png(history: Sequence[dict[str, Any]], metric: str) -> bytes
             skipped) and optionally `epoch`.
         metric: the history metric, e.g. "accuracy" or "mae".
     """
-    fig = _figure(8, 3)
+    fig = new_figure(8, 3)
     # counted from 1 like the progress lines and the history table (`fit` records from 0)
     epochs = [int(row.get("epoch", i)) + 1 for i, row in enumerate(history)]
     for ax, key in zip(fig.subplots(1, 2), ("loss", metric), strict=True):
@@ -52,12 +52,12 @@ def learning_curves_png(history: Sequence[dict[str, Any]], metric: str) -> bytes
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend()
-    return _png(fig)
+    return to_png(fig)
 
 
 def lr_png(lr_history: Sequence[float]) -> bytes:
     """The learning rate at every optimizer step (log scale when it spans 10x or more)."""
-    fig = _figure(8, 2.5)
+    fig = new_figure(8, 2.5)
     ax = fig.subplots()
     lrs = np.asarray(lr_history, dtype=float)
     ax.plot(np.arange(1, len(lrs) + 1), lrs, color=TRAIN_COLOR)
@@ -66,7 +66,7 @@ def lr_png(lr_history: Sequence[float]) -> bytes:
         ax.set_yscale("log")
     ax.set(xlabel="optimizer step", ylabel="learning rate", title="learning rate per step")
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return to_png(fig)
 
 
 def confusion_matrix_png(counts: Sequence[Sequence[int]], normalized: Sequence[Sequence[float]],
@@ -78,7 +78,7 @@ def confusion_matrix_png(counts: Sequence[Sequence[int]], normalized: Sequence[S
     counts_a, norm = np.asarray(counts), np.asarray(normalized, dtype=float)
     k = len(class_names)
     side = min(3 + 0.45 * k, 10)
-    fig = _figure(side + 1, side)
+    fig = new_figure(side + 1, side)
     ax = fig.subplots()
     image = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
@@ -90,12 +90,12 @@ def confusion_matrix_png(counts: Sequence[Sequence[int]], normalized: Sequence[S
             ax.text(j, i, str(n), ha="center", va="center", fontsize=8,
                     color="white" if norm[i, j] > 0.5 else "black")
     ax.set(xlabel="predicted", ylabel="true", title="confusion matrix")
-    return _png(fig)
+    return to_png(fig)
 
 
 def roc_png(fpr: Sequence[float], tpr: Sequence[float], auc: float | None) -> bytes:
     """ROC curve with the chance diagonal."""
-    fig = _figure(4, 3.6)
+    fig = new_figure(4, 3.6)
     ax = fig.subplots()
     ax.plot(fpr, tpr, color=TRAIN_COLOR, label=f"ROC-AUC {_fmt(auc)}")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="chance")
@@ -103,13 +103,13 @@ def roc_png(fpr: Sequence[float], tpr: Sequence[float], auc: float | None) -> by
            xlim=(0, 1), ylim=(0, 1.02))
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return to_png(fig)
 
 
 def pr_png(precision: Sequence[float], recall: Sequence[float], ap: float | None,
            prevalence: float | None = None) -> bytes:
     """Precision-recall curve; the line at the positive share is what chance achieves."""
-    fig = _figure(4, 3.6)
+    fig = new_figure(4, 3.6)
     ax = fig.subplots()
     ax.plot(recall, precision, color=TRAIN_COLOR, label=f"PR-AUC {_fmt(ap)}")
     if prevalence is not None:
@@ -118,7 +118,7 @@ def pr_png(precision: Sequence[float], recall: Sequence[float], ap: float | None
            ylim=(0, 1.02))
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return to_png(fig)
 
 
 def image_grid_png(images: np.ndarray, titles: Sequence[str], columns: int = 8) -> bytes:
@@ -136,7 +136,7 @@ def image_grid_png(images: np.ndarray, titles: Sequence[str], columns: int = 8) 
     head, pad = max(2, round(0.45 * h)), max(1, h // 14)  # room for a two-line title
     cell_h, cell_w = head + h + pad, w + 2 * pad
     mosaic = np.ones((rows * cell_h, cols * cell_w, 3))
-    fig = _figure(1.3 * cols, 1.6 * rows, layout=None)
+    fig = new_figure(1.3 * cols, 1.6 * rows, layout=None)
     ax = fig.add_axes((0, 0, 1, 1))
     for i, (tile, title) in enumerate(zip(tiles, titles, strict=False)):
         top, left = (i // cols) * cell_h + head, (i % cols) * cell_w + pad
@@ -144,7 +144,7 @@ def image_grid_png(images: np.ndarray, titles: Sequence[str], columns: int = 8) 
         ax.text(left + w / 2, top - 1, title, ha="center", va="bottom", fontsize=7)
     ax.imshow(mosaic, vmin=0, vmax=1, interpolation="nearest", aspect="auto")
     ax.axis("off")
-    return _png(fig)
+    return to_png(fig)
 
 
 def filters_png(weight: np.ndarray, limit: int = 32) -> bytes:

@@ -7,18 +7,14 @@ own plots are), so no global figure registry fills up.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import warnings
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
+from dlforge.report.plots import new_figure, to_png
 from dlforge.tune.results import SearchResult
 
-DPI = 90
 STATE_COLORS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "failed": "#d62728", "running": "#888888"}
 MAX_TABLE_ROWS = 40
 
@@ -38,7 +34,7 @@ def search_plots(result: SearchResult) -> list[tuple[str, bytes]]:
 
 def ladder_png(result: Any) -> bytes:
     """The capacity ladder: the validation metric and the generalization gap per rung size."""
-    fig = _figure(7, 3)
+    fig = new_figure(7, 3)
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     params = [r["params"] for r in result.rungs]
     left.plot(params, [r["value"] for r in result.rungs], marker="o", color="#d62728")
@@ -52,19 +48,7 @@ def ladder_png(result: Any) -> bytes:
         left.scatter([result.best["params"]], [result.best["value"]], s=90, facecolors="none",
                      edgecolors="black", label="chosen")
         left.legend(fontsize=8)
-    return _png(fig)
-
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
+    return to_png(fig)
 
 
 def _cell(value: Any) -> str:
@@ -89,7 +73,7 @@ def trial_table_png(result: SearchResult) -> bytes:
         return value is None, sign * value if value is not None else 0.0
 
     rows = sorted(rows, key=rank)[:MAX_TABLE_ROWS]
-    fig = _figure(min(2 + 1.1 * len(columns), 12), 0.4 + 0.25 * (len(rows) + 1))
+    fig = new_figure(min(2 + 1.1 * len(columns), 12), 0.4 + 0.25 * (len(rows) + 1))
     ax = fig.add_subplot()
     ax.axis("off")
     table = ax.table(cellText=[[_cell(v) for v in r] for r in rows] or [["-"] * len(columns)],
@@ -97,12 +81,12 @@ def trial_table_png(result: SearchResult) -> bytes:
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     table.auto_set_column_width(list(range(len(columns))))
-    return _png(fig)
+    return to_png(fig)
 
 
 def history_png(result: SearchResult) -> bytes:
     """Each trial's value (pruned trials at their last report) and the best so far."""
-    fig = _figure(6, 3.2)
+    fig = new_figure(6, 3.2)
     ax = fig.add_subplot()
     for state, color in STATE_COLORS.items():
         pts = [(t.number, t.value) for t in result.trials if t.state == state and t.value is not None]
@@ -119,7 +103,7 @@ def history_png(result: SearchResult) -> bytes:
     ax.set_xlabel("trial")
     ax.set_ylabel(result.metric)
     ax.legend(fontsize=8)
-    return _png(fig)
+    return to_png(fig)
 
 
 def param_importances(result: SearchResult) -> dict[str, float]:
@@ -140,17 +124,17 @@ def param_importances(result: SearchResult) -> dict[str, float]:
 def importances_png(importances: dict[str, float]) -> bytes:
     """Horizontal bars, most important parameter on top."""
     names = list(importances)[::-1]
-    fig = _figure(6, 0.8 + 0.35 * len(names))
+    fig = new_figure(6, 0.8 + 0.35 * len(names))
     ax = fig.add_subplot()
     ax.barh(names, [importances[n] for n in names], color="#1f77b4")
     ax.set_xlabel("importance (share of the variance of the objective)")
-    return _png(fig)
+    return to_png(fig)
 
 
 def slice_png(result: SearchResult) -> bytes:
     """The objective against each parameter, one panel per parameter, coloured by state."""
     keys = sorted({k for t in result.trials for k in t.params})
-    fig = _figure(min(3 * len(keys), 15), 3)
+    fig = new_figure(min(3 * len(keys), 15), 3)
     for i, key in enumerate(keys):
         ax = fig.add_subplot(1, len(keys), i + 1)
         for state, color in STATE_COLORS.items():
@@ -163,7 +147,7 @@ def slice_png(result: SearchResult) -> bytes:
             ax.set_xscale("log")
         if i == 0:
             ax.set_ylabel(result.metric)
-    return _png(fig)
+    return to_png(fig)
 
 
 def _axis_value(value: Any) -> Any:
