@@ -18,7 +18,7 @@ from dlforge.pipeline.evaluate_model import Evaluation, evaluate_trained
 from dlforge.pipeline.register import register_trained
 from dlforge.pipeline.report_stage import write_run_report
 from dlforge.registry import Store, current_code_version
-from dlforge.registry.engine import mask_url
+from dlforge.registry.engine import public_config
 from dlforge.runtime import configure_process, seed_everything, select_device
 from dlforge.train.loop import fit, preflight
 from dlforge.tune import SearchResult, check_space, search
@@ -127,16 +127,6 @@ def refuse_unsupported(cfg: RunConfig) -> None:
         raise ConfigError("model.type: autoencoder reconstructs its input (anomaly detection), which "
                           "`dlforge run` does not do yet; choose a classifier or regressor such as "
                           "mlp or basic_cnn")
-
-
-def public_config(cfg: RunConfig) -> dict[str, Any]:
-    """The resolved config as JSON with secrets hidden: store passwords and the serve token."""
-    out = cfg.model_dump(mode="json")
-    if out["registry"].get("url"):
-        out["registry"]["url"] = mask_url(out["registry"]["url"])
-    if out["serve"].get("token"):
-        out["serve"]["token"] = "***"
-    return out
 
 
 def _stored_config(record, store_url: str | None) -> RunConfig:

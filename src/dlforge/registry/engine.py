@@ -10,13 +10,16 @@ Nothing here is SQLite-only SQL in the store itself: these are connection settin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from dlforge.errors import StoreError
+
+if TYPE_CHECKING:
+    from dlforge.config.schema import RunConfig
 
 BUSY_TIMEOUT_S = 60.0
 # Execution option asking the SQLite "begin" hook for a write transaction.
@@ -120,3 +123,16 @@ def default_artifacts_dir(url: str) -> Path:
             and parsed.database not in (None, "", ":memory:"):
         return Path(parsed.database).resolve().parent / "artifacts"
     return resolve_workspace() / "artifacts"
+
+
+def public_config(cfg: RunConfig) -> dict[str, Any]:
+    """The config as JSON with secrets hidden (store and study passwords, the serve token):
+    what the store and the reports keep."""
+    out = cfg.model_dump(mode="json")
+    if out["registry"].get("url"):
+        out["registry"]["url"] = mask_url(out["registry"]["url"])
+    if out["tune"] and out["tune"].get("storage"):
+        out["tune"]["storage"] = mask_url(out["tune"]["storage"])
+    if out["serve"].get("token"):
+        out["serve"]["token"] = "***"
+    return out

@@ -19,9 +19,10 @@ from dlforge.config.schema import RunConfig
 from dlforge.data.prepare import PreparedData, make_loaders
 from dlforge.errors import ConfigError, DlforgeError
 from dlforge.models import build_model, describe_model
+from dlforge.registry.engine import public_config
 from dlforge.runtime import seed_everything
 from dlforge.train.loop import fit
-from dlforge.tune.search import check_search, public_config
+from dlforge.tune.search import check_search
 from dlforge.tune.space import apply_params
 from dlforge.tune.study import direction
 

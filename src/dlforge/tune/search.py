@@ -17,7 +17,7 @@ from dlforge.config.schema import RunConfig
 from dlforge.data.prepare import PreparedData, make_loaders
 from dlforge.errors import ConfigError, DlforgeError
 from dlforge.models import build_model
-from dlforge.registry.engine import mask_url
+from dlforge.registry.engine import public_config
 from dlforge.runtime import seed_everything
 from dlforge.train.epoch_metrics import metric_name
 from dlforge.train.loop import fit
@@ -236,15 +236,3 @@ def progress_line(result: SearchResult, budget: int) -> str:
             if result.best else "no trial complete yet")
     return (f"trial {last.number} {last.state} | {done}/{budget} done: {c['complete']} complete, "
             f"{c['pruned']} pruned, {c['failed']} failed | {best}")
-
-
-def public_config(cfg: RunConfig) -> dict[str, Any]:
-    """The config as JSON with the store password and the serve token hidden."""
-    out = cfg.model_dump(mode="json")
-    if out["registry"].get("url"):
-        out["registry"]["url"] = mask_url(out["registry"]["url"])
-    if out["tune"] and out["tune"].get("storage"):
-        out["tune"]["storage"] = mask_url(out["tune"]["storage"])
-    if out["serve"].get("token"):
-        out["serve"]["token"] = "***"
-    return out
