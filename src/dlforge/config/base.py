@@ -1,0 +1,15 @@
+"""What every config section shares: unknown keys fail, assignments are validated."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+# A model name is also a directory name under artifacts/models/; registry/refs.py uses these too.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+ALIAS_PATTERN = r"^[a-z][a-z0-9_-]*$"
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys fail, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)

@@ -1,0 +1,195 @@
+"""Config sections for data: source and splits, preprocessing, augmentation, balance."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from dlforge.config.base import Section
+
+# --------------------------------------------------------------------------------------- data
+
+SourceName = Literal["builtin", "idx", "cifar", "image_folder", "csv", "npz"]
+TaskKind = Literal["multiclass", "binary", "multilabel", "regression"]
+
+
+class DataConfig(Section):
+    source: SourceName = Field("builtin", description="Kind of source the data comes from.")
+    name: str | None = Field(
+        "digits",
+        description="builtin: digits|breast_cancer|wine|diabetes; idx: mnist|fashion_mnist; "
+        "cifar: cifar10|cifar100. Ignored by image_folder, csv and npz.",
+    )
+    path: str | None = Field(
+        None, description="File or directory to read. idx/cifar: overrides the search order."
+    )
+    task: TaskKind | None = Field(None, description="Task type; inferred from the labels if unset.")
+    # csv
+    label_columns: list[str] = Field(
+        default_factory=lambda: ["label"],
+        description="csv: label column, several for multi-label (0/1 columns), or the regression target.",
+    )
+    text_column: str | None = Field(None, description="csv: the column holding text (a text task).")
+    feature_columns: list[str] | None = Field(
+        None, description="csv tables: feature columns; default all columns but labels and split."
+    )
+    categorical_columns: list[str] | None = Field(
+        None, description="csv tables: categorical columns; default the non-numeric ones."
+    )
+    split_column: str | None = Field(
+        None, description="csv: column with values train/val/test fixing each row's split."
+    )
+    positive_class: str | None = Field(
+        None, description="binary: name of the positive (rare, e.g. 'defect') class; default the second."
+    )
+    # images
+    image_size: tuple[int, int] | None = Field(
+        None, description="image_folder: resize every image to (height, width)."
+    )
+    color: Literal["grayscale", "rgb"] = Field("grayscale", description="image_folder: channels.")
+    # splitting
+    val_fraction: float = Field(0.15, gt=0, lt=1, description="Share of samples for validation.")
+    test_fraction: float = Field(
+        0.15, gt=0, lt=1, description="Share held out for test (when the source has no test set)."
+    )
+    stratify: bool = Field(True, description="Keep class ratios equal across splits.")
+    test_distribution: Literal["natural"] = Field(
+        "natural",
+        description="The test split keeps the source's class ratio; resampling touches train only.",
+    )
+    classes: list[str] | None = Field(
+        None, description="Keep only these classes (by name), in this order."
+    )
+    binary_from: dict[str, list[str]] | None = Field(
+        None,
+        description="Build a binary task from class names: {positive_name: [classes...]}; "
+        "every other class becomes the negative class. E.g. {defect: [Sandal]}.",
+    )
+    negative_name: str = Field("ok", description="Name of the negative class built by binary_from.")
+    positive_fraction: float | None = Field(
+        None, gt=0, lt=1,
+        description="With binary_from: subsample positives so they are this share of all samples.",
+    )
+    limit: int | None = Field(
+        None, ge=10, description="Use at most this many samples (stratified), for quick runs."
+    )
+    cache_dir: str | None = Field(
+        None, description="Download cache; default $DLFORGE_CACHE or ~/.cache/dlforge."
+    )
+
+    @model_validator(mode="after")
+    def _source_needs(self) -> DataConfig:
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                f"data.val_fraction + data.test_fraction: must be less than 1 "
+                f"(got {self.val_fraction} + {self.test_fraction})"
+            )
+        if self.source in ("image_folder", "csv", "npz") and not self.path:
+            raise ValueError(f"data.path: required for source {self.source!r} (got None)")
+        allowed = {
+            "builtin": ("digits", "breast_cancer", "wine", "diabetes"),
+            "idx": ("mnist", "fashion_mnist"),
+            "cifar": ("cifar10", "cifar100"),
+        }.get(self.source)
+        if allowed and self.name not in allowed:
+            raise ValueError(
+                f"data.name: must be one of {', '.join(allowed)} for source {self.source!r} "
+                f"(got {self.name!r})"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------- preprocess
+
+
+class ImagePreprocess(Section):
+    scale: bool = Field(True, description="Divide pixel values by 255 (uint8 sources) to [0, 1].")
+    standardize: bool = Field(True, description="Per-channel mean/std fitted on the train split.")
+
+
+class TablePreprocess(Section):
+    scaling: Literal["standard", "minmax", "none"] = Field(
+        "standard", description="Numeric columns: standardization or min-max normalization."
+    )
+    impute: Literal["none", "median", "mean"] = Field(
+        "none", description="Numeric missing values; 'none' makes NaN a data error."
+    )
+    categorical_impute: Literal["none", "most_frequent"] = Field(
+        "most_frequent", description="Categorical missing values."
+    )
+    pca_components: int | None = Field(None, ge=1, description="Project onto this many components.")
+
+
+class TextPreprocess(Section):
+    lowercase: bool = Field(True, description="Lowercase texts before tokenizing.")
+    num_words: int = Field(10000, ge=10, description="Vocabulary: the most frequent train tokens.")
+    maxlen: int = Field(200, ge=1, description="Pad or truncate every sequence to this length.")
+    truncate: Literal["pre", "post"] = Field("post", description="Which end to cut long texts at.")
+
+
+class PreprocessConfig(Section):
+    image: ImagePreprocess = Field(default_factory=ImagePreprocess)
+    table: TablePreprocess = Field(default_factory=TablePreprocess)
+    text: TextPreprocess = Field(default_factory=TextPreprocess)
+
+
+# ------------------------------------------------------------------------------------ augment
+
+Prob = Annotated[float, Field(ge=0, le=1)]
+
+
+class FlipAug(Section):
+    p: Prob = Field(0.5, description="Probability of flipping each image.")
+
+
+class CropAug(Section):
+    padding: int = Field(2, ge=1, description="Pad by this many pixels, then crop back at random.")
+    p: Prob = Field(1.0, description="Probability of shifting each image.")
+
+
+class RotateAug(Section):
+    degrees: float = Field(10.0, gt=0, le=180, description="Rotate by up to +/- this angle.")
+    p: Prob = Field(0.5, description="Probability of rotating each image.")
+
+
+class JitterAug(Section):
+    amount: float = Field(0.1, gt=0, le=1, description="Max relative change.")
+    p: Prob = Field(0.5, description="Probability of changing each image.")
+
+
+class NoiseAug(Section):
+    std: float = Field(0.05, gt=0, description="Standard deviation of the added noise.")
+    p: Prob = Field(0.5, description="Probability of adding noise to each image.")
+
+
+class AugmentConfig(Section):
+    """On-the-fly augmentation of TRAINING batches of images; each op is off unless given."""
+
+    hflip: FlipAug | None = Field(None, description="Horizontal flip.")
+    vflip: FlipAug | None = Field(None, description="Vertical flip.")
+    crop: CropAug | None = Field(None, description="Random crop after padding (a shift).")
+    rotate: RotateAug | None = Field(None, description="Small random rotation.")
+    brightness: JitterAug | None = Field(None, description="Brightness jitter.")
+    contrast: JitterAug | None = Field(None, description="Contrast jitter.")
+    noise: NoiseAug | None = Field(None, description="Gaussian noise.")
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, name) is not None for name in type(self).model_fields)
+
+
+# ------------------------------------------------------------------------------------ balance
+
+
+class BalanceConfig(Section):
+    """Imbalance handling, applied to the TRAINING split only."""
+
+    method: Literal["none", "oversample", "undersample", "class_weight", "weighted_sampler"] = Field(
+        "none", description="Random over/under-sampling, loss weights, or a weighted batch sampler."
+    )
+    ratio: float = Field(
+        1.0, gt=0, le=1,
+        description="oversample/undersample: each class ends at >= ratio x the largest class "
+        "(over) or the largest ends at <= smallest / ratio (under). 1.0 = fully balanced.",
+    )

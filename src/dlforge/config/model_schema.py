@@ -1,0 +1,98 @@
+"""Config sections for models, one per `model.type`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from dlforge.config.base import Section
+
+# -------------------------------------------------------------------------------------- model
+
+Activation = Literal["relu", "gelu", "tanh", "sigmoid", "leaky_relu", "silu"]
+Init = Literal["glorot", "torch"]
+INIT_DESCRIPTION = (
+    "Weight initialisation: glorot (Glorot-uniform kernels, zero biases: fewer epochs to "
+    "accuracy in our measurements) or torch (PyTorch's defaults)."
+)
+
+
+class _ModelBase(Section):
+    init: Init = Field("glorot", description=INIT_DESCRIPTION)
+
+
+class MLPConfig(_ModelBase):
+    type: Literal["mlp"] = "mlp"
+    hidden: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [256, 128], description="Units of each hidden dense layer."
+    )
+    activation: Activation = Field("relu", description="Activation after each hidden layer.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout after each hidden layer.")
+    batch_norm: bool = Field(False, description="Batch normalization after each hidden layer.")
+
+
+class BasicCNNConfig(_ModelBase):
+    type: Literal["basic_cnn"] = "basic_cnn"
+    filters: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [32, 64], description="Filters of each [conv-conv-pool] block."
+    )
+    dense: int = Field(512, ge=1, description="Units of the dense layer before the head.")
+    dropout: float = Field(0.25, ge=0, lt=1, description="After each conv block.")
+    dense_dropout: float = Field(0.5, ge=0, lt=1, description="Dropout before the head.")
+    batch_norm: bool = Field(False, description="Batch normalization after each convolution.")
+
+
+class MobileNetConfig(_ModelBase):
+    type: Literal["mobilenet"] = "mobilenet"
+    width: float = Field(1.0, gt=0, le=4, description="Width multiplier of every layer.")
+    channels: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [32, 64, 128, 256],
+        description="Output channels of the stem and each depthwise-separable stage.",
+    )
+    dropout: float = Field(0.2, ge=0, lt=1, description="Dropout before the head.")
+
+
+class ResNetSmallConfig(_ModelBase):
+    type: Literal["resnet_small"] = "resnet_small"
+    width: int = Field(16, ge=1, description="Channels of the first stage (doubled per stage).")
+    blocks: int = Field(2, ge=1, le=8, description="Residual blocks per stage (3 stages).")
+
+
+class TextPoolConfig(_ModelBase):
+    type: Literal["text_pool"] = "text_pool"
+    embedding_dim: int = Field(16, ge=1, description="Size of each token's embedding.")
+    hidden: int = Field(16, ge=1, description="Units of the dense layer after pooling.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout before the head.")
+
+
+class TextCNNConfig(_ModelBase):
+    type: Literal["text_cnn"] = "text_cnn"
+    embedding_dim: int = Field(64, ge=1, description="Size of each token's embedding.")
+    filters: int = Field(64, ge=1, description="Filters per kernel size.")
+    kernel_sizes: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [3, 4, 5], description="Widths of the 1-D convolutions."
+    )
+    dropout: float = Field(0.5, ge=0, lt=1, description="Dropout before the head.")
+
+
+class LinearConfig(_ModelBase):
+    type: Literal["linear"] = "linear"
+
+
+class AutoencoderConfig(_ModelBase):
+    type: Literal["autoencoder"] = "autoencoder"
+    kind: Literal["dense", "conv"] = Field("dense", description="Dense or convolutional.")
+    hidden: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [128], description="dense: encoder units (mirrored in the decoder)."
+    )
+    latent_dim: int = Field(16, ge=1, description="Size of the code in the middle.")
+
+
+ModelConfig = Annotated[
+    MLPConfig | BasicCNNConfig | MobileNetConfig | ResNetSmallConfig | TextPoolConfig
+    | TextCNNConfig | LinearConfig | AutoencoderConfig,
+    Field(discriminator="type"),
+]
+MODEL_TYPES = ("mlp", "basic_cnn", "mobilenet", "resnet_small", "text_pool", "text_cnn",
+               "linear", "autoencoder")

@@ -1,0 +1,118 @@
+"""Config sections for training: optimizer, schedules, early stopping, checkpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from dlforge.config.base import Section
+
+# -------------------------------------------------------------------------------------- train
+
+
+class _ScheduleBase(Section):
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up from 0 to lr over these steps.")
+
+
+class ConstantSchedule(_ScheduleBase):
+    type: Literal["constant"] = "constant"
+
+
+class StepSchedule(_ScheduleBase):
+    type: Literal["step"] = "step"
+    step_epochs: int = Field(10, ge=1, description="Multiply the LR by gamma every N epochs.")
+    gamma: float = Field(0.1, gt=0, lt=1, description="Factor applied every step_epochs.")
+
+
+class PlateauSchedule(_ScheduleBase):
+    type: Literal["plateau"] = "plateau"
+    monitor: str = Field("val_loss", description="Metric watched for a plateau.")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy-like.")
+    factor: float = Field(0.1, gt=0, lt=1, description="Multiply the LR by this on a plateau.")
+    patience: int = Field(2, ge=0, description="Epochs without improvement before reducing.")
+    min_lr: float = Field(0.0, ge=0, description="Never reduce below this.")
+
+
+class ExponentialSchedule(_ScheduleBase):
+    type: Literal["exponential"] = "exponential"
+    decay_rate: float = Field(0.96, gt=0, lt=1, description="lr * decay_rate ** (step / decay_steps).")
+    decay_steps: int = Field(100, ge=1, description="Steps per decay period.")
+    staircase: bool = Field(False, description="Decay in whole steps of decay_steps.")
+
+
+class InverseTimeSchedule(_ScheduleBase):
+    type: Literal["inverse_time"] = "inverse_time"
+    decay_rate: float = Field(0.5, gt=0, description="lr / (1 + decay_rate * step / decay_steps).")
+    decay_steps: int = Field(100, ge=1, description="Steps per decay period.")
+    staircase: bool = Field(False, description="Decay in whole steps of decay_steps.")
+
+
+class CosineSchedule(_ScheduleBase):
+    type: Literal["cosine"] = "cosine"
+    min_lr: float = Field(0.0, ge=0, description="LR at the last step.")
+
+
+class OneCycleSchedule(_ScheduleBase):
+    type: Literal["one_cycle"] = "one_cycle"
+    pct_start: float = Field(0.3, gt=0, lt=1, description="Share of steps spent rising to lr.")
+    div_factor: float = Field(25.0, gt=1, description="Start LR = lr / div_factor.")
+    final_div_factor: float = Field(1e4, gt=1, description="End LR = start LR / final_div_factor.")
+
+
+ScheduleConfig = Annotated[
+    ConstantSchedule | StepSchedule | PlateauSchedule | ExponentialSchedule
+    | InverseTimeSchedule | CosineSchedule | OneCycleSchedule,
+    Field(discriminator="type"),
+]
+
+
+class EarlyStoppingConfig(Section):
+    monitor: str = Field("val_loss", description="Logged metric to watch, e.g. val_loss, val_accuracy.")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy-like.")
+    patience: int = Field(5, ge=0, description="Epochs without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0, description="Smaller changes do not count as improvement.")
+    restore_best: bool = Field(True, description="Load the best epoch's weights at the end.")
+
+
+class CheckpointConfig(Section):
+    monitor: str = Field("val_loss", description="Logged metric that ranks checkpoints.")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy-like.")
+    save_best_only: bool = Field(True, description="Write a checkpoint only when the monitor improves.")
+    top_k: int = Field(1, ge=1, description="Keep this many best checkpoints.")
+    save_last: bool = Field(True, description="Also keep the last epoch's state, for resume.")
+
+
+class TrainConfig(Section):
+    epochs: int = Field(10, ge=1, description="Passes over the training set.")
+    batch_size: int = Field(128, ge=1, description="Samples per training step.")
+    eval_batch_size: int = Field(1024, ge=1, description="Samples per batch when evaluating.")
+    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = Field("adam", description="Optimizer.")
+    lr: float = Field(1e-3, gt=0, description="Peak learning rate.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd and rmsprop.")
+    nesterov: bool = Field(False, description="sgd: Nesterov momentum.")
+    weight_decay: float = Field(0.0, ge=0, description="L2 via the optimizer (decoupled for adamw).")
+    l2: float = Field(0.0, ge=0, description="Explicit L2 penalty l2 * sum(w^2) added to the loss.")
+    grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
+    loss: Literal["auto", "mse", "mae"] = Field("auto", description="Regression loss; auto = mse.")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="multiclass: smooth the targets.")
+    schedule: ScheduleConfig = Field(
+        default_factory=ConstantSchedule, description="LR schedule, chosen by `type`."
+    )
+    early_stopping: EarlyStoppingConfig | None = Field(
+        default_factory=EarlyStoppingConfig, description="Stop when the monitor stops improving; false disables."
+    )
+    checkpoint: CheckpointConfig = Field(
+        default_factory=CheckpointConfig, description="Best/last checkpoints in the run folder."
+    )
+    time_budget_s: float | None = Field(None, gt=0, description="Stop after this wall time.")
+    mixed_precision: bool = Field(False, description="Autocast on CUDA; ignored on CPU.")
+    channels_last: Literal["auto", "on", "off"] = Field(
+        "auto", description="Memory format for conv nets; auto = on for CNNs."
+    )
+    num_threads: int | None = Field(None, ge=1, description="CPU threads; default all cores.")
+
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _false_disables(cls, v: Any) -> Any:
+        return None if v is False else v
