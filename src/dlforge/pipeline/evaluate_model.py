@@ -40,7 +40,7 @@ class Evaluation:
             "test": {k: v for k, v in self.test_metrics.items() if k not in CURVE_KEYS},
             "val_headline": self.val_metrics["headline"],
             "baseline_headline": (self.baseline or {}).get("metrics", {}).get("headline"),
-            "threshold": _plain(self.threshold),
+            "threshold": threshold_json(self.threshold),
             "model": self.model_info,
         }
 
@@ -55,8 +55,8 @@ def evaluate_trained(model: torch.nn.Module, data: PreparedData, cfg: RunConfig,
     val_scores = predict_scores(model, data.tensors["val"][0], task, batch_size=batch, device=device)
     threshold = choose_threshold(task, data.splits.val.y, val_scores, cfg.evaluate.threshold)
     test_scores = predict_scores(model, data.tensors["test"][0], task, batch_size=batch, device=device)
-    test_metrics = evaluate_scores(task, data.splits.test.y, test_scores, _value(threshold))
-    val_metrics = evaluate_scores(task, data.splits.val.y, val_scores, _value(threshold))
+    test_metrics = evaluate_scores(task, data.splits.test.y, test_scores, threshold_value(threshold))
+    val_metrics = evaluate_scores(task, data.splits.val.y, val_scores, threshold_value(threshold))
     return Evaluation(
         threshold=threshold, val_metrics=val_metrics, test_metrics=test_metrics,
         baseline=_baseline(data, cfg) if cfg.evaluate.baseline else None,
@@ -64,7 +64,7 @@ def evaluate_trained(model: torch.nn.Module, data: PreparedData, cfg: RunConfig,
                             restored_epoch=restored_epoch),
         model_info=describe_model(model, data.preprocessor.output_shape, _input_dtype(data))
         | latency_ms(model, data.tensors["test"][0][0]),
-        misclassified=_misclassified(data, test_scores, _value(threshold), cfg.evaluate.misclassified_examples),
+        misclassified=_misclassified(data, test_scores, threshold_value(threshold), cfg.evaluate.misclassified_examples),
     )
 
 
@@ -105,12 +105,13 @@ def _input_dtype(data: PreparedData) -> torch.dtype:
     return torch.long if data.dataset.modality == "text" else torch.float32
 
 
-def _value(threshold: Any) -> Any:
+def threshold_value(threshold: Any) -> Any:
     """The number(s) inside whatever choose_threshold returned."""
     return getattr(threshold, "value", threshold)
 
 
-def _plain(threshold: Any) -> Any:
+def threshold_json(threshold: Any) -> Any:
+    """The chosen threshold as JSON: its value, objective and what it achieved on validation."""
     if hasattr(threshold, "to_dict"):
         return threshold.to_dict()
     return threshold

@@ -10,7 +10,7 @@ import torch
 
 from dlforge.config import RunConfig
 from dlforge.data.prepare import PreparedData
-from dlforge.pipeline.evaluate_model import Evaluation, _plain, _value
+from dlforge.pipeline.evaluate_model import Evaluation, threshold_json, threshold_value
 from dlforge.registry import Store
 from dlforge.registry.bundle import input_spec as bundle_input_spec
 from dlforge.registry.bundle import save_bundle
@@ -28,10 +28,10 @@ def register_trained(store: Store, cfg: RunConfig, run_id: str, model: torch.nn.
         staging, model=model.cpu(), model_config=cfg.model.model_dump(mode="json"),
         input_shape=data.preprocessor.output_shape, num_outputs=data.task.num_outputs,
         vocab_size=data.preprocessor.vocab_size, preprocessor=data.preprocessor, task=data.task,
-        threshold=_value(evaluation.threshold), metrics=evaluation.summary_metrics(),
+        threshold=threshold_value(evaluation.threshold), metrics=evaluation.summary_metrics(),
         extra={"input": input_spec(cfg, data), "run_id": run_id,
                "data_fingerprint": data.dataset.provenance.fingerprint,
-               "threshold_detail": _plain(evaluation.threshold)},
+               "threshold_detail": threshold_json(evaluation.threshold)},
     )
     version = store.register(name, run_id, bundle, evaluation.summary_metrics())
     if cfg.registry.alias:
