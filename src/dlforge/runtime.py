@@ -80,6 +80,17 @@ def configure_process(num_threads: int | None = None) -> None:
     _tune_glibc_malloc()
 
 
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bfloat16 natively (AVX512-BF16 or AMX), so oneDNN runs
+    bfloat16 convolutions and matmuls faster than float32 instead of emulating them."""
+    try:
+        return bool(torch.backends.mkldnn.is_available()
+                    and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+                    and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()))
+    except (AttributeError, RuntimeError):  # an older torch or a build without oneDNN
+        return False
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators (CUDA included)."""
     random.seed(seed)

@@ -106,7 +106,10 @@ class TrainConfig(Section):
         default_factory=CheckpointConfig, description="Best/last checkpoints in the run folder."
     )
     time_budget_s: float | None = Field(None, gt=0, description="Stop after this wall time.")
-    mixed_precision: bool = Field(False, description="Autocast on CUDA; ignored on CPU.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="Compute precision; auto = fp16/bf16 autocast on CUDA, bf16 on CPUs "
+        "with native bfloat16 for the CNNs it speeds up, else fp32 (docs/performance.md)."
+    )
     channels_last: Literal["auto", "on", "off"] = Field(
         "auto", description="Memory format for conv nets; auto = on for CNNs."
     )

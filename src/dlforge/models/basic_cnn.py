@@ -28,6 +28,7 @@ class BasicCNN(nn.Module):
     Dropout -> Linear(num_outputs)``. Each block halves H and W (floor)."""
 
     family = "conv"
+    cpu_bf16 = True  # bfloat16 autocast measured 1.75x faster per step on 28x28 (precision.py)
 
     def __init__(self, input_shape: tuple[int, int, int], num_outputs: int, *,
                  filters: list[int], dense: int = 512, dropout: float = 0.25,

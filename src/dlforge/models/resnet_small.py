@@ -39,6 +39,7 @@ class ResNetSmall(nn.Module):
     """Stem conv3x3-BN-ReLU, 3 residual stages, global average pooling, Linear head."""
 
     family = "conv"
+    cpu_bf16 = True  # bfloat16 autocast measured 1.7x faster per step on 32x32 (precision.py)
 
     def __init__(self, input_shape: tuple[int, int, int], num_outputs: int, *,
                  width: int = 16, blocks: int = 2) -> None:

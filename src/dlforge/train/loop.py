@@ -8,7 +8,6 @@ stopping, progress, time budget).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from dlforge.train.checkpoint_io import restore_checkpoint
 from dlforge.train.epoch_metrics import EpochMetrics, metric_name
 from dlforge.train.losses import build_loss, check_labels, l2_penalty, penalized_weights
 from dlforge.train.optim import build_optimizer
+from dlforge.train.precision import resolve_precision, sample_shape
 from dlforge.train.schedules import LRSchedule
 from dlforge.train.state import LoopState
 
@@ -57,6 +57,7 @@ class TrainResult:
         best_checkpoint: path of the best checkpoint file, when checkpoints were written.
         stop_reason: why training stopped before `cfg.epochs`, or None.
         model: the trained model (with the best epoch's weights under `restore_best`).
+        precision: what the forward passes computed in (`fp32`, `bf16`, `fp16`).
     """
 
     history: list[dict[str, float]]
@@ -65,6 +66,7 @@ class TrainResult:
     best_checkpoint: Path | None
     stop_reason: str | None
     model: nn.Module
+    precision: str = "fp32"
 
 
 def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
@@ -125,7 +127,7 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
     for cb in state.callbacks:
         cb.on_fit_end(state)
     return TrainResult(state.history, state.lr_history, _best_epoch(state.callbacks),
-                       state.best_checkpoint, state.stop_reason, state.model)
+                       state.best_checkpoint, state.stop_reason, state.model, state.precision.name)
 
 
 def preflight(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
@@ -148,8 +150,8 @@ def train_one_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
     params = [p for p in model.parameters() if p.requires_grad]
     for xb, yb in loader:
         xb, yb = _to_device(xb, state), yb.to(state.device, non_blocking=True)
-        with _autocast(state):
-            outputs = model(xb)
+        with state.precision.autocast(state.device):
+            outputs = model(xb).float()
             data_loss = state.loss_fn(outputs, yb)
         loss = data_loss + cfg.l2 * l2_penalty(state.penalized) if cfg.l2 else data_loss
         optimizer.zero_grad(set_to_none=True)
@@ -159,7 +161,7 @@ def train_one_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
-        else:  # mixed precision on CUDA: scale the loss so fp16 gradients do not underflow
+        else:  # float16 on CUDA: scale the loss so fp16 gradients do not underflow
             state.scaler.scale(loss).backward()
             if cfg.grad_clip:
                 state.scaler.unscale_(optimizer)
@@ -178,8 +180,8 @@ def validate_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
     meter = EpochMetrics(state.task.kind)
     for xb, yb in loader:
         xb, yb = _to_device(xb, state), yb.to(state.device, non_blocking=True)
-        with _autocast(state):
-            outputs = state.model(xb)
+        with state.precision.autocast(state.device):
+            outputs = state.model(xb).float()
             meter.update(state.loss_fn(outputs, yb), outputs, yb)
     return meter.result("val_")
 
@@ -191,13 +193,13 @@ def _setup(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, see
         cfg.channels_last == "auto" and getattr(model, "family", None) == "conv")
     model = model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
     optimizer = build_optimizer(model, cfg)
-    mixed = cfg.mixed_precision and device.type == "cuda"
+    precision = resolve_precision(cfg.precision, model, device, sample_shape(loaders.train))
     return LoopState(
         model=model, optimizer=optimizer,
         schedule=LRSchedule(optimizer, cfg, max(len(loaders.train), 1)),
         loss_fn=build_loss(task, cfg, getattr(loaders, "class_weights", None)).to(device),
         cfg=cfg, task=task, device=device, seed=seed, channels_last=channels_last,
-        scaler=torch.amp.GradScaler("cuda") if mixed else None,
+        precision=precision, scaler=torch.amp.GradScaler("cuda") if precision.scaled else None,
         penalized=penalized_weights(model) if cfg.l2 else [],
     )
 
@@ -251,12 +253,6 @@ def _to_device(xb: torch.Tensor, state: LoopState) -> torch.Tensor:
     if state.channels_last and xb.ndim == 4:
         xb = xb.contiguous(memory_format=torch.channels_last)
     return xb
-
-
-def _autocast(state: LoopState) -> contextlib.AbstractContextManager:
-    if state.scaler is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda", dtype=torch.float16)
 
 
 def _best_epoch(callbacks: Sequence[Callback]) -> int | None:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from dlforge.train.precision import FP32, Precision
+
 if TYPE_CHECKING:
     from dlforge.config.schema import TrainConfig
     from dlforge.data.dataset import TaskSpec
@@ -39,7 +41,8 @@ class LoopState:
     seed: int = 0
     callbacks: list[Callback] = field(default_factory=list)
     channels_last: bool = False
-    scaler: Any = None  # torch.amp.GradScaler when mixed precision runs on CUDA
+    precision: Precision = FP32  # autocast dtype of the forward pass (train/precision.py)
+    scaler: Any = None  # torch.amp.GradScaler when float16 runs on CUDA
     penalized: list[torch.Tensor] = field(default_factory=list)  # weights under cfg.l2
     epoch: int = -1
     history: list[dict[str, float]] = field(default_factory=list)
