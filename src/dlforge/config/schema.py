@@ -109,6 +109,9 @@ class TuneConfig(Section):
     strategy: Literal["search", "capacity_ladder"] = Field("search", description="Search or grow capacity.")
     space: dict[str, RangeSpec] = Field(default_factory=dict, description="Dotted key -> range.")
     storage: str | None = Field(None, description="SQLAlchemy URL of the study; default the store.")
+    retrain_on: Literal["train", "train+validation"] = Field(
+        "train", description="Data the best config is retrained on; train+validation trains for "
+        "the best trial's best epoch count, keeps its validation threshold, no early stopping.")
 
 
 # ----------------------------------------------------------------------------------- evaluate
