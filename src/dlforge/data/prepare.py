@@ -59,7 +59,13 @@ def prepare_data(cfg: RunConfig) -> PreparedData:
     resampling, so duplicated minority samples do not skew the statistics), then applied
     unchanged to validation and test. Resampling and augmentation touch training data only.
     """
-    dataset, splits, report = load_and_split(cfg)
+    return prepare_splits(cfg, *load_and_split(cfg))
+
+
+def prepare_splits(cfg: RunConfig, dataset: Dataset, splits: Splits,
+                   report: ValidationReport) -> PreparedData:
+    """The stages after splitting (balance, preprocess fitted on `splits.train`, loaders), for
+    splits made here or regrouped by a caller (e.g. train + validation to retrain on)."""
     balanced = balance(splits.train, cfg.balance, cfg.seed)
     pre = build_preprocessor(cfg.preprocess, dataset.modality).fit(splits.train.x)
     tensors = {
