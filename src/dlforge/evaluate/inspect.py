@@ -40,12 +40,18 @@ def feature_maps(model: nn.Module, sample: torch.Tensor) -> np.ndarray | None:
 
 
 @torch.inference_mode()
-def latency_ms(model: nn.Module, sample: torch.Tensor, runs: int = 30) -> dict[str, float]:
-    """Median and 95th-percentile wall time of one forward pass at batch size 1."""
+def latency_ms(model: nn.Module, sample: torch.Tensor, runs: int = 30,
+               batch_size: int = 1) -> dict[str, float]:
+    """Median and 95th-percentile wall time of one forward pass on `batch_size` copies of `sample`.
+
+    Any callable module works, also one without parameters (an ONNX Runtime session wrapped
+    in a module, a dynamically quantized model): it then runs on the CPU.
+    """
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
-    x = sample[None].to(device)
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else torch.device("cpu")
+    x = sample[None].expand(batch_size, *sample.shape).contiguous().to(device)
     try:
         for _ in range(3):  # warm-up: first calls allocate and pick kernels
             model(x)
