@@ -1,4 +1,4 @@
-"""The typer application: global options and the run/train/evaluate/predict commands."""
+"""The typer application: global options and the run/train/evaluate commands; the others register here."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from dlforge.cli import output
+from dlforge.cli.export_cmds import export_command, profile_command
 from dlforge.cli.inspect_cmds import config_app, data_app
+from dlforge.cli.predict_cmds import predict_command
 from dlforge.cli.registry_cmds import models_app, report_command, runs_app
 from dlforge.cli.serve_cmds import serve_command
 from dlforge.cli.tune_cmds import tune_command
@@ -25,6 +27,9 @@ app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
+app.command("export")(export_command)
+app.command("predict")(predict_command)
+app.command("profile")(profile_command)
 app.command("report")(report_command)
 app.command("serve")(serve_command)
 app.command("tune")(tune_command)
@@ -142,26 +147,3 @@ def evaluate(
     else:
         output.table(f"{model} on {split} ({metrics['n_samples']} samples)", ["metric", "value"],
                      metrics["headline"])
-
-
-@app.command()
-def predict(
-    ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help="Registered model: NAME, NAME@VERSION or NAME@ALIAS.")],
-    inputs: Annotated[list[str] | None, typer.Argument(
-        help="Image files, folders of images, or CSV files (table rows or a text column).")] = None,
-    text: Annotated[list[str], typer.Option("--text", "-t", help="A text to classify (repeatable).")] = [],  # noqa: B006
-    output_path: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions here (.csv or .json).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv (stdout).")] = "table",
-    top_k: Annotated[int, typer.Option(help="Classes to show per input (multiclass).", min=1)] = 3,
-) -> None:
-    """Predict with a registered model on raw inputs; the saved preprocessing is applied."""
-    from dlforge.cli.predict_io import collect_inputs, write_predictions
-    from dlforge.registry import load
-
-    if fmt not in ("table", "json", "csv"):
-        raise typer.BadParameter(f"must be table, json or csv (got {fmt!r})", param_hint="--format")
-    predictor = load(model, workspace=ctx.obj["workspace"], url=ctx.obj["store_url"])
-    ids, batch = collect_inputs(predictor, inputs or [], text)
-    rows = predictor.predict(batch, top_k=top_k)
-    write_predictions(ids, rows, output_path, fmt)

@@ -1,72 +1,26 @@
-"""Turn command-line inputs into a batch for a Predictor, and predictions into CSV/JSON/tables."""
+"""Write `dlforge predict` results as they come: CSV, a JSON array, JSON lines or a table.
+
+A file is written beside its destination and renamed onto it at the end (dlforge.atomic), so
+an error or Ctrl-C half way leaves no half-written file at the destination. CSV, JSON and
+JSON lines stream chunk by chunk; a table needs every row for its column widths, so it buffers
+(it is meant for small inputs on a terminal).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import IO, Any
 
 from dlforge.cli import output
-from dlforge.errors import DataError
+from dlforge.errors import ConfigError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
-
-
-def collect_inputs(predictor, inputs: list[str], texts: list[str]) -> tuple[list[str], Any]:
-    """Return (input ids, raw batch) for the predictor's modality.
-
-    Images: files and folders of images. Texts: --text values or a CSV's text column.
-    Tables: CSV rows.
-    """
-    modality = predictor.modality
-    if texts:
-        if modality != "text":
-            raise DataError(f"--text: this model takes {modality} input, not text")
-        return [f"text[{i}]" for i in range(len(texts))], list(texts)
-    if not inputs:
-        raise DataError("predict: give at least one INPUT (image file, folder or CSV) or --text")
-    paths = [Path(p) for p in inputs]
-    for p in paths:
-        if not p.exists():
-            raise DataError(f"input: {str(p)!r} does not exist")
-    if modality == "image":
-        files = _image_files(paths)
-        return [str(f) for f in files], files
-    frame = pd.concat([_read_csv(p) for p in paths], ignore_index=True)
-    ids = [f"row[{i}]" for i in range(len(frame))]
-    if modality == "text":
-        column = predictor.text_column
-        if column not in frame.columns:
-            raise DataError(f"input: the CSV has no text column {column!r}; columns are: "
-                            f"{', '.join(map(str, frame.columns))}")
-        return ids, frame[column].fillna("").astype(str).tolist()  # the Predictor's rule too
-    return ids, frame
-
-
-def _image_files(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
-        elif p.suffix.lower() in IMAGE_SUFFIXES:
-            files.append(p)
-        else:
-            raise DataError(f"input: {str(p)!r} is not an image file ({', '.join(sorted(IMAGE_SUFFIXES))}) "
-                            f"or a folder of them")
-    if not files:
-        raise DataError(f"input: no image files found in {', '.join(map(str, paths))}")
-    return files
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    if path.suffix.lower() != ".csv":
-        raise DataError(f"input: {str(path)!r} is not a CSV file; this model takes table or text rows")
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"input: cannot read {str(path)!r} as CSV: {exc}") from None
+FILE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
+STDOUT_FORMATS = ("table", "json", "jsonl", "csv")
 
 
 def flatten(row: dict[str, Any]) -> dict[str, Any]:
@@ -82,22 +36,143 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def write_predictions(ids: list[str], rows: list[dict], path: Path | None, fmt: str) -> None:
-    """Write predictions to `path` (.csv/.json) or print them as a table, JSON or CSV."""
-    records = [{"input": i, **r} for i, r in zip(ids, rows, strict=False)]
-    if path is not None:
-        from dlforge.atomic import write_json, write_text
+def columns_for(task, *, with_error: bool = False) -> list[str]:
+    """The CSV/table columns of `task`'s predictions, fixed before the first row is written.
 
-        if path.suffix.lower() == ".json":
-            write_json(path, records)
-        else:
-            write_text(path, pd.DataFrame([flatten(r) for r in records]).to_csv(index=False))
-        output.err.print(f"wrote {len(records)} predictions to {path}")
+    Multiclass rows carry only their top-k scores, so every class gets a ``scores_<class>``
+    column (in class order) and the classes outside a row's top k stay empty.
+
+    Args:
+        task: the model's `TaskSpec`.
+        with_error: add an ``error`` column (inputs skipped with --skip-bad).
+    """
+    names = list(task.class_names)
+    by_kind = {
+        "multiclass": ["label", *(f"scores_{n}" for n in names)],
+        "binary": ["label", "score", "threshold"],
+        "multilabel": ["labels", *(f"scores_{n}" for n in names), *(f"thresholds_{n}" for n in names)],
+        "regression": ["value"] if task.num_outputs == 1 else [f"values_{n}" for n in names],
+    }
+    return ["input", *by_kind[task.kind], *(["error"] if with_error else [])]
+
+
+def output_format(path: Path | None, fmt: str) -> str:
+    """The format to write: from the file suffix when there is a file, else `fmt`.
+
+    Raises:
+        ConfigError: an --output suffix or a --format that is not supported.
+    """
+    if path is None:
+        if fmt not in STDOUT_FORMATS:
+            raise ConfigError(f"--format: must be one of {', '.join(STDOUT_FORMATS)} (got {fmt!r})")
+        return fmt
+    suffix = path.suffix.lower()
+    if suffix not in FILE_FORMATS:
+        raise ConfigError(f"--output: {str(path)!r} must end in {', '.join(FILE_FORMATS)} "
+                          f"(got {suffix or 'no suffix'!r})")
+    return FILE_FORMATS[suffix]
+
+
+class Sink:
+    """Receives prediction records chunk by chunk; `close` finishes the document."""
+
+    def write(self, records: Sequence[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Called once after the last chunk (not on error)."""
+
+
+class CsvSink(Sink):
+    """CSV with a header of fixed columns (`columns_for`); empty cells for absent values."""
+
+    def __init__(self, fh: IO[str], columns: list[str]) -> None:
+        # "\n" as pandas' to_csv writes it, not the csv module's default "\r\n"
+        self.writer = csv.DictWriter(fh, fieldnames=columns, restval="", lineterminator="\n")
+        self.writer.writeheader()
+
+    def write(self, records: Sequence[dict[str, Any]]) -> None:
+        self.writer.writerows(flatten(r) for r in records)
+
+
+class JsonArraySink(Sink):
+    """One JSON array, written element by element, laid out as ``json.dumps(all, indent=2)``."""
+
+    def __init__(self, fh: IO[str]) -> None:
+        self.fh = fh
+        self.count = 0
+
+    def write(self, records: Sequence[dict[str, Any]]) -> None:
+        for record in records:
+            text = json.dumps(record, indent=2, default=float).replace("\n", "\n  ")
+            self.fh.write(("[\n  " if self.count == 0 else ",\n  ") + text)
+            self.count += 1
+
+    def close(self) -> None:
+        self.fh.write("\n]\n" if self.count else "[]\n")
+
+
+class JsonLinesSink(Sink):
+    """One compact JSON object per line."""
+
+    def __init__(self, fh: IO[str]) -> None:
+        self.fh = fh
+
+    def write(self, records: Sequence[dict[str, Any]]) -> None:
+        self.fh.writelines(json.dumps(r, default=float) + "\n" for r in records)
+
+
+class TableSink(Sink):
+    """A rich table on stdout; rows are kept until `close` (small inputs only)."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+        self.rows: list[list[Any]] = []
+
+    def write(self, records: Sequence[dict[str, Any]]) -> None:
+        for record in records:
+            flat = flatten(record)
+            self.rows.append([flat.get(c, "") for c in self.columns])
+
+    def close(self) -> None:
+        output.table(None, self.columns, self.rows)
+
+
+@contextlib.contextmanager
+def open_sink(path: Path | None, fmt: str, columns: list[str]) -> Iterator[Sink]:
+    """A sink writing `fmt` to `path` atomically, or to stdout when `path` is None.
+
+    On an exception in the block the file at `path` is left as it was (absent or the old one).
+    """
+    if path is None:
+        sink = _make_sink(_Stdout(), fmt, columns)
+        yield sink
+        sink.close()
         return
+    from dlforge.atomic import atomic_open
+
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        sink = _make_sink(fh, fmt, columns)
+        yield sink
+        sink.close()
+
+
+def _make_sink(fh: IO[str], fmt: str, columns: list[str]) -> Sink:
+    if fmt == "csv":
+        return CsvSink(fh, columns)
     if fmt == "json":
-        print(json.dumps(records, indent=2, default=float))
-    elif fmt == "csv":
-        print(pd.DataFrame([flatten(r) for r in records]).to_csv(index=False), end="")
-    else:
-        frame = pd.DataFrame([flatten(r) for r in records])
-        output.table(None, list(frame.columns), frame.itertuples(index=False))
+        return JsonArraySink(fh)
+    if fmt == "jsonl":
+        return JsonLinesSink(fh)
+    assert fmt == "table", fmt
+    return TableSink(columns)
+
+
+class _Stdout:
+    """Writes to whatever `sys.stdout` is at the time (test runners swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def writelines(self, lines) -> None:
+        sys.stdout.writelines(lines)

@@ -1,0 +1,158 @@
+"""`dlforge predict`: stream inputs through a registered model in batches and write as it goes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from dlforge.cli import output
+from dlforge.cli.predict_io import Sink, columns_for, open_sink, output_format
+from dlforge.errors import DataError
+
+if TYPE_CHECKING:
+    from dlforge.cli.predict_stream import InputStream
+
+
+@dataclass(frozen=True)
+class PredictStats:
+    """What a streamed prediction did: inputs written, inputs skipped, wall time."""
+
+    written: int
+    skipped: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+
+def predict_command(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="Registered model: NAME, NAME@VERSION or NAME@ALIAS.")],
+    inputs: Annotated[list[str] | None, typer.Argument(
+        help="Image files, folders of images, or CSV files (table rows or a text column).")] = None,
+    text: Annotated[list[str], typer.Option("--text", "-t", help="A text to classify (repeatable).")] = [],  # noqa: B006
+    output_path: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write predictions here: .csv, .json (an array) or .jsonl (one per line). "
+        "Written to a temporary file and renamed at the end.")] = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="On stdout: csv, json, jsonl, or table (keeps every row until the end: "
+        "for small inputs).")] = "table",
+    top_k: Annotated[int, typer.Option(help="Classes to show per input (multiclass).", min=1)] = 3,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", "-b", min=1, help="Inputs read, decoded and predicted at a time; "
+        "memory holds one batch.")] = 256,
+    skip_bad: Annotated[bool, typer.Option(
+        "--skip-bad", help="Record an input that cannot be read or predicted in an `error` column "
+        "and go on, instead of stopping at it.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+) -> None:
+    """Predict with a registered model on raw inputs; the saved preprocessing is applied.
+
+    Inputs are read and predicted --batch-size at a time, so folders of images and CSV files
+    of any size run in bounded memory. Without --skip-bad the first unreadable input stops
+    the command with an error naming it, and no output file is written.
+
+    Example: dlforge predict digits@production scans/ -o predictions.csv --batch-size 128
+    """
+    from dlforge.cli.predict_stream import open_inputs  # pandas: only when predicting
+    from dlforge.registry import load
+
+    fmt = output_format(output_path, fmt)
+    predictor = load(model, workspace=ctx.obj["workspace"], url=ctx.obj["store_url"])
+    stream = open_inputs(predictor, inputs or [], text, batch_size=batch_size)
+    columns = columns_for(predictor.task, with_error=skip_bad)
+    # A bar on stderr only when it cannot tangle with rows printed on the same terminal.
+    show_bar = not quiet and output.err.is_terminal and (output_path is not None or not output.out.is_terminal)
+    with open_sink(output_path, fmt, columns) as sink:
+        stats = stream_predictions(predictor, stream, sink, top_k=top_k, skip_bad=skip_bad,
+                                   progress=show_bar)
+    if not quiet:
+        output.err.print(summary(stats, output_path))
+
+
+def stream_predictions(predictor, stream: InputStream, sink: Sink, *, top_k: int | None,
+                       skip_bad: bool = False, progress: bool = False) -> PredictStats:
+    """Predict every batch of `stream` and hand its records to `sink`, one batch at a time.
+
+    Args:
+        predictor: a `dlforge.registry.Predictor`.
+        stream: batches from `open_inputs`.
+        sink: where records go (`open_sink`).
+        top_k: classes per multiclass prediction (None: all).
+        skip_bad: on a batch that fails with a DataError, predict its inputs one by one and
+            record the failing ones as ``{"input", "error"}`` instead of raising.
+        progress: show a rich progress bar on stderr.
+
+    Raises:
+        DataError: an input that cannot be read or predicted (without `skip_bad`).
+    """
+    start = time.perf_counter()
+    written = skipped = 0
+    with _progress_bar(progress, stream) as advance:
+        for ids, batch in stream.batches:
+            records = predict_batch(predictor, ids, batch, top_k=top_k, skip_bad=skip_bad)
+            sink.write(records)
+            written += sum("error" not in r for r in records)
+            skipped += sum("error" in r for r in records)
+            advance(len(ids))
+    return PredictStats(written, skipped, time.perf_counter() - start)
+
+
+def predict_batch(predictor, ids: list[str], batch: Any, *, top_k: int | None,
+                  skip_bad: bool = False) -> list[dict[str, Any]]:
+    """Records ``{"input": id, **prediction}`` for one batch (see `stream_predictions`)."""
+    try:
+        rows = predictor.predict(batch, top_k=top_k)
+        return [{"input": i, **r} for i, r in zip(ids, rows, strict=True)]
+    except DataError:
+        if not skip_bad:
+            raise
+    # One bad input fails its whole batch: find it by predicting the inputs one at a time.
+    records = []
+    for i, item in zip(ids, _items(batch), strict=True):
+        try:
+            records.append({"input": i, **predictor.predict(item, top_k=top_k)[0]})
+        except DataError as exc:
+            records.append({"input": i, "error": "; ".join(str(exc).splitlines())})
+    return records
+
+
+def summary(stats: PredictStats, path: Path | None) -> str:
+    """The closing line: ``wrote N predictions to PATH (X inputs/s)``, and the skipped count."""
+    where = f"wrote {stats.written} predictions to {path}" if path else f"predicted {stats.written} inputs"
+    line = f"{where} ({stats.rate:,.0f} inputs/s)"
+    if stats.skipped:
+        line += f"; skipped {stats.skipped} bad input(s), see the error column"
+    return line
+
+
+def _items(batch: Any) -> list[Any]:
+    """The inputs of a batch as batches of one (a one-row frame keeps its columns and dtypes)."""
+    import pandas as pd
+
+    if isinstance(batch, pd.DataFrame):
+        return [batch.iloc[[i]] for i in range(len(batch))]
+    return [[item] for item in batch]
+
+
+@contextmanager
+def _progress_bar(enabled: bool, stream: InputStream) -> Iterator[Any]:
+    """Yield `advance(n)`; a rich bar on stderr when enabled (an open count when total is None)."""
+    if not enabled:
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = [TextColumn(f"predicting {stream.unit}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=output.err, transient=True, redirect_stdout=False,
+                  redirect_stderr=False) as bar:
+        task = bar.add_task("predict", total=stream.total)
+        yield lambda n: bar.advance(task, n)

@@ -1,0 +1,179 @@
+"""Read `dlforge predict` inputs in batches: image files, CSV rows or texts, never all at once.
+
+Everything that can be checked cheaply (paths exist, file types, CSV headers) is checked when
+the stream is opened, before any output is written; the batches themselves are read lazily,
+so memory holds one batch of decoded images or CSV rows whatever the input size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dlforge.errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+_CSV_ERRORS = (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError)
+
+
+@dataclass(frozen=True)
+class InputStream:
+    """Batches of `(ids, raw inputs)` for a Predictor, read lazily.
+
+    Attributes:
+        batches: the batches, each at most `batch_size` inputs; iterate once.
+        total: the number of inputs when it is known without reading them (image files,
+            texts); None for CSV rows.
+        unit: what an input is: "images", "rows" or "texts".
+    """
+
+    batches: Iterator[tuple[list[str], Any]]
+    total: int | None
+    unit: str
+
+
+def open_inputs(predictor, inputs: list[str], texts: list[str], *, batch_size: int) -> InputStream:
+    """Check the inputs for `predictor`'s modality and return a lazy stream of batches.
+
+    Ids: the file path for images, ``text[i]`` for --text values, ``row[i]`` for CSV rows
+    (numbered across all CSV files, in the order given).
+
+    Args:
+        predictor: a `dlforge.registry.Predictor`.
+        inputs: image files, folders of images, or CSV files.
+        texts: texts given with --text (text models).
+        batch_size: inputs per batch (at least 1).
+
+    Raises:
+        DataError: a missing path, a file of the wrong type, an unreadable CSV header or a CSV
+            without the columns the model needs.
+
+    Example:
+        >>> stream = open_inputs(predictor, ["photos/"], [], batch_size=64)  # doctest: +SKIP
+        >>> for ids, batch in stream.batches:                                # doctest: +SKIP
+        ...     rows = predictor.predict(batch)
+    """
+    assert batch_size >= 1, batch_size  # the CLI option has min=1
+    modality = predictor.modality
+    if texts:
+        if modality != "text":
+            raise DataError(f"--text: this model takes {modality} input, not text")
+        ids = [f"text[{i}]" for i in range(len(texts))]
+        return InputStream(_chunks(zip(ids, texts, strict=True), batch_size), len(texts), "texts")
+    if not inputs:
+        raise DataError("predict: give at least one INPUT (image file, folder or CSV) or --text")
+    paths = [Path(p) for p in inputs]
+    for p in paths:
+        if not p.exists():
+            raise DataError(f"input: {str(p)!r} does not exist")
+    if modality == "image":
+        files = image_files(paths)
+        pairs = ((str(f), f) for f in files)
+        return InputStream(_chunks(pairs, batch_size), len(files), "images")
+    reader = CsvRows(paths, predictor)
+    unit = "texts" if modality == "text" else "rows"
+    return InputStream(reader.batches(batch_size), None, unit)
+
+
+def image_files(paths: list[Path]) -> list[Path]:
+    """The image files among `paths`: files as given, folders searched recursively (sorted).
+
+    Only the paths are listed here; the images are decoded batch by batch by the Predictor.
+    """
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.suffix.lower() in IMAGE_SUFFIXES:
+            files.append(p)
+        else:
+            raise DataError(f"input: {str(p)!r} is not an image file ({', '.join(sorted(IMAGE_SUFFIXES))}) "
+                            f"or a folder of them")
+    if not files:
+        raise DataError(f"input: no image files found in {', '.join(map(str, paths))}")
+    return files
+
+
+def _chunks(pairs, size: int) -> Iterator[tuple[list[str], list[Any]]]:
+    """`(ids, items)` batches of at most `size` from an iterator of `(id, item)` pairs."""
+    pairs = iter(pairs)
+    while chunk := list(islice(pairs, size)):
+        ids, items = zip(*chunk, strict=True)
+        yield list(ids), list(items)
+
+
+class CsvRows:
+    """Rows of one or more CSV files, read `batch_size` rows at a time with pandas.
+
+    Only the columns the model reads are parsed. Categorical columns (and the text column) are
+    read as strings: pandas would otherwise guess each chunk's dtype on its own, and a chunk
+    holding only ``1`` and blanks would turn into floats (``"1.0"``), a category the model
+    never saw, where the whole file read at once keeps ``"1"``.
+    """
+
+    def __init__(self, paths: list[Path], predictor) -> None:
+        self.paths = paths
+        self.text_column = predictor.text_column if predictor.modality == "text" else None
+        if self.text_column is not None:
+            self.columns, self.as_text = [self.text_column], [self.text_column]
+        else:
+            self.columns, self.as_text = _table_columns(predictor.bundle.preprocessor)
+        for path in paths:
+            self._check_header(path)
+
+    def batches(self, batch_size: int) -> Iterator[tuple[list[str], Any]]:
+        """`(ids, rows)` batches: a DataFrame of rows, or a list of texts for text models."""
+        offset = 0
+        for path in self.paths:
+            for frame in self._read(path, batch_size):
+                ids = [f"row[{offset + i}]" for i in range(len(frame))]
+                offset += len(frame)
+                if self.text_column is not None:
+                    # The Predictor's own rule for missing texts, applied here per chunk.
+                    yield ids, frame[self.text_column].fillna("").astype(str).tolist()
+                else:
+                    yield ids, frame.reset_index(drop=True)
+
+    def _check_header(self, path: Path) -> None:
+        if path.suffix.lower() != ".csv":
+            raise DataError(f"input: {str(path)!r} is not a CSV file; this model takes table or text rows")
+        try:
+            header = pd.read_csv(path, nrows=0).columns
+        except _CSV_ERRORS as exc:
+            raise DataError(f"input: cannot read {str(path)!r} as CSV: {_reason(exc)}") from None
+        missing = [c for c in self.columns if c not in header]
+        if self.text_column is not None and missing:
+            raise DataError(f"input: {str(path)!r} has no text column {self.text_column!r}; columns are: "
+                            f"{', '.join(map(str, header))}")
+        if missing:
+            raise DataError("\n".join(
+                f"input: {str(path)!r} has no column {c!r} (the model was trained on columns "
+                f"{self.columns})" for c in missing))
+
+    def _read(self, path: Path, batch_size: int) -> Iterator[pd.DataFrame]:
+        dtype = dict.fromkeys(self.as_text, str)
+        try:
+            with pd.read_csv(path, usecols=self.columns or None, dtype=dtype,
+                             chunksize=batch_size) as reader:
+                for frame in reader:
+                    if len(frame):
+                        yield frame
+        except _CSV_ERRORS as exc:
+            raise DataError(f"input: cannot read {str(path)!r} as CSV: {_reason(exc)}") from None
+
+
+def _table_columns(preprocessor) -> tuple[list[str], list[str]]:
+    """(columns the table preprocessor reads, the categorical ones among them)."""
+    numeric = [s["name"] for s in getattr(preprocessor, "numeric", [])]
+    categorical = [s["name"] for s in getattr(preprocessor, "categorical", [])]
+    return numeric + categorical, categorical
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
