@@ -84,8 +84,10 @@ def apply_settings(s: dict) -> None:
         torch.set_flush_denormal(True)
 
 
-def naive_epoch(model: nn.Module, opt: torch.optim.Optimizer, loader, channels_last: bool = False) -> int:
-    """One plain eager epoch (the loop in every PyTorch tutorial); returns samples seen."""
+def naive_epoch(model: nn.Module, opt: torch.optim.Optimizer, loader, channels_last: bool = False,
+                bf16: bool = False) -> int:
+    """One plain eager epoch (the loop in every PyTorch tutorial); returns samples seen.
+    `bf16` runs the forward pass and loss under bfloat16 autocast."""
     model.train()
     loss_fn = nn.CrossEntropyLoss()
     seen = 0
@@ -93,7 +95,8 @@ def naive_epoch(model: nn.Module, opt: torch.optim.Optimizer, loader, channels_l
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         opt.zero_grad()
-        loss = loss_fn(model(xb), yb)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(model(xb).float(), yb)
         loss.backward()
         opt.step()
         seen += len(yb)
@@ -102,15 +105,16 @@ def naive_epoch(model: nn.Module, opt: torch.optim.Optimizer, loader, channels_l
 
 @torch.no_grad()
 def naive_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1024,
-               channels_last: bool = False) -> float:
-    """Accuracy of `model` on `(x, y)` in eval mode, batch by batch."""
+               channels_last: bool = False, bf16: bool = False) -> float:
+    """Accuracy of `model` on `(x, y)` in eval mode, batch by batch (bfloat16 autocast if asked)."""
     model.eval()
     correct = 0
     for i in range(0, len(x), batch):
         xb = x[i:i + batch]
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        correct += int((model(xb).argmax(1) == y[i:i + batch]).sum())
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            correct += int((model(xb).argmax(1) == y[i:i + batch]).sum())
     return correct / len(x)
 
 

@@ -13,8 +13,8 @@ Three figures from one run (Fashion-MNIST, 28x28x1, batch 128, Adam 1e-3):
    on the same split.
 
 `--variants` also measures, each in a fresh process, the hand loop under single settings
-(malloc thresholds, channels_last, flushed denormals, 1 thread, torch.compile) for the CNN and
-the 1024-512-256-128-64 MLP.
+(malloc thresholds, channels_last, flushed denormals, 1 thread, torch.compile, bfloat16
+autocast) for the CNN and the 1024-512-256-128-64 MLP.
 
     .venv/bin/python benchmarks/trainer_overhead.py [--quick] [--variants] [--skip-tta]
 """
@@ -39,6 +39,7 @@ from dlforge.data.loader import BatchLoader, Loaders  # noqa: E402
 from dlforge.runtime import configure_process  # noqa: E402
 from dlforge.train.callbacks import Callback  # noqa: E402
 from dlforge.train.loop import _setup, fit, validate_epoch  # noqa: E402
+from dlforge.train.precision import Precision, resolve_precision, sample_shape  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 TASK = TaskSpec("multiclass", tuple(str(i) for i in range(10)))
@@ -49,9 +50,11 @@ VARIANTS = [
     ("cnn", {"malloc": True, "channels_last": True, "threads": 1}),
     ("cnn", {"malloc": True, "channels_last": True, "omp_passive": True}),
     ("cnn", {"malloc": True, "channels_last": True, "compile": True}),
+    ("cnn", {"bf16": True}), ("cnn", {"malloc": True, "channels_last": True, "bf16": True}),
     ("mlp", {}), ("mlp", {"malloc": True}), ("mlp", {"denormal": True}),
     ("mlp", {"malloc": True, "denormal": True}),
     ("mlp", {"malloc": True, "denormal": True, "omp_passive": True}),
+    ("mlp", {"bf16": True}), ("mlp", {"malloc": True, "bf16": True}),
 ]
 
 
@@ -70,9 +73,9 @@ def job_train(job: dict) -> dict:
     step_model = torch.compile(model) if s.get("compile") else model
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=128,
                                          shuffle=True)
-    cl = bool(s.get("channels_last"))
-    train = C.best_rate(lambda: C.naive_epoch(step_model, opt, loader, cl), job["epochs"])
-    evaluate = C.best_rate(lambda: (C.naive_eval(step_model, x, y, 1024, cl), len(x))[1], 3)
+    cl, bf16 = bool(s.get("channels_last")), bool(s.get("bf16"))
+    train = C.best_rate(lambda: C.naive_epoch(step_model, opt, loader, cl, bf16), job["epochs"])
+    evaluate = C.best_rate(lambda: (C.naive_eval(step_model, x, y, 1024, cl, bf16), len(x))[1], 3)
     return {"train": train, "eval": evaluate}
 
 
@@ -96,15 +99,17 @@ def job_tta(job: dict) -> dict:
 # ---------------------------------------------------------------------------- figure 1 and 2
 
 
-def hand_epoch(model, opt, loader: BatchLoader, epoch: int) -> int:
-    """The minimal loop with dlforge's process settings: channels_last, BatchLoader."""
+def hand_epoch(model, opt, loader: BatchLoader, epoch: int, precision: Precision) -> int:
+    """The minimal loop with dlforge's process settings: channels_last, BatchLoader, and the
+    precision `fit` chooses (bfloat16 autocast on CPUs with native bf16)."""
     model.train()
     loss_fn = torch.nn.CrossEntropyLoss()
     loader.set_epoch(epoch)
     seen = 0
     for xb, yb in loader:
         xb = xb.contiguous(memory_format=torch.channels_last)
-        loss = loss_fn(model(xb), yb)
+        with precision.autocast(xb.device):
+            loss = loss_fn(model(xb).float(), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -120,10 +125,11 @@ def overhead(x, y, rounds: int) -> dict:
     hand_opt = torch.optim.Adam(hand_model.parameters(), lr=1e-3)
     fit_model = C.build("cnn", "glorot")
     cfg = TrainConfig(epochs=1, early_stopping=False)
+    precision = resolve_precision(cfg.precision, hand_model, torch.device("cpu"), sample_shape(loader))
     ratios, hand_rates, fit_rates = [], [], []
     for r in range(rounds + 1):  # round 0 warms both up and is dropped
         start = time.perf_counter()
-        hand_epoch(hand_model, hand_opt, loader, r)
+        hand_epoch(hand_model, hand_opt, loader, r, precision)
         hand = len(x) / (time.perf_counter() - start)
         start = time.perf_counter()
         fit(fit_model, Loaders(train=loader, val=None), cfg, TASK, seed=r, device="cpu",
@@ -134,7 +140,7 @@ def overhead(x, y, rounds: int) -> dict:
             hand_rates.append(hand)
             fit_rates.append(fitted)
     return {"median_ratio": statistics.median(ratios), "best_ratio": max(fit_rates) / max(hand_rates),
-            "hand": max(hand_rates), "fit": max(fit_rates)}
+            "hand": max(hand_rates), "fit": max(fit_rates), "precision": precision.name}
 
 
 def dlforge_speed(x, y, epochs: int) -> dict:
@@ -222,7 +228,7 @@ def main() -> None:
     print(f"machine: {C.machine_line()}")
     x, y = C.fashion_images(n)
     o = overhead(x, y, rounds=1 if args.quick else 5)
-    print(f"1. overhead: fit {o['fit']:.0f} samples/s, hand loop {o['hand']:.0f} samples/s; "
+    print(f"1. overhead ({o['precision']}): fit {o['fit']:.0f} samples/s, hand loop {o['hand']:.0f} samples/s; "
           f"ratio median {o['median_ratio']:.3f}, of bests {o['best_ratio']:.3f} (target >= 0.97)")
     s = speedup(x, y, epochs, rounds)
     print(f"2. speed-up: train dlforge {s['train']['dlforge']:.0f} vs naive "
