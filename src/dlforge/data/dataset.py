@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -58,12 +60,30 @@ class Provenance:
 
     @property
     def fingerprint(self) -> str:
-        """A short hash of the source and its files, stable across machines."""
+        """A short hash of the source, its details and its files' contents, stable across
+        machines: files count by their path below the folder they share, not where it is."""
         import hashlib
         import json
 
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        blob = json.dumps({"source": self.source, "files": _relative_keys(self.files),
+                           "details": {k: v for k, v in self.details.items() if k not in _LOCAL_DETAILS}},
+                          sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# Provenance details that name a place on this machine; the files' checksums identify the data.
+_LOCAL_DETAILS = frozenset({"root", "path"})
+
+
+def _relative_keys(files: dict[str, str]) -> dict[str, str]:
+    """`files` keyed by each path relative to the folder all of them are in."""
+    if not files:
+        return {}
+    try:
+        base = os.path.commonpath([os.path.dirname(os.path.abspath(k)) for k in files])
+    except ValueError:  # different drives (Windows): keep the paths as given
+        return dict(files)
+    return {Path(os.path.relpath(os.path.abspath(k), base)).as_posix(): v for k, v in files.items()}
 
 
 @dataclass
