@@ -127,6 +127,25 @@ def test_mnist_downloads_into_cache_and_verifies_decompressed_bytes(server, monk
     assert len(_Handler.requests) == n_requests == 4
 
 
+def test_mnist_archive_is_checked_against_upstream_md5(server, monkeypatch, tmp_path):
+    base, root = server
+    write_idx_set(root)
+    monkeypatch.setenv("DLFORGE_MNIST_URL", base)
+    cache = tmp_path / "cache"
+    served = hashlib.md5((root / "train-images-idx3-ubyte.gz").read_bytes()).hexdigest()
+    with pytest.raises(DataError) as exc:  # the test's archive is not the official one
+        load_dataset(DataConfig(source="idx", name="mnist", cache_dir=str(cache)))
+    assert str(exc.value) == (
+        f"{base}/train-images-idx3-ubyte.gz: checksum mismatch: expected md5 "
+        f"f68b3c2dcbeaaa9fbdd348bbdeb94873 (the official archive), got {served}; the download "
+        f"was discarded (retry, or set data.path to a verified local copy)")
+    assert list((cache / "mnist").iterdir()) == []
+    official = {p.name[:-3]: hashlib.md5(p.read_bytes()).hexdigest() for p in root.glob("*.gz")}
+    monkeypatch.setitem(idx.ARCHIVE_MD5, "mnist", official)
+    ds = load_dataset(DataConfig(source="idx", name="mnist", cache_dir=str(cache)))
+    assert ds.x.shape == (10, 1, 28, 28)
+
+
 def test_idx_download_checksum_mismatch_leaves_no_file(server, monkeypatch, tmp_path):
     base, root = server
     contents = write_idx_set(root)

@@ -6,13 +6,15 @@ fashion-mnist` (fashion_mnist only; skipped when $DLFORGE_NO_SYSTEM_DATA=1); the
 
 Checksums are of the DECOMPRESSED IDX bytes, not of the .gz files: Debian recompressed the
 archives, so .gz checksums differ between copies while the decompressed content is the official
-bytes everywhere. `CHECKSUMS` is module-level so tests can swap it; a None entry means no
-verified value is known (MNIST) and the download is accepted after its IDX header parsed.
+bytes everywhere. `CHECKSUMS` is module-level so tests can swap it. Where no decompressed
+checksum is known (MNIST), the downloaded archive is checked against the MD5 that upstream
+publishes for it (`ARCHIVE_MD5`, the values torchvision verifies), then its IDX header parsed.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 from pathlib import Path
 
@@ -46,6 +48,15 @@ CHECKSUMS: dict[str, dict[str, str | None]] = {
         "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
     },
     "mnist": {name: None for pair in FILES.values() for name in pair},
+}
+# MD5 of the official .gz archives, used when CHECKSUMS has no decompressed value.
+ARCHIVE_MD5: dict[str, dict[str, str]] = {
+    "mnist": {
+        "train-images-idx3-ubyte": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
 }
 CLASS_NAMES = {
     "mnist": tuple(str(i) for i in range(10)),
@@ -139,6 +150,8 @@ def download(name: str, dest: Path, *, progress: bool = True) -> None:
         url = base.rstrip("/") + f"/{fname}.gz"
         path = fetch(url, dest / f"{fname}.gz", progress=progress)
         expected = CHECKSUMS[name].get(fname)
+        if expected is None:
+            _check_archive_md5(path, url, ARCHIVE_MD5.get(name, {}).get(fname))
         try:
             content = gzip.decompress(path.read_bytes())
         except (OSError, EOFError) as exc:
@@ -152,6 +165,18 @@ def download(name: str, dest: Path, *, progress: bool = True) -> None:
                 f"{actual}; the download was discarded (set data.path to a verified local copy)"
             )
         parse_idx(content, url)
+
+
+def _check_archive_md5(path: Path, url: str, expected: str | None) -> None:
+    """Compare a downloaded archive with upstream's published MD5; discard it on a mismatch."""
+    if expected is None:
+        return
+    actual = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+    if actual != expected:
+        path.unlink(missing_ok=True)
+        raise DataError(f"{url}: checksum mismatch: expected md5 {expected} (the official archive), "
+                        f"got {actual}; the download was discarded (retry, or set data.path to a "
+                        f"verified local copy)")
 
 
 def _all_files() -> list[str]:
