@@ -55,11 +55,11 @@ def predict_command(
 ) -> None:
     """Predict with a registered model on raw inputs; the saved preprocessing is applied.
 
-    Inputs are read and predicted --batch-size at a time, so folders of images and CSV files
-    of any size run in bounded memory. Without --skip-bad the first unreadable input stops
-    the command with an error naming it, and no output file is written.
+    Inputs are read and predicted --batch-size at a time, in bounded memory.
+    Without --skip-bad, the first unreadable input stops the command with an error naming it.
+    A file given with --output appears only once every input is done.
 
-    Example: dlforge predict digits@production scans/ -o predictions.csv --batch-size 128
+    Example: dlforge predict digits@production scans/ -o predictions.csv -b 128
     """
     from dlforge.cli.predict_stream import open_inputs  # pandas: only when predicting
     from dlforge.registry import load

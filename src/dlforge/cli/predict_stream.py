@@ -110,8 +110,7 @@ def _chunks(pairs, size: int) -> Iterator[tuple[list[str], list[Any]]]:
 class CsvRows:
     """Rows of one or more CSV files, read `batch_size` rows at a time with pandas.
 
-    Only the columns the model reads are parsed. Categorical columns (and the text column) are
-    read as strings: pandas would otherwise guess each chunk's dtype on its own, and a chunk
+    Categorical columns (and the text column) are read as strings: pandas would otherwise guess each chunk's dtype on its own, and a chunk
     holding only ``1`` and blanks would turn into floats (``"1.0"``), a category the model
     never saw, where the whole file read at once keeps ``"1"``.
     """
@@ -158,8 +157,8 @@ class CsvRows:
     def _read(self, path: Path, batch_size: int) -> Iterator[pd.DataFrame]:
         dtype = dict.fromkeys(self.as_text, str)
         try:
-            with pd.read_csv(path, usecols=self.columns or None, dtype=dtype,
-                             chunksize=batch_size) as reader:
+            # No usecols: with it pandas quietly accepts rows with extra fields.
+            with pd.read_csv(path, dtype=dtype, chunksize=batch_size) as reader:
                 for frame in reader:
                     if len(frame):
                         yield frame

@@ -197,3 +197,14 @@ def test_help_documents_batching_and_the_table_limit():
     assert "--batch-size" in text and "memory holds one batch" in text
     assert "table (keeps every row until the end: for small inputs)" in text
     assert "--skip-bad" in text
+
+
+def test_a_csv_broken_half_way_leaves_no_output(ws, tmp_path, capsys):
+    table_model(ws, tmp_path)
+    rows(10).to_csv(tmp_path / "rows.csv", index=False)
+    with open(tmp_path / "rows.csv", "a") as fh:
+        fh.write("1.0,2.0,x,extra,fields\n")
+    assert predict(ws, "tab", tmp_path / "rows.csv", "-o", tmp_path / "out.csv", "-b", 4) == 1
+    assert capsys.readouterr().err == (f"error: input: cannot read {str(tmp_path / 'rows.csv')!r} as CSV: "
+                                       "Error tokenizing data. C error: Expected 3 fields in line 12, saw 5\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "ws"]  # no out.csv, no temporary file
