@@ -1,0 +1,123 @@
+"""Dynamic int8 quantization: weights stored as int8, activations quantized on the fly.
+
+Dynamic quantization needs no calibration data and covers the fully connected layers
+(PyTorch ``nn.Linear``; ONNX ``MatMul``/``Gemm``). Convolutions and embeddings stay float:
+PyTorch's dynamic mode has no int8 convolution, and ONNX Runtime's dynamic ``ConvInteger`` is
+usually slower than its float convolution on CPUs, so both paths leave them alone and say so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dlforge.errors import ConfigError
+
+ONNX_QUANTIZED_OPS = ("MatMul", "Gemm")
+_ONNX_FLOAT_OPS = {"Conv": "conv", "ConvTranspose": "conv", "Gather": "embedding"}
+_TORCH_FLOAT_LAYERS = ((nn.Conv1d, "conv"), (nn.Conv2d, "conv"), (nn.ConvTranspose2d, "conv"),
+                       (nn.Embedding, "embedding"))
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """What a quantization did.
+
+    Attributes:
+        method: ``torch.ao dynamic`` or ``onnxruntime dynamic``.
+        layers: fully connected layers now in int8.
+        kept_float: layers left in float, by kind (``conv``, ``embedding``).
+    """
+
+    method: str
+    layers: int
+    kept_float: dict[str, int]
+
+    def describe(self) -> str:
+        """One line for the user, e.g. "onnxruntime dynamic int8: 2 linear layers in int8;
+        4 conv layers stay float"."""
+        text = f"{self.method} int8: {self.layers} linear layers in int8"
+        kept = [f"{n} {kind} layers" for kind, n in sorted(self.kept_float.items()) if n]
+        return text + (f"; {' and '.join(kept)} stay float" if kept else "")
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "int8_layers": self.layers, "float_layers": self.kept_float}
+
+
+def quantize_torch(model: nn.Module) -> tuple[nn.Module, Quantized]:
+    """A dynamically quantized copy of `model` (``nn.Linear`` in int8); `model` is untouched.
+
+    Raises:
+        ConfigError: this torch build has no quantized CPU engine, or no dynamic quantization.
+    """
+    check_torch_quantization()
+    with warnings.catch_warnings():
+        # torch deprecates eager-mode quantization in favour of torchao (not a dependency
+        # here); it works in this torch, and the manifest records the torch version used.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor", category=UserWarning)
+        quantized = torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
+    return quantized, Quantized("torch.ao dynamic", _count(model, (nn.Linear,)), _float_layers(model))
+
+
+def check_torch_quantization() -> None:
+    """Raise ConfigError unless this torch build can quantize ``nn.Linear`` dynamically."""
+    engines = [e for e in torch.backends.quantized.supported_engines if e != "none"]
+    ao_quantization = getattr(getattr(torch, "ao", None), "quantization", None)
+    if not engines or not hasattr(ao_quantization, "quantize_dynamic"):
+        raise ConfigError("--quantize: int8 is not supported for TorchScript by this torch build "
+                          "(no dynamic quantization engine); use --format onnx --quantize int8")
+
+
+def quantize_onnx(src: Path, dest: Path) -> Quantized:
+    """Write an int8 copy of the ONNX file `src` to `dest` (ONNX Runtime dynamic quantization)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with _no_preprocessing_advice():
+        quantize_dynamic(str(src), str(dest), op_types_to_quantize=list(ONNX_QUANTIZED_OPS),
+                         weight_type=QuantType.QInt8)
+    ops = [node.op_type for node in onnx.load(str(src)).graph.node]
+    kept: dict[str, int] = {}
+    for op in ops:
+        if op in _ONNX_FLOAT_OPS:
+            kept[_ONNX_FLOAT_OPS[op]] = kept.get(_ONNX_FLOAT_OPS[op], 0) + 1
+    return Quantized("onnxruntime dynamic", sum(op in ONNX_QUANTIZED_OPS for op in ops), kept)
+
+
+def _count(model: nn.Module, kinds: tuple[type, ...]) -> int:
+    return sum(isinstance(m, kinds) for m in model.modules())
+
+
+def _float_layers(model: nn.Module) -> dict[str, int]:
+    kept: dict[str, int] = {}
+    for layer, kind in _TORCH_FLOAT_LAYERS:
+        kept[kind] = kept.get(kind, 0) + _count(model, (layer,))
+    return {kind: n for kind, n in kept.items() if n}
+
+
+class _DropAdvice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _no_preprocessing_advice() -> Iterator[None]:
+    """ONNX Runtime advises a shape-inference pre-pass on the root logger; the dynamo exporter
+    already writes shapes and an optimized graph, and the pre-pass costs seconds, so drop it."""
+    root = logging.getLogger()
+    drop = _DropAdvice()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
