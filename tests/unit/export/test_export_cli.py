@@ -37,6 +37,9 @@ def trained(tmp_path_factory):
 
 def test_export_onnx_int8_then_profile_reuses_the_files(trained, capsys):
     ws = trained
+    fresh = CliRunner().invoke(app, ["-w", str(ws), "profile", "tiny", "--runs", "2", "--json"])
+    assert fresh.exit_code == 0, fresh.output
+    assert json.loads(fresh.stdout)["notes"][0] == "int8: onnxruntime dynamic int8: 2 linear layers in int8"
     result = CliRunner().invoke(app, ["-w", str(ws), "export", "tiny", "--quantize", "int8"])
     assert result.exit_code == 0, result.output
     out = ws / "exports" / "tiny-v1"
