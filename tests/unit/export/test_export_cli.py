@@ -7,32 +7,27 @@ import json
 import numpy as np
 import onnxruntime
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from dlforge.cli import main
 from dlforge.cli.app import app
+from dlforge.config import load_config
 from dlforge.export.exporter import sha256_file
+from dlforge.pipeline import run
 from dlforge.registry import Store, load
 from dlforge.registry.bundle import WEIGHTS
 
-TINY = {
-    "name": "tiny",
-    "data": {"source": "builtin", "name": "digits", "limit": 300},
-    "model": {"type": "mlp", "hidden": [16]},
-    "train": {"epochs": 2, "batch_size": 32},
-    "evaluate": {"baseline": False},
-}
+TINY = {"name": "tiny", "data": {"source": "builtin", "name": "digits", "limit": 300},
+        "model": {"type": "mlp", "hidden": [16]}, "train": {"epochs": 2, "batch_size": 32},
+        "evaluate": {"baseline": False}}
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("export-cli")
-    config = root / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY))
-    result = CliRunner().invoke(app, ["-w", str(root / "ws"), "run", str(config), "--quiet"])
-    assert result.exit_code == 0, result.output
-    return root / "ws"
+    """A workspace where TINY was trained and registered as tiny@1."""
+    workspace = tmp_path_factory.mktemp("export-cli") / "ws"
+    assert run(load_config(TINY), workspace=workspace, progress=False).model_ref == "tiny@1"
+    return workspace
 
 
 def test_export_onnx_int8_then_profile_reuses_the_files(trained, capsys):
