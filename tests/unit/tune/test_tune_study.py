@@ -99,3 +99,62 @@ def test_pruning_callback_names_a_metric_that_is_not_logged():
     with pytest.raises(ConfigError) as err:
         cb.on_epoch_end(0, {"epoch": 0, "loss": 1.0, "val_loss": 0.9, "val_accuracy": 0.5}, None)
     assert str(err.value) == "tune.metric: 'val_f1' is not logged; available: loss, val_accuracy, val_loss"
+
+
+def _median_study(tmp_path) -> optuna.Study:
+    """A SQLite study with two complete trials (values 0.5..0.7 and 0.6..0.8 over 3 epochs)."""
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'db.sqlite'}", direction="maximize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+    for start in (0.5, 0.6):
+        trial = study.ask()
+        for step in range(3):
+            trial.report(start + 0.1 * step, step)
+        study.tell(trial, start + 0.2)
+    return study
+
+
+def test_median_pruning_decides_as_optuna_does_and_reads_the_study_once(tmp_path, monkeypatch):
+    study = _median_study(tmp_path)
+    trial = study.ask()
+    reads = []
+    real_get_trials = study.get_trials
+    monkeypatch.setattr(study, "get_trials", lambda *a, **k: reads.append(1) or real_get_trials(*a, **k))
+    cb = PruningCallback(trial, "val_accuracy")
+    cb.on_fit_start(None)
+    ours, optunas = [], []
+    for epoch, value in enumerate([0.9, 0.9, 0.62]):  # the median at step 2 is 0.65
+        try:
+            cb.on_epoch_end(epoch, {"val_accuracy": value}, None)
+            ours.append(False)
+        except optuna.TrialPruned:
+            ours.append(True)
+        monkeypatch.setattr(study, "get_trials", real_get_trials)
+        optunas.append(trial.should_prune())
+        monkeypatch.setattr(study, "get_trials", lambda *a, **k: reads.append(1) or real_get_trials(*a, **k))
+    assert ours == optunas == [False, False, False]  # best so far 0.9 stays above the median
+    late = study.ask()
+    cb = PruningCallback(late, "val_accuracy")
+    cb.on_fit_start(None)
+    cb.on_epoch_end(0, {"val_accuracy": 0.1}, None)  # warm-up epoch: never pruned
+    with pytest.raises(optuna.TrialPruned):
+        cb.on_epoch_end(1, {"val_accuracy": 0.2}, None)  # median at step 1 is 0.65
+    assert len(reads) == 2  # one snapshot per trial, not one read per epoch
+    assert bool(late.should_prune()) is True
+
+
+@pytest.mark.parametrize(("n_trials", "epochs", "startup", "warmup"),
+                         [(10, 10, 2, 1), (20, 40, 4, 4), (100, 5, 5, 1)])
+def test_median_pruner_waits_for_a_share_of_the_budget_and_of_the_epochs(n_trials, epochs, startup, warmup):
+    cfg = load_config({"model": {"type": "mlp", "hidden": [16]}, "train": {"epochs": epochs},
+                       "tune": {"n_trials": n_trials, "space": {"train.lr": {"choice": [0.1, 0.01]}}}})
+    pruner = build_pruner(cfg)
+    assert (pruner._n_startup_trials, pruner._n_warmup_steps) == (startup, warmup)
+
+
+def test_sqlite_studies_commit_in_wal_mode_without_a_sync_per_commit(tmp_path):
+    from dlforge.tune.study import _storage
+
+    storage = _storage(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with storage.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL; FULL is 2
