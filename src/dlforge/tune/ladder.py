@@ -22,6 +22,7 @@ from dlforge.models import build_model, describe_model
 from dlforge.registry.engine import public_config
 from dlforge.runtime import seed_everything
 from dlforge.train.loop import fit
+from dlforge.tune.retrain import trial_record
 from dlforge.tune.search import check_search
 from dlforge.tune.space import apply_params
 from dlforge.tune.study import direction
@@ -55,6 +56,16 @@ class LadderResult:
         if self.best_config is None:
             raise DlforgeError(f"tune: no rung of the capacity ladder trained; {self.stop_reason}")
         return self.best_config
+
+    @property
+    def best_source(self) -> str:
+        """`rung 2`: the best rung, as notes name it."""
+        return f"rung {self.best['rung']}"
+
+    @property
+    def best_run_id(self) -> str:
+        """The best rung's run in the store."""
+        return self.best["run_id"]
 
     def to_dict(self) -> dict[str, Any]:
         return {"strategy": "capacity_ladder", "metric": self.metric, "stop_reason": self.stop_reason,
@@ -131,7 +142,8 @@ def _train_rung(cfg: RunConfig, data: PreparedData, store: Store, device: Any, i
             "gap": float(best_row["val_loss"] - best_row["loss"]), "run_id": run.id,
             "widths": {k: getattr(rcfg.model, k) for k in WIDTHS[cfg.model.type]}}
     store.finish_run(run.id, "completed", history=result.history,
-                     metrics={metric: rung["value"], "gap": rung["gap"], "rung": i})
+                     metrics={metric: rung["value"], "gap": rung["gap"], "rung": i,
+                              **trial_record(rcfg, data, result, device)})
     return rung
 
 

@@ -62,6 +62,16 @@ class SearchResult:
         return self.best_config
 
     @property
+    def best_source(self) -> str:
+        """`trial 3`: the best trial, as notes name it."""
+        return f"trial {self.best.number}"
+
+    @property
+    def best_run_id(self) -> str:
+        """The best trial's run in the store."""
+        return self.best.run_id
+
+    @property
     def counts(self) -> dict[str, int]:
         """Trials per state: complete, pruned, failed, running."""
         out = {"complete": 0, "pruned": 0, "failed": 0, "running": 0}

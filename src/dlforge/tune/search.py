@@ -23,6 +23,7 @@ from dlforge.train.epoch_metrics import metric_name
 from dlforge.train.loop import fit
 from dlforge.tune.pruning import PruningCallback
 from dlforge.tune.results import SearchResult, summarize
+from dlforge.tune.retrain import trial_record, union_problems
 from dlforge.tune.space import apply_params, check_space, distributions, trial_values
 from dlforge.tune.study import build_sampler, direction, grid_size, open_study
 
@@ -48,6 +49,9 @@ def check_search(cfg: RunConfig, task_kind: str) -> None:
                           f"{task_kind} task: {' or '.join(allowed)} (got {cfg.tune.metric!r})")
     if cfg.tune.sampler == "grid":
         grid_size(cfg)
+    problems = union_problems(cfg)
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def search(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "cpu",
@@ -165,7 +169,7 @@ def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: S
                                   data.dataset.provenance.fingerprint, None, cfg.seed,
                                   kind="trial").id
         trial.set_user_attr("run_id", run_id)
-        value, history = _train(trial, tcfg, data, device, pruning)
+        value, history, record = _train(trial, tcfg, data, device, pruning)
     except optuna.TrialPruned as exc:
         _record(store, run_id, trial, "pruned", str(exc), pruning.history, cfg.tune.metric)
         study.tell(trial, state=TrialState.PRUNED)
@@ -182,14 +186,15 @@ def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: S
     else:
         store.finish_run(run_id, "completed", history=history,
                          metrics={cfg.tune.metric: value, "trial": trial.number,
-                                  "tune_state": "complete", "params": values})
+                                  "tune_state": "complete", "params": values, **record})
         study.tell(trial, value)
     return True
 
 
 def _train(trial: optuna.Trial, tcfg: RunConfig, data: PreparedData, device: Any,
-           pruning: PruningCallback) -> tuple[float, list[dict[str, float]]]:
-    """The trial's model trained by the one fit loop; returns its best validation value."""
+           pruning: PruningCallback) -> tuple[float, list[dict[str, float]], dict[str, Any]]:
+    """The trial's model trained by the one fit loop; returns its best validation value, its
+    history and what retraining needs of it (`trial_record`)."""
     seed_everything(tcfg.seed)
     model = build_model(tcfg.model, input_shape=data.preprocessor.output_shape,
                         num_outputs=data.task.num_outputs, vocab_size=data.preprocessor.vocab_size)
@@ -198,7 +203,7 @@ def _train(trial: optuna.Trial, tcfg: RunConfig, data: PreparedData, device: Any
                  device=device, progress=False)
     values = [row[tcfg.tune.metric] for row in result.history]
     best = max(values) if direction(tcfg.tune.metric) == "maximize" else min(values)
-    return float(best), result.history
+    return float(best), result.history, trial_record(tcfg, data, result, device)
 
 
 def _record(store: Store, run_id: str | None, trial: optuna.Trial, state: str, reason: str,

@@ -1,0 +1,195 @@
+"""Retraining the best trial on train + validation (`tune.retrain_on: train+validation`).
+
+After a search the best config is normally retrained exactly as its trial ran: on the train
+split, validated and early-stopped on the validation split. With `train+validation` the
+validation split joins the training data, so everything that needed it is decided by the best
+trial instead, explicitly:
+
+- epochs: the best trial's best epoch count (early stopping's best epoch + 1; all the epochs it
+  trained when it had no early stopping); early stopping is off;
+- the decision threshold (binary, multilabel): the one the best trial's model chose on the
+  validation split, kept unchanged;
+- checkpoints: ranked by the training counterpart of a validation monitor;
+- preprocessing: fitted again on train + validation (never on test);
+- a plateau schedule on a validation metric cannot run and is refused before the search.
+
+The test split is still evaluated once, at the end. Every choice is recorded in the run
+(`metrics.retrained`), in the report and in the registered version's lineage (`trained_on`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from dlforge.config.load import load_config
+from dlforge.config.schema import PlateauSchedule, RunConfig
+from dlforge.data.dataset import Dataset, Splits
+from dlforge.data.prepare import PreparedData, prepare_splits
+from dlforge.errors import DlforgeError
+from dlforge.evaluate.metrics import evaluate_scores
+from dlforge.evaluate.predict import predict_scores
+from dlforge.evaluate.threshold import Threshold, choose_threshold
+
+if TYPE_CHECKING:
+    from dlforge.registry import Store
+    from dlforge.train.loop import TrainResult
+
+UNION = "train+validation"
+
+
+def union_problems(cfg: RunConfig) -> list[str]:
+    """Config that retraining on train + validation cannot honour, one line each."""
+    schedule = cfg.train.schedule
+    if cfg.tune is None or cfg.tune.retrain_on != UNION or not isinstance(schedule, PlateauSchedule):
+        return []
+    if not schedule.monitor.startswith("val_"):
+        return []
+    return [f"train.schedule.monitor: the plateau schedule watches {schedule.monitor!r}, which a "
+            f"model retrained on train+validation cannot measure; watch "
+            f"{schedule.monitor.removeprefix('val_')!r} or use tune.retrain_on: train"]
+
+
+def trial_record(tcfg: RunConfig, data: PreparedData, result: TrainResult, device: Any) -> dict[str, Any]:
+    """What a finished trial keeps for retraining: its best epoch and the epochs it trained;
+    with `retrain_on: train+validation` also the threshold its model chose on the validation
+    split and its validation headline, which the retrained model can no longer measure."""
+    record = {"best_epoch": result.best_epoch, "epochs_trained": len(result.history)}
+    if tcfg.tune is None or tcfg.tune.retrain_on != UNION:
+        return record
+    y_val = data.splits.val.y
+    scores = predict_scores(result.model, data.tensors["val"][0], data.task,
+                            batch_size=tcfg.train.eval_batch_size, device=device)
+    threshold = choose_threshold(data.task, y_val, scores, tcfg.evaluate.threshold)
+    value = getattr(threshold, "value", None)
+    headline = evaluate_scores(data.task, y_val, scores, value)["headline"]
+    return record | {"threshold": threshold.to_dict() if threshold is not None else None,
+                     "val_headline": headline}
+
+
+@dataclass(frozen=True)
+class Retraining:
+    """How the best config is retrained on train + validation, and why each choice was made.
+
+    Attributes:
+        config: the best config with `train.epochs` set, early stopping off and checkpoints
+            ranked without validation.
+        source: the best trial (`trial 3`) or rung (`rung 2`); `run_id` is its run.
+        epochs: epochs to train; `best_epoch` the trial's early-stopping best epoch (from 0),
+            `restored_epoch` the same when its early stopping restored that epoch's weights.
+        threshold: the decision threshold chosen by the trial on validation, or None.
+        val_headline: the trial's validation metrics, shown beside the test ones.
+        trial_history: the trial's learning curves (train and validation), for the diagnosis.
+        samples: {"train": n, "validation": m} retrained on.
+        notes: one sentence per choice, for the report.
+    """
+
+    config: RunConfig
+    source: str
+    run_id: str
+    epochs: int
+    best_epoch: int | None
+    restored_epoch: int | None
+    threshold: Threshold | None
+    val_headline: list[Any]
+    trial_history: list[dict[str, float]]
+    samples: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON for the run's metrics and the registered version's lineage."""
+        return {"splits": UNION, "samples": sum(self.samples.values()),
+                "train_samples": self.samples["train"],
+                "validation_samples": self.samples["validation"], "epochs": self.epochs,
+                "from": self.source, "from_run": self.run_id, "notes": list(self.notes)}
+
+
+def plan_retraining(cfg: RunConfig, searched: Any, store: Store, data: PreparedData) -> Retraining:
+    """The retraining of `cfg` (the best config of `searched`) on train + validation.
+
+    Args:
+        cfg: the best trial's config.
+        searched: the SearchResult or LadderResult that chose it (`best_source`, `best_run_id`).
+        store: where the best trial's run recorded its epochs and threshold.
+        data: the data the search used (train and validation still apart).
+
+    Raises:
+        DlforgeError: the best trial's run recorded no epochs (a study from an older version).
+    """
+    source, run = searched.best_source, store.get_run(searched.best_run_id)
+    if "epochs_trained" not in run.metrics:
+        raise DlforgeError(f"tune.retrain_on: {source} (run {run.id}) recorded no epoch counts to "
+                           f"retrain with; run the search again or use tune.retrain_on: train")
+    best_epoch = run.metrics["best_epoch"]
+    epochs = best_epoch + 1 if best_epoch is not None else run.metrics["epochs_trained"]
+    raw_threshold = run.metrics.get("threshold")
+    threshold = Threshold(**raw_threshold) if raw_threshold else None
+    samples = {"train": len(data.splits.train), "validation": len(data.splits.val)}
+    es = cfg.train.early_stopping
+    return Retraining(
+        config=retrain_config(cfg, epochs), source=source, run_id=run.id, epochs=epochs,
+        best_epoch=best_epoch, restored_epoch=best_epoch if es is not None and es.restore_best else None,
+        threshold=threshold, val_headline=run.metrics.get("val_headline", []),
+        trial_history=list(run.history), samples=samples,
+        notes=_notes(cfg, source, epochs, best_epoch, threshold, samples))
+
+
+def retrain_config(cfg: RunConfig, epochs: int) -> RunConfig:
+    """`cfg` for training without a validation split: `epochs` epochs, no early stopping,
+    checkpoints ranked by the training counterpart of a validation monitor."""
+    raw = cfg.model_dump(mode="json")
+    raw["train"] |= {"epochs": epochs, "early_stopping": None}
+    checkpoint = raw["train"]["checkpoint"]
+    checkpoint["monitor"] = checkpoint["monitor"].removeprefix("val_")
+    return load_config(raw)
+
+
+def _notes(cfg: RunConfig, source: str, epochs: int, best_epoch: int | None,
+           threshold: Threshold | None, samples: dict[str, int]) -> list[str]:
+    n_train, n_val = samples["train"], samples["validation"]
+    notes = [f"Retrained on train + validation ({n_train} + {n_val} = {n_train + n_val} samples) "
+             f"with preprocessing fitted on them; the test split was used once, at the end."]
+    es = cfg.train.early_stopping
+    if best_epoch is not None and es is not None:
+        notes.append(f"Trained {epochs} epochs, the count after which {source} was best by "
+                     f"{es.monitor}; early stopping is off (no validation split is left to stop on).")
+    else:
+        notes.append(f"Trained {epochs} epochs, as {source} did (it had no early stopping).")
+    if threshold is not None:
+        notes.append(f"Decision threshold {_fmt(threshold.value)} ({threshold.objective}) chosen "
+                     f"on the validation split by {source}'s model, kept unchanged.")
+    if cfg.train.checkpoint.monitor.startswith("val_"):
+        notes.append(f"Checkpoints ranked by {cfg.train.checkpoint.monitor.removeprefix('val_')} "
+                     f"instead of {cfg.train.checkpoint.monitor}.")
+    notes.append(f"Validation metrics and the diagnosis are {source}'s, measured before retraining.")
+    return notes
+
+
+def _fmt(value: float | list[float]) -> str:
+    return ", ".join(f"{v:.4g}" for v in value) if isinstance(value, list) else f"{value:.4g}"
+
+
+def union_data(cfg: RunConfig, data: PreparedData) -> PreparedData:
+    """`data` regrouped for retraining: train = train + validation (balanced and preprocessed
+    afresh, preprocessing fitted on both), the same untouched test split, and no validation
+    loader (the validation samples are training samples now)."""
+    splits = data.splits
+    joined = Splits(train=_concat(splits.train, splits.val), val=splits.val, test=splits.test,
+                    info={**splits.info, "retrain_on": UNION})
+    prepared = prepare_splits(cfg, data.dataset, joined, data.validation)
+    prepared.loaders.val = None
+    return prepared
+
+
+def _concat(a: Dataset, b: Dataset) -> Dataset:
+    """The samples of `a` then those of `b` (same source, task and modality)."""
+    if isinstance(a.x, pd.DataFrame):
+        x = pd.concat([a.x, b.x], ignore_index=True)
+    else:
+        x = np.concatenate([a.x, b.x])
+    split = None if a.split is None or b.split is None else np.concatenate([a.split, b.split])
+    return Dataset(x=x, y=np.concatenate([a.y, b.y]), task=a.task, modality=a.modality,
+                   provenance=a.provenance, split=split, skipped=a.skipped)
