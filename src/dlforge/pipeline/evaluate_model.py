@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from dlforge.evaluate.metrics import evaluate_scores
 from dlforge.evaluate.predict import labels_from_scores, predict_scores
 from dlforge.evaluate.threshold import choose_threshold
 from dlforge.models import describe_model
+from dlforge.tune.retrain import Retraining
 
 CURVE_KEYS = ("roc_curve", "pr_curve")
 
@@ -32,6 +33,7 @@ class Evaluation:
     diagnosis: Diagnosis
     model_info: dict[str, Any]
     misclassified: dict[str, Any] | None
+    trained_on: dict[str, Any] | None = None
 
     def summary_metrics(self) -> dict[str, Any]:
         """Compact JSON for the store: headline and scalar metrics, no curves."""
@@ -42,30 +44,60 @@ class Evaluation:
             "baseline_headline": (self.baseline or {}).get("metrics", {}).get("headline"),
             "threshold": threshold_json(self.threshold),
             "model": self.model_info,
+            "trained_on": self.trained_on,
         }
 
 
 def evaluate_trained(model: torch.nn.Module, data: PreparedData, cfg: RunConfig, device,
-                     history: list[dict[str, float]], restored_epoch: int | None = None) -> Evaluation:
+                     history: list[dict[str, float]], restored_epoch: int | None = None,
+                     retrained: Retraining | None = None) -> Evaluation:
     """Choose the decision threshold on validation, then score the test split once.
 
-    `restored_epoch` is the epoch whose weights early stopping restored, if it did.
+    `restored_epoch` is the epoch whose weights early stopping restored, if it did. After a
+    search retrained on train + validation (`retrained`), the validation split is training data:
+    the threshold, validation metrics and diagnosis are then the best trial's.
     """
     task, batch = data.task, cfg.train.eval_batch_size
-    val_scores = predict_scores(model, data.tensors["val"][0], task, batch_size=batch, device=device)
-    threshold = choose_threshold(task, data.splits.val.y, val_scores, cfg.evaluate.threshold)
+    if retrained is None:
+        threshold, val_metrics, diagnosis = _on_validation(model, data, cfg, device, history,
+                                                           restored_epoch)
+        trained_on = {"splits": "train", "samples": len(data.splits.train)}
+    else:
+        threshold, val_metrics, diagnosis = _from_best_trial(retrained, data)
+        trained_on = retrained.to_dict()
     test_scores = predict_scores(model, data.tensors["test"][0], task, batch_size=batch, device=device)
     test_metrics = evaluate_scores(task, data.splits.test.y, test_scores, threshold_value(threshold))
-    val_metrics = evaluate_scores(task, data.splits.val.y, val_scores, threshold_value(threshold))
     return Evaluation(
         threshold=threshold, val_metrics=val_metrics, test_metrics=test_metrics,
-        baseline=_baseline(data, cfg) if cfg.evaluate.baseline else None,
-        diagnosis=diagnose(history, task, data.dataset.modality, naive_mae=_naive_mae(data),
-                            restored_epoch=restored_epoch),
+        baseline=_baseline(data, cfg) if cfg.evaluate.baseline else None, diagnosis=diagnosis,
         model_info=describe_model(model, data.preprocessor.output_shape, _input_dtype(data))
         | latency_ms(model, data.tensors["test"][0][0]),
         misclassified=_misclassified(data, test_scores, threshold_value(threshold), cfg.evaluate.misclassified_examples),
+        trained_on=trained_on,
     )
+
+
+def _on_validation(model: torch.nn.Module, data: PreparedData, cfg: RunConfig, device,
+                   history: list[dict[str, float]], restored_epoch: int | None):
+    """Threshold, validation metrics and diagnosis of a model that never trained on validation."""
+    task = data.task
+    val_scores = predict_scores(model, data.tensors["val"][0], task,
+                                batch_size=cfg.train.eval_batch_size, device=device)
+    threshold = choose_threshold(task, data.splits.val.y, val_scores, cfg.evaluate.threshold)
+    val_metrics = evaluate_scores(task, data.splits.val.y, val_scores, threshold_value(threshold))
+    diagnosis = diagnose(history, task, data.dataset.modality, naive_mae=_naive_mae(data),
+                         restored_epoch=restored_epoch)
+    return threshold, val_metrics, diagnosis
+
+
+def _from_best_trial(retrained: Retraining, data: PreparedData):
+    """Threshold, validation headline and diagnosis as the best trial measured them."""
+    found = diagnose(retrained.trial_history, data.task, data.dataset.modality,
+                     naive_mae=_naive_mae(data), restored_epoch=retrained.restored_epoch)
+    diagnosis = replace(found, reasons=[f"Learning curves of {retrained.source} (trained on the train "
+                                        f"split, validated on the validation split), before "
+                                        f"retraining on both.", *found.reasons])
+    return retrained.threshold, {"headline": retrained.val_headline}, diagnosis
 
 
 def _naive_mae(data: PreparedData) -> float | None:

@@ -31,7 +31,8 @@ def register_trained(store: Store, cfg: RunConfig, run_id: str, model: torch.nn.
         threshold=threshold_value(evaluation.threshold), metrics=evaluation.summary_metrics(),
         extra={"input": input_spec(cfg, data), "run_id": run_id,
                "data_fingerprint": data.dataset.provenance.fingerprint,
-               "threshold_detail": threshold_json(evaluation.threshold)},
+               "threshold_detail": threshold_json(evaluation.threshold),
+               "trained_on": evaluation.trained_on},
     )
     version = store.register(name, run_id, bundle, evaluation.summary_metrics())
     if cfg.registry.alias:

@@ -25,7 +25,8 @@ def write_run_report(path: Path, cfg: RunConfig, run_id: str, data: PreparedData
         run_name=cfg.name, run_id=run_id, evaluation=evaluation.test_metrics,
         val_evaluation=evaluation.val_metrics, config=config_json,
         history=trained.history, lr_history=trained.lr_history, baseline=evaluation.baseline,
-        diagnosis=evaluation.diagnosis, validation=_validation(data, cfg.balance.method),
+        diagnosis=evaluation.diagnosis,
+        validation=_validation(data, cfg.balance.method, evaluation.trained_on),
         model_info=evaluation.model_info, threshold=evaluation.threshold,
         misclassified=evaluation.misclassified, class_names=list(data.task.class_names),
         provenance=data.dataset.provenance.to_dict(), timings=timings,
@@ -34,12 +35,15 @@ def write_run_report(path: Path, cfg: RunConfig, run_id: str, data: PreparedData
     return write_report(path, report)
 
 
-def _validation(data: PreparedData, method: str) -> dict:
-    """The validation report plus the training split's class counts before and after balancing."""
+def _validation(data: PreparedData, method: str, trained_on: dict | None) -> dict:
+    """The validation report plus the training split's class counts before and after balancing,
+    and which splits the model was trained on (with why, after retraining on train+validation)."""
     report = data.validation.to_dict()
     report["balance"] = {"method": method, "train_before": data.balanced.before,
                          "train_after": data.balanced.after}
     report["splits"] = data.splits.info
+    if trained_on is not None:
+        report["trained on"] = {k: " ".join(v) if k == "notes" else v for k, v in trained_on.items()}
     return report
 
 

@@ -23,6 +23,7 @@ from dlforge.runtime import configure_process, seed_everything, select_device
 from dlforge.train.loop import fit, preflight
 from dlforge.tune import SearchResult, check_space, search
 from dlforge.tune.ladder import LadderResult, climb
+from dlforge.tune.retrain import UNION, Retraining, plan_retraining, union_data
 from dlforge.workspace import resolve_workspace
 
 
@@ -91,27 +92,38 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
         model = _build(cfg, data)
         if record is None:  # config mistakes that need the data's size: before any run is recorded
             preflight(model, data.loaders, cfg.train, data.task, device=device)
-        searched = None
+        searched, retrained = None, None
         if cfg.tune is not None and record is None:
-            searched = climb(cfg, data, store, device=device, progress=progress) \
-                if cfg.tune.strategy == "capacity_ladder" else \
-                search(cfg, data, store, device=device, progress=progress, resume=search_resume)
-            cfg = searched.require_best()  # retrained below exactly as its trial was
-            data.loaders = make_loaders(cfg, data.dataset, data.tensors, data.balanced,
-                                        data.preprocessor)
+            cfg, data, searched, retrained = _search_and_choose(cfg, data, store, device, progress,
+                                                                search_resume)
             seed_everything(cfg.seed)
             model = _build(cfg, data)
         if record is None:
             record = store.create_run(cfg.name, public_config(cfg), data.dataset.provenance.fingerprint,
                                       current_code_version(), cfg.seed)
         stage = _Stages(cfg, data, store, record.id, ws / "artifacts" / "runs" / record.id, device,
-                        searched)
+                        searched, retrained)
         try:
             return stage.train_and_publish(model, progress, checkpoint)
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
             raise
+
+
+def _search_and_choose(cfg: RunConfig, data: PreparedData, store: Store, device: Any,
+                       progress: bool, search_resume: bool):
+    """Search (or climb the capacity ladder), then the best config and the data to retrain it on:
+    the train split exactly as its trial ran, or train + validation (`tune.retrain_on`)."""
+    searched = climb(cfg, data, store, device=device, progress=progress) \
+        if cfg.tune.strategy == "capacity_ladder" else \
+        search(cfg, data, store, device=device, progress=progress, resume=search_resume)
+    best = searched.require_best()
+    if best.tune.retrain_on == UNION:
+        retrained = plan_retraining(best, searched, store, data)
+        return retrained.config, union_data(retrained.config, data), searched, retrained
+    data.loaders = make_loaders(best, data.dataset, data.tensors, data.balanced, data.preprocessor)
+    return best, data, searched, None
 
 
 def _build(cfg: RunConfig, data: PreparedData):
@@ -133,7 +145,12 @@ def _stored_config(record, store_url: str | None) -> RunConfig:
     """The config a run was started with; the store URL was masked when saved, so take it again."""
     raw = dict(record.config)
     raw["registry"] = {**raw.get("registry", {}), "url": store_url}
-    return load_config(raw)
+    cfg = load_config(raw)
+    if cfg.tune is not None and cfg.tune.retrain_on == UNION:
+        raise ConfigError(f"resume: run {record.id} retrained a search's best config on "
+                          f"train+validation, which a resume cannot rebuild; start it again with "
+                          f"`dlforge run CONFIG`: the search's trials are kept and not run again")
+    return cfg
 
 
 def _last_checkpoint(workspace: Path, run_id: str) -> Path:
@@ -155,6 +172,7 @@ class _Stages:
     run_dir: Path
     device: Any
     searched: SearchResult | LadderResult | None = None
+    retrained: Retraining | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
     def train_and_publish(self, model, progress: bool, resume_from: Path | None) -> RunResult:
@@ -169,7 +187,7 @@ class _Stages:
             es = cfg.train.early_stopping
             restored = trained.best_epoch if es is not None and es.restore_best else None
             evaluation: Evaluation = evaluate_trained(trained.model, data, cfg, self.device,
-                                                      trained.history, restored)
+                                                      trained.history, restored, self.retrained)
         report = write_run_report(self.run_dir / "report.html", cfg, self.run_id, data, trained,
                                   evaluation, self.seconds, public_config(cfg),
                                   self.searched.plots() if self.searched else ())
