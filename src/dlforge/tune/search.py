@@ -18,6 +18,7 @@ from dlforge.data.prepare import PreparedData, make_loaders
 from dlforge.errors import ConfigError, DlforgeError
 from dlforge.models import build_model
 from dlforge.registry.engine import public_config
+from dlforge.registry.records import current_code_version
 from dlforge.runtime import seed_everything
 from dlforge.train.epoch_metrics import metric_name
 from dlforge.train.loop import fit
@@ -85,6 +86,7 @@ def search(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "c
         _close_interrupted(study, store)
     budget = min(cfg.tune.n_trials, grid_size(cfg)) if cfg.tune.sampler == "grid" else cfg.tune.n_trials
     start = time.monotonic()
+    code_version = current_code_version()  # asks git: once per search, not once per trial
     while True:
         trials = study.get_trials(deepcopy=False)  # one read per trial: it is not free
         if _used(trials) >= budget or (cfg.tune.timeout_s is not None
@@ -93,7 +95,7 @@ def search(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "c
         if cfg.tune.sampler != "grid":  # the grid's order is one permutation for every process
             # Seeded per trial, not per process: a resumed search draws new values, not trial 0's.
             study.sampler = build_sampler(cfg, trial_seed(cfg.seed, len(trials), worker))
-        if not _run_trial(study, cfg, data, store, device, budget, trials):
+        if not _run_trial(study, cfg, data, store, device, budget, trials, code_version):
             break
         if progress:
             print(progress_line(collect(study, cfg), budget), file=sys.stderr, flush=True)
@@ -149,7 +151,8 @@ def _ask(study: optuna.Study, cfg: RunConfig, budget: int,
 
 
 def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: Store,
-               device: Any, budget: int, known: list[optuna.trial.FrozenTrial]) -> bool:
+               device: Any, budget: int, known: list[optuna.trial.FrozenTrial],
+               code_version: str) -> bool:
     """Ask for a trial, train it with one call to `fit`, tell the study how it ended.
 
     Returns False when the budget was already used (see `_ask`).
@@ -166,7 +169,7 @@ def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: S
     try:
         tcfg = apply_params(cfg, values)
         run_id = store.create_run(f"{cfg.name}-trial-{trial.number}", public_config(tcfg),
-                                  data.dataset.provenance.fingerprint, None, cfg.seed,
+                                  data.dataset.provenance.fingerprint, code_version, cfg.seed,
                                   kind="trial").id
         trial.set_user_attr("run_id", run_id)
         value, history, record = _train(trial, tcfg, data, device, pruning)

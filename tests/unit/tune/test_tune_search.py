@@ -129,3 +129,16 @@ def test_run_with_tune_retrains_the_best_trial_and_records_the_search(tmp_path):
     for title in ("Search trials (model-", "Optimization history: val_accuracy per trial",
                   "Slice plot: val_accuracy against each parameter"):
         assert title in report
+
+
+def test_the_code_version_is_asked_once_per_search_not_per_trial(tmp_path, monkeypatch):
+    import importlib
+
+    search_module = importlib.import_module("dlforge.tune.search")
+    calls = []
+    monkeypatch.setattr(search_module, "current_code_version", lambda: calls.append(1) or "dlforge 9.9")
+    cfg = _cfg({"n_trials": 3, "space": LR})
+    with Store.open(tmp_path) as store:
+        search(cfg, prepare_data(cfg), store, progress=False)
+        versions = [r.code_version for r in _trial_runs(store)]
+    assert calls == [1] and versions == ["dlforge 9.9"] * 3
