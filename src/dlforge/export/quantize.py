@@ -44,9 +44,10 @@ class Quantized:
     def describe(self) -> str:
         """One line for the user, e.g. "onnxruntime dynamic int8: 2 linear layers in int8;
         4 conv layers stay float"."""
-        text = f"{self.method} int8: {self.layers} linear layers in int8"
-        kept = [f"{n} {kind} layers" for kind, n in sorted(self.kept_float.items()) if n]
-        return text + (f"; {' and '.join(kept)} stay float" if kept else "")
+        text = f"{self.method} int8: {_layers(self.layers, 'linear')} in int8"
+        kept = [_layers(n, kind) for kind, n in sorted(self.kept_float.items()) if n]
+        verb = "stays" if sum(self.kept_float.values()) == 1 else "stay"
+        return text + (f"; {' and '.join(kept)} {verb} float" if kept else "")
 
     def to_dict(self) -> dict:
         return {"method": self.method, "int8_layers": self.layers, "float_layers": self.kept_float}
@@ -86,12 +87,19 @@ def quantize_onnx(src: Path, dest: Path) -> Quantized:
     with _no_preprocessing_advice():
         quantize_dynamic(str(src), str(dest), op_types_to_quantize=list(ONNX_QUANTIZED_OPS),
                          weight_type=QuantType.QInt8)
-    ops = [node.op_type for node in onnx.load(str(src)).graph.node]
+    graph = onnx.load(str(src)).graph
+    weights = {init.name for init in graph.initializer}
+    # A layer is a node reading a weight; a Gather on a shape is not an embedding.
+    layers = [node.op_type for node in graph.node if any(i in weights for i in node.input)]
     kept: dict[str, int] = {}
-    for op in ops:
+    for op in layers:
         if op in _ONNX_FLOAT_OPS:
             kept[_ONNX_FLOAT_OPS[op]] = kept.get(_ONNX_FLOAT_OPS[op], 0) + 1
-    return Quantized("onnxruntime dynamic", sum(op in ONNX_QUANTIZED_OPS for op in ops), kept)
+    return Quantized("onnxruntime dynamic", sum(op in ONNX_QUANTIZED_OPS for op in layers), kept)
+
+
+def _layers(n: int, kind: str) -> str:
+    return f"{n} {kind} layer{'' if n == 1 else 's'}"
 
 
 def _count(model: nn.Module, kinds: tuple[type, ...]) -> int:

@@ -34,7 +34,7 @@ def test_image_models_match_pytorch_at_any_batch_size(tmp_path, cfg):
 
 def test_text_model_exports_int64_token_ids_and_warns_without_a_test_split(tmp_path):
     ws = register(tmp_path / "ws", "words", TextPoolConfig(embedding_dim=4, hidden=4), text=True)
-    result = export_model("words", workspace=ws)
+    result = export_model("words", workspace=ws, quantize="int8")
     assert result.path == ws / "exports" / "words-v1"
     assert result.warnings == ["accuracy check skipped: words@1 was registered without a run, "
                                "so its test split is unknown"]
@@ -47,8 +47,11 @@ def test_text_model_exports_int64_token_ids_and_warns_without_a_test_split(tmp_p
                                              "raw": None}
     assert spec["output"] == {"name": "output", "kind": "logits", "shape": ["batch", 3],
                               "scores": "softmax"}
+    assert manifest["int8"]["summary"] == ("onnxruntime dynamic int8: 2 linear layers in int8; "
+                                           "1 embedding layer stays float")
     assert sorted(p.name for p in result.path.iterdir()) == [
-        "input.json", "manifest.json", "model.onnx", "preprocessing.json", "task.json"]
+        "input.json", "manifest.json", "model.int8.onnx", "model.onnx", "preprocessing.json",
+        "task.json"]
     # Apart from dlforge: ONNX Runtime on token ids from the saved preprocessing.
     from dlforge.data.preprocess import preprocessor_from_dict
     from dlforge.registry import load

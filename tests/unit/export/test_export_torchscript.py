@@ -12,6 +12,7 @@ from dlforge.config.schema import AutoencoderConfig, BasicCNNConfig, MLPConfig
 from dlforge.errors import ConfigError, DataError
 from dlforge.export import export_model
 from dlforge.export.exporter import sha256_file
+from dlforge.export.quantize import Quantized
 from dlforge.registry import load
 
 # Loading TorchScript apart from dlforge, as a user would; torch marks torch.jit as deprecated.
@@ -93,3 +94,12 @@ def test_unknown_format_or_quantization(tmp_path, fmt, quantize, message):
     with pytest.raises(ConfigError) as info:
         export_model("x", fmt=fmt, quantize=quantize, workspace=tmp_path)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize(("layers", "kept", "text"), [
+    (1, {}, "m int8: 1 linear layer in int8"),
+    (1, {"embedding": 1}, "m int8: 1 linear layer in int8; 1 embedding layer stays float"),
+    (3, {"conv": 2, "embedding": 1}, "m int8: 3 linear layers in int8; 2 conv layers and 1 "
+                                     "embedding layer stay float")])
+def test_quantization_summary_counts_layers(layers, kept, text):
+    assert Quantized("m", layers, kept).describe() == text
