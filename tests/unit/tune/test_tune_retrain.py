@@ -149,3 +149,19 @@ def test_a_run_retrained_on_train_and_validation_cannot_be_resumed(tmp_path):
                                           r"config on train\+validation, which a resume cannot "
                                           r"rebuild; start it again with `dlforge run CONFIG`"):
         run(workspace=tmp_path, resume=record.id, progress=False)
+
+
+def test_the_best_rung_of_the_capacity_ladder_is_retrained_on_train_and_validation(tmp_path):
+    raw = {**RAW, "model": {"type": "mlp", "hidden": [16]},
+           "tune": {"strategy": "capacity_ladder", "n_trials": 2, "metric": "val_loss",
+                    "retrain_on": "train+validation"}}
+    splits = prepare_data(load_config(raw)).splits
+    result = run(raw, workspace=tmp_path, progress=False)
+    with Store.open(tmp_path) as store:
+        final = store.get_run(result.run_id)
+        rung = store.get_run(final.metrics["trained_on"]["from_run"])
+    trained_on = final.metrics["trained_on"]
+    assert trained_on["from"] == f"rung {rung.metrics['rung']}"
+    assert trained_on["samples"] == len(splits.train) + len(splits.val)
+    assert trained_on["epochs"] == rung.metrics["best_epoch"] + 1 == len(result.history)
+    assert final.config["model"]["hidden"] == rung.config["model"]["hidden"]
