@@ -166,6 +166,9 @@ class ServeConfig(Section):
     max_body_mb: float = Field(10.0, gt=0, description="Larger request bodies get 413.")
     token: str | None = Field(None, description="Bearer token for state-changing endpoints.")
     protect_reads: bool = Field(False, description="Require the token for predict and reads too.")
+    threads: int | None = Field(
+        None, ge=1, description="torch threads of the inference thread; default physical cores "
+                                "- 1 (at least 1), leaving a core for HTTP and JSON.")
 
 
 # ---------------------------------------------------------------------------------------- run
