@@ -107,9 +107,10 @@ def _onnx_files(source: ExportSource, sample: torch.Tensor, tmp: Path,
     new ones in `tmp`; and notes saying which."""
     folder = default_dir(source)
     manifest = _manifest(folder)
-    onnx_file, int8 = folder / FILES["onnx"][0], manifest.get("int8") or {}
-    mine = manifest.get("source", {}) == {**manifest.get("source", {}),
-                                          "model": source.version.name, "version": source.version.version}
+    onnx_file, int8 = folder / FILES["onnx"][0], _section(manifest, "int8")
+    made_from = _section(manifest, "source")
+    mine = (made_from.get("model"), made_from.get("version")) == (source.version.name,
+                                                                   source.version.version)
     notes: list[str] = []
     if mine and manifest.get("format") == "onnx" and _intact(onnx_file, manifest.get("sha256")):
         notes.append(f"ONNX file: {onnx_file} (from dlforge export)")
@@ -131,6 +132,11 @@ def _manifest(folder: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return manifest if isinstance(manifest, dict) else {}
+
+
+def _section(manifest: dict[str, Any], key: str) -> dict[str, Any]:
+    value = manifest.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _intact(file: Path, sha256: str | None) -> bool:

@@ -74,6 +74,12 @@ def test_export_onnx_int8_then_profile_reuses_the_files(trained, capsys):
     assert report["notes"][:2] == [f"ONNX file: {out / 'model.onnx'} (from dlforge export)",
                                    "int8: onnxruntime dynamic int8: 2 linear layers in int8 (model.int8.onnx)"]
 
+    (out / "model.int8.onnx").write_bytes(b"changed since the export")  # no longer the manifest's
+    again = CliRunner().invoke(app, ["-w", str(ws), "profile", "tiny", "--runs", "2", "--json"])
+    assert json.loads(again.stdout)["notes"][:2] == [
+        f"ONNX file: {out / 'model.onnx'} (from dlforge export)",
+        "int8: onnxruntime dynamic int8: 2 linear layers in int8"]  # quantized afresh
+
 
 def test_profile_prints_one_row_per_backend(trained):
     result = CliRunner().invoke(app, ["-w", str(trained), "profile", "tiny@1", "--runs", "2", "-q"])
