@@ -105,3 +105,27 @@ def test_zero_wait_takes_only_what_is_already_queued():
     results = run(submit_all(MicroBatcher(rec, max_batch=8, max_wait_ms=0.0), jobs))
     assert results == [[{"echo": "t0"}], [{"echo": "t1"}], [{"echo": "t2"}]]
     assert sum(len(b) for b in rec.batches) == 3
+
+
+def test_the_wait_is_paid_only_after_a_batch_with_company():
+    rec = Recorder()
+
+    async def timed(batcher: MicroBatcher, *texts: str) -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(batcher.submit([t], "list", 1) for t in texts))
+        return time.perf_counter() - start
+
+    async def scenario() -> list[float]:
+        batcher = MicroBatcher(rec, max_batch=8, max_wait_ms=300)
+        batcher.start()
+        waits = [await timed(batcher, "first"),    # nothing known yet: waits for company
+                 await timed(batcher, "lone"),     # after a lone request: runs at once
+                 await timed(batcher, "a", "b"),   # both already queued: one batch, no wait
+                 await timed(batcher, "next")]     # after a batch with company: waits again
+        await batcher.close()
+        return waits
+
+    first, lone, pair, after_pair = run(scenario())
+    assert rec.batches == [["first"], ["lone"], ["a", "b"], ["next"]]
+    assert first >= 0.29 and after_pair >= 0.29
+    assert lone < 0.2 and pair < 0.2

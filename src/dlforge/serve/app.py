@@ -26,19 +26,26 @@ if TYPE_CHECKING:
     from dlforge.registry import Store
 
 DEFAULT_MAX_ITEMS = 1024
+# How stale an alias may be when another process moved it (this server's own moves and
+# reloads apply at once): a store read per request would cost more than a small model's
+# forward pass.
+ALIAS_TTL_S = 0.5
 
 
 def create_app(store: Store, settings: ServeConfig, *, models: Sequence[str] = (),
-               max_items: int = DEFAULT_MAX_ITEMS, max_loaded: int = 4) -> FastAPI:
+               max_items: int = DEFAULT_MAX_ITEMS, max_loaded: int = 4,
+               alias_ttl: float = ALIAS_TTL_S) -> FastAPI:
     """The inference service over `store`.
 
     Args:
         store: the registry to serve from (the caller keeps it open while the app runs).
-        settings: the ``serve`` config section (batching, body limit, token).
+        settings: the ``serve`` config section (batching, inference threads, body limit, token).
         models: references such as ``digits@production``: each is loaded at startup, and its
             alias becomes what a bare ``/v1/models/digits/...`` serves (else the latest version).
         max_items: most inputs in one predict request.
         max_loaded: model versions kept in memory.
+        alias_ttl: seconds a resolved alias is reused; a move made by another process (the
+            CLI, another server) is served within this time, one through this app at once.
 
     Raises:
         ConfigError: a malformed reference in `models`.
@@ -54,7 +61,8 @@ def create_app(store: Store, settings: ServeConfig, *, models: Sequence[str] = (
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cache = ModelCache(store, defaults=defaults, max_batch=settings.max_batch,
                            max_wait_ms=settings.max_wait_ms, max_loaded=max_loaded,
-                           on_batch=metrics.observe_batch)
+                           on_batch=metrics.observe_batch, alias_ttl=alias_ttl,
+                           threads=settings.threads)
         app.state.models = cache
         for ref in models:
             await cache.get(ref)

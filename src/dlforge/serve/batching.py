@@ -2,9 +2,11 @@
 
 Each loaded model version has one `MicroBatcher`: an asyncio queue and a worker task. The
 worker takes the first waiting request, then keeps collecting until the batch holds
-`max_batch` inputs or `max_wait_ms` has passed, and runs the predictor once, in a thread so
-the event loop keeps accepting requests. A request is never split: one larger than
-`max_batch` runs on its own.
+`max_batch` inputs or `max_wait_ms` has passed (it waits only when the previous batch held
+more than one request: a lone request after a lone request runs at once, so a single client
+never pays the wait), and runs the predictor once, in a thread so
+the event loop keeps accepting requests (the model cache gives every batcher the same single
+inference thread). A request is never split: one larger than `max_batch` runs on its own.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +43,7 @@ class MicroBatcher:
         max_batch: most inputs in one forward pass.
         max_wait_ms: longest time the first job of a batch waits for company.
         on_batch: called with the size of every batch run (for metrics).
+        executor: the thread(s) that run `predict`; None = asyncio's default pool.
 
     Example:
         >>> batcher = MicroBatcher(lambda x: predictor.predict(x), max_batch=32, max_wait_ms=5)  # doctest: +SKIP
@@ -47,13 +51,16 @@ class MicroBatcher:
     """
 
     def __init__(self, predict: PredictFn, *, max_batch: int, max_wait_ms: float,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+                 on_batch: Callable[[int], None] | None = None,
+                 executor: Executor | None = None) -> None:
         self.predict = predict
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self.on_batch = on_batch
+        self.executor = executor
         self._queue: asyncio.Queue[Job | None] = asyncio.Queue()
         self._carried: Job | None = None
+        self._alone = False  # the last batch held one request: expect no company
         self._task: asyncio.Task | None = None
         self.closed = False
 
@@ -97,7 +104,7 @@ class MicroBatcher:
         if first is None:
             return [], True
         jobs, size = [first], first.size
-        deadline = asyncio.get_running_loop().time() + self.max_wait
+        deadline = asyncio.get_running_loop().time() + (0.0 if self._alone else self.max_wait)
         while size < self.max_batch:
             try:
                 remaining = deadline - asyncio.get_running_loop().time()
@@ -112,6 +119,7 @@ class MicroBatcher:
                 break
             jobs.append(nxt)
             size += nxt.size
+        self._alone = len(jobs) == 1 and self._carried is None
         return jobs, False
 
     async def _run(self, jobs: Sequence[Job]) -> None:
@@ -119,7 +127,8 @@ class MicroBatcher:
         for kind in {job.kind for job in jobs}:
             group = [job for job in jobs if job.kind == kind]
             try:
-                rows = await asyncio.to_thread(self.predict, _combine(group))
+                rows = await asyncio.get_running_loop().run_in_executor(
+                    self.executor, self.predict, _combine(group))
             except Exception as exc:
                 if len(group) == 1:
                     _settle(group[0], error=exc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from dlforge.registry import Predictor
 
 _SCALARS = (str, int, float, bool, type(None))
+# A JSON number without a run of 200 digits and with an exponent of at most 2 digits is below
+# 1e200 * 1e99, inside the float range; anything else takes the checked (slow) parse.
+_MAYBE_HUGE = re.compile(rb"[0-9]{200}|[eE][+-]?[0-9]{3}")
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,7 @@ async def read_body(request: Request, max_items: int) -> PredictRequest | list[t
     if not body.strip():
         raise DataError('body: empty; send JSON {"inputs": [...]} or image files as multipart "files"')
     try:
-        parsed = PredictRequest.model_validate(json.loads(
-            body, parse_constant=_no_constants, parse_int=_int, parse_float=_float))
+        parsed = PredictRequest.model_validate(_parse_json(body))
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, ValidationError):
             raise DataError(validation_message(exc.errors())) from None
@@ -161,6 +164,18 @@ def _check_count(count: int, max_items: int, field: str) -> None:
 def _kind(value: Any) -> str:
     return {list: "an array", dict: "an object", str: "a string", bool: "a boolean",
             type(None): "null"}.get(type(value), "a number")
+
+
+def _parse_json(body: bytes) -> Any:
+    """`json.loads` that refuses NaN, Infinity and numbers beyond the float range.
+
+    Checking every number in Python costs more than the rest of a small model's request
+    (0.5 ms for one 28x28 image), so numbers are checked one by one only when the body holds
+    a long digit run or a 3-digit exponent, the only ways to write an out-of-range number.
+    """
+    if _MAYBE_HUGE.search(body) is None:
+        return json.loads(body, parse_constant=_no_constants)
+    return json.loads(body, parse_constant=_no_constants, parse_int=_int, parse_float=_float)
 
 
 def _no_constants(name: str) -> Any:

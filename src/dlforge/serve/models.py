@@ -1,21 +1,30 @@
 """The loaded-model cache: one predictor and micro-batcher per (name, version).
 
-Every request resolves its model reference against the store (one indexed read), so moving
-an alias switches the next request to the new version at once, while requests already
-holding the old version's entry finish on it: an entry is never mutated, only dropped, and a
-dropped batcher drains its queue before it stops.
+A model reference (``digits``, ``digits@production``) is resolved against the store at most
+once every `alias_ttl` seconds (a store read costs milliseconds, a large share of a small
+model's request); this server's own alias moves and reloads forget the resolution at once, so
+they switch the next request immediately, while moves made elsewhere (the CLI, another
+server) are seen within `alias_ttl`. Requests already holding the old version's entry finish
+on it: an entry is never mutated, only dropped, and a dropped batcher drains its queue before
+it stops. Every forward pass runs on one inference thread, so that concurrent batches do not
+fight over the cores (and torch keeps one warm thread pool).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import torch
+
 from dlforge.errors import DataError, NotFoundError, StoreError
 from dlforge.registry.refs import LATEST, parse_ref
+from dlforge.runtime import configure_process, physical_cores
 from dlforge.serve.batching import MicroBatcher
 
 if TYPE_CHECKING:
@@ -41,18 +50,32 @@ class ModelCache:
             other names mean their latest version.
         max_batch, max_wait_ms: micro-batching settings of every batcher.
         on_batch: called with each batch size (metrics).
+        alias_ttl: seconds a resolved reference is reused before the store is asked again;
+            0 asks on every request.
+        threads: torch threads of the inference thread; None = physical cores - 1 (at least
+            1): the event loop needs a core for HTTP and JSON, or the two fight.
+        clock: monotonic seconds (tests pass a fake one).
     """
 
     def __init__(self, store: Store, *, defaults: Mapping[str, int | str] | None = None,
                  max_batch: int = 32, max_wait_ms: float = 5.0, max_loaded: int = 4,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+                 on_batch: Callable[[int], None] | None = None, alias_ttl: float = 0.0,
+                 threads: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.defaults = dict(defaults or {})
         self.max_batch, self.max_wait_ms, self.max_loaded = max_batch, max_wait_ms, max_loaded
         self.on_batch = on_batch
+        self.alias_ttl, self.clock = alias_ttl, clock
         self._entries: OrderedDict[tuple[str, int], Loaded] = OrderedDict()
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
         self._closing: set[asyncio.Task] = set()
+        self._resolved: dict[tuple[str, int | str], tuple[float, ModelVersion]] = {}
+        self._generation = 0  # bumped by forget(): a lookup that started before must not be kept
+        # The thread count is set in the inference thread itself, so the process's other
+        # threads (the caller's, in tests) keep theirs.
+        self._inference = ThreadPoolExecutor(
+            1, thread_name_prefix="dlforge-inference", initializer=configure_process,
+            initargs=(threads or max(1, physical_cores() - 1),))
 
     def selector(self, name: str) -> tuple[str, int | str]:
         """(name, version or alias) for a path's model: ``digits``, ``digits@3``, ``digits@staging``."""
@@ -62,9 +85,24 @@ class ModelCache:
         return base, selector
 
     async def resolve(self, name: str) -> ModelVersion:
-        """The version `name` refers to right now (NotFoundError listing what exists)."""
-        base, selector = self.selector(name)
-        return await asyncio.to_thread(self.store.get_version, base, selector)
+        """The version `name` refers to (at most `alias_ttl` seconds old; NotFoundError
+        listing what exists)."""
+        key = self.selector(name)
+        cached = self._resolved.get(key)
+        if cached is not None and self.clock() - cached[0] < self.alias_ttl:
+            return cached[1]
+        generation, asked_at = self._generation, self.clock()
+        version = await asyncio.to_thread(self.store.get_version, *key)
+        if generation == self._generation:
+            self._resolved[key] = (asked_at, version)
+        return version
+
+    def forget(self, name: str) -> None:
+        """Resolve every reference to model `name` from the store again on its next request
+        (after this server moved one of its aliases)."""
+        self._generation += 1
+        for key in [key for key in self._resolved if key[0] == name]:
+            del self._resolved[key]
 
     async def get(self, name: str) -> Loaded:
         """The loaded version `name` refers to right now, loading it if needed."""
@@ -78,7 +116,8 @@ class ModelCache:
             if entry is None:
                 predictor = await asyncio.to_thread(_load_predictor, version)
                 batcher = MicroBatcher(predictor.predict, max_batch=self.max_batch,
-                                       max_wait_ms=self.max_wait_ms, on_batch=self.on_batch)
+                                       max_wait_ms=self.max_wait_ms, on_batch=self.on_batch,
+                                       executor=self._inference)
                 batcher.start()
                 entry = self._entries[key] = Loaded(version, predictor, batcher)
                 self._evict()
@@ -89,7 +128,9 @@ class ModelCache:
         return list(self._entries)
 
     def drop(self, name: str) -> list[int]:
-        """Forget every loaded version of model `name`; the next request loads it afresh."""
+        """Forget every loaded version of model `name` and what its references point at; the
+        next request resolves and loads it afresh."""
+        self.forget(name)
         versions = [v for (n, v) in self._entries if n == name]
         for version in versions:
             self._retire(self._entries.pop((name, version)))
@@ -101,6 +142,7 @@ class ModelCache:
             self._retire(self._entries.pop(key))
         if self._closing:
             await asyncio.gather(*self._closing)
+        self._inference.shutdown(wait=True)
 
     def _evict(self) -> None:
         while len(self._entries) > self.max_loaded:
@@ -118,7 +160,11 @@ def _load_predictor(version: ModelVersion) -> Predictor:
     from dlforge.registry import Predictor, load_bundle
 
     try:
-        return Predictor(load_bundle(version.bundle_path), version=version)
+        bundle = load_bundle(version.bundle_path)
     except (DataError, NotFoundError) as exc:
         raise StoreError(f"model {version.ref}: its bundle cannot be loaded ({exc}); "
                          "re-register the model or check the artifacts folder") from None
+    # oneDNN runs convolutions several times faster on channels-last weights (the activations
+    # follow the weights); only 4-D weights change, the outputs are the same up to rounding.
+    bundle.model.to(memory_format=torch.channels_last)
+    return Predictor(bundle, version=version)

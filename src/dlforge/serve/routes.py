@@ -83,11 +83,12 @@ async def show_model(name: ModelName, store: StoreDep) -> dict[str, Any]:
 @models_router.put("/{name}/aliases/{alias}", response_model=AliasResponse,
                    dependencies=[Depends(require_token)])
 async def move_alias(name: ModelName, alias: Annotated[str, Path(max_length=100)],
-                     body: AliasRequest, store: StoreDep) -> dict[str, Any]:
+                     body: AliasRequest, store: StoreDep, models: ModelsDep) -> dict[str, Any]:
     """Point `alias` at a version (token required). Requests already running finish on the
     old version; the next ones use the new one."""
     version = await asyncio.to_thread(store.set_alias, name, alias, body.version,
                                       body.reason or "dlforge serve")
+    models.forget(name)  # this server switches at once, not after the alias cache expires
     return {"model": name, "alias": alias, "version": version.version}
 
 
