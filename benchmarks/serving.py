@@ -73,8 +73,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(workspace: Path, settings: dict[str, float]) -> Iterator[str]:
-    """A `dlforge serve` process with `settings`; yields its base URL once it is ready."""
+def server(workspace: Path, settings: dict[str, float]) -> Iterator[tuple[str, int]]:
+    """A `dlforge serve` process with `settings`; yields its base URL and process id once it
+    is ready."""
     port = free_port()
     sets = [arg for key, value in settings.items() for arg in ("--set", f"serve.{key}={value}")]
     proc = subprocess.Popen(
@@ -92,7 +93,7 @@ def server(workspace: Path, settings: dict[str, float]) -> Iterator[str]:
                 time.sleep(0.1)
         else:
             raise RuntimeError(f"dlforge serve did not become ready on {base} within 60 s")
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -167,22 +168,33 @@ def batch_counts(base: str) -> tuple[float, float]:
     return values["dlforge_batch_size_sum"], values["dlforge_batch_size_count"]
 
 
-def row(name: str, clients: int, latencies: list[float], per_second: float, batch: float) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def row(name: str, clients: int, latencies: list[float], per_second: float, batch: float,
+        cpu_ms: float | None = None) -> dict:
     p50, p99 = np.percentile(np.array(latencies) * 1000, [50, 99])
     return {"name": name, "clients": clients, "rate": per_second, "p50": p50, "p99": p99,
-            "batch": batch, "n": len(latencies)}
+            "batch": batch, "n": len(latencies), "cpu": cpu_ms}
 
 
 def http_rows(workspace: Path, name: str, settings: dict, requests: int, seconds: float) -> list[dict]:
     """One server with `settings`, loaded by 1 then 32 clients."""
     rows = []
-    with server(workspace, settings) as base:
+    with server(workspace, settings) as (base, pid):
         for clients in (1, 32):
             inputs, passes = batch_counts(base)
+            cpu = cpu_seconds(pid)
             got = load_in_child(base, clients, requests, seconds)
+            cpu = cpu_seconds(pid) - cpu  # the warm-up requests are in, a few of 100s
             inputs_after, passes_after = batch_counts(base)
-            rows.append(row(name, clients, got["latencies"], len(got["latencies"]) / got["elapsed"],
-                            (inputs_after - inputs) / max(1.0, passes_after - passes)))
+            n = len(got["latencies"])
+            rows.append(row(name, clients, got["latencies"], n / got["elapsed"],
+                            (inputs_after - inputs) / max(1.0, passes_after - passes),
+                            1000 * cpu / (n + clients)))
     return rows
 
 
@@ -211,11 +223,12 @@ def in_process_rows(workspace: Path, calls: int) -> list[dict]:
 
 
 def report(rows: list[dict]) -> None:
-    print("| setting | clients | requests/s | p50 ms | p99 ms | mean batch | requests |")
-    print("|---|---|---|---|---|---|---|")
+    print("| setting | clients | requests/s | p50 ms | p99 ms | mean batch | server CPU ms/request | requests |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
+        cpu = "" if r["cpu"] is None else f"{r['cpu']:.2f}"
         print(f"| {r['name']} | {r['clients']} | {r['rate']:.0f} | {r['p50']:.1f} | "
-              f"{r['p99']:.1f} | {r['batch']:.1f} | {r['n']} |")
+              f"{r['p99']:.1f} | {r['batch']:.1f} | {cpu} | {r['n']} |")
     by = {(r["name"], r["clients"]): r for r in rows}
     ratio = by[("micro-batching", 32)]["rate"] / by[("batch-1", 32)]["rate"]
     p99 = by[("micro-batching", 1)]["p99"]

@@ -132,3 +132,12 @@ def test_store_failure_is_503_and_a_bug_is_a_generic_500(client, monkeypatch, st
     with TestClient(client.app, raise_server_exceptions=False) as quiet:
         assert detail(quiet.get("/v1/models/digits")) == (
             500, "internal error; the server log has the details")
+
+
+@pytest.mark.parametrize("number", [b"1" + b"0" * 150, b"1" + b"0" * 250, b"1e+99", b"1e+100"])
+def test_numbers_too_large_for_float32_are_refused_on_the_fast_and_the_checked_parse(client, number):
+    # 150 digits and 2-digit exponents take the plain parse, the others the number-by-number one
+    row = b"[" + b",".join([b"0"] * 7 + [number]) + b"]"
+    body = b'{"inputs": [[' + b",".join([row] * 8) + b"]]}"
+    response = client.post(PREDICT, content=body, headers={"content-type": "application/json"})
+    assert detail(response) == (422, "inputs: pixel values must be finite numbers within the float32 range")

@@ -1,4 +1,8 @@
-"""Dependencies of the routes: the app's model cache and store, and the bearer-token checks."""
+"""Dependencies of the routes: the app's model cache and store, and the bearer-token checks.
+
+They are `async def` although they never await: FastAPI runs a plain `def` dependency in a
+worker thread, two thread hops per predict request for a dictionary lookup.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +20,12 @@ bearer = HTTPBearer(auto_error=False, description=f"serve.token or ${TOKEN_ENV}"
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def get_models(request: Request) -> ModelCache:
+async def get_models(request: Request) -> ModelCache:
     """The loaded-model cache created by the app's lifespan."""
     return request.app.state.models
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
@@ -38,12 +42,12 @@ def _check(request: Request, credentials: HTTPAuthorizationCredentials | None) -
         raise HTTPException(401, "Authorization: wrong bearer token", headers=challenge)
 
 
-def require_token(request: Request, credentials: Credentials) -> None:
+async def require_token(request: Request, credentials: Credentials) -> None:
     """For endpoints that change state (move an alias, reload a model): always need the token."""
     _check(request, credentials)
 
 
-def read_access(request: Request, credentials: Credentials) -> None:
+async def read_access(request: Request, credentials: Credentials) -> None:
     """For predict and read endpoints: open unless ``serve.protect_reads`` is set."""
     if request.app.state.protect_reads:
         _check(request, credentials)

@@ -33,8 +33,11 @@ if TYPE_CHECKING:
 
 _SCALARS = (str, int, float, bool, type(None))
 # A JSON number without a run of 200 digits and with an exponent of at most 2 digits is below
-# 1e200 * 1e99, inside the float range; anything else takes the checked (slow) parse.
-_MAYBE_HUGE = re.compile(rb"[0-9]{200}|[eE][+-]?[0-9]{3}")
+# 1e200 * 1e99, inside the float range; anything else takes the checked (slow) parse. (A regex
+# for the digit run costs more than the parse itself; translate + `in` run at C speed.)
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 200
+_EXPONENT = re.compile(rb"[eE][+-]?[0-9]{3}")
 
 
 @dataclass(frozen=True)
@@ -173,9 +176,15 @@ def _parse_json(body: bytes) -> Any:
     (0.5 ms for one 28x28 image), so numbers are checked one by one only when the body holds
     a long digit run or a 3-digit exponent, the only ways to write an out-of-range number.
     """
-    if _MAYBE_HUGE.search(body) is None:
+    if not _maybe_out_of_range(body):
         return json.loads(body, parse_constant=_no_constants)
     return json.loads(body, parse_constant=_no_constants, parse_int=_int, parse_float=_float)
+
+
+def _maybe_out_of_range(body: bytes) -> bool:
+    if _LONG_RUN in body.translate(_DIGITS_AS_ZERO):
+        return True
+    return (b"e" in body or b"E" in body) and _EXPONENT.search(body) is not None
 
 
 def _no_constants(name: str) -> Any:
