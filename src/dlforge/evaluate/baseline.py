@@ -22,8 +22,10 @@ from sklearn.preprocessing import StandardScaler
 
 from dlforge.errors import DataError
 from dlforge.evaluate.metrics import evaluate_scores
+from dlforge.evaluate.threshold import choose_threshold
 
 if TYPE_CHECKING:
+    from dlforge.config.schema import ThresholdConfig
     from dlforge.data.dataset import TaskSpec
 
 MAX_ITER = 200  # enough for standardized inputs to get close; a baseline needs no more
@@ -40,12 +42,16 @@ def fit_baseline(
     *,
     seed: int = 0,
     max_train: int = 20000,
+    validation: tuple[Any, np.ndarray] | None = None,
+    threshold: ThresholdConfig | None = None,
 ) -> dict[str, Any]:
     """Fit a classical model on the training split and score it on the test split.
 
     Models: logistic regression (OneVsRest for multilabel) or Ridge regression on standardized,
-    flattened inputs; for text, TF-IDF of the raw strings in front of the same models. The
-    decision threshold of a binary baseline is 0.5.
+    flattened inputs; for text, TF-IDF of the raw strings in front of the same models. A binary
+    or multi-label baseline's decision threshold is chosen on `validation` with the same
+    objective as the deep model's (`threshold`), so thresholded metrics compare like with like;
+    without them it is 0.5.
 
     Args:
         task: the task (kind and class names).
@@ -55,10 +61,12 @@ def fit_baseline(
         y_train, y_test: labels as in `Dataset.y`.
         seed: seeds the subsampling and the solvers.
         max_train: at most this many training samples (a seeded random subset).
+        validation: `(x_val, y_val)`, shaped like the test inputs and labels.
+        threshold: `evaluate.threshold`, the objective the threshold is chosen for.
 
     Returns:
         `{"name": str, "metrics": evaluate_scores(...) of the test split, "fit_seconds": float,
-        "n_train": int}`.
+        "n_train": int, "threshold": float | list[float] | None}`.
 
     Raises:
         DataError: non-numeric image/table inputs, or a classification training split with
@@ -81,9 +89,22 @@ def fit_baseline(
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(_inputs(x_train, modality, "x_train"), y_train)
     fit_seconds = time.perf_counter() - start
+    cut = _threshold(model, task, modality, validation, threshold)
     scores = _scores(model, task, _inputs(x_test, modality, "x_test"))
-    return {"name": name, "metrics": evaluate_scores(task, y_test, scores),
-            "fit_seconds": round(fit_seconds, 4), "n_train": int(len(y_train))}
+    return {"name": name, "metrics": evaluate_scores(task, y_test, scores, cut),
+            "fit_seconds": round(fit_seconds, 4), "n_train": int(len(y_train)), "threshold": cut}
+
+
+def _threshold(model: Pipeline, task: TaskSpec, modality: str, validation: tuple[Any, np.ndarray] | None,
+               cfg: ThresholdConfig | None) -> float | list[float] | None:
+    """The baseline's own threshold, chosen on validation like the deep model's (else 0.5)."""
+    if task.kind not in ("binary", "multilabel"):
+        return None
+    if validation is None or cfg is None or len(validation[1]) == 0:
+        return 0.5 if task.kind == "binary" else [0.5] * len(task.class_names)
+    x_val, y_val = validation
+    scores = _scores(model, task, _inputs(x_val, modality, "x_val"))
+    return choose_threshold(task, np.asarray(y_val), scores, cfg).value
 
 
 def _build(kind: str, modality: str, seed: int) -> tuple[str, Pipeline]:

@@ -69,7 +69,7 @@ def evaluate_trained(model: torch.nn.Module, data: PreparedData, cfg: RunConfig,
     test_metrics = evaluate_scores(task, data.splits.test.y, test_scores, threshold_value(threshold))
     return Evaluation(
         threshold=threshold, val_metrics=val_metrics, test_metrics=test_metrics,
-        baseline=_baseline(data, cfg) if cfg.evaluate.baseline else None, diagnosis=diagnosis,
+        baseline=_baseline(data, cfg, retrained is None) if cfg.evaluate.baseline else None, diagnosis=diagnosis,
         model_info=describe_model(model, data.preprocessor.output_shape, _input_dtype(data))
         | latency_ms(model, data.tensors["test"][0][0]),
         misclassified=_misclassified(data, test_scores, threshold_value(threshold), cfg.evaluate.misclassified_examples),
@@ -108,14 +108,18 @@ def _naive_mae(data: PreparedData) -> float | None:
     return float(np.mean(np.abs(y_val - y_train.mean(axis=0))))
 
 
-def _baseline(data: PreparedData, cfg: RunConfig) -> dict[str, Any]:
-    """The same split through a classical model: raw texts for TF-IDF, preprocessed arrays otherwise."""
+def _baseline(data: PreparedData, cfg: RunConfig, threshold_on_val: bool) -> dict[str, Any]:
+    """The same split through a classical model: raw texts for TF-IDF, preprocessed arrays
+    otherwise. Its threshold is chosen on validation like the deep model's, unless validation
+    is training data (retrained on train + validation): then it is 0.5."""
     if data.dataset.modality == "text":
-        x_train, x_test = data.balanced.dataset.x, data.splits.test.x
+        x_train, x_val, x_test = data.balanced.dataset.x, data.splits.val.x, data.splits.test.x
     else:
-        x_train, x_test = data.tensors["train"][0].numpy(), data.tensors["test"][0].numpy()
+        x_train, x_val, x_test = (data.tensors[s][0].numpy() for s in ("train", "val", "test"))
     return fit_baseline(data.task, data.dataset.modality, x_train, data.balanced.dataset.y,
-                        x_test, data.splits.test.y, seed=cfg.seed)
+                        x_test, data.splits.test.y, seed=cfg.seed,
+                        validation=(x_val, data.splits.val.y) if threshold_on_val else None,
+                        threshold=cfg.evaluate.threshold)
 
 
 def _misclassified(data: PreparedData, scores: np.ndarray, threshold, limit: int) -> dict[str, Any] | None:

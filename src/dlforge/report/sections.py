@@ -148,8 +148,11 @@ def baseline(ev: dict[str, Any], base: dict[str, Any] | None) -> str:
     for name, deep in ev.get("headline", []):
         theirs = other.get(name)
         rows.append([name, deep, theirs, _better(name, deep, theirs)])
+    cut = base.get("threshold")
+    cuts = ", ".join(fmt(c) for c in (cut if isinstance(cut, list) else [cut]))
+    cut_note = "" if cut is None else f" Decision threshold {esc(cuts)}, chosen like the deep model's."
     body = (f"<p>{esc(base['name'])}, fitted in {esc(fmt(base.get('fit_seconds')))} s on "
-            f"{esc(fmt(base.get('n_train')))} training samples, same split.</p>"
+            f"{esc(fmt(base.get('n_train')))} training samples, same split.{cut_note}</p>"
             + table(["metric", "deep model", "baseline", "better"], rows))
     return section("baseline", "Deep model vs classical baseline", body)
 

@@ -77,3 +77,31 @@ def test_non_numeric_table_is_a_data_error():
     x = pd.DataFrame({"colour": ["red", "blue"] * 4})
     with pytest.raises(DataError, match=r"^baseline: x_train must be numeric for table data"):
         fit_baseline(task, "table", x, np.array([0, 1] * 4), x, np.array([0, 1] * 4))
+
+
+def test_binary_baseline_threshold_is_chosen_on_validation_like_the_deep_models():
+    from dlforge.config.schema import ThresholdConfig
+
+    task = TaskSpec("binary", ("ok", "ng"))
+    x_tr, y_tr = _blobs(64, 2, 0)
+    x_va, y_va = _blobs(40, 2, 2)
+    x_te, y_te = _blobs(32, 2, 1)
+    plain = fit_baseline(task, "table", x_tr, y_tr, x_te, y_te)
+    assert plain["threshold"] == 0.5
+    fixed = fit_baseline(task, "table", x_tr, y_tr, x_te, y_te, validation=(x_va, y_va),
+                         threshold=ThresholdConfig(objective="fixed", value=0.8))
+    assert fixed["threshold"] == 0.8
+    assert fixed["metrics"]["threshold"] == 0.8
+    chosen = fit_baseline(task, "table", x_tr, y_tr, x_te, y_te, validation=(x_va, y_va),
+                          threshold=ThresholdConfig(objective="max_f1"))
+    assert 0 < chosen["threshold"] < 1 and chosen["threshold"] != 0.5
+    assert chosen["metrics"]["threshold"] == chosen["threshold"]
+
+
+def test_multiclass_and_regression_baselines_have_no_threshold():
+    from dlforge.config.schema import ThresholdConfig
+
+    x_tr, y_tr = _blobs(64, 3, 0)
+    out = fit_baseline(TaskSpec("multiclass", ("a", "b", "c")), "table", x_tr, y_tr, x_tr, y_tr,
+                       validation=(x_tr, y_tr), threshold=ThresholdConfig())
+    assert out["threshold"] is None

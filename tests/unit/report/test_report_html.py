@@ -166,3 +166,14 @@ def test_history_table_counts_epochs_from_one(tmp_path):
     history = [{"epoch": 0, "loss": 1.0, "val_loss": 1.2}, {"epoch": 1, "loss": 0.5, "val_loss": 0.7}]
     text = write_report(tmp_path / "r.html", _small(history=history)).read_text()
     assert "<tr><td>1</td><td>1</td><td>1.2</td></tr><tr><td>2</td><td>0.5</td><td>0.7</td></tr>" in text
+
+
+def test_baseline_section_names_its_threshold(tmp_path):
+    data = _binary_data()
+    data.baseline["threshold"] = 0.3125
+    text = write_report(tmp_path / "r.html", data).read_text()
+    assert ("64 training samples, same split. Decision threshold 0.3125, chosen like the deep "
+            "model's.</p>") in text
+    data.baseline["threshold"] = [0.25, 0.5]
+    text = write_report(tmp_path / "r.html", data).read_text()
+    assert "Decision threshold 0.25, 0.5, chosen" in text
