@@ -188,6 +188,7 @@ class _Stages:
             restored = trained.best_epoch if es is not None and es.restore_best else None
             evaluation: Evaluation = evaluate_trained(trained.model, data, cfg, self.device,
                                                       trained.history, restored, self.retrained)
+            evaluation.model_info["training_precision"] = trained.precision
         report = write_run_report(self.run_dir / "report.html", cfg, self.run_id, data, trained,
                                   evaluation, self.seconds, public_config(cfg),
                                   self.searched.plots() if self.searched else ())

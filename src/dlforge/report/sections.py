@@ -248,7 +248,8 @@ def model(info: dict[str, Any]) -> str:
     names = {"params": "parameters", "trainable_params": "trainable parameters",
              "flops": "FLOPs per sample", "latency_ms": "latency per sample (ms)",
              "latency_ms_p50": "latency at batch 1, median (ms)",
-             "latency_ms_p95": "latency at batch 1, 95th percentile (ms)"}
+             "latency_ms_p95": "latency at batch 1, 95th percentile (ms)",
+             "training_precision": "training precision (train.precision)"}
     rows = [[names.get(k, k), _si(v) if k == "flops" else v] for k, v in info.items()]
     return section("model", "Model size", table(None, rows))
 

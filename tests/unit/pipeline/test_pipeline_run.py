@@ -44,6 +44,7 @@ def test_preprocessing_is_fitted_on_train_and_threshold_chosen_on_validation(tmp
     n_train, n_val = 569 - round(569 * 0.15) - round(569 * 0.15), round(569 * 0.15)
     assert abs(seen["fit_rows"] - n_train) <= 1 and abs(seen["threshold_rows"] - n_val) <= 1
     assert counts["test"]["n_samples"] == 569 - seen["fit_rows"] - seen["threshold_rows"]
+    assert counts["model"]["training_precision"] == "fp32"  # a small dense model: never bf16
 
 
 @pytest.mark.parametrize("extra", [
