@@ -14,6 +14,7 @@ from torch import nn
 from dlforge.errors import ConfigError
 from dlforge.models import autoencoder, basic_cnn, linear, mlp, mobilenet, resnet_small, text
 from dlforge.models.init import init_weights
+from dlforge.models.target_scale import TargetScale
 
 Builder = Callable[..., nn.Module]
 
@@ -44,7 +45,7 @@ def model_family(cfg: Any) -> str:
 
 
 def build_model(cfg: Any, *, input_shape: Sequence[int], num_outputs: int,
-                vocab_size: int | None = None) -> nn.Module:
+                vocab_size: int | None = None, scale_outputs: bool = False) -> nn.Module:
     """Build and initialise the model ``cfg`` describes, sized for the data.
 
     Args:
@@ -53,6 +54,8 @@ def build_model(cfg: Any, *, input_shape: Sequence[int], num_outputs: int,
             ``(maxlen,)`` token ids for text.
         num_outputs: width of the head (``TaskSpec.num_outputs``); ignored by the autoencoder.
         vocab_size: the text preprocessor's vocabulary size; None for images and tables.
+        scale_outputs: regression: wrap the network in a `TargetScale` (outputs
+            ``mean + std * net(x)``; set the statistics with `fit_target_scale`).
 
     Returns:
         An ``nn.Module`` with a ``family`` attribute, outputting raw logits
@@ -72,7 +75,8 @@ def build_model(cfg: Any, *, input_shape: Sequence[int], num_outputs: int,
     model = BUILDERS[cfg.type](cfg, input_shape=shape, num_outputs=num_outputs,
                                vocab_size=vocab_size)
     assert model.family == model_family(cfg), (model.family, cfg.type)
-    return init_weights(model, cfg.init)
+    model = init_weights(model, cfg.init)
+    return TargetScale(model, num_outputs) if scale_outputs else model
 
 
 def check_family(cfg: Any, shape: tuple[int, ...], vocab_size: int | None) -> None:

@@ -13,7 +13,7 @@ from dlforge.config import RunConfig, load_config
 from dlforge.config.load import default_config_path
 from dlforge.data.prepare import PreparedData, make_loaders, prepare_data
 from dlforge.errors import ConfigError, NotFoundError
-from dlforge.models import build_model
+from dlforge.models.for_data import build_for_data
 from dlforge.pipeline.evaluate_model import Evaluation, evaluate_trained
 from dlforge.pipeline.register import register_trained
 from dlforge.pipeline.report_stage import write_run_report
@@ -127,8 +127,7 @@ def _search_and_choose(cfg: RunConfig, data: PreparedData, store: Store, device:
 
 
 def _build(cfg: RunConfig, data: PreparedData):
-    return build_model(cfg.model, input_shape=data.preprocessor.output_shape,
-                       num_outputs=data.task.num_outputs, vocab_size=data.preprocessor.vocab_size)
+    return build_for_data(cfg.model, data)
 
 
 def refuse_unsupported(cfg: RunConfig) -> None:

@@ -91,12 +91,15 @@ def save_bundle(
     dest = Path(dest)
     if dest.exists():
         raise DataError(f"bundle: {dest} already exists; save the bundle to a new directory")
+    from dlforge.models.target_scale import TargetScale
+
     extra = dict(extra or {})
     config = model_config.model_dump(mode="json") if isinstance(model_config, BaseModel) else dict(model_config)
     documents = {
         "model.json": {
             "config": config, "input_shape": [int(s) for s in input_shape],
             "num_outputs": int(num_outputs), "vocab_size": vocab_size,
+            "scale_outputs": isinstance(model, TargetScale),
             "input_dtype": "int64" if preprocessor.kind == "text" else "float32",
             "input": input_spec(preprocessor.kind, input_shape, extra.pop(_INPUT_KEY, None)),
         },
@@ -142,7 +145,7 @@ def load_bundle(path: str | Path) -> Bundle:
 
     try:
         model = build_model(model_config, input_shape=input_shape, num_outputs=num_outputs,
-                            vocab_size=vocab_size)
+                            vocab_size=vocab_size, scale_outputs=bool(spec.get("scale_outputs")))
     except ConfigError as exc:
         raise DataError(f"bundle: {path / 'model.json'} describes a model that cannot be built "
                         f"({_first_line(exc)}); re-register the model") from None

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from dlforge.config.schema import RunConfig
 from dlforge.data.prepare import PreparedData, make_loaders
 from dlforge.errors import ConfigError, DlforgeError
-from dlforge.models import build_model, describe_model
+from dlforge.models import describe_model
+from dlforge.models.for_data import build_for_data
 from dlforge.registry.engine import public_config
 from dlforge.runtime import seed_everything
 from dlforge.train.loop import fit
@@ -130,8 +131,7 @@ def _train_rung(cfg: RunConfig, data: PreparedData, store: Store, device: Any, i
     run = store.create_run(f"{cfg.name}-rung-{i}", public_config(rcfg),
                            data.dataset.provenance.fingerprint, None, cfg.seed, kind="trial")
     seed_everything(cfg.seed)
-    model = build_model(rcfg.model, input_shape=data.preprocessor.output_shape,
-                        num_outputs=data.task.num_outputs, vocab_size=data.preprocessor.vocab_size)
+    model = build_for_data(rcfg.model, data)
     params = describe_model(model, data.preprocessor.output_shape)["params"]
     loaders = make_loaders(rcfg, data.dataset, data.tensors, data.balanced, data.preprocessor)
     result = fit(model, loaders, rcfg.train, data.task, seed=cfg.seed, device=device, progress=False)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dlforge.config.schema import RunConfig
 from dlforge.data.prepare import PreparedData, make_loaders
 from dlforge.errors import ConfigError, DlforgeError
-from dlforge.models import build_model
+from dlforge.models.for_data import build_for_data
 from dlforge.registry.engine import public_config
 from dlforge.registry.records import current_code_version
 from dlforge.runtime import seed_everything
@@ -199,8 +199,7 @@ def _train(trial: optuna.Trial, tcfg: RunConfig, data: PreparedData, device: Any
     """The trial's model trained by the one fit loop; returns its best validation value, its
     history and what retraining needs of it (`trial_record`)."""
     seed_everything(tcfg.seed)
-    model = build_model(tcfg.model, input_shape=data.preprocessor.output_shape,
-                        num_outputs=data.task.num_outputs, vocab_size=data.preprocessor.vocab_size)
+    model = build_for_data(tcfg.model, data)
     loaders = make_loaders(tcfg, data.dataset, data.tensors, data.balanced, data.preprocessor)
     result = fit(model, loaders, tcfg.train, data.task, callbacks=[pruning], seed=tcfg.seed,
                  device=device, progress=False)

@@ -50,6 +50,7 @@ def test_preprocessing_is_fitted_on_train_and_threshold_chosen_on_validation(tmp
 @pytest.mark.parametrize("extra", [
     {},  # binary table with a validation threshold
     {"data": {"source": "builtin", "name": "wine"}, "evaluate": {"baseline": False}},
+    {"data": {"source": "builtin", "name": "diabetes"}, "evaluate": {"baseline": False}},
 ])
 def test_pipeline_metrics_equal_the_predictor_on_raw_test_inputs(tmp_path, extra):
     import dlforge
@@ -160,3 +161,22 @@ def test_a_warmup_longer_than_the_run_fails_before_a_run_is_recorded(tmp_path):
     with pytest.raises(ConfigError, match="warmup_steps"):
         run(cfg, workspace=tmp_path, progress=False)
     assert Store.open(tmp_path).list_runs() == []
+
+
+def test_regression_outputs_are_scaled_to_the_training_targets(tmp_path):
+    import dlforge
+    from dlforge.config import load_config
+    from dlforge.data.prepare import prepare_data
+    from dlforge.models.target_scale import TargetScale
+
+    cfg = {**TINY, "data": {"source": "builtin", "name": "diabetes"}, "evaluate": {"baseline": False},
+           "train": {"epochs": 20, "batch_size": 32}}
+    result = run(cfg, workspace=tmp_path, progress=False)
+    model = dlforge.load(result.model_ref, workspace=tmp_path).bundle.model
+    data = prepare_data(load_config(cfg))
+    y_train, y_test = data.tensors["train"][1].double(), data.tensors["test"][1].double()
+    assert isinstance(model, TargetScale)
+    assert abs(model.mean.item() - y_train.mean().item()) < 1e-3
+    assert abs(model.std.item() - y_train.std(unbiased=False).item()) < 1e-3
+    naive_mae = (y_test - y_train.mean()).abs().mean().item()  # always predict the training mean
+    assert result.test_metrics["mae"] < 0.85 * naive_mae  # 20 short epochs of a tiny MLP beat it

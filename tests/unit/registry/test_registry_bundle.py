@@ -30,7 +30,7 @@ def test_bundle_files_and_their_contents(tmp_path):
     model_json = json.loads((path / "model.json").read_text())
     assert model_json == {
         "config": MLPConfig(hidden=[8]).model_dump(mode="json"), "input_shape": [5],
-        "num_outputs": 1, "vocab_size": None, "input_dtype": "float32",
+        "num_outputs": 1, "vocab_size": None, "input_dtype": "float32", "scale_outputs": False,
         "input": {"modality": "table", "columns": ["a", "b", "color"]}}
     assert json.loads((path / "task.json").read_text()) == {
         "kind": "binary", "class_names": ["ok", "defect"], "threshold": 0.3}
@@ -149,3 +149,27 @@ def test_the_registry_never_unpickles():
                  or re.search(r"\bpickle\b|\bjoblib\b", p.read_text())]
     assert offenders == []
     assert image_x(2).dtype == np.uint8  # the helper the other tests lean on
+
+
+def test_a_regression_model_with_scaled_outputs_loads_back_identical(tmp_path):
+    from registry_models import TablePreprocess, TablePreprocessor
+
+    from dlforge.models import build_model
+    from dlforge.models.target_scale import TargetScale, fit_target_scale
+    from dlforge.registry.bundle import save_bundle
+
+    pre = TablePreprocessor(TablePreprocess()).fit(table_x())
+    model = build_model(MLPConfig(hidden=[4]), input_shape=pre.output_shape, num_outputs=1,
+                        scale_outputs=True)
+    fit_target_scale(model, torch.tensor([100.0, 300.0]))
+    torch.nn.init.normal_(model.net.head.weight)
+    path = save_bundle(tmp_path / "b", model=model, model_config=MLPConfig(hidden=[4]),
+                       input_shape=pre.output_shape, num_outputs=1, vocab_size=None,
+                       preprocessor=pre, task=TaskSpec("regression", ("y",)), threshold=None,
+                       metrics={})
+    assert json.loads((path / "model.json").read_text())["scale_outputs"] is True
+    loaded = load_bundle(path).model
+    assert isinstance(loaded, TargetScale)
+    assert (loaded.mean.item(), loaded.std.item()) == (200.0, 100.0)
+    x = torch.randn(4, *pre.output_shape)
+    assert torch.equal(loaded(x), model.eval()(x))

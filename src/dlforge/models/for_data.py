@@ -1,0 +1,28 @@
+"""Build the configured model for prepared data: input shape, head width, vocabulary and, for
+regression, output scaling fitted on the training targets. Every stage that trains a model
+from a config (a run, a search trial, a capacity-ladder rung) builds it here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+from dlforge.models.registry import build_model
+from dlforge.models.target_scale import fit_target_scale
+
+if TYPE_CHECKING:
+    from dlforge.data.prepare import PreparedData
+
+
+def build_for_data(model_cfg: Any, data: PreparedData) -> nn.Module:
+    """`build_model` sized for `data`; regression outputs scaled to the training targets.
+
+    Example:
+        >>> model = build_for_data(cfg.model, prepare_data(cfg))  # doctest: +SKIP
+    """
+    regression = data.task.kind == "regression"
+    model = build_model(model_cfg, input_shape=data.preprocessor.output_shape,
+                        num_outputs=data.task.num_outputs, vocab_size=data.preprocessor.vocab_size,
+                        scale_outputs=regression)
+    return fit_target_scale(model, data.tensors["train"][1]) if regression else model
