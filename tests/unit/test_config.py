@@ -150,3 +150,13 @@ def test_registry_names_are_checked_before_training(raw, message):
     with pytest.raises(ConfigError) as info:
         load_config(raw)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize(("old", "precision"), [(False, "fp32"), (True, "auto")])
+def test_configs_stored_by_earlier_versions_still_load(old, precision):
+    # dlforge 0.1.0 stored train.mixed_precision in every run's config
+    cfg = load_config({"train": {"epochs": 2, "mixed_precision": old}})
+    assert cfg.train.precision == precision
+    assert "mixed_precision" not in cfg.train.model_dump()
+    kept = load_config({"train": {"mixed_precision": False, "precision": "bf16"}})
+    assert kept.train.precision == "bf16"

@@ -44,12 +44,23 @@ def load_config(
         raw = _paths_relative_to(read_yaml(source), Path(source).resolve().parent)
     else:
         raw = _deep_copy(source or {})
+    _migrate(raw)
     for item in overrides:
         apply_override(raw, item)
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+
+
+def _migrate(raw: dict[str, Any]) -> None:
+    """Rewrite keys of earlier dlforge versions in place, so stored run configs and old YAML
+    files keep loading: `train.mixed_precision` (0.1.0; autocast on CUDA only) became
+    `train.precision`: false -> fp32 (what such runs computed in), true -> auto."""
+    train = raw.get("train")
+    if isinstance(train, dict) and "mixed_precision" in train:
+        mixed = train.pop("mixed_precision")
+        train.setdefault("precision", "auto" if mixed else "fp32")
 
 
 def default_config_path() -> Path:

@@ -151,7 +151,7 @@ def download(name: str, dest: Path, *, progress: bool = True) -> None:
         path = fetch(url, dest / f"{fname}.gz", progress=progress)
         expected = CHECKSUMS[name].get(fname)
         if expected is None:
-            _check_archive_md5(path, url, ARCHIVE_MD5.get(name, {}).get(fname))
+            _check_archive_md5(path, url, ARCHIVE_MD5.get(name, {}).get(fname), URL_ENV[name])
         try:
             content = gzip.decompress(path.read_bytes())
         except (OSError, EOFError) as exc:
@@ -167,7 +167,7 @@ def download(name: str, dest: Path, *, progress: bool = True) -> None:
         parse_idx(content, url)
 
 
-def _check_archive_md5(path: Path, url: str, expected: str | None) -> None:
+def _check_archive_md5(path: Path, url: str, expected: str | None, url_env: str) -> None:
     """Compare a downloaded archive with upstream's published MD5; discard it on a mismatch."""
     if expected is None:
         return
@@ -175,8 +175,8 @@ def _check_archive_md5(path: Path, url: str, expected: str | None) -> None:
     if actual != expected:
         path.unlink(missing_ok=True)
         raise DataError(f"{url}: checksum mismatch: expected md5 {expected} (the official archive), "
-                        f"got {actual}; the download was discarded (retry, or set data.path to a "
-                        f"verified local copy)")
+                        f"got {actual}; the download was discarded (a mirror set in ${url_env} "
+                        f"may serve recompressed files: set data.path to a verified local copy)")
 
 
 def _all_files() -> list[str]:
