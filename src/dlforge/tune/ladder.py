@@ -21,6 +21,7 @@ from dlforge.errors import ConfigError, DlforgeError
 from dlforge.models import describe_model
 from dlforge.models.for_data import build_for_data
 from dlforge.registry.engine import public_config
+from dlforge.registry.records import current_code_version
 from dlforge.runtime import seed_everything
 from dlforge.train.loop import fit
 from dlforge.tune.retrain import trial_record
@@ -106,11 +107,12 @@ def climb(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "cp
                           f"{cfg.model.type!r} has none. Use one of {', '.join(WIDTHS)}")
     check_search(cfg, data.task.kind)
     start, rungs, stop = time.monotonic(), [], "every rung improved validation"
+    code_version = current_code_version()  # asks git: once per ladder, not once per rung
     for i, factor in enumerate(FACTORS[: cfg.tune.n_trials]):
         if cfg.tune.timeout_s is not None and time.monotonic() - start >= cfg.tune.timeout_s:
             stop = f"tune.timeout_s ({cfg.tune.timeout_s} s) reached after {i} rungs"
             break
-        rungs.append(_train_rung(cfg, data, store, device, i, factor))
+        rungs.append(_train_rung(cfg, data, store, device, i, factor, code_version))
         if progress:
             r = rungs[-1]
             print(f"rung {i} (x{factor}, {r['params']} params): {cfg.tune.metric} {r['value']:.4g}, "
@@ -126,10 +128,10 @@ def climb(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "cp
 
 
 def _train_rung(cfg: RunConfig, data: PreparedData, store: Store, device: Any, i: int,
-                factor: float) -> dict[str, Any]:
+                factor: float, code_version: str) -> dict[str, Any]:
     rcfg = scaled(cfg, factor)
     run = store.create_run(f"{cfg.name}-rung-{i}", public_config(rcfg),
-                           data.dataset.provenance.fingerprint, None, cfg.seed, kind="trial")
+                           data.dataset.provenance.fingerprint, code_version, cfg.seed, kind="trial")
     seed_everything(cfg.seed)
     model = build_for_data(rcfg.model, data)
     params = describe_model(model, data.preprocessor.output_shape)["params"]

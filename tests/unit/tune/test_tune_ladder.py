@@ -66,3 +66,19 @@ def test_run_climbs_the_ladder_and_trains_the_best_rung(tmp_path):
         assert store.get_run(result.run_id).config["model"]["hidden"] == best["widths"]["hidden"]
     assert max(r["val_accuracy"] for r in result.history) == best["value"]
     assert "Capacity ladder: val_accuracy and generalization gap per size" in result.report_path.read_text()
+
+
+def test_the_code_version_is_asked_once_per_ladder_not_per_rung(tmp_path, monkeypatch):
+    import dlforge.tune.ladder as ladder
+    from dlforge.data.prepare import prepare_data
+
+    calls = []
+    monkeypatch.setattr(ladder, "current_code_version", lambda: calls.append(1) or "dlforge 9.9")
+    monkeypatch.setattr(ladder, "stop_reason", lambda rungs, metric: None)  # climb all 3 rungs
+    cfg = load_config({"data": {"limit": 120}, "model": {"type": "mlp", "hidden": [16]},
+                       "train": {"epochs": 1, "batch_size": 32, "num_threads": 1},
+                       "tune": {"strategy": "capacity_ladder", "metric": "val_loss", "n_trials": 3}})
+    with Store.open(tmp_path) as store:
+        result = ladder.climb(cfg, prepare_data(cfg), store, progress=False)
+        versions = [store.get_run(r["run_id"]).code_version for r in result.rungs]
+    assert calls == [1] and versions == ["dlforge 9.9"] * 3
