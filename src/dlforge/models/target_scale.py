@@ -5,8 +5,9 @@ targets such as a disease-progression score (mean 152, std 77) then take many ep
 training mostly moves the head's bias. `TargetScale` wraps the network as
 ``y = mean + std * net(x)`` with `mean` and `std` fixed buffers fitted on the TRAINING
 targets, so the network learns standardized targets (what an optimizer's default learning
-rate suits) while every output (loss, metrics, predictions, exports) stays in the target's
-units. The network's head starts at zero, so training starts from predicting the training mean
+rate suits) while its outputs (metrics, predictions, exports) stay in the target's units. The
+training loss is measured in standard deviations of the targets (`build_loss(target_std=...)`),
+so learning rate, weight decay and gradient clipping mean the same whatever the target scale. The network's head starts at zero, so training starts from predicting the training mean
 (the naive baseline) rather than from noise of the target's spread. The buffers are part of the
 state dict, so a saved model predicts the same everywhere.
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from dlforge.config.schema import PlateauSchedule
 from dlforge.errors import ConfigError
+from dlforge.models.target_scale import TargetScale
 from dlforge.runtime import configure_process, select_device
 from dlforge.train.callbacks import (
     Callback,
@@ -197,7 +198,8 @@ def _setup(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, see
     return LoopState(
         model=model, optimizer=optimizer,
         schedule=LRSchedule(optimizer, cfg, max(len(loaders.train), 1)),
-        loss_fn=build_loss(task, cfg, getattr(loaders, "class_weights", None)).to(device),
+        loss_fn=build_loss(task, cfg, getattr(loaders, "class_weights", None),
+                           model.std if isinstance(model, TargetScale) else None).to(device),
         cfg=cfg, task=task, device=device, seed=seed, channels_last=channels_last,
         precision=precision, scaler=torch.amp.GradScaler("cuda") if precision.scaled else None,
         penalized=penalized_weights(model) if cfg.l2 else [],

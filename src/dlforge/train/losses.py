@@ -25,22 +25,27 @@ class TaskLoss(nn.Module):
     both are flattened here so that models and loaders need not care.
     """
 
-    def __init__(self, criterion: nn.Module, kind: str) -> None:
+    def __init__(self, criterion: nn.Module, kind: str, target_std: Tensor | None = None) -> None:
         super().__init__()
         self.criterion = criterion
         self.kind = kind
+        self.register_buffer("target_std", target_std, persistent=False)
 
     def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
         if self.kind == "multiclass":
             return self.criterion(outputs, target.long())
         if outputs.ndim == 2 and outputs.shape[1] == 1 and target.ndim == 1:
             outputs = outputs.squeeze(1)
-        return self.criterion(outputs, target.to(outputs.dtype))
+        target = target.to(outputs.dtype)
+        if self.target_std is not None:  # regression in standard deviations of each target
+            outputs, target = outputs / self.target_std, target / self.target_std
+        return self.criterion(outputs, target)
 
 
 def build_loss(
     task: TaskSpec, cfg: TrainConfig,
     class_weights: Sequence[float] | np.ndarray | torch.Tensor | None = None,
+    target_std: torch.Tensor | None = None,
 ) -> TaskLoss:
     """Build the loss for a task.
 
@@ -50,6 +55,10 @@ def build_loss(
         class_weights: one weight per class (from `data.balance`). multiclass: CrossEntropy
             weights; binary: `pos_weight = w[1] / w[0]`; multilabel: per-label `pos_weight`;
             ignored for regression.
+        target_std: regression: the training targets' standard deviation per target (a
+            `TargetScale` model's `std`); the loss is then measured on standardized values, so
+            learning rates, weight decay and gradient clipping mean the same for any target
+            scale. None measures it in the target's units.
 
     Returns:
         A module called as `loss(outputs, targets)`, giving the mean loss of the batch.
@@ -69,6 +78,9 @@ def build_loss(
         criterion = nn.BCEWithLogitsLoss(pos_weight=w)
     else:
         criterion = nn.L1Loss() if cfg.loss == "mae" else nn.MSELoss()
+        if target_std is not None:
+            target_std = target_std.detach().clone().float()
+            return TaskLoss(criterion, task.kind, target_std)
     return TaskLoss(criterion, task.kind)
 
 

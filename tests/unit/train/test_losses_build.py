@@ -80,3 +80,22 @@ def test_valid_labels_pass():
     check_labels(torch.tensor([0.0, 1.0]), BINARY)
     check_labels(torch.tensor([[0.0, 1.0]]), MULTILABEL)
     check_labels(torch.tensor([3.5, -2.0]), REGRESSION)
+
+
+def test_regression_loss_in_standard_deviations_of_the_targets():
+    import torch
+
+    from dlforge.config.schema import TrainConfig
+    from dlforge.data.dataset import TaskSpec
+    from dlforge.train.losses import build_loss
+
+    task = TaskSpec("regression", ("a", "b"))
+    outputs, target = torch.tensor([[110.0, 2.0], [90.0, 4.0]]), torch.tensor([[100.0, 3.0], [100.0, 3.0]])
+    std = torch.tensor([10.0, 0.5])
+    mse = build_loss(task, TrainConfig(), target_std=std)
+    assert mse(outputs, target).item() == 2.5  # (1 + 1 + 4 + 4) / 4
+    assert build_loss(task, TrainConfig())(outputs, target).item() == 50.5  # target units
+    mae = build_loss(task, TrainConfig(loss="mae"), target_std=std)
+    assert mae(outputs, target).item() == 1.5
+    one = build_loss(TaskSpec("regression", ("y",)), TrainConfig(), target_std=torch.tensor([2.0]))
+    assert one(torch.tensor([[4.0], [0.0]]), torch.tensor([0.0, 0.0])).item() == 2.0  # (4 + 0) / 2
