@@ -61,7 +61,9 @@ def profile_command(
     Example: dlforge profile digits@production
     """
     from dlforge.export import profile_model
+    from dlforge.runtime import configure_process
 
+    configure_process()  # one torch thread per physical core, as ONNX Runtime gets
     with _progress(quiet) as say:
         profile = profile_model(model, workspace=ctx.obj["workspace"], url=ctx.obj["store_url"],
                                 runs=runs, progress=say)

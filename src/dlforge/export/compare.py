@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -21,13 +22,17 @@ def max_abs_diff(reference: nn.Module, candidate: nn.Module, x: torch.Tensor,
     """Largest absolute difference between the raw outputs of two models on `x`, batch by batch.
 
     Batches of `batch_size` and a smaller last one also check that the batch size is free.
+    NaN when any output (of either model) is NaN, so that ``diff > atol`` checks cannot miss it.
     """
     worst = 0.0
     for start in range(0, len(x), batch_size):
         xb = x[start:start + batch_size]
         ref, got = reference(xb).float(), candidate(xb).float()
         assert ref.shape == got.shape, (ref.shape, got.shape)
-        worst = max(worst, float((ref - got).abs().max()) if ref.numel() else 0.0)
+        diff = float((ref - got).abs().max()) if ref.numel() else 0.0
+        if math.isnan(diff):  # Python's max(0.0, nan) is 0.0: it would hide the NaN
+            return math.nan
+        worst = max(worst, diff)
     return worst
 
 

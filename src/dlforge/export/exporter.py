@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import math
 import os
 import shutil
 import uuid
@@ -66,7 +68,8 @@ def export_model(ref: str, *, fmt: str = "onnx", quantize: str | None = None,
         fmt: ``onnx`` (ONNX Runtime) or ``torchscript`` (``torch.jit.load``).
         quantize: ``int8`` adds a dynamically quantized copy and its test metrics.
         output: the directory to create; default ``<workspace>/exports/<name>-v<version>``.
-        force: replace an existing export directory.
+        force: replace an earlier export (a directory with the manifest.json of an export);
+            any other existing path is refused, never deleted.
         atol: largest allowed absolute difference between exported and PyTorch outputs.
         progress: called with a short note before each slow step.
 
@@ -76,8 +79,9 @@ def export_model(ref: str, *, fmt: str = "onnx", quantize: str | None = None,
     Raises:
         ConfigError: unknown `fmt` or `quantize`, or int8 not supported for TorchScript here.
         NotFoundError: unknown model, or onnx/onnxruntime not installed.
-        DataError: the directory exists without `force`, the model cannot be exported, or the
-            exported outputs differ from PyTorch by more than `atol`.
+        DataError: the directory exists without `force` (or with it, but is not an export), the
+            model cannot be exported or quantized, or the exported outputs differ from PyTorch
+            by more than `atol` or are NaN.
 
     Example:
         >>> export_model("digits@production", quantize="int8").path    # doctest: +SKIP
@@ -90,10 +94,8 @@ def export_model(ref: str, *, fmt: str = "onnx", quantize: str | None = None,
         check_torch_quantization()
     say = progress or (lambda _note: None)
     source = open_source(ref, workspace, url, load_test=False)
-    dest = Path(output) if output is not None else default_dir(source)
-    if dest.exists() and not force:
-        raise DataError(f"export: {dest} already exists; pass --force to replace it, or "
-                        "--output DIR to export elsewhere")
+    dest = (Path(output) if output is not None else default_dir(source)).resolve()
+    check_destination(dest, force)
     say(f"loading the test split of {source.version.ref}")
     source = load_test_split(source, url)
     with _publish(dest) as tmp:
@@ -107,6 +109,33 @@ def check_choices(fmt: str, quantize: str | None) -> None:
         raise ConfigError(f"--format: must be one of {', '.join(FORMATS)} (got {fmt!r})")
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ConfigError(f"--quantize: must be one of {', '.join(QUANTIZATIONS)} (got {quantize!r})")
+
+
+def check_destination(dest: Path, force: bool) -> None:
+    """Raise DataError unless `dest` is free, or is an earlier export and `force` is set.
+
+    `dest` must be resolved (``Path(".")`` has no name to stage beside).
+    """
+    if not dest.exists():
+        return
+    if not force:
+        raise DataError(f"export: {dest} already exists; pass --force to replace it, or "
+                        "--output DIR to export elsewhere")
+    if not is_export(dest):
+        raise DataError(f"export: {dest} exists and is not a dlforge export (no manifest.json "
+                        "written by dlforge export), so --force will not replace it; choose a "
+                        "new --output")
+
+
+def is_export(folder: Path) -> bool:
+    """True when `folder` is a directory written by `export_model` (its manifest.json says so)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(manifest, dict) and manifest.get("format") in FILES
+            and manifest.get("model_file") == FILES[manifest["format"]][0]
+            and isinstance(manifest.get("source"), dict))
 
 
 def default_dir(source: ExportSource) -> Path:
@@ -130,10 +159,7 @@ def _write_export(tmp: Path, source: ExportSource, ref: str, fmt: str, quantize:
     exported, opset = _export_file(model, x[:2], tmp / FILES[fmt][0], fmt, source.model_type)
     say(f"comparing with PyTorch on {checked_on}")
     diff = max_abs_diff(model, exported, x)
-    if not diff <= atol:  # also catches NaN
-        raise DataError(f"export: the {fmt} model's outputs differ from PyTorch by up to {diff:.3g} "
-                        f"on {checked_on} (allowed {atol:g}); nothing was written. Raise --atol "
-                        "if that is acceptable")
+    _check_parity(diff, atol, fmt, checked_on)
     before = split_metrics(model, source)
     manifest: dict[str, Any] = {
         "format": fmt, "opset": opset, "model_file": FILES[fmt][0],
@@ -153,6 +179,17 @@ def _write_export(tmp: Path, source: ExportSource, ref: str, fmt: str, quantize:
     return manifest
 
 
+def _check_parity(diff: float, atol: float, fmt: str, checked_on: str) -> None:
+    """Raise DataError when the exported outputs differ by more than `atol` or are NaN."""
+    if math.isnan(diff):
+        raise DataError(f"export: the {fmt} model's outputs (or PyTorch's) contain NaN on "
+                        f"{checked_on}; nothing was written")
+    if diff > atol:
+        raise DataError(f"export: the {fmt} model's outputs differ from PyTorch by up to {diff:.3g} "
+                        f"on {checked_on} (allowed {atol:g}); nothing was written. Raise --atol "
+                        "if that is acceptable")
+
+
 def _export_file(model: nn.Module, sample: torch.Tensor, path: Path, fmt: str,
                  model_type: str) -> tuple[nn.Module, int | None]:
     """Write the model file and load it back the way a user would."""
@@ -167,7 +204,7 @@ def _int8(tmp: Path, source: ExportSource, fmt: str, model: nn.Module, x: torch.
           before: dict[str, float] | None) -> dict[str, Any]:
     src, dest = tmp / FILES[fmt][0], tmp / FILES[fmt][1]
     if fmt == "onnx":
-        info = quantize_onnx(src, dest)
+        info = quantize_onnx(src, dest, source.model_type)
         module: nn.Module = OnnxModule(onnx_session(dest, physical_cores()))
     else:
         quantized, info = quantize_torch(model)
@@ -220,16 +257,37 @@ def _versions(fmt: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def _publish(dest: Path) -> Iterator[Path]:
-    """A temporary directory that becomes `dest` on success, replacing an existing one."""
-    if dest.exists() and not dest.is_dir():
-        raise DataError(f"export: {dest} exists and is not a directory; choose another --output")
+    """A temporary directory that becomes `dest` on success, replacing an earlier export.
+
+    `dest` is resolved; only an earlier export is replaced (checked again here, just before).
+    """
+    check_destination(dest, force=True)
     staged = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}")
     with atomic_dir(staged) as tmp:
         yield tmp
-    if dest.exists():  # --force: the old export stays whole until the new one is complete
-        old = dest.with_name(f"{staged.name}.old")
-        os.replace(dest, old)
-        os.replace(staged, dest)
+    _swap(staged, dest)
+
+
+def _swap(staged: Path, dest: Path) -> None:
+    """Rename `staged` to `dest`. An existing `dest` (--force) stays whole until the new one is
+    in place, and is moved back if that fails."""
+    old = dest.with_name(f"{staged.name}.old") if dest.exists() else None
+    try:
+        if old is not None:
+            os.replace(dest, old)
+        try:
+            os.replace(staged, dest)
+        except OSError:
+            if old is not None:
+                os.replace(old, dest)
+            raise
+    except OSError as exc:
+        shutil.rmtree(staged, ignore_errors=True)
+        kept = ""
+        if old is not None:
+            kept = (f"; the previous export is left at {old}" if old.exists()
+                    else "; the previous export is unchanged")
+        raise DataError(f"export: cannot move the new export to {dest} "
+                        f"({exc.strerror or type(exc).__name__}){kept}") from None
+    if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staged, dest)

@@ -3,7 +3,8 @@
 Backends: ``eager`` (PyTorch), ``onnxruntime`` (the float ONNX export) and ``int8`` (ONNX
 Runtime on the dynamically quantized export). Latency is measured by the same
 `evaluate.inspect.latency_ms` that every run's report uses; ONNX Runtime runs with one
-intra-op thread per physical core, as PyTorch does after `runtime.configure_process`.
+intra-op thread per physical core, as PyTorch does after `runtime.configure_process` (which
+`dlforge profile` calls; `profile_model` leaves a library caller's torch threads as they are).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dlforge.export.quantize import quantize_onnx
 from dlforge.export.source import ExportSource, open_source
 from dlforge.models import describe_model
 from dlforge.registry.bundle import WEIGHTS
-from dlforge.runtime import configure_process, physical_cores
+from dlforge.runtime import physical_cores
 
 THROUGHPUT_BATCH = 64
 MB = 1024 * 1024
@@ -73,7 +74,7 @@ def profile_model(ref: str, *, workspace: str | Path | None = None, url: str | N
 
     Raises:
         NotFoundError: unknown model, or onnx/onnxruntime not installed.
-        DataError: the model cannot be exported to ONNX.
+        DataError: the model cannot be exported to ONNX or quantized to int8.
 
     Example:
         >>> [r.backend for r in profile_model("digits").rows]          # doctest: +SKIP
@@ -81,7 +82,6 @@ def profile_model(ref: str, *, workspace: str | Path | None = None, url: str | N
     """
     require_onnx()
     say = progress or (lambda _note: None)
-    configure_process()
     # Timing does not depend on the values, so random inputs spare reloading the data.
     source = open_source(ref, workspace, url, load_test=False)
     model = source.bundle.model.eval()
@@ -123,7 +123,11 @@ def _onnx_files(source: ExportSource, sample: torch.Tensor, tmp: Path,
         export_onnx(source.bundle.model, sample, onnx_file, source.model_type)
     say("quantizing to int8")
     int8_file = tmp / FILES["onnx"][1]
-    return onnx_file, int8_file, [*notes, f"int8: {quantize_onnx(onnx_file, int8_file).describe()}"]
+    return onnx_file, int8_file, [*notes, f"int8: {_quantize(source, onnx_file, int8_file)}"]
+
+
+def _quantize(source: ExportSource, onnx_file: Path, int8_file: Path) -> str:
+    return quantize_onnx(onnx_file, int8_file, source.model_type, command="profile").describe()
 
 
 def _manifest(folder: Path) -> dict[str, Any]:

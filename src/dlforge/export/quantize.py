@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dlforge.errors import ConfigError
+from dlforge.errors import ConfigError, DataError
+from dlforge.registry.engine import first_line
 
 ONNX_QUANTIZED_OPS = ("MatMul", "Gemm")
 _ONNX_FLOAT_OPS = {"Conv": "conv", "ConvTranspose": "conv", "Gather": "embedding"}
@@ -79,14 +80,27 @@ def check_torch_quantization() -> None:
                           "(no dynamic quantization engine); use --format onnx --quantize int8")
 
 
-def quantize_onnx(src: Path, dest: Path) -> Quantized:
-    """Write an int8 copy of the ONNX file `src` to `dest` (ONNX Runtime dynamic quantization)."""
+def quantize_onnx(src: Path, dest: Path, model_type: str, *, command: str = "export") -> Quantized:
+    """Write an int8 copy of the ONNX file `src` to `dest` (ONNX Runtime dynamic quantization).
+
+    Args:
+        model_type: the config's ``model.type``, for the error message.
+        command: ``export`` or ``profile``, the error message's prefix.
+
+    Raises:
+        DataError: ONNX Runtime cannot quantize the model (one line naming the model type).
+    """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with _no_preprocessing_advice():
-        quantize_dynamic(str(src), str(dest), op_types_to_quantize=list(ONNX_QUANTIZED_OPS),
-                         weight_type=QuantType.QInt8)
+    try:
+        with _no_preprocessing_advice():
+            quantize_dynamic(str(src), str(dest), op_types_to_quantize=list(ONNX_QUANTIZED_OPS),
+                             weight_type=QuantType.QInt8)
+    except Exception as exc:  # noqa: BLE001 - any quantizer failure is one line for the user
+        hint = "; export without --quantize int8" if command == "export" else ""
+        raise DataError(f"{command}: ONNX Runtime cannot quantize model type {model_type} to int8 "
+                        f"({type(exc).__name__}: {first_line(exc)[:300]}){hint}") from None
     graph = onnx.load(str(src)).graph
     weights = {init.name for init in graph.initializer}
     # A layer is a node reading a weight; a Gather on a shape is not an embedding.

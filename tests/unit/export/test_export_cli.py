@@ -81,9 +81,17 @@ def test_export_onnx_int8_then_profile_reuses_the_files(trained, capsys):
         "int8: onnxruntime dynamic int8: 2 linear layers in int8"]  # quantized afresh
 
 
-def test_profile_prints_one_row_per_backend(trained):
+def test_profile_prints_one_row_per_backend(trained, monkeypatch):
+    import dlforge.runtime
+    from dlforge.export import profile_model
+
+    calls = []
+    monkeypatch.setattr(dlforge.runtime, "configure_process", lambda *args: calls.append(args))
     result = CliRunner().invoke(app, ["-w", str(trained), "profile", "tiny@1", "--runs", "2", "-q"])
     assert result.exit_code == 0, result.output
+    assert calls == [()]  # the command sets torch's threads ...
+    assert profile_model("tiny@1", workspace=trained, runs=1).model_type == "mlp"
+    assert calls == [()]  # ... the library function leaves its caller's alone
     lines = result.stdout.splitlines()
     assert lines[0].strip() == "tiny@1 (mlp)"
     assert lines[1].split() == ["backend", "params", "FLOPs", "size", "MB", "p50", "ms", "p95", "ms",

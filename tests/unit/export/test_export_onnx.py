@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import numpy as np
@@ -10,10 +11,11 @@ import onnxruntime
 import pytest
 import torch
 from export_models import register
+from torch import nn
 
-from dlforge.config.schema import BasicCNNConfig, MobileNetConfig, TextPoolConfig
+from dlforge.config.schema import BasicCNNConfig, MLPConfig, MobileNetConfig, TextPoolConfig
 from dlforge.errors import DataError, NotFoundError
-from dlforge.export import export_model
+from dlforge.export import export_model, profile_model
 from dlforge.export.compare import max_abs_diff
 from dlforge.export.onnx_export import OnnxModule, export_onnx, onnx_session
 from dlforge.models import build_model
@@ -74,6 +76,44 @@ def test_an_exporter_failure_is_one_line_naming_the_model_type(tmp_path, monkeyp
         export_onnx(model, torch.ones(2, 6, dtype=torch.long), tmp_path / "m.onnx", "text_pool")
     assert str(info.value) == ("export: model type text_pool cannot be exported to ONNX "
                                "(RuntimeError: Unsupported operator); try --format torchscript")
+
+
+def test_an_int8_quantizer_failure_is_one_line_naming_the_model_type(tmp_path, monkeypatch):
+    import onnxruntime.quantization
+
+    def fail(*args, **kwargs):
+        raise ValueError("Unsupported initializer type\nlong detail")
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", fail)
+    ws = register(tmp_path / "ws", "q", MLPConfig(hidden=[4]))
+    reason = "ONNX Runtime cannot quantize model type mlp to int8 (ValueError: Unsupported initializer type)"
+    with pytest.raises(DataError) as info:
+        export_model("q", quantize="int8", workspace=ws)
+    assert str(info.value) == f"export: {reason}; export without --quantize int8"
+    assert list((ws / "exports").iterdir()) == []
+    with pytest.raises(DataError) as info:
+        profile_model("q", workspace=ws, runs=1)
+    assert str(info.value) == f"profile: {reason}"
+
+
+class _NanIn(nn.Module):
+    """Identity, except NaN in the first batch it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return torch.full_like(x, math.nan) if self.calls == 1 else x + 5.0
+
+
+def test_max_abs_diff_is_nan_when_any_output_is_nan():
+    x = torch.zeros(4, 3)
+    assert max_abs_diff(nn.Identity(), nn.Identity(), x) == 0.0
+    # batch 1 has NaN, batch 2 differs by 5: the NaN must not be lost behind the 5
+    assert math.isnan(max_abs_diff(nn.Identity(), _NanIn(), x, batch_size=2))
+    assert math.isnan(max_abs_diff(_NanIn(), nn.Identity(), x, batch_size=2))
 
 
 def test_missing_onnxruntime_says_which_extra_to_install(tmp_path, monkeypatch):

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
+from pathlib import Path
 
 import pytest
 import torch
 from export_models import register
+from torch import nn
 
+from dlforge.cli import main
 from dlforge.config.schema import AutoencoderConfig, BasicCNNConfig, MLPConfig
 from dlforge.errors import ConfigError, DataError
-from dlforge.export import export_model
+from dlforge.export import export_model, exporter
 from dlforge.export.exporter import sha256_file
 from dlforge.export.quantize import Quantized
 from dlforge.registry import load
@@ -50,6 +56,98 @@ def test_an_existing_export_is_replaced_only_with_force(tmp_path):
     again = export_model("twice", fmt="torchscript", workspace=ws, force=True)
     assert again.path == first.path and not (again.path / "stale.txt").exists()
     assert [p.name for p in again.path.parent.iterdir()] == ["twice-v1"]  # no staging left
+
+
+NOT_AN_EXPORT = ("exists and is not a dlforge export (no manifest.json written by dlforge "
+                 "export), so --force will not replace it; choose a new --output")
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_force_never_replaces_a_folder_that_is_not_an_export(tmp_path):
+    ws = register(tmp_path / "ws", "keep", MLPConfig(hidden=[3]))
+    mine = tmp_path / "mine"
+    (mine / "sub").mkdir(parents=True)
+    files = {"notes.txt": "precious", "sub/data.csv": "a,b\n",
+             "manifest.json": '{"name": "another tool"}'}  # a manifest.json, not an export's
+    for name, text in files.items():
+        (mine / name).write_text(text)
+    with pytest.raises(DataError) as info:
+        export_model("keep", fmt="torchscript", workspace=ws, output=mine, force=True)
+    assert str(info.value) == f"export: {mine} {NOT_AN_EXPORT}"
+    assert _tree(mine) == dict(sorted(files.items()))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "ws"]  # nothing staged
+
+
+def test_output_dot_with_force_is_refused_in_a_folder_and_replaces_an_export(tmp_path, monkeypatch,
+                                                                           capsys):
+    ws = register(tmp_path / "ws", "dot", MLPConfig(hidden=[3]))
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "train.py").write_text("print(1)")
+    monkeypatch.chdir(folder)
+    assert main(["-w", str(ws), "export", "dot", "-f", "torchscript", "-o", ".", "--force", "-q"]) == 1
+    assert capsys.readouterr().err == f"error: export: {folder} {NOT_AN_EXPORT}\n"
+    assert _tree(folder) == {"train.py": "print(1)"}
+
+    out = export_model("dot", fmt="torchscript", workspace=ws, output=tmp_path / "out").path
+    (out / "stale.txt").write_text("from before")
+    monkeypatch.chdir(out)
+    again = export_model("dot", fmt="torchscript", workspace=ws, output=".", force=True)
+    assert again.path == out and (out / "model.pt").is_file() and not (out / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "project", "ws"]
+
+
+@pytest.mark.parametrize("restore_fails", [False, True], ids=["restored", "restore-fails"])
+def test_a_failed_replace_keeps_the_previous_export(tmp_path, monkeypatch, restore_fails):
+    ws = register(tmp_path / "ws", "swap", MLPConfig(hidden=[3]))
+    first = export_model("swap", fmt="torchscript", workspace=ws).path
+    before = {p.name: p.read_bytes() for p in first.iterdir()}
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(dst) == first and (restore_fails or not str(src).endswith(".old")):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(DataError) as info:
+        export_model("swap", fmt="torchscript", workspace=ws, force=True)
+    prefix = f"export: cannot move the new export to {first} (Permission denied); the previous export"
+    left = [p for p in first.parent.iterdir() if p != first]
+    if restore_fails:  # it stays whole under its temporary name, and the message says where
+        assert [p.name for p in left] == [re.fullmatch(r"\.swap-v1\.[0-9a-f]{8}\.old", left[0].name)[0]]
+        assert str(info.value) == f"{prefix} is left at {left[0]}"
+        assert {p.name: p.read_bytes() for p in left[0].iterdir()} == before
+    else:
+        assert str(info.value) == f"{prefix} is unchanged"
+        assert left == [] and {p.name: p.read_bytes() for p in first.iterdir()} == before
+
+
+class _NanRow(nn.Module):
+    """The exported model, with NaN in the last output row (as a broken export might give)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.inner(x).clone()
+        out[-1, 0] = float("nan")
+        return out
+
+
+def test_nan_outputs_refuse_the_export(tmp_path, monkeypatch):
+    ws = register(tmp_path / "ws", "nan", MLPConfig(hidden=[3]))
+    real_load = exporter.load_torchscript
+    monkeypatch.setattr(exporter, "load_torchscript", lambda path: _NanRow(real_load(path)))
+    with pytest.raises(DataError) as info:
+        export_model("nan", fmt="torchscript", workspace=ws)
+    assert str(info.value) == ("export: the torchscript model's outputs (or PyTorch's) contain NaN "
+                               "on 64 random samples; nothing was written")
+    assert list((ws / "exports").iterdir()) == []
 
 
 def test_int8_quantizes_linear_layers_and_keeps_convolutions_float(tmp_path):
