@@ -109,7 +109,6 @@ def _load(base: str, clients: int, requests: int, seconds: float) -> dict[str, o
     """
     image = np.random.default_rng(1).integers(0, 256, (SIDE, SIDE)).tolist()
     content = json.dumps({"inputs": [image]}).encode()
-    headers = {"Content-Type": "application/json"}
     host, port = base.removeprefix("http://").split(":")
     path = f"/v1/models/{MODEL}/predict"
     latencies: list[float] = []
@@ -117,22 +116,15 @@ def _load(base: str, clients: int, requests: int, seconds: float) -> dict[str, o
     start_line = threading.Barrier(clients + 1, timeout=120)
     errors: list[BaseException] = []
 
-    def post(conn: http.client.HTTPConnection) -> None:
-        conn.request("POST", path, body=content, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"predict answered {response.status}")
-
     def client() -> None:
         conn = http.client.HTTPConnection(host, int(port), timeout=60)
         try:
-            post(conn)  # warm up the connection (and the server's first passes) untimed
+            _post(conn, path, content)  # warm up the connection and the server, untimed
             start_line.wait()
             stop_at = time.perf_counter() + seconds
             while next(counter) < requests and time.perf_counter() < stop_at:
                 begin = time.perf_counter()
-                post(conn)
+                _post(conn, path, content)
                 latencies.append(time.perf_counter() - begin)  # list.append is atomic
         except Exception as exc:  # reported by the main thread, which would wait otherwise
             errors.append(exc)
@@ -153,6 +145,14 @@ def _load(base: str, clients: int, requests: int, seconds: float) -> dict[str, o
     if errors:
         raise RuntimeError(f"{len(errors)} client(s) failed; the first: {errors[0]!r}")
     return {"latencies": latencies, "elapsed": time.perf_counter() - begin}
+
+
+def _post(conn: http.client.HTTPConnection, path: str, content: bytes) -> None:
+    conn.request("POST", path, body=content, headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    if response.status != 200:
+        raise RuntimeError(f"predict answered {response.status}")
 
 
 def load_in_child(base: str, clients: int, requests: int, seconds: float) -> dict[str, object]:
