@@ -34,6 +34,16 @@ def test_multiclass_softmax_in_small_batches_and_eval_mode():
     assert model.training  # given back in the mode it came in
 
 
+def test_a_model_already_in_eval_mode_on_the_device_is_left_alone(monkeypatch):
+    model = nn.Linear(2, 1).eval()
+    calls = []
+    monkeypatch.setattr(model, "train", lambda mode=True: calls.append(("train", mode)))
+    monkeypatch.setattr(model, "to", lambda *a, **k: calls.append(("to", a)))
+    scores = predict_scores(model, torch.zeros(3, 2), TaskSpec("regression", ("y",)))
+    assert scores.shape == (3,)
+    assert calls == []  # a service calls this per request: no walk over every module
+
+
 def test_binary_sigmoid_is_flat():
     model = Fixed(torch.tensor([[0.0], [2.0]]))
     scores = predict_scores(model, torch.arange(2), TaskSpec("binary", ("ok", "ng")))
