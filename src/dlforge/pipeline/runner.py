@@ -178,10 +178,12 @@ class _Stages:
         cfg, data = self.cfg, self.data
         if self.searched is not None:
             self.seconds["search"] = self.searched.seconds
+        # retrained on train + validation: stop after the best trial's epochs of its schedule
+        stop = {"callbacks": self.retrained.callbacks()} if self.retrained else {}
         with self._timed("train"):
             trained = fit(model, data.loaders, cfg.train, data.task, seed=cfg.seed, device=self.device,
                           checkpoint_dir=self.run_dir / "checkpoints", resume_from=resume_from,
-                          progress=progress)
+                          progress=progress, **stop)
         with self._timed("evaluate"):
             es = cfg.train.early_stopping
             restored = trained.best_epoch if es is not None and es.restore_best else None

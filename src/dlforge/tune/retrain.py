@@ -6,7 +6,9 @@ validation split joins the training data, so everything that needed it is decide
 trial instead, explicitly:
 
 - epochs: the best trial's best epoch count (early stopping's best epoch + 1; all the epochs it
-  trained when it had no early stopping); early stopping is off;
+  trained when it had no early stopping), cut from the trial's own schedule: `train.epochs` is
+  kept, so the learning rate follows the trial's trajectory (a cosine or one-cycle horizon is
+  the trial's), and `StopAfterEpochs` ends training; early stopping is off;
 - the decision threshold (binary, multilabel): the one the best trial's model chose on the
   validation split, kept unchanged;
 - checkpoints: ranked by the training counterpart of a validation monitor;
@@ -33,10 +35,12 @@ from dlforge.errors import DlforgeError
 from dlforge.evaluate.metrics import evaluate_scores
 from dlforge.evaluate.predict import predict_scores
 from dlforge.evaluate.threshold import Threshold, choose_threshold
+from dlforge.train.callbacks import Callback
 
 if TYPE_CHECKING:
     from dlforge.registry import Store
     from dlforge.train.loop import TrainResult
+    from dlforge.train.state import LoopState
 
 UNION = "train+validation"
 
@@ -75,11 +79,12 @@ class Retraining:
     """How the best config is retrained on train + validation, and why each choice was made.
 
     Attributes:
-        config: the best config with `train.epochs` set, early stopping off and checkpoints
-            ranked without validation.
+        config: the best config with its `train.epochs` (the schedule's horizon) kept, early
+            stopping off and checkpoints ranked without validation.
         source: the best trial (`trial 3`) or rung (`rung 2`); `run_id` is its run.
-        epochs: epochs to train; `best_epoch` the trial's early-stopping best epoch (from 0),
-            `restored_epoch` the same when its early stopping restored that epoch's weights.
+        epochs: epochs to train (`callbacks()` stops there); `best_epoch` the trial's
+            early-stopping best epoch (from 0), `restored_epoch` the same when its early
+            stopping restored that epoch's weights.
         threshold: the decision threshold chosen by the trial on validation, or None.
         val_headline: the trial's validation metrics, shown beside the test ones.
         trial_history: the trial's learning curves (train and validation), for the diagnosis.
@@ -104,7 +109,28 @@ class Retraining:
         return {"splits": UNION, "samples": sum(self.samples.values()),
                 "train_samples": self.samples["train"],
                 "validation_samples": self.samples["validation"], "epochs": self.epochs,
-                "from": self.source, "from_run": self.run_id, "notes": list(self.notes)}
+                "schedule_epochs": self.config.train.epochs, "from": self.source,
+                "from_run": self.run_id, "notes": list(self.notes)}
+
+    def callbacks(self) -> list[Callback]:
+        """For `fit`: stop after `epochs` epochs of the schedule of `config.train.epochs`."""
+        return [StopAfterEpochs(self.epochs)]
+
+
+class StopAfterEpochs(Callback):
+    """Stop after `epochs` epochs, before `train.epochs` ends, leaving the schedule untouched:
+    every LR is the one a run of `train.epochs` epochs had at that step."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def _key_args(self) -> dict[str, Any]:
+        return {"epochs": self.epochs}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], state: LoopState) -> None:
+        if epoch + 1 >= self.epochs and epoch + 1 < state.cfg.epochs:
+            state.stop_reason = (f"stopped after {self.epochs} of the schedule's {state.cfg.epochs} "
+                                 f"epochs, the best trial's epoch count")
 
 
 def plan_retraining(cfg: RunConfig, searched: Any, store: Store, data: PreparedData) -> Retraining:
@@ -130,18 +156,18 @@ def plan_retraining(cfg: RunConfig, searched: Any, store: Store, data: PreparedD
     samples = {"train": len(data.splits.train), "validation": len(data.splits.val)}
     es = cfg.train.early_stopping
     return Retraining(
-        config=retrain_config(cfg, epochs), source=source, run_id=run.id, epochs=epochs,
+        config=retrain_config(cfg), source=source, run_id=run.id, epochs=epochs,
         best_epoch=best_epoch, restored_epoch=best_epoch if es is not None and es.restore_best else None,
         threshold=threshold, val_headline=run.metrics.get("val_headline", []),
         trial_history=list(run.history), samples=samples,
         notes=_notes(cfg, source, epochs, best_epoch, threshold, samples))
 
 
-def retrain_config(cfg: RunConfig, epochs: int) -> RunConfig:
-    """`cfg` for training without a validation split: `epochs` epochs, no early stopping,
-    checkpoints ranked by the training counterpart of a validation monitor."""
+def retrain_config(cfg: RunConfig) -> RunConfig:
+    """`cfg` for training without a validation split: no early stopping, checkpoints ranked by
+    the training counterpart of a validation monitor; `train.epochs` (the schedule) unchanged."""
     raw = cfg.model_dump(mode="json")
-    raw["train"] |= {"epochs": epochs, "early_stopping": None}
+    raw["train"] |= {"early_stopping": None}
     checkpoint = raw["train"]["checkpoint"]
     checkpoint["monitor"] = checkpoint["monitor"].removeprefix("val_")
     return load_config(raw)
@@ -153,11 +179,12 @@ def _notes(cfg: RunConfig, source: str, epochs: int, best_epoch: int | None,
     notes = [f"Retrained on train + validation ({n_train} + {n_val} = {n_train + n_val} samples) "
              f"with preprocessing fitted on them; the test split was used once, at the end."]
     es = cfg.train.early_stopping
+    trained = f"Trained {epochs} epochs of {source}'s {cfg.train.epochs}-epoch schedule"
     if best_epoch is not None and es is not None:
-        notes.append(f"Trained {epochs} epochs, the count after which {source} was best by "
-                     f"{es.monitor}; early stopping is off (no validation split is left to stop on).")
+        notes.append(f"{trained}, the count after which {source} was best by {es.monitor}; early "
+                     f"stopping is off (no validation split is left to stop on).")
     else:
-        notes.append(f"Trained {epochs} epochs, as {source} did (it had no early stopping).")
+        notes.append(f"{trained}, as {source} did (it had no early stopping).")
     if threshold is not None:
         notes.append(f"Decision threshold {_fmt(threshold.value)} ({threshold.objective}) chosen "
                      f"on the validation split by {source}'s model, kept unchanged.")

@@ -3,7 +3,9 @@ trial's epoch count, its validation threshold kept, the test split scored once, 
 
 from __future__ import annotations
 
+import html
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -18,7 +20,8 @@ from dlforge.errors import ConfigError
 from dlforge.pipeline import run
 from dlforge.registry import Store
 from dlforge.registry.engine import public_config
-from dlforge.tune.retrain import plan_retraining, retrain_config, union_data
+from dlforge.train.schedules import lr_sequence
+from dlforge.tune.retrain import StopAfterEpochs, plan_retraining, retrain_config, union_data
 from dlforge.tune.search import check_search
 
 RAW = {"data": {"source": "builtin", "name": "breast_cancer", "limit": 200},
@@ -42,7 +45,8 @@ def test_the_best_trial_is_retrained_on_train_and_validation_and_test_is_scored_
     real_fit, real_predict = runner.fit, evaluate_model.predict_scores
 
     def spy_fit(model, loaders, train_cfg, task, **kw):
-        fits.append((loaders.train.num_samples, loaders.val, train_cfg.epochs, train_cfg.early_stopping))
+        stops = [(type(cb), cb.epochs) for cb in kw["callbacks"]]
+        fits.append((loaders.train.num_samples, loaders.val, train_cfg.epochs, train_cfg.early_stopping, stops))
         return real_fit(model, loaders, train_cfg, task, **kw)
 
     def spy_predict(model, x, task, **kw):
@@ -59,11 +63,11 @@ def test_the_best_trial_is_retrained_on_train_and_validation_and_test_is_scored_
     epochs = best.metrics["best_epoch"] + 1
     assert best.kind == "trial" and best.metrics["trial"] == final.metrics["tune"]["best_trial"]
     assert len(best.history) > epochs  # early stopping ran past its best epoch in the trial
-    assert fits == [(n_train + n_val, None, epochs, None)]
+    assert fits == [(n_train + n_val, None, 10, None, [(StopAfterEpochs, epochs)])]  # the trial's schedule
     assert scored == [n_test]  # the test split, once; validation is never scored again
     assert len(result.history) == epochs and "val_loss" not in result.history[-1]
     assert final.config["tune"]["retrain_on"] == "train+validation"
-    assert final.config["train"]["epochs"] == epochs and final.config["train"]["early_stopping"] is None
+    assert final.config["train"]["epochs"] == 10 and final.config["train"]["early_stopping"] is None
     assert final.config["train"]["checkpoint"]["monitor"] == "loss"
     source = f"trial {best.metrics['trial']}"
     threshold = best.metrics["threshold"]
@@ -71,12 +75,14 @@ def test_the_best_trial_is_retrained_on_train_and_validation_and_test_is_scored_
     assert final.metrics["val_headline"] == best.metrics["val_headline"]
     expected = {
         "splits": "train+validation", "samples": n_train + n_val, "train_samples": n_train,
-        "validation_samples": n_val, "epochs": epochs, "from": source, "from_run": best.id,
+        "validation_samples": n_val, "epochs": epochs, "schedule_epochs": 10, "from": source,
+        "from_run": best.id,
         "notes": [
             f"Retrained on train + validation ({n_train} + {n_val} = {n_train + n_val} samples) "
             f"with preprocessing fitted on them; the test split was used once, at the end.",
-            f"Trained {epochs} epochs, the count after which {source} was best by val_loss; early "
-            f"stopping is off (no validation split is left to stop on).",
+            f"Trained {epochs} epochs of {source}'s 10-epoch schedule, the count after which "
+            f"{source} was best by val_loss; early stopping is off (no validation split is left "
+            f"to stop on).",
             f"Decision threshold {threshold['value']:.4g} (max_f1) chosen on the validation split "
             f"by {source}'s model, kept unchanged.",
             "Checkpoints ranked by loss instead of val_loss.",
@@ -87,7 +93,7 @@ def test_the_best_trial_is_retrained_on_train_and_validation_and_test_is_scored_
     assert json.loads((result.bundle_path / "meta.json").read_text())["trained_on"] == expected
     report = result.report_path.read_text()
     assert f"Learning curves of {source} (trained on the train split" in report
-    assert expected["notes"][1] in report
+    assert html.escape(expected["notes"][1]) in report
 
 
 def test_union_data_refits_preprocessing_on_train_and_validation_only(tmp_path):
@@ -107,8 +113,8 @@ def test_union_data_refits_preprocessing_on_train_and_validation_only(tmp_path):
 
 def test_retrain_config_drops_what_needs_a_validation_split():
     cfg = load_config({**RAW, "train": {**RAW["train"], "checkpoint": {"monitor": "val_accuracy"}}})
-    out = retrain_config(cfg, 3)
-    assert (out.train.epochs, out.train.early_stopping, out.train.checkpoint.monitor) == (3, None, "accuracy")
+    out = retrain_config(cfg)
+    assert (out.train.epochs, out.train.early_stopping, out.train.checkpoint.monitor) == (10, None, "accuracy")
     assert out.train.lr == cfg.train.lr and out.tune == cfg.tune
 
 
@@ -128,8 +134,45 @@ def test_a_best_trial_without_early_stopping_gives_all_its_epochs(tmp_path):
         searched.best_run_id = trial.id
         plan = plan_retraining(cfg, searched, store, data)
     assert (plan.epochs, plan.best_epoch, plan.restored_epoch, plan.threshold) == (5, None, None, None)
-    assert plan.notes[1] == "Trained 5 epochs, as trial 4 did (it had no early stopping)."
-    assert plan.config.train.epochs == 5 and plan.val_headline == [["accuracy", 0.5]]
+    assert plan.notes[1] == ("Trained 5 epochs of trial 4's 10-epoch schedule, as trial 4 did (it "
+                             "had no early stopping).")
+    assert plan.config.train.epochs == 10 and plan.val_headline == [["accuracy", 0.5]]
+    assert [(type(cb), cb.epochs) for cb in plan.callbacks()] == [(StopAfterEpochs, 5)]
+
+
+def test_the_retrained_model_follows_the_trial_schedule_for_its_best_epoch_count(tmp_path, monkeypatch):
+    raw = {**RAW, "train": {**RAW["train"], "epochs": 12,
+                            "schedule": {"type": "cosine", "min_lr": 0.001, "warmup_steps": 3}},
+           "tune": {**RAW["tune"], "n_trials": 1}}
+    trained, real_fit = [], runner.fit
+    monkeypatch.setattr(runner, "fit", lambda *a, **kw: trained.append(real_fit(*a, **kw)) or trained[-1])
+    result = run(raw, workspace=tmp_path, progress=False)
+    with Store.open(tmp_path) as store:
+        best = store.get_run(store.get_run(result.run_id).metrics["trained_on"]["from_run"])
+    epochs = best.metrics["best_epoch"] + 1
+    splits = prepare_data(load_config(raw)).splits
+    steps = -(-(len(splits.train) + len(splits.val)) // 32)
+    trial_train = load_config(best.config).train
+    assert trial_train.epochs == 12 and epochs < 12  # the trial stopped early: retraining is cut short
+    assert trained[0].lr_history == lr_sequence(trial_train, steps, 12)[: epochs * steps]
+    assert len(trained[0].history) == len(result.history) == epochs
+    assert trained[0].stop_reason == f"stopped after {epochs} of the schedule's 12 epochs, the best trial's epoch count"
+    # a cosine of `epochs` epochs (the old retraining) anneals on another trajectory
+    short = trial_train.model_copy(update={"epochs": epochs})
+    assert trained[0].lr_history != lr_sequence(short, steps, epochs)
+
+
+def test_stop_after_epochs_stops_only_before_the_schedule_ends():
+    state = SimpleNamespace(cfg=SimpleNamespace(epochs=4), stop_reason=None)
+    stop = StopAfterEpochs(2)
+    stop.on_epoch_end(0, {}, state)
+    assert state.stop_reason is None
+    stop.on_epoch_end(1, {}, state)
+    assert state.stop_reason == "stopped after 2 of the schedule's 4 epochs, the best trial's epoch count"
+    assert stop.state_key == "StopAfterEpochs{'epochs': 2}"
+    whole = SimpleNamespace(cfg=SimpleNamespace(epochs=2), stop_reason=None)
+    StopAfterEpochs(2).on_epoch_end(1, {}, whole)
+    assert whole.stop_reason is None  # the schedule ended anyway: nothing was cut short
 
 
 def test_a_plateau_schedule_on_validation_is_refused_before_any_trial():
