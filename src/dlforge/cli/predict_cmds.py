@@ -41,16 +41,19 @@ def predict_command(
     output_path: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write predictions here: .csv, .json (an array) or .jsonl (one per line). "
         "Written to a temporary file and renamed at the end.")] = None,
-    fmt: Annotated[str, typer.Option(
+    fmt: Annotated[str | None, typer.Option(
         "--format", "-f", help="On stdout: csv, json, jsonl, or table (keeps every row until the end: "
-        "for small inputs).")] = "table",
+        "for small inputs), the default. With --output the file's suffix decides; a --format "
+        "that disagrees with it is an error.", show_default=False)] = None,
     top_k: Annotated[int, typer.Option(help="Classes to show per input (multiclass).", min=1)] = 3,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", "-b", min=1, help="Inputs read, decoded and predicted at a time; "
         "memory holds one batch.")] = 256,
     skip_bad: Annotated[bool, typer.Option(
-        "--skip-bad", help="Record an input that cannot be read or predicted in an `error` column "
-        "and go on, instead of stopping at it.")] = False,
+        "--skip-bad", help="Record an input that cannot be read or predicted (an image file, a CSV "
+        "row with more fields than the header, a value the model cannot take) in an `error` "
+        "column and go on, instead of stopping at it. A file that is not CSV at all still stops "
+        "the command.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
     """Predict with a registered model on raw inputs; the saved preprocessing is applied.
@@ -66,7 +69,7 @@ def predict_command(
 
     fmt = output_format(output_path, fmt)
     predictor = load(model, workspace=ctx.obj["workspace"], url=ctx.obj["store_url"])
-    stream = open_inputs(predictor, inputs or [], text, batch_size=batch_size)
+    stream = open_inputs(predictor, inputs or [], text, batch_size=batch_size, skip_bad=skip_bad)
     columns = columns_for(predictor.task, with_error=skip_bad)
     # A bar on stderr only when it cannot tangle with rows printed on the same terminal.
     show_bar = not quiet and output.err.is_terminal and (output_path is not None or not output.out.is_terminal)
@@ -74,7 +77,7 @@ def predict_command(
         stats = stream_predictions(predictor, stream, sink, top_k=top_k, skip_bad=skip_bad,
                                    progress=show_bar)
     if not quiet:
-        output.err.print(summary(stats, output_path))
+        output.err.print(summary(stats, output_path, fmt), markup=False)
 
 
 def stream_predictions(predictor, stream: InputStream, sink: Sink, *, top_k: int | None,
@@ -108,6 +111,10 @@ def stream_predictions(predictor, stream: InputStream, sink: Sink, *, top_k: int
 def predict_batch(predictor, ids: list[str], batch: Any, *, top_k: int | None,
                   skip_bad: bool = False) -> list[dict[str, Any]]:
     """Records ``{"input": id, **prediction}`` for one batch (see `stream_predictions`)."""
+    from dlforge.cli.predict_stream import BadRows
+
+    if isinstance(batch, BadRows):  # CSV lines that could not be parsed (only with skip_bad)
+        return [{"input": i, "error": e} for i, e in zip(ids, batch.errors, strict=True)]
     try:
         rows = predictor.predict(batch, top_k=top_k)
         return [{"input": i, **r} for i, r in zip(ids, rows, strict=True)]
@@ -124,12 +131,14 @@ def predict_batch(predictor, ids: list[str], batch: Any, *, top_k: int | None,
     return records
 
 
-def summary(stats: PredictStats, path: Path | None) -> str:
-    """The closing line: ``wrote N predictions to PATH (X inputs/s)``, and the skipped count."""
+def summary(stats: PredictStats, path: Path | None, fmt: str = "csv") -> str:
+    """The closing line: ``wrote N predictions to PATH (X inputs/s)``, and the skipped count
+    with where the errors are: the error column (csv, table) or field (json, jsonl)."""
     where = f"wrote {stats.written} predictions to {path}" if path else f"predicted {stats.written} inputs"
     line = f"{where} ({stats.rate:,.0f} inputs/s)"
     if stats.skipped:
-        line += f"; skipped {stats.skipped} bad input(s), see the error column"
+        place = "field" if fmt in ("json", "jsonl") else "column"
+        line += f"; skipped {stats.skipped} bad input(s), see the error {place}"
     return line
 
 

@@ -56,20 +56,24 @@ def columns_for(task, *, with_error: bool = False) -> list[str]:
     return ["input", *by_kind[task.kind], *(["error"] if with_error else [])]
 
 
-def output_format(path: Path | None, fmt: str) -> str:
-    """The format to write: from the file suffix when there is a file, else `fmt`.
+def output_format(path: Path | None, fmt: str | None) -> str:
+    """The format to write: from the file suffix when there is a file, else `fmt` (default table).
 
     Raises:
-        ConfigError: an --output suffix or a --format that is not supported.
+        ConfigError: an --output suffix or a --format that is not supported, or a --format that
+            disagrees with the --output suffix.
     """
+    if fmt is not None and fmt not in STDOUT_FORMATS:
+        raise ConfigError(f"--format: must be one of {', '.join(STDOUT_FORMATS)} (got {fmt!r})")
     if path is None:
-        if fmt not in STDOUT_FORMATS:
-            raise ConfigError(f"--format: must be one of {', '.join(STDOUT_FORMATS)} (got {fmt!r})")
-        return fmt
+        return fmt or "table"
     suffix = path.suffix.lower()
     if suffix not in FILE_FORMATS:
         raise ConfigError(f"--output: {str(path)!r} must end in {', '.join(FILE_FORMATS)} "
                           f"(got {suffix or 'no suffix'!r})")
+    if fmt is not None and fmt != FILE_FORMATS[suffix]:
+        raise ConfigError(f"--format: {fmt} disagrees with --output {str(path)!r}, whose suffix "
+                          f"writes {FILE_FORMATS[suffix]}; drop --format or make them agree")
     return FILE_FORMATS[suffix]
 
 

@@ -7,9 +7,10 @@ so memory holds one batch of decoded images or CSV rows whatever the input size.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
+from itertools import groupby, islice
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,14 @@ from dlforge.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 _CSV_ERRORS = (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError)
+_BAD_LINE = "\x00dlforge: malformed line"  # stands in for every field of a malformed CSV line
+
+
+@dataclass(frozen=True)
+class BadRows:
+    """A batch of CSV rows that could not be parsed (with --skip-bad): one message per row."""
+
+    errors: list[str]
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,8 @@ class InputStream:
     unit: str
 
 
-def open_inputs(predictor, inputs: list[str], texts: list[str], *, batch_size: int) -> InputStream:
+def open_inputs(predictor, inputs: list[str], texts: list[str], *, batch_size: int,
+                skip_bad: bool = False) -> InputStream:
     """Check the inputs for `predictor`'s modality and return a lazy stream of batches.
 
     Ids: the file path for images, ``text[i]`` for --text values, ``row[i]`` for CSV rows
@@ -48,6 +58,8 @@ def open_inputs(predictor, inputs: list[str], texts: list[str], *, batch_size: i
         inputs: image files, folders of images, or CSV files.
         texts: texts given with --text (text models).
         batch_size: inputs per batch (at least 1).
+        skip_bad: a CSV line with more fields than the header becomes a `BadRows` batch (in
+            its place, with its id) instead of stopping the stream with a DataError.
 
     Raises:
         DataError: a missing path, a file of the wrong type, an unreadable CSV header or a CSV
@@ -75,7 +87,7 @@ def open_inputs(predictor, inputs: list[str], texts: list[str], *, batch_size: i
         files = image_files(paths)
         pairs = ((str(f), f) for f in files)
         return InputStream(_chunks(pairs, batch_size), len(files), "images")
-    reader = CsvRows(paths, predictor)
+    reader = CsvRows(paths, predictor, skip_bad=skip_bad)
     unit = "texts" if modality == "text" else "rows"
     return InputStream(reader.batches(batch_size), None, unit)
 
@@ -115,8 +127,9 @@ class CsvRows:
     never saw, where the whole file read at once keeps ``"1"``.
     """
 
-    def __init__(self, paths: list[Path], predictor) -> None:
+    def __init__(self, paths: list[Path], predictor, *, skip_bad: bool = False) -> None:
         self.paths = paths
+        self.skip_bad = skip_bad
         self.text_column = predictor.text_column if predictor.modality == "text" else None
         if self.text_column is not None:
             self.columns, self.as_text = [self.text_column], [self.text_column]
@@ -126,13 +139,18 @@ class CsvRows:
             self._check_header(path)
 
     def batches(self, batch_size: int) -> Iterator[tuple[list[str], Any]]:
-        """`(ids, rows)` batches: a DataFrame of rows, or a list of texts for text models."""
+        """`(ids, rows)` batches: a DataFrame of rows, or a list of texts for text models
+        (or `BadRows` with --skip-bad)."""
         offset = 0
         for path in self.paths:
-            for frame in self._read(path, batch_size):
-                ids = [f"row[{offset + i}]" for i in range(len(frame))]
-                offset += len(frame)
-                if self.text_column is not None:
+            read = self._read_tolerant if self.skip_bad else self._read
+            for frame in read(path, batch_size):
+                count = len(frame.errors) if isinstance(frame, BadRows) else len(frame)
+                ids = [f"row[{offset + i}]" for i in range(count)]
+                offset += count
+                if isinstance(frame, BadRows):
+                    yield ids, frame
+                elif self.text_column is not None:
                     # The Predictor's own rule for missing texts, applied here per chunk.
                     yield ids, frame[self.text_column].fillna("").astype(str).tolist()
                 else:
@@ -164,6 +182,33 @@ class CsvRows:
                         yield frame
         except _CSV_ERRORS as exc:
             raise DataError(f"input: cannot read {str(path)!r} as CSV: {_reason(exc)}") from None
+
+
+    def _read_tolerant(self, path: Path, batch_size: int) -> Iterator[pd.DataFrame | BadRows]:
+        """Like `_read`, but a line with more fields than the header becomes a `BadRows` in its
+        place. pandas' python engine only splits the lines here (as text, so nothing is guessed
+        yet); each run of good rows is then parsed as `_read` parses it."""
+        width = len(pd.read_csv(path, nrows=0).columns)
+        errors: list[str] = []
+
+        def bad_line(fields: list[str]) -> list[str]:
+            errors.append(f"{path}: malformed CSV line with {len(fields)} fields, the header has {width}")
+            return [_BAD_LINE] * width
+
+        try:
+            with pd.read_csv(path, dtype=str, na_filter=False, engine="python", on_bad_lines=bad_line,
+                             chunksize=batch_size) as reader:
+                for raw in reader:
+                    for bad, run in groupby(range(len(raw)), key=lambda i: raw.iat[i, 0] == _BAD_LINE):
+                        part = raw.iloc[list(run)]
+                        yield BadRows([errors.pop(0) for _ in range(len(part))]) if bad else self._reparse(part)
+        except _CSV_ERRORS as exc:
+            raise DataError(f"input: cannot read {str(path)!r} as CSV: {_reason(exc)}") from None
+
+    def _reparse(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """Rows read as text, parsed again from CSV as `_read` would parse them."""
+        text = raw.to_csv(index=False)
+        return pd.read_csv(io.StringIO(text), dtype=dict.fromkeys(self.as_text, str))
 
 
 def _table_columns(preprocessor) -> tuple[list[str], list[str]]:

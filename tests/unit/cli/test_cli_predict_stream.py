@@ -108,6 +108,30 @@ def test_skip_bad_records_the_error_and_goes_on(ws, tmp_path, capsys):
                         r"skipped 1 bad input\(s\), see the error column\n", capsys.readouterr().err)
 
 
+def test_skip_bad_records_malformed_csv_lines_in_their_place(ws, tmp_path, capsys):
+    table_model(ws, tmp_path)
+    data = rows(10, seed=7)
+    path = tmp_path / "rows.csv"
+    lines = data.to_csv(index=False).splitlines(keepends=True)
+    lines.insert(4, "1.0,2.0,x,extra,fields\n")  # between data rows 2 and 3: it becomes row[3]
+    lines.append("3.0,4.0,1,more\n")  # the last line: row[11]
+    path.write_text("".join(lines))
+    out = tmp_path / "out.jsonl"
+    assert predict(ws, "tab", path, "--skip-bad", "-o", out, "--format", "jsonl", "-b", 4) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["input"] for r in records] == [f"row[{i}]" for i in range(12)]
+    assert records[3] == {"input": "row[3]",
+                          "error": f"{path}: malformed CSV line with 5 fields, the header has 3"}
+    assert records[11] == {"input": "row[11]",
+                           "error": f"{path}: malformed CSV line with 4 fields, the header has 3"}
+    good = records[:3] + records[4:11]
+    expected = load("tab", workspace=ws).predict(data)
+    assert [r["label"] for r in good] == [r["label"] for r in expected]
+    assert [r["score"] for r in good] == pytest.approx([r["score"] for r in expected], abs=1e-6)
+    assert re.fullmatch(rf"wrote 10 predictions to {re.escape(str(out))} \([\d,]+ inputs/s\); "
+                        r"skipped 2 bad input\(s\), see the error field\n", capsys.readouterr().err)
+
+
 def test_json_file_is_one_array_written_incrementally(ws, tmp_path):
     table_model(ws, tmp_path)
     data = rows(10, seed=5)
@@ -166,6 +190,9 @@ def test_categorical_values_are_read_as_text_in_every_chunk(ws, tmp_path):
     [
         (["-o", "{tmp}/out.txt"], 2, "error: --output: '{tmp}/out.txt' must end in .csv, .json, .jsonl (got '.txt')"),
         (["--format", "xml"], 2, "error: --format: must be one of table, json, jsonl, csv (got 'xml')"),
+        (["-o", "{tmp}/out.jsonl", "--format", "csv"], 2,
+         "error: --format: csv disagrees with --output '{tmp}/out.jsonl', whose suffix writes jsonl; "
+         "drop --format or make them agree"),
         (["{tmp}/nope.csv"], 1, "error: input: '{tmp}/nope.csv' does not exist"),
         (["{tmp}/bad.csv"], 1, "error: input: '{tmp}/bad.csv' has no column 'b' "
                                "(the model was trained on columns ['a', 'b', 'shop'])"),
@@ -179,7 +206,7 @@ def test_bad_arguments_are_one_line_before_any_output(ws, tmp_path, capsys, args
     inputs = [] if any(a.endswith(".csv") and not a.startswith("-") for a in args) else [tmp_path / "good.csv"]
     assert predict(ws, "tab", *inputs, *args) == code
     assert capsys.readouterr().err == message.format(tmp=tmp_path) + "\n"
-    assert not (tmp_path / "out.txt").exists()
+    assert not (tmp_path / "out.txt").exists() and not (tmp_path / "out.jsonl").exists()
 
 
 def test_batch_size_must_be_at_least_one(ws, tmp_path, capsys):
@@ -193,10 +220,13 @@ def test_help_documents_batching_and_the_table_limit():
 
     from dlforge.cli.app import app
 
-    text = " ".join(CliRunner().invoke(app, ["predict", "--help"], env={"COLUMNS": "200"}).output.split())
+    result = CliRunner().invoke(app, ["predict", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(result.output.replace("│", " ").split())  # typer draws a box around it
     assert "--batch-size" in text and "memory holds one batch" in text
     assert "table (keeps every row until the end: for small inputs)" in text
-    assert "--skip-bad" in text
+    assert "--skip-bad" in text and "a CSV row with more fields than the header" in text
+    assert ("for small inputs), the default. With --output the file's suffix decides; a --format "
+            "that disagrees with it is an error.") in text
 
 
 def test_a_csv_broken_half_way_leaves_no_output(ws, tmp_path, capsys):
