@@ -62,14 +62,37 @@ def test_an_alias_moved_elsewhere_is_served_once_the_ttl_has_passed(own_store, m
         clock.now += 0.49
         served.append((await cache.get("digits")).version.version)
         clock.now += 0.01
-        served.append((await cache.get("digits")).version.version)
+        served.append((await cache.get("digits")).version.version)  # stale; reads in background
+        served.append((await cache.get("digits")).version.version)  # read still in flight: once
+        await cache.settle()
         served.append((await cache.get("digits")).version.version)
         await cache.close()
         return served
 
-    assert asyncio.run(scenario()) == [1, 1, 2, 2]
+    assert asyncio.run(scenario()) == [1, 1, 1, 1, 2]
     # (set_alias reads ("digits", 2) itself: only the cache's reads of the alias count here)
     assert [r for r in reads if r[1] == "production"] == [("digits", "production")] * 2
+
+
+def test_a_failed_background_read_drops_the_answer_so_the_next_request_asks(own_store):
+    clock = Clock()
+
+    async def scenario() -> str:
+        cache = ModelCache(own_store, alias_ttl=0.5, clock=clock)
+        await cache.resolve("digits@production")
+        own_store.remove_alias("digits", "production")
+        clock.now += 1
+        assert (await cache.resolve("digits@production")).version == 1  # stale, then re-read
+        await cache.settle()
+        try:
+            await cache.resolve("digits@production")
+        except Exception as exc:  # noqa: BLE001 - the store's own error reaches the client
+            return type(exc).__name__
+        finally:
+            await cache.close()
+        return "served"
+
+    assert asyncio.run(scenario()) == "NotFoundError"
 
 
 def test_a_zero_ttl_reads_the_store_on_every_request(own_store, monkeypatch):

@@ -1,10 +1,11 @@
 """The loaded-model cache: one predictor and micro-batcher per (name, version).
 
 A model reference (``digits``, ``digits@production``) is resolved against the store at most
-once every `alias_ttl` seconds (a store read costs milliseconds, a large share of a small
-model's request); this server's own alias moves and reloads forget the resolution at once, so
-they switch the next request immediately, while moves made elsewhere (the CLI, another
-server) are seen within `alias_ttl`. Requests already holding the old version's entry finish
+once every `alias_ttl` seconds, in the background once known (a store read costs
+milliseconds, a large share of a small model's request, and would show in the tail latency);
+this server's own alias moves and reloads forget the resolution at once, so they switch the
+next request immediately, while moves made elsewhere (the CLI, another server) are seen
+within `alias_ttl` plus one store read. Requests already holding the old version's entry finish
 on it: an entry is never mutated, only dropped, and a dropped batcher drains its queue before
 it stops. Every forward pass runs on one inference thread, so that concurrent batches do not
 fight over the cores (and torch keeps one warm thread pool).
@@ -70,6 +71,7 @@ class ModelCache:
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
         self._closing: set[asyncio.Task] = set()
         self._resolved: dict[tuple[str, int | str], tuple[float, ModelVersion]] = {}
+        self._refreshing: dict[tuple[str, int | str], asyncio.Task] = {}
         self._generation = 0  # bumped by forget(): a lookup that started before must not be kept
         # The thread count is set in the inference thread itself, so the process's other
         # threads (the caller's, in tests) keep theirs.
@@ -85,17 +87,41 @@ class ModelCache:
         return base, selector
 
     async def resolve(self, name: str) -> ModelVersion:
-        """The version `name` refers to (at most `alias_ttl` seconds old; NotFoundError
-        listing what exists)."""
+        """The version `name` refers to (NotFoundError listing what exists).
+
+        With `alias_ttl` > 0 a known answer is returned at once; once it is older than
+        `alias_ttl`, the store is asked again in the background (stale-while-revalidate), so
+        no request waits for the store after the first; a move made elsewhere is served
+        from the request after that read. With 0, every call asks the store.
+        """
         key = self.selector(name)
         cached = self._resolved.get(key)
-        if cached is not None and self.clock() - cached[0] < self.alias_ttl:
-            return cached[1]
+        if cached is None or self.alias_ttl <= 0:
+            return await self._lookup(key)
+        if self.clock() - cached[0] >= self.alias_ttl and key not in self._refreshing:
+            task = asyncio.get_running_loop().create_task(self._lookup(key))
+            self._refreshing[key] = task
+            task.add_done_callback(lambda t, key=key: self._refreshed(key, t))
+        return cached[1]
+
+    async def settle(self) -> None:
+        """Wait for the background alias reads in flight (tests, shutdown)."""
+        if self._refreshing:
+            await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
+
+    async def _lookup(self, key: tuple[str, int | str]) -> ModelVersion:
         generation, asked_at = self._generation, self.clock()
         version = await asyncio.to_thread(self.store.get_version, *key)
         if generation == self._generation:
             self._resolved[key] = (asked_at, version)
         return version
+
+    def _refreshed(self, key: tuple[str, int | str], task: asyncio.Task) -> None:
+        self._refreshing.pop(key, None)
+        if not task.cancelled() and task.exception() is not None:
+            # the alias was deleted, or the store is unreachable: the next request asks again
+            # and gets the store's error itself instead of a stale answer
+            self._resolved.pop(key, None)
 
     def forget(self, name: str) -> None:
         """Resolve every reference to model `name` from the store again on its next request
@@ -138,6 +164,7 @@ class ModelCache:
 
     async def close(self) -> None:
         """Drain and stop every batcher."""
+        await self.settle()
         for key in list(self._entries):
             self._retire(self._entries.pop(key))
         if self._closing:
