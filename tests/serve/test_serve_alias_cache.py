@@ -186,3 +186,13 @@ def test_a_conv_model_served_channels_last_predicts_like_the_predictor(tmp_path,
     for row, want in zip(rows, expected, strict=True):
         assert list(row["scores"]) == list(want["scores"])
         assert list(row["scores"].values()) == pytest.approx(list(want["scores"].values()), abs=1e-6)
+
+
+def test_the_server_freezes_its_long_lived_objects_out_of_the_collector(own_store):
+    import gc
+
+    gc.unfreeze()
+    with TestClient(create_app(own_store, ServeConfig(), models=["digits@production"])) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > 10_000  # torch, FastAPI and the loaded model
+    gc.unfreeze()

@@ -6,6 +6,7 @@ import time; the routes reach them through `Depends`.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -66,6 +67,11 @@ def create_app(store: Store, settings: ServeConfig, *, models: Sequence[str] = (
         app.state.models = cache
         for ref in models:
             await cache.get(ref)
+        # Everything allocated so far (torch, FastAPI, the models) lives as long as the server:
+        # move it out of the garbage collector's view, so that a full collection, which the
+        # many small objects of JSON requests trigger now and then, does not walk millions of
+        # long-lived objects in the middle of a request (a tail-latency spike).
+        gc.freeze()
         try:
             yield
         finally:
