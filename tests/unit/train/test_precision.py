@@ -89,3 +89,15 @@ def test_bf16_training_is_deterministic_and_resumes_exactly(tmp_path):
     assert _untimed(resumed.history) == _untimed(a.history)
     assert all(torch.equal(p, q) for p, q in zip(a.model.state_dict().values(),
                                                  resumed.model.state_dict().values(), strict=True))
+
+
+def test_bf16_on_a_device_without_it_names_the_setting(monkeypatch):
+    with pytest.raises(ConfigError) as err:
+        resolve_precision("bf16", cnn(), torch.device("mps"), (1, 16, 16))
+    assert str(err.value) == ("train.precision: 'bf16' is supported on cpu and cuda, not mps; "
+                              "use auto or fp32")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    with pytest.raises(ConfigError) as err:
+        resolve_precision("bf16", cnn(), torch.device("cuda"), (1, 16, 16))
+    assert str(err.value) == ("train.precision: 'bf16' is not supported by this GPU; use auto, "
+                              "fp16 or fp32")
