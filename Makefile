@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Raise glibc's malloc thresholds in every process we start (see docs/performance.md);
-# dlforge also sets them at run time through mallopt.
+# One hash seed for every process we start, so that string hashing (set and dict order of
+# strings) is the same in every run. glibc's malloc thresholds are set at run time by
+# dlforge.runtime (see docs/performance.md).
 export PYTHONHASHSEED := 0
 
 .PHONY: demo test test-fast lint bench clean

@@ -64,6 +64,17 @@ def select_device(spec: str | torch.device = "auto") -> torch.device:
     return torch.device(spec)
 
 
+def setup_process(num_threads: int | None, device: str | torch.device) -> torch.device:
+    """The process-wide set-up of a run, done once by the entry that starts the work
+    (`pipeline.run`, a search worker): threads and allocator settings, then the device.
+
+    Raises:
+        ConfigError: the requested accelerator is not available.
+    """
+    configure_process(num_threads)
+    return select_device(device)
+
+
 def configure_process(num_threads: int | None = None) -> None:
     """Set CPU threads and allocator thresholds for training. Idempotent; never fails.
 

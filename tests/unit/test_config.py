@@ -131,10 +131,20 @@ def test_changing_the_model_type_starts_the_section_afresh(tmp_path):
 
 
 def test_a_run_config_passes_through_unchanged():
-    cfg = load_config({"registry": {"model_name": "x"}})
-    cfg.registry.url = "sqlite:///elsewhere.db"
+    cfg = load_config({"registry": {"model_name": "x", "url": "sqlite:///elsewhere.db"}})
     assert load_config(cfg) is cfg
     assert load_config(cfg, ["train.epochs=2"]).registry.url == "sqlite:///elsewhere.db"
+
+
+def test_a_loaded_config_is_frozen():
+    from pydantic import ValidationError
+
+    cfg = load_config({})
+    with pytest.raises(ValidationError, match="Instance is frozen"):
+        cfg.train.lr = 0.5
+    with pytest.raises(ValidationError, match="Instance is frozen"):
+        cfg.tune = None
+    assert cfg.train.lr == 1e-3
 
 
 @pytest.mark.parametrize(("raw", "message"), [

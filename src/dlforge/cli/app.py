@@ -47,7 +47,8 @@ def _global(
     store_url: Annotated[str | None, typer.Option(
         "--store-url", envvar="DLFORGE_STORE_URL",
         help="SQLAlchemy URL of the store. Default sqlite file in the workspace.")] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    debug: Annotated[bool, typer.Option(  # read from argv by cli.main, before typer parses
+        "--debug", help="Show tracebacks of errors.")] = False,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
     if version:
@@ -55,7 +56,7 @@ def _global(
 
         output.out.print(f"dlforge {__version__}")
         raise typer.Exit()
-    ctx.obj = {"workspace": workspace, "store_url": store_url, "debug": debug}
+    ctx.obj = {"workspace": workspace, "store_url": store_url}
 
 
 @app.command()
@@ -77,8 +78,8 @@ def run(
                                      param_hint="--resume")
         from dlforge.pipeline import run as run_pipeline
 
-        _print_summary(run_pipeline(None, workspace=ctx.obj["workspace"], progress=not quiet,
-                                    resume=resume, store_url=ctx.obj["store_url"]))
+        output.run_summary(run_pipeline(None, workspace=ctx.obj["workspace"], progress=not quiet,
+                                        resume=resume, store_url=ctx.obj["store_url"]))
         return
     _run_pipeline(ctx, config, set_, quiet)
 
@@ -101,25 +102,9 @@ def _run_pipeline(ctx: typer.Context, config: Path | None, overrides: list[str],
     from dlforge.config.load import default_config_path
     from dlforge.pipeline import run as run_pipeline
 
-    cfg = load_config(config or default_config_path(), overrides)
-    if ctx.obj["store_url"] and not cfg.registry.url:
-        cfg.registry.url = ctx.obj["store_url"]
-    if not search:
-        cfg.tune = None
-    result = run_pipeline(cfg, workspace=ctx.obj["workspace"], progress=not quiet)
-    _print_summary(result)
-
-
-def _print_summary(result) -> None:
-    output.out.print(f"[bold]run {result.run_id}[/bold] ({result.name}) finished")
-    output.table("test metrics", ["metric", "deep model", "baseline"],
-                 [(name, value, result.baseline_headline.get(name)) for name, value in result.headline])
-    output.out.print(f"diagnosis: {result.diagnosis['verdict']}")
-    for advice in result.diagnosis.get("advice", [])[:3]:
-        output.out.print(f"  - {advice}")
-    if result.model_ref:
-        output.out.print(f"model:  {result.model_ref}  ({result.bundle_path})")
-    output.out.print(f"report: {result.report_path}")
+    cfg = load_config(config or default_config_path(), [*overrides, *(() if search else ("tune=null",))])
+    output.run_summary(run_pipeline(cfg, workspace=ctx.obj["workspace"], progress=not quiet,
+                                    store_url=ctx.obj["store_url"]))
 
 
 @app.command()

@@ -40,3 +40,17 @@ def fmt(value: Any) -> str:
 def print_json(obj: Any) -> None:
     out.print_json(json.dumps(obj, default=str)) if out.is_terminal else print(
         json.dumps(obj, indent=2, default=str))
+
+
+def run_summary(result: Any) -> None:
+    """A finished run (`pipeline.RunResult`): test metrics beside the baseline's, the
+    diagnosis with its first advice, and where the model and the report are."""
+    out.print(f"[bold]run {result.run_id}[/bold] ({result.name}) finished")
+    table("test metrics", ["metric", "deep model", "baseline"],
+          [(name, value, result.baseline_headline.get(name)) for name, value in result.headline])
+    out.print(f"diagnosis: {result.diagnosis['verdict']}")
+    for advice in result.diagnosis.get("advice", [])[:3]:
+        out.print(f"  - {advice}")
+    if result.model_ref:
+        out.print(f"model:  {result.model_ref}  ({result.bundle_path})")
+    out.print(f"report: {result.report_path}")

@@ -33,19 +33,17 @@ def tune_command(
     if cfg.tune is None:
         raise ConfigError("tune: the config has no tune section; add e.g. tune: {space: {train.lr: "
                           "{log_uniform: [0.0001, 0.1]}}} or train it once with `dlforge run`")
-    if ctx.obj["store_url"] and not cfg.registry.url:
-        cfg.registry.url = ctx.obj["store_url"]
     if worker:
         from dlforge.tune.worker import run_worker
 
-        result = run_worker(cfg, workspace=ctx.obj["workspace"], progress=not quiet, resume=resume)
+        result = run_worker(cfg, workspace=ctx.obj["workspace"], store_url=ctx.obj["store_url"],
+                            progress=not quiet, resume=resume)
         print_trials(result)
         return
-    from dlforge.cli.app import _print_summary
     from dlforge.pipeline import run as run_pipeline
 
-    _print_summary(run_pipeline(cfg, workspace=ctx.obj["workspace"], progress=not quiet,
-                                search_resume=resume))
+    output.run_summary(run_pipeline(cfg, workspace=ctx.obj["workspace"], progress=not quiet,
+                                    store_url=ctx.obj["store_url"], search_resume=resume))
 
 
 def print_trials(result) -> None:

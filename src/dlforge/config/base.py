@@ -1,4 +1,4 @@
-"""What every config section shares: unknown keys fail, assignments are validated."""
+"""What every config section shares: unknown keys fail, and a loaded config is frozen."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ ALIAS_PATTERN = r"^[a-z][a-z0-9_-]*$"
 
 
 class Section(BaseModel):
-    """Base of every config section: unknown keys fail, values are checked on assignment."""
+    """Base of every config section: unknown keys fail; frozen, so a config that loaded (and
+    passed every cross-field rule) stays the config that runs. Derive a changed copy with
+    `load_config(cfg, overrides)` or `tune.space.apply_params`."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)

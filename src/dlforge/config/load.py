@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from dlforge.config.messages import format_validation_error
 from dlforge.config.schema import RunConfig
 from dlforge.errors import ConfigError
-
-_UNION_TAGS = {"function-after", "function-before", "function-wrap", "function-plain"}
 
 
 def load_config(
@@ -43,7 +43,7 @@ def load_config(
     if isinstance(source, (str, Path)):
         raw = _paths_relative_to(read_yaml(source), Path(source).resolve().parent)
     else:
-        raw = _deep_copy(source or {})
+        raw = copy.deepcopy(source or {})
     _migrate(raw)
     for item in overrides:
         apply_override(raw, item)
@@ -104,14 +104,6 @@ def _paths_relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     return raw
 
 
-def _deep_copy(d: Any) -> Any:
-    if isinstance(d, dict):
-        return {k: _deep_copy(v) for k, v in d.items()}
-    if isinstance(d, list):
-        return [_deep_copy(v) for v in d]
-    return d
-
-
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Parse a YAML mapping, turning I/O and syntax errors into one-line DlforgeErrors."""
     path = Path(path)
@@ -129,54 +121,3 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections (got {type(data).__name__})")
     return data
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    """One line per problem: dotted key, pydantic's message made plain, and the value received."""
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"] if str(p) not in _UNION_TAGS and not _is_tag(p))
-        msg = _plain(err)
-        if err["type"] == "value_error" and (not key or msg.startswith(key + ".")):
-            lines.append(msg)  # a model validator wrote a whole line already
-            continue
-        got = err.get("input")
-        tail = "" if err["type"] in ("missing",) or msg.endswith(")") else f" (got {_show(got)})"
-        lines.append(f"{key or 'config'}: {msg}{tail}")
-    return "\n".join(dict.fromkeys(lines))
-
-
-def _is_tag(part: Any) -> bool:
-    # discriminated-union members appear in locations as their tag, e.g. 'basic_cnn'
-    from dlforge.config.schema import MODEL_TYPES
-
-    return part in MODEL_TYPES or part in (
-        "constant", "step", "plateau", "exponential", "inverse_time", "cosine", "one_cycle",
-    )
-
-
-def _plain(err: dict[str, Any]) -> str:
-    kind, msg = err["type"], err["msg"]
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required"
-    if kind == "union_tag_invalid":
-        ctx = err.get("ctx", {})
-        return f"unknown type; allowed: {ctx.get('expected_tags')} (got {ctx.get('tag')!r})"
-    if kind == "union_tag_not_found":
-        return "needs a 'type' key"
-    if kind == "string_pattern_mismatch":
-        return f"must match the pattern {err.get('ctx', {}).get('pattern')}: letters, digits, '_', '-'"
-    if kind == "literal_error":
-        return "must be " + msg.removeprefix("Input should be ")
-    if msg.startswith("Value error, "):
-        return msg.removeprefix("Value error, ")
-    if msg.startswith("Input should be "):
-        return "must be " + msg.removeprefix("Input should be ")
-    return msg[0].lower() + msg[1:]
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -196,3 +196,12 @@ class RunConfig(Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Test evaluation.")
     registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Model registry.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="Inference service.")
+
+    @model_validator(mode="after")
+    def _runs(self) -> RunConfig:
+        from dlforge.config.rules import run_problems
+
+        problems = run_problems(self)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from dlforge.config.base import Section
 
@@ -119,3 +119,15 @@ class TrainConfig(Section):
     @classmethod
     def _false_disables(cls, v: Any) -> Any:
         return None if v is False else v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        problems = []
+        if self.optimizer == "sgd" and self.nesterov and self.momentum == 0:
+            problems.append(f"train.nesterov: needs train.momentum > 0 (got {self.momentum})")
+        min_lr = getattr(self.schedule, "min_lr", 0.0)
+        if min_lr > self.lr:
+            problems.append(f"train.schedule.min_lr: must be at most train.lr = {self.lr} (got {min_lr})")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self

@@ -114,6 +114,18 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.y)
 
+    def concat(self, other: Dataset) -> Dataset:
+        """The samples of this set, then those of `other` (same source, task and modality)."""
+        if isinstance(self.x, pd.DataFrame):
+            x = pd.concat([self.x, other.x], ignore_index=True)
+        else:
+            x = np.concatenate([self.x, other.x])
+        split = None if self.split is None or other.split is None else np.concatenate(
+            [self.split, other.split])
+        return Dataset(x=x, y=np.concatenate([self.y, other.y]), task=self.task,
+                       modality=self.modality, provenance=self.provenance, split=split,
+                       skipped=self.skipped)
+
     def subset(self, index: np.ndarray) -> Dataset:
         """The samples at `index` (integer positions), everything else shared."""
         index = np.asarray(index, dtype=np.int64)

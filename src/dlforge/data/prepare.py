@@ -5,7 +5,7 @@ load -> select -> split -> validate -> balance (train only) -> preprocess (fit o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -23,9 +23,15 @@ from dlforge.data.validate import ValidationReport, validate
 from dlforge.errors import ConfigError
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreparedData:
-    """The splits, the fitted preprocessing and ready-to-use loaders of one run."""
+    """The splits and the preprocessing fitted on the training split, as tensors.
+
+    Ask it for what a stage needs: `loaders_for(cfg)` (batch iterators for one config: its
+    batch sizes, augmentation and seed), `task`, `input_shape`, `vocab_size`, `inputs(split)`.
+    `has_validation` is False after `joined_for_retraining`, whose validation samples are
+    training samples.
+    """
 
     dataset: Dataset
     splits: Splits
@@ -33,11 +39,59 @@ class PreparedData:
     balanced: Balanced
     preprocessor: Preprocessor
     tensors: dict[str, tuple[torch.Tensor, torch.Tensor]]
-    loaders: Loaders
+    has_validation: bool = True
 
     @property
     def task(self) -> TaskSpec:
         return self.dataset.task
+
+    @property
+    def modality(self) -> str:
+        return self.dataset.modality
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One preprocessed sample's shape: what a model built for this data takes."""
+        return self.preprocessor.output_shape
+
+    @property
+    def vocab_size(self) -> int | None:
+        return self.preprocessor.vocab_size
+
+    def inputs(self, split: str) -> torch.Tensor:
+        """Preprocessed inputs of `train` (balanced), `val` or `test`."""
+        return self.tensors[split][0]
+
+    def loaders_for(self, cfg: RunConfig) -> Loaders:
+        """Batch iterators for `cfg`: shuffled, augmented (images) and optionally re-weighted
+        for training; no validation loader when `has_validation` is False."""
+        if cfg.augment.enabled and self.modality != "image":
+            raise ConfigError(f"augment: augmentation applies to images only; this data is "
+                              f"{self.modality}. Remove the augment section.")
+        augment = None
+        if self.modality == "image":
+            augment = build_augmenter(cfg.augment, fill=background(self.preprocessor, self.dataset))
+        weights = self.balanced.sample_weights
+        weights = None if weights is None else torch.as_tensor(np.asarray(weights), dtype=torch.float64)
+        train = BatchLoader(*self.tensors["train"], batch_size=cfg.train.batch_size, shuffle=True,
+                            seed=cfg.seed, augment=augment, sample_weights=weights)
+        val = BatchLoader(*self.tensors["val"], batch_size=cfg.train.eval_batch_size) \
+            if self.has_validation else None
+        test = BatchLoader(*self.tensors["test"], batch_size=cfg.train.eval_batch_size)
+        class_weights = self.balanced.class_weights
+        class_weights = None if class_weights is None else torch.as_tensor(
+            np.asarray(class_weights), dtype=torch.float32)
+        return Loaders(train=train, val=val, test=test, class_weights=class_weights)
+
+    def joined_for_retraining(self, cfg: RunConfig) -> PreparedData:
+        """This data regrouped to retrain on: train = train + validation (balanced and
+        preprocessed afresh, preprocessing fitted on both), the same untouched test split, and
+        no validation split left (its samples are training samples now)."""
+        splits = self.splits
+        joined = Splits(train=splits.train.concat(splits.val), val=splits.val, test=splits.test,
+                        info={**splits.info, "retrain_on": "train+validation"})
+        return replace(prepare_splits(cfg, self.dataset, joined, self.validation),
+                       has_validation=False)
 
 
 def load_and_split(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
@@ -73,31 +127,10 @@ def prepare_splits(cfg: RunConfig, dataset: Dataset, splits: Splits,
         "val": to_tensors(pre.transform(splits.val.x), splits.val.y, dataset.task),
         "test": to_tensors(pre.transform(splits.test.x), splits.test.y, dataset.task),
     }
-    loaders = make_loaders(cfg, dataset, tensors, balanced, pre)
-    return PreparedData(dataset, splits, report, balanced, pre, tensors, loaders)
+    return PreparedData(dataset, splits, report, balanced, pre, tensors)
 
 
 def background(preprocessor: Preprocessor, dataset: Dataset) -> torch.Tensor:
     """Per-channel value a black (raw 0) pixel has after preprocessing."""
     black = np.zeros((1, *dataset.sample_shape), dtype=dataset.x.dtype)
     return torch.as_tensor(preprocessor.transform(black)[0, :, 0, 0])
-
-
-def make_loaders(cfg: RunConfig, dataset: Dataset, tensors: dict, balanced: Balanced,
-                 preprocessor: Preprocessor) -> Loaders:
-    """Batch iterators: shuffled, augmented (images) and optionally re-weighted for training."""
-    if cfg.augment.enabled and dataset.modality != "image":
-        raise ConfigError(f"augment: augmentation applies to images only; this data is "
-                          f"{dataset.modality}. Remove the augment section.")
-    augment = None
-    if dataset.modality == "image":
-        augment = build_augmenter(cfg.augment, fill=background(preprocessor, dataset))
-    weights = None if balanced.sample_weights is None else torch.as_tensor(
-        np.asarray(balanced.sample_weights), dtype=torch.float64)
-    train = BatchLoader(*tensors["train"], batch_size=cfg.train.batch_size, shuffle=True,
-                        seed=cfg.seed, augment=augment, sample_weights=weights)
-    val = BatchLoader(*tensors["val"], batch_size=cfg.train.eval_batch_size)
-    test = BatchLoader(*tensors["test"], batch_size=cfg.train.eval_batch_size)
-    class_weights = None if balanced.class_weights is None else torch.as_tensor(
-        np.asarray(balanced.class_weights), dtype=torch.float32)
-    return Loaders(train=train, val=val, test=test, class_weights=class_weights)

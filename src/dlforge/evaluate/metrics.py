@@ -15,7 +15,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from dlforge.errors import DataError
-from dlforge.evaluate.predict import DEFAULT_THRESHOLD, check_finite, labels_from_scores
+from dlforge.models.scores import DEFAULT_THRESHOLD, check_finite, labels_from_scores
 
 if TYPE_CHECKING:
     from dlforge.data.dataset import TaskSpec

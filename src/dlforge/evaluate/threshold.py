@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
 
-from dlforge.evaluate.predict import DEFAULT_THRESHOLD, check_finite
+from dlforge.models.scores import DEFAULT_THRESHOLD, check_finite
 
 if TYPE_CHECKING:
     from dlforge.config.schema import ThresholdConfig

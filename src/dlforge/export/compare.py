@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from dlforge.evaluate.metrics import evaluate_scores
-from dlforge.evaluate.predict import predict_scores
 from dlforge.export.source import ExportSource
+from dlforge.models.scores import predict_scores
 
 BATCH_SIZE = 256
 

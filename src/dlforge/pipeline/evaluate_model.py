@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from dlforge.candidate import Candidate
 from dlforge.config import RunConfig
 from dlforge.data.prepare import PreparedData
 from dlforge.evaluate.baseline import fit_baseline
-from dlforge.evaluate.diagnosis import Diagnosis, diagnose
+from dlforge.evaluate.diagnosis import Diagnosis
 from dlforge.evaluate.inspect import latency_ms
 from dlforge.evaluate.metrics import evaluate_scores
-from dlforge.evaluate.predict import labels_from_scores, predict_scores
-from dlforge.evaluate.threshold import choose_threshold
 from dlforge.models import describe_model
-from dlforge.tune.retrain import Retraining
+from dlforge.models.scores import labels_from_scores, predict_scores
 
 CURVE_KEYS = ("roc_curve", "pr_curve")
 
@@ -48,77 +47,41 @@ class Evaluation:
         }
 
 
-def evaluate_trained(model: torch.nn.Module, data: PreparedData, cfg: RunConfig, device,
-                     history: list[dict[str, float]], restored_epoch: int | None = None,
-                     retrained: Retraining | None = None) -> Evaluation:
-    """Choose the decision threshold on validation, then score the test split once.
+def evaluate_candidate(candidate: Candidate, data: PreparedData, device: torch.device) -> Evaluation:
+    """Score the test split once, at the candidate's validation-chosen threshold, beside a
+    classical baseline fitted on the same split.
 
-    `restored_epoch` is the epoch whose weights early stopping restored, if it did. After a
-    search retrained on train + validation (`retrained`), the validation split is training data:
-    the threshold, validation metrics and diagnosis are then the best trial's.
+    The threshold, validation metrics and diagnosis are the candidate's (`candidate.validation`:
+    measured on the validation split, or the best trial's when it was retrained on train +
+    validation).
     """
-    task, batch = data.task, cfg.train.eval_batch_size
-    if retrained is None:
-        threshold, val_metrics, diagnosis = _on_validation(model, data, cfg, device, history,
-                                                           restored_epoch)
-        trained_on = {"splits": "train", "samples": len(data.splits.train)}
-    else:
-        threshold, val_metrics, diagnosis = _from_best_trial(retrained, data)
-        trained_on = retrained.to_dict()
-    test_scores = predict_scores(model, data.tensors["test"][0], task, batch_size=batch, device=device)
-    test_metrics = evaluate_scores(task, data.splits.test.y, test_scores, threshold_value(threshold))
+    cfg, model, scores = candidate.config, candidate.model, candidate.validation
+    threshold = scores.threshold_value
+    test_scores = predict_scores(model, data.inputs("test"), data.task,
+                                 batch_size=cfg.train.eval_batch_size, device=device)
     return Evaluation(
-        threshold=threshold, val_metrics=val_metrics, test_metrics=test_metrics,
-        baseline=_baseline(data, cfg, retrained is None) if cfg.evaluate.baseline else None, diagnosis=diagnosis,
-        model_info=describe_model(model, data.preprocessor.output_shape, _input_dtype(data))
-        | latency_ms(model, data.tensors["test"][0][0]),
-        misclassified=_misclassified(data, test_scores, threshold_value(threshold), cfg.evaluate.misclassified_examples),
-        trained_on=trained_on,
+        threshold=scores.threshold, val_metrics=scores.metrics,
+        test_metrics=evaluate_scores(data.task, data.splits.test.y, test_scores, threshold),
+        baseline=_baseline(data, cfg) if cfg.evaluate.baseline else None,
+        diagnosis=scores.diagnosis,
+        model_info=describe_model(model, data.input_shape, _input_dtype(data))
+        | latency_ms(model, data.inputs("test")[0]) | {"training_precision": candidate.precision},
+        misclassified=_misclassified(data, test_scores, threshold, cfg.evaluate.misclassified_examples),
+        trained_on=candidate.trained_on,
     )
 
 
-def _on_validation(model: torch.nn.Module, data: PreparedData, cfg: RunConfig, device,
-                   history: list[dict[str, float]], restored_epoch: int | None):
-    """Threshold, validation metrics and diagnosis of a model that never trained on validation."""
-    task = data.task
-    val_scores = predict_scores(model, data.tensors["val"][0], task,
-                                batch_size=cfg.train.eval_batch_size, device=device)
-    threshold = choose_threshold(task, data.splits.val.y, val_scores, cfg.evaluate.threshold)
-    val_metrics = evaluate_scores(task, data.splits.val.y, val_scores, threshold_value(threshold))
-    diagnosis = diagnose(history, task, data.dataset.modality, naive_mae=_naive_mae(data),
-                         restored_epoch=restored_epoch)
-    return threshold, val_metrics, diagnosis
-
-
-def _from_best_trial(retrained: Retraining, data: PreparedData):
-    """Threshold, validation headline and diagnosis as the best trial measured them."""
-    found = diagnose(retrained.trial_history, data.task, data.dataset.modality,
-                     naive_mae=_naive_mae(data), restored_epoch=retrained.restored_epoch)
-    diagnosis = replace(found, reasons=[f"Learning curves of {retrained.source} (trained on the train "
-                                        f"split, validated on the validation split), before "
-                                        f"retraining on both.", *found.reasons])
-    return retrained.threshold, {"headline": retrained.val_headline}, diagnosis
-
-
-def _naive_mae(data: PreparedData) -> float | None:
-    """Regression: validation MAE of always predicting the training mean, the floor to beat."""
-    if data.task.kind != "regression":
-        return None
-    y_train, y_val = np.asarray(data.splits.train.y, float), np.asarray(data.splits.val.y, float)
-    return float(np.mean(np.abs(y_val - y_train.mean(axis=0))))
-
-
-def _baseline(data: PreparedData, cfg: RunConfig, threshold_on_val: bool) -> dict[str, Any]:
+def _baseline(data: PreparedData, cfg: RunConfig) -> dict[str, Any]:
     """The same split through a classical model: raw texts for TF-IDF, preprocessed arrays
     otherwise. Its threshold is chosen on validation like the deep model's, unless validation
     is training data (retrained on train + validation): then it is 0.5."""
     if data.dataset.modality == "text":
         x_train, x_val, x_test = data.balanced.dataset.x, data.splits.val.x, data.splits.test.x
     else:
-        x_train, x_val, x_test = (data.tensors[s][0].numpy() for s in ("train", "val", "test"))
+        x_train, x_val, x_test = (data.inputs(s).numpy() for s in ("train", "val", "test"))
     return fit_baseline(data.task, data.dataset.modality, x_train, data.balanced.dataset.y,
                         x_test, data.splits.test.y, seed=cfg.seed,
-                        validation=(x_val, data.splits.val.y) if threshold_on_val else None,
+                        validation=(x_val, data.splits.val.y) if data.has_validation else None,
                         threshold=cfg.evaluate.threshold)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from dlforge.candidate import Candidate
 from dlforge.config import RunConfig
 from dlforge.data.prepare import PreparedData
 from dlforge.evaluate.inspect import feature_maps, first_layer_filters
@@ -13,8 +14,8 @@ from dlforge.report.html import ReportData, write_report
 from dlforge.report.plots import feature_maps_png, filters_png
 
 
-def write_run_report(path: Path, cfg: RunConfig, run_id: str, data: PreparedData, trained,
-                     evaluation: Evaluation, timings: dict[str, float], config_json: dict,
+def write_run_report(path: Path, cfg: RunConfig, run_id: str, data: PreparedData,
+                     trained: Candidate, evaluation: Evaluation, timings: dict[str, float], config_json: dict,
                      extra_plots: Sequence[tuple[str, bytes]] = ()) -> Path:
     """Write `path` (report.html) for a finished run and return it.
 
@@ -53,7 +54,7 @@ def _inside_the_model(model, data: PreparedData) -> list[tuple[str, bytes]]:
     if filters is None:
         return []
     plots = [("First-layer filters", filters_png(filters))]
-    maps = feature_maps(model, data.tensors["test"][0][0])
+    maps = feature_maps(model, data.inputs("test")[0])
     if maps is not None:
         plots.append(("Feature maps of the first test image (first convolution)", feature_maps_png(maps)))
     return plots

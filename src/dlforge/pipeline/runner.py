@@ -1,4 +1,4 @@
-"""One run, start to end: data -> model -> fit -> evaluate -> report -> register."""
+"""One run, start to end: prepare -> search? -> candidate -> test once -> report -> register."""
 
 from __future__ import annotations
 
@@ -9,21 +9,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from dlforge.candidate import Candidate, TrainingPlan, check_plan, train_candidate
 from dlforge.config import RunConfig, load_config
 from dlforge.config.load import default_config_path
-from dlforge.data.prepare import PreparedData, make_loaders, prepare_data
+from dlforge.config.rules import UNION
+from dlforge.data.prepare import PreparedData, prepare_data
 from dlforge.errors import ConfigError, NotFoundError
-from dlforge.models.for_data import build_for_data
-from dlforge.pipeline.evaluate_model import Evaluation, evaluate_trained
+from dlforge.pipeline.evaluate_model import evaluate_candidate
 from dlforge.pipeline.register import register_trained
 from dlforge.pipeline.report_stage import write_run_report
 from dlforge.registry import Store, current_code_version
-from dlforge.registry.engine import public_config
-from dlforge.runtime import configure_process, seed_everything, select_device
-from dlforge.train.loop import fit, preflight
-from dlforge.tune import SearchResult, check_space, search
-from dlforge.tune.ladder import LadderResult, climb
-from dlforge.tune.retrain import UNION, Retraining, plan_retraining, union_data
+from dlforge.registry.engine import public_config, store_url_for
+from dlforge.runtime import setup_process
+from dlforge.tune import SearchOutcome, search
+from dlforge.tune.ladder import climb
+from dlforge.tune.plots import outcome_plots
+from dlforge.tune.retrain import plan_retraining
 from dlforge.workspace import resolve_workspace
 
 
@@ -74,76 +77,58 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
 
     Example:
         >>> result = dlforge.run({"train": {"epochs": 2}})  # doctest: +SKIP
-        >>> result.model_ref
+        >>> result.model_ref  # doctest: +SKIP
         'model@1'
     """
     ws = resolve_workspace(workspace)
     cfg = None if resume else load_config(default_config_path() if config is None else config)
-    with Store.open(ws, (cfg.registry.url if cfg else None) or store_url) as store:
+    with Store.open(ws, store_url_for(cfg, store_url)) as store:
         record, checkpoint = None, None
         if resume is not None:
             record = store.get_run(resume)
-            cfg, checkpoint = _stored_config(record, store_url), _last_checkpoint(ws, record.id)
-        refuse_unsupported(cfg)
-        configure_process(cfg.train.num_threads)
-        seed_everything(cfg.seed)
-        device = select_device(cfg.device)
+            cfg, checkpoint = _stored_config(record), _last_checkpoint(ws, record.id)
+        device = setup_process(cfg.train.num_threads, cfg.device)
         data = prepare_data(cfg)
-        model = _build(cfg, data)
+        plan, searched = TrainingPlan(cfg, data), None
         if record is None:  # config mistakes that need the data's size: before any run is recorded
-            preflight(model, data.loaders, cfg.train, data.task, device=device)
-        searched, retrained = None, None
-        if cfg.tune is not None and record is None:
-            cfg, data, searched, retrained = _search_and_choose(cfg, data, store, device, progress,
-                                                                search_resume)
-            seed_everything(cfg.seed)
-            model = _build(cfg, data)
-        if record is None:
-            record = store.create_run(cfg.name, public_config(cfg), data.dataset.provenance.fingerprint,
-                                      current_code_version(), cfg.seed)
-        stage = _Stages(cfg, data, store, record.id, ws / "artifacts" / "runs" / record.id, device,
-                        searched, retrained)
+            check_plan(plan, device=device)
+            if cfg.tune is not None:
+                searched = _search(cfg, data, store, device, progress, search_resume)
+                plan = _plan_after(searched, store, data)
+            record = store.create_run(cfg.name, public_config(plan.config),
+                                      data.dataset.provenance.fingerprint, current_code_version(),
+                                      cfg.seed)
+        stages = _Stages(store, record.id, ws, device, searched)
         try:
-            return stage.train_and_publish(model, progress, checkpoint)
+            return stages.train_and_publish(plan, progress, checkpoint)
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
             raise
 
 
-def _search_and_choose(cfg: RunConfig, data: PreparedData, store: Store, device: Any,
-                       progress: bool, search_resume: bool):
-    """Search (or climb the capacity ladder), then the best config and the data to retrain it on:
-    the train split exactly as its trial ran, or train + validation (`tune.retrain_on`)."""
-    searched = climb(cfg, data, store, device=device, progress=progress) \
-        if cfg.tune.strategy == "capacity_ladder" else \
-        search(cfg, data, store, device=device, progress=progress, resume=search_resume)
+def _search(cfg: RunConfig, data: PreparedData, store: Store, device: torch.device,
+            progress: bool, search_resume: bool) -> SearchOutcome:
+    """The search, or the capacity ladder, over trials trained on the train split."""
+    if cfg.tune.strategy == "capacity_ladder":
+        return climb(cfg, data, store, device=device, progress=progress)
+    return search(cfg, data, store, device=device, progress=progress, resume=search_resume)
+
+
+def _plan_after(searched: SearchOutcome, store: Store, data: PreparedData) -> TrainingPlan:
+    """The best config, trained as its trial was (on the train split), or on train +
+    validation (`tune.retrain_on`)."""
     best = searched.require_best()
     if best.tune.retrain_on == UNION:
-        retrained = plan_retraining(best, searched, store, data)
-        return retrained.config, union_data(retrained.config, data), searched, retrained
-    data.loaders = make_loaders(best, data.dataset, data.tensors, data.balanced, data.preprocessor)
-    return best, data, searched, None
+        return plan_retraining(best, searched, store, data).plan(data)
+    return TrainingPlan(best, data)
 
 
-def _build(cfg: RunConfig, data: PreparedData):
-    return build_for_data(cfg.model, data)
-
-
-def refuse_unsupported(cfg: RunConfig) -> None:
-    """Config that validates but that `run` cannot honour yet fails here, before any work."""
-    if cfg.tune is not None:
-        check_space(cfg)
-    if cfg.model.type == "autoencoder":
-        raise ConfigError("model.type: autoencoder reconstructs its input (anomaly detection), which "
-                          "`dlforge run` does not do yet; choose a classifier or regressor such as "
-                          "mlp or basic_cnn")
-
-
-def _stored_config(record, store_url: str | None) -> RunConfig:
-    """The config a run was started with; the store URL was masked when saved, so take it again."""
+def _stored_config(record) -> RunConfig:
+    """The config a run was started with. Its store URL was masked when saved: the run is
+    resumed in the store it was found in."""
     raw = dict(record.config)
-    raw["registry"] = {**raw.get("registry", {}), "url": store_url}
+    raw["registry"] = {**raw.get("registry", {}), "url": None}
     cfg = load_config(raw)
     if cfg.tune is not None and cfg.tune.retrain_on == UNION:
         raise ConfigError(f"resume: run {record.id} retrained a search's best config on "
@@ -162,50 +147,54 @@ def _last_checkpoint(workspace: Path, run_id: str) -> Path:
 
 @dataclass
 class _Stages:
-    """The stages after data preparation, sharing one run's context."""
+    """The stages after data preparation (and the search), sharing one run's context."""
 
-    cfg: RunConfig
-    data: PreparedData
     store: Store
     run_id: str
-    run_dir: Path
-    device: Any
-    searched: SearchResult | LadderResult | None = None
-    retrained: Retraining | None = None
+    workspace: Path
+    device: torch.device
+    searched: SearchOutcome | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
-    def train_and_publish(self, model, progress: bool, resume_from: Path | None) -> RunResult:
-        cfg, data = self.cfg, self.data
+    @property
+    def run_dir(self) -> Path:
+        return self.workspace / "artifacts" / "runs" / self.run_id
+
+    def train_and_publish(self, plan: TrainingPlan, progress: bool,
+                          resume_from: Path | None) -> RunResult:
+        cfg, data = plan.config, plan.data
         if self.searched is not None:
             self.seconds["search"] = self.searched.seconds
-        # retrained on train + validation: stop after the best trial's epochs of its schedule
-        stop = {"callbacks": self.retrained.callbacks()} if self.retrained else {}
         with self._timed("train"):
-            trained = fit(model, data.loaders, cfg.train, data.task, seed=cfg.seed, device=self.device,
-                          checkpoint_dir=self.run_dir / "checkpoints", resume_from=resume_from,
-                          progress=progress, **stop)
+            candidate = train_candidate(plan, device=self.device, progress=progress,
+                                        checkpoint_dir=self.run_dir / "checkpoints",
+                                        resume_from=resume_from)
         with self._timed("evaluate"):
-            es = cfg.train.early_stopping
-            restored = trained.best_epoch if es is not None and es.restore_best else None
-            evaluation: Evaluation = evaluate_trained(trained.model, data, cfg, self.device,
-                                                      trained.history, restored, self.retrained)
-            evaluation.model_info["training_precision"] = trained.precision
-        report = write_run_report(self.run_dir / "report.html", cfg, self.run_id, data, trained,
+            evaluation = evaluate_candidate(candidate, data, self.device)
+        report = write_run_report(self.run_dir / "report.html", cfg, self.run_id, data, candidate,
                                   evaluation, self.seconds, public_config(cfg),
-                                  self.searched.plots() if self.searched else ())
-        version = register_trained(self.store, cfg, self.run_id, trained.model, data, evaluation,
+                                  outcome_plots(self.searched) if self.searched else ())
+        version = register_trained(self.store, cfg, self.run_id, candidate.model, data, evaluation,
                                    staging=self.run_dir / "bundle") if cfg.registry.enabled else None
-        self.store.finish_run(self.run_id, "completed", history=trained.history,
-                              metrics=_with_search(evaluation.summary_metrics(), self.searched),
+        self.store.finish_run(self.run_id, "completed", history=candidate.history,
+                              metrics=self._metrics(evaluation.summary_metrics()),
                               report_path=str(report))
+        return self._result(cfg, candidate, evaluation, report, version)
+
+    def _result(self, cfg: RunConfig, candidate: Candidate, evaluation, report: Path,
+                version) -> RunResult:
         return RunResult(
-            run_id=self.run_id, name=cfg.name, workspace=self.run_dir.parents[2], report_path=report,
+            run_id=self.run_id, name=cfg.name, workspace=self.workspace, report_path=report,
             model_ref=f"{version.name}@{version.version}" if version else None,
             bundle_path=Path(version.bundle_path) if version else None,
             headline=[tuple(p) for p in evaluation.test_metrics["headline"]],
             test_metrics=evaluation.test_metrics, baseline=evaluation.baseline,
-            diagnosis=evaluation.diagnosis.to_dict(), history=trained.history,
+            diagnosis=evaluation.diagnosis.to_dict(), history=candidate.history,
         )
+
+    def _metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """The run's metrics plus, after a search, its summary (study, counts, best trial)."""
+        return metrics if self.searched is None else {**metrics, "tune": self.searched.to_dict()}
 
     @contextlib.contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -214,9 +203,3 @@ class _Stages:
             yield
         finally:
             self.seconds[stage] = round(time.perf_counter() - start, 3)
-
-
-def _with_search(metrics: dict[str, Any],
-                 searched: SearchResult | LadderResult | None) -> dict[str, Any]:
-    """The run's metrics plus, after a search, its summary (study, counts, best trial)."""
-    return metrics if searched is None else {**metrics, "tune": searched.to_dict()}

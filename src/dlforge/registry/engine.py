@@ -125,6 +125,12 @@ def default_artifacts_dir(url: str) -> Path:
     return resolve_workspace() / "artifacts"
 
 
+def store_url_for(cfg: RunConfig | None, given: str | None) -> str | None:
+    """The one route to the store's URL: the config's `registry.url`, else the one given
+    (`--store-url` or $DLFORGE_STORE_URL), else None for the workspace's SQLite file."""
+    return (cfg.registry.url if cfg is not None else None) or given
+
+
 def public_config(cfg: RunConfig) -> dict[str, Any]:
     """The config as JSON with secrets hidden (store and study passwords, the serve token):
     what the store and the reports keep."""

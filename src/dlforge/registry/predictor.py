@@ -16,7 +16,7 @@ import torch
 
 from dlforge.data.images import decode_image
 from dlforge.errors import DataError
-from dlforge.evaluate.predict import DEFAULT_THRESHOLD, labels_from_scores, predict_scores
+from dlforge.models.scores import DEFAULT_THRESHOLD, labels_from_scores, predict_scores
 from dlforge.registry.bundle import Bundle, load_bundle
 
 if TYPE_CHECKING:

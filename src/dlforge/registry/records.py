@@ -11,7 +11,6 @@ from typing import Any
 from dlforge.registry.tables import EventRow, ModelVersionRow, RunRow
 
 RUN_STATUSES = ("running", "completed", "failed", "interrupted")
-EVENT_KINDS = ("registered", "alias_set", "alias_moved", "alias_removed")
 
 
 @dataclass(frozen=True)

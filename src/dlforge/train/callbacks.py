@@ -1,4 +1,4 @@
-"""Side effects of training as callbacks (Keras/Lightning): early stopping, checkpoints, LR logs,
+"""Side effects of training as callbacks (Keras/Lightning): early stopping, checkpoints,
 progress, time budget.
 
 Each callback stores its constructor arguments, resets its state in `on_fit_start`, and has
@@ -18,19 +18,10 @@ import torch
 
 from dlforge.errors import ConfigError
 from dlforge.train.checkpoint_io import encode_checkpoint, write_bytes
+from dlforge.train.monitor import monitor_not_logged, resolve_mode
 
 if TYPE_CHECKING:
     from dlforge.train.state import LoopState
-
-MAXIMIZED = ("accuracy", "f1", "auc", "precision", "recall", "r2")
-
-
-def resolve_mode(monitor: str, mode: str) -> str:
-    """`auto` -> `max` for accuracy-like names (accuracy, f1, auc, precision, recall, r2), else `min`."""
-    if mode != "auto":
-        return mode
-    return "max" if any(name in monitor for name in MAXIMIZED) else "min"
-
 
 class Callback:
     """Base class: every hook does nothing. Subclass and override what you need."""
@@ -83,12 +74,6 @@ class _Monitor(Callback):
         if best is None:
             return True
         return value < best - self.min_delta if self.mode == "min" else value > best + self.min_delta
-
-
-def monitor_not_logged(key: str, monitor: str, available: Any) -> str:
-    """The one-line message for a monitor that names no logged metric."""
-    names = ", ".join(sorted(n for n in available if n not in ("epoch", "epoch_time_s", "samples_per_s")))
-    return f"{key}: {monitor!r} is not logged; available: {names}"
 
 
 class EarlyStopping(_Monitor):
@@ -207,24 +192,6 @@ class ModelCheckpoint(_Monitor):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.kept = [(float(v), int(e), str(p)) for v, e, p in state_dict["kept"]]
         self.best_epoch = state_dict["best_epoch"]
-
-
-class LRLogger(Callback):
-    """Keeps the learning rate of every epoch end (`epoch_lrs`) and of every step (`step_lrs`)."""
-
-    def on_fit_start(self, state: LoopState) -> None:
-        self.epoch_lrs: list[float] = []
-        self.step_lrs: list[float] = []
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float], state: LoopState) -> None:
-        self.epoch_lrs.append(float(logs["lr"]))
-        self.step_lrs = list(state.lr_history)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"epoch_lrs": self.epoch_lrs}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.epoch_lrs = list(state_dict["epoch_lrs"])
 
 
 class TimeBudget(Callback):

@@ -21,7 +21,7 @@ from torch import nn
 from dlforge.config.schema import PlateauSchedule
 from dlforge.errors import ConfigError
 from dlforge.models.target_scale import TargetScale
-from dlforge.runtime import configure_process, select_device
+from dlforge.runtime import select_device
 from dlforge.train.callbacks import (
     Callback,
     EarlyStopping,
@@ -29,11 +29,11 @@ from dlforge.train.callbacks import (
     ProgressBar,
     TimeBudget,
     _Monitor,
-    monitor_not_logged,
 )
 from dlforge.train.checkpoint_io import restore_checkpoint
 from dlforge.train.epoch_metrics import EpochMetrics, metric_name
 from dlforge.train.losses import build_loss, check_labels, l2_penalty, penalized_weights
+from dlforge.train.monitor import monitor_not_logged
 from dlforge.train.optim import build_optimizer
 from dlforge.train.precision import resolve_precision, sample_shape
 from dlforge.train.schedules import LRSchedule
@@ -85,7 +85,9 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
         checkpoint_dir: where `ModelCheckpoint` writes (`cfg.checkpoint`); None = no files.
         resume_from: a checkpoint file to continue from; the run then ends as it would have.
         seed: derives each epoch's data order and dropout randomness (with the epoch number).
-        device: `auto`, `cpu`, `cuda`, `cuda:N` or `mps`.
+        device: a `torch.device`, or `auto`, `cpu`, `cuda`, `cuda:N` or `mps`. Threads and
+            allocator settings are the process's (`runtime.setup_process`, which `dlforge.run`
+            calls once); `fit` leaves them alone.
         progress: show a progress bar (terminal) or one line per epoch.
 
     Returns:
@@ -189,7 +191,6 @@ def validate_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
 
 def _setup(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, seed: int,
            device: torch.device) -> LoopState:
-    configure_process(cfg.num_threads)
     channels_last = cfg.channels_last == "on" or (
         cfg.channels_last == "auto" and getattr(model, "family", None) == "conv")
     model = model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)

@@ -49,8 +49,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
         A ``torch.optim.Optimizer`` (fused implementation where torch has one for the device).
 
     Raises:
-        ConfigError: sgd with ``nesterov`` but ``momentum`` 0, or a model without trainable
-            parameters.
+        ConfigError: a model without trainable parameters.
 
     Example:
         >>> from dlforge.config.schema import TrainConfig
@@ -58,8 +57,6 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
         >>> [(g["name"], len(g["params"])) for g in opt.param_groups]
         [('decay', 1), ('no_decay', 1)]
     """
-    if cfg.optimizer == "sgd" and cfg.nesterov and cfg.momentum == 0:
-        raise ConfigError(f"train.nesterov: needs train.momentum > 0 (got {cfg.momentum})")
     groups = param_groups(model, cfg.weight_decay)
     if not groups:
         total = sum(1 for _ in model.parameters())

@@ -36,7 +36,7 @@ from dlforge.config.schema import (
     TrainConfig,
 )
 from dlforge.errors import ConfigError
-from dlforge.train.callbacks import resolve_mode
+from dlforge.train.monitor import resolve_mode
 
 Factor = Callable[[int], float]
 
@@ -71,8 +71,8 @@ class LRSchedule:
         steps_per_epoch: Optimizer steps per epoch (batches of the train loader).
 
     Raises:
-        ConfigError: cosine/one_cycle with ``warmup_steps`` not below the run's total steps,
-            or a ``min_lr`` above ``lr``.
+        ConfigError: cosine/one_cycle with ``warmup_steps`` not below the run's total steps
+            (the schema already refuses a ``min_lr`` above ``lr``).
 
     Example:
         >>> cfg = TrainConfig(lr=0.1, epochs=1, schedule={"type": "exponential",
@@ -236,7 +236,6 @@ def _shape(cfg: TrainConfig, total: int) -> Factor:
             1.0 + sched.decay_rate * _progress(u, sched.decay_steps, sched.staircase))
     if isinstance(sched, CosineSchedule):
         _check_horizon(cfg, total)
-        _check_min_lr(cfg, sched.min_lr)
         return _cosine(total, sched.min_lr / cfg.lr)
     if isinstance(sched, OneCycleSchedule):
         _check_horizon(cfg, total)
@@ -300,16 +299,8 @@ def _plateau(cfg: TrainConfig) -> torch.optim.lr_scheduler.ReduceLROnPlateau:
     """
     sched = cfg.schedule
     assert isinstance(sched, PlateauSchedule)
-    _check_min_lr(cfg, sched.min_lr)
     stand_in = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     return torch.optim.lr_scheduler.ReduceLROnPlateau(
         stand_in, mode=resolve_mode(sched.monitor, sched.mode), factor=sched.factor,
         patience=sched.patience, min_lr=sched.min_lr / cfg.lr,
     )
-
-
-def _check_min_lr(cfg: TrainConfig, min_lr: float) -> None:
-    if min_lr > cfg.lr:
-        raise ConfigError(
-            f"train.schedule.min_lr: must be at most train.lr = {cfg.lr} (got {min_lr})"
-        )

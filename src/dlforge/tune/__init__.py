@@ -1,7 +1,8 @@
-"""Hyperparameter search with Optuna around the one fit loop: space, study, pruning, search."""
+"""Hyperparameter search with Optuna around the one candidate path: space, study, pruning,
+search, the capacity ladder and retraining the best trial."""
 
-from dlforge.tune.results import SearchResult, TrialSummary
+from dlforge.tune.results import SearchOutcome, TrialSummary
 from dlforge.tune.search import check_search, search
-from dlforge.tune.space import apply_params, check_space, tunable_keys
+from dlforge.tune.space import apply_params
 
-__all__ = ["SearchResult", "TrialSummary", "apply_params", "check_search", "check_space", "search", "tunable_keys"]
+__all__ = ["SearchOutcome", "TrialSummary", "apply_params", "check_search", "search"]

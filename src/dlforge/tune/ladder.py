@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dlforge.candidate import TrainingPlan, train_candidate
 from dlforge.config.schema import RunConfig
-from dlforge.data.prepare import PreparedData, make_loaders
-from dlforge.errors import ConfigError, DlforgeError
+from dlforge.config.tunable import LADDER_WIDTHS
+from dlforge.data.prepare import PreparedData
 from dlforge.models import describe_model
-from dlforge.models.for_data import build_for_data
 from dlforge.registry.engine import public_config
 from dlforge.registry.records import current_code_version
-from dlforge.runtime import seed_everything
-from dlforge.train.loop import fit
+from dlforge.tune.results import SearchOutcome, TrialSummary
 from dlforge.tune.retrain import trial_record
 from dlforge.tune.search import check_search
 from dlforge.tune.space import apply_params
@@ -34,55 +32,14 @@ if TYPE_CHECKING:
 
 # Rungs as fractions of the configured model's widths: the configured size is the 4th rung.
 FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0)
-# Width keys per model type; every one is scaled by the rung's factor.
-WIDTHS = {"mlp": ("hidden",), "basic_cnn": ("filters", "dense"), "mobilenet": ("width",),
-          "resnet_small": ("width",), "text_pool": ("embedding_dim", "hidden"),
-          "text_cnn": ("embedding_dim", "filters"), "autoencoder": ("hidden", "latent_dim")}
 # Overfitting: the gap grew by more than half and by more than this much loss.
 GAP_GROWTH, GAP_MIN = 1.5, 0.02
-
-
-@dataclass
-class LadderResult:
-    """The rungs climbed (one dict each), why the climb stopped, and the best rung's config."""
-
-    metric: str
-    rungs: list[dict[str, Any]]
-    stop_reason: str
-    best_config: RunConfig | None
-    seconds: float = 0.0
-    best: dict[str, Any] | None = field(default=None)
-
-    def require_best(self) -> RunConfig:
-        """The best rung's config. Raises DlforgeError when no rung trained."""
-        if self.best_config is None:
-            raise DlforgeError(f"tune: no rung of the capacity ladder trained; {self.stop_reason}")
-        return self.best_config
-
-    @property
-    def best_source(self) -> str:
-        """`rung 2`: the best rung, as notes name it."""
-        return f"rung {self.best['rung']}"
-
-    @property
-    def best_run_id(self) -> str:
-        """The best rung's run in the store."""
-        return self.best["run_id"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"strategy": "capacity_ladder", "metric": self.metric, "stop_reason": self.stop_reason,
-                "best_rung": self.best["rung"] if self.best else None, "rungs": self.rungs}
-
-    def plots(self) -> list[tuple[str, bytes]]:
-        from dlforge.tune.plots import ladder_png
-
-        return [(f"Capacity ladder: {self.metric} and generalization gap per size", ladder_png(self))]
 
 
 def scaled(cfg: RunConfig, factor: float) -> RunConfig:
     """`cfg` with every width of its model multiplied by `factor` (at least 1 each)."""
     values = {}
-    for key in WIDTHS[cfg.model.type]:
+    for key in LADDER_WIDTHS[cfg.model.type]:
         value = getattr(cfg.model, key)
         if isinstance(value, list):
             values[f"model.{key}"] = [max(1, round(v * factor)) for v in value]
@@ -94,17 +51,15 @@ def scaled(cfg: RunConfig, factor: float) -> RunConfig:
 
 
 def climb(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "cpu",
-          progress: bool = True) -> LadderResult:
+          progress: bool = True) -> SearchOutcome:
     """Train rungs from the smallest up until one stops improving or overfits.
 
-    At most `tune.n_trials` rungs; `tune.timeout_s` stops the climb between rungs.
+    At most `tune.n_trials` rungs; `tune.timeout_s` stops the climb between rungs. The schema
+    has checked that the model type has widths to grow.
 
     Raises:
-        ConfigError: the model type has no widths to grow (e.g. linear), or a bad tune section.
+        ConfigError: `tune.metric` is not a validation metric of this task.
     """
-    if cfg.model.type not in WIDTHS:
-        raise ConfigError(f"tune.strategy: capacity_ladder grows a model's widths; model.type "
-                          f"{cfg.model.type!r} has none. Use one of {', '.join(WIDTHS)}")
     check_search(cfg, data.task.kind)
     start, rungs, stop = time.monotonic(), [], "every rung improved validation"
     code_version = current_code_version()  # asks git: once per ladder, not once per rung
@@ -122,9 +77,12 @@ def climb(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "cp
             stop = reason
             break
     best = _best(rungs, cfg.tune.metric)
-    best_cfg = scaled(cfg, best["factor"]) if best else None
-    return LadderResult(cfg.tune.metric, rungs, stop, best_cfg,
-                        round(time.monotonic() - start, 3), best)
+    trials = [TrialSummary(r["rung"], "complete", r["value"], r["widths"], r["run_id"], None,
+                           r["seconds"]) for r in rungs]
+    return SearchOutcome("capacity_ladder", cfg.tune.metric, direction(cfg.tune.metric), trials,
+                         trials[best["rung"]] if best else None,
+                         scaled(cfg, best["factor"]) if best else None,
+                         seconds=round(time.monotonic() - start, 3), stop_reason=stop, rungs=rungs)
 
 
 def _train_rung(cfg: RunConfig, data: PreparedData, store: Store, device: Any, i: int,
@@ -132,20 +90,18 @@ def _train_rung(cfg: RunConfig, data: PreparedData, store: Store, device: Any, i
     rcfg = scaled(cfg, factor)
     run = store.create_run(f"{cfg.name}-rung-{i}", public_config(rcfg),
                            data.dataset.provenance.fingerprint, code_version, cfg.seed, kind="trial")
-    seed_everything(cfg.seed)
-    model = build_for_data(rcfg.model, data)
-    params = describe_model(model, data.preprocessor.output_shape)["params"]
-    loaders = make_loaders(rcfg, data.dataset, data.tensors, data.balanced, data.preprocessor)
-    result = fit(model, loaders, rcfg.train, data.task, seed=cfg.seed, device=device, progress=False)
+    start = time.monotonic()
+    candidate = train_candidate(TrainingPlan(rcfg, data), device=device)
     metric = cfg.tune.metric
-    pick = max if direction(metric) == "maximize" else min
-    best_row = pick(result.history, key=lambda row: row[metric])
-    rung = {"rung": i, "factor": factor, "params": int(params), "value": float(best_row[metric]),
-            "gap": float(best_row["val_loss"] - best_row["loss"]), "run_id": run.id,
-            "widths": {k: getattr(rcfg.model, k) for k in WIDTHS[cfg.model.type]}}
-    store.finish_run(run.id, "completed", history=result.history,
+    best_row = candidate.best_row(metric)
+    rung = {"rung": i, "factor": factor,
+            "params": int(describe_model(candidate.model, data.input_shape)["params"]),
+            "value": float(best_row[metric]), "gap": float(best_row["val_loss"] - best_row["loss"]),
+            "run_id": run.id, "widths": {k: getattr(rcfg.model, k) for k in LADDER_WIDTHS[cfg.model.type]},
+            "seconds": round(time.monotonic() - start, 3)}
+    store.finish_run(run.id, "completed", history=candidate.history,
                      metrics={metric: rung["value"], "gap": rung["gap"], "rung": i,
-                              **trial_record(rcfg, data, result, device)})
+                              **trial_record(candidate)})
     return rung
 
 

@@ -1,5 +1,6 @@
 """The search's figures for the run report, as PNG: trial table, optimization history,
-parameter importances (Optuna's default evaluator) and one slice plot per parameter.
+parameter importances (Optuna's default evaluator) and one slice plot per parameter; for a
+capacity ladder, its metric and generalization gap per size.
 
 Drawn on `matplotlib.figure.Figure` with the Agg canvas, never through pyplot (as the report's
 own plots are), so no global figure registry fills up.
@@ -13,13 +14,20 @@ import warnings
 from typing import Any
 
 from dlforge.report.plots import new_figure, to_png
-from dlforge.tune.results import SearchResult
+from dlforge.tune.results import SearchOutcome
 
 STATE_COLORS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "failed": "#d62728", "running": "#888888"}
 MAX_TABLE_ROWS = 40
 
 
-def search_plots(result: SearchResult) -> list[tuple[str, bytes]]:
+def outcome_plots(result: SearchOutcome) -> list[tuple[str, bytes]]:
+    """(title, PNG) of a search's or a capacity ladder's figures, for the run report."""
+    if result.is_ladder:
+        return [(f"Capacity ladder: {result.metric} and generalization gap per size", ladder_png(result))]
+    return search_plots(result)
+
+
+def search_plots(result: SearchOutcome) -> list[tuple[str, bytes]]:
     """(title, PNG) of every figure the search's trials allow; importances need two or more
     complete trials with varied values and are left out otherwise."""
     plots = [(f"Search trials ({result.study_name})", trial_table_png(result)),
@@ -32,7 +40,7 @@ def search_plots(result: SearchResult) -> list[tuple[str, bytes]]:
     return plots
 
 
-def ladder_png(result: Any) -> bytes:
+def ladder_png(result: SearchOutcome) -> bytes:
     """The capacity ladder: the validation metric and the generalization gap per rung size."""
     fig = new_figure(7, 3)
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
@@ -45,7 +53,8 @@ def ladder_png(result: Any) -> bytes:
         ax.set_xscale("log")
         ax.set_xlabel("parameters")
     if result.best is not None:
-        left.scatter([result.best["params"]], [result.best["value"]], s=90, facecolors="none",
+        best = result.rungs[result.best.number]
+        left.scatter([best["params"]], [best["value"]], s=90, facecolors="none",
                      edgecolors="black", label="chosen")
         left.legend(fontsize=8)
     return to_png(fig)
@@ -62,7 +71,7 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def trial_table_png(result: SearchResult) -> bytes:
+def trial_table_png(result: SearchOutcome) -> bytes:
     """The trial table (best first, at most 40 rows) as an image."""
     columns, rows = result.table()
     value_at = columns.index(result.metric)
@@ -84,7 +93,7 @@ def trial_table_png(result: SearchResult) -> bytes:
     return to_png(fig)
 
 
-def history_png(result: SearchResult) -> bytes:
+def history_png(result: SearchOutcome) -> bytes:
     """Each trial's value (pruned trials at their last report) and the best so far."""
     fig = new_figure(6, 3.2)
     ax = fig.add_subplot()
@@ -106,7 +115,7 @@ def history_png(result: SearchResult) -> bytes:
     return to_png(fig)
 
 
-def param_importances(result: SearchResult) -> dict[str, float]:
+def param_importances(result: SearchOutcome) -> dict[str, float]:
     """Optuna's parameter importances, or {} when too few complete trials vary."""
     import optuna
 
@@ -131,7 +140,7 @@ def importances_png(importances: dict[str, float]) -> bytes:
     return to_png(fig)
 
 
-def slice_png(result: SearchResult) -> bytes:
+def slice_png(result: SearchOutcome) -> bytes:
     """The objective against each parameter, one panel per parameter, coloured by state."""
     keys = sorted({k for t in result.trials for k in t.params})
     fig = new_figure(min(3 * len(keys), 15), 3)
@@ -155,7 +164,7 @@ def _axis_value(value: Any) -> Any:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else _cell(value)
 
 
-def _is_log(result: SearchResult, key: str) -> bool:
+def _is_log(result: SearchOutcome, key: str) -> bool:
     if result.study is None:
         return False
     for t in result.study.get_trials(deepcopy=False):

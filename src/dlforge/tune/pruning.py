@@ -15,7 +15,8 @@ import datetime
 from typing import TYPE_CHECKING, Any
 
 from dlforge.errors import ConfigError
-from dlforge.train.callbacks import Callback, monitor_not_logged
+from dlforge.train.callbacks import Callback
+from dlforge.train.monitor import monitor_not_logged
 
 if TYPE_CHECKING:
     import optuna

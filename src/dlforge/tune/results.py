@@ -35,36 +35,56 @@ class TrialSummary:
 
 
 @dataclass
-class SearchResult:
-    """The trials of a study and the best one (None when no trial completed)."""
+class SearchOutcome:
+    """What a search or a capacity-ladder climb found: its trials, the best one by the
+    VALIDATION metric (None when no trial completed) and that trial's config.
 
-    study_name: str
+    Attributes:
+        strategy: `search` (an Optuna study) or `capacity_ladder`.
+        trials: one summary per trial (a ladder's rungs are its trials, numbered from 0).
+        study_name: the Optuna study (search only); `study` the study itself, for the plots.
+        stop_reason: why the climb stopped (ladder only).
+        rungs: per rung, its width factor, parameter count, value and generalization gap
+            (ladder only).
+    """
+
+    strategy: str
     metric: str
     direction: str
     trials: list[TrialSummary]
     best: TrialSummary | None
     best_config: RunConfig | None
     seconds: float = 0.0
-    study: Any = field(default=None, repr=False)
+    study_name: str | None = None
+    stop_reason: str | None = None
+    rungs: list[dict[str, Any]] = field(default_factory=list)
+    study: optuna.Study | None = field(default=None, repr=False)
+
+    @property
+    def is_ladder(self) -> bool:
+        return self.strategy == "capacity_ladder"
 
     def require_best(self) -> RunConfig:
         """The best trial's config.
 
         Raises:
-            DlforgeError: no trial completed; names the counts and the first reason.
+            DlforgeError: no trial completed; names the counts and the first reason (a
+                ladder: why the climb stopped).
         """
-        if self.best_config is None:
-            c = self.counts
-            reasons = [t.reason for t in self.trials if t.reason]
-            raise DlforgeError(
-                f"tune: no trial completed ({c['pruned']} pruned, {c['failed']} failed), so there "
-                f"is no best config to train; first reason: {reasons[0] if reasons else 'none'}")
-        return self.best_config
+        if self.best_config is not None:
+            return self.best_config
+        if self.is_ladder:
+            raise DlforgeError(f"tune: no rung of the capacity ladder trained; {self.stop_reason}")
+        c = self.counts
+        reasons = [t.reason for t in self.trials if t.reason]
+        raise DlforgeError(
+            f"tune: no trial completed ({c['pruned']} pruned, {c['failed']} failed), so there "
+            f"is no best config to train; first reason: {reasons[0] if reasons else 'none'}")
 
     @property
     def best_source(self) -> str:
-        """`trial 3`: the best trial, as notes name it."""
-        return f"trial {self.best.number}"
+        """`trial 3` or `rung 2`: the best trial, as notes name it."""
+        return f"{'rung' if self.is_ladder else 'trial'} {self.best.number}"
 
     @property
     def best_run_id(self) -> str:
@@ -85,14 +105,12 @@ class SearchResult:
         columns = ["trial", "state", self.metric, "seconds", *keys, "reason"]
         return columns, [t.row(keys) for t in self.trials]
 
-    def plots(self) -> list[tuple[str, bytes]]:
-        """The search's figures for the run report (title, PNG)."""
-        from dlforge.tune.plots import search_plots
-
-        return search_plots(self)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary for the run's record."""
+        if self.is_ladder:
+            return {"strategy": self.strategy, "metric": self.metric,
+                    "stop_reason": self.stop_reason,
+                    "best_rung": self.best.number if self.best else None, "rungs": self.rungs}
         return {"study": self.study_name, "metric": self.metric, "direction": self.direction,
                 "counts": self.counts, "best_trial": self.best.number if self.best else None,
                 "best_value": self.best.value if self.best else None,

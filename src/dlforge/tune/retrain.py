@@ -21,57 +21,36 @@ The test split is still evaluated once, at the end. Every choice is recorded in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
+from dlforge.candidate import Candidate, TrainingPlan, ValidationScores
+from dlforge.candidate.validation import diagnose_history
 from dlforge.config.load import load_config
-from dlforge.config.schema import PlateauSchedule, RunConfig
-from dlforge.data.dataset import Dataset, Splits
-from dlforge.data.prepare import PreparedData, prepare_splits
+from dlforge.config.rules import UNION
+from dlforge.config.schema import RunConfig
+from dlforge.data.prepare import PreparedData
 from dlforge.errors import DlforgeError
-from dlforge.evaluate.metrics import evaluate_scores
-from dlforge.evaluate.predict import predict_scores
-from dlforge.evaluate.threshold import Threshold, choose_threshold
+from dlforge.evaluate.threshold import Threshold
 from dlforge.train.callbacks import Callback
 
 if TYPE_CHECKING:
     from dlforge.registry import Store
-    from dlforge.train.loop import TrainResult
     from dlforge.train.state import LoopState
-
-UNION = "train+validation"
-
-
-def union_problems(cfg: RunConfig) -> list[str]:
-    """Config that retraining on train + validation cannot honour, one line each."""
-    schedule = cfg.train.schedule
-    if cfg.tune is None or cfg.tune.retrain_on != UNION or not isinstance(schedule, PlateauSchedule):
-        return []
-    if not schedule.monitor.startswith("val_"):
-        return []
-    return [f"train.schedule.monitor: the plateau schedule watches {schedule.monitor!r}, which a "
-            f"model retrained on train+validation cannot measure; watch "
-            f"{schedule.monitor.removeprefix('val_')!r} or use tune.retrain_on: train"]
+    from dlforge.tune.results import SearchOutcome
 
 
-def trial_record(tcfg: RunConfig, data: PreparedData, result: TrainResult, device: Any) -> dict[str, Any]:
+def trial_record(candidate: Candidate) -> dict[str, Any]:
     """What a finished trial keeps for retraining: its best epoch and the epochs it trained;
     with `retrain_on: train+validation` also the threshold its model chose on the validation
     split and its validation headline, which the retrained model can no longer measure."""
-    record = {"best_epoch": result.best_epoch, "epochs_trained": len(result.history)}
-    if tcfg.tune is None or tcfg.tune.retrain_on != UNION:
+    record = {"best_epoch": candidate.best_epoch, "epochs_trained": len(candidate.history)}
+    tune = candidate.config.tune
+    if tune is None or tune.retrain_on != UNION:
         return record
-    y_val = data.splits.val.y
-    scores = predict_scores(result.model, data.tensors["val"][0], data.task,
-                            batch_size=tcfg.train.eval_batch_size, device=device)
-    threshold = choose_threshold(data.task, y_val, scores, tcfg.evaluate.threshold)
-    value = getattr(threshold, "value", None)
-    headline = evaluate_scores(data.task, y_val, scores, value)["headline"]
-    return record | {"threshold": threshold.to_dict() if threshold is not None else None,
-                     "val_headline": headline}
+    scores = candidate.validation
+    return record | {"threshold": scores.threshold.to_dict() if scores.threshold else None,
+                     "val_headline": scores.headline}
 
 
 @dataclass(frozen=True)
@@ -116,6 +95,19 @@ class Retraining:
         """For `fit`: stop after `epochs` epochs of the schedule of `config.train.epochs`."""
         return [StopAfterEpochs(self.epochs)]
 
+    def plan(self, data: PreparedData) -> TrainingPlan:
+        """The candidate to train: `config` on `data` joined to train + validation, stopped
+        after `epochs`, with the threshold, validation headline and diagnosis of the best
+        trial (measured on `data`'s validation split before it joined training)."""
+        found = diagnose_history(self.trial_history, data, self.restored_epoch)
+        diagnosis = replace(found, reasons=[f"Learning curves of {self.source} (trained on the "
+                                            f"train split, validated on the validation split), "
+                                            f"before retraining on both.", *found.reasons])
+        scores = ValidationScores(self.threshold, {"headline": self.val_headline}, diagnosis)
+        return TrainingPlan(self.config, data.joined_for_retraining(self.config),
+                            callbacks=tuple(self.callbacks()), validation=scores,
+                            trained_on=self.to_dict())
+
 
 class StopAfterEpochs(Callback):
     """Stop after `epochs` epochs, before `train.epochs` ends, leaving the schedule untouched:
@@ -133,12 +125,13 @@ class StopAfterEpochs(Callback):
                                  f"epochs, the best trial's epoch count")
 
 
-def plan_retraining(cfg: RunConfig, searched: Any, store: Store, data: PreparedData) -> Retraining:
+def plan_retraining(cfg: RunConfig, searched: SearchOutcome, store: Store,
+                    data: PreparedData) -> Retraining:
     """The retraining of `cfg` (the best config of `searched`) on train + validation.
 
     Args:
         cfg: the best trial's config.
-        searched: the SearchResult or LadderResult that chose it (`best_source`, `best_run_id`).
+        searched: the search or ladder that chose it (`best_source`, `best_run_id`).
         store: where the best trial's run recorded its epochs and threshold.
         data: the data the search used (train and validation still apart).
 
@@ -197,26 +190,3 @@ def _notes(cfg: RunConfig, source: str, epochs: int, best_epoch: int | None,
 
 def _fmt(value: float | list[float]) -> str:
     return ", ".join(f"{v:.4g}" for v in value) if isinstance(value, list) else f"{value:.4g}"
-
-
-def union_data(cfg: RunConfig, data: PreparedData) -> PreparedData:
-    """`data` regrouped for retraining: train = train + validation (balanced and preprocessed
-    afresh, preprocessing fitted on both), the same untouched test split, and no validation
-    loader (the validation samples are training samples now)."""
-    splits = data.splits
-    joined = Splits(train=_concat(splits.train, splits.val), val=splits.val, test=splits.test,
-                    info={**splits.info, "retrain_on": UNION})
-    prepared = prepare_splits(cfg, data.dataset, joined, data.validation)
-    prepared.loaders.val = None
-    return prepared
-
-
-def _concat(a: Dataset, b: Dataset) -> Dataset:
-    """The samples of `a` then those of `b` (same source, task and modality)."""
-    if isinstance(a.x, pd.DataFrame):
-        x = pd.concat([a.x, b.x], ignore_index=True)
-    else:
-        x = np.concatenate([a.x, b.x])
-    split = None if a.split is None or b.split is None else np.concatenate([a.split, b.split])
-    return Dataset(x=x, y=np.concatenate([a.y, b.y]), task=a.task, modality=a.modality,
-                   provenance=a.provenance, split=split, skipped=a.skipped)

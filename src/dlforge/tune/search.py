@@ -13,20 +13,18 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from dlforge.candidate import TrainingPlan, train_candidate
 from dlforge.config.schema import RunConfig
-from dlforge.data.prepare import PreparedData, make_loaders
+from dlforge.data.prepare import PreparedData
 from dlforge.errors import ConfigError, DlforgeError
-from dlforge.models.for_data import build_for_data
 from dlforge.registry.engine import public_config
 from dlforge.registry.records import current_code_version
-from dlforge.runtime import seed_everything
 from dlforge.train.epoch_metrics import metric_name
-from dlforge.train.loop import fit
 from dlforge.tune.pruning import PruningCallback
-from dlforge.tune.results import SearchResult, summarize
-from dlforge.tune.retrain import trial_record, union_problems
-from dlforge.tune.space import apply_params, check_space, distributions, trial_values
-from dlforge.tune.study import build_sampler, direction, grid_size, open_study
+from dlforge.tune.results import SearchOutcome, summarize
+from dlforge.tune.retrain import trial_record
+from dlforge.tune.space import apply_params, distributions, trial_values
+from dlforge.tune.study import build_sampler, grid_size, open_study
 
 if TYPE_CHECKING:
     import optuna
@@ -38,25 +36,19 @@ _COUNTED = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
 
 
 def check_search(cfg: RunConfig, task_kind: str) -> None:
-    """Everything about `tune:` that can be wrong, checked before any trial starts.
+    """What about `tune:` depends on the data (the schema checked the rest when it loaded).
 
     Raises:
-        ConfigError: one line per problem (space keys, ranges, metric, grid of floats).
+        ConfigError: `tune.metric` is not a validation metric this task logs.
     """
-    check_space(cfg)
     allowed = ("val_loss", f"val_{metric_name(task_kind)}")
     if cfg.tune.metric not in allowed:
         raise ConfigError(f"tune.metric: the search optimizes a validation metric of this "
                           f"{task_kind} task: {' or '.join(allowed)} (got {cfg.tune.metric!r})")
-    if cfg.tune.sampler == "grid":
-        grid_size(cfg)
-    problems = union_problems(cfg)
-    if problems:
-        raise ConfigError("\n".join(problems))
 
 
 def search(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "cpu",
-           progress: bool = True, resume: bool = False, worker: bool = False) -> SearchResult:
+           progress: bool = True, resume: bool = False, worker: bool = False) -> SearchOutcome:
     """Run trials of the config's study until its budget is used, then return the trials.
 
     Several processes may call this with the same config and a shared store: they share one
@@ -74,7 +66,7 @@ def search(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "c
         worker: one of several processes sharing the study; its sampler draws its own values.
 
     Returns:
-        SearchResult with every trial and the best by the validation metric.
+        SearchOutcome with every trial and the best by the validation metric.
 
     Raises:
         ConfigError: a bad `tune` section, before any trial.
@@ -172,7 +164,8 @@ def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: S
                                   data.dataset.provenance.fingerprint, code_version, cfg.seed,
                                   kind="trial").id
         trial.set_user_attr("run_id", run_id)
-        value, history, record = _train(trial, tcfg, data, device, pruning)
+        candidate = train_candidate(TrainingPlan(tcfg, data, callbacks=(pruning,)), device=device)
+        value = float(candidate.best_row(cfg.tune.metric)[cfg.tune.metric])
     except optuna.TrialPruned as exc:
         _record(store, run_id, trial, "pruned", str(exc), pruning.history, cfg.tune.metric)
         study.tell(trial, state=TrialState.PRUNED)
@@ -187,25 +180,12 @@ def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: S
                 cfg.tune.metric)
         study.tell(trial, state=TrialState.FAIL)
     else:
-        store.finish_run(run_id, "completed", history=history,
+        store.finish_run(run_id, "completed", history=candidate.history,
                          metrics={cfg.tune.metric: value, "trial": trial.number,
-                                  "tune_state": "complete", "params": values, **record})
+                                  "tune_state": "complete", "params": values,
+                                  **trial_record(candidate)})
         study.tell(trial, value)
     return True
-
-
-def _train(trial: optuna.Trial, tcfg: RunConfig, data: PreparedData, device: Any,
-           pruning: PruningCallback) -> tuple[float, list[dict[str, float]], dict[str, Any]]:
-    """The trial's model trained by the one fit loop; returns its best validation value, its
-    history and what retraining needs of it (`trial_record`)."""
-    seed_everything(tcfg.seed)
-    model = build_for_data(tcfg.model, data)
-    loaders = make_loaders(tcfg, data.dataset, data.tensors, data.balanced, data.preprocessor)
-    result = fit(model, loaders, tcfg.train, data.task, callbacks=[pruning], seed=tcfg.seed,
-                 device=device, progress=False)
-    values = [row[tcfg.tune.metric] for row in result.history]
-    best = max(values) if direction(tcfg.tune.metric) == "maximize" else min(values)
-    return float(best), result.history, trial_record(tcfg, data, result, device)
 
 
 def _record(store: Store, run_id: str | None, trial: optuna.Trial, state: str, reason: str,
@@ -220,7 +200,7 @@ def _record(store: Store, run_id: str | None, trial: optuna.Trial, state: str, r
                          metrics={"trial": trial.number, "tune_state": state})
 
 
-def collect(study: optuna.Study, cfg: RunConfig) -> SearchResult:
+def collect(study: optuna.Study, cfg: RunConfig) -> SearchOutcome:
     """The study's trials as summaries, and the best COMPLETE trial with its config."""
     trials = [summarize(t, trial_values(cfg, t.params)) for t in study.get_trials(deepcopy=False)
               if "surplus" not in t.user_attrs]
@@ -230,11 +210,11 @@ def collect(study: optuna.Study, cfg: RunConfig) -> SearchResult:
         pick = max if study.direction.name == "MAXIMIZE" else min
         best = pick(complete, key=lambda t: (t.value, -t.number) if pick is max else (t.value, t.number))
     best_config = apply_params(cfg, best.params) if best else None
-    return SearchResult(study.study_name, cfg.tune.metric, study.direction.name.lower(), trials,
-                        best, best_config, study=study)
+    return SearchOutcome("search", cfg.tune.metric, study.direction.name.lower(), trials, best,
+                         best_config, study_name=study.study_name, study=study)
 
 
-def progress_line(result: SearchResult, budget: int) -> str:
+def progress_line(result: SearchOutcome, budget: int) -> str:
     """`trial 3 pruned | 4/10 done: 2 complete, 1 pruned, 1 failed | best val_loss 0.31 (trial 1)`."""
     last = max(result.trials, key=lambda t: t.number)
     c = result.counts

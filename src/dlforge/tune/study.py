@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dlforge.config.schema import RunConfig
 from dlforge.errors import ConfigError, StoreError
 from dlforge.registry.engine import BUSY_TIMEOUT_S, mask_url
-from dlforge.train.callbacks import resolve_mode
+from dlforge.train.monitor import resolve_mode
 
 if TYPE_CHECKING:
     import optuna
@@ -45,11 +45,7 @@ def direction(metric: str) -> str:
 
 
 def build_sampler(cfg: RunConfig, seed: int) -> optuna.samplers.BaseSampler:
-    """Random (the default), grid or TPE, seeded by the run's seed.
-
-    Raises:
-        ConfigError: grid search over a continuous range (one line per such key).
-    """
+    """Random (the default), grid or TPE, seeded by the run's seed."""
     import optuna
 
     tune = cfg.tune
@@ -74,28 +70,13 @@ def _grid_sampler_class() -> type:
 
 
 def grid(cfg: RunConfig) -> dict[str, list[Any]]:
-    """The values grid search tries per key: each `choice`, or every integer of an `int` range.
-
-    Raises:
-        ConfigError: a `uniform`/`log_uniform` range, which has no finite set of values.
-    """
+    """The values grid search tries per key: each `choice`, or every integer of an `int` range
+    (the schema allows nothing else with `tune.sampler: grid`)."""
     from dlforge.tune.space import distributions
 
-    out, problems = {}, []
-    for key, dist in distributions(cfg).items():
-        spec = cfg.tune.space[key]
-        if spec.choice is not None:
-            out[key] = list(dist.choices)
-        elif spec.int is not None:
-            out[key] = list(range(dist.low, dist.high + 1))
-        else:
-            kind = "uniform" if spec.uniform is not None else "log_uniform"
-            problems.append(f"tune.space.{key}: the grid sampler needs choice or int ranges "
-                            f"(got {kind}); list the values to try, e.g. {{choice: [..]}}, "
-                            f"or use tune.sampler: random")
-    if problems:
-        raise ConfigError("\n".join(problems))
-    return out
+    return {key: list(dist.choices) if cfg.tune.space[key].choice is not None
+            else list(range(dist.low, dist.high + 1))
+            for key, dist in distributions(cfg).items()}
 
 
 def grid_size(cfg: RunConfig) -> int:

@@ -7,15 +7,15 @@ from pathlib import Path
 from dlforge.config.schema import RunConfig
 from dlforge.data.prepare import prepare_data
 from dlforge.registry import Store
-from dlforge.runtime import configure_process, seed_everything, select_device
-from dlforge.tune.results import SearchResult
+from dlforge.registry.engine import store_url_for
+from dlforge.runtime import setup_process
+from dlforge.tune.results import SearchOutcome
 from dlforge.tune.search import search
-from dlforge.tune.space import check_space
 from dlforge.workspace import resolve_workspace
 
 
 def run_worker(cfg: RunConfig, *, workspace: str | Path | None = None, store_url: str | None = None,
-               progress: bool = True, resume: bool = False) -> SearchResult:
+               progress: bool = True, resume: bool = False) -> SearchOutcome:
     """Run trials of the config's shared study until its budget is used; train no final model.
 
     Start several with the same config and a shared store (`registry.url` or `store_url`, e.g.
@@ -33,10 +33,7 @@ def run_worker(cfg: RunConfig, *, workspace: str | Path | None = None, store_url
         Every trial of the study so far and the best one.
     """
     assert cfg.tune is not None, "callers check for a tune section"
-    check_space(cfg)
-    with Store.open(resolve_workspace(workspace), cfg.registry.url or store_url) as store:
-        configure_process(cfg.train.num_threads)
-        seed_everything(cfg.seed)
-        data = prepare_data(cfg)
-        return search(cfg, data, store, device=select_device(cfg.device), progress=progress,
+    with Store.open(resolve_workspace(workspace), store_url_for(cfg, store_url)) as store:
+        device = setup_process(cfg.train.num_threads, cfg.device)
+        return search(cfg, prepare_data(cfg), store, device=device, progress=progress,
                       resume=resume, worker=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import dlforge.pipeline.runner as run_module
+import dlforge.candidate.train as candidate_train
 from dlforge.errors import ConfigError
 from dlforge.pipeline import run
 from dlforge.registry import Store
@@ -21,11 +21,11 @@ TINY = {
 
 
 def test_preprocessing_is_fitted_on_train_and_threshold_chosen_on_validation(tmp_path, monkeypatch):
+    import dlforge.candidate.validation as validation
     import dlforge.data.prepare as prepare
-    import dlforge.pipeline.evaluate_model as evaluate_model
 
     seen = {}
-    real_build, real_choose = prepare.build_preprocessor, evaluate_model.choose_threshold
+    real_build, real_choose = prepare.build_preprocessor, validation.choose_threshold
 
     def spy_build(cfg, modality):
         pre = real_build(cfg, modality)
@@ -38,7 +38,7 @@ def test_preprocessing_is_fitted_on_train_and_threshold_chosen_on_validation(tmp
         return real_choose(task, y, scores, cfg)
 
     monkeypatch.setattr(prepare, "build_preprocessor", spy_build)
-    monkeypatch.setattr(evaluate_model, "choose_threshold", spy_choose)
+    monkeypatch.setattr(validation, "choose_threshold", spy_choose)
     result = run(TINY, workspace=tmp_path, progress=False)
     counts = Store.open(tmp_path).get_run(result.run_id).metrics
     n_train, n_val = 569 - round(569 * 0.15) - round(569 * 0.15), round(569 * 0.15)
@@ -98,14 +98,15 @@ class _Interrupt(Callback):
 
 def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     whole = run(TINY, workspace=tmp_path / "a", progress=False)
-    real_fit = run_module.fit
-    monkeypatch.setattr(run_module, "fit", lambda *a, **k: real_fit(*a, callbacks=[_Interrupt()], **k))
+    real_fit = candidate_train.fit
+    monkeypatch.setattr(candidate_train, "fit",
+                        lambda *a, **k: real_fit(*a, **{**k, "callbacks": [_Interrupt()]}))
     with pytest.raises(KeyboardInterrupt):
         run(TINY, workspace=tmp_path / "b", progress=False)
     store = Store.open(tmp_path / "b")
     (interrupted,) = store.list_runs()
     assert interrupted.status == "interrupted" and store.list_models() == []
-    monkeypatch.setattr(run_module, "fit", real_fit)
+    monkeypatch.setattr(candidate_train, "fit", real_fit)
     resumed = run(workspace=tmp_path / "b", resume=interrupted.id[:6], progress=False)
     assert resumed.run_id == interrupted.id
     assert _timeless(resumed.history) == _timeless(whole.history)
@@ -116,8 +117,8 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
 def test_the_store_url_is_honoured_and_its_password_never_shown(tmp_path):
     from dlforge.config import load_config
 
-    cfg = load_config({**TINY, "serve": {"token": "s3cret"}})
-    cfg.registry.url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    cfg = load_config({**TINY, "serve": {"token": "s3cret"},
+                       "registry": {"url": f"sqlite:///{tmp_path / 'elsewhere.db'}"}})
     result = run(cfg, workspace=tmp_path / "ws", progress=False)
     assert not (tmp_path / "ws" / "dlforge.db").exists()
     stored = Store(cfg.registry.url).get_run(result.run_id).config

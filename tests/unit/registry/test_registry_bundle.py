@@ -15,7 +15,7 @@ from dlforge import __version__
 from dlforge.config.schema import MLPConfig
 from dlforge.data.dataset import TaskSpec
 from dlforge.errors import DataError, NotFoundError
-from dlforge.evaluate.predict import predict_scores
+from dlforge.models.scores import predict_scores
 from dlforge.registry.bundle import load_bundle
 
 BINARY = TaskSpec("binary", ("ok", "defect"))

@@ -14,7 +14,7 @@ from registry_models import TEXTS, image_bundle, image_x, table_bundle, table_x,
 from dlforge.config.schema import LinearConfig
 from dlforge.data.dataset import TaskSpec
 from dlforge.errors import DataError, NotFoundError
-from dlforge.evaluate.predict import predict_scores
+from dlforge.models.scores import predict_scores
 from dlforge.registry import Predictor, Store, load, load_bundle
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from dlforge.config import load_config
 from dlforge.config.schema import TrainConfig
 from dlforge.errors import ConfigError
 from dlforge.train.optim import build_optimizer
@@ -78,7 +79,7 @@ def test_frozen_and_shared_parameters():
 
 def test_nesterov_needs_momentum():
     with pytest.raises(ConfigError) as err:
-        build_optimizer(_model(), TrainConfig(optimizer="sgd", nesterov=True, momentum=0.0))
+        load_config({"train": {"optimizer": "sgd", "nesterov": True, "momentum": 0.0}})
     assert str(err.value) == "train.nesterov: needs train.momentum > 0 (got 0.0)"
 
 

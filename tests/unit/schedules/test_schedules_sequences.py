@@ -7,6 +7,7 @@ import warnings
 import pytest
 import torch
 
+from dlforge.config import load_config
 from dlforge.config.schema import TrainConfig
 from dlforge.errors import ConfigError
 from dlforge.train.schedules import LRSchedule, lr_sequence
@@ -167,7 +168,7 @@ def test_warmup_must_leave_steps(kind):
 @pytest.mark.parametrize("kind", ["cosine", "plateau"])
 def test_min_lr_above_lr(kind):
     with pytest.raises(ConfigError) as err:
-        _seq({"type": kind, "min_lr": 0.5}, lr=0.1)
+        load_config({"train": {"lr": 0.1, "schedule": {"type": kind, "min_lr": 0.5}}})
     assert str(err.value) == "train.schedule.min_lr: must be at most train.lr = 0.1 (got 0.5)"
 
 

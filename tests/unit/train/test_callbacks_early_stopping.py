@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from dlforge.train.callbacks import EarlyStopping, resolve_mode
+from dlforge.train.callbacks import EarlyStopping
+from dlforge.train.monitor import resolve_mode
 
 
 def run_scripted(cb: EarlyStopping, values, monitor="val_loss"):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import io
 from types import SimpleNamespace
 
-from dlforge.train.callbacks import LRLogger, ProgressBar, TimeBudget, format_epoch
+from dlforge.train.callbacks import ProgressBar, TimeBudget, format_epoch
 
 LOGS = {"epoch": 2, "loss": 0.41234, "accuracy": 0.8714, "val_loss": 0.398, "val_accuracy": 0.88,
         "lr": 0.001, "epoch_time_s": 12.34, "samples_per_s": 2345.4}
@@ -56,11 +56,3 @@ def test_time_budget_not_used_up():
     cb.on_fit_start(state)
     cb.on_epoch_end(0, LOGS, state)
     assert state.stop_reason is None
-
-
-def test_lr_logger_keeps_epoch_and_step_lrs():
-    state = SimpleNamespace(lr_history=[0.1, 0.1, 0.05])
-    cb = LRLogger()
-    cb.on_fit_start(state)
-    cb.on_epoch_end(0, {"lr": 0.05}, state)
-    assert (cb.epoch_lrs, cb.step_lrs) == ([0.05], [0.1, 0.1, 0.05])

@@ -21,8 +21,7 @@ from dlforge.pipeline import run
 from dlforge.registry import Store
 from dlforge.registry.engine import public_config
 from dlforge.train.schedules import lr_sequence
-from dlforge.tune.retrain import StopAfterEpochs, plan_retraining, retrain_config, union_data
-from dlforge.tune.search import check_search
+from dlforge.tune.retrain import StopAfterEpochs, plan_retraining, retrain_config
 
 RAW = {"data": {"source": "builtin", "name": "breast_cancer", "limit": 200},
        "model": {"type": "mlp", "hidden": [8]},
@@ -42,18 +41,19 @@ def test_the_best_trial_is_retrained_on_train_and_validation_and_test_is_scored_
     splits = prepare_data(cfg).splits
     n_train, n_val, n_test = len(splits.train), len(splits.val), len(splits.test)
     fits, scored = [], []
-    real_fit, real_predict = runner.fit, evaluate_model.predict_scores
+    real_train, real_predict = runner.train_candidate, evaluate_model.predict_scores
 
-    def spy_fit(model, loaders, train_cfg, task, **kw):
-        stops = [(type(cb), cb.epochs) for cb in kw["callbacks"]]
+    def spy_train(plan, **kw):
+        loaders, train_cfg = plan.data.loaders_for(plan.config), plan.config.train
+        stops = [(type(cb), cb.epochs) for cb in plan.callbacks]
         fits.append((loaders.train.num_samples, loaders.val, train_cfg.epochs, train_cfg.early_stopping, stops))
-        return real_fit(model, loaders, train_cfg, task, **kw)
+        return real_train(plan, **kw)
 
     def spy_predict(model, x, task, **kw):
         scored.append(len(x))
         return real_predict(model, x, task, **kw)
 
-    monkeypatch.setattr(runner, "fit", spy_fit)
+    monkeypatch.setattr(runner, "train_candidate", spy_train)
     monkeypatch.setattr(evaluate_model, "predict_scores", spy_predict)
     result = run(RAW, workspace=tmp_path, progress=False)
     with Store.open(tmp_path) as store:
@@ -99,14 +99,15 @@ def test_the_best_trial_is_retrained_on_train_and_validation_and_test_is_scored_
 def test_union_data_refits_preprocessing_on_train_and_validation_only(tmp_path):
     cfg = _cfg()
     data = prepare_data(cfg)
-    union = union_data(cfg, data)
+    union = data.joined_for_retraining(cfg)
     s = data.splits
     both = pd.concat([s.train.x, s.val.x], ignore_index=True)
     refit = build_preprocessor(cfg.preprocess, "table").fit(both)
     np.testing.assert_allclose(union.tensors["test"][0].numpy(), refit.transform(s.test.x), rtol=1e-6)
     assert not np.allclose(union.tensors["test"][0].numpy(), data.tensors["test"][0].numpy())
-    assert union.loaders.train.num_samples == len(s.train) + len(s.val)
-    assert union.loaders.val is None and union.splits.test is s.test
+    loaders = union.loaders_for(cfg)
+    assert loaders.train.num_samples == len(s.train) + len(s.val)
+    assert loaders.val is None and union.splits.test is s.test
     assert union.splits.info["retrain_on"] == "train+validation"
     assert list(union.splits.train.y) == list(s.train.y) + list(s.val.y)
 
@@ -144,8 +145,9 @@ def test_the_retrained_model_follows_the_trial_schedule_for_its_best_epoch_count
     raw = {**RAW, "train": {**RAW["train"], "epochs": 12,
                             "schedule": {"type": "cosine", "min_lr": 0.001, "warmup_steps": 3}},
            "tune": {**RAW["tune"], "n_trials": 1}}
-    trained, real_fit = [], runner.fit
-    monkeypatch.setattr(runner, "fit", lambda *a, **kw: trained.append(real_fit(*a, **kw)) or trained[-1])
+    trained, real_train = [], runner.train_candidate
+    monkeypatch.setattr(runner, "train_candidate",
+                        lambda *a, **kw: trained.append(real_train(*a, **kw)) or trained[-1])
     result = run(raw, workspace=tmp_path, progress=False)
     with Store.open(tmp_path) as store:
         best = store.get_run(store.get_run(result.run_id).metrics["trained_on"]["from_run"])
@@ -176,13 +178,13 @@ def test_stop_after_epochs_stops_only_before_the_schedule_ends():
 
 
 def test_a_plateau_schedule_on_validation_is_refused_before_any_trial():
-    cfg = load_config({**RAW, "train": {**RAW["train"], "schedule": {"type": "plateau"}}})
+    plateau = {**RAW, "train": {**RAW["train"], "schedule": {"type": "plateau"}}}
     with pytest.raises(ConfigError) as err:
-        check_search(cfg, "binary")
+        load_config(plateau)
     assert str(err.value) == (
         "train.schedule.monitor: the plateau schedule watches 'val_loss', which a model retrained "
         "on train+validation cannot measure; watch 'loss' or use tune.retrain_on: train")
-    check_search(_cfg(retrain_on="train").model_copy(update={"train": cfg.train}), "binary")
+    load_config({**plateau, "tune": {**plateau["tune"], "retrain_on": "train"}})
 
 
 def test_a_run_retrained_on_train_and_validation_cannot_be_resumed(tmp_path):

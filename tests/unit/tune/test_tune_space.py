@@ -1,12 +1,13 @@
-"""tune.space: ranges checked by the schema, keys checked against the config, values applied."""
+"""tune.space: ranges and keys checked by the schema when the config loads, values applied."""
 
 from __future__ import annotations
 
 import pytest
 
 from dlforge.config import load_config
+from dlforge.config.tunable import tunable_keys
 from dlforge.errors import ConfigError
-from dlforge.tune.space import apply_params, check_space, distributions, trial_values, tunable_keys
+from dlforge.tune.space import apply_params, distributions, trial_values
 
 MLP = {"model": {"type": "mlp", "hidden": [16]}}
 
@@ -37,7 +38,7 @@ def test_zero_trials_is_a_schema_error():
 
 
 def test_tunable_keys_follow_the_configured_model_type():
-    keys = tunable_keys(_cfg({}))
+    keys = tunable_keys(load_config(MLP))
     assert [k for k in keys if k.startswith("model.")] == [
         "model.activation", "model.batch_norm", "model.dropout", "model.hidden", "model.init"]
     assert keys["train.lr"] == "float" and keys["train.batch_size"] == "int"
@@ -48,19 +49,17 @@ def test_tunable_keys_follow_the_configured_model_type():
 
 
 def test_unknown_key_lists_the_tunable_ones():
-    cfg = _cfg({"model.width": {"choice": [16, 32]}})
     with pytest.raises(ConfigError) as err:
-        check_space(cfg)
+        _cfg({"model.width": {"choice": [16, 32]}})
     assert str(err.value) == (
         "tune.space.model.width: not a tunable key of this config (model type 'mlp'); tunable keys: "
-        + ", ".join(tunable_keys(cfg)))
+        + ", ".join(tunable_keys(load_config(MLP))))
 
 
 def test_every_bad_key_gets_its_own_line():
-    cfg = _cfg({"model.activation": {"uniform": [0, 1]}, "train.lr": {"uniform": [0, 0.1]},
-                "model.dropout": {"uniform": [0.0, 1.0]}, "data.limit": {"int": [10, 20]}})
     with pytest.raises(ConfigError) as err:
-        check_space(cfg)
+        _cfg({"model.activation": {"uniform": [0, 1]}, "train.lr": {"uniform": [0, 0.1]},
+              "model.dropout": {"uniform": [0.0, 1.0]}, "data.limit": {"int": [10, 20]}})
     lines = str(err.value).splitlines()
     assert lines[:3] == [
         "tune.space.model.activation: a categorical key takes choice (got uniform)",
@@ -76,7 +75,6 @@ def test_distributions_and_values_round_trip():
 
     cfg = _cfg({"train.lr": {"log_uniform": [1e-4, 1e-1]}, "train.batch_size": {"log_uniform": [8, 64]},
                 "model.hidden": {"choice": [[8], [16, 8]]}, "model.dropout": {"uniform": [0, 0.5]}})
-    check_space(cfg)
     d = distributions(cfg)
     assert d["train.lr"] == od.FloatDistribution(1e-4, 1e-1, log=True)
     assert d["train.batch_size"] == od.IntDistribution(8, 64, log=True)

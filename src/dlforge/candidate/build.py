@@ -1,6 +1,6 @@
 """Build the configured model for prepared data: input shape, head width, vocabulary and, for
 regression, output scaling fitted on the training targets. Every stage that trains a model
-from a config (a run, a search trial, a capacity-ladder rung) builds it here."""
+from a config (`train_candidate`) builds it here."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ def build_for_data(model_cfg: Any, data: PreparedData) -> nn.Module:
         >>> model = build_for_data(cfg.model, prepare_data(cfg))  # doctest: +SKIP
     """
     regression = data.task.kind == "regression"
-    model = build_model(model_cfg, input_shape=data.preprocessor.output_shape,
-                        num_outputs=data.task.num_outputs, vocab_size=data.preprocessor.vocab_size,
-                        scale_outputs=regression)
+    model = build_model(model_cfg, input_shape=data.input_shape, num_outputs=data.task.num_outputs,
+                        vocab_size=data.vocab_size, scale_outputs=regression)
     return fit_target_scale(model, data.tensors["train"][1]) if regression else model

@@ -9,7 +9,7 @@ from torch import nn
 
 from dlforge.data.dataset import TaskSpec
 from dlforge.errors import DataError
-from dlforge.evaluate.predict import labels_from_scores, predict_scores
+from dlforge.models.scores import labels_from_scores, predict_scores
 
 
 class Fixed(nn.Module):

@@ -1,0 +1,133 @@
+"""The one path from a config and prepared data to a trained candidate model.
+
+A run, a search trial, a capacity-ladder rung and retraining on train + validation all call
+`train_candidate` (and, next, fine-tuning and online updates): seed, build the model for the
+data, ONE call to the fit loop, then what validation says of the result. Which candidate is
+registered or serves is decided elsewhere (the pipeline; the gate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from dlforge.candidate.build import build_for_data
+from dlforge.candidate.validation import ValidationScores, score_on_validation
+from dlforge.runtime import seed_everything
+from dlforge.train.loop import fit, preflight
+from dlforge.train.monitor import resolve_mode
+
+if TYPE_CHECKING:
+    from dlforge.config.schema import RunConfig
+    from dlforge.data.prepare import PreparedData
+    from dlforge.train.callbacks import Callback
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What to train: a config and the data it trains on, plus what was decided before
+    training (set only when retraining on train + validation, where no validation split is
+    left to decide it on).
+
+    Attributes:
+        config: the frozen config of the candidate.
+        data: prepared once; `data.loaders_for(config)` gives its loaders.
+        callbacks: extra callbacks for the fit loop (pruning, stopping after N epochs).
+        validation: the validation scores decided earlier (the best trial's), or None to score
+            the candidate on `data`'s validation split.
+        trained_on: the lineage record of what it trained on; default the train split.
+    """
+
+    config: RunConfig
+    data: PreparedData
+    callbacks: tuple[Callback, ...] = ()
+    validation: ValidationScores | None = None
+    trained_on: dict[str, Any] | None = None
+
+
+@dataclass
+class Candidate:
+    """A model trained by `train_candidate`, with its learning curves.
+
+    Attributes:
+        config: the config it was trained from.
+        model: the trained model (best epoch's weights when early stopping restores them).
+        history: the fit loop's rows, one per epoch; `lr_history` one LR per step.
+        best_epoch: early stopping's (else the checkpoint's) best epoch, from 0, or None.
+        restored_epoch: `best_epoch` when early stopping restored its weights, else None.
+        stop_reason: why training stopped before `train.epochs`, or None.
+        precision: what the forward passes computed in (fp32, bf16, fp16).
+        trained_on: the splits and sample count it trained on (lineage).
+    """
+
+    config: RunConfig
+    model: nn.Module
+    history: list[dict[str, float]]
+    lr_history: list[float]
+    best_epoch: int | None
+    restored_epoch: int | None
+    stop_reason: str | None
+    precision: str
+    trained_on: dict[str, Any]
+    _plan: TrainingPlan = field(repr=False)
+    _device: torch.device = field(repr=False)
+
+    @cached_property
+    def validation(self) -> ValidationScores:
+        """Threshold, validation metrics and diagnosis; computed on first use (a search trial
+        needs them only to retrain on train + validation)."""
+        if self._plan.validation is not None:
+            return self._plan.validation
+        return score_on_validation(self.model, self._plan.data, self.config, self._device,
+                                   self.history, self.restored_epoch)
+
+    def best_row(self, metric: str) -> dict[str, float]:
+        """The history row where `metric` was best (highest for accuracy-like metrics, else
+        lowest; the first of equals)."""
+        pick = max if resolve_mode(metric, "auto") == "max" else min
+        return pick(self.history, key=lambda row: row[metric])
+
+
+def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool = False,
+                    checkpoint_dir: str | Path | None = None,
+                    resume_from: str | Path | None = None) -> Candidate:
+    """Seed, build the model for the data, train it with the one fit loop.
+
+    Args:
+        plan: the config, the data and the extra callbacks.
+        device: where to train (`runtime.select_device`).
+        progress: show the fit loop's progress.
+        checkpoint_dir: where checkpoints go (`train.checkpoint`); None writes none.
+        resume_from: a checkpoint to continue from; it ends as an uninterrupted run would.
+
+    Raises:
+        ConfigError, DataError: what the fit loop raises before its first epoch.
+
+    Example:
+        >>> cand = train_candidate(TrainingPlan(cfg, prepare_data(cfg)), device=cpu)  # doctest: +SKIP
+        >>> cand.validation.headline  # doctest: +SKIP
+    """
+    cfg, data = plan.config, plan.data
+    seed_everything(cfg.seed)
+    model = build_for_data(cfg.model, data)
+    result = fit(model, data.loaders_for(cfg), cfg.train, data.task, callbacks=plan.callbacks,
+                 checkpoint_dir=checkpoint_dir, resume_from=resume_from, seed=cfg.seed,
+                 device=device, progress=progress)
+    es = cfg.train.early_stopping
+    restored = result.best_epoch if es is not None and es.restore_best else None
+    trained_on = plan.trained_on or {"splits": "train", "samples": len(data.splits.train)}
+    return Candidate(cfg, result.model, result.history, result.lr_history, result.best_epoch,
+                     restored, result.stop_reason, result.precision, trained_on, plan, device)
+
+
+def check_plan(plan: TrainingPlan, *, device: torch.device) -> None:
+    """Raise now what training `plan` would raise before its first epoch (a warm-up longer
+    than the run, a monitor never logged, labels outside the head); trains nothing."""
+    cfg, data = plan.config, plan.data
+    preflight(build_for_data(cfg.model, data), data.loaders_for(cfg), cfg.train, data.task,
+              device=device)

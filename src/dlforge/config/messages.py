@@ -1,0 +1,60 @@
+"""pydantic's validation errors as dlforge's one line per problem: `key: what is wrong (got value)`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+_UNION_TAGS = {"function-after", "function-before", "function-wrap", "function-plain"}
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: dotted key, pydantic's message made plain, and the value received."""
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"] if str(p) not in _UNION_TAGS and not _is_tag(p))
+        msg = _plain(err)
+        if err["type"] == "value_error" and (not key or msg.startswith(key + ".")):
+            lines.append(msg)  # a model validator wrote a whole line already
+            continue
+        got = err.get("input")
+        tail = "" if err["type"] in ("missing",) or msg.endswith(")") else f" (got {_show(got)})"
+        lines.append(f"{key or 'config'}: {msg}{tail}")
+    return "\n".join(dict.fromkeys(lines))
+
+
+def _is_tag(part: Any) -> bool:
+    # discriminated-union members appear in locations as their tag, e.g. 'basic_cnn'
+    from dlforge.config.schema import MODEL_TYPES
+
+    return part in MODEL_TYPES or part in (
+        "constant", "step", "plateau", "exponential", "inverse_time", "cosine", "one_cycle",
+    )
+
+
+def _plain(err: dict[str, Any]) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        return f"unknown type; allowed: {ctx.get('expected_tags')} (got {ctx.get('tag')!r})"
+    if kind == "union_tag_not_found":
+        return "needs a 'type' key"
+    if kind == "string_pattern_mismatch":
+        return f"must match the pattern {err.get('ctx', {}).get('pattern')}: letters, digits, '_', '-'"
+    if kind == "literal_error":
+        return "must be " + msg.removeprefix("Input should be ")
+    if msg.startswith("Value error, "):
+        return msg.removeprefix("Value error, ")
+    if msg.startswith("Input should be "):
+        return "must be " + msg.removeprefix("Input should be ")
+    return msg[0].lower() + msg[1:]
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
