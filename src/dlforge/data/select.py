@@ -50,6 +50,7 @@ def select(ds: Dataset, cfg: DataConfig, seed: int) -> Dataset:
         DataError: unknown class names, or a key that does not fit the task.
 
     Example:
+        >>> from dlforge.config.schema import DataConfig
         >>> cfg = DataConfig(binary_from={"defect": ["Sandal"]}, positive_fraction=0.05)
         >>> select(fashion, cfg, seed=0).task.class_names  # doctest: +SKIP
         ('ok', 'defect')

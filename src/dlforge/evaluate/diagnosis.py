@@ -96,6 +96,7 @@ def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
         The verdict, the reasons (with the numbers) and concrete advice.
 
     Example:
+        >>> from dlforge.data.dataset import TaskSpec
         >>> rows = [{"loss": 1.0, "val_loss": 1.0, "accuracy": 0.5, "val_accuracy": 0.5}]
         >>> diagnose(rows, TaskSpec("multiclass", tuple("abcdefghij"))).verdict
         'underfitting'

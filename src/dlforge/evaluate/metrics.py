@@ -56,6 +56,7 @@ def evaluate_scores(
             are NaN/infinite (a diverged model).
 
     Example:
+        >>> from dlforge.data.dataset import TaskSpec
         >>> task = TaskSpec("binary", ("ok", "ng"))
         >>> result = evaluate_scores(task, np.array([0, 1, 1]), np.array([0.2, 0.7, 0.4]))
         >>> [name for name, _ in result["headline"]]

@@ -81,9 +81,12 @@ def choose_threshold(
         DataError: some validation scores are NaN or infinite (a diverged model).
 
     Example:
-        >>> cfg = ThresholdConfig(objective="min_recall", value=0.9)
-        >>> choose_threshold(TaskSpec("binary", ("ok", "ng")), y_val, s_val, cfg).value  # doctest: +SKIP
-        0.31
+        >>> from dlforge.config.schema import ThresholdConfig
+        >>> from dlforge.data.dataset import TaskSpec
+        >>> cfg = ThresholdConfig(objective="min_recall", value=0.75)
+        >>> y_val, s_val = np.array([0, 0, 1, 1, 1, 1]), np.array([0.1, 0.35, 0.3, 0.6, 0.8, 0.9])
+        >>> round(choose_threshold(TaskSpec("binary", ("ok", "ng")), y_val, s_val, cfg).value, 2)
+        0.6
     """
     if task.kind not in ("binary", "multilabel"):
         return None
