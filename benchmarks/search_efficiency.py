@@ -180,7 +180,7 @@ def main() -> None:
     data = prepare_data(config("random", "none", n_trials, epochs))
     measure("random", "none", 1, 1, data)  # warm-up: first-call costs are nobody's
     print(f"machine at start: {machine_line()}")
-    print(f"digits ({data.loaders.train.num_samples} train samples), Basic CNN, {n_trials} trials "
+    print(f"digits ({len(data.inputs('train'))} train samples), Basic CNN, {n_trials} trials "
           f"x {epochs} epochs, space {SPACE}")
     io = pruning_io(epochs)
     print("report + prune check per epoch on a SQLite study, median pruner: "

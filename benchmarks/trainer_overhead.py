@@ -36,7 +36,7 @@ import _common as C  # noqa: E402
 from dlforge.config.schema import TrainConfig  # noqa: E402
 from dlforge.data.dataset import TaskSpec  # noqa: E402
 from dlforge.data.loader import BatchLoader, Loaders  # noqa: E402
-from dlforge.runtime import configure_process  # noqa: E402
+from dlforge.runtime import configure_process, setup_process  # noqa: E402
 from dlforge.train.callbacks import Callback  # noqa: E402
 from dlforge.train.loop import _setup, fit, validate_epoch  # noqa: E402
 from dlforge.train.precision import Precision, resolve_precision, sample_shape  # noqa: E402
@@ -144,10 +144,12 @@ def overhead(x, y, rounds: int) -> dict:
 
 
 def dlforge_speed(x, y, epochs: int) -> dict:
-    """dlforge's default path: `fit` with default settings; best epoch, then validation."""
+    """dlforge's default path: the process set up as `dlforge.run` does, then `fit` with default
+    settings; best epoch, then validation."""
     loader = BatchLoader(x, y, batch_size=128, shuffle=True, seed=0)
     model = C.build("cnn", "glorot")
     cfg = TrainConfig(epochs=epochs, early_stopping=False)
+    setup_process(cfg.num_threads, "cpu")
     result = fit(model, Loaders(train=loader, val=None), cfg, TASK, device="cpu", progress=False)
     state = _setup(result.model, Loaders(train=loader, val=None), cfg, TASK, 0, torch.device("cpu"))
     val = BatchLoader(x, y, batch_size=cfg.eval_batch_size)
@@ -192,9 +194,10 @@ def time_to_accuracy(limit: int | None, target: float, max_epochs: int) -> dict:
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, input_shape=(1, 28, 28), num_outputs=10)
     train_cfg = cfg.train.model_copy(update={"epochs": max_epochs, "early_stopping": None})
+    setup_process(train_cfg.num_threads, "cpu")
     start = time.perf_counter()
     reach = ReachTarget(target, start)
-    fit(model, prepared.loaders, train_cfg, prepared.task, callbacks=[reach], seed=cfg.seed,
+    fit(model, prepared.loaders_for(cfg), train_cfg, prepared.task, callbacks=[reach], seed=cfg.seed,
         device="cpu", progress=False)
     return {"naive": naive, "dlforge": reach.curve, "train_samples": len(prepared.tensors["train"][0])}
 
