@@ -147,6 +147,13 @@ def test_cli_config_problems_exit_2_with_one_line(tmp_path, capsys):
     assert main(["config", "check", str(fine), "--set", "train.epochs=true"]) == 2
     assert capsys.readouterr().err == \
         "error: train.epochs: must be an integer, not true or false (got True)\n"
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"name: caf\xe9\n")
+    assert main(["config", "check", str(latin)]) == 2
+    assert capsys.readouterr().err == \
+        f"error: {latin}: not UTF-8 text (byte 0xe9 at offset 9); save the file as UTF-8\n"
+    assert main(["config", "check", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"error: config file '{tmp_path}' is a directory; give a YAML file\n"
 
 
 def test_serve_refuses_its_config_before_starting(tmp_path, capsys):

@@ -89,10 +89,16 @@ def test_a_multilabel_label_set_nowhere_is_fatal():
         "data: class 'c' has no training samples; add samples or drop it with data.classes"]
 
 
-def test_cli_data_problems_exit_1_with_one_line(tmp_path, capsys):
-    (tmp_path / "d.csv").write_text("a,label\n" + "".join(
-        f"{'inf' if i == 4 else i},{'xy'[i % 2]}\n" for i in range(40)))
+@pytest.mark.parametrize(("cell", "label", "message"), [
+    (lambda i: "inf" if i == 4 else str(i), lambda i: "xy"[i % 2],
+     "data: column 'a' has 1 infinite values (rows 4); replace them or drop those rows"),
+    (lambda i: "abc" if i == 4 else str(i), lambda i: "xy"[i % 2],
+     "data: column 'a' of d.csv holds numbers except for 1 value: 'abc' (line 6); fix or remove "
+     "it, or list the column in data.categorical_columns if it is categorical"),
+    (str, lambda i: "x", ONE_CLASS),
+])
+def test_cli_data_problems_exit_1_with_one_line(tmp_path, capsys, cell, label, message):
+    (tmp_path / "d.csv").write_text("a,label\n" + "".join(f"{cell(i)},{label(i)}\n" for i in range(40)))
     (tmp_path / "run.yaml").write_text("data:\n  source: csv\n  path: d.csv\n")
     assert main(["data", "inspect", str(tmp_path / "run.yaml")]) == 1
-    assert capsys.readouterr().err == ("error: data: column 'a' has 1 infinite values (rows 4); "
-                                       "replace them or drop those rows\n")
+    assert capsys.readouterr().err == f"error: {message}\n"
