@@ -73,3 +73,11 @@ def test_the_threshold_is_ninety_percent_numbers(tmp_path):
     ds = load_dataset(DataConfig(source="csv", path=write_csv(tmp_path, size)))
     assert [w.split(" and is")[0] for w in validate(ds).warnings] == [
         "data: column 'size' mixes numbers (17 values) and text (3 values, e.g. 'a', 'b', 'c')"]
+
+
+def test_a_label_column_of_numbers_with_a_typo_is_refused_not_a_new_class(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("w,price\n" + "".join(f"{i},{'12.5O' if i == 8 else i * 1.5}\n" for i in range(30)))
+    assert _error(str(path), label_columns=["price"]) == (
+        "data: column 'price' of d.csv holds numbers except for 1 value: '12.5O' (line 10); fix "
+        "it or drop its row")
