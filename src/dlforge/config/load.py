@@ -30,7 +30,7 @@ def load_config(
 
     Raises:
         ConfigError: one line per problem, ``<key>: <message> (got <value>)``; or the file
-            does not exist or is not YAML.
+            cannot be read as a config (see `read_yaml`).
 
     Example:
         >>> load_config({"train": {"epochs": 2}}).train.epochs
@@ -105,19 +105,59 @@ def _paths_relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Parse a YAML mapping, turning I/O and syntax errors into one-line DlforgeErrors."""
+    """Parse a YAML mapping, turning I/O and syntax errors into one-line DlforgeErrors.
+
+    Raises:
+        ConfigError: the path does not exist or is a directory, the file is not UTF-8, not
+            YAML, empty, not a mapping, or repeats a key within one mapping.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {str(path)!r} is a directory; give a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start}); save the file as UTF-8") from None
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
     if data is None:
-        return {}
+        raise ConfigError(f"{path}: the file is empty (or only comments); give at least one "
+                          f"section, or no config file to use the defaults")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections (got {type(data).__name__})")
     return data
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A key given twice in one YAML mapping (PyYAML would silently keep the last)."""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that a key repeated within one mapping is an error.
+
+    Keys brought in by a merge (``<<: *defaults``) may still be overridden, as YAML intends.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.setdefault(key, line)
+            except TypeError:
+                continue  # an unhashable key: SafeLoader reports it below
+            if first != line:
+                raise DuplicateKeyError(f"key {key!r} is given twice in the same mapping (lines "
+                                        f"{first} and {line}); keep one")
+        return super().construct_mapping(node, deep=deep)

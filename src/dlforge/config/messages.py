@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dlforge.config.base import FIELD_PROBLEMS
+
 _UNION_TAGS = {"function-after", "function-before", "function-wrap", "function-plain"}
 
 
@@ -14,6 +16,10 @@ def format_validation_error(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"] if str(p) not in _UNION_TAGS and not _is_tag(p))
+        if err["type"] == FIELD_PROBLEMS:
+            lines += [f"{key + '.' if key else ''}{name}: {problem} (got {_show(value)})"
+                      for name, problem, value in err["ctx"]["problems"]]
+            continue
         msg = _plain(err)
         if err["type"] == "value_error" and (not key or msg.startswith(key + ".")):
             lines.append(msg)  # a model validator wrote a whole line already

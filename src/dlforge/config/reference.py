@@ -16,7 +16,9 @@ def config_reference() -> str:
     """Markdown tables, one per section, listing key, type, default and description."""
     lines = ["# Config reference", "",
              "Generated from `src/dlforge/config/schema.py` by `python scripts/gen_config_docs.py`;",
-             "`dlforge config schema` prints the same as JSON schema. Unknown keys are errors.", ""]
+             "`dlforge config schema` prints the same as JSON schema. Unknown keys are errors, and so",
+             "are a key given twice, inf or NaN in any number, and `true`/`false` where a number",
+             "is expected.", ""]
     for title, model in _sections():
         lines += [f"## `{title}`", ""]
         if model.__doc__ and not model.__doc__.startswith("Base of"):

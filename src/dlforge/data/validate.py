@@ -1,9 +1,11 @@
 """Check a dataset (and its splits) before anything is trained on it.
 
-Problems that would make training meaningless or crash later (no samples, bad labels, a class
-without training rows, NaN the preprocessing will not handle) raise one `DataError` listing
-every such problem, one per line. Everything else (imbalance, duplicates, leakage between
-splits, constant columns, skipped files, ...) becomes a warning in the `ValidationReport`.
+Problems that would make training meaningless or crash later (no samples, bad labels, a single
+class, a class without training rows, NaN the preprocessing will not handle, infinite values)
+raise one `DataError` listing every such problem, one per line. Everything else (imbalance,
+duplicates, leakage between splits, constant columns or labels, columns mixing numbers and
+text, skipped files, ...) becomes a warning in the `ValidationReport`. Rows in messages count
+from 0 in the data as loaded (`data/values.py`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from dlforge.data.dataset import Dataset, Splits
+from dlforge.data.dataset import Dataset, Splits, TaskSpec
 from dlforge.data.split import SPLIT_NAMES, split_marks
+from dlforge.data.values import mixed_column_warnings, non_finite_problems, row_list
 from dlforge.errors import DataError
 
 if TYPE_CHECKING:
@@ -100,7 +103,9 @@ def validate(
 
     Raises:
         DataError: one line per fatal problem: no samples, labels missing or outside the
-            class list, a class with no training samples, NaN that will not be imputed.
+            class list, a single class (multiclass/binary), a class (or multilabel label)
+            with no training samples, NaN that will not be imputed, inf in a table column or
+            a regression target, NaN or inf in float samples.
 
     Example:
         >>> report = validate(ds, split_dataset(ds, DataConfig(), seed=0))  # doctest: +SKIP
@@ -115,6 +120,7 @@ def validate(
     counts = {name: _class_counts(part) for name, part in groups.items()}
     train = "train" if "train" in groups else next(iter(groups))
     fatal += _empty_classes(counts, train, warnings)
+    fatal += non_finite_problems(ds.x)
     missing = _missing_values(ds, preprocess, fatal, warnings)
     if fatal:
         raise DataError("\n".join(fatal))
@@ -124,7 +130,9 @@ def validate(
         imbalance_ratio=_imbalance(counts.get(train, {}), train, warnings), missing=missing,
         sample_shape=list(ds.sample_shape), dtype=_dtype(ds.x), skipped=list(ds.skipped),
     )
+    _constant_labels(ds.task, counts[train], len(groups[train]), train, warnings)
     report.constant_columns = _constant_columns(ds, warnings)
+    warnings += mixed_column_warnings(ds.x)
     report.duplicates, report.leakage = _duplicates(groups, warnings)
     _shape_problems(ds, groups, warnings)
     if ds.skipped:
@@ -169,10 +177,18 @@ def _label_problems(ds: Dataset) -> list[str]:
             lines.append(f"data: {len(bad)} multilabel values are not 0 or 1 "
                          f"(values {_some(bad)}); use 0/1 columns")
     elif kind in ("multiclass", "binary"):
+        if len(names) < 2:
+            lines.append(f"data: all labels are one class ({names[0]!r}); a classifier needs at "
+                         f"least 2 classes: add samples of another class, or check data.path "
+                         f"and data.classes")
         bad = y[~_valid_labels(ds) & ~pd.isna(y)]
         if len(bad):
             lines.append(f"data: {len(bad)} labels are outside the class list (values "
                          f"{_some(bad)}); allowed are 0..{len(names) - 1} for classes {names}")
+    elif kind == "regression" and y.dtype.kind == "f" and np.isinf(y).any():
+        rows = np.flatnonzero(np.isinf(y).reshape(len(y), -1).any(axis=1))
+        lines.append(f"data: {rows.size} regression targets are infinite (rows {row_list(rows)}); "
+                     f"replace them or drop those rows")
     return lines
 
 
@@ -204,6 +220,17 @@ def _empty_classes(counts: dict[str, dict[str, int]], train: str, warnings: list
             warnings += [f"data: class {cls!r} has no samples in the {split} split"
                          for cls, n in per_class.items() if n == 0]
     return fatal
+
+
+def _constant_labels(task: TaskSpec, counts: dict[str, int], rows: int, train: str,
+                     warnings: list[str]) -> None:
+    """Multilabel: a label set in every training row has nothing to learn. (A label set in no
+    training row is fatal, as a class without training samples.)"""
+    if task.kind != "multilabel" or rows == 0:
+        return
+    warnings += [f"data: label {name!r} is 1 in every sample of {_where(train)}, so there is "
+                 f"nothing to learn for it; drop it from data.label_columns"
+                 for name, n in counts.items() if n == rows]
 
 
 def _imbalance(counts: dict[str, int], train: str, warnings: list[str]) -> float | None:
@@ -296,7 +323,7 @@ def _dtype(x: np.ndarray | pd.DataFrame) -> str | dict[str, str]:
 
 
 def _shape_problems(ds: Dataset, groups: dict[str, Dataset], warnings: list[str]) -> None:
-    """Warn about samples of the wrong kind: shapes or dtypes that differ, mixed-type columns."""
+    """Warn about samples of the wrong kind: shapes or dtypes that differ, texts that are not."""
     shapes = {name: (part.sample_shape, str(_dtype(part.x))) for name, part in groups.items()}
     if len(set(shapes.values())) > 1:
         warnings.append(f"data: splits differ in sample shape or dtype: {shapes}")
@@ -310,8 +337,3 @@ def _shape_problems(ds: Dataset, groups: dict[str, Dataset], warnings: list[str]
             warnings.append(f"data: {not_str} texts are not strings")
         if empty:
             warnings.append(f"data: {empty} texts are empty")
-    elif isinstance(ds.x, pd.DataFrame):
-        for col in [c for c in ds.x.columns if pd.api.types.is_object_dtype(ds.x[c])]:
-            kinds = sorted({type(v).__name__ for v in ds.x[col].dropna()})
-            if len(kinds) > 1:
-                warnings.append(f"data: column {str(col)!r} mixes value types {kinds}")

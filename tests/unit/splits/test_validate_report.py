@@ -150,8 +150,12 @@ def test_constant_columns_and_mixed_types():
     assert report.warnings == [
         "data: column 'site' has a single value and carries no information; "
         "leave it out of data.feature_columns",
-        "data: column 'code' mixes value types ['int', 'str']",
+        "data: column 'code' mixes numbers (32 values) and text (32 values, e.g. 'x') and is "
+        "read as categorical, one feature per distinct value; list it in "
+        "data.categorical_columns if that is meant, else fix the text values",
     ]
+    ds.x["code"] = ["y" if i % 2 else b"x" for i in range(64)]
+    assert validate(ds).warnings[1] == "data: column 'code' mixes value types ['bytes', 'str']"
 
 
 def test_skipped_files_are_reported():

@@ -19,6 +19,7 @@ from dlforge.data.dataset import Dataset, Provenance
 from dlforge.data.sources.common import existing_path
 from dlforge.data.sources.download import sha256_file
 from dlforge.data.sources.infer import label_task, multi_column_task
+from dlforge.data.values import SHOWN, stray_text
 from dlforge.errors import DataError
 
 SPLIT_VALUES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
@@ -28,8 +29,9 @@ def load(cfg: DataConfig) -> Dataset:
     """Load the CSV at `data.path` as a table or text data set.
 
     Raises:
-        DataError: missing file or column, empty labels or text, an unknown split value, or
-            labels that contradict `data.task`.
+        DataError: missing file or column, empty labels or text, an unknown split value,
+            labels that contradict `data.task`, or a label or feature column of numbers with
+            a few cells of text (features: unless listed in `data.categorical_columns`).
     """
     path = existing_path(cfg, kind="CSV file")
     if not path.is_file():
@@ -39,6 +41,7 @@ def load(cfg: DataConfig) -> Dataset:
     _require_columns(frame, path, "data.label_columns", label_cols)
     for col in label_cols:
         _require_filled(frame, path, "data.label_columns", col)
+    _refuse_stray_text(frame[label_cols], path, fix="fix {them} or drop {rows}")
     where = f"column {label_cols[0]!r} of {path.name}"
     if len(label_cols) == 1:
         y, task = label_task(frame[label_cols[0]].to_numpy(), cfg, where=where,
@@ -82,11 +85,34 @@ def _inputs(frame: pd.DataFrame, cfg: DataConfig, path: Path) -> tuple[object, s
             f"columns are: {', '.join(map(str, frame.columns))}"
         )
     table = frame[features].reset_index(drop=True)
+    categorical = cfg.categorical_columns or []
+    _refuse_stray_text(table[[c for c in table.columns if c not in categorical]], path,
+                       fix="fix or remove {them}, or list the column in data.categorical_columns "
+                           "if it is categorical")
     for col in cfg.categorical_columns or []:
         # The preprocessor one-hot encodes non-numeric columns; listed ones are categorical
         # even when their values look like numbers (zip codes, product ids).
         table[col] = table[col].astype("category")
     return table, "table"
+
+
+def _refuse_stray_text(table: pd.DataFrame, path: Path, fix: str) -> None:
+    """A column of numbers with a few cells of text ('abc', '?') is a typo in the data, not a
+    categorical column (or a class) per distinct number: refuse it, one line per column.
+    `fix` may use {them} and {rows}."""
+    lines = []
+    for col in table.columns:
+        text = stray_text(table[col])
+        if len(text):
+            cells = ", ".join(f"{v!r} (line {i + 2})" for i, v in text.iloc[:SHOWN].items())
+            more = f" and {len(text) - SHOWN} more" if len(text) > SHOWN else ""
+            one = len(text) == 1
+            lines.append(
+                f"data: column {str(col)!r} of {path.name} holds numbers except for {len(text)} "
+                f"value{'' if one else 's'}: {cells}{more}; "
+                + fix.format(them="it" if one else "them", rows="its row" if one else "those rows"))
+    if lines:
+        raise DataError("\n".join(lines))
 
 
 def _split(frame: pd.DataFrame, cfg: DataConfig, path: Path) -> np.ndarray:

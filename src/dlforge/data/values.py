@@ -1,0 +1,94 @@
+"""What the values of a data set look like: numbers that are not finite, and table columns
+that mix numbers with text.
+
+Rows are positions in the data as loaded, counting from 0 (for a CSV file without
+`data.classes`, `data.binary_from` or `data.limit`, row r is on line r + 2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# A column whose filled cells are at least this share numbers is a numeric column with a few
+# mistyped cells; below it, a column mixing numbers and text is plausibly categorical.
+MOSTLY_NUMERIC = 0.9
+SHOWN = 5  # row numbers or values quoted in one message
+
+
+def text_cells(col: pd.Series) -> pd.Series:
+    """The filled cells of a text or object column that do not read as numbers ('abc', '?').
+
+    Numeric and categorical (`data.categorical_columns`) columns have none.
+    """
+    if pd.api.types.is_numeric_dtype(col) or isinstance(col.dtype, pd.CategoricalDtype):
+        return col.iloc[:0]
+    filled = col.dropna()
+    return filled[pd.to_numeric(filled, errors="coerce").isna()]
+
+
+def stray_text(col: pd.Series) -> pd.Series:
+    """The text cells of a column that is numbers except for a few of them, else empty.
+
+    "A few": at least ``MOSTLY_NUMERIC`` of the filled cells are numbers. Such a column would
+    otherwise become a categorical column with one feature per distinct number.
+    """
+    text = text_cells(col)
+    filled = int(col.notna().sum())
+    return text if filled - len(text) >= MOSTLY_NUMERIC * filled else text.iloc[:0]
+
+
+def mixed_column_warnings(x: object) -> list[str]:
+    """One warning per table column that mixes numbers and text (read as categorical), or
+    otherwise holds values of several Python types."""
+    if not isinstance(x, pd.DataFrame):
+        return []
+    lines = []
+    for col in x.columns:
+        text = text_cells(x[col])
+        numbers = int(x[col].notna().sum()) - len(text)
+        if len(text) and numbers:
+            lines.append(
+                f"data: column {str(col)!r} mixes numbers ({numbers} values) and text "
+                f"({len(text)} values, e.g. {quoted(text)}) and is read as categorical, one "
+                f"feature per distinct value; list it in data.categorical_columns if that is "
+                f"meant, else fix the text values")
+        elif pd.api.types.is_object_dtype(x[col]):
+            kinds = sorted({type(v).__name__ for v in x[col].dropna()})
+            if len(kinds) > 1:
+                lines.append(f"data: column {str(col)!r} mixes value types {kinds}")
+    return lines
+
+
+def non_finite_problems(x: object) -> list[str]:
+    """One line per table column holding inf, or one line for float samples holding NaN/inf.
+
+    NaN in a table is a missing value (imputed or refused by `validate`), not counted here.
+    """
+    if isinstance(x, pd.DataFrame):
+        lines = []
+        for col in x.columns:
+            values = x[col]
+            if pd.api.types.is_float_dtype(values):
+                rows = np.flatnonzero(np.isinf(values.to_numpy(dtype=np.float64)))
+                if rows.size:
+                    lines.append(f"data: column {str(col)!r} has {rows.size} infinite values "
+                                 f"(rows {row_list(rows)}); replace them or drop those rows")
+        return lines
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f" and len(x):
+        rows = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+        if rows.size:
+            return [f"data: {rows.size} samples contain NaN or infinite values (rows "
+                    f"{row_list(rows)}); replace them or drop those samples"]
+    return []
+
+
+def row_list(rows: np.ndarray | list[int], offset: int = 0) -> str:
+    """The first row numbers (plus `offset`), and how many more: '3, 7 and 12 more'."""
+    shown = ", ".join(str(int(r) + offset) for r in rows[:SHOWN])
+    return shown + (f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else "")
+
+
+def quoted(values: pd.Series) -> str:
+    """The first distinct values, quoted: "'abc', '?'"."""
+    return ", ".join(repr(v) for v in pd.unique(values.astype(str))[:SHOWN].tolist())

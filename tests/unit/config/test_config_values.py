@@ -1,0 +1,167 @@
+"""Values the schema's types would otherwise let through: inf/NaN, booleans as numbers, and
+config files that are not what they seem (repeated keys, not UTF-8, a directory, empty)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from dlforge.cli import main
+from dlforge.config import load_config
+from dlforge.errors import ConfigError
+
+
+def _message(source=None, overrides=()) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(source, list(overrides))
+    return str(info.value)
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"train": {"lr": float("inf")}}, "train.lr: must be a finite number (got inf)"),
+    ({"train": {"lr": "nan"}}, "train.lr: must be a finite number (got 'nan')"),
+    ({"serve": {"max_body_mb": float("inf")}}, "serve.max_body_mb: must be a finite number (got inf)"),
+    ({"augment": {"hflip": {"p": float("nan")}}}, "augment.hflip.p: must be a finite number (got nan)"),
+    ({"train": {"schedule": {"type": "one_cycle", "div_factor": float("inf")}}},
+     "train.schedule.div_factor: must be a finite number (got inf)"),
+    ({"tune": {"space": {"train.lr": {"uniform": [0.001, float("inf")]}}}},
+     "tune.space.train.lr.uniform: must be a finite number (got [0.001, inf])"),
+    ({"tune": {"space": {"train.lr": {"choice": [0.1, float("nan")]}}}},
+     "tune.space.train.lr.choice: must be a finite number (got [0.1, nan])"),
+    ({"tune": {"timeout_s": float("-inf")}}, "tune.timeout_s: must be a finite number (got -inf)"),
+])
+def test_inf_and_nan_are_refused_everywhere(raw, message):
+    assert _message(raw) == message
+
+
+def test_a_number_too_large_for_a_float_is_refused(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  lr: 1e400\n")  # YAML 1.1 reads this as text; pydantic as inf
+    assert _message(path) == "train.lr: must be a finite number (got '1e400')"
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"train": {"epochs": True}}, "train.epochs: must be an integer, not true or false (got True)"),
+    ({"train": {"lr": True}}, "train.lr: must be a number, not true or false (got True)"),
+    ({"seed": False}, "seed: must be an integer, not true or false (got False)"),
+    ({"data": {"limit": True}}, "data.limit: must be an integer, not true or false (got True)"),
+    ({"model": {"type": "mlp", "hidden": [8, True]}},
+     "model.hidden: must be an integer, not true or false (got [8, True])"),
+    ({"train": {"schedule": {"type": "step", "step_epochs": True}}},
+     "train.schedule.step_epochs: must be an integer, not true or false (got True)"),
+    ({"tune": {"space": {"train.epochs": {"int": [1, True]}}}},
+     "tune.space.train.epochs.int: must be an integer, not true or false (got [1, True])"),
+])
+def test_booleans_are_not_numbers(raw, message):
+    assert _message(raw) == message
+
+
+def test_number_problems_of_one_section_are_reported_together():
+    assert _message({"train": {"epochs": True, "lr": float("inf")}}).splitlines() == [
+        "train.epochs: must be an integer, not true or false (got True)",
+        "train.lr: must be a finite number (got inf)",
+    ]
+
+
+def test_booleans_stay_allowed_where_a_boolean_is_meant():
+    cfg = load_config({"train": {"nesterov": True, "early_stopping": False},
+                       "tune": {"space": {"model.batch_norm": {"choice": [True, False]}}}})
+    assert (cfg.train.nesterov, cfg.train.early_stopping) == (True, None)
+    assert cfg.tune.space["model.batch_norm"].choice == [True, False]
+
+
+def test_overrides_are_parsed_as_yaml_and_checked_the_same_way():
+    cfg = load_config(None, ["train.epochs=3", "train.lr=0.01", "model.type=mlp", "model.hidden=[4]"])
+    assert (cfg.train.epochs, cfg.train.lr, cfg.model.hidden) == (3, 0.01, [4])
+    assert _message(None, ["train.epochs=true"]) == \
+        "train.epochs: must be an integer, not true or false (got True)"
+    assert _message(None, ["serve.max_body_mb=.inf"]) == \
+        "serve.max_body_mb: must be a finite number (got inf)"
+    assert _message(None, ["train.lr=.nan"]) == "train.lr: must be a finite number (got nan)"
+
+
+def test_assignments_cannot_slip_bad_numbers_in():
+    cfg = load_config({})  # frozen: no assignment gets past the checks of loading
+    with pytest.raises(ValidationError, match=r"Instance is frozen"):
+        cfg.train.epochs = True
+    with pytest.raises(ValidationError, match=r"Instance is frozen"):
+        cfg.serve.max_body_mb = float("inf")
+    assert (cfg.train.epochs, cfg.serve.max_body_mb) == (10, 10.0)
+
+
+# ----------------------------------------------------------------------------------- files
+
+
+def test_a_key_given_twice_names_the_key_and_both_lines(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  lr: 0.1\n  epochs: 2\n  lr: 0.001\n")
+    assert _message(path) == (f"{path}: key 'lr' is given twice in the same mapping "
+                              f"(lines 2 and 4); keep one")
+
+
+def test_a_section_given_twice_is_refused(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  lr: 0.1\nname: x\ntrain:\n  epochs: 2\n")
+    assert _message(path) == (f"{path}: key 'train' is given twice in the same mapping "
+                              f"(lines 1 and 4); keep one")
+
+
+def test_the_same_key_in_different_sections_and_merge_overrides_are_fine(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  early_stopping: &es {patience: 2, monitor: val_loss}\n"
+                    "  checkpoint:\n    <<: {monitor: val_loss, top_k: 2}\n    monitor: val_accuracy\n")
+    cfg = load_config(path)
+    assert (cfg.train.early_stopping.monitor, cfg.train.checkpoint.monitor,
+            cfg.train.checkpoint.top_k) == ("val_loss", "val_accuracy", 2)
+
+
+def test_a_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_bytes("name: caf\u00e9\n".encode("latin-1"))
+    assert _message(path) == f"{path}: not UTF-8 text (byte 0xe9 at offset 9); save the file as UTF-8"
+
+
+def test_a_directory_is_not_a_config_file(tmp_path):
+    assert _message(tmp_path) == f"config file '{tmp_path}' is a directory; give a YAML file"
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n\n"])
+def test_an_empty_file_is_an_error_not_the_defaults(tmp_path, text):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    assert _message(path) == (f"{path}: the file is empty (or only comments); give at least one "
+                              f"section, or no config file to use the defaults")
+
+
+# ------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_config_problems_exit_2_with_one_line(tmp_path, capsys):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert main(["-w", str(tmp_path / "ws"), "config", "check", str(empty), "-s", "train.epochs=3"]) == 2
+    assert capsys.readouterr().err == (f"error: {empty}: the file is empty (or only comments); give at "
+                                       f"least one section, or no config file to use the defaults\n")
+    fine = tmp_path / "run.yaml"
+    fine.write_text("train:\n  epochs: 2\n")
+    assert main(["config", "check", str(fine), "--set", "train.epochs=true"]) == 2
+    assert capsys.readouterr().err == \
+        "error: train.epochs: must be an integer, not true or false (got True)\n"
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"name: caf\xe9\n")
+    assert main(["config", "check", str(latin)]) == 2
+    assert capsys.readouterr().err == \
+        f"error: {latin}: not UTF-8 text (byte 0xe9 at offset 9); save the file as UTF-8\n"
+    assert main(["config", "check", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"error: config file '{tmp_path}' is a directory; give a YAML file\n"
+
+
+def test_serve_refuses_its_config_before_starting(tmp_path, capsys):
+    assert main(["-w", str(tmp_path / "ws"), "serve", "--set", "serve.max_body_mb=.inf"]) == 2
+    assert capsys.readouterr().err == "error: serve.max_body_mb: must be a finite number (got inf)\n"
+    twice = tmp_path / "serve.yaml"
+    twice.write_text("serve:\n  port: 8001\n  port: 8002\n")
+    assert main(["-w", str(tmp_path / "ws"), "serve", "--config", str(twice)]) == 2
+    assert capsys.readouterr().err == \
+        f"error: {twice}: key 'port' is given twice in the same mapping (lines 2 and 3); keep one\n"
+    assert not (tmp_path / "ws").exists()

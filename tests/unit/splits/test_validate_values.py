@@ -1,0 +1,104 @@
+"""validate: infinite values, a single class and constant multilabel labels, refused or
+flagged before any training."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+from splits_synth import images, multilabel, regression, table
+
+from dlforge.cli import main
+from dlforge.config import load_config
+from dlforge.config.schema import DataConfig
+from dlforge.data.prepare import load_and_split
+from dlforge.data.sources import load_dataset
+from dlforge.data.validate import validate
+from dlforge.errors import DataError
+
+ONE_CLASS = ("data: all labels are one class ('x'); a classifier needs at least 2 classes: add "
+             "samples of another class, or check data.path and data.classes")
+
+
+def _fatal(ds, **kwargs) -> list[str]:
+    with pytest.raises(DataError) as err:
+        validate(ds, **kwargs)
+    return str(err.value).splitlines()
+
+
+def test_inf_in_a_table_column_names_the_column_rows_and_count():
+    ds = table()
+    ds.x.loc[[3, 7], "age"] = np.inf
+    assert _fatal(ds) == [
+        "data: column 'age' has 2 infinite values (rows 3, 7); replace them or drop those rows"]
+    ds.x.loc[[0, 1, 2, 9, 12, 40], "age"] = -np.inf
+    assert _fatal(ds) == ["data: column 'age' has 8 infinite values (rows 0, 1, 2, 3, 7 and 3 "
+                          "more); replace them or drop those rows"]
+
+
+def test_nan_or_inf_in_float_samples():
+    ds = images([10, 10])
+    ds.x[4, 0, 1, 2] = np.nan
+    ds.x[11, 0, 0, 0] = np.inf
+    assert _fatal(ds) == ["data: 2 samples contain NaN or infinite values (rows 4, 11); replace "
+                          "them or drop those samples"]
+
+
+def test_infinite_regression_targets():
+    ds = regression()
+    y = ds.y.copy()
+    y[5] = np.inf
+    assert _fatal(replace(ds, y=y)) == [
+        "data: 1 regression targets are infinite (rows 5); replace them or drop those rows"]
+
+
+def test_a_single_class_is_refused():
+    ds = replace(images([12]), task=replace(images([12]).task, class_names=("x",)))
+    assert _fatal(ds) == [ONE_CLASS]
+
+
+def test_a_single_class_csv_is_refused_before_training(tmp_path):
+    (tmp_path / "one.csv").write_text("a,label\n" + "".join(f"{i},x\n" for i in range(30)))
+    cfg = load_config({"data": {"source": "csv", "path": str(tmp_path / "one.csv")}})
+    with pytest.raises(DataError) as err:
+        load_and_split(cfg)
+    assert str(err.value) == ONE_CLASS
+
+
+def test_a_single_class_image_folder_is_refused(tmp_path):
+    for i in range(4):
+        (tmp_path / "x").mkdir(exist_ok=True)
+        Image.new("L", (4, 4), i * 10).save(tmp_path / "x" / f"{i}.png")
+    ds = load_dataset(DataConfig(source="image_folder", path=str(tmp_path)))
+    assert _fatal(ds) == [ONE_CLASS]
+
+
+def test_a_multilabel_label_set_everywhere_is_a_warning():
+    report = validate(multilabel())  # label 'a' is 1 in all 64 rows
+    assert report.warnings[1:] == ["data: label 'a' is 1 in every sample of the dataset, so there "
+                                   "is nothing to learn for it; drop it from data.label_columns"]
+    assert report.warnings[0].startswith("data: classes are imbalanced")
+
+
+def test_a_multilabel_label_set_nowhere_is_fatal():
+    ds = multilabel()
+    ds.y[:, 2] = 0
+    assert _fatal(ds) == [
+        "data: class 'c' has no training samples; add samples or drop it with data.classes"]
+
+
+@pytest.mark.parametrize(("cell", "label", "message"), [
+    (lambda i: "inf" if i == 4 else str(i), lambda i: "xy"[i % 2],
+     "data: column 'a' has 1 infinite values (rows 4); replace them or drop those rows"),
+    (lambda i: "abc" if i == 4 else str(i), lambda i: "xy"[i % 2],
+     "data: column 'a' of d.csv holds numbers except for 1 value: 'abc' (line 6); fix or remove "
+     "it, or list the column in data.categorical_columns if it is categorical"),
+    (str, lambda i: "x", ONE_CLASS),
+])
+def test_cli_data_problems_exit_1_with_one_line(tmp_path, capsys, cell, label, message):
+    (tmp_path / "d.csv").write_text("a,label\n" + "".join(f"{cell(i)},{label(i)}\n" for i in range(40)))
+    (tmp_path / "run.yaml").write_text("data:\n  source: csv\n  path: d.csv\n")
+    assert main(["data", "inspect", str(tmp_path / "run.yaml")]) == 1
+    assert capsys.readouterr().err == f"error: {message}\n"
