@@ -147,3 +147,45 @@ def test_the_integrity_check_names_missing_bundles_and_interrupted_runs(store, t
     check = check_store(store)
     assert check.problems == [f"digits@1: bundle {version.bundle_path} is missing"]
     assert check.interrupted == [run.id]
+
+
+CLAIMER = """
+import sys, time
+from pathlib import Path
+from dlforge.errors import ConfigError
+from dlforge.registry import Store
+
+url, artifacts, run_id, go, done = sys.argv[1:6]
+store = Store(url, artifacts_dir=artifacts)
+while not Path(go).exists():  # every claimer starts at the same moment
+    time.sleep(0.01)
+try:
+    store.claim_run(run_id)
+    print("claimed", flush=True)
+except ConfigError as exc:
+    print(str(exc).split(" (")[0], flush=True)
+while not Path(done).exists():  # stay alive: a finished winner would make the run claimable
+    time.sleep(0.01)
+"""
+
+
+def test_of_processes_resuming_one_run_at_once_exactly_one_claims_it(store, tmp_path):
+    import time
+
+    run = store.create_run("digits", {}, None, "v", 0)
+    set_owner(store, run.id, pid=dead_pid())
+    go, done = tmp_path / "go", tmp_path / "done"
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, store.sqlalchemy_url,
+                               str(store.artifacts_dir), run.id, str(go), str(done)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    time.sleep(0.5)
+    go.touch()
+    lines = []
+    for p in procs:
+        lines.append(p.stdout.readline().strip())
+    done.touch()
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
+    assert sorted(lines) == ["claimed", *[f"resume: run {run.id} is still running"] * 2]
+    assert store.get_run(run.id).pid in [p.pid for p in procs]

@@ -97,11 +97,10 @@ def runs_list(
     if not runs:
         output.err.print("no runs yet; `dlforge run` starts one")
         return
-    statuses = [store.liveness(r) for r in runs]
+    shown = [(r, store.liveness(r)) for r in runs]
     output.table(None, ["id", "name", "status", "started", "headline"],
-                 [(r.id, r.name, status, _time(r.started_at), _headline(r.metrics))
-                  for r, status in zip(runs, statuses)])
-    for r, status in zip(runs, statuses):
+                 [(r.id, r.name, status, _time(r.started_at), _headline(r.metrics)) for r, status in shown])
+    for r, status in shown:
         if _resume(r.id, status):
             output.err.print(f"run {r.id} was interrupted (its process is gone); "
                              f"resume it with `{_resume(r.id, status)}`")

@@ -18,7 +18,8 @@ from sqlalchemy import select, text
 
 from dlforge.registry.liveness import is_alive
 from dlforge.registry.migrate import duplicate_run_versions
-from dlforge.registry.tables import AliasRow, ModelVersionRow
+from dlforge.registry.records import Run
+from dlforge.registry.tables import AliasRow, ModelVersionRow, RunRow
 
 if TYPE_CHECKING:
     from dlforge.registry.store import Store
@@ -57,6 +58,6 @@ def check_store(store: Store) -> StoreCheck:
     known = {(name, version) for name, version, _ in versions}
     problems += [f"{name}@{alias}: points at version {version}, which does not exist"
                  for name, alias, version in aliases if (name, version) not in known]
-    interrupted = [r.id for r in store.list_runs(limit=1_000_000)
-                   if r.status == "running" and not is_alive(r)]
-    return StoreCheck(problems, interrupted)
+    with store._session() as s:
+        running = [Run.from_row(r) for r in s.scalars(select(RunRow).where(RunRow.status == "running"))]
+    return StoreCheck(problems, sorted(r.id for r in running if not is_alive(r)))
