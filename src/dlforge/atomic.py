@@ -79,6 +79,25 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def remove_leftovers(root: str | Path) -> list[Path]:
+    """Delete the temporary files and directories that `atomic_path` and `atomic_dir` left
+    under `root` when their process was killed mid-write; return what was deleted.
+
+    Only call it when no other process can be writing under `root` (e.g. after claiming a run
+    to resume it): a live writer's temporary file looks the same.
+    """
+    removed = []
+    for path in sorted(Path(root).rglob(".*.tmp")):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists() or path.is_symlink():
+            path.unlink(missing_ok=True)
+        else:
+            continue  # inside a directory removed above
+        removed.append(path)
+    return removed
+
+
 def _fsync(path: Path) -> None:
     with open(path, "rb+") as fh:
         os.fsync(fh.fileno())

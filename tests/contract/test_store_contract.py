@@ -1,12 +1,8 @@
-"""The store's behaviour, written once and run against every backend.
-
-SQLite always runs; PostgreSQL runs when DLFORGE_TEST_POSTGRES_URL names a database the tests
-may wipe (CI sets it).
-"""
+"""The store's behaviour, written once and run against every backend (the `store` fixture in
+conftest.py: SQLite always, PostgreSQL when DLFORGE_TEST_POSTGRES_URL is set)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,26 +13,6 @@ import pytest
 
 from dlforge.errors import ConfigError, NotFoundError
 from dlforge.registry import Store
-from dlforge.registry.tables import Base
-
-POSTGRES_URL = os.environ.get("DLFORGE_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(params=[
-    "sqlite",
-    pytest.param("postgresql", marks=pytest.mark.skipif(
-        not POSTGRES_URL, reason="set DLFORGE_TEST_POSTGRES_URL to run the PostgreSQL backend")),
-])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        s = Store(f"sqlite:///{tmp_path / 'dlforge.db'}", artifacts_dir=tmp_path / "artifacts")
-    else:
-        s = Store(POSTGRES_URL, artifacts_dir=tmp_path / "artifacts")
-        Base.metadata.drop_all(s._engine)  # a clean database for every test
-        s.close()
-        s = Store(POSTGRES_URL, artifacts_dir=tmp_path / "artifacts")
-    yield s
-    s.close()
 
 
 def make_bundle(root: Path, tag: str) -> Path:
@@ -52,8 +28,9 @@ def register_n(store: Store, root: Path, name: str, n: int, run_id: str | None =
 
 
 def test_versions_count_from_one_per_name_and_bundles_move_in(store, tmp_path):
-    run = store.create_run("digits", {"seed": 0}, "fp1", "dlforge test", 0)
-    digits = register_n(store, tmp_path, "digits", 3, run.id)
+    runs = [store.create_run("digits", {"seed": i}, "fp1", "dlforge test", i) for i in range(3)]
+    digits = [store.register("digits", run.id, make_bundle(tmp_path, f"digits-{i}"), {"accuracy": i / 10})
+              for i, run in enumerate(runs)]
     other = register_n(store, tmp_path, "wine", 1)
     assert [v.version for v in digits] == [1, 2, 3]
     assert other[0].version == 1
@@ -61,7 +38,40 @@ def test_versions_count_from_one_per_name_and_bundles_move_in(store, tmp_path):
     assert v2.bundle_path == tmp_path / "artifacts" / "models" / "digits" / "v2"
     assert (v2.bundle_path / "weights.safetensors").read_text() == "digits-1"
     assert not (tmp_path / "staging" / "digits-1").exists()
-    assert (v2.run_id, v2.metrics, v2.parent_version) == (run.id, {"accuracy": 0.1}, None)
+    assert (v2.run_id, v2.metrics, v2.parent_version) == (runs[1].id, {"accuracy": 0.1}, None)
+
+
+def test_a_run_registers_one_version_and_registering_again_returns_it(store, tmp_path):
+    run = store.create_run("digits", {}, None, "v", 0)
+    assert store.version_for_run(run.id) is None
+    first = store.register("digits", run.id, make_bundle(tmp_path, "a"), {"accuracy": 0.5})
+    store.set_alias("digits", "production", 1)
+    again = store.register("digits", run.id, make_bundle(tmp_path, "b"), {"accuracy": 0.9})
+    assert (again.version, again.metrics, again.aliases) == (1, {"accuracy": 0.5}, ("production",))
+    assert (tmp_path / "staging" / "b" / "weights.safetensors").read_text() == "b"  # left alone
+    assert store.version_for_run(run.id) == again
+    assert [v.version for v in store.list_versions("digits")] == [1]
+    assert [e.event for e in store.history("digits")] == ["registered", "alias_set"]
+    assert first.bundle_path == again.bundle_path
+    with pytest.raises(ConfigError) as info:
+        store.register("wine", run.id, make_bundle(tmp_path, "c"), {})
+    assert str(info.value) == (f"run_id: run {run.id} already registered digits@1; a run "
+                               "registers one version, so it cannot also register 'wine'")
+
+
+def test_the_database_refuses_a_second_version_row_for_one_run(store, tmp_path):
+    from sqlalchemy.exc import IntegrityError
+
+    from dlforge.registry.records import now
+    from dlforge.registry.tables import ModelVersionRow
+
+    run = store.create_run("digits", {}, None, "v", 0)
+    store.register("digits", run.id, make_bundle(tmp_path, "a"), {})
+    with pytest.raises(IntegrityError), store._session(write=True) as s:
+        s.add(ModelVersionRow(name="digits", version=2, run_id=run.id, bundle_path="x",
+                              metrics={}, created_at=now()))
+    register_n(store, tmp_path, "digits", 2)  # versions without a run are not constrained
+    assert [v.run_id for v in store.list_versions("digits")] == [run.id, None, None]
 
 
 def test_resolve_latest_number_and_alias(store, tmp_path):

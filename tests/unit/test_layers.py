@@ -9,7 +9,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src" / "dlforge"
 ENTRY_POINT_NAMES = ("dlforge.serve", "dlforge.cli", "fastapi", "typer", "uvicorn")
 
-_BASE = {"errors", "dlforge"}  # dlforge: the root package (its version; its API imports lazily)
+_BASE = {"errors", "dlforge", "faults"}  # dlforge: the root package (version; lazy API)
 _CORE = _BASE | {"atomic", "workspace", "runtime", "config"}
 _STAGES = _CORE | {"data", "models", "train", "evaluate", "report", "registry"}
 # What each top-level module or package of dlforge may import (itself always), from the layer
@@ -17,15 +17,16 @@ _STAGES = _CORE | {"data", "models", "train", "evaluate", "report", "registry"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "dlforge": set(),
+    "faults": set(),  # the fault-injection testing hook: imports nothing of dlforge
     "atomic": {"errors"},
     "workspace": {"errors"},
     "runtime": {"errors"},
     "config": {"errors"},
     "data": {"errors", "config", "atomic", "workspace"},
     "models": {"errors", "config", "data"},
-    "train": {"errors", "config", "atomic", "runtime", "data", "models"},
+    "train": {"errors", "faults", "config", "atomic", "runtime", "data", "models"},
     "evaluate": {"errors", "config", "data", "models"},
-    "report": {"errors", "config", "atomic", "evaluate"},
+    "report": {"errors", "faults", "config", "atomic", "evaluate"},
     "registry": _CORE | {"data", "models"},
     "candidate": _CORE | {"data", "models", "train", "evaluate"},
     "export": _CORE | {"data", "models", "evaluate", "registry"},

@@ -91,24 +91,36 @@ def runs_list(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="How many of the newest runs.", min=1)] = 20,
 ) -> None:
-    """List the newest runs."""
-    runs = open_store(ctx).list_runs(limit=limit)
+    """List the newest runs; a run whose process died shows as interrupted, with its resume command."""
+    store = open_store(ctx)
+    runs = store.list_runs(limit=limit)
     if not runs:
         output.err.print("no runs yet; `dlforge run` starts one")
         return
+    shown = [(r, store.liveness(r)) for r in runs]
     output.table(None, ["id", "name", "status", "started", "headline"],
-                 [(r.id, r.name, r.status, _time(r.started_at), _headline(r.metrics)) for r in runs])
+                 [(r.id, r.name, status, _time(r.started_at), _headline(r.metrics)) for r, status in shown])
+    for r, status in shown:
+        if _resume(r.id, status):
+            output.err.print(f"run {r.id} was interrupted (its process is gone); "
+                             f"resume it with `{_resume(r.id, status)}`")
 
 
 @runs_app.command("show")
 def runs_show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")]) -> None:
     """Show one run: status, times, data fingerprint, metrics and report path."""
-    r = open_store(ctx).get_run(run_id)
-    rows = [("name", r.name), ("status", r.status), ("started", _time(r.started_at)),
+    store = open_store(ctx)
+    r = store.get_run(run_id)
+    status = store.liveness(r)
+    rows = [("name", r.name), ("status", status), ("started", _time(r.started_at)),
             ("ended", _time(r.ended_at)), ("seed", r.seed), ("data", r.data_fingerprint),
             ("code", r.code_version), ("epochs", len(r.history or [])), ("report", r.report_path)]
+    if r.pid is not None:
+        rows.append(("process", f"pid {r.pid} on {r.host}"))
     if r.error:
         rows.append(("error", r.error))
+    if _resume(r.id, status):
+        rows.append(("resume", _resume(r.id, status)))
     rows += [(name, value) for name, value in (r.metrics or {}).get("headline", [])]
     output.table(f"run {r.id}", ["field", "value"], rows)
 
@@ -124,6 +136,11 @@ def report_command(ctx: typer.Context, run_id: Annotated[str, typer.Argument(hel
         raise NotFoundError(f"run {r.id} has no report file (status {r.status}); "
                             f"reports are written when a run completes")
     output.out.print(r.report_path)
+
+
+def _resume(run_id: str, status: str) -> str | None:
+    """The command that resumes an interrupted run (None for any other status)."""
+    return f"dlforge run --resume {run_id}" if status == "interrupted" else None
 
 
 def _aliases(aliases) -> str:

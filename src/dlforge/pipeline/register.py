@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import torch
 
 from dlforge.config import RunConfig
 from dlforge.data.prepare import PreparedData
+from dlforge.faults import fault_point
 from dlforge.pipeline.evaluate_model import Evaluation, threshold_json, threshold_value
 from dlforge.registry import Store
 from dlforge.registry.bundle import input_spec as bundle_input_spec
@@ -22,9 +24,30 @@ def register_trained(store: Store, cfg: RunConfig, run_id: str, model: torch.nn.
 
     The bundle is written complete into `staging` first; the store then moves it into the
     artifacts folder, so a failure leaves no half-written version behind.
+
+    Idempotent per run, so that a run resumed after a crash at any point ends with one version
+    and its alias moved once: a version the run already registered is kept (no new bundle), a
+    bundle staged but never registered is written again, and an alias already on the version
+    is left alone (`Store.set_alias` changes nothing then).
     """
     name = cfg.registry.model_name or cfg.name
-    bundle = save_bundle(
+    version = store.version_for_run(run_id)
+    if version is None:
+        if staging.exists():  # saved by a process killed before it registered: write it anew
+            shutil.rmtree(staging)
+        bundle = _save(staging, cfg, run_id, model, data, evaluation)
+        fault_point("bundle-saved")
+        version = store.register(name, run_id, bundle, evaluation.summary_metrics())
+        fault_point("registered")
+    if cfg.registry.alias:
+        version = store.set_alias(name, cfg.registry.alias, version.version, reason=f"run {run_id}")
+        fault_point("alias-moved")
+    return version
+
+
+def _save(staging: Path, cfg: RunConfig, run_id: str, model: torch.nn.Module,
+          data: PreparedData, evaluation: Evaluation) -> Path:
+    return save_bundle(
         staging, model=model.cpu(), model_config=cfg.model.model_dump(mode="json"),
         input_shape=data.preprocessor.output_shape, num_outputs=data.task.num_outputs,
         vocab_size=data.preprocessor.vocab_size, preprocessor=data.preprocessor, task=data.task,
@@ -34,10 +57,6 @@ def register_trained(store: Store, cfg: RunConfig, run_id: str, model: torch.nn.
                "threshold_detail": threshold_json(evaluation.threshold),
                "trained_on": evaluation.trained_on},
     )
-    version = store.register(name, run_id, bundle, evaluation.summary_metrics())
-    if cfg.registry.alias:
-        store.set_alias(name, cfg.registry.alias, version.version, reason=f"run {run_id}")
-    return version
 
 
 def input_spec(cfg: RunConfig, data: PreparedData) -> dict[str, Any]:

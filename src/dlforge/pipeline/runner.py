@@ -16,8 +16,9 @@ from dlforge.config import RunConfig, load_config
 from dlforge.config.load import default_config_path
 from dlforge.config.rules import UNION
 from dlforge.data.prepare import PreparedData, prepare_data
-from dlforge.errors import ConfigError, NotFoundError
+from dlforge.errors import ConfigError
 from dlforge.pipeline.evaluate_model import evaluate_candidate
+from dlforge.pipeline.recovery import check_resumable, claim_for_resume, heartbeat
 from dlforge.pipeline.register import register_trained
 from dlforge.pipeline.report_stage import write_run_report
 from dlforge.registry import Store, current_code_version
@@ -62,8 +63,9 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
         workspace: where the store and artifacts live; default $DLFORGE_WORKSPACE or
             ./dlforge-workspace.
         progress: show progress while training.
-        resume: id of an interrupted or failed run to continue from its last checkpoint; it
-            ends with the same weights as an uninterrupted run would have.
+        resume: id of an interrupted or failed run to continue from its last checkpoint (or
+            from the start if it died before writing one); it ends with the same weights as an
+            uninterrupted run would have, and with one registered version however it died.
         store_url: the store's SQLAlchemy URL when it is not in the config (`registry.url`).
         search_resume: with a `tune` section, first close trials a killed search left running
             so that they are run again (`dlforge tune --resume`).
@@ -73,7 +75,8 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
 
     Raises:
         ConfigError, DataError: bad config or data, found before any training.
-        NotFoundError: `resume` names no run, or the run left no checkpoint.
+        ConfigError: `resume` names a run that completed or whose process is still alive.
+        NotFoundError: `resume` names no run.
 
     Example:
         >>> result = dlforge.run({"train": {"epochs": 2}})  # doctest: +SKIP
@@ -85,8 +88,9 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
     with Store.open(ws, store_url_for(cfg, store_url)) as store:
         record, checkpoint = None, None
         if resume is not None:
-            record = store.get_run(resume)
+            record = check_resumable(store, store.get_run(resume))
             cfg, checkpoint = _stored_config(record), _last_checkpoint(ws, record.id)
+            record = claim_for_resume(store, record.id, ws / "artifacts" / "runs" / record.id)
         device = setup_process(cfg.train.num_threads, cfg.device)
         data = prepare_data(cfg)
         plan, searched = TrainingPlan(cfg, data), None
@@ -100,7 +104,8 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
                                       cfg.seed)
         stages = _Stages(store, record.id, ws, device, searched)
         try:
-            return stages.train_and_publish(plan, progress, checkpoint)
+            with heartbeat(store, record.id):
+                return stages.train_and_publish(plan, progress, checkpoint)
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
@@ -137,12 +142,10 @@ def _stored_config(record) -> RunConfig:
     return cfg
 
 
-def _last_checkpoint(workspace: Path, run_id: str) -> Path:
+def _last_checkpoint(workspace: Path, run_id: str) -> Path | None:
+    """The run's last checkpoint; None (train from the start) if it died before writing one."""
     path = workspace / "artifacts" / "runs" / run_id / "checkpoints" / "last.pt"
-    if not path.is_file():
-        raise NotFoundError(f"run {run_id} left no checkpoint to resume from ({path}); "
-                            f"start a new run with `dlforge run CONFIG`")
-    return path
+    return path if path.is_file() else None
 
 
 @dataclass

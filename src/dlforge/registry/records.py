@@ -23,6 +23,8 @@ class Run:
         code_version: dlforge version and, when known, the git commit.
         status: running, completed, failed or interrupted.
         history: one dict per epoch; metrics: final metrics (JSON, non-finite floats as None).
+        pid, host: the process that created or last resumed the run; heartbeat_at: when it last
+            said it was alive (`registry.liveness` tells a live run from a dead one).
     """
 
     id: str
@@ -39,6 +41,9 @@ class Run:
     ended_at: datetime | None
     report_path: str | None
     error: str | None
+    pid: int | None = None
+    host: str | None = None
+    heartbeat_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: RunRow) -> Run:
@@ -47,7 +52,8 @@ class Run:
             data_fingerprint=row.data_fingerprint, code_version=row.code_version, seed=row.seed,
             history=row.history or [], metrics=row.metrics or {}, status=row.status,
             started_at=utc(row.started_at), ended_at=utc(row.ended_at),
-            report_path=row.report_path, error=row.error,
+            report_path=row.report_path, error=row.error, pid=row.pid, host=row.host,
+            heartbeat_at=utc(row.heartbeat_at),
         )
 
 

@@ -8,7 +8,6 @@ PostgreSQL for many workers) plus an artifacts folder holding each version's bun
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,25 +25,24 @@ from dlforge.registry.engine import (
     mask_url,
     open_error,
 )
+from dlforge.registry.migrate import upgrade
 from dlforge.registry.records import (
-    RUN_STATUSES,
     Event,
     ModelSummary,
     ModelVersion,
-    Run,
-    current_code_version,
     json_safe,
     now,
 )
 from dlforge.registry.refs import LATEST, check_alias, check_model_name, parse_ref, parse_selector
-from dlforge.registry.tables import AliasRow, Base, EventRow, ModelVersionRow, RunRow
+from dlforge.registry.runs import RunStore
+from dlforge.registry.tables import AliasRow, Base, EventRow, ModelVersionRow
 
 DB_FILE = "dlforge.db"
 # Enough for many writers racing on one name; each retry re-reads the highest version.
 REGISTER_ATTEMPTS = 20
 
 
-class Store:
+class Store(RunStore):
     """Runs, model versions, aliases and their history over one SQLAlchemy database.
 
     Args:
@@ -104,6 +102,7 @@ class Store:
             try:
                 with self._writer.begin() as conn:
                     Base.metadata.create_all(conn)
+                    upgrade(conn)  # a store made by an older dlforge: add what it lacks
                 return
             except SQLAlchemyError as exc:
                 if attempt == 1 or "already exists" not in str(exc):
@@ -124,76 +123,6 @@ class Store:
                 "check the database (another process may hold it locked) or pass --store-url"
             ) from None
 
-    # ---------------------------------------------------------------------------------- runs
-
-    def create_run(self, name: str, config: dict[str, Any], data_fingerprint: str | None,
-                   code_version: str | None, seed: int, kind: str = "train") -> Run:
-        """Record a new run with status ``running`` and return it.
-
-        Args:
-            code_version: dlforge version and git commit; None records `current_code_version()`.
-        """
-        row = RunRow(
-            id=uuid.uuid4().hex[:12], name=name, kind=kind, config=json_safe(config),
-            data_fingerprint=data_fingerprint, code_version=code_version or current_code_version(),
-            seed=int(seed), history=[], metrics={}, status="running", started_at=now(),
-        )
-        with self._session(write=True) as s:
-            s.add(row)
-        return Run.from_row(row)
-
-    def finish_run(self, run_id: str, status: str, history: Sequence[dict[str, Any]] | None = None,
-                   metrics: dict[str, Any] | None = None, report_path: str | Path | None = None,
-                   error: str | None = None) -> Run:
-        """Close a run: its final status (completed, failed or interrupted), history and metrics.
-
-        Raises:
-            ConfigError: `status` is not one of the final statuses.
-            NotFoundError: no run has this id.
-        """
-        if status not in RUN_STATUSES[1:]:
-            raise ConfigError(
-                f"run status: must be one of {', '.join(RUN_STATUSES[1:])} (got {status!r})"
-            )
-        with self._session(write=True) as s:
-            row = self._run_row(s, run_id)
-            row.status, row.ended_at, row.error = status, now(), error
-            if history is not None:
-                row.history = json_safe(list(history))
-            if metrics is not None:
-                row.metrics = json_safe(metrics)
-            row.report_path = str(report_path) if report_path is not None else row.report_path
-        return Run.from_row(row)
-
-    def get_run(self, run_id: str) -> Run:
-        """The run with this id, or the only run whose id starts with it.
-
-        Raises:
-            NotFoundError: no run, or several runs, match.
-        """
-        with self._session() as s:
-            return Run.from_row(self._run_row(s, run_id))
-
-    def list_runs(self, limit: int = 50) -> list[Run]:
-        """The newest runs first."""
-        with self._session() as s:
-            rows = s.scalars(select(RunRow).order_by(RunRow.started_at.desc()).limit(limit))
-            return [Run.from_row(r) for r in rows]
-
-    def _run_row(self, s: Session, run_id: str) -> RunRow:
-        prefix = str(run_id).strip().lower()
-        matches = [] if not prefix else list(s.scalars(
-            select(RunRow).where(RunRow.id.startswith(prefix, autoescape=True)).limit(6)))
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            raise NotFoundError(f"No run with id {run_id!r}. Use `dlforge runs list` to see runs.")
-        ids = ", ".join(sorted(r.id for r in matches))
-        raise NotFoundError(
-            f"Run id {run_id!r} is ambiguous: it starts {ids}. Give more characters; "
-            "use `dlforge runs list` to see runs."
-        )
-
     # ------------------------------------------------------------------------ model versions
 
     def register(self, name: str, run_id: str | None, bundle_src: str | Path,
@@ -204,8 +133,14 @@ class Store:
         transaction that claims the version number, so two processes registering at once get
         distinct numbers, none is lost, and each number has its bundle.
 
+        A run registers at most one version (a unique index on the run id enforces it): when
+        `run_id` already has a version of `name`, that version is returned, nothing is moved
+        and `bundle_src` stays where it is. So a run resumed after a crash between registering
+        and finishing never adds a second version.
+
         Raises:
-            ConfigError: `name` is not a valid model name.
+            ConfigError: `name` is not a valid model name, or `run_id` already registered a
+                version of another model.
             NotFoundError: `bundle_src`, the run or the parent version does not exist.
         """
         check_model_name(name)
@@ -236,6 +171,9 @@ class Store:
         moved: int | None = None  # inode of the moved bundle, to undo only our own move
         try:
             with self._session(write=True) as s:
+                done = self._run_version(s, run_id)
+                if done is not None:
+                    return self._same_model(s, done, name)
                 last = s.scalar(select(func.max(ModelVersionRow.version))
                                 .where(ModelVersionRow.name == name))
                 version = (last or 0) + 1
@@ -255,6 +193,31 @@ class Store:
                 artifacts.move_back(dest, src, moved)  # the row was not committed: undo the move
             raise
         return ModelVersion.from_row(row, (), self.artifacts_dir)
+
+    def version_for_run(self, run_id: str) -> ModelVersion | None:
+        """The version run `run_id` registered (exact id), or None if it registered none."""
+        with self._session() as s:
+            row = self._run_version(s, run_id)
+            if row is None:
+                return None
+            return ModelVersion.from_row(row, _aliases_of(self._aliases(s, row.name), row.version),
+                                         self.artifacts_dir)
+
+    def _run_version(self, s: Session, run_id: str | None) -> ModelVersionRow | None:
+        if run_id is None:
+            return None
+        # first(), not one(): a store migrated with duplicates from before the unique index
+        return s.scalars(select(ModelVersionRow).where(ModelVersionRow.run_id == run_id)
+                         .order_by(ModelVersionRow.version)).first()
+
+    def _same_model(self, s: Session, row: ModelVersionRow, name: str) -> ModelVersion:
+        if row.name != name:
+            raise ConfigError(
+                f"run_id: run {row.run_id} already registered {row.name}@{row.version}; a run "
+                f"registers one version, so it cannot also register {name!r}"
+            )
+        return ModelVersion.from_row(row, _aliases_of(self._aliases(s, name), row.version),
+                                     self.artifacts_dir)
 
     def get_version(self, name: str, version_or_alias: int | str = LATEST) -> ModelVersion:
         """One version of model `name`, by number, alias or ``latest``.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -36,6 +36,17 @@ class RunRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     report_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Who runs it: the process (pid on host) that created or last resumed the run, and when it
+    # last said it was alive. A `running` row whose process is gone is shown as interrupted.
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# One version per run at most: registering again after a crash finds the version, never adds a
+# second. A unique index (not a table constraint) so that `migrate` can add it to old stores;
+# NULL run ids (bundles registered by hand) are not constrained, on SQLite and PostgreSQL alike.
+RUN_VERSION_INDEX = "uq_model_versions_run_id"
 
 
 class ModelVersionRow(Base):
@@ -44,7 +55,8 @@ class ModelVersionRow(Base):
     __tablename__ = "model_versions"
     # The unique constraint is what makes concurrent registration safe on every backend: of two
     # writers that picked the same number, one fails with IntegrityError and retries.
-    __table_args__ = (UniqueConstraint("name", "version", name="uq_model_version"),)
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_model_version"),
+                      Index(RUN_VERSION_INDEX, "run_id", unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), index=True)

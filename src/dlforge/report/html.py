@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlforge.atomic import write_text
+from dlforge.atomic import atomic_open
+from dlforge.faults import fault_point
 from dlforge.report import sections as s
 
 if TYPE_CHECKING:
@@ -106,7 +107,11 @@ def write_report(path: str | Path, data: ReportData) -> Path:
         >>> write_report(tmp / "report.html", ReportData("digits", evaluation))  # doctest: +SKIP
         PosixPath('.../report.html')
     """
-    return write_text(path, render_report(data))
+    html = render_report(data)
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        fh.write(html)
+        fault_point("mid-report")
+    return Path(path)
 
 
 def render_report(data: ReportData) -> str:

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from dlforge.atomic import atomic_path
+from dlforge.atomic import atomic_path, remove_leftovers
 from dlforge.errors import ConfigError, DataError, NotFoundError
+from dlforge.faults import fault_point
 
 if TYPE_CHECKING:
     from dlforge.train.state import LoopState
@@ -49,7 +50,14 @@ def write_bytes(path: Path, blob: bytes) -> Path:
     """Write `blob` to `path` atomically (temp file in the same directory, fsync, rename)."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(blob)
+        fault_point("checkpoint-write")
     return path
+
+
+def remove_partial_checkpoints(checkpoint_dir: str | Path) -> list[Path]:
+    """Delete the temporary files of checkpoint writes that a killed process left in
+    `checkpoint_dir` (`last.pt` and the kept epochs are whole: they are written by rename)."""
+    return remove_leftovers(checkpoint_dir) if Path(checkpoint_dir).is_dir() else []
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

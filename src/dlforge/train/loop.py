@@ -20,6 +20,7 @@ from torch import nn
 
 from dlforge.config.schema import PlateauSchedule
 from dlforge.errors import ConfigError
+from dlforge.faults import fault_point
 from dlforge.models.target_scale import TargetScale
 from dlforge.runtime import select_device
 from dlforge.train.callbacks import (
@@ -173,6 +174,7 @@ def train_one_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
             state.scaler.update()
         state.schedule.step()
         meter.update(data_loss, outputs, yb)
+    fault_point("mid-epoch")  # a testing hook (dlforge.faults); one env lookup per epoch
     return {**meter.result(), "_samples": meter.samples}
 
 

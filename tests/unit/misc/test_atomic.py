@@ -37,3 +37,18 @@ def test_atomic_dir_refuses_to_replace_and_cleans_up_on_failure(tmp_path):
         (d / "half").write_text("x")
         raise RuntimeError("crash")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v1"]
+
+
+def test_remove_leftovers_deletes_only_the_temporaries_of_killed_writes(tmp_path):
+    from dlforge.atomic import remove_leftovers
+
+    (tmp_path / "checkpoints").mkdir()
+    for name in ("checkpoints/last.pt", "checkpoints/.last.pt.k3j2.tmp", "notes.tmp", ".report.html.x.tmp"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / ".bundle.a1.tmp").mkdir()
+    (tmp_path / ".bundle.a1.tmp" / ".model.json.b2.tmp").write_text("half")
+    removed = remove_leftovers(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in removed] == [
+        ".bundle.a1.tmp", ".report.html.x.tmp", "checkpoints/.last.pt.k3j2.tmp"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "checkpoints", "checkpoints/last.pt", "notes.tmp"]

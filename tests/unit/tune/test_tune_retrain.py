@@ -190,6 +190,7 @@ def test_a_plateau_schedule_on_validation_is_refused_before_any_trial():
 def test_a_run_retrained_on_train_and_validation_cannot_be_resumed(tmp_path):
     with Store.open(tmp_path) as store:
         record = store.create_run("model", public_config(_cfg()), None, None, 0)
+        store.finish_run(record.id, "interrupted")  # else this live process still owns it
     with pytest.raises(ConfigError, match=rf"^resume: run {record.id} retrained a search's best "
                                           r"config on train\+validation, which a resume cannot "
                                           r"rebuild; start it again with `dlforge run CONFIG`"):

@@ -1,0 +1,60 @@
+"""Bring a store made by an older dlforge up to the current tables, in place.
+
+`create_all` makes missing tables but never changes a table that exists, so each change to a
+shipped table gets a step here. Every step is idempotent and portable (SQLite and PostgreSQL)
+and runs on every open, in the transaction that creates the tables (on SQLite a write
+transaction, so two processes opening an old store at once upgrade it once).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Connection, func, inspect, select
+
+from dlforge.registry.tables import RUN_VERSION_INDEX, ModelVersionRow, RunRow
+
+log = logging.getLogger(__name__)
+
+# Columns added to `runs` after its first release: the owner and heartbeat of a run.
+RUN_OWNER_COLUMNS = ("pid", "host", "heartbeat_at")
+
+
+def upgrade(conn: Connection) -> None:
+    """Add what an older store lacks: the run owner columns and the one-version-per-run index."""
+    have = {c["name"] for c in inspect(conn).get_columns(RunRow.__tablename__)}
+    for name in RUN_OWNER_COLUMNS:
+        if name not in have:
+            column = RunRow.__table__.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {RunRow.__tablename__} ADD COLUMN {name} {kind}")
+    _add_run_version_index(conn)
+
+
+def _add_run_version_index(conn: Connection) -> None:
+    indexes = inspect(conn).get_indexes(ModelVersionRow.__tablename__)
+    if any(i["name"] == RUN_VERSION_INDEX for i in indexes):
+        return
+    duplicates = duplicate_run_versions(conn)
+    if duplicates:
+        # Versions stay as they are (they may be serving); registration still finds a run's
+        # version first, and `check_store` lists these until someone resolves them.
+        log.warning("store: %d runs have several model versions (%s); the unique index on "
+                    "model_versions.run_id is added once each run has one",
+                    len(duplicates), "; ".join(f"{r}: {', '.join(v)}" for r, v in duplicates.items()))
+        return
+    index = next(i for i in ModelVersionRow.__table__.indexes if i.name == RUN_VERSION_INDEX)
+    index.create(conn)
+
+
+def duplicate_run_versions(conn: Connection) -> dict[str, list[str]]:
+    """Runs with more than one version: {run_id: ["name@version", ...]} (none in a sound store)."""
+    mv = ModelVersionRow.__table__
+    runs = select(mv.c.run_id).where(mv.c.run_id.is_not(None)).group_by(mv.c.run_id) \
+        .having(func.count() > 1)
+    rows = conn.execute(select(mv.c.run_id, mv.c.name, mv.c.version)
+                        .where(mv.c.run_id.in_(runs)).order_by(mv.c.run_id, mv.c.version))
+    out: dict[str, list[str]] = {}
+    for run_id, name, version in rows:
+        out.setdefault(run_id, []).append(f"{name}@{version}")
+    return out
