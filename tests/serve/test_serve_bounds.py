@@ -94,6 +94,7 @@ def test_pixel_values_at_the_ends_of_the_range_are_predicted(client):
     ("unit", -0.001, "inputs[0][1][2]: pixel value -0.001 is outside 0..1, the range of the unit "
                      "pixels this model was trained on"),
     ("other", 1e39, "inputs[0][1][2]: pixel value 1e+39 is outside the float32 range"),
+    ("bogus", 1e39, "inputs[0][1][2]: pixel value 1e+39 is outside the float32 range"),
 ])
 def test_the_pixel_range_follows_the_bundle(pixels, value, message):
     image = [[0.5] * 3 for _ in range(3)]
