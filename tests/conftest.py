@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import struct
+import zlib
+
 import pytest
 
 
@@ -12,3 +16,23 @@ def _isolated_workspace(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DLFORGE_CACHE", str(root / "cache"))
     monkeypatch.setenv("DLFORGE_NO_SYSTEM_DATA", "1")  # never read /usr/share/datasets in unit tests
     yield
+
+
+@functools.cache
+def _blank_png(width: int, height: int) -> bytes:
+    """A 1-bit grayscale PNG of zeros, compressed row by row: its pixels never exist in memory."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = bytes(1 + (width + 7) // 8) * 64  # 64 rows, each a filter byte and packed bits
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(rows) for _ in range(height // 64))
+    idat += packer.compress(rows[: (height % 64) * (len(rows) // 64)]) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="session")
+def blank_png():
+    """`blank_png(width, height)` -> PNG bytes; 20000x20000 is 48 KB and costs no pixel memory."""
+    return _blank_png

@@ -8,6 +8,7 @@ from serve_models import make_store
 
 from dlforge.config.schema import ServeConfig
 from dlforge.serve import create_app
+from dlforge.serve.app import DEFAULT_MAX_PIXELS
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +24,9 @@ def make_client(store, monkeypatch):
     monkeypatch.delenv("DLFORGE_SERVE_TOKEN", raising=False)
     clients = []
 
-    def make(models=(), max_items=1024, **settings):
+    def make(models=(), max_items=1024, max_pixels=DEFAULT_MAX_PIXELS, **settings):
         client = TestClient(create_app(store, ServeConfig(**settings), models=models,
-                                       max_items=max_items))
+                                       max_items=max_items, max_pixels=max_pixels))
         clients.append(client.__enter__())
         return client
 

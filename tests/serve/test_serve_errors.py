@@ -26,7 +26,8 @@ def detail(response) -> tuple[int, str]:
      "inputs[0]: this model takes pixel arrays of shape (C, H, W) or (H, W) (or image files as "
      "multipart); got a string"),
     ({"inputs": [[[1e39] * 8] * 8]}, 422,
-     "inputs: pixel values must be finite numbers within the float32 range"),
+     "inputs[0][0][0]: pixel value 1e+39 is outside 0..255, the range of the uint8 pixels this "
+     "model was trained on"),
     ({"inputs": []}, 422, "inputs: empty; send at least one input"),
     ({"images": []}, 422, "inputs: Field required\nimages: Extra inputs are not permitted"),
     ({"inputs": IMAGE, "top_k": 0}, 422, "top_k: Input should be greater than or equal to 1"),
@@ -134,10 +135,14 @@ def test_store_failure_is_503_and_a_bug_is_a_generic_500(client, monkeypatch, st
             500, "internal error; the server log has the details")
 
 
-@pytest.mark.parametrize("number", [b"1" + b"0" * 150, b"1" + b"0" * 250, b"1e+99", b"1e+100"])
-def test_numbers_too_large_for_float32_are_refused_on_the_fast_and_the_checked_parse(client, number):
+@pytest.mark.parametrize(("number", "shown"), [(b"1" + b"0" * 150, "1e+150"),
+                                               (b"1" + b"0" * 250, "1e+250"),
+                                               (b"1e+99", "1e+99"), (b"1e+100", "1e+100")])
+def test_numbers_too_large_for_float32_are_refused_on_the_fast_and_the_checked_parse(client, number,
+                                                                                      shown):
     # 150 digits and 2-digit exponents take the plain parse, the others the number-by-number one
     row = b"[" + b",".join([b"0"] * 7 + [number]) + b"]"
     body = b'{"inputs": [[' + b",".join([row] * 8) + b"]]}"
     response = client.post(PREDICT, content=body, headers={"content-type": "application/json"})
-    assert detail(response) == (422, "inputs: pixel values must be finite numbers within the float32 range")
+    assert detail(response) == (422, f"inputs[0][0][7]: pixel value {shown} is outside 0..255, the "
+                                     "range of the uint8 pixels this model was trained on")

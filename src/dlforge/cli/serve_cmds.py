@@ -24,6 +24,9 @@ def serve_command(
     set_: Annotated[list[str], typer.Option(
         "--set", "-s", help="Override a key: --set serve.max_batch=64 (repeatable).")] = [],  # noqa: B006
     max_items: Annotated[int, typer.Option(help="Most inputs in one predict request.", min=1)] = 1024,
+    max_pixels: Annotated[int, typer.Option(
+        help="Most pixels (width x height) of the image files in one predict request together.",
+        min=1)] = 67_108_864,
     log_level: Annotated[str, typer.Option(help="uvicorn log level: info, warning, error.")] = "info",
 ) -> None:
     """Serve registered models over HTTP: POST /v1/models/NAME/predict, GET /v1/models, /metrics.
@@ -50,7 +53,8 @@ def serve_command(
     try:
         for ref in model:  # unknown models fail here, as a one-line error, not in the server log
             store.resolve(ref)
-        app = create_app(store, settings, models=model, max_items=max_items)
+        app = create_app(store, settings, models=model, max_items=max_items,
+                         max_pixels=max_pixels)
         output.err.print(f"serving {store.url} on http://{settings.host}:{settings.port} "
                          f"(docs at /docs)")
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)

@@ -28,6 +28,7 @@ from dlforge.config.schema import ModelConfig
 from dlforge.data.dataset import TaskSpec
 from dlforge.data.preprocess import Preprocessor, preprocessor_from_dict
 from dlforge.errors import ConfigError, DataError, NotFoundError
+from dlforge.registry.bundle_checks import check_weights_fit, read_json
 from dlforge.registry.records import json_safe, now
 
 FORMAT_VERSION = 1
@@ -125,12 +126,13 @@ def load_bundle(path: str | Path) -> Bundle:
 
     Raises:
         NotFoundError: the directory or one of its files is missing.
-        DataError: a file is corrupt or the weights do not fit the architecture.
+        DataError: a file is corrupt, too large or too deeply nested (`bundle_checks`), or
+            the weights do not fit the architecture (checked before the model is built).
     """
     path = Path(path)
     if not path.is_dir():
         raise NotFoundError(f"bundle: {path} does not exist or is not a directory")
-    docs = {name: _read_json(path / name) for name in JSON_FILES}
+    docs = {name: read_json(path / name) for name in JSON_FILES}
     spec = docs["model.json"]
     try:
         model_config = TypeAdapter(ModelConfig).validate_python(spec["config"])
@@ -141,15 +143,7 @@ def load_bundle(path: str | Path) -> Bundle:
         raise DataError(f"bundle: {path / 'model.json'} or task.json is incomplete or corrupt "
                         f"({_first_line(exc)}); re-register the model") from None
     preprocessor = preprocessor_from_dict(docs["preprocess.json"])
-    from dlforge.models import build_model  # the zoo imports every model: only when loading
-
-    try:
-        model = build_model(model_config, input_shape=input_shape, num_outputs=num_outputs,
-                            vocab_size=vocab_size, scale_outputs=bool(spec.get("scale_outputs")))
-    except ConfigError as exc:
-        raise DataError(f"bundle: {path / 'model.json'} describes a model that cannot be built "
-                        f"({_first_line(exc)}); re-register the model") from None
-    _load_weights(model, path / WEIGHTS)
+    model = _build(path, spec, model_config, input_shape, num_outputs, vocab_size)
     return Bundle(
         model=model.eval(), preprocessor=preprocessor, task=task,
         threshold=docs["task.json"].get("threshold"), metrics=docs["metrics.json"],
@@ -172,6 +166,25 @@ def input_spec(kind: str, input_shape: tuple[int, ...], given: dict[str, Any] | 
     return {**spec, **(given or {})}
 
 
+def _build(path: Path, spec: dict[str, Any], model_config: Any, input_shape: tuple[int, ...],
+           num_outputs: int, vocab_size: int | None) -> nn.Module:
+    """The model of model.json with the weights of the bundle, once their shapes agree."""
+    from dlforge.models import build_model  # the zoo imports every model: only when loading
+
+    def build() -> nn.Module:
+        return build_model(model_config, input_shape=input_shape, num_outputs=num_outputs,
+                           vocab_size=vocab_size, scale_outputs=bool(spec.get("scale_outputs")))
+
+    try:
+        check_weights_fit(build, path / WEIGHTS)  # before allocating: model.json may ask for GBs
+        model = build()
+    except ConfigError as exc:
+        raise DataError(f"bundle: {path / 'model.json'} describes a model that cannot be built "
+                        f"({_first_line(exc)}); re-register the model") from None
+    _load_weights(model, path / WEIGHTS)
+    return model
+
+
 def _cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """Contiguous CPU tensors; safetensors refuses two names sharing memory, so copies break ties."""
     tensors: dict[str, torch.Tensor] = {}
@@ -185,8 +198,6 @@ def _cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _load_weights(model: nn.Module, file: Path) -> None:
-    if not file.is_file():
-        raise NotFoundError(f"bundle: {file} is missing; the bundle is incomplete, re-register the model")
     try:
         state = load_file(str(file))
     except (SafetensorError, OSError) as exc:
@@ -198,15 +209,6 @@ def _load_weights(model: nn.Module, file: Path) -> None:
         detail = " ".join(line.strip() for line in str(exc).splitlines()[1:])[:300]
         raise DataError(f"bundle: {file} does not match the architecture in model.json "
                         f"({detail}); re-register the model") from None
-
-
-def _read_json(file: Path) -> Any:
-    if not file.is_file():
-        raise NotFoundError(f"bundle: {file} is missing; the bundle is incomplete, re-register the model")
-    try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"bundle: {file} is not valid JSON ({exc}); re-register the model") from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dlforge.data.images import decode_image
+from dlforge.data.images import SizeLimit, decode_image
 from dlforge.errors import DataError
 from dlforge.models.scores import DEFAULT_THRESHOLD, labels_from_scores, predict_scores
 from dlforge.registry.bundle import Bundle, load_bundle
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from dlforge.registry.records import ModelVersion
 
 _ENCODED = (str, Path, bytes)
+# The pixel values a model was trained on, by its input spec's `pixels` (see
+# pipeline/register.py); for "other" the range is unknown, so only float32's own bounds hold.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+PIXEL_RANGES = {"uint8": (0.0, 255.0), "unit": (0.0, 1.0), "other": (-_FLOAT32_MAX, _FLOAT32_MAX)}
 
 
 class Predictor:
@@ -64,6 +68,18 @@ class Predictor:
     def modality(self) -> str:
         """"image", "table" or "text"."""
         return self.bundle.input_spec.get("modality", self.bundle.preprocessor.kind)
+
+    @property
+    def pixels(self) -> str:
+        """How the training images' pixels were scaled: "uint8" (0..255), "unit" (0..1) or
+        "other" (floats of unknown range); a key of `PIXEL_RANGES`."""
+        return self.bundle.input_spec.get("pixels", "uint8")
+
+    @property
+    def image_limit(self) -> SizeLimit:
+        """The largest image file decoded for this model (image models), see `SizeLimit.for_input`."""
+        shape = tuple(self.bundle.preprocessor.output_shape)
+        return SizeLimit.for_input(shape[-2], shape[-1])
 
     @property
     def text_column(self) -> str:
@@ -139,13 +155,14 @@ class Predictor:
             # size is an error, not something to stretch silently.
             size = tuple(spec["size"]) if spec.get("resize") else None
             color = spec.get("color") or ("rgb" if expected[0] == 3 else "grayscale")
-            images = [decode_image(i, color=color, size=size) for i in inputs]
+            limit = self.image_limit
+            images = [decode_image(i, color=color, size=size, limit=limit) for i in inputs]
             for name, image in zip(inputs, images, strict=True):
                 if image.shape != expected:
                     shown = name if isinstance(name, (str, Path)) else "image bytes"
                     raise DataError(f"input: {shown} is {image.shape[2]}x{image.shape[1]} pixels; "
                                     f"the model takes {expected[2]}x{expected[1]} images")
-            return _as_training_pixels(np.stack(images), spec.get("pixels", "uint8"))
+            return _as_training_pixels(np.stack(images), self.pixels)
         x = np.stack(inputs) if isinstance(inputs, list) and inputs else np.asarray(inputs)
         if x.ndim == 3 and expected[0] == 1 and tuple(x.shape[1:]) == expected[1:]:
             x = x[:, None, :, :]  # (N, H, W) grayscale

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from dlforge.errors import StoreError
 from dlforge.registry.tables import EventRow, ModelVersionRow, RunRow
 
 RUN_STATUSES = ("running", "completed", "failed", "interrupted")
@@ -84,9 +85,26 @@ class ModelVersion:
                  artifacts_dir: Path | None = None) -> ModelVersion:
         return cls(
             name=row.name, version=row.version, run_id=row.run_id,
-            bundle_path=(artifacts_dir or Path()) / row.bundle_path, metrics=row.metrics or {},
+            bundle_path=bundle_dir(artifacts_dir or Path(), row.bundle_path, f"{row.name}@{row.version}"),
+            metrics=row.metrics or {},
             parent_version=row.parent_version, created_at=utc(row.created_at), aliases=aliases,
         )
+
+
+def bundle_dir(artifacts_dir: Path, stored: str, ref: str) -> Path:
+    """The bundle directory a row's `stored` bundle_path names, always inside `artifacts_dir`.
+
+    The store writes paths relative to the artifacts folder; one that is absolute or climbs
+    out with '..' was not written by dlforge, and loading it could read any directory.
+
+    Raises:
+        StoreError: `stored` escapes the artifacts folder.
+    """
+    relative = Path(stored)
+    if relative.anchor or ".." in relative.parts:
+        raise StoreError(f"{ref}: the store's bundle_path {stored!r} leaves the artifacts folder "
+                         f"{artifacts_dir} (absolute or with '..'); re-register the model")
+    return artifacts_dir / relative
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from dlforge.data.images import MAX_SIDE
 from dlforge.registry.refs import parse_ref
 from dlforge.serve.deps import TOKEN_ENV
 from dlforge.serve.errors import install_handlers
 from dlforge.serve.metrics import ServeMetrics
 from dlforge.serve.middleware import BodyLimit, Observe
 from dlforge.serve.models import ModelCache
+from dlforge.serve.openapi import install_openapi
 from dlforge.serve.routes import models_router, router
 
 if TYPE_CHECKING:
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
     from dlforge.registry import Store
 
 DEFAULT_MAX_ITEMS = 1024
+# Most pixels of the image files in one request together (one MAX_SIDE x MAX_SIDE image, 192
+# MB decoded as RGB), read from their headers before any is decoded.
+DEFAULT_MAX_PIXELS = MAX_SIDE * MAX_SIDE
 # How stale an alias may be when another process moved it (this server's own moves and
 # reloads apply at once): a store read per request would cost more than a small model's
 # forward pass.
@@ -34,8 +39,8 @@ ALIAS_TTL_S = 0.5
 
 
 def create_app(store: Store, settings: ServeConfig, *, models: Sequence[str] = (),
-               max_items: int = DEFAULT_MAX_ITEMS, max_loaded: int = 4,
-               alias_ttl: float = ALIAS_TTL_S) -> FastAPI:
+               max_items: int = DEFAULT_MAX_ITEMS, max_pixels: int = DEFAULT_MAX_PIXELS,
+               max_loaded: int = 4, alias_ttl: float = ALIAS_TTL_S) -> FastAPI:
     """The inference service over `store`.
 
     Args:
@@ -44,6 +49,8 @@ def create_app(store: Store, settings: ServeConfig, *, models: Sequence[str] = (
         models: references such as ``digits@production``: each is loaded at startup, and its
             alias becomes what a bare ``/v1/models/digits/...`` serves (else the latest version).
         max_items: most inputs in one predict request.
+        max_pixels: most pixels (width x height) of the image files of one predict request
+            together; each file is also limited by its model (`Predictor.image_limit`).
         max_loaded: model versions kept in memory.
         alias_ttl: seconds a resolved alias is reused; a move made by another process (the
             CLI, another server) is served within this time, one through this app at once.
@@ -84,9 +91,12 @@ def create_app(store: Store, settings: ServeConfig, *, models: Sequence[str] = (
     app.state.token = settings.token or os.environ.get(TOKEN_ENV) or None
     app.state.protect_reads = settings.protect_reads
     app.state.max_items = max_items
+    app.state.max_pixels = max_pixels
     app.include_router(models_router)
     app.include_router(router)
     install_handlers(app)
+    install_openapi(app, (models_router, router), protect_reads=settings.protect_reads,
+                    max_items=max_items)
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     app.add_middleware(Observe, metrics=metrics)  # outermost: counts 413s and 500s too
     return app

@@ -2,7 +2,7 @@
 
     DataError, ConfigError, request validation  -> 422 (the message names the field)
     NotFoundError                               -> 404
-    BodyTooLarge                                -> 413
+    TooLarge (body bytes, image pixels)         -> 413
     StoreError                                  -> 503 (the store or a bundle is unavailable)
     anything else                               -> 500, logged with its traceback, generic body
 """
@@ -22,7 +22,11 @@ logger = logging.getLogger("dlforge.serve")
 INTERNAL = "internal error; the server log has the details"
 
 
-class BodyTooLarge(Exception):
+class TooLarge(Exception):
+    """The request is over a size limit of the server; the message names it and the fix."""
+
+
+class BodyTooLarge(TooLarge):
     """The request body is over ``serve.max_body_mb``."""
 
     def __init__(self, limit_bytes: int) -> None:
@@ -73,7 +77,7 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DataError, unprocessable)
     app.add_exception_handler(ConfigError, unprocessable)
     app.add_exception_handler(NotFoundError, not_found)
-    app.add_exception_handler(BodyTooLarge, too_large)
+    app.add_exception_handler(TooLarge, too_large)
     app.add_exception_handler(StoreError, unavailable)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(Exception, internal)

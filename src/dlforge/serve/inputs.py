@@ -2,14 +2,16 @@
 
 JSON ``{"inputs": [...]}`` (image pixel arrays, texts or table rows) or multipart image files
 under ``files``. Only the checks that the Predictor cannot make are here: the kind of each
-item for the model's modality, numbers that are finite, the item limit. Shapes, sizes and
-columns are the Predictor's to check (its DataError messages reach the client unchanged).
+item for the model's modality, pixel values within the range the model was trained on, the
+item limit, and the size of image files read from their headers before anything is decoded
+(each within the model's `SizeLimit`, all together within the request's pixel budget).
+Shapes and columns are the Predictor's to check (its DataError messages reach the client
+unchanged).
 Strings are never taken as file paths: a client must not make the server read its own files.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
@@ -18,12 +20,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from dlforge.data.images import SizeLimit, open_image
 from dlforge.errors import DataError
-from dlforge.serve.errors import validation_message
+from dlforge.registry.predictor import PIXEL_RANGES
+from dlforge.serve.errors import TooLarge, validation_message
 from dlforge.serve.schemas import PredictRequest
 
 if TYPE_CHECKING:
@@ -72,24 +75,28 @@ async def read_body(request: Request, max_items: int) -> PredictRequest | list[t
 
 
 def to_batch(body: PredictRequest | list[tuple[str, bytes]], predictor: Predictor,
-             top_k: int | None) -> Batch:
+             top_k: int | None, max_pixels: int) -> Batch:
     """The inputs as the Predictor takes them, checked for the model's modality.
 
+    Args:
+        max_pixels: most pixels (width x height) of all image files of the request together.
+
     Raises:
-        DataError: an item of the wrong kind for this model, naming its index.
+        DataError: an item of the wrong kind for this model or a pixel value out of range,
+            naming its index; an image file over the model's size limit, naming the file.
+        TooLarge: the image files hold more than `max_pixels` pixels together.
     """
     modality = predictor.modality
     if isinstance(body, list):
         if modality != "image":
             raise DataError(f"files: this model takes {modality} inputs, not image files; "
                             'send JSON {"inputs": [...]}')
-        for name, data in body:
-            _check_image(data, name)
+        _check_files(body, predictor.image_limit, max_pixels)
         return Batch([data for _, data in body], "list", len(body), top_k)
     top_k = body.top_k or top_k
     items = body.inputs
     if modality == "image":
-        return Batch(_images(items), "array", len(items), top_k)
+        return Batch(_images(items, predictor.pixels), "array", len(items), top_k)
     if modality == "text":
         _expect(items, str, "strings (the texts)")
         return Batch(list(items), "list", len(items), top_k)
@@ -107,17 +114,31 @@ async def _read_files(request: Request, max_items: int) -> list[tuple[str, bytes
     return [(f"files[{i}] ({f.filename})", await f.read()) for i, f in enumerate(files)]
 
 
-def _check_image(data: bytes, name: str) -> None:
-    """Name the upload that is not an image (the Predictor only sees anonymous bytes)."""
+def _check_files(files: list[tuple[str, bytes]], limit: SizeLimit, max_pixels: int) -> None:
+    """Every file an image within `limit`, all within `max_pixels`: from headers, undecoded."""
+    total = sum(_check_image(data, name, limit) for name, data in files)
+    if total > max_pixels:
+        raise TooLarge(f"files: {len(files)} images of {total} pixels in all; at most "
+                       f"{max_pixels} pixels per request (dlforge serve --max-pixels); "
+                       "send fewer or smaller images per request")
+
+
+def _check_image(data: bytes, name: str, limit: SizeLimit) -> int:
+    """The pixel count of an upload; names the upload that is not an image or too large (the
+    Predictor only sees anonymous bytes)."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with open_image(data, name=name, limit=limit) as image:
+            width, height = image.size
             image.verify()
+    except DataError:
+        raise
     except (OSError, SyntaxError, ValueError):  # what PIL raises for non-images
         # PIL's own message names a memory address, not the file: leave it out.
         raise DataError(f"{name}: not a readable image file; send PNG, JPEG or BMP files") from None
+    return width * height
 
 
-def _images(items: list[Any]) -> np.ndarray:
+def _images(items: list[Any], pixels: str) -> np.ndarray:
     _expect(items, list, "pixel arrays of shape (C, H, W) or (H, W) (or image files as multipart)")
     try:
         with np.errstate(over="ignore"):  # too large for float32 becomes inf: refused below
@@ -125,9 +146,27 @@ def _images(items: list[Any]) -> np.ndarray:
     except (ValueError, TypeError):
         raise DataError("inputs: images must be arrays of numbers, all of one shape "
                         "(C, H, W) or (H, W)") from None
-    if not np.isfinite(x).all():
-        raise DataError("inputs: pixel values must be finite numbers within the float32 range")
+    if pixels not in PIXEL_RANGES:
+        pixels = "other"  # a bundle written by hand: only float32's own bounds are known
+    low, high = PIXEL_RANGES[pixels]
+    if x.size and not (x.min() >= low and x.max() <= high):  # two reductions, no Python loop
+        raise DataError(_out_of_range(items, x, pixels))
     return x
+
+
+def _out_of_range(items: list[Any], x: np.ndarray, pixels: str) -> str:
+    """Name the first pixel outside the model's range, with the value the client sent."""
+    low, high = PIXEL_RANGES[pixels]
+    at = np.unravel_index(int(np.argmax((x < low) | (x > high))), x.shape)
+    value = items
+    for i in at:
+        value = value[int(i)]
+    where = "inputs" + "".join(f"[{int(i)}]" for i in at)
+    shown = repr(value) if len(repr(value)) <= 24 else f"{float(value):.6g}"  # 150-digit ints
+    if pixels == "other":
+        return f"{where}: pixel value {shown} is outside the float32 range"
+    return (f"{where}: pixel value {shown} is outside {low:g}..{high:g}, the range of the "
+            f"{pixels} pixels this model was trained on")
 
 
 def _rows(items: list[Any], columns: list[str] | None) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from dlforge.config.base import ALIAS_PATTERN, MODEL_NAME_PATTERN
 from dlforge.registry.records import json_safe
 from dlforge.serve.deps import ModelsDep, StoreDep, read_access, require_token
 from dlforge.serve.inputs import read_body, to_batch
@@ -36,8 +37,13 @@ PREDICT_BODY = {"requestBody": {"required": True, "content": {
         "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
     }},
 }}}
+# Patterns in the schema only: a bad name or alias gets the registry's own message.
+NAME_PATTERN = (MODEL_NAME_PATTERN.removesuffix("$")
+                + f"(@({ALIAS_PATTERN.strip('^$')}|[0-9]+))?$")
 ModelName = Annotated[str, Path(description="Model name, or name@alias / name@version.",
-                                 max_length=200)]
+                                 max_length=200, json_schema_extra={"pattern": NAME_PATTERN})]
+AliasName = Annotated[str, Path(description="Alias, such as production or staging.",
+                                max_length=100, json_schema_extra={"pattern": ALIAS_PATTERN})]
 
 router = APIRouter()
 models_router = APIRouter(prefix="/v1/models", tags=["models"], responses=ERRORS)
@@ -53,7 +59,7 @@ async def predict(request: Request, name: ModelName,
     """Predict with the version `name` points at: JSON ``{"inputs": [...]}`` or image files."""
     body = await read_body(request, request.app.state.max_items)
     loaded = await models.get(name)
-    batch = to_batch(body, loaded.predictor, top_k)
+    batch = to_batch(body, loaded.predictor, top_k, request.app.state.max_pixels)
     rows = await loaded.batcher.submit(batch.items, batch.kind, batch.size)
     k = batch.top_k or DEFAULT_TOP_K
     return {"model": loaded.version.name, "version": loaded.version.version,
@@ -82,7 +88,7 @@ async def show_model(name: ModelName, store: StoreDep) -> dict[str, Any]:
 
 @models_router.put("/{name}/aliases/{alias}", response_model=AliasResponse,
                    dependencies=[Depends(require_token)])
-async def move_alias(name: ModelName, alias: Annotated[str, Path(max_length=100)],
+async def move_alias(name: ModelName, alias: AliasName,
                      body: AliasRequest, store: StoreDep, models: ModelsDep) -> dict[str, Any]:
     """Point `alias` at a version (token required). Requests already running finish on the
     old version; the next ones use the new one."""

@@ -16,9 +16,12 @@ class PredictRequest(BaseModel):
     """JSON body of ``POST /v1/models/{name}/predict``."""
 
     model_config = ConfigDict(extra="forbid")
+    # minItems in the schema only: an empty list gets dlforge's own message (serve/inputs.py);
+    # maxItems is the app's --max-items, set on its schema (serve/openapi.py).
     inputs: list[InputItem] = Field(
         description="Images as (C, H, W) or (H, W) pixel arrays, texts as strings, "
-                    "table rows as objects (column -> value) or arrays in column order.")
+                    "table rows as objects (column -> value) or arrays in column order.",
+        json_schema_extra={"minItems": 1})
     top_k: int | None = Field(None, ge=1, description="Classes to return per input (multiclass).")
 
 

@@ -148,3 +148,16 @@ def test_an_unreachable_store_is_one_line_with_the_password_masked(tmp_path, cap
     err = capsys.readouterr().err
     assert err.startswith("error: store: cannot open postgresql+psycopg://user:***@127.0.0.1:1/dlforge: ")
     assert "secret" not in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("args", "max_pixels"), [([], 8192 * 8192), (["--max-pixels", "1000"], 1000)])
+def test_serve_passes_the_pixel_budget_to_the_app(tmp_path, monkeypatch, args, max_pixels):
+    import uvicorn
+
+    from dlforge.serve.app import DEFAULT_MAX_PIXELS
+
+    apps = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: apps.append(app))
+    assert main(["-w", str(tmp_path / "ws"), "serve", *args]) == 0
+    assert DEFAULT_MAX_PIXELS == 8192 * 8192
+    assert [app.state.max_pixels for app in apps] == [max_pixels]

@@ -129,7 +129,9 @@ def test_weights_that_do_not_fit_the_architecture(tmp_path):
     model_json["config"]["hidden"] = [9]
     (path / "model.json").write_text(json.dumps(model_json))
     with pytest.raises(DataError, match=r"^bundle: .*weights\.safetensors does not match the "
-                                        r"architecture in model\.json \(size mismatch"):
+                                        r"architecture in model\.json \(tensor 'body\.1\.weight': "
+                                        r"\(8, 5\) in the file, \(9, 5\) in the architecture\); "
+                                        r"re-register the model$"):
         load_bundle(path)
 
 

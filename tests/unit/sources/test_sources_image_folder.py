@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from dlforge.config.schema import DataConfig
-from dlforge.data.images import decode_image
+from dlforge.data.images import SizeLimit, decode_image
 from dlforge.data.sources import load_dataset
 from dlforge.errors import DataError
 
@@ -95,3 +96,39 @@ def test_decode_image_converts_resizes_and_reports(tmp_path):
     missing = tmp_path / "x.png"
     with pytest.raises(DataError, match=r"x\.png: cannot read image \(.*No such file"):
         decode_image(missing, color="rgb", size=None)
+
+
+def test_decode_image_refuses_an_image_over_the_pixel_cap_from_its_header(tmp_path, blank_png,
+                                                                          monkeypatch):
+    def refuse(self):
+        raise AssertionError(f"decoded a {self.size} image")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+    with pytest.raises(DataError, match=r"^<bytes>: image is 400000000 pixels; the limit is "
+                                        r"89478485 pixels; resize it first$"):
+        decode_image(blank_png(20000, 20000), color="rgb", size=(8, 8))
+    path = tmp_path / "big.png"
+    path.write_bytes(blank_png(12000, 12000))
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: image is 12000x12000 pixels "
+                                        r"\(144000000\); the limit is 89478485 pixels; resize it first$"):
+        decode_image(path, color="grayscale", size=None)
+
+
+def test_decode_image_keeps_to_a_model_s_size_limit(blank_png):
+    assert (SizeLimit.for_input(28, 28), SizeLimit.for_input(200, 100).max_side) == (
+        SizeLimit(1792, "64x the model's 28x28 input"), 8192)
+    limit = SizeLimit.for_input(8, 8)
+    assert decode_image(blank_png(512, 3), color="grayscale", size=(8, 8), limit=limit).shape == (1, 8, 8)
+    with pytest.raises(DataError, match=r"^<bytes>: image is 4x513 pixels; the limit is 512 pixels "
+                                        r"a side \(64x the model's 8x8 input\); resize it first$"):
+        decode_image(blank_png(4, 513), color="grayscale", size=(8, 8), limit=limit)
+
+
+def test_image_folder_skips_an_image_over_the_pixel_cap(tmp_path, blank_png):
+    img(tmp_path / "a" / "1.png", 10)
+    img(tmp_path / "b" / "2.png", 20)
+    (tmp_path / "b" / "bomb.png").write_bytes(blank_png(20000, 20000))
+    ds = load_dataset(DataConfig(source="image_folder", path=str(tmp_path)))
+    assert ds.x.shape == (2, 1, 3, 4)
+    assert ds.skipped == [{"path": "b/bomb.png", "reason": "image is 400000000 pixels; the limit "
+                                                           "is 89478485 pixels; resize it first"}]
