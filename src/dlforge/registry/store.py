@@ -34,6 +34,7 @@ from dlforge.registry.records import (
     now,
 )
 from dlforge.registry.refs import LATEST, check_alias, check_model_name, parse_ref, parse_selector
+from dlforge.registry.retry import retrying
 from dlforge.registry.runs import RunStore
 from dlforge.registry.tables import AliasRow, Base, EventRow, ModelVersionRow
 
@@ -98,15 +99,15 @@ class Store(RunStore):
     def _create_tables(self) -> None:
         # Two processes opening a fresh store at once may both try CREATE TABLE; the loser
         # sees "already exists" and simply finds the tables on the second pass.
-        for attempt in range(2):
-            try:
-                with self._writer.begin() as conn:
-                    Base.metadata.create_all(conn)
-                    upgrade(conn)  # a store made by an older dlforge: add what it lacks
-                return
-            except SQLAlchemyError as exc:
-                if attempt == 1 or "already exists" not in str(exc):
-                    raise open_error(self._raw_url, exc) from None
+        def create() -> None:
+            with self._writer.begin() as conn:
+                Base.metadata.create_all(conn)
+                upgrade(conn)  # a store made by an older dlforge: add what it lacks
+
+        try:
+            retrying(create, attempts=2, on=SQLAlchemyError, when=lambda e: "already exists" in str(e))
+        except SQLAlchemyError as exc:
+            raise open_error(self._raw_url, exc) from None
 
     @contextlib.contextmanager
     def _session(self, write: bool = False) -> Iterator[Session]:
@@ -154,16 +155,15 @@ class Store(RunStore):
             self.get_run(run_id)
         if parent_version is not None:
             self.get_version(name, parent_version)
-        for _ in range(REGISTER_ATTEMPTS):
-            try:
-                return self._register_once(name, run_id, bundle_src, json_safe(metrics),
-                                           parent_version)
-            except IntegrityError:
-                continue  # another writer took this number first: read the new highest
-        raise StoreError(
-            f"store: could not register {name!r} after {REGISTER_ATTEMPTS} attempts; "
-            "too many processes registering at once, try again"
-        )
+        try:  # another writer may take a number first: each attempt reads the new highest
+            return retrying(lambda: self._register_once(name, run_id, bundle_src, json_safe(metrics),
+                                                        parent_version),
+                            attempts=REGISTER_ATTEMPTS, on=IntegrityError)
+        except IntegrityError:
+            raise StoreError(
+                f"store: could not register {name!r} after {REGISTER_ATTEMPTS} attempts; "
+                "too many processes registering at once, try again"
+            ) from None
 
     def _register_once(self, name: str, run_id: str | None, src: Path, metrics: dict[str, Any],
                        parent_version: int | None) -> ModelVersion:
@@ -291,13 +291,8 @@ class Store(RunStore):
         """
         check_alias(alias)
         target = self.get_version(name, version).version
-        for attempt in range(3):
-            try:
-                self._move_alias(name, alias, target, reason)
-                break
-            except IntegrityError:
-                if attempt == 2:  # pragma: no cover - needs three racing writers in a row
-                    raise
+        # two creators race on the primary key; the loser retries as a move
+        retrying(lambda: self._move_alias(name, alias, target, reason), attempts=3, on=IntegrityError)
         return self.get_version(name, target)
 
     def _move_alias(self, name: str, alias: str, target: int, reason: str | None) -> None:

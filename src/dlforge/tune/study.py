@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from dlforge.config.schema import RunConfig
 from dlforge.errors import ConfigError, StoreError
 from dlforge.registry.engine import BUSY_TIMEOUT_S, mask_url
+from dlforge.registry.retry import retrying
 from dlforge.train.monitor import resolve_mode
 
 if TYPE_CHECKING:
@@ -135,19 +135,19 @@ def _storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
     from sqlalchemy.exc import SQLAlchemyError
 
     kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_S}} if url.startswith("sqlite") else {}
-    for attempt in range(attempts):
-        try:
-            storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-            if url.startswith("sqlite"):
-                _commit_without_fsync(storage.engine)
-            return storage
-        except SQLAlchemyError as exc:
-            text = str(exc).lower()
-            raced = "unique" in text or "already exists" in text or "duplicate" in text
-            if not raced or attempt == attempts - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
+    def create() -> optuna.storages.RDBStorage:
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        if url.startswith("sqlite"):
+            _commit_without_fsync(storage.engine)
+        return storage
+
+    return retrying(create, attempts=attempts, on=SQLAlchemyError, when=_raced, backoff_s=0.2)
+
+
+def _raced(exc: BaseException) -> bool:
+    """A lost race to create Optuna's tables, which the next attempt finds made."""
+    text = str(exc).lower()
+    return "unique" in text or "already exists" in text or "duplicate" in text
 
 
 def _commit_without_fsync(engine: Any) -> None:
