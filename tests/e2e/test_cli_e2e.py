@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SMS = ROOT.parent / "shared" / "data" / "sms-spam.csv"
 pytestmark = pytest.mark.e2e
 
 
@@ -72,8 +71,7 @@ def test_digits_predict_matches_in_process(digits_run, tmp_path):
 
 def test_sms_spam_run_reports_spam_recall_first(tmp_path):
     workspace = tmp_path / "ws"
-    cli(workspace, "run", "examples/sms_spam.yaml", "--quiet", "--set", "train.epochs=3",
-            "--set", f"data.path={SMS}")
+    cli(workspace, "run", "examples/sms_spam.yaml", "--quiet", "--set", "train.epochs=3")
     from dlforge.registry import Store
 
     version = Store.open(workspace).resolve("sms-spam")
