@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SMS = ROOT.parent / "shared" / "data" / "sms-spam.csv"
 pytestmark = pytest.mark.e2e
 
 
@@ -72,8 +71,7 @@ def test_digits_predict_matches_in_process(digits_run, tmp_path):
 
 def test_sms_spam_run_reports_spam_recall_first(tmp_path):
     workspace = tmp_path / "ws"
-    cli(workspace, "run", "examples/sms_spam.yaml", "--quiet", "--set", "train.epochs=3",
-            "--set", f"data.path={SMS}")
+    cli(workspace, "run", "examples/sms_spam.yaml", "--quiet", "--set", "train.epochs=3")
     from dlforge.registry import Store
 
     version = Store.open(workspace).resolve("sms-spam")
@@ -88,6 +86,30 @@ def test_sms_spam_run_reports_spam_recall_first(tmp_path):
 
     in_process = dlforge.load("sms-spam", workspace=workspace).predict(texts)
     assert [r["label"] for r in json.loads(proc.stdout)] == [r["label"] for r in in_process]
+
+
+def test_digits_search_example_records_trials_registers_and_reports(tmp_path):
+    workspace = tmp_path / "ws"
+    proc = cli(workspace, "run", "examples/digits_search.yaml", "--quiet",
+               "--set", "tune.n_trials=3", "--set", "train.epochs=2")
+    from dlforge.registry import Store
+
+    store = Store.open(workspace)
+    assert sorted(r.kind for r in store.list_runs()) == ["train", "trial", "trial", "trial"]
+    version = store.resolve("digits-search@staging")
+    run = store.get_run(version.run_id)
+    assert (version.version, run.kind, run.status) == (1, "train", "completed")
+    tune = run.metrics["tune"]
+    assert (tune["metric"], tune["direction"]) == ("val_accuracy", "maximize")
+    counts = tune["counts"]
+    assert (counts["failed"], counts["running"], counts["complete"] + counts["pruned"]) == (0, 0, 3)
+    assert counts["complete"] >= 2  # the median pruner waits for 2 complete trials
+    assert sorted(tune["best_params"]) == ["model.dense", "model.dropout", "train.batch_size",
+                                           "train.lr"]
+    report = Path(run.report_path).read_text()
+    assert f"Search trials ({tune['study']})" in report
+    assert "Optimization history: val_accuracy per trial" in report
+    assert f"report: {run.report_path}" in proc.stdout
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ from dlforge.config.schema import DataConfig
 from dlforge.data.sources import load_dataset
 from dlforge.errors import DataError
 
-SMS = "/work/shared/data/sms-spam.csv"
+SMS = str(Path(__file__).resolve().parents[3] / "examples" / "data" / "sms-spam.csv")
 
 
 def write(tmp_path, text: str, name: str = "d.csv") -> str:
