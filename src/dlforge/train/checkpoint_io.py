@@ -34,6 +34,7 @@ def encode_checkpoint(state: LoopState) -> bytes:
         "model": state.model.state_dict(),
         "optimizer": state.optimizer.state_dict(),
         "schedule": state.schedule.state_dict(),
+        "step": state.step.state_dict() if state.step is not None else {},
         "callbacks": {cb.state_key: cb.state_dict() for cb in state.callbacks},
         "history": state.history,
         "lr_history": state.lr_history,
@@ -93,6 +94,8 @@ def restore_checkpoint(path: str | Path, state: LoopState) -> None:
         raise ConfigError(f"resume_from: the checkpoint does not fit the model ({first})") from exc
     state.optimizer.load_state_dict(payload["optimizer"])
     state.schedule.load_state_dict(payload["schedule"])
+    if state.step is not None:
+        state.step.load_state_dict(payload.get("step", {}))  # older checkpoints have none
     saved = payload["callbacks"]
     for cb in state.callbacks:
         if cb.state_key in saved:

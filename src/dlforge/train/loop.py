@@ -32,13 +32,13 @@ from dlforge.train.callbacks import (
     _Monitor,
 )
 from dlforge.train.checkpoint_io import restore_checkpoint
-from dlforge.train.epoch_metrics import EpochMetrics, metric_name
-from dlforge.train.losses import build_loss, check_labels, l2_penalty, penalized_weights
+from dlforge.train.losses import build_loss, check_labels, penalized_weights
 from dlforge.train.monitor import monitor_not_logged
 from dlforge.train.optim import build_optimizer
 from dlforge.train.precision import resolve_precision, sample_shape
 from dlforge.train.schedules import LRSchedule
 from dlforge.train.state import LoopState
+from dlforge.train.steps import Step, SupervisedStep
 
 if TYPE_CHECKING:
     from dlforge.config.schema import TrainConfig
@@ -74,7 +74,7 @@ class TrainResult:
 def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
         callbacks: Sequence[Callback] = (), checkpoint_dir: str | Path | None = None,
         resume_from: str | Path | None = None, seed: int = 0, device: str = "auto",
-        progress: bool = True) -> TrainResult:
+        progress: bool = True, step: Step | None = None) -> TrainResult:
     """Train `model` on `loaders.train`, validating on `loaders.val` after every epoch.
 
     Args:
@@ -90,6 +90,7 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
             allocator settings are the process's (`runtime.setup_process`, which `dlforge.run`
             calls once); `fit` leaves them alone.
         progress: show a progress bar (terminal) or one line per epoch.
+        step: what each batch does (`train.steps`); default the supervised step.
 
     Returns:
         TrainResult with history, per-step LRs, best epoch/checkpoint and the stop reason.
@@ -102,7 +103,7 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
         >>> result = fit(model, loaders, cfg.train, task, seed=cfg.seed)  # doctest: +SKIP
         >>> result.history[-1]["val_loss"]  # doctest: +SKIP
     """
-    state = _setup(model, loaders, cfg, task, seed, select_device(device))
+    state = _setup(model, loaders, cfg, task, seed, select_device(device), step)
     state.callbacks = _build_callbacks(cfg, checkpoint_dir, progress, callbacks)
     _check_before_training(state, loaders)
     for cb in state.callbacks:
@@ -135,70 +136,51 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
 
 
 def preflight(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
-              device: str | torch.device = "auto") -> None:
+              device: str | torch.device = "auto", step: Step | None = None) -> None:
     """Raise now what `fit` would raise before its first epoch: a warm-up longer than the run,
     a monitor that is never logged, labels outside the head. Trains nothing, writes nothing.
 
     The pipeline calls it before it records a run, so a config mistake leaves no failed run.
     """
-    state = _setup(model, loaders, cfg, task, 0, select_device(device))
+    state = _setup(model, loaders, cfg, task, 0, select_device(device), step)
     state.callbacks = _build_callbacks(cfg, Path("unused"), False, ())
     _check_before_training(state, loaders)
 
 
 def train_one_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
-    """One pass over `loader` with optimizer and schedule steps; returns loss and metric."""
-    model, optimizer, cfg = state.model, state.optimizer, state.cfg
-    model.train()
-    meter = EpochMetrics(state.task.kind)
-    params = [p for p in model.parameters() if p.requires_grad]
+    """One pass over `loader`: the step strategy's training step on each batch, then the
+    schedule's step; returns what the step logs (loss and metric for the supervised step)."""
+    state.model.train()
+    step, optimizer = state.step, state.optimizer
+    meter = step.meter(state)
     for xb, yb in loader:
         xb, yb = _to_device(xb, state), yb.to(state.device, non_blocking=True)
-        with state.precision.autocast(state.device):
-            outputs = model(xb).float()
-            data_loss = state.loss_fn(outputs, yb)
-        loss = data_loss + cfg.l2 * l2_penalty(state.penalized) if cfg.l2 else data_loss
-        optimizer.zero_grad(set_to_none=True)
         state.lr_history.append(optimizer.param_groups[0]["lr"])
-        if state.scaler is None:
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            optimizer.step()
-        else:  # float16 on CUDA: scale the loss so fp16 gradients do not underflow
-            state.scaler.scale(loss).backward()
-            if cfg.grad_clip:
-                state.scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            state.scaler.step(optimizer)
-            state.scaler.update()
+        step.train_batch(state, xb, yb, meter)
         state.schedule.step()
-        meter.update(data_loss, outputs, yb)
     fault_point("mid-epoch")  # a testing hook (dlforge.faults); one env lookup per epoch
     return {**meter.result(), "_samples": meter.samples}
 
 
 @torch.inference_mode()
 def validate_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
-    """Loss and metric on `loader` in eval mode, keys prefixed with `val_`."""
+    """What the step logs on `loader` in eval mode, keys prefixed with `val_`."""
     state.model.eval()
-    meter = EpochMetrics(state.task.kind)
+    meter = state.step.meter(state)
     for xb, yb in loader:
         xb, yb = _to_device(xb, state), yb.to(state.device, non_blocking=True)
-        with state.precision.autocast(state.device):
-            outputs = state.model(xb).float()
-            meter.update(state.loss_fn(outputs, yb), outputs, yb)
+        state.step.eval_batch(state, xb, yb, meter)
     return meter.result("val_")
 
 
 def _setup(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, seed: int,
-           device: torch.device) -> LoopState:
+           device: torch.device, step: Step | None = None) -> LoopState:
     channels_last = cfg.channels_last == "on" or (
         cfg.channels_last == "auto" and getattr(model, "family", None) == "conv")
     model = model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
     optimizer = build_optimizer(model, cfg)
     precision = resolve_precision(cfg.precision, model, device, sample_shape(loaders.train))
-    return LoopState(
+    state = LoopState(
         model=model, optimizer=optimizer,
         schedule=LRSchedule(optimizer, cfg, max(len(loaders.train), 1)),
         loss_fn=build_loss(task, cfg, getattr(loaders, "class_weights", None),
@@ -206,7 +188,11 @@ def _setup(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, see
         cfg=cfg, task=task, device=device, seed=seed, channels_last=channels_last,
         precision=precision, scaler=torch.amp.GradScaler("cuda") if precision.scaled else None,
         penalized=penalized_weights(model) if cfg.l2 else [],
+        trainable=[p for p in model.parameters() if p.requires_grad],
+        step=step or SupervisedStep(),
     )
+    state.step.bind(state)
+    return state
 
 
 def _build_callbacks(cfg: TrainConfig, checkpoint_dir: str | Path | None, progress: bool,
@@ -235,10 +221,10 @@ def _check_before_training(state: LoopState, loaders: Any) -> None:
         y = getattr(loader, "y", None)
         if isinstance(y, torch.Tensor):
             check_labels(y, state.task)
-    metric = metric_name(state.task.kind)
-    logged = ["loss", metric, "lr"]
+    trained = list(state.step.logged(state.task.kind))
+    logged = [*trained, "lr"]
     if loaders.val is not None:
-        logged += ["val_loss", f"val_{metric}"]
+        logged += [f"val_{name}" for name in trained]
     watched = [(f"{cb.key}.monitor", cb.monitor) for cb in state.callbacks if isinstance(cb, _Monitor)]
     if isinstance(state.cfg.schedule, PlateauSchedule):
         watched.append(("train.schedule.monitor", state.cfg.schedule.monitor))

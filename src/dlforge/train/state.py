@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from dlforge.train.callbacks import Callback
     from dlforge.train.losses import TaskLoss
     from dlforge.train.schedules import LRSchedule
+    from dlforge.train.steps import Step
 
 
 @dataclass
@@ -44,6 +45,8 @@ class LoopState:
     precision: Precision = FP32  # autocast dtype of the forward pass (train/precision.py)
     scaler: Any = None  # torch.amp.GradScaler when float16 runs on CUDA
     penalized: list[torch.Tensor] = field(default_factory=list)  # weights under cfg.l2
+    trainable: list[torch.Tensor] = field(default_factory=list)  # what the optimizer steps
+    step: Step | None = None  # what each batch does (train/steps.py); set by the loop
     epoch: int = -1
     history: list[dict[str, float]] = field(default_factory=list)
     lr_history: list[float] = field(default_factory=list)
