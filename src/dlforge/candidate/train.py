@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from dlforge.config.schema import RunConfig
     from dlforge.data.prepare import PreparedData
     from dlforge.train.callbacks import Callback
+    from dlforge.train.steps import Step
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class TrainingPlan:
         config: the frozen config of the candidate.
         data: prepared once; `data.loaders_for(config)` gives its loaders.
         callbacks: extra callbacks for the fit loop (pruning, stopping after N epochs).
+        step: what the fit loop does with each batch (`train.steps`); None = the supervised step.
         validation: the validation scores decided earlier (the best trial's), or None to score
             the candidate on `data`'s validation split.
         trained_on: the lineage record of what it trained on; default the train split.
@@ -46,6 +48,7 @@ class TrainingPlan:
     config: RunConfig
     data: PreparedData
     callbacks: tuple[Callback, ...] = ()
+    step: Step | None = None
     validation: ValidationScores | None = None
     trained_on: dict[str, Any] | None = None
 
@@ -117,7 +120,7 @@ def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool 
     model = build_for_data(cfg.model, data)
     result = fit(model, data.loaders_for(cfg), cfg.train, data.task, callbacks=plan.callbacks,
                  checkpoint_dir=checkpoint_dir, resume_from=resume_from, seed=cfg.seed,
-                 device=device, progress=progress)
+                 device=device, progress=progress, step=plan.step)
     es = cfg.train.early_stopping
     restored = result.best_epoch if es is not None and es.restore_best else None
     trained_on = plan.trained_on or {"splits": "train", "samples": len(data.splits.train)}
@@ -130,4 +133,4 @@ def check_plan(plan: TrainingPlan, *, device: torch.device) -> None:
     than the run, a monitor never logged, labels outside the head); trains nothing."""
     cfg, data = plan.config, plan.data
     preflight(build_for_data(cfg.model, data), data.loaders_for(cfg), cfg.train, data.task,
-              device=device)
+              device=device, step=plan.step)
