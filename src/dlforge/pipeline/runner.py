@@ -21,6 +21,7 @@ from dlforge.registry import Store, current_code_version
 from dlforge.registry.engine import public_config
 from dlforge.runtime import configure_process, seed_everything, select_device
 from dlforge.train.loop import fit, preflight
+from dlforge.train.progress_file import PROGRESS_FILE, ProgressFile
 from dlforge.tune import SearchResult, check_space, search
 from dlforge.tune.ladder import LadderResult, climb
 from dlforge.tune.retrain import UNION, Retraining, plan_retraining, union_data
@@ -179,7 +180,7 @@ class _Stages:
         if self.searched is not None:
             self.seconds["search"] = self.searched.seconds
         # retrained on train + validation: stop after the best trial's epochs of its schedule
-        stop = {"callbacks": self.retrained.callbacks()} if self.retrained else {}
+        stop = {"callbacks": [*(self.retrained.callbacks() if self.retrained else []), ProgressFile(self.run_dir / PROGRESS_FILE)]}  # the live page reads it
         with self._timed("train"):
             trained = fit(model, data.loaders, cfg.train, data.task, seed=cfg.seed, device=self.device,
                           checkpoint_dir=self.run_dir / "checkpoints", resume_from=resume_from,

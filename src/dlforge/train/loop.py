@@ -36,7 +36,6 @@ from dlforge.train.epoch_metrics import EpochMetrics, metric_name
 from dlforge.train.losses import build_loss, check_labels, l2_penalty, penalized_weights
 from dlforge.train.optim import build_optimizer
 from dlforge.train.precision import resolve_precision, sample_shape
-from dlforge.train.progress_file import PROGRESS_FILE, ProgressFile
 from dlforge.train.schedules import LRSchedule
 from dlforge.train.state import LoopState
 
@@ -222,7 +221,6 @@ def _build_callbacks(cfg: TrainConfig, checkpoint_dir: str | Path | None, progre
         ck = cfg.checkpoint
         callbacks.append(ModelCheckpoint(checkpoint_dir, ck.monitor, ck.mode, ck.save_best_only,
                                          ck.top_k, ck.save_last))
-        callbacks.append(ProgressFile(Path(checkpoint_dir) / PROGRESS_FILE))  # the live page
     if progress:
         callbacks.append(ProgressBar())
     return callbacks

@@ -27,7 +27,7 @@ class ProgressFile(Callback):
     """Rewrite `path` at the start of fit and after every epoch.
 
     Args:
-        path: the JSON file; `fit` puts it in the checkpoint directory (`PROGRESS_FILE`).
+        path: the JSON file; the pipeline writes `<run folder>/progress.json` (`PROGRESS_FILE`).
     """
 
     def __init__(self, path: str | Path) -> None:

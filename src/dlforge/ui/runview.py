@@ -104,7 +104,7 @@ class Progress:
 
 def read_progress(artifacts_dir: Path, run_id: str) -> Progress:
     """The progress file of run `run_id`; empty when training has not written it yet."""
-    path = artifacts_dir / "runs" / run_id / "checkpoints" / PROGRESS_FILE
+    path = artifacts_dir / "runs" / run_id / PROGRESS_FILE
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
