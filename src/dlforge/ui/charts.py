@@ -101,6 +101,10 @@ def _draw(s: Series, scale: _Scale, colour: str, index: int) -> list[str]:
     else:
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
         for run in _segments(points):
+            if len(run) == 1:  # a lone point (a first epoch) shows as a dot
+                out.append(f'<circle cx="{scale.x(run[0][0]):.1f}" cy="{scale.y(run[0][1]):.1f}" '
+                           f'r="3" fill="{colour}"/>')
+                continue
             coords = " ".join(f"{scale.x(x):.1f},{scale.y(y):.1f}" for x, y in run)
             out.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" '
                        f'stroke-width="2"{dash}/>')

@@ -1,0 +1,33 @@
+"""The server-drawn SVG charts: escaped labels, gaps for missing values, thinning, no data."""
+
+from __future__ import annotations
+
+import re
+
+from dlforge.ui.charts import MAX_POINTS, Series, line_chart
+
+
+def test_labels_and_title_are_escaped():
+    svg = line_chart("<b>t</b>", [Series("<script>x</script>", [(1, 1.0), (2, 2.0)])],
+                     x_label="a&b", y_label='"y"')
+    assert "<script>" not in svg and "<b>" not in svg
+    assert 'data-label="&lt;script&gt;x&lt;/script&gt;"' in svg
+    assert "<title>&lt;b&gt;t&lt;/b&gt;</title>" in svg and ">a&amp;b</text>" in svg
+
+
+def test_missing_values_split_the_line_and_a_lone_point_is_a_dot():
+    svg = line_chart("t", [Series("s", [(1, 1.0), (2, 2.0), (3, None), (4, float("nan")),
+                                        (5, 3.0)])], x_label="x", y_label="y")
+    assert len(re.findall(r"<polyline ", svg)) == 1
+    assert len(re.findall(r'<circle [^>]*r="3"', svg)) == 1
+
+
+def test_long_series_are_thinned():
+    points = [(i, float(i)) for i in range(10 * MAX_POINTS)]
+    svg = line_chart("t", [Series("s", points, dots=True)], x_label="x", y_label="y")
+    assert len(re.findall(r"<circle ", svg)) == MAX_POINTS + 1
+
+
+def test_no_finite_value_gives_a_note_instead_of_a_chart():
+    assert line_chart("loss", [Series("s", [(1, None)])], x_label="x", y_label="y") == (
+        '<p class="empty">loss: no data yet.</p>')
