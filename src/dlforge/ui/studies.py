@@ -32,7 +32,7 @@ trials_t = table("trials", column("trial_id", Integer), column("number", Integer
                  column("study_id", Integer), column("state", String),
                  column("datetime_start", DateTime), column("datetime_complete", DateTime))
 values_t = table("trial_values", column("trial_id", Integer), column("objective", Integer),
-                 column("value", Float))
+                 column("value", Float), column("value_type", String))
 params_t = table("trial_params", column("trial_id", Integer), column("param_name", String),
                  column("param_value", Float), column("distribution_json", Text))
 attrs_t = table("trial_user_attributes", column("trial_id", Integer), column("key", String),
