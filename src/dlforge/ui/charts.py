@@ -16,6 +16,7 @@ from markupsafe import Markup
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 WIDTH, HEIGHT = 560, 260
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 40
+LEGEND_ROW = 16
 MAX_POINTS = 2000  # longer series are thinned evenly: a page stays small with 10,000 trials
 
 
@@ -23,13 +24,16 @@ MAX_POINTS = 2000  # longer series are thinned evenly: a page stays small with 1
 class Series:
     """One line: `points` are (x, y); None or non-finite y values leave a gap.
 
-    `dashed` draws the line dashed (validation beside training); `dots` draws markers only.
+    `dashed` draws the line dashed (validation beside training); `dots` draws markers only;
+    `colour` picks a colour by index (default: the series' position), so that the training
+    and validation lines of one run share theirs.
     """
 
     label: str
     points: Sequence[tuple[float, float | None]]
     dashed: bool = False
     dots: bool = False
+    colour: int | None = None
 
 
 def line_chart(title: str, series: Sequence[Series], *, x_label: str, y_label: str) -> Markup:
@@ -39,13 +43,14 @@ def line_chart(title: str, series: Sequence[Series], *, x_label: str, y_label: s
         return Markup(f'<p class="empty">{escape(title)}: no data yet.</p>')
     xs, ys = [x for x, _ in finite], [y for _, y in finite]
     scale = _Scale(min(xs), max(xs), min(ys), max(ys))
-    parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+    height = HEIGHT + LEGEND_ROW * len(series)  # the legend goes under the plot, a row each
+    parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
              f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
              f'<title>{escape(title)}</title>',
              f'<text x="{LEFT}" y="16" class="chart-title">{escape(title)}</text>',
              *_axes(scale, x_label, y_label)]
     for i, s in enumerate(series):
-        parts += _draw(s, scale, COLOURS[i % len(COLOURS)], i)
+        parts += _draw(s, scale, COLOURS[(i if s.colour is None else s.colour) % len(COLOURS)], i)
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -95,11 +100,11 @@ def _draw(s: Series, scale: _Scale, colour: str, index: int) -> list[str]:
         step = len(points) / MAX_POINTS
         points = [points[int(i * step)] for i in range(MAX_POINTS)] + [points[-1]]
     out = [f'<g class="series" data-label="{escape(s.label)}">']
+    dash = ' stroke-dasharray="5 3"' if s.dashed else ""
     if s.dots:
         out += [f'<circle cx="{scale.x(x):.1f}" cy="{scale.y(y):.1f}" r="2" fill="{colour}"/>'
                 for x, y in points if _finite(y)]
     else:
-        dash = ' stroke-dasharray="5 3"' if s.dashed else ""
         for run in _segments(points):
             if len(run) == 1:  # a lone point (a first epoch) shows as a dot
                 out.append(f'<circle cx="{scale.x(run[0][0]):.1f}" cy="{scale.y(run[0][1]):.1f}" '
@@ -108,9 +113,12 @@ def _draw(s: Series, scale: _Scale, colour: str, index: int) -> list[str]:
             coords = " ".join(f"{scale.x(x):.1f},{scale.y(y):.1f}" for x, y in run)
             out.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" '
                        f'stroke-width="2"{dash}/>')
-    ly = TOP + 4 + 14 * index
-    out.append(f'<text x="{WIDTH - RIGHT - 4}" y="{ly}" class="legend" text-anchor="end" '
-               f'fill="{colour}">{escape(s.label)}</text></g>')
+    ly = HEIGHT + LEGEND_ROW * index + 4
+    swatch = (f'<circle cx="{LEFT + 11}" cy="{ly - 4}" r="3" fill="{colour}"/>' if s.dots else
+              f'<line x1="{LEFT}" y1="{ly - 4}" x2="{LEFT + 22}" y2="{ly - 4}" stroke="{colour}" '
+              f'stroke-width="2"{dash}/>')
+    out.append(f'{swatch}<text x="{LEFT + 28}" y="{ly}" class="legend" fill="{colour}">'
+               f'{escape(s.label)}</text></g>')
     return out
 
 

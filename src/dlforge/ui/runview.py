@@ -44,11 +44,12 @@ def curve_charts(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> list[M
     charts = []
     for base in ("loss", *METRICS):
         series = []
-        for label, history in runs:
+        for i, (label, history) in enumerate(runs):
             for key, dashed in ((base, False), (f"val_{base}", True)):
                 if any(key in row for row in history):
                     series.append(Series(f"{label} {key}" if len(runs) > 1 else key,
-                                         _column(history, key), dashed=dashed))
+                                         _column(history, key), dashed=dashed,
+                                         colour=i if len(runs) > 1 else None))
         if series:
             charts.append(line_chart(base, series, x_label="epoch", y_label=base))
     lr = [Series(label if len(runs) > 1 else "lr", _column(history, "lr"))
