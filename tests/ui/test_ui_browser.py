@@ -205,7 +205,8 @@ def test_live_page_advances_while_a_run_trains(driver, server, workspace):
         WebDriverWait(driver, 300, poll_frequency=0.5).until(
             lambda d: d.find_element(By.ID, "status").text == "completed")
         assert run.wait(timeout=60) == 0
-        assert "Confusion matrix" in driver.find_element(By.TAG_NAME, "main").text
+        main = driver.find_element(By.TAG_NAME, "main").text
+        assert "Confusion matrix" in main and "Diagnosis: " in main  # the pipeline stored it
         driver.save_screenshot(str(SHOTS / "run-finished.png"))
         assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
     finally:

@@ -83,6 +83,8 @@ def test_run_page_has_curves_metrics_confusion_matrix_and_report_link(client, id
     assert '<th scope="row">accuracy</th><td>0.91</td><td>0.61</td>' in text
     assert "<td>40</td><td>2</td>" in text and "<td>3</td><td>15</td>" in text
     assert f'<a href="/runs/{ids.hostile}/report">' in text
+    assert '<h2 id="diagnosis">Diagnosis: overfitting</h2>' in text
+    assert f"<li>val_loss rose: {ESCAPED}</li>" in text and "<li>Stop early.</li>" in text
     assert 'data-finished="1"' in text and "live.js" not in text  # finished: no polling
 
 

@@ -25,7 +25,9 @@ def test_metrics(accuracy: float) -> dict:
             "baseline_headline": [["accuracy", 0.61]],
             "test": {"accuracy": accuracy, "class_names": ["ok", HOSTILE],
                      "confusion_matrix": [[40, 2], [3, 15]]},
-            "model": {"training_precision": "bf16"}}
+            "model": {"training_precision": "bf16"},
+            "diagnosis": {"verdict": "overfitting", "reasons": [f"val_loss rose: {HOSTILE}"],
+                          "advice": ["Stop early."]}}
 
 
 @dataclass(frozen=True)
