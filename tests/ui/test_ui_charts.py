@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from dlforge.ui.charts import MAX_POINTS, Series, line_chart
 
 
@@ -31,3 +33,25 @@ def test_long_series_are_thinned():
 def test_no_finite_value_gives_a_note_instead_of_a_chart():
     assert line_chart("loss", [Series("s", [(1, None)])], x_label="x", y_label="y") == (
         '<p class="empty">loss: no data yet.</p>')
+
+
+def test_importances_rank_numbers_and_choices_by_association_with_the_value():
+    from dlforge.ui.searchview import importances
+
+    trials = [(v, {"a": v * 2, "b": 1, "c": "x" if v < 0.5 else "y"})
+              for v in (0.1, 0.2, 0.3, 0.7, 0.8, 0.9)]
+    scores = dict(importances(trials))
+    assert [k for k, _ in importances(trials)] == ["a", "c", "b"]
+    assert scores["a"] == pytest.approx(1.0)
+    assert scores["c"] == pytest.approx((0.54 / 0.58) ** 0.5)
+    assert scores["b"] == 0.0
+
+
+def test_parallel_coordinates_draw_one_line_per_trial_and_escape_choices():
+    from dlforge.ui.searchview import parallel_chart
+
+    trials = [(0.5, {"lr": 1e-4, "width": "<i>"}), (0.9, {"lr": 1e-1, "width": "32"})]
+    svg = parallel_chart(trials, "maximize")
+    assert len(re.findall(r"<polyline ", svg)) == 2
+    assert "<i>" not in svg and "&lt;i&gt;" in svg
+    assert ">0.0001</text>" in svg and ">0.1</text>" in svg  # the ends of the log axis

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from dlforge.ui import studies
+from dlforge.ui import searchview, studies
 from dlforge.ui.charts import Series, line_chart
 from dlforge.ui.render import render
 
@@ -48,9 +48,12 @@ async def search_page(request: Request, name: str, state: str = "",
         Series("trial value", points, dots=True),
         Series("best so far", studies.best_so_far(points, study.direction)),
     ], x_label="trial", y_label="value")
+    complete = studies.complete_trials(store, name)
+    extra = [searchview.importance_chart(searchview.importances(complete)),
+             searchview.parallel_chart(complete, study.direction)]
     trials, total = studies.trials_page(store, name, state=state or None, page=page,
                                         per_page=per_page)
     keys = sorted({k for t in trials for k in t.params})
-    return render(request, "search.html", study=study, chart=chart, trials=trials, keys=keys,
+    return render(request, "search.html", study=study, charts=[chart, *extra], trials=trials, keys=keys,
                   total=total, page=page, per_page=per_page, state=state,
                   pages=max(1, -(-total // per_page)), states=tuple(studies.STATES.values())[:4])

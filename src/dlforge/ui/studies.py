@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Float, Integer, String, Text, column, func, inspect, select, table
@@ -152,6 +153,23 @@ def history(store: Store, name: str) -> list[tuple[int, float]]:
                    values_t.c.objective == 0).order_by(trials_t.c.number)) if v is not None]
 
 
+def complete_trials(store: Store, name: str) -> list[tuple[float, dict[str, Any]]]:
+    """(value, params) of every complete trial of study `name`, by number: for importances
+    and parallel coordinates."""
+    complete = (select(trials_t.c.trial_id)
+                .where(trials_t.c.study_id == _study_id(name), trials_t.c.state == "COMPLETE"))
+    with read(store) as s:
+        values = s.execute(select(values_t.c.trial_id, values_t.c.value)
+                           .join(trials_t, trials_t.c.trial_id == values_t.c.trial_id)
+                           .where(values_t.c.trial_id.in_(complete), values_t.c.objective == 0)
+                           .order_by(trials_t.c.number)).all()
+        params: dict[int, dict[str, Any]] = {}
+        for tid, pname, pvalue, dist in s.execute(select(params_t)
+                                                  .where(params_t.c.trial_id.in_(complete))):
+            params.setdefault(tid, {})[pname] = _external(pvalue, dist)
+    return [(v, params.get(tid, {})) for tid, v in values if v is not None]
+
+
 def best_so_far(points: list[tuple[int, float]], direction: str) -> list[tuple[int, float]]:
     """The running best of an optimisation history."""
     out, best = [], None
@@ -182,9 +200,15 @@ def _as_datetime(value: Any) -> datetime | None:
 
 def _external(value: float, distribution_json: str) -> Any:
     """A parameter as the search chose it (a choice, an int), from Optuna's float encoding."""
+    return _distribution(distribution_json).to_external_repr(value)
+
+
+@lru_cache(maxsize=256)
+def _distribution(distribution_json: str) -> Any:
+    """Parsed once per distinct JSON: a study's trials share a handful of distributions."""
     from optuna.distributions import json_to_distribution
 
-    return json_to_distribution(distribution_json).to_external_repr(value)
+    return json_to_distribution(distribution_json)
 
 
 def _direction(raw: Any) -> str:
