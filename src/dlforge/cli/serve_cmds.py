@@ -25,6 +25,7 @@ def serve_command(
         "--set", "-s", help="Override a key: --set serve.max_batch=64 (repeatable).")] = [],  # noqa: B006
     max_items: Annotated[int, typer.Option(help="Most inputs in one predict request.", min=1)] = 1024,
     log_level: Annotated[str, typer.Option(help="uvicorn log level: info, warning, error.")] = "info",
+    ui: Annotated[bool, typer.Option("--ui", help="Also serve the dashboard (dlforge ui) at /ui.")] = False,
 ) -> None:
     """Serve registered models over HTTP: POST /v1/models/NAME/predict, GET /v1/models, /metrics.
 
@@ -51,6 +52,10 @@ def serve_command(
         for ref in model:  # unknown models fail here, as a one-line error, not in the server log
             store.resolve(ref)
         app = create_app(store, settings, models=model, max_items=max_items)
+        if ui:
+            from dlforge.cli.ui_cmds import mount_ui
+
+            mount_ui(app, store, settings)
         output.err.print(f"serving {store.url} on http://{settings.host}:{settings.port} "
                          f"(docs at /docs)")
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)

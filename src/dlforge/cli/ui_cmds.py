@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dlforge.cli import output
 from dlforge.cli.serve_cmds import LOG_LEVELS
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from dlforge.config.schema import ServeConfig
+    from dlforge.registry import Store
+
+UI_PATH = "/ui"
 
 
 def ui_command(
@@ -47,3 +55,19 @@ def ui_command(
         uvicorn.run(app, host=host, port=port, log_level=log_level)
     finally:
         store.close()
+
+
+def mount_ui(app: FastAPI, store: Store, settings: ServeConfig) -> None:
+    """`dlforge serve --ui`: the dashboard at ``/ui`` of the inference service, with its token.
+
+    Raises:
+        ConfigError: ``serve.protect_reads`` is set; the dashboard's pages have no read
+            protection, so they would open what the setting closes.
+    """
+    from dlforge.errors import ConfigError
+    from dlforge.ui import create_ui_app
+
+    if settings.protect_reads:
+        raise ConfigError("serve.protect_reads: the dashboard (--ui) shows runs and models "
+                          "without a token; drop --ui or set serve.protect_reads=false")
+    app.mount(UI_PATH, create_ui_app(store, token=settings.token))

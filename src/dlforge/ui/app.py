@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from dlforge.errors import ConfigError, DataError, NotFoundError, StoreError
 from dlforge.ui.auth import TOKEN_ENV, Refused
 from dlforge.ui.models import router as models_router
-from dlforge.ui.render import render
+from dlforge.ui.render import render, root
 from dlforge.ui.runs import router as runs_router
 from dlforge.ui.searches import router as searches_router
 
@@ -48,8 +48,8 @@ def create_ui_app(store: Store, *, token: str | None = None) -> FastAPI:
     app.include_router(models_router)
 
     @app.get("/", include_in_schema=False)
-    async def home() -> RedirectResponse:
-        return RedirectResponse("/runs", status_code=307)
+    async def home(request: Request) -> RedirectResponse:
+        return RedirectResponse(f"{root(request)}/runs", status_code=307)
 
     _install_handlers(app)
     return app

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from dlforge.ui.auth import require_change
-from dlforge.ui.render import render
+from dlforge.ui.render import render, root
 
 router = APIRouter()
 
@@ -46,4 +46,5 @@ async def move_alias(request: Request, name: str, alias: Annotated[str, Form()],
     store = request.app.state.store
     moved = store.set_alias(name, alias, version, reason="moved from the dashboard")
     query = urlencode({"moved": f"{alias} -> v{moved.version}"})
-    return RedirectResponse(f"/models/{quote(name, safe='')}?{query}", status_code=303)
+    return RedirectResponse(f"{root(request)}/models/{quote(name, safe='')}?{query}",
+                            status_code=303)

@@ -31,9 +31,16 @@ def environment() -> Environment:
 
 def render(request: Request, template: str, *, status: int = 200,
            headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
-    """The page `template` rendered with `context` (and `request`, for links)."""
-    html = environment().get_template(template).render(request=request, **context)
+    """The page `template` rendered with `context` (and `request` and `root`, for links)."""
+    html = environment().get_template(template).render(request=request, root=root(request),
+                                                       **context)
     return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def root(request: Request) -> str:
+    """Where the dashboard is mounted (``/ui`` inside `dlforge serve --ui`), "" on its own:
+    every link starts with it."""
+    return request.scope.get("root_path", "").rstrip("/")
 
 
 def number(value: Any, digits: int = 4) -> str:
