@@ -55,3 +55,9 @@ def test_parallel_coordinates_draw_one_line_per_trial_and_escape_choices():
     assert len(re.findall(r"<polyline ", svg)) == 2
     assert "<i>" not in svg and "&lt;i&gt;" in svg
     assert ">0.0001</text>" in svg and ">0.1</text>" in svg  # the ends of the log axis
+
+
+def test_whole_numbers_on_the_x_axis_get_whole_ticks_only():
+    svg = line_chart("t", [Series("s", [(0, 1.0), (1, 2.0), (2, 1.5)])], x_label="trial", y_label="y")
+    x_ticks = re.findall(r'class="tick" text-anchor="middle">([^<]+)<', svg)
+    assert x_ticks == ["0", "1", "2"]

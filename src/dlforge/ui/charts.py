@@ -42,7 +42,8 @@ def line_chart(title: str, series: Sequence[Series], *, x_label: str, y_label: s
     if not finite:
         return Markup(f'<p class="empty">{escape(title)}: no data yet.</p>')
     xs, ys = [x for x, _ in finite], [y for _, y in finite]
-    scale = _Scale(min(xs), max(xs), min(ys), max(ys))
+    scale = _Scale(min(xs), max(xs), min(ys), max(ys),
+                   integer_x=all(isinstance(x, int) for x in xs))
     height = HEIGHT + LEGEND_ROW * len(series)  # the legend goes under the plot, a row each
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
              f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
@@ -65,6 +66,7 @@ class _Scale:
     x1: float
     y0: float
     y1: float
+    integer_x: bool = False
 
     def x(self, v: float) -> float:
         span = (self.x1 - self.x0) or 1.0
@@ -85,6 +87,8 @@ def _axes(scale: _Scale, x_label: str, y_label: str) -> list[str]:
                    f'{_fmt(v)}</text><line x1="{LEFT}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" '
                    f'class="grid"/>')
     for v in _ticks(scale.x0, scale.x1):
+        if scale.integer_x and v != int(v):
+            continue  # epochs and trial numbers: whole ticks only
         out.append(f'<text x="{scale.x(v):.1f}" y="{bottom + 16}" class="tick" '
                    f'text-anchor="middle">{_fmt(v)}</text>')
     out.append(f'<text x="{(LEFT + right) / 2:.0f}" y="{HEIGHT - 6}" class="label" '
