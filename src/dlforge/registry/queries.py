@@ -96,7 +96,7 @@ def runs_page(store: Store, where: RunFilter = RunFilter(), *, sort: str = "crea
 
 
 def runs_by_ids(store: Store, ids: Sequence[str]) -> list[Run]:
-    """The runs with these exact ids, in the order given (for a comparison).
+    """The runs with these ids (or unique prefixes), in the order given (for a comparison).
 
     Raises:
         ConfigError: more than `MAX_COMPARED` ids.

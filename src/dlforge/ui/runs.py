@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -13,6 +13,9 @@ from dlforge.registry.queries import MAX_COMPARED, SORTS, RunFilter, runs_by_ids
 from dlforge.registry.records import RUN_STATUSES
 from dlforge.ui import runview
 from dlforge.ui.render import render
+
+if TYPE_CHECKING:
+    from dlforge.registry import Run, Store
 
 router = APIRouter()
 KINDS = ("train", "trial")
@@ -66,7 +69,8 @@ async def run_report(request: Request, run_id: str) -> FileResponse:
 
 
 @router.get("/compare", response_class=HTMLResponse)
-async def compare(request: Request, run: Annotated[list[str], Query()] = []) -> HTMLResponse:  # noqa: B006
+async def compare(request: Request,
+                  run: Annotated[list[str], Query()] = []) -> HTMLResponse:  # noqa: B006
     """2-5 runs: curves on shared axes, config differences, metrics side by side."""
     if not 2 <= len(run) <= MAX_COMPARED:
         return render(request, "compare.html", status=200 if not run else 422, runs=[],
@@ -74,16 +78,17 @@ async def compare(request: Request, run: Annotated[list[str], Query()] = []) -> 
                               f"(got {len(run)}).", charts=[], differences=[], metric_rows=[])
     records = runs_by_ids(request.app.state.store, run)
     labels = [f"{r.name} ({r.id[:6]})" for r in records]
-    charts = runview.curve_charts([(label, r.history) for label, r in zip(labels, records, strict=True)])
+    charts = runview.curve_charts([(label, r.history)
+                                   for label, r in zip(labels, records, strict=True)])
     names = list(dict.fromkeys(n for r in records for n, _ in runview.test_metrics(r.metrics)))
     metric_rows = [(n, [dict(runview.test_metrics(r.metrics)).get(n) for r in records])
                    for n in names]
+    differences = runview.config_differences([r.config for r in records])
     return render(request, "compare.html", runs=records, labels=labels, message=None,
-                  charts=charts, differences=runview.config_differences([r.config for r in records]),
-                  metric_rows=metric_rows)
+                  charts=charts, differences=differences, metric_rows=metric_rows)
 
 
-def _live(store, run) -> dict:
+def _live(store: Store, run: Run) -> dict[str, Any]:
     """What the live part shows: the history so far (the progress file while running, else the
     stored history), its charts, and progress and ETA while running."""
     running = run.status == "running"

@@ -97,7 +97,8 @@ class Progress:
     @property
     def eta_s(self) -> float | None:
         """Mean epoch time times the epochs left (an upper bound: early stopping may end sooner)."""
-        times = [r["epoch_time_s"] for r in self.history if isinstance(r.get("epoch_time_s"), (int, float))]
+        times = [r["epoch_time_s"] for r in self.history
+                 if isinstance(r.get("epoch_time_s"), (int, float))]
         if not times or self.epochs is None:
             return None
         return sum(times) / len(times) * max(self.epochs - self.done, 0)

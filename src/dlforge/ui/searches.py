@@ -54,6 +54,7 @@ async def search_page(request: Request, name: str, state: str = "",
     trials, total = studies.trials_page(store, name, state=state or None, page=page,
                                         per_page=per_page)
     keys = sorted({k for t in trials for k in t.params})
-    return render(request, "search.html", study=study, charts=[chart, *extra], trials=trials, keys=keys,
+    return render(request, "search.html", study=study, charts=[chart, *extra], trials=trials,
+                  keys=keys,
                   total=total, page=page, per_page=per_page, state=state,
                   pages=max(1, -(-total // per_page)), states=tuple(studies.STATES.values())[:4])

@@ -39,17 +39,20 @@ def importance_chart(scores: Sequence[tuple[str, float]]) -> Markup:
         return Markup('<p class="empty">Parameter association: no complete trials yet.</p>')
     height = ROW_H * len(scores) + 30
     parts = [f'<svg class="chart" viewBox="0 0 {BAR_W} {height}" role="img" '
-             f'aria-label="parameter association with the value" xmlns="http://www.w3.org/2000/svg">',
+             'aria-label="parameter association with the value" '
+             'xmlns="http://www.w3.org/2000/svg">',
              '<title>parameter association with the value</title>',
              '<text x="4" y="16" class="chart-title">association with the value (0-1)</text>']
     span = BAR_W - LABEL_W - 60
     for i, (key, score) in enumerate(scores):
         y = 26 + i * ROW_H
-        parts.append(f'<g class="bar" data-param="{escape(key)}"><text x="{LABEL_W - 6}" y="{y + 14}" '
-                     f'class="tick" text-anchor="end">{escape(key)}</text>'
-                     f'<rect x="{LABEL_W}" y="{y + 3}" width="{max(score, 0) * span:.1f}" height="{ROW_H - 6}" '
-                     f'fill="{COLOURS[0]}"/><text x="{LABEL_W + max(score, 0) * span + 4:.1f}" '
-                     f'y="{y + 14}" class="tick">{score:.2f}</text></g>')
+        width = max(score, 0) * span
+        parts.append(f'<g class="bar" data-param="{escape(key)}">'
+                     f'<text x="{LABEL_W - 6}" y="{y + 14}" class="tick" text-anchor="end">'
+                     f'{escape(key)}</text><rect x="{LABEL_W}" y="{y + 3}" width="{width:.1f}" '
+                     f'height="{ROW_H - 6}" fill="{COLOURS[0]}"/>'
+                     f'<text x="{LABEL_W + width + 4:.1f}" y="{y + 14}" class="tick">'
+                     f'{score:.2f}</text></g>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -65,7 +68,8 @@ def parallel_chart(trials: Sequence[tuple[float, dict[str, Any]]], direction: st
         trials = [trials[int(i * step)] for i in range(MAX_LINES)]
     best_last = sorted(trials, key=lambda t: t[0], reverse=direction != "maximize")
     axes = [*keys, "value"]
-    columns = {k: [p.get(k) for _, p in best_last] for k in keys} | {"value": [v for v, _ in best_last]}
+    columns = {k: [p.get(k) for _, p in best_last] for k in keys}
+    columns["value"] = [v for v, _ in best_last]
     scaled = {k: _axis(columns[k]) for k in axes}
     xs = [PC_PAD + i * (PC_W - 2 * PC_PAD) / (len(axes) - 1 or 1) for i in range(len(axes))]
     top, bottom = 30, PC_H - 30
@@ -82,7 +86,8 @@ def parallel_chart(trials: Sequence[tuple[float, dict[str, Any]]], direction: st
     for x, k in zip(xs, axes, strict=True):
         low, high = scaled[k][1]
         parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" class="axis"/>'
-                     f'<text x="{x:.1f}" y="{top - 14}" class="label" text-anchor="middle">{escape(k)}</text>'
+                     f'<text x="{x:.1f}" y="{top - 14}" class="label" text-anchor="middle">'
+                     f'{escape(k)}</text>'
                      f'<text x="{x + 3:.1f}" y="{top - 2}" class="tick">{escape(high)}</text>'
                      f'<text x="{x + 3:.1f}" y="{bottom + 12}" class="tick">{escape(low)}</text>')
     parts.append("</svg>")

@@ -78,9 +78,10 @@ def list_studies(store: Store) -> list[StudyLine]:
     if not has_studies(store):
         return []
     with read(store) as s:
-        heads = s.execute(select(studies_t.c.study_id, studies_t.c.study_name, directions_t.c.direction)
-                          .join(directions_t, directions_t.c.study_id == studies_t.c.study_id)
-                          .where(directions_t.c.objective == 0).order_by(studies_t.c.study_name)).all()
+        heads = s.execute(
+            select(studies_t.c.study_id, studies_t.c.study_name, directions_t.c.direction)
+            .join(directions_t, directions_t.c.study_id == studies_t.c.study_id)
+            .where(directions_t.c.objective == 0).order_by(studies_t.c.study_name)).all()
         counts: dict[int, dict[str, int]] = {}
         for sid, state, n in s.execute(select(trials_t.c.study_id, trials_t.c.state, func.count())
                                        .group_by(trials_t.c.study_id, trials_t.c.state)):
@@ -90,8 +91,11 @@ def list_studies(store: Store) -> list[StudyLine]:
             .join(values_t, values_t.c.trial_id == trials_t.c.trial_id)
             .where(trials_t.c.state == "COMPLETE", values_t.c.objective == 0)
             .group_by(trials_t.c.study_id))}
-    return [StudyLine(name, _direction(direction), counts.get(sid, {}),
-                      _pick(best.get(sid), _direction(direction))) for sid, name, direction in heads]
+    lines = []
+    for sid, name, raw in heads:
+        direction = _direction(raw)
+        lines.append(StudyLine(name, direction, counts.get(sid, {}), _pick(best.get(sid), direction)))
+    return lines
 
 
 def find_study(store: Store, name: str) -> StudyLine:
@@ -131,10 +135,11 @@ def trials_page(store: Store, name: str, *, state: str | None = None, page: int 
         rows = s.execute(select(trials_t).where(*where).order_by(trials_t.c.number)
                          .limit(per_page).offset((page - 1) * per_page)).all()
         ids = [r.trial_id for r in rows]
-        values = dict(s.execute(select(values_t.c.trial_id, values_t.c.value)
-                                .where(values_t.c.trial_id.in_(ids), values_t.c.objective == 0)).all())
+        values = dict(s.execute(select(values_t.c.trial_id, values_t.c.value).where(
+            values_t.c.trial_id.in_(ids), values_t.c.objective == 0)).all())
         params: dict[int, dict[str, Any]] = {}
-        for tid, pname, pvalue, dist in s.execute(select(params_t).where(params_t.c.trial_id.in_(ids))):
+        for tid, pname, pvalue, dist in s.execute(select(params_t)
+                                                  .where(params_t.c.trial_id.in_(ids))):
             params.setdefault(tid, {})[pname] = _external(pvalue, dist)
         attrs: dict[int, dict[str, Any]] = {}
         for tid, key, value in s.execute(select(attrs_t).where(attrs_t.c.trial_id.in_(ids))):
@@ -183,7 +188,8 @@ def _study_id(name: str):
     return select(studies_t.c.study_id).where(studies_t.c.study_name == name).scalar_subquery()
 
 
-def _trial(row: Any, value: float | None, params: dict[str, Any], attrs: dict[str, Any]) -> TrialLine:
+def _trial(row: Any, value: float | None, params: dict[str, Any],
+           attrs: dict[str, Any]) -> TrialLine:
     state = STATES.get(str(row.state), str(row.state).lower())
     start, end = utc(_as_datetime(row.datetime_start)), utc(_as_datetime(row.datetime_complete))
     seconds = (end - start).total_seconds() if start and end else None
