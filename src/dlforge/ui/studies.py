@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Float, Integer, String, Text, column, func, inspect, select, table
+from sqlalchemy import Float, Integer, String, Text, cast, column, func, inspect, select, table
 from sqlalchemy.types import DateTime
 
 from dlforge.errors import ConfigError, NotFoundError
@@ -36,6 +36,8 @@ values_t = table("trial_values", column("trial_id", Integer), column("objective"
                  column("value", Float), column("value_type", String))
 params_t = table("trial_params", column("trial_id", Integer), column("param_name", String),
                  column("param_value", Float), column("distribution_json", Text))
+# Optuna's state column is an ENUM on PostgreSQL, which does not compare with text: cast it.
+STATE = cast(trials_t.c.state, String)
 attrs_t = table("trial_user_attributes", column("trial_id", Integer), column("key", String),
                 column("value_json", Text))
 
@@ -83,13 +85,13 @@ def list_studies(store: Store) -> list[StudyLine]:
             .join(directions_t, directions_t.c.study_id == studies_t.c.study_id)
             .where(directions_t.c.objective == 0).order_by(studies_t.c.study_name)).all()
         counts: dict[int, dict[str, int]] = {}
-        for sid, state, n in s.execute(select(trials_t.c.study_id, trials_t.c.state, func.count())
-                                       .group_by(trials_t.c.study_id, trials_t.c.state)):
+        for sid, state, n in s.execute(select(trials_t.c.study_id, STATE, func.count())
+                                       .group_by(trials_t.c.study_id, STATE)):
             counts.setdefault(sid, {})[STATES.get(str(state), str(state).lower())] = n
         best = {sid: (lo, hi) for sid, lo, hi in s.execute(
             select(trials_t.c.study_id, func.min(values_t.c.value), func.max(values_t.c.value))
             .join(values_t, values_t.c.trial_id == trials_t.c.trial_id)
-            .where(trials_t.c.state == "COMPLETE", values_t.c.objective == 0)
+            .where(STATE == "COMPLETE", values_t.c.objective == 0)
             .group_by(trials_t.c.study_id))}
     lines = []
     for sid, name, raw in heads:
@@ -129,7 +131,7 @@ def trials_page(store: Store, name: str, *, state: str | None = None, page: int 
                           f"(got page {page}, {per_page} per page)")
     where = [trials_t.c.study_id == _study_id(name)]
     if state:
-        where.append(trials_t.c.state == raw[state])
+        where.append(STATE == raw[state])
     with read(store) as s:
         total = s.scalar(select(func.count()).select_from(trials_t).where(*where))
         rows = s.execute(select(trials_t).where(*where).order_by(trials_t.c.number)
@@ -154,7 +156,7 @@ def history(store: Store, name: str) -> list[tuple[int, float]]:
         return [(n, v) for n, v in s.execute(
             select(trials_t.c.number, values_t.c.value)
             .join(values_t, values_t.c.trial_id == trials_t.c.trial_id)
-            .where(trials_t.c.study_id == _study_id(name), trials_t.c.state == "COMPLETE",
+            .where(trials_t.c.study_id == _study_id(name), STATE == "COMPLETE",
                    values_t.c.objective == 0).order_by(trials_t.c.number)) if v is not None]
 
 
@@ -162,7 +164,7 @@ def complete_trials(store: Store, name: str) -> list[tuple[float, dict[str, Any]
     """(value, params) of every complete trial of study `name`, by number: for importances
     and parallel coordinates."""
     complete = (select(trials_t.c.trial_id)
-                .where(trials_t.c.study_id == _study_id(name), trials_t.c.state == "COMPLETE"))
+                .where(trials_t.c.study_id == _study_id(name), STATE == "COMPLETE"))
     with read(store) as s:
         values = s.execute(select(values_t.c.trial_id, values_t.c.value)
                            .join(trials_t, trials_t.c.trial_id == values_t.c.trial_id)
