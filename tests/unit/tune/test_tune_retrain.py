@@ -20,6 +20,7 @@ from dlforge.errors import ConfigError
 from dlforge.pipeline import run
 from dlforge.registry import Store
 from dlforge.registry.engine import public_config
+from dlforge.train.progress_file import ProgressFile
 from dlforge.train.schedules import lr_sequence
 from dlforge.tune.retrain import StopAfterEpochs, plan_retraining, retrain_config, union_data
 from dlforge.tune.search import check_search
@@ -45,7 +46,7 @@ def test_the_best_trial_is_retrained_on_train_and_validation_and_test_is_scored_
     real_fit, real_predict = runner.fit, evaluate_model.predict_scores
 
     def spy_fit(model, loaders, train_cfg, task, **kw):
-        stops = [(type(cb), cb.epochs) for cb in kw["callbacks"]]
+        stops = [(type(cb), cb.epochs) for cb in kw["callbacks"] if not isinstance(cb, ProgressFile)]
         fits.append((loaders.train.num_samples, loaders.val, train_cfg.epochs, train_cfg.early_stopping, stops))
         return real_fit(model, loaders, train_cfg, task, **kw)
 
