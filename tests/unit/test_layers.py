@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "dlforge"
-ENTRY_POINT_NAMES = ("dlforge.serve", "dlforge.cli", "fastapi", "typer", "uvicorn")
+ENTRY_POINT_NAMES = ("dlforge.serve", "dlforge.cli", "dlforge.ui", "fastapi", "typer", "uvicorn")
 
 _BASE = {"errors", "dlforge", "faults"}  # dlforge: the root package (version; lazy API)
 _CORE = _BASE | {"atomic", "workspace", "runtime", "config"}
@@ -33,7 +33,8 @@ ALLOWED: dict[str, set[str]] = {
     "tune": _STAGES | {"candidate"},
     "pipeline": _STAGES | {"candidate", "tune"},
     "serve": _CORE | {"data", "models", "registry"},
-    "cli": _STAGES | {"candidate", "tune", "pipeline", "export", "serve"},
+    "cli": _STAGES | {"candidate", "tune", "pipeline", "export", "serve", "ui"},
+    "ui": _STAGES | {"candidate", "tune", "pipeline", "export", "serve"},
     "__main__": {"cli"},
 }
 
@@ -117,7 +118,7 @@ def test_core_never_imports_entry_points():
     scanned = 0
     for path in SRC.rglob("*.py"):
         parts = path.relative_to(SRC).parts
-        if parts[0] in ("serve", "cli") or path.name == "__main__.py":
+        if parts[0] in ("serve", "cli", "ui") or path.name == "__main__.py":
             continue
         scanned += 1
         text = path.read_text()
@@ -131,3 +132,10 @@ def test_only_the_loops_step_strategies_step_an_optimizer():
     steppers = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
                       if "optimizer.step(" in p.read_text() or ".backward(" in p.read_text())
     assert steppers == ["train/steps.py"]
+
+
+def test_only_the_cli_imports_the_dashboard():
+    importers = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+                       if p.relative_to(SRC).parts[0] not in ("ui", "cli")
+                       and "dlforge.ui" in p.read_text())
+    assert importers == []

@@ -14,6 +14,7 @@ from dlforge.cli.predict_cmds import predict_command
 from dlforge.cli.registry_cmds import models_app, report_command, runs_app
 from dlforge.cli.serve_cmds import serve_command
 from dlforge.cli.tune_cmds import tune_command
+from dlforge.cli.ui_cmds import ui_command
 
 app = typer.Typer(
     name="dlforge",
@@ -33,6 +34,7 @@ app.command("profile")(profile_command)
 app.command("report")(report_command)
 app.command("serve")(serve_command)
 app.command("tune")(tune_command)
+app.command("ui")(ui_command)
 
 ConfigArg = Annotated[Path | None, typer.Argument(help="Run config (YAML). Default: digits with a small CNN.")]
 SetOpt = Annotated[list[str], typer.Option("--set", "-s", help="Override a key: --set train.epochs=2 (repeatable).")]

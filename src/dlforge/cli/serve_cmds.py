@@ -28,6 +28,7 @@ def serve_command(
         help="Most pixels (width x height) of the image files in one predict request together.",
         min=1)] = 67_108_864,
     log_level: Annotated[str, typer.Option(help="uvicorn log level: info, warning, error.")] = "info",
+    ui: Annotated[bool, typer.Option("--ui", help="Also serve the dashboard (dlforge ui) at /ui.")] = False,
 ) -> None:
     """Serve registered models over HTTP: POST /v1/models/NAME/predict, GET /v1/models, /metrics.
 
@@ -55,6 +56,10 @@ def serve_command(
             store.resolve(ref)
         app = create_app(store, settings, models=model, max_items=max_items,
                          max_pixels=max_pixels)
+        if ui:
+            from dlforge.cli.ui_cmds import mount_ui
+
+            mount_ui(app, store, settings)
         output.err.print(f"serving {store.url} on http://{settings.host}:{settings.port} "
                          f"(docs at /docs)")
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)

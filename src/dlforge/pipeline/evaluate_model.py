@@ -44,6 +44,7 @@ class Evaluation:
             "threshold": threshold_json(self.threshold),
             "model": self.model_info,
             "trained_on": self.trained_on,
+            "diagnosis": self.diagnosis.to_dict(),  # shown by the dashboard's run page
         }
 
 

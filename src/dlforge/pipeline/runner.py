@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from dlforge.pipeline.report_stage import write_run_report
 from dlforge.registry import Store, current_code_version
 from dlforge.registry.engine import public_config, store_url_for
 from dlforge.runtime import setup_process
+from dlforge.train.progress_file import PROGRESS_FILE, ProgressFile
 from dlforge.tune import SearchOutcome, search
 from dlforge.tune.ladder import climb
 from dlforge.tune.plots import outcome_plots
@@ -168,6 +169,8 @@ class _Stages:
         cfg, data = plan.config, plan.data
         if self.searched is not None:
             self.seconds["search"] = self.searched.seconds
+        # the dashboard's live page reads the progress file the run writes after each epoch
+        plan = replace(plan, callbacks=(*plan.callbacks, ProgressFile(self.run_dir / PROGRESS_FILE)))
         with self._timed("train"):
             candidate = train_candidate(plan, device=self.device, progress=progress,
                                         checkpoint_dir=self.run_dir / "checkpoints",

@@ -99,8 +99,8 @@ class _Interrupt(Callback):
 def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     whole = run(TINY, workspace=tmp_path / "a", progress=False)
     real_fit = candidate_train.fit
-    monkeypatch.setattr(candidate_train, "fit",
-                        lambda *a, **k: real_fit(*a, **{**k, "callbacks": [_Interrupt()]}))
+    monkeypatch.setattr(candidate_train, "fit", lambda *a, callbacks=(), **k: real_fit(
+        *a, callbacks=[*callbacks, _Interrupt()], **k))
     with pytest.raises(KeyboardInterrupt):
         run(TINY, workspace=tmp_path / "b", progress=False)
     store = Store.open(tmp_path / "b")

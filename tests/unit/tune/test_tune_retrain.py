@@ -20,6 +20,7 @@ from dlforge.errors import ConfigError
 from dlforge.pipeline import run
 from dlforge.registry import Store
 from dlforge.registry.engine import public_config
+from dlforge.train.progress_file import ProgressFile
 from dlforge.train.schedules import lr_sequence
 from dlforge.tune.retrain import StopAfterEpochs, plan_retraining, retrain_config
 
@@ -45,7 +46,8 @@ def test_the_best_trial_is_retrained_on_train_and_validation_and_test_is_scored_
 
     def spy_train(plan, **kw):
         loaders, train_cfg = plan.data.loaders_for(plan.config), plan.config.train
-        stops = [(type(cb), cb.epochs) for cb in plan.callbacks]
+        stops = [(type(cb), cb.epochs) for cb in plan.callbacks
+                 if not isinstance(cb, ProgressFile)]
         fits.append((loaders.train.num_samples, loaders.val, train_cfg.epochs, train_cfg.early_stopping, stops))
         return real_train(plan, **kw)
 
