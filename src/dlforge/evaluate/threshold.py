@@ -152,11 +152,11 @@ def _anomaly(normal: np.ndarray, objective: str, value: float) -> Threshold:
     if normal.size == 0:
         raise DataError("evaluate.threshold: the validation split has no normal sample to "
                         "calibrate the anomaly threshold on; raise data.val_fraction")
-    quantile = value / 100 if objective == "percentile" else 1 - value
+    share = 1 - value / 100 if objective == "percentile" else value  # of normal samples flagged
     # "higher": an actual normal score, so at most the asked share of normal samples is flagged
-    cut = float(np.quantile(normal, quantile, method="higher"))
+    cut = float(np.quantile(normal, 1 - share, method="higher"))
     flagged = float(np.mean(normal >= cut))
-    if flagged > 1 - quantile:  # ties at the cut: step just above it
+    if flagged > share + 1e-9:  # too few samples for the share, or ties: step just above the cut
         cut = float(np.nextafter(cut, np.inf))
         flagged = float(np.mean(normal >= cut))
     return Threshold(value=cut, objective=objective,
