@@ -131,3 +131,12 @@ def test_the_isolation_forest_baseline_trains_on_normal_rows_and_scores_outliers
     assert out["name"] == "isolation forest (standardized)"
     assert out["metrics"]["roc_auc"] == 1.0
     assert out["metrics"]["recall_at_threshold"] == 1.0
+
+
+def test_rare_anomalies_earn_no_advice_to_balance_the_classes():
+    from dlforge.data.validate import validate
+
+    y = [0] * 10 + [1]
+    binary = TaskSpec("binary", ("ok", "ng"))
+    assert [w for w in validate(table(y, binary)).warnings if "imbalanced" in w] != []
+    assert [w for w in validate(table(y, ANOMALY)).warnings if "imbalanced" in w] == []
