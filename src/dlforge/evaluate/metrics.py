@@ -80,9 +80,8 @@ def evaluate_scores(
     result = base | _classification(task, y_true, labels_from_scores(task, scores, threshold))
     if task.kind in ("binary", "anomaly"):
         result |= _binary_extras(y_true, scores, threshold)
-        result["headline"] = _binary_headline(task, result)
-    if task.kind == "anomaly":
-        result |= _anomaly_extras(result)
+        result |= _anomaly_extras(result) if task.kind == "anomaly" else {
+            "headline": _binary_headline(task, result)}
     else:
         result["headline"] = [["accuracy", result["accuracy"]], ["macro_f1", result["macro_avg"]["f1"]]]
     return result
