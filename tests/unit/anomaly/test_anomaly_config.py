@@ -66,6 +66,11 @@ def test_normal_classes_make_an_anomaly_task_and_data_task_may_say_so():
      "(got 2)"),
 ])
 def test_a_config_that_does_not_fit_the_task_names_the_key(raw, message):
+    assert refusal(raw) == message
+
+
+def refusal(raw: dict) -> str:
+    """The message `load_config` refuses `raw` with."""
     with pytest.raises(ConfigError) as info:
         load_config(raw)
-    assert str(info.value) == message
+    return str(info.value)
