@@ -28,7 +28,15 @@ def run_problems(cfg: RunConfig) -> list[str]:
 
 
 def is_anomaly(cfg: RunConfig) -> bool:
-    """An anomaly-detection run: `data.task: anomaly`, or inferred from `data.normal_classes`."""
+    """An anomaly-detection run: `data.task: anomaly`, or inferred from `data.normal_classes`.
+
+    Example:
+        >>> from dlforge.config import load_config
+        >>> is_anomaly(load_config({"data": {"name": "breast_cancer", "normal_classes": ["benign"]},
+        ...                         "model": {"type": "autoencoder"},
+        ...                         "evaluate": {"threshold": {"objective": "percentile", "value": 95}}}))
+        True
+    """
     return cfg.data.task == "anomaly" or (cfg.data.task is None and bool(cfg.data.normal_classes))
 
 

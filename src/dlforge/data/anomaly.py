@@ -28,8 +28,8 @@ def normal_only(splits: Splits) -> tuple[Splits, str | None]:
         >>> task = TaskSpec("anomaly", ("normal", "anomaly"))
         >>> ds = Dataset(np.zeros((4, 1)), np.array([0, 1, 0, 0]), task, "table", Provenance("t"))
         >>> kept, warning = normal_only(Splits(ds, ds, ds))
-        >>> len(kept.train), len(kept.test), warning[:60]
-        (3, 4, 'data: the anomaly task trains on normal samples only; left ')
+        >>> len(kept.train), len(kept.test), kept.info["anomalies_left_out"]
+        (3, 4, {'train': 1, 'val': 1})
     """
     counts = {name: int(np.sum(part.y == 1)) for name, part in (("train", splits.train),
                                                                  ("val", splits.val))}

@@ -126,7 +126,12 @@ class ReconstructionMeter:
 
 
 def step_for(task_kind: str) -> Step:
-    """The default step of a task kind: reconstruction for anomaly detection, else supervised."""
+    """The default step of a task kind: reconstruction for anomaly detection, else supervised.
+
+    Example:
+        >>> type(step_for("anomaly")).__name__, type(step_for("binary")).__name__
+        ('ReconstructionStep', 'SupervisedStep')
+    """
     return ReconstructionStep() if task_kind == "anomaly" else SupervisedStep()
 
 

@@ -119,3 +119,19 @@ def test_bad_input_fails_before_any_run_is_recorded(tmp_path, change, error, mes
         run({**CFG, **change}, workspace=tmp_path, progress=False)
     assert Store.open(tmp_path).list_runs() == []
     assert not (tmp_path / "artifacts").exists() or not any((tmp_path / "artifacts").rglob("*.json"))
+
+
+def test_an_image_run_shows_the_worst_reconstructions_beside_their_inputs(tmp_path):
+    cfg = {"name": "digits-anomaly", "seed": 0,
+           "data": {"source": "builtin", "name": "digits", "normal_classes": ["0", "1"],
+                    "anomaly_classes": ["7"], "limit": 300},
+           "model": {"type": "autoencoder", "kind": "conv", "hidden": [4], "latent_dim": 4},
+           "train": {"epochs": 1, "batch_size": 32, "num_threads": 1},
+           "evaluate": {"baseline": False, "misclassified_examples": 6,
+                        "threshold": {"objective": "percentile", "value": 95}},
+           "registry": {"enabled": False}}
+    result = run(cfg, workspace=tmp_path, progress=False)
+    html = result.report_path.read_text()
+    assert "Anomaly scores of the test split" in html
+    assert "Worst reconstructions of the test split (input, then reconstruction)" in html
+    assert result.test_metrics["per_class"]["anomaly"]["support"] > 0
