@@ -21,12 +21,12 @@ from dlforge.candidate.validation import ValidationScores, score_on_validation
 from dlforge.runtime import seed_everything
 from dlforge.train.loop import fit, preflight
 from dlforge.train.monitor import resolve_mode
+from dlforge.train.steps import Step, step_for
 
 if TYPE_CHECKING:
     from dlforge.config.schema import RunConfig
     from dlforge.data.prepare import PreparedData
     from dlforge.train.callbacks import Callback
-    from dlforge.train.steps import Step
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class TrainingPlan:
         config: the frozen config of the candidate.
         data: prepared once; `data.loaders_for(config)` gives its loaders.
         callbacks: extra callbacks for the fit loop (pruning, stopping after N epochs).
-        step: what the fit loop does with each batch (`train.steps`); None = the supervised step.
+        step: what the fit loop does with each batch (`train.steps`); None = the task's
+            default (`steps.step_for`: reconstruction for anomaly detection, else supervised).
         validation: the validation scores decided earlier (the best trial's), or None to score
             the candidate on `data`'s validation split.
         trained_on: the lineage record of what it trained on; default the train split.
@@ -120,7 +121,7 @@ def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool 
     model = build_for_data(cfg.model, data)
     result = fit(model, data.loaders_for(cfg), cfg.train, data.task, callbacks=plan.callbacks,
                  checkpoint_dir=checkpoint_dir, resume_from=resume_from, seed=cfg.seed,
-                 device=device, progress=progress, step=plan.step)
+                 device=device, progress=progress, step=_step(plan))
     es = cfg.train.early_stopping
     restored = result.best_epoch if es is not None and es.restore_best else None
     trained_on = plan.trained_on or {"splits": "train", "samples": len(data.splits.train)}
@@ -133,4 +134,8 @@ def check_plan(plan: TrainingPlan, *, device: torch.device) -> None:
     than the run, a monitor never logged, labels outside the head); trains nothing."""
     cfg, data = plan.config, plan.data
     preflight(build_for_data(cfg.model, data), data.loaders_for(cfg), cfg.train, data.task,
-              device=device, step=plan.step)
+              device=device, step=_step(plan))
+
+
+def _step(plan: TrainingPlan) -> Step:
+    return plan.step or step_for(plan.data.task.kind)

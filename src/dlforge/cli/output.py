@@ -45,6 +45,8 @@ def print_json(obj: Any) -> None:
 def run_summary(result: Any) -> None:
     """A finished run (`pipeline.RunResult`): test metrics beside the baseline's, the
     diagnosis with its first advice, and where the model and the report are."""
+    for warning in result.warnings:
+        err.print(f"warning: {warning}")
     out.print(f"[bold]run {result.run_id}[/bold] ({result.name}) finished")
     table("test metrics", ["metric", "deep model", "baseline"],
           [(name, value, result.baseline_headline.get(name)) for name, value in result.headline])

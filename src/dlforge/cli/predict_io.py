@@ -50,6 +50,7 @@ def columns_for(task, *, with_error: bool = False) -> list[str]:
     by_kind = {
         "multiclass": ["label", *(f"scores_{n}" for n in names)],
         "binary": ["label", "score", "threshold"],
+        "anomaly": ["label", "score", "threshold", "anomaly"],
         "multilabel": ["labels", *(f"scores_{n}" for n in names), *(f"thresholds_{n}" for n in names)],
         "regression": ["value"] if task.num_outputs == 1 else [f"values_{n}" for n in names],
     }

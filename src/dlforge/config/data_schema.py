@@ -11,7 +11,7 @@ from dlforge.config.base import Section
 # --------------------------------------------------------------------------------------- data
 
 SourceName = Literal["builtin", "idx", "cifar", "image_folder", "csv", "npz"]
-TaskKind = Literal["multiclass", "binary", "multilabel", "regression"]
+TaskKind = Literal["multiclass", "binary", "multilabel", "regression", "anomaly"]
 
 
 class DataConfig(Section):
@@ -24,7 +24,9 @@ class DataConfig(Section):
     path: str | None = Field(
         None, description="File or directory to read. idx/cifar: overrides the search order."
     )
-    task: TaskKind | None = Field(None, description="Task type; inferred from the labels if unset.")
+    task: TaskKind | None = Field(
+        None, description="Task type; inferred from the labels if unset (anomaly when "
+        "data.normal_classes is given).")
     # csv
     label_columns: list[str] = Field(
         default_factory=lambda: ["label"],
@@ -70,6 +72,14 @@ class DataConfig(Section):
     positive_fraction: float | None = Field(
         None, gt=0, lt=1,
         description="With binary_from: subsample positives so they are this share of all samples.",
+    )
+    normal_classes: list[str] | None = Field(
+        None, description="Anomaly detection: the classes that are normal; the model learns "
+        "them only. Every other class is an anomaly (or data.anomaly_classes).",
+    )
+    anomaly_classes: list[str] | None = Field(
+        None, description="With normal_classes: the classes that are anomalies; samples of "
+        "any class in neither list are dropped. Default: every class not normal.",
     )
     limit: int | None = Field(
         None, ge=10, description="Use at most this many samples (stratified), for quick runs."

@@ -16,17 +16,77 @@ if TYPE_CHECKING:
 
 UNION = "train+validation"
 TUNE_METRICS = ("val_loss", "val_accuracy", "val_mae")
+ANOMALY_OBJECTIVES = ("false_alarm_rate", "percentile")
 
 
 def run_problems(cfg: RunConfig) -> list[str]:
     """Every cross-field problem of `cfg`, one line each (empty when it runs)."""
-    problems = []
-    if cfg.model.type == "autoencoder":
-        problems.append("model.type: autoencoder reconstructs its input (anomaly detection), which "
-                        "`dlforge run` does not do yet; choose a classifier or regressor such as "
-                        "mlp or basic_cnn")
+    problems = anomaly_problems(cfg) if is_anomaly(cfg) else _not_anomaly_problems(cfg)
     if cfg.tune is not None:
         problems += _tune_problems(cfg)
+    return problems
+
+
+def is_anomaly(cfg: RunConfig) -> bool:
+    """An anomaly-detection run: `data.task: anomaly`, or inferred from `data.normal_classes`.
+
+    Example:
+        >>> from dlforge.config import load_config
+        >>> is_anomaly(load_config({"data": {"name": "breast_cancer", "normal_classes": ["benign"]},
+        ...                         "model": {"type": "autoencoder"},
+        ...                         "evaluate": {"threshold": {"objective": "percentile", "value": 95}}}))
+        True
+    """
+    return cfg.data.task == "anomaly" or (cfg.data.task is None and bool(cfg.data.normal_classes))
+
+
+def anomaly_problems(cfg: RunConfig) -> list[str]:
+    """What an anomaly-detection run needs: normal classes, an autoencoder, a threshold
+    calibrated on normal samples, none of the keys that build a classification task."""
+    data, problems = cfg.data, []
+    if not data.normal_classes:
+        problems.append("data.normal_classes: data.task anomaly needs the classes that are "
+                        "normal (got none), e.g. [T-shirt/top]")
+    both = sorted(set(data.normal_classes or ()) & set(data.anomaly_classes or ()))
+    if both:
+        problems.append(f"data.anomaly_classes: {both} are also in data.normal_classes; a class "
+                        f"is normal or an anomaly, not both")
+    for key in ("classes", "binary_from", "positive_fraction", "positive_class"):
+        if getattr(data, key) is not None:
+            problems.append(f"data.{key}: builds a classification task; an anomaly task takes "
+                            f"data.normal_classes and data.anomaly_classes instead. Remove it")
+    if cfg.model.type != "autoencoder":
+        problems.append(f"model.type: an anomaly task trains an autoencoder on normal samples "
+                        f"(got {cfg.model.type!r}); use model: {{type: autoencoder}}")
+    if cfg.evaluate.threshold.objective not in ANOMALY_OBJECTIVES:
+        problems.append(f"evaluate.threshold.objective: an anomaly threshold is calibrated on "
+                        f"normal validation samples: use {' or '.join(ANOMALY_OBJECTIVES)}, "
+                        f"e.g. {{objective: false_alarm_rate, value: 0.01}} (got "
+                        f"{cfg.evaluate.threshold.objective!r})")
+    if cfg.balance.method != "none":
+        problems.append(f"balance.method: an anomaly task trains on normal samples only, there "
+                        f"is nothing to balance (got {cfg.balance.method!r}); remove it")
+    if cfg.tune is not None:
+        problems.append("tune: searching an anomaly task is not supported yet; remove the tune "
+                        "section")
+    return problems
+
+
+def _not_anomaly_problems(cfg: RunConfig) -> list[str]:
+    if cfg.data.normal_classes:  # the rest would follow from this one conflict
+        return [f"data.normal_classes: makes an anomaly task, but data.task is "
+                f"{cfg.data.task!r}; remove one of them"]
+    problems = []
+    if cfg.data.anomaly_classes:
+        problems.append("data.anomaly_classes: needs data.normal_classes (an anomaly task)")
+    if cfg.model.type == "autoencoder":
+        problems.append("model.type: autoencoder reconstructs its input, for anomaly detection "
+                        "only (data.normal_classes); choose a classifier or regressor such as "
+                        "mlp or basic_cnn")
+    if cfg.evaluate.threshold.objective in ANOMALY_OBJECTIVES:
+        problems.append(f"evaluate.threshold.objective: {cfg.evaluate.threshold.objective} "
+                        f"calibrates an anomaly threshold (data.normal_classes); a classifier "
+                        f"takes max_f1, min_recall, min_precision or fixed")
     return problems
 
 

@@ -118,15 +118,34 @@ class TuneConfig(Section):
 
 
 class ThresholdConfig(Section):
-    """Binary decision threshold, chosen on the VALIDATION split and applied unchanged to test."""
+    """Decision threshold, chosen on the VALIDATION split and applied unchanged to test: binary
+    and multi-label scores, or (anomaly) reconstruction errors of NORMAL validation samples."""
 
-    objective: Literal["max_f1", "min_recall", "min_precision", "fixed"] = Field(
-        "max_f1", description="Maximize F1, meet a recall or precision target, or a fixed value."
+    objective: Literal["max_f1", "min_recall", "min_precision", "fixed", "false_alarm_rate",
+                       "percentile"] = Field(
+        "max_f1", description="Maximize F1, meet a recall or precision target, or a fixed value; "
+        "anomaly: flag this share of normal samples (false_alarm_rate) or cut at a percentile "
+        "of their scores.",
     )
     value: float = Field(
-        0.5, ge=0, le=1,
-        description="min_recall/min_precision: the target for the positive class; fixed: the threshold.",
+        0.5, ge=0, le=100,
+        description="min_recall/min_precision: the target for the positive class; fixed: the "
+        "threshold; false_alarm_rate: the share in (0, 1); percentile: 0-100 (e.g. 95).",
     )
+
+    @model_validator(mode="after")
+    def _value_fits(self) -> ThresholdConfig:
+        if self.objective == "percentile":
+            if not 0 < self.value < 100:
+                raise ValueError(f"value: the percentile objective takes a percentile strictly "
+                                 f"between 0 and 100, e.g. 95 (got {self.value:g})")
+        elif self.value > 1:
+            raise ValueError(f"value: must be less than or equal to 1 for objective "
+                             f"{self.objective} (got {self.value:g})")
+        elif self.objective == "false_alarm_rate" and self.value in (0, 1):
+            raise ValueError(f"value: a false alarm rate is strictly between 0 and 1, e.g. "
+                             f"0.01 (got {self.value:g})")
+        return self
 
 
 class EvaluateConfig(Section):

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 Modality = Literal["image", "table", "text"]
-TaskKind = Literal["multiclass", "binary", "multilabel", "regression"]
+TaskKind = Literal["multiclass", "binary", "multilabel", "regression", "anomaly"]
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,9 @@ class TaskSpec:
 
     Attributes:
         kind: multiclass (one of K, integer labels), binary (0/1, class 1 is the positive one),
-            multilabel (K independent 0/1 labels), regression (float targets).
-        class_names: one name per class (binary: [negative, positive]) or per label; for
+            multilabel (K independent 0/1 labels), regression (float targets), anomaly (0
+            normal, 1 anomaly; the model reconstructs its input and never sees the labels).
+        class_names: one name per class (binary and anomaly: [negative, positive]) or per label; for
             regression the target column name(s).
     """
 

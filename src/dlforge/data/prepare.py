@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from dlforge.config.schema import RunConfig
+from dlforge.data.anomaly import normal_only
 from dlforge.data.augment import build_augmenter
 from dlforge.data.balance import Balanced, balance
 from dlforge.data.dataset import Dataset, Splits, TaskSpec
@@ -95,7 +96,8 @@ class PreparedData:
 
 
 def load_and_split(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
-    """Load the configured source, select classes, split once and validate.
+    """Load the configured source, select classes, split once and validate. An anomaly task's
+    training and validation splits keep their normal samples only (`data.anomaly`).
 
     Raises:
         DataError: the data cannot be used (one line per fatal problem).
@@ -103,6 +105,9 @@ def load_and_split(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
     dataset = select(load_dataset(cfg.data), cfg.data, cfg.seed)
     splits = split_dataset(dataset, cfg.data, cfg.seed)
     report = validate(dataset, splits, cfg.preprocess)
+    if dataset.task.kind == "anomaly":
+        splits, warning = normal_only(splits)
+        report.warnings += [warning] if warning else []
     return dataset, splits, report
 
 

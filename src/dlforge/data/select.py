@@ -1,5 +1,6 @@
 """Choose which samples and classes a run uses: `data.classes`, `data.binary_from`,
-`data.positive_fraction` and `data.limit`, in that order.
+`data.positive_fraction`, `data.normal_classes` (anomaly detection) and `data.limit`, in that
+order.
 
 This is how a multiclass source becomes, e.g., a defect-inspection task: Fashion-MNIST with
 `binary_from: {defect: [Sandal]}` and `positive_fraction: 0.05` gives ~5% "defect" samples in
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from dlforge.config.schema import DataConfig
 
 _SINGLE_LABEL = ("multiclass", "binary")
+ANOMALY_CLASSES = ("normal", "anomaly")
 
 
 def select(ds: Dataset, cfg: DataConfig, seed: int) -> Dataset:
@@ -34,6 +36,9 @@ def select(ds: Dataset, cfg: DataConfig, seed: int) -> Dataset:
     - `positive_fraction`: subsample the positives so they are this share of all samples,
       separately in every split the source fixed (`ds.split`). If positives are already rarer,
       negatives are subsampled instead so the share is still met.
+    - `normal_classes` (with `anomaly_classes`): an anomaly task, class 0 `normal` (those
+      classes) and class 1 `anomaly` (the listed anomaly classes, default every other class;
+      samples of a class in neither list are dropped).
     - `limit`: stratified subsample to at most `limit` samples; a source's splits each keep
       their share of it.
 
@@ -70,6 +75,10 @@ def select(ds: Dataset, cfg: DataConfig, seed: int) -> Dataset:
     if cfg.positive_fraction is not None:
         ds = _positive_fraction(ds, cfg.positive_fraction, rng)
         applied["positive_fraction"] = cfg.positive_fraction
+    if cfg.normal_classes:
+        ds = _to_anomaly(ds, cfg.normal_classes, cfg.anomaly_classes)
+        applied["normal_classes"] = list(cfg.normal_classes)
+        applied["anomaly_classes"] = list(cfg.anomaly_classes or ["(every other class)"])
     if cfg.limit is not None and len(ds) > cfg.limit:
         ds = ds.subset(_limit_index(ds, cfg.limit, rng))
         applied["limit"] = cfg.limit
@@ -135,6 +144,22 @@ def _to_binary(ds: Dataset, binary_from: dict[str, list[str]], negative: str) ->
     codes = [ds.task.class_names.index(name) for name in members]
     y = np.isin(ds.y, codes).astype(np.int64)
     return replace(ds, y=y, task=TaskSpec("binary", (negative, positive)))
+
+
+def _to_anomaly(ds: Dataset, normal: list[str], anomalous: list[str] | None) -> Dataset:
+    if ds.task.kind not in _SINGLE_LABEL:
+        raise DataError(f"data.normal_classes: needs a multiclass or binary source to say which "
+                        f"samples are normal (got a {ds.task.kind} task)")
+    _check_names("data.normal_classes", normal, normal, ds)
+    names = list(ds.task.class_names)
+    is_normal = np.isin(ds.y, [names.index(n) for n in normal])
+    if anomalous is None:
+        keep = np.arange(len(ds))
+    else:
+        _check_names("data.anomaly_classes", anomalous, anomalous, ds)
+        keep = np.flatnonzero(is_normal | np.isin(ds.y, [names.index(n) for n in anomalous]))
+    y = (~is_normal[keep]).astype(np.int64)
+    return replace(ds.subset(keep), y=y, task=TaskSpec("anomaly", ANOMALY_CLASSES))
 
 
 def _positive_fraction(ds: Dataset, fraction: float, rng: np.random.Generator) -> Dataset:

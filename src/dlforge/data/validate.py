@@ -124,10 +124,12 @@ def validate(
     missing = _missing_values(ds, preprocess, fatal, warnings)
     if fatal:
         raise DataError("\n".join(fatal))
+    # anomalies are rare by definition and never trained on: their ratio is no imbalance to fix
+    imbalance_warnings = [] if ds.task.kind == "anomaly" else warnings
     report = ValidationReport(
         source=ds.provenance.source, task=ds.task.kind,
         samples={name: len(part) for name, part in groups.items()}, counts=counts,
-        imbalance_ratio=_imbalance(counts.get(train, {}), train, warnings), missing=missing,
+        imbalance_ratio=_imbalance(counts.get(train, {}), train, imbalance_warnings), missing=missing,
         sample_shape=list(ds.sample_shape), dtype=_dtype(ds.x), skipped=list(ds.skipped),
     )
     _constant_labels(ds.task, counts[train], len(groups[train]), train, warnings)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -47,9 +48,10 @@ def fit_baseline(
 ) -> dict[str, Any]:
     """Fit a classical model on the training split and score it on the test split.
 
-    Models: logistic regression (OneVsRest for multilabel) or Ridge regression on standardized,
-    flattened inputs; for text, TF-IDF of the raw strings in front of the same models. A binary
-    or multi-label baseline's decision threshold is chosen on `validation` with the same
+    Models: logistic regression (OneVsRest for multilabel), Ridge regression or (anomaly, fitted
+    on the normal training samples it is given) an isolation forest on standardized, flattened
+    inputs; for text, TF-IDF of the raw strings in front of the same models. A binary,
+    multi-label or anomaly baseline's decision threshold is chosen on `validation` with the same
     objective as the deep model's (`threshold`), so thresholded metrics compare like with like;
     without them it is 0.5.
 
@@ -98,7 +100,7 @@ def fit_baseline(
 def _threshold(model: Pipeline, task: TaskSpec, modality: str, validation: tuple[Any, np.ndarray] | None,
                cfg: ThresholdConfig | None) -> float | list[float] | None:
     """The baseline's own threshold, chosen on validation like the deep model's (else 0.5)."""
-    if task.kind not in ("binary", "multilabel"):
+    if task.kind not in ("binary", "multilabel", "anomaly"):
         return None
     if validation is None or cfg is None or len(validation[1]) == 0:
         return 0.5 if task.kind == "binary" else [0.5] * len(task.class_names)
@@ -109,7 +111,9 @@ def _threshold(model: Pipeline, task: TaskSpec, modality: str, validation: tuple
 
 def _build(kind: str, modality: str, seed: int) -> tuple[str, Pipeline]:
     """The estimator for a task kind and modality, and its name for the report."""
-    if kind == "regression":
+    if kind == "anomaly":
+        head, name = IsolationForest(random_state=seed), "isolation forest"
+    elif kind == "regression":
         head, name = Ridge(alpha=1.0), "ridge regression"
     else:
         head = LogisticRegression(max_iter=MAX_ITER, random_state=seed)
@@ -126,6 +130,8 @@ def _scores(model: Pipeline, task: TaskSpec, x: Any) -> np.ndarray:
     """Scores shaped like `predict_scores` output, one column per class of the task."""
     if task.kind == "regression":
         return np.asarray(model.predict(x), dtype=np.float64)
+    if task.kind == "anomaly":  # score_samples is high for normal samples
+        return -np.asarray(model.score_samples(x), dtype=np.float64)
     proba = model.predict_proba(x)
     if task.kind == "binary":
         return proba[:, list(model.classes_).index(1)]

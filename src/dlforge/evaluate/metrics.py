@@ -47,7 +47,9 @@ def evaluate_scores(
         `confusion_matrix` (counts, rows = true, columns = predicted),
         `confusion_matrix_normalized` (each row sums to 1), `class_names`. Binary also
         `roc_auc`, `pr_auc` (average precision), `roc_curve` {fpr, tpr}, `pr_curve`
-        {precision, recall} (at most 200 points each) and `threshold`. Multilabel: `per_label`,
+        {precision, recall} (at most 200 points each) and `threshold`. Anomaly (scores are
+        reconstruction errors, 1 = anomaly): as binary, plus `false_alarm_rate` and
+        `recall_at_threshold` (the anomalies flagged), headline ROC-AUC first. Multilabel: `per_label`,
         `subset_accuracy`, `hamming_loss`, `micro_f1`, `macro_f1`, `thresholds`. Regression:
         `mae`, `rmse`, `r2`.
 
@@ -76,9 +78,10 @@ def evaluate_scores(
     if task.kind == "multilabel":
         return base | _multilabel(task, y_true, scores, threshold)
     result = base | _classification(task, y_true, labels_from_scores(task, scores, threshold))
-    if task.kind == "binary":
+    if task.kind in ("binary", "anomaly"):
         result |= _binary_extras(y_true, scores, threshold)
-        result["headline"] = _binary_headline(task, result)
+        result |= _anomaly_extras(result) if task.kind == "anomaly" else {
+            "headline": _binary_headline(task, result)}
     else:
         result["headline"] = [["accuracy", result["accuracy"]], ["macro_f1", result["macro_avg"]["f1"]]]
     return result
@@ -135,6 +138,17 @@ def _binary_headline(task: TaskSpec, result: dict[str, Any]) -> list[list[Any]]:
         ["pr_auc", result["pr_auc"]],
         ["accuracy", result["accuracy"]],
     ]
+
+
+def _anomaly_extras(result: dict[str, Any]) -> dict[str, Any]:
+    """The share of normal samples flagged, the share of anomalies found, and a headline that
+    leads with ROC-AUC (threshold-free) as anomaly benchmarks report it."""
+    (tn, fp), (fn, tp) = result["confusion_matrix"]
+    far = _num(fp / (tn + fp)) if tn + fp else None
+    recall = _num(tp / (tp + fn)) if tp + fn else None
+    headline = [["roc_auc", result["roc_auc"]], ["pr_auc", result["pr_auc"]],
+                ["recall_at_threshold", recall], ["false_alarm_rate", far]]
+    return {"false_alarm_rate": far, "recall_at_threshold": recall, "headline": headline}
 
 
 def _multilabel(task: TaskSpec, y_true: np.ndarray, scores: np.ndarray,

@@ -20,6 +20,14 @@ Objectives (binary; a sample is positive when score >= threshold):
   (lowest among ties) is used and `warning` says so.
 - `fixed`: `value` itself.
 
+Anomaly detection (scores are reconstruction errors; a sample is an anomaly when score >=
+threshold), calibrated on the NORMAL validation samples only:
+
+- `false_alarm_rate`: the smallest validation score that flags at most `value` of the normal
+  validation samples (0.01: about 1 in 100 normal samples is flagged).
+- `percentile`: the `value`-th percentile of the normal validation scores (Alibi Detect's
+  default is the 95th).
+
 Candidate thresholds are the validation scores themselves (scikit-learn's
 `precision_recall_curve`), so the precision and recall reported as `achieved` are exactly
 what the threshold gives on validation. Without any positive in the validation split no goal
@@ -34,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.metrics import precision_recall_curve, precision_recall_fscore_support
 
+from dlforge.errors import DataError
 from dlforge.models.scores import DEFAULT_THRESHOLD, check_finite
 
 if TYPE_CHECKING:
@@ -74,11 +83,13 @@ def choose_threshold(
         cfg: `evaluate.threshold` (objective and value).
 
     Returns:
-        A `Threshold` for binary (one value) and multilabel (the objective applied to each
-        label on its own, a list of values); None for multiclass (argmax) and regression.
+        A `Threshold` for binary and anomaly (one value) and multilabel (the objective applied
+        to each label on its own, a list of values); None for multiclass (argmax) and
+        regression.
 
     Raises:
-        DataError: some validation scores are NaN or infinite (a diverged model).
+        DataError: some validation scores are NaN or infinite (a diverged model), or an
+            anomaly task's validation split has no normal sample.
 
     Example:
         >>> from dlforge.config.schema import ThresholdConfig
@@ -88,9 +99,11 @@ def choose_threshold(
         >>> round(choose_threshold(TaskSpec("binary", ("ok", "ng")), y_val, s_val, cfg).value, 2)
         0.6
     """
-    if task.kind not in ("binary", "multilabel"):
+    if task.kind not in ("binary", "multilabel", "anomaly"):
         return None
     check_finite(scores_val, "evaluate.threshold")
+    if task.kind == "anomaly":
+        return _anomaly(np.asarray(scores_val)[np.asarray(y_val) == 0], cfg.objective, cfg.value)
     if task.kind == "binary":
         return _binary(np.asarray(y_val), np.asarray(scores_val), cfg.objective, cfg.value,
                        task.class_names[1])
@@ -132,6 +145,22 @@ def _binary(y: np.ndarray, scores: np.ndarray, objective: str, target: float,
         f"evaluate.threshold: no threshold reaches precision {target:g} for class {positive!r} "
         f"on validation (best {precision[best]:.3f}); using the threshold of the highest "
         f"precision instead. Lower evaluate.threshold.value or improve the model"))
+
+
+def _anomaly(normal: np.ndarray, objective: str, value: float) -> Threshold:
+    """The cut on normal validation scores that flags `value` of them (or at a percentile)."""
+    if normal.size == 0:
+        raise DataError("evaluate.threshold: the validation split has no normal sample to "
+                        "calibrate the anomaly threshold on; raise data.val_fraction")
+    share = 1 - value / 100 if objective == "percentile" else value  # of normal samples flagged
+    # "higher": an actual normal score, so at most the asked share of normal samples is flagged
+    cut = float(np.quantile(normal, 1 - share, method="higher"))
+    flagged = float(np.mean(normal >= cut))
+    if flagged > share + 1e-9:  # too few samples for the share, or ties: step just above the cut
+        cut = float(np.nextafter(cut, np.inf))
+        flagged = float(np.mean(normal >= cut))
+    return Threshold(value=cut, objective=objective,
+                     achieved={"false_alarm_rate": flagged, "normal_samples": int(normal.size)})
 
 
 def _at(y: np.ndarray, scores: np.ndarray, value: float, objective: str,

@@ -1,4 +1,5 @@
-"""Model outputs as scores: probabilities for classification, values for regression.
+"""Model outputs as scores: probabilities for classification, values for regression, the
+reconstruction error for anomaly detection.
 
 The task type decides the link function, exactly as it decided the loss: softmax for one
 label among K, sigmoid for binary and for each of K independent labels, identity for regression.
@@ -44,7 +45,7 @@ def predict_scores(
     Returns:
         float32 array: multiclass softmax `(N, K)`; binary sigmoid of the positive class
         `(N,)`; multilabel sigmoid `(N, K)`; regression values `(N,)`, or `(N, T)` for
-        several targets.
+        several targets; anomaly the mean squared reconstruction error `(N,)`.
 
     Example:
         >>> predict_scores(model, x_test, TaskSpec("binary", ("ok", "ng")))  # doctest: +SKIP
@@ -63,15 +64,27 @@ def predict_scores(
     try:
         with torch.inference_mode():
             for start in range(0, len(x), batch_size):
-                out = model(x[start:start + batch_size].to(device))
-                chunks.append(_link(out.float(), task.kind).cpu())
+                xb = x[start:start + batch_size].to(device)
+                out = model(xb).float()
+                score = reconstruction_error(out, xb) if task.kind == "anomaly" else _link(out, task.kind)
+                chunks.append(score.cpu())
     finally:
         if was_training:
             model.train()
     if not chunks:
-        width = () if task.kind in ("binary", "regression") else (task.num_outputs,)
+        width = () if task.kind in ("binary", "regression", "anomaly") else (task.num_outputs,)
         return np.zeros((0, *width), dtype=np.float32)
     return torch.cat(chunks).numpy()
+
+
+def reconstruction_error(reconstruction: Tensor, x: Tensor) -> Tensor:
+    """Mean squared error of each sample's reconstruction `(N,)`: the anomaly score.
+
+    Example:
+        >>> reconstruction_error(torch.zeros(2, 1, 2, 2), torch.ones(2, 1, 2, 2))
+        tensor([1., 1.])
+    """
+    return (reconstruction - x.float()).pow(2).flatten(1).mean(dim=1)
 
 
 def _link(logits: Tensor, kind: str) -> Tensor:
@@ -97,12 +110,13 @@ def labels_from_scores(
     Args:
         task: the task the scores belong to.
         scores: as returned by `predict_scores`.
-        threshold: binary: one number; multilabel: one number for every label or one per
-            label; or the `Threshold` that `choose_threshold` returned; default 0.5. Ignored
-            for multiclass (argmax) and regression.
+        threshold: binary and anomaly: one number; multilabel: one number for every label or
+            one per label; or the `Threshold` that `choose_threshold` returned; default 0.5.
+            Ignored for multiclass (argmax) and regression.
 
     Returns:
-        int64 class indices `(N,)` (multiclass, binary), int64 0/1 `(N, K)` (multilabel),
+        int64 class indices `(N,)` (multiclass, binary, anomaly: 1 = anomaly), int64 0/1
+        `(N, K)` (multilabel),
         or the scores unchanged (regression).
 
     Raises:

@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from dlforge.candidate import Candidate
 from dlforge.config import RunConfig
 from dlforge.data.prepare import PreparedData
 from dlforge.evaluate.inspect import feature_maps, first_layer_filters
-from dlforge.pipeline.evaluate_model import Evaluation
+from dlforge.models.scores import predict_scores
+from dlforge.pipeline.evaluate_model import Evaluation, threshold_value
 from dlforge.report.html import ReportData, write_report
-from dlforge.report.plots import feature_maps_png, filters_png
+from dlforge.report.plots import feature_maps_png, filters_png, image_grid_png, score_histogram_png
 
 
 def write_run_report(path: Path, cfg: RunConfig, run_id: str, data: PreparedData,
@@ -31,7 +35,8 @@ def write_run_report(path: Path, cfg: RunConfig, run_id: str, data: PreparedData
         model_info=evaluation.model_info, threshold=evaluation.threshold,
         misclassified=evaluation.misclassified, class_names=list(data.task.class_names),
         provenance=data.dataset.provenance.to_dict(), timings=timings,
-        extra_plots=_inside_the_model(trained.model, data) + list(extra_plots),
+        extra_plots=_inside_the_model(trained.model, data)
+        + _anomaly_figures(trained.model, data, evaluation, cfg) + list(extra_plots),
     )
     return write_report(path, report)
 
@@ -46,6 +51,30 @@ def _validation(data: PreparedData, method: str, trained_on: dict | None) -> dic
     if trained_on is not None:
         report["trained on"] = {k: " ".join(v) if k == "notes" else v for k, v in trained_on.items()}
     return report
+
+
+def _anomaly_figures(model, data: PreparedData, evaluation: Evaluation,
+                     cfg: RunConfig) -> list[tuple[str, bytes]]:
+    """Anomaly tasks: test score histograms of normal and anomalous samples, and the test
+    images the model reconstructs worst, each beside its reconstruction."""
+    if data.task.kind != "anomaly":
+        return []
+    x, y = data.inputs("test"), data.splits.test.y
+    scores = predict_scores(model, x, data.task, batch_size=cfg.train.eval_batch_size)
+    threshold = threshold_value(evaluation.threshold)
+    figures = [("Anomaly scores of the test split",
+                score_histogram_png(scores[y == 0], scores[y == 1], threshold))]
+    pairs = cfg.evaluate.misclassified_examples // 2
+    if data.modality != "image" or pairs == 0:
+        return figures
+    worst = np.argsort(-scores, kind="stable")[:pairs]
+    with torch.inference_mode():
+        rebuilt = model.eval().cpu()(x[worst]).float().numpy()
+    tiles = np.stack([image for i, k in enumerate(worst) for image in (x[k].numpy(), rebuilt[i])])
+    names = data.task.class_names
+    titles = [t for k in worst for t in (f"{names[y[k]]}\nerror {scores[k]:.3g}", "rebuilt")]
+    return figures + [("Worst reconstructions of the test split (input, then reconstruction)",
+                       image_grid_png(tiles, titles))]
 
 
 def _inside_the_model(model, data: PreparedData) -> list[tuple[str, bytes]]:

@@ -34,7 +34,8 @@ from dlforge.workspace import resolve_workspace
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a finished run produced. `headline` lists the test metrics that matter most first."""
+    """What a finished run produced. `headline` lists the test metrics that matter most first;
+    `warnings` are the data validation's (e.g. anomalies left out of the training split)."""
 
     run_id: str
     name: str
@@ -47,6 +48,7 @@ class RunResult:
     baseline: dict[str, Any] | None
     diagnosis: dict[str, Any]
     history: list[dict[str, float]] = field(repr=False)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def baseline_headline(self) -> dict[str, float]:
@@ -185,10 +187,10 @@ class _Stages:
         self.store.finish_run(self.run_id, "completed", history=candidate.history,
                               metrics=self._metrics(evaluation.summary_metrics()),
                               report_path=str(report))
-        return self._result(cfg, candidate, evaluation, report, version)
+        return self._result(cfg, candidate, evaluation, report, version, data.validation.warnings)
 
     def _result(self, cfg: RunConfig, candidate: Candidate, evaluation, report: Path,
-                version) -> RunResult:
+                version, warnings: list[str]) -> RunResult:
         return RunResult(
             run_id=self.run_id, name=cfg.name, workspace=self.workspace, report_path=report,
             model_ref=f"{version.name}@{version.version}" if version else None,
@@ -196,6 +198,7 @@ class _Stages:
             headline=[tuple(p) for p in evaluation.test_metrics["headline"]],
             test_metrics=evaluation.test_metrics, baseline=evaluation.baseline,
             diagnosis=evaluation.diagnosis.to_dict(), history=candidate.history,
+            warnings=list(warnings),
         )
 
     def _metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:

@@ -87,11 +87,12 @@ class Predictor:
         return self.bundle.input_spec.get("text_column", "text")
 
     def predict_scores(self, inputs: Any) -> np.ndarray:
-        """Scores for raw `inputs`: probabilities, or values for regression.
+        """Scores for raw `inputs`: probabilities, values for regression, or reconstruction
+        errors for anomaly detection.
 
         Returns:
             multiclass ``(N, K)``; binary ``(N,)`` (positive class); multilabel ``(N, K)``;
-            regression ``(N,)``.
+            regression and anomaly ``(N,)``.
 
         Raises:
             DataError: inputs of the wrong kind or shape, naming the expected shape.
@@ -108,7 +109,9 @@ class Predictor:
         """One prediction dict per input.
 
         multiclass: ``{"label", "scores": {class: prob}}`` (the `top_k` best, all if None);
-        binary: ``{"label", "score" (positive class), "threshold"}``; multilabel:
+        binary: ``{"label", "score" (positive class), "threshold"}``; anomaly: ``{"label"
+        (normal or anomaly), "score" (reconstruction error), "threshold", "anomaly" (score >=
+        threshold)}``; multilabel:
         ``{"labels", "scores", "thresholds"}``; regression: ``{"value"}``.
         """
         scores = self.predict_scores(inputs)
@@ -121,10 +124,14 @@ class Predictor:
             k = len(names) if top_k is None else max(1, min(top_k, len(names)))
             return [{"label": names[int(lab)], "scores": _top(row, names, k)}
                     for lab, row in zip(labels, scores, strict=True)]
-        if kind == "binary":
+        if kind in ("binary", "anomaly"):
             t = float(DEFAULT_THRESHOLD if self.threshold is None else self.threshold)
-            return [{"label": names[int(lab)], "score": float(s), "threshold": t}
+            rows = [{"label": names[int(lab)], "score": float(s), "threshold": t}
                     for lab, s in zip(labels, scores, strict=True)]
+            if kind == "anomaly":
+                for row, lab in zip(rows, labels, strict=True):
+                    row["anomaly"] = bool(lab)
+            return rows
         thresholds = _per_label(self.threshold, len(names))
         return [{"labels": [n for n, on in zip(names, row_labels, strict=True) if on],
                  "scores": {n: float(v) for n, v in zip(names, row, strict=True)},

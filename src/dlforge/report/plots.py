@@ -121,6 +121,28 @@ def pr_png(precision: Sequence[float], recall: Sequence[float], ap: float | None
     return to_png(fig)
 
 
+def score_histogram_png(normal: np.ndarray, anomalous: np.ndarray, threshold: float | None) -> bytes:
+    """Anomaly scores of normal and anomalous samples as overlaid histograms (shared bins,
+    densities, log-scaled scores when they span more than two decades), with the threshold."""
+    both = np.concatenate([normal, anomalous]).astype(np.float64)
+    fig = new_figure(5, 3.4)
+    ax = fig.subplots()
+    positive = both[both > 0]
+    log = positive.size == both.size and both.size > 0 and positive.max() > 100 * positive.min()
+    bins = (np.geomspace(positive.min(), positive.max(), 41) if log
+            else np.histogram_bin_edges(both, bins=40) if both.size else 10)
+    for values, color, name in ((normal, TRAIN_COLOR, "normal"), (anomalous, VAL_COLOR, "anomaly")):
+        if len(values):
+            ax.hist(values, bins=bins, density=True, alpha=0.55, color=color,
+                    label=f"{name} ({len(values)})")
+    if threshold is not None:
+        ax.axvline(threshold, ls="--", color="black", label=f"threshold {threshold:.4g}")
+    ax.set(xlabel="reconstruction error", ylabel="density", title="anomaly scores on test",
+           xscale="log" if log else "linear")
+    ax.legend(loc="best")
+    return to_png(fig)
+
+
 def image_grid_png(images: np.ndarray, titles: Sequence[str], columns: int = 8) -> bytes:
     """A grid of images `(N, C, H, W)` (uint8 or float, 1 or 3 channels) with a title each.
 

@@ -32,6 +32,7 @@ class PredictResponse(BaseModel):
     version: int
     predictions: list[dict[str, Any]] = Field(
         description="multiclass: label and top-k scores; binary: label, score and threshold; "
+                    "anomaly: label, score (reconstruction error), threshold and anomaly; "
                     "multilabel: labels, scores and thresholds; regression: value(s).")
 
 

@@ -91,6 +91,50 @@ class SupervisedStep(Step):
             meter.update(state.loss_fn(outputs, target), outputs, target)
 
 
+class ReconstructionStep(SupervisedStep):
+    """Anomaly autoencoders: the outputs are compared with the inputs (the task's loss is the
+    mean squared reconstruction error); logs `loss` and `mae`, the mean absolute
+    reconstruction error per input value, summed on the device as batches go."""
+
+    def logged(self, task_kind: str) -> tuple[str, ...]:
+        return ("loss", "mae")
+
+    def meter(self, state: LoopState) -> ReconstructionMeter:
+        return ReconstructionMeter()
+
+    def target(self, xb: Tensor, yb: Tensor) -> Tensor:
+        return xb
+
+
+class ReconstructionMeter:
+    """Sums of the batch losses and absolute errors, weighted by batch size; one sync at the end."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.sums: Tensor | None = None
+
+    def update(self, loss: Tensor, outputs: Tensor, target: Tensor) -> None:
+        n = len(target)
+        batch = torch.stack([loss.detach().float() * n,
+                             (outputs.detach() - target).abs().mean().float() * n])
+        self.sums = batch if self.sums is None else self.sums + batch
+        self.samples += n
+
+    def result(self, prefix: str = "") -> dict[str, float]:
+        loss, mae = (float("nan"),) * 2 if self.sums is None else (self.sums / self.samples).tolist()
+        return {f"{prefix}loss": loss, f"{prefix}mae": mae}
+
+
+def step_for(task_kind: str) -> Step:
+    """The default step of a task kind: reconstruction for anomaly detection, else supervised.
+
+    Example:
+        >>> type(step_for("anomaly")).__name__, type(step_for("binary")).__name__
+        ('ReconstructionStep', 'SupervisedStep')
+    """
+    return ReconstructionStep() if task_kind == "anomaly" else SupervisedStep()
+
+
 def backward_and_step(state: LoopState, loss: Tensor, optimizer: torch.optim.Optimizer,
                       params: list[Tensor]) -> None:
     """Zero the gradients, back-propagate `loss`, clip to `train.grad_clip` and step

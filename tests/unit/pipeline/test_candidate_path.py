@@ -74,8 +74,8 @@ def test_a_candidate_scores_validation_once_and_reports_its_best_row():
     ({"model": {"type": "linear"}, "tune": {"strategy": "capacity_ladder"}},
      "tune.strategy: capacity_ladder grows a model's widths; model.type 'linear' has none."),
     ({"model": {"type": "autoencoder"}},
-     "model.type: autoencoder reconstructs its input (anomaly detection), which `dlforge run` "
-     "does not do yet"),
+     "model.type: autoencoder reconstructs its input, for anomaly detection only "
+     "(data.normal_classes); choose a classifier or regressor such as mlp or basic_cnn"),
     ({"train": {"optimizer": "sgd", "nesterov": True, "momentum": 0}},
      "train.nesterov: needs train.momentum > 0 (got 0.0)"),
 ])

@@ -128,7 +128,8 @@ def test_the_store_url_is_honoured_and_its_password_never_shown(tmp_path):
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"tune": {"n_trials": 2}}, "tune.space: nothing to search; give at least one key"),
-    ({"model": {"type": "autoencoder"}}, "model.type: autoencoder reconstructs its input"),
+    ({"model": {"type": "autoencoder"}}, "model.type: autoencoder reconstructs its input, for "
+                                         "anomaly detection only"),
 ])
 def test_unsupported_sections_fail_before_any_work(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):

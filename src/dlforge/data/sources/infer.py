@@ -22,11 +22,11 @@ from dlforge.errors import DataError
 def requested_task(cfg: DataConfig) -> TaskKind | None:
     """The task the labels must fit now, or None to infer it.
 
-    With `data.classes` or `data.binary_from` the source's full class set is loaded first and
+    With `data.classes`, `data.binary_from` or `data.normal_classes` the source's full class set is loaded first and
     `data/select.py` narrows it afterwards, so `data.task` describes the selected data and is
     not checked against all the source's classes here.
     """
-    if cfg.classes or cfg.binary_from:
+    if cfg.classes or cfg.binary_from or cfg.normal_classes:
         return None
     return cfg.task
 
