@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dlforge.config.gan_rules import gan_problems
 from dlforge.config.tunable import LADDER_WIDTHS, grid_problems, space_problems
 
 if TYPE_CHECKING:
@@ -25,9 +26,9 @@ def run_problems(cfg: RunConfig) -> list[str]:
         problems.append("model.type: autoencoder reconstructs its input (anomaly detection), which "
                         "`dlforge run` does not do yet; choose a classifier or regressor such as "
                         "mlp or basic_cnn")
-    if cfg.tune is not None:
+    if cfg.tune is not None and cfg.model.type != "dcgan":
         problems += _tune_problems(cfg)
-    return problems
+    return problems + gan_problems(cfg)
 
 
 def _tune_problems(cfg: RunConfig) -> list[str]:
