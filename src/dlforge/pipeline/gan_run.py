@@ -25,7 +25,10 @@ from dlforge.atomic import atomic_open
 from dlforge.candidate import Candidate, TrainingPlan, train_candidate
 from dlforge.candidate.build import build_for_data
 from dlforge.config.schema import BasicCNNConfig, TrainConfig
+from dlforge.errors import ConfigError
 from dlforge.evaluate.gan_quality import FeatureSpace
+from dlforge.models.dcgan import GAN
+from dlforge.registry.predictor import load
 from dlforge.report.html import ReportData, write_report
 from dlforge.report.plots import image_grid_png, learning_curves_png
 from dlforge.runtime import seed_everything
@@ -154,3 +157,32 @@ def write_gan_report(path: Path, cfg: RunConfig, run_id: str, candidate: Candida
                         provenance=data.dataset.provenance.to_dict(), timings=timings,
                         extra_plots=plots)
     return write_report(path, report)
+
+
+def generate_grid(ref: str, n: int, output: str | Path, *, seed: int = 0,
+                  workspace: str | Path | None = None, url: str | None = None) -> Path:
+    """Write a PNG grid of `n` images from a registered GAN (`dlforge generate`).
+
+    Args:
+        ref: ``name``, ``name@3`` or ``name@alias`` of a `model.type: dcgan` model.
+        n: how many images.
+        output: the PNG file, written atomically.
+        seed: draws the latent batch; the same seed gives the same images.
+        workspace, url: where the store is (defaults as `registry.load`).
+
+    Raises:
+        NotFoundError: no such model, version or alias.
+        ConfigError: the model is not a GAN.
+
+    Example:
+        >>> generate_grid("digits-gan@production", 64, "grid.png")  # doctest: +SKIP
+        PosixPath('grid.png')
+    """
+    model = load(ref, workspace, url).bundle.model
+    if not isinstance(model, GAN):
+        raise ConfigError(f"model: {ref} is not a GAN (model.type dcgan), so it generates no "
+                          f"images; use `dlforge predict` for it")
+    images = generate(model, fixed_latents(n, model.latent_dim, seed))
+    with atomic_open(output, "wb") as fh:
+        fh.write(grid_png(images))
+    return Path(output)
