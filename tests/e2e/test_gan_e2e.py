@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from PIL import Image
 from safetensors.torch import load_file
 
 from dlforge.cli import main
@@ -78,6 +79,16 @@ def test_generate_writes_a_grid_and_refuses_bad_input(reference, tmp_path, capsy
     assert main(["-w", str(workspace), "generate", "gan", "-o", str(tmp_path / "x.jpg")]) == 2
     assert "must be a .png file" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png"]
+
+
+def test_predict_refuses_a_gan(reference, tmp_path, capsys):
+    _, workspace = reference
+    Image.new("L", (8, 8)).save(tmp_path / "zero.png")
+    capsys.readouterr()
+    assert main(["-w", str(workspace), "predict", "gan@1", str(tmp_path / "zero.png")]) == 1
+    assert capsys.readouterr().err == ("error: model: gan@1 is a GAN (model.type dcgan): it "
+                                       "generates images (`dlforge generate`) and predicts "
+                                       "nothing\n")
 
 
 def test_generate_refuses_a_model_that_is_not_a_gan(tmp_path, capsys):

@@ -6,12 +6,10 @@ from __future__ import annotations
 import math
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from test_resume_killed import _untimed, killed_beside
 
 from dlforge.config.schema import DCGANConfig, TrainConfig
 from dlforge.data.dataset import TaskSpec
@@ -116,21 +114,14 @@ def test_non_saturating_and_hinge_losses():
 
 def test_a_killed_gan_run_resumes_to_identical_weights(tmp_path):
     ckpt = tmp_path / "killed"
-    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-            f"from pathlib import Path; from test_gan_step import train; "
-            f"train(Path({str(ckpt)!r}), kill=True)")
-    killed = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
-    reference = train(tmp_path / "full")
-    assert killed.wait(timeout=120) == -signal.SIGKILL, killed.stderr.read()
+    reference = killed_beside("test_gan_step", ckpt, lambda: train(tmp_path / "full"))
     saved = torch.load(ckpt / "last.pt", weights_only=True)
     assert saved["epoch"] == 1 and saved["step"]["d_optimizer"]["state"]
 
     resumed = train(ckpt, resume=True)
 
-    untimed = [[{k: v for k, v in row.items() if k not in ("epoch_time_s", "samples_per_s")}
-                for row in r.history] for r in (reference, resumed)]
     assert [row["epoch"] for row in reference.history] == [0, 1, 2, 3]
-    assert untimed[0] == untimed[1]
+    assert _untimed(resumed.history) == _untimed(reference.history)
     assert resumed.lr_history == reference.lr_history
     want, got = reference.model.state_dict(), resumed.model.state_dict()
     assert want.keys() == got.keys() and len(want) > 10
