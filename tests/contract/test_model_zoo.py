@@ -2,7 +2,8 @@
 
 A model builds from its config, gives outputs of the promised shape, passes gradients to
 every parameter, describes itself with positive numbers, round-trips through safetensors
-with identical outputs, and runs in eval mode on a batch of one.
+with identical outputs, and runs in eval mode on a batch of one. A GAN (dcgan) is fed latent
+vectors (its `forward` generates images) and its gradients flow through its discriminator.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dlforge.config.schema import (
     MODEL_TYPES,
     AutoencoderConfig,
     BasicCNNConfig,
+    DCGANConfig,
     LinearConfig,
     MLPConfig,
     MobileNetConfig,
@@ -35,6 +37,11 @@ class Case:
     cfg: Any
     input_shape: tuple[int, ...]
     text: bool = False
+    latent: int | None = None  # a GAN: forward takes (n, latent) and returns images
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.latent,) if self.latent else self.input_shape
 
     def build(self) -> torch.nn.Module:
         return build_model(self.cfg, input_shape=self.input_shape, num_outputs=3,
@@ -44,10 +51,10 @@ class Case:
         g = torch.Generator().manual_seed(n)
         if self.text:
             return torch.randint(0, VOCAB, (n, *self.input_shape), generator=g)
-        return torch.randn((n, *self.input_shape), generator=g)
+        return torch.randn((n, *self.sample_shape), generator=g)
 
     def expected_shape(self, n: int) -> tuple[int, ...]:
-        return (n, *self.input_shape) if self.cfg.type == "autoencoder" else (n, 3)
+        return (n, *self.input_shape) if self.cfg.type in ("autoencoder", "dcgan") else (n, 3)
 
 
 CASES = {
@@ -62,6 +69,7 @@ CASES = {
     "autoencoder": Case(AutoencoderConfig(hidden=[8], latent_dim=2), (1, 6, 6)),
     "autoencoder_conv": Case(AutoencoderConfig(kind="conv", hidden=[4, 4], latent_dim=2),
                              (1, 7, 6)),
+    "dcgan": Case(DCGANConfig(width=2, latent_dim=3, spectral_norm=True), (1, 8, 12), latent=3),
 }
 
 
@@ -89,7 +97,10 @@ def test_forward_shape(case):
 def test_gradients_reach_every_parameter(case):
     model = case.build()
     params = [p for p in model.parameters() if p.requires_grad]
-    loss = model(case.batch(4)).square().mean()
+    out = model(case.batch(4))
+    if case.latent:  # the discriminator's parameters get theirs through its verdict
+        out = model.discriminator(out)
+    loss = out.square().mean()
     grads = torch.autograd.grad(loss, params)
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert any(g.abs().sum() > 0 for g in grads)
@@ -98,7 +109,7 @@ def test_gradients_reach_every_parameter(case):
 def test_describe_model_numbers_are_positive(case):
     model = case.build()
     dtype = torch.long if case.text else torch.float32
-    described = describe_model(model, case.input_shape, dtype)
+    described = describe_model(model, case.sample_shape, dtype)
     assert set(described) == {"params", "trainable_params", "flops"}
     assert described["params"] == described["trainable_params"] > 0
     assert described["flops"] > 0

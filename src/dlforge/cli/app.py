@@ -9,6 +9,7 @@ import typer
 
 from dlforge.cli import output
 from dlforge.cli.export_cmds import export_command, profile_command
+from dlforge.cli.generate_cmds import generate_command
 from dlforge.cli.inspect_cmds import config_app, data_app
 from dlforge.cli.predict_cmds import predict_command
 from dlforge.cli.registry_cmds import models_app, report_command, runs_app
@@ -29,6 +30,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 app.command("export")(export_command)
+app.command("generate")(generate_command)
 app.command("predict")(predict_command)
 app.command("profile")(profile_command)
 app.command("report")(report_command)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dlforge.config.base import Section
 
@@ -89,10 +89,37 @@ class AutoencoderConfig(_ModelBase):
     latent_dim: int = Field(16, ge=1, description="Size of the code in the middle.")
 
 
+class DCGANConfig(_ModelBase):
+    """A GAN (`model.type: dcgan` makes the run a GAN task); see docs/gan.md."""
+
+    type: Literal["dcgan"] = "dcgan"
+    latent_dim: int = Field(64, ge=1, description="Size of the generator's noise vector z.")
+    width: int = Field(32, ge=1, description="Channels of the widest conv layer of G and D.")
+    loss: Literal["non_saturating", "hinge"] = Field(
+        "non_saturating", description="non_saturating (BCE, G maximizes log D(G(z))) or hinge.")
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=0.5, description="non_saturating: D's target for real images is 1 - this.")
+    spectral_norm: bool = Field(False, description="Spectral norm on the discriminator's layers.")
+    d_steps: int = Field(1, ge=1, description="Discriminator updates per generator update.")
+    d_lr_scale: float = Field(
+        1.0, gt=0, description="The discriminator's LR = this x the generator's scheduled LR.")
+    grid: int = Field(64, ge=1, le=256, description="Samples in each epoch's grid (fixed z).")
+    classifier_epochs: int = Field(
+        5, ge=1, description="Epochs of the basic_cnn trained on the same data whose features "
+        "measure the Frechet distance, confidence and class coverage.")
+
+    @model_validator(mode="after")
+    def _smoothing_needs_bce(self) -> DCGANConfig:
+        if self.loss == "hinge" and self.label_smoothing:
+            raise ValueError(f"label_smoothing: applies to the non_saturating loss only; set it to "
+                             f"0 with loss: hinge (got {self.label_smoothing})")
+        return self
+
+
 ModelConfig = Annotated[
     MLPConfig | BasicCNNConfig | MobileNetConfig | ResNetSmallConfig | TextPoolConfig
-    | TextCNNConfig | LinearConfig | AutoencoderConfig,
+    | TextCNNConfig | LinearConfig | AutoencoderConfig | DCGANConfig,
     Field(discriminator="type"),
 ]
 MODEL_TYPES = ("mlp", "basic_cnn", "mobilenet", "resnet_small", "text_pool", "text_cnn",
-               "linear", "autoencoder")
+               "linear", "autoencoder", "dcgan")

@@ -45,6 +45,7 @@ def _sections() -> list[tuple[str, type[BaseModel]]]:
         ("model (type: resnet_small)", schema.ResNetSmallConfig),
         ("model (type: text_pool)", schema.TextPoolConfig), ("model (type: text_cnn)", schema.TextCNNConfig),
         ("model (type: linear)", schema.LinearConfig), ("model (type: autoencoder)", schema.AutoencoderConfig),
+        ("model (type: dcgan)", schema.DCGANConfig),
         ("train", schema.TrainConfig),
         ("train.schedule (type: constant)", schema.ConstantSchedule),
         ("train.schedule (type: step)", schema.StepSchedule),

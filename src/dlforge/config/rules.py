@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dlforge.config.gan_rules import gan_problems
 from dlforge.config.tunable import LADDER_WIDTHS, grid_problems, space_problems
 
 if TYPE_CHECKING:
@@ -22,9 +23,9 @@ ANOMALY_OBJECTIVES = ("false_alarm_rate", "percentile")
 def run_problems(cfg: RunConfig) -> list[str]:
     """Every cross-field problem of `cfg`, one line each (empty when it runs)."""
     problems = anomaly_problems(cfg) if is_anomaly(cfg) else _not_anomaly_problems(cfg)
-    if cfg.tune is not None:
+    if cfg.tune is not None and cfg.model.type != "dcgan":  # a GAN refuses tune (gan_rules)
         problems += _tune_problems(cfg)
-    return problems
+    return problems + gan_problems(cfg)
 
 
 def is_anomaly(cfg: RunConfig) -> bool:

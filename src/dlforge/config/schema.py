@@ -34,6 +34,7 @@ from dlforge.config.model_schema import (
     MODEL_TYPES,
     AutoencoderConfig,
     BasicCNNConfig,
+    DCGANConfig,
     LinearConfig,
     MLPConfig,
     MobileNetConfig,
@@ -58,7 +59,7 @@ from dlforge.config.train_schema import (
 
 __all__ = [
     "ALIAS_PATTERN", "MODEL_NAME_PATTERN", "MODEL_TYPES", "AugmentConfig", "AutoencoderConfig",
-    "BalanceConfig", "BasicCNNConfig", "CheckpointConfig", "ConstantSchedule", "CosineSchedule",
+    "BalanceConfig", "BasicCNNConfig", "CheckpointConfig", "DCGANConfig", "ConstantSchedule", "CosineSchedule",
     "CropAug", "DataConfig", "EarlyStoppingConfig", "EvaluateConfig", "ExponentialSchedule",
     "FlipAug", "ImagePreprocess", "InverseTimeSchedule", "JitterAug", "LinearConfig", "MLPConfig",
     "MobileNetConfig", "ModelConfig", "NoiseAug", "OneCycleSchedule", "PlateauSchedule",

@@ -1,6 +1,7 @@
 """The model zoo: ``build_model`` turns a model config section into an ``nn.Module``.
 
-Types: mlp, basic_cnn, mobilenet, resnet_small, text_pool, text_cnn, linear, autoencoder.
+Types: mlp, basic_cnn, mobilenet, resnet_small, text_pool, text_cnn, linear, autoencoder,
+dcgan (a generator and a discriminator: `forward(z)` generates images).
 Models import only torch and the config schema; they output raw logits.
 """
 

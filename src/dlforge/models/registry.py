@@ -12,7 +12,16 @@ from typing import Any
 from torch import nn
 
 from dlforge.errors import ConfigError
-from dlforge.models import autoencoder, basic_cnn, linear, mlp, mobilenet, resnet_small, text
+from dlforge.models import (
+    autoencoder,
+    basic_cnn,
+    dcgan,
+    linear,
+    mlp,
+    mobilenet,
+    resnet_small,
+    text,
+)
 from dlforge.models.init import init_weights
 from dlforge.models.target_scale import TargetScale
 
@@ -27,14 +36,16 @@ BUILDERS: dict[str, Builder] = {
     "text_cnn": text.build_text_cnn,
     "linear": linear.build,
     "autoencoder": autoencoder.build,
+    "dcgan": dcgan.build,
 }
 
 FAMILIES: dict[str, str] = {
     "mlp": "dense", "linear": "dense", "basic_cnn": "conv", "mobilenet": "conv",
-    "resnet_small": "conv", "text_pool": "text", "text_cnn": "text",
+    "resnet_small": "conv", "text_pool": "text", "text_cnn": "text", "dcgan": "conv",
 }
 
 _IMAGE_MODELS = "basic_cnn, mobilenet or resnet_small"
+_GAN_HINT = "A GAN generates images: use an image source (builtin digits, idx, cifar, image_folder)."
 
 
 def model_family(cfg: Any) -> str:
@@ -93,8 +104,9 @@ def check_family(cfg: Any, shape: tuple[int, ...], vocab_size: int | None) -> No
                 "Use model.kind: dense for tables."
             raise ConfigError(f"model.kind: conv autoencoder needs image input (C, H, W); "
                               f"the data gives {data}. {hint}")
+        hint = _GAN_HINT if cfg.type == "dcgan" else _hint(shape, is_text)
         raise ConfigError(f"model.type: {cfg.type} needs image input (C, H, W); "
-                          f"the data gives {data}. {_hint(shape, is_text)}")
+                          f"the data gives {data}. {hint}")
     if family == "text" and (not is_text or len(shape) != 1):
         if not is_text:
             data += " with no vocabulary"

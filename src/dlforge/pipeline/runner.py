@@ -18,6 +18,7 @@ from dlforge.config.rules import UNION
 from dlforge.data.prepare import PreparedData, prepare_data
 from dlforge.errors import ConfigError
 from dlforge.pipeline.evaluate_model import evaluate_candidate
+from dlforge.pipeline.gan_run import evaluate_gan, step_for, train_gan, write_gan_report
 from dlforge.pipeline.recovery import check_resumable, claim_for_resume, heartbeat
 from dlforge.pipeline.register import register_trained
 from dlforge.pipeline.report_stage import write_run_report
@@ -96,7 +97,7 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             record = claim_for_resume(store, record.id, ws / "artifacts" / "runs" / record.id)
         device = setup_process(cfg.train.num_threads, cfg.device)
         data = prepare_data(cfg)
-        plan, searched = TrainingPlan(cfg, data), None
+        plan, searched = TrainingPlan(cfg, data, step=step_for(cfg)), None
         if record is None:  # config mistakes that need the data's size: before any run is recorded
             check_plan(plan, device=device)
             if cfg.tune is not None:
@@ -169,6 +170,8 @@ class _Stages:
     def train_and_publish(self, plan: TrainingPlan, progress: bool,
                           resume_from: Path | None) -> RunResult:
         cfg, data = plan.config, plan.data
+        if cfg.model.type == "dcgan":
+            return self._publish_gan(plan, progress, resume_from)
         if self.searched is not None:
             self.seconds["search"] = self.searched.seconds
         # the dashboard's live page reads the progress file the run writes after each epoch
@@ -188,6 +191,29 @@ class _Stages:
                               metrics=self._metrics(evaluation.summary_metrics()),
                               report_path=str(report))
         return self._result(cfg, candidate, evaluation, report, version, data.validation.warnings)
+
+    def _publish_gan(self, plan: TrainingPlan, progress: bool,
+                     resume_from: Path | None) -> RunResult:
+        """A GAN run's stages (pipeline/gan_run.py): train, test once, report, register."""
+        cfg, data = plan.config, plan.data
+        with self._timed("train"):
+            candidate, space = train_gan(plan, self.run_dir, device=self.device,
+                                         progress=progress, resume_from=resume_from)
+        with self._timed("evaluate"):
+            evaluation = evaluate_gan(candidate, data, space)
+        report = write_gan_report(self.run_dir / "report.html", cfg, self.run_id, candidate,
+                                  evaluation, data, self.seconds, public_config(cfg))
+        version = register_trained(self.store, cfg, self.run_id, candidate.model, data, evaluation,
+                                   staging=self.run_dir / "bundle") if cfg.registry.enabled else None
+        self.store.finish_run(self.run_id, "completed", history=candidate.history,
+                              metrics=evaluation.summary_metrics(), report_path=str(report))
+        return RunResult(
+            run_id=self.run_id, name=cfg.name, workspace=self.workspace, report_path=report,
+            model_ref=f"{version.name}@{version.version}" if version else None,
+            bundle_path=Path(version.bundle_path) if version else None,
+            headline=[tuple(p) for p in evaluation.test_metrics["headline"]],
+            test_metrics=evaluation.test_metrics, baseline=None, diagnosis={},
+            history=candidate.history)
 
     def _result(self, cfg: RunConfig, candidate: Candidate, evaluation, report: Path,
                 version, warnings: list[str]) -> RunResult:

@@ -16,6 +16,7 @@ import torch
 
 from dlforge.data.images import SizeLimit, decode_image
 from dlforge.errors import DataError
+from dlforge.models.dcgan import GAN
 from dlforge.models.scores import DEFAULT_THRESHOLD, labels_from_scores, predict_scores
 from dlforge.registry.bundle import Bundle, load_bundle
 
@@ -95,8 +96,12 @@ class Predictor:
             regression and anomaly ``(N,)``.
 
         Raises:
-            DataError: inputs of the wrong kind or shape, naming the expected shape.
+            DataError: inputs of the wrong kind or shape, naming the expected shape; a GAN.
         """
+        if isinstance(self.bundle.model, GAN):
+            name = f"{self.version.name}@{self.version.version}" if self.version else "this model"
+            raise DataError(f"model: {name} is a GAN (model.type dcgan): it generates images "
+                            f"(`dlforge generate`) and predicts nothing")
         if _is_empty(inputs):  # an empty batch is valid: no rows in, no rows out
             dtype = np.int64 if self.modality == "text" else np.float32
             x = np.zeros((0, *self.bundle.input_shape), dtype=dtype)

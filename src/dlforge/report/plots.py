@@ -31,18 +31,22 @@ def to_png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def learning_curves_png(history: Sequence[dict[str, Any]], metric: str) -> bytes:
+def learning_curves_png(history: Sequence[dict[str, Any]], metric: str,
+                        panels: Sequence[str] | None = None) -> bytes:
     """Loss and `metric` per epoch, train against validation, side by side.
 
     Args:
         history: rows with `loss`, `val_loss`, `<metric>`, `val_<metric>` (missing keys are
             skipped) and optionally `epoch`.
         metric: the history metric, e.g. "accuracy" or "mae".
+        panels: the keys to plot, one panel each, instead of `("loss", metric)` (a GAN:
+            `("d_loss", "g_loss", "frechet")`).
     """
-    fig = new_figure(8, 3)
+    keys = tuple(panels or ("loss", metric))
+    fig = new_figure(4 * len(keys), 3)
     # counted from 1 like the progress lines and the history table (`fit` records from 0)
     epochs = [int(row.get("epoch", i)) + 1 for i, row in enumerate(history)]
-    for ax, key in zip(fig.subplots(1, 2), ("loss", metric), strict=True):
+    for ax, key in zip(np.atleast_1d(fig.subplots(1, len(keys))), keys, strict=True):
         for name, color, label in ((key, TRAIN_COLOR, "train"), (f"val_{key}", VAL_COLOR, "validation")):
             points = [(e, row[name]) for e, row in zip(epochs, history, strict=True)
                       if row.get(name) is not None]

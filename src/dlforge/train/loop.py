@@ -224,7 +224,7 @@ def _check_before_training(state: LoopState, loaders: Any) -> None:
     trained = list(state.step.logged(state.task.kind))
     logged = [*trained, "lr"]
     if loaders.val is not None:
-        logged += [f"val_{name}" for name in trained]
+        logged += [f"val_{name}" for name in state.step.validated(state.task.kind)]
     watched = [(f"{cb.key}.monitor", cb.monitor) for cb in state.callbacks if isinstance(cb, _Monitor)]
     if isinstance(state.cfg.schedule, PlateauSchedule):
         watched.append(("train.schedule.monitor", state.cfg.schedule.monitor))

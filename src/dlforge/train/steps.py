@@ -36,6 +36,11 @@ class Step:
         """History keys a training epoch logs (a validation epoch logs them with `val_`)."""
         raise NotImplementedError
 
+    def validated(self, task_kind: str) -> tuple[str, ...]:
+        """Keys a validation epoch logs, without `val_` (default those of `logged`; a GAN adds
+        `frechet`, measured on validation only)."""
+        return self.logged(task_kind)
+
     def meter(self, state: LoopState) -> Meter:
         """A fresh accumulator for one epoch."""
         raise NotImplementedError

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -51,14 +52,21 @@ def _untimed(history):
             for row in history]
 
 
-def test_killed_run_resumes_to_identical_weights(tmp_path):
-    ckpt = tmp_path / "ckpt_killed"
+def killed_beside(module: str, ckpt: Path, uninterrupted: Callable[[], TrainResult]) -> TrainResult:
+    """Run `module.train(ckpt, kill=True)` (a test module of this folder) in a child process
+    and `uninterrupted()` meanwhile; return the latter once the child died of SIGKILL."""
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-            f"from pathlib import Path; from test_resume_killed import train; "
+            f"from pathlib import Path; from {module} import train; "
             f"train(Path({str(ckpt)!r}), kill=True)")
     killed = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
-    reference = train(tmp_path / "ckpt_full")  # meanwhile, the uninterrupted run
+    reference = uninterrupted()
     assert killed.wait(timeout=120) == -signal.SIGKILL, killed.stderr.read()
+    return reference
+
+
+def test_killed_run_resumes_to_identical_weights(tmp_path):
+    ckpt = tmp_path / "ckpt_killed"
+    reference = killed_beside("test_resume_killed", ckpt, lambda: train(tmp_path / "ckpt_full"))
     saved = torch.load(ckpt / "last.pt", weights_only=True)
     assert (saved["epoch"], saved["callbacks"][ES_KEY]["wait"]) == (2, 1)
 

@@ -1,0 +1,91 @@
+"""Bad GAN configs and data: one line each, naming the key, before any run is recorded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dlforge.config import load_config
+from dlforge.errors import ConfigError
+from dlforge.models.registry import build_model
+from dlforge.pipeline import run
+from dlforge.registry import Store
+from dlforge.workspace import resolve_workspace
+
+GAN = {"model": {"type": "dcgan", "width": 4, "latent_dim": 4},
+       "preprocess": {"image": {"standardize": False}},
+       "train": {"epochs": 1, "checkpoint": {"monitor": "val_frechet"}, "early_stopping": False}}
+
+
+def with_(**changes):
+    cfg = {k: dict(v) for k, v in GAN.items()}
+    for key, value in changes.items():
+        section, name = key.split("__")
+        cfg[section] = {**cfg.get(section, {}), name: value}
+    return cfg
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"model__d_steps": 0}, "model.d_steps: must be greater than or equal to 1 (got 0)"),
+    ({"model__loss": "hinge", "model__label_smoothing": 0.1},
+     "model: label_smoothing: applies to the non_saturating loss only; set it to 0 with loss: "
+     "hinge (got 0.1)"),
+    ({"preprocess__image": {"standardize": True}},
+     "preprocess.image: a DCGAN generator outputs pixels in [0, 1]; set scale: true and "
+     "standardize: false (got scale: true, standardize: true)"),
+    ({"train__l2": 0.1}, "train.l2: not applied to a GAN's two networks; use train.weight_decay "
+     "(got 0.1)"),
+    ({"train__checkpoint": {"monitor": "val_loss"}},
+     "train.checkpoint.monitor: a GAN logs val_frechet, val_d_loss, val_g_loss, d_loss, g_loss; "
+     "watch one of them, e.g. val_frechet (got 'val_loss')"),
+    ({"train__early_stopping": {"monitor": "val_accuracy"}},
+     "train.early_stopping.monitor: a GAN logs val_frechet, val_d_loss, val_g_loss, d_loss, "
+     "g_loss; watch one of them, e.g. val_frechet (got 'val_accuracy')"),
+    ({"tune__n_trials": 2}, "tune: a GAN run is not searched yet (the search ranks val_loss, "
+     "val_accuracy or val_mae, which a GAN does not log); remove the tune section"),
+])
+def test_a_bad_gan_config_fails_to_load_naming_the_key(changes, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(with_(**changes))
+    assert str(info.value).splitlines() == [message]
+
+
+@pytest.mark.parametrize("example", ["gan_digits", "gan_fashion_mnist"])
+def test_the_gan_example_configs_load(example):
+    cfg = load_config(f"examples/{example}.yaml")
+    assert (cfg.model.type, cfg.train.checkpoint.monitor) == ("dcgan", "val_frechet")
+
+
+@pytest.mark.parametrize(("shape", "message"), [
+    ((1, 4, 4), "model.type: dcgan needs image sides of at least 8 pixels, divisible by 4 (two "
+                "stride-2 stages); the data gives 4x4. Set data.image_size to such a size (e.g. 8)"),
+    ((3, 30, 30), "model.type: dcgan needs image sides of at least 8 pixels, divisible by 4 (two "
+                  "stride-2 stages); the data gives 30x30. Set data.image_size to such a size "
+                  "(e.g. 32)"),
+    ((30,), "model.type: dcgan needs image input (C, H, W); the data gives samples of shape "
+            "(30,). A GAN generates images: use an image source (builtin digits, idx, cifar, "
+            "image_folder)."),
+])
+def test_images_too_small_and_tables_are_refused(shape, message):
+    cfg = load_config(GAN)
+    with pytest.raises(ConfigError) as info:
+        build_model(cfg.model, input_shape=shape, num_outputs=2)
+    assert str(info.value) == message
+
+
+def test_a_gan_on_a_table_is_refused_before_a_run_is_recorded():
+    cfg = {**GAN, "data": {"source": "builtin", "name": "breast_cancer", "limit": 100}}
+    with pytest.raises(ConfigError, match=r"^model.type: dcgan needs image input \(C, H, W\); "
+                                          r"the data gives samples of shape \(30,\)"):
+        run(cfg, progress=False)
+    with Store.open(resolve_workspace()) as store:
+        assert store.list_runs() == []
+    assert not (resolve_workspace() / "artifacts" / "runs").exists()
+
+
+def test_generated_images_have_the_data_shape_and_unit_range():
+    cfg = load_config(GAN)
+    model = build_model(cfg.model, input_shape=(1, 28, 28), num_outputs=10)
+    images = model.sample(5).detach().numpy()
+    assert images.shape == (5, 1, 28, 28)
+    assert 0.0 <= images.min() and images.max() <= 1.0 and np.ptp(images) > 0
