@@ -46,7 +46,8 @@ def serve_command(
     from dlforge.serve import create_app
     from dlforge.workspace import resolve_workspace
 
-    settings = load_config(config, set_).serve
+    cfg = load_config(config, set_)
+    settings = cfg.serve
     settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port))
                                            if v is not None})
     store = Store.open(resolve_workspace(ctx.obj["workspace"]), ctx.obj["store_url"])
@@ -54,7 +55,7 @@ def serve_command(
         for ref in model:  # unknown models fail here, as a one-line error, not in the server log
             store.resolve(ref)
         app = create_app(store, settings, models=model, max_items=max_items,
-                         max_pixels=max_pixels)
+                         max_pixels=max_pixels, drift=cfg.drift)
         output.err.print(f"serving {store.url} on http://{settings.host}:{settings.port} "
                          f"(docs at /docs)")
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
