@@ -56,7 +56,9 @@ def drift_command(
 def _print(result, report: Path) -> None:
     from dlforge.lifecycle.drift import summary_rows
 
-    output.table(f"{result.model} vs {result.source} ({result.rows} rows, decided by {result.decided_by})",
+    output.table(f"{result.model} vs {result.source} ({result.rows} rows, decided by {result.decided_by}; "
+                 "D = KS statistic, w = Cohen's w, W = Wasserstein in reference stds, "
+                 "JS = Jensen-Shannon)",
                  ["feature", "decided by", "p-value", "effect size", "distance", "PSI", "verdict"],
                  summary_rows(result))
     output.out.print(f"verdict: {result.verdict} ({len(result.drifted)} of {len(result.features)} "

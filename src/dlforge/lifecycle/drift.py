@@ -118,9 +118,14 @@ def measure(x: np.ndarray, bundle: Bundle, reference: dict[str, Any]) -> dict[st
     return input_features(x, bundle.preprocessor) | features
 
 
+# Short names of the effect sizes and distances in tables.
+SHORT = {"ks_d": "D", "cohen_w": "w", "wasserstein": "W", "jensen_shannon": "JS"}
+
+
 def summary_rows(result: DriftResult) -> list[tuple[Any, ...]]:
-    """(feature, method, p-value, effect, distance, PSI, verdict) rows for tables."""
-    return [(name, row["method"], row["p_value"], f"{row['effect_name']}={row['effect']:.3f}",
-             f"{row['distance_name']}={row['distance']:.3f}", row["psi"],
+    """(feature, decided by, p-value, effect size, distance, PSI, verdict) rows for tables,
+    e.g. ``("a", "ks", 1e-9, "0.421 D", "0.512 W", 0.61, "DRIFT")``."""
+    return [(name, row["method"], row["p_value"], f"{row['effect']:.3f} {SHORT[row['effect_name']]}",
+             f"{row['distance']:.3f} {SHORT[row['distance_name']]}", row["psi"],
              "DRIFT" if row["drifted"] else "ok")
             for name, row in result.features.items()]

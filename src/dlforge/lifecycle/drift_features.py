@@ -17,6 +17,7 @@ and the server's sample of served inputs, so the three always measure the same t
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from dlforge.data.preprocess import Preprocessor
 
 UNSEEN = "<unseen>"
+PREDICTION_KINDS = ("multiclass", "binary", "multilabel", "regression")
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,21 @@ def model_features(x: np.ndarray, model: nn.Module, task: TaskSpec, threshold: A
     """The prediction features of `x`, and the penultimate-layer embedding (None if the model
     has no linear layer), projected by `projection` when given (``mean``, ``components``).
 
-    One forward pass gives both: a hook on the last linear layer keeps its input.
+    One forward pass gives both: a hook on the last linear layer keeps its input, from this
+    thread's passes only (a server's inference thread may run the same model meanwhile). A
+    task whose outputs are not predictions of these kinds has no model features.
     """
+    if task.kind not in PREDICTION_KINDS:
+        return {}, None
     last = _last_linear(model)
     captured: list[torch.Tensor] = []
-    hook = None if last is None else last.register_forward_hook(
-        lambda _m, args, _out: captured.append(args[0].detach().flatten(1).float().cpu()))
+    me = threading.get_ident()
+
+    def keep(_module: nn.Module, args: tuple, _out: torch.Tensor) -> None:
+        if threading.get_ident() == me:
+            captured.append(args[0].detach().flatten(1).float().cpu())
+
+    hook = None if last is None else last.register_forward_hook(keep)
     try:
         scores = predict_scores(model, torch.from_numpy(np.ascontiguousarray(x)), task, batch_size=256)
     finally:
