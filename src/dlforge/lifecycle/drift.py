@@ -124,8 +124,9 @@ SHORT = {"ks_d": "D", "cohen_w": "w", "wasserstein": "W", "jensen_shannon": "JS"
 
 def summary_rows(result: DriftResult) -> list[tuple[Any, ...]]:
     """(feature, decided by, p-value, effect size, distance, PSI, verdict) rows for tables,
-    e.g. ``("a", "ks", 1e-9, "0.421 D", "0.512 W", 0.61, "DRIFT")``."""
+    e.g. ``("a", "ks", 1e-9, "0.421 D", "0.512 W", "0.610 high", "DRIFT")``."""
     return [(name, row["method"], row["p_value"], f"{row['effect']:.3f} {SHORT[row['effect_name']]}",
-             f"{row['distance']:.3f} {SHORT[row['distance_name']]}", row["psi"],
+             f"{row['distance']:.3f} {SHORT[row['distance_name']]}",
+             f"{row['psi']:.3f}{' high' if row['psi_high'] else ''}",
              "DRIFT" if row["drifted"] else "ok")
             for name, row in result.features.items()]

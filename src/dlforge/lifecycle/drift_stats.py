@@ -61,7 +61,8 @@ def compare(ref: dict[str, Any], feature: Feature, tests: int, cfg: DriftConfig)
 
     Returns:
         ``{"kind", "n", "method", "p_value", "effect", "effect_name", "distance",
-        "distance_name", "psi", "drifted"}``; ``method`` names what decided.
+        "distance_name", "js", "psi", "psi_high", "drifted"}``; ``method`` names what decided;
+        ``psi_high``: PSI over `cfg.psi` (shown, does not decide).
     """
     n = len(feature.values)
     row = _numeric(ref, feature.values) if ref["kind"] == "numeric" else _categorical(ref, feature.values)
@@ -72,7 +73,8 @@ def compare(ref: dict[str, Any], feature: Feature, tests: int, cfg: DriftConfig)
         limit = cfg.wasserstein if ref["kind"] == "numeric" else cfg.jensen_shannon
         drifted = row["distance"] > limit
     method = (("ks" if ref["kind"] == "numeric" else "chi2") if small else row["distance_name"])
-    return {"kind": ref["kind"], "n": n, "method": method, **row, "drifted": bool(drifted)}
+    return {"kind": ref["kind"], "n": n, "method": method, **row,
+            "psi_high": row["psi"] > cfg.psi, "drifted": bool(drifted)}
 
 
 def histogram(ref: dict[str, Any], feature: Feature) -> tuple[list[str], np.ndarray, np.ndarray]:

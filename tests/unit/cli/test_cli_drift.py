@@ -13,24 +13,17 @@ import yaml
 from dlforge.cli import main
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "lifecycle"))
-from drift_models import make_store, rows  # noqa: E402
+from drift_models import registered, rows  # noqa: E402
+from test_cli_commands import TINY as CLI_TINY  # noqa: E402
 
-TINY = {
-    "name": "tiny",
-    "data": {"source": "builtin", "name": "digits", "limit": 300},
-    "model": {"type": "mlp", "hidden": [16]},
-    "train": {"epochs": 1, "batch_size": 32},
-    "evaluate": {"baseline": False},
-    "drift": {"alpha": 0.01},
-}
+# test_cli_commands' tiny digits run, one epoch, no alias, a drift section of its own
+TINY = {**{k: v for k, v in CLI_TINY.items() if k != "registry"},
+        "train": {"epochs": 1, "batch_size": 32}, "drift": {"alpha": 0.01}}
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli-drift")
-    make_store(root).close()
-    rows(200, seed=1).to_csv(root / "same.csv", index=False)
-    rows(200, seed=1, shift_a=1.0).to_csv(root / "shifted.csv", index=False)
+    root = registered(tmp_path_factory.mktemp("cli-drift"))
     rows(20, seed=1).drop(columns=["color"]).to_csv(root / "no_color.csv", index=False)
     return root
 

@@ -69,3 +69,12 @@ def make_store(root: Path) -> Store:
     store.register("churn", None, table_bundle(root / "c2", reference=False), {})
     store.register("digits", None, image_bundle(root / "d1"), {})
     return store
+
+
+def registered(root: Path) -> Path:
+    """`make_store(root)` plus same.csv (churn's distribution) and shifted.csv (column a moved
+    by one standard deviation) in `root`; returns `root`."""
+    make_store(root).close()
+    rows(200, seed=1).to_csv(root / "same.csv", index=False)
+    rows(200, seed=1, shift_a=1.0).to_csv(root / "shifted.csv", index=False)
+    return root

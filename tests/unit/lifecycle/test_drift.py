@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from drift_models import images, make_store, rows
+from drift_models import images, registered, rows
 
 from dlforge.errors import DataError, NotFoundError
 from dlforge.lifecycle.drift import check_drift
@@ -19,10 +19,7 @@ from dlforge.registry import load_bundle
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("drift")
-    make_store(root).close()
-    rows(200, seed=1).to_csv(root / "same.csv", index=False)
-    rows(200, seed=1, shift_a=1.0).to_csv(root / "shifted.csv", index=False)
+    root = registered(tmp_path_factory.mktemp("drift"))
     rows(200, seed=1).drop(columns=["b"]).rename(columns={"a": "x"}).to_csv(root / "renamed.csv", index=False)
     np.save(root / "images.npy", images(200, seed=1))
     np.save(root / "bright.npy", images(200, seed=1, brighter=40))

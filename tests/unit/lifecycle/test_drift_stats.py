@@ -32,6 +32,7 @@ def test_a_small_sample_is_decided_by_ks_with_its_effect_size_beside():
     assert (same["method"], same["effect_name"], same["drifted"]) == ("ks", "ks_d", False)
     assert same["p_value"] > 0.05 and same["effect"] < 0.1
     assert moved["drifted"] is True and moved["p_value"] < 1e-6 and moved["effect"] > 0.2
+    assert (same["psi_high"], moved["psi_high"]) == (False, True)  # PSI over drift.psi (0.2)
 
 
 def test_bonferroni_divides_alpha_by_the_number_of_features():
