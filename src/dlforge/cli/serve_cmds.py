@@ -20,7 +20,8 @@ def serve_command(
     host: Annotated[str | None, typer.Option(help="Address to bind. Default serve.host (127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port. Default serve.port (8000).", min=1, max=65535)] = None,
     config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="Config (YAML) whose serve section to use: batching, body limit, token.")] = None,
+        "--config", "-c", help="Config (YAML) whose serve section (batching, body limit, token) and drift section "
+                              "(served-input sample, refresh interval) to use.")] = None,
     set_: Annotated[list[str], typer.Option(
         "--set", "-s", help="Override a key: --set serve.max_batch=64 (repeatable).")] = [],  # noqa: B006
     max_items: Annotated[int, typer.Option(help="Most inputs in one predict request.", min=1)] = 1024,
