@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from dlforge.cli import output
+from dlforge.cli.drift_cmds import drift_command
 from dlforge.cli.export_cmds import export_command, profile_command
 from dlforge.cli.generate_cmds import generate_command
 from dlforge.cli.inspect_cmds import config_app, data_app
@@ -29,6 +30,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
+app.command("drift")(drift_command)
 app.command("export")(export_command)
 app.command("generate")(generate_command)
 app.command("predict")(predict_command)

@@ -20,7 +20,8 @@ def serve_command(
     host: Annotated[str | None, typer.Option(help="Address to bind. Default serve.host (127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port. Default serve.port (8000).", min=1, max=65535)] = None,
     config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="Config (YAML) whose serve section to use: batching, body limit, token.")] = None,
+        "--config", "-c", help="Config (YAML) whose serve section (batching, body limit, token) and drift section "
+                              "(served-input sample, refresh interval) to use.")] = None,
     set_: Annotated[list[str], typer.Option(
         "--set", "-s", help="Override a key: --set serve.max_batch=64 (repeatable).")] = [],  # noqa: B006
     max_items: Annotated[int, typer.Option(help="Most inputs in one predict request.", min=1)] = 1024,
@@ -47,7 +48,8 @@ def serve_command(
     from dlforge.serve import create_app
     from dlforge.workspace import resolve_workspace
 
-    settings = load_config(config, set_).serve
+    cfg = load_config(config, set_)
+    settings = cfg.serve
     settings = settings.model_copy(update={k: v for k, v in (("host", host), ("port", port))
                                            if v is not None})
     store = Store.open(resolve_workspace(ctx.obj["workspace"]), ctx.obj["store_url"])
@@ -55,7 +57,7 @@ def serve_command(
         for ref in model:  # unknown models fail here, as a one-line error, not in the server log
             store.resolve(ref)
         app = create_app(store, settings, models=model, max_items=max_items,
-                         max_pixels=max_pixels)
+                         max_pixels=max_pixels, drift=cfg.drift)
         if ui:
             from dlforge.cli.ui_cmds import mount_ui
 

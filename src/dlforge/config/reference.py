@@ -58,6 +58,7 @@ def _sections() -> list[tuple[str, type[BaseModel]]]:
         ("tune", schema.TuneConfig), ("tune.space.<key>", schema.RangeSpec),
         ("evaluate", schema.EvaluateConfig), ("evaluate.threshold", schema.ThresholdConfig),
         ("registry", schema.RegistryConfig), ("serve", schema.ServeConfig),
+        ("drift", schema.DriftConfig),
     ]
 
 

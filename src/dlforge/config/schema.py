@@ -30,6 +30,7 @@ from dlforge.config.data_schema import (
     TaskKind,
     TextPreprocess,
 )
+from dlforge.config.drift_schema import DriftConfig
 from dlforge.config.model_schema import (
     MODEL_TYPES,
     AutoencoderConfig,
@@ -216,6 +217,7 @@ class RunConfig(Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Test evaluation.")
     registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Model registry.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="Inference service.")
+    drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift and skew verdicts.")
 
     @model_validator(mode="after")
     def _runs(self) -> RunConfig:

@@ -12,6 +12,7 @@ import torch
 from dlforge.config import RunConfig
 from dlforge.data.prepare import PreparedData
 from dlforge.faults import fault_point
+from dlforge.lifecycle.reference import reference_for
 from dlforge.pipeline.evaluate_model import Evaluation, threshold_json, threshold_value
 from dlforge.registry import Store
 from dlforge.registry.bundle import input_spec as bundle_input_spec
@@ -20,7 +21,8 @@ from dlforge.registry.bundle import save_bundle
 
 def register_trained(store: Store, cfg: RunConfig, run_id: str, model: torch.nn.Module,
                      data: PreparedData, evaluation: Evaluation, staging: Path):
-    """Save a bundle (weights, preprocessing, task, threshold, metrics) and register it.
+    """Save a bundle (weights, preprocessing, task, threshold, metrics, the training split's
+    drift reference) and register it.
 
     The bundle is written complete into `staging` first; the store then moves it into the
     artifacts folder, so a failure leaves no half-written version behind.
@@ -56,6 +58,7 @@ def _save(staging: Path, cfg: RunConfig, run_id: str, model: torch.nn.Module,
                "data_fingerprint": data.dataset.provenance.fingerprint,
                "threshold_detail": threshold_json(evaluation.threshold),
                "trained_on": evaluation.trained_on},
+        reference=reference_for(model, data, cfg, threshold_value(evaluation.threshold)),
     )
 
 

@@ -6,6 +6,8 @@
     task.json             task kind, class names and decision threshold(s)
     metrics.json          the metrics the model was registered with
     meta.json             dlforge version, creation time, run id, data fingerprint, extras
+    reference.json        statistics of the training split for drift checks (optional: bundles
+                          registered before dlforge kept them have none, see `read_reference`)
 
 A bundle is written whole or not at all (`dlforge.atomic.atomic_dir`).
 """
@@ -34,6 +36,7 @@ from dlforge.registry.records import json_safe, now
 FORMAT_VERSION = 1
 WEIGHTS = "weights.safetensors"
 JSON_FILES = ("model.json", "preprocess.json", "task.json", "metrics.json", "meta.json")
+REFERENCE = "reference.json"
 # Keys of `extra` with a fixed home; any other key is kept in meta.json as given.
 _INPUT_KEY = "input"
 
@@ -64,7 +67,7 @@ def save_bundle(
     dest: str | Path, *, model: nn.Module, model_config: Any, input_shape: tuple[int, ...],
     num_outputs: int, vocab_size: int | None, preprocessor: Preprocessor, task: TaskSpec,
     threshold: float | list[float] | None, metrics: dict[str, Any],
-    extra: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None, reference: dict[str, Any] | None = None,
 ) -> Path:
     """Write a model bundle directory at `dest`, all files or none.
 
@@ -77,6 +80,8 @@ def save_bundle(
         threshold: the decision threshold(s) chosen on validation, or None.
         extra: ``input`` (the raw input spec, see `Bundle.input_spec`), ``run_id``,
             ``data_fingerprint`` and any other JSON values, kept in meta.json.
+        reference: the training split's drift reference (`lifecycle.reference`), kept in
+            reference.json; None writes no such file.
 
     Returns:
         `dest`.
@@ -111,6 +116,8 @@ def save_bundle(
                       "created_at": now().isoformat(), "run_id": extra.pop("run_id", None),
                       "data_fingerprint": extra.pop("data_fingerprint", None), **extra},
     }
+    if reference is not None:
+        documents[REFERENCE] = reference
     with atomic_dir(dest) as tmp:
         save_file(_cpu_state_dict(model), str(tmp / WEIGHTS), metadata={"format": "pt"})
         for name, doc in documents.items():
@@ -151,6 +158,21 @@ def load_bundle(path: str | Path) -> Bundle:
         input_spec=spec.get("input") or input_spec(preprocessor.kind, input_shape, None),
         path=path,
     )
+
+
+def read_reference(path: str | Path, ref: str) -> dict[str, Any]:
+    """The drift reference of the bundle at `path` (model `ref`, for the message).
+
+    Raises:
+        NotFoundError: the bundle has no reference.json (registered before bundles kept one).
+        DataError: the file is corrupt or too large.
+    """
+    file = Path(path) / REFERENCE
+    if not file.is_file():
+        raise NotFoundError(f"model {ref}: its bundle has no {REFERENCE} (registered before "
+                            "bundles kept training statistics); train and register it again "
+                            "to check drift")
+    return read_json(file)
 
 
 def input_spec(kind: str, input_shape: tuple[int, ...], given: dict[str, Any] | None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ skew) and the threshold chosen on validation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,9 @@ class Predictor:
         self.version = version
         self.batch_size = batch_size
         self.device = device
+        # Called with every non-empty batch of preprocessed inputs before it is scored (the
+        # server's sample of served inputs, `serve/drift.py`); it must be quick.
+        self.on_inputs: Callable[[np.ndarray], None] | None = None
 
     @property
     def task(self):
@@ -102,13 +105,22 @@ class Predictor:
             name = f"{self.version.name}@{self.version.version}" if self.version else "this model"
             raise DataError(f"model: {name} is a GAN (model.type dcgan): it generates images "
                             f"(`dlforge generate`) and predicts nothing")
-        if _is_empty(inputs):  # an empty batch is valid: no rows in, no rows out
-            dtype = np.int64 if self.modality == "text" else np.float32
-            x = np.zeros((0, *self.bundle.input_shape), dtype=dtype)
-        else:
-            x = self.bundle.preprocessor.transform(self._raw(inputs))
+        x = self.preprocess(inputs)
+        if self.on_inputs is not None and len(x):
+            self.on_inputs(x)
         return predict_scores(self.bundle.model, torch.from_numpy(np.ascontiguousarray(x)),
                               self.task, batch_size=self.batch_size, device=self.device)
+
+    def preprocess(self, inputs: Any) -> np.ndarray:
+        """Raw `inputs` as the model takes them: the bundle's preprocessing, fitted on train.
+
+        Raises:
+            DataError: inputs of the wrong kind or shape, naming the expected shape.
+        """
+        if _is_empty(inputs):  # an empty batch is valid: no rows in, no rows out
+            dtype = np.int64 if self.modality == "text" else np.float32
+            return np.zeros((0, *self.bundle.input_shape), dtype=dtype)
+        return self.bundle.preprocessor.transform(self._raw(inputs))
 
     def predict(self, inputs: Any, top_k: int | None = None) -> list[dict[str, Any]]:
         """One prediction dict per input.

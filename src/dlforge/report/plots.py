@@ -213,3 +213,23 @@ def _displayable(image: np.ndarray) -> np.ndarray:
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def shares_png(labels: Sequence[str], reference: Sequence[float], current: Sequence[float],
+               title: str) -> bytes:
+    """Two share distributions on the same bins or categories, side-by-side bars (drift).
+
+    Example:
+        >>> shares_png(["a", "b"], [0.5, 0.5], [0.9, 0.1], "color")[:4]
+        b'\\x89PNG'
+    """
+    fig = new_figure(4.2, 2.6)
+    ax = fig.add_subplot()
+    at = np.arange(len(labels))
+    ax.bar(at - 0.2, reference, width=0.4, color=TRAIN_COLOR, label="reference (train)")
+    ax.bar(at + 0.2, current, width=0.4, color=VAL_COLOR, label="compared")
+    ax.set_xticks(at, [str(label)[:14] for label in labels], rotation=60, fontsize=6)
+    ax.set_ylabel("share")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return to_png(fig)

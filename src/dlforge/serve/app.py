@@ -6,6 +6,7 @@ import time; the routes reach them through `Depends`.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -14,9 +15,11 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from dlforge.config.drift_schema import DriftConfig
 from dlforge.data.images import MAX_SIDE
 from dlforge.registry.refs import parse_ref
 from dlforge.serve.deps import TOKEN_ENV
+from dlforge.serve.drift import DriftMonitor
 from dlforge.serve.errors import install_handlers
 from dlforge.serve.metrics import ServeMetrics
 from dlforge.serve.middleware import BodyLimit, Observe
@@ -40,7 +43,8 @@ ALIAS_TTL_S = 0.5
 
 def create_app(store: Store, settings: ServeConfig, *, models: Sequence[str] = (),
                max_items: int = DEFAULT_MAX_ITEMS, max_pixels: int = DEFAULT_MAX_PIXELS,
-               max_loaded: int = 4, alias_ttl: float = ALIAS_TTL_S) -> FastAPI:
+               max_loaded: int = 4, alias_ttl: float = ALIAS_TTL_S,
+               drift: DriftConfig | None = None) -> FastAPI:
     """The inference service over `store`.
 
     Args:
@@ -54,6 +58,8 @@ def create_app(store: Store, settings: ServeConfig, *, models: Sequence[str] = (
         max_loaded: model versions kept in memory.
         alias_ttl: seconds a resolved alias is reused; a move made by another process (the
             CLI, another server) is served within this time, one through this app at once.
+        drift: the ``drift`` config section: the sample of served inputs kept per version
+            and how often its drift is recomputed for ``/metrics`` (`serve/drift.py`).
 
     Raises:
         ConfigError: a malformed reference in `models`.
@@ -64,14 +70,16 @@ def create_app(store: Store, settings: ServeConfig, *, models: Sequence[str] = (
     """
     defaults = dict(parse_ref(ref) for ref in models if "@" in ref)
     metrics = ServeMetrics()
+    monitor = DriftMonitor(store.artifacts_dir.parent, drift or DriftConfig(), metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cache = ModelCache(store, defaults=defaults, max_batch=settings.max_batch,
                            max_wait_ms=settings.max_wait_ms, max_loaded=max_loaded,
                            on_batch=metrics.observe_batch, alias_ttl=alias_ttl,
-                           threads=settings.threads)
+                           threads=settings.threads, on_load=monitor.watch)
         app.state.models = cache
+        refresher = asyncio.get_running_loop().create_task(monitor.run())
         for ref in models:
             await cache.get(ref)
         # Everything allocated so far (torch, FastAPI, the models) lives as long as the server:
@@ -82,12 +90,15 @@ def create_app(store: Store, settings: ServeConfig, *, models: Sequence[str] = (
         try:
             yield
         finally:
+            refresher.cancel()
             await cache.close()
+            await asyncio.to_thread(monitor.save)
 
     app = FastAPI(title="dlforge inference", version=_version(), lifespan=lifespan,
                   description="Predictions from registered dlforge models.")
     app.state.store = store
     app.state.metrics = metrics
+    app.state.drift = monitor
     app.state.token = settings.token or os.environ.get(TOKEN_ENV) or None
     app.state.protect_reads = settings.protect_reads
     app.state.max_items = max_items

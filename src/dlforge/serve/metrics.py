@@ -1,4 +1,5 @@
-"""Prometheus metrics of one app: request counts, latency histogram, errors by status code.
+"""Prometheus metrics of one app: request counts, latency histogram, errors by status code,
+and the drift of each model version's served inputs (`serve/drift.py`).
 
 Each app gets its own `CollectorRegistry` (no process-global state), so two apps in one
 process (tests) count separately.
@@ -6,10 +7,13 @@ process (tests) count separately.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -38,6 +42,30 @@ class ServeMetrics:
                               ["status"], registry=self.registry)
         self.batch_size = Histogram("dlforge_batch_size", "Inputs per forward pass (micro-batches).",
                                     buckets=BATCH_BUCKETS, registry=self.registry)
+
+        labels = ["model", "version"]
+        self.drift_detected = Gauge("dlforge_drift_detected", "1 when the served sample drifts "
+                                    "from the training reference, else 0.", labels, registry=self.registry)
+        self.drift_features = Gauge("dlforge_drift_features_drifted", "Features of the served "
+                                    "sample that drift.", labels, registry=self.registry)
+        self.drift_rows = Gauge("dlforge_drift_sample_rows", "Served inputs in the drift sample.",
+                                labels, registry=self.registry)
+        self.drift_effect = Gauge("dlforge_drift_effect", "Effect size per feature (KS D for "
+                                  "numbers, Cohen's w for categories).", [*labels, "feature"],
+                                  registry=self.registry)
+        self.drift_distance = Gauge("dlforge_drift_distance", "Distance per feature (Wasserstein "
+                                    "in reference stds, Jensen-Shannon).", [*labels, "feature"],
+                                    registry=self.registry)
+
+    def observe_drift(self, name: str, version: int, result: Any) -> None:
+        """Publish a `lifecycle.drift.DriftResult` of the served sample of one model version."""
+        labels = (name, str(version))
+        self.drift_detected.labels(*labels).set(int(result.detected))
+        self.drift_features.labels(*labels).set(len(result.drifted))
+        self.drift_rows.labels(*labels).set(result.rows)
+        for feature, row in result.features.items():
+            self.drift_effect.labels(*labels, feature).set(row["effect"])
+            self.drift_distance.labels(*labels, feature).set(row["distance"])
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""

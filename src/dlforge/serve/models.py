@@ -56,16 +56,18 @@ class ModelCache:
         threads: torch threads of the inference thread; None = physical cores - 1 (at least
             1): the event loop needs a core for HTTP and JSON, or the two fight.
         clock: monotonic seconds (tests pass a fake one).
+        on_load: called with each newly loaded version (the drift monitor starts sampling it).
     """
 
     def __init__(self, store: Store, *, defaults: Mapping[str, int | str] | None = None,
                  max_batch: int = 32, max_wait_ms: float = 5.0, max_loaded: int = 4,
                  on_batch: Callable[[int], None] | None = None, alias_ttl: float = 0.0,
-                 threads: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 threads: int | None = None, clock: Callable[[], float] = time.monotonic,
+                 on_load: Callable[[Loaded], None] | None = None) -> None:
         self.store = store
         self.defaults = dict(defaults or {})
         self.max_batch, self.max_wait_ms, self.max_loaded = max_batch, max_wait_ms, max_loaded
-        self.on_batch = on_batch
+        self.on_batch, self.on_load = on_batch, on_load
         self.alias_ttl, self.clock = alias_ttl, clock
         self._entries: OrderedDict[tuple[str, int], Loaded] = OrderedDict()
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
@@ -146,6 +148,8 @@ class ModelCache:
                                        executor=self._inference)
                 batcher.start()
                 entry = self._entries[key] = Loaded(version, predictor, batcher)
+                if self.on_load is not None:
+                    self.on_load(entry)
                 self._evict()
         return entry
 

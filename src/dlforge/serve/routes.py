@@ -124,7 +124,8 @@ async def readyz(request: Request, store: StoreDep) -> dict[str, Any]:
 @router.get("/metrics", tags=["health"], response_class=Response,
             dependencies=[Depends(read_access)])
 async def metrics(request: Request) -> Response:
-    """Prometheus text: request counts, latency histogram, errors by status code, batch sizes."""
+    """Prometheus text: request counts, latency histogram, errors by status code, batch sizes,
+    and the drift of each model version's served inputs against its training reference."""
     m = request.app.state.metrics
     return Response(m.exposition(), media_type=m.content_type)
 

@@ -1,0 +1,1 @@
+"""Keeping models alive after registration: drift and training-serving skew."""
