@@ -66,9 +66,10 @@ def model_features(x: np.ndarray, model: nn.Module, task: TaskSpec, threshold: A
 
     One forward pass gives both: a hook on the last linear layer keeps its input, from this
     thread's passes only (a server's inference thread may run the same model meanwhile). A
-    task whose outputs are not predictions of these kinds has no model features.
+    task whose outputs are not predictions of these kinds, or a model that does not predict
+    (`predicts = False`: a GAN generates), has no model features.
     """
-    if task.kind not in PREDICTION_KINDS:
+    if task.kind not in PREDICTION_KINDS or not getattr(model, "predicts", True):
         return {}, None
     last = _last_linear(model)
     captured: list[torch.Tensor] = []

@@ -60,6 +60,7 @@ class GAN(nn.Module):
     """Both networks in one module (one state dict, one bundle); `forward(z)` generates."""
 
     family = "conv"
+    predicts = False  # forward(z) generates images: nothing reads it as a prediction
 
     def __init__(self, image_shape: tuple[int, int, int], cfg: DCGANConfig) -> None:
         super().__init__()
