@@ -30,6 +30,7 @@ from dlforge.config.data_schema import (
     TaskKind,
     TextPreprocess,
 )
+from dlforge.config.lifecycle_schema import GateConfig, TransferConfig
 from dlforge.config.model_schema import (
     MODEL_TYPES,
     AutoencoderConfig,
@@ -60,12 +61,12 @@ __all__ = [
     "ALIAS_PATTERN", "MODEL_NAME_PATTERN", "MODEL_TYPES", "AugmentConfig", "AutoencoderConfig",
     "BalanceConfig", "BasicCNNConfig", "CheckpointConfig", "ConstantSchedule", "CosineSchedule",
     "CropAug", "DataConfig", "EarlyStoppingConfig", "EvaluateConfig", "ExponentialSchedule",
-    "FlipAug", "ImagePreprocess", "InverseTimeSchedule", "JitterAug", "LinearConfig", "MLPConfig",
+    "FlipAug", "GateConfig", "ImagePreprocess", "InverseTimeSchedule", "JitterAug", "LinearConfig", "MLPConfig",
     "MobileNetConfig", "ModelConfig", "NoiseAug", "OneCycleSchedule", "PlateauSchedule",
     "PreprocessConfig", "RangeSpec", "RegistryConfig", "ResNetSmallConfig", "RotateAug",
     "RunConfig", "ScheduleConfig", "Section", "ServeConfig", "SourceName", "StepSchedule",
     "TablePreprocess", "TaskKind", "TextCNNConfig", "TextPoolConfig", "TextPreprocess",
-    "ThresholdConfig", "TrainConfig", "TuneConfig",
+    "ThresholdConfig", "TrainConfig", "TransferConfig", "TuneConfig",
 ]
 
 # --------------------------------------------------------------------------------------- tune
@@ -135,6 +136,7 @@ class EvaluateConfig(Section):
     )
     baseline: bool = Field(True, description="Fit a classical scikit-learn baseline on the same split.")
     misclassified_examples: int = Field(16, ge=0, description="Images shown in the report.")
+    gate: GateConfig | None = Field(None, description="Champion/challenger gate before an alias moves.")
 
 
 # ----------------------------------------------------------------------------- registry/serve
@@ -196,6 +198,7 @@ class RunConfig(Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Test evaluation.")
     registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Model registry.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="Inference service.")
+    transfer: TransferConfig = Field(default_factory=TransferConfig, description="dlforge finetune.")
 
     @model_validator(mode="after")
     def _runs(self) -> RunConfig:

@@ -1,0 +1,3 @@
+"""A model's life after its first run: the champion/challenger gate, promotion and rollback
+(`promote`), transfer learning (`transfer`). Every model trained here is a candidate of the
+one path (`candidate.train_candidate`)."""
