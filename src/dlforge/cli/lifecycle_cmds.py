@@ -35,11 +35,11 @@ def promote_command(
                      gate_data=gate_data)
     champion = f"{name}@{result.champion.version}" if result.champion else "none"
     output.table(f"gate: {result.candidate.ref} vs {result.alias} holder {champion} on "
-                 f"{result.samples} rows of the {result.gate_set}",
+                 f"{result.samples} rows ({result.gate_set})",
                  ["condition", "candidate", "champion", "bound", "result"],
                  [(c.condition, c.candidate, c.champion, c.bound, c.status) for c in result.checks])
     if not result.passed:
-        output.err.print(f"error: promotion refused: {result.summary()}")
+        output.err.print(f"error: promotion refused: {result.failures()}")
         raise typer.Exit(1)
     output.out.print(f"{name}@{result.alias} -> version {result.candidate.version}")
 

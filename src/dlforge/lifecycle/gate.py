@@ -73,13 +73,16 @@ class GateResult:
                 "passed": self.passed, "checks": [c.__dict__ for c in self.checks]}
 
     def summary(self) -> str:
-        """One line for the event's reason."""
+        """One short line for the event's reason (the figures are in `to_dict`)."""
         if self.passed:
             skipped = sum(c.status == SKIPPED for c in self.checks)
-            return (f"gate passed on {self.samples} rows of the {self.gate_set}"
-                    + (f" ({skipped} relative conditions skipped: no champion)" if skipped else ""))
-        return "gate failed: " + "; ".join(
-            f"{c.metric} {c.candidate:.4g} vs bound {c.bound:.4g} ({c.condition})" for c in self.failed)
+            return "gate passed" + (f" ({skipped} skipped: no champion)" if skipped else "")
+        return "gate failed: " + "; ".join(c.condition for c in self.failed)
+
+    def failures(self) -> str:
+        """The failed conditions with their figures, for a person."""
+        return "; ".join(f"{c.metric} {c.candidate:.4g}, bound {c.bound:.4g} ({c.condition})"
+                         for c in self.failed)
 
 
 def score(predictor: Predictor, gate: GateSet) -> dict[str, float]:

@@ -74,7 +74,7 @@ def held_out_set(cfg: RunConfig, path: str) -> GateSet:
     """Every row of `cfg`'s data section (after its class selection)."""
     dataset, _, _ = load_and_split(cfg)
     return GateSet(dataset.x, np.asarray(dataset.y), tuple(dataset.task.class_names),
-                   f"all {len(dataset)} rows of the data in {path}")
+                   f"data of {path}")
 
 
 def check_unseen(gate: GateSet, trained: dict[str, Splits]) -> None:
@@ -94,8 +94,8 @@ def check_unseen(gate: GateSet, trained: dict[str, Splits]) -> None:
             rows = getattr(splits, part)
             n = len(seen.intersection(row_hashes(rows.x).tolist()))
             if n:
-                problems.append(f"gate set: {n} of the {len(gate)} rows of the {gate.source} are "
-                                f"in the {part} split {ref} trained with; gate on data neither "
-                                f"model learned from (--gate-data CONFIG with held-out data)")
+                problems.append(f"gate set: {n} of its {len(gate)} rows ({gate.source}) are in "
+                                f"the {part} split {ref} trained with; gate on data neither model "
+                                f"learned from (--gate-data CONFIG with held-out data)")
     if problems:
         raise DataError("\n".join(problems))
