@@ -94,13 +94,13 @@ def check_fits(bundle: Bundle, ref: str, dataset: Dataset) -> None:
     want = tuple(bundle.input_shape)
     try:
         got = tuple(bundle.preprocessor.transform(dataset.subset([0]).x).shape[1:])
-    except (ValueError, KeyError, IndexError) as exc:
-        got = f"untransformable ({str(exc).splitlines()[0]})"
+        detail = f", {list(got)} after its preprocessing"
+    except (ValueError, KeyError, IndexError) as exc:  # the preprocessor refuses the shape
+        got, detail = None, f" ({str(exc).splitlines()[0]})"
     if got != want:
-        raw = bundle.input_spec.get("raw_shape")
         raise DataError(f"transfer.source: {ref} takes inputs of shape {list(want)} (raw "
-                        f"{raw}); this data's samples {list(dataset.sample_shape)} become "
-                        f"{list(got) if isinstance(got, tuple) else got}; resize the data "
+                        f"{bundle.input_spec.get('raw_shape')}); this data's samples are "
+                        f"{list(dataset.sample_shape)}{detail}; resize the data "
                         f"(data.image_size) or choose a source trained on this shape")
 
 
