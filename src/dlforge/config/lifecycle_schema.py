@@ -1,5 +1,5 @@
 """Config sections of a model's life after its first run: the champion/challenger gate
-(`evaluate.gate`), transfer learning (`transfer`) and online updates (`update`).
+(`evaluate.gate`) and transfer learning (`transfer`).
 
 A gate condition is one line, ``METRIC OP BOUND``: ``accuracy >= 0.98`` (absolute),
 ``macro_f1 >= champion - 0.002`` or ``latency_ms_p95 <= 1.2 * champion`` (relative to the
@@ -112,14 +112,3 @@ class TransferConfig(Section):
     freeze_epochs: int = Field(1, ge=0, description="finetune: epochs training the head only.")
     backbone_lr_mult: float = Field(
         0.01, gt=0, le=1, description="finetune: the backbone's LR is train.lr times this.")
-
-
-class UpdateConfig(Section):
-    """How `dlforge update` continues training a registered model on fresh data."""
-
-    replay_ratio: float = Field(0.5, ge=0, lt=1, description="Share of replayed old samples "
-                                "in the update's training set; 0 disables replay.")
-    replay_size: int = Field(2000, ge=1, description="Most samples the replay buffer keeps.")
-    lr_mult: float = Field(0.1, gt=0, le=1, description="The update's LR is train.lr times this.")
-    max_forgetting: float = Field(0.02, ge=0, le=1, description="Largest drop of accuracy on "
-                                  "the original test split the update may cause (gate).")

@@ -198,7 +198,7 @@ class RunConfig(Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Test evaluation.")
     registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Model registry.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="Inference service.")
-    transfer: TransferConfig = Field(default_factory=TransferConfig, description="dlforge finetune.")
+    transfer: TransferConfig = Field(default_factory=TransferConfig, description="Transfer learning from a registered model (dlforge finetune).")
 
     @model_validator(mode="after")
     def _runs(self) -> RunConfig:
