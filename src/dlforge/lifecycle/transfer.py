@@ -105,11 +105,15 @@ def check_fits(bundle: Bundle, ref: str, dataset: Dataset) -> None:
 
 
 def start_from(model: nn.Module, *, state: dict[str, Tensor], new_head: bool, cfg: RunConfig) -> nn.Module:
-    """Load the source's weights into `model` (all but the head when `new_head`), then freeze
-    the backbone (feature extraction) or scale its LR (fine-tuning)."""
+    """Load the source's weights into `model` (all but the head when `new_head`: a new head
+    starts at zero, so its first logits are neutral and the few steps of a small target set
+    are not spent undoing a random start), then freeze the backbone (feature extraction) or
+    scale its LR (fine-tuning)."""
     head_name, head = find_head(model)
-    if new_head:
+    if new_head:  # zero-initialised (as BiT does): it starts neutral and learns in few steps
         state = {k: v for k, v in state.items() if not k.startswith(f"{head_name}.")}
+        for p in head.parameters():
+            nn.init.zeros_(p)
     missing, unexpected = model.load_state_dict(state, strict=False)
     assert not unexpected and all(k.startswith(f"{head_name}.") for k in missing), (missing, unexpected)
     head_params = {id(p) for p in head.parameters()}
@@ -148,21 +152,19 @@ def _has(model: nn.Module, name: str) -> bool:
 class TransferStep(SupervisedStep):
     """The supervised step with the backbone frozen while the head trains alone: always for
     feature extraction, for the first `freeze_epochs` epochs when fine-tuning. A frozen
-    backbone's BatchNorm layers stay in eval mode, so their running statistics do not move."""
+    backbone runs in eval mode, as it will at inference: its BatchNorm statistics do not move
+    and its dropout is off, so the head learns from the features it will be given."""
 
     def __init__(self, mode: str, freeze_epochs: int) -> None:
         self.mode = mode
         self.freeze_epochs = freeze_epochs
         self._backbone: list[nn.Parameter] = []
-        self._norms: list[nn.Module] = []
+        self._head: nn.Module | None = None
 
     def bind(self, state: LoopState) -> None:
-        _, head = find_head(state.model)
-        in_head = {id(m) for m in head.modules()}
-        self._backbone = [p for p in state.model.parameters()
-                          if all(p is not q for q in head.parameters())]
-        self._norms = [m for m in state.model.modules()
-                       if isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m) not in in_head]
+        _, self._head = find_head(state.model)
+        in_head = {id(p) for p in self._head.parameters()}
+        self._backbone = [p for p in state.model.parameters() if id(p) not in in_head]
 
     def frozen(self, epoch: int) -> bool:
         """Whether the backbone is frozen during epoch `epoch` (from 0)."""
@@ -173,6 +175,7 @@ class TransferStep(SupervisedStep):
         if self.mode != FEATURE_EXTRACTION:
             for p in self._backbone:
                 p.requires_grad_(not frozen)
-        for m in self._norms:
-            m.train(not frozen)
+        if frozen:  # the loop put the model in train mode at the epoch's start
+            state.model.eval()
+            self._head.train()
         super().train_batch(state, xb, yb, meter)
