@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import machine_line
+
 from dlforge.config.schema import DataConfig
 from dlforge.data.sources import load_dataset
 from dlforge.pipeline import run

@@ -21,9 +21,9 @@ from dlforge.lifecycle.gate_set import (
     run_config,
     version_splits,
 )
+from dlforge.registry.bundle import load_bundle
 from dlforge.registry.holders import holder_stack
 from dlforge.registry.predictor import Predictor
-from dlforge.registry.bundle import load_bundle
 from dlforge.registry.refs import parse_ref
 
 if TYPE_CHECKING:
