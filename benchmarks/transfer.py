@@ -43,13 +43,14 @@ def write_npz(path: Path, x, y, split, classes, per_class: int, seed: int) -> tu
     return path, len(train) / (len(train) + len(test))
 
 
-def config(name: str, npz: tuple[Path, float], seed: int, epochs: int, **extra) -> dict:
+def config(name: str, npz: tuple[Path, float], seed: int, epochs: int, lr: float = 0.002,
+           **extra) -> dict:
     """15 % of the training images validate (`val_fraction` counts the test rows too)."""
     path, train_share = npz
     data = {"source": "npz", "path": str(path), "val_fraction": round(0.15 * train_share, 6)}
     return {"name": name, "seed": seed, "data": data,
             "model": MODEL, "evaluate": {"baseline": False, "misclassified_examples": 0},
-            "train": {"epochs": epochs, "batch_size": 32, "optimizer": "adam", "lr": 0.002,
+            "train": {"epochs": epochs, "batch_size": 32, "optimizer": "adam", "lr": lr,
                       "num_threads": 1}, **extra}
 
 
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=60)
     parser.add_argument("--source-per-class", type=int, default=1200)
     parser.add_argument("--source-epochs", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=0.002, help="Adam LR of the target arms.")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     ds = load_dataset(DataConfig(source="idx", name="fashion_mnist"))
@@ -78,7 +80,7 @@ def main() -> None:
             npz = write_npz(Path(tmp) / f"b{seed}.npz", x, y, split, TARGET_CLASSES, args.per_class, seed)
             for arm, mode in ARMS.items():
                 extra = {"transfer": {"source": source.model_ref, "mode": mode}} if mode else {}
-                result = run(config(f"fashion-b-{seed}", npz, seed, args.epochs, **extra),
+                result = run(config(f"fashion-b-{seed}", npz, seed, args.epochs, args.lr, **extra),
                              workspace=ws, progress=False)
                 scores[arm].append(accuracy(result))
     report(args, accuracy(source), scores, time.process_time() - start)
@@ -86,7 +88,7 @@ def main() -> None:
 
 def report(args, source_acc: float, scores: dict[str, list[float]], cpu: float) -> None:
     print(f"# {machine_line()}; {cpu:.0f} s CPU in this process")
-    print(f"source (5 classes, {args.source_per_class}/class, {args.source_epochs} epochs): "
+    print(f"target LR {args.lr}; source (5 classes, {args.source_per_class}/class, {args.source_epochs} epochs): "
           f"test accuracy {source_acc:.4f}")
     if args.markdown:
         print(f"| arm ({args.per_class} images/class, {args.epochs} epochs) | "
