@@ -57,6 +57,7 @@ def promote(store: Store, name: str, candidate: int | str, *, alias: str | None 
             already holding the alias, or a condition naming an unmeasured metric.
         DataError: gate rows the candidate or the champion trained on, or classes that differ.
         NotFoundError: unknown model or version.
+        StoreError: another process moved the alias while the gate ran (nothing moved).
 
     Example:
         >>> result = promote(store, "digits", 3)  # doctest: +SKIP
@@ -76,7 +77,8 @@ def promote(store: Store, name: str, candidate: int | str, *, alias: str | None 
     result = gate(store, version, champion, alias, conditions, gate_data)
     if result.passed:
         store.set_alias(name, alias, version.version, reason=result.summary(), event=PROMOTED,
-                        details=result.to_dict())
+                        details=result.to_dict(),
+                        expect_from=champion.version if champion else None)
     else:
         store.record_event(name, REFUSED, version.version, alias=alias, reason=result.summary(),
                            details=result.to_dict())
@@ -113,7 +115,7 @@ def rollback(store: Store, name: str, alias: str = DEFAULT_ALIAS,
         raise ConfigError(f"rollback: {name}@{alias} (version {current}) has no previous holder "
                           f"to return to; point it elsewhere with `dlforge models alias`")
     target = stack[-2]
-    store.set_alias(name, alias, target, event=ROLLED_BACK,
+    store.set_alias(name, alias, target, event=ROLLED_BACK, expect_from=current,
                     reason=reason or f"rolled back from version {current}")
     return current, target
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -280,21 +280,26 @@ class Store(RunStore):
     # -------------------------------------------------------------------------------- aliases
 
     def set_alias(self, name: str, alias: str, version: int | str, reason: str | None = None,
-                  *, event: str | None = None, details: dict[str, Any] | None = None) -> ModelVersion:
+                  *, event: str | None = None, details: dict[str, Any] | None = None,
+                  expect_from: int | None | Literal["any"] = "any") -> ModelVersion:
         """Point `alias` of model `name` at `version`, creating or moving it (logged as an event).
 
         Setting an alias to the version it already points at changes nothing and logs nothing.
         The event is ``alias_set`` or ``alias_moved`` unless `event` names it (``promoted``,
-        ``rolled_back``); `details` (JSON) records what the decision compared.
+        ``rolled_back``); `details` (JSON) records what the decision compared. `expect_from`
+        (a version, or None for no holder) moves it only if it still names what the decision
+        compared against, checked in the write transaction.
 
         Raises:
             ConfigError: the alias is not a valid name (e.g. it looks like a number).
             NotFoundError: unknown model or version.
+            StoreError: the alias no longer names `expect_from` (another process moved it).
         """
         check_alias(alias)
         target = self.get_version(name, version).version
         # two creators race on the primary key; the loser retries as a move
-        logged = {"reason": reason, "event": event, "details": json_safe(details)}
+        logged = {"reason": reason, "event": event, "details": json_safe(details),
+                  "expect_from": expect_from}
         retrying(lambda: self._move_alias(name, alias, target, logged), attempts=3, on=IntegrityError)
         return self.get_version(name, target)
 
@@ -305,6 +310,11 @@ class Store(RunStore):
             # key instead, and the loser retries as a move.
             row = s.get(AliasRow, (name, alias), with_for_update=True)
             previous = row.version if row else None
+            expected = logged["expect_from"]
+            if expected != "any" and previous != expected:
+                raise StoreError(f"{name}@{alias}: now names {_held(previous)}, not {_held(expected)} "
+                                 f"this decision compared against (another process moved it); "
+                                 f"run it again")
             if previous == target:
                 return
             at = now()
@@ -380,6 +390,10 @@ class Store(RunStore):
 
 def _aliases_of(aliases: dict[str, int], version: int) -> tuple[str, ...]:
     return tuple(sorted(a for a, v in aliases.items() if v == version))
+
+
+def _held(version: int | None) -> str:
+    return "no version" if version is None else f"version {version}"
 
 
 def _join(items: Sequence[Any]) -> str:
