@@ -8,6 +8,7 @@ registered or serves is decided elsewhere (the pipeline; the gate).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -44,6 +45,8 @@ class TrainingPlan:
         validation: the validation scores decided earlier (the best trial's), or None to score
             the candidate on `data`'s validation split.
         trained_on: the lineage record of what it trained on; default the train split.
+        prepare_model: applied to the freshly built model before training (transfer: load a
+            source model's weights, freeze its backbone); None trains it as built.
     """
 
     config: RunConfig
@@ -52,6 +55,12 @@ class TrainingPlan:
     step: Step | None = None
     validation: ValidationScores | None = None
     trained_on: dict[str, Any] | None = None
+    prepare_model: Callable[[nn.Module], nn.Module] | None = None
+
+    def build(self) -> nn.Module:
+        """The model to train: built for the data, then `prepare_model`."""
+        model = build_for_data(self.config.model, self.data)
+        return self.prepare_model(model) if self.prepare_model else model
 
 
 @dataclass
@@ -118,7 +127,7 @@ def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool 
     """
     cfg, data = plan.config, plan.data
     seed_everything(cfg.seed)
-    model = build_for_data(cfg.model, data)
+    model = plan.build()
     result = fit(model, data.loaders_for(cfg), cfg.train, data.task, callbacks=plan.callbacks,
                  checkpoint_dir=checkpoint_dir, resume_from=resume_from, seed=cfg.seed,
                  device=device, progress=progress, step=_step(plan))
@@ -133,7 +142,7 @@ def check_plan(plan: TrainingPlan, *, device: torch.device) -> None:
     """Raise now what training `plan` would raise before its first epoch (a warm-up longer
     than the run, a monitor never logged, labels outside the head); trains nothing."""
     cfg, data = plan.config, plan.data
-    preflight(build_for_data(cfg.model, data), data.loaders_for(cfg), cfg.train, data.task,
+    preflight(plan.build(), data.loaders_for(cfg), cfg.train, data.task,
               device=device, step=_step(plan))
 
 

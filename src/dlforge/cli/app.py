@@ -12,6 +12,7 @@ from dlforge.cli.drift_cmds import drift_command
 from dlforge.cli.export_cmds import export_command, profile_command
 from dlforge.cli.generate_cmds import generate_command
 from dlforge.cli.inspect_cmds import config_app, data_app
+from dlforge.cli.lifecycle_cmds import register_lifecycle
 from dlforge.cli.predict_cmds import predict_command
 from dlforge.cli.registry_cmds import models_app, report_command, runs_app
 from dlforge.cli.serve_cmds import serve_command
@@ -39,6 +40,7 @@ app.command("report")(report_command)
 app.command("serve")(serve_command)
 app.command("tune")(tune_command)
 app.command("ui")(ui_command)
+register_lifecycle(app)
 
 ConfigArg = Annotated[Path | None, typer.Argument(help="Run config (YAML). Default: digits with a small CNN.")]
 SetOpt = Annotated[list[str], typer.Option("--set", "-s", help="Override a key: --set train.epochs=2 (repeatable).")]

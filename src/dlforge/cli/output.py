@@ -55,4 +55,16 @@ def run_summary(result: Any) -> None:
         out.print(f"  - {advice}")
     if result.model_ref:
         out.print(f"model:  {result.model_ref}  ({result.bundle_path})")
+    if result.promotion is not None:
+        out.print(f"gate:   {_gate_line(result.promotion)}")
     out.print(f"report: {result.report_path}")
+
+
+def _gate_line(promotion: dict[str, Any]) -> str:
+    """One line on what the gate decided after a run."""
+    if "error" in promotion:
+        return f"not promoted: {promotion['error']}"
+    failed = [c["condition"] for c in promotion["checks"] if c["status"] == "failed"]
+    if failed:
+        return f"not promoted to {promotion['alias']}: failed {'; '.join(failed)}"
+    return f"promoted to {promotion['alias']}"

@@ -80,10 +80,18 @@ def models_unalias(
 
 @models_app.command("history")
 def models_history(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
-    """The audit history of a model: registrations and alias changes, oldest first."""
+    """The audit history of a model: registrations, alias changes and gate decisions, oldest
+    first; then who held each alias, from when until when, and why."""
+    from dlforge.registry.holders import tenures
+
     events = open_store(ctx).history(name)
     output.table(f"history of {name}", ["time", "event", "version", "alias", "from", "reason"],
                  [(_time(e.at), e.event, e.version, e.alias, e.from_version, e.reason) for e in events])
+    held = tenures(events)
+    if held:
+        output.table(f"alias holders of {name}", ["alias", "version", "since", "until", "by", "why"],
+                     [(t.alias, t.version, _time(t.since), _time(t.until) if t.until else "now",
+                       t.event, t.reason) for t in held])
 
 
 @runs_app.command("list")

@@ -57,6 +57,7 @@ def _sections() -> list[tuple[str, type[BaseModel]]]:
         ("train.early_stopping", schema.EarlyStoppingConfig), ("train.checkpoint", schema.CheckpointConfig),
         ("tune", schema.TuneConfig), ("tune.space.<key>", schema.RangeSpec),
         ("evaluate", schema.EvaluateConfig), ("evaluate.threshold", schema.ThresholdConfig),
+        ("evaluate.gate", schema.GateConfig), ("transfer", schema.TransferConfig),
         ("registry", schema.RegistryConfig), ("serve", schema.ServeConfig),
         ("drift", schema.DriftConfig),
     ]

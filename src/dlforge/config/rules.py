@@ -25,6 +25,14 @@ def run_problems(cfg: RunConfig) -> list[str]:
     problems = anomaly_problems(cfg) if is_anomaly(cfg) else _not_anomaly_problems(cfg)
     if cfg.tune is not None and cfg.model.type != "dcgan":  # a GAN refuses tune (gan_rules)
         problems += _tune_problems(cfg)
+    if cfg.transfer.source is not None and cfg.tune is not None:
+        problems.append("tune: a model trained from transfer.source keeps the source's "
+                        "architecture, so there is nothing to search; remove the tune section")
+    gate = cfg.evaluate.gate
+    if gate is not None and cfg.registry.alias == gate.alias:
+        problems.append(f"registry.alias: {gate.alias!r} is the alias evaluate.gate guards; a "
+                        f"run moves it only through the gate. Remove registry.alias or set "
+                        f"another (e.g. staging)")
     return problems + gan_problems(cfg)
 
 

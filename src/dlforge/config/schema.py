@@ -31,6 +31,7 @@ from dlforge.config.data_schema import (
     TextPreprocess,
 )
 from dlforge.config.drift_schema import DriftConfig
+from dlforge.config.lifecycle_schema import GateConfig, TransferConfig
 from dlforge.config.model_schema import (
     MODEL_TYPES,
     AutoencoderConfig,
@@ -62,12 +63,12 @@ __all__ = [
     "ALIAS_PATTERN", "MODEL_NAME_PATTERN", "MODEL_TYPES", "AugmentConfig", "AutoencoderConfig",
     "BalanceConfig", "BasicCNNConfig", "CheckpointConfig", "DCGANConfig", "ConstantSchedule", "CosineSchedule",
     "CropAug", "DataConfig", "EarlyStoppingConfig", "EvaluateConfig", "ExponentialSchedule",
-    "FlipAug", "ImagePreprocess", "InverseTimeSchedule", "JitterAug", "LinearConfig", "MLPConfig",
+    "FlipAug", "GateConfig", "ImagePreprocess", "InverseTimeSchedule", "JitterAug", "LinearConfig", "MLPConfig",
     "MobileNetConfig", "ModelConfig", "NoiseAug", "OneCycleSchedule", "PlateauSchedule",
     "PreprocessConfig", "RangeSpec", "RegistryConfig", "ResNetSmallConfig", "RotateAug",
     "RunConfig", "ScheduleConfig", "Section", "ServeConfig", "SourceName", "StepSchedule",
     "TablePreprocess", "TaskKind", "TextCNNConfig", "TextPoolConfig", "TextPreprocess",
-    "ThresholdConfig", "TrainConfig", "TuneConfig",
+    "ThresholdConfig", "TrainConfig", "TransferConfig", "TuneConfig",
 ]
 
 # --------------------------------------------------------------------------------------- tune
@@ -156,6 +157,7 @@ class EvaluateConfig(Section):
     )
     baseline: bool = Field(True, description="Fit a classical scikit-learn baseline on the same split.")
     misclassified_examples: int = Field(16, ge=0, description="Images shown in the report.")
+    gate: GateConfig | None = Field(None, description="Champion/challenger gate before an alias moves.")
 
 
 # ----------------------------------------------------------------------------- registry/serve
@@ -218,6 +220,7 @@ class RunConfig(Section):
     registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Model registry.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="Inference service.")
     drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift and skew verdicts.")
+    transfer: TransferConfig = Field(default_factory=TransferConfig, description="Transfer learning from a registered model (dlforge finetune).")
 
     @model_validator(mode="after")
     def _runs(self) -> RunConfig:

@@ -111,22 +111,24 @@ def load_and_split(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
     return dataset, splits, report
 
 
-def prepare_data(cfg: RunConfig) -> PreparedData:
+def prepare_data(cfg: RunConfig, preprocessor: Preprocessor | None = None) -> PreparedData:
     """Run every data stage for `cfg` and return loaders for training.
 
     Preprocessing is fitted on the training split as it came from the source (before any
     resampling, so duplicated minority samples do not skew the statistics), then applied
     unchanged to validation and test. Resampling and augmentation touch training data only.
+    A fitted `preprocessor` (a source model's, for transfer learning) is used as it is.
     """
-    return prepare_splits(cfg, *load_and_split(cfg))
+    return prepare_splits(cfg, *load_and_split(cfg), preprocessor=preprocessor)
 
 
 def prepare_splits(cfg: RunConfig, dataset: Dataset, splits: Splits,
-                   report: ValidationReport) -> PreparedData:
-    """The stages after splitting (balance, preprocess fitted on `splits.train`, loaders), for
-    splits made here or regrouped by a caller (e.g. train + validation to retrain on)."""
+                   report: ValidationReport, preprocessor: Preprocessor | None = None) -> PreparedData:
+    """The stages after splitting (balance, preprocess fitted on `splits.train` unless a fitted
+    `preprocessor` is given, loaders), for splits made here or regrouped by a caller (e.g.
+    train + validation to retrain on)."""
     balanced = balance(splits.train, cfg.balance, cfg.seed)
-    pre = build_preprocessor(cfg.preprocess, dataset.modality).fit(splits.train.x)
+    pre = preprocessor or build_preprocessor(cfg.preprocess, dataset.modality).fit(splits.train.x)
     tensors = {
         "train": to_tensors(pre.transform(balanced.dataset.x), balanced.dataset.y, dataset.task),
         "val": to_tensors(pre.transform(splits.val.x), splits.val.y, dataset.task),

@@ -201,3 +201,27 @@ def _num(value: Any) -> float | None:
 def _floats(array: np.ndarray) -> list:
     """Nested lists of plain floats (None for NaN)."""
     return [_floats(row) if np.ndim(row) else _num(row) for row in array]
+
+
+def flat_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """The scalar metrics of an `evaluate_scores` result under one name each, for conditions
+    such as a gate's: top-level numbers (``accuracy``, ``roc_auc``, ``mae`` ...), ``precision[c]``
+    / ``recall[c]`` / ``f1[c]`` per class or label, ``macro_f1`` / ``weighted_recall`` ... .
+    Undefined values (None) are left out.
+
+    Example:
+        >>> from dlforge.data.dataset import TaskSpec
+        >>> r = evaluate_scores(TaskSpec("multiclass", ("a", "b", "c")), np.array([0, 1, 2]),
+        ...                     np.eye(3)[[0, 1, 1]])
+        >>> m = flat_metrics(r)
+        >>> m["accuracy"], m["recall[c]"], m["macro_f1"]
+        (0.6666666666666666, 0.0, 0.5555555555555555)
+    """
+    flat: dict[str, Any] = {k: v for k, v in result.items()
+                            if isinstance(v, (int, float)) and k not in ("n_samples", "threshold")}
+    for group in ("per_class", "per_label"):
+        for name, values in (result.get(group) or {}).items():
+            flat |= {f"{k}[{name}]": values[k] for k in ("precision", "recall", "f1")}
+    for average in ("macro", "weighted"):
+        flat |= {f"{average}_{k}": v for k, v in (result.get(f"{average}_avg") or {}).items()}
+    return {k: float(v) for k, v in flat.items() if v is not None}

@@ -20,7 +20,8 @@ from dlforge.registry.bundle import save_bundle
 
 
 def register_trained(store: Store, cfg: RunConfig, run_id: str, model: torch.nn.Module,
-                     data: PreparedData, evaluation: Evaluation, staging: Path):
+                     data: PreparedData, evaluation: Evaluation, staging: Path,
+                     parent_version: int | None = None):
     """Save a bundle (weights, preprocessing, task, threshold, metrics, the training split's
     drift reference) and register it.
 
@@ -30,7 +31,8 @@ def register_trained(store: Store, cfg: RunConfig, run_id: str, model: torch.nn.
     Idempotent per run, so that a run resumed after a crash at any point ends with one version
     and its alias moved once: a version the run already registered is kept (no new bundle), a
     bundle staged but never registered is written again, and an alias already on the version
-    is left alone (`Store.set_alias` changes nothing then).
+    is left alone (`Store.set_alias` changes nothing then). `parent_version` is the version
+    of the same model it was trained from (fine-tuning, an update), for lineage.
     """
     name = cfg.registry.model_name or cfg.name
     version = store.version_for_run(run_id)
@@ -39,7 +41,8 @@ def register_trained(store: Store, cfg: RunConfig, run_id: str, model: torch.nn.
             shutil.rmtree(staging)
         bundle = _save(staging, cfg, run_id, model, data, evaluation)
         fault_point("bundle-saved")
-        version = store.register(name, run_id, bundle, evaluation.summary_metrics())
+        version = store.register(name, run_id, bundle, evaluation.summary_metrics(),
+                                 parent_version=parent_version)
         fault_point("registered")
     if cfg.registry.alias:
         version = store.set_alias(name, cfg.registry.alias, version.version, reason=f"run {run_id}")

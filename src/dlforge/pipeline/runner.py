@@ -16,7 +16,9 @@ from dlforge.config import RunConfig, load_config
 from dlforge.config.load import default_config_path
 from dlforge.config.rules import UNION
 from dlforge.data.prepare import PreparedData, prepare_data
-from dlforge.errors import ConfigError
+from dlforge.errors import ConfigError, DlforgeError
+from dlforge.lifecycle.promote import promote
+from dlforge.lifecycle.transfer import transfer_plan
 from dlforge.pipeline.evaluate_model import evaluate_candidate
 from dlforge.pipeline.gan_run import evaluate_gan, step_for, train_gan, write_gan_report
 from dlforge.pipeline.recovery import check_resumable, claim_for_resume, heartbeat
@@ -50,6 +52,7 @@ class RunResult:
     diagnosis: dict[str, Any]
     history: list[dict[str, float]] = field(repr=False)
     warnings: list[str] = field(default_factory=list)
+    promotion: dict[str, Any] | None = None  # the gate's decision (evaluate.gate.promote)
 
     @property
     def baseline_headline(self) -> dict[str, float]:
@@ -96,8 +99,8 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             cfg, checkpoint = _stored_config(record), _last_checkpoint(ws, record.id)
             record = claim_for_resume(store, record.id, ws / "artifacts" / "runs" / record.id)
         device = setup_process(cfg.train.num_threads, cfg.device)
-        data = prepare_data(cfg)
-        plan, searched = TrainingPlan(cfg, data, step=step_for(cfg)), None
+        plan, parent = _first_plan(cfg, store)
+        data, cfg, searched = plan.data, plan.config, None
         if record is None:  # config mistakes that need the data's size: before any run is recorded
             check_plan(plan, device=device)
             if cfg.tune is not None:
@@ -106,7 +109,7 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             record = store.create_run(cfg.name, public_config(plan.config),
                                       data.dataset.provenance.fingerprint, current_code_version(),
                                       cfg.seed)
-        stages = _Stages(store, record.id, ws, device, searched)
+        stages = _Stages(store, record.id, ws, device, searched, parent_version=parent)
         try:
             with heartbeat(store, record.id):
                 return stages.train_and_publish(plan, progress, checkpoint)
@@ -114,6 +117,15 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
             raise
+
+
+def _first_plan(cfg: RunConfig, store: Store) -> tuple[TrainingPlan, int | None]:
+    """The plan before any search, and the version it descends from: a model trained from
+    scratch, or from `transfer.source` (`dlforge finetune`)."""
+    if cfg.transfer.source is None:
+        return TrainingPlan(cfg, prepare_data(cfg), step=step_for(cfg)), None
+    transfer = transfer_plan(cfg, store, cfg.registry.model_name or cfg.name)
+    return transfer.plan, transfer.parent_version
 
 
 def _search(cfg: RunConfig, data: PreparedData, store: Store, device: torch.device,
@@ -131,6 +143,15 @@ def _plan_after(searched: SearchOutcome, store: Store, data: PreparedData) -> Tr
     if best.tune.retrain_on == UNION:
         return plan_retraining(best, searched, store, data).plan(data)
     return TrainingPlan(best, data)
+
+
+def _promote(store: Store, version) -> dict[str, Any]:
+    """Put the new version through its config's gate; the run is complete and registered
+    whatever the gate decides, so a gate error is reported, not raised."""
+    try:
+        return promote(store, version.name, version.version).to_dict()
+    except DlforgeError as exc:
+        return {"passed": False, "error": str(exc)}
 
 
 def _stored_config(record) -> RunConfig:
@@ -161,6 +182,7 @@ class _Stages:
     workspace: Path
     device: torch.device
     searched: SearchOutcome | None = None
+    parent_version: int | None = None  # lineage of a model trained from another version
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -186,11 +208,16 @@ class _Stages:
                                   evaluation, self.seconds, public_config(cfg),
                                   outcome_plots(self.searched) if self.searched else ())
         version = register_trained(self.store, cfg, self.run_id, candidate.model, data, evaluation,
-                                   staging=self.run_dir / "bundle") if cfg.registry.enabled else None
+                                   staging=self.run_dir / "bundle",
+                                   parent_version=self.parent_version) if cfg.registry.enabled else None
         self.store.finish_run(self.run_id, "completed", history=candidate.history,
                               metrics=self._metrics(evaluation.summary_metrics()),
                               report_path=str(report))
-        return self._result(cfg, candidate, evaluation, report, version, data.validation.warnings)
+        result = self._result(cfg, candidate, evaluation, report, version, data.validation.warnings)
+        gate = cfg.evaluate.gate
+        if version is not None and gate is not None and gate.promote:
+            result = replace(result, promotion=_promote(self.store, version))
+        return result
 
     def _publish_gan(self, plan: TrainingPlan, progress: bool,
                      resume_from: Path | None) -> RunResult:

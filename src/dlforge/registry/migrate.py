@@ -12,23 +12,32 @@ import logging
 
 from sqlalchemy import Connection, func, inspect, select
 
-from dlforge.registry.tables import RUN_VERSION_INDEX, ModelVersionRow, RunRow
+from dlforge.registry.tables import RUN_VERSION_INDEX, Base, EventRow, ModelVersionRow, RunRow
 
 log = logging.getLogger(__name__)
 
 # Columns added to `runs` after its first release: the owner and heartbeat of a run.
 RUN_OWNER_COLUMNS = ("pid", "host", "heartbeat_at")
+# Columns added to `model_events`: the figures a gate decision compared.
+EVENT_DETAIL_COLUMNS = ("details",)
 
 
 def upgrade(conn: Connection) -> None:
-    """Add what an older store lacks: the run owner columns and the one-version-per-run index."""
-    have = {c["name"] for c in inspect(conn).get_columns(RunRow.__tablename__)}
-    for name in RUN_OWNER_COLUMNS:
-        if name not in have:
-            column = RunRow.__table__.c[name]
-            kind = column.type.compile(dialect=conn.dialect)
-            conn.exec_driver_sql(f"ALTER TABLE {RunRow.__tablename__} ADD COLUMN {name} {kind}")
+    """Add what an older store lacks: the run owner columns, the event details column and the
+    one-version-per-run index."""
+    _add_columns(conn, RunRow, RUN_OWNER_COLUMNS)
+    _add_columns(conn, EventRow, EVENT_DETAIL_COLUMNS)
     _add_run_version_index(conn)
+
+
+def _add_columns(conn: Connection, table: type[Base], names: tuple[str, ...]) -> None:
+    """ALTER TABLE ... ADD COLUMN for each of `names` the table lacks (nullable columns only)."""
+    name_of = table.__tablename__
+    have = {c["name"] for c in inspect(conn).get_columns(name_of)}
+    for name in names:
+        if name not in have:
+            kind = table.__table__.c[name].type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {name_of} ADD COLUMN {name} {kind}")
 
 
 def _add_run_version_index(conn: Connection) -> None:

@@ -122,7 +122,9 @@ class Event:
     """One entry of a model's audit log.
 
     `version` is the version the event is about: the new one for ``registered``, the target
-    for ``alias_set``/``alias_moved``, the former target for ``alias_removed``.
+    for ``alias_set``/``alias_moved``/``promoted``/``rolled_back``, the former target for
+    ``alias_removed``, the refused candidate for ``promotion_refused``. `details` holds what a
+    gate decision compared (JSON), else None.
     """
 
     name: str
@@ -133,13 +135,14 @@ class Event:
     to_version: int | None
     reason: str | None
     at: datetime
+    details: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: EventRow) -> Event:
         return cls(
             name=row.name, version=row.version, event=row.event, alias=row.alias,
             from_version=row.from_version, to_version=row.to_version, reason=row.reason,
-            at=utc(row.at),
+            at=utc(row.at), details=row.details,
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -279,29 +279,42 @@ class Store(RunStore):
 
     # -------------------------------------------------------------------------------- aliases
 
-    def set_alias(self, name: str, alias: str, version: int | str,
-                  reason: str | None = None) -> ModelVersion:
+    def set_alias(self, name: str, alias: str, version: int | str, reason: str | None = None,
+                  *, event: str | None = None, details: dict[str, Any] | None = None,
+                  expect_from: int | None | Literal["any"] = "any") -> ModelVersion:
         """Point `alias` of model `name` at `version`, creating or moving it (logged as an event).
 
         Setting an alias to the version it already points at changes nothing and logs nothing.
+        The event is ``alias_set`` or ``alias_moved`` unless `event` names it (``promoted``,
+        ``rolled_back``); `details` (JSON) records what the decision compared. `expect_from`
+        (a version, or None for no holder) moves it only if it still names what the decision
+        compared against, checked in the write transaction.
 
         Raises:
             ConfigError: the alias is not a valid name (e.g. it looks like a number).
             NotFoundError: unknown model or version.
+            StoreError: the alias no longer names `expect_from` (another process moved it).
         """
         check_alias(alias)
         target = self.get_version(name, version).version
         # two creators race on the primary key; the loser retries as a move
-        retrying(lambda: self._move_alias(name, alias, target, reason), attempts=3, on=IntegrityError)
+        logged = {"reason": reason, "event": event, "details": json_safe(details),
+                  "expect_from": expect_from}
+        retrying(lambda: self._move_alias(name, alias, target, logged), attempts=3, on=IntegrityError)
         return self.get_version(name, target)
 
-    def _move_alias(self, name: str, alias: str, target: int, reason: str | None) -> None:
+    def _move_alias(self, name: str, alias: str, target: int, logged: dict[str, Any]) -> None:
         with self._session(write=True) as s:
             # FOR UPDATE (a no-op on SQLite, whose write transactions are exclusive) so that two
             # movers on PostgreSQL log the true `from_version`; two creators race on the primary
             # key instead, and the loser retries as a move.
             row = s.get(AliasRow, (name, alias), with_for_update=True)
             previous = row.version if row else None
+            expected = logged["expect_from"]
+            if expected != "any" and previous != expected:
+                raise StoreError(f"{name}@{alias}: now names {_held(previous)}, not {_held(expected)} "
+                                 f"this decision compared against (another process moved it); "
+                                 f"run it again")
             if previous == target:
                 return
             at = now()
@@ -309,9 +322,22 @@ class Store(RunStore):
                 s.add(AliasRow(name=name, alias=alias, version=target, updated_at=at))
             else:
                 row.version, row.updated_at = target, at
-            s.add(EventRow(name=name, version=target, alias=alias, reason=reason, at=at,
-                           event="alias_set" if previous is None else "alias_moved",
+            default = "alias_set" if previous is None else "alias_moved"
+            s.add(EventRow(name=name, version=target, alias=alias, reason=logged["reason"], at=at,
+                           event=logged["event"] or default, details=logged["details"],
                            from_version=previous, to_version=target))
+
+    def record_event(self, name: str, event: str, version: int | None, *, alias: str | None = None,
+                     reason: str | None = None, details: dict[str, Any] | None = None) -> None:
+        """Append an event that moves nothing (e.g. ``promotion_refused``) to `name`'s log.
+
+        Raises:
+            NotFoundError: unknown model.
+        """
+        with self._session(write=True) as s:
+            self._version_numbers(s, name)
+            s.add(EventRow(name=name, version=version, event=event, alias=alias, reason=reason,
+                           details=json_safe(details), at=now()))
 
     def remove_alias(self, name: str, alias: str, reason: str | None = None) -> None:
         """Remove `alias` from model `name` (logged as an event).
@@ -364,6 +390,10 @@ class Store(RunStore):
 
 def _aliases_of(aliases: dict[str, int], version: int) -> tuple[str, ...]:
     return tuple(sorted(a for a, v in aliases.items() if v == version))
+
+
+def _held(version: int | None) -> str:
+    return "no version" if version is None else f"version {version}"
 
 
 def _join(items: Sequence[Any]) -> str:

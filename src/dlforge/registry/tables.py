@@ -80,7 +80,8 @@ class AliasRow(Base):
 
 
 class EventRow(Base):
-    """Append-only audit log: registrations and every alias change. Rows are never updated."""
+    """Append-only audit log: registrations, every alias change and every gate decision. Rows are
+    never updated."""
 
     __tablename__ = "model_events"
 
@@ -93,3 +94,5 @@ class EventRow(Base):
     to_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # What a decision compared (a gate's figures for promoted / promotion_refused), as JSON.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

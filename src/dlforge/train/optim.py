@@ -28,6 +28,8 @@ NORM_TYPES: tuple[type[nn.Module], ...] = (
 # Measured on CPU (torch 2.13, 1 thread): fused SGD/Adam/AdamW steps are 2-5x faster than the
 # foreach ones; RMSprop has no fused kernel, so it keeps torch's default (foreach).
 _FUSED_DEVICES = ("cpu", "cuda")
+# Attribute of a parameter (and key of its group) multiplying its learning rate.
+LR_SCALE = "lr_scale"
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -47,6 +49,9 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
     Returns:
         A ``torch.optim.Optimizer`` (fused implementation where torch has one for the device).
+        A parameter with an ``lr_scale`` attribute (set by transfer learning on a backbone)
+        goes in a group of its own, named e.g. ``"decay*0.01"``, starting at ``cfg.lr *
+        lr_scale``; the schedule scales every group alike.
 
     Raises:
         ConfigError: a model without trainable parameters.
@@ -65,6 +70,9 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
             "unfreeze at least one layer"
         )
     params = [p for g in groups for p in g["params"]]
+    for g in groups:
+        if LR_SCALE in g:
+            g["lr"] = cfg.lr * g[LR_SCALE]
     fused = True if _fused_ok(params) else None
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
@@ -85,18 +93,21 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         weight_decay: Weight decay of the ``"decay"`` group.
 
     Returns:
-        Up to two dicts with ``name``, ``params`` and ``weight_decay``; empty groups are left
-        out. A parameter shared by several modules appears once.
+        Dicts with ``name``, ``params`` and ``weight_decay`` (plus ``lr_scale`` for
+        parameters carrying one): decayed first, then not decayed, larger scales first; empty
+        groups are left out. A parameter shared by several modules appears once.
     """
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
+    groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
     for param, decayed in _classified(model):
-        (decay if decayed else no_decay).append(param)
-    groups = [
-        {"name": "decay", "params": decay, "weight_decay": weight_decay},
-        {"name": "no_decay", "params": no_decay, "weight_decay": 0.0},
-    ]
-    return [g for g in groups if g["params"]]
+        groups.setdefault((decayed, float(getattr(param, LR_SCALE, 1.0))), []).append(param)
+    out = []
+    for (decayed, scale), params in sorted(groups.items(), key=lambda kv: (not kv[0][0], -kv[0][1])):
+        group = {"name": "decay" if decayed else "no_decay", "params": params,
+                 "weight_decay": weight_decay if decayed else 0.0}
+        if scale != 1.0:
+            group |= {"name": f"{group['name']}*{scale:g}", LR_SCALE: scale}
+        out.append(group)
+    return out
 
 
 def _classified(model: nn.Module) -> Iterator[tuple[nn.Parameter, bool]]:

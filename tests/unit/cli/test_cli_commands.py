@@ -47,8 +47,12 @@ def test_models_list_show_alias_history(trained):
     assert "tiny version 1" in invoke(ws, "models", "show", "tiny@staging").output
     assert invoke(ws, "models", "alias", "tiny", "production", "1", "--reason", "ok").output == \
         "tiny@production -> version 1\n"
-    history = invoke(ws, "models", "history", "tiny").output
-    assert [line.split()[2] for line in history.splitlines()[2:]] == ["registered", "alias_set", "alias_set"]
+    events, holders = invoke(ws, "models", "history", "tiny").output.split("alias holders of tiny")
+    assert [line.split()[2] for line in events.splitlines()[2:]] == ["registered", "alias_set", "alias_set"]
+    rows = [line.split() for line in holders.splitlines()[2:]]
+    assert [(r[0], r[1], "now" in r, "alias_set" in r) for r in rows] == [
+        ("staging", "1", True, True), ("production", "1", True, True)]
+    assert rows[1][-1] == "ok"
     assert invoke(ws, "models", "unalias", "tiny", "production").output == "removed tiny@production\n"
 
 

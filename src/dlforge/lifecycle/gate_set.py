@@ -1,0 +1,101 @@
+"""The rows a gate scores both models on, and the check that neither model trained on them.
+
+By default the gate set is the candidate's own test split (rebuilt from its run's stored
+config, as `dlforge evaluate` does); `--gate-data CONFIG` names held-out data instead (every
+row of that config's data section). Either way no row may appear in the training or
+validation split of the candidate or of the champion: a model scored on rows it learned from
+would be flattered, and the comparison would be unfair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dlforge.config import load_config
+from dlforge.data.prepare import load_and_split
+from dlforge.data.validate import row_hashes
+from dlforge.errors import DataError
+
+if TYPE_CHECKING:
+    from dlforge.config import RunConfig
+    from dlforge.data.dataset import Splits
+    from dlforge.registry import ModelVersion, Store
+
+
+@dataclass(frozen=True)
+class GateSet:
+    """Raw inputs and labels of the gate set, with where they came from.
+
+    Attributes:
+        x: raw inputs (what a `Predictor` takes); y: the labels.
+        class_names: the data's classes, in label order.
+        source: e.g. ``"test split of run 3f2a (digits@2)"``.
+    """
+
+    x: Any
+    y: np.ndarray
+    class_names: tuple[str, ...]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def run_config(store: Store, version: ModelVersion) -> RunConfig:
+    """The config of the run that trained `version`.
+
+    Raises:
+        DataError: the version was registered without a run, so its data is unknown.
+    """
+    if version.run_id is None:
+        raise DataError(f"{version.ref}: registered without a run, so its training data is "
+                        f"unknown; gate it on held-out data with --gate-data CONFIG")
+    raw = dict(store.get_run(version.run_id).config)
+    raw["registry"] = {**raw.get("registry", {}), "url": None}  # stored masked; data needs none
+    return load_config(raw)
+
+
+def version_splits(store: Store, version: ModelVersion) -> Splits:
+    """The train/validation/test splits `version` was trained with, rebuilt from its run."""
+    return load_and_split(run_config(store, version))[1]
+
+
+def candidate_test_set(store: Store, version: ModelVersion) -> GateSet:
+    """The candidate's own test split."""
+    dataset, splits, _ = load_and_split(run_config(store, version))
+    return GateSet(splits.test.x, np.asarray(splits.test.y), tuple(dataset.task.class_names),
+                   f"test split of run {version.run_id} ({version.ref})")
+
+
+def held_out_set(cfg: RunConfig, path: str) -> GateSet:
+    """Every row of `cfg`'s data section (after its class selection)."""
+    dataset, _, _ = load_and_split(cfg)
+    return GateSet(dataset.x, np.asarray(dataset.y), tuple(dataset.task.class_names),
+                   f"data of {path}")
+
+
+def check_unseen(gate: GateSet, trained: dict[str, Splits]) -> None:
+    """Refuse a gate set sharing rows with what any model trained or validated on.
+
+    Args:
+        gate: the gate set.
+        trained: ``{"digits@2": splits, ...}`` of the models compared.
+
+    Raises:
+        DataError: one line per model whose training or validation data holds gate rows.
+    """
+    seen = set(row_hashes(gate.x).tolist())
+    problems = []
+    for ref, splits in trained.items():
+        for part in ("train", "val"):
+            rows = getattr(splits, part)
+            n = len(seen.intersection(row_hashes(rows.x).tolist()))
+            if n:
+                problems.append(f"gate set: {n} of its {len(gate)} rows ({gate.source}) are in "
+                                f"the {part} split {ref} trained with; gate on data neither model "
+                                f"learned from (--gate-data CONFIG with held-out data)")
+    if problems:
+        raise DataError("\n".join(problems))

@@ -1,0 +1,120 @@
+"""Transfer learning through the one path: the source's weights and preprocessing, a new head
+for new classes, a frozen backbone (and BatchNorm statistics) or a backbone at a lower LR."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dlforge.config.schema import TrainConfig
+from dlforge.errors import DataError
+from dlforge.lifecycle.transfer import TransferStep
+from dlforge.pipeline import run
+from dlforge.registry import Store, load_bundle
+from dlforge.train.optim import build_optimizer
+
+SOURCE = {"name": "five", "data": {"source": "builtin", "name": "digits", "classes": list("01234")},
+          "model": {"type": "basic_cnn", "filters": [8], "dense": 16, "batch_norm": True},
+          "train": {"epochs": 2, "batch_size": 64, "lr": 0.005, "num_threads": 1},
+          "evaluate": {"baseline": False}}
+TARGET = {**SOURCE, "name": "other", "data": {**SOURCE["data"], "classes": list("56789")},
+          "model": {"type": "mlp"},  # replaced by the source's architecture
+          "train": {**SOURCE["train"], "epochs": 2}}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("transfer")
+    run(SOURCE, workspace=ws, progress=False)
+    return ws
+
+
+def weights(ws, ref: str) -> dict[str, torch.Tensor]:
+    with Store.open(ws) as store:
+        return load_bundle(store.resolve(ref).bundle_path).model.state_dict()
+
+
+def test_feature_extraction_trains_a_new_head_only(source):
+    result = run({**TARGET, "transfer": {"source": "five@1", "mode": "feature_extraction"}},
+                 workspace=source, progress=False)
+    before, after = weights(source, "five@1"), weights(source, result.model_ref)
+    assert set(before) == set(after)
+    changed = sorted(k for k in before if not torch.equal(before[k], after[k]))
+    assert changed == ["head.bias", "head.weight"]  # BatchNorm running stats included: unchanged
+    with Store.open(source) as store:
+        version = store.resolve(result.model_ref)
+        run_cfg = store.get_run(result.run_id).config
+    assert version.parent_version is None  # another model's name: lineage in trained_on
+    assert version.metrics["trained_on"]["transfer"] == {
+        "source": "five@1", "mode": "feature_extraction", "new_head": True}
+    assert run_cfg["model"]["type"] == "basic_cnn" and run_cfg["transfer"]["source"] == "five@1"
+
+
+def test_finetune_of_the_same_model_records_its_parent_and_moves_the_backbone(source):
+    result = run({**SOURCE, "transfer": {"source": "five@1", "freeze_epochs": 1}},
+                 workspace=source, progress=False)
+    with Store.open(source) as store:
+        assert store.resolve(result.model_ref).parent_version == 1
+        assert store.resolve(result.model_ref).metrics["trained_on"]["transfer"]["new_head"] is False
+    before, after = weights(source, "five@1"), weights(source, result.model_ref)
+    assert not torch.equal(before["features.0.0.weight"], after["features.0.0.weight"])
+
+
+def test_a_source_that_cannot_take_the_data_is_refused(source, tmp_path):
+    with Store.open(source) as store:
+        before = len(store.list_runs())
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "big.npz", x_train=rng.integers(0, 17, (60, 1, 12, 12)).astype(np.float64),
+             y_train=np.arange(60) % 5)
+    bigger = {**TARGET, "data": {"source": "npz", "path": str(tmp_path / "big.npz")},
+              "transfer": {"source": "five@1"}}
+    with pytest.raises(DataError) as info:
+        run(bigger, workspace=source, progress=False)
+    assert str(info.value) == (
+        "transfer.source: five@1 takes inputs of shape [1, 8, 8] (raw [1, 8, 8]); this data's "
+        "samples are [1, 12, 12] (input: expected images of shape (1, 8, 8), got (1, 12, 12)); "
+        "resize the data (data.image_size) or choose a source trained on this shape")
+    table = {**TARGET, "data": {"source": "builtin", "name": "wine"}, "transfer": {"source": "five@1"}}
+    with pytest.raises(DataError, match=r"^transfer.source: five@1 takes image inputs, this data "
+                                        r"is table; choose a source trained on table data$"):
+        run(table, workspace=source, progress=False)
+    with Store.open(source) as store:
+        assert len(store.list_runs()) == before  # refused before any run was recorded
+
+
+def test_the_backbone_gets_its_own_lr_group():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+    for p in model[0].parameters():
+        p.lr_scale = 0.01
+    opt = build_optimizer(model, TrainConfig(optimizer="sgd", lr=0.1))
+    assert [(g["name"], len(g["params"]), g["lr"]) for g in opt.param_groups] == [
+        ("decay", 1, 0.1), ("decay*0.01", 1, pytest.approx(0.001)),
+        ("no_decay", 1, 0.1), ("no_decay*0.01", 1, pytest.approx(0.001))]
+
+
+@pytest.mark.parametrize(("mode", "freeze_epochs", "frozen"), [
+    ("feature_extraction", 1, [True, True, True]),
+    ("finetune", 1, [True, False, False]),
+    ("finetune", 0, [False, False, False]),
+])
+def test_the_backbone_is_frozen_for_the_head_only_epochs(mode, freeze_epochs, frozen):
+    step = TransferStep(mode, freeze_epochs)
+    assert [step.frozen(epoch) for epoch in range(3)] == frozen
+
+
+def test_the_finetune_command_trains_from_the_source(source, tmp_path, capsys):
+    import yaml
+
+    from dlforge.cli import main
+
+    config = tmp_path / "other.yaml"
+    config.write_text(yaml.safe_dump({**TARGET, "name": "cli-other"}))
+    assert main(["-w", str(source), "finetune", str(config), "--from", "five@1",
+                 "--set", "transfer.mode=feature_extraction"]) == 0
+    assert "model:  cli-other@1  (" in capsys.readouterr().out
+    assert main(["-w", str(source), "finetune", str(config), "--from", "five@production"]) == 1
+    assert capsys.readouterr().err == (
+        "error: Model 'five' has no alias 'production'. Available aliases: none. Use `dlforge "
+        "models list five` to see all.\n")
