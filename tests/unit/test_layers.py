@@ -31,9 +31,10 @@ ALLOWED: dict[str, set[str]] = {
     "candidate": _CORE | {"data", "models", "train", "evaluate"},
     "export": _CORE | {"data", "models", "evaluate", "registry"},
     "tune": _STAGES | {"candidate"},
-    "pipeline": _STAGES | {"candidate", "tune"},
+    "review": _STAGES | {"candidate"},
+    "pipeline": _STAGES | {"candidate", "tune", "review"},
     "serve": _CORE | {"data", "models", "registry"},
-    "cli": _STAGES | {"candidate", "tune", "pipeline", "export", "serve"},
+    "cli": _STAGES | {"candidate", "tune", "review", "pipeline", "export", "serve"},
     "__main__": {"cli"},
 }
 

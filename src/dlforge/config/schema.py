@@ -42,6 +42,7 @@ from dlforge.config.model_schema import (
     TextCNNConfig,
     TextPoolConfig,
 )
+from dlforge.config.review_schema import ReviewConfig
 from dlforge.config.train_schema import (
     CheckpointConfig,
     ConstantSchedule,
@@ -196,6 +197,7 @@ class RunConfig(Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Test evaluation.")
     registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Model registry.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="Inference service.")
+    review: ReviewConfig = Field(default_factory=ReviewConfig, description="Finding mislabelled training samples.")
 
     @model_validator(mode="after")
     def _runs(self) -> RunConfig:
