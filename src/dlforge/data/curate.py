@@ -88,7 +88,7 @@ def fold_indices(y: np.ndarray, class_names: tuple[str, ...], folds: int, seed: 
 
     Example:
         >>> [f.tolist() for f in fold_indices(np.array([0, 1, 0, 1]), ("a", "b"), 2, seed=0)]
-        [[0, 3], [1, 2]]
+        [[1, 2], [0, 3]]
     """
     from sklearn.model_selection import StratifiedKFold
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from dlforge.errors import ConfigError
 from dlforge.pipeline.evaluate_model import evaluate_candidate
 from dlforge.pipeline.recovery import check_resumable, claim_for_resume, heartbeat
 from dlforge.pipeline.register import register_trained
+from dlforge.pipeline.review_stage import margin_tracker, tracked_findings
 from dlforge.pipeline.report_stage import write_run_report
 from dlforge.registry import Store, current_code_version
 from dlforge.registry.engine import public_config, store_url_for
@@ -168,6 +169,9 @@ class _Stages:
         cfg, data = plan.config, plan.data
         if self.searched is not None:
             self.seconds["search"] = self.searched.seconds
+        tracker = margin_tracker(cfg, data)
+        if tracker is not None:
+            plan = replace(plan, callbacks=(*plan.callbacks, tracker))
         with self._timed("train"):
             candidate = train_candidate(plan, device=self.device, progress=progress,
                                         checkpoint_dir=self.run_dir / "checkpoints",
@@ -176,7 +180,8 @@ class _Stages:
             evaluation = evaluate_candidate(candidate, data, self.device)
         report = write_run_report(self.run_dir / "report.html", cfg, self.run_id, data, candidate,
                                   evaluation, self.seconds, public_config(cfg),
-                                  outcome_plots(self.searched) if self.searched else ())
+                                  outcome_plots(self.searched) if self.searched else (),
+                                  margins=tracked_findings(tracker, data))
         version = register_trained(self.store, cfg, self.run_id, candidate.model, data, evaluation,
                                    staging=self.run_dir / "bundle") if cfg.registry.enabled else None
         self.store.finish_run(self.run_id, "completed", history=candidate.history,
