@@ -10,6 +10,7 @@ import typer
 from dlforge.cli import output
 from dlforge.cli.export_cmds import export_command, profile_command
 from dlforge.cli.inspect_cmds import config_app, data_app
+from dlforge.cli.model_inspect_cmds import inspect_command
 from dlforge.cli.predict_cmds import predict_command
 from dlforge.cli.registry_cmds import models_app, report_command, runs_app
 from dlforge.cli.review_cmds import review_command
@@ -30,6 +31,7 @@ data_app.command("review")(review_command)
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 app.command("export")(export_command)
+app.command("inspect")(inspect_command)
 app.command("predict")(predict_command)
 app.command("profile")(profile_command)
 app.command("report")(report_command)

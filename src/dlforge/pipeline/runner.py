@@ -20,8 +20,8 @@ from dlforge.errors import ConfigError
 from dlforge.pipeline.evaluate_model import evaluate_candidate
 from dlforge.pipeline.recovery import check_resumable, claim_for_resume, heartbeat
 from dlforge.pipeline.register import register_trained
-from dlforge.pipeline.review_stage import margin_tracker, tracked_findings
 from dlforge.pipeline.report_stage import write_run_report
+from dlforge.pipeline.review_stage import margin_tracker, tracked_findings
 from dlforge.registry import Store, current_code_version
 from dlforge.registry.engine import public_config, store_url_for
 from dlforge.runtime import setup_process

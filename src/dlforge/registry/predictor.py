@@ -96,13 +96,21 @@ class Predictor:
         Raises:
             DataError: inputs of the wrong kind or shape, naming the expected shape.
         """
+        return predict_scores(self.bundle.model, self.prepare(inputs), self.task,
+                              batch_size=self.batch_size, device=self.device)
+
+    def prepare(self, inputs: Any) -> torch.Tensor:
+        """Raw `inputs` as the model takes them: checked and preprocessed, `(N, ...)`.
+
+        Raises:
+            DataError: inputs of the wrong kind or shape, naming the expected shape.
+        """
         if _is_empty(inputs):  # an empty batch is valid: no rows in, no rows out
             dtype = np.int64 if self.modality == "text" else np.float32
             x = np.zeros((0, *self.bundle.input_shape), dtype=dtype)
         else:
             x = self.bundle.preprocessor.transform(self._raw(inputs))
-        return predict_scores(self.bundle.model, torch.from_numpy(np.ascontiguousarray(x)),
-                              self.task, batch_size=self.batch_size, device=self.device)
+        return torch.from_numpy(np.ascontiguousarray(x))
 
     def predict(self, inputs: Any, top_k: int | None = None) -> list[dict[str, Any]]:
         """One prediction dict per input.

@@ -7,8 +7,14 @@ import torch
 from torch import nn
 
 from dlforge.config.model_schema import BasicCNNConfig
-from dlforge.evaluate.inside import (block_maps, capturing, conv_blocks, inspect_model,
-                                     layer_statistics, saliency)
+from dlforge.evaluate.inside import (
+    block_maps,
+    capturing,
+    conv_blocks,
+    inspect_model,
+    layer_statistics,
+    saliency,
+)
 from dlforge.models.basic_cnn import build
 
 
