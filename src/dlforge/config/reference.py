@@ -57,6 +57,7 @@ def _sections() -> list[tuple[str, type[BaseModel]]]:
         ("tune", schema.TuneConfig), ("tune.space.<key>", schema.RangeSpec),
         ("evaluate", schema.EvaluateConfig), ("evaluate.threshold", schema.ThresholdConfig),
         ("registry", schema.RegistryConfig), ("serve", schema.ServeConfig),
+        ("review", schema.ReviewConfig),
     ]
 
 
