@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear, nn.Embedding)
+TOP_TOKENS = 20  # token ids listed by embedding norm
 
 
 @contextlib.contextmanager
@@ -173,8 +174,12 @@ class Inspection:
         out: dict[str, Any] = {"statistics": self.statistics, "notes": self.notes,
                                "blocks": {n: list(m.shape) for n, m in self.maps.items()},
                                "saliency_target": self.target}
-        if self.first_layer is not None and self.first_layer[0] != "filters":
-            out[f"first_layer_{self.first_layer[0]}"] = np.round(self.first_layer[1], 5).tolist()
+        kind, weights = self.first_layer or ("", None)
+        if kind == "features":
+            out["first_layer_feature_norms"] = np.round(weights, 5).tolist()
+        elif kind == "embeddings":  # a vocabulary can be large: the TOP_TOKENS largest norms
+            top = np.argsort(-weights)[:TOP_TOKENS]
+            out["largest_embedding_norms"] = {int(i): round(float(weights[i]), 5) for i in top}
         return out
 
 

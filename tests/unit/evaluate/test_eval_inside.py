@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -68,6 +69,8 @@ def test_token_ids_have_no_saliency():
     model = nn.Sequential(nn.Embedding(10, 3), nn.Flatten(), nn.Linear(6, 2))
     found = inspect_model(model, torch.tensor([1, 2]))
     assert found.saliency is None and found.first_layer[0] == "embeddings"
+    norms = found.first_layer[1]
+    assert list(found.to_dict()["largest_embedding_norms"]) == np.argsort(-norms)[:10].tolist()
     assert found.notes[-1] == "no saliency: saliency needs float inputs; token ids have no gradient"
 
 

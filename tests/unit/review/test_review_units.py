@@ -149,3 +149,14 @@ def test_binary_margins_read_one_logit_as_zero_and_z():
     tracker = MarginTracker(torch.tensor([[2.0], [2.0]]), torch.tensor([1, 0]))
     tracker.on_epoch_end(0, {}, state)
     assert tracker.mean_margin().tolist() == [2.0, -2.0]
+
+
+def test_lineage_names_the_excluded_samples():
+    from dlforge.candidate.train import _trained_on
+    from dlforge.data.prepare import prepare_data
+
+    data = prepare_data(load_config({"data": {"source": "builtin", "name": "wine", "exclude": ["5", "0"]}}))
+    record = _trained_on(data)
+    assert record["excluded"] == ["5"]  # sample 0 is a test sample and stays there
+    assert "0" in data.splits.test.ids and "5" not in data.splits.train.ids
+    assert record["samples"] == len(data.splits.train) == data.splits.info["counts"]["train"] - 1 == 123
