@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from _common import machine_line  # noqa: E402
 
 from dlforge.candidate import TrainingPlan, train_candidate  # noqa: E402
