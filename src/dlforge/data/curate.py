@@ -4,6 +4,7 @@ folds of a k-fold review. Validation and test are never touched here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +73,7 @@ def flip_labels(train: Dataset, fraction: float, seed: int) -> tuple[Dataset, li
     k = len(train.task.class_names)
     y = train.y.copy()
     y[chosen] = (y[chosen] + rng.integers(1, k, size=len(chosen))) % k
-    flipped = Dataset(x=train.x, y=y, task=train.task, modality=train.modality,
-                      provenance=train.provenance, split=train.split, skipped=train.skipped,
-                      ids=train.ids)
-    return flipped, train.ids[chosen].tolist()
+    return replace(train, y=y), train.ids[chosen].tolist()
 
 
 def fold_indices(y: np.ndarray, class_names: tuple[str, ...], folds: int, seed: int,
