@@ -79,9 +79,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     args = parser.parse_args()
     print(machine_line())
-    rows = [one_seed(seed) for seed in args.seeds]
-    for row in rows:
-        print(row)
+    rows = []
+    for seed in args.seeds:  # printed as each finishes: a long run still leaves its seeds
+        rows.append(one_seed(seed))
+        print(rows[-1], flush=True)
     print("\n| seed | signal | flagged | flipped | hits | precision | recall |\n|---|---|---|---|---|---|---|")
     for row in rows:
         for name, pr in row["pr"].items():
