@@ -11,14 +11,24 @@ from dlforge.train.margins import MarginTracker
 
 def margin_tracker(cfg: RunConfig, data: PreparedData) -> MarginTracker | None:
     """A tracker of the training samples' margins, or None when `review.in_run` is off or the
-    task has no single class per sample (multilabel, regression)."""
+    task has no single class per sample (multilabel, regression).
+
+    Example:
+        >>> tracker = margin_tracker(cfg, data)  # doctest: +SKIP
+        >>> plan = replace(plan, callbacks=(*plan.callbacks, tracker))  # doctest: +SKIP
+    """
     if not cfg.review.in_run or data.task.kind not in ("multiclass", "binary"):
         return None
     return MarginTracker(*data.training_samples(), batch_size=cfg.train.eval_batch_size)
 
 
 def tracked_findings(tracker: MarginTracker | None, data: PreparedData) -> Findings | None:
-    """What the tracker saw, by sample id (None without a tracker)."""
+    """What the tracker saw, by sample id (None without a tracker).
+
+    Example:
+        >>> tracked_findings(tracker, data).rows("aum", top=1)  # doctest: +SKIP
+        [{'id': '1428', 'given': '6', 'suggested': '9', 'score': -0.44, 'flagged': True, 'issue': 'label'}]
+    """
     if tracker is None:
         return None
     train = data.splits.train

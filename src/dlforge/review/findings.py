@@ -51,6 +51,7 @@ class Findings:
                 for i in self.order(signal)[:top]]
 
     def flagged_ids(self, signal: str) -> list[str]:
+        """Ids of the samples `signal` flagged, in sample order."""
         return self.ids[self.signals[signal].flagged].tolist()
 
     def against_flipped(self) -> dict[str, dict[str, float | int]]:
@@ -58,6 +59,8 @@ class Findings:
         return {name: precision_recall(self.flagged_ids(name), self.flipped) for name in self.signals}
 
     def to_dict(self, top: int | None = None) -> dict[str, Any]:
+        """JSON: counts, notes, the `top` rows per signal, the per-class thresholds of confident
+        learning, and precision/recall against the flipped labels when known."""
         counts = {name: int(issues.flagged.sum()) for name, issues in self.signals.items()}
         out: dict[str, Any] = {"samples": len(self.ids), "flagged": counts, "notes": self.notes,
                                "signals": {name: self.rows(name, top) for name in self.signals}}
