@@ -5,6 +5,7 @@ flagged samples give on the untouched test split?
 
     .venv/bin/python benchmarks/noisy_labels.py              # seeds 0 1, ~10 min on a shared 2-core machine
     .venv/bin/python benchmarks/noisy_labels.py --seeds 0    # one seed
+    .venv/bin/python benchmarks/noisy_labels.py --seeds 0 --review-epochs 15 --review-only
 
 Every training is one `train_candidate` call of examples/digits.yaml's CNN (smaller here).
 """
@@ -48,8 +49,8 @@ def _accuracy(model, data) -> float:
     return float((labels_from_scores(data.task, scores, None) == data.splits.test.y).mean())
 
 
-def one_seed(seed: int) -> dict:
-    base = load_config(EXAMPLE, [*SMALLER, f"seed={seed}"])
+def one_seed(seed: int, review_epochs: int, review_only: bool) -> dict:
+    base = load_config(EXAMPLE, [*SMALLER, f"seed={seed}", f"review.epochs={review_epochs}"])
     noisy = load_config(base, ["data.flip_labels=0.05"])
     data = prepare_data(noisy)
     flipped = data.splits.info["flipped"]
@@ -63,9 +64,11 @@ def one_seed(seed: int) -> dict:
     review_s = time.perf_counter() - start
     flagged = {"cl": review.flagged_ids("confident_learning"), "aum_kfold": review.flagged_ids("aum"),
                "aum_run": in_run.flagged_ids("aum")}
+    pr = {name: precision_recall(ids, flipped) for name, ids in flagged.items()}
+    if review_only:
+        return {"seed": seed, "review_epochs": review_epochs, "pr": pr, "review_s": round(review_s, 1)}
     return {
-        "seed": seed, "train": len(data.splits.train), "flipped": len(flipped),
-        "pr": {name: precision_recall(ids, flipped) for name, ids in flagged.items()},
+        "seed": seed, "train": len(data.splits.train), "flipped": len(flipped), "pr": pr,
         "acc": {"clean": test_accuracy(base), "noisy": _accuracy(run.model, data),
                 "without_cl": test_accuracy(noisy, flagged["cl"]),
                 "without_aum_run": test_accuracy(noisy, flagged["aum_run"]),
@@ -77,12 +80,16 @@ def one_seed(seed: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--review-epochs", type=int, default=5, help="review.epochs of each fold")
+    parser.add_argument("--review-only", action="store_true", help="skip the test-accuracy retrainings")
     args = parser.parse_args()
     print(machine_line())
     rows = []
     for seed in args.seeds:  # printed as each finishes: a long run still leaves its seeds
-        rows.append(one_seed(seed))
+        rows.append(one_seed(seed, args.review_epochs, args.review_only))
         print(rows[-1], flush=True)
+    if args.review_only:
+        return
     print("\n| seed | signal | flagged | flipped | hits | precision | recall |\n|---|---|---|---|---|---|---|")
     for row in rows:
         for name, pr in row["pr"].items():
