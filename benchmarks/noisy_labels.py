@@ -80,7 +80,7 @@ def one_seed(seed: int, review_epochs: int, review_only: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--review-epochs", type=int, default=5, help="review.epochs of each fold")
+    parser.add_argument("--review-epochs", type=int, default=5, help="review.epochs of each fold (the figures: 5 and 15)")
     parser.add_argument("--review-only", action="store_true", help="skip the test-accuracy retrainings")
     args = parser.parse_args()
     print(machine_line())
