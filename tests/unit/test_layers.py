@@ -32,9 +32,10 @@ ALLOWED: dict[str, set[str]] = {
     "export": _CORE | {"data", "models", "evaluate", "registry"},
     "tune": _STAGES | {"candidate"},
     "lifecycle": _STAGES | {"candidate"},
-    "pipeline": _STAGES | {"candidate", "tune", "lifecycle"},
+    "review": _STAGES | {"candidate"},
+    "pipeline": _STAGES | {"candidate", "tune", "lifecycle", "review"},
     "serve": _CORE | {"data", "models", "registry", "lifecycle"},
-    "cli": _STAGES | {"candidate", "tune", "pipeline", "export", "serve", "ui", "lifecycle"},
+    "cli": _STAGES | {"candidate", "tune", "pipeline", "export", "serve", "ui", "lifecycle", "review"},
     "ui": _STAGES | {"candidate", "tune", "pipeline", "export", "serve"},
     "__main__": {"cli"},
 }

@@ -133,9 +133,18 @@ def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool 
                  device=device, progress=progress, step=_step(plan))
     es = cfg.train.early_stopping
     restored = result.best_epoch if es is not None and es.restore_best else None
-    trained_on = plan.trained_on or {"splits": "train", "samples": len(data.splits.train)}
+    trained_on = plan.trained_on or _trained_on(data)
     return Candidate(cfg, result.model, result.history, result.lr_history, result.best_epoch,
                      restored, result.stop_reason, result.precision, trained_on, plan, device)
+
+
+def _trained_on(data: PreparedData) -> dict[str, Any]:
+    """The default lineage record: the train split, its size, and the samples `data.exclude`
+    left out of it (by id)."""
+    record: dict[str, Any] = {"splits": "train", "samples": len(data.splits.train)}
+    if "excluded" in data.splits.info:
+        record["excluded"] = data.splits.info["excluded"]["ids"]
+    return record
 
 
 def check_plan(plan: TrainingPlan, *, device: torch.device) -> None:

@@ -13,8 +13,10 @@ from dlforge.cli.export_cmds import export_command, profile_command
 from dlforge.cli.generate_cmds import generate_command
 from dlforge.cli.inspect_cmds import config_app, data_app
 from dlforge.cli.lifecycle_cmds import register_lifecycle
+from dlforge.cli.model_inspect_cmds import inspect_command
 from dlforge.cli.predict_cmds import predict_command
 from dlforge.cli.registry_cmds import models_app, report_command, runs_app
+from dlforge.cli.review_cmds import review_command
 from dlforge.cli.serve_cmds import serve_command
 from dlforge.cli.tune_cmds import tune_command
 from dlforge.cli.ui_cmds import ui_command
@@ -29,11 +31,13 @@ app = typer.Typer(
 )
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
+data_app.command("review")(review_command)
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 app.command("drift")(drift_command)
 app.command("export")(export_command)
 app.command("generate")(generate_command)
+app.command("inspect")(inspect_command)
 app.command("predict")(predict_command)
 app.command("profile")(profile_command)
 app.command("report")(report_command)

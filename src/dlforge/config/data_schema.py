@@ -87,6 +87,20 @@ class DataConfig(Section):
     cache_dir: str | None = Field(
         None, description="Download cache; default $DLFORGE_CACHE or ~/.cache/dlforge."
     )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Sample ids (`dlforge data review`: file paths, or row numbers from 0) to "
+        "leave out of the training split; validation and test keep theirs.",
+    )
+    exclude_file: str | None = Field(
+        None, description="A file of sample ids to leave out of training, one per line "
+        "(`dlforge data review --drop-top N` writes one); added to data.exclude.",
+    )
+    flip_labels: float | None = Field(
+        None, gt=0, lt=0.5,
+        description="Experiments only: give this share of the training samples another class "
+        "(seeded by `seed`) to measure how well `dlforge data review` finds them.",
+    )
 
     @model_validator(mode="after")
     def _source_needs(self) -> DataConfig:

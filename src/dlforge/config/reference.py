@@ -60,6 +60,7 @@ def _sections() -> list[tuple[str, type[BaseModel]]]:
         ("evaluate.gate", schema.GateConfig), ("transfer", schema.TransferConfig),
         ("registry", schema.RegistryConfig), ("serve", schema.ServeConfig),
         ("drift", schema.DriftConfig),
+        ("review", schema.ReviewConfig),
     ]
 
 

@@ -45,6 +45,7 @@ from dlforge.config.model_schema import (
     TextCNNConfig,
     TextPoolConfig,
 )
+from dlforge.config.review_schema import ReviewConfig
 from dlforge.config.train_schema import (
     CheckpointConfig,
     ConstantSchedule,
@@ -221,6 +222,7 @@ class RunConfig(Section):
     serve: ServeConfig = Field(default_factory=ServeConfig, description="Inference service.")
     drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift and skew verdicts.")
     transfer: TransferConfig = Field(default_factory=TransferConfig, description="Transfer learning from a registered model (dlforge finetune).")
+    review: ReviewConfig = Field(default_factory=ReviewConfig, description="Finding mislabelled training samples.")
 
     @model_validator(mode="after")
     def _runs(self) -> RunConfig:

@@ -102,6 +102,9 @@ class Dataset:
         split: optional per-sample names ("train", "val", "test") fixed by the source (a
             shipped test set, or a csv split column); None lets `data.split` decide.
         skipped: files the source could not read, as {"path", "reason"} dicts (for the report).
+        ids: one string per sample naming it in its source (image folders: the file's path
+            under the root; other sources: the row number in the source, from 0), kept through
+            selection and splitting; `load_dataset` fills it.
     """
 
     x: np.ndarray | pd.DataFrame
@@ -111,6 +114,7 @@ class Dataset:
     provenance: Provenance
     split: np.ndarray | None = None
     skipped: list[dict[str, str]] = field(default_factory=list)
+    ids: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -123,16 +127,18 @@ class Dataset:
             x = np.concatenate([self.x, other.x])
         split = None if self.split is None or other.split is None else np.concatenate(
             [self.split, other.split])
+        ids = None if self.ids is None or other.ids is None else np.concatenate([self.ids, other.ids])
         return Dataset(x=x, y=np.concatenate([self.y, other.y]), task=self.task,
                        modality=self.modality, provenance=self.provenance, split=split,
-                       skipped=self.skipped)
+                       skipped=self.skipped, ids=ids)
 
     def subset(self, index: np.ndarray) -> Dataset:
         """The samples at `index` (integer positions), everything else shared."""
         index = np.asarray(index, dtype=np.int64)
         x = self.x.iloc[index].reset_index(drop=True) if isinstance(self.x, pd.DataFrame) else self.x[index]
         split = None if self.split is None else self.split[index]
-        return replace(self, x=x, y=self.y[index], split=split)
+        ids = None if self.ids is None else self.ids[index]
+        return replace(self, x=x, y=self.y[index], split=split, ids=ids)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ from dlforge.config.schema import RunConfig
 from dlforge.data.anomaly import normal_only
 from dlforge.data.augment import build_augmenter
 from dlforge.data.balance import Balanced, balance
+from dlforge.data.curate import curate
 from dlforge.data.dataset import Dataset, Splits, TaskSpec
 from dlforge.data.loader import BatchLoader, Loaders, to_tensors
 from dlforge.data.preprocess import Preprocessor, build_preprocessor
@@ -94,16 +95,33 @@ class PreparedData:
         return replace(prepare_splits(cfg, self.dataset, joined, self.validation),
                        has_validation=False)
 
+    def holding_out(self, cfg: RunConfig, held_out: np.ndarray) -> PreparedData:
+        """This data regrouped for one fold of a k-fold review: train = the training samples
+        not at positions `held_out` (balanced and preprocessed afresh), the same validation
+        split (early stopping still watches it), and test = the held-out training samples, so
+        scores of `inputs("test")` are out of sample."""
+        splits, keep = self.splits, np.setdiff1d(np.arange(len(self.splits.train)), held_out)
+        fold = Splits(train=splits.train.subset(keep), val=splits.val,
+                      test=splits.train.subset(held_out), info={**splits.info, "held_out": len(held_out)})
+        return prepare_splits(cfg, self.dataset, fold, self.validation)
+
+    def training_samples(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training split as it came from the source (before resampling), preprocessed:
+        one row per `splits.train.ids`, for per-sample scores such as margins."""
+        train = self.splits.train
+        return to_tensors(self.preprocessor.transform(train.x), train.y, self.task)
+
 
 def load_and_split(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
-    """Load the configured source, select classes, split once and validate. An anomaly task's
-    training and validation splits keep their normal samples only (`data.anomaly`).
+    """Load the configured source, select classes, split once, curate the training split
+    (`data.exclude`, `data.flip_labels`) and validate. An anomaly task's training and
+    validation splits keep their normal samples only (`data.anomaly`).
 
     Raises:
         DataError: the data cannot be used (one line per fatal problem).
     """
     dataset = select(load_dataset(cfg.data), cfg.data, cfg.seed)
-    splits = split_dataset(dataset, cfg.data, cfg.seed)
+    splits = curate(split_dataset(dataset, cfg.data, cfg.seed), dataset, cfg.data, cfg.seed)
     report = validate(dataset, splits, cfg.preprocess)
     if dataset.task.kind == "anomaly":
         splits, warning = normal_only(splits)

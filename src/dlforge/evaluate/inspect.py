@@ -1,4 +1,4 @@
-"""Look inside a trained model: first-layer filters, feature maps, and latency at batch 1."""
+"""Latency of a model's forward pass at batch 1 (what a model looks like inside: `evaluate.inside`)."""
 
 from __future__ import annotations
 
@@ -8,35 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-
-def first_conv(model: nn.Module) -> nn.Conv2d | None:
-    """The first 2-D convolution of `model` (in registration order), if it has one."""
-    return next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-
-
-def first_layer_filters(model: nn.Module) -> np.ndarray | None:
-    """Kernels `(out, in, kh, kw)` of the first convolution, or None for non-conv models."""
-    conv = first_conv(model)
-    return None if conv is None else conv.weight.detach().float().cpu().numpy()
-
-
-@torch.inference_mode()
-def feature_maps(model: nn.Module, sample: torch.Tensor) -> np.ndarray | None:
-    """Activations `(channels, H, W)` of the first convolution for one input `(C, H, W)`."""
-    conv = first_conv(model)
-    if conv is None:
-        return None
-    captured: list[torch.Tensor] = []
-    handle = conv.register_forward_hook(lambda _m, _i, out: captured.append(out.detach()))
-    was_training = model.training
-    try:
-        model.eval()
-        device = next(model.parameters()).device
-        model(sample[None].to(device))
-    finally:
-        handle.remove()
-        model.train(was_training)
-    return captured[0][0].float().cpu().numpy()
+from dlforge.evaluate.inside import model_device
 
 
 @torch.inference_mode()
@@ -49,8 +21,7 @@ def latency_ms(model: nn.Module, sample: torch.Tensor, runs: int = 30,
     """
     was_training = model.training
     model.eval()
-    first = next(model.parameters(), None)
-    device = first.device if first is not None else torch.device("cpu")
+    device = model_device(model)
     x = sample[None].expand(batch_size, *sample.shape).contiguous().to(device)
     try:
         for _ in range(3):  # warm-up: first calls allocate and pick kernels

@@ -24,6 +24,7 @@ from dlforge.pipeline.gan_run import evaluate_gan, step_for, train_gan, write_ga
 from dlforge.pipeline.recovery import check_resumable, claim_for_resume, heartbeat
 from dlforge.pipeline.register import register_trained
 from dlforge.pipeline.report_stage import write_run_report
+from dlforge.pipeline.review_stage import margin_tracker, tracked_findings
 from dlforge.registry import Store, current_code_version
 from dlforge.registry.engine import public_config, store_url_for
 from dlforge.runtime import setup_process
@@ -198,6 +199,9 @@ class _Stages:
             self.seconds["search"] = self.searched.seconds
         # the dashboard's live page reads the progress file the run writes after each epoch
         plan = replace(plan, callbacks=(*plan.callbacks, ProgressFile(self.run_dir / PROGRESS_FILE)))
+        tracker = margin_tracker(cfg, data)
+        if tracker is not None:
+            plan = replace(plan, callbacks=(*plan.callbacks, tracker))
         with self._timed("train"):
             candidate = train_candidate(plan, device=self.device, progress=progress,
                                         checkpoint_dir=self.run_dir / "checkpoints",
@@ -206,7 +210,8 @@ class _Stages:
             evaluation = evaluate_candidate(candidate, data, self.device)
         report = write_run_report(self.run_dir / "report.html", cfg, self.run_id, data, candidate,
                                   evaluation, self.seconds, public_config(cfg),
-                                  outcome_plots(self.searched) if self.searched else ())
+                                  outcome_plots(self.searched) if self.searched else (),
+                                  margins=tracked_findings(tracker, data))
         version = register_trained(self.store, cfg, self.run_id, candidate.model, data, evaluation,
                                    staging=self.run_dir / "bundle",
                                    parent_version=self.parent_version) if cfg.registry.enabled else None

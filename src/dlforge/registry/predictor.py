@@ -122,6 +122,14 @@ class Predictor:
             return np.zeros((0, *self.bundle.input_shape), dtype=dtype)
         return self.bundle.preprocessor.transform(self._raw(inputs))
 
+    def prepare(self, inputs: Any) -> torch.Tensor:
+        """`preprocess` as the model's input tensor `(N, ...)`.
+
+        Raises:
+            DataError: inputs of the wrong kind or shape, naming the expected shape.
+        """
+        return torch.from_numpy(np.ascontiguousarray(self.preprocess(inputs)))
+
     def predict(self, inputs: Any, top_k: int | None = None) -> list[dict[str, Any]]:
         """One prediction dict per input.
 

@@ -71,7 +71,11 @@ class ReportData:
         timings: seconds per stage, e.g. {"train": 12.3}.
         val_evaluation: `evaluate_scores(...)` of the validation split, shown beside test.
         run_id: the store's run id.
-        extra_plots: more figures as (title, PNG bytes), e.g. first-layer filters.
+        extra_plots: more figures as (title, PNG bytes), e.g. a search's.
+        inside: "Inside the model": `{"statistics": layer rows, "figures": [(title, PNG)],
+            "notes": [str]}`.
+        review: training samples of lowest area under the margin: `{"rows", "notes",
+            "flagged", "samples", "grid": PNG or None}`.
     """
 
     run_name: str
@@ -91,6 +95,8 @@ class ReportData:
     val_evaluation: dict[str, Any] | None = None
     run_id: str | None = None
     extra_plots: list[tuple[str, bytes]] = field(default_factory=list)
+    inside: dict[str, Any] | None = None
+    review: dict[str, Any] | None = None
 
 
 def write_report(path: str | Path, data: ReportData) -> Path:
@@ -126,6 +132,8 @@ def render_report(data: ReportData) -> str:
         s.baseline(ev, data.baseline),
         s.learning(data.history, data.lr_history, metric),
         s.misclassified(data.misclassified),
+        s.inside(data.inside),
+        s.review(data.review),
         s.data(data.validation, data.provenance),
         s.model(data.model_info),
         s.timings(data.timings),
@@ -149,7 +157,7 @@ def _page(data: ReportData, body: str) -> str:
         facts.append(f"run {data.run_id}")
     facts.append(dt.datetime.now(dt.timezone.utc).strftime("written %Y-%m-%d %H:%M UTC"))
     anchors = [a for a in ("diagnosis", "metrics", "threshold", "curves", "baseline", "learning",
-                           "misclassified", "data", "model", "timings", "figures", "config")
+                           "misclassified", "inside", "review", "data", "model", "timings", "figures", "config")
                if f'<section id="{a}">' in body]
     nav = "".join(f'<a href="#{a}">{a}</a>' for a in anchors)
     return (

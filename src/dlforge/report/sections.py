@@ -198,6 +198,35 @@ def misclassified(mis: dict[str, Any] | None) -> str:
                    note + img(plots.image_grid_png(mis["images"], titles), "misclassified images"))
 
 
+def inside(found: dict[str, Any] | None) -> str:
+    """"Inside the model": per-layer weight and activation statistics, then the figures."""
+    if not found:
+        return ""
+    columns = ["layer", "kind", "weight_mean", "weight_std", "output_mean", "output_std", "dead_relu"]
+    rows = [[row.get(c) for c in columns] for row in found.get("statistics", [])]
+    notes = found.get("notes") or []
+    body = ((bullets(notes) if notes else "") + "<h3>Per-layer statistics</h3>"
+            "<p>Weights of the final model; outputs on a batch of test inputs in eval mode. "
+            "dead_relu: share of a ReLU's units that are 0 for every input of the batch.</p>"
+            + table(columns, rows))
+    return section("inside", "Inside the model", body + figure_row(found.get("figures", [])))
+
+
+def review(found: dict[str, Any] | None) -> str:
+    """The training samples of lowest area under the margin, with their evidence."""
+    if not found:
+        return ""
+    note = (f"<p>{esc(fmt(found['flagged']))} of {esc(fmt(found['samples']))} training samples "
+            f"have a negative area under the margin. `dlforge data review` adds k-fold "
+            f"confident learning; `data.exclude` leaves samples out of the next run.</p>")
+    columns = ["id", "given", "suggested", "score", "issue"]
+    body = note + bullets(found.get("notes", [])) + table(
+        columns, [[row[c] for c in columns] for row in found["rows"]])
+    if found.get("grid") is not None:
+        body += img(found["grid"], "training samples of lowest area under the margin")
+    return section("review", "Suspicious training samples", body)
+
+
 def data(validation: dict[str, Any] | None, provenance: dict[str, Any] | None) -> str:
     parts = []
     if validation:
@@ -272,9 +301,14 @@ def timings(times: dict[str, float]) -> str:
 def figures(extra: Sequence[tuple[str, bytes]]) -> str:
     if not extra:
         return ""
+    return section("figures", "More figures", figure_row(extra))
+
+
+def figure_row(extra: Sequence[tuple[str, bytes]]) -> str:
+    """Captioned figures side by side, wrapping."""
     body = "".join(f"<figure>{img(png, title)}<figcaption>{esc(title)}</figcaption></figure>"
                    for title, png in extra)
-    return section("figures", "More figures", f'<div class="row">{body}</div>')
+    return f'<div class="row">{body}</div>'
 
 
 def config(cfg: dict[str, Any]) -> str:

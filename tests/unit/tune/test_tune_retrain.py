@@ -20,6 +20,7 @@ from dlforge.errors import ConfigError
 from dlforge.pipeline import run
 from dlforge.registry import Store
 from dlforge.registry.engine import public_config
+from dlforge.train.margins import MarginTracker
 from dlforge.train.progress_file import ProgressFile
 from dlforge.train.schedules import lr_sequence
 from dlforge.tune.retrain import StopAfterEpochs, plan_retraining, retrain_config
@@ -65,7 +66,8 @@ def test_the_best_trial_is_retrained_on_train_and_validation_and_test_is_scored_
     epochs = best.metrics["best_epoch"] + 1
     assert best.kind == "trial" and best.metrics["trial"] == final.metrics["tune"]["best_trial"]
     assert len(best.history) > epochs  # early stopping ran past its best epoch in the trial
-    assert fits == [(n_train + n_val, None, 10, None, [(StopAfterEpochs, epochs)])]  # the trial's schedule
+    # the trial's schedule; the run's margin tracker (review.in_run) follows the retraining too
+    assert fits == [(n_train + n_val, None, 10, None, [(StopAfterEpochs, epochs), (MarginTracker, 0)])]
     assert scored == [n_test]  # the test split, once; validation is never scored again
     assert len(result.history) == epochs and "val_loss" not in result.history[-1]
     assert final.config["tune"]["retrain_on"] == "train+validation"

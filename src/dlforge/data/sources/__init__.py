@@ -6,6 +6,9 @@ One module per source kind; `load_dataset` picks it from `data.source`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
 
 from dlforge.config.schema import DataConfig
 from dlforge.data.dataset import Dataset
@@ -29,7 +32,8 @@ def load_dataset(cfg: DataConfig) -> Dataset:
 
     Returns:
         The whole data set in memory; `split` marks rows the source fixes (a shipped test
-        set or a split column), `skipped` lists unreadable files.
+        set or a split column), `skipped` lists unreadable files, `ids` names every sample
+        (file paths for image folders, else row numbers from 0).
 
     Raises:
         DataError: one line naming the config key, the value received and the fix.
@@ -39,8 +43,13 @@ def load_dataset(cfg: DataConfig) -> Dataset:
         >>> ds = load_dataset(DataConfig(source="builtin", name="wine"))
         >>> ds.task.kind, len(ds)
         ('multiclass', 178)
+        >>> ds.ids[:3].tolist()
+        ['0', '1', '2']
     """
-    return _LOADERS[cfg.source](cfg)
+    ds = _LOADERS[cfg.source](cfg)
+    if ds.ids is None:
+        ds = replace(ds, ids=np.arange(len(ds)).astype(str).astype(object))
+    return ds
 
 
 __all__ = ["load_dataset"]

@@ -50,6 +50,7 @@ def load(cfg: DataConfig) -> Dataset:
     split = None if splits[0] is None else np.array(splits, dtype=object)
     return Dataset(
         x=np.stack(images), y=y, task=task, modality="image", split=split, skipped=skipped,
+        ids=np.array(list(files), dtype=object),
         provenance=Provenance(source="image_folder", files=files,
                               details={"root": str(root), "color": cfg.color}),
     )

@@ -1,0 +1,69 @@
+"""`dlforge inspect MODEL INPUT`: pictures and statistics of one input; one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_wine
+
+from dlforge.cli import main
+from dlforge.pipeline import run
+
+CNN = {"name": "cnn", "data": {"source": "builtin", "name": "digits", "limit": 150},
+       "model": {"type": "basic_cnn", "filters": [4, 8], "dense": 16},
+       "train": {"epochs": 1}, "evaluate": {"baseline": False}, "review": {"in_run": False}}
+MLP = {**CNN, "name": "mlp", "data": {"source": "builtin", "name": "wine"}, "model": {"type": "mlp", "hidden": [8]}}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inspect")
+    run(CNN, workspace=root / "ws", progress=False)
+    run(MLP, workspace=root / "ws", progress=False)
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8) * 4).save(root / "eight.png")
+    Image.fromarray(np.zeros((10, 10), dtype=np.uint8)).save(root / "ten.png")
+    names = load_wine().feature_names
+    (root / "row.csv").write_text(",".join(names) + "\n" + ",".join(["1"] * len(names)) + "\n")
+    return root
+
+
+def test_inspect_writes_block_maps_saliency_and_filters(workspace, capsys):
+    out = workspace / "out"
+    assert main(["-w", str(workspace / "ws"), "inspect", "cnn", str(workspace / "eight.png"),
+                 "-o", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "00-feature-maps-of-features-0.png", "01-feature-maps-of-features-1.png",
+        "02-saliency-input-gradients-of-class-" + str(result["saliency_target"]) + ".png",
+        "03-first-layer-filters.png", "inspection.json"]
+    assert result["blocks"] == {"features.0": [4, 4, 4], "features.1": [8, 2, 2]}
+    assert [r["layer"] for r in result["statistics"]][:2] == ["features.0.0", "features.0.1"]
+    assert result["notes"] == [] and result["prediction"]["label"] in [str(i) for i in range(10)]
+
+
+def test_a_model_without_convolutions_says_what_it_shows_instead(workspace, capsys):
+    code = main(["-w", str(workspace / "ws"), "inspect", "mlp", str(workspace / "row.csv"),
+                 "-o", str(workspace / "mlp-out")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert ("no 2-D convolution: per-layer statistics, the first layer's weights and the saliency "
+            "are shown instead of feature maps") in captured.err
+    assert sorted(p.name for p in (workspace / "mlp-out").iterdir()) == [
+        "00-saliency-per-feature-input-gradients.png",
+        "01-first-layer-weight-magnitude-per-input-feature-l2-norm.png", "inspection.json"]
+
+
+def test_an_input_of_the_wrong_size_is_one_line_and_writes_nothing(workspace, capsys):
+    out = workspace / "never"
+    code = main(["-w", str(workspace / "ws"), "inspect", "cnn", str(workspace / "ten.png"), "-o", str(out)])
+    assert code == 1 and not out.exists()
+    assert capsys.readouterr().err == (f"error: input: {workspace / 'ten.png'} is 10x10 pixels; the model "
+                                       f"takes 8x8 images\n")
+
+
+def test_a_missing_input_is_one_line(workspace, capsys):
+    assert main(["-w", str(workspace / "ws"), "inspect", "cnn", str(workspace / "none.png")]) == 1
+    assert capsys.readouterr().err == f"error: INPUT: no file '{workspace / 'none.png'}'\n"

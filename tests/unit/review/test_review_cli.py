@@ -1,0 +1,85 @@
+"""`dlforge data review` end to end on a small digits subset: files, exclusions, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from dlforge.cli import main
+from dlforge.config import load_config
+from dlforge.data.prepare import prepare_data
+
+SMALL = {
+    "name": "small",
+    "data": {"source": "builtin", "name": "digits", "limit": 200, "flip_labels": 0.1},
+    "model": {"type": "mlp", "hidden": [32]},
+    "train": {"batch_size": 32, "lr": 0.01, "early_stopping": None},
+    "review": {"folds": 3, "epochs": 3, "top": 4},
+}
+
+
+@pytest.fixture(scope="module")
+def reviewed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("review")
+    config = root / "small.yaml"
+    config.write_text(yaml.safe_dump(SMALL))
+    code = main(["-w", str(root / "ws"), "data", "review", str(config), "-o", str(root / "out"),
+                 "--drop-top", "5", "--by", "aum"])
+    assert code == 0
+    return root, config
+
+
+def test_review_writes_every_signal_and_the_exclude_list(reviewed):
+    root, _ = reviewed
+    out = root / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "aum.csv", "aum.png", "confident_learning.csv", "confident_learning.png", "exclude.txt", "review.json"]
+    with open(out / "aum.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    data = prepare_data(load_config(SMALL))
+    assert len(rows) == len(data.splits.train) == 140
+    assert sorted(r["id"] for r in rows) == sorted(data.splits.train.ids.tolist())
+    scores = [float(r["score"]) for r in rows if r["flagged"] == "True"]
+    assert scores == sorted(scores) and scores[0] < 0
+    assert (out / "exclude.txt").read_text().split() == [r["id"] for r in rows[:5]]
+    review = json.loads((out / "review.json").read_text())
+    assert review["samples"] == 140 and len(review["signals"]["aum"]) == 4
+    assert set(review["against_flipped"]) == {"confident_learning", "aum"}
+    assert review["against_flipped"]["aum"]["true"] == 14  # round(0.1 * 140)
+
+
+def test_the_exclude_list_leaves_those_samples_out_and_lineage_names_them(reviewed):
+    root, config = reviewed
+    ids = (root / "out" / "exclude.txt").read_text().split()
+    cfg = load_config(config, [f"data.exclude_file={root / 'out' / 'exclude.txt'}"])
+    data = prepare_data(cfg)
+    assert len(data.splits.train) == 140 - 5
+    assert data.splits.info["excluded"] == {"requested": 5, "from_train": 5, "ids": sorted(ids, key=int)}
+
+
+def test_more_folds_than_a_class_has_is_one_line_and_writes_nothing(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "review": {"folds": 30}}))
+    code = main(["data", "review", str(config), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and not (tmp_path / "out").exists()
+    assert err == ("error: review.folds: 30 folds need at least 30 training samples of every class; "
+                   "class '4' has 9. Lower review.folds to 9 or less, or add samples of that class\n")
+
+
+def test_review_of_a_regression_task_is_one_line(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "data": {"source": "builtin", "name": "diabetes"}}))
+    assert main(["data", "review", str(config), "-o", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err == ("error: review: finds wrong class labels; this task is "
+                                       "regression (multiclass or binary only)\n")
+
+
+def test_an_existing_output_directory_is_refused_before_training(reviewed, capsys):
+    root, config = reviewed
+    assert main(["data", "review", str(config), "-o", str(root / "out")]) == 2
+    assert capsys.readouterr().err == (f"error: --output: {root / 'out'} already exists; remove it "
+                                       f"or choose another directory\n")
