@@ -24,6 +24,7 @@ from dlforge.pipeline.report_stage import write_run_report
 from dlforge.registry import Store, current_code_version
 from dlforge.registry.engine import public_config, store_url_for
 from dlforge.runtime import setup_process
+from dlforge.train.distributed import share_config
 from dlforge.tune import SearchOutcome, search
 from dlforge.tune.ladder import climb
 from dlforge.tune.plots import outcome_plots
@@ -169,6 +170,7 @@ class _Stages:
         if self.searched is not None:
             self.seconds["search"] = self.searched.seconds
         with self._timed("train"):
+            share_config(cfg.model_dump(mode="json"))  # the other data-parallel ranks, if any
             candidate = train_candidate(plan, device=self.device, progress=progress,
                                         checkpoint_dir=self.run_dir / "checkpoints",
                                         resume_from=resume_from)
