@@ -16,6 +16,7 @@ import typer
 if TYPE_CHECKING:
     from dlforge.config import RunConfig
 
+SHUTDOWN_S = 5  # when one process failed, the others get SIGTERM, then SIGKILL after this
 DEFAULT_TIMEOUT_S = 300.0  # torch is imported only when processes start: the CLI starts fast
 
 NprocOpt = Annotated[int, typer.Option(
@@ -64,7 +65,8 @@ class Launch:
                      "--rdzv-conf", f"join_timeout={int(self.timeout)}",
                      "--node-rank", str(self.node_rank)]
         return ["--nnodes", str(self.nnodes), "--nproc-per-node", str(self.nproc), *where,
-                "--max-restarts", "0", "-m", "dlforge", *command]
+                "--max-restarts", "0", "--shutdown-timeout", str(SHUTDOWN_S), "-m", "dlforge",
+                *command]
 
 
 def run_processes(launch: Launch, command: list[str]) -> None:
