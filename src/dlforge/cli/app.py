@@ -68,7 +68,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     resume: Annotated[str | None, typer.Option(
         help="Continue an interrupted or failed run (id or prefix) from its last checkpoint.")] = None,
-    nproc: ddp.NprocOpt = 1, nnodes: ddp.NnodesOpt = 1, node_rank: ddp.NodeRankOpt = 0,
+    nproc: ddp.NprocOpt = 1, nnodes: ddp.NnodesOpt = 1, node_rank: ddp.NodeRankOpt = None,
     rdzv_endpoint: ddp.EndpointOpt = None, timeout: ddp.TimeoutOpt = ddp.DEFAULT_TIMEOUT_S,
     threads: ddp.ThreadsOpt = None,
 ) -> None:
@@ -89,7 +89,7 @@ def train(
     config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
     set_: SetOpt = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
-    nproc: ddp.NprocOpt = 1, nnodes: ddp.NnodesOpt = 1, node_rank: ddp.NodeRankOpt = 0,
+    nproc: ddp.NprocOpt = 1, nnodes: ddp.NnodesOpt = 1, node_rank: ddp.NodeRankOpt = None,
     rdzv_endpoint: ddp.EndpointOpt = None, timeout: ddp.TimeoutOpt = ddp.DEFAULT_TIMEOUT_S,
     threads: ddp.ThreadsOpt = None,
 ) -> None:
@@ -103,13 +103,13 @@ def _run_pipeline(ctx: typer.Context, config: Path | None, overrides: list[str],
                   search: bool = True, resume: str | None = None, launch: ddp.Launch | None = None) -> None:
     from dlforge.config import load_config
     from dlforge.config.load import default_config_path
-    from dlforge.pipeline import run as run_pipeline
 
     cfg = None if resume else load_config(config or default_config_path(),
                                            [*overrides, *(() if search else ("tune=null",))])
     if launch is not None and launch.wanted:  # start the processes; each runs this command again (cli/launch.py)
         ddp.start_ranks(ctx, launch, cfg, config, overrides, quiet, search, resume)
         return
+    from dlforge.pipeline import run as run_pipeline
     from dlforge.pipeline.distributed_run import launched, run_rank
 
     result = (run_rank if launched() else run_pipeline)(

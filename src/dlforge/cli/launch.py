@@ -22,7 +22,9 @@ DEFAULT_TIMEOUT_S = 300.0  # torch is imported only when processes start: the CL
 NprocOpt = Annotated[int, typer.Option(
     "--nproc", min=1, help="Data-parallel processes on this node (torchrun, DDP).")]
 NnodesOpt = Annotated[int, typer.Option("--nnodes", min=1, help="Machines taking part.")]
-NodeRankOpt = Annotated[int, typer.Option("--node-rank", min=0, help="This machine's rank, from 0.")]
+NodeRankOpt = Annotated[int | None, typer.Option(
+    "--node-rank", min=0, help="This machine's rank, from 0: static rendezvous (node 0 hosts it at "
+    "--rdzv-endpoint); without it, c10d assigns the ranks.")]
 EndpointOpt = Annotated[str | None, typer.Option(
     "--rdzv-endpoint", help="HOST:PORT of the c10d rendezvous (needed with --nnodes > 1).")]
 TimeoutOpt = Annotated[float, typer.Option(
@@ -37,7 +39,7 @@ class Launch:
 
     nproc: int = 1
     nnodes: int = 1
-    node_rank: int = 0
+    node_rank: int | None = None
     endpoint: str | None = None
     timeout: float = DEFAULT_TIMEOUT_S
     threads: int | None = None
@@ -52,18 +54,20 @@ class Launch:
         if self.nnodes > 1 and not self.endpoint:
             raise typer.BadParameter("needs --rdzv-endpoint HOST:PORT with --nnodes > 1",
                                      param_hint="--nnodes")
-        if self.node_rank >= self.nnodes:
+        if self.node_rank is not None and self.node_rank >= self.nnodes:
             raise typer.BadParameter(f"must be below --nnodes {self.nnodes} (got {self.node_rank})",
                                      param_hint="--node-rank")
 
     def torchrun_args(self, command: list[str]) -> list[str]:
         """torchrun's arguments running `python -m dlforge COMMAND...` in each process."""
+        waits = f"join_timeout={int(self.timeout)},read_timeout={int(self.timeout)}"
         if self.nnodes == 1 and not self.endpoint:
             where = ["--standalone"]
+        elif self.node_rank is None:
+            where = ["--rdzv-backend", "c10d", "--rdzv-endpoint", str(self.endpoint), "--rdzv-conf", waits]
         else:
-            where = ["--rdzv-backend", "c10d", "--rdzv-endpoint", str(self.endpoint),
-                     "--rdzv-conf", f"join_timeout={int(self.timeout)}",
-                     "--node-rank", str(self.node_rank)]
+            where = ["--rdzv-backend", "static", "--rdzv-endpoint", str(self.endpoint),
+                     "--rdzv-conf", waits, "--node-rank", str(self.node_rank)]
         return ["--nnodes", str(self.nnodes), "--nproc-per-node", str(self.nproc), *where,
                 "--max-restarts", "0", "--shutdown-timeout", str(SHUTDOWN_S), "-m", "dlforge",
                 *command]
@@ -111,6 +115,8 @@ def start_ranks(ctx: typer.Context, launch: Launch, cfg: RunConfig | None, confi
         ConfigError: a config with a search (`run` with `tune`).
         DistributedError: a process failed.
     """
+    # torch's C++ log would print a stack per connection retry; our errors say it in one line.
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")  # before torch is imported
     from dlforge.pipeline.distributed_run import check_launch
 
     launch.check()

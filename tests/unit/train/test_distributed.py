@@ -125,8 +125,12 @@ def test_launch_arguments_for_one_node_and_for_a_rendezvous():
         "--shutdown-timeout", "5", "-m", "dlforge", "train", "c.yaml"]
     two = Launch(nproc=1, nnodes=2, node_rank=1, endpoint="10.0.0.1:29400", timeout=60)
     assert two.torchrun_args(["train"])[4:12] == [
+        "--rdzv-backend", "static", "--rdzv-endpoint", "10.0.0.1:29400", "--rdzv-conf",
+        "join_timeout=60,read_timeout=60", "--node-rank", "1"]
+    c10d = Launch(nproc=1, nnodes=2, endpoint="10.0.0.1:29400", timeout=60)
+    assert c10d.torchrun_args(["train"])[4:10] == [
         "--rdzv-backend", "c10d", "--rdzv-endpoint", "10.0.0.1:29400", "--rdzv-conf",
-        "join_timeout=60", "--node-rank", "1"]
+        "join_timeout=60,read_timeout=60"]
     assert not Launch().wanted
 
 
