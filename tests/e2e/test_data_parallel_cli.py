@@ -15,18 +15,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_fault_injection import CONFIG as TINY
 
 from dlforge.registry import Store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = {
-    "name": "dp",
-    "data": {"source": "builtin", "name": "breast_cancer"},
-    "model": {"type": "mlp", "hidden": [8]},
-    "train": {"epochs": 3, "batch_size": 32, "num_threads": 1},
-    "evaluate": {"baseline": False},
-}
+CONFIG = {**TINY, "name": "dp"}  # breast_cancer, an MLP, 3 epochs
 
 
 def _dlforge(workspace: Path, *args: str, env: dict | None = None,

@@ -12,14 +12,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_data_parallel_cli import CONFIG
 
 from dlforge.registry import Store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = {"name": "dp", "data": {"source": "builtin", "name": "breast_cancer"},
-          "model": {"type": "mlp", "hidden": [8]}, "evaluate": {"baseline": False},
-          "train": {"epochs": 3, "batch_size": 32, "num_threads": 1}}
 
 
 def _ip(*args: str) -> None:

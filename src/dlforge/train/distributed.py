@@ -141,8 +141,8 @@ class Parallel:
         """The context of an epoch's training steps."""
         return contextlib.nullcontext()
 
-    def reduce(self, logs: dict[str, float], samples: int) -> dict[str, float]:
-        """An epoch's logs over all processes (`samples`: this process's count)."""
+    def reduce(self, logs: dict[str, float]) -> dict[str, float]:
+        """An epoch's logs (`_samples`: this process's sample count) over all processes."""
         return logs
 
     def agree(self, state: LoopState) -> None:
@@ -201,7 +201,9 @@ class DataParallel(Parallel):
         finally:
             state.model = plain
 
-    def reduce(self, logs: dict[str, float], samples: int) -> dict[str, float]:
+    def reduce(self, logs: dict[str, float]) -> dict[str, float]:
+        """Sample-weighted means of every figure; `_samples` becomes the sum over ranks."""
+        samples = logs["_samples"]
         keys = [key for key in logs if not key.startswith("_")]
         weighted = [logs[key] * samples if samples else 0.0 for key in keys]
         totals = torch.tensor([*weighted, float(samples)], dtype=torch.float64)
@@ -210,9 +212,7 @@ class DataParallel(Parallel):
         count = float(totals[-1])
         out = {key: float(total) / count if count else float("nan")
                for key, total in zip(keys, totals[:-1].tolist(), strict=True)}
-        if "_samples" in logs:
-            out["_samples"] = int(count)
-        return out
+        return {**out, "_samples": int(count)}
 
     def agree(self, state: LoopState) -> None:
         box = [state.stop_reason]

@@ -122,11 +122,13 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
         loaders.train.set_epoch(epoch)
         with par.training(state):
             logs = train_one_epoch(state, loaders.train)
-        logs = par.reduce(logs, logs["_samples"])
+        logs = par.reduce(logs)
         samples_per_s = logs.pop("_samples") / max(time.perf_counter() - start, 1e-9)
         if loaders.val is not None:
             loaders.val.set_epoch(epoch)
-            logs |= par.reduce(validate_epoch(state, loaders.val), loaders.val.num_samples)
+            val_logs = par.reduce(validate_epoch(state, loaders.val))
+            val_logs.pop("_samples")
+            logs |= val_logs
         state.schedule.epoch_end(epoch, logs)
         row = {"epoch": epoch, **logs, "lr": state.optimizer.param_groups[0]["lr"],
                "epoch_time_s": time.perf_counter() - start,
@@ -172,13 +174,13 @@ def train_one_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
 
 @torch.inference_mode()
 def validate_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
-    """What the step logs on `loader` in eval mode, keys prefixed with `val_`."""
+    """What the step logs on `loader` in eval mode, keys prefixed with `val_`, and `_samples`."""
     state.model.eval()
     meter = state.step.meter(state)
     for xb, yb in loader:
         xb, yb = _to_device(xb, state), yb.to(state.device, non_blocking=True)
         state.step.eval_batch(state, xb, yb, meter)
-    return meter.result("val_")
+    return {**meter.result("val_"), "_samples": meter.samples}
 
 
 def _setup(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, seed: int,

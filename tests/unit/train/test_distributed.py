@@ -93,7 +93,7 @@ def test_one_process_gets_the_hooks_that_change_nothing():
     loaders, cfg = make_loaders(x, y), train_cfg()
     assert parallel() is SINGLE and not distributed.launched()
     assert SINGLE.prepare(loaders, cfg) == (loaders, cfg)
-    assert SINGLE.reduce({"loss": 1.5, "_samples": 3}, 3) == {"loss": 1.5, "_samples": 3}
+    assert SINGLE.reduce({"loss": 1.5, "_samples": 3}) == {"loss": 1.5, "_samples": 3}
     assert distributed.share_config({"a": 1}) == {"a": 1} and distributed.world_size() == 1
 
 
@@ -141,3 +141,22 @@ def test_launch_arguments_for_one_node_and_for_a_rendezvous():
 def test_launch_options_that_cannot_work_together(launch, message):
     with pytest.raises(typer.BadParameter, match=re.escape(message)):
         launch.check()
+
+
+@pytest.fixture
+def one_rank_group():
+    """A process group of this process alone (gloo), left afterwards."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    yield
+    distributed.close()
+
+
+def test_reduce_gives_sample_weighted_means_and_the_sample_sum(one_rank_group):
+    dp = DataParallel(0, 1)
+    assert parallel() is SINGLE  # a group of one trains as one process
+    assert dp.reduce({"loss": 0.5, "accuracy": 0.75, "_samples": 4}) == {
+        "loss": 0.5, "accuracy": 0.75, "_samples": 4}
+    reduced = dp.reduce({"val_loss": float("nan"), "_samples": 0})  # a rank with no samples
+    assert reduced["_samples"] == 0 and reduced["val_loss"] != reduced["val_loss"]
