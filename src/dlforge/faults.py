@@ -14,6 +14,9 @@ The points, in the order a run reaches them (tests/e2e/test_fault_injection.py u
 - ``registered``: the version's row is committed, the alias not yet moved;
 - ``alias-moved``: the alias is moved, the run not yet recorded as completed.
 
+With data parallelism, ``DLFORGE_FAULT_RANK=R`` limits the fault to rank R (torchrun's
+``RANK``), and ``DLFORGE_FAULT_SIGNAL=SIGSTOP`` freezes the process instead (a hung rank).
+
 Not for production use: never set ``DLFORGE_FAULT_AT`` outside tests.
 """
 
@@ -23,6 +26,8 @@ import os
 import signal
 
 ENV = "DLFORGE_FAULT_AT"
+RANK_ENV = "DLFORGE_FAULT_RANK"
+SIGNAL_ENV = "DLFORGE_FAULT_SIGNAL"
 POINTS = ("mid-epoch", "checkpoint-write", "mid-report", "bundle-saved", "registered", "alias-moved")
 _hits: dict[str, int] = {}
 
@@ -36,8 +41,9 @@ def fault_point(name: str) -> None:
 
 def _maybe_kill(name: str, target: str) -> None:
     point, _, nth = target.partition("@")
-    if point != name:
+    rank = os.environ.get(RANK_ENV)
+    if point != name or (rank is not None and rank != os.environ.get("RANK", "0")):
         return
     _hits[name] = _hits.get(name, 0) + 1
     if _hits[name] == int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.Signals[os.environ.get(SIGNAL_ENV, "SIGKILL")])

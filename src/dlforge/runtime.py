@@ -24,6 +24,7 @@ _MMAP_THRESHOLD = 2**30
 _TRIM_THRESHOLD = 2**31 - 1
 
 _malloc_tuned = False
+THREADS_ENV = "DLFORGE_NUM_THREADS"
 
 
 def select_device(spec: str | torch.device = "auto") -> torch.device:
@@ -83,9 +84,11 @@ def configure_process(num_threads: int | None = None) -> None:
     on CPU 1.45x faster in our measurements.
 
     Args:
-        num_threads: intra-op threads for torch; default the number of physical cores.
+        num_threads: intra-op threads for torch; default $DLFORGE_NUM_THREADS (set by the
+            data-parallel launcher: its cores divided among its processes), else the number
+            of physical cores.
     """
-    threads = num_threads or physical_cores()
+    threads = num_threads or int(os.environ.get(THREADS_ENV) or 0) or physical_cores()
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     _tune_glibc_malloc()

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from dlforge.cli import launch as ddp
 from dlforge.cli import output
 from dlforge.cli.drift_cmds import drift_command
 from dlforge.cli.export_cmds import export_command, profile_command
@@ -79,21 +80,19 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     resume: Annotated[str | None, typer.Option(
         help="Continue an interrupted or failed run (id or prefix) from its last checkpoint.")] = None,
+    nproc: ddp.NprocOpt = 1, nnodes: ddp.NnodesOpt = 1, node_rank: ddp.NodeRankOpt = None,
+    rdzv_endpoint: ddp.EndpointOpt = None, timeout: ddp.TimeoutOpt = ddp.DEFAULT_TIMEOUT_S,
+    threads: ddp.ThreadsOpt = None,
 ) -> None:
     """Validate, split, preprocess, train, evaluate, register and report: the whole pipeline.
 
     Example: dlforge run examples/digits.yaml --set train.epochs=3
     """
-    if resume is not None:
-        if config is not None or set_:
-            raise typer.BadParameter("takes no CONFIG or --set: a resumed run keeps its own config",
-                                     param_hint="--resume")
-        from dlforge.pipeline import run as run_pipeline
-
-        output.run_summary(run_pipeline(None, workspace=ctx.obj["workspace"], progress=not quiet,
-                                        resume=resume, store_url=ctx.obj["store_url"]))
-        return
-    _run_pipeline(ctx, config, set_, quiet)
+    if resume is not None and (config is not None or set_):
+        raise typer.BadParameter("takes no CONFIG or --set: a resumed run keeps its own config",
+                                 param_hint="--resume")
+    _run_pipeline(ctx, config, set_, quiet, resume=resume,
+                  launch=ddp.Launch(nproc, nnodes, node_rank, rdzv_endpoint, timeout, threads))
 
 
 @app.command()
@@ -102,21 +101,34 @@ def train(
     config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
     set_: SetOpt = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    nproc: ddp.NprocOpt = 1, nnodes: ddp.NnodesOpt = 1, node_rank: ddp.NodeRankOpt = None,
+    rdzv_endpoint: ddp.EndpointOpt = None, timeout: ddp.TimeoutOpt = ddp.DEFAULT_TIMEOUT_S,
+    threads: ddp.ThreadsOpt = None,
 ) -> None:
     """Train one model from CONFIG (no search: a tune section is ignored), then evaluate,
     register and report it."""
-    _run_pipeline(ctx, config, set_, quiet, search=False)
+    _run_pipeline(ctx, config, set_, quiet, search=False,
+                  launch=ddp.Launch(nproc, nnodes, node_rank, rdzv_endpoint, timeout, threads))
 
 
 def _run_pipeline(ctx: typer.Context, config: Path | None, overrides: list[str], quiet: bool,
-                  search: bool = True) -> None:
+                  search: bool = True, resume: str | None = None, launch: ddp.Launch | None = None) -> None:
     from dlforge.config import load_config
     from dlforge.config.load import default_config_path
-    from dlforge.pipeline import run as run_pipeline
 
-    cfg = load_config(config or default_config_path(), [*overrides, *(() if search else ("tune=null",))])
-    output.run_summary(run_pipeline(cfg, workspace=ctx.obj["workspace"], progress=not quiet,
-                                    store_url=ctx.obj["store_url"]))
+    cfg = None if resume else load_config(config or default_config_path(),
+                                           [*overrides, *(() if search else ("tune=null",))])
+    if launch is not None and launch.wanted:  # start the processes; each runs this command again (cli/launch.py)
+        ddp.start_ranks(ctx, launch, cfg, config, overrides, quiet, search, resume)
+        return
+    from dlforge.pipeline import run as run_pipeline
+    from dlforge.pipeline.distributed_run import launched, run_rank
+
+    result = (run_rank if launched() else run_pipeline)(
+        cfg, workspace=ctx.obj["workspace"], progress=not quiet, resume=resume,
+        store_url=ctx.obj["store_url"])
+    if result is not None:  # ranks other than 0 report nothing
+        output.run_summary(result)
 
 
 @app.command()

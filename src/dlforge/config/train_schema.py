@@ -114,6 +114,10 @@ class TrainConfig(Section):
         "auto", description="Memory format for conv nets; auto = on for CNNs."
     )
     num_threads: int | None = Field(None, ge=1, description="CPU threads; default all cores.")
+    lr_scaling: Literal["none", "linear", "sqrt"] = Field(
+        "none", description="Data parallelism (`--nproc`): lr x processes (linear), x sqrt(processes) "
+        "or unchanged; batch_size is per process (docs/distributed.md)."
+    )
 
     @field_validator("early_stopping", mode="before")
     @classmethod

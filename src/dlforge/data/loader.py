@@ -116,10 +116,15 @@ class BatchLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch, self.epoch = self.epoch, self.epoch + 1
-        index = self.order(epoch)
         # A second stream for augmentation, so turning it on does not change the order.
-        aug_generator = epoch_generator(self.seed, epoch, stream=1)
-        for start in range(0, self.num_samples, self.batch_size):
+        return self.batches(self.order(epoch), epoch_generator(self.seed, epoch, stream=1))
+
+    def batches(self, index: torch.Tensor | None,
+                aug_generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches of the samples at `index` in that order (None: all, in the stored order),
+        augmented with `aug_generator`."""
+        count = self.num_samples if index is None else len(index)
+        for start in range(0, count, self.batch_size):
             if index is None:
                 xb, yb = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
             else:
@@ -128,6 +133,75 @@ class BatchLoader:
             if self.augment is not None:
                 xb = self.augment(xb, aug_generator)
             yield xb, yb
+
+
+def shard_indices(order: torch.Tensor, rank: int, world: int, *, pad: bool) -> torch.Tensor:
+    """Rank `rank`'s share of an epoch's `order` among `world` processes: positions rank,
+    rank + world, ... (DistributedSampler semantics). With `pad`, `order` is first extended by
+    its own beginning to a multiple of `world`, so every rank gets the same count.
+
+    Example:
+        >>> shard_indices(torch.arange(5), 1, 2, pad=True).tolist()
+        [1, 3, 0]
+        >>> shard_indices(torch.arange(5), 1, 2, pad=False).tolist()
+        [1, 3]
+    """
+    short = -len(order) % world
+    if pad and short:
+        repeats = -(-short // len(order))
+        order = torch.cat([order, order.repeat(repeats)[:short]])
+    return order[rank::world]
+
+
+class ShardedLoader:
+    """One process's share of a `BatchLoader` under data parallelism.
+
+    Each epoch the inner loader's own order for (seed, epoch) is dealt out round robin
+    (`shard_indices`), so the shares are disjoint, derive from (seed, epoch) only (a resume
+    needs no RNG state, with any process count) and, at batch size B per rank, batch k of all
+    ranks together is batch k of one process at batch size B x world. With `pad` (training),
+    every rank gets the same number of samples and batches, so a gradient all-reduce never
+    waits for a rank that has run out (the uneven-shard hang); without it (validation) every
+    sample is seen exactly once.
+
+    Args:
+        inner: the loader of the whole split.
+        rank: this process's rank, from 0.
+        world: the number of processes.
+        pad: equal shares by repeating the epoch's first samples.
+
+    Example:
+        >>> inner = BatchLoader(torch.arange(5.0), torch.zeros(5), batch_size=2)
+        >>> [xb.tolist() for xb, _ in ShardedLoader(inner, 1, 2, pad=True)]
+        [[1.0, 3.0], [0.0]]
+    """
+
+    def __init__(self, inner: BatchLoader, rank: int, world: int, *, pad: bool) -> None:
+        self.inner, self.rank, self.world, self.pad = inner, rank, world, pad
+        self.x, self.y, self.batch_size = inner.x, inner.y, inner.batch_size
+        self.epoch = 0
+
+    @property
+    def num_samples(self) -> int:
+        """Samples this rank draws per epoch."""
+        total = self.inner.num_samples
+        return -(-total // self.world) if self.pad else len(range(self.rank, total, self.world))
+
+    def __len__(self) -> int:
+        return -(-self.num_samples // self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration epoch `epoch`."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        inner = self.inner
+        order = inner.order(epoch)
+        order = torch.arange(inner.num_samples) if order is None else order
+        index = shard_indices(order, self.rank, self.world, pad=self.pad)
+        # Each rank augments with a stream of its own (rank 0's is the one process's).
+        return inner.batches(index, epoch_generator(inner.seed, epoch, stream=1 + self.rank))
 
 
 @dataclass

@@ -28,6 +28,7 @@ from dlforge.pipeline.review_stage import margin_tracker, tracked_findings
 from dlforge.registry import Store, current_code_version
 from dlforge.registry.engine import public_config, store_url_for
 from dlforge.runtime import setup_process
+from dlforge.train.distributed import share_config
 from dlforge.train.progress_file import PROGRESS_FILE, ProgressFile
 from dlforge.tune import SearchOutcome, search
 from dlforge.tune.ladder import climb
@@ -203,6 +204,7 @@ class _Stages:
         if tracker is not None:
             plan = replace(plan, callbacks=(*plan.callbacks, tracker))
         with self._timed("train"):
+            share_config(cfg.model_dump(mode="json"))  # the other data-parallel ranks, if any
             candidate = train_candidate(plan, device=self.device, progress=progress,
                                         checkpoint_dir=self.run_dir / "checkpoints",
                                         resume_from=resume_from)

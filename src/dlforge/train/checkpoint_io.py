@@ -86,7 +86,15 @@ def restore_checkpoint(path: str | Path, state: LoopState) -> None:
     Raises:
         ConfigError: the checkpoint's weights do not fit the model.
     """
-    payload = load_checkpoint(path)
+    restore_payload(load_checkpoint(path), state)
+
+
+def restore_payload(payload: dict[str, Any], state: LoopState) -> None:
+    """`restore_checkpoint` of a checkpoint already read (data parallelism sends rank 0's).
+
+    Raises:
+        ConfigError: the checkpoint's weights do not fit the model.
+    """
     try:
         state.model.load_state_dict(payload["model"])
     except RuntimeError as exc:

@@ -32,6 +32,7 @@ from dlforge.train.callbacks import (
     _Monitor,
 )
 from dlforge.train.checkpoint_io import restore_checkpoint
+from dlforge.train.distributed import parallel
 from dlforge.train.losses import build_loss, check_labels, penalized_weights
 from dlforge.train.monitor import monitor_not_logged
 from dlforge.train.optim import build_optimizer
@@ -103,6 +104,8 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
         >>> result = fit(model, loaders, cfg.train, task, seed=cfg.seed)  # doctest: +SKIP
         >>> result.history[-1]["val_loss"]  # doctest: +SKIP
     """
+    par = parallel()  # data parallelism under torchrun (train/distributed.py); else no-ops
+    loaders, cfg = par.prepare(loaders, cfg)
     state = _setup(model, loaders, cfg, task, seed, select_device(device), step)
     state.callbacks = _build_callbacks(cfg, checkpoint_dir, progress, callbacks)
     _check_before_training(state, loaders)
@@ -110,17 +113,22 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
         cb.on_fit_start(state)
     if resume_from is not None:
         restore_checkpoint(resume_from, state)
+    par.start(state)
     for epoch in range(state.epoch + 1, cfg.epochs):
         if state.stop_reason:  # a resumed run that had already stopped
             break
         start = time.perf_counter()
         _seed_epoch(seed, epoch)
         loaders.train.set_epoch(epoch)
-        logs = train_one_epoch(state, loaders.train)
+        with par.training(state):
+            logs = train_one_epoch(state, loaders.train)
+        logs = par.reduce(logs)
         samples_per_s = logs.pop("_samples") / max(time.perf_counter() - start, 1e-9)
         if loaders.val is not None:
             loaders.val.set_epoch(epoch)
-            logs |= validate_epoch(state, loaders.val)
+            val_logs = par.reduce(validate_epoch(state, loaders.val))
+            val_logs.pop("_samples")
+            logs |= val_logs
         state.schedule.epoch_end(epoch, logs)
         row = {"epoch": epoch, **logs, "lr": state.optimizer.param_groups[0]["lr"],
                "epoch_time_s": time.perf_counter() - start,
@@ -129,6 +137,7 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
         state.history.append(row)
         for cb in state.callbacks:
             cb.on_epoch_end(epoch, row, state)
+        par.agree(state)
     for cb in state.callbacks:
         cb.on_fit_end(state)
     return TrainResult(state.history, state.lr_history, _best_epoch(state.callbacks),
@@ -142,6 +151,7 @@ def preflight(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, 
 
     The pipeline calls it before it records a run, so a config mistake leaves no failed run.
     """
+    loaders, cfg = parallel().prepare(loaders, cfg)
     state = _setup(model, loaders, cfg, task, 0, select_device(device), step)
     state.callbacks = _build_callbacks(cfg, Path("unused"), False, ())
     _check_before_training(state, loaders)
@@ -164,13 +174,13 @@ def train_one_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
 
 @torch.inference_mode()
 def validate_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
-    """What the step logs on `loader` in eval mode, keys prefixed with `val_`."""
+    """What the step logs on `loader` in eval mode, keys prefixed with `val_`, and `_samples`."""
     state.model.eval()
     meter = state.step.meter(state)
     for xb, yb in loader:
         xb, yb = _to_device(xb, state), yb.to(state.device, non_blocking=True)
         state.step.eval_batch(state, xb, yb, meter)
-    return meter.result("val_")
+    return {**meter.result("val_"), "_samples": meter.samples}
 
 
 def _setup(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, seed: int,

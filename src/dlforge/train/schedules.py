@@ -134,6 +134,7 @@ class LRSchedule:
         return {
             "type": self.cfg.schedule.type,
             "epochs": self._epochs,
+            "steps_per_epoch": self.steps_per_epoch,
             "lambda": self._scheduler.state_dict(),
             "plateau": plateau,
         }
@@ -150,12 +151,22 @@ class LRSchedule:
                 f"resume with the same schedule (got {self.cfg.schedule.type!r})"
             )
         self._epochs = int(state["epochs"])
-        self._scheduler.load_state_dict(dict(state["lambda"]))
+        self._scheduler.load_state_dict(self._realigned(state))
         if self._plateau is not None:
             self._plateau.load_state_dict(dict(state["plateau"]["scheduler"]))
             # ReduceLROnPlateau keeps its LR in the optimizer, not in its state_dict.
             self._plateau.optimizer.param_groups[0]["lr"] = float(state["plateau"]["scale"])
         self._apply()
+
+    def _realigned(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """The saved step count in this run's steps per epoch: a resume with another number
+        of data-parallel processes (so of batches per epoch) continues at the same point of
+        the schedule (checkpoints are written at epoch ends)."""
+        saved, lam = state.get("steps_per_epoch"), dict(state["lambda"])
+        if saved and saved != self.steps_per_epoch:
+            lam["last_epoch"] = lam["last_epoch"] * self.steps_per_epoch // saved
+            lam["_step_count"] = lam["last_epoch"] + 1
+        return lam
 
     def _factor(self, t: int) -> float:
         warmup = self.cfg.schedule.warmup_steps

@@ -1,0 +1,145 @@
+"""`--nproc N [--nnodes M --node-rank R --rdzv-endpoint HOST:PORT]` of `dlforge train` and
+`dlforge run`: start this node's N processes with torchrun (`torch.distributed.run`), each
+running the same command; the fit loop then trains data-parallel (train/distributed.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from dlforge.config import RunConfig
+
+SHUTDOWN_S = 5  # when one process failed, the others get SIGTERM, then SIGKILL after this
+DEFAULT_TIMEOUT_S = 300.0  # torch is imported only when processes start: the CLI starts fast
+
+NprocOpt = Annotated[int, typer.Option(
+    "--nproc", min=1, help="Data-parallel processes on this node (torchrun, DDP).")]
+NnodesOpt = Annotated[int, typer.Option("--nnodes", min=1, help="Machines taking part.")]
+NodeRankOpt = Annotated[int | None, typer.Option(
+    "--node-rank", min=0, help="This machine's rank, from 0: static rendezvous (node 0 hosts it at "
+    "--rdzv-endpoint); without it, c10d assigns the ranks.")]
+EndpointOpt = Annotated[str | None, typer.Option(
+    "--rdzv-endpoint", help="HOST:PORT of the c10d rendezvous (needed with --nnodes > 1).")]
+TimeoutOpt = Annotated[float, typer.Option(
+    "--timeout", min=1, help="Seconds a collective or the rendezvous waits before failing.")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    "--threads", min=1, help="Torch threads per process; default this node's cores / --nproc.")]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """The launch options of one command line."""
+
+    nproc: int = 1
+    nnodes: int = 1
+    node_rank: int | None = None
+    endpoint: str | None = None
+    timeout: float = DEFAULT_TIMEOUT_S
+    threads: int | None = None
+
+    @property
+    def wanted(self) -> bool:
+        """True when the command must start processes (more than one in all)."""
+        return self.nproc * self.nnodes > 1
+
+    def check(self) -> None:
+        """Raise `typer.BadParameter` for options that cannot work together."""
+        if self.nnodes > 1 and not self.endpoint:
+            raise typer.BadParameter("needs --rdzv-endpoint HOST:PORT with --nnodes > 1",
+                                     param_hint="--nnodes")
+        if self.node_rank is not None and self.node_rank >= self.nnodes:
+            raise typer.BadParameter(f"must be below --nnodes {self.nnodes} (got {self.node_rank})",
+                                     param_hint="--node-rank")
+
+    def torchrun_args(self, command: list[str]) -> list[str]:
+        """torchrun's arguments running `python -m dlforge COMMAND...` in each process."""
+        waits = f"join_timeout={int(self.timeout)},read_timeout={int(self.timeout)}"
+        if self.nnodes == 1 and not self.endpoint:
+            where = ["--standalone"]
+        elif self.node_rank is None:
+            where = ["--rdzv-backend", "c10d", "--rdzv-endpoint", str(self.endpoint), "--rdzv-conf", waits]
+        else:
+            where = ["--rdzv-backend", "static", "--rdzv-endpoint", str(self.endpoint),
+                     "--rdzv-conf", waits, "--node-rank", str(self.node_rank)]
+        return ["--nnodes", str(self.nnodes), "--nproc-per-node", str(self.nproc), *where,
+                "--max-restarts", "0", "--shutdown-timeout", str(SHUTDOWN_S), "-m", "dlforge",
+                *command]
+
+
+def run_processes(launch: Launch, command: list[str]) -> None:
+    """Start this node's processes, each running `dlforge COMMAND...`, and wait for them.
+
+    Raises:
+        DistributedError: a process failed (one line naming its rank, its exit code or signal).
+    """
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError
+    from torch.distributed.run import get_args_parser
+    from torch.distributed.run import run as torchrun
+
+    from dlforge.errors import ConfigError
+    from dlforge.runtime import THREADS_ENV, physical_cores
+    from dlforge.train.distributed import TIMEOUT_ENV, DistributedError
+
+    threads = launch.threads or max(1, physical_cores() // launch.nproc)
+    os.environ.update({TIMEOUT_ENV: f"{launch.timeout:g}", THREADS_ENV: str(threads),
+                       "OMP_NUM_THREADS": str(threads)})
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # we say it once
+    try:
+        torchrun(get_args_parser().parse_args(launch.torchrun_args(command)))
+    except ChildFailedError as exc:
+        _, failure = exc.get_first_failure()
+        error = ConfigError if failure.exitcode == 2 else DistributedError  # exit 2 stays 2
+        raise error(_failure_line(exc)) from None
+    except RendezvousError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DistributedError(f"--rdzv-endpoint: the rendezvous at {launch.endpoint} with "
+                               f"--nnodes {launch.nnodes} failed: {first} (check that every "
+                               f"node can reach it and that --nnodes matches)") from None
+
+
+def start_ranks(ctx: typer.Context, launch: Launch, cfg: RunConfig | None, config: Path | None,
+                overrides: list[str], quiet: bool, search: bool, resume: str | None) -> None:
+    """Check the launch, then run the same command (`train`, or `run`/`run --resume`) in each
+    of this node's processes.
+
+    Raises:
+        typer.BadParameter: options that cannot work together.
+        ConfigError: a config with a search (`run` with `tune`).
+        DistributedError: a process failed.
+    """
+    # torch's C++ log would print a stack per connection retry; our errors say it in one line.
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")  # before torch is imported
+    from dlforge.pipeline.distributed_run import check_launch
+
+    launch.check()
+    if cfg is not None:
+        check_launch(cfg)
+    head = []
+    if ctx.obj["workspace"] is not None:
+        head += ["--workspace", str(Path(ctx.obj["workspace"]).resolve())]
+    if ctx.obj["store_url"] is not None:
+        head += ["--store-url", ctx.obj["store_url"]]
+    if resume is not None:
+        args = ["run", "--resume", resume]
+    else:
+        args = ["run" if search else "train", *([str(config)] if config else [])]
+        args += [part for item in overrides for part in ("--set", item)]
+    run_processes(launch, [*head, *args, *(["--quiet"] if quiet else [])])
+
+
+def _failure_line(exc) -> str:
+    rank, failure = exc.get_first_failure()
+    if failure.exitcode < 0:
+        return (f"distributed: rank {rank} (pid {failure.pid}) was killed by "
+                f"{failure.signal_name()}; the job stopped (`dlforge run --resume RUN_ID` "
+                f"continues from the last checkpoint, with any --nproc)")
+    return (f"distributed: rank {rank} (pid {failure.pid}) exited with code {failure.exitcode} "
+            f"(its error is above); the job stopped")

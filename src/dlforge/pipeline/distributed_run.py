@@ -1,0 +1,74 @@
+"""One process's part of a data-parallel run started by torchrun (`dlforge train --nproc N`).
+
+Rank 0 runs the whole pipeline (`pipeline.run`: the store, data checks, the preflight,
+training, test evaluation, report, registration); just before training it sends the config to
+the other ranks (`train.distributed.share_config`). They prepare the same data from it and
+call the same `train_candidate` without a checkpoint folder, progress or store, so they write
+nothing; the fit loop shards the data and all-reduces the gradients (train/distributed.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from dlforge.candidate import TrainingPlan, train_candidate
+from dlforge.config import RunConfig, load_config
+from dlforge.data.prepare import prepare_data
+from dlforge.errors import ConfigError
+from dlforge.pipeline.runner import RunResult, run
+from dlforge.runtime import setup_process
+from dlforge.train import distributed
+
+
+def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
+             progress: bool = True, resume: str | None = None,
+             store_url: str | None = None) -> RunResult | None:
+    """Join the process group and play this rank's part of `pipeline.run`.
+
+    Args:
+        config: the run's config (rank 0; the other ranks receive it); None with `resume`.
+        workspace, progress, resume, store_url: as for `pipeline.run` (used by rank 0).
+
+    Returns:
+        Rank 0: the `RunResult`; the other ranks: None.
+
+    Raises:
+        ConfigError: the config has a `tune` section (a search runs trials, one process each).
+        DistributedError: a rank died or hung past the timeout.
+
+    Example:
+        >>> run_rank(load_config("examples/digits.yaml"))  # under torchrun  # doctest: +SKIP
+    """
+    rank = distributed.init_process_group()
+    try:
+        if rank != 0:
+            _follow()
+            return None
+        if config is not None:
+            check_launch(config)
+            if progress:
+                print(distributed.describe(config.train, distributed.world_size()), file=sys.stderr)
+        return run(config, workspace=workspace, progress=progress, resume=resume,
+                   store_url=store_url)
+    finally:
+        distributed.close()
+
+
+def launched() -> bool:
+    """True in a process started by torchrun (`dlforge train --nproc N` starts them)."""
+    return distributed.launched()
+
+
+def check_launch(cfg: RunConfig) -> None:
+    """Raise `ConfigError` for a config that cannot train data-parallel: one with a search."""
+    if cfg.tune is not None:
+        raise ConfigError("tune: a search cannot run with --nproc (each trial is one process); "
+                          "use `dlforge train` (which ignores tune), or remove the tune section")
+
+
+def _follow() -> None:
+    """A rank other than 0: train what rank 0 sends, writing nothing."""
+    cfg = load_config(distributed.share_config())
+    device = setup_process(cfg.train.num_threads, cfg.device)
+    train_candidate(TrainingPlan(cfg, prepare_data(cfg)), device=device)

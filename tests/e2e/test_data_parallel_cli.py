@@ -1,0 +1,115 @@
+"""`dlforge train --nproc 2` end to end (torchrun, gloo, CPU): one run and one version written
+by rank 0; a killed rank or a hung one ends the job with one line naming a rank (no hang), and
+the run resumes in one process; two "nodes" meet at a c10d rendezvous; bad launches fail
+before anything is written."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from test_fault_injection import CONFIG as TINY
+
+from dlforge.registry import Store
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = {**TINY, "name": "dp"}  # breast_cancer, an MLP, 3 epochs
+
+
+def _dlforge(workspace: Path, *args: str, env: dict | None = None,
+             timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dlforge", "-w", str(workspace), *args],
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    path = tmp_path / "dp.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_killed_rank_stops_the_job_and_the_run_resumes_in_one_process(tmp_path, config):
+    ws = tmp_path / "ws"
+    killed = _dlforge(ws, "train", str(config), "--nproc", "2", "--timeout", "30", "--quiet",
+                      env={"DLFORGE_FAULT_AT": "mid-epoch@2", "DLFORGE_FAULT_RANK": "1"})
+    assert killed.returncode == 1
+    assert re.fullmatch(r"error: distributed: rank 1 \(pid \d+\) was killed by SIGKILL; the job "
+                        r"stopped \(`dlforge run --resume RUN_ID` continues from the last "
+                        r"checkpoint, with any --nproc\)", killed.stderr.splitlines()[-1])
+    store = Store.open(ws)
+    (run,) = store.list_runs()
+    # rank 0 saw the collective fail and recorded it: a failed run, resumable
+    assert (run.status, store.list_models()) == ("failed", [])
+    assert run.error.startswith("DistributedError: distributed: rank 0 failed reducing the epoch's")
+    assert sorted(p.name for p in (ws / "artifacts" / "runs" / run.id / "checkpoints").iterdir()) == [
+        "epoch000.pt", "last.pt"]  # written by rank 0 after the first epoch only
+
+    resumed = _dlforge(ws, "run", "--resume", run.id, "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    done = store.get_run(run.id)
+    assert (done.status, [row["epoch"] for row in done.history]) == ("completed", [0, 1, 2])
+    assert [(v.version, v.run_id) for v in store.list_versions("dp")] == [(1, run.id)]
+
+
+def test_a_hung_rank_ends_the_job_after_the_timeout(tmp_path, config):
+    start = time.monotonic()
+    hung = _dlforge(tmp_path / "ws", "train", str(config), "--nproc", "2", "--timeout", "5",
+                    "--quiet", env={"DLFORGE_FAULT_AT": "mid-epoch@2", "DLFORGE_FAULT_RANK": "1",
+                                    "DLFORGE_FAULT_SIGNAL": "SIGSTOP"})
+    assert hung.returncode == 1
+    lines = hung.stderr.splitlines()
+    assert lines[-2].startswith("error: distributed: rank 0 failed reducing the epoch's metrics: "
+                                "Timed out waiting 5000ms")
+    assert re.fullmatch(r"error: distributed: rank 0 \(pid \d+\) exited with code 1 \(its error "
+                        r"is above\); the job stopped", lines[-1])
+    assert time.monotonic() - start < 120  # 5 s timeout + 5 s shutdown + start-up on a busy machine
+
+
+def test_two_nodes_meet_at_a_c10d_rendezvous(tmp_path, config):
+    ws, endpoint = tmp_path / "ws", f"127.0.0.1:{_free_port()}"
+    args = [sys.executable, "-m", "dlforge", "-w", str(ws), "train", str(config), "--nnodes", "2",
+            "--rdzv-endpoint", endpoint, "--timeout", "60", "--quiet"]
+    nodes = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [node.communicate(timeout=240) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outs
+    assert [v.version for v in Store.open(ws).list_versions("dp")] == [1]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["run", "{tuned}", "--nproc", "2"], 2,
+     "error: tune: a search cannot run with --nproc (each trial is one process); use `dlforge "
+     "train` (which ignores tune), or remove the tune section"),
+    (["train", "{config}", "--nnodes", "2"], 2, None),
+    (["train", "{config}", "--nnodes", "2", "--rdzv-endpoint", "127.0.0.1:{port}", "--timeout",
+      "3"], 1, "error: --rdzv-endpoint: the rendezvous at 127.0.0.1:{port} with --nnodes 2 "
+     "failed: RendezvousTimeoutError (check that every node can reach it and that --nnodes "
+     "matches)"),
+])
+def test_bad_launches_fail_in_one_line_and_write_nothing(tmp_path, config, args, code, message):
+    port, ws, tuned = str(_free_port()), tmp_path / "ws", tmp_path / "tuned.yaml"
+    tuned.write_text(yaml.safe_dump({**CONFIG, "tune": {
+        "n_trials": 2, "space": {"train.lr": {"choice": [0.01, 0.02]}}}}))
+    proc = _dlforge(ws, *[a.format(config=config, port=port, tuned=tuned) for a in args])
+    assert proc.returncode == code
+    if message is None:
+        assert "Invalid value for --nnodes: needs --rdzv-endpoint HOST:PORT" in proc.stderr
+    else:
+        assert proc.stderr.splitlines()[-1] == message.format(port=port)
+    assert not ws.exists()
