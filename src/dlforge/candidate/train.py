@@ -18,6 +18,7 @@ from torch import nn
 
 from dlforge.candidate.build import build_for_data
 from dlforge.candidate.validation import ValidationScores, score_on_validation
+from dlforge.config.auto import resolve_auto
 from dlforge.runtime import seed_everything
 from dlforge.train.loop import fit, preflight
 from dlforge.train.monitor import resolve_mode
@@ -115,7 +116,7 @@ def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool 
         >>> cand = train_candidate(TrainingPlan(cfg, prepare_data(cfg)), device=cpu)  # doctest: +SKIP
         >>> cand.validation.headline  # doctest: +SKIP
     """
-    cfg, data = plan.config, plan.data
+    cfg, data = _resolved(plan)
     seed_everything(cfg.seed)
     model = build_for_data(cfg.model, data)
     result = fit(model, data.loaders_for(cfg), cfg.train, data.task, callbacks=plan.callbacks,
@@ -131,6 +132,12 @@ def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool 
 def check_plan(plan: TrainingPlan, *, device: torch.device) -> None:
     """Raise now what training `plan` would raise before its first epoch (a warm-up longer
     than the run, a monitor never logged, labels outside the head); trains nothing."""
-    cfg, data = plan.config, plan.data
+    cfg, data = _resolved(plan)
     preflight(build_for_data(cfg.model, data), data.loaders_for(cfg), cfg.train, data.task,
               device=device, step=plan.step)
+
+
+def _resolved(plan: TrainingPlan) -> tuple[RunConfig, PreparedData]:
+    """The plan's config with any `auto` left in it filled in for its data (the pipeline
+    resolves before recording a run; callers that build plans themselves need not)."""
+    return resolve_auto(plan.config, plan.data.facts), plan.data

@@ -80,6 +80,13 @@ class LinearConfig(_ModelBase):
     type: Literal["linear"] = "linear"
 
 
+class AutoModelConfig(Section):
+    """`model: auto`: the pipeline picks the family and width from the prepared data
+    (config/auto.py) before the run is recorded; the run stores the model it picked."""
+
+    type: Literal["auto"] = "auto"
+
+
 class AutoencoderConfig(_ModelBase):
     type: Literal["autoencoder"] = "autoencoder"
     kind: Literal["dense", "conv"] = Field("dense", description="Dense or convolutional.")
@@ -91,8 +98,8 @@ class AutoencoderConfig(_ModelBase):
 
 ModelConfig = Annotated[
     MLPConfig | BasicCNNConfig | MobileNetConfig | ResNetSmallConfig | TextPoolConfig
-    | TextCNNConfig | LinearConfig | AutoencoderConfig,
+    | TextCNNConfig | LinearConfig | AutoencoderConfig | AutoModelConfig,
     Field(discriminator="type"),
 ]
-MODEL_TYPES = ("mlp", "basic_cnn", "mobilenet", "resnet_small", "text_pool", "text_cnn",
+MODEL_TYPES = ("auto", "mlp", "basic_cnn", "mobilenet", "resnet_small", "text_pool", "text_cnn",
                "linear", "autoencoder")

@@ -33,6 +33,7 @@ from dlforge.config.data_schema import (
 from dlforge.config.model_schema import (
     MODEL_TYPES,
     AutoencoderConfig,
+    AutoModelConfig,
     BasicCNNConfig,
     LinearConfig,
     MLPConfig,
@@ -57,7 +58,8 @@ from dlforge.config.train_schema import (
 )
 
 __all__ = [
-    "ALIAS_PATTERN", "MODEL_NAME_PATTERN", "MODEL_TYPES", "AugmentConfig", "AutoencoderConfig",
+    "ALIAS_PATTERN", "MODEL_NAME_PATTERN", "MODEL_TYPES", "AugmentConfig", "AutoModelConfig",
+    "AutoencoderConfig",
     "BalanceConfig", "BasicCNNConfig", "CheckpointConfig", "ConstantSchedule", "CosineSchedule",
     "CropAug", "DataConfig", "EarlyStoppingConfig", "EvaluateConfig", "ExponentialSchedule",
     "FlipAug", "ImagePreprocess", "InverseTimeSchedule", "JitterAug", "LinearConfig", "MLPConfig",
@@ -127,6 +129,12 @@ class ThresholdConfig(Section):
         0.5, ge=0, le=1,
         description="min_recall/min_precision: the target for the positive class; fixed: the threshold.",
     )
+    confidence: float | None = Field(
+        0.95, ge=0.5, lt=1,
+        description="min_recall: the target must hold for the one-sided Clopper-Pearson lower "
+        "bound of validation recall at this confidence, not just the point estimate, so it "
+        "holds on new data; null: the point estimate.",
+    )
 
 
 class EvaluateConfig(Section):
@@ -188,14 +196,20 @@ class RunConfig(Section):
     augment: AugmentConfig = Field(default_factory=AugmentConfig, description="Image augmentation.")
     balance: BalanceConfig = Field(default_factory=BalanceConfig, description="Imbalance handling.")
     model: ModelConfig = Field(
-        default_factory=BasicCNNConfig,
-        description="Architecture, chosen by `type`: " + ", ".join(MODEL_TYPES) + ".",
+        default_factory=AutoModelConfig,
+        description="Architecture, chosen by `type`: " + ", ".join(MODEL_TYPES) + "; `auto` "
+        "(or `model: auto`) picks one for the data (config/auto.py).",
     )
     train: TrainConfig = Field(default_factory=TrainConfig, description="Optimizer, schedule, stopping.")
     tune: TuneConfig | None = Field(None, description="Hyperparameter search (Optuna).")
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Test evaluation.")
     registry: RegistryConfig = Field(default_factory=RegistryConfig, description="Model registry.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="Inference service.")
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _auto_shorthand(cls, v: Any) -> Any:
+        return {"type": "auto"} if v == "auto" else v
 
     @model_validator(mode="after")
     def _runs(self) -> RunConfig:

@@ -13,6 +13,7 @@ import torch
 
 from dlforge.candidate import Candidate, TrainingPlan, check_plan, train_candidate
 from dlforge.config import RunConfig, load_config
+from dlforge.config.auto import resolve_auto
 from dlforge.config.load import default_config_path
 from dlforge.config.rules import UNION
 from dlforge.data.prepare import PreparedData, prepare_data
@@ -93,6 +94,7 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             record = claim_for_resume(store, record.id, ws / "artifacts" / "runs" / record.id)
         device = setup_process(cfg.train.num_threads, cfg.device)
         data = prepare_data(cfg)
+        cfg = resolve_auto(cfg, data.facts, echo=progress)  # fill in `auto` keys
         plan, searched = TrainingPlan(cfg, data), None
         if record is None:  # config mistakes that need the data's size: before any run is recorded
             check_plan(plan, device=device)
