@@ -6,16 +6,21 @@ resolved config, so it is reproducible from its record, and search trials and re
 same choices. Each choice comes with the reason it was made (`Choice.line`), printed by the
 pipeline. The rules need only these numbers:
 
-- model, by modality: image -> `basic_cnn` with one [conv-conv-pool] block per halving the
-  image side allows up to 2 blocks below 32 px and 3 from 32 px (filters 32, 64, 128), batch
-  normalization for colour images; images smaller than 4 px -> `mlp`. table -> `mlp`.
-  text -> `text_pool` (embedding + average pooling, the classic IMDB model). Width by
-  training-set size: below `SMALL` (2,000) samples the small widths and the digits default's
-  light dropout; from `LARGE` (20,000) the wide ones.
+- model, by modality (the family) and training-set size n (the width: small below `SMALL`
+  = 2,000 samples, large from `LARGE` = 20,000, medium between):
+  - image (C, H, W) with a side of at least 4 px: `basic_cnn`, 2 [conv-conv-pool] blocks
+    (filters 32, 64) below 32 px, 3 (32, 64, 128) from 32 px, so the last block still sees
+    at least 2x2; dense 128 / 256 / 512 by size, and when small the light dropout of the
+    shipped digits default (0.1 per block, 0.3 before the head); colour (3 channels) adds
+    batch normalization. Smaller images -> `mlp` as for tables.
+  - table: `mlp`, hidden [64, 32] / [128, 64] / [256, 128], dropout 0.1 when small.
+  - text: `text_pool` (embedding + average pooling, the classic IMDB model), embedding and
+    hidden 16 / 32 / 64.
 - epochs: enough passes for `TARGET_STEPS` (3,000) optimizer steps, between `MIN_EPOCHS` (10)
   and `MAX_EPOCHS` (100); early stopping (on by default) ends the run when val_loss stops
   improving, and `train.time_budget_s`, when unset, becomes `BUDGET_PER_SAMPLE` (0.02 s) per
-  training sample, between 120 s and 3,600 s.
+  training sample, between 120 s and 3,600 s. A time budget makes how many epochs run depend
+  on the machine's speed; set `train.epochs` for runs that must repeat exactly.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The calibrated diagnosis on real training runs (issue 20): the defaults fit digits and
 Fashion-MNIST well; a 2-unit MLP underfits; a large unregularized MLP on 300 samples overfits.
 
-Small subsets keep each run to seconds; Fashion-MNIST needs its IDX files (Debian's
+Small subsets and a fixed number of epochs (the default model, `model: auto`) keep each run
+short; Fashion-MNIST needs its IDX files (Debian's
 dataset-fashion-mnist package), else those tests are skipped.
 """
 
@@ -31,12 +32,13 @@ def _verdict(raw: dict) -> str:
 
 
 def test_digits_with_the_defaults_is_a_good_fit():
-    assert _verdict({"data": {"source": "builtin", "name": "digits", "limit": 900}}) == "good fit"
+    assert _verdict({"data": {"source": "builtin", "name": "digits", "limit": 900},
+                     "train": {"epochs": 15}}) == "good fit"
 
 
 @needs_fashion
 def test_fashion_mnist_with_the_defaults_is_a_good_fit():
-    assert _verdict({"data": {**FASHION_DATA, "limit": 2000}}) == "good fit"
+    assert _verdict({"data": {**FASHION_DATA, "limit": 2000}, "train": {"epochs": 8}}) == "good fit"
 
 
 def test_a_two_unit_mlp_underfits_digits():
