@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from tests.e2e.test_cli_e2e import ROOT, cli
 
 pytestmark = pytest.mark.e2e

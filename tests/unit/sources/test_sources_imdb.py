@@ -8,11 +8,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from tests.unit.sources.test_sources_download import _Handler, server  # noqa: F401 (fixture)
 
 from dlforge.config.schema import DataConfig
 from dlforge.data.sources import imdb, load_dataset
 from dlforge.errors import DataError
-from tests.unit.sources.test_sources_download import _Handler, server  # noqa: F401 (fixture)
 
 REVIEWS = {
     "train/pos": ["A fine film.<br />Loved it.", "Great cast"],
