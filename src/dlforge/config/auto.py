@@ -12,7 +12,9 @@ pipeline. The rules need only these numbers:
     (filters 32, 64) below 32 px, 3 (32, 64, 128) from 32 px, so the last block still sees
     at least 2x2; dense 128 / 256 / 512 by size, and when small the light dropout of the
     shipped digits default (0.1 per block, 0.3 before the head); colour (3 channels) adds
-    batch normalization. Smaller images -> `mlp` as for tables.
+    batch normalization. Images with a side over `CNN_MAX_SIDE` (64 px) are average-pooled
+    first by ceil(side / 64) (`model.downscale`: 128 px -> 64, 300 px -> 60), so large
+    photos cost about as much per sample as 64 px ones. Smaller images -> `mlp` as for tables.
   - table: `mlp`, hidden [64, 32] / [128, 64] / [256, 128], dropout 0.1 when small.
   - text: `text_pool` (embedding + average pooling, the classic IMDB model), embedding and
     hidden 16 / 32 / 64.
@@ -37,6 +39,7 @@ SMALL, LARGE = 2_000, 20_000
 TARGET_STEPS, MIN_EPOCHS, MAX_EPOCHS = 3_000, 10, 100
 BUDGET_PER_SAMPLE, MIN_BUDGET_S, MAX_BUDGET_S = 0.02, 120.0, 3_600.0
 CNN_FILTERS = (32, 64, 128)
+CNN_MAX_SIDE = 64  # larger images are average-pooled down to this side first
 
 
 @dataclass(frozen=True)
@@ -135,9 +138,12 @@ def _model_choice(facts: DataFacts) -> Choice:
 
 def _cnn(facts: DataFacts, size: str) -> dict[str, Any]:
     channels, height, width = facts.input_shape
-    blocks = 2 if min(height, width) < 32 else 3
+    downscale = math.ceil(max(height, width) / CNN_MAX_SIDE)
+    blocks = 2 if min(height, width) // downscale < 32 else 3
     model: dict[str, Any] = {"type": "basic_cnn", "filters": list(CNN_FILTERS[:blocks]),
                              "dense": {"small": 128, "medium": 256, "large": 512}[size]}
+    if downscale > 1:
+        model["downscale"] = downscale
     if size == "small":
         model |= {"dropout": 0.1, "dense_dropout": 0.3}
     if channels >= 3:
@@ -147,10 +153,13 @@ def _cnn(facts: DataFacts, size: str) -> dict[str, Any]:
 
 def _cnn_why(facts: DataFacts, why_size: str) -> str:
     channels, height, width = facts.input_shape
-    blocks = "2 conv blocks (side < 32 px)" if min(height, width) < 32 else \
+    downscale = math.ceil(max(height, width) / CNN_MAX_SIDE)
+    pooled = (f", average-pooled by {downscale} first (sides over {CNN_MAX_SIDE} px)"
+              if downscale > 1 else "")
+    blocks = "2 conv blocks (side < 32 px)" if min(height, width) // downscale < 32 else \
         "3 conv blocks (side >= 32 px)"
     colour = "; colour -> batch normalization" if channels >= 3 else ""
-    return f"{channels}x{height}x{width} images -> a CNN with {blocks}{colour}; {why_size}"
+    return f"{channels}x{height}x{width} images -> a CNN with {blocks}{pooled}{colour}; {why_size}"
 
 
 def _epoch_choices(cfg: RunConfig, facts: DataFacts) -> list[Choice]:

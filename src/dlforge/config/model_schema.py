@@ -41,6 +41,10 @@ class BasicCNNConfig(_ModelBase):
     dropout: float = Field(0.25, ge=0, lt=1, description="After each conv block.")
     dense_dropout: float = Field(0.5, ge=0, lt=1, description="Dropout before the head.")
     batch_norm: bool = Field(False, description="Batch normalization after each convolution.")
+    downscale: int = Field(
+        1, ge=1, le=16, description="Average-pool the input by this factor before the first "
+        "convolution (2 halves each side): large images train several times faster; "
+        "`model: auto` picks it so that the side the convolutions see is at most 64 px.")
 
 
 class MobileNetConfig(_ModelBase):
