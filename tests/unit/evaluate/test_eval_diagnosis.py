@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dlforge.data.dataset import TaskSpec
 from dlforge.evaluate.diagnosis import (
     FLIP_ADVICE,
@@ -35,29 +37,25 @@ def test_underfitting_when_train_accuracy_is_poor():
     assert d.advice == UNDERFIT_ADVICE
 
 
-def test_losses_still_falling_is_a_good_fit_that_would_gain_from_more_epochs():
-    h = _rows([1.0, 0.8, 0.6, 0.4], [1.0, 0.8, 0.6, 0.45], [0.9] * 4, [0.9] * 4)
-    d = diagnose(h, TEN, val_samples=1000)
-    assert d.verdict == "good fit"
-    assert d.reasons == [
-        "train accuracy 0.900 and validation accuracy 0.900 differ by 0.000, within 0.028 (3 x "
-        "the standard error 0.0095 of validation accuracy on 1000 samples)",
-        "train and validation loss still fell by at least 25.0% and 25.0% in each of the last 2 "
-        "epoch(s): training stopped before converging"]
-    assert d.advice == TRAIN_LONGER_ADVICE
-
-
-def test_overfitting_when_the_gap_exceeds_the_noise_and_val_loss_rises():
-    h = _rows([1.0, 0.5, 0.3, 0.2, 0.1], [1.0, 0.6, 0.5, 0.55, 0.7],
-              [0.8, 0.9, 0.95, 0.97, 0.99], [0.8, 0.88, 0.9, 0.9, 0.89])
-    d = diagnose(h, TEN, val_samples=1000)
-    assert d.verdict == "overfitting"
-    assert d.reasons == [
-        "train accuracy 0.990 exceeds validation accuracy 0.890 by 0.100, more than 0.030 (3 x "
-        "the standard error 0.0099 of validation accuracy on 1000 samples)",
-        "val_loss rose from its minimum 0.5 (epoch 3) to 0.7 (epoch 5, +40%) while train loss "
-        "fell from 0.3 to 0.1"]  # fit records epochs from 0; people read them from 1
-    assert d.advice == OVERFIT_ADVICE
+@pytest.mark.parametrize(("curves", "verdict", "reasons", "advice"), [
+    (  # both losses still falling, no gap: a good fit that would gain from more epochs
+        ([1.0, 0.8, 0.6, 0.4], [1.0, 0.8, 0.6, 0.45], [0.9] * 4, [0.9] * 4), "good fit",
+        ["train accuracy 0.900 and validation accuracy 0.900 differ by 0.000, within 0.028 (3 x "
+         "the standard error 0.0095 of validation accuracy on 1000 samples)",
+         "train and validation loss still fell by at least 25.0% and 25.0% in each of the last 2 "
+         "epoch(s): training stopped before converging"], TRAIN_LONGER_ADVICE),
+    (  # a gap beyond the noise, with val_loss rising: overfitting
+        ([1.0, 0.5, 0.3, 0.2, 0.1], [1.0, 0.6, 0.5, 0.55, 0.7], [0.8, 0.9, 0.95, 0.97, 0.99],
+         [0.8, 0.88, 0.9, 0.9, 0.89]), "overfitting",
+        ["train accuracy 0.990 exceeds validation accuracy 0.890 by 0.100, more than 0.030 (3 x "
+         "the standard error 0.0099 of validation accuracy on 1000 samples)",
+         # fit records epochs from 0; people read them from 1
+         "val_loss rose from its minimum 0.5 (epoch 3) to 0.7 (epoch 5, +40%) while train loss "
+         "fell from 0.3 to 0.1"], OVERFIT_ADVICE),
+])
+def test_verdicts_with_a_thousand_validation_samples(curves, verdict, reasons, advice):
+    d = diagnose(_rows(*curves), TEN, val_samples=1000)
+    assert (d.verdict, d.reasons, d.advice) == (verdict, reasons, advice)
 
 
 def test_digits_gap_of_the_issue_is_within_the_noise_of_270_validation_samples():
