@@ -117,7 +117,7 @@ def test_every_example_config_is_valid():
     from pathlib import Path
 
     examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
-    assert len(examples) == 8
+    assert len(examples) == 9
     for example in examples:
         load_config(example)
 
