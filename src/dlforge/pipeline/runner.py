@@ -31,7 +31,6 @@ from dlforge.tune.plots import outcome_plots
 from dlforge.tune.retrain import plan_retraining
 from dlforge.workspace import resolve_workspace
 
-
 PEAK_RSS = "peak RSS (MB)"  # a row of the run's timings, in MB, not seconds
 
 
