@@ -20,7 +20,7 @@ SMS = {"source": "csv", "path": str(ROOT / "examples" / "data" / "sms-spam.csv")
 @pytest.mark.parametrize(("name", "data", "model", "metric", "floor"), [
     ("digits", {"source": "builtin", "name": "digits", "limit": 700}, "basic_cnn", "accuracy", 0.9),
     ("cancer", {"source": "builtin", "name": "breast_cancer"}, "mlp", "accuracy", 0.93),
-    ("sms", SMS, "text_pool", "recall[spam]", 0.75),
+    ("sms", SMS, "text_cnn", "recall[spam]", 0.75),
 ])
 def test_a_data_only_config_trains_a_model_chosen_for_its_data(tmp_path, name, data, model,
                                                                metric, floor):

@@ -22,7 +22,7 @@ from dlforge.config.auto import DataFacts, auto_choices, resolve_auto
     (DataFacts("image", (1, 3, 3), 500), {"type": "mlp", "hidden": [64, 32], "dropout": 0.1}),
     (DataFacts("table", (30,), 398), {"type": "mlp", "hidden": [64, 32], "dropout": 0.1}),
     (DataFacts("table", (8,), 30000), {"type": "mlp", "hidden": [256, 128]}),
-    (DataFacts("text", (60,), 4000), {"type": "text_pool", "embedding_dim": 32, "hidden": 32}),
+    (DataFacts("text", (60,), 4000), {"type": "text_cnn"}),
 ])
 def test_model_by_modality_shape_and_size(facts, model):
     assert resolve_auto(load_config({}), facts).model == load_config({"model": model}).model
