@@ -112,6 +112,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def peak_rss_mb() -> float:
+    """The most resident memory this process has used so far, in MB (ru_maxrss: KB on Linux,
+    bytes on macOS).
+
+    Example:
+        >>> peak_rss_mb() > 0
+        True
+    """
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
+
+
 def physical_cores() -> int:
     """Physical cores this process may run on (hyper-threads counted once)."""
     try:

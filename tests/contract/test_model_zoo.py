@@ -80,7 +80,8 @@ def _case(request) -> Case:
 
 
 def test_every_model_type_has_a_case():
-    assert {case.cfg.type for case in CASES.values()} == set(MODEL_TYPES)
+    # `auto` is resolved to one of the others (config/auto.py) before any model is built
+    assert {case.cfg.type for case in CASES.values()} == set(MODEL_TYPES) - {"auto"}
 
 
 def test_builds_with_a_family(case):

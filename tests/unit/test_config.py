@@ -22,7 +22,7 @@ from dlforge.errors import ConfigError
          "'inverse_time', 'cosine', 'one_cycle' (got 'linear')"),
         ({"model": {"type": "vgg"}},
          "model: unknown type; allowed: 'mlp', 'basic_cnn', 'mobilenet', 'resnet_small', "
-         "'text_pool', 'text_cnn', 'linear', 'autoencoder', 'dcgan' (got 'vgg')"),
+         "'text_pool', 'text_cnn', 'linear', 'autoencoder', 'dcgan', 'auto' (got 'vgg')"),
         ({"model": {"type": "mlp", "dropout": 2}}, "model.dropout: must be less than 1 (got 2)"),
         ({"data": {"source": "csv"}}, "data.path: required for source 'csv' (got None)"),
         ({"data": {"source": "idx", "name": "digits"}},
@@ -54,7 +54,7 @@ def test_every_problem_is_reported_at_once():
 def test_defaults_resolve():
     cfg = load_config(None)
     assert (cfg.data.source, cfg.data.name, cfg.model.type, cfg.train.optimizer) == (
-        "builtin", "digits", "basic_cnn", "adam")
+        "builtin", "digits", "auto", "adam")
     assert cfg.train.early_stopping.patience == 5
 
 
@@ -170,3 +170,22 @@ def test_configs_stored_by_earlier_versions_still_load(old, precision):
     assert "mixed_precision" not in cfg.train.model_dump()
     kept = load_config({"train": {"mixed_precision": False, "precision": "bf16"}})
     assert kept.train.precision == "bf16"
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (0, "train.epochs: must be greater than or equal to 1 (got 0)"),
+    ("many", "train.epochs: must be 'auto' (got 'many')"),
+    (True, "train.epochs: must be an integer, not true or false (got True)"),
+])
+def test_epochs_take_a_number_or_auto_with_one_line_per_problem(value, message):
+    with pytest.raises(ConfigError) as info:
+        load_config({"train": {"epochs": value}})
+    assert str(info.value) == message
+
+
+def test_model_auto_is_the_default_and_has_a_shorthand():
+    assert load_config({}).model.type == "auto"
+    assert load_config({"model": "auto"}).model == load_config({}).model
+    with pytest.raises(ConfigError, match=r"^tune\.space\.model\.hidden: not a tunable key of this "
+                                          r"config \(model type 'auto': name a model\.type to tune"):
+        load_config({"tune": {"space": {"model.hidden": {"choice": [[8], [16]]}}}})

@@ -9,7 +9,7 @@ registered or serves is decided elsewhere (the pipeline; the gate).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from torch import nn
 
 from dlforge.candidate.build import build_for_data
 from dlforge.candidate.validation import ValidationScores, score_on_validation
+from dlforge.config.auto import resolve_auto
 from dlforge.runtime import seed_everything
 from dlforge.train.loop import fit, preflight
 from dlforge.train.monitor import resolve_mode
@@ -125,6 +126,7 @@ def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool 
         >>> cand = train_candidate(TrainingPlan(cfg, prepare_data(cfg)), device=cpu)  # doctest: +SKIP
         >>> cand.validation.headline  # doctest: +SKIP
     """
+    plan = _resolved(plan)
     cfg, data = plan.config, plan.data
     seed_everything(cfg.seed)
     model = plan.build()
@@ -150,6 +152,7 @@ def _trained_on(data: PreparedData) -> dict[str, Any]:
 def check_plan(plan: TrainingPlan, *, device: torch.device) -> None:
     """Raise now what training `plan` would raise before its first epoch (a warm-up longer
     than the run, a monitor never logged, labels outside the head); trains nothing."""
+    plan = _resolved(plan)
     cfg, data = plan.config, plan.data
     preflight(plan.build(), data.loaders_for(cfg), cfg.train, data.task,
               device=device, step=_step(plan))
@@ -157,3 +160,9 @@ def check_plan(plan: TrainingPlan, *, device: torch.device) -> None:
 
 def _step(plan: TrainingPlan) -> Step:
     return plan.step or step_for(plan.data.task.kind)
+
+
+def _resolved(plan: TrainingPlan) -> TrainingPlan:
+    """The plan with any `auto` left in its config filled in for its data (the pipeline
+    resolves before recording a run; callers that build plans themselves need not)."""
+    return replace(plan, config=resolve_auto(plan.config, plan.data.facts))

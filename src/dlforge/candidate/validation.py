@@ -63,8 +63,10 @@ def score_on_validation(model: torch.nn.Module, data: PreparedData, cfg: RunConf
 def diagnose_history(history: list[dict[str, float]], data: PreparedData,
                      restored_epoch: int | None) -> Diagnosis:
     """The diagnosis of learning curves measured on `data`'s train and validation splits."""
+    channels = data.input_shape[0] if data.modality == "image" else None
     return diagnose(history, data.task, data.modality, naive_mae=naive_mae(data),
-                    restored_epoch=restored_epoch)
+                    restored_epoch=restored_epoch, val_samples=len(data.splits.val.y),
+                    channels=channels)
 
 
 def naive_mae(data: PreparedData) -> float | None:

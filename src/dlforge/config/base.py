@@ -56,7 +56,8 @@ def _number_problem(model: type[BaseModel], name: str, value: Any) -> str | None
         return None  # a nested section checks its own fields
     if any(isinstance(v, float) and not math.isfinite(v) for v in _scalars(value)):
         return "must be a finite number"
-    if leaves <= {int, float, type(None)} and any(isinstance(v, bool) for v in _scalars(value)):
+    numbers = leaves - {typing.Literal}  # a number or a word such as "auto" (train.epochs)
+    if numbers and numbers <= {int, float, type(None)} and any(isinstance(v, bool) for v in _scalars(value)):
         return f"must be {'a number' if float in leaves else 'an integer'}, not true or false"
     return None
 

@@ -10,7 +10,7 @@ from dlforge.config.base import Section
 
 # --------------------------------------------------------------------------------------- data
 
-SourceName = Literal["builtin", "idx", "cifar", "image_folder", "csv", "npz"]
+SourceName = Literal["builtin", "idx", "cifar", "image_folder", "csv", "npz", "imdb"]
 TaskKind = Literal["multiclass", "binary", "multilabel", "regression", "anomaly"]
 
 
@@ -19,10 +19,11 @@ class DataConfig(Section):
     name: str | None = Field(
         "digits",
         description="builtin: digits|breast_cancer|wine|diabetes; idx: mnist|fashion_mnist; "
-        "cifar: cifar10|cifar100. Ignored by image_folder, csv and npz.",
+        "cifar: cifar10|cifar100. Ignored by image_folder, csv, npz and imdb.",
     )
     path: str | None = Field(
-        None, description="File or directory to read. idx/cifar: overrides the search order."
+        None, description="File or directory to read. idx/cifar/imdb: overrides the search "
+        "order (imdb: the aclImdb directory or aclImdb_v1.tar.gz)."
     )
     task: TaskKind | None = Field(
         None, description="Task type; inferred from the labels if unset (anomaly when "

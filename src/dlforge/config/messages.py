@@ -15,7 +15,10 @@ def format_validation_error(exc: ValidationError) -> str:
     """One line per problem: dotted key, pydantic's message made plain, and the value received."""
     lines = []
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"] if str(p) not in _UNION_TAGS and not _is_tag(p))
+        if not _union_member_applies(err):
+            continue
+        key = ".".join(str(p) for p in err["loc"]
+                       if str(p) not in _UNION_TAGS and not _is_tag(p) and not _is_member(p))
         if err["type"] == FIELD_PROBLEMS:
             lines += [f"{key + '.' if key else ''}{name}: {problem} (got {_show(value)})"
                       for name, problem, value in err["ctx"]["problems"]]
@@ -28,6 +31,20 @@ def format_validation_error(exc: ValidationError) -> str:
         tail = "" if err["type"] in ("missing",) or msg.endswith(")") else f" (got {_show(got)})"
         lines.append(f"{key or 'config'}: {msg}{tail}")
     return "\n".join(dict.fromkeys(lines))
+
+
+def _is_member(part: Any) -> bool:
+    """A member of `int >= 1 | "auto"` (train.epochs) in an error's location."""
+    return str(part) == "constrained-int" or str(part).startswith("literal[")
+
+
+def _union_member_applies(err: dict[str, Any]) -> bool:
+    """For a number-or-"auto" field, the complaint of the member the value was meant for:
+    the number's for numbers, "must be 'auto'" for text."""
+    members = [str(p) for p in err["loc"] if _is_member(p)]
+    if not members:
+        return True
+    return isinstance(err.get("input"), str) == members[-1].startswith("literal[")
 
 
 def _is_tag(part: Any) -> bool:

@@ -41,6 +41,10 @@ class BasicCNNConfig(_ModelBase):
     dropout: float = Field(0.25, ge=0, lt=1, description="After each conv block.")
     dense_dropout: float = Field(0.5, ge=0, lt=1, description="Dropout before the head.")
     batch_norm: bool = Field(False, description="Batch normalization after each convolution.")
+    downscale: int = Field(
+        1, ge=1, le=16, description="Average-pool the input by this factor before the first "
+        "convolution (2 halves each side): large images train several times faster; "
+        "`model: auto` picks it so that the side the convolutions see is at most 64 px.")
 
 
 class MobileNetConfig(_ModelBase):
@@ -78,6 +82,13 @@ class TextCNNConfig(_ModelBase):
 
 class LinearConfig(_ModelBase):
     type: Literal["linear"] = "linear"
+
+
+class AutoModelConfig(Section):
+    """`model: auto`: the pipeline picks the family and width from the prepared data
+    (config/auto.py) before the run is recorded; the run stores the model it picked."""
+
+    type: Literal["auto"] = "auto"
 
 
 class AutoencoderConfig(_ModelBase):
@@ -118,8 +129,8 @@ class DCGANConfig(_ModelBase):
 
 ModelConfig = Annotated[
     MLPConfig | BasicCNNConfig | MobileNetConfig | ResNetSmallConfig | TextPoolConfig
-    | TextCNNConfig | LinearConfig | AutoencoderConfig | DCGANConfig,
+    | TextCNNConfig | LinearConfig | AutoencoderConfig | DCGANConfig | AutoModelConfig,
     Field(discriminator="type"),
 ]
-MODEL_TYPES = ("mlp", "basic_cnn", "mobilenet", "resnet_small", "text_pool", "text_cnn",
+MODEL_TYPES = ("auto", "mlp", "basic_cnn", "mobilenet", "resnet_small", "text_pool", "text_cnn",
                "linear", "autoencoder", "dcgan")

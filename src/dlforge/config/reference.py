@@ -29,7 +29,15 @@ def config_reference() -> str:
             lines.append(f"| `{name}` | {_type(field.annotation)} | {_default(field)} | "
                          f"{about.replace('|', '/')} |")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join([*lines, *_auto_section()])
+
+
+def _auto_section() -> list[str]:
+    """What `model: auto` and `train.epochs: auto` pick, from config/auto.py's docstring."""
+    from dlforge.config import auto
+
+    body = auto.__doc__.strip().split("\n\n", 1)[1]
+    return ["## What `auto` picks", "", body, ""]
 
 
 def _sections() -> list[tuple[str, type[BaseModel]]]:
@@ -46,6 +54,7 @@ def _sections() -> list[tuple[str, type[BaseModel]]]:
         ("model (type: text_pool)", schema.TextPoolConfig), ("model (type: text_cnn)", schema.TextCNNConfig),
         ("model (type: linear)", schema.LinearConfig), ("model (type: autoencoder)", schema.AutoencoderConfig),
         ("model (type: dcgan)", schema.DCGANConfig),
+        ("model (type: auto)", schema.AutoModelConfig),
         ("train", schema.TrainConfig),
         ("train.schedule (type: constant)", schema.ConstantSchedule),
         ("train.schedule (type: step)", schema.StepSchedule),

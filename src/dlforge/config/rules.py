@@ -102,7 +102,8 @@ def _not_anomaly_problems(cfg: RunConfig) -> list[str]:
 def _tune_problems(cfg: RunConfig) -> list[str]:
     tune = cfg.tune
     problems = []
-    if tune.strategy == "capacity_ladder" and cfg.model.type not in LADDER_WIDTHS:
+    # `model: auto` always picks a model the ladder can grow (config/auto.py)
+    if tune.strategy == "capacity_ladder" and cfg.model.type not in (*LADDER_WIDTHS, "auto"):
         problems.append(f"tune.strategy: capacity_ladder grows a model's widths; model.type "
                         f"{cfg.model.type!r} has none. Use one of {', '.join(LADDER_WIDTHS)}")
     if tune.metric not in TUNE_METRICS:

@@ -35,6 +35,7 @@ from dlforge.config.lifecycle_schema import GateConfig, TransferConfig
 from dlforge.config.model_schema import (
     MODEL_TYPES,
     AutoencoderConfig,
+    AutoModelConfig,
     BasicCNNConfig,
     DCGANConfig,
     LinearConfig,
@@ -61,7 +62,8 @@ from dlforge.config.train_schema import (
 )
 
 __all__ = [
-    "ALIAS_PATTERN", "MODEL_NAME_PATTERN", "MODEL_TYPES", "AugmentConfig", "AutoencoderConfig",
+    "ALIAS_PATTERN", "MODEL_NAME_PATTERN", "MODEL_TYPES", "AugmentConfig", "AutoModelConfig",
+    "AutoencoderConfig",
     "BalanceConfig", "BasicCNNConfig", "CheckpointConfig", "DCGANConfig", "ConstantSchedule", "CosineSchedule",
     "CropAug", "DataConfig", "EarlyStoppingConfig", "EvaluateConfig", "ExponentialSchedule",
     "FlipAug", "GateConfig", "ImagePreprocess", "InverseTimeSchedule", "JitterAug", "LinearConfig", "MLPConfig",
@@ -135,6 +137,12 @@ class ThresholdConfig(Section):
         0.5, ge=0, le=100,
         description="min_recall/min_precision: the target for the positive class; fixed: the "
         "threshold; false_alarm_rate: the share in (0, 1); percentile: 0-100 (e.g. 95).",
+    )
+    confidence: float | None = Field(
+        0.95, ge=0.5, lt=1,
+        description="min_recall: the target must hold for the one-sided Clopper-Pearson lower "
+        "bound of validation recall at this confidence, not just the point estimate, so it "
+        "holds on new data; null: the point estimate.",
     )
 
     @model_validator(mode="after")
@@ -212,8 +220,9 @@ class RunConfig(Section):
     augment: AugmentConfig = Field(default_factory=AugmentConfig, description="Image augmentation.")
     balance: BalanceConfig = Field(default_factory=BalanceConfig, description="Imbalance handling.")
     model: ModelConfig = Field(
-        default_factory=BasicCNNConfig,
-        description="Architecture, chosen by `type`: " + ", ".join(MODEL_TYPES) + ".",
+        default_factory=AutoModelConfig,
+        description="Architecture, chosen by `type`: " + ", ".join(MODEL_TYPES) + "; `auto` "
+        "(or `model: auto`) picks one for the data (config/auto.py).",
     )
     train: TrainConfig = Field(default_factory=TrainConfig, description="Optimizer, schedule, stopping.")
     tune: TuneConfig | None = Field(None, description="Hyperparameter search (Optuna).")
@@ -223,6 +232,11 @@ class RunConfig(Section):
     drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift and skew verdicts.")
     transfer: TransferConfig = Field(default_factory=TransferConfig, description="Transfer learning from a registered model (dlforge finetune).")
     review: ReviewConfig = Field(default_factory=ReviewConfig, description="Finding mislabelled training samples.")
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _auto_shorthand(cls, v: Any) -> Any:
+        return {"type": "auto"} if v == "auto" else v
 
     @model_validator(mode="after")
     def _runs(self) -> RunConfig:

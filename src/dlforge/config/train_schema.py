@@ -84,7 +84,9 @@ class CheckpointConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: int = Field(10, ge=1, description="Passes over the training set.")
+    epochs: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="Passes over the training set; auto: sized to the training set "
+        "(config/auto.py), with early stopping and a time budget.")
     batch_size: int = Field(128, ge=1, description="Samples per training step.")
     eval_batch_size: int = Field(1024, ge=1, description="Samples per batch when evaluating.")
     optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = Field("adam", description="Optimizer.")
@@ -105,7 +107,9 @@ class TrainConfig(Section):
     checkpoint: CheckpointConfig = Field(
         default_factory=CheckpointConfig, description="Best/last checkpoints in the run folder."
     )
-    time_budget_s: float | None = Field(None, gt=0, description="Stop after this wall time.")
+    time_budget_s: float | None = Field(
+        None, gt=0, description="Stop after this wall time; with epochs: auto, default sized to "
+        "the training set (config/auto.py).")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="Compute precision; auto = fp16/bf16 autocast on CUDA, bf16 on CPUs "
         "with native bfloat16 for the CNNs it speeds up, else fp32 (docs/performance.md)."

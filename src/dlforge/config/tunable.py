@@ -26,6 +26,7 @@ NOT_TUNABLE = frozenset({
     "train.checkpoint.save_last", "train.checkpoint.mode", "train.early_stopping.mode",
     "train.early_stopping.restore_best", "train.schedule.mode",
 })
+AUTO_HINT = ": name a model.type to tune its keys"
 # Which range kinds each kind of key accepts.
 ALLOWED = {
     "float": ("uniform", "log_uniform", "int", "choice"),
@@ -64,7 +65,9 @@ def _collect(node: BaseModel, prefix: str, found: dict[str, str]) -> None:
 
 
 def _kind(annotation: Any) -> str | None:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    # `Literal["auto"]` beside a number (train.epochs) is left to the data: the number is tuned
+    args = [a for a in typing.get_args(annotation)
+            if a is not type(None) and typing.get_args(a) != ("auto",)]
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         return _kind(args[0]) if len(args) == 1 else None
@@ -95,7 +98,8 @@ def space_problems(cfg: RunConfig) -> list[str]:
         kind, given = tunable.get(key), spec_kind(spec)
         if kind is None:
             problems.append(f"tune.space.{key}: not a tunable key of this config (model type "
-                            f"{cfg.model.type!r}); tunable keys: {', '.join(tunable)}")
+                            f"{cfg.model.type!r}{AUTO_HINT if cfg.model.type == 'auto' else ''}"
+                            f"); tunable keys: {', '.join(tunable)}")
         elif given not in ALLOWED[kind]:
             problems.append(f"tune.space.{key}: a {kind} key takes {' or '.join(ALLOWED[kind])} "
                             f"(got {given})")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from dlforge.config.auto import DataFacts
 from dlforge.config.schema import RunConfig
 from dlforge.data.anomaly import normal_only
 from dlforge.data.augment import build_augmenter
@@ -59,6 +60,11 @@ class PreparedData:
     @property
     def vocab_size(self) -> int | None:
         return self.preprocessor.vocab_size
+
+    @property
+    def facts(self) -> DataFacts:
+        """What `model: auto` and `train.epochs: auto` are resolved from (config/auto.py)."""
+        return DataFacts(self.modality, tuple(self.input_shape), len(self.tensors["train"][0]))
 
     def inputs(self, split: str) -> torch.Tensor:
         """Preprocessed inputs of `train` (balanced), `val` or `test`."""

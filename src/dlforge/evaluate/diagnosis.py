@@ -1,27 +1,35 @@
-"""Bias or variance? A verdict on the learning curves, with what to try next.
+"""Bias or variance? A verdict on the learning curves, calibrated to the validation set's
+noise, with what to try next.
 
 Rules, checked in this order (high bias is fixed first: regularizing a model that cannot fit
 its own training data makes it worse):
 
-1. underfitting (high bias): classification: the final TRAIN accuracy is below
-   `chance + UNDERFIT_SHARE * (1 - chance)`, chance = 1 / number of classes (0.5 for binary
-   and for each multilabel label); with 10 classes: below 0.775. Regression (when the caller
-   gives `naive_mae`, the validation MAE of always predicting the training mean): the final
-   validation MAE is above `NAIVE_SHARE` (0.9) x naive_mae.
-2. overfitting (high variance), either of
-   a. validation loss rose from its minimum by more than `VAL_RISE` (5%) by the last epoch
-      while the training loss kept falling after that minimum;
-   b. the final generalization gap is wide: train accuracy minus validation accuracy above
-      `ACC_GAP` (0.10), or for regression validation MAE above `MAE_RATIO` (1.5) x train MAE.
-3. underfitting (not converged): both training and validation loss still fell by more than
-   `STILL_FALLING` (2%) in each of the last `RECENT` (2) epochs: more epochs would help.
-4. otherwise: good fit.
+1. underfitting (high bias) needs high training error: classification: the final TRAIN
+   accuracy is below `chance + UNDERFIT_SHARE * (1 - chance)`, chance = 1 / number of classes
+   (0.5 for binary and for each multilabel label); with 10 classes: below 0.775. Regression
+   (when the caller gives `naive_mae`, the validation MAE of always predicting the training
+   mean): the final validation MAE is above `NAIVE_SHARE` (0.9) x naive_mae.
+2. overfitting (high variance) needs a gap larger than the validation metric's own noise:
+   a. classification: final train accuracy minus validation accuracy above `NOISE_Z` (3) x the
+      binomial standard error of validation accuracy, sqrt(p (1 - p) / n_val) (p the
+      validation accuracy, kept at least 1 / n_val from 0 and 1; the epoch-to-epoch spread is
+      not used: while a model still learns it measures progress, not noise). Without the validation size the gap must exceed `ACC_GAP` (0.10). A rising val_loss
+      alone is not enough (a few confident mistakes move it); it is reported beside the gap.
+   b. regression: validation MAE above `MAE_RATIO` (1.5) x train MAE, or validation loss rose
+      from its minimum by more than `VAL_RISE` (5%) by the last epoch while the training loss
+      kept falling after that minimum.
+3. otherwise: good fit, with what would still help: more epochs when both losses still fell
+   by more than `STILL_FALLING` (2%) in each of the last `RECENT` (2) epochs, else more data
+   with a larger model.
 
+Advice fits the data: image augmentation only for images, and mirror flips only for colour
+photos (never for greyscale digits, letters or scans, whose mirror image changes meaning).
 A history without validation losses gives the verdict "unknown".
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,6 +41,7 @@ UNDERFIT_SHARE = 0.75
 NAIVE_SHARE = 0.9
 VAL_RISE = 0.05
 ACC_GAP = 0.10
+NOISE_Z = 3.0
 MAE_RATIO = 1.5
 STILL_FALLING = 0.02
 RECENT = 2
@@ -45,7 +54,8 @@ UNDERFIT_ADVICE = [
     "try a schedule with warm-up (train.schedule).",
 ]
 OVERFIT_ADVICE = [
-    "Get more training data, or augment images (augment.hflip, augment.crop, augment.rotate).",
+    "Get more training data, or augment images with small shifts and rotations (augment.crop, "
+    "augment.rotate).",
     "Add L2 regularization: train.weight_decay (or train.l2).",
     "Add dropout (model.dropout) or batch normalization (model.batch_norm).",
     "Stop early on val_loss (train.early_stopping with restore_best: true).",
@@ -53,9 +63,15 @@ OVERFIT_ADVICE = [
 ]
 # Augmentation exists for images only; tables and texts are told to get more data instead.
 NON_IMAGE_DATA_ADVICE = "Get more training data (more labelled samples, or a larger data.limit)."
+# Colour photos keep their class when mirrored; digits, letters and text-like scans do not.
+FLIP_ADVICE = " Colour photos may also be mirrored (augment.hflip) if a mirror image keeps its class."
 GOOD_FIT_ADVICE = [
     "Train and validation agree; if the test metrics are still not enough, try a larger "
     "model together with more data, and keep watching the validation curve.",
+]
+TRAIN_LONGER_ADVICE = [
+    "Train longer: both losses were still falling; raise train.epochs (or "
+    "train.time_budget_s), or give early stopping more train.early_stopping.patience.",
 ]
 
 
@@ -79,7 +95,8 @@ class Diagnosis:
 
 def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
              modality: str | None = None, naive_mae: float | None = None,
-             restored_epoch: int | None = None) -> Diagnosis:
+             restored_epoch: int | None = None, *, val_samples: int | None = None,
+             channels: int | None = None) -> Diagnosis:
     """Diagnose high bias or high variance from a training history.
 
     Args:
@@ -91,15 +108,17 @@ def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
         naive_mae: regression: validation MAE of always predicting the training mean.
         restored_epoch: the epoch (counted from 0) whose weights early stopping restored;
             the overfitting advice then says so instead of suggesting early stopping.
+        val_samples: size of the validation split: the binomial noise of its accuracy.
+        channels: images: channels per image; mirror flips are suggested for colour (3) only.
 
     Returns:
         The verdict, the reasons (with the numbers) and concrete advice.
 
     Example:
         >>> from dlforge.data.dataset import TaskSpec
-        >>> rows = [{"loss": 1.0, "val_loss": 1.0, "accuracy": 0.5, "val_accuracy": 0.5}]
-        >>> diagnose(rows, TaskSpec("multiclass", tuple("abcdefghij"))).verdict
-        'underfitting'
+        >>> rows = [{"loss": 0.01, "val_loss": 0.05, "accuracy": 0.999, "val_accuracy": 0.989}]
+        >>> diagnose(rows, TaskSpec("multiclass", tuple("abcdefghij")), val_samples=270).verdict
+        'good fit'
     """
     rows = [r for r in history if r.get("loss") is not None and r.get("val_loss") is not None]
     if not rows:
@@ -107,27 +126,37 @@ def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
     reason = _train_too_poor(rows[-1], task) or _no_better_than_mean(rows[-1], naive_mae)
     if reason:
         return Diagnosis("underfitting", [reason], list(UNDERFIT_ADVICE))
-    reasons = [r for r in (_val_rising(rows), _gap(rows[-1], task)) if r]
-    if reasons:
-        advice = _overfit_advice(modality)
+    gap = _gap(rows, task, val_samples)
+    if gap.overfit:
+        reasons = list(dict.fromkeys(r for r in (gap.reason, _val_rising(rows)) if r))
+        advice = _overfit_advice(modality, channels)
         if restored_epoch is not None:
             reasons.append(f"early stopping already restored the weights of epoch "
                            f"{restored_epoch + 1}, the best on validation")
             advice = [a for a in advice if not a.startswith("Stop early")]
         return Diagnosis("overfitting", reasons, advice)
-    reason = _still_falling(rows)
-    if reason:
-        return Diagnosis("underfitting", [reason], list(UNDERFIT_ADVICE))
-    last = rows[-1]
-    return Diagnosis("good fit", [
+    return _good_fit(rows, gap.reason)
+
+
+def _good_fit(rows: list[dict[str, float]], gap_reason: str | None) -> Diagnosis:
+    """Neither high bias nor high variance: what was measured, and what would still help."""
+    last, falling = rows[-1], _still_falling(rows)
+    reasons = [gap_reason] if gap_reason else []
+    rising = _val_rising(rows)
+    if rising:
+        reasons.append(rising + "; within the noise of validation accuracy, so not overfitting")
+    if falling:
+        return Diagnosis("good fit", [*reasons, falling], list(TRAIN_LONGER_ADVICE))
+    return Diagnosis("good fit", [*reasons,
         f"train loss {last['loss']:.4g} and val_loss {last['val_loss']:.4g} have levelled off "
         f"together; no sign of high bias or high variance"], list(GOOD_FIT_ADVICE))
 
 
-def _overfit_advice(modality: str | None) -> list[str]:
-    if modality in (None, "image"):
-        return list(OVERFIT_ADVICE)
-    return [NON_IMAGE_DATA_ADVICE, *OVERFIT_ADVICE[1:]]
+def _overfit_advice(modality: str | None, channels: int | None) -> list[str]:
+    if modality not in (None, "image"):
+        return [NON_IMAGE_DATA_ADVICE, *OVERFIT_ADVICE[1:]]
+    first = OVERFIT_ADVICE[0] + (FLIP_ADVICE if channels == 3 else "")
+    return [first, *OVERFIT_ADVICE[1:]]
 
 
 def _train_too_poor(last: dict[str, float], task: TaskSpec) -> str | None:
@@ -163,18 +192,43 @@ def _val_rising(rows: list[dict[str, float]]) -> str | None:
             f"{rows[best]['loss']:.4g} to {last['loss']:.4g}")
 
 
-def _gap(last: dict[str, float], task: TaskSpec) -> str | None:
+@dataclass(frozen=True)
+class _Gap:
+    """Whether the train/validation gap is overfitting, and the measurement behind it."""
+
+    overfit: bool
+    reason: str | None = None
+
+
+def _gap(rows: list[dict[str, float]], task: TaskSpec, val_samples: int | None) -> _Gap:
+    last = rows[-1]
     if task.kind == "regression":
         mae, val_mae = last.get("mae"), last.get("val_mae")
-        if mae is None or val_mae is None or val_mae <= MAE_RATIO * mae:
-            return None
-        return (f"validation MAE {val_mae:.4g} is more than {MAE_RATIO:g}x the train MAE "
-                f"{mae:.4g}")
+        if mae is not None and val_mae is not None and val_mae > MAE_RATIO * mae:
+            return _Gap(True, f"validation MAE {val_mae:.4g} is more than {MAE_RATIO:g}x the "
+                              f"train MAE {mae:.4g}")
+        rising = _val_rising(rows)
+        return _Gap(rising is not None, rising)
     acc, val_acc = last.get("accuracy"), last.get("val_accuracy")
-    if acc is None or val_acc is None or acc - val_acc <= ACC_GAP:
-        return None
-    return (f"train accuracy {acc:.3f} exceeds validation accuracy {val_acc:.3f} by "
-            f"{acc - val_acc:.3f} (more than {ACC_GAP:g})")
+    if acc is None or val_acc is None:
+        return _Gap(False)
+    gap = acc - val_acc
+    bar, noise = _gap_bar(rows, val_samples)
+    if gap > bar:
+        return _Gap(True, f"train accuracy {acc:.3f} exceeds validation accuracy {val_acc:.3f} "
+                          f"by {gap:.3f}, more than {bar:.3f} ({noise})")
+    return _Gap(False, f"train accuracy {acc:.3f} and validation accuracy {val_acc:.3f} differ "
+                       f"by {gap:.3f}, within {bar:.3f} ({noise})")
+
+
+def _gap_bar(rows: list[dict[str, float]], val_samples: int | None) -> tuple[float, str]:
+    """The gap a train/validation difference must exceed to be overfitting, and how it was set."""
+    if not val_samples:
+        return ACC_GAP, "the fixed bar without the validation size"
+    p = min(max(rows[-1]["val_accuracy"], 1 / val_samples), 1 - 1 / val_samples)
+    error = math.sqrt(p * (1 - p) / val_samples)
+    return NOISE_Z * error, (f"{NOISE_Z:g} x the standard error {error:.4f} of validation "
+                             f"accuracy on {val_samples} samples")
 
 
 def _still_falling(rows: list[dict[str, float]]) -> str | None:

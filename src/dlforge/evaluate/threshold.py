@@ -13,8 +13,12 @@ Objectives (binary; a sample is positive when score >= threshold):
 - `max_f1`: the threshold maximizing F1 of the positive class; ties go to the LOWER threshold
   (more recall of the rare class for the same F1).
 - `min_recall`: the HIGHEST threshold whose positive-class recall is >= value, i.e. the best
-  precision that keeps the recall promise. Always reachable when the split has positives (the
-  lowest score as threshold flags everything, recall 1).
+  precision that keeps the recall promise. With `confidence` (default 0.95) the promise is
+  kept with a margin for the validation sample size: the one-sided Clopper-Pearson lower
+  bound of recall (k of n positives found: the `1 - confidence` quantile of Beta(k, n - k + 1))
+  must reach the value; `achieved` reports the bound beside the point estimate. A split with
+  too few positives for the bound to reach the value (n < log(1 - confidence) / log(value))
+  gets the highest threshold that finds every validation positive, and a warning.
 - `min_precision`: the LOWEST threshold whose precision is >= value, i.e. the most recall under
   the precision promise. When no threshold reaches it, the threshold of the highest precision
   (lowest among ties) is used and `warning` says so.
@@ -94,7 +98,7 @@ def choose_threshold(
     Example:
         >>> from dlforge.config.schema import ThresholdConfig
         >>> from dlforge.data.dataset import TaskSpec
-        >>> cfg = ThresholdConfig(objective="min_recall", value=0.75)
+        >>> cfg = ThresholdConfig(objective="min_recall", value=0.75, confidence=None)
         >>> y_val, s_val = np.array([0, 0, 1, 1, 1, 1]), np.array([0.1, 0.35, 0.3, 0.6, 0.8, 0.9])
         >>> round(choose_threshold(TaskSpec("binary", ("ok", "ng")), y_val, s_val, cfg).value, 2)
         0.6
@@ -105,10 +109,9 @@ def choose_threshold(
     if task.kind == "anomaly":
         return _anomaly(np.asarray(scores_val)[np.asarray(y_val) == 0], cfg.objective, cfg.value)
     if task.kind == "binary":
-        return _binary(np.asarray(y_val), np.asarray(scores_val), cfg.objective, cfg.value,
-                       task.class_names[1])
+        return _binary(np.asarray(y_val), np.asarray(scores_val), cfg, task.class_names[1])
     y_val, scores_val = np.asarray(y_val), np.asarray(scores_val)
-    per_label = [_binary(y_val[:, k], scores_val[:, k], cfg.objective, cfg.value, name)
+    per_label = [_binary(y_val[:, k], scores_val[:, k], cfg, name)
                  for k, name in enumerate(task.class_names)]
     warnings = [t.warning for t in per_label if t.warning]
     return Threshold(
@@ -119,8 +122,8 @@ def choose_threshold(
     )
 
 
-def _binary(y: np.ndarray, scores: np.ndarray, objective: str, target: float,
-            positive: str) -> Threshold:
+def _binary(y: np.ndarray, scores: np.ndarray, cfg: ThresholdConfig, positive: str) -> Threshold:
+    objective, target = cfg.objective, cfg.value
     if objective == "fixed":
         return _at(y, scores, float(target), objective)
     if not np.any(y == 1):
@@ -135,8 +138,7 @@ def _binary(y: np.ndarray, scores: np.ndarray, objective: str, target: float,
                        out=np.zeros_like(precision), where=(precision + recall) > 0)
         return _at(y, scores, float(thresholds[int(np.argmax(f1))]), objective)
     if objective == "min_recall":
-        ok = np.flatnonzero(recall >= target)  # never empty: recall[0] == 1
-        return _at(y, scores, float(thresholds[ok[-1]]), objective)
+        return _min_recall(y, scores, recall, thresholds, cfg, positive)
     ok = np.flatnonzero(precision >= target)
     if ok.size:
         return _at(y, scores, float(thresholds[ok[0]]), objective)
@@ -163,10 +165,51 @@ def _anomaly(normal: np.ndarray, objective: str, value: float) -> Threshold:
                      achieved={"false_alarm_rate": flagged, "normal_samples": int(normal.size)})
 
 
+def _min_recall(y: np.ndarray, scores: np.ndarray, recall: np.ndarray, thresholds: np.ndarray,
+                cfg: ThresholdConfig, positive: str) -> Threshold:
+    """The highest threshold whose recall (or, with `cfg.confidence`, its lower bound) reaches
+    `cfg.value`; recall[0] == 1, so the point estimate is always reachable."""
+    if cfg.confidence is None:
+        ok = np.flatnonzero(recall >= cfg.value)
+        return _at(y, scores, float(thresholds[ok[-1]]), cfg.objective)
+    n = int(np.sum(y == 1))
+    bounds = recall_lower_bound(np.rint(recall * n), n, cfg.confidence)
+    ok = np.flatnonzero(bounds >= cfg.value)
+    if ok.size:
+        return _at(y, scores, float(thresholds[ok[-1]]), cfg.objective, confidence=cfg.confidence)
+    everyone = np.flatnonzero(recall >= 1.0)[-1]
+    return _at(y, scores, float(thresholds[everyone]), cfg.objective, confidence=cfg.confidence,
+               warning=(f"evaluate.threshold: {n} validation samples of class {positive!r} are too "
+                        f"few to show recall {cfg.value:g} at confidence {cfg.confidence:g} (the "
+                        f"bound is {bounds[everyone]:.3f} even when all are found); using the "
+                        f"highest threshold that finds all of them. Give the validation split "
+                        f"more positives (data.val_fraction) or lower evaluate.threshold.confidence"))
+
+
+def recall_lower_bound(found: np.ndarray | float, positives: int, confidence: float) -> np.ndarray:
+    """One-sided Clopper-Pearson lower bound of recall: with probability `confidence`, the
+    true recall is at least this when `found` of `positives` positives were found.
+
+    Example:
+        >>> round(float(recall_lower_bound(20, 20, 0.95)), 4)  # 0.05 ** (1 / 20)
+        0.8609
+    """
+    from scipy.stats import beta
+
+    found = np.asarray(found, dtype=float)
+    bound = beta.ppf(1 - confidence, np.maximum(found, 1), positives - found + 1)
+    return np.where(found > 0, bound, 0.0)
+
+
 def _at(y: np.ndarray, scores: np.ndarray, value: float, objective: str,
-        warning: str | None = None) -> Threshold:
-    """A Threshold with the validation precision, recall and F1 it gives."""
+        warning: str | None = None, confidence: float | None = None) -> Threshold:
+    """A Threshold with the validation precision, recall and F1 it gives (and, with
+    `confidence`, the lower bound of its recall)."""
     p, r, f, _ = precision_recall_fscore_support(
         y, (scores >= value).astype(np.int64), average="binary", zero_division=0)
     achieved = {"precision": float(p), "recall": float(r), "f1": float(f)}
+    if confidence is not None:
+        n = int(np.sum(y == 1))
+        achieved |= {"recall_lower_bound": float(recall_lower_bound(round(r * n), n, confidence)),
+                     "confidence": confidence}
     return Threshold(value=value, objective=objective, achieved=achieved, warning=warning)

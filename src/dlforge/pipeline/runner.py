@@ -13,6 +13,7 @@ import torch
 
 from dlforge.candidate import Candidate, TrainingPlan, check_plan, train_candidate
 from dlforge.config import RunConfig, load_config
+from dlforge.config.auto import resolve_auto
 from dlforge.config.load import default_config_path
 from dlforge.config.rules import UNION
 from dlforge.data.prepare import PreparedData, prepare_data
@@ -27,7 +28,7 @@ from dlforge.pipeline.report_stage import write_run_report
 from dlforge.pipeline.review_stage import margin_tracker, tracked_findings
 from dlforge.registry import Store, current_code_version
 from dlforge.registry.engine import public_config, store_url_for
-from dlforge.runtime import setup_process
+from dlforge.runtime import peak_rss_mb, setup_process
 from dlforge.train.distributed import share_config
 from dlforge.train.progress_file import PROGRESS_FILE, ProgressFile
 from dlforge.tune import SearchOutcome, search
@@ -35,6 +36,8 @@ from dlforge.tune.ladder import climb
 from dlforge.tune.plots import outcome_plots
 from dlforge.tune.retrain import plan_retraining
 from dlforge.workspace import resolve_workspace
+
+PEAK_RSS = "peak RSS (MB)"  # a row of the run's timings, in MB, not seconds
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             cfg, checkpoint = _stored_config(record), _last_checkpoint(ws, record.id)
             record = claim_for_resume(store, record.id, ws / "artifacts" / "runs" / record.id)
         device = setup_process(cfg.train.num_threads, cfg.device)
-        plan, parent = _first_plan(cfg, store)
+        plan, parent = _first_plan(cfg, store, echo=progress)
         data, cfg, searched = plan.data, plan.config, None
         if record is None:  # config mistakes that need the data's size: before any run is recorded
             check_plan(plan, device=device)
@@ -121,13 +124,18 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             raise
 
 
-def _first_plan(cfg: RunConfig, store: Store) -> tuple[TrainingPlan, int | None]:
-    """The plan before any search, and the version it descends from: a model trained from
-    scratch, or from `transfer.source` (`dlforge finetune`)."""
+def _first_plan(cfg: RunConfig, store: Store, echo: bool) -> tuple[TrainingPlan, int | None]:
+    """The plan before any search, its `auto` keys filled in for the data (the run records
+    the resolved config), and the version it descends from: a model trained from scratch, or
+    from `transfer.source` (`dlforge finetune`)."""
     if cfg.transfer.source is None:
-        return TrainingPlan(cfg, prepare_data(cfg), step=step_for(cfg)), None
+        data = prepare_data(cfg)
+        cfg = resolve_auto(cfg, data.facts, echo=echo)
+        return TrainingPlan(cfg, data, step=step_for(cfg)), None
     transfer = transfer_plan(cfg, store, cfg.registry.model_name or cfg.name)
-    return transfer.plan, transfer.parent_version
+    plan = transfer.plan
+    return replace(plan, config=resolve_auto(plan.config, plan.data.facts, echo=echo)), \
+        transfer.parent_version
 
 
 def _search(cfg: RunConfig, data: PreparedData, store: Store, device: torch.device,
@@ -208,6 +216,7 @@ class _Stages:
             candidate = train_candidate(plan, device=self.device, progress=progress,
                                         checkpoint_dir=self.run_dir / "checkpoints",
                                         resume_from=resume_from)
+        self.seconds[PEAK_RSS] = peak_rss_mb()  # after training: data, model and optimizer
         with self._timed("evaluate"):
             evaluation = evaluate_candidate(candidate, data, self.device)
         report = write_run_report(self.run_dir / "report.html", cfg, self.run_id, data, candidate,

@@ -295,7 +295,9 @@ def _si(value: Any) -> str:
 def timings(times: dict[str, float]) -> str:
     if not times:
         return ""
-    return section("timings", "Timings", table(["stage", "seconds"], times.items()))
+    # stages in seconds; a row whose name gives its unit (e.g. "peak RSS (MB)") keeps it
+    rows = [(k if k.endswith(")") else f"{k} (s)", v) for k, v in times.items()]
+    return section("timings", "Timings", table(["stage", "value"], rows))
 
 
 def figures(extra: Sequence[tuple[str, bytes]]) -> str:

@@ -211,7 +211,7 @@ def lr_sequence(cfg: TrainConfig, steps_per_epoch: int, epochs: int,
         ConfigError: as ``LRSchedule``.
 
     Example:
-        >>> cfg = TrainConfig(lr=0.1, schedule={"type": "exponential", "decay_rate": 0.5,
+        >>> cfg = TrainConfig(epochs=1, lr=0.1, schedule={"type": "exponential", "decay_rate": 0.5,
         ...                   "decay_steps": 2, "staircase": True})
         >>> lr_sequence(cfg, steps_per_epoch=5, epochs=1)
         [0.1, 0.1, 0.05, 0.05, 0.025]

@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from dlforge.candidate import TrainingPlan, train_candidate
+from dlforge.config.auto import resolve_auto
 from dlforge.config.schema import RunConfig
 from dlforge.config.tunable import LADDER_WIDTHS
 from dlforge.data.prepare import PreparedData
@@ -60,6 +61,7 @@ def climb(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "cp
     Raises:
         ConfigError: `tune.metric` is not a validation metric of this task.
     """
+    cfg = resolve_auto(cfg, data.facts)  # `auto` keys: as the pipeline resolves them
     check_search(cfg, data.task.kind)
     start, rungs, stop = time.monotonic(), [], "every rung improved validation"
     code_version = current_code_version()  # asks git: once per ladder, not once per rung

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from dlforge.candidate import TrainingPlan, train_candidate
+from dlforge.config.auto import resolve_auto
 from dlforge.config.schema import RunConfig
 from dlforge.data.prepare import PreparedData
 from dlforge.errors import ConfigError, DlforgeError
@@ -72,6 +73,7 @@ def search(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "c
         ConfigError: a bad `tune` section, before any trial.
         StoreError: the study's database does not answer, before any trial.
     """
+    cfg = resolve_auto(cfg, data.facts)  # `auto` keys: as the pipeline resolves them
     check_search(cfg, data.task.kind)
     study = open_study(cfg, cfg.tune.storage or store.sqlalchemy_url)
     if resume:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dlforge.config.auto import resolve_auto
 from dlforge.config.schema import RunConfig
 from dlforge.data.prepare import prepare_data
 from dlforge.registry import Store
@@ -35,5 +36,6 @@ def run_worker(cfg: RunConfig, *, workspace: str | Path | None = None, store_url
     assert cfg.tune is not None, "callers check for a tune section"
     with Store.open(resolve_workspace(workspace), store_url_for(cfg, store_url)) as store:
         device = setup_process(cfg.train.num_threads, cfg.device)
-        return search(cfg, prepare_data(cfg), store, device=device, progress=progress,
-                      resume=resume, worker=True)
+        data = prepare_data(cfg)  # `auto` keys resolved as `pipeline.run` does: the same study
+        return search(resolve_auto(cfg, data.facts, echo=progress), data, store, device=device,
+                      progress=progress, resume=resume, worker=True)

@@ -65,7 +65,7 @@ def test_number_problems_of_one_section_are_reported_together():
 
 def test_booleans_stay_allowed_where_a_boolean_is_meant():
     cfg = load_config({"train": {"nesterov": True, "early_stopping": False},
-                       "tune": {"space": {"model.batch_norm": {"choice": [True, False]}}}})
+                       "model": {"type": "basic_cnn"}, "tune": {"space": {"model.batch_norm": {"choice": [True, False]}}}})
     assert (cfg.train.nesterov, cfg.train.early_stopping) == (True, None)
     assert cfg.tune.space["model.batch_norm"].choice == [True, False]
 
@@ -86,7 +86,7 @@ def test_assignments_cannot_slip_bad_numbers_in():
         cfg.train.epochs = True
     with pytest.raises(ValidationError, match=r"Instance is frozen"):
         cfg.serve.max_body_mb = float("inf")
-    assert (cfg.train.epochs, cfg.serve.max_body_mb) == (10, 10.0)
+    assert (cfg.train.epochs, cfg.serve.max_body_mb) == ("auto", 10.0)
 
 
 # ----------------------------------------------------------------------------------- files

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dlforge.data.dataset import TaskSpec
 from dlforge.evaluate.diagnosis import (
+    FLIP_ADVICE,
     GOOD_FIT_ADVICE,
     OVERFIT_ADVICE,
+    TRAIN_LONGER_ADVICE,
     UNDERFIT_ADVICE,
     diagnose,
 )
@@ -33,31 +37,62 @@ def test_underfitting_when_train_accuracy_is_poor():
     assert d.advice == UNDERFIT_ADVICE
 
 
-def test_underfitting_when_both_losses_are_still_falling():
-    h = _rows([1.0, 0.8, 0.6, 0.4], [1.0, 0.8, 0.6, 0.45], [0.9] * 4, [0.9] * 4)
-    d = diagnose(h, TEN)
-    assert d.verdict == "underfitting"
-    assert d.reasons == ["train and validation loss still fell by at least 25.0% and 25.0% in "
-                         "each of the last 2 epoch(s): training stopped before converging"]
+@pytest.mark.parametrize(("curves", "verdict", "reasons", "advice"), [
+    (  # both losses still falling, no gap: a good fit that would gain from more epochs
+        ([1.0, 0.8, 0.6, 0.4], [1.0, 0.8, 0.6, 0.45], [0.9] * 4, [0.9] * 4), "good fit",
+        ["train accuracy 0.900 and validation accuracy 0.900 differ by 0.000, within 0.028 (3 x "
+         "the standard error 0.0095 of validation accuracy on 1000 samples)",
+         "train and validation loss still fell by at least 25.0% and 25.0% in each of the last 2 "
+         "epoch(s): training stopped before converging"], TRAIN_LONGER_ADVICE),
+    (  # a gap beyond the noise, with val_loss rising: overfitting
+        ([1.0, 0.5, 0.3, 0.2, 0.1], [1.0, 0.6, 0.5, 0.55, 0.7], [0.8, 0.9, 0.95, 0.97, 0.99],
+         [0.8, 0.88, 0.9, 0.9, 0.89]), "overfitting",
+        ["train accuracy 0.990 exceeds validation accuracy 0.890 by 0.100, more than 0.030 (3 x "
+         "the standard error 0.0099 of validation accuracy on 1000 samples)",
+         # fit records epochs from 0; people read them from 1
+         "val_loss rose from its minimum 0.5 (epoch 3) to 0.7 (epoch 5, +40%) while train loss "
+         "fell from 0.3 to 0.1"], OVERFIT_ADVICE),
+])
+def test_verdicts_with_a_thousand_validation_samples(curves, verdict, reasons, advice):
+    d = diagnose(_rows(*curves), TEN, val_samples=1000)
+    assert (d.verdict, d.reasons, d.advice) == (verdict, reasons, advice)
 
 
-def test_overfitting_when_val_loss_rises_from_its_minimum():
-    h = _rows([1.0, 0.5, 0.3, 0.2, 0.1], [1.0, 0.6, 0.5, 0.55, 0.7],
-              [0.8, 0.9, 0.95, 0.97, 0.99], [0.8, 0.88, 0.9, 0.9, 0.89])
-    d = diagnose(h, TEN)
-    assert d.verdict == "overfitting"
-    assert d.reasons == [
-        "val_loss rose from its minimum 0.5 (epoch 3) to 0.7 (epoch 5, +40%) while train loss "
-        "fell from 0.3 to 0.1"]  # fit records epochs from 0; people read them from 1
-    assert d.advice == OVERFIT_ADVICE
+def test_digits_gap_of_the_issue_is_within_the_noise_of_270_validation_samples():
+    """Digits (issue 20): train 0.999 / validation 0.989 on 270 validation samples."""
+    h = _rows([0.3, 0.05, 0.01], [0.3, 0.06, 0.05], [0.9, 0.99, 0.999], [0.95, 0.985, 0.989])
+    d = diagnose(h, TEN, "image", val_samples=270, channels=1)
+    assert d.verdict == "good fit"
+    assert d.reasons[0] == ("train accuracy 0.999 and validation accuracy 0.989 differ by 0.010, "
+                            "within 0.019 (3 x the standard error 0.0063 of validation accuracy on "
+                            "270 samples)")
+
+
+def test_a_rising_val_loss_with_equal_accuracies_is_noise_not_overfitting():
+    """A 28x28 set (issue 20): accuracies both 0.994, val_loss 0.0216 -> 0.0236."""
+    h = _rows([0.05, 0.03, 0.02, 0.015], [0.03, 0.0216, 0.023, 0.0236],
+              [0.99, 0.993, 0.994, 0.994], [0.992, 0.994, 0.994, 0.994])
+    d = diagnose(h, TEN, "image", val_samples=9000, channels=1)
+    assert d.verdict == "good fit"
+    assert d.reasons[:2] == [
+        "train accuracy 0.994 and validation accuracy 0.994 differ by 0.000, within 0.002 (3 x "
+        "the standard error 0.0008 of validation accuracy on 9000 samples)",
+        "val_loss rose from its minimum 0.0216 (epoch 2) to 0.0236 (epoch 4, +9%) while train "
+        "loss fell from 0.03 to 0.015; within the noise of validation accuracy, so not overfitting"]
+
+
+def test_the_same_gap_is_overfitting_on_a_large_validation_set_only():
+    h = _rows([0.2, 0.1], [0.3, 0.3], [0.97, 0.98], [0.95, 0.95])
+    assert diagnose(h, TEN, val_samples=100).verdict == "good fit"
+    assert diagnose(h, TEN, val_samples=10_000).verdict == "overfitting"
 
 
 def test_overfitting_from_the_accuracy_gap_alone():
     h = _rows([0.5, 0.3, 0.29], [0.6, 0.5, 0.49], [0.9, 0.98, 0.99], [0.8, 0.85, 0.85])
     d = diagnose(h, TEN)
     assert d.verdict == "overfitting"
-    assert d.reasons == ["train accuracy 0.990 exceeds validation accuracy 0.850 by 0.140 "
-                         "(more than 0.1)"]
+    assert d.reasons == ["train accuracy 0.990 exceeds validation accuracy 0.850 by 0.140, more "
+                         "than 0.100 (the fixed bar without the validation size)"]
 
 
 def test_overfitting_regression_from_the_mae_ratio():
@@ -72,7 +107,9 @@ def test_good_fit_when_curves_level_off_together():
               [0.9, 0.95, 0.96, 0.96], [0.9, 0.94, 0.95, 0.95])
     d = diagnose(h, TEN)
     assert d.verdict == "good fit"
-    assert d.reasons == ["train loss 0.288 and val_loss 0.309 have levelled off together; "
+    assert d.reasons == ["train accuracy 0.960 and validation accuracy 0.950 differ by 0.010, "
+                         "within 0.100 (the fixed bar without the validation size)",
+                         "train loss 0.288 and val_loss 0.309 have levelled off together; "
                          "no sign of high bias or high variance"]
     assert d.advice == GOOD_FIT_ADVICE
     assert d.to_dict() == {"verdict": "good fit", "reasons": d.reasons, "advice": GOOD_FIT_ADVICE}
@@ -97,11 +134,19 @@ def test_unknown_without_validation():
 def test_overfitting_advice_suggests_image_augmentation_only_for_images():
     h = _rows([1.0, 0.5, 0.3, 0.2, 0.1], [1.0, 0.6, 0.5, 0.55, 0.7],
               [0.8, 0.9, 0.95, 0.97, 0.99], [0.8, 0.88, 0.9, 0.9, 0.89])
-    assert diagnose(h, TEN, "image").advice == OVERFIT_ADVICE
+    assert diagnose(h, TEN, "image", val_samples=1000).advice == OVERFIT_ADVICE
     for modality in ("table", "text"):
-        advice = diagnose(h, TEN, modality).advice
+        advice = diagnose(h, TEN, modality, val_samples=1000).advice
         assert advice[0] == "Get more training data (more labelled samples, or a larger data.limit)."
         assert advice[1:] == OVERFIT_ADVICE[1:]
+
+
+def test_mirror_flips_are_advised_for_colour_photos_only():
+    h = _rows([0.5, 0.3, 0.29], [0.6, 0.5, 0.49], [0.9, 0.98, 0.99], [0.8, 0.85, 0.85])
+    grey = diagnose(h, TEN, "image", val_samples=1000, channels=1).advice
+    colour = diagnose(h, TEN, "image", val_samples=1000, channels=3).advice
+    assert grey == OVERFIT_ADVICE and "hflip" not in " ".join(grey)
+    assert colour == [OVERFIT_ADVICE[0] + FLIP_ADVICE, *OVERFIT_ADVICE[1:]]
 
 
 def test_regression_no_better_than_the_mean_is_underfitting():
@@ -115,11 +160,11 @@ def test_regression_no_better_than_the_mean_is_underfitting():
 
 
 def test_overfitting_after_restore_best_says_so_instead_of_suggesting_early_stopping():
-    rows = [{"loss": 1.0 - 0.1 * i, "val_loss": v, "accuracy": 0.95, "val_accuracy": 0.94}
+    rows = [{"loss": 1.0 - 0.1 * i, "val_loss": v, "accuracy": 0.99, "val_accuracy": 0.9}
             for i, v in enumerate([0.5, 0.4, 0.45, 0.5, 0.55])]
     task = TaskSpec("binary", ("ok", "ng"))
-    diag = diagnose(rows, task, "image", restored_epoch=1)
+    diag = diagnose(rows, task, "image", restored_epoch=1, val_samples=500)
     assert diag.verdict == "overfitting"
     assert diag.reasons[-1] == "early stopping already restored the weights of epoch 2, the best on validation"
     assert not any(a.startswith("Stop early") for a in diag.advice)
-    assert any(a.startswith("Stop early") for a in diagnose(rows, task, "image").advice)
+    assert any(a.startswith("Stop early") for a in diagnose(rows, task, "image", val_samples=500).advice)

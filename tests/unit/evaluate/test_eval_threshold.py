@@ -27,7 +27,8 @@ S = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
     ("fixed", 0.42, 0.42),
 ])
 def test_binary_objectives(objective, value, expected):
-    t = choose_threshold(BINARY, Y, S, ThresholdConfig(objective=objective, value=value))
+    t = choose_threshold(BINARY, Y, S, ThresholdConfig(objective=objective, value=value,
+                                                        confidence=None))  # the point estimate
     assert t.value == expected
     assert t.objective == objective
     assert t.warning is None
@@ -87,3 +88,34 @@ def test_no_threshold_for_multiclass_and_regression(task):
 def test_nan_validation_scores_are_a_data_error():
     with pytest.raises(DataError, match=r"^evaluate\.threshold: 1 of 3 model scores are NaN"):
         choose_threshold(BINARY, np.array([0, 1, 1]), np.array([0.1, np.inf, 0.3]), ThresholdConfig())
+
+
+# 100 negatives scored below 100 positives scored 0.01, 0.02, ..., 1.00: a threshold of k/100
+# finds 101 - k positives.
+Y_RANK = np.r_[np.zeros(100, int), np.ones(100, int)]
+S_RANK = np.r_[np.arange(100) / 10000, np.arange(1, 101) / 100]
+
+
+def test_min_recall_keeps_a_margin_for_the_validation_size():
+    point = choose_threshold(BINARY, Y_RANK, S_RANK, ThresholdConfig(
+        objective="min_recall", value=0.9, confidence=None))
+    bound = choose_threshold(BINARY, Y_RANK, S_RANK, ThresholdConfig(objective="min_recall", value=0.9))
+    assert (point.value, point.achieved["recall"]) == (0.11, 0.9)
+    assert "recall_lower_bound" not in point.achieved
+    # 96 of 100 found: the 95% Clopper-Pearson lower bound is 0.9108 >= 0.9; 95 of 100 gives 0.8975
+    assert (bound.value, bound.achieved["recall"]) == (0.05, 0.96)
+    assert bound.achieved["recall_lower_bound"] == pytest.approx(0.91080375, abs=1e-8)
+    assert bound.achieved["confidence"] == 0.95
+    assert bound.warning is None
+
+
+def test_too_few_positives_for_the_bound_flags_every_positive_and_warns():
+    t = choose_threshold(BINARY, Y_RANK[:120], S_RANK[:120],
+                         ThresholdConfig(objective="min_recall", value=0.9))
+    assert t.value == 0.01
+    assert t.achieved["recall_lower_bound"] == pytest.approx(0.05 ** (1 / 20))
+    assert t.warning == (
+        "evaluate.threshold: 20 validation samples of class 'ng' are too few to show recall 0.9 "
+        "at confidence 0.95 (the bound is 0.861 even when all are found); using the highest "
+        "threshold that finds all of them. Give the validation split more positives "
+        "(data.val_fraction) or lower evaluate.threshold.confidence")

@@ -119,3 +119,16 @@ def test_basic_cnn_accepts_non_square_images():
                         num_outputs=5)
     assert tuple(model(torch.zeros(2, 3, 12, 4)).shape) == (2, 5)
     assert model.classifier[1].in_features == 2 * 3 * 1
+
+
+def test_basic_cnn_downscale_pools_the_input_first_and_cuts_the_flops():
+    cfg = BasicCNNConfig(filters=[4, 8], dense=8)
+    full = build_model(cfg, input_shape=(1, 128, 128), num_outputs=3)
+    pooled = build_model(cfg.model_copy(update={"downscale": 2}), input_shape=(1, 128, 128),
+                         num_outputs=3)
+    assert tuple(pooled(torch.zeros(2, 1, 128, 128)).shape) == (2, 3)
+    assert isinstance(pooled.features[0], nn.AvgPool2d)
+    assert pooled.classifier[1].in_features == 8 * 16 * 16  # 128 / 2 / 2 / 2
+    # the convolutions dominate: a quarter of the pixels is about a quarter of the FLOPs
+    ratio = describe_model(pooled, (1, 128, 128))["flops"] / describe_model(full, (1, 128, 128))["flops"]
+    assert 0.24 < ratio < 0.27

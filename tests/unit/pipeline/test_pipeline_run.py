@@ -182,3 +182,15 @@ def test_regression_outputs_are_scaled_to_the_training_targets(tmp_path):
     assert abs(model.std.item() - y_train.std(unbiased=False).item()) < 1e-3
     naive_mae = (y_test - y_train.mean()).abs().mean().item()  # always predict the training mean
     assert result.test_metrics["mae"] < 0.85 * naive_mae  # 20 short epochs of a tiny MLP beat it
+
+
+def test_a_data_only_config_records_the_resolved_config_and_peak_rss(tmp_path):
+    raw = {"name": "cancer", "data": {"source": "builtin", "name": "breast_cancer"},
+           "train": {"epochs": "auto", "time_budget_s": 60}, "evaluate": {"baseline": False}}
+    result = run(raw, workspace=tmp_path, progress=False)
+    stored = Store.open(tmp_path).get_run(result.run_id).config
+    assert stored["model"] == {"type": "mlp", "init": "glorot", "hidden": [64, 32],
+                               "activation": "relu", "dropout": 0.1, "batch_norm": False}
+    assert (stored["train"]["epochs"], stored["train"]["time_budget_s"]) == (100, 60)
+    assert "<td>peak RSS (MB)</td>" in result.report_path.read_text()
+    assert "<td>train (s)</td>" in result.report_path.read_text()

@@ -147,7 +147,7 @@ def test_plateau_with_warmup_multiplies():
 
 
 def test_plateau_monitor_missing():
-    cfg = TrainConfig(schedule={"type": "plateau", "monitor": "val_f1"})
+    cfg = TrainConfig(epochs=10, schedule={"type": "plateau", "monitor": "val_f1"})
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
     sched = LRSchedule(opt, cfg, steps_per_epoch=1)
     with pytest.raises(ConfigError) as err:
@@ -173,8 +173,8 @@ def test_min_lr_above_lr(kind):
 
 
 def test_each_group_scales_from_its_own_lr():
-    cfg = TrainConfig(lr=0.1, schedule={"type": "exponential", "decay_rate": 0.5,
-                                        "decay_steps": 1})
+    cfg = TrainConfig(epochs=10, lr=0.1, schedule={"type": "exponential", "decay_rate": 0.5,
+                                                    "decay_steps": 1})
     opt = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": 0.1},
                            {"params": [torch.zeros(1, requires_grad=True)], "lr": 0.01}])
     sched = LRSchedule(opt, cfg, steps_per_epoch=2)

@@ -12,7 +12,8 @@ from dlforge.tune.study import build_pruner, build_sampler, direction, grid, ope
 
 
 def _cfg(tune: dict) -> object:
-    return load_config({"model": {"type": "mlp", "hidden": [16]}, "tune": tune})
+    return load_config({"model": {"type": "mlp", "hidden": [16]}, "train": {"epochs": 10},
+                        "tune": tune})
 
 
 def test_direction_follows_the_metric():

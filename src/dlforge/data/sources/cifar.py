@@ -13,16 +13,14 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import tarfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dlforge.atomic import atomic_dir
 from dlforge.config.schema import DataConfig
 from dlforge.data.dataset import Dataset, Provenance
-from dlforge.data.sources.common import existing_path, sha256_bytes, split_names
+from dlforge.data.sources.common import existing_path, extract_folder, sha256_bytes, split_names
 from dlforge.data.sources.download import fetch
 from dlforge.data.sources.infer import label_task
 from dlforge.errors import DataError
@@ -144,7 +142,7 @@ def locate(cfg: DataConfig) -> Path:
     if cfg.path:
         path = existing_path(cfg, kind=f"{spec['dir']} directory or its .tar.gz")
         if path.is_file():
-            return _extract(path, cache_dir(cfg.cache_dir) / name, spec["dir"])
+            return extract_folder(path, cache_dir(cfg.cache_dir) / name, spec["dir"], "CIFAR")
         for candidate in (path, path / spec["dir"]):
             if (candidate / spec["meta"][0]).is_file():
                 return candidate
@@ -157,28 +155,4 @@ def locate(cfg: DataConfig) -> Path:
         return cached / spec["dir"]
     url = os.environ.get(spec["env"]) or spec["url"]
     archive = fetch(url, cached / url.rsplit("/", 1)[-1], spec["sha256"])
-    return _extract(archive, cached, spec["dir"])
-
-
-def _extract(archive: Path, dest: Path, dirname: str) -> Path:
-    """Extract the `dirname/` folder of a tar.gz to `dest/dirname`, atomically and safely."""
-    target = dest / dirname
-    if target.is_dir():
-        return target
-    prefix = f"{dirname}/"
-
-    def strip_prefix(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
-        # tarfile's "data" filter refuses absolute paths, links leaving the folder and devices.
-        member = tarfile.data_filter(member, path)
-        rel = member.name[len(prefix):]
-        return member.replace(name=rel) if rel else None
-
-    try:
-        with tarfile.open(archive, "r:*") as tar, atomic_dir(target) as tmp:
-            members = [m for m in tar.getmembers() if m.name.startswith(prefix)]
-            if not members:
-                raise DataError(f"{archive}: no {prefix} folder inside; not a CIFAR archive")
-            tar.extractall(tmp, members=members, filter=strip_prefix)
-    except (tarfile.TarError, OSError) as exc:
-        raise DataError(f"{archive}: cannot extract the archive ({exc})") from None
-    return target
+    return extract_folder(archive, cached, spec["dir"], "CIFAR")

@@ -1,0 +1,182 @@
+"""`model: auto` and `train.epochs: auto`: the choices a config leaves to its data.
+
+The pipeline prepares the data, then calls `resolve_auto` with the data's facts (modality,
+one sample's shape, training-set size) BEFORE the run is recorded: the run stores the
+resolved config, so it is reproducible from its record, and search trials and resume see the
+same choices. Each choice comes with the reason it was made (`Choice.line`), printed by the
+pipeline. The rules need only these numbers:
+
+- model, by modality (the family) and training-set size n (the width: small below `SMALL`
+  = 2,000 samples, large from `LARGE` = 20,000, medium between):
+  - image (C, H, W) with a side of at least 4 px: `basic_cnn`, 2 [conv-conv-pool] blocks
+    (filters 32, 64) below 32 px, 3 (32, 64, 128) from 32 px, so the last block still sees
+    at least 2x2; dense 128 / 256 / 512 by size, and when small the light dropout of the
+    shipped digits default (0.1 per block, 0.3 before the head); colour (3 channels) adds
+    batch normalization. Images with a side over `CNN_MAX_SIDE` (64 px) are average-pooled
+    first by ceil(side / 64) (`model.downscale`: 128 px -> 64, 300 px -> 60), so large
+    photos cost about as much per sample as 64 px ones. Smaller images -> `mlp` as for tables.
+  - table: `mlp`, hidden [64, 32] / [128, 64] / [256, 128], dropout 0.1 when small.
+  - text: `text_cnn` with its defaults (Kim 2014: 1-D convolutions of widths 3, 4 and 5 over
+    64-dim word embeddings, 64 filters each, max over time, dropout 0.5): it sees word pairs
+    and triples, which embedding + average pooling (`text_pool`) cannot; on SMS spam over 3
+    seeds it matched the TF-IDF + logistic-regression baseline, and its worst seed was better
+    than `text_pool`'s (benchmarks/RESULTS.md).
+- epochs: enough passes for `TARGET_STEPS` (3,000) optimizer steps, between `MIN_EPOCHS` (10)
+  and `MAX_EPOCHS` (100); early stopping (on by default) ends the run when val_loss stops
+  improving, and `train.time_budget_s`, when unset, becomes `BUDGET_PER_SAMPLE` (0.02 s) per
+  training sample, between 120 s and 3,600 s. A time budget makes how many epochs run depend
+  on the machine's speed; set `train.epochs` for runs that must repeat exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from dlforge.config.load import load_config
+from dlforge.config.schema import RunConfig
+
+SMALL, LARGE = 2_000, 20_000
+TARGET_STEPS, MIN_EPOCHS, MAX_EPOCHS = 3_000, 10, 100
+BUDGET_PER_SAMPLE, MIN_BUDGET_S, MAX_BUDGET_S = 0.02, 120.0, 3_600.0
+CNN_FILTERS = (32, 64, 128)
+CNN_MAX_SIDE = 64  # larger images are average-pooled down to this side first
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """What the `auto` rules look at: the prepared data's modality ("image", "table",
+    "text"), one preprocessed sample's shape ((C, H, W) for images) and the training-set size."""
+
+    modality: str
+    input_shape: tuple[int, ...]
+    train_samples: int
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One `auto` decision: the config key, the value chosen, and why."""
+
+    key: str
+    value: Any
+    why: str
+
+    def line(self) -> str:
+        return f"auto: {self.key} = {self.value} ({self.why})"
+
+
+def auto_choices(cfg: RunConfig, facts: DataFacts) -> list[Choice]:
+    """The choices `resolve_auto` makes for `cfg` on data with `facts`; empty when `cfg`
+    leaves nothing to the data.
+
+    Example:
+        >>> cfg = load_config({"model": "auto", "train": {"epochs": 5}})
+        >>> [c.line() for c in auto_choices(cfg, DataFacts("table", (30,), 398))]
+        ["auto: model = {'type': 'mlp', 'hidden': [64, 32], 'dropout': 0.1} (table data -> an MLP; 398 training samples (< 2000) -> small widths, light dropout)"]
+    """
+    choices = []
+    if cfg.model.type == "auto":
+        choices.append(_model_choice(facts))
+    if cfg.train.epochs == "auto":
+        choices += _epoch_choices(cfg, facts)
+    return choices
+
+
+def resolve_auto(cfg: RunConfig, facts: DataFacts, *, echo: bool = False) -> RunConfig:
+    """`cfg` with every `auto` filled in for data with `facts` (itself when none is left).
+
+    Args:
+        cfg: a loaded config.
+        facts: the prepared data's facts (`PreparedData.facts`).
+        echo: print one line per choice, with its reason, to stderr.
+
+    Returns:
+        A new frozen config; every rule of the schema is checked again.
+
+    Raises:
+        ConfigError: the filled-in config breaks a rule (e.g. a tune.space key the chosen model
+            does not have).
+
+    Example:
+        >>> cfg = resolve_auto(load_config({}), DataFacts("image", (1, 8, 8), 1078))
+        >>> cfg.model.type, cfg.model.filters, cfg.train.epochs, cfg.train.time_budget_s
+        ('basic_cnn', [32, 64], 100, 120.0)
+    """
+    choices = auto_choices(cfg, facts)
+    if not choices:
+        return cfg
+    raw = cfg.model_dump(mode="json")
+    for choice in choices:
+        section, _, key = choice.key.partition(".")
+        if key:
+            raw[section][key] = choice.value
+        else:
+            raw[section] = choice.value
+    if echo:
+        for choice in choices:
+            print(choice.line(), file=sys.stderr)
+    return load_config(raw)
+
+
+def _model_choice(facts: DataFacts) -> Choice:
+    n = facts.train_samples
+    size = "small" if n < SMALL else "medium" if n < LARGE else "large"
+    bound = {"small": f"< {SMALL}", "medium": f"< {LARGE}", "large": f">= {LARGE}"}[size]
+    why_size = f"{n} training samples ({bound}) -> {size} widths"
+    light = {"dropout": 0.1} if size == "small" else {}
+    if facts.modality == "text":
+        return Choice("model", {"type": "text_cnn"},
+                      "text -> 1-D convolutions of widths 3, 4, 5 over word embeddings (bigrams "
+                      "and longer phrases; matched the TF-IDF baseline on SMS spam, "
+                      "benchmarks/RESULTS.md)")
+    if facts.modality == "image" and min(facts.input_shape[1:]) >= 4:
+        return Choice("model", _cnn(facts, size), _cnn_why(facts, why_size))
+    hidden = {"small": [64, 32], "medium": [128, 64], "large": [256, 128]}[size]
+    what = "table data" if facts.modality == "table" else "images under 4 px"
+    reg = ", light dropout" if light else ""
+    return Choice("model", {"type": "mlp", "hidden": hidden, **light},
+                  f"{what} -> an MLP; {why_size}{reg}")
+
+
+def _cnn(facts: DataFacts, size: str) -> dict[str, Any]:
+    channels, height, width = facts.input_shape
+    downscale = math.ceil(max(height, width) / CNN_MAX_SIDE)
+    blocks = 2 if min(height, width) // downscale < 32 else 3
+    model: dict[str, Any] = {"type": "basic_cnn", "filters": list(CNN_FILTERS[:blocks]),
+                             "dense": {"small": 128, "medium": 256, "large": 512}[size]}
+    if downscale > 1:
+        model["downscale"] = downscale
+    if size == "small":
+        model |= {"dropout": 0.1, "dense_dropout": 0.3}
+    if channels >= 3:
+        model["batch_norm"] = True
+    return model
+
+
+def _cnn_why(facts: DataFacts, why_size: str) -> str:
+    channels, height, width = facts.input_shape
+    downscale = math.ceil(max(height, width) / CNN_MAX_SIDE)
+    pooled = (f", average-pooled by {downscale} first (sides over {CNN_MAX_SIDE} px)"
+              if downscale > 1 else "")
+    blocks = "2 conv blocks (side < 32 px)" if min(height, width) // downscale < 32 else \
+        "3 conv blocks (side >= 32 px)"
+    colour = "; colour -> batch normalization" if channels >= 3 else ""
+    return f"{channels}x{height}x{width} images -> a CNN with {blocks}{pooled}{colour}; {why_size}"
+
+
+def _epoch_choices(cfg: RunConfig, facts: DataFacts) -> list[Choice]:
+    steps = math.ceil(facts.train_samples / cfg.train.batch_size)
+    epochs = min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps)))
+    stopping = "early stopping on val_loss ends it sooner" if cfg.train.early_stopping else \
+        "early stopping is off (train.early_stopping: false)"
+    choices = [Choice("train.epochs", epochs,
+                      f"{steps} steps per epoch -> about {TARGET_STEPS} steps, within "
+                      f"[{MIN_EPOCHS}, {MAX_EPOCHS}] epochs; {stopping}")]
+    if cfg.train.time_budget_s is None:
+        budget = min(MAX_BUDGET_S, max(MIN_BUDGET_S, BUDGET_PER_SAMPLE * facts.train_samples))
+        choices.append(Choice("train.time_budget_s", round(budget, 1),
+                              f"{BUDGET_PER_SAMPLE} s per training sample, within "
+                              f"[{MIN_BUDGET_S:g}, {MAX_BUDGET_S:g}] s"))
+    return choices

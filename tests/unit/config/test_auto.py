@@ -1,0 +1,65 @@
+"""config/auto.py: what `model: auto` and `train.epochs: auto` pick for each kind of data."""
+
+from __future__ import annotations
+
+import pytest
+
+from dlforge.config import load_config
+from dlforge.config.auto import DataFacts, auto_choices, resolve_auto
+
+
+@pytest.mark.parametrize(("facts", "model"), [
+    (DataFacts("image", (1, 8, 8), 1078),
+     {"type": "basic_cnn", "filters": [32, 64], "dense": 128, "dropout": 0.1, "dense_dropout": 0.3}),
+    (DataFacts("image", (1, 28, 28), 51000), {"type": "basic_cnn", "filters": [32, 64], "dense": 512}),
+    (DataFacts("image", (3, 32, 32), 5000),
+     {"type": "basic_cnn", "filters": [32, 64, 128], "dense": 256, "batch_norm": True}),
+    (DataFacts("image", (1, 128, 128), 6600),
+     {"type": "basic_cnn", "filters": [32, 64, 128], "dense": 256, "downscale": 2}),
+    (DataFacts("image", (3, 300, 200), 500),
+     {"type": "basic_cnn", "filters": [32, 64, 128], "dense": 128, "dropout": 0.1,
+      "dense_dropout": 0.3, "batch_norm": True, "downscale": 5}),
+    (DataFacts("image", (1, 3, 3), 500), {"type": "mlp", "hidden": [64, 32], "dropout": 0.1}),
+    (DataFacts("table", (30,), 398), {"type": "mlp", "hidden": [64, 32], "dropout": 0.1}),
+    (DataFacts("table", (8,), 30000), {"type": "mlp", "hidden": [256, 128]}),
+    (DataFacts("text", (60,), 4000), {"type": "text_cnn"}),
+])
+def test_model_by_modality_shape_and_size(facts, model):
+    assert resolve_auto(load_config({}), facts).model == load_config({"model": model}).model
+
+
+def test_each_choice_is_one_line_with_its_reason():
+    lines = [c.line() for c in auto_choices(load_config({}), DataFacts("image", (1, 28, 28), 51000))]
+    assert lines == [
+        "auto: model = {'type': 'basic_cnn', 'filters': [32, 64], 'dense': 512} (1x28x28 images "
+        "-> a CNN with 2 conv blocks (side < 32 px); 51000 training samples (>= 20000) -> large "
+        "widths)",
+        "auto: train.epochs = 10 (399 steps per epoch -> about 3000 steps, within [10, 100] "
+        "epochs; early stopping on val_loss ends it sooner)",
+        "auto: train.time_budget_s = 1020.0 (0.02 s per training sample, within [120, 3600] s)",
+    ]
+
+
+@pytest.mark.parametrize(("samples", "batch", "epochs", "budget"), [
+    (1078, 128, 100, 120.0), (4000, 64, 48, 120.0), (51000, 128, 10, 1020.0), (500_000, 128, 10, 3600.0),
+])
+def test_epochs_and_budget_by_training_set_size(samples, batch, epochs, budget):
+    cfg = resolve_auto(load_config({"train": {"batch_size": batch}}), DataFacts("table", (4,), samples))
+    assert (cfg.train.epochs, cfg.train.time_budget_s) == (epochs, budget)
+    assert cfg.train.early_stopping is not None
+
+
+def test_what_the_config_names_is_kept():
+    cfg = load_config({"model": {"type": "mlp", "hidden": [7]},
+                       "train": {"epochs": "auto", "time_budget_s": 30}})
+    resolved = resolve_auto(cfg, DataFacts("table", (4,), 1000))
+    assert (resolved.model.hidden, resolved.train.epochs, resolved.train.time_budget_s) == ([7], 100, 30)
+    fixed = load_config({"model": {"type": "mlp"}, "train": {"epochs": 3}})
+    assert resolve_auto(fixed, DataFacts("table", (4,), 1000)) is fixed
+
+
+def test_choices_are_printed_on_request(capsys):
+    resolve_auto(load_config({"train": {"epochs": 4}}), DataFacts("table", (4,), 100), echo=True)
+    assert capsys.readouterr().err == ("auto: model = {'type': 'mlp', 'hidden': [64, 32], "
+                                       "'dropout': 0.1} (table data -> an MLP; 100 training "
+                                       "samples (< 2000) -> small widths, light dropout)\n")
