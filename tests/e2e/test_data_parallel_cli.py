@@ -54,9 +54,11 @@ def test_a_killed_rank_stops_the_job_and_the_run_resumes_in_one_process(tmp_path
                         r"checkpoint, with any --nproc\)", killed.stderr.splitlines()[-1])
     store = Store.open(ws)
     (run,) = store.list_runs()
-    # rank 0 saw the collective fail and recorded it: a failed run, resumable
+    # rank 0 saw the collective fail (or torchrun's SIGTERM came first) and recorded it: a
+    # failed run, resumable
     assert (run.status, store.list_models()) == ("failed", [])
-    assert run.error.startswith("DistributedError: distributed: rank 0 failed reducing the epoch's")
+    assert re.match(r"DistributedError: distributed: rank 0 (failed reducing the epoch's|was "
+                    r"stopped by SIGTERM after another rank failed)", run.error), run.error
     assert sorted(p.name for p in (ws / "artifacts" / "runs" / run.id / "checkpoints").iterdir()) == [
         "epoch000.pt", "last.pt"]  # written by rank 0 after the first epoch only
 

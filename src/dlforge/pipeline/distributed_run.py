@@ -9,6 +9,7 @@ nothing; the fit loop shards the data and all-reduces the gradients (train/distr
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
         >>> run_rank(load_config("examples/digits.yaml"))  # under torchrun  # doctest: +SKIP
     """
     rank = distributed.init_process_group()
+    _stop_on_sigterm(rank)
     try:
         if rank != 0:
             _follow()
@@ -53,6 +55,17 @@ def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
                    store_url=store_url)
     finally:
         distributed.close()
+
+
+def _stop_on_sigterm(rank: int) -> None:
+    """torchrun stops the surviving ranks with SIGTERM when one dies; raise instead of dying at
+    once, so that rank 0 records its run as failed (resumable) rather than leaving it running."""
+    def stop(signum: int, _frame: object) -> None:
+        raise distributed.DistributedError(
+            f"distributed: rank {rank} was stopped by {signal.Signals(signum).name} after another "
+            f"rank failed")
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def launched() -> bool:
