@@ -58,9 +58,13 @@ def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
 
 
 def _stop_on_sigterm(rank: int) -> None:
-    """torchrun stops the surviving ranks with SIGTERM when one dies; raise instead of dying at
-    once, so that rank 0 records its run as failed (resumable) rather than leaving it running."""
+    """torchrun stops the surviving ranks with SIGTERM when one dies. Raise instead of dying at
+    once, so that rank 0 records its run as failed (resumable) rather than leaving it running;
+    but not while an error is already being handled (rank 0 is recording the failed
+    collective): a raise there would abort the store write that records it."""
     def stop(signum: int, _frame: object) -> None:
+        if sys.exc_info()[0] is not None:
+            return
         raise distributed.DistributedError(
             f"distributed: rank {rank} was stopped by {signal.Signals(signum).name} after another "
             f"rank failed")
