@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from dlforge.candidate import Candidate, TrainingPlan, check_plan, train_candidate
+from dlforge.candidate import TrainingPlan, check_plan, train_candidate
 from dlforge.config import RunConfig, load_config
 from dlforge.config.auto import resolve_auto
 from dlforge.config.load import default_config_path
@@ -206,11 +206,11 @@ class _Stages:
             return self._publish_gan(plan, progress, resume_from)
         if self.searched is not None:
             self.seconds["search"] = self.searched.seconds
-        # the dashboard's live page reads the progress file the run writes after each epoch
-        plan = replace(plan, callbacks=(*plan.callbacks, ProgressFile(self.run_dir / PROGRESS_FILE)))
+        # the dashboard's live page reads the progress file the run writes after each epoch;
+        # the margin tracker (review.in_run) feeds the report's suspicious training samples
         tracker = margin_tracker(cfg, data)
-        if tracker is not None:
-            plan = replace(plan, callbacks=(*plan.callbacks, tracker))
+        run_callbacks = (ProgressFile(self.run_dir / PROGRESS_FILE), *([tracker] if tracker else []))
+        plan = replace(plan, callbacks=(*plan.callbacks, *run_callbacks))
         with self._timed("train"):
             share_config(cfg.model_dump(mode="json"))  # the other data-parallel ranks, if any
             candidate = train_candidate(plan, device=self.device, progress=progress,
@@ -229,7 +229,10 @@ class _Stages:
         self.store.finish_run(self.run_id, "completed", history=candidate.history,
                               metrics=self._metrics(evaluation.summary_metrics()),
                               report_path=str(report))
-        result = self._result(cfg, candidate, evaluation, report, version, data.validation.warnings)
+        result = self._result(cfg, candidate.history, evaluation.test_metrics, report, version,
+                              baseline=evaluation.baseline,
+                              diagnosis=evaluation.diagnosis.to_dict(),
+                              warnings=data.validation.warnings)
         gate = cfg.evaluate.gate
         if version is not None and gate is not None and gate.promote:
             result = replace(result, promotion=_promote(self.store, version))
@@ -250,24 +253,18 @@ class _Stages:
                                    staging=self.run_dir / "bundle") if cfg.registry.enabled else None
         self.store.finish_run(self.run_id, "completed", history=candidate.history,
                               metrics=evaluation.summary_metrics(), report_path=str(report))
-        return RunResult(
-            run_id=self.run_id, name=cfg.name, workspace=self.workspace, report_path=report,
-            model_ref=f"{version.name}@{version.version}" if version else None,
-            bundle_path=Path(version.bundle_path) if version else None,
-            headline=[tuple(p) for p in evaluation.test_metrics["headline"]],
-            test_metrics=evaluation.test_metrics, baseline=None, diagnosis={},
-            history=candidate.history)
+        return self._result(cfg, candidate.history, evaluation.test_metrics, report, version)
 
-    def _result(self, cfg: RunConfig, candidate: Candidate, evaluation, report: Path,
-                version, warnings: list[str]) -> RunResult:
+    def _result(self, cfg: RunConfig, history: list[dict[str, float]], test_metrics: dict[str, Any],
+                report: Path, version, *, baseline: dict[str, Any] | None = None,
+                diagnosis: dict[str, Any] | None = None, warnings: list[str] = ()) -> RunResult:
+        """What a finished run gives back (a GAN has no baseline and no diagnosis)."""
         return RunResult(
             run_id=self.run_id, name=cfg.name, workspace=self.workspace, report_path=report,
             model_ref=f"{version.name}@{version.version}" if version else None,
             bundle_path=Path(version.bundle_path) if version else None,
-            headline=[tuple(p) for p in evaluation.test_metrics["headline"]],
-            test_metrics=evaluation.test_metrics, baseline=evaluation.baseline,
-            diagnosis=evaluation.diagnosis.to_dict(), history=candidate.history,
-            warnings=list(warnings),
+            headline=[tuple(p) for p in test_metrics["headline"]], test_metrics=test_metrics,
+            baseline=baseline, diagnosis=diagnosis or {}, history=history, warnings=list(warnings),
         )
 
     def _metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
