@@ -28,12 +28,27 @@ def run_problems(cfg: RunConfig) -> list[str]:
     if cfg.transfer.source is not None and cfg.tune is not None:
         problems.append("tune: a model trained from transfer.source keeps the source's "
                         "architecture, so there is nothing to search; remove the tune section")
+    problems += _update_problems(cfg)
     gate = cfg.evaluate.gate
     if gate is not None and cfg.registry.alias == gate.alias:
         problems.append(f"registry.alias: {gate.alias!r} is the alias evaluate.gate guards; a "
                         f"run moves it only through the gate. Remove registry.alias or set "
                         f"another (e.g. staging)")
     return problems + gan_problems(cfg)
+
+
+def _update_problems(cfg: RunConfig) -> list[str]:
+    """An update (`update.source`) continues one model: no search, no second source."""
+    if cfg.update.source is None:
+        return []
+    problems = []
+    if cfg.tune is not None:
+        problems.append("tune: an update keeps the source's architecture, so there is nothing "
+                        "to search; remove the tune section")
+    if cfg.transfer.source is not None:
+        problems.append(f"transfer.source: an update continues {cfg.update.source}; it cannot "
+                        f"also start from {cfg.transfer.source}. Remove transfer.source")
+    return problems
 
 
 def is_anomaly(cfg: RunConfig) -> bool:

@@ -60,6 +60,7 @@ from dlforge.config.train_schema import (
     StepSchedule,
     TrainConfig,
 )
+from dlforge.config.update_schema import UpdateConfig
 
 __all__ = [
     "ALIAS_PATTERN", "MODEL_NAME_PATTERN", "MODEL_TYPES", "AugmentConfig", "AutoModelConfig",
@@ -232,6 +233,7 @@ class RunConfig(Section):
     drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift and skew verdicts.")
     transfer: TransferConfig = Field(default_factory=TransferConfig, description="Transfer learning from a registered model (dlforge finetune).")
     review: ReviewConfig = Field(default_factory=ReviewConfig, description="Finding mislabelled training samples.")
+    update: UpdateConfig = Field(default_factory=UpdateConfig, description="Online updates of a registered model (dlforge update).")
 
     @field_validator("model", mode="before")
     @classmethod

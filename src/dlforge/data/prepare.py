@@ -111,6 +111,19 @@ class PreparedData:
                       test=splits.train.subset(held_out), info={**splits.info, "held_out": len(held_out)})
         return prepare_splits(cfg, self.dataset, fold, self.validation)
 
+    def with_training(self, x: np.ndarray, y: np.ndarray) -> PreparedData:
+        """This data with more training samples, already preprocessed (an update's replayed
+        ones), appended to the training tensors; splits, preprocessing and the other splits
+        are unchanged. Under a weighted sampler the extra samples get the mean weight."""
+        xt, yt = to_tensors(x, y, self.task)
+        train = self.tensors["train"]
+        weights = self.balanced.sample_weights
+        if weights is not None and len(x):
+            weights = np.concatenate([weights, np.full(len(x), float(np.mean(weights)))])
+        return replace(self, tensors={**self.tensors, "train": (torch.cat([train[0], xt.to(train[0].dtype)]),
+                                                                torch.cat([train[1], yt.to(train[1].dtype)]))},
+                       balanced=replace(self.balanced, sample_weights=weights))
+
     def training_samples(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The training split as it came from the source (before resampling), preprocessed:
         one row per `splits.train.ids`, for per-sample scores such as margins."""

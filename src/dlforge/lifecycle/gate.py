@@ -17,10 +17,12 @@ from dlforge.config.lifecycle_schema import Condition, parse_condition
 from dlforge.errors import ConfigError, DataError
 from dlforge.evaluate.inspect import latency_ms
 from dlforge.evaluate.metrics import evaluate_scores, flat_metrics
+from dlforge.registry.bundle import load_bundle
+from dlforge.registry.predictor import Predictor
 
 if TYPE_CHECKING:
     from dlforge.lifecycle.gate_set import GateSet
-    from dlforge.registry import ModelVersion, Predictor
+    from dlforge.registry import ModelVersion
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 LATENCY_SAMPLES = 30
@@ -83,6 +85,11 @@ class GateResult:
         """The failed conditions with their figures, for a person."""
         return "; ".join(f"{c.metric} {c.candidate:.4g}, bound {c.bound:.4g} ({c.condition})"
                          for c in self.failed)
+
+
+def predictor_of(version: ModelVersion) -> Predictor:
+    """A predictor of `version`'s bundle, knowing which version it is."""
+    return Predictor(load_bundle(version.bundle_path), version=version)
 
 
 def score(predictor: Predictor, gate: GateSet) -> dict[str, float]:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from dlforge.config import load_config
 from dlforge.errors import ConfigError, NotFoundError
-from dlforge.lifecycle.gate import GateResult, judge, score
+from dlforge.lifecycle.forgetting import forgetting_check
+from dlforge.lifecycle.gate import GateResult, judge, predictor_of, score
 from dlforge.lifecycle.gate_set import (
     GateSet,
     candidate_test_set,
@@ -21,9 +22,7 @@ from dlforge.lifecycle.gate_set import (
     run_config,
     version_splits,
 )
-from dlforge.registry.bundle import load_bundle
 from dlforge.registry.holders import holder_stack
-from dlforge.registry.predictor import Predictor
 from dlforge.registry.refs import parse_ref
 
 if TYPE_CHECKING:
@@ -87,15 +86,17 @@ def promote(store: Store, name: str, candidate: int | str, *, alias: str | None 
 
 def gate(store: Store, candidate: ModelVersion, champion: ModelVersion | None, alias: str,
          conditions: list[str], gate_data: str | Path | None = None) -> GateResult:
-    """Score both models on the gate set (after checking neither trained on it) and judge."""
+    """Score both models on the gate set (after checking neither trained on it) and judge;
+    an update candidate is also held to `update.max_forgetting` (`lifecycle.forgetting`)."""
     rows = _gate_set(store, candidate, gate_data)
     compared = [v for v in (candidate, champion) if v is not None]
     trained = {v.ref: version_splits(store, v) for v in compared if v.run_id is not None}
     check_unseen(rows, trained)
-    mine = score(_predictor(candidate), rows)
-    theirs = score(_predictor(champion), rows) if champion else None
+    mine = score(predictor_of(candidate), rows)
+    theirs = score(predictor_of(champion), rows) if champion else None
+    forgetting = forgetting_check(store, candidate)  # updates only
     return GateResult(candidate, champion, alias, rows.source, len(rows),
-                      judge(list(conditions), mine, theirs))
+                      judge(list(conditions), mine, theirs) + ((forgetting,) if forgetting else ()))
 
 
 def rollback(store: Store, name: str, alias: str = DEFAULT_ALIAS,
@@ -141,7 +142,3 @@ def _gate_set(store: Store, candidate: ModelVersion, gate_data: str | Path | Non
     if gate_data is None:
         return candidate_test_set(store, candidate)
     return held_out_set(load_config(Path(gate_data)), str(gate_data))
-
-
-def _predictor(version: ModelVersion) -> Predictor:
-    return Predictor(load_bundle(version.bundle_path), version=version)

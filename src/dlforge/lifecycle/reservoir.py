@@ -71,13 +71,21 @@ class Reservoir:
     @classmethod
     def load(cls, path: Path, size: int, seed: int = 0) -> Reservoir:
         """A reservoir continuing the saved one at `path` (empty when there is none)."""
+        if not path.is_file():
+            return cls(size, seed)
+        return cls.resume(*read_sample(path), size=size, seed=seed)
+
+    @classmethod
+    def resume(cls, rows: np.ndarray, seen: int, *, size: int, seed: int = 0) -> Reservoir:
+        """A reservoir continuing a sample `rows` of `seen` inputs. A sample cut to `size`, or
+        one smaller than `size` that stands for more inputs than it holds, then stands for its
+        own rows only (so every slot below `seen` holds a row)."""
         reservoir = cls(size, seed)
-        if path.is_file():
-            x, seen = read_sample(path)
-            keep = x[:size]
-            reservoir._rows = np.empty((size, *x.shape[1:]), dtype=x.dtype)
-            reservoir._rows[:len(keep)] = keep
-            reservoir.seen = seen if len(keep) == len(x) else len(keep)
+        keep = rows[:size]
+        reservoir._rows = np.empty((size, *rows.shape[1:]), dtype=rows.dtype)
+        reservoir._rows[:len(keep)] = keep
+        whole = len(keep) == len(rows) and (len(keep) == size or seen == len(keep))
+        reservoir.seen = seen if whole else len(keep)
         return reservoir
 
 

@@ -13,6 +13,7 @@ from dlforge.config import RunConfig
 from dlforge.data.prepare import PreparedData
 from dlforge.faults import fault_point
 from dlforge.lifecycle.reference import reference_for
+from dlforge.lifecycle.replay import REPLAY, Replay, replay_for
 from dlforge.pipeline.evaluate_model import Evaluation, threshold_json, threshold_value
 from dlforge.registry import Store
 from dlforge.registry.bundle import input_spec as bundle_input_spec
@@ -23,7 +24,7 @@ def register_trained(store: Store, cfg: RunConfig, run_id: str, model: torch.nn.
                      data: PreparedData, evaluation: Evaluation, staging: Path,
                      parent_version: int | None = None):
     """Save a bundle (weights, preprocessing, task, threshold, metrics, the training split's
-    drift reference) and register it.
+    drift reference and replay buffer) and register it.
 
     The bundle is written complete into `staging` first; the store then moves it into the
     artifacts folder, so a failure leaves no half-written version behind.
@@ -39,7 +40,7 @@ def register_trained(store: Store, cfg: RunConfig, run_id: str, model: torch.nn.
     if version is None:
         if staging.exists():  # saved by a process killed before it registered: write it anew
             shutil.rmtree(staging)
-        bundle = _save(staging, cfg, run_id, model, data, evaluation)
+        bundle = _save(staging, cfg, run_id, model, data, evaluation, replay_for(store, data, cfg))
         fault_point("bundle-saved")
         version = store.register(name, run_id, bundle, evaluation.summary_metrics(),
                                  parent_version=parent_version)
@@ -51,7 +52,7 @@ def register_trained(store: Store, cfg: RunConfig, run_id: str, model: torch.nn.
 
 
 def _save(staging: Path, cfg: RunConfig, run_id: str, model: torch.nn.Module,
-          data: PreparedData, evaluation: Evaluation) -> Path:
+          data: PreparedData, evaluation: Evaluation, replay: Replay | None) -> Path:
     return save_bundle(
         staging, model=model.cpu(), model_config=cfg.model.model_dump(mode="json"),
         input_shape=data.preprocessor.output_shape, num_outputs=data.task.num_outputs,
@@ -62,6 +63,7 @@ def _save(staging: Path, cfg: RunConfig, run_id: str, model: torch.nn.Module,
                "threshold_detail": threshold_json(evaluation.threshold),
                "trained_on": evaluation.trained_on},
         reference=reference_for(model, data, cfg, threshold_value(evaluation.threshold)),
+        arrays=None if replay is None else {REPLAY: replay.arrays()},
     )
 
 

@@ -20,6 +20,7 @@ from dlforge.data.prepare import PreparedData, prepare_data
 from dlforge.errors import ConfigError, DlforgeError
 from dlforge.lifecycle.promote import promote
 from dlforge.lifecycle.transfer import transfer_plan
+from dlforge.lifecycle.update import update_plan
 from dlforge.pipeline.evaluate_model import evaluate_candidate
 from dlforge.pipeline.gan_run import evaluate_gan, step_for, train_gan, write_gan_report
 from dlforge.pipeline.recovery import check_resumable, claim_for_resume, heartbeat
@@ -126,8 +127,11 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
 
 def _first_plan(cfg: RunConfig, store: Store, echo: bool) -> tuple[TrainingPlan, int | None]:
     """The plan before any search, its `auto` keys filled in for the data (the run records
-    the resolved config), and the version it descends from: a model trained from scratch, or
-    from `transfer.source` (`dlforge finetune`)."""
+    the resolved config), and the version it descends from: a model trained from scratch,
+    from `transfer.source` (`dlforge finetune`), or updated from `update.source`."""
+    if cfg.update.source is not None:  # `dlforge update`: a version of the same model
+        update = update_plan(cfg, store)
+        return update.plan, update.source.version
     if cfg.transfer.source is None:
         data = prepare_data(cfg)
         cfg = resolve_auto(cfg, data.facts, echo=echo)

@@ -8,6 +8,8 @@
     meta.json             dlforge version, creation time, run id, data fingerprint, extras
     reference.json        statistics of the training split for drift checks (optional: bundles
                           registered before dlforge kept them have none, see `read_reference`)
+    replay.npz            a sample of the preprocessed training split for updates (optional,
+                          `lifecycle.replay`)
 
 A bundle is written whole or not at all (`dlforge.atomic.atomic_dir`).
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from safetensors import SafetensorError
@@ -68,6 +71,7 @@ def save_bundle(
     num_outputs: int, vocab_size: int | None, preprocessor: Preprocessor, task: TaskSpec,
     threshold: float | list[float] | None, metrics: dict[str, Any],
     extra: dict[str, Any] | None = None, reference: dict[str, Any] | None = None,
+    arrays: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write a model bundle directory at `dest`, all files or none.
 
@@ -82,6 +86,8 @@ def save_bundle(
             ``data_fingerprint`` and any other JSON values, kept in meta.json.
         reference: the training split's drift reference (`lifecycle.reference`), kept in
             reference.json; None writes no such file.
+        arrays: ``{file name: {array name: numpy array}}`` saved as .npz files (no pickle),
+            e.g. the replay buffer.
 
     Returns:
         `dest`.
@@ -123,6 +129,9 @@ def save_bundle(
         for name, doc in documents.items():
             (tmp / name).write_text(json.dumps(json_safe(doc), indent=2, sort_keys=True) + "\n",
                                     encoding="utf-8")
+        for name, named in (arrays or {}).items():
+            with (tmp / name).open("wb") as fh:
+                np.savez(fh, **named)
     return dest
 
 

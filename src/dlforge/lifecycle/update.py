@@ -1,0 +1,220 @@
+"""Online updates: continue training a registered model on fresh data mixed with its replay
+buffer, through the one path (`train_candidate`), as a new version of the same model.
+
+The source's weights are the start, its fitted preprocessing is reused (never refitted: the
+weights were learned on what it produces), fresh labels are mapped onto the source's classes,
+and replayed samples (`update.replay_ratio` of the training mix) come from the buffer kept in
+its bundle (`lifecycle.replay`). The new version must then pass the gate against the alias's
+holder, including the forgetting check (`lifecycle.forgetting`), before it serves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from torch import Tensor, nn
+
+from dlforge.candidate import TrainingPlan
+from dlforge.config import RunConfig, load_config
+from dlforge.data.dataset import Dataset, Splits, TaskSpec
+from dlforge.data.prepare import load_and_split, prepare_splits
+from dlforge.errors import ConfigError, DataError
+from dlforge.lifecycle.gate_set import run_config
+from dlforge.lifecycle.replay import read_replay
+from dlforge.lifecycle.transfer import check_fits
+from dlforge.registry.bundle import load_bundle
+from dlforge.registry.refs import parse_ref
+
+if TYPE_CHECKING:
+    from dlforge.registry import ModelVersion, Store
+
+CLASSIFICATION = ("binary", "multiclass")
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+# What a data path keeps from the source's data section: how its files are read and split.
+KEPT_DATA_KEYS = ("task", "label_columns", "text_column", "feature_columns", "categorical_columns",
+                  "positive_class", "image_size", "color", "val_fraction", "test_fraction", "stratify")
+
+
+@dataclass(frozen=True)
+class Update:
+    """An update's training plan and what it is made of.
+
+    Attributes:
+        plan: the candidate's plan (source weights, fresh + replayed training samples).
+        source: the version updated (the new one's parent).
+        fresh, replayed: training samples of each kind in the mix.
+    """
+
+    plan: TrainingPlan
+    source: ModelVersion
+    fresh: int
+    replayed: int
+
+
+def data_kind(path: Path) -> str:
+    """The data source that reads `path`: an image folder, a CSV or an .npz file.
+
+    Raises:
+        DataError: a path none of them reads.
+    """
+    if path.is_dir():
+        return "image_folder"
+    kinds = {".csv": "csv", ".npz": "npz"}
+    if path.suffix.lower() not in kinds:
+        raise DataError(f"--data: {str(path)!r} is neither a run config ({', '.join(CONFIG_SUFFIXES)}), "
+                        f"an image folder, a .csv nor an .npz file; give one of those")
+    return kinds[path.suffix.lower()]
+
+
+def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[str] | None = None,
+                  overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """The run config of an update of `ref` on `data`.
+
+    Args:
+        store: the registry.
+        ref: ``NAME@ALIAS`` (the alias the gate guards) or ``NAME@VERSION``.
+        data: a run config (its data, train, update and gate sections are used) or a data
+            path read like the source's data (image folder, .csv, .npz).
+        conditions: gate conditions overriding the config's `evaluate.gate`.
+        overrides: ``key=value`` overrides applied last.
+
+    Returns:
+        The config: the source's model, `update.source` pinned to the resolved version, the
+        gate on the alias, LR `update.lr` or the source's `train.lr * update.lr_mult`.
+
+    Raises:
+        NotFoundError: unknown model, version or alias.
+        ConfigError: no gate conditions, or a data path for a model registered without a run.
+        DataError: a path that is neither a config nor data.
+
+    Example:
+        >>> cfg = update_config(store, "digits@production", "new_digits.npz")  # doctest: +SKIP
+        >>> cfg.update.source, cfg.evaluate.gate.alias  # doctest: +SKIP
+        ('digits@1', 'production')
+    """
+    source = store.resolve(ref)
+    name, selector = parse_ref(ref)
+    base = run_config(store, source) if source.run_id else None
+    path = Path(data)
+    if path.suffix.lower() in CONFIG_SUFFIXES:
+        raw = load_config(path).model_dump(mode="json")
+    elif base is None:
+        raise ConfigError(f"--data: {source.ref} was registered without a run, so how its data "
+                          f"is read is unknown; give a run config (YAML) with a data section")
+    else:
+        raw = base.model_dump(mode="json")
+        kept = {k: raw["data"][k] for k in KEPT_DATA_KEYS}
+        raw["data"] = {"source": data_kind(path), "path": str(path), **kept}
+    cfg = load_config(raw)
+    gate = cfg.evaluate.gate
+    conditions = list(conditions or (gate.conditions if gate else []))
+    if not conditions:
+        raise ConfigError(f"evaluate.gate: an update must pass the gate, and {path} names no "
+                          f"conditions; give some with --require 'accuracy >= champion - 0.01'")
+    lr = cfg.update.lr or (base or cfg).train.lr * cfg.update.lr_mult
+    raw = cfg.model_dump(mode="json") | {"tune": None, "name": name}
+    raw["model"] = load_bundle(source.bundle_path).model_config
+    raw["train"] = {**raw["train"], "lr": lr}
+    raw["transfer"] = {**raw["transfer"], "source": None}
+    raw["update"] = {**raw["update"], "source": source.ref}
+    raw["registry"] = {**raw["registry"], "model_name": name, "alias": None, "enabled": True}
+    alias = selector if isinstance(selector, str) and selector != "latest" else None
+    raw["evaluate"]["gate"] = {"conditions": conditions, "promote": True,
+                               "alias": alias or (gate.alias if gate else "production")}
+    return load_config(raw, list(overrides))
+
+
+def update_plan(cfg: RunConfig, store: Store) -> Update:
+    """The plan of an update candidate of `cfg.update.source` on `cfg`'s data.
+
+    Raises:
+        NotFoundError: the source version is gone.
+        DataError: no new training samples, classes the source does not predict, or samples
+            its preprocessing cannot turn into its input shape.
+    """
+    source = store.resolve(cfg.update.source)
+    bundle = load_bundle(source.bundle_path)
+    dataset, splits, report = load_and_split(cfg)
+    if len(splits.train) == 0:
+        raise DataError(f"update: {cfg.data.path or cfg.data.name} has no new training samples; "
+                        f"add samples (an update needs some to learn from)")
+    try:
+        check_fits(bundle, source.ref, dataset)
+    except DataError as exc:  # the check names transfer.source: this is an update's source
+        raise DataError(str(exc).replace("transfer.source:", "update:", 1)) from None
+    dataset, splits = on_source_classes(dataset, splits, bundle.task, source.ref)
+    data = prepare_splits(cfg, dataset, splits, report, preprocessor=bundle.preprocessor)
+    buffer = read_replay(source.bundle_path)
+    if buffer is None:
+        report.warnings.append(f"update: {source.ref} has no replay buffer (registered before "
+                               f"dlforge kept one, or with update.replay_size 0), so this update "
+                               f"trains on the new data only; the gate still measures forgetting")
+        picks, mixed = np.empty(0, dtype=np.int64), data
+    else:
+        picks = buffer.draw(len(data.inputs("train")), cfg.update.replay_ratio, cfg.seed)
+        mixed = data.with_training(buffer.x[picks], buffer.y[picks])
+    fresh = len(data.inputs("train"))
+    trained_on = {"splits": "train", "samples": fresh + len(picks),
+                  "update": {"source": source.ref, "data": dataset.provenance.source,
+                             "fresh": fresh, "replayed": len(picks),
+                             "replay_share": round(len(picks) / (fresh + len(picks)), 4),
+                             "lr": cfg.train.lr}}
+    plan = TrainingPlan(cfg, mixed, trained_on=trained_on,
+                        prepare_model=partial(continue_from, state=bundle.model.state_dict()))
+    return Update(plan, source, fresh, len(picks))
+
+
+def continue_from(model: nn.Module, *, state: dict[str, Tensor]) -> nn.Module:
+    """Load the source's weights, all of them, into the freshly built `model`."""
+    model.load_state_dict(state)
+    return model
+
+
+def on_source_classes(dataset: Dataset, splits: Splits, task: TaskSpec,
+                      ref: str) -> tuple[Dataset, Splits]:
+    """The fresh data labelled in the source's classes (fresh data may hold fewer classes).
+
+    Raises:
+        DataError: another kind of task, or classes the source does not predict.
+    """
+    fresh = dataset.task
+    if task.kind not in CLASSIFICATION or fresh.kind not in CLASSIFICATION:
+        if (fresh.kind, tuple(fresh.class_names)) != (task.kind, tuple(task.class_names)):
+            raise DataError(f"update: {ref} predicts {task.kind} {list(task.class_names)}, this "
+                            f"data is {fresh.kind} {list(fresh.class_names)}; update it with data "
+                            f"of the same task")
+        return dataset, splits
+    unknown = [c for c in fresh.class_names if c not in task.class_names]
+    if len(unknown) == len(fresh.class_names):
+        raise DataError(f"update: none of the data's classes {unknown} is one of {ref}'s "
+                        f"{list(task.class_names)}; train a model for new classes with "
+                        f"`dlforge finetune CONFIG --from {ref}`")
+    if unknown:
+        raise DataError(f"update: classes {unknown} of the data are not among {ref}'s "
+                        f"{list(task.class_names)}; keep the known ones with data.classes, or "
+                        f"add classes with `dlforge finetune`")
+    index = np.array([task.class_names.index(c) for c in fresh.class_names], dtype=np.int64)
+
+    def relabel(ds: Dataset) -> Dataset:
+        return replace(ds, y=index[np.asarray(ds.y, dtype=np.int64)], task=task)
+
+    return relabel(dataset), replace(splits, train=relabel(splits.train), val=relabel(splits.val),
+                                     test=relabel(splits.test))
+
+
+def lineage_root(store: Store, version: ModelVersion) -> ModelVersion:
+    """The first version of `version`'s lineage (following `parent_version` back)."""
+    seen: set[int] = set()
+    while version.parent_version is not None and version.version not in seen:
+        seen.add(version.version)
+        version = store.get_version(version.name, version.parent_version)
+    return version
+
+
+def update_record(trained_on: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``update`` part of a version's lineage record, None for versions not updated."""
+    return (trained_on or {}).get("update")
