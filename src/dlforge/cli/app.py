@@ -21,6 +21,7 @@ from dlforge.cli.review_cmds import review_command
 from dlforge.cli.serve_cmds import serve_command
 from dlforge.cli.tune_cmds import tune_command
 from dlforge.cli.ui_cmds import ui_command
+from dlforge.cli.update_cmds import register_update
 
 app = typer.Typer(
     name="dlforge",
@@ -46,6 +47,7 @@ app.command("serve")(serve_command)
 app.command("tune")(tune_command)
 app.command("ui")(ui_command)
 register_lifecycle(app)
+register_update(app)
 
 ConfigArg = Annotated[Path | None, typer.Argument(help="Run config (YAML). Default: digits with a small CNN.")]
 SetOpt = Annotated[list[str], typer.Option("--set", "-s", help="Override a key: --set train.epochs=2 (repeatable).")]

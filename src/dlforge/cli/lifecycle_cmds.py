@@ -33,13 +33,19 @@ def promote_command(
 
     result = promote(open_store(ctx), name, candidate, alias=alias, conditions=list(require),
                      gate_data=gate_data)
+    show_gate(result, refused="promotion refused")
+
+
+def show_gate(result, refused: str) -> None:
+    """Print a gate's table, then where the alias moved, or exit 1 saying why it did not."""
+    name = result.candidate.name
     champion = f"{name}@{result.champion.version}" if result.champion else "none"
     output.table(f"gate: {result.candidate.ref} vs {result.alias} holder {champion} on "
                  f"{result.samples} rows ({result.gate_set})",
                  ["condition", "candidate", "champion", "bound", "result"],
                  [(c.condition, c.candidate, c.champion, c.bound, c.status) for c in result.checks])
     if not result.passed:
-        output.err.print(f"error: promotion refused: {result.failures()}")
+        output.err.print(f"error: {refused}: {result.failures()}")
         raise typer.Exit(1)
     output.out.print(f"{name}@{result.alias} -> version {result.candidate.version}")
 

@@ -80,11 +80,14 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
         data: a run config (its data, train, update and gate sections are used) or a data
             path read like the source's data (image folder, .csv, .npz).
         conditions: gate conditions overriding the config's `evaluate.gate`.
-        overrides: ``key=value`` overrides applied last.
+        overrides: ``key=value`` overrides of the data config (`update.*`, `train.epochs` ...;
+            the model, train.lr and the gate are then set as described below).
 
     Returns:
         The config: the source's model, `update.source` pinned to the resolved version, the
-        gate on the alias, LR `update.lr` or the source's `train.lr * update.lr_mult`.
+        gate on the alias, LR `update.lr` or `train.lr * update.lr_mult` of the lineage's
+        first version (a chain of updates does not shrink it further). A data path takes
+        the other sections from that first version's run config.
 
     Raises:
         NotFoundError: unknown model, version or alias.
@@ -98,7 +101,8 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
     """
     source = store.resolve(ref)
     name, selector = parse_ref(ref)
-    base = run_config(store, source) if source.run_id else None
+    root = lineage_root(store, source)  # its settings, not a previous update's (no compounding)
+    base = run_config(store, root) if root.run_id else None
     path = Path(data)
     if path.suffix.lower() in CONFIG_SUFFIXES:
         raw = load_config(path).model_dump(mode="json")
@@ -109,7 +113,7 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
         raw = base.model_dump(mode="json")
         kept = {k: raw["data"][k] for k in KEPT_DATA_KEYS}
         raw["data"] = {"source": data_kind(path), "path": str(path), **kept}
-    cfg = load_config(raw)
+    cfg = load_config(raw, list(overrides))
     gate = cfg.evaluate.gate
     conditions = list(conditions or (gate.conditions if gate else []))
     if not conditions:
@@ -123,9 +127,9 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
     raw["update"] = {**raw["update"], "source": source.ref}
     raw["registry"] = {**raw["registry"], "model_name": name, "alias": None, "enabled": True}
     alias = selector if isinstance(selector, str) and selector != "latest" else None
-    raw["evaluate"]["gate"] = {"conditions": conditions, "promote": True,
+    raw["evaluate"]["gate"] = {"conditions": conditions, "promote": False,
                                "alias": alias or (gate.alias if gate else "production")}
-    return load_config(raw, list(overrides))
+    return load_config(raw)
 
 
 def update_plan(cfg: RunConfig, store: Store) -> Update:

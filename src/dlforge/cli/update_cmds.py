@@ -1,0 +1,110 @@
+"""`dlforge update`: continue training a registered model on fresh data (with replay), as a new
+version that serves only once it passes the gate; `--watch DIR` folds new files in batches."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dlforge.cli import output
+from dlforge.cli.lifecycle_cmds import show_gate
+from dlforge.cli.registry_cmds import open_store
+
+
+def update_command(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="The model to update: NAME@ALIAS (the alias the gate "
+                                              "guards) or NAME@VERSION.")],
+    data: Annotated[Path | None, typer.Option(
+        "--data", "-d", help="Fresh data: a run config (YAML) or a path read like the model's "
+                             "data (image folder, .csv, .npz).")] = None,
+    watch: Annotated[Path | None, typer.Option(
+        help="Fold in new files of this folder as they arrive (image files in class "
+             "subfolders, or .csv files), a batch at a time, until SIGINT/SIGTERM.")] = None,
+    require: Annotated[list[str], typer.Option(
+        help="A gate condition (repeatable); default the config's evaluate.gate.")] = [],  # noqa: B006
+    set_: Annotated[list[str], typer.Option("--set", "-s", help="Override a key of the update's "
+                                            "config, e.g. update.replay_ratio=0.3 (repeatable).")] = [],  # noqa: B006
+    max_batches: Annotated[int | None, typer.Option(help="--watch: stop after this many batches.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No training progress.")] = False,
+) -> None:
+    """Train a new version of MODEL on fresh data mixed with its replay buffer, then put it
+    through the gate (with the forgetting check); the alias moves only when it passes, else
+    the version stays registered, not serving, and the command exits 1 with the table.
+
+    Example: dlforge update digits@production --data new_digits.npz
+    """
+    if (data is None) == (watch is None):
+        raise typer.BadParameter("give exactly one of --data and --watch", param_hint="--data")
+    if watch is not None:
+        _watch(ctx, model, watch, list(require), list(set_), max_batches)
+        return
+    result, line = _update_once(ctx, model, data, list(require), list(set_), quiet)
+    output.out.print(line)
+    show_gate(result, refused="update refused")
+
+
+def _update_once(ctx: typer.Context, ref: str, data: Path, require: list[str],
+                 overrides: list[str], quiet: bool):
+    """One update: config, run (train, evaluate, register), gate. Returns (gate result, a
+    line on what the new version trained on)."""
+    from dlforge.lifecycle.promote import promote
+    from dlforge.lifecycle.update import update_config
+    from dlforge.pipeline import run as run_pipeline
+    from dlforge.registry.bundle_checks import read_json
+
+    with open_store(ctx) as store:
+        cfg = update_config(store, ref, data, conditions=require, overrides=overrides)
+    run = run_pipeline(cfg, workspace=ctx.find_root().obj["workspace"], progress=not quiet,
+                       store_url=ctx.find_root().obj["store_url"])
+    for warning in run.warnings:
+        output.err.print(f"warning: {warning}")
+    record = read_json(run.bundle_path / "meta.json")["trained_on"]["update"]
+    line = (f"update: {run.model_ref} from {record['source']}: {record['fresh']} new + "
+            f"{record['replayed']} replayed samples (replay share {record['replay_share']:.2f}), "
+            f"test {run.headline[0][0]} {run.headline[0][1]:.4f}")
+    with open_store(ctx) as store:
+        name, version = run.model_ref.split("@")
+        return promote(store, name, int(version), alias=cfg.evaluate.gate.alias), line
+
+
+def _watch(ctx: typer.Context, ref: str, directory: Path, require: list[str],
+           overrides: list[str], max_batches: int | None) -> None:
+    from dlforge.config import load_config
+    from dlforge.lifecycle.gate_set import run_config
+    from dlforge.lifecycle.watch import IMAGES, ROWS, StopFlag, WatchState, watch
+    from dlforge.registry.bundle_checks import read_json
+    from dlforge.workspace import resolve_workspace
+
+    if not directory.is_dir():
+        raise typer.BadParameter(f"{str(directory)!r} is not a folder", param_hint="--watch")
+    with open_store(ctx) as store:
+        source = store.resolve(ref)
+        base = run_config(store, source) if source.run_id else None
+    modality = read_json(Path(source.bundle_path) / "model.json")["input"]["modality"]
+    kind = IMAGES if modality == "image" else ROWS
+    cfg = load_config(base, overrides).update.watch
+    key = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]
+    home = resolve_workspace(ctx.find_root().obj["workspace"]) / "updates" / source.name / key
+    state = WatchState.load(home / "state.json")
+
+    def fold(path: Path) -> str:
+        result, line = _update_once(ctx, ref, path, require, overrides, quiet=True)
+        verdict = (f"promoted to {result.alias}" if result.passed
+                   else f"refused ({result.failures()})")
+        return f"{line.removeprefix('update: ')}; {verdict}"
+
+    output.out.print(f"watching {directory} for new {'images' if kind == IMAGES else 'CSV files'} "
+                     f"({len(state.batches)} batches folded in before); Ctrl-C stops after the batch")
+    with StopFlag().catching() as stop:
+        done = watch(directory, kind, fold, cfg, state=state, batches=home, stop=stop,
+                     echo=lambda line: output.out.print(line), max_batches=max_batches)
+    output.out.print(f"stopped after {done} batches; state in {state.path}")
+
+
+def register_update(app: typer.Typer) -> None:
+    """Add `dlforge update` to the application."""
+    app.command("update")(update_command)
