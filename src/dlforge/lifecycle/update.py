@@ -22,6 +22,8 @@ from dlforge.candidate import TrainingPlan
 from dlforge.config import RunConfig, load_config
 from dlforge.data.dataset import Dataset, Splits, TaskSpec
 from dlforge.data.prepare import load_and_split, prepare_splits
+from dlforge.data.select import select
+from dlforge.data.sources import load_dataset
 from dlforge.errors import ConfigError, DataError
 from dlforge.lifecycle.gate_set import run_config
 from dlforge.lifecycle.replay import read_replay
@@ -142,10 +144,7 @@ def update_plan(cfg: RunConfig, store: Store) -> Update:
     """
     source = store.resolve(cfg.update.source)
     bundle = load_bundle(source.bundle_path)
-    dataset, splits, report = load_and_split(cfg)
-    if len(splits.train) == 0:
-        raise DataError(f"update: {cfg.data.path or cfg.data.name} has no new training samples; "
-                        f"add samples (an update needs some to learn from)")
+    dataset, splits, report = _fresh_data(cfg)
     try:
         check_fits(bundle, source.ref, dataset)
     except DataError as exc:  # the check names transfer.source: this is an update's source
@@ -170,6 +169,18 @@ def update_plan(cfg: RunConfig, store: Store) -> Update:
     plan = TrainingPlan(cfg, mixed, trained_on=trained_on,
                         prepare_model=partial(continue_from, state=bundle.model.state_dict()))
     return Update(plan, source, fresh, len(picks))
+
+
+def _fresh_data(cfg: RunConfig) -> tuple[Dataset, Splits, Any]:
+    """The update's data, loaded and split; no samples at all is said as such (the split
+    would otherwise complain about its fractions)."""
+    try:
+        return load_and_split(cfg)
+    except DataError:
+        if len(select(load_dataset(cfg.data), cfg.data, cfg.seed)) == 0:
+            raise DataError(f"update: {cfg.data.path or cfg.data.name} holds no samples; an update "
+                            f"needs new labelled samples to learn from") from None
+        raise
 
 
 def continue_from(model: nn.Module, *, state: dict[str, Tensor]) -> nn.Module:

@@ -1,0 +1,157 @@
+"""`dlforge update` on a real store: a digits model (v1, promoted by its run) updated on digits
+shifted one pixel to the right (fresh data the model never saw), through the gate with the
+forgetting check; refusals and bad input leave the store as it was."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from dlforge.cli import main
+from dlforge.config import load_config
+from dlforge.errors import ConfigError
+from dlforge.lifecycle.replay import REPLAY, read_replay
+from dlforge.lifecycle.update import update_config
+from dlforge.pipeline import run
+from dlforge.registry import Store
+from dlforge.registry.bundle_checks import read_json
+
+BASE = {"name": "dg", "data": {"source": "builtin", "name": "digits"},
+        "model": {"type": "mlp", "hidden": [32]},
+        "train": {"epochs": 3, "batch_size": 64, "lr": 0.01, "num_threads": 1},
+        "update": {"replay_size": 400, "max_forgetting": 0.05},
+        "evaluate": {"baseline": False, "gate": {"conditions": ["accuracy >= champion - 0.05"]}}}
+
+
+def digits_npz(path: Path, rows: slice, *, labels=None, side: int = 8, shift: int = 1) -> Path:
+    """Digits `rows` shifted `shift` pixels right (other rows than the builtin source's),
+    saved as an npz source; `labels` replaces the labels, `side` resizes by repeating."""
+    d = load_digits()
+    x = np.roll(np.rint(d.images * (255 / 16)).astype(np.uint8), shift, axis=2)[rows, None]
+    x = np.repeat(np.repeat(x, side // 8, axis=2), side // 8, axis=3)
+    y = d.target[rows] if labels is None else np.resize(np.asarray(labels), len(x))
+    np.savez(path, x_train=x, y_train=y)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("update")
+    run(BASE, workspace=ws, progress=False)
+    digits_npz(ws / "shifted.npz", slice(0, 600))
+    return ws
+
+
+def snapshot(ws: Path) -> tuple:
+    with Store.open(ws) as store:
+        return ([(v.version, v.aliases) for v in store.list_versions("dg")],
+                [(e.event, e.version) for e in store.history("dg")], len(store.list_runs()))
+
+
+def test_registration_keeps_a_class_balanced_replay_buffer(ws):
+    with Store.open(ws) as store:
+        buffer = read_replay(store.resolve("dg@1").bundle_path)
+    assert buffer.x.shape == (400, 1, 8, 8) and buffer.x.dtype == np.float32
+    assert np.bincount(buffer.y).tolist() == [40] * 10
+    assert buffer.seen.sum() == 1797 - 270 - 270  # the whole training split, counted per class
+
+
+def test_the_update_lr_is_a_tenth_of_the_first_versions(ws):
+    with Store.open(ws) as store:
+        cfg = update_config(store, "dg@production", ws / "shifted.npz")
+    assert (cfg.train.lr, cfg.update.source, cfg.registry.alias) == (0.001, "dg@1", None)
+    assert (cfg.data.source, cfg.model.type, cfg.evaluate.gate.alias) == ("npz", "mlp", "production")
+
+
+def test_an_update_passes_the_gate_with_lineage_and_a_continued_buffer(ws, capsys):
+    assert main(["-w", str(ws), "update", "dg@production", "--data", str(ws / "shifted.npz"), "-q"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("update: dg@2 from dg@1: 420 new + 400 replayed samples (replay share 0.49)")
+    assert [line.split()[0] for line in out[2:5]] == ["condition", "accuracy", "forgetting"]
+    assert out[4].endswith("passed") and out[-1] == "dg@production -> version 2"
+    with Store.open(ws) as store:
+        v2 = store.resolve("dg@production")
+        v1_seen = read_replay(store.resolve("dg@1").bundle_path).seen
+        buffer = read_replay(v2.bundle_path)
+    assert (v2.version, v2.parent_version) == (2, 1)
+    record = read_json(v2.bundle_path / "meta.json")["trained_on"]["update"]
+    assert record == {"source": "dg@1", "data": "npz", "fresh": 420, "replayed": 400,
+                      "replay_share": 0.4878, "lr": 0.001}
+    fresh = np.bincount(load_digits().target[:600], minlength=10)  # 420 of them trained
+    assert len(buffer) == 400 and buffer.seen.sum() == v1_seen.sum() + 420
+    assert np.all(buffer.seen >= v1_seen) and np.all(buffer.seen - v1_seen <= fresh)
+
+
+def test_a_worse_update_is_registered_but_refused_with_the_table(ws, capsys):
+    before = snapshot(ws)
+    code = main(["-w", str(ws), "update", "dg@production", "--data", str(ws / "shifted.npz"), "-q",
+                 "--set", "update.lr=5", "--set", "update.replay_ratio=0"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "0 replayed samples" in out.splitlines()[0]
+    assert err.startswith("error: update refused: accuracy ") and "(forgetting <= 0.05)" in err
+    versions, events, runs = snapshot(ws)
+    assert versions[:-1] == before[0] and versions[-1][1] == ()  # registered, not serving
+    assert events == [*before[1], ("registered", versions[-1][0]),
+                      ("promotion_refused", versions[-1][0])]
+    assert runs == before[2] + 1
+
+
+@pytest.mark.parametrize(("make", "message", "code"), [
+    (lambda p: digits_npz(p, slice(0, 0)), "error: update: {p} holds no samples; an update needs "
+                                           "new labelled samples to learn from", 1),
+    (lambda p: digits_npz(p, slice(0, 60), labels=[10, 11]),
+     "error: update: none of the data's classes ['10', '11'] is one of dg@2's ['0', '1', '2', '3', "
+     "'4', '5', '6', '7', '8', '9']; train a model for new classes with `dlforge finetune CONFIG "
+     "--from dg@2`", 1),
+    (lambda p: digits_npz(p, slice(0, 90), labels=[1, 2, 12]),
+     "error: update: classes ['12'] of the data are not among dg@2's", 1),
+    (lambda p: digits_npz(p, slice(0, 60), side=16),
+     "error: update: dg@2 takes inputs of shape [1, 8, 8] (raw [1, 8, 8]); this data's samples "
+     "are [1, 16, 16]", 1),
+    (lambda p: p.with_suffix(".txt"), "error: --data: ", 1),
+])
+def test_bad_updates_are_one_line_errors_and_leave_the_store(ws, capsys, make, message, code):
+    before = snapshot(ws)
+    path = make(ws / "bad.npz")
+    got = main(["-w", str(ws), "update", "dg@production", "--data", str(path), "-q"])
+    err = capsys.readouterr().err
+    assert (got, err.count("\n")) == (code, 1)
+    assert err.startswith(message.format(p=path))
+    assert snapshot(ws) == before
+
+
+def test_an_update_without_conditions_is_refused_before_training(ws, tmp_path):
+    config = tmp_path / "nogate.yaml"
+    config.write_text(f"data: {{source: npz, path: {ws / 'shifted.npz'}}}\n")
+    with Store.open(ws) as store, pytest.raises(ConfigError, match=r"^evaluate\.gate: an update must "
+                                                                   r"pass the gate, and .*nogate\.yaml "
+                                                                   r"names no conditions"):
+        update_config(store, "dg@production", config)
+
+
+def test_an_update_source_cannot_be_searched_or_transferred():
+    with pytest.raises(ConfigError) as caught:
+        load_config({"update": {"source": "dg@1"}, "transfer": {"source": "other@1"},
+                     "tune": {"space": {"train.lr": {"log_uniform": [0.001, 0.1]}}}})
+    assert "tune: an update keeps the source's architecture" in str(caught.value)
+    assert "transfer.source: an update continues dg@1; it cannot also start from other@1" in str(caught.value)
+
+
+def test_a_bundle_without_replay_buffer_updates_without_replay_and_says_so(ws, capsys):
+    with Store.open(ws) as store:
+        bundle = store.resolve("dg@production").bundle_path
+    shutil.move(bundle / REPLAY, ws / "kept.npz")
+    try:
+        code = main(["-w", str(ws), "update", "dg@production", "--data", str(ws / "shifted.npz"), "-q"])
+    finally:
+        shutil.move(ws / "kept.npz", bundle / REPLAY)
+    out, err = capsys.readouterr()
+    assert code in (0, 1) and "420 new + 0 replayed samples" in out
+    assert err.startswith("warning: update: dg@2 has no replay buffer (registered before dlforge "
+                          "kept one, or with update.replay_size 0), so this update trains on the "
+                          "new data only")
