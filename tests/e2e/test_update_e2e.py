@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import yaml
 from sklearn.datasets import load_digits
-
 from test_lifecycle_e2e import ROOT, TINY, cli, free_port, served_version, until
 
 pytestmark = pytest.mark.e2e

@@ -228,8 +228,3 @@ def lineage_root(store: Store, version: ModelVersion) -> ModelVersion:
         seen.add(version.version)
         version = store.get_version(version.name, version.parent_version)
     return version
-
-
-def update_record(trained_on: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The ``update`` part of a version's lineage record, None for versions not updated."""
-    return (trained_on or {}).get("update")
