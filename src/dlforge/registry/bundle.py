@@ -86,7 +86,7 @@ def save_bundle(
             ``data_fingerprint`` and any other JSON values, kept in meta.json.
         reference: the training split's drift reference (`lifecycle.reference`), kept in
             reference.json; None writes no such file.
-        arrays: ``{file name: {array name: numpy array}}`` saved as .npz files (no pickle),
+        arrays: ``{file name: {array name: numpy array}}`` saved as .npz files (numeric arrays only),
             e.g. the replay buffer.
 
     Returns:
