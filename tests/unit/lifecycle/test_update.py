@@ -155,3 +155,25 @@ def test_a_bundle_without_replay_buffer_updates_without_replay_and_says_so(ws, c
     assert err.startswith("warning: update: dg@2 has no replay buffer (registered before dlforge "
                           "kept one, or with update.replay_size 0), so this update trains on the "
                           "new data only")
+
+
+def test_watch_folds_a_batch_of_image_files_through_the_gate(ws, tmp_path, capsys):
+    from PIL import Image
+
+    d = load_digits()
+    x = np.roll(np.rint(d.images * (255 / 16)).astype(np.uint8), 2, axis=2)
+    for i in range(600, 750):  # rows the other updates did not use
+        (tmp_path / "in" / str(d.target[i])).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(x[i]).save(tmp_path / "in" / str(d.target[i]) / f"{i}.png")
+    before = snapshot(ws)
+    code = main(["-w", str(ws), "update", "dg@production", "--watch", str(tmp_path / "in"),
+                 "--max-batches", "1", "--set", "update.watch.poll_seconds=0.1"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert out[0] == (f"watching {tmp_path / 'in'} for new images (0 batches folded in before); "
+                      f"Ctrl-C stops after the batch")
+    assert out[1].startswith(f"batch 1: 150 files -> dg@{len(before[0]) + 1} from dg@")
+    assert out[1].endswith("promoted to production") or "; refused (" in out[1]
+    state = sorted((ws / "updates" / "dg").glob("*/state.json"))
+    assert len(state) == 1 and out[2] == f"stopped after 1 batches; state in {state[0]}"
+    assert len(snapshot(ws)[0]) == len(before[0]) + 1
