@@ -4,6 +4,7 @@ server follows -> rollback -> the server follows back."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,16 +55,9 @@ def until(port: int, x: list, version: int, seconds: float = 20.0) -> int:
     return seen
 
 
-def test_train_promote_serve_refuse_promote_rollback(tmp_path):
-    ws, config = tmp_path / "ws", tmp_path / "dg.yaml"
-    config.write_text(yaml.safe_dump(TINY))
-    first = cli(ws, "run", str(config), "--quiet")
-    assert first.returncode == 0, first.stderr
-    assert "gate:   promoted to production" in first.stdout
-    from dlforge.config import load_config
-    from dlforge.data.prepare import load_and_split
-
-    x = load_and_split(load_config(TINY))[1].test.x[:2].tolist()
+@contextlib.contextmanager
+def serving(ws: Path, x: list) -> Iterator[int]:
+    """A `dlforge serve` process of dg@production on a free port, up and serving version 1."""
     port = free_port()
     env = {**os.environ, "DLFORGE_WORKSPACE": str(ws)}
     server = subprocess.Popen([sys.executable, "-m", "dlforge", "serve", "--port", str(port),
@@ -76,6 +71,23 @@ def test_train_promote_serve_refuse_promote_rollback(tmp_path):
                 break
             except OSError:
                 time.sleep(0.2)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_train_promote_serve_refuse_promote_rollback(tmp_path):
+    ws, config = tmp_path / "ws", tmp_path / "dg.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    first = cli(ws, "run", str(config), "--quiet")
+    assert first.returncode == 0, first.stderr
+    assert "gate:   promoted to production" in first.stdout
+    from dlforge.config import load_config
+    from dlforge.data.prepare import load_and_split
+
+    x = load_and_split(load_config(TINY))[1].test.x[:2].tolist()
+    with serving(ws, x) as port:
         worse = cli(ws, "finetune", str(config), "--from", "dg@production", "--quiet",
                     "--set", "train.lr=1.0", "--set", "transfer.freeze_epochs=0",
                     "--set", "transfer.backbone_lr_mult=1")
@@ -90,9 +102,6 @@ def test_train_promote_serve_refuse_promote_rollback(tmp_path):
         back = cli(ws, "rollback", "dg", "--reason", "e2e")
         assert back.stdout == "dg@production: version 2 -> version 1 (rolled back)\n"
         assert until(port, x, 1) == 1
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     history = cli(ws, "models", "history", "dg").stdout
     events = [line.split()[2] for line in history.splitlines() if line.startswith("20")][:7]
     assert events == ["registered", "promoted", "registered", "promotion_refused",

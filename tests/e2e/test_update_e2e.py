@@ -4,16 +4,11 @@ update (the server stays) -> rollback (the server follows back). Digits, a few e
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-
 import numpy as np
 import pytest
 import yaml
 from sklearn.datasets import load_digits
-from test_lifecycle_e2e import ROOT, TINY, cli, free_port, served_version, until
+from test_lifecycle_e2e import TINY, cli, served_version, serving, until
 
 pytestmark = pytest.mark.e2e
 
@@ -35,18 +30,7 @@ def test_train_promote_serve_update_refuse_rollback(tmp_path):
     assert first.returncode == 0, first.stderr
     assert "gate:   promoted to production" in first.stdout
     x = np.load(fresh)["x_train"][:2].tolist()
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "dlforge", "serve", "--port", str(port),
-                               "--model", "dg@production"], env={**os.environ, "DLFORGE_WORKSPACE": str(ws)},
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                assert served_version(port, x) == 1
-                break
-            except OSError:
-                time.sleep(0.2)
+    with serving(ws, x) as port:
         update = cli(ws, "update", "dg@production", "--data", str(fresh), "--quiet")
         assert update.returncode == 0, update.stdout + update.stderr
         assert update.stdout.startswith("update: dg@2 from dg@1: 420 new + 420 replayed samples")
@@ -59,9 +43,6 @@ def test_train_promote_serve_update_refuse_rollback(tmp_path):
         back = cli(ws, "rollback", "dg", "--reason", "e2e")
         assert back.stdout == "dg@production: version 2 -> version 1 (rolled back)\n"
         assert until(port, x, 1) == 1
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     history = cli(ws, "models", "history", "dg").stdout
     events = [line.split()[2] for line in history.splitlines() if line.startswith("20")]
     assert events == ["registered", "promoted", "registered", "promoted", "registered",
