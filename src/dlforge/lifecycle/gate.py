@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from dlforge.config.lifecycle_schema import Condition, parse_condition
-from dlforge.errors import ConfigError, DataError
+from dlforge.errors import ConfigError
 from dlforge.evaluate.inspect import latency_ms
 from dlforge.evaluate.metrics import evaluate_scores, flat_metrics
 from dlforge.registry.bundle import load_bundle
@@ -97,12 +97,12 @@ def score(predictor: Predictor, gate: GateSet) -> dict[str, float]:
     pass's latency (``latency_ms_p50``, ``latency_ms_p95``, one sample, this process).
 
     Raises:
-        DataError: the model predicts other classes than the gate set has.
+        DataError: the gate set has classes the model does not predict (a subset of its
+            classes is scored on the model's labels, e.g. an update's fresh data).
     """
     if tuple(predictor.class_names) != gate.class_names:
         ref = predictor.version.ref if predictor.version else "the model"
-        raise DataError(f"gate set: its classes {list(gate.class_names)} differ from "
-                        f"{ref}'s {list(predictor.class_names)}; gate models of the same classes")
+        gate = gate.on_classes(tuple(predictor.class_names), ref)
     result = evaluate_scores(predictor.task, gate.y, predictor.predict_scores(gate.x),
                              predictor.threshold)
     sample = predictor.bundle.preprocessor.transform(gate.x[:1])

@@ -9,7 +9,7 @@ would be flattered, and the comparison would be unfair.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +42,19 @@ class GateSet:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def on_classes(self, names: tuple[str, ...], ref: str) -> GateSet:
+        """These rows labelled in `names` (a model's classes), when the set's classes are a
+        subset of them (single-label tasks).
+
+        Raises:
+            DataError: a class of the set is not in `names`, or multilabel sets that differ.
+        """
+        index = [names.index(c) if c in names else -1 for c in self.class_names]
+        if -1 in index or self.y.ndim != 1:
+            raise DataError(f"gate set: its classes {list(self.class_names)} differ from "
+                            f"{ref}'s {list(names)}; gate models of the same classes")
+        return replace(self, y=np.asarray(index, dtype=np.int64)[self.y], class_names=names)
 
 
 def run_config(store: Store, version: ModelVersion) -> RunConfig:

@@ -129,17 +129,17 @@ def _first_plan(cfg: RunConfig, store: Store, echo: bool) -> tuple[TrainingPlan,
     """The plan before any search, its `auto` keys filled in for the data (the run records
     the resolved config), and the version it descends from: a model trained from scratch,
     from `transfer.source` (`dlforge finetune`), or updated from `update.source`."""
-    if cfg.update.source is not None:  # `dlforge update`: a version of the same model
-        update = update_plan(cfg, store)
-        return update.plan, update.source.version
-    if cfg.transfer.source is None:
+    if cfg.update.source is None and cfg.transfer.source is None:
         data = prepare_data(cfg)
         cfg = resolve_auto(cfg, data.facts, echo=echo)
         return TrainingPlan(cfg, data, step=step_for(cfg)), None
-    transfer = transfer_plan(cfg, store, cfg.registry.model_name or cfg.name)
-    plan = transfer.plan
-    return replace(plan, config=resolve_auto(plan.config, plan.data.facts, echo=echo)), \
-        transfer.parent_version
+    if cfg.update.source is not None:  # `dlforge update`: a version of the same model
+        update = update_plan(cfg, store)
+        plan, parent = update.plan, update.source.version
+    else:
+        transfer = transfer_plan(cfg, store, cfg.registry.model_name or cfg.name)
+        plan, parent = transfer.plan, transfer.parent_version
+    return replace(plan, config=resolve_auto(plan.config, plan.data.facts, echo=echo)), parent
 
 
 def _search(cfg: RunConfig, data: PreparedData, store: Store, device: torch.device,

@@ -13,6 +13,7 @@ from sklearn.datasets import load_digits
 
 from dlforge.cli import main
 from dlforge.config import load_config
+from dlforge.data.prepare import load_and_split
 from dlforge.errors import ConfigError
 from dlforge.lifecycle.replay import REPLAY, read_replay
 from dlforge.lifecycle.update import update_config
@@ -177,3 +178,22 @@ def test_watch_folds_a_batch_of_image_files_through_the_gate(ws, tmp_path, capsy
     state = sorted((ws / "updates" / "dg").glob("*/state.json"))
     assert len(state) == 1 and out[2] == f"stopped after 1 batches; state in {state[0]}"
     assert len(snapshot(ws)[0]) == len(before[0]) + 1
+
+
+def test_fresh_data_of_a_few_classes_is_gated_on_the_models_labels(ws, capsys):
+    d = load_digits()
+    rows = np.flatnonzero(np.isin(d.target, [3, 5]))[:150]
+    x = np.roll(np.rint(d.images * (255 / 16)).astype(np.uint8), 1, axis=2)[rows, None]
+    np.savez(ws / "three_five.npz", x_train=x, y_train=d.target[rows])
+    splits = load_and_split(load_config({"data": {"source": "npz", "path": str(ws / "three_five.npz")}}))[1]
+    with Store.open(ws) as store:
+        seen_before = read_replay(store.resolve("dg@production").bundle_path).seen
+    code = main(["-w", str(ws), "update", "dg@production", "--data", str(ws / "three_five.npz"), "-q"])
+    out = capsys.readouterr().out.splitlines()
+    assert code in (0, 1)  # the gate decides; either way it scored the rows as 3 and 5
+    assert f" on {len(splits.test)} rows (test split of run " in out[1]
+    with Store.open(ws) as store:
+        buffer = read_replay(store.list_versions("dg")[-1].bundle_path)
+    added = buffer.seen - seen_before
+    assert added.tolist() == [0, 0, 0, *np.bincount(splits.train.y).tolist()[:1], 0,
+                              *np.bincount(splits.train.y).tolist()[1:], 0, 0, 0, 0]
