@@ -1,6 +1,6 @@
 """Forgetting: how much an update lost on what its lineage first learned.
 
-The figure is the task metric (accuracy; r2 for regression) on the ORIGINAL model's test
+The figure is the task metric (accuracy; r2 for regression; subset accuracy for multilabel) on the ORIGINAL model's test
 split (the first version of the lineage, rebuilt from its run's config), scored for the
 updated source (before) and the candidate (after), in this process. The gate adds it as a
 condition of every update candidate: refused when the drop exceeds `update.max_forgetting`
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from dlforge.registry import ModelVersion, Store
 
 REPORTED = "reported"
-METRICS = ("accuracy", "r2")
+METRICS = ("accuracy", "r2", "subset_accuracy", "macro_f1")  # the first the task has
 
 
 def forgetting_check(store: Store, candidate: ModelVersion) -> Check | None:
