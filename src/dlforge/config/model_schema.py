@@ -21,7 +21,7 @@ INIT_DESCRIPTION = (
 
 class _ModelBase(Section):
     init: Init = Field("glorot", description=INIT_DESCRIPTION)
-    parallel: ParallelConfig | None = Field(None, description="Pipeline model parallelism.")
+    parallel: ParallelConfig | None = Field(None, description="Pipeline model parallelism: the layers split into stages across processes (model.parallel).")
 
 
 class MLPConfig(_ModelBase):
