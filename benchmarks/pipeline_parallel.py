@@ -10,7 +10,7 @@ process after training (no sending, no waiting). idle share = 1 - compute / step
 ideal bubble is (K-1) / (M+K-1); sending activations and the per-micro-batch overhead of the
 schedule add to it. The whole model trains in one process at 1 and 2 threads for comparison.
 
-    python benchmarks/pipeline_parallel.py [--batches 8] [--out table.md]
+    python benchmarks/pipeline_parallel.py [--out table.md]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scaling import machine
+from scaling import publish
 
 MICROBATCHES = (1, 2, 4, 8)
 BATCH, SAMPLES, HIDDEN = 256, 2048, [1024, 1024, 1024]
@@ -137,13 +137,8 @@ def main() -> None:
     if args.worker:
         worker(args.worker[0], int(args.worker[1]))
         return
-    before = machine()
-    whole = {threads: measure(1, threads, 1)[0]["step_s"] for threads in (1, 2)}
-    split = {m: measure(2, 1, m) for m in MICROBATCHES}
-    text = f"{table(whole, split)}\n\nbefore: {before}\nafter: {machine()}"
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    publish(lambda: table({threads: measure(1, threads, 1)[0]["step_s"] for threads in (1, 2)},
+                          {m: measure(2, 1, m) for m in MICROBATCHES}), args.out)
 
 
 if __name__ == "__main__":

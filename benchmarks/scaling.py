@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,12 +111,18 @@ def main() -> None:
         out, epochs, batch = args.worker
         worker(out, int(epochs), int(batch))
         return
+    publish(lambda: table([measure(nproc, threads, args.epochs) for nproc, threads in SETTINGS]),
+            args.out)
+
+
+def publish(measured: Callable[[], str], out: Path | None) -> None:
+    """Print the table `measured()` returns with the machine and its load before and after
+    measuring; also write it to `out` when given."""
     before = machine()
-    text = table([measure(nproc, threads, args.epochs) for nproc, threads in SETTINGS])
-    text = f"{text}\n\nbefore: {before}\nafter: {machine()}"
+    text = f"{measured()}\n\nbefore: {before}\nafter: {machine()}"
     print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    if out:
+        out.write_text(text + "\n")
 
 
 if __name__ == "__main__":

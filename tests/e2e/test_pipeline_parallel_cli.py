@@ -46,8 +46,7 @@ def test_a_two_stage_run_registers_and_serves_the_model_one_process_trains(tmp_p
         with TestClient(create_app(store, ServeConfig())) as client:
             reply = client.post("/v1/models/pp/predict", json={"inputs": rows.iloc[:3].to_dict("records")})
     assert reply.status_code == 200
-    served = [row["scores"][row["label"]] for row in reply.json()["predictions"]]
-    assert served == pytest.approx([max(p, 1 - p) for p in got[:3]], abs=1e-6)
+    assert [row["score"] for row in reply.json()["predictions"]] == pytest.approx(got[:3], abs=1e-6)
 
 
 @pytest.mark.parametrize(("args", "message"), [
