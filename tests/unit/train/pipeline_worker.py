@@ -52,7 +52,9 @@ def model_for(task: str) -> torch.nn.Module:
     return TargetScale(mlp, 1) if task == "regression" else mlp
 
 
-def train(name: str) -> dict:
+def train(name: str, checkpoint_dir: str | None = None, resume_from: str | None = None) -> dict:
+    """Train setting `name` (split under torchrun); rank 0 checkpoints every epoch into
+    `checkpoint_dir`, if given."""
     task, schedule, microbatches, overrides, n = SETTINGS[name]
     x, y = make_data(task, n=n, seed=1)
     model = fit_target_scale(model_for(task), y)
@@ -61,9 +63,12 @@ def train(name: str) -> dict:
     step = (recording(PipelineStep)(ParallelConfig(stages=2, microbatches=microbatches,
                                                    schedule=schedule))
             if split else recording(SupervisedStep)())
-    cfg = train_cfg(**{**SGD_ONE_STEP, **overrides})
+    cfg = train_cfg(**{**SGD_ONE_STEP, **overrides},
+                    checkpoint={"save_best_only": False, "top_k": 3})
     result = fit(model, make_loaders(x, y, batch_size=cfg.batch_size, val=make_data(task, n=20, seed=2)),
-                 cfg, TASKS[task], device="cpu", progress=False, step=step)
+                 cfg, TASKS[task], device="cpu", progress=False, step=step,
+                 checkpoint_dir=checkpoint_dir if distributed.rank() == 0 else None,
+                 resume_from=resume_from)
     after = torch.cat([p.detach().flatten() for p in result.model.parameters()])
     kept = step.kept[-2]  # the last epoch's training meter
     mine = step.parameters() if split else list(result.model.parameters())
@@ -79,7 +84,8 @@ def main(out_dir: str) -> None:
     torch.set_num_threads(1)
     if distributed.launched():
         distributed.init_process_group()
-    runs = {name: train(name) for name in SETTINGS}
+    runs = {name: train(name, str(Path(out_dir, "checkpoints")) if name == "adam_epochs" else None)
+            for name in SETTINGS}
     mode = "split" if distributed.world_size() > 1 else "whole"
     Path(out_dir, f"{mode}{distributed.rank()}.json").write_text(json.dumps(runs))
     distributed.close()

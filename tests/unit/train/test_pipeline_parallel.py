@@ -29,10 +29,15 @@ def _launch(out: Path, nproc: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict:
+def out(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pipeline")
     _launch(out, 1)
-    _launch(out, 2)
+    _launch(out, 2)  # the split run checkpoints adam_epochs into out/checkpoints
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(out) -> dict:
     return {name: json.loads((out / f"{name}.json").read_text())
             for name in ("whole0", "split0", "split1")}
 
@@ -70,3 +75,16 @@ def test_every_process_ends_with_the_model_assembled_from_the_stages(runs):
     first, last = runs["split0"]["adam_epochs"], runs["split1"]["adam_epochs"]
     assert len(first["stage"]) == 144 and len(last["stage"]) == 243
     assert first["weights"] == last["weights"] == first["stage"] + last["stage"]
+
+
+def test_a_checkpoint_of_the_split_run_resumes_in_one_process(out, runs, monkeypatch):
+    """The split run's checkpoint after epoch 1 of 3 holds the assembled model and every
+    stage's Adam moments: one process resumes it and ends where the whole run ended."""
+    monkeypatch.syspath_prepend(str(HERE))
+    from pipeline_worker import train
+
+    assert sorted(p.name for p in (out / "checkpoints").glob("epoch*.pt")) == [
+        "epoch000.pt", "epoch001.pt", "epoch002.pt"]
+    resumed = train("adam_epochs", resume_from=str(out / "checkpoints" / "epoch000.pt"))
+    assert _diff(resumed["weights"], runs["whole0"]["adam_epochs"]["weights"]) < 1e-5
+    assert _diff(resumed["val_loss"], runs["whole0"]["adam_epochs"]["val_loss"]) < 1e-5
