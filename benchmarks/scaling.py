@@ -6,7 +6,8 @@ processes started by torchrun for 2 processes. Reported per setting: samples/s o
 and seconds per epoch (medians of the epochs after the first), and the all-reduce share of
 step time: the time of one all-reduce of the model's gradients (measured after training, 20
 repetitions) x steps per epoch / epoch time. DDP overlaps its bucketed all-reduces with the
-backward pass, so this share is an upper bound.
+backward pass, so this share is an upper bound. The CPU, its features and the load average
+before and after are printed under the table: compare figures only from a quiet machine.
 
     python benchmarks/scaling.py [--epochs 4] [--out table.md]
 """
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +79,20 @@ def measure(nproc: int, threads: int, epochs: int) -> dict:
         return {"nproc": nproc, "threads": threads, "batch": batch, **json.loads(out.read_text())}
 
 
+def machine() -> str:
+    """The CPU, its cores and features that matter to these figures, and the load average the
+    figures were measured under (another process's work makes them slower)."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                  if line.startswith("model name")), "unknown CPU")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
+                  if line.startswith("flags")), [])
+    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"machine: {model}, {os.cpu_count()} logical CPUs, features {' '.join(wanted) or 'none'}; "
+            f"load average (1/5/15 min) {load}")
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| processes | threads/process | batch/process | samples/s | s/epoch | all-reduce share | val accuracy |",
              "|---|---|---|---|---|---|---|"]
@@ -95,10 +111,18 @@ def main() -> None:
         out, epochs, batch = args.worker
         worker(out, int(epochs), int(batch))
         return
-    text = table([measure(nproc, threads, args.epochs) for nproc, threads in SETTINGS])
+    publish(lambda: table([measure(nproc, threads, args.epochs) for nproc, threads in SETTINGS]),
+            args.out)
+
+
+def publish(measured: Callable[[], str], out: Path | None) -> None:
+    """Print the table `measured()` returns with the machine and its load before and after
+    measuring; also write it to `out` when given."""
+    before = machine()
+    text = f"{measured()}\n\nbefore: {before}\nafter: {machine()}"
     print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    if out:
+        out.write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from dlforge.config.auto import resolve_auto
 from dlforge.runtime import seed_everything
 from dlforge.train.loop import fit, preflight
 from dlforge.train.monitor import resolve_mode
+from dlforge.train.pipeline_step import PipelineStep
 from dlforge.train.steps import Step, step_for
 
 if TYPE_CHECKING:
@@ -159,7 +160,11 @@ def check_plan(plan: TrainingPlan, *, device: torch.device) -> None:
 
 
 def _step(plan: TrainingPlan) -> Step:
-    return plan.step or step_for(plan.data.task.kind)
+    """The plan's step; else a pipeline step for `model.parallel`, else the task's default."""
+    split = getattr(plan.config.model, "parallel", None)
+    if plan.step is not None or split is None:
+        return plan.step or step_for(plan.data.task.kind)
+    return PipelineStep(split)
 
 
 def _resolved(plan: TrainingPlan) -> TrainingPlan:

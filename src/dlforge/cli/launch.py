@@ -121,7 +121,7 @@ def start_ranks(ctx: typer.Context, launch: Launch, cfg: RunConfig | None, confi
 
     launch.check()
     if cfg is not None:
-        check_launch(cfg)
+        check_launch(cfg, launch.nproc * launch.nnodes)
     head = []
     if ctx.obj["workspace"] is not None:
         head += ["--workspace", str(Path(ctx.obj["workspace"]).resolve())]

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from dlforge.config.base import Section
+from dlforge.config.parallel_schema import ParallelConfig
 
 # -------------------------------------------------------------------------------------- model
 
@@ -20,6 +21,7 @@ INIT_DESCRIPTION = (
 
 class _ModelBase(Section):
     init: Init = Field("glorot", description=INIT_DESCRIPTION)
+    parallel: ParallelConfig | None = Field(None, description="Pipeline model parallelism: the layers split into stages across processes (model.parallel).")
 
 
 class MLPConfig(_ModelBase):

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from dlforge.config import schema
+from dlforge.config.parallel_schema import ParallelConfig
 
 
 def config_reference() -> str:
@@ -55,6 +56,7 @@ def _sections() -> list[tuple[str, type[BaseModel]]]:
         ("model (type: linear)", schema.LinearConfig), ("model (type: autoencoder)", schema.AutoencoderConfig),
         ("model (type: dcgan)", schema.DCGANConfig),
         ("model (type: auto)", schema.AutoModelConfig),
+        ("model.parallel (mlp, basic_cnn)", ParallelConfig),
         ("train", schema.TrainConfig),
         ("train.schedule (type: constant)", schema.ConstantSchedule),
         ("train.schedule (type: step)", schema.StepSchedule),

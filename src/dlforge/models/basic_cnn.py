@@ -54,6 +54,11 @@ class BasicCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.classifier(self.features(x)))
 
+    def chain(self) -> list[nn.Module]:
+        """The layers whose composition is `forward` (pipeline stages cut this list)."""
+        blocks = [list(b) if isinstance(b, nn.Sequential) else [b] for b in self.features]
+        return [*(layer for block in blocks for layer in block), *self.classifier, self.head]
+
 
 def check_pools_fit(input_shape: tuple[int, int, int], n_blocks: int) -> None:
     """Raise ConfigError if ``n_blocks`` 2x2 max-pools do not fit images of ``input_shape``.

@@ -42,6 +42,10 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
 
+    def chain(self) -> list[nn.Module]:
+        """The layers whose composition is `forward` (pipeline stages cut this list)."""
+        return [*self.body, self.head]
+
 
 def build(cfg: MLPConfig, *, input_shape: tuple[int, ...], num_outputs: int,
           vocab_size: int | None = None) -> MLP:

@@ -39,6 +39,22 @@ class TargetScale(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x) * self.std + self.mean
 
+    def chain(self) -> list[nn.Module]:
+        """The network's chain of layers (`net.chain()`), then the rescaling."""
+        return [*self.net.chain(), Rescale(self.mean, self.std)]
+
+
+class Rescale(nn.Module):
+    """``x * std + mean`` with the fitted (fixed) tensors of a `TargetScale`, held as plain
+    attributes: the `TargetScale` owns and saves them."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.mean, self.std = mean, std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.std + self.mean
+
 
 def fit_target_scale(model: nn.Module, y_train: torch.Tensor) -> nn.Module:
     """Set a `TargetScale` model's mean and std from the training targets `(N,)` or `(N, T)`;

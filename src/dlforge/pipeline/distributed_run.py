@@ -19,7 +19,7 @@ from dlforge.data.prepare import prepare_data
 from dlforge.errors import ConfigError
 from dlforge.pipeline.runner import RunResult, run
 from dlforge.runtime import setup_process
-from dlforge.train import distributed
+from dlforge.train import distributed, pipeline_step
 
 
 def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
@@ -48,9 +48,9 @@ def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
             _follow()
             return None
         if config is not None:
-            check_launch(config)
+            check_launch(config, distributed.world_size())
             if progress:
-                print(distributed.describe(config.train, distributed.world_size()), file=sys.stderr)
+                print(_describe(config), file=sys.stderr)
         return run(config, workspace=workspace, progress=progress, resume=resume,
                    store_url=store_url)
     finally:
@@ -77,11 +77,25 @@ def launched() -> bool:
     return distributed.launched()
 
 
-def check_launch(cfg: RunConfig) -> None:
-    """Raise `ConfigError` for a config that cannot train data-parallel: one with a search."""
+def check_launch(cfg: RunConfig, world: int) -> None:
+    """Raise `ConfigError` for a config that cannot train in `world` processes: one with a
+    search, or a pipeline (`model.parallel`) whose stage count is not `world`."""
     if cfg.tune is not None:
         raise ConfigError("tune: a search cannot run with --nproc (each trial is one process); "
                           "use `dlforge train` (which ignores tune), or remove the tune section")
+    split = getattr(cfg.model, "parallel", None)
+    if split is not None and split.stages != world:
+        raise ConfigError(f"model.parallel.stages: {split.stages} stages need {split.stages} "
+                          f"processes, one per stage (got --nproc x --nnodes = {world}); "
+                          f"launch {split.stages} (data and pipeline parallelism do not combine)")
+
+
+def _describe(cfg: RunConfig) -> str:
+    """The line rank 0 prints at start: the pipeline's stages, or the data-parallel batch."""
+    split = getattr(cfg.model, "parallel", None)
+    if split is not None:
+        return pipeline_step.describe(split, cfg.train)
+    return distributed.describe(cfg.train, distributed.world_size())
 
 
 def _follow() -> None:

@@ -70,7 +70,7 @@ def init_process_group() -> int:
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-    with _failing("joining the process group"):
+    with failing("joining the process group"):
         dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s()))
     return dist.get_rank()
 
@@ -122,7 +122,7 @@ def share_config(config: dict[str, Any] | None = None) -> dict[str, Any]:
     if not (dist.is_available() and dist.is_initialized()):
         return config or {}
     box = [config]
-    with _failing("waiting for rank 0's config (if rank 0 stopped, its error says why)"):
+    with failing("waiting for rank 0's config (if rank 0 stopped, its error says why)"):
         dist.broadcast_object_list(box, src=0)
     return box[0]
 
@@ -182,21 +182,16 @@ class DataParallel(Parallel):
         return loaders, cfg.model_copy(update={"lr": scaled_lr(cfg, self.world)})
 
     def start(self, state: LoopState) -> None:
-        blob = [encode_checkpoint(state) if self.rank == 0 and state.epoch >= 0 else None]
-        with _failing("sending rank 0's resumed state"):
-            dist.broadcast_object_list(blob, src=0)
-        if blob[0] is not None and self.rank != 0:
-            restore_payload(torch.load(io.BytesIO(blob[0]), map_location="cpu", weights_only=True),
-                            state)
+        send_resumed_state(self.rank, state)
         ids = [state.device.index] if state.device.type == "cuda" else None
-        with _failing("wrapping the model in DistributedDataParallel"):
+        with failing("wrapping the model in DistributedDataParallel"):
             self.ddp = torch.nn.parallel.DistributedDataParallel(state.model, device_ids=ids)
 
     @contextlib.contextmanager
     def training(self, state: LoopState) -> Iterator[None]:
         plain, state.model = state.model, self.ddp
         try:
-            with _failing(f"all-reducing the gradients of epoch {state.epoch + 1}"):
+            with failing(f"all-reducing the gradients of epoch {state.epoch + 1}"):
                 yield
         finally:
             state.model = plain
@@ -207,7 +202,7 @@ class DataParallel(Parallel):
         keys = [key for key in logs if not key.startswith("_")]
         weighted = [logs[key] * samples if samples else 0.0 for key in keys]
         totals = torch.tensor([*weighted, float(samples)], dtype=torch.float64)
-        with _failing("reducing the epoch's metrics"):
+        with failing("reducing the epoch's metrics"):
             dist.all_reduce(totals)
         count = float(totals[-1])
         out = {key: float(total) / count if count else float("nan")
@@ -215,14 +210,29 @@ class DataParallel(Parallel):
         return {**out, "_samples": int(count)}
 
     def agree(self, state: LoopState) -> None:
-        box = [state.stop_reason]
-        with _failing("agreeing on the stop decision"):
-            dist.broadcast_object_list(box, src=0)
-        state.stop_reason = box[0]
+        agree_on_stop(state)
+
+
+def send_resumed_state(rank: int, state: LoopState) -> None:
+    """Rank 0's state (its resumed checkpoint, if it resumed) goes to every rank."""
+    blob = [encode_checkpoint(state) if rank == 0 and state.epoch >= 0 else None]
+    with failing("sending rank 0's resumed state"):
+        dist.broadcast_object_list(blob, src=0)
+    if blob[0] is not None and rank != 0:
+        restore_payload(torch.load(io.BytesIO(blob[0]), map_location="cpu", weights_only=True),
+                        state)
+
+
+def agree_on_stop(state: LoopState) -> None:
+    """Every rank takes rank 0's stop decision (a time budget is measured per process)."""
+    box = [state.stop_reason]
+    with failing("agreeing on the stop decision"):
+        dist.broadcast_object_list(box, src=0)
+    state.stop_reason = box[0]
 
 
 @contextlib.contextmanager
-def _failing(what: str) -> Iterator[None]:
+def failing(what: str) -> Iterator[None]:
     """Turn a collective's failure (a rank died, hangs past the timeout, or a peer closed the
     connection) into one `DistributedError` line naming this rank."""
     try:

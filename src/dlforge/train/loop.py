@@ -32,7 +32,7 @@ from dlforge.train.callbacks import (
     _Monitor,
 )
 from dlforge.train.checkpoint_io import restore_checkpoint
-from dlforge.train.distributed import parallel
+from dlforge.train.distributed import Parallel, parallel
 from dlforge.train.losses import build_loss, check_labels, penalized_weights
 from dlforge.train.monitor import monitor_not_logged
 from dlforge.train.optim import build_optimizer
@@ -104,7 +104,7 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
         >>> result = fit(model, loaders, cfg.train, task, seed=cfg.seed)  # doctest: +SKIP
         >>> result.history[-1]["val_loss"]  # doctest: +SKIP
     """
-    par = parallel()  # data parallelism under torchrun (train/distributed.py); else no-ops
+    par = _hooks(step)  # data or pipeline parallelism under torchrun; else no-ops
     loaders, cfg = par.prepare(loaders, cfg)
     state = _setup(model, loaders, cfg, task, seed, select_device(device), step)
     state.callbacks = _build_callbacks(cfg, checkpoint_dir, progress, callbacks)
@@ -151,7 +151,7 @@ def preflight(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, 
 
     The pipeline calls it before it records a run, so a config mistake leaves no failed run.
     """
-    loaders, cfg = parallel().prepare(loaders, cfg)
+    loaders, cfg = _hooks(step).prepare(loaders, cfg)
     state = _setup(model, loaders, cfg, task, 0, select_device(device), step)
     state.callbacks = _build_callbacks(cfg, Path("unused"), False, ())
     _check_before_training(state, loaders)
@@ -181,6 +181,11 @@ def validate_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
         xb, yb = _to_device(xb, state), yb.to(state.device, non_blocking=True)
         state.step.eval_batch(state, xb, yb, meter)
     return {**meter.result("val_"), "_samples": meter.samples}
+
+
+def _hooks(step: Step | None) -> Parallel:
+    """The step's own process hooks (pipeline stages), else the process group's."""
+    return (step.hooks() if step is not None else None) or parallel()
 
 
 def _setup(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, seed: int,

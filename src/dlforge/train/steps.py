@@ -18,6 +18,7 @@ from dlforge.train.epoch_metrics import EpochMetrics, metric_name
 from dlforge.train.losses import l2_penalty
 
 if TYPE_CHECKING:
+    from dlforge.train.distributed import Parallel
     from dlforge.train.state import LoopState
 
 
@@ -44,6 +45,11 @@ class Step:
     def meter(self, state: LoopState) -> Meter:
         """A fresh accumulator for one epoch."""
         raise NotImplementedError
+
+    def hooks(self) -> Parallel | None:
+        """The fit loop's process hooks this step needs (a pipeline step: its stages'); None =
+        those of the process group (`distributed.parallel()`)."""
+        return None
 
     def bind(self, state: LoopState) -> None:
         """Called once the loop state exists (before a checkpoint is restored): a step that

@@ -190,7 +190,8 @@ def test_a_data_only_config_records_the_resolved_config_and_peak_rss(tmp_path):
     result = run(raw, workspace=tmp_path, progress=False)
     stored = Store.open(tmp_path).get_run(result.run_id).config
     assert stored["model"] == {"type": "mlp", "init": "glorot", "hidden": [64, 32],
-                               "activation": "relu", "dropout": 0.1, "batch_norm": False}
+                               "activation": "relu", "dropout": 0.1, "batch_norm": False,
+                               "parallel": None}
     assert (stored["train"]["epochs"], stored["train"]["time_budget_s"]) == (100, 60)
     assert "<td>peak RSS (MB)</td>" in result.report_path.read_text()
     assert "<td>train (s)</td>" in result.report_path.read_text()

@@ -1,0 +1,61 @@
+"""`dlforge train --nproc 2` of a config with `model.parallel` (2 pipeline stages; torchrun,
+gloo, CPU): rank 0 registers the assembled model, which predicts and serves what the same
+config trained whole in one process predicts; bad launches fail in one line, writing nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from sklearn.datasets import load_breast_cancer
+from test_data_parallel_cli import CONFIG as DP_CONFIG
+from test_data_parallel_cli import _dlforge
+
+from dlforge.config.schema import ServeConfig
+from dlforge.registry import Store
+from dlforge.registry.predictor import load
+from dlforge.serve.app import create_app
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+SPLIT = {"stages": 2, "microbatches": 4}
+CONFIG = {**DP_CONFIG, "name": "pp", "model": {"type": "mlp", "hidden": [16, 8]}}
+
+
+def _config(tmp_path, name: str, parallel: dict | None) -> str:
+    path = tmp_path / f"{name}.yaml"
+    model = {**CONFIG["model"], **({"parallel": parallel} if parallel else {})}
+    path.write_text(yaml.safe_dump({**CONFIG, "model": model}))
+    return str(path)
+
+
+def test_a_two_stage_run_registers_and_serves_the_model_one_process_trains(tmp_path):
+    split = _dlforge(tmp_path / "split", "train", _config(tmp_path, "split", SPLIT), "--nproc",
+                     "2", "--quiet")
+    assert split.returncode == 0, split.stderr[-3000:]
+    whole = _dlforge(tmp_path / "whole", "train", _config(tmp_path, "whole", None), "--quiet")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    rows = load_breast_cancer(as_frame=True).data.iloc[:40]
+    got = load("pp", workspace=tmp_path / "split").predict_scores(rows)
+    want = load("pp", workspace=tmp_path / "whole").predict_scores(rows)
+    assert got.shape == (40,) and np.abs(got - want).max() < 1e-5
+    with Store.open(tmp_path / "split") as store:
+        (run,) = store.list_runs()
+        assert (run.status, [row["epoch"] for row in run.history]) == ("completed", [0, 1, 2])
+        assert [v.version for v in store.list_versions("pp")] == [1]
+        with TestClient(create_app(store, ServeConfig())) as client:
+            reply = client.post("/v1/models/pp/predict", json={"inputs": rows.iloc[:3].to_dict("records")})
+    assert reply.status_code == 200
+    assert [row["score"] for row in reply.json()["predictions"]] == pytest.approx(got[:3], abs=1e-6)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--nproc", "3"], "error: model.parallel.stages: 2 stages need 2 processes, one per stage "
+     "(got --nproc x --nnodes = 3); launch 2 (data and pipeline parallelism do not combine)"),
+    ([], "error: model.parallel.stages: 2 stages need 2 processes (got 1); run with --nproc 2"),
+])
+def test_a_process_count_other_than_the_stages_is_refused_in_one_line(tmp_path, args, message):
+    ws = tmp_path / "ws"
+    proc = _dlforge(ws, "train", _config(tmp_path, "bad", SPLIT), *args, "--quiet")
+    assert (proc.returncode, proc.stderr.splitlines()[-1:]) == (2, [message])
+    assert not ws.exists() or Store.open(ws).list_runs() == []
