@@ -22,6 +22,7 @@ from dlforge.data.preprocess import Preprocessor, build_preprocessor
 from dlforge.data.select import select
 from dlforge.data.sources import load_dataset
 from dlforge.data.split import split_dataset
+from dlforge.data.streamed import TrainStream, open_stream, streams
 from dlforge.data.validate import ValidationReport, validate
 from dlforge.errors import ConfigError
 
@@ -33,7 +34,9 @@ class PreparedData:
     Ask it for what a stage needs: `loaders_for(cfg)` (batch iterators for one config: its
     batch sizes, augmentation and seed), `task`, `input_shape`, `vocab_size`, `inputs(split)`.
     `has_validation` is False after `joined_for_retraining`, whose validation samples are
-    training samples.
+    training samples. With `stream` (`data.streaming`), the training batches are read from
+    shards on disk and `inputs("train")`, `splits.train` and `training_samples()` hold the
+    first `streamed.SAMPLE_ROWS` training samples only (data/streamed.py).
     """
 
     dataset: Dataset
@@ -43,6 +46,7 @@ class PreparedData:
     preprocessor: Preprocessor
     tensors: dict[str, tuple[torch.Tensor, torch.Tensor]]
     has_validation: bool = True
+    stream: TrainStream | None = None
 
     @property
     def task(self) -> TaskSpec:
@@ -64,7 +68,8 @@ class PreparedData:
     @property
     def facts(self) -> DataFacts:
         """What `model: auto` and `train.epochs: auto` are resolved from (config/auto.py)."""
-        return DataFacts(self.modality, tuple(self.input_shape), len(self.tensors["train"][0]))
+        train = len(self.stream) if self.stream is not None else len(self.tensors["train"][0])
+        return DataFacts(self.modality, tuple(self.input_shape), train)
 
     def inputs(self, split: str) -> torch.Tensor:
         """Preprocessed inputs of `train` (balanced), `val` or `test`."""
@@ -81,8 +86,12 @@ class PreparedData:
             augment = build_augmenter(cfg.augment, fill=background(self.preprocessor, self.dataset))
         weights = self.balanced.sample_weights
         weights = None if weights is None else torch.as_tensor(np.asarray(weights), dtype=torch.float64)
-        train = BatchLoader(*self.tensors["train"], batch_size=cfg.train.batch_size, shuffle=True,
-                            seed=cfg.seed, augment=augment, sample_weights=weights)
+        if self.stream is not None:
+            train = self.stream.loader(self.preprocessor, self.task.kind, seed=cfg.seed,
+                                       batch_size=cfg.train.batch_size, augment=augment)
+        else:
+            train = BatchLoader(*self.tensors["train"], batch_size=cfg.train.batch_size,
+                                shuffle=True, seed=cfg.seed, augment=augment, sample_weights=weights)
         val = BatchLoader(*self.tensors["val"], batch_size=cfg.train.eval_batch_size) \
             if self.has_validation else None
         test = BatchLoader(*self.tensors["test"], batch_size=cfg.train.eval_batch_size)
@@ -95,6 +104,7 @@ class PreparedData:
         """This data regrouped to retrain on: train = train + validation (balanced and
         preprocessed afresh, preprocessing fitted on both), the same untouched test split, and
         no validation split left (its samples are training samples now)."""
+        self._in_memory("retraining on train + validation")
         splits = self.splits
         joined = Splits(train=splits.train.concat(splits.val), val=splits.val, test=splits.test,
                         info={**splits.info, "retrain_on": "train+validation"})
@@ -106,10 +116,16 @@ class PreparedData:
         not at positions `held_out` (balanced and preprocessed afresh), the same validation
         split (early stopping still watches it), and test = the held-out training samples, so
         scores of `inputs("test")` are out of sample."""
+        self._in_memory("a k-fold review")
         splits, keep = self.splits, np.setdiff1d(np.arange(len(self.splits.train)), held_out)
         fold = Splits(train=splits.train.subset(keep), val=splits.val,
                       test=splits.train.subset(held_out), info={**splits.info, "held_out": len(held_out)})
         return prepare_splits(cfg, self.dataset, fold, self.validation)
+
+    def _in_memory(self, what: str) -> None:
+        if self.stream is not None:
+            raise ConfigError(f"data.streaming: {what} regroups the training split in memory; "
+                              f"set data.streaming: false")
 
     def training_samples(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The training split as it came from the source (before resampling), preprocessed:
@@ -141,8 +157,15 @@ def prepare_data(cfg: RunConfig, preprocessor: Preprocessor | None = None) -> Pr
     Preprocessing is fitted on the training split as it came from the source (before any
     resampling, so duplicated minority samples do not skew the statistics), then applied
     unchanged to validation and test. Resampling and augmentation touch training data only.
-    A fitted `preprocessor` (a source model's, for transfer learning) is used as it is.
+    A fitted `preprocessor` (a source model's, for transfer learning) is used as it is. With
+    `data.streaming` (data/streamed.py) the training split stays on disk and preprocessing is
+    fitted on a streaming pass over it.
     """
+    if streams(cfg.data):
+        opened = open_stream(cfg, preprocessor)
+        data = prepare_splits(cfg, opened.dataset, opened.splits, opened.report,
+                              preprocessor=opened.preprocessor)
+        return replace(data, stream=opened.stream)
     return prepare_splits(cfg, *load_and_split(cfg), preprocessor=preprocessor)
 
 
