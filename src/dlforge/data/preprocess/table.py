@@ -250,8 +250,10 @@ class _ColumnStats:
         if self.columns is None:
             self.columns = [str(c) for c in part.columns]
             self.n, self.total, self.total_sq = (np.zeros(values.shape[1]) for _ in range(3))
+            self.rows = 0
             self.low, self.high = np.full(values.shape[1], np.inf), np.full(values.shape[1], -np.inf)
         seen = ~np.isnan(values)
+        self.rows += len(values)
         self.n += seen.sum(axis=0)
         self.total += np.where(seen, values, 0).sum(axis=0)
         self.total_sq += np.where(seen, np.square(values), 0).sum(axis=0)
@@ -264,8 +266,11 @@ class _ColumnStats:
     def scaling(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """(center, scale) for `standard`, `minmax` or `none`; a constant column keeps scale 1."""
         if kind == "standard":
+            # Missing values are filled with the mean before scaling, as in `fit`: they add
+            # rows at the mean, so E[x^2] counts them at mean^2.
             mean = self.mean()
-            std = np.sqrt(np.maximum(self.total_sq / np.maximum(self.n, 1) - np.square(mean), 0.0))
+            square = (self.total_sq + (self.rows - self.n) * np.square(mean)) / max(self.rows, 1)
+            std = np.sqrt(np.maximum(square - np.square(mean), 0.0))
             return mean, np.where(std > 0, std, 1.0)
         if kind == "minmax":
             span = self.high - self.low
