@@ -85,9 +85,10 @@ def open_stream(cfg: RunConfig, preprocessor: Preprocessor | None = None) -> Ope
     splits = Splits(**parts, info={"streamed": {"train": len(train), "in_memory": len(parts["train"])}})
     dataset = parts["train"].concat(parts["val"]).concat(parts["test"])
     report = validate(dataset, splits, cfg.preprocess)
-    report.warnings.append(f"data.streaming: the training split ({len(train)} samples) is read "
-                           f"from disk; checks of training samples cover the first "
-                           f"{len(parts['train'])}")
+    if len(train) > SAMPLE_ROWS:
+        report.warnings.append(f"data.streaming: the training split ({len(train)} samples) is "
+                               f"read from disk; the checks of training samples, the baseline "
+                               f"and the drift reference cover its first {SAMPLE_ROWS}")
     pre = preprocessor or build_preprocessor(cfg.preprocess, shards.modality).fit_chunks(
         train.as_inputs(x) for x, _ in train.chunks(CHUNK))
     return Opened(dataset, splits, report, pre, TrainStream(train, cfg.data.workers))

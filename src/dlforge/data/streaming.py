@@ -119,8 +119,11 @@ class StreamingLoader:
         order), read by the workers and augmented here with `aug_generator`."""
         index = np.arange(self.num_samples) if index is None else np.asarray(index, dtype=np.int64)
         source = _Batches(self.split, index, self.batch_size, first, self.transform, self.task)
+        # A generator of its own: a DataLoader otherwise draws its workers' base seed from
+        # torch's global one, and that would change the dropout masks of the epoch.
         reader = DataLoader(source, batch_size=None, num_workers=self.workers,
-                            prefetch_factor=2 if self.workers else None)
+                            prefetch_factor=2 if self.workers else None,
+                            generator=torch.Generator().manual_seed(0))
         for k, (xb, yb) in enumerate(reader, start=first):
             if self.augment is not None:
                 xb = self.augment(xb, aug_generator)
