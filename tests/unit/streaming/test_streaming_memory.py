@@ -55,6 +55,7 @@ def big_shards(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_peak_rss_grows_less_than_the_cap_over_a_set_several_times_larger(big_shards, workers):
     proc = subprocess.run([sys.executable, "-c", PASS, str(big_shards), str(workers)],
