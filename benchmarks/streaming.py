@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import machine_line  # noqa: E402
 from data_pipeline import train_step_ms  # noqa: E402
 
-from _common import machine_line  # noqa: E402
 from dlforge.config import load_config  # noqa: E402
 from dlforge.data.prepare import load_and_split, prepare_data  # noqa: E402
 from dlforge.data.shards import write_shards  # noqa: E402

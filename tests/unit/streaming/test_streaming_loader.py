@@ -3,7 +3,6 @@ mid-epoch, and one share per data-parallel rank."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from tests.unit.streaming.shard_data import as_float, image_splits
