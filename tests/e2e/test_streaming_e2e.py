@@ -22,7 +22,7 @@ def shards(tmp_path_factory):
     proc = cli(out.parent / "ws", "data", "shard", "examples/digits.yaml", "--out", str(out),
                "--shard-size", "256")
     assert proc.stderr.strip() == (f"wrote {out}: train 1168 (5 shards), val 270 (2 shards), "
-                                   f"test 359 (2 shards); 0.1 MiB decoded")
+                                   f"test 359 (2 shards); 0.12 MiB decoded")
     return out
 
 

@@ -42,4 +42,4 @@ def shard_command(
         return
     counts = ", ".join(f"{name} {part['count']} ({len(part['shards'])} shards)"
                        for name, part in manifest["splits"].items())
-    output.err.print(f"wrote {out}: {counts}; {manifest['decoded_bytes'] / 2**20:.1f} MiB decoded")
+    output.err.print(f"wrote {out}: {counts}; {manifest['decoded_bytes'] / 2**20:.2f} MiB decoded")

@@ -9,13 +9,15 @@ uint8); preprocessing is fitted later, on the training split, like for any other
 `ShardSet.open(dir)` checks the manifest and that every shard exists with its recorded size
 (`verify=True` also re-hashes every file) before anything is trained; a missing or corrupt
 shard is one `DataError` line naming the file. `ShardSplit.take(index)` reads the samples at
-global positions through memory maps and copies them out, so only the rows asked for stay in
-memory.
+global positions with one positioned read per row (one read for consecutive rows), so only the
+rows asked for are ever in memory (no memory map whose touched pages would count).
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,21 +67,15 @@ class ShardSplit:
         return np.array([s.start for s in self.shards], dtype=np.int64)
 
     def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Raw `(x, y)` of the samples at `index` (global positions), in that order.
-
-        Each shard touched is memory-mapped, its rows copied out and the map closed, so the
-        process keeps only the returned rows.
-        """
+        """Raw `(x, y)` of the samples at `index` (global positions), in that order."""
         index = np.asarray(index, dtype=np.int64)
         which = np.searchsorted(self.starts, index, side="right") - 1
-        parts_x, parts_y, order = [], [], []
-        for k in np.unique(which):
+        parts_x, parts_y, order = [], [], [np.zeros(0, dtype=np.int64)]
+        for k in np.unique(which) if len(index) else [0]:  # no rows: an empty read of shard 0
             at = np.flatnonzero(which == k)
             shard, rows = self.shards[k], index[at] - self.shards[k].start
-            x_map = np.load(self.root / shard.x_file, mmap_mode="r")
-            parts_x.append(np.array(x_map[rows]))
-            parts_y.append(np.load(self.root / shard.y_file)[rows])
-            del x_map
+            parts_x.append(read_rows(self.root / shard.x_file, rows))
+            parts_y.append(read_rows(self.root / shard.y_file, rows))
             order.append(at)
         back = np.argsort(np.concatenate(order), kind="stable")
         return np.concatenate(parts_x)[back], np.concatenate(parts_y)[back]
@@ -155,6 +151,39 @@ class ShardSet:
         return ShardSplit(self.root, name, tuple(shards), None if columns is None else tuple(columns))
 
 
+def read_rows(path: Path, rows: np.ndarray) -> np.ndarray:
+    """Rows `rows` of the `.npy` file at `path`, read with `os.pread` (no memory map)."""
+    offset, dtype, shape = _header(str(path))
+    size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    out = np.empty((len(rows), *shape), dtype=dtype)
+    if not len(rows):
+        return out
+    flat = out.reshape(len(rows), -1).view(np.uint8)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
+            flat[:] = np.frombuffer(os.pread(fd, size * len(rows), offset + int(rows[0]) * size),
+                                    np.uint8).reshape(len(rows), -1)
+        else:
+            for i, row in enumerate(rows.tolist()):
+                flat[i] = np.frombuffer(os.pread(fd, size, offset + row * size), np.uint8)
+    finally:
+        os.close(fd)
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _header(path: str) -> tuple[int, np.dtype, tuple[int, ...]]:
+    """(data offset, dtype, shape of one row) of a C-ordered `.npy` file, read once."""
+    fmt = np.lib.format
+    with open(path, "rb") as fh:
+        read = fmt.read_array_header_1_0 if fmt.read_magic(fh) == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran, dtype = read(fh)
+        if fortran:  # write_shards writes C order; anything else was not written by it
+            raise DataError(f"data.path: shard {Path(path).name} is not in C order; write the shards again")
+        return fh.tell(), dtype, tuple(shape[1:])
+
+
 def write_shards(splits: Splits, out: str | Path, *, shard_size: int = DEFAULT_SHARD_SIZE,
                  source: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write `splits` as shards and a manifest into the new directory `out`, atomically.
@@ -197,7 +226,7 @@ def write_shards(splits: Splits, out: str | Path, *, shard_size: int = DEFAULT_S
 
 def _write_split(root: Path, name: str, part: Dataset, shard_size: int) -> dict[str, Any]:
     x, entries = _raw(part.x), []
-    for k, start in enumerate(range(0, len(part), shard_size)):
+    for k, start in enumerate(range(0, max(len(part), 1), shard_size)):  # an empty split: one empty shard
         rows = slice(start, start + shard_size)
         files = {}
         for kind, values in (("x", x[rows]), ("y", part.y[rows])):

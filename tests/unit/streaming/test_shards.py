@@ -95,3 +95,9 @@ def test_an_existing_directory_or_texts_are_refused_and_nothing_is_written(tmp_p
         write_shards(Splits(texts, texts, texts), tmp_path / "t")
     assert not (tmp_path / "t").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["s"]
+
+
+def test_no_rows_asked_gives_empty_arrays_of_the_sample_shape(tmp_path):
+    write_shards(image_splits(), tmp_path / "s", shard_size=5)
+    x, y = ShardSet.open(tmp_path / "s").split("train").take(np.array([], dtype=np.int64))
+    assert (x.shape, x.dtype, y.shape) == ((0, 1, 4, 4), np.uint8, (0,))
