@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from dlforge.data.loader import Augment, epoch_generator, to_tensors
+from dlforge.data.loader import Augment, EpochLoader, epoch_generator, to_tensors
 from dlforge.data.shards import ShardSplit
 
 Transform = Callable[[Any], np.ndarray]
@@ -52,7 +52,7 @@ class _Batches(IterableDataset):
             yield to_tensors(self.transform(self.split.as_inputs(x)), y, self.task)
 
 
-class StreamingLoader:
+class StreamingLoader(EpochLoader):
     """Yields preprocessed `(xb, yb)` batches read from a split's shards.
 
     Args:
@@ -87,13 +87,6 @@ class StreamingLoader:
     def num_samples(self) -> int:
         """Samples per epoch."""
         return len(self.split)
-
-    def __len__(self) -> int:
-        return -(-self.num_samples // self.batch_size)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Make the next iteration epoch `epoch` (order and augmentation from (seed, epoch))."""
-        self.epoch = epoch
 
     def order(self, epoch: int) -> torch.Tensor | None:
         """The sample indices of `epoch` (the in-memory loader's), or None for stored order."""
