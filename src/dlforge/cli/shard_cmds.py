@@ -28,9 +28,13 @@ def shard_command(
     from dlforge.config import load_config
     from dlforge.data.prepare import load_and_split
     from dlforge.data.shards import write_shards
+    from dlforge.data.streamed import streams
     from dlforge.errors import ConfigError
 
     cfg = load_config(config, set_)
+    if streams(cfg.data):
+        raise ConfigError("data.streaming: this config streams its training split; write "
+                          "shards from a config with data.streaming: false")
     if out.exists():
         raise ConfigError(f"--out: {out} already exists; remove it or choose another directory")
     dataset, splits, _ = load_and_split(cfg)

@@ -22,7 +22,7 @@ from dlforge.data.preprocess import Preprocessor, build_preprocessor
 from dlforge.data.select import select
 from dlforge.data.sources import load_dataset
 from dlforge.data.split import split_dataset
-from dlforge.data.streamed import TrainStream, open_stream, streams
+from dlforge.data.streamed import TrainStream, open_stream, stream_splits, streams
 from dlforge.data.validate import ValidationReport, validate
 from dlforge.errors import ConfigError
 
@@ -139,9 +139,15 @@ def load_and_split(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
     (`data.exclude`, `data.flip_labels`) and validate. An anomaly task's training and
     validation splits keep their normal samples only (`data.anomaly`).
 
+    With `data.streaming` the splits are `streamed.stream_splits`' (the training split's
+    first `SAMPLE_ROWS` samples, validation and test whole), so the stages that read the test
+    split (evaluation, export, the gate) never load a streamed training split.
+
     Raises:
         DataError: the data cannot be used (one line per fatal problem).
     """
+    if streams(cfg.data):
+        return stream_splits(cfg)
     dataset = select(load_dataset(cfg.data), cfg.data, cfg.seed)
     splits = curate(split_dataset(dataset, cfg.data, cfg.seed), dataset, cfg.data, cfg.seed)
     report = validate(dataset, splits, cfg.preprocess)

@@ -72,11 +72,27 @@ class Opened:
 
 
 def open_stream(cfg: RunConfig, preprocessor: Preprocessor | None = None) -> Opened:
-    """Open the shards of `cfg.data.path` for a streamed run.
+    """Open the shards of `cfg.data.path` for a streamed run: `stream_splits`, then the
+    preprocessing fitted on a streaming pass over the training split (unless given).
 
     Raises:
         DataError: no manifest, or a missing or resized shard (one line naming the file).
         ConfigError: preprocessing that cannot be fitted on a stream (texts, median, PCA).
+    """
+    dataset, splits, report = stream_splits(cfg)
+    train = ShardSet.open(cfg.data.path).split("train")
+    pre = preprocessor or build_preprocessor(cfg.preprocess, dataset.modality).fit_chunks(
+        train.as_inputs(x) for x, _ in train.chunks(CHUNK))
+    return Opened(dataset, splits, report, pre, TrainStream(train, cfg.data.workers))
+
+
+def stream_splits(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
+    """What a streamed run holds in memory: the validation and test splits and the first
+    `SAMPLE_ROWS` training samples (as `splits.train`), validated; the whole training
+    split's size in `splits.info["streamed"]`.
+
+    Raises:
+        DataError: no manifest, a missing or resized shard, or data that cannot train.
     """
     shards = ShardSet.open(cfg.data.path)
     train = shards.split("train")
@@ -89,9 +105,7 @@ def open_stream(cfg: RunConfig, preprocessor: Preprocessor | None = None) -> Ope
         report.warnings.append(f"data.streaming: the training split ({len(train)} samples) is "
                                f"read from disk; the checks of training samples, the baseline "
                                f"and the drift reference cover its first {SAMPLE_ROWS}")
-    pre = preprocessor or build_preprocessor(cfg.preprocess, shards.modality).fit_chunks(
-        train.as_inputs(x) for x, _ in train.chunks(CHUNK))
-    return Opened(dataset, splits, report, pre, TrainStream(train, cfg.data.workers))
+    return dataset, splits, report
 
 
 def _in_memory(shards: ShardSet, name: str, limit: int | None) -> Dataset:
