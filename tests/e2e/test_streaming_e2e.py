@@ -1,6 +1,7 @@
 """End to end: `dlforge data shard` then `dlforge run` streaming the shards trains exactly as
-the in-memory run of the same config and seed; a missing shard stops the run before it is
-recorded."""
+the in-memory run of the same config and seed, in one process and in two (torchrun, DDP: 1,168
+training samples over 2 ranks, reader processes in each); a missing shard stops the run before
+it is recorded."""
 
 from __future__ import annotations
 
@@ -26,11 +27,14 @@ def shards(tmp_path_factory):
     return out
 
 
-def test_a_streamed_run_trains_exactly_as_the_in_memory_run(shards, tmp_path):
-    ws = tmp_path / "ws"
-    cli(ws, "run", "examples/digits.yaml", "--set", "name=memory", *EPOCHS)
+@pytest.mark.parametrize("nproc", [
+    pytest.param(None, id="one process"),
+    pytest.param("2", id="two ranks", marks=pytest.mark.slow)])
+def test_a_streamed_run_trains_exactly_as_the_in_memory_run(shards, tmp_path, nproc):
+    ws, ranks = tmp_path / "ws", ("--nproc", nproc) if nproc else ()
+    cli(ws, "run", "examples/digits.yaml", "--set", "name=memory", *EPOCHS, *ranks)
     cli(ws, "run", "examples/digits_streaming.yaml", "--set", f"data.path={shards}",
-        "--set", "name=streamed", *EPOCHS)
+        "--set", "name=streamed", *EPOCHS, *ranks)
     store = Store.open(ws)
     memory, streamed = (store.resolve(name) for name in ("memory", "streamed"))
     assert dict(streamed.metrics["headline"])["accuracy"] == dict(memory.metrics["headline"])["accuracy"]

@@ -7,11 +7,12 @@ import pytest
 import torch
 from tests.unit.streaming.shard_data import as_float, image_splits
 
-from dlforge.config.schema import AugmentConfig
+from dlforge.config.schema import AugmentConfig, TrainConfig
 from dlforge.data.augment import build_augmenter
-from dlforge.data.loader import BatchLoader, ShardedLoader
+from dlforge.data.loader import BatchLoader, Loaders, ShardedLoader
 from dlforge.data.shards import ShardSet, write_shards
 from dlforge.data.streaming import StreamingLoader
+from dlforge.train.distributed import DataParallel
 
 AUGMENT = build_augmenter(AugmentConfig(hflip={"p": 0.5}, noise={"std": 0.1, "p": 0.5}))
 
@@ -91,3 +92,13 @@ def test_validation_shards_see_each_sample_exactly_once(train):
                for v in xb[:, 0, 0, 0]] for r in range(2)]
     assert [len(s) for s in shares] == [12, 11]
     assert sorted(shares[0] + shares[1]) == list(range(23))
+
+
+def test_data_parallel_shards_streamed_loaders_into_equal_shares(train):
+    val = StreamingLoader(train, as_float, "multiclass", batch_size=4)
+    shares = [DataParallel(rank, 3).prepare(Loaders(streaming(train), val), TrainConfig())[0]
+              for rank in range(3)]
+    assert [(s.train.num_samples, len(s.train), s.val.num_samples) for s in shares] == [
+        (8, 2, 8), (8, 2, 8), (8, 2, 7)]
+    assert sorted(int(v) for s in shares for xb, _ in epoch(s.val, 0) for v in xb[:, 0, 0, 0]) \
+        == list(range(23))
