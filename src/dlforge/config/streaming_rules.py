@@ -22,8 +22,11 @@ def streaming_problems(cfg: RunConfig) -> list[str]:
 
     Example:
         >>> from dlforge.config import load_config
-        >>> streaming_problems(load_config({"data": {"source": "builtin", "streaming": True}}))
-        ["data.streaming: streams shards; set data.source: shards and data.path to a directory `dlforge data shard` wrote (got source 'builtin')"]
+        >>> streaming_problems(load_config({"data": {"source": "shards", "path": "s", "streaming": True}}))
+        []
+        >>> cfg = load_config({"data": {"source": "shards", "path": "s"}})
+        >>> streaming_problems(cfg.model_copy(update={"data": cfg.data.model_copy(update={"limit": 50, "streaming": True})}))
+        ['data.limit: applied when the shards were written; with data.streaming, set it in the config given to `dlforge data shard`']
     """
     data = cfg.data
     if data.streaming is False or (data.streaming == "auto" and data.source != "shards"):

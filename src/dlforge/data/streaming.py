@@ -80,7 +80,7 @@ class StreamingLoader(EpochLoader):
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.augment, self.workers = augment, workers
         self.epoch = 0
-        self._position: dict[str, Any] = {"epoch": 0, "batch": 0, "augment": None}
+        self._position: dict[str, Any] = {"epoch": 0, "batch": 0, "generator": None}
         self._resume: dict[str, Any] | None = None
 
     @property
@@ -103,7 +103,7 @@ class StreamingLoader(EpochLoader):
             first = resume["batch"]
             if resume["augment"] is not None:
                 generator.set_state(torch.tensor(resume["augment"], dtype=torch.uint8))
-        self._position = {"epoch": epoch, "batch": first, "augment": None}
+        self._position = {"epoch": epoch, "batch": first, "generator": generator}
         return self.batches(self.order(epoch), generator, first=first)
 
     def batches(self, index: torch.Tensor | None, aug_generator: torch.Generator, *,
@@ -120,13 +120,15 @@ class StreamingLoader(EpochLoader):
         for k, (xb, yb) in enumerate(reader, start=first):
             if self.augment is not None:
                 xb = self.augment(xb, aug_generator)
-            self._position["batch"] = k + 1
-            self._position["augment"] = aug_generator.get_state().tolist()
+            self._position["batch"] = k + 1  # the generator is read when a state is asked for
             yield xb, yb
 
     def state_dict(self) -> dict[str, Any]:
-        """Where iteration stands: `{"epoch", "batch" (delivered so far), "augment"}`."""
-        return dict(self._position)
+        """Where iteration stands: `{"epoch", "batch" (delivered so far), "augment"}` (the
+        augmentation stream's state, JSON-safe)."""
+        generator = self._position["generator"]
+        return {"epoch": self._position["epoch"], "batch": self._position["batch"],
+                "augment": None if generator is None else generator.get_state().tolist()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue at `state`: the next iteration is its epoch, from its next batch."""
