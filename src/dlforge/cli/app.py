@@ -19,6 +19,7 @@ from dlforge.cli.predict_cmds import predict_command
 from dlforge.cli.registry_cmds import models_app, report_command, runs_app
 from dlforge.cli.review_cmds import review_command
 from dlforge.cli.serve_cmds import serve_command
+from dlforge.cli.shard_cmds import shard_command
 from dlforge.cli.tune_cmds import tune_command
 from dlforge.cli.ui_cmds import ui_command
 from dlforge.cli.update_cmds import register_update
@@ -34,6 +35,7 @@ app = typer.Typer(
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 data_app.command("review")(review_command)
+data_app.command("shard")(shard_command)
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 app.command("drift")(drift_command)

@@ -10,7 +10,7 @@ from dlforge.config.base import Section
 
 # --------------------------------------------------------------------------------------- data
 
-SourceName = Literal["builtin", "idx", "cifar", "image_folder", "csv", "npz", "imdb"]
+SourceName = Literal["builtin", "idx", "cifar", "image_folder", "csv", "npz", "imdb", "shards"]
 TaskKind = Literal["multiclass", "binary", "multilabel", "regression", "anomaly"]
 
 
@@ -23,8 +23,16 @@ class DataConfig(Section):
     )
     path: str | None = Field(
         None, description="File or directory to read. idx/cifar/imdb: overrides the search "
-        "order (imdb: the aclImdb directory or aclImdb_v1.tar.gz)."
+        "order (imdb: the aclImdb directory or aclImdb_v1.tar.gz); shards: the directory "
+        "`dlforge data shard` wrote."
     )
+    streaming: bool | Literal["auto"] = Field(
+        False, description="shards: stream the training split from disk in background "
+        "workers instead of loading it (auto: when the shards' decoded size is above 1 GiB). "
+        "See docs/data.md.")
+    workers: int = Field(
+        2, ge=0, le=64, description="Background processes reading a streamed split (0: read "
+        "in the training process).")
     task: TaskKind | None = Field(
         None, description="Task type; inferred from the labels if unset (anomaly when "
         "data.normal_classes is given).")
@@ -110,7 +118,7 @@ class DataConfig(Section):
                 f"data.val_fraction + data.test_fraction: must be less than 1 "
                 f"(got {self.val_fraction} + {self.test_fraction})"
             )
-        if self.source in ("image_folder", "csv", "npz") and not self.path:
+        if self.source in ("image_folder", "csv", "npz", "shards") and not self.path:
             raise ValueError(f"data.path: required for source {self.source!r} (got None)")
         allowed = {
             "builtin": ("digits", "breast_cancer", "wine", "diabetes"),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from dlforge.config.gan_rules import gan_problems
 from dlforge.config.parallel_schema import parallel_problems
+from dlforge.config.streaming_rules import streaming_problems
 from dlforge.config.tunable import LADDER_WIDTHS, grid_problems, space_problems
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def run_problems(cfg: RunConfig) -> list[str]:
         problems.append(f"registry.alias: {gate.alias!r} is the alias evaluate.gate guards; a "
                         f"run moves it only through the gate. Remove registry.alias or set "
                         f"another (e.g. staging)")
-    return problems + gan_problems(cfg) + parallel_problems(cfg)
+    return problems + gan_problems(cfg) + parallel_problems(cfg) + streaming_problems(cfg)
 
 
 def _update_problems(cfg: RunConfig) -> list[str]:

@@ -58,7 +58,25 @@ def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
-class BatchLoader:
+class EpochLoader:
+    """What every loader shares: `len()` in batches of `num_samples`, and `set_epoch`."""
+
+    batch_size: int
+    epoch: int
+
+    @property
+    def num_samples(self) -> int:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return -(-self.num_samples // self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration epoch `epoch` (order and augmentation from (seed, epoch))."""
+        self.epoch = epoch
+
+
+class BatchLoader(EpochLoader):
     """Yields `(xb, yb)` batches of in-memory tensors.
 
     Args:
@@ -98,13 +116,6 @@ class BatchLoader:
     def num_samples(self) -> int:
         """Samples drawn per epoch (N, also with a weighted sampler)."""
         return len(self.x)
-
-    def __len__(self) -> int:
-        return -(-self.num_samples // self.batch_size)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Make the next iteration epoch `epoch` (order and augmentation from (seed, epoch))."""
-        self.epoch = epoch
 
     def order(self, epoch: int) -> torch.Tensor | None:
         """The sample indices of `epoch`, or None for the stored order."""
@@ -153,7 +164,7 @@ def shard_indices(order: torch.Tensor, rank: int, world: int, *, pad: bool) -> t
     return order[rank::world]
 
 
-class ShardedLoader:
+class ShardedLoader(EpochLoader):
     """One process's share of a `BatchLoader` under data parallelism.
 
     Each epoch the inner loader's own order for (seed, epoch) is dealt out round robin
@@ -186,13 +197,6 @@ class ShardedLoader:
         """Samples this rank draws per epoch."""
         total = self.inner.num_samples
         return -(-total // self.world) if self.pad else len(range(self.rank, total, self.world))
-
-    def __len__(self) -> int:
-        return -(-self.num_samples // self.batch_size)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Make the next iteration epoch `epoch`."""
-        self.epoch = epoch
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch, self.epoch = self.epoch, self.epoch + 1

@@ -22,6 +22,7 @@ from dlforge.data.preprocess import Preprocessor, build_preprocessor
 from dlforge.data.select import select
 from dlforge.data.sources import load_dataset
 from dlforge.data.split import split_dataset
+from dlforge.data.streamed import TrainStream, open_stream, stream_splits, streams
 from dlforge.data.validate import ValidationReport, validate
 from dlforge.errors import ConfigError
 
@@ -33,7 +34,9 @@ class PreparedData:
     Ask it for what a stage needs: `loaders_for(cfg)` (batch iterators for one config: its
     batch sizes, augmentation and seed), `task`, `input_shape`, `vocab_size`, `inputs(split)`.
     `has_validation` is False after `joined_for_retraining`, whose validation samples are
-    training samples.
+    training samples. With `stream` (`data.streaming`), the training batches are read from
+    shards on disk and `inputs("train")`, `splits.train` and `training_samples()` hold the
+    first `streamed.SAMPLE_ROWS` training samples only (data/streamed.py).
     """
 
     dataset: Dataset
@@ -43,6 +46,7 @@ class PreparedData:
     preprocessor: Preprocessor
     tensors: dict[str, tuple[torch.Tensor, torch.Tensor]]
     has_validation: bool = True
+    stream: TrainStream | None = None
 
     @property
     def task(self) -> TaskSpec:
@@ -64,7 +68,8 @@ class PreparedData:
     @property
     def facts(self) -> DataFacts:
         """What `model: auto` and `train.epochs: auto` are resolved from (config/auto.py)."""
-        return DataFacts(self.modality, tuple(self.input_shape), len(self.tensors["train"][0]))
+        train = len(self.stream) if self.stream is not None else len(self.tensors["train"][0])
+        return DataFacts(self.modality, tuple(self.input_shape), train)
 
     def inputs(self, split: str) -> torch.Tensor:
         """Preprocessed inputs of `train` (balanced), `val` or `test`."""
@@ -81,8 +86,12 @@ class PreparedData:
             augment = build_augmenter(cfg.augment, fill=background(self.preprocessor, self.dataset))
         weights = self.balanced.sample_weights
         weights = None if weights is None else torch.as_tensor(np.asarray(weights), dtype=torch.float64)
-        train = BatchLoader(*self.tensors["train"], batch_size=cfg.train.batch_size, shuffle=True,
-                            seed=cfg.seed, augment=augment, sample_weights=weights)
+        if self.stream is not None:
+            train = self.stream.loader(self.preprocessor, self.task.kind, seed=cfg.seed,
+                                       batch_size=cfg.train.batch_size, augment=augment)
+        else:
+            train = BatchLoader(*self.tensors["train"], batch_size=cfg.train.batch_size,
+                                shuffle=True, seed=cfg.seed, augment=augment, sample_weights=weights)
         val = BatchLoader(*self.tensors["val"], batch_size=cfg.train.eval_batch_size) \
             if self.has_validation else None
         test = BatchLoader(*self.tensors["test"], batch_size=cfg.train.eval_batch_size)
@@ -95,6 +104,7 @@ class PreparedData:
         """This data regrouped to retrain on: train = train + validation (balanced and
         preprocessed afresh, preprocessing fitted on both), the same untouched test split, and
         no validation split left (its samples are training samples now)."""
+        self._in_memory("retraining on train + validation")
         splits = self.splits
         joined = Splits(train=splits.train.concat(splits.val), val=splits.val, test=splits.test,
                         info={**splits.info, "retrain_on": "train+validation"})
@@ -106,6 +116,7 @@ class PreparedData:
         not at positions `held_out` (balanced and preprocessed afresh), the same validation
         split (early stopping still watches it), and test = the held-out training samples, so
         scores of `inputs("test")` are out of sample."""
+        self._in_memory("a k-fold review")
         splits, keep = self.splits, np.setdiff1d(np.arange(len(self.splits.train)), held_out)
         fold = Splits(train=splits.train.subset(keep), val=splits.val,
                       test=splits.train.subset(held_out), info={**splits.info, "held_out": len(held_out)})
@@ -115,6 +126,7 @@ class PreparedData:
         """This data with more training samples, already preprocessed (an update's replayed
         ones), appended to the training tensors; splits, preprocessing and the other splits
         are unchanged. Under a weighted sampler the extra samples get the mean weight."""
+        self._in_memory("mixing in an update's replay buffer")
         xt, yt = to_tensors(x, y, self.task)
         train = self.tensors["train"]
         weights = self.balanced.sample_weights
@@ -123,6 +135,11 @@ class PreparedData:
         return replace(self, tensors={**self.tensors, "train": (torch.cat([train[0], xt.to(train[0].dtype)]),
                                                                 torch.cat([train[1], yt.to(train[1].dtype)]))},
                        balanced=replace(self.balanced, sample_weights=weights))
+
+    def _in_memory(self, what: str) -> None:
+        if self.stream is not None:
+            raise ConfigError(f"data.streaming: {what} regroups the training split in memory; "
+                              f"set data.streaming: false")
 
     def training_samples(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The training split as it came from the source (before resampling), preprocessed:
@@ -136,9 +153,15 @@ def load_and_split(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
     (`data.exclude`, `data.flip_labels`) and validate. An anomaly task's training and
     validation splits keep their normal samples only (`data.anomaly`).
 
+    With `data.streaming` the splits are `streamed.stream_splits`' (the training split's
+    first `SAMPLE_ROWS` samples, validation and test whole), so the stages that read the test
+    split (evaluation, export, the gate) never load a streamed training split.
+
     Raises:
         DataError: the data cannot be used (one line per fatal problem).
     """
+    if streams(cfg.data):
+        return stream_splits(cfg)
     dataset = select(load_dataset(cfg.data), cfg.data, cfg.seed)
     splits = curate(split_dataset(dataset, cfg.data, cfg.seed), dataset, cfg.data, cfg.seed)
     report = validate(dataset, splits, cfg.preprocess)
@@ -154,8 +177,15 @@ def prepare_data(cfg: RunConfig, preprocessor: Preprocessor | None = None) -> Pr
     Preprocessing is fitted on the training split as it came from the source (before any
     resampling, so duplicated minority samples do not skew the statistics), then applied
     unchanged to validation and test. Resampling and augmentation touch training data only.
-    A fitted `preprocessor` (a source model's, for transfer learning) is used as it is.
+    A fitted `preprocessor` (a source model's, for transfer learning) is used as it is. With
+    `data.streaming` (data/streamed.py) the training split stays on disk and preprocessing is
+    fitted on a streaming pass over it.
     """
+    if streams(cfg.data):
+        opened = open_stream(cfg, preprocessor)
+        data = prepare_splits(cfg, opened.dataset, opened.splits, opened.report,
+                              preprocessor=opened.preprocessor)
+        return replace(data, stream=opened.stream)
     return prepare_splits(cfg, *load_and_split(cfg), preprocessor=preprocessor)
 
 

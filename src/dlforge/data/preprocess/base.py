@@ -8,12 +8,13 @@ bundle carries it without pickle and serving applies exactly what training appli
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel
 
-from dlforge.errors import DataError
+from dlforge.errors import ConfigError, DataError
 
 FORMAT_VERSION = 1
 
@@ -49,6 +50,15 @@ class Preprocessor(ABC):
     def vocab_size(self) -> int | None:
         """Number of token ids (texts only; None otherwise)."""
         return None
+
+    def fit_chunks(self, chunks: Iterable[Any]) -> Preprocessor:
+        """`fit` from consecutive pieces of the training split (a streaming pass).
+
+        Raises:
+            ConfigError: this kind of preprocessing needs the whole split at once.
+        """
+        raise ConfigError(f"data.streaming: {self.kind} preprocessing cannot be fitted on a "
+                          f"stream; set data.streaming: false")
 
     def fit_transform(self, x_raw: Any) -> np.ndarray:
         """`fit(x_raw)` then `transform(x_raw)`: for the training split only."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,10 @@ import numpy as np
 from dlforge.config.schema import ImagePreprocess
 from dlforge.data.preprocess.base import Preprocessor
 from dlforge.errors import DataError
+
+# Samples per float64 piece of a fit: a large training set (CIFAR: 50k x 3 x 32 x 32) never
+# needs a full float64 copy.
+CHUNK = 4096
 
 
 class ImagePreprocessor(Preprocessor):
@@ -45,11 +50,27 @@ class ImagePreprocessor(Preprocessor):
         if x.ndim != 4 or len(x) == 0:
             raise DataError(f"input: expected a non-empty image array of shape (N, C, H, W), "
                             f"got shape {x.shape}")
-        self.sample_shape = tuple(int(s) for s in x.shape[1:])
-        self.divisor = 255.0 if self.cfg.scale and x.dtype == np.uint8 else 1.0
+        return self.fit_chunks(x[start:start + CHUNK] for start in range(0, len(x), CHUNK))
+
+    def fit_chunks(self, chunks: Iterable[np.ndarray]) -> ImagePreprocessor:
+        """`fit` from consecutive pieces of the training images (a streaming pass): the same
+        float64 sums, so the same statistics as `fit` on the whole array."""
+        sums = None
+        for part in chunks:
+            if sums is None:
+                self.sample_shape = tuple(int(s) for s in part.shape[1:])
+                self.divisor = 255.0 if self.cfg.scale and part.dtype == np.uint8 else 1.0
+                sums = np.zeros((3, self.sample_shape[0]))
+            scaled = part.astype(np.float64) / self.divisor
+            sums += [np.full(len(sums[0]), scaled[:, 0].size), scaled.sum(axis=(0, 2, 3)),
+                     np.square(scaled).sum(axis=(0, 2, 3))]
+        if sums is None:
+            raise DataError("input: expected a non-empty image array of shape (N, C, H, W), got none")
         channels = self.sample_shape[0]
         if self.cfg.standardize:
-            mean, std = _channel_stats(x, self.divisor)
+            mean = sums[1] / sums[0]
+            # Pixel values are bounded, so E[x^2] - E[x]^2 loses nothing that matters at float64.
+            std = np.sqrt(np.maximum(sums[2] / sums[0] - np.square(mean), 0.0))
             self.mean = [float(m) for m in mean]
             self.std = [float(s) if s > 1e-8 else 1.0 for s in std]
         else:
@@ -87,22 +108,3 @@ class ImagePreprocessor(Preprocessor):
         self.divisor = float(state["divisor"])
         self.mean = [float(m) for m in state["mean"]]
         self.std = [float(s) for s in state["std"]]
-
-
-def _channel_stats(x: np.ndarray, divisor: float, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and (population) std of `x / divisor`, in float64.
-
-    Works through chunks of samples so a large training set (CIFAR: 50k x 3 x 32 x 32) never
-    needs a full float64 copy; pixel values are bounded, so E[x^2] - E[x]^2 loses nothing
-    that matters at float64.
-    """
-    total = np.zeros(x.shape[1])
-    total_sq = np.zeros(x.shape[1])
-    for start in range(0, len(x), chunk):
-        part = x[start:start + chunk].astype(np.float64) / divisor
-        total += part.sum(axis=(0, 2, 3))
-        total_sq += np.square(part).sum(axis=(0, 2, 3))
-    count = x.shape[0] * x.shape[2] * x.shape[3]
-    mean = total / count
-    var = np.maximum(total_sq / count - np.square(mean), 0.0)
-    return mean, np.sqrt(var)

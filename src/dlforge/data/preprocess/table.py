@@ -6,6 +6,7 @@ so the serving path needs neither scikit-learn objects nor pickle.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,32 @@ class TablePreprocessor(Preprocessor):
         if self.cfg.pca_components is not None:
             self.pca = self._fit_pca(self._features(df))
         self.fitted = True
+        return self
+
+    def fit_chunks(self, chunks: Iterable[pd.DataFrame]) -> TablePreprocessor:
+        """`fit` from consecutive pieces of a numeric training table (a streaming pass):
+        float64 sums give the mean/std (population, as scikit-learn's) or min/max.
+
+        Raises:
+            ConfigError: median imputation or PCA (they need every row at once).
+            DataError: no rows, or a NaN with `impute: none`.
+        """
+        cfg = self.cfg
+        if cfg.impute == "median" or cfg.pca_components is not None:
+            raise ConfigError("preprocess.table: median imputation and pca_components need the "
+                              "whole training table; with data.streaming use impute mean or none "
+                              "and no PCA")
+        stats = _ColumnStats()
+        for part in chunks:
+            stats.add(part, impute=cfg.impute != "none")
+        if stats.columns is None:
+            raise DataError("input: expected a training table with rows and columns, got none")
+        center, scale = stats.scaling(cfg.scaling)
+        fills = stats.mean() if cfg.impute == "mean" else None
+        self.numeric = [{"name": c, "fill": None if fills is None else float(fills[i]),
+                         "center": float(center[i]), "scale": float(scale[i])}
+                        for i, c in enumerate(stats.columns)]
+        self.categorical, self.pca, self.fitted = [], None, True
         return self
 
     def transform(self, x_raw: Any) -> np.ndarray:
@@ -207,3 +234,45 @@ def _apply_categorical(col: pd.Series, spec: dict[str, Any]) -> np.ndarray:
     seen = codes >= 0
     onehot[np.flatnonzero(seen), codes[seen]] = 1.0
     return onehot
+
+
+class _ColumnStats:
+    """Running float64 count, sum, sum of squares, min and max per numeric column."""
+
+    def __init__(self) -> None:
+        self.columns: list[str] | None = None
+
+    def add(self, part: pd.DataFrame, *, impute: bool) -> None:
+        values = part.to_numpy(dtype=np.float64)
+        if not impute and np.isnan(values).any():
+            col = part.columns[np.isnan(values).any(axis=0)][0]
+            raise DataError(_missing_problem(part[col], col, "impute"))
+        if self.columns is None:
+            self.columns = [str(c) for c in part.columns]
+            self.n, self.total, self.total_sq = (np.zeros(values.shape[1]) for _ in range(3))
+            self.rows = 0
+            self.low, self.high = np.full(values.shape[1], np.inf), np.full(values.shape[1], -np.inf)
+        seen = ~np.isnan(values)
+        self.rows += len(values)
+        self.n += seen.sum(axis=0)
+        self.total += np.where(seen, values, 0).sum(axis=0)
+        self.total_sq += np.where(seen, np.square(values), 0).sum(axis=0)
+        self.low, self.high = np.fmin(self.low, np.nanmin(values, axis=0)), np.fmax(
+            self.high, np.nanmax(values, axis=0))
+
+    def mean(self) -> np.ndarray:
+        return self.total / np.maximum(self.n, 1)
+
+    def scaling(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """(center, scale) for `standard`, `minmax` or `none`; a constant column keeps scale 1."""
+        if kind == "standard":
+            # Missing values are filled with the mean before scaling, as in `fit`: they add
+            # rows at the mean, so E[x^2] counts them at mean^2.
+            mean = self.mean()
+            square = (self.total_sq + (self.rows - self.n) * np.square(mean)) / max(self.rows, 1)
+            std = np.sqrt(np.maximum(square - np.square(mean), 0.0))
+            return mean, np.where(std > 0, std, 1.0)
+        if kind == "minmax":
+            span = self.high - self.low
+            return self.low, np.where(span > 0, span, 1.0)
+        return np.zeros(len(self.n)), np.ones(len(self.n))

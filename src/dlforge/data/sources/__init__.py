@@ -12,7 +12,7 @@ import numpy as np
 
 from dlforge.config.schema import DataConfig
 from dlforge.data.dataset import Dataset
-from dlforge.data.sources import builtin, cifar, csv_source, idx, image_folder, imdb, npz
+from dlforge.data.sources import builtin, cifar, csv_source, idx, image_folder, imdb, npz, shards
 
 _LOADERS: dict[str, Callable[[DataConfig], Dataset]] = {
     "builtin": builtin.load,
@@ -22,6 +22,7 @@ _LOADERS: dict[str, Callable[[DataConfig], Dataset]] = {
     "csv": csv_source.load,
     "npz": npz.load,
     "imdb": imdb.load,
+    "shards": shards.load,
 }
 
 

@@ -1,0 +1,55 @@
+"""Rules of `data.streaming`: what a training split that stays on disk cannot do.
+
+A streamed split is read from shards written AFTER selection, splitting and curation, and it
+is never in memory at once, so the keys that select or curate samples, resample the training
+split or regroup it (retraining on train + validation, transfer learning) do not apply.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dlforge.config.schema import RunConfig
+
+# Keys applied when the shards were written (`dlforge data shard` runs select and curate).
+SHARD_TIME_KEYS = ("classes", "binary_from", "positive_fraction", "normal_classes",
+                   "anomaly_classes", "limit", "exclude_file", "flip_labels")
+
+
+def streaming_problems(cfg: RunConfig) -> list[str]:
+    """One line per key that cannot go with `data.streaming` (empty when it runs).
+
+    Example:
+        >>> from dlforge.config import load_config
+        >>> streaming_problems(load_config({"data": {"source": "shards", "path": "s", "streaming": True}}))
+        []
+        >>> cfg = load_config({"data": {"source": "shards", "path": "s"}})
+        >>> streaming_problems(cfg.model_copy(update={"data": cfg.data.model_copy(update={"limit": 50, "streaming": True})}))
+        ['data.limit: applied when the shards were written; with data.streaming, set it in the config given to `dlforge data shard`']
+    """
+    data = cfg.data
+    if data.streaming is False or (data.streaming == "auto" and data.source != "shards"):
+        return []
+    if data.source != "shards":
+        return [f"data.streaming: streams shards; set data.source: shards and data.path to a "
+                f"directory `dlforge data shard` wrote (got source {data.source!r})"]
+    problems = [f"data.{key}: applied when the shards were written; with data.streaming, "
+                f"set it in the config given to `dlforge data shard`"
+                for key in SHARD_TIME_KEYS if getattr(data, key) is not None]
+    if data.exclude:
+        problems.append("data.exclude: applied when the shards were written; with "
+                        "data.streaming, set it in the config given to `dlforge data shard`")
+    if cfg.balance.method != "none":
+        problems.append(f"balance.method: resampling or weighting needs the training split in "
+                        f"memory (got {cfg.balance.method!r}); use none with data.streaming")
+    if cfg.tune is not None and cfg.tune.retrain_on != "train":
+        problems.append("tune.retrain_on: train+validation regroups the splits in memory; use "
+                        "train with data.streaming")
+    if cfg.transfer.source is not None:
+        problems.append("transfer.source: fine-tuning reads its data in memory; set "
+                        "data.streaming: false")
+    if cfg.update.source is not None:
+        problems.append("update.source: an update mixes its replay buffer into the training "
+                        "split in memory; set data.streaming: false")
+    return problems

@@ -1,0 +1,117 @@
+"""The data stages of a run whose training split stays on disk (`data.streaming`).
+
+`streams(cfg)` decides: `true`, or `auto` with shards whose decoded size is above
+`STREAM_ABOVE_BYTES` (1 GiB). `open_stream(cfg)` then reads the manifest, fits the
+preprocessing on a streaming pass over the training split (`Preprocessor.fit_chunks`: the
+same statistics as in memory, within float tolerance) and loads what the other stages use in
+memory: the validation and test splits, and the first `SAMPLE_ROWS` training samples (the
+baseline, the drift reference, the validation report's checks and the in-run review see
+those). The training batches come from a `StreamingLoader` (`TrainStream.loader`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dlforge.config.schema import DataConfig, RunConfig
+from dlforge.data.dataset import Dataset, Splits
+from dlforge.data.loader import Augment
+from dlforge.data.preprocess import Preprocessor, build_preprocessor
+from dlforge.data.preprocess.image import CHUNK
+from dlforge.data.shards import ShardSet, ShardSplit
+from dlforge.data.sources.shards import provenance
+from dlforge.data.streaming import StreamingLoader
+from dlforge.data.validate import ValidationReport, validate
+
+STREAM_ABOVE_BYTES = 1 << 30
+SAMPLE_ROWS = 10_000
+
+
+def streams(cfg: DataConfig) -> bool:
+    """Whether the training split is streamed: `data.streaming: true`, or `auto` with shards
+    above `STREAM_ABOVE_BYTES` decoded.
+
+    Example:
+        >>> streams(DataConfig(source="builtin", streaming="auto"))
+        False
+    """
+    if cfg.source != "shards" or cfg.streaming is False:
+        return False
+    return cfg.streaming is True or ShardSet.open(cfg.path).decoded_bytes > STREAM_ABOVE_BYTES
+
+
+@dataclass(frozen=True)
+class TrainStream:
+    """The training split on disk and how many processes read it."""
+
+    split: ShardSplit
+    workers: int
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def loader(self, pre: Preprocessor, task: str, *, batch_size: int, seed: int,
+               augment: Augment | None) -> StreamingLoader:
+        """A shuffled, augmented training loader over the shards."""
+        return StreamingLoader(self.split, pre.transform, task, batch_size=batch_size,
+                               shuffle=True, seed=seed, augment=augment, workers=self.workers)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What `prepare_data` builds a streamed `PreparedData` from."""
+
+    dataset: Dataset
+    splits: Splits
+    report: ValidationReport
+    preprocessor: Preprocessor
+    stream: TrainStream
+
+
+def open_stream(cfg: RunConfig, preprocessor: Preprocessor | None = None) -> Opened:
+    """Open the shards of `cfg.data.path` for a streamed run: `stream_splits`, then the
+    preprocessing fitted on a streaming pass over the training split (unless given).
+
+    Raises:
+        DataError: no manifest, or a missing or resized shard (one line naming the file).
+        ConfigError: preprocessing that cannot be fitted on a stream (texts, median, PCA).
+    """
+    dataset, splits, report = stream_splits(cfg)
+    train = ShardSet.open(cfg.data.path).split("train")
+    pre = preprocessor or build_preprocessor(cfg.preprocess, dataset.modality).fit_chunks(
+        train.as_inputs(x) for x, _ in train.chunks(CHUNK))
+    return Opened(dataset, splits, report, pre, TrainStream(train, cfg.data.workers))
+
+
+def stream_splits(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
+    """What a streamed run holds in memory: the validation and test splits and the first
+    `SAMPLE_ROWS` training samples (as `splits.train`), validated; the whole training
+    split's size in `splits.info["streamed"]`.
+
+    Raises:
+        DataError: no manifest, a missing or resized shard, or data that cannot train.
+    """
+    shards = ShardSet.open(cfg.data.path)
+    train = shards.split("train")
+    parts = {name: _in_memory(shards, name, count)
+             for name, count in (("train", SAMPLE_ROWS), ("val", None), ("test", None))}
+    splits = Splits(**parts, info={"streamed": {"train": len(train), "in_memory": len(parts["train"])}})
+    dataset = parts["train"].concat(parts["val"]).concat(parts["test"])
+    report = validate(dataset, splits, cfg.preprocess)
+    if len(train) > SAMPLE_ROWS:
+        report.warnings.append(f"data.streaming: the training split ({len(train)} samples) is "
+                               f"read from disk; the checks of training samples, the baseline "
+                               f"and the drift reference cover its first {SAMPLE_ROWS}")
+    return dataset, splits, report
+
+
+def _in_memory(shards: ShardSet, name: str, limit: int | None) -> Dataset:
+    part = shards.split(name)
+    count = len(part) if limit is None else min(limit, len(part))
+    x, y = part.take(np.arange(count))
+    ids: Any = np.arange(count).astype(str).astype(object)
+    return Dataset(x=part.as_inputs(x), y=y, task=shards.task, modality=shards.modality,
+                   provenance=provenance(shards), ids=ids)

@@ -1,0 +1,40 @@
+"""`dlforge data shard`: writes the manifest, refuses an existing --out and texts (exit codes)."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from dlforge.cli import main
+
+
+def config(tmp_path, data):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"data": data}))
+    return str(path)
+
+
+def test_the_shards_of_a_config_and_their_manifest(tmp_path, capsys):
+    wine = config(tmp_path, {"source": "builtin", "name": "wine"})
+    assert main(["data", "shard", wine, "--out", str(tmp_path / "s"), "--shard-size", "50"]) == 0
+    assert capsys.readouterr().err.strip() == (
+        f"wrote {tmp_path / 's'}: train 124 (3 shards), val 27 (1 shards), test 27 (1 shards); "
+        f"0.02 MiB decoded")
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert (manifest["modality"], manifest["x"], len(manifest["columns"])) == (
+        "table", {"dtype": "float64", "shape": [13]}, 13)
+
+
+def test_an_existing_out_is_a_usage_error_and_texts_a_data_error(tmp_path, capsys):
+    (tmp_path / "s").mkdir()
+    wine = config(tmp_path, {"source": "builtin", "name": "wine"})
+    assert main(["data", "shard", wine, "--out", str(tmp_path / "s")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --out: {tmp_path / 's'} already exists; remove it or choose another directory")
+    csv = tmp_path / "t.csv"
+    csv.write_text("text,label\n" + "".join(f"word {i},{'ab'[i % 2]}\n" for i in range(40)))
+    texts = config(tmp_path, {"source": "csv", "path": str(csv), "text_column": "text"})
+    assert main(["data", "shard", texts, "--out", str(tmp_path / "t")]) == 1
+    assert capsys.readouterr().err.strip().startswith("error: data: texts cannot be sharded")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "s", "t.csv"]

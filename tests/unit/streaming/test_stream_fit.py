@@ -1,0 +1,72 @@
+"""Preprocessing fitted on a streaming pass equals the in-memory fit (float tolerance)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from tests.unit.streaming.shard_data import image_splits, table_splits
+
+from dlforge.config import load_config
+from dlforge.config.schema import ImagePreprocess, PreprocessConfig, TablePreprocess
+from dlforge.data.prepare import prepare_data
+from dlforge.data.preprocess import build_preprocessor
+from dlforge.data.preprocess.image import ImagePreprocessor
+from dlforge.data.preprocess.table import TablePreprocessor
+from dlforge.data.shards import write_shards
+from dlforge.errors import ConfigError
+
+
+def pieces(x, size):
+    return [x[i:i + size] for i in range(0, len(x), size)]
+
+
+def test_image_statistics_from_pieces_equal_the_whole_arrays():
+    x = np.random.default_rng(1).integers(0, 256, (50, 3, 5, 5), dtype=np.uint8)
+    whole = ImagePreprocessor(ImagePreprocess()).fit(x)
+    streamed = ImagePreprocessor(ImagePreprocess()).fit_chunks(pieces(x, 7))
+    np.testing.assert_allclose(streamed.mean, whole.mean, rtol=1e-12)
+    np.testing.assert_allclose(streamed.std, whole.std, rtol=1e-12)
+    assert streamed.divisor == whole.divisor == 255.0
+    np.testing.assert_allclose(whole.mean, x.mean(axis=(0, 2, 3)) / 255, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("scaling", "impute"), [("standard", "none"), ("minmax", "mean"),
+                                                  ("standard", "mean"), ("none", "none")])
+def test_table_statistics_from_pieces_equal_scikit_learns(scaling, impute):
+    rng = np.random.default_rng(2)
+    x = pd.DataFrame({"a": rng.normal(3, 2, 40), "b": rng.uniform(-1, 9, 40), "c": np.ones(40)})
+    if impute == "mean":
+        x.loc[[3, 17], "a"] = np.nan
+    cfg = TablePreprocess(scaling=scaling, impute=impute)
+    whole = TablePreprocessor(cfg).fit(x)
+    streamed = TablePreprocessor(cfg).fit_chunks(pieces(x, 9))
+    assert [s["name"] for s in streamed.numeric] == ["a", "b", "c"]
+    for got, want in zip(streamed.numeric, whole.numeric, strict=True):
+        for key in ("center", "scale", "fill"):
+            assert got[key] == (None if want[key] is None else pytest.approx(want[key], rel=1e-12)), key
+    np.testing.assert_allclose(streamed.transform(x), whole.transform(x), rtol=1e-6, atol=1e-6)
+
+
+def test_what_needs_the_whole_table_is_refused():
+    with pytest.raises(ConfigError, match=r"^preprocess\.table: median imputation and pca"):
+        TablePreprocessor(TablePreprocess(impute="median")).fit_chunks([])
+    text = build_preprocessor(PreprocessConfig(), "text")
+    with pytest.raises(ConfigError, match=r"^data\.streaming: text preprocessing cannot be fitted"):
+        text.fit_chunks([])
+
+
+@pytest.mark.parametrize("make", [image_splits, table_splits])
+def test_a_streamed_run_fits_what_an_in_memory_run_fits(tmp_path, make):
+    write_shards(make(), tmp_path / "s", shard_size=4)
+    data = {"source": "shards", "path": str(tmp_path / "s")}
+    streamed = prepare_data(load_config({"data": data | {"streaming": True}}))
+    loaded = prepare_data(load_config({"data": data | {"streaming": False}}))
+    assert streamed.stream is not None and loaded.stream is None
+    want, got = loaded.preprocessor.to_dict()["state"], streamed.preprocessor.to_dict()["state"]
+    flat = (lambda s: [v for d in s["numeric"] for v in (d["center"], d["scale"])]) \
+        if "numeric" in want else (lambda s: s["mean"] + s["std"])
+    np.testing.assert_allclose(flat(got), flat(want), rtol=1e-12)
+    assert streamed.facts == loaded.facts
+    assert streamed.splits.info["streamed"] == {"train": 23, "in_memory": 23}
+    np.testing.assert_array_equal(streamed.inputs("test").numpy(), loaded.inputs("test").numpy())
