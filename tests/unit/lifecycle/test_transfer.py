@@ -3,6 +3,8 @@ for new classes, a frozen backbone (and BatchNorm statistics) or a backbone at a
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,7 @@ from dlforge.models.target_scale import TargetScale
 from dlforge.pipeline import run
 from dlforge.registry import Store, load_bundle
 from dlforge.train.optim import build_optimizer
+from dlforge.train.steps import SupervisedStep
 
 SOURCE = {"name": "five", "data": {"source": "builtin", "name": "digits", "classes": list("01234")},
           "model": {"type": "basic_cnn", "filters": [8], "dense": 16, "batch_norm": True},
@@ -35,9 +38,13 @@ def source(tmp_path_factory):
     return ws
 
 
-def weights(ws, ref: str) -> dict[str, torch.Tensor]:
+def bundle(ws, ref: str):
     with Store.open(ws) as store:
-        return load_bundle(store.resolve(ref).bundle_path).model.state_dict()
+        return load_bundle(store.resolve(ref).bundle_path)
+
+
+def weights(ws, ref: str) -> dict[str, torch.Tensor]:
+    return bundle(ws, ref).model.state_dict()
 
 
 def test_feature_extraction_trains_a_new_head_only(source):
@@ -49,6 +56,8 @@ def test_feature_extraction_trains_a_new_head_only(source):
     # the new head is the dense classifier and the output layer; the conv backbone, its
     # BatchNorm running statistics included, is bit-identical
     assert changed == ["classifier.1.bias", "classifier.1.weight", "head.bias", "head.weight"]
+    # the source's preprocessing, as fitted on digits 0-4 (refitted on 5-9 it would differ)
+    assert bundle(source, result.model_ref).preprocessor.to_dict() == bundle(source, "five@1").preprocessor.to_dict()
     with Store.open(source) as store:
         version = store.resolve(result.model_ref)
         run_cfg = store.get_run(result.run_id).config
@@ -172,3 +181,26 @@ def test_the_head_only_epochs_leave_the_backbone_bit_identical(source):
 ])
 def test_the_head_layers_of_each_kind_of_model(model, names):
     assert [name for name, _ in head_layers(model)] == names
+
+
+@pytest.mark.parametrize(("mode", "seen"), [
+    ("finetune", [({False}, {True}, {False}), ({True}, {True}, {True})]),
+    ("feature_extraction", [({False}, {True}, {True}), ({False}, {True}, {True})]),
+])
+def test_a_frozen_backbone_runs_in_eval_mode_and_the_head_in_train_mode(monkeypatch, mode, seen):
+    """While frozen the backbone's dropout is off and its BatchNorm uses its running statistics,
+    as at inference; the head (dense classifier and output layer) trains with its dropout on.
+    (Feature extraction's backbone gets requires_grad False once, in `start_from`.)"""
+    model = BasicCNN((1, 8, 8), 3, filters=[4], dense=8, batch_norm=True)
+    got = []
+    monkeypatch.setattr(SupervisedStep, "train_batch", lambda *_: got.append((
+        {m.training for m in model.features.modules()},
+        {m.training for name in ("classifier", "head") for m in model.get_submodule(name).modules()},
+        {p.requires_grad for p in model.features.parameters()})))
+    state = SimpleNamespace(model=model, epoch=-1)
+    step = TransferStep(mode, freeze_epochs=1)
+    step.bind(state)
+    for state.epoch in (-1, 0):  # the batches of epochs 0 and 1
+        model.train()  # as the loop does at each epoch's start
+        step.train_batch(state, None, None, None)
+    assert got == seen
