@@ -1,10 +1,11 @@
 """Transfer learning: train a candidate from a registered model's weights, through the one path.
 
 The source's preprocessing is reused as fitted (refitting it would change what the backbone
-sees), its architecture replaces the config's, and its head is replaced when the classes
-differ. `feature_extraction` freezes the backbone and its BatchNorm statistics and trains the
-head; `finetune` trains the head alone for `transfer.freeze_epochs` epochs, then every layer
-with the backbone at `train.lr * transfer.backbone_lr_mult` (its own optimizer group).
+sees), its architecture replaces the config's, and its head (the dense classifier, if any, and
+the output layer: `head_layers`) is replaced when the classes differ. `feature_extraction`
+freezes the backbone and its BatchNorm statistics and trains the head; `finetune` trains the
+head alone for `transfer.freeze_epochs` epochs, then every layer with the backbone at
+`train.lr * transfer.backbone_lr_mult` (its own optimizer group).
 """
 
 from __future__ import annotations
