@@ -158,6 +158,15 @@ def head_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
                       f"transfer from a classifier such as basic_cnn, mlp or resnet_small")
 
 
+def find_head(model: nn.Module) -> tuple[str, nn.Module]:
+    """The model's output layer alone and its name (the last of `head_layers`).
+
+    Raises:
+        ConfigError: the model has no `head`.
+    """
+    return head_layers(model)[-1]
+
+
 def _get(model: nn.Module, name: str) -> nn.Module | None:
     try:
         return model.get_submodule(name)

@@ -13,7 +13,7 @@ from torch import nn
 from dlforge.config import load_config
 from dlforge.config.schema import TrainConfig
 from dlforge.errors import DataError
-from dlforge.lifecycle.transfer import TransferStep, head_layers, transfer_plan
+from dlforge.lifecycle.transfer import TransferStep, find_head, head_layers, transfer_plan
 from dlforge.models.basic_cnn import BasicCNN
 from dlforge.models.mlp import MLP
 from dlforge.models.target_scale import TargetScale
@@ -181,6 +181,7 @@ def test_the_head_only_epochs_leave_the_backbone_bit_identical(source):
 ])
 def test_the_head_layers_of_each_kind_of_model(model, names):
     assert [name for name, _ in head_layers(model)] == names
+    assert find_head(model)[0] == names[-1]
 
 
 @pytest.mark.parametrize(("mode", "seen"), [
