@@ -76,7 +76,7 @@ def finetune_command(
     learning; `transfer.mode`: finetune or feature_extraction), then evaluate, register and
     report it like `dlforge run` (a tune section is ignored).
 
-    Example: dlforge finetune examples/fashion_b.yaml --from fashion-a@production
+    Example: dlforge finetune examples/fashion_b.yaml --from fashion-a@staging
     """
     from dlforge.config import load_config
     from dlforge.pipeline import run as run_pipeline

@@ -3,17 +3,24 @@ for new classes, a frozen backbone (and BatchNorm statistics) or a backbone at a
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from dlforge.config import load_config
 from dlforge.config.schema import TrainConfig
 from dlforge.errors import DataError
-from dlforge.lifecycle.transfer import TransferStep
+from dlforge.lifecycle.transfer import TransferStep, find_head, head_layers, transfer_plan
+from dlforge.models.basic_cnn import BasicCNN
+from dlforge.models.mlp import MLP
+from dlforge.models.target_scale import TargetScale
 from dlforge.pipeline import run
 from dlforge.registry import Store, load_bundle
 from dlforge.train.optim import build_optimizer
+from dlforge.train.steps import SupervisedStep
 
 SOURCE = {"name": "five", "data": {"source": "builtin", "name": "digits", "classes": list("01234")},
           "model": {"type": "basic_cnn", "filters": [8], "dense": 16, "batch_norm": True},
@@ -31,9 +38,13 @@ def source(tmp_path_factory):
     return ws
 
 
-def weights(ws, ref: str) -> dict[str, torch.Tensor]:
+def bundle(ws, ref: str):
     with Store.open(ws) as store:
-        return load_bundle(store.resolve(ref).bundle_path).model.state_dict()
+        return load_bundle(store.resolve(ref).bundle_path)
+
+
+def weights(ws, ref: str) -> dict[str, torch.Tensor]:
+    return bundle(ws, ref).model.state_dict()
 
 
 def test_feature_extraction_trains_a_new_head_only(source):
@@ -42,7 +53,11 @@ def test_feature_extraction_trains_a_new_head_only(source):
     before, after = weights(source, "five@1"), weights(source, result.model_ref)
     assert set(before) == set(after)
     changed = sorted(k for k in before if not torch.equal(before[k], after[k]))
-    assert changed == ["head.bias", "head.weight"]  # BatchNorm running stats included: unchanged
+    # the new head is the dense classifier and the output layer; the conv backbone, its
+    # BatchNorm running statistics included, is bit-identical
+    assert changed == ["classifier.1.bias", "classifier.1.weight", "head.bias", "head.weight"]
+    # the source's preprocessing, as fitted on digits 0-4 (refitted on 5-9 it would differ)
+    assert bundle(source, result.model_ref).preprocessor.to_dict() == bundle(source, "five@1").preprocessor.to_dict()
     with Store.open(source) as store:
         version = store.resolve(result.model_ref)
         run_cfg = store.get_run(result.run_id).config
@@ -118,3 +133,75 @@ def test_the_finetune_command_trains_from_the_source(source, tmp_path, capsys):
     assert capsys.readouterr().err == (
         "error: Model 'five' has no alias 'production'. Available aliases: none. Use `dlforge "
         "models list five` to see all.\n")
+
+
+def plan_of(ws, cfg: dict):
+    with Store.open(ws) as store:
+        return transfer_plan(load_config(cfg), store, cfg["name"]).plan
+
+
+def test_a_new_head_gets_a_fresh_classifier_and_a_zero_output_layer(source):
+    """The source's dense units were trained for its classes (most never fire on others):
+    a new head re-initialises them; the same classes keep them."""
+    src = weights(source, "five@1")
+    fresh = plan_of(source, {**TARGET, "transfer": {"source": "five@1"}}).build().state_dict()
+    assert not torch.equal(fresh["classifier.1.weight"], src["classifier.1.weight"])
+    assert float(fresh["classifier.1.weight"].abs().sum()) > 0
+    assert float(fresh["head.weight"].abs().sum()) == 0 and float(fresh["head.bias"].abs().sum()) == 0
+    assert all(torch.equal(fresh[k], src[k]) for k in src if k.startswith("features."))
+    kept = plan_of(source, {**SOURCE, "transfer": {"source": "five@1"}}).build().state_dict()
+    assert all(torch.equal(kept[k], src[k]) for k in src)
+
+
+def test_the_finetuned_backbone_trains_at_the_scaled_lr_and_the_head_at_lr(source):
+    model = plan_of(source, {**TARGET, "transfer": {"source": "five@1", "backbone_lr_mult": 0.1}}).build()
+    opt = build_optimizer(model, TrainConfig(optimizer="adam", lr=0.01))
+    assert [(g["name"], len(g["params"]), g["lr"]) for g in opt.param_groups] == [
+        ("decay", 2, 0.01), ("decay*0.1", 2, pytest.approx(0.001)),
+        ("no_decay", 2, 0.01), ("no_decay*0.1", 6, pytest.approx(0.001))]
+
+
+def test_the_head_only_epochs_leave_the_backbone_bit_identical(source):
+    """A finetune epoch with the backbone frozen: no gradient, no weight decay (adamw), no
+    BatchNorm statistics move; the head trains."""
+    train = {**SOURCE["train"], "epochs": 1, "optimizer": "adamw", "weight_decay": 0.1}
+    result = run({**TARGET, "train": train, "transfer": {"source": "five@1", "freeze_epochs": 1}},
+                 workspace=source, progress=False)
+    before, after = weights(source, "five@1"), weights(source, result.model_ref)
+    backbone = [k for k in before if k.startswith("features.")]
+    assert len(backbone) == 14  # 2 convs (weight, bias), each with BatchNorm (5 tensors)
+    assert [k for k in backbone if not torch.equal(before[k], after[k])] == []
+    assert float(after["head.weight"].abs().sum()) > 0
+
+
+@pytest.mark.parametrize(("model", "names"), [
+    (BasicCNN((1, 8, 8), 3, filters=[4], dense=8), ["classifier", "head"]),
+    (MLP((4,), 3, hidden=[8]), ["head"]),
+    (TargetScale(MLP((4,), 1, hidden=[8]), 1), ["net.head"]),
+])
+def test_the_head_layers_of_each_kind_of_model(model, names):
+    assert [name for name, _ in head_layers(model)] == names
+    assert find_head(model)[0] == names[-1]
+
+
+@pytest.mark.parametrize(("mode", "seen"), [
+    ("finetune", [({False}, {True}, {False}), ({True}, {True}, {True})]),
+    ("feature_extraction", [({False}, {True}, {True}), ({False}, {True}, {True})]),
+])
+def test_a_frozen_backbone_runs_in_eval_mode_and_the_head_in_train_mode(monkeypatch, mode, seen):
+    """While frozen the backbone's dropout is off and its BatchNorm uses its running statistics,
+    as at inference; the head (dense classifier and output layer) trains with its dropout on.
+    (Feature extraction's backbone gets requires_grad False once, in `start_from`.)"""
+    model = BasicCNN((1, 8, 8), 3, filters=[4], dense=8, batch_norm=True)
+    got = []
+    monkeypatch.setattr(SupervisedStep, "train_batch", lambda *_: got.append((
+        {m.training for m in model.features.modules()},
+        {m.training for name in ("classifier", "head") for m in model.get_submodule(name).modules()},
+        {p.requires_grad for p in model.features.parameters()})))
+    state = SimpleNamespace(model=model, epoch=-1)
+    step = TransferStep(mode, freeze_epochs=1)
+    step.bind(state)
+    for state.epoch in (-1, 0):  # the batches of epochs 0 and 1
+        model.train()  # as the loop does at each epoch's start
+        step.train_batch(state, None, None, None)
+    assert got == seen
