@@ -29,7 +29,7 @@ import pandas as pd
 from dlforge.atomic import write_json
 from dlforge.config.update_schema import WatchConfig
 from dlforge.data.sources.image_folder import EXTENSIONS
-from dlforge.errors import DataError, DlforgeError
+from dlforge.errors import ConfigError, DataError, DlforgeError
 
 IMAGES, ROWS = "image_folder", "csv"
 STEP_S = 0.1  # how often a waiting watch looks at its stop flag
@@ -128,7 +128,9 @@ def watch(directory: Path, kind: str, fold: Callable[[Path], str], cfg: WatchCon
         directory: the watched folder.
         kind: `IMAGES` or `ROWS`.
         fold: runs one update on a batch's data path; returns a one-line outcome (or raises
-            a `DlforgeError`, recorded as the batch's outcome: its files are not retried).
+            a `DlforgeError`, recorded as the batch's outcome: its files are not retried). A
+            `ConfigError` is the watch's, not the batch's: it stops the watch with the batch
+            unrecorded, so its files are folded in once the config is fixed.
         cfg: batch size, polling interval, fewest files per batch.
         state: the batches folded in so far; saved after each batch.
         batches: where batch folders are made.
@@ -138,6 +140,9 @@ def watch(directory: Path, kind: str, fold: Callable[[Path], str], cfg: WatchCon
 
     Returns:
         The number of batches folded in by this call.
+
+    Raises:
+        ConfigError: what `fold` raised for a mistake of the update's config.
     """
     count = 0
     while not stop and (max_batches is None or count < max_batches):
@@ -150,6 +155,8 @@ def watch(directory: Path, kind: str, fold: Callable[[Path], str], cfg: WatchCon
         path = materialise(directory, files, batches / f"batch-{number:04d}", kind)
         try:
             outcome = fold(path)
+        except ConfigError:
+            raise
         except DlforgeError as exc:
             outcome = f"error: {str(exc).splitlines()[0]}"
         state.record(files, outcome)

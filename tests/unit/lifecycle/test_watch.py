@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dlforge.config.update_schema import WatchConfig
-from dlforge.errors import DataError
+from dlforge.errors import ConfigError, DataError
 from dlforge.lifecycle.watch import IMAGES, ROWS, StopFlag, WatchState, materialise, pending, watch
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -60,6 +60,22 @@ def test_a_failing_batch_is_recorded_with_its_error_and_the_watch_goes_on(tmp_pa
     assert lines == ["batch 1: 2 files -> error: update: bad rows in rows.csv",
                      "batch 2: 1 files -> error: update: bad rows in rows.csv"]
     assert (tmp_path / "b" / "batch-0001" / "rows.csv").read_text() == "a,label\n0,x\n1,x\n"
+
+
+def test_a_config_mistake_stops_the_watch_and_leaves_the_batch_pending(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "0.csv").write_text("a,label\n0,x\n")
+
+    def fold(path: Path) -> str:
+        raise ConfigError("evaluate.gate: no conditions; give --require")
+
+    state, lines = WatchState(tmp_path / "s.json"), []
+    with pytest.raises(ConfigError, match="^evaluate.gate: no conditions"):
+        watch(folder, ROWS, fold, WatchConfig(batch_size=2, min_files=1), state=state,
+              batches=tmp_path / "b", echo=lines.append, stop=StopFlag(), max_batches=2)
+    assert lines == [] and state.batches == [] and not (tmp_path / "s.json").exists()
+    assert pending(folder, ROWS, state.done) == ["0.csv"]
 
 
 def test_materialise_starts_a_half_copied_batch_afresh(tmp_path):
