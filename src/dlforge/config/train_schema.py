@@ -98,7 +98,9 @@ class TrainConfig(Section):
     l2: float = Field(0.0, ge=0, description="Explicit L2 penalty l2 * sum(w^2) added to the loss.")
     grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
     loss: Literal["auto", "mse", "mae"] = Field("auto", description="Regression loss; auto = mse.")
-    label_smoothing: float = Field(0.0, ge=0, lt=1, description="multiclass: smooth the targets.")
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=1, description="Classification: smooth the targets (multiclass: 1 - s + s/K "
+        "and s/K; binary and multi-label: 1 - s/2 and s/2).")
     schedule: ScheduleConfig = Field(
         default_factory=ConstantSchedule, description="LR schedule, chosen by `type`."
     )
