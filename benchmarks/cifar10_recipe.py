@@ -133,11 +133,13 @@ def main() -> None:
     setup_process(None, "cpu")
     print(f"machine: {machine_line()}\ncpu: {cpu_description()}")
     overrides = args.overrides + ([f"train.epochs={args.epochs}"] if args.epochs else [])
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         npz = Path(tmp) / "split.npz"
         n_train = split_npz(args.npz, npz, args.val, args.train_limit)
         cfg = recipe(npz, overrides)
         data = prepare_data(cfg)
+    print(f"data split and prepared in {time.perf_counter() - start:.0f} s (not counted below)")
     print(f"train {n_train} images, validation {args.val}; epochs {cfg.train.epochs}, "
           f"threads {torch.get_num_threads()}, precision {cfg.train.precision}")
     clock, candidate = train(cfg, data)
