@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from dlforge.config.schema import (
     MODEL_TYPES,
+    AirbenchConfig,
     AutoencoderConfig,
     BasicCNNConfig,
     DCGANConfig,
@@ -62,6 +63,7 @@ CASES = {
     "basic_cnn": Case(BasicCNNConfig(filters=[4, 4], dense=8, batch_norm=True), (1, 8, 8)),
     "mobilenet": Case(MobileNetConfig(channels=[4, 8, 8], width=1.0), (3, 8, 8)),
     "resnet_small": Case(ResNetSmallConfig(width=2, blocks=1), (3, 8, 8)),
+    "airbench": Case(AirbenchConfig(widths=[4, 4]), (3, 8, 8)),
     "text_pool": Case(TextPoolConfig(embedding_dim=4, hidden=4), (7,), text=True),
     "text_cnn": Case(TextCNNConfig(embedding_dim=4, filters=3, kernel_sizes=[2, 3]), (7,),
                      text=True),

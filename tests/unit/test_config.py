@@ -21,7 +21,7 @@ from dlforge.errors import ConfigError
          "train.schedule: unknown type; allowed: 'constant', 'step', 'plateau', 'exponential', "
          "'inverse_time', 'cosine', 'one_cycle' (got 'linear')"),
         ({"model": {"type": "vgg"}},
-         "model: unknown type; allowed: 'mlp', 'basic_cnn', 'mobilenet', 'resnet_small', "
+         "model: unknown type; allowed: 'mlp', 'basic_cnn', 'mobilenet', 'resnet_small', 'airbench', "
          "'text_pool', 'text_cnn', 'linear', 'autoencoder', 'dcgan', 'auto' (got 'vgg')"),
         ({"model": {"type": "mlp", "dropout": 2}}, "model.dropout: must be less than 1 (got 2)"),
         ({"data": {"source": "csv"}}, "data.path: required for source 'csv' (got None)"),

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 def build_for_data(model_cfg: Any, data: PreparedData) -> nn.Module:
-    """`build_model` sized for `data`; regression outputs scaled to the training targets.
+    """`build_model` sized for `data`; regression outputs scaled to the training targets; a
+    model with `fit_to_inputs` (airbench's whitening layer) fitted to the training inputs.
 
     Example:
         >>> model = build_for_data(cfg.model, prepare_data(cfg))  # doctest: +SKIP
@@ -24,4 +25,7 @@ def build_for_data(model_cfg: Any, data: PreparedData) -> nn.Module:
     regression = data.task.kind == "regression"
     model = build_model(model_cfg, input_shape=data.input_shape, num_outputs=data.task.num_outputs,
                         vocab_size=data.vocab_size, scale_outputs=regression)
+    fit_to_inputs = getattr(model, "fit_to_inputs", None)
+    if fit_to_inputs is not None:
+        fit_to_inputs(data.inputs("train"))
     return fit_target_scale(model, data.tensors["train"][1]) if regression else model

@@ -179,6 +179,9 @@ class FlipAug(Section):
 class CropAug(Section):
     padding: int = Field(2, ge=1, description="Pad by this many pixels, then crop back at random.")
     p: Prob = Field(1.0, description="Probability of shifting each image.")
+    pad_mode: Literal["zeros", "reflect"] = Field(
+        "zeros", description="What the padding holds: zeros (the images' background, black) or "
+        "reflect (the image mirrored at its border, for natural images such as CIFAR-10).")
 
 
 class RotateAug(Section):

@@ -65,6 +65,24 @@ class ResNetSmallConfig(_ModelBase):
     blocks: int = Field(2, ge=1, le=8, description="Residual blocks per stage (3 stages).")
 
 
+class AirbenchConfig(_ModelBase):
+    """The CIFAR-10 recipe's net (models/airbench.py, docs/cifar10.md)."""
+
+    type: Literal["airbench"] = "airbench"
+    widths: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [64, 256, 256],
+        description="Channels of each [conv-pool-BN-GELU-conv-BN-GELU] block; each block "
+        "halves H and W.")
+    whiten: bool = Field(
+        True, description="First layer: a frozen patch-whitening convolution initialised from "
+        "the training images' patch covariance when the model is built for the data; false: "
+        "a trainable convolution of the same shape.")
+    whiten_size: int = Field(2, ge=1, le=5, description="Side of the whitening patches (px).")
+    test_flip: bool = Field(
+        True, description="In eval mode, average the logits of each image and its mirror "
+        "image (test-time flip augmentation); training is unchanged.")
+
+
 class TextPoolConfig(_ModelBase):
     type: Literal["text_pool"] = "text_pool"
     embedding_dim: int = Field(16, ge=1, description="Size of each token's embedding.")
@@ -130,9 +148,9 @@ class DCGANConfig(_ModelBase):
 
 
 ModelConfig = Annotated[
-    MLPConfig | BasicCNNConfig | MobileNetConfig | ResNetSmallConfig | TextPoolConfig
+    MLPConfig | BasicCNNConfig | MobileNetConfig | ResNetSmallConfig | AirbenchConfig | TextPoolConfig
     | TextCNNConfig | LinearConfig | AutoencoderConfig | DCGANConfig | AutoModelConfig,
     Field(discriminator="type"),
 ]
-MODEL_TYPES = ("auto", "mlp", "basic_cnn", "mobilenet", "resnet_small", "text_pool", "text_cnn",
-               "linear", "autoencoder", "dcgan")
+MODEL_TYPES = ("auto", "mlp", "basic_cnn", "mobilenet", "resnet_small", "airbench", "text_pool",
+               "text_cnn", "linear", "autoencoder", "dcgan")

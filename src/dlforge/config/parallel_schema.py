@@ -74,7 +74,8 @@ def parallel_problems(cfg: RunConfig) -> list[str]:
     if cfg.train.grad_clip is not None:
         problems.append(f"train.grad_clip: model.parallel clips no global norm across stages; "
                         f"remove it (got {cfg.train.grad_clip})")
-    for key, value in (("tune", cfg.tune), ("transfer.source", cfg.transfer.source)):
+    for key, value in (("tune", cfg.tune), ("transfer.source", cfg.transfer.source),
+                       ("update.source", cfg.update.source), ("train.ema", cfg.train.ema)):
         if value is not None:
             problems.append(f"{key}: not supported with model.parallel (a pipeline run trains "
                             f"one model across processes); remove one of them")

@@ -52,6 +52,7 @@ def _sections() -> list[tuple[str, type[BaseModel]]]:
         ("model (type: mlp)", schema.MLPConfig), ("model (type: basic_cnn)", schema.BasicCNNConfig),
         ("model (type: mobilenet)", schema.MobileNetConfig),
         ("model (type: resnet_small)", schema.ResNetSmallConfig),
+        ("model (type: airbench)", schema.AirbenchConfig),
         ("model (type: text_pool)", schema.TextPoolConfig), ("model (type: text_cnn)", schema.TextCNNConfig),
         ("model (type: linear)", schema.LinearConfig), ("model (type: autoencoder)", schema.AutoencoderConfig),
         ("model (type: dcgan)", schema.DCGANConfig),

@@ -34,6 +34,7 @@ from dlforge.config.drift_schema import DriftConfig
 from dlforge.config.lifecycle_schema import GateConfig, TransferConfig
 from dlforge.config.model_schema import (
     MODEL_TYPES,
+    AirbenchConfig,
     AutoencoderConfig,
     AutoModelConfig,
     BasicCNNConfig,
@@ -63,7 +64,7 @@ from dlforge.config.train_schema import (
 from dlforge.config.update_schema import UpdateConfig
 
 __all__ = [
-    "ALIAS_PATTERN", "MODEL_NAME_PATTERN", "MODEL_TYPES", "AugmentConfig", "AutoModelConfig",
+    "ALIAS_PATTERN", "MODEL_NAME_PATTERN", "MODEL_TYPES", "AirbenchConfig", "AugmentConfig", "AutoModelConfig",
     "AutoencoderConfig",
     "BalanceConfig", "BasicCNNConfig", "CheckpointConfig", "DCGANConfig", "ConstantSchedule", "CosineSchedule",
     "CropAug", "DataConfig", "EarlyStoppingConfig", "EvaluateConfig", "ExponentialSchedule",

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from dlforge.config.base import Section
+from dlforge.config.ema_schema import EmaConfig
 
 # -------------------------------------------------------------------------------------- train
 
@@ -97,7 +98,9 @@ class TrainConfig(Section):
     l2: float = Field(0.0, ge=0, description="Explicit L2 penalty l2 * sum(w^2) added to the loss.")
     grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
     loss: Literal["auto", "mse", "mae"] = Field("auto", description="Regression loss; auto = mse.")
-    label_smoothing: float = Field(0.0, ge=0, lt=1, description="multiclass: smooth the targets.")
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=1, description="Classification: smooth the targets (multiclass: 1 - s + s/K "
+        "and s/K; binary and multi-label: 1 - s/2 and s/2).")
     schedule: ScheduleConfig = Field(
         default_factory=ConstantSchedule, description="LR schedule, chosen by `type`."
     )
@@ -107,6 +110,7 @@ class TrainConfig(Section):
     checkpoint: CheckpointConfig = Field(
         default_factory=CheckpointConfig, description="Best/last checkpoints in the run folder."
     )
+    ema: EmaConfig | None = Field(None, description="Average the weights (EMA); null: off.")
     time_budget_s: float | None = Field(
         None, gt=0, description="Stop after this wall time; with epochs: auto, default sized to "
         "the training set (config/auto.py).")
@@ -136,6 +140,10 @@ class TrainConfig(Section):
         min_lr = getattr(self.schedule, "min_lr", 0.0)
         if min_lr > self.lr:
             problems.append(f"train.schedule.min_lr: must be at most train.lr = {self.lr} (got {min_lr})")
+        if self.ema is not None and self.early_stopping is not None and self.early_stopping.restore_best:
+            problems.append("train.ema: needs train.early_stopping.restore_best: false (got true); "
+                            "the trained model is the weight average, which restoring the best "
+                            "epoch's weights would replace (or set train.early_stopping: false)")
         if problems:
             raise ValueError("\n".join(problems))
         return self

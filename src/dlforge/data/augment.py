@@ -24,9 +24,10 @@ class Augmenter:
     """Callable `(x (N, C, H, W) float, generator) -> augmented x`, built from an AugmentConfig.
 
     - hflip / vflip: mirror left-right / top-bottom with probability p.
-    - crop: zero-pad by `padding` pixels on every side, then cut an (H, W) window at a uniform
-      random offset, i.e. shift the image by up to `padding` pixels each way (p: chance of a
-      random offset; the rest stay put).
+    - crop: pad by `padding` pixels on every side (`pad_mode`: the background, or the image
+      reflected at its border), then cut an (H, W) window at a uniform random offset, i.e.
+      shift the image by up to `padding` pixels each way (p: chance of a random offset; the
+      rest stay put).
     - rotate: rotate by an angle uniform in [-degrees, degrees] about the centre (bilinear,
       zero fill), one affine_grid + grid_sample call for the batch.
     - brightness: add a value uniform in [-amount, amount] to the whole image.
@@ -86,7 +87,8 @@ class Augmenter:
         if fill is not None:
             x = x - fill
         if self.cfg.crop is not None:
-            x = random_shift(x, self.cfg.crop.padding, self.cfg.crop.p, generator)
+            crop = self.cfg.crop
+            x = random_shift(x, crop.padding, crop.p, generator, pad_mode=crop.pad_mode)
         if self.cfg.rotate is not None:
             x = random_rotate(x, self.cfg.rotate.degrees, self.cfg.rotate.p, generator)
         return x if fill is None else x + fill
@@ -106,8 +108,10 @@ def build_augmenter(cfg: AugmentConfig, fill: torch.Tensor | None = None) -> Aug
     return Augmenter(cfg, fill) if cfg.enabled else None
 
 
-def random_shift(x: torch.Tensor, padding: int, p: float, generator: torch.Generator) -> torch.Tensor:
-    """Pad by `padding` with zeros and crop back at a random offset per sample.
+def random_shift(x: torch.Tensor, padding: int, p: float, generator: torch.Generator, *,
+                 pad_mode: str = "zeros") -> torch.Tensor:
+    """Pad by `padding` (`pad_mode` zeros, or reflect: mirrored at the border) and crop back
+    at a random offset per sample.
 
     One gather over the flattened padded images (half the time of a row gather followed by a
     column gather).
@@ -119,7 +123,8 @@ def random_shift(x: torch.Tensor, padding: int, p: float, generator: torch.Gener
     dx = torch.randint(span, (n,), generator=generator, device=generator.device).to(x.device)
     dy = torch.where(chosen, dy, padding)
     dx = torch.where(chosen, dx, padding)
-    padded = F.pad(x, (padding, padding, padding, padding)).view(n, c, -1)
+    mode = "reflect" if pad_mode == "reflect" else "constant"
+    padded = F.pad(x, (padding, padding, padding, padding), mode=mode).reshape(n, c, -1)
     rows = dy[:, None, None] + torch.arange(h, device=x.device)[None, :, None]
     cols = dx[:, None, None] + torch.arange(w, device=x.device)[None, None, :]
     flat = (rows * (w + 2 * padding) + cols).view(n, 1, h * w)

@@ -13,6 +13,7 @@ from torch import nn
 
 from dlforge.errors import ConfigError
 from dlforge.models import (
+    airbench,
     autoencoder,
     basic_cnn,
     dcgan,
@@ -32,6 +33,7 @@ BUILDERS: dict[str, Builder] = {
     "basic_cnn": basic_cnn.build,
     "mobilenet": mobilenet.build,
     "resnet_small": resnet_small.build,
+    "airbench": airbench.build,
     "text_pool": text.build_text_pool,
     "text_cnn": text.build_text_cnn,
     "linear": linear.build,
@@ -41,7 +43,7 @@ BUILDERS: dict[str, Builder] = {
 
 FAMILIES: dict[str, str] = {
     "mlp": "dense", "linear": "dense", "basic_cnn": "conv", "mobilenet": "conv",
-    "resnet_small": "conv", "text_pool": "text", "text_cnn": "text", "dcgan": "conv",
+    "resnet_small": "conv", "airbench": "conv", "text_pool": "text", "text_cnn": "text", "dcgan": "conv",
 }
 
 _IMAGE_MODELS = "basic_cnn, mobilenet or resnet_small"

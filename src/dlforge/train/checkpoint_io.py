@@ -35,6 +35,7 @@ def encode_checkpoint(state: LoopState) -> bytes:
         "optimizer": state.optimizer.state_dict(),
         "schedule": state.schedule.state_dict(),
         "step": state.step.state_dict() if state.step is not None else {},
+        "ema": state.ema.state_dict() if state.ema is not None else {},
         "callbacks": {cb.state_key: cb.state_dict() for cb in state.callbacks},
         "history": state.history,
         "lr_history": state.lr_history,
@@ -104,6 +105,8 @@ def restore_payload(payload: dict[str, Any], state: LoopState) -> None:
     state.schedule.load_state_dict(payload["schedule"])
     if state.step is not None:
         state.step.load_state_dict(payload.get("step", {}))  # older checkpoints have none
+    if state.ema is not None and payload.get("ema"):
+        state.ema.load_state_dict(payload["ema"])
     saved = payload["callbacks"]
     for cb in state.callbacks:
         if cb.state_key in saved:

@@ -33,6 +33,7 @@ from dlforge.train.callbacks import (
 )
 from dlforge.train.checkpoint_io import restore_checkpoint
 from dlforge.train.distributed import Parallel, parallel
+from dlforge.train.ema import WeightAverage, averaging
 from dlforge.train.losses import build_loss, check_labels, penalized_weights
 from dlforge.train.monitor import monitor_not_logged
 from dlforge.train.optim import build_optimizer
@@ -126,7 +127,8 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
         samples_per_s = logs.pop("_samples") / max(time.perf_counter() - start, 1e-9)
         if loaders.val is not None:
             loaders.val.set_epoch(epoch)
-            val_logs = par.reduce(validate_epoch(state, loaders.val))
+            with averaging(state.ema):  # train.ema: validate the averaged weights
+                val_logs = par.reduce(validate_epoch(state, loaders.val))
             val_logs.pop("_samples")
             logs |= val_logs
         state.schedule.epoch_end(epoch, logs)
@@ -138,6 +140,8 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
         for cb in state.callbacks:
             cb.on_epoch_end(epoch, row, state)
         par.agree(state)
+    if state.ema is not None:
+        state.ema.copy_to_model()  # the trained model is the average
     for cb in state.callbacks:
         cb.on_fit_end(state)
     return TrainResult(state.history, state.lr_history, _best_epoch(state.callbacks),
@@ -168,6 +172,8 @@ def train_one_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
         state.lr_history.append(optimizer.param_groups[0]["lr"])
         step.train_batch(state, xb, yb, meter)
         state.schedule.step()
+        if state.ema is not None:
+            state.ema.step()
     fault_point("mid-epoch")  # a testing hook (dlforge.faults); one env lookup per epoch
     return {**meter.result(), "_samples": meter.samples}
 
@@ -205,6 +211,7 @@ def _setup(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, see
         penalized=penalized_weights(model) if cfg.l2 else [],
         trainable=[p for p in model.parameters() if p.requires_grad],
         step=step or SupervisedStep(),
+        ema=WeightAverage(model, cfg.ema.decay, cfg.ema.every) if cfg.ema is not None else None,
     )
     state.step.bind(state)
     return state

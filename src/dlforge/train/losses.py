@@ -25,10 +25,12 @@ class TaskLoss(nn.Module):
     both are flattened here so that models and loaders need not care.
     """
 
-    def __init__(self, criterion: nn.Module, kind: str, target_std: Tensor | None = None) -> None:
+    def __init__(self, criterion: nn.Module, kind: str, target_std: Tensor | None = None,
+                 smoothing: float = 0.0) -> None:
         super().__init__()
         self.criterion = criterion
         self.kind = kind
+        self.smoothing = smoothing  # binary / multilabel: 0/1 targets pulled toward 0.5
         self.register_buffer("target_std", target_std, persistent=False)
 
     def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
@@ -37,6 +39,8 @@ class TaskLoss(nn.Module):
         if outputs.ndim == 2 and outputs.shape[1] == 1 and target.ndim == 1:
             outputs = outputs.squeeze(1)
         target = target.to(outputs.dtype)
+        if self.smoothing:
+            target = target * (1 - self.smoothing) + self.smoothing / 2
         if self.target_std is not None:  # regression in standard deviations of each target
             outputs, target = outputs / self.target_std, target / self.target_std
         return self.criterion(outputs, target)
@@ -51,7 +55,9 @@ def build_loss(
 
     Args:
         task: what is predicted; `task.kind` picks the criterion.
-        cfg: the train section (`loss` for regression, `label_smoothing` for multiclass).
+        cfg: the train section (`loss` for regression, `label_smoothing` for classification:
+            multiclass targets become 1 - s + s/K and s/K, binary and multi-label targets
+            1 - s/2 and s/2).
         class_weights: one weight per class (from `data.balance`). multiclass: CrossEntropy
             weights; binary: `pos_weight = w[1] / w[0]`; multilabel: per-label `pos_weight`;
             ignored for regression.
@@ -81,7 +87,8 @@ def build_loss(
         if target_std is not None:
             target_std = target_std.detach().clone().float()
             return TaskLoss(criterion, task.kind, target_std)
-    return TaskLoss(criterion, task.kind)
+    smoothing = cfg.label_smoothing if task.kind in ("binary", "multilabel") else 0.0
+    return TaskLoss(criterion, task.kind, smoothing=smoothing)
 
 
 def penalized_weights(model: nn.Module) -> list[Tensor]:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from dlforge.config.schema import TrainConfig
     from dlforge.data.dataset import TaskSpec
     from dlforge.train.callbacks import Callback
+    from dlforge.train.ema import WeightAverage
     from dlforge.train.losses import TaskLoss
     from dlforge.train.schedules import LRSchedule
     from dlforge.train.steps import Step
@@ -47,6 +48,7 @@ class LoopState:
     penalized: list[torch.Tensor] = field(default_factory=list)  # weights under cfg.l2
     trainable: list[torch.Tensor] = field(default_factory=list)  # what the optimizer steps
     step: Step | None = None  # what each batch does (train/steps.py); set by the loop
+    ema: WeightAverage | None = None  # train.ema: the weight average (train/ema.py)
     epoch: int = -1
     history: list[dict[str, float]] = field(default_factory=list)
     lr_history: list[float] = field(default_factory=list)

@@ -59,6 +59,14 @@ def test_a_search_does_not_combine_with_a_split():
         "processes); remove one of them"]
 
 
+def test_a_weight_average_does_not_combine_with_a_split():
+    with pytest.raises(ConfigError) as err:
+        _load({"stages": 2}, train={"ema": {"decay": 0.99}, "early_stopping": None})
+    assert str(err.value).splitlines() == [
+        "train.ema: not supported with model.parallel (a pipeline run trains one model across "
+        "processes); remove one of them"]
+
+
 @pytest.mark.parametrize("model", [{"type": "mlp", "hidden": [32, 16, 8]},
                                    {"type": "basic_cnn", "filters": [4, 8], "batch_norm": True},
                                    {"type": "basic_cnn", "filters": [4], "downscale": 2}])

@@ -78,6 +78,10 @@ def test_a_candidate_scores_validation_once_and_reports_its_best_row():
      "(data.normal_classes); choose a classifier or regressor such as mlp or basic_cnn"),
     ({"train": {"optimizer": "sgd", "nesterov": True, "momentum": 0}},
      "train.nesterov: needs train.momentum > 0 (got 0.0)"),
+    ({"train": {"ema": {"decay": 0.9}}},
+     "train.ema: needs train.early_stopping.restore_best: false (got true); the trained model is "
+     "the weight average, which restoring the best epoch's weights would replace (or set "
+     "train.early_stopping: false)"),
 ])
 def test_config_check_reports_every_cross_field_rule(tmp_path, capsys, change, message):
     import yaml

@@ -56,6 +56,17 @@ def test_crop_shifts_each_sample_within_padding():
     assert torch.equal(Augmenter(AugmentConfig(crop={"padding": 2, "p": 0.0}))(x, gen()), x)
 
 
+def test_reflect_crop_fills_with_the_mirrored_border():
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    cfg = AugmentConfig(crop={"padding": 2, "p": 1.0, "pad_mode": "reflect"})
+    out = Augmenter(cfg)(x, gen())
+    padded = F.pad(x, (2, 2, 2, 2), mode="reflect")
+    windows = [padded[..., dy:dy + 4, dx:dx + 4] for dy in range(5) for dx in range(5)]
+    assert any(torch.equal(out, w) for w in windows)
+    assert not torch.equal(out, x)  # this seed shifts it
+    assert AugmentConfig(crop={}).crop.pad_mode == "zeros"
+
+
 def test_rotate_by_90_degrees_is_rot90_and_small_angles_stay_close():
     x = batch(h=6, w=6)
     torch.testing.assert_close(rotate(x, torch.full((16,), 90.0)), torch.rot90(x, 1, (2, 3)),

@@ -52,10 +52,11 @@ def test_best_checkpoint_holds_the_best_epochs_weights(tmp_path):
 def test_checkpoint_contents(tmp_path):
     fit_scripted(tmp_path, [1.0, 2.0])
     saved = load_checkpoint(tmp_path / "last.pt")
-    assert sorted(saved) == ["callbacks", "config", "epoch", "format", "history", "lr_history",
-                             "model", "optimizer", "rng", "schedule", "seed", "step", "stop_reason",
-                             "version"]
+    assert sorted(saved) == ["callbacks", "config", "ema", "epoch", "format", "history",
+                             "lr_history", "model", "optimizer", "rng", "schedule", "seed", "step",
+                             "stop_reason", "version"]
     assert saved["step"] == {}  # the supervised step keeps no state of its own
+    assert saved["ema"] == {}  # no train.ema
     assert list(saved["callbacks"]) == [
         "ScriptedValLoss{}", "ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min'}"]
     assert saved["callbacks"]["ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min'}"] == {

@@ -34,6 +34,18 @@ def test_binary_flattens_n_by_1_logits_and_uses_pos_weight_ratio():
     assert loss(logits, y).item() == pytest.approx(expected.item(), abs=1e-7)
 
 
+@pytest.mark.parametrize("task", [BINARY, MULTILABEL])
+def test_binary_and_multilabel_smoothing_pulls_the_targets_toward_one_half(task):
+    loss = build_loss(task, TrainConfig(label_smoothing=0.2))
+    logits, y = torch.tensor([[1.5, -0.5]]).T, torch.tensor([[1.0], [0.0]])
+    if task is BINARY:
+        y = y[:, 0]
+    expected = nn.functional.binary_cross_entropy_with_logits(
+        logits.view(-1), torch.tensor([0.9, 0.1]))
+    assert loss(logits, y).item() == pytest.approx(expected.item(), abs=1e-7)
+    assert build_loss(MULTI, TrainConfig(label_smoothing=0.2)).smoothing == 0.0  # CE smooths
+
+
 def test_multilabel_is_elementwise_bce():
     loss = build_loss(MULTILABEL, TrainConfig())
     logits, y = torch.tensor([[1.0, -1.0]]), torch.tensor([[1.0, 1.0]])

@@ -1,0 +1,161 @@
+"""The CIFAR-10 recipe (examples/cifar10.yaml): validation accuracy against wall time, and
+what each ingredient buys (`--ablate`).
+
+Trains on the images of an .npz you give (N x 32 x 32 x 3 uint8, arrays `x_train`/`y_train`
+or `x`/`y`): a stratified validation split of `--val` images (default 5,000, 500 per class)
+is carved from them, and the recipe trains on the rest (45,000 of CIFAR-10's 50,000). The
+official test images are never used. Every figure is measured through dlforge's one path
+(`train_candidate`, the fit loop), with the recipe read from examples/cifar10.yaml; wall time
+counts from building the model (the whitening fit included) to the end of each epoch,
+validation included.
+
+    .venv/bin/python benchmarks/cifar10_recipe.py --npz PATH                 # the recipe, 10 epochs
+    .venv/bin/python benchmarks/cifar10_recipe.py --npz PATH --epochs 2 --train-limit 5000
+    .venv/bin/python benchmarks/cifar10_recipe.py --npz PATH --ablate --epochs 3
+
+`--set KEY=VALUE` changes the recipe as `dlforge run --set` does (e.g. `model.widths=[32,64,64]`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import machine_line
+
+from dlforge.candidate import TrainingPlan, train_candidate
+from dlforge.config.load import apply_override, load_config, read_yaml
+from dlforge.data.prepare import prepare_data
+from dlforge.runtime import setup_process
+from dlforge.train.callbacks import Callback
+
+RECIPE = Path(__file__).resolve().parents[1] / "examples" / "cifar10.yaml"
+# Ingredient -> the overrides that switch it off (the model's test flip needs no retraining).
+ABLATIONS = {
+    "patch whitening": ["model.whiten=false"],
+    "EMA of weights": ["train.ema=null"],
+    "label smoothing": ["train.label_smoothing=0"],
+    "flip + translate": ["augment={}"],
+    "reflect padding": ["augment.crop.pad_mode=zeros"],
+}
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_description() -> str:
+    """The CPU model and which of the SIMD/matrix features that matter here it has."""
+    model, flags = "unknown CPU", set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    found = [f for f in CPU_FLAGS if f in flags]
+    return f"{model}; features: {', '.join(found) or 'none of ' + ', '.join(CPU_FLAGS)}"
+
+
+def split_npz(src: Path, dest: Path, val: int, train_limit: int | None, seed: int = 0) -> int:
+    """Write `dest` with x_train/y_train and a stratified x_val/y_val of `val` images carved
+    from `src` (x_test: 100 of the validation images, a placeholder the pipeline requires and
+    this benchmark never reports). Returns the number of training images."""
+    with np.load(src, allow_pickle=False) as archive:
+        xk, yk = ("x_train", "y_train") if "x_train" in archive.files else ("x", "y")
+        x, y = archive[xk], archive[yk]
+    rng = np.random.default_rng(seed)
+    classes = np.unique(y)
+    per_class = val // len(classes)
+    val_idx = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per_class] for c in classes])
+    train_idx = rng.permutation(np.setdiff1d(np.arange(len(y)), val_idx))[:train_limit]
+    np.savez(dest, x_train=x[train_idx], y_train=y[train_idx], x_val=x[val_idx], y_val=y[val_idx],
+             x_test=x[val_idx[:100]], y_test=y[val_idx[:100]])
+    return len(train_idx)
+
+
+def recipe(npz: Path, overrides: list[str]):
+    """examples/cifar10.yaml reading `npz`, with `overrides` (KEY=VALUE) applied."""
+    raw = read_yaml(RECIPE)
+    raw["data"] = {"source": "npz", "path": str(npz)}
+    raw["evaluate"] = {"baseline": False}
+    for item in overrides:
+        apply_override(raw, item)
+    return load_config(raw)
+
+
+class Clock(Callback):
+    """Records (wall seconds since it was made, validation accuracy, training samples/s)
+    after every epoch."""
+
+    def __init__(self) -> None:
+        self.start, self.curve = time.perf_counter(), []
+
+    def on_epoch_end(self, epoch, logs, state):
+        self.curve.append((time.perf_counter() - self.start, logs["val_accuracy"],
+                           logs["samples_per_s"]))
+
+
+def train(cfg, data) -> tuple[Clock, object]:
+    """One `train_candidate` call, timed from the model's build."""
+    clock = Clock()
+    candidate = train_candidate(TrainingPlan(cfg, data, callbacks=(clock,)),
+                                device=torch.device("cpu"))
+    return clock, candidate
+
+
+def val_accuracy(model, data) -> float:
+    x, y = data.inputs("val"), data.tensors["val"][1]
+    model.eval()
+    with torch.inference_mode():
+        pred = torch.cat([model(xb).argmax(1) for xb in x.split(1000)])
+    return float((pred == y).float().mean())
+
+
+def report_curve(name: str, clock: Clock) -> None:
+    print(f"\n{name}: epoch | wall s | val accuracy | train samples/s")
+    for epoch, (wall, acc, rate) in enumerate(clock.curve):
+        print(f"  {epoch} | {wall:7.1f} | {acc:.4f} | {rate:.0f}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--npz", type=Path, required=True, help="N x 32 x 32 x 3 uint8 images")
+    parser.add_argument("--val", type=int, default=5000, help="validation images carved out")
+    parser.add_argument("--train-limit", type=int, default=None, help="train on fewer images")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    parser.add_argument("--ablate", action="store_true", help="retrain with each ingredient off")
+    args = parser.parse_args()
+    setup_process(None, "cpu")
+    print(f"machine: {machine_line()}\ncpu: {cpu_description()}")
+    overrides = args.overrides + ([f"train.epochs={args.epochs}"] if args.epochs else [])
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = Path(tmp) / "split.npz"
+        n_train = split_npz(args.npz, npz, args.val, args.train_limit)
+        cfg = recipe(npz, overrides)
+        data = prepare_data(cfg)
+    print(f"data split and prepared in {time.perf_counter() - start:.0f} s (not counted below)")
+    print(f"train {n_train} images, validation {args.val}; epochs {cfg.train.epochs}, "
+          f"threads {torch.get_num_threads()}, precision {cfg.train.precision}")
+    clock, candidate = train(cfg, data)
+    report_curve("recipe", clock)
+    full = clock.curve[-1][1]
+    candidate.model.test_flip = False
+    no_flip = val_accuracy(candidate.model, data)
+    print(f"\nablation | val accuracy | change\n  full recipe | {full:.4f} | -")
+    print(f"  without test flip | {no_flip:.4f} | {no_flip - full:+.4f}", flush=True)
+    if args.ablate:  # the same prepared data; loaders_for(config) applies each augmentation
+        for name, off in ABLATIONS.items():
+            clock, _ = train(recipe(Path(cfg.data.path), overrides + off), data)
+            acc = clock.curve[-1][1]
+            print(f"  without {name} | {acc:.4f} | {acc - full:+.4f} "
+                  f"({clock.curve[-1][0]:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

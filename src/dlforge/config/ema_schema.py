@@ -1,0 +1,17 @@
+"""Config section `train.ema`: an exponential moving average of the weights (train/ema.py)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from dlforge.config.base import Section
+
+
+class EmaConfig(Section):
+    """Validation, test and the registered model use the average, not the last step's weights."""
+
+    decay: float = Field(
+        0.99, gt=0, lt=1, description="Weight of the old average at each update: average = "
+        "decay * average + (1 - decay) * weights; early updates use min(decay, (1 + n) / "
+        "(10 + n)) after n updates, so the start is not biased to the initial weights.")
+    every: int = Field(1, ge=1, description="Update the average every this many optimizer steps.")

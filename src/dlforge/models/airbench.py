@@ -1,0 +1,123 @@
+"""The CIFAR-10 recipe's net, after the published fast-training work (Keller Jordan's airbench,
+David Page's "How to train your ResNet", hlb-CIFAR10), written here from their descriptions.
+
+- A patch-whitening first layer: a ``whiten_size`` x ``whiten_size`` convolution (no padding)
+  whose filters are the eigenvectors of the training images' patch covariance, each scaled by
+  1 / sqrt(eigenvalue), and their negatives (``2 * C * k * k`` output channels). Its weights
+  are a buffer, not a parameter: frozen, saved with the model, never decayed; only its bias
+  trains. `fit_to_inputs(x)` sets them from training images when the model is built for the
+  data (`candidate.build.build_for_data`); until then they are the identity basis.
+- VGG-like blocks with batch norm: conv3x3 -> max-pool 2 -> BN -> GELU -> conv3x3 -> BN -> GELU,
+  one per entry of ``widths``, each halving H and W.
+- A global max-pool and a bias-free linear head whose logits are scaled by 1/9 (a cooler
+  softmax at initialisation, as airbench does).
+- Test-time flip: in eval mode (``test_flip``) the logits are the mean of the image's and its
+  mirror image's, so validation, test, the registered bundle and the server all see it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlforge.config.schema import AirbenchConfig
+from dlforge.errors import ConfigError
+
+HEAD_SCALE = 1 / 9
+WHITEN_EPS = 5e-4  # added to the eigenvalues: patches of flat regions have near-0 variance
+WHITEN_SAMPLES = 5000  # images the covariance is estimated from (the first of the split)
+
+
+class Whitening(nn.Module):
+    """A frozen ``k x k`` convolution (weights a buffer) plus a trainable bias."""
+
+    def __init__(self, in_ch: int, k: int) -> None:
+        super().__init__()
+        n = in_ch * k * k
+        basis = torch.eye(n).view(n, in_ch, k, k)
+        self.register_buffer("weight", torch.cat([basis, -basis]))
+        self.bias = nn.Parameter(torch.zeros(2 * n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight, self.bias)
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor) -> None:
+        """Set the filters from images ``x`` (N, C, H, W): the eigenvectors of the covariance
+        of all their ``k x k`` patches, scaled by 1 / sqrt(eigenvalue + WHITEN_EPS), and their
+        negatives, so that the layer's outputs on those patches have (near) unit variance."""
+        n_out, in_ch, k, _ = self.weight.shape
+        patches = F.unfold(x[:WHITEN_SAMPLES].float(), k).transpose(1, 2).reshape(-1, in_ch * k * k)
+        patches = patches - patches.mean(0)
+        cov = patches.T @ patches / max(len(patches) - 1, 1)
+        eigenvalues, eigenvectors = torch.linalg.eigh(cov.double())
+        filters = (eigenvectors.T / (eigenvalues.clamp(min=0) + WHITEN_EPS).sqrt()[:, None]).float()
+        filters = filters.view(-1, in_ch, k, k).flip(0)  # largest variance first
+        self.weight.copy_(torch.cat([filters, -filters]).to(self.weight))
+
+
+def conv_block(in_ch: int, out_ch: int) -> nn.Sequential:
+    """conv3x3 -> max-pool 2 -> BN -> GELU -> conv3x3 -> BN -> GELU (airbench's block)."""
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False),
+        nn.MaxPool2d(2, ceil_mode=True),
+        nn.BatchNorm2d(out_ch), nn.GELU(),
+        nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_ch), nn.GELU(),
+    )
+
+
+class Airbench(nn.Module):
+    """Whitening (or a plain conv) -> GELU -> blocks -> global max-pool -> linear head / 9."""
+
+    family = "conv"
+
+    def __init__(self, input_shape: tuple[int, int, int], num_outputs: int, *,
+                 widths: list[int], whiten: bool = True, whiten_size: int = 2,
+                 test_flip: bool = True) -> None:
+        super().__init__()
+        in_ch, k = input_shape[0], whiten_size
+        self.stem: nn.Module = Whitening(in_ch, k) if whiten else nn.Conv2d(in_ch, 2 * in_ch * k * k, k)
+        channels = 2 * in_ch * k * k
+        blocks = []
+        for width in widths:
+            blocks.append(conv_block(channels, width))
+            channels = width
+        self.features = nn.Sequential(nn.GELU(), *blocks)
+        self.head = nn.Linear(channels, num_outputs, bias=False)
+        self.test_flip = test_flip
+
+    def fit_to_inputs(self, x: torch.Tensor) -> None:
+        """Initialise what is fitted to the training inputs: the whitening filters."""
+        if isinstance(self.stem, Whitening):
+            self.stem.fit(x)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(self.stem(x))
+        return self.head(torch.amax(h, dim=(2, 3))) * HEAD_SCALE
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training or not self.test_flip:
+            return self.logits(x)
+        return (self.logits(x) + self.logits(x.flip(-1))) / 2
+
+
+def build(cfg: AirbenchConfig, *, input_shape: tuple[int, ...], num_outputs: int,
+          vocab_size: int | None = None) -> Airbench:
+    """Build an :class:`Airbench` for images of ``input_shape`` (C, H, W).
+
+    Example:
+        >>> net = build(AirbenchConfig(widths=[4]), input_shape=(3, 8, 8), num_outputs=2)
+        >>> tuple(net.stem.weight.shape), tuple(net.eval()(torch.zeros(1, 3, 8, 8)).shape)
+        ((24, 3, 2, 2), (1, 2))
+
+    Raises:
+        ConfigError: images smaller than the whitening patches.
+    """
+    if min(input_shape[1:]) < cfg.whiten_size:
+        raise ConfigError(f"model.whiten_size: patches of {cfg.whiten_size} px do not fit images "
+                          f"of {input_shape[1]}x{input_shape[2]} px; use at most "
+                          f"{min(input_shape[1:])}")
+    return Airbench(input_shape, num_outputs, widths=list(cfg.widths),  # type: ignore[arg-type]
+                    whiten=cfg.whiten, whiten_size=cfg.whiten_size, test_flip=cfg.test_flip)
