@@ -20,9 +20,7 @@ latency at 1 client under 10 ms (28x28 inputs).
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
-import io
 import itertools
 import json
 import os
@@ -77,14 +75,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(workspace: Path, settings: dict[str, float]) -> Iterator[tuple[str, int]]:
-    """A `dlforge serve` process with `settings`; yields its base URL and process id once it
-    is ready."""
+def server(workspace: Path, settings: dict[str, float],
+           options: tuple[str, ...] = ()) -> Iterator[tuple[str, int]]:
+    """A `dlforge serve` process with `settings` and command-line `options`; yields its base
+    URL and process id once it is ready."""
     port = free_port()
     sets = [arg for key, value in settings.items() for arg in ("--set", f"serve.{key}={value}")]
     proc = subprocess.Popen(
         [sys.executable, "-m", "dlforge", "-w", str(workspace), "serve", "--model",
-         f"{MODEL}@production", "--port", str(port), "--log-level", "error", *sets],
+         f"{MODEL}@production", "--port", str(port), "--log-level", "error", *options, *sets],
         stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -104,17 +103,15 @@ def server(workspace: Path, settings: dict[str, float]) -> Iterator[tuple[str, i
 
 
 def request_body(encoding: str) -> tuple[bytes, str]:
-    """One 28x28 image as a predict body in `encoding`, and its content type."""
+    """One 28x28 image as a predict body in `encoding` (json, b64, npy), and its content type."""
+    from dlforge.serve.arrays import NPY_TYPE, encode_b64, encode_npy
+
     image = np.random.default_rng(1).integers(0, 256, (1, SIDE, SIDE), dtype=np.uint8)
     if encoding == "json":
         return json.dumps({"inputs": image.tolist()}).encode(), "application/json"
     if encoding == "b64":
-        return json.dumps({"inputs": {"b64": base64.b64encode(image.tobytes()).decode(),
-                                      "dtype": "uint8", "shape": list(image.shape)}}).encode(), \
-            "application/json"
-    buffer = io.BytesIO()
-    np.save(buffer, image)
-    return buffer.getvalue(), "application/x-npy"
+        return json.dumps(encode_b64(image)).encode(), "application/json"
+    return encode_npy(image), NPY_TYPE
 
 
 def _load(base: str, clients: int, requests: int, seconds: float,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
@@ -43,6 +44,7 @@ _SCALARS = (str, int, float, bool, type(None))
 # for the digit run costs more than the parse itself; translate + `in` run at C speed.)
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN = b"0" * 200
+_INT64_RUN = b"0" * 20  # orjson reads up to 19 digits (below 2**64) as an exact integer
 _EXPONENT = re.compile(rb"[eE][+-]?[0-9]{3}")
 
 
@@ -247,21 +249,26 @@ def _kind(value: Any) -> str:
 
 
 def _parse_json(body: bytes) -> Any:
-    """`json.loads` that refuses NaN, Infinity and numbers beyond the float range.
+    """The JSON body, refusing NaN, Infinity and numbers beyond the float range.
 
+    orjson parses a 28x28 image list in 16 us where `json` takes 87 us, and refuses those
+    numbers itself; it reads integers of up to 19 digits exactly and longer ones as floats, so
+    a body with a longer digit run takes `json`, which keeps them as Python integers. A body
+    orjson refuses is parsed again by `json` for its message (and its UTF-16/32 detection).
     Checking every number in Python costs more than the rest of a small model's request
-    (0.5 ms for one 28x28 image), so numbers are checked one by one only when the body holds
-    a long digit run or a 3-digit exponent, the only ways to write an out-of-range number.
+    (0.5 ms for one 28x28 image), so `json` checks numbers one by one only when the body
+    holds a long digit run or a 3-digit exponent, the only ways to write an out-of-range number.
     """
-    if not _maybe_out_of_range(body):
+    digits = body.translate(_DIGITS_AS_ZERO)
+    if _INT64_RUN not in digits:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    if _LONG_RUN not in digits and not ((b"e" in body or b"E" in body)
+                                        and _EXPONENT.search(body) is not None):
         return json.loads(body, parse_constant=_no_constants)
     return json.loads(body, parse_constant=_no_constants, parse_int=_int, parse_float=_float)
-
-
-def _maybe_out_of_range(body: bytes) -> bool:
-    if _LONG_RUN in body.translate(_DIGITS_AS_ZERO):
-        return True
-    return (b"e" in body or b"E" in body) and _EXPONENT.search(body) is not None
 
 
 def _no_constants(name: str) -> Any:
