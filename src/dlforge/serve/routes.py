@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from dlforge.config.base import ALIAS_PATTERN, MODEL_NAME_PATTERN
 from dlforge.registry.records import json_safe
-from dlforge.serve.deps import ModelsDep, StoreDep, read_access, require_token
 from dlforge.serve.arrays import NPY_TYPE
+from dlforge.serve.deps import ModelsDep, StoreDep, read_access, require_token
 from dlforge.serve.inputs import read_body, to_batch
 from dlforge.serve.schemas import (
     AliasRequest,
