@@ -155,3 +155,16 @@ def test_a_wrong_image_shape_gets_the_predictors_message(client):
     assert detail(client.post(PREDICT, json=encode_b64(np.zeros((1, 7, 7), np.uint8)))) == (
         422, "input: expected images of shape (N, 1, 8, 8) or (N, 8, 8), image file paths or "
              "bytes; got an array of shape (1, 7, 7)")
+
+
+def test_openapi_describes_every_predict_body_with_examples(client):
+    schema = client.get("/openapi.json").json()
+    content = schema["paths"]["/v1/models/{name}/predict"]["post"]["requestBody"]["content"]
+    assert sorted(content) == ["application/json", "application/x-npy", "multipart/form-data"]
+    plain, encoded = content["application/json"]["schema"]["oneOf"]
+    assert (plain["title"], encoded["title"]) == ("PredictRequest", "EncodedPredictRequest")
+    assert encoded["properties"]["inputs"]["properties"]["dtype"]["enum"] == ["uint8", "float32"]
+    example = encoded["examples"][0]
+    assert client.post("/v1/models/digits/predict", json=example).json()["detail"] == (
+        "input: expected images of shape (N, 1, 8, 8) or (N, 8, 8), image file paths or bytes; "
+        "got an array of shape (1, 2, 3)")
