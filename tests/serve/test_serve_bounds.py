@@ -134,7 +134,7 @@ def test_openapi_declares_the_item_limits_and_the_path_patterns(make_client):
     schemas = [make_client(max_items=n).get("/openapi.json").json() for n in (7, 9)]
     for schema, n in zip(schemas, (7, 9), strict=True):
         content = schema["paths"]["/v1/models/{name}/predict"]["post"]["requestBody"]["content"]
-        inputs = content["application/json"]["schema"]["properties"]["inputs"]
+        inputs = content["application/json"]["schema"]["oneOf"][0]["properties"]["inputs"]
         files = content["multipart/form-data"]["schema"]["properties"]["files"]
         assert (inputs["minItems"], inputs["maxItems"], files["minItems"], files["maxItems"]) == (1, n, 1, n)
     patterns = {(path, p["name"]): p["schema"]["pattern"] for path, ops in schemas[0]["paths"].items()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 from serve_models import image_pixels
 
 from dlforge.errors import StoreError
+from dlforge.serve.inputs import _parse_json
 
 PREDICT = "/v1/models/digits/predict"
 IMAGE = image_pixels(1).tolist()
@@ -146,3 +149,11 @@ def test_numbers_too_large_for_float32_are_refused_on_the_fast_and_the_checked_p
     response = client.post(PREDICT, content=body, headers={"content-type": "application/json"})
     assert detail(response) == (422, f"inputs[0][0][7]: pixel value {shown} is outside 0..255, the "
                                      "range of the uint8 pixels this model was trained on")
+
+
+@pytest.mark.parametrize("body", [b'{"inputs": [[1, 2.5, -3e2, 0.1]], "top_k": null}',
+                                  b'[12345678901234567890123, 1e300]',
+                                  '{"a": "\u00e9"}'.encode("utf-16")])
+def test_json_bodies_parse_exactly_as_the_json_module_reads_them(body):
+    parsed = _parse_json(body)
+    assert parsed == json.loads(body) and repr(parsed) == repr(json.loads(body))

@@ -11,10 +11,12 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
 from serve_models import image_pixels, make_store
 
 from dlforge.cli import main
 from dlforge.registry import Predictor, load_bundle
+from dlforge.serve.arrays import NPY_TYPE, encode_b64, encode_npy
 
 
 def free_port() -> int:
@@ -23,9 +25,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def call(url: str, body: dict | None = None) -> tuple[int, dict]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+def call(url: str, body: dict | bytes | None = None,
+         content_type: str = "application/json") -> tuple[int, dict]:
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -63,6 +66,9 @@ def test_real_server_predicts_over_http(tmp_path):
         version = store.resolve("digits@production")
         expected = Predictor(load_bundle(version.bundle_path)).predict(x, top_k=2)
         assert (status, body) == (200, {"model": "digits", "version": 1, "predictions": expected})
+        predict = f"{base}/v1/models/digits/predict"
+        assert call(predict, encode_b64(x, top_k=2)) == (status, body)
+        assert call(f"{predict}?top_k=2", encode_npy(x), NPY_TYPE) == (status, body)
         assert call(f"{base}/v1/models/nope/predict", {"inputs": []}) == (
             422, {"detail": "inputs: empty; send at least one input"})
     finally:
@@ -79,6 +85,9 @@ def test_serve_refuses_an_unknown_model_before_starting(tmp_path, capsys):
         "Use `dlforge models list digits` to see all.\n")
 
 
-def test_serve_refuses_an_unknown_log_level(tmp_path, capsys):
-    assert main(["-w", str(tmp_path / "ws"), "serve", "--log-level", "loud"]) == 2
-    assert "--log-level" in capsys.readouterr().err  # typer's usage box (wrapped to the terminal)
+@pytest.mark.parametrize(("option", "value"), [("--log-level", "loud"), ("--loop", "trio"),
+                                               ("--http", "h2")])
+def test_serve_refuses_an_unknown_log_level_loop_or_parser(tmp_path, capsys, option, value):
+    assert main(["-w", str(tmp_path / "ws"), "serve", option, value]) == 2
+    err = capsys.readouterr().err
+    assert option in err and repr(value) in err  # typer's usage box (wrapped to the terminal)

@@ -93,4 +93,4 @@ def test_health_and_openapi(client):
                                        "/v1/models/{name}", "/v1/models/{name}/aliases/{alias}",
                                        "/v1/models/{name}/predict", "/v1/models/{name}/reload"]
     content = schema["paths"]["/v1/models/{name}/predict"]["post"]["requestBody"]["content"]
-    assert sorted(content) == ["application/json", "multipart/form-data"]
+    assert sorted(content) == ["application/json", "application/x-npy", "multipart/form-data"]

@@ -10,6 +10,9 @@ import typer
 from dlforge.cli import output
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+# uvicorn's "auto" picks uvloop and httptools (C) when installed, asyncio and h11 (Python) else.
+LOOPS = ("auto", "asyncio", "uvloop")
+HTTP_PARSERS = ("auto", "h11", "httptools")
 
 
 def serve_command(
@@ -29,6 +32,8 @@ def serve_command(
         help="Most pixels (width x height) of the image files in one predict request together.",
         min=1)] = 67_108_864,
     log_level: Annotated[str, typer.Option(help="uvicorn log level: info, warning, error.")] = "info",
+    loop: Annotated[str, typer.Option(help="Event loop: auto (uvloop when installed), asyncio, uvloop.")] = "auto",
+    http: Annotated[str, typer.Option(help="HTTP parser: auto (httptools when installed), h11, httptools.")] = "auto",
     ui: Annotated[bool, typer.Option("--ui", help="Also serve the dashboard (dlforge ui) at /ui.")] = False,
 ) -> None:
     """Serve registered models over HTTP: POST /v1/models/NAME/predict, GET /v1/models, /metrics.
@@ -40,9 +45,11 @@ def serve_command(
     """
     import uvicorn
 
-    if log_level not in LOG_LEVELS:
-        raise typer.BadParameter(f"must be one of {', '.join(LOG_LEVELS)} (got {log_level!r})",
-                                 param_hint="--log-level")
+    for value, allowed, hint in ((log_level, LOG_LEVELS, "--log-level"), (loop, LOOPS, "--loop"),
+                                 (http, HTTP_PARSERS, "--http")):
+        if value not in allowed:
+            raise typer.BadParameter(f"must be one of {', '.join(allowed)} (got {value!r})",
+                                     param_hint=hint)
     from dlforge.config import load_config
     from dlforge.registry import Store
     from dlforge.serve import create_app
@@ -64,6 +71,7 @@ def serve_command(
             mount_ui(app, store, settings)
         output.err.print(f"serving {store.url} on http://{settings.host}:{settings.port} "
                          f"(docs at /docs)")
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, loop=loop,
+                    http=http)
     finally:
         store.close()

@@ -57,6 +57,6 @@ def _open_reads(schema: dict[str, Any], routers: Sequence[APIRouter]) -> None:
 
 def _item_limits(schema: dict[str, Any], max_items: int) -> None:
     content = schema["paths"][PREDICT_PATH]["post"]["requestBody"]["content"]
-    content["application/json"]["schema"]["properties"]["inputs"]["maxItems"] = max_items
+    content["application/json"]["schema"]["oneOf"][0]["properties"]["inputs"]["maxItems"] = max_items
     files = content["multipart/form-data"]["schema"]["properties"]["files"]
     files |= {"minItems": 1, "maxItems": max_items}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,19 +10,61 @@ from pydantic import BaseModel, ConfigDict, Field
 # array in the training column order). Which kind a model takes is checked per model
 # (serve/inputs.py), so that the message can say what that model wants.
 InputItem = Any
+ARRAY_DTYPES = ("uint8", "float32")
+TopK = Annotated[int | None, Field(ge=1, description="Classes to return per input (multiclass).")]
+
+
+class EncodedArray(BaseModel):
+    """A batch of images as raw bytes (serve/arrays.py): no pixel is parsed as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+    b64: str = Field(description="The array's bytes in C order (little-endian), base64 with "
+                                 "padding: base64.b64encode(x.tobytes()).")
+    dtype: Literal["uint8", "float32"] = Field(description="Pixel type of the bytes.")
+    shape: list[Annotated[int, Field(ge=0)]] = Field(description="(N, H, W) or (N, C, H, W); N is the number of "
+                                         "images, at most the server's --max-items.",
+                             json_schema_extra={"minItems": 3, "maxItems": 4})
 
 
 class PredictRequest(BaseModel):
     """JSON body of ``POST /v1/models/{name}/predict``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"inputs": [[[0, 12, 255], [3, 0, 7]]]},
+        {"inputs": ["a good film"]},
+        {"inputs": [{"age": 41, "plan": "basic"}]},
+    ]})
     # minItems in the schema only: an empty list gets dlforge's own message (serve/inputs.py);
     # maxItems is the app's --max-items, set on its schema (serve/openapi.py).
     inputs: list[InputItem] = Field(
         description="Images as (C, H, W) or (H, W) pixel arrays, texts as strings, "
                     "table rows as objects (column -> value) or arrays in column order.",
         json_schema_extra={"minItems": 1})
-    top_k: int | None = Field(None, ge=1, description="Classes to return per input (multiclass).")
+    top_k: TopK = None
+
+
+class EncodedPredictRequest(BaseModel):
+    """JSON body of predict with the images as raw bytes (one parse, no pixel walked)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"inputs": {"b64": "AAz/AwAH", "dtype": "uint8", "shape": [1, 2, 3]}, "top_k": 3},
+    ]})
+    inputs: EncodedArray
+    top_k: TopK = None
+
+
+def inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with its ``$defs`` references replaced by the definitions (one level), so it
+    can sit anywhere in an OpenAPI document.
+
+    Example:
+        >>> inline_defs(EncodedPredictRequest.model_json_schema())["properties"]["inputs"]["title"]
+        'EncodedArray'
+    """
+    defs = schema.get("$defs", {})
+    properties = {key: defs[value["$ref"].rsplit("/", 1)[1]] if "$ref" in value else value
+                  for key, value in schema.get("properties", {}).items()}
+    return {**{k: v for k, v in schema.items() if k != "$defs"}, "properties": properties}
 
 
 class PredictResponse(BaseModel):
