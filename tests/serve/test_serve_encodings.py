@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import pickle
+import struct
 
 import numpy as np
 import pytest
@@ -29,6 +30,11 @@ def npy(x: np.ndarray) -> bytes:
     stream = io.BytesIO()
     np.save(stream, x)
     return stream.getvalue()
+
+
+# a header whose shape tuple is not closed: numpy's parser raises tokenize.TokenError
+_HEADER = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 4 , }".ljust(118) + "\n"
+NPY_BAD_HEADER = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(_HEADER)) + _HEADER.encode() + bytes(96)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
@@ -101,6 +107,8 @@ def test_a_npy_header_with_negative_dimensions_is_refused(client):
     (b'{"inputs": [1]}',
      "body: not a .npy array (the magic string is not correct; expected b'\\x93NUMPY', got "
      "b'{\"inpu'); write it with numpy.save"),
+    (NPY_BAD_HEADER, "body: not a .npy array (('EOF in multi-line statement', (2, 0))); write it "
+                     "with numpy.save"),
 ])
 def test_bad_npy_bodies_get_422(make_client, body, message):
     client = make_client(max_items=2)

@@ -153,6 +153,7 @@ def test_numbers_too_large_for_float32_are_refused_on_the_fast_and_the_checked_p
 
 @pytest.mark.parametrize("body", [b'{"inputs": [[1, 2.5, -3e2, 0.1]], "top_k": null}',
                                   b'[12345678901234567890123, 1e300]',
+                                  b'[-9999999999999999999, -9223372036854775809, 999999999999999999]',
                                   '{"a": "\u00e9"}'.encode("utf-16")])
 def test_json_bodies_parse_exactly_as_the_json_module_reads_them(body):
     parsed = _parse_json(body)

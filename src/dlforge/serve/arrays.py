@@ -26,6 +26,7 @@ import base64
 import binascii
 import io
 import math
+import tokenize
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,7 +117,7 @@ def npy_array(body: bytes, max_items: int) -> np.ndarray:
         read_header = (np.lib.format.read_array_header_1_0 if major == 1
                        else np.lib.format.read_array_header_2_0)
         shape, fortran, dtype = read_header(stream)
-    except (ValueError, OSError, SyntaxError) as exc:
+    except (ValueError, OSError, SyntaxError, tokenize.TokenError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise DataError(f"body: not a .npy array ({first[:200]}); write it with numpy.save") from None
     allowed = {dt: name for name, dt in _DTYPES.items()}

@@ -44,7 +44,9 @@ _SCALARS = (str, int, float, bool, type(None))
 # for the digit run costs more than the parse itself; translate + `in` run at C speed.)
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN = b"0" * 200
-_INT64_RUN = b"0" * 20  # orjson reads up to 19 digits (below 2**64) as an exact integer
+# orjson reads integers in -2**63..2**64-1 exactly and others as floats: a run of 19 digits or
+# more (e.g. -9999999999999999999, below -2**63) takes `json`
+_INT64_RUN = b"0" * 19
 _EXPONENT = re.compile(rb"[eE][+-]?[0-9]{3}")
 
 
@@ -252,8 +254,8 @@ def _parse_json(body: bytes) -> Any:
     """The JSON body, refusing NaN, Infinity and numbers beyond the float range.
 
     orjson parses a 28x28 image list in 16 us where `json` takes 87 us, and refuses those
-    numbers itself; it reads integers of up to 19 digits exactly and longer ones as floats, so
-    a body with a longer digit run takes `json`, which keeps them as Python integers. A body
+    numbers itself; it reads integers of up to 18 digits exactly (some of 19 and 20 digits as
+    floats), so a body with a run of 19 digits or more takes `json`, which keeps them as Python integers. A body
     orjson refuses is parsed again by `json` for its message (and its UTF-16/32 detection).
     Checking every number in Python costs more than the rest of a small model's request
     (0.5 ms for one 28x28 image), so `json` checks numbers one by one only when the body
