@@ -26,7 +26,7 @@ from dlforge.errors import ConfigError
 
 HEAD_SCALE = 1 / 9
 WHITEN_EPS = 5e-4  # added to the eigenvalues: patches of flat regions have near-0 variance
-WHITEN_SAMPLES = 5000  # images the covariance is estimated from (the first of the split)
+WHITEN_SAMPLES = 5000  # images the covariance is estimated from (evenly spaced over the split)
 
 
 class Whitening(nn.Module):
@@ -48,7 +48,9 @@ class Whitening(nn.Module):
         of all their ``k x k`` patches, scaled by 1 / sqrt(eigenvalue + WHITEN_EPS), and their
         negatives, so that the layer's outputs on those patches have (near) unit variance."""
         n_out, in_ch, k, _ = self.weight.shape
-        patches = F.unfold(x[:WHITEN_SAMPLES].float(), k).transpose(1, 2).reshape(-1, in_ch * k * k)
+        # evenly spaced, not the first: a split kept in its source's (e.g. class) order
+        picked = torch.linspace(0, len(x) - 1, min(len(x), WHITEN_SAMPLES)).round().long()
+        patches = F.unfold(x[picked].float(), k).transpose(1, 2).reshape(-1, in_ch * k * k)
         patches = patches - patches.mean(0)
         cov = patches.T @ patches / max(len(patches) - 1, 1)
         eigenvalues, eigenvectors = torch.linalg.eigh(cov.double())

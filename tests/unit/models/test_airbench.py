@@ -105,3 +105,16 @@ def test_building_for_the_data_fits_the_whitening_to_the_training_inputs():
     reference = Whitening(3, 2)
     reference.fit(x)
     assert torch.equal(model.stem.weight, reference.weight)
+
+
+def test_whitening_samples_images_evenly_over_a_split_kept_in_class_order(monkeypatch):
+    # 3 "classes" of 4 images in source order, each a constant of its own; with 3 images
+    # sampled, a prefix would see class 0 only (zero covariance), even spacing sees all three
+    from dlforge.models import airbench
+    monkeypatch.setattr(airbench, "WHITEN_SAMPLES", 3)
+    seen, unfold = [], airbench.F.unfold
+    monkeypatch.setattr(airbench.F, "unfold", lambda x, k: seen.append(x[:, 0, 0, 0].tolist()) or
+                        unfold(x, k))
+    x = torch.cat([torch.full((4, 1, 4, 4), float(c)) for c in range(3)])
+    Whitening(1, 2).fit(x)
+    assert seen == [[0.0, 1.0, 2.0]]
