@@ -7,6 +7,7 @@ through the stages one after another (train/pipeline_step.py).
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
 SPLITTABLE = ("mlp", "basic_cnn")  # models whose forward is one chain of layers
 SCHEDULES = ("gpipe", "1f1b")
+# The first torch release whose pipeline schedules divide micro-batch gradients by their count
+# (`scale_grads`); earlier ones sum them, i.e. train at microbatches x the learning rate.
+PIPELINE_TORCH = (2, 7)
 
 
 class ParallelConfig(Section):
@@ -58,6 +62,12 @@ def parallel_problems(cfg: RunConfig) -> list[str]:
         return [f"model.parallel: splits a chain of layers ({', '.join(SPLITTABLE)}); model.type "
                 f"{cfg.model.type!r} is not one. Remove model.parallel or change model.type"]
     problems = []
+    installed = torch_release()
+    if installed < PIPELINE_TORCH:
+        problems.append(f"model.parallel: needs torch >= {'.'.join(map(str, PIPELINE_TORCH))} "
+                        f"(its pipeline schedules average micro-batch gradients); torch "
+                        f"{'.'.join(map(str, installed))} is installed. Upgrade torch or remove "
+                        f"model.parallel")
     if par.stages > layers:
         problems.append(f"model.parallel.stages: {par.stages} stages but model {cfg.model.type} "
                         f"has {layers} dense/convolution layers to cut before; use at most {layers}")
@@ -80,3 +90,14 @@ def parallel_problems(cfg: RunConfig) -> list[str]:
             problems.append(f"{key}: not supported with model.parallel (a pipeline run trains "
                             f"one model across processes); remove one of them")
     return problems
+
+
+def torch_release() -> tuple[int, int]:
+    """The installed torch's (major, minor), read from its metadata (torch is not imported).
+
+    Example:
+        >>> torch_release() >= (2, 4)
+        True
+    """
+    major, minor = metadata.version("torch").split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)

@@ -59,6 +59,17 @@ def test_a_search_does_not_combine_with_a_split():
         "processes); remove one of them"]
 
 
+def test_a_torch_whose_schedules_sum_microbatch_gradients_is_refused(monkeypatch):
+    from dlforge.config import parallel_schema
+    monkeypatch.setattr(parallel_schema.metadata, "version", lambda name: "2.6.0+cpu")
+    assert parallel_schema.torch_release() == (2, 6)
+    with pytest.raises(ConfigError) as err:
+        _load({"stages": 2})
+    assert str(err.value).splitlines() == [
+        "model.parallel: needs torch >= 2.7 (its pipeline schedules average micro-batch "
+        "gradients); torch 2.6 is installed. Upgrade torch or remove model.parallel"]
+
+
 def test_a_weight_average_does_not_combine_with_a_split():
     with pytest.raises(ConfigError) as err:
         _load({"stages": 2}, train={"ema": {"decay": 0.99}, "early_stopping": None})
