@@ -8,7 +8,12 @@ from dlforge.config.base import Section
 
 
 class EmaConfig(Section):
-    """Validation, test and the registered model use the average, not the last step's weights."""
+    """Validation, test and the registered model use the average, not the last step's weights.
+
+    Checkpoints keep both: the training weights under `model` (what training resumes from) and
+    the average under `ema`; a checkpoint's rank (`train.checkpoint.monitor`) is the average's
+    validation score, so load `ema` to get the weights that earned it.
+    """
 
     decay: float = Field(
         0.99, gt=0, lt=1, description="Weight of the old average at each update: average = "
