@@ -1,8 +1,9 @@
 """Rules of `data.streaming`: what a training split that stays on disk cannot do.
 
-A streamed split is read from shards written AFTER selection, splitting and curation, and it
-is never in memory at once, so the keys that select or curate samples, resample the training
-split or regroup it (retraining on train + validation, transfer learning) do not apply.
+A streamed split is never in memory at once, so the keys that resample the training split or
+regroup it (retraining on train + validation, transfer learning) do not apply; shards are
+written AFTER selection, splitting and curation, so with shards the keys that select or curate
+samples do not apply either (an image folder is selected and split on its file list).
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ def streaming_problems(cfg: RunConfig) -> list[str]:
     data = cfg.data
     if data.streaming is False or (data.streaming == "auto" and data.source != "shards"):
         return []
-    if data.source != "shards":
-        return [f"data.streaming: streams shards; set data.source: shards and data.path to a "
-                f"directory `dlforge data shard` wrote (got source {data.source!r})"]
-    problems = [f"data.{key}: applied when the shards were written; with data.streaming, "
-                f"set it in the config given to `dlforge data shard`"
-                for key in SHARD_TIME_KEYS if getattr(data, key) is not None]
-    if data.exclude:
+    if data.source not in ("shards", "image_folder"):
+        return [f"data.streaming: streams shards and image folders; set data.source: shards "
+                f"and data.path to a directory `dlforge data shard` wrote, or data.source: "
+                f"image_folder (got source {data.source!r})"]
+    problems = [] if data.source == "image_folder" else [
+        f"data.{key}: applied when the shards were written; with data.streaming, "
+        f"set it in the config given to `dlforge data shard`"
+        for key in SHARD_TIME_KEYS if getattr(data, key) is not None]
+    if data.exclude and data.source == "shards":
         problems.append("data.exclude: applied when the shards were written; with "
                         "data.streaming, set it in the config given to `dlforge data shard`")
     if cfg.balance.method != "none":
