@@ -32,11 +32,11 @@ def streaming_problems(cfg: RunConfig) -> list[str]:
     data = cfg.data
     if data.streaming is False or (data.streaming == "auto" and data.source != "shards"):
         return []
-    if data.source not in ("shards", "image_folder"):
-        return [f"data.streaming: streams shards and image folders; set data.source: shards "
-                f"and data.path to a directory `dlforge data shard` wrote, or data.source: "
-                f"image_folder (got source {data.source!r})"]
-    problems = [] if data.source == "image_folder" else [
+    if data.source not in ("shards", "image_folder", "csv"):
+        return [f"data.streaming: streams shards, image folders and CSVs; set data.source: "
+                f"shards and data.path to a directory `dlforge data shard` wrote, or "
+                f"image_folder or csv (got source {data.source!r})"]
+    problems = _csv_problems(cfg) if data.source != "shards" else [
         f"data.{key}: applied when the shards were written; with data.streaming, "
         f"set it in the config given to `dlforge data shard`"
         for key in SHARD_TIME_KEYS if getattr(data, key) is not None]
@@ -56,3 +56,14 @@ def streaming_problems(cfg: RunConfig) -> list[str]:
         problems.append("update.source: an update mixes its replay buffer into the training "
                         "split in memory; set data.streaming: false")
     return problems
+
+
+def _csv_problems(cfg: RunConfig) -> list[str]:
+    """A streamed CSV is parsed a batch at a time: numeric feature columns only."""
+    data = cfg.data
+    if data.source != "csv":
+        return []
+    return [f"data.{key}: a streamed CSV holds numeric features only (got {value!r}); set "
+            f"data.streaming: false" for key, value in
+            (("text_column", data.text_column), ("categorical_columns", data.categorical_columns))
+            if value]

@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from dlforge.config.schema import DataConfig
 from dlforge.data.anomaly import normal_only
 from dlforge.data.curate import curate
-from dlforge.data.dataset import Provenance, TaskSpec
+from dlforge.data.dataset import Dataset, Provenance, TaskSpec
 from dlforge.data.images import decode_image
 from dlforge.data.select import select
 from dlforge.data.sources.image_folder import folder_index
@@ -38,14 +39,14 @@ class FileSplit:
     """
 
     root: Path
-    paths: np.ndarray  # object array of paths under root
+    ids: np.ndarray  # object array of paths under root
     y: np.ndarray
     color: str
     size: tuple[int, int] | None
     shape: tuple[int, ...]  # (C, H, W) of every image: the first file's, or data.image_size
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.ids)
 
     def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Decoded `(x (n, C, H, W) uint8, y)` of the files at `index`, in that order.
@@ -57,7 +58,7 @@ class FileSplit:
         index = np.asarray(index, dtype=np.int64)
         x = np.empty((len(index), *self.shape), dtype=np.uint8)
         for row, k in enumerate(index):
-            x[row] = self._decode(str(self.paths[k]))
+            x[row] = self._decode(str(self.ids[k]))
         return x, self.y[index]
 
     def chunks(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -86,10 +87,11 @@ class FileSplit:
 
 
 @dataclass(frozen=True)
-class FolderStream:
-    """An image folder's splits as `FileSplit`s (what `data.streamed` opens for a folder)."""
+class FileStream:
+    """The splits of a source streamed from its own files (an image folder's `FileSplit`s, a
+    CSV's `CsvSplit`s): what `data.streamed` opens."""
 
-    splits: dict[str, FileSplit]
+    splits: dict[str, Any]
     task: TaskSpec
     provenance: Provenance
     modality: str = "image"
@@ -98,7 +100,7 @@ class FolderStream:
         return self.splits[name]
 
 
-def open_folder(cfg: DataConfig, seed: int) -> FolderStream:
+def open_folder(cfg: DataConfig, seed: int) -> FileStream:
     """List `data.path` and split it as `load_and_split` would, without decoding the images.
 
     Raises:
@@ -106,12 +108,20 @@ def open_folder(cfg: DataConfig, seed: int) -> FolderStream:
             decoded (as the in-memory source).
     """
     index = folder_index(cfg)
+    splits, task = split_index(index, cfg, seed)
+    root = Path(index.provenance.details["root"])
+    first = decode_image((root / str(index.ids[0])).read_bytes(), color=cfg.color, size=cfg.image_size)
+    parts = {name: FileSplit(root, part.ids, part.y, cfg.color, cfg.image_size, first.shape)
+             for name, part in splits.items()}
+    return FileStream(parts, task, index.provenance)
+
+
+def split_index(index: Dataset, cfg: DataConfig, seed: int) -> tuple[dict[str, Dataset], TaskSpec]:
+    """Select, split and curate an index data set (samples = positions in the source) as
+    `load_and_split` does the decoded one: `{"train", "val", "test"}` and the selected task
+    (`data.classes`, `binary_from`, ... change it)."""
     dataset = select(index, cfg, seed)
     splits = curate(split_dataset(dataset, cfg, seed), dataset, cfg, seed)
     if dataset.task.kind == "anomaly":
         splits, _ = normal_only(splits)  # the warning is the in-memory sample's (stream_splits)
-    root = Path(index.provenance.details["root"])
-    first = decode_image((root / str(index.ids[0])).read_bytes(), color=cfg.color, size=cfg.image_size)
-    parts = {name: FileSplit(root, part.ids, part.y, cfg.color, cfg.image_size, first.shape)
-             for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))}
-    return FolderStream(parts, dataset.task, index.provenance)
+    return {"train": splits.train, "val": splits.val, "test": splits.test}, dataset.task

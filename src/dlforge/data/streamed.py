@@ -1,8 +1,9 @@
 """The data stages of a run whose training split stays on disk (`data.streaming`).
 
-`streams(cfg)` decides: `true` (shards or an image folder), or `auto` with shards whose decoded
-size is above `STREAM_ABOVE_BYTES` (1 GiB). An image folder streams straight from its files
-(data/folder_stream.py: listed and split without decoding; batches decoded by the readers).
+`streams(cfg)` decides: `true` (shards, an image folder or a CSV), or `auto` with shards whose
+decoded size is above `STREAM_ABOVE_BYTES` (1 GiB). An image folder or a numeric CSV streams
+straight from its files (data/folder_stream.py, data/csv_stream.py: indexed and split without
+decoding; batches decoded by the readers).
 `open_stream(cfg)` then reads the manifest (or lists the folder), fits the
 preprocessing on a streaming pass over the training split (`Preprocessor.fit_chunks`: the
 same statistics as in memory, within float tolerance) and loads what the other stages use in
@@ -19,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from dlforge.config.schema import DataConfig, RunConfig
+from dlforge.data.csv_stream import CsvSplit, open_csv
 from dlforge.data.dataset import Dataset, Splits
-from dlforge.data.folder_stream import FileSplit, FolderStream, open_folder
+from dlforge.data.folder_stream import FileSplit, FileStream, open_folder
 from dlforge.data.loader import Augment
 from dlforge.data.preprocess import Preprocessor, build_preprocessor
 from dlforge.data.preprocess.image import CHUNK
@@ -34,8 +36,8 @@ SAMPLE_ROWS = 10_000
 
 
 def streams(cfg: DataConfig) -> bool:
-    """Whether the training split is streamed: `data.streaming: true` (shards or an image
-    folder), or `auto` with shards above `STREAM_ABOVE_BYTES` decoded.
+    """Whether the training split is streamed: `data.streaming: true` (shards, an image
+    folder or a CSV), or `auto` with shards above `STREAM_ABOVE_BYTES` decoded.
 
     Example:
         >>> streams(DataConfig(source="builtin", streaming="auto"))
@@ -43,7 +45,7 @@ def streams(cfg: DataConfig) -> bool:
         >>> streams(DataConfig(source="image_folder", path="photos", streaming=True))
         True
     """
-    if cfg.source == "image_folder":
+    if cfg.source in ("image_folder", "csv"):
         return cfg.streaming is True
     if cfg.source != "shards" or cfg.streaming is False:
         return False
@@ -54,7 +56,7 @@ def streams(cfg: DataConfig) -> bool:
 class TrainStream:
     """The training split on disk and how many processes read it."""
 
-    split: ShardSplit | FileSplit
+    split: ShardSplit | FileSplit | CsvSplit
     workers: int
 
     def __len__(self) -> int:
@@ -116,19 +118,21 @@ def stream_splits(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
     return dataset, splits, report
 
 
-def _source(cfg: RunConfig) -> ShardSet | FolderStream:
-    """The splits on disk: an image folder's files, or the shards of `data.path`."""
+def _source(cfg: RunConfig) -> ShardSet | FileStream:
+    """The splits on disk: an image folder's files, a CSV's rows, or the shards of `data.path`."""
     if cfg.data.source == "image_folder":
         return open_folder(cfg.data, cfg.seed)
+    if cfg.data.source == "csv":
+        return open_csv(cfg.data, cfg.seed)
     return ShardSet.open(cfg.data.path)
 
 
-def _in_memory(source: ShardSet | FolderStream, name: str, limit: int | None) -> Dataset:
+def _in_memory(source: ShardSet | FileStream, name: str, limit: int | None) -> Dataset:
     part = source.split(name)
     count = len(part) if limit is None else min(limit, len(part))
     x, y = part.take(np.arange(count))
-    if isinstance(source, FolderStream):
-        ids: Any = part.paths[:count]
+    if isinstance(source, FileStream):
+        ids: Any = part.ids[:count]
         origin = source.provenance
     else:
         ids, origin = np.arange(count).astype(str).astype(object), provenance(source)

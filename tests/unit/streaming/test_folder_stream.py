@@ -55,7 +55,7 @@ def test_a_streamed_folder_trains_on_the_in_memory_runs_batches(tmp_path, data):
         part, expected = getattr(got.splits, name), getattr(want.splits, name)
         assert list(part.ids) == list(expected.ids) and len(part.ids) > 0
         assert np.array_equal(part.x, expected.x)
-    assert list(got.stream.split.paths) == list(want.splits.train.ids)
+    assert list(got.stream.split.ids) == list(want.splits.train.ids)
     for epoch in (0, 2):
         batches, expected = train_batches(got, streamed, epoch), train_batches(want, memory, epoch)
         assert len(batches) == len(expected) > 0
@@ -76,7 +76,7 @@ def test_the_splits_are_those_of_the_in_memory_source(tmp_path):
 def test_a_corrupt_file_is_named_when_its_batch_is_read(tmp_path):
     root = write_folder(tmp_path / "photos", 30)
     data = prepare_data(config(root, True))
-    bad = str(data.stream.split.paths[5])
+    bad = str(data.stream.split.ids[5])
     (root / bad).write_bytes(b"not a png")
     with pytest.raises(DataError, match=rf"^data\.path: {bad}: .*; remove or fix the file"):
         data.stream.split.take(np.array([5]))
@@ -85,7 +85,7 @@ def test_a_corrupt_file_is_named_when_its_batch_is_read(tmp_path):
 def test_images_of_another_size_need_image_size(tmp_path):
     root = write_folder(tmp_path / "photos", 30)
     data = prepare_data(config(root, True))
-    odd = str(data.stream.split.paths[2])
+    odd = str(data.stream.split.ids[2])
     Image.fromarray(np.zeros((6, 5), dtype=np.uint8)).save(root / odd)
     with pytest.raises(DataError, match=rf"^data\.image_size: {odd} is 6x5, the folder's first "
                                         r"image 4x4; set data\.image_size: \[height, width\]"):

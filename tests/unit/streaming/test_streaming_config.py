@@ -20,8 +20,8 @@ def problems(config: dict) -> list[str]:
 
 def test_streaming_needs_shards():
     assert problems({"data": {"source": "builtin", "streaming": True}}) == [
-        "data.streaming: streams shards and image folders; set data.source: shards and "
-        "data.path to a directory `dlforge data shard` wrote, or data.source: image_folder "
+        "data.streaming: streams shards, image folders and CSVs; set data.source: shards and "
+        "data.path to a directory `dlforge data shard` wrote, or image_folder or csv "
         "(got source 'builtin')"]
     assert problems({"data": {"source": "shards"}}) == [
         "data.path: required for source 'shards' (got None)"]
@@ -44,6 +44,15 @@ def test_a_streamed_image_folder_selects_and_curates_but_does_not_resample():
         "balance.method: resampling or weighting needs the training split in memory "
         "(got 'oversample'); use none with data.streaming"]
     assert not streamed.streams(DataConfig(**{**folder, "streaming": "auto"}))
+
+
+def test_a_streamed_csv_refuses_text_and_categorical_columns():
+    csv = {"source": "csv", "path": "t.csv", "label_columns": ["y"], "streaming": True}
+    assert problems({"data": {**csv, "text_column": "review", "categorical_columns": ["zip"]}}) == [
+        "data.text_column: a streamed CSV holds numeric features only (got 'review'); set "
+        "data.streaming: false",
+        "data.categorical_columns: a streamed CSV holds numeric features only (got ['zip']); "
+        "set data.streaming: false"]
 
 
 def test_auto_streams_only_shards_above_the_threshold(tmp_path, monkeypatch):
