@@ -3,14 +3,11 @@ files refused in one line, and memory bounded by the batch, not the file."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tests.unit.streaming.rss_pass import streamed_pass
 
 from dlforge.config import load_config
 from dlforge.data.prepare import prepare_data
@@ -82,25 +79,6 @@ def test_quoted_line_breaks_are_refused(tmp_path):
         prepare_data(config(path, True))
 
 
-PASS = """
-import json, resource, sys
-from dlforge.config import load_config
-from dlforge.data.prepare import prepare_data
-
-def peak_mb(who):
-    return resource.getrusage(who).ru_maxrss / 1024
-
-cfg = load_config({"data": {"source": "csv", "path": sys.argv[1], "label_columns": ["y"],
-                            "streaming": True, "workers": int(sys.argv[2])},
-                   "model": {"type": "mlp"}, "train": {"batch_size": 512}})
-data = prepare_data(cfg)
-batches = iter(data.loaders_for(cfg).train)
-seen = len(next(batches)[1])
-before = peak_mb(resource.RUSAGE_SELF)
-seen += sum(len(yb) for _, yb in batches)
-print(json.dumps({"samples": seen, "train": len(data.stream), "before": before,
-                  "after": peak_mb(resource.RUSAGE_SELF), "readers": peak_mb(resource.RUSAGE_CHILDREN)}))
-"""
 ROWS, COLUMNS, CAP_MB = 200_000, 32, 24  # 200,000 x 32 float64: 49 MiB parsed, 70 MiB of text
 
 
@@ -114,9 +92,9 @@ def test_peak_rss_grows_less_than_the_cap_over_a_csv_larger_than_it(tmp_path_fac
                              columns=[f"f{i}" for i in range(COLUMNS)])
         frame["y"] = np.arange(ROWS) % 2
         frame.to_csv(path, index=False)
-    proc = subprocess.run([sys.executable, "-c", PASS, str(path), str(workers)],
-                          capture_output=True, text=True, timeout=600, check=True)
-    got = json.loads(proc.stdout)
+    got = streamed_pass({"data": {"source": "csv", "path": str(path), "label_columns": ["y"],
+                                  "streaming": True, "workers": workers},
+                         "model": {"type": "mlp"}, "train": {"batch_size": 512}})
     assert got["samples"] == got["train"] == ROWS * 7 // 10
     assert got["train"] * COLUMNS * 8 / 2**20 > 1.4 * CAP_MB  # the parsed training split: 1.5x the cap
     assert got["after"] - got["before"] < CAP_MB, got

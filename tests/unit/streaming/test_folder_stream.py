@@ -3,14 +3,11 @@ a corrupt file named when its batch is read, and memory bounded by the batch, no
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tests.unit.streaming.rss_pass import streamed_pass
 
 from dlforge.config import load_config
 from dlforge.data.prepare import load_and_split, prepare_data
@@ -92,25 +89,6 @@ def test_images_of_another_size_need_image_size(tmp_path):
         data.stream.split.take(np.array([2]))
 
 
-PASS = """
-import json, resource, sys
-from dlforge.config import load_config
-from dlforge.data.prepare import prepare_data
-
-def peak_mb(who):
-    return resource.getrusage(who).ru_maxrss / 1024
-
-cfg = load_config({"data": {"source": "image_folder", "path": sys.argv[1], "streaming": True,
-                            "workers": int(sys.argv[2])}, "model": {"type": "mlp"},
-                   "train": {"batch_size": 256}})
-data = prepare_data(cfg)
-batches = iter(data.loaders_for(cfg).train)
-seen = len(next(batches)[1])
-before = peak_mb(resource.RUSAGE_SELF)
-seen += sum(len(yb) for _, yb in batches)
-print(json.dumps({"samples": seen, "train": len(data.stream), "before": before,
-                  "after": peak_mb(resource.RUSAGE_SELF), "readers": peak_mb(resource.RUSAGE_CHILDREN)}))
-"""
 FILES, SIDE, CAP_MB = 6_000, 64, 24  # 6,000 x 64 x 64: 23 MiB as uint8, 94 MiB as float32
 
 
@@ -120,9 +98,9 @@ def test_peak_rss_grows_less_than_the_cap_over_a_folder_larger_than_it(tmp_path_
     root = tmp_path_factory.getbasetemp() / "big_folder"
     if not root.exists():
         write_folder(root, FILES, side=SIDE, noise=True)
-    proc = subprocess.run([sys.executable, "-c", PASS, str(root), str(workers)],
-                          capture_output=True, text=True, timeout=600, check=True)
-    got = json.loads(proc.stdout)
+    got = streamed_pass({"data": {"source": "image_folder", "path": str(root), "streaming": True,
+                                  "workers": workers},
+                         "model": {"type": "mlp"}, "train": {"batch_size": 256}})
     assert got["samples"] == got["train"] == FILES * 7 // 10  # the default 70/15/15 split
     assert 4 * got["train"] * SIDE * SIDE / 2**20 > 2.5 * CAP_MB  # training floats: 2.7x the cap
     assert got["after"] - got["before"] < CAP_MB, got
