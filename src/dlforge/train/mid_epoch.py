@@ -53,8 +53,10 @@ def _checkpointing(state: LoopState, loader: Any, meter: Meter, every: int,
     total = len(loader)
     for batch in loader:
         yield batch
+        if len(state.lr_history) % every:
+            continue
         delivered = loader.state_dict()
-        if len(state.lr_history) % every == 0 and delivered["batch"] < total:
+        if delivered["batch"] < total:  # at the epoch's end the epoch-end checkpoint follows
             position = {"epoch": delivered["epoch"], "loader": delivered,
                         "rng": torch.get_rng_state(), "meter": meter_state(meter)}
             write_bytes(writer.dir / "last.pt", encode_checkpoint(state, position))

@@ -3,6 +3,12 @@ trains exactly the batches that were left and ends with the uninterrupted run's 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from tests.unit.streaming.shard_data import as_float, image_splits
@@ -86,6 +92,26 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_same_weights(tmp_path, make, cra
     assert (saved["epoch"], saved["loader"]["batch"]) == position
     resumed = train(tmp_path, make, tmp_path / "cut", resume=True)
     assert resumed.lr_history == whole.lr_history
+    assert untimed(resumed.history) == untimed(whole.history)
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], value), name
+
+
+@pytest.mark.slow
+def test_a_process_killed_while_writing_a_mid_epoch_checkpoint_resumes_from_the_one_before(tmp_path):
+    # Writes: steps 3 and 6, epoch 0's epoch000.pt and last.pt, step 9, then step 12 (killed).
+    repo = Path(__file__).parents[3]
+    code = (f"import sys; sys.path.insert(0, {str(repo)!r}); from pathlib import Path; "
+            f"from tests.unit.train.test_mid_epoch_resume import train, in_memory; "
+            f"train(Path({str(tmp_path)!r}), in_memory, Path({str(tmp_path / 'cut')!r}))")
+    env = {**os.environ, "DLFORGE_FAULT_AT": "checkpoint-write@6"}
+    killed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    saved = load_checkpoint(tmp_path / "cut" / "last.pt")["position"]
+    assert (saved["epoch"], saved["loader"]["batch"]) == (1, 2)
+    whole = train(tmp_path, in_memory, tmp_path / "whole")
+    resumed = train(tmp_path, in_memory, tmp_path / "cut", resume=True)
     assert untimed(resumed.history) == untimed(whole.history)
     for name, value in whole.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[name], value), name
