@@ -27,9 +27,9 @@ class DataConfig(Section):
         "`dlforge data shard` wrote."
     )
     streaming: bool | Literal["auto"] = Field(
-        False, description="shards: stream the training split from disk in background "
-        "workers instead of loading it (auto: when the shards' decoded size is above 1 GiB). "
-        "See docs/data.md.")
+        False, description="shards, image_folder, csv (numeric): stream the training split "
+        "from disk in background workers instead of loading it (auto: shards only, when their "
+        "decoded size is above 1 GiB). See docs/data.md.")
     workers: int = Field(
         2, ge=0, le=64, description="Background processes reading a streamed split (0: read "
         "in the training process).")

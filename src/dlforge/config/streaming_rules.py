@@ -1,8 +1,9 @@
 """Rules of `data.streaming`: what a training split that stays on disk cannot do.
 
-A streamed split is read from shards written AFTER selection, splitting and curation, and it
-is never in memory at once, so the keys that select or curate samples, resample the training
-split or regroup it (retraining on train + validation, transfer learning) do not apply.
+A streamed split is never in memory at once, so the keys that resample the training split or
+regroup it (retraining on train + validation, transfer learning) do not apply; shards are
+written AFTER selection, splitting and curation, so with shards the keys that select or curate
+samples do not apply either (an image folder is selected and split on its file list).
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ def streaming_problems(cfg: RunConfig) -> list[str]:
     data = cfg.data
     if data.streaming is False or (data.streaming == "auto" and data.source != "shards"):
         return []
-    if data.source != "shards":
-        return [f"data.streaming: streams shards; set data.source: shards and data.path to a "
-                f"directory `dlforge data shard` wrote (got source {data.source!r})"]
-    problems = [f"data.{key}: applied when the shards were written; with data.streaming, "
-                f"set it in the config given to `dlforge data shard`"
-                for key in SHARD_TIME_KEYS if getattr(data, key) is not None]
-    if data.exclude:
+    if data.source not in ("shards", "image_folder", "csv"):
+        return [f"data.streaming: streams shards, image folders and CSVs; set data.source: "
+                f"shards and data.path to a directory `dlforge data shard` wrote, or "
+                f"image_folder or csv (got source {data.source!r})"]
+    problems = _csv_problems(cfg) if data.source != "shards" else [
+        f"data.{key}: applied when the shards were written; with data.streaming, "
+        f"set it in the config given to `dlforge data shard`"
+        for key in SHARD_TIME_KEYS if getattr(data, key) is not None]
+    if data.exclude and data.source == "shards":
         problems.append("data.exclude: applied when the shards were written; with "
                         "data.streaming, set it in the config given to `dlforge data shard`")
     if cfg.balance.method != "none":
@@ -53,3 +56,14 @@ def streaming_problems(cfg: RunConfig) -> list[str]:
         problems.append("update.source: an update mixes its replay buffer into the training "
                         "split in memory; set data.streaming: false")
     return problems
+
+
+def _csv_problems(cfg: RunConfig) -> list[str]:
+    """A streamed CSV is parsed a batch at a time: numeric feature columns only."""
+    data = cfg.data
+    if data.source != "csv":
+        return []
+    return [f"data.{key}: a streamed CSV holds numeric features only (got {value!r}); set "
+            f"data.streaming: false" for key, value in
+            (("text_column", data.text_column), ("categorical_columns", data.categorical_columns))
+            if value]

@@ -82,6 +82,17 @@ class CheckpointConfig(Section):
     save_best_only: bool = Field(True, description="Write a checkpoint only when the monitor improves.")
     top_k: int = Field(1, ge=1, description="Keep this many best checkpoints.")
     save_last: bool = Field(True, description="Also keep the last epoch's state, for resume.")
+    every_steps: int | None = Field(
+        None, ge=1, description="Also write last.pt every this many optimizer steps, inside "
+        "epochs too, with the data loader's position, so a resumed run continues mid-epoch; "
+        "null: at epoch ends only.")
+
+    @model_validator(mode="after")
+    def _every_steps_writes_last(self) -> CheckpointConfig:
+        if self.every_steps is not None and not self.save_last:
+            raise ValueError(f"train.checkpoint.every_steps: {self.every_steps} writes last.pt, "
+                             "but save_last is false; set save_last: true or every_steps: null")
+        return self
 
 
 class TrainConfig(Section):

@@ -8,8 +8,9 @@ tensor; nothing is done per sample in Python.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,10 +60,19 @@ def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
 
 
 class EpochLoader:
-    """What every loader shares: `len()` in batches of `num_samples`, and `set_epoch`."""
+    """What every loader shares: `len()` in batches of `num_samples`, `set_epoch`, and a
+    position within an epoch that `state_dict()` records and `load_state_dict()` resumes.
+
+    Resuming mid-epoch: `state_dict()` is `{"epoch", "batch" (batches delivered so far),
+    "augment" (the augmentation stream's state, JSON-safe)}`; after `load_state_dict`, the next
+    iteration is that epoch from its next batch, with the augmentation stream where it was, so
+    it yields exactly the batches an uninterrupted epoch had left.
+    """
 
     batch_size: int
     epoch: int
+    _position: dict[str, Any] | None = None
+    _resume: dict[str, Any] | None = None
 
     @property
     def num_samples(self) -> int:
@@ -74,6 +84,39 @@ class EpochLoader:
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration epoch `epoch` (order and augmentation from (seed, epoch))."""
         self.epoch = epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where iteration stands: `{"epoch", "batch", "augment"}` (see the class)."""
+        position = self._position or {"epoch": self.epoch, "batch": 0, "generator": None}
+        generator = position["generator"]
+        return {"epoch": position["epoch"], "batch": position["batch"],
+                "augment": None if generator is None else generator.get_state().tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue at `state`: the next iteration is its epoch, from its next batch."""
+        self._resume = dict(state)
+        self.epoch = state["epoch"]
+
+    def _begin(self, seed: int, stream: int) -> tuple[int, int, torch.Generator]:
+        """Start the next epoch: `(epoch, first batch, augmentation generator)`, the first
+        batch and the generator's state taken from a pending `load_state_dict`."""
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        generator = epoch_generator(seed, epoch, stream=stream)
+        resume, self._resume = self._resume, None
+        first = 0
+        if resume is not None and resume["epoch"] == epoch:
+            first = resume["batch"]
+            if resume["augment"] is not None:
+                generator.set_state(torch.tensor(resume["augment"], dtype=torch.uint8))
+        self._position = {"epoch": epoch, "batch": first, "generator": generator}
+        return epoch, first, generator
+
+    def _tracked(self, batches: Iterable[Any], first: int) -> Iterator[Any]:
+        """`batches` (numbered from `first`), recording each delivery for `state_dict`."""
+        position = self._position
+        for k, batch in enumerate(batches, start=first + 1):
+            position["batch"] = k
+            yield batch
 
 
 class BatchLoader(EpochLoader):
@@ -126,9 +169,13 @@ class BatchLoader(EpochLoader):
         return torch.randperm(self.num_samples, generator=generator) if self.shuffle else None
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        epoch, self.epoch = self.epoch, self.epoch + 1
         # A second stream for augmentation, so turning it on does not change the order.
-        return self.batches(self.order(epoch), epoch_generator(self.seed, epoch, stream=1))
+        epoch, first, generator = self._begin(self.seed, stream=1)
+        index = self.order(epoch)
+        if first:  # resuming mid-epoch: the batches left
+            index = torch.arange(self.num_samples) if index is None else index
+            index = index[first * self.batch_size:]
+        return self._tracked(self.batches(index, generator), first)
 
     def batches(self, index: torch.Tensor | None,
                 aug_generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -199,13 +246,13 @@ class ShardedLoader(EpochLoader):
         return -(-total // self.world) if self.pad else len(range(self.rank, total, self.world))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        epoch, self.epoch = self.epoch, self.epoch + 1
         inner = self.inner
+        # Each rank augments with a stream of its own (rank 0's is the one process's).
+        epoch, first, generator = self._begin(inner.seed, stream=1 + self.rank)
         order = inner.order(epoch)
         order = torch.arange(inner.num_samples) if order is None else order
         index = shard_indices(order, self.rank, self.world, pad=self.pad)
-        # Each rank augments with a stream of its own (rank 0's is the one process's).
-        return inner.batches(index, epoch_generator(inner.seed, epoch, stream=1 + self.rank))
+        return self._tracked(inner.batches(index[first * self.batch_size:], generator), first)
 
 
 @dataclass

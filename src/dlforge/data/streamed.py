@@ -1,7 +1,10 @@
 """The data stages of a run whose training split stays on disk (`data.streaming`).
 
-`streams(cfg)` decides: `true`, or `auto` with shards whose decoded size is above
-`STREAM_ABOVE_BYTES` (1 GiB). `open_stream(cfg)` then reads the manifest, fits the
+`streams(cfg)` decides: `true` (shards, an image folder or a CSV), or `auto` with shards whose
+decoded size is above `STREAM_ABOVE_BYTES` (1 GiB). An image folder or a numeric CSV streams
+straight from its files (data/folder_stream.py, data/csv_stream.py: indexed and split without
+decoding; batches decoded by the readers).
+`open_stream(cfg)` then reads the manifest (or lists the folder), fits the
 preprocessing on a streaming pass over the training split (`Preprocessor.fit_chunks`: the
 same statistics as in memory, within float tolerance) and loads what the other stages use in
 memory: the validation and test splits, and the first `SAMPLE_ROWS` training samples (the
@@ -17,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from dlforge.config.schema import DataConfig, RunConfig
+from dlforge.data.csv_stream import CsvSplit, open_csv
 from dlforge.data.dataset import Dataset, Splits
+from dlforge.data.folder_stream import FileSplit, FileStream, open_folder
 from dlforge.data.loader import Augment
 from dlforge.data.preprocess import Preprocessor, build_preprocessor
 from dlforge.data.preprocess.image import CHUNK
@@ -31,13 +36,17 @@ SAMPLE_ROWS = 10_000
 
 
 def streams(cfg: DataConfig) -> bool:
-    """Whether the training split is streamed: `data.streaming: true`, or `auto` with shards
-    above `STREAM_ABOVE_BYTES` decoded.
+    """Whether the training split is streamed: `data.streaming: true` (shards, an image
+    folder or a CSV), or `auto` with shards above `STREAM_ABOVE_BYTES` decoded.
 
     Example:
         >>> streams(DataConfig(source="builtin", streaming="auto"))
         False
+        >>> streams(DataConfig(source="image_folder", path="photos", streaming=True))
+        True
     """
+    if cfg.source in ("image_folder", "csv"):
+        return cfg.streaming is True
     if cfg.source != "shards" or cfg.streaming is False:
         return False
     return cfg.streaming is True or ShardSet.open(cfg.path).decoded_bytes > STREAM_ABOVE_BYTES
@@ -47,7 +56,7 @@ def streams(cfg: DataConfig) -> bool:
 class TrainStream:
     """The training split on disk and how many processes read it."""
 
-    split: ShardSplit
+    split: ShardSplit | FileSplit | CsvSplit
     workers: int
 
     def __len__(self) -> int:
@@ -80,7 +89,7 @@ def open_stream(cfg: RunConfig, preprocessor: Preprocessor | None = None) -> Ope
         ConfigError: preprocessing that cannot be fitted on a stream (texts, median, PCA).
     """
     dataset, splits, report = stream_splits(cfg)
-    train = ShardSet.open(cfg.data.path).split("train")
+    train = _source(cfg).split("train")
     pre = preprocessor or build_preprocessor(cfg.preprocess, dataset.modality).fit_chunks(
         train.as_inputs(x) for x, _ in train.chunks(CHUNK))
     return Opened(dataset, splits, report, pre, TrainStream(train, cfg.data.workers))
@@ -92,11 +101,12 @@ def stream_splits(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
     split's size in `splits.info["streamed"]`.
 
     Raises:
-        DataError: no manifest, a missing or resized shard, or data that cannot train.
+        DataError: no manifest, a missing or resized shard, a folder without images, or
+            data that cannot train.
     """
-    shards = ShardSet.open(cfg.data.path)
-    train = shards.split("train")
-    parts = {name: _in_memory(shards, name, count)
+    source = _source(cfg)
+    train = source.split("train")
+    parts = {name: _in_memory(source, name, count)
              for name, count in (("train", SAMPLE_ROWS), ("val", None), ("test", None))}
     splits = Splits(**parts, info={"streamed": {"train": len(train), "in_memory": len(parts["train"])}})
     dataset = parts["train"].concat(parts["val"]).concat(parts["test"])
@@ -108,10 +118,23 @@ def stream_splits(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
     return dataset, splits, report
 
 
-def _in_memory(shards: ShardSet, name: str, limit: int | None) -> Dataset:
-    part = shards.split(name)
+def _source(cfg: RunConfig) -> ShardSet | FileStream:
+    """The splits on disk: an image folder's files, a CSV's rows, or the shards of `data.path`."""
+    if cfg.data.source == "image_folder":
+        return open_folder(cfg.data, cfg.seed)
+    if cfg.data.source == "csv":
+        return open_csv(cfg.data, cfg.seed)
+    return ShardSet.open(cfg.data.path)
+
+
+def _in_memory(source: ShardSet | FileStream, name: str, limit: int | None) -> Dataset:
+    part = source.split(name)
     count = len(part) if limit is None else min(limit, len(part))
     x, y = part.take(np.arange(count))
-    ids: Any = np.arange(count).astype(str).astype(object)
-    return Dataset(x=part.as_inputs(x), y=y, task=shards.task, modality=shards.modality,
-                   provenance=provenance(shards), ids=ids)
+    if isinstance(source, FileStream):
+        ids: Any = part.ids[:count]
+        origin = source.provenance
+    else:
+        ids, origin = np.arange(count).astype(str).astype(object), provenance(source)
+    return Dataset(x=part.as_inputs(x), y=y, task=source.task, modality=source.modality,
+                   provenance=origin, ids=ids)

@@ -80,8 +80,6 @@ class StreamingLoader(EpochLoader):
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.augment, self.workers = augment, workers
         self.epoch = 0
-        self._position: dict[str, Any] = {"epoch": 0, "batch": 0, "generator": None}
-        self._resume: dict[str, Any] | None = None
 
     @property
     def num_samples(self) -> int:
@@ -95,15 +93,7 @@ class StreamingLoader(EpochLoader):
         return torch.randperm(self.num_samples, generator=epoch_generator(self.seed, epoch))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        epoch, self.epoch = self.epoch, self.epoch + 1
-        generator = epoch_generator(self.seed, epoch, stream=1)
-        resume, self._resume = self._resume, None
-        first = 0
-        if resume is not None and resume["epoch"] == epoch:
-            first = resume["batch"]
-            if resume["augment"] is not None:
-                generator.set_state(torch.tensor(resume["augment"], dtype=torch.uint8))
-        self._position = {"epoch": epoch, "batch": first, "generator": generator}
+        epoch, first, generator = self._begin(self.seed, stream=1)
         return self.batches(self.order(epoch), generator, first=first)
 
     def batches(self, index: torch.Tensor | None, aug_generator: torch.Generator, *,
@@ -120,17 +110,6 @@ class StreamingLoader(EpochLoader):
         for k, (xb, yb) in enumerate(reader, start=first):
             if self.augment is not None:
                 xb = self.augment(xb, aug_generator)
-            self._position["batch"] = k + 1  # the generator is read when a state is asked for
+            if self._position is not None:  # None when called directly, not by iteration
+                self._position["batch"] = k + 1  # the generator's state is read when asked for
             yield xb, yb
-
-    def state_dict(self) -> dict[str, Any]:
-        """Where iteration stands: `{"epoch", "batch" (delivered so far), "augment"}` (the
-        augmentation stream's state, JSON-safe)."""
-        generator = self._position["generator"]
-        return {"epoch": self._position["epoch"], "batch": self._position["batch"],
-                "augment": None if generator is None else generator.get_state().tolist()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue at `state`: the next iteration is its epoch, from its next batch."""
-        self._resume = dict(state)
-        self.epoch = state["epoch"]

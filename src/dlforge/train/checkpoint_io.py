@@ -24,8 +24,9 @@ FORMAT = "dlforge-checkpoint"
 VERSION = 1
 
 
-def encode_checkpoint(state: LoopState) -> bytes:
-    """Serialize the loop state after `state.epoch` (the last completed epoch)."""
+def encode_checkpoint(state: LoopState, position: dict[str, Any] | None = None) -> bytes:
+    """Serialize the loop state after `state.epoch` (the last completed epoch) and, inside
+    the next epoch, its `position` (train/mid_epoch.py; default a restored one not yet used)."""
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -42,6 +43,7 @@ def encode_checkpoint(state: LoopState) -> bytes:
         "stop_reason": state.stop_reason,
         "rng": {"torch": torch.get_rng_state()},
         "config": state.cfg.model_dump(mode="json"),
+        "position": position if position is not None else state.position,
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -116,3 +118,4 @@ def restore_payload(payload: dict[str, Any], state: LoopState) -> None:
     state.lr_history = list(payload["lr_history"])
     state.stop_reason = payload["stop_reason"]
     torch.set_rng_state(payload["rng"]["torch"])
+    state.position = payload.get("position")  # None at epoch ends and in older checkpoints

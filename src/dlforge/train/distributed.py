@@ -215,7 +215,7 @@ class DataParallel(Parallel):
 
 def send_resumed_state(rank: int, state: LoopState) -> None:
     """Rank 0's state (its resumed checkpoint, if it resumed) goes to every rank."""
-    blob = [encode_checkpoint(state) if rank == 0 and state.epoch >= 0 else None]
+    blob = [encode_checkpoint(state) if rank == 0 and (state.epoch >= 0 or state.position) else None]
     with failing("sending rank 0's resumed state"):
         dist.broadcast_object_list(blob, src=0)
     if blob[0] is not None and rank != 0:

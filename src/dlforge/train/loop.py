@@ -35,6 +35,7 @@ from dlforge.train.checkpoint_io import restore_checkpoint
 from dlforge.train.distributed import Parallel, parallel
 from dlforge.train.ema import WeightAverage, averaging
 from dlforge.train.losses import build_loss, check_labels, penalized_weights
+from dlforge.train.mid_epoch import epoch_batches
 from dlforge.train.monitor import monitor_not_logged
 from dlforge.train.optim import build_optimizer
 from dlforge.train.precision import resolve_precision, sample_shape
@@ -167,7 +168,7 @@ def train_one_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
     state.model.train()
     step, optimizer = state.step, state.optimizer
     meter = step.meter(state)
-    for xb, yb in loader:
+    for xb, yb in epoch_batches(state, loader, meter):  # the loader itself unless every_steps
         xb, yb = _to_device(xb, state), yb.to(state.device, non_blocking=True)
         state.lr_history.append(optimizer.param_groups[0]["lr"])
         step.train_batch(state, xb, yb, meter)

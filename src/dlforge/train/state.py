@@ -31,6 +31,8 @@ class LoopState:
         lr_history: the learning rate used by every optimizer step.
         stop_reason: set by a callback to stop after the current epoch.
         best_checkpoint: path of the best checkpoint written so far, if any.
+        position: where a checkpoint written inside epoch `epoch + 1` stood (train/mid_epoch.py);
+            the next epoch resumes there.
     """
 
     model: nn.Module
@@ -54,3 +56,4 @@ class LoopState:
     lr_history: list[float] = field(default_factory=list)
     stop_reason: str | None = None
     best_checkpoint: Path | None = None
+    position: dict[str, Any] | None = None

@@ -20,8 +20,9 @@ def problems(config: dict) -> list[str]:
 
 def test_streaming_needs_shards():
     assert problems({"data": {"source": "builtin", "streaming": True}}) == [
-        "data.streaming: streams shards; set data.source: shards and data.path to a directory "
-        "`dlforge data shard` wrote (got source 'builtin')"]
+        "data.streaming: streams shards, image folders and CSVs; set data.source: shards and "
+        "data.path to a directory `dlforge data shard` wrote, or image_folder or csv "
+        "(got source 'builtin')"]
     assert problems({"data": {"source": "shards"}}) == [
         "data.path: required for source 'shards' (got None)"]
 
@@ -34,6 +35,24 @@ def test_keys_that_need_the_split_in_memory_are_refused_one_line_each():
         "data.limit", "data.exclude", "balance.method", "transfer.source"]
     assert got[2] == ("balance.method: resampling or weighting needs the training split in memory "
                       "(got 'oversample'); use none with data.streaming")
+
+
+def test_a_streamed_image_folder_selects_and_curates_but_does_not_resample():
+    folder = {"source": "image_folder", "path": "photos", "streaming": True}
+    load_config({"data": {**folder, "limit": 50, "classes": ["a", "b"], "exclude": ["a/1.png"]}})
+    assert problems({"data": folder, "balance": {"method": "oversample"}}) == [
+        "balance.method: resampling or weighting needs the training split in memory "
+        "(got 'oversample'); use none with data.streaming"]
+    assert not streamed.streams(DataConfig(**{**folder, "streaming": "auto"}))
+
+
+def test_a_streamed_csv_refuses_text_and_categorical_columns():
+    csv = {"source": "csv", "path": "t.csv", "label_columns": ["y"], "streaming": True}
+    assert problems({"data": {**csv, "text_column": "review", "categorical_columns": ["zip"]}}) == [
+        "data.text_column: a streamed CSV holds numeric features only (got 'review'); set "
+        "data.streaming: false",
+        "data.categorical_columns: a streamed CSV holds numeric features only (got ['zip']); "
+        "set data.streaming: false"]
 
 
 def test_auto_streams_only_shards_above_the_threshold(tmp_path, monkeypatch):

@@ -53,8 +53,9 @@ def test_checkpoint_contents(tmp_path):
     fit_scripted(tmp_path, [1.0, 2.0])
     saved = load_checkpoint(tmp_path / "last.pt")
     assert sorted(saved) == ["callbacks", "config", "ema", "epoch", "format", "history",
-                             "lr_history", "model", "optimizer", "rng", "schedule", "seed", "step",
-                             "stop_reason", "version"]
+                             "lr_history", "model", "optimizer", "position", "rng", "schedule",
+                             "seed", "step", "stop_reason", "version"]
+    assert saved["position"] is None  # an epoch end (train.checkpoint.every_steps: inside)
     assert saved["step"] == {}  # the supervised step keeps no state of its own
     assert saved["ema"] == {}  # no train.ema
     assert list(saved["callbacks"]) == [

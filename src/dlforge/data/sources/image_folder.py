@@ -31,16 +31,7 @@ def load(cfg: DataConfig) -> Dataset:
         DataError: the path is missing or has no images, or images differ in size while
             `data.image_size` is unset.
     """
-    root = existing_path(cfg, kind="directory")
-    if not root.is_dir():
-        raise DataError(f"data.path: {cfg.path!r} is a file; give a directory with one "
-                        f"sub-folder per class")
-    entries = _list_images(root, cfg)
-    if not entries:
-        raise DataError(
-            f"data.path: no images ({', '.join(e[1:] for e in EXTENSIONS)}) under {cfg.path!r}; "
-            f"expected one sub-folder per class"
-        )
+    root, entries = _entries(cfg)
     images, labels, splits, files, skipped = _decode_all(root, entries, cfg)
     if not images:
         raise DataError(f"data.path: none of the {len(entries)} images under {cfg.path!r} "
@@ -54,6 +45,24 @@ def load(cfg: DataConfig) -> Dataset:
         provenance=Provenance(source="image_folder", files=files,
                               details={"root": str(root), "color": cfg.color}),
     )
+
+
+def folder_index(cfg: DataConfig) -> Dataset:
+    """The folder's files without decoding them, for streaming (data/folder_stream.py): `x`
+    the file numbers 0..N-1, `ids` the paths under the root, labels and split marks as `load`
+    gives them (unreadable files are found when a batch decodes them).
+
+    Raises:
+        DataError: the path is missing or has no images, or mixes split and class folders.
+    """
+    root, entries = _entries(cfg)
+    y, task = label_task(np.array([e[1] for e in entries], dtype=object), cfg,
+                         where=f"the class folders of {root.name}")
+    split = None if entries[0][2] is None else np.array([e[2] for e in entries], dtype=object)
+    ids = np.array([path.relative_to(root).as_posix() for path, _, _ in entries], dtype=object)
+    return Dataset(x=np.arange(len(entries)), y=y, task=task, modality="image", split=split,
+                   ids=ids, provenance=Provenance(source="image_folder", files={}, details={
+                       "root": str(root), "color": cfg.color, "streamed": True}))
 
 
 def _decode_all(root: Path, entries: list[tuple[Path, str, str | None]], cfg: DataConfig) -> tuple:
@@ -75,6 +84,21 @@ def _decode_all(root: Path, entries: list[tuple[Path, str, str | None]], cfg: Da
         splits.append(split)
         files[rel] = sha256_bytes(data)
     return images, labels, splits, files, skipped
+
+
+def _entries(cfg: DataConfig) -> tuple[Path, list[tuple[Path, str, str | None]]]:
+    """The root directory and its image files (`_list_images`), or a `DataError`."""
+    root = existing_path(cfg, kind="directory")
+    if not root.is_dir():
+        raise DataError(f"data.path: {cfg.path!r} is a file; give a directory with one "
+                        f"sub-folder per class")
+    entries = _list_images(root, cfg)
+    if not entries:
+        raise DataError(
+            f"data.path: no images ({', '.join(e[1:] for e in EXTENSIONS)}) under {cfg.path!r}; "
+            f"expected one sub-folder per class"
+        )
+    return root, entries
 
 
 def _list_images(root: Path, cfg: DataConfig) -> list[tuple[Path, str, str | None]]:

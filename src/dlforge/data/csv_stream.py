@@ -1,0 +1,155 @@
+"""Streaming a numeric CSV straight from the file (`data.source: csv` with `data.streaming:
+true`): no shards, the table never whole in memory.
+
+`open_csv(cfg)` makes two bounded passes: pandas reads the file in chunks of `CHUNK_ROWS`
+(labels, split marks, a check that every feature column holds numbers), and a binary pass
+records the byte offset of every data line. The labels are then selected, split and curated
+as in memory (`folder_stream.split_index`), and each split is a `CsvSplit` whose `take` reads
+a batch's lines with `os.pread` and parses them with pandas, in the loader's worker processes.
+Memory holds the labels and two offsets per row.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dlforge.config.schema import DataConfig
+from dlforge.data.dataset import Dataset, Provenance
+from dlforge.data.folder_stream import FileStream, split_index
+from dlforge.data.sources.common import existing_path
+from dlforge.data.sources.csv_source import SPLIT_VALUES
+from dlforge.data.sources.download import sha256_file
+from dlforge.data.sources.infer import label_task, multi_column_task
+from dlforge.errors import DataError
+
+CHUNK_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class CsvSplit:
+    """One split of a CSV: the byte range of each row's line and its label.
+
+    Example:
+        >>> split = open_csv(cfg, seed=0).split("train")  # doctest: +SKIP
+        >>> frame, y = split.take(np.array([3, 0]))  # doctest: +SKIP
+    """
+
+    path: Path
+    header: bytes
+    columns: tuple[str, ...]  # the feature columns, in the table's order
+    starts: np.ndarray
+    ends: np.ndarray
+    y: np.ndarray
+    ids: np.ndarray  # row numbers in the file, from 0, as strings
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def take(self, index: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+        """The feature columns (float64) and labels of the rows at `index`, in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            lines = [os.pread(fd, int(self.ends[k] - self.starts[k]), int(self.starts[k]))
+                     for k in index.tolist()]
+        finally:
+            os.close(fd)
+        text = self.header + b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines)
+        frame = pd.read_csv(io.BytesIO(text), usecols=list(self.columns), dtype=np.float64)
+        return frame[list(self.columns)], self.y[index]
+
+    def chunks(self, size: int) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        """The split in file order, `size` rows at a time (a streaming pass)."""
+        for start in range(0, len(self), size):
+            yield self.take(np.arange(start, min(start + size, len(self))))
+
+    def as_inputs(self, x: pd.DataFrame) -> pd.DataFrame:
+        """Parsed rows are already the source's raw table."""
+        return x
+
+
+def open_csv(cfg: DataConfig, seed: int) -> FileStream:
+    """Index the CSV at `data.path` and split it as `load_and_split` would, in bounded memory.
+
+    Raises:
+        DataError: a missing file or column, empty labels, a feature column that is not
+            numeric, or quoted line breaks (rows that are not one line each).
+    """
+    path = existing_path(cfg, kind="CSV file")
+    labels, split, features = _scan(path, cfg)
+    starts, ends, header = _line_offsets(path)
+    if len(starts) != len(labels):
+        raise DataError(f"data.path: {path.name} has {len(labels)} rows in {len(starts)} lines; "
+                        f"quoted line breaks cannot be streamed: remove them, or set "
+                        f"data.streaming: false")
+    where = f"column {cfg.label_columns[0]!r} of {path.name}"
+    y, task = (label_task(labels.iloc[:, 0].to_numpy(), cfg, where=where,
+                          target_name=cfg.label_columns[0])
+               if labels.shape[1] == 1 else multi_column_task(labels, cfg, where=path.name))
+    ids = np.arange(len(y)).astype(str).astype(object)
+    index = Dataset(x=np.arange(len(y)), y=y, task=task, modality="table", split=split, ids=ids,
+                    provenance=Provenance(source="csv", files={str(path): sha256_file(path)},
+                                          details={"rows": len(y), "streamed": True}))
+    splits, task = split_index(index, cfg, seed)
+    parts = {name: CsvSplit(path, header, features, starts[part.x], ends[part.x], part.y, part.ids)
+             for name, part in splits.items()}
+    return FileStream(parts, task, index.provenance, modality="table")
+
+
+def _scan(path: Path, cfg: DataConfig) -> tuple[pd.DataFrame, np.ndarray | None, tuple[str, ...]]:
+    """Labels, split marks and the feature columns, `CHUNK_ROWS` rows at a time."""
+    columns = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    used = [*cfg.label_columns, *([cfg.split_column] if cfg.split_column else [])]
+    features = tuple(cfg.feature_columns or [c for c in columns if c not in used])
+    missing = [c for c in (*used, *features) if c not in columns]
+    if missing:
+        raise DataError(f"data: column {missing[0]!r} not in {path.name}; columns are: "
+                        f"{', '.join(columns)}")
+    labels, marks, first_line = [], [], 2
+    for chunk in pd.read_csv(path, chunksize=CHUNK_ROWS):
+        text = [c for c in features if not pd.api.types.is_numeric_dtype(chunk[c])]
+        if text:
+            raise DataError(f"data: column {text[0]!r} of {path.name} is not numeric (lines "
+                            f"{first_line}-{first_line + len(chunk) - 1}); a streamed CSV holds "
+                            f"numeric features only: set data.streaming: false")
+        labels.append(chunk[list(cfg.label_columns)])
+        marks.append(chunk[cfg.split_column].astype(str) if cfg.split_column else None)
+        first_line += len(chunk)
+    frame = pd.concat(labels, ignore_index=True)
+    empty = [c for c in frame.columns if frame[c].isna().any()]
+    if empty:
+        raise DataError(f"data.label_columns: column {empty[0]!r} of {path.name} has empty "
+                        f"values; fill or drop those rows")
+    split = None
+    if cfg.split_column:
+        values = pd.concat(marks, ignore_index=True).to_numpy(dtype=object)
+        bad = sorted({v for v in values if v not in SPLIT_VALUES})
+        if bad:
+            raise DataError(f"data.split_column: column {cfg.split_column!r} of {path.name} has "
+                            f"value {bad[0]!r}; allowed values are: {', '.join(SPLIT_VALUES)}")
+        split = np.array([SPLIT_VALUES[v] for v in values], dtype=object)
+    return frame, split, features
+
+
+def _line_offsets(path: Path) -> tuple[np.ndarray, np.ndarray, bytes]:
+    """Byte start and end of every non-blank line after the header, and the header line."""
+    starts, ends = array("q"), array("q")  # 8 bytes a row, not a Python int each
+    with path.open("rb") as f:
+        header = f.readline()
+        position = len(header)
+        for line in f:
+            if line.strip():
+                starts.append(position)
+                ends.append(position + len(line))
+            position += len(line)
+    if not header.endswith(b"\n"):
+        header += b"\n"
+    return np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64), header

@@ -1,0 +1,102 @@
+"""A numeric CSV streamed straight from the file: the in-memory run's splits and batches, bad
+files refused in one line, and memory bounded by the batch, not the file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from tests.unit.streaming.rss_pass import streamed_pass
+
+from dlforge.config import load_config
+from dlforge.data.prepare import prepare_data
+from dlforge.errors import DataError
+
+
+def write_csv(path, rows, *, split=False):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(3, 2, rows).round(3), "n": np.arange(rows),
+                          "b": rng.uniform(-1, 9, rows).round(3)})
+    frame.loc[[4, 11], "b"] = np.nan
+    frame["y"] = np.array(["lo", "mid", "hi"])[np.arange(rows) % 3]
+    if split:
+        frame["part"] = np.where(np.arange(rows) % 5 == 0, "test", "train")
+    text = frame.to_csv(index=False)
+    path.write_text(text.replace("\n", "\n\n", 3))  # blank lines are skipped, as by pandas
+    return path
+
+
+def config(path, streaming, **data):
+    return load_config({"seed": 4, "data": {"source": "csv", "path": str(path),
+                                            "label_columns": ["y"], "streaming": streaming, **data},
+                        "preprocess": {"table": {"impute": "mean"}},
+                        "model": {"type": "mlp"}, "train": {"batch_size": 8}})
+
+
+@pytest.mark.parametrize("data", [{}, {"split_column": "part", "limit": 50, "classes": ["hi", "lo"]}])
+def test_a_streamed_csv_trains_on_the_in_memory_runs_batches(tmp_path, data):
+    path = write_csv(tmp_path / "t.csv", 90, split=bool(data))
+    streamed, memory = config(path, True, **data), config(path, False, **data)
+    got, want = prepare_data(streamed), prepare_data(memory)
+    assert got.stream is not None and len(got.stream) == len(want.splits.train) > 0
+    assert list(got.stream.split.ids) == list(want.splits.train.ids)
+    for name in ("val", "test"):
+        part, expected = getattr(got.splits, name), getattr(want.splits, name)
+        assert list(part.ids) == list(expected.ids) and len(part.ids) > 0
+        pd.testing.assert_frame_equal(part.x, expected.x.astype(np.float64))
+    for epoch in (0, 1):
+        batches, expected = ([b for b in _epoch(d, c, epoch)] for d, c in
+                             ((got, streamed), (want, memory)))
+        assert len(batches) == len(expected) > 0
+        for (gx, gy), (wx, wy) in zip(batches, expected, strict=True):
+            torch.testing.assert_close(gx, wx, rtol=1e-5, atol=1e-5)
+            assert torch.equal(gy, wy)
+
+
+def _epoch(data, cfg, epoch):
+    loader = data.loaders_for(cfg).train
+    loader.set_epoch(epoch)
+    return list(loader)
+
+
+def test_a_text_feature_column_is_refused_in_one_line(tmp_path):
+    path = write_csv(tmp_path / "t.csv", 30)
+    frame = pd.read_csv(path)
+    frame["a"] = frame["a"].astype(object)
+    frame.loc[7, "a"] = "oops"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"^data: column 'a' of t\.csv is not numeric \(lines "
+                                        r"2-31\); a streamed CSV holds numeric features only"):
+        prepare_data(config(path, True))
+
+
+def test_quoted_line_breaks_are_refused(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('a,y\n1,"lo\nw"\n2,hi\n3,lo\n')
+    with pytest.raises(DataError, match=r"^data\.path: q\.csv has 3 rows in 4 lines; quoted line "
+                                        r"breaks cannot be streamed"):
+        prepare_data(config(path, True))
+
+
+ROWS, COLUMNS, CAP_MB = 200_000, 32, 24  # 200,000 x 32 float64: 49 MiB parsed, 70 MiB of text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2])
+def test_peak_rss_grows_less_than_the_cap_over_a_csv_larger_than_it(tmp_path_factory, workers):
+    path = tmp_path_factory.getbasetemp() / "big.csv"
+    if not path.exists():
+        rng = np.random.default_rng(0)
+        frame = pd.DataFrame(rng.normal(size=(ROWS, COLUMNS)).round(6),
+                             columns=[f"f{i}" for i in range(COLUMNS)])
+        frame["y"] = np.arange(ROWS) % 2
+        frame.to_csv(path, index=False)
+    got = streamed_pass({"data": {"source": "csv", "path": str(path), "label_columns": ["y"],
+                                  "streaming": True, "workers": workers},
+                         "model": {"type": "mlp"}, "train": {"batch_size": 512}})
+    assert got["samples"] == got["train"] == ROWS * 7 // 10
+    assert got["train"] * COLUMNS * 8 / 2**20 > 1.4 * CAP_MB  # the parsed training split: 1.5x the cap
+    assert got["after"] - got["before"] < CAP_MB, got
+    if workers:
+        assert got["readers"] < got["before"] + CAP_MB, got
