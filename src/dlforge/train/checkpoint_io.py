@@ -89,14 +89,15 @@ def restore_checkpoint(path: str | Path, state: LoopState) -> None:
     restore_payload(load_checkpoint(path), state)
 
 
-def restore_payload(payload: dict[str, Any], state: LoopState) -> None:
-    """`restore_checkpoint` of a checkpoint already read (data parallelism sends rank 0's).
+def restore_payload(payload: dict[str, Any], state: LoopState, *, strict: bool = True) -> None:
+    """`restore_checkpoint` of a checkpoint already read (data parallelism sends rank 0's;
+    a pipeline stage gets one with its own stage's weights only, `strict=False`).
 
     Raises:
         ConfigError: the checkpoint's weights do not fit the model.
     """
     try:
-        state.model.load_state_dict(payload["model"])
+        state.model.load_state_dict(payload["model"], strict=strict)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ConfigError(f"resume_from: the checkpoint does not fit the model ({first})") from exc
