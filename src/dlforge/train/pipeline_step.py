@@ -142,8 +142,9 @@ class PipelineStep(SupervisedStep):
         with torch.device("meta"):
             model = build()
         layers = chain_of(model)
-        others = [layer for i, (a, b) in enumerate(split_chain(layers, self.cfg.stages))
-                  if i != rank for layer in layers[a:b]]
+        self.bounds = split_chain(layers, self.cfg.stages)  # from the shapes, before emptying
+        others = [layer for i, (a, b) in enumerate(self.bounds) if i != rank
+                  for layer in layers[a:b]]
         return stage_memory.materialized(model, others)
 
     @property
@@ -159,7 +160,7 @@ class PipelineStep(SupervisedStep):
             state.model.to(memory_format=torch.contiguous_format)
             state.channels_last = False
         layers = chain_of(state.model)
-        self.bounds = split_chain(layers, self.cfg.stages)
+        self.bounds = self.bounds or split_chain(layers, self.cfg.stages)
         self.stage_layers = [layers[a:b] for a, b in self.bounds]
         self.keys = stage_memory.stage_keys(state.model, self.stage_layers)
         self.rank, self._schedules = distributed.rank(), {}
