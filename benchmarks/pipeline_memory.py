@@ -5,8 +5,9 @@ The MLP (1024 -> 4 x 2048 -> 10, 14.7 M parameters, 59 MB in float32) trains 2 e
 Adam (weights, gradients and two moments: about 4 x 59 MB whole) on 512 synthetic samples in
 batches of 64 through the one fit loop. Split, rank 1 builds the model on the `meta` device
 and holds only its stage; rank 0 builds the whole model and gathers it after each epoch
-(weights only: no checkpoints here). `base` is a process's RSS after importing torch and
-dlforge, before building the model; the last column is the RSS when training ended.
+(weights only: no checkpoints here). `base` is a process's RSS after importing torch,
+torch.distributed.pipelining (71 MB of modules a split run loads) and dlforge, before
+building the model; the last column is the RSS when training ended.
 
     python benchmarks/pipeline_memory.py
 """
@@ -35,6 +36,7 @@ def _now_mb() -> float:
 def worker(out: str) -> None:
     """Train; write this rank's base and peak RSS (MB) and held parameters to `out`-RANK."""
     import torch
+    import torch.distributed.pipelining  # noqa: F401  (71 MB of modules: in the base, every run)
 
     from dlforge.config.parallel_schema import ParallelConfig
     from dlforge.config.schema import TrainConfig

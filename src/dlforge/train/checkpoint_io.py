@@ -26,12 +26,20 @@ VERSION = 1
 
 def encode_checkpoint(state: LoopState) -> bytes:
     """Serialize the loop state after `state.epoch` (the last completed epoch)."""
-    payload = {
+    buffer = io.BytesIO()
+    torch.save(checkpoint_payload(state), buffer)
+    return buffer.getvalue()
+
+
+def checkpoint_payload(state: LoopState, *, model: bool = True) -> dict[str, Any]:
+    """What a checkpoint holds, as references to the live tensors (nothing copied); without
+    the model's weights when `model` is False (a pipeline stage gets them tensor by tensor)."""
+    return {
         "format": FORMAT,
         "version": VERSION,
         "epoch": state.epoch,
         "seed": state.seed,
-        "model": state.model.state_dict(),
+        "model": state.model.state_dict() if model else {},
         "optimizer": state.optimizer.state_dict(),
         "schedule": state.schedule.state_dict(),
         "step": state.step.state_dict() if state.step is not None else {},
@@ -42,9 +50,6 @@ def encode_checkpoint(state: LoopState) -> bytes:
         "rng": {"torch": torch.get_rng_state()},
         "config": state.cfg.model_dump(mode="json"),
     }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    return buffer.getvalue()
 
 
 def write_bytes(path: Path, blob: bytes) -> Path:

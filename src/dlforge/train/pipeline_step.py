@@ -127,6 +127,7 @@ class PipelineStep(SupervisedStep):
         self.bounds: list[tuple[int, int]] = []
         self.stage_layers: list[list[nn.Module]] = []
         self.keys: list[list[str]] = []  # each stage's state-dict keys
+        self.shapes: dict[str, torch.Size] = {}
         self._schedules: dict[int, Any] = {}
 
     def hooks(self) -> PipelineHooks:
@@ -163,6 +164,7 @@ class PipelineStep(SupervisedStep):
         self.bounds = self.bounds or split_chain(layers, self.cfg.stages)
         self.stage_layers = [layers[a:b] for a, b in self.bounds]
         self.keys = stage_memory.stage_keys(state.model, self.stage_layers)
+        self.shapes = {k: t.shape for k, t in state.model.state_dict().items()}  # rank 0: all
         self.rank, self._schedules = distributed.rank(), {}
 
     def train_batch(self, state: LoopState, xb: Tensor, yb: Tensor, meter: EpochMetrics) -> None:
@@ -244,7 +246,7 @@ class PipelineHooks(distributed.Parallel):
         with distributed.failing(f"passing activations of epoch {state.epoch + 1} between stages"):
             yield
         with distributed.failing("gathering the stages' weights on rank 0"):
-            stage_memory.gather(state, self.step.keys[self.step.rank], self.step.rank,
+            stage_memory.gather(state, self.step.keys, self.step.shapes, self.step.rank,
                                 self.gather_optimizer)
 
     def reduce(self, logs: dict[str, float]) -> dict[str, float]:

@@ -16,7 +16,6 @@ rank 0, which built or restored the whole model.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from dlforge.train.checkpoint_io import encode_checkpoint, restore_payload
+from dlforge.train.checkpoint_io import checkpoint_payload, restore_payload
 
 if TYPE_CHECKING:
     from dlforge.train.state import LoopState
@@ -88,11 +87,19 @@ def held_numel(state: LoopState) -> tuple[int, int]:
 
 
 def scatter(state: LoopState, stages: list[list[str]], rank: int) -> None:
-    """Rank 0's loop state (as built, or as resumed) to every rank: rank r gets stage r's
-    weights and optimizer state and everything else a checkpoint holds except the model."""
+    """Rank 0's loop state (as built, or as resumed) to every rank: rank r receives stage r's
+    weights tensor by tensor (no copy but the one it receives into), then its parameters'
+    optimizer state and everything else a checkpoint holds but the model."""
+    named = state.model.state_dict(keep_vars=True)
+    for r in range(1, len(stages)):
+        for key in stages[r]:
+            if rank == 0:
+                dist.send(named[key].detach().contiguous(), dst=r)
+            elif rank == r:
+                dist.recv(named[key].data, src=0)
     payloads = None
     if rank == 0:
-        payload = torch.load(io.BytesIO(encode_checkpoint(state)), weights_only=True)
+        payload = checkpoint_payload(state, model=False)
         payloads = [_for_stage(payload, state, keys) for keys in stages]
     box: list[Any] = [None]
     dist.scatter_object_list(box, payloads, src=0)
@@ -101,8 +108,8 @@ def scatter(state: LoopState, stages: list[list[str]], rank: int) -> None:
 
 
 def _for_stage(payload: dict[str, Any], state: LoopState, keys: list[str]) -> dict[str, Any]:
-    """A checkpoint payload cut to one stage: its weights, its parameters' optimizer state; no
-    early-stopping copy of the whole model (only rank 0 restores one)."""
+    """A checkpoint payload without weights cut to one stage: its parameters' optimizer
+    state; no early-stopping copy of the whole model (only rank 0 restores one)."""
     index = _optimizer_index(state)
     named = state.model.state_dict(keep_vars=True)
     wanted = {index[id(named[k])] for k in keys if id(named[k]) in index}
@@ -110,27 +117,31 @@ def _for_stage(payload: dict[str, Any], state: LoopState, keys: list[str]) -> di
                  "state": {i: s for i, s in payload["optimizer"]["state"].items() if i in wanted}}
     callbacks = {k: {**v, "best_weights": None} if "best_weights" in v else v
                  for k, v in payload["callbacks"].items()}
-    return {**payload, "model": {k: payload["model"][k] for k in keys}, "optimizer": optimizer,
-            "callbacks": callbacks}
+    return {**payload, "optimizer": optimizer, "callbacks": callbacks}
 
 
-def gather(state: LoopState, keys: list[str], rank: int, optimizer: bool) -> None:
-    """Every stage's weights and buffers (and optimizer state, when `optimizer`) to rank 0,
-    which then holds the whole model; the other ranks keep holding their stage only."""
+def gather(state: LoopState, stages: list[list[str]], shapes: dict[str, torch.Size], rank: int,
+           optimizer: bool) -> None:
+    """Every stage's weights and buffers to rank 0, tensor by tensor into tensors of their
+    `shapes` (and, when `optimizer`, their optimizer state), so rank 0 holds the whole model;
+    the other ranks keep holding their stage only."""
     named = state.model.state_dict(keep_vars=True)
-    mine = {k: named[k].detach() for k in keys}
-    moments = {k: state.optimizer.state[named[k]] for k in keys
-               if optimizer and named[k] in state.optimizer.state}
-    boxes: list[Any] | None = [None] * dist.get_world_size() if rank == 0 else None
-    dist.gather_object((mine, moments), boxes, dst=0)
-    if rank != 0:
+    for r in range(1, len(stages)):
+        for key in (k for k in stages[r] if k not in stages[0]):
+            if rank == r:
+                dist.send(named[key].detach().contiguous(), dst=0)
+            elif rank == 0:
+                named[key].data = torch.empty(shapes[key], dtype=named[key].dtype)
+                dist.recv(named[key].data, src=r)
+    if not optimizer:
         return
-    with torch.no_grad():
-        for tensors, states in boxes[1:]:
-            for k, t in tensors.items():
-                named[k].data = t
-            for k, s in states.items():
-                state.optimizer.state[named[k]] = s
+    mine = {k: state.optimizer.state[named[k]] for k in stages[rank]
+            if named[k] in state.optimizer.state}
+    boxes: list[Any] | None = [None] * len(stages) if rank == 0 else None
+    dist.gather_object(mine, boxes, dst=0)
+    for moments in boxes[1:] if rank == 0 else ():
+        for k, s in moments.items():
+            state.optimizer.state[named[k]] = s
 
 
 def _optimizer_index(state: LoopState) -> dict[int, int]:
