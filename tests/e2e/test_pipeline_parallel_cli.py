@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from fastapi.testclient import TestClient
 from sklearn.datasets import load_breast_cancer
@@ -72,11 +73,15 @@ def test_a_killed_two_stage_run_resumes_through_the_cli_to_the_same_model(tmp_pa
     with Store.open(ws) as store:
         (run,) = store.list_runs()
         assert (run.status, store.list_models()) == ("failed", [])
+    (last,) = ws.rglob("last.pt")
+    saved = torch.load(last, weights_only=True)
+    assert (saved["epoch"], len(saved["model"])) == (0, 6)  # the whole model, after epoch 1
     resumed = _dlforge(ws, "run", "--resume", run.id, "--nproc", "2", "--quiet")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     with Store.open(ws) as store:
         (run,) = store.list_runs()
         assert (run.status, [row["epoch"] for row in run.history]) == ("completed", [0, 1, 2])
+        assert run.history[0] == saved["history"][0]  # epoch 1 was not trained again
         assert [v.version for v in store.list_versions("pp")] == [1]
     got = load("pp", workspace=ws).predict_scores(ROWS)
     assert np.abs(got - whole).max() < 1e-5
