@@ -131,7 +131,8 @@ def gather(state: LoopState, stages: list[list[str]], shapes: dict[str, torch.Si
             if rank == r:
                 dist.send(named[key].detach().contiguous(), dst=0)
             elif rank == 0:
-                named[key].data = torch.empty(shapes[key], dtype=named[key].dtype)
+                named[key].data = torch.empty(shapes[key], dtype=named[key].dtype,
+                                              device=named[key].device)
                 dist.recv(named[key].data, src=r)
     if not optimizer:
         return

@@ -69,3 +69,28 @@ def test_a_stage_payload_restores_its_optimizer_state_and_loop_state_without_oth
     assert (other.epoch, other.history, other.lr_history) == (1, whole.history, [0.01])
     moment = whole.optimizer.state[whole.model.head.weight]["exp_avg"]
     assert torch.equal(other.optimizer.state[other.model.head.weight]["exp_avg"], moment)
+
+
+def test_rank_1_builds_a_basic_cnn_on_meta_and_allocates_only_its_stage(monkeypatch):
+    from dlforge.config.model_schema import BasicCNNConfig
+    from dlforge.config.parallel_schema import ParallelConfig
+    from dlforge.models.registry import build_model
+    from dlforge.train import distributed
+    from dlforge.train.pipeline_step import PipelineStep
+
+    def build() -> nn.Module:
+        return build_model(BasicCNNConfig(filters=[4, 8]), input_shape=(1, 8, 8), num_outputs=3)
+
+    whole = build()
+    step = PipelineStep(ParallelConfig(stages=2))
+    monkeypatch.setattr(distributed, "rank", lambda: 1)
+    model = step.built(build)
+    layers = chain_of(whole)
+    assert step.bounds == split_chain(layers, 2)
+    (a, b) = step.bounds[1]
+    stage = sum(p.numel() for layer in layers[a:b] for p in layer.parameters())
+    assert 0 < stage < sum(p.numel() for p in whole.parameters())
+    assert sum(p.numel() for p in model.parameters()) == stage
+    assert [tuple(t.shape) for t in model.state_dict().values()] == [
+        tuple(t.shape) if k in stage_memory.stage_keys(whole, _stages(whole))[1] else (0,)
+        for k, t in whole.state_dict().items()]
