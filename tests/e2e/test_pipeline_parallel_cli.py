@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from fastapi.testclient import TestClient
 from sklearn.datasets import load_breast_cancer
@@ -29,15 +30,25 @@ def _config(tmp_path, name: str, parallel: dict | None) -> str:
     return str(path)
 
 
-def test_a_two_stage_run_registers_and_serves_the_model_one_process_trains(tmp_path):
+ROWS = load_breast_cancer(as_frame=True).data.iloc[:40]
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory) -> np.ndarray:
+    """The scores of the model the same config trains whole, in one process."""
+    tmp = tmp_path_factory.mktemp("whole")
+    done = _dlforge(tmp / "ws", "train", _config(tmp, "whole", None), "--quiet")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return load("pp", workspace=tmp / "ws").predict_scores(ROWS)
+
+
+def test_a_two_stage_run_registers_and_serves_the_model_one_process_trains(tmp_path, whole):
     split = _dlforge(tmp_path / "split", "train", _config(tmp_path, "split", SPLIT), "--nproc",
                      "2", "--quiet")
     assert split.returncode == 0, split.stderr[-3000:]
-    whole = _dlforge(tmp_path / "whole", "train", _config(tmp_path, "whole", None), "--quiet")
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    rows = load_breast_cancer(as_frame=True).data.iloc[:40]
+    rows = ROWS
     got = load("pp", workspace=tmp_path / "split").predict_scores(rows)
-    want = load("pp", workspace=tmp_path / "whole").predict_scores(rows)
+    want = whole
     assert got.shape == (40,) and np.abs(got - want).max() < 1e-5
     with Store.open(tmp_path / "split") as store:
         (run,) = store.list_runs()
@@ -47,6 +58,33 @@ def test_a_two_stage_run_registers_and_serves_the_model_one_process_trains(tmp_p
             reply = client.post("/v1/models/pp/predict", json={"inputs": rows.iloc[:3].to_dict("records")})
     assert reply.status_code == 200
     assert [row["score"] for row in reply.json()["predictions"]] == pytest.approx(got[:3], abs=1e-6)
+
+
+def test_a_killed_two_stage_run_resumes_through_the_cli_to_the_same_model(tmp_path, whole):
+    """Stage 1's process is killed in epoch 2 of 3 (after rank 0 checkpointed epoch 1);
+    `dlforge run --resume RUN --nproc 2` sends each stage its share of that checkpoint and
+    ends with the model an uninterrupted run registers, as one version."""
+    ws = tmp_path / "ws"
+    killed = _dlforge(ws, "train", _config(tmp_path, "split", SPLIT), "--nproc", "2",
+                      "--timeout", "30", "--quiet",
+                      env={"DLFORGE_FAULT_AT": "mid-epoch@2", "DLFORGE_FAULT_RANK": "1"})
+    assert killed.returncode == 1
+    assert "rank 1 (pid" in killed.stderr.splitlines()[-1]
+    with Store.open(ws) as store:
+        (run,) = store.list_runs()
+        assert (run.status, store.list_models()) == ("failed", [])
+    (last,) = ws.rglob("last.pt")
+    saved = torch.load(last, weights_only=True)
+    assert (saved["epoch"], len(saved["model"])) == (0, 6)  # the whole model, after epoch 1
+    resumed = _dlforge(ws, "run", "--resume", run.id, "--nproc", "2", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    with Store.open(ws) as store:
+        (run,) = store.list_runs()
+        assert (run.status, [row["epoch"] for row in run.history]) == ("completed", [0, 1, 2])
+        assert run.history[0] == saved["history"][0]  # epoch 1 was not trained again
+        assert [v.version for v in store.list_versions("pp")] == [1]
+    got = load("pp", workspace=ws).predict_scores(ROWS)
+    assert np.abs(got - whole).max() < 1e-5
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -130,10 +130,11 @@ def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool 
     plan = _resolved(plan)
     cfg, data = plan.config, plan.data
     seed_everything(cfg.seed)
-    model = plan.build()
+    step = _step(plan)
+    model = step.built(plan.build)
     result = fit(model, data.loaders_for(cfg), cfg.train, data.task, callbacks=plan.callbacks,
                  checkpoint_dir=checkpoint_dir, resume_from=resume_from, seed=cfg.seed,
-                 device=device, progress=progress, step=_step(plan))
+                 device=device, progress=progress, step=step)
     es = cfg.train.early_stopping
     restored = result.best_epoch if es is not None and es.restore_best else None
     trained_on = plan.trained_on or _trained_on(data)

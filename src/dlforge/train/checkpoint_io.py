@@ -27,12 +27,21 @@ VERSION = 1
 def encode_checkpoint(state: LoopState, position: dict[str, Any] | None = None) -> bytes:
     """Serialize the loop state after `state.epoch` (the last completed epoch) and, inside
     the next epoch, its `position` (train/mid_epoch.py; default a restored one not yet used)."""
-    payload = {
+    buffer = io.BytesIO()
+    torch.save(checkpoint_payload(state, position=position), buffer)
+    return buffer.getvalue()
+
+
+def checkpoint_payload(state: LoopState, *, model: bool = True,
+                       position: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a checkpoint holds, as references to the live tensors (nothing copied); without
+    the model's weights when `model` is False (a pipeline stage gets them tensor by tensor)."""
+    return {
         "format": FORMAT,
         "version": VERSION,
         "epoch": state.epoch,
         "seed": state.seed,
-        "model": state.model.state_dict(),
+        "model": state.model.state_dict() if model else {},
         "optimizer": state.optimizer.state_dict(),
         "schedule": state.schedule.state_dict(),
         "step": state.step.state_dict() if state.step is not None else {},
@@ -45,9 +54,6 @@ def encode_checkpoint(state: LoopState, position: dict[str, Any] | None = None) 
         "config": state.cfg.model_dump(mode="json"),
         "position": position if position is not None else state.position,
     }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    return buffer.getvalue()
 
 
 def write_bytes(path: Path, blob: bytes) -> Path:
@@ -92,14 +98,15 @@ def restore_checkpoint(path: str | Path, state: LoopState) -> None:
     restore_payload(load_checkpoint(path), state)
 
 
-def restore_payload(payload: dict[str, Any], state: LoopState) -> None:
-    """`restore_checkpoint` of a checkpoint already read (data parallelism sends rank 0's).
+def restore_payload(payload: dict[str, Any], state: LoopState, *, strict: bool = True) -> None:
+    """`restore_checkpoint` of a checkpoint already read (data parallelism sends rank 0's;
+    a pipeline stage gets one with its own stage's weights only, `strict=False`).
 
     Raises:
         ConfigError: the checkpoint's weights do not fit the model.
     """
     try:
-        state.model.load_state_dict(payload["model"])
+        state.model.load_state_dict(payload["model"], strict=strict)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise ConfigError(f"resume_from: the checkpoint does not fit the model ({first})") from exc

@@ -9,12 +9,12 @@ the stages, forward and backward; then each process steps the optimizer on its o
 parameters (the others have no gradient there). Only the last stage computes the loss and
 metric; `PipelineHooks.reduce` sends its figures to every rank, so rank 0 writes them.
 
-Every process builds the whole model (same seed, same weights) but trains only its stage's
-layers; after each epoch's training every stage sends its weights, buffers and optimizer state
-to the others, so validation, callbacks, checkpoints and the registered bundle see the whole,
-assembled model (a checkpoint of a split run loads and resumes unsplit). Parameters are thus
-held in every process: what a process saves is its share of the activations, gradients and
-optimizer state, not of the weights.
+Each process holds only its own stage's parameters, gradients and optimizer state
+(train/stage_memory.py): the other ranks build the model on the `meta` device and receive their
+stage's weights from rank 0; validation, callbacks, checkpoints and the registered bundle run on
+rank 0, which gathers the whole model (and, when it writes checkpoints, every stage's
+optimizer state) after each epoch's training, so a checkpoint of a split run loads and resumes
+unsplit, and a checkpoint of any run resumes split.
 
 Micro-batches are equal: `model.parallel.microbatches` divides `train.batch_size` (a config
 rule), and an epoch's last, shorter batch of n samples is cut into the largest divisor of n up
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -34,7 +34,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from dlforge.errors import ConfigError
-from dlforge.train import distributed
+from dlforge.train import distributed, stage_memory
+from dlforge.train.callbacks import ModelCheckpoint
 from dlforge.train.epoch_metrics import EpochMetrics
 from dlforge.train.losses import l2_penalty
 from dlforge.train.precision import FP32
@@ -125,10 +126,27 @@ class PipelineStep(SupervisedStep):
         self.rank = 0
         self.bounds: list[tuple[int, int]] = []
         self.stage_layers: list[list[nn.Module]] = []
+        self.keys: list[list[str]] = []  # each stage's state-dict keys
+        self.shapes: dict[str, torch.Size] = {}
         self._schedules: dict[int, Any] = {}
 
     def hooks(self) -> PipelineHooks:
         return PipelineHooks(self)
+
+    def built(self, build: Callable[[], nn.Module]) -> nn.Module:
+        """Rank 0 (or one process) builds the whole model; another rank builds it on the
+        `meta` device and allocates only its own stage's tensors (`PipelineHooks.start` fills
+        them from rank 0)."""
+        rank = distributed.rank()
+        if rank == 0:
+            return build()
+        with torch.device("meta"):
+            model = build()
+        layers = chain_of(model)
+        self.bounds = split_chain(layers, self.cfg.stages)  # from the shapes, before emptying
+        others = [layer for i, (a, b) in enumerate(self.bounds) if i != rank
+                  for layer in layers[a:b]]
+        return stage_memory.materialized(model, others)
 
     @property
     def last(self) -> bool:
@@ -143,8 +161,10 @@ class PipelineStep(SupervisedStep):
             state.model.to(memory_format=torch.contiguous_format)
             state.channels_last = False
         layers = chain_of(state.model)
-        self.bounds = split_chain(layers, self.cfg.stages)
+        self.bounds = self.bounds or split_chain(layers, self.cfg.stages)
         self.stage_layers = [layers[a:b] for a, b in self.bounds]
+        self.keys = stage_memory.stage_keys(state.model, self.stage_layers)
+        self.shapes = {k: t.shape for k, t in state.model.state_dict().items()}  # rank 0: all
         self.rank, self._schedules = distributed.rank(), {}
 
     def train_batch(self, state: LoopState, xb: Tensor, yb: Tensor, meter: EpochMetrics) -> None:
@@ -163,6 +183,11 @@ class PipelineStep(SupervisedStep):
             ids = {id(p) for p in state.penalized}
             (state.cfg.l2 * l2_penalty([p for p in mine if id(p) in ids])).backward()
         state.optimizer.step()
+
+    def eval_batch(self, state: LoopState, xb: Tensor, yb: Tensor, meter: EpochMetrics) -> None:
+        """Rank 0 validates the whole model it gathered; the other ranks wait."""
+        if self.rank == 0:
+            super().eval_batch(state, xb, yb, meter)
 
     def parameters(self, stage: int | None = None) -> list[Tensor]:
         """The parameters of `stage` (default this process's)."""
@@ -189,6 +214,7 @@ class PipelineHooks(distributed.Parallel):
 
     def __init__(self, step: PipelineStep) -> None:
         self.step = step
+        self.gather_optimizer = True
 
     def prepare(self, loaders: Any, cfg: TrainConfig) -> tuple[Any, TrainConfig]:
         """Every stage reads the whole batch in the same order (no sharding, no LR scaling).
@@ -203,49 +229,34 @@ class PipelineHooks(distributed.Parallel):
         return loaders, cfg
 
     def start(self, state: LoopState) -> None:
-        distributed.send_resumed_state(distributed.rank(), state)
+        """Rank 0's state (built or resumed) to every stage, each its share; then every
+        process empties the other stages' tensors."""
+        step, rank = self.step, self.step.rank
+        box = [any(isinstance(cb, ModelCheckpoint) for cb in state.callbacks)]
+        with distributed.failing("sending each stage its weights from rank 0"):
+            dist.broadcast_object_list(box, src=0)
+            stage_memory.scatter(state, step.keys, rank)
+        self.gather_optimizer = bool(box[0])  # only checkpoints need every stage's moments
+        stage_memory.empty_others(state, step.keys[rank])
 
     @contextlib.contextmanager
     def training(self, state: LoopState) -> Iterator[None]:
-        """The epoch's training, then every stage's weights, buffers and optimizer state to
-        every process."""
+        """The epoch's training on this stage alone, then the whole model to rank 0."""
+        stage_memory.empty_others(state, self.step.keys[self.step.rank])
         with distributed.failing(f"passing activations of epoch {state.epoch + 1} between stages"):
             yield
-        with distributed.failing("sending the stages' weights to every process"):
-            self._assemble(state)
+        with distributed.failing("gathering the stages' weights on rank 0"):
+            stage_memory.gather(state, self.step.keys, self.step.shapes, self.step.rank,
+                                self.gather_optimizer)
 
     def reduce(self, logs: dict[str, float]) -> dict[str, float]:
-        """The last stage's figures (it alone computes the loss; validation runs the assembled
-        model in every process and gives the same figures everywhere)."""
+        """The last stage's training figures (it alone computes the loss); rank 0's validation
+        figures (it alone validates, on the gathered model)."""
+        src = 0 if any(key.startswith("val_") for key in logs) else self.step.cfg.stages - 1
         box = [logs]
-        with distributed.failing("receiving the last stage's loss"):
-            dist.broadcast_object_list(box, src=self.step.cfg.stages - 1)
+        with distributed.failing("receiving the epoch's figures"):
+            dist.broadcast_object_list(box, src=src)
         return box[0]
 
     def agree(self, state: LoopState) -> None:
         distributed.agree_on_stop(state)
-
-    @torch.no_grad()
-    def _assemble(self, state: LoopState) -> None:
-        index = {id(p): i for i, p in enumerate(state.model.parameters())}
-        for stage in range(self.step.cfg.stages):
-            layers = self.step.stage_layers[stage]
-            for tensor in (t for layer in layers for t in (*layer.parameters(), *layer.buffers())):
-                _broadcast(tensor.data, stage)
-            params = self.step.parameters(stage)
-            box = [{index[id(p)]: state.optimizer.state[p] for p in params
-                    if p in state.optimizer.state}]
-            dist.broadcast_object_list(box, src=stage)
-            for p in params:
-                if index[id(p)] in box[0]:
-                    state.optimizer.state[p] = box[0][index[id(p)]]
-
-
-def _broadcast(tensor: Tensor, src: int) -> None:
-    """Broadcast `tensor` in place (gloo sends contiguous tensors only)."""
-    if tensor.is_contiguous():
-        dist.broadcast(tensor, src=src)
-        return
-    buffer = tensor.contiguous()
-    dist.broadcast(buffer, src=src)
-    tensor.copy_(buffer)

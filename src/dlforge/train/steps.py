@@ -9,6 +9,7 @@ generator/discriminator step (GANs) plugs in the same way, so there is no second
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
@@ -50,6 +51,11 @@ class Step:
         """The fit loop's process hooks this step needs (a pipeline step: its stages'); None =
         those of the process group (`distributed.parallel()`)."""
         return None
+
+    def built(self, build: Callable[[], nn.Module]) -> nn.Module:
+        """The model this process trains, from `build` (the whole model; a pipeline stage's
+        process builds only its stage's tensors)."""
+        return build()
 
     def bind(self, state: LoopState) -> None:
         """Called once the loop state exists (before a checkpoint is restored): a step that

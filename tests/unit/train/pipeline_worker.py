@@ -21,6 +21,7 @@ from dlforge.models.target_scale import TargetScale, fit_target_scale
 from dlforge.train import distributed
 from dlforge.train.loop import fit
 from dlforge.train.pipeline_step import PipelineStep
+from dlforge.train.stage_memory import held_numel
 from dlforge.train.steps import SupervisedStep
 
 # name: (task, schedule, microbatches, train overrides, samples). One batch of 24 under plain
@@ -38,11 +39,16 @@ SGD_ONE_STEP = {"optimizer": "sgd", "momentum": 0.0, "lr": 1.0, "epochs": 1, "ba
 
 
 def recording(base: type) -> type:
-    """`base` step that keeps every meter it made (training, then validation, each epoch)."""
+    """`base` step that keeps every meter it made (training, then validation, each epoch) and
+    what the process held after each training step (parameter and optimizer-state elements)."""
     class Recording(base):
         def meter(self, state):
             self.kept = [*getattr(self, "kept", []), super().meter(state)]
             return self.kept[-1]
+
+        def train_batch(self, state, xb, yb, meter):
+            super().train_batch(state, xb, yb, meter)
+            self.held = [*getattr(self, "held", []), list(held_numel(state))]
     return Recording
 
 
@@ -75,18 +81,23 @@ def train(name: str, checkpoint_dir: str | None = None, resume_from: str | None 
     return {"loss": [row["loss"] for row in result.history],
             "val_loss": [row["val_loss"] for row in result.history],
             "outputs": torch.cat(kept.outputs).tolist() if kept.outputs else None,
-            "moved": (before - after).tolist(), "weights": after.tolist(),
+            "moved": (before - after).tolist() if len(after) == len(before) else None,
+            "weights": after.tolist(),
             "stage": torch.cat([p.detach().flatten() for p in mine]).tolist(),
-            "bounds": getattr(step, "bounds", None)}
+            "bounds": getattr(step, "bounds", None), "held": step.held}
 
 
 def main(out_dir: str) -> None:
     torch.set_num_threads(1)
     if distributed.launched():
         distributed.init_process_group()
-    runs = {name: train(name, str(Path(out_dir, "checkpoints")) if name == "adam_epochs" else None)
-            for name in SETTINGS}
     mode = "split" if distributed.world_size() > 1 else "whole"
+    folder = {"split": "checkpoints", "whole": "checkpoints_whole"}[mode]
+    runs = {name: train(name, str(Path(out_dir, folder)) if name == "adam_epochs" else None)
+            for name in SETTINGS}
+    if mode == "split":  # the whole run's checkpoint after epoch 1 of 3, resumed in 2 stages
+        runs["resumed"] = train("adam_epochs", resume_from=str(
+            Path(out_dir, "checkpoints_whole", "epoch000.pt")))
     Path(out_dir, f"{mode}{distributed.rank()}.json").write_text(json.dumps(runs))
     distributed.close()
 

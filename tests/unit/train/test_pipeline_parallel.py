@@ -71,10 +71,22 @@ def test_epochs_of_adam_with_a_short_last_batch_train_what_one_process_trains(ru
     assert _diff(whole["weights"], first["weights"]) < 1e-5
 
 
-def test_every_process_ends_with_the_model_assembled_from_the_stages(runs):
+def test_each_stage_holds_only_its_own_parameters_and_adam_moments(runs):
+    """MLP 8 -> 16 -> 12 -> 3 in 2 stages: 144 parameters (stage 0) and 243 (stage 1); Adam
+    keeps two moments per parameter. After every training step of all 3 epochs each process
+    holds exactly its stage's share; one process holds the whole 387 and 774."""
+    whole, first, last = (runs[r]["adam_epochs"]["held"] for r in ("whole0", "split0", "split1"))
+    assert len(whole) == len(first) == len(last) == 12  # 4 batches x 3 epochs
+    assert {tuple(h) for h in whole} == {(387, 774)}
+    assert {tuple(h) for h in first} == {(144, 288)}
+    assert {tuple(h) for h in last} == {(243, 486)}
+
+
+def test_rank_0_ends_with_the_whole_model_and_the_last_stage_with_its_own(runs):
     first, last = runs["split0"]["adam_epochs"], runs["split1"]["adam_epochs"]
     assert len(first["stage"]) == 144 and len(last["stage"]) == 243
-    assert first["weights"] == last["weights"] == first["stage"] + last["stage"]
+    assert first["weights"][144:] == last["weights"] == last["stage"]
+    assert first["weights"][:144] == first["stage"] and len(first["weights"]) == 387
 
 
 def test_a_checkpoint_of_the_split_run_resumes_in_one_process(out, runs, monkeypatch):
@@ -88,3 +100,13 @@ def test_a_checkpoint_of_the_split_run_resumes_in_one_process(out, runs, monkeyp
     resumed = train("adam_epochs", resume_from=str(out / "checkpoints" / "epoch000.pt"))
     assert _diff(resumed["weights"], runs["whole0"]["adam_epochs"]["weights"]) < 1e-5
     assert _diff(resumed["val_loss"], runs["whole0"]["adam_epochs"]["val_loss"]) < 1e-5
+
+
+def test_a_checkpoint_of_one_process_resumes_in_two_stages(runs):
+    """Rank 0 restores the whole run's checkpoint and sends each stage its weights and Adam
+    moments: the split run ends where the whole run ended, each rank holding its stage."""
+    whole, first, last = runs["whole0"]["adam_epochs"], runs["split0"]["resumed"], runs["split1"]["resumed"]
+    assert len(first["loss"]) == 3 and first["held"][0] == [144, 288]
+    assert _diff(first["weights"], whole["weights"]) < 1e-5
+    assert _diff(first["val_loss"], whole["val_loss"]) < 1e-5
+    assert last["weights"] == first["weights"][144:]
