@@ -145,7 +145,8 @@ def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool 
 def _trained_on(data: PreparedData) -> dict[str, Any]:
     """The default lineage record: the train split, its size, and the samples `data.exclude`
     left out of it (by id)."""
-    record: dict[str, Any] = {"splits": "train", "samples": len(data.splits.train)}
+    streamed = data.splits.info.get("streamed", {})  # a streamed split holds a sample in memory
+    record: dict[str, Any] = {"splits": "train", "samples": streamed.get("train", len(data.splits.train))}
     if "excluded" in data.splits.info:
         record["excluded"] = data.splits.info["excluded"]["ids"]
     return record

@@ -36,7 +36,7 @@ class PreparedData:
     `has_validation` is False after `joined_for_retraining`, whose validation samples are
     training samples. With `stream` (`data.streaming`), the training batches are read from
     shards on disk and `inputs("train")`, `splits.train` and `training_samples()` hold the
-    first `streamed.SAMPLE_ROWS` training samples only (data/streamed.py).
+    `streamed.SAMPLE_ROWS` training samples, evenly spaced over the split (data/streamed.py).
     """
 
     dataset: Dataset
@@ -154,7 +154,7 @@ def load_and_split(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
     validation splits keep their normal samples only (`data.anomaly`).
 
     With `data.streaming` the splits are `streamed.stream_splits`' (the training split's
-    first `SAMPLE_ROWS` samples, validation and test whole), so the stages that read the test
+    `SAMPLE_ROWS` samples evenly spaced, validation and test whole), so the stages that read the test
     split (evaluation, export, the gate) never load a streamed training split.
 
     Raises:

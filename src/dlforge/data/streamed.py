@@ -7,7 +7,8 @@ decoding; batches decoded by the readers).
 `open_stream(cfg)` then reads the manifest (or lists the folder), fits the
 preprocessing on a streaming pass over the training split (`Preprocessor.fit_chunks`: the
 same statistics as in memory, within float tolerance) and loads what the other stages use in
-memory: the validation and test splits, and the first `SAMPLE_ROWS` training samples (the
+memory: the validation and test splits, and `SAMPLE_ROWS` training samples evenly spaced over
+the split (not its first ones, which a source in class order would fill with one class) (the
 baseline, the drift reference, the validation report's checks and the in-run review see
 those). The training batches come from a `StreamingLoader` (`TrainStream.loader`).
 """
@@ -96,8 +97,9 @@ def open_stream(cfg: RunConfig, preprocessor: Preprocessor | None = None) -> Ope
 
 
 def stream_splits(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
-    """What a streamed run holds in memory: the validation and test splits and the first
-    `SAMPLE_ROWS` training samples (as `splits.train`), validated; the whole training
+    """What a streamed run holds in memory: the validation and test splits and
+    `SAMPLE_ROWS` training samples evenly spaced over the split (as `splits.train`), validated;
+    the whole training
     split's size in `splits.info["streamed"]`.
 
     Raises:
@@ -114,7 +116,7 @@ def stream_splits(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
     if len(train) > SAMPLE_ROWS:
         report.warnings.append(f"data.streaming: the training split ({len(train)} samples) is "
                                f"read from disk; the checks of training samples, the baseline "
-                               f"and the drift reference cover its first {SAMPLE_ROWS}")
+                               f"and the drift reference cover {SAMPLE_ROWS} of them, evenly spaced")
     return dataset, splits, report
 
 
@@ -129,12 +131,14 @@ def _source(cfg: RunConfig) -> ShardSet | FileStream:
 
 def _in_memory(source: ShardSet | FileStream, name: str, limit: int | None) -> Dataset:
     part = source.split(name)
-    count = len(part) if limit is None else min(limit, len(part))
-    x, y = part.take(np.arange(count))
+    positions = np.arange(len(part))
+    if limit is not None and limit < len(part):  # evenly spaced: a class-ordered source keeps its classes
+        positions = np.unique(np.linspace(0, len(part) - 1, limit).round().astype(np.int64))
+    x, y = part.take(positions)
     if isinstance(source, FileStream):
-        ids: Any = part.ids[:count]
+        ids: Any = np.asarray(part.ids, dtype=object)[positions]
         origin = source.provenance
     else:
-        ids, origin = np.arange(count).astype(str).astype(object), provenance(source)
+        ids, origin = positions.astype(str).astype(object), provenance(source)
     return Dataset(x=part.as_inputs(x), y=y, task=source.task, modality=source.modality,
                    provenance=origin, ids=ids)

@@ -22,14 +22,16 @@ def cfg(tmp_path, monkeypatch):
     return load_config({"data": {"source": "shards", "path": str(tmp_path / "s"), "streaming": True}})
 
 
-def test_splits_of_a_streamed_config_hold_the_first_training_samples(cfg):
+def test_splits_of_a_streamed_config_hold_training_samples_evenly_spaced(cfg):
     _, splits, report = load_and_split(cfg)
     assert [len(part) for _, part in splits.items()] == [5, 7, 5]
-    assert splits.train.x[:, 0, 0, 0].tolist() == [0, 1, 2, 3, 4]
+    # 5 of 23, evenly spaced (a prefix of a class-ordered source would hold one class)
+    assert splits.train.x[:, 0, 0, 0].tolist() == [0, 6, 11, 16, 22]
+    assert splits.train.ids.tolist() == ['0', '6', '11', '16', '22']
     assert splits.info["streamed"] == {"train": 23, "in_memory": 5}
     assert report.warnings[-1] == (
         "data.streaming: the training split (23 samples) is read from disk; the checks of "
-        "training samples, the baseline and the drift reference cover its first 5")
+        "training samples, the baseline and the drift reference cover 5 of them, evenly spaced")
 
 
 def test_a_streamed_run_trains_on_every_sample_but_keeps_five(cfg):
