@@ -38,6 +38,37 @@ def machine_line() -> str:
             f"torch {torch.__version__}, load average {load1:.2f} (1 min) / {load5:.2f} (5 min)")
 
 
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_line() -> str:
+    """The CPU model and which of `CPU_FLAGS` it has (Linux /proc/cpuinfo)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "CPU: /proc/cpuinfo unreadable"
+    fields = dict(line.split(":", 1) for line in info.splitlines()[:40] if ":" in line)
+    flags = set(fields.get("flags\t\t", fields.get("flags", "")).split())
+    model = fields.get("model name\t", "?").strip()
+    return f"CPU: {model}; " + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in CPU_FLAGS)
+
+
+def matmul_ceiling(n: int = 2048, repeats: int = 5) -> float:
+    """The fp32 matmul ceiling on this process's threads: GFLOP/s of the best of `repeats`
+    `n x n @ n x n` products (2 n^3 FLOPs each)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)  # warm-up: the first call picks the kernel
+    return 2 * n**3 / 1e9 * best_rate(lambda: (torch.mm(a, b), 1)[1], repeats)
+
+
+def train_gflops_per_sample(model: nn.Module, input_shape: tuple[int, ...]) -> float:
+    """Training GFLOPs per sample: 3x the forward pass's (`models/flops.py`; the backward pass
+    computes gradients of inputs and of weights, each about one forward's matmuls)."""
+    from dlforge.models.flops import describe_model
+
+    return 3 * describe_model(model, input_shape)["flops"] / 1e9
+
+
 def fashion_images(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first `n` Fashion-MNIST training images, standardised, with their labels."""
     from dlforge.config.schema import DataConfig

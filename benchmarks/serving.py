@@ -46,7 +46,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_line  # noqa: E402
+from _common import cpu_line, machine_line  # noqa: E402
 
 MODEL = "bench"
 SIDE = 28
@@ -64,7 +64,6 @@ SERVERS = (
     ("micro-batching, serve.threads=2", {**BATCHED, "threads": 2}, (), [("b64", 32)]),
 )
 IN_PROCESS_32 = "in-process Predictor.predict, batch 32"
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
 def register(root: Path) -> Path:
@@ -298,18 +297,6 @@ def report(rows: list[dict]) -> None:
 
 def _met(ok: bool) -> str:
     return "met" if ok else "not met"
-
-
-def cpu_line() -> str:
-    """The CPU model and which of `CPU_FLAGS` it has (Linux /proc/cpuinfo)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "CPU: /proc/cpuinfo unreadable"
-    fields = dict(line.split(":", 1) for line in info.splitlines()[:40] if ":" in line)
-    flags = set(fields.get("flags\t\t", fields.get("flags", "")).split())
-    model = fields.get("model name\t", "?").strip()
-    return f"CPU: {model}; " + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in CPU_FLAGS)
 
 
 def main() -> None:

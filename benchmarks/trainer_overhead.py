@@ -16,7 +16,12 @@ Three figures from one run (Fashion-MNIST, 28x28x1, batch 128, Adam 1e-3):
 (malloc thresholds, channels_last, flushed denormals, 1 thread, torch.compile, bfloat16
 autocast) for the CNN and the 1024-512-256-128-64 MLP.
 
+It prints the CPU model and features (bf16, AMX, AVX-512, VNNI), the fp32 matmul ceiling
+(a 2048^3 fp32 matmul on the same threads) and the share of it each loop's training reaches.
+`--precision fp32` forces dlforge's path to fp32 (the path of CPUs without native bf16).
+
     .venv/bin/python benchmarks/trainer_overhead.py [--quick] [--variants] [--skip-tta]
+        [--precision fp32]
 """
 
 from __future__ import annotations
@@ -117,14 +122,14 @@ def hand_epoch(model, opt, loader: BatchLoader, epoch: int, precision: Precision
     return seen
 
 
-def overhead(x, y, rounds: int) -> dict:
+def overhead(x, y, rounds: int, precision_setting: str = "auto") -> dict:
     """Figure 1: alternate one hand-loop epoch and one `fit` epoch, `rounds` times."""
     configure_process()
     loader = BatchLoader(x, y, batch_size=128, shuffle=True, seed=0)
     hand_model = C.build("cnn", "glorot").to(memory_format=torch.channels_last)
     hand_opt = torch.optim.Adam(hand_model.parameters(), lr=1e-3)
     fit_model = C.build("cnn", "glorot")
-    cfg = TrainConfig(epochs=1, early_stopping=False)
+    cfg = TrainConfig(epochs=1, early_stopping=False, precision=precision_setting)
     precision = resolve_precision(cfg.precision, hand_model, torch.device("cpu"), sample_shape(loader))
     ratios, hand_rates, fit_rates = [], [], []
     for r in range(rounds + 1):  # round 0 warms both up and is dropped
@@ -143,12 +148,12 @@ def overhead(x, y, rounds: int) -> dict:
             "hand": max(hand_rates), "fit": max(fit_rates), "precision": precision.name}
 
 
-def dlforge_speed(x, y, epochs: int) -> dict:
+def dlforge_speed(x, y, epochs: int, precision: str = "auto") -> dict:
     """dlforge's default path: the process set up as `dlforge.run` does, then `fit` with default
     settings; best epoch, then validation."""
     loader = BatchLoader(x, y, batch_size=128, shuffle=True, seed=0)
     model = C.build("cnn", "glorot")
-    cfg = TrainConfig(epochs=epochs, early_stopping=False)
+    cfg = TrainConfig(epochs=epochs, early_stopping=False, precision=precision)
     setup_process(cfg.num_threads, "cpu")
     result = fit(model, Loaders(train=loader, val=None), cfg, TASK, device="cpu", progress=False)
     state = _setup(result.model, Loaders(train=loader, val=None), cfg, TASK, 0, torch.device("cpu"))
@@ -157,15 +162,24 @@ def dlforge_speed(x, y, epochs: int) -> dict:
     return {"train": max(row["samples_per_s"] for row in result.history), "eval": evaluate}
 
 
-def speedup(x, y, epochs: int, rounds: int) -> dict:
+def speedup(x, y, epochs: int, rounds: int, precision: str = "auto") -> dict:
     """Figure 2: naive loop in a child process vs dlforge here, alternating; best of each."""
     naive, ours = [], []
     for _ in range(rounds):
         naive.append(C.in_child(SCRIPT, {"kind": "train", "model": "cnn", "settings": {},
                                          "n": len(x), "epochs": epochs}))
-        ours.append(dlforge_speed(x, y, epochs))
+        ours.append(dlforge_speed(x, y, epochs, precision))
     best = {k: (max(r[k] for r in naive), max(r[k] for r in ours)) for k in ("train", "eval")}
     return {k: {"naive": a, "dlforge": b, "ratio": b / a} for k, (a, b) in best.items()}
+
+
+def ceiling_share(train: dict, ceiling: float) -> str:
+    """The share of the fp32 matmul ceiling each loop's training rate reaches (training
+    FLOPs per sample x samples/s / ceiling)."""
+    gflops = C.train_gflops_per_sample(C.build("cnn", "glorot"), (1, 28, 28))
+    shares = {k: gflops * train[k] / ceiling for k in ("dlforge", "naive")}
+    return (f"   ceiling share ({gflops * 1e3:.1f} MFLOP per training sample): dlforge "
+            f"{shares['dlforge']:.0%}, naive {shares['naive']:.0%} (target >= 65 %)")
 
 
 # ---------------------------------------------------------------------------------- figure 3
@@ -220,6 +234,8 @@ def main() -> None:
     p.add_argument("--target", type=float, default=None, help="validation accuracy target")
     p.add_argument("--samples", type=int, default=None, help="samples per timed epoch (figures 1, 2)")
     p.add_argument("--limit", type=int, default=None, help="figure 3: use this many Fashion-MNIST images")
+    p.add_argument("--precision", choices=("auto", "fp32"), default="auto",
+                   help="train.precision of dlforge's path (fp32: the path of CPUs without bf16)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -229,15 +245,19 @@ def main() -> None:
     n, epochs, rounds = (640, 2, 1) if args.quick else (6400, 3, 2)
     n = args.samples or n
     print(f"machine: {C.machine_line()}")
+    print(C.cpu_line())
+    ceiling = C.matmul_ceiling()
+    print(f"fp32 matmul ceiling (2048^3, {torch.get_num_threads()} threads): {ceiling:.1f} GFLOP/s")
     x, y = C.fashion_images(n)
-    o = overhead(x, y, rounds=1 if args.quick else 5)
+    o = overhead(x, y, rounds=1 if args.quick else 5, precision_setting=args.precision)
     print(f"1. overhead ({o['precision']}): fit {o['fit']:.0f} samples/s, hand loop {o['hand']:.0f} samples/s; "
           f"ratio median {o['median_ratio']:.3f}, of bests {o['best_ratio']:.3f} (target >= 0.97)")
-    s = speedup(x, y, epochs, rounds)
+    s = speedup(x, y, epochs, rounds, args.precision)
     print(f"2. speed-up: train dlforge {s['train']['dlforge']:.0f} vs naive "
           f"{s['train']['naive']:.0f} samples/s = {s['train']['ratio']:.2f}x (target >= 1.7x); "
           f"eval (batch 1024) {s['eval']['dlforge']:.0f} vs {s['eval']['naive']:.0f} samples/s "
           f"= {s['eval']['ratio']:.2f}x")
+    print(ceiling_share(s["train"], ceiling))
     if not args.skip_tta:
         target = args.target or (0.60 if args.quick else 0.90)
         limit, max_epochs = (1500, 2) if args.quick else (args.limit, 8)

@@ -5,7 +5,8 @@ The loader yields `(x, y)` batches without sample ids, and augments them; so ins
 reading margins off the training forward passes, the callback scores the training samples it
 was given, in their order, in eval mode at the end of every epoch. Margins are then free of
 augmentation and dropout noise, and each sample keeps its id (its position); the price is one
-extra forward pass over the training set per epoch.
+extra forward pass over the training set per epoch, run as validation runs (inference mode,
+the run's memory layout; float32, so margins do not depend on `train.precision`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class MarginTracker(Callback):
         self.logit_sum: torch.Tensor | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float], state: LoopState) -> None:
-        logits = self._logits(state.model, state.device).double()
+        logits = self._logits(state.model, state.device, state.channels_last).double()
         self.margin_sum += margins(logits, self.y)
         self.logit_sum = logits if self.logit_sum is None else self.logit_sum + logits
         self.epochs += 1
@@ -68,17 +69,23 @@ class MarginTracker(Callback):
         self.epochs = int(state_dict["epochs"])
         self.margin_sum, self.logit_sum = state_dict["margin_sum"], state_dict["logit_sum"]
 
-    @torch.no_grad()
-    def _logits(self, model: torch.nn.Module, device: torch.device) -> torch.Tensor:
+    @torch.inference_mode()
+    def _logits(self, model: torch.nn.Module, device: torch.device,
+                channels_last: bool = False) -> torch.Tensor:
         was_training = model.training
         model.eval()
         try:
-            out = [model(self.x[i:i + self.batch_size].to(device)).float().cpu()
+            out = [model(_layout(self.x[i:i + self.batch_size].to(device), channels_last)).float().cpu()
                    for i in range(0, len(self.x), self.batch_size)]
         finally:
             model.train(was_training)
         logits = torch.cat(out) if out else torch.zeros((0, 1))
         return torch.cat([torch.zeros_like(logits), logits], dim=1) if logits.shape[1] == 1 else logits
+
+
+def _layout(xb: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """`xb` in the memory layout the run's model computes in (channels_last for images)."""
+    return xb.contiguous(memory_format=torch.channels_last) if channels_last and xb.ndim == 4 else xb
 
 
 def margins(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -128,7 +128,7 @@ class _Fixed(nn.Module):
 def test_margin_tracker_averages_over_epochs_in_eval_mode():
     x, y = torch.tensor([[1.0], [-2.0], [0.5]]), torch.tensor([0, 0, 1])
     model = _Fixed().train()
-    state = type("S", (), {"model": model, "device": torch.device("cpu")})()
+    state = type("S", (), {"model": model, "device": torch.device("cpu"), "channels_last": False})()
     tracker = MarginTracker(x, y, batch_size=2)
     for epoch in range(2):
         tracker.on_epoch_end(epoch, {}, state)
@@ -140,12 +140,38 @@ def test_margin_tracker_averages_over_epochs_in_eval_mode():
     assert restored.mean_margin().tolist() == [2.0, -4.0, -1.0]
 
 
+class _Layout(nn.Module):
+    """Records each input's memory layout and whether autograd was off; logits from pixels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append((x.is_contiguous(memory_format=torch.channels_last), torch.is_inference_mode_enabled()))
+        return x.flatten(1)[:, :2] * torch.tensor([1.0, 2.0])
+
+
+def test_margin_tracker_scores_images_in_the_runs_layout_in_inference_mode():
+    x = torch.arange(3 * 2 * 2 * 2, dtype=torch.float32).reshape(3, 2, 2, 2)
+    y = torch.tensor([0, 1, 0])
+    margins_of = {}
+    for channels_last in (False, True):
+        model = _Layout()
+        state = type("S", (), {"model": model, "device": torch.device("cpu"), "channels_last": channels_last})()
+        tracker = MarginTracker(x, y, batch_size=2)
+        tracker.on_epoch_end(0, {}, state)
+        assert model.seen == [(channels_last, True)] * 2
+        margins_of[channels_last] = tracker.mean_margin().tolist()
+    assert margins_of[False] == margins_of[True] == [-2.0, 10.0, -18.0]
+
+
 def test_binary_margins_read_one_logit_as_zero_and_z():
     model = nn.Linear(1, 1)
     with torch.no_grad():
         model.weight.fill_(1.0)
         model.bias.zero_()
-    state = type("S", (), {"model": model, "device": torch.device("cpu")})()
+    state = type("S", (), {"model": model, "device": torch.device("cpu"), "channels_last": False})()
     tracker = MarginTracker(torch.tensor([[2.0], [2.0]]), torch.tensor([1, 0]))
     tracker.on_epoch_end(0, {}, state)
     assert tracker.mean_margin().tolist() == [2.0, -2.0]

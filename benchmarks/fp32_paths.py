@@ -1,0 +1,100 @@
+"""Paired A/B measurements of the Basic CNN's fp32 training and evaluation choices.
+
+On a shared machine absolute rates mean little, so every figure here is a ratio of two
+settings measured in the same process, alternating A and B round by round (round 0 warms
+both up and is dropped); the median ratio over the rounds is reported (> 1: B is faster).
+
+- training: `fit` (train.precision fp32) with channels_last off (A) vs on (B), one epoch each;
+- evaluation (batch 1024): eager (A) vs torch.compile'd (B) forward passes, and the margin
+  tracker's old no_grad contiguous pass (A) vs inference_mode + channels_last (B).
+
+    .venv/bin/python benchmarks/fp32_paths.py [--samples 2560] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+from dlforge.config.schema import TrainConfig  # noqa: E402
+from dlforge.data.dataset import TaskSpec  # noqa: E402
+from dlforge.data.loader import BatchLoader, Loaders  # noqa: E402
+from dlforge.runtime import setup_process  # noqa: E402
+from dlforge.train.loop import fit  # noqa: E402
+
+TASK = TaskSpec("multiclass", tuple(str(i) for i in range(10)))
+
+
+def seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def paired(a, b, rounds: int) -> float:
+    """Median over `rounds` of time(a) / time(b), alternating; round 0 is a warm-up."""
+    ratios = []
+    for r in range(rounds + 1):
+        ta, tb = seconds(a), seconds(b)
+        if r:
+            ratios.append(ta / tb)
+    return statistics.median(ratios)
+
+
+def train_ab(x, y, rounds: int) -> float:
+    loader = BatchLoader(x, y, batch_size=128, shuffle=True, seed=0)
+    models = {cl: C.build("cnn", "glorot") for cl in ("off", "on")}
+
+    def epoch(cl: str):
+        cfg = TrainConfig(epochs=1, early_stopping=False, precision="fp32", channels_last=cl)
+        return lambda: fit(models[cl], Loaders(train=loader, val=None), cfg, TASK, device="cpu",
+                           progress=False)
+    return paired(epoch("off"), epoch("on"), rounds)
+
+
+@torch.no_grad()
+def forward_all(model, x, channels_last: bool = False) -> None:
+    for i in range(0, len(x), 1024):
+        xb = x[i:i + 1024]
+        model(xb.contiguous(memory_format=torch.channels_last) if channels_last else xb)
+
+
+def eval_ab(x, rounds: int) -> dict[str, float]:
+    model = C.build("cnn", "glorot").eval()
+    cl_model = C.build("cnn", "glorot").eval().to(memory_format=torch.channels_last)
+    compiled = torch.compile(model)
+    forward_all(compiled, x)  # compile before timing
+
+    def inference_cl():
+        with torch.inference_mode():
+            forward_all(cl_model, x, channels_last=True)
+    return {"compile": paired(lambda: forward_all(model, x), lambda: forward_all(compiled, x), rounds),
+            "tracker": paired(lambda: forward_all(model, x), inference_cl, rounds)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--samples", type=int, default=2560)
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args()
+    setup_process(None, "cpu")
+    print(f"machine: {C.machine_line()}\n{C.cpu_line()}")
+    x, y = C.fashion_images(args.samples)
+    print(f"train fp32, channels_last on vs off: {train_ab(x, y, args.rounds):.3f}x "
+          f"(median of {args.rounds} paired epochs of {args.samples} samples)")
+    e = eval_ab(x, args.rounds)
+    print(f"eval fp32, torch.compile vs eager: {e['compile']:.3f}x; inference_mode + channels_last "
+          f"vs no_grad contiguous: {e['tracker']:.3f}x")
+    print(f"machine after: {C.machine_line()}")
+
+
+if __name__ == "__main__":
+    main()
