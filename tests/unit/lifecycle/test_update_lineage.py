@@ -4,6 +4,7 @@ keeps from the root (class selection, binary and anomaly mappings)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import shutil
 
@@ -14,8 +15,9 @@ from dlforge.cli import main
 from dlforge.errors import ConfigError
 from dlforge.lifecycle.forgetting import forgetting_check
 from dlforge.lifecycle.gate import FAILED, PASSED, SKIPPED, predictor_of, score
-from dlforge.lifecycle.gate_set import candidate_test_set
-from dlforge.lifecycle.update import lineage_root, update_config
+from dlforge.lifecycle.gate_set import candidate_test_set, run_config
+from dlforge.lifecycle.update import base_config, lineage_root, update_config
+from dlforge.lifecycle.watch import WatchState
 from dlforge.pipeline import run
 from dlforge.registry import Store
 
@@ -109,3 +111,25 @@ def test_a_binary_models_data_path_keeps_its_class_mapping(tmp_path):
                  str(tmp_path / "fresh.npz"), "-q", "--set", "update.max_forgetting=null"]) in (0, 1)
     with Store.open(tmp_path) as store:
         assert len(store.list_versions("odd")) == 2  # trained on the mapped classes, not refused
+
+
+def test_watch_settings_come_from_the_lineage_root_like_the_updates(ws):
+    with Store.open(ws) as store:
+        v3 = store.get_version("dg", 3)
+        assert (run_config(store, v3).train.lr, base_config(store, v3).train.lr) == (0.001, 0.01)
+
+
+def test_failed_watch_batches_are_warned_about_and_retried_on_request(ws, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+    WatchState(ws / "updates" / "dg" / key / "state.json").record(["3/a.png", "3/b.png"], "error: x",
+                                                                 failed=True)
+    args = ["-w", str(ws), "update", "dg@1", "--watch", str(folder), "--max-batches", "0"]
+    assert main(args) == 0
+    assert capsys.readouterr().err == ("warning: 2 files of 1 failed batches are not retried; "
+                                       "--retry-failed does\n")
+    assert main([*args, "--retry-failed"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "retrying 2 files of failed batches"
+    state = WatchState.load(ws / "updates" / "dg" / key / "state.json")
+    assert (state.failed, [b["files"] for b in state.retried]) == ([], [["3/a.png", "3/b.png"]])
