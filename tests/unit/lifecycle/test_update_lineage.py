@@ -9,7 +9,7 @@ import math
 import shutil
 
 import pytest
-from tests.unit.lifecycle.test_update import BASE, digits_npz
+from tests.unit.lifecycle import test_update
 
 from dlforge.cli import main
 from dlforge.errors import ConfigError
@@ -21,13 +21,8 @@ from dlforge.lifecycle.watch import WatchState
 from dlforge.pipeline import run
 from dlforge.registry import Store
 
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    ws = tmp_path_factory.mktemp("lineage")
-    run(BASE, workspace=ws, progress=False)
-    digits_npz(ws / "shifted.npz", slice(0, 600))
-    return ws
+BASE, digits_npz = test_update.BASE, test_update.digits_npz
+ws = test_update.ws  # the same fixture: a fresh workspace for this module
 
 
 def _update(ws, ref: str, *sets: str) -> int:
