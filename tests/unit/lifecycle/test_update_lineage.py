@@ -75,6 +75,8 @@ def test_a_root_registered_without_a_run_refuses_a_forgetting_limit_before_train
     with Store.open(ws) as store:
         (check,) = forgetting_check(store, store.get_version("bare", 2))
         assert len(store.list_runs()) == runs + 1
+        assert store.history("bare")[-1].reason == ("gate passed (1 skipped: forgetting: no "
+                                                   "original test split)")
     assert (check.status, check.metric, check.champion) == (SKIPPED, "bare@1 was registered without a run", None)
     assert math.isnan(check.candidate)
 
