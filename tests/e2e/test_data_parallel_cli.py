@@ -98,6 +98,9 @@ def test_two_nodes_meet_at_a_c10d_rendezvous(tmp_path, config):
     (["run", "{tuned}", "--nproc", "2"], 2,
      "error: tune: a search cannot run with --nproc (each trial is one process); use `dlforge "
      "train` (which ignores tune), or remove the tune section"),
+    (["train", "{config}", "--nproc", "2", "--set", "update.source=dp@1"], 2,
+     "error: update.source: 'dp@1' cannot train with --nproc (only one process would build its "
+     "data); run it without --nproc"),
     (["train", "{config}", "--nnodes", "2"], 2, None),
     (["train", "{config}", "--nnodes", "2", "--rdzv-endpoint", "127.0.0.1:{port}", "--timeout",
       "3"], 1, "error: --rdzv-endpoint: the rendezvous at 127.0.0.1:{port} with --nnodes 2 "

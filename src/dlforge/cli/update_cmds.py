@@ -29,6 +29,8 @@ def update_command(
     set_: Annotated[list[str], typer.Option("--set", "-s", help="Override a key of the update's "
                                             "config, e.g. update.replay_ratio=0.3 (repeatable).")] = [],  # noqa: B006
     max_batches: Annotated[int | None, typer.Option(help="--watch: stop after this many batches.")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="--watch: fold in again the files of batches "
+                                               "that failed (listed apart in the state).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No training progress.")] = False,
 ) -> None:
     """Train a new version of MODEL on fresh data mixed with its replay buffer, then put it
@@ -40,7 +42,7 @@ def update_command(
     if (data is None) == (watch is None):
         raise typer.BadParameter("give exactly one of --data and --watch", param_hint="--data")
     if watch is not None:
-        _watch(ctx, model, watch, list(require), list(set_), max_batches)
+        _watch(ctx, model, watch, list(require), list(set_), max_batches, retry_failed)
         return
     result, line = _update_once(ctx, model, data, list(require), list(set_), quiet)
     output.out.print(line)
@@ -72,9 +74,9 @@ def _update_once(ctx: typer.Context, ref: str, data: Path, require: list[str],
 
 
 def _watch(ctx: typer.Context, ref: str, directory: Path, require: list[str],
-           overrides: list[str], max_batches: int | None) -> None:
+           overrides: list[str], max_batches: int | None, retry_failed: bool) -> None:
     from dlforge.config import load_config
-    from dlforge.lifecycle.gate_set import run_config
+    from dlforge.lifecycle.update import base_config
     from dlforge.lifecycle.watch import IMAGES, ROWS, StopFlag, WatchState, watch
     from dlforge.registry.bundle_checks import read_json
     from dlforge.workspace import resolve_workspace
@@ -83,13 +85,18 @@ def _watch(ctx: typer.Context, ref: str, directory: Path, require: list[str],
         raise typer.BadParameter(f"{str(directory)!r} is not a folder", param_hint="--watch")
     with open_store(ctx) as store:
         source = store.resolve(ref)
-        base = run_config(store, source) if source.run_id else None
+        base = base_config(store, source)  # the settings `update_config` uses
     modality = read_json(Path(source.bundle_path) / "model.json")["input"]["modality"]
     kind = IMAGES if modality == "image" else ROWS
     cfg = load_config(base, overrides).update.watch
     key = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]
     home = resolve_workspace(ctx.find_root().obj["workspace"]) / "updates" / source.name / key
     state = WatchState.load(home / "state.json")
+    if retry_failed:
+        output.out.print(f"retrying {len(state.retry_failed())} files of failed batches")
+    elif state.failed:
+        output.err.print(f"warning: {sum(len(b['files']) for b in state.failed)} files of "
+                         f"{len(state.failed)} failed batches are not retried; --retry-failed does")
 
     def fold(path: Path) -> str:
         result, line = _update_once(ctx, ref, path, require, overrides, quiet=True)

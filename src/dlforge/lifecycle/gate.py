@@ -77,8 +77,8 @@ class GateResult:
     def summary(self) -> str:
         """One short line for the event's reason (the figures are in `to_dict`)."""
         if self.passed:
-            skipped = sum(c.status == SKIPPED for c in self.checks)
-            return "gate passed" + (f" ({skipped} skipped: no champion)" if skipped else "")
+            skipped = [c.condition for c in self.checks if c.status == SKIPPED]
+            return "gate passed" + (f" ({len(skipped)} skipped: {'; '.join(skipped)})" if skipped else "")
         return "gate failed: " + "; ".join(c.condition for c in self.failed)
 
     def failures(self) -> str:

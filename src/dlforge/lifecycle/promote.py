@@ -96,7 +96,7 @@ def gate(store: Store, candidate: ModelVersion, champion: ModelVersion | None, a
     theirs = score(predictor_of(champion), rows) if champion else None
     forgetting = forgetting_check(store, candidate)  # updates only
     return GateResult(candidate, champion, alias, rows.source, len(rows),
-                      judge(list(conditions), mine, theirs) + ((forgetting,) if forgetting else ()))
+                      judge(list(conditions), mine, theirs) + forgetting)
 
 
 def rollback(store: Store, name: str, alias: str = DEFAULT_ALIAS,

@@ -37,8 +37,11 @@ if TYPE_CHECKING:
 CLASSIFICATION = ("binary", "multiclass")
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 # What a data path keeps from the source's data section: how its files are read and split.
+# The class mapping (binary_from, normal_classes ...) too: the source learned the classes it made.
 KEPT_DATA_KEYS = ("task", "label_columns", "text_column", "feature_columns", "categorical_columns",
-                  "positive_class", "image_size", "color", "val_fraction", "test_fraction", "stratify")
+                  "positive_class", "image_size", "color", "val_fraction", "test_fraction", "stratify",
+                  "classes", "binary_from", "negative_name", "normal_classes", "anomaly_classes",
+                  "split_column")
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,8 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
 
     Raises:
         NotFoundError: unknown model, version or alias.
-        ConfigError: no gate conditions, or a data path for a model registered without a run.
+        ConfigError: no gate conditions; or a lineage root registered without a run with a
+            data path, or with `update.max_forgetting` set (there is no test split to bound).
         DataError: a path that is neither a config nor data.
 
     Example:
@@ -103,8 +107,7 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
     """
     source = store.resolve(ref)
     name, selector = parse_ref(ref)
-    root = lineage_root(store, source)  # its settings, not a previous update's (no compounding)
-    base = run_config(store, root) if root.run_id else None
+    base = base_config(store, source)
     path = Path(data)
     if path.suffix.lower() in CONFIG_SUFFIXES:
         raw = load_config(path).model_dump(mode="json")
@@ -116,6 +119,11 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
         kept = {k: raw["data"][k] for k in KEPT_DATA_KEYS}
         raw["data"] = {"source": data_kind(path), "path": str(path), **kept}
     cfg = load_config(raw, list(overrides))
+    if base is None and cfg.update.max_forgetting is not None:
+        raise ConfigError(f"update.max_forgetting: {source.ref}'s lineage starts with a version "
+                          f"registered without a run, so there is no original test split to "
+                          f"measure forgetting on; set update.max_forgetting=null (the gate then "
+                          f"reports the check as skipped)")
     gate = cfg.evaluate.gate
     conditions = list(conditions or (gate.conditions if gate else []))
     if not conditions:
@@ -221,10 +229,21 @@ def on_source_classes(dataset: Dataset, splits: Splits, task: TaskSpec,
                                      test=relabel(splits.test))
 
 
+def base_config(store: Store, source: ModelVersion) -> RunConfig | None:
+    """The run config of `source`'s lineage root (its settings, not a previous update's: no
+    compounding); None when the root was registered without a run."""
+    root = lineage_root(store, source)
+    return run_config(store, root) if root.run_id else None
+
+
 def lineage_root(store: Store, version: ModelVersion) -> ModelVersion:
-    """The first version of `version`'s lineage (following `parent_version` back)."""
+    """The first version of `version`'s line of updates: following `parent_version` back, but
+    stopping at a version made by `dlforge finetune` (its run has `transfer.source`): the
+    versions before it may predict other classes from other data."""
     seen: set[int] = set()
     while version.parent_version is not None and version.version not in seen:
+        if version.run_id and run_config(store, version).transfer.source is not None:
+            break
         seen.add(version.version)
         version = store.get_version(version.name, version.parent_version)
     return version

@@ -35,7 +35,8 @@ def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
         Rank 0: the `RunResult`; the other ranks: None.
 
     Raises:
-        ConfigError: the config has a `tune` section (a search runs trials, one process each).
+        ConfigError: the config has a `tune` section (a search runs trials, one process each),
+            or `update.source` / `transfer.source` (see `check_launch`).
         DistributedError: a rank died or hung past the timeout.
 
     Example:
@@ -79,10 +80,15 @@ def launched() -> bool:
 
 def check_launch(cfg: RunConfig, world: int) -> None:
     """Raise `ConfigError` for a config that cannot train in `world` processes: one with a
-    search, or a pipeline (`model.parallel`) whose stage count is not `world`."""
+    search, an update or a transfer (rank 0 alone builds their data: the other ranks would
+    train on other data), or a pipeline (`model.parallel`) whose stage count is not `world`."""
     if cfg.tune is not None:
         raise ConfigError("tune: a search cannot run with --nproc (each trial is one process); "
                           "use `dlforge train` (which ignores tune), or remove the tune section")
+    for key, source in (("update.source", cfg.update.source), ("transfer.source", cfg.transfer.source)):
+        if source is not None:
+            raise ConfigError(f"{key}: {source!r} cannot train with --nproc (only one process "
+                              f"would build its data); run it without --nproc")
     split = getattr(cfg.model, "parallel", None)
     if split is not None and split.stages != world:
         raise ConfigError(f"model.parallel.stages: {split.stages} stages need {split.stages} "

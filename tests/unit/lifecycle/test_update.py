@@ -72,8 +72,11 @@ def test_an_update_passes_the_gate_with_lineage_and_a_continued_buffer(ws, capsy
     assert main(["-w", str(ws), "update", "dg@production", "--data", str(ws / "shifted.npz"), "-q"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("update: dg@2 from dg@1: 420 new + 400 replayed samples (replay share 0.49)")
-    assert [line.split()[0] for line in out[2:5]] == ["condition", "accuracy", "forgetting"]
-    assert out[4].endswith("passed") and out[-1] == "dg@production -> version 2"
+    assert [line.split()[:3] for line in out[2:6]] == [
+        ["condition", "candidate", "champion"], ["accuracy", ">=", "champion"],
+        ["forgetting", "vs", "parent"], ["forgetting", "vs", "original"]]
+    assert out[4].endswith("passed") and out[5].endswith("passed")
+    assert out[-1] == "dg@production -> version 2"
     with Store.open(ws) as store:
         v2 = store.resolve("dg@production")
         v1_seen = read_replay(store.resolve("dg@1").bundle_path).seen
@@ -94,7 +97,9 @@ def test_a_worse_update_is_registered_but_refused_with_the_table(ws, capsys):
     out, err = capsys.readouterr()
     assert code == 1
     assert "0 replayed samples" in out.splitlines()[0]
-    assert err.startswith("error: update refused: accuracy ") and "(forgetting <= 0.05)" in err
+    assert err.startswith("error: update refused: accuracy ")
+    assert "(forgetting vs parent dg@2 <= 0.05); accuracy " in err
+    assert err.endswith("(forgetting vs original dg@1 <= 0.05)\n")
     versions, events, runs = snapshot(ws)
     assert versions[:-1] == before[0] and versions[-1][1] == ()  # registered, not serving
     assert events == [*before[1], ("registered", versions[-1][0]),

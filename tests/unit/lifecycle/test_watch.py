@@ -16,7 +16,10 @@ import pytest
 
 from dlforge.config.update_schema import WatchConfig
 from dlforge.errors import ConfigError, DataError
+from dlforge.lifecycle import watch as watch_module
 from dlforge.lifecycle.watch import IMAGES, ROWS, StopFlag, WatchState, materialise, pending, watch
+
+signatures, stable = watch_module.signatures, watch_module.stable
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -55,7 +58,8 @@ def test_a_failing_batch_is_recorded_with_its_error_and_the_watch_goes_on(tmp_pa
         raise DataError(f"update: bad rows in {path.name}\nsecond line")
 
     lines = []
-    watch(folder, ROWS, fold, WatchConfig(batch_size=2, min_files=1), state=WatchState(tmp_path / "s.json"),
+    watch(folder, ROWS, fold, WatchConfig(batch_size=2, min_files=1, poll_seconds=0.01),
+          state=WatchState(tmp_path / "s.json"),
           batches=tmp_path / "b", echo=lines.append, stop=StopFlag(), max_batches=2)
     assert lines == ["batch 1: 2 files -> error: update: bad rows in rows.csv",
                      "batch 2: 1 files -> error: update: bad rows in rows.csv"]
@@ -72,7 +76,7 @@ def test_a_config_mistake_stops_the_watch_and_leaves_the_batch_pending(tmp_path)
 
     state, lines = WatchState(tmp_path / "s.json"), []
     with pytest.raises(ConfigError, match="^evaluate.gate: no conditions"):
-        watch(folder, ROWS, fold, WatchConfig(batch_size=2, min_files=1), state=state,
+        watch(folder, ROWS, fold, WatchConfig(batch_size=2, min_files=1, poll_seconds=0.01), state=state,
               batches=tmp_path / "b", echo=lines.append, stop=StopFlag(), max_batches=2)
     assert lines == [] and state.batches == [] and not (tmp_path / "s.json").exists()
     assert pending(folder, ROWS, state.done) == ["0.csv"]
@@ -130,3 +134,76 @@ def test_a_signal_mid_batch_finishes_and_records_the_batch_then_stops(tmp_path, 
     assert [b["files"] for b in saved] == [["0.csv", "1.csv"]]
     again = pending(folder, ROWS, WatchState.load(home / "state.json").done)
     assert again == ["2.csv", "3.csv", "4.csv"]  # the next watch starts with these
+
+
+def test_a_file_is_taken_once_its_size_and_mtime_held_for_one_poll(tmp_path):
+    (tmp_path / "a.csv").write_text("a,label\n1,x\n")
+    (tmp_path / "b.csv").write_text("a,label\n2,y\n")
+    os.utime(tmp_path / "a.csv", (1000, 1000))
+    os.utime(tmp_path / "b.csv", (1001, 1001))
+    first = signatures(tmp_path, ROWS, set())
+    assert first == {"a.csv": (12, 1000 * 10**9), "b.csv": (12, 1001 * 10**9)}
+    assert stable(first, {}) == []  # a first sight is never enough
+    with (tmp_path / "b.csv").open("a") as f:  # b is still being copied
+        f.write("3,y\n")
+    os.utime(tmp_path / "b.csv", (1001, 1001))  # same mtime, other size: still not taken
+    second = signatures(tmp_path, ROWS, set())
+    assert stable(second, first) == ["a.csv"]
+    assert stable(signatures(tmp_path, ROWS, set()), second) == ["a.csv", "b.csv"]
+
+
+def test_the_watch_waits_one_poll_before_taking_new_files(tmp_path, monkeypatch):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "0.csv").write_text("a,label\n0,x\n")
+    polls, lines = [], []
+    stop = StopFlag()
+
+    def fold(path: Path) -> str:
+        stop.signal = 15
+        return "ok"
+
+    def counted(*args):
+        polls.append(1)
+        return signatures(*args)
+
+    monkeypatch.setattr(watch_module, "signatures", counted)
+    watch(tmp_path / "in", ROWS, fold, WatchConfig(batch_size=2, min_files=1, poll_seconds=0.01),
+          state=WatchState(tmp_path / "s.json"), batches=tmp_path / "b", echo=lines.append, stop=stop)
+    assert (len(polls), lines) == (2, ["batch 1: 1 files -> ok"])
+
+
+@pytest.mark.parametrize(("content", "why"), [
+    ("", "No columns to parse from file"),
+    ('a,label\n1,"x\n', "Error tokenizing data. C error: EOF inside string starting at row 1"),
+])
+def test_an_unreadable_csv_fails_its_batch_naming_the_file(tmp_path, content, why):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "0.csv").write_text(content)
+    with pytest.raises(DataError) as caught:
+        materialise(folder, ["0.csv"], tmp_path / "b", ROWS)
+    assert str(caught.value) == (f"--watch: {folder / '0.csv'} is not a readable CSV file ({why}); "
+                                 f"fix or remove it, then retry its batch with --retry-failed")
+
+
+def test_failed_batches_are_listed_apart_and_retried_only_when_asked(tmp_path):
+    folder, lines = tmp_path / "in", []
+    folder.mkdir()
+    (folder / "0.csv").write_text("")
+    os.utime(folder / "0.csv", (1000, 1000))
+    (folder / "1.csv").write_text("a,label\n1,x\n")
+    os.utime(folder / "1.csv", (1001, 1001))
+    state = WatchState.load(tmp_path / "s.json")
+    watch(folder, ROWS, lambda p: "ok", WatchConfig(batch_size=2, min_files=1, poll_seconds=0.01),
+          state=state, batches=tmp_path / "b", echo=lines.append, stop=StopFlag(), max_batches=1)
+    assert lines == [f"batch 1: 2 files -> error: --watch: {folder / '0.csv'} is not a readable CSV "
+                     f"file (No columns to parse from file); fix or remove it, then retry its "
+                     f"batch with --retry-failed"]
+    saved = WatchState.load(tmp_path / "s.json")
+    assert (saved.batches, [b["files"] for b in saved.failed]) == ([], [["0.csv", "1.csv"]])
+    assert pending(folder, ROWS, saved.done) == []  # not retried by a restart
+    (folder / "0.csv").write_text("a,label\n0,x\n")
+    assert saved.retry_failed() == ["0.csv", "1.csv"]
+    again = WatchState.load(tmp_path / "s.json")
+    assert (again.failed, [b["batch"] for b in again.retried], again.next_number) == ([], [1], 2)
+    assert pending(folder, ROWS, again.done) == ["1.csv", "0.csv"]  # the fixed file is newer

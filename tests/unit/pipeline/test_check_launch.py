@@ -1,0 +1,23 @@
+"""`check_launch`: configs that cannot train data-parallel are refused before any process
+starts (rank 0 alone would build an update's or a transfer's data)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dlforge.config import load_config
+from dlforge.errors import ConfigError
+from dlforge.pipeline.distributed_run import check_launch
+
+
+@pytest.mark.parametrize("key", ["update.source", "transfer.source"])
+def test_an_update_or_a_transfer_cannot_run_data_parallel(key):
+    cfg = load_config(None, [f"{key}=dg@1"])
+    with pytest.raises(ConfigError) as caught:
+        check_launch(cfg, 2)
+    assert str(caught.value) == (f"{key}: 'dg@1' cannot train with --nproc (only one process "
+                                 f"would build its data); run it without --nproc")
+
+
+def test_a_plain_config_launches():
+    assert check_launch(load_config(None), 2) is None
