@@ -66,7 +66,8 @@ OVERFIT_ADVICE = [
 # Augmentation exists for images only; tables and texts are told to get more data instead.
 NON_IMAGE_DATA_ADVICE = "Get more training data (more labelled samples, or a larger data.limit)."
 # Colour photos keep their class when mirrored; digits, letters and text-like scans do not.
-FLIP_ADVICE = " Colour photos may also be mirrored (augment.hflip) if a mirror image keeps its class."
+FLIP_ADVICE = (" Colour photos may also be mirrored (augment.preset: natural, or augment.hflip) if a "
+               "mirror image keeps its class.")
 GOOD_FIT_ADVICE = [
     "Train and validation agree; if the test metrics are still not enough, try a larger "
     "model together with more data, and keep watching the validation curve.",
