@@ -43,12 +43,10 @@ SETTINGS = {"full": (1, 1, "auto"), "downscale": (2, 1, "auto"), "downscale+stem
 
 
 def worker(path: str, setting: str) -> None:
-    import torch
-
     from dlforge.candidate import TrainingPlan, train_candidate
     from dlforge.config import load_config
     from dlforge.data.prepare import prepare_data
-    from dlforge.runtime import peak_rss_mb
+    from dlforge.runtime import peak_rss_mb, setup_process
 
     downscale, stem, preset = SETTINGS[setting]
     cfg = load_config({"data": {"source": "npz", "path": path},
@@ -57,7 +55,10 @@ def worker(path: str, setting: str) -> None:
                        "augment": {"preset": preset},
                        "train": {"epochs": 2, "num_threads": 1, "early_stopping": False},
                        "evaluate": {"baseline": False}})
-    cand = train_candidate(TrainingPlan(cfg, prepare_data(cfg)), device=torch.device("cpu"))
+    # train_candidate leaves threads to the process (as pipeline.run does): without this the
+    # worker ran on every core, which on a loaded machine cost 4x (benchmarks/RESULTS.md)
+    device = setup_process(cfg.train.num_threads, "cpu")
+    cand = train_candidate(TrainingPlan(cfg, prepare_data(cfg)), device=device)
     last = cand.history[-1]
     print(json.dumps({"setting": setting, "samples_per_s": round(last["samples_per_s"], 1),
                       "val_accuracy": round(last["val_accuracy"], 3),
