@@ -41,9 +41,9 @@ def test_each_choice_is_one_line_with_its_reason():
         "auto: train.epochs = 10 (399 steps per epoch -> about 3000 steps, within [10, 100] "
         "epochs; early stopping on val_loss ends it sooner)",
         "auto: train.time_budget_s = 1020.0 (0.02 s per training sample, within [120, 3600] s)",
-        "auto: augment = {'preset': 'shifts', 'crop': {'padding': 2, 'p': 1.0}} (images -> small "
+        "auto: augment = {'preset': 'shifts', 'crop': {'padding': 1, 'p': 0.5}} (images -> small "
         "random shifts, safe for any images; no flips (a mirrored digit or letter changes "
-        "meaning: augment.preset: natural adds them for photos); shifts of up to 2 px on 28 px)",
+        "meaning: augment.preset: natural adds them for photos); shifts of up to 1 px on 28 px)",
     ]
 
 
@@ -79,13 +79,13 @@ FIXED = {"model": {"type": "mlp"}, "train": {"epochs": 3}}
 
 
 @pytest.mark.parametrize(("facts", "augment", "resolved"), [
-    # digits, photos, large images: shifts of about side / 14, never flips by default
-    (DataFacts("image", (1, 8, 8), 1000), {}, {"preset": "shifts", "crop": {"padding": 1, "p": 1.0}}),
-    (DataFacts("image", (3, 32, 32), 1000), {}, {"preset": "shifts", "crop": {"padding": 2, "p": 1.0}}),
-    (DataFacts("image", (1, 128, 128), 1000), {}, {"preset": "shifts", "crop": {"padding": 9, "p": 1.0}}),
+    # digits, photos, large images: shifts of about side / 28, never flips by default
+    (DataFacts("image", (1, 8, 8), 1000), {}, {"preset": "shifts", "crop": {"padding": 1, "p": 0.5}}),
+    (DataFacts("image", (3, 32, 32), 1000), {}, {"preset": "shifts", "crop": {"padding": 1, "p": 0.5}}),
+    (DataFacts("image", (1, 128, 128), 1000), {}, {"preset": "shifts", "crop": {"padding": 5, "p": 0.5}}),
     # natural photos: flips too; ops the config gives are kept
     (DataFacts("image", (3, 32, 32), 1000), {"preset": "natural"},
-     {"preset": "natural", "crop": {"padding": 2, "p": 1.0}, "hflip": {"p": 0.5}}),
+     {"preset": "natural", "crop": {"padding": 1, "p": 0.5}, "hflip": {"p": 0.5}}),
     (DataFacts("image", (3, 32, 32), 1000), {"preset": "natural", "crop": {"padding": 4}},
      {"preset": "natural", "crop": {"padding": 4, "p": 1.0}, "hflip": {"p": 0.5}}),
     # a config that names its ops chose its augmentation
