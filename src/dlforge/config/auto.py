@@ -92,7 +92,7 @@ def auto_choices(cfg: RunConfig, facts: DataFacts) -> list[Choice]:
     leaves nothing to the data.
 
     Example:
-        >>> cfg = load_config({"model": "auto", "train": {"epochs": 5}})
+        >>> cfg = load_config({"model": "auto", "train": {"epochs": 5}, "augment": {"preset": "none"}})
         >>> [c.line() for c in auto_choices(cfg, DataFacts("table", (30,), 398))]
         ["auto: model = {'type': 'mlp', 'hidden': [64, 32], 'dropout': 0.1} (table data -> an MLP; 398 training samples (< 2000) -> small widths, light dropout)"]
     """
