@@ -96,7 +96,8 @@ def test_train_promote_serve_refuse_promote_rollback(tmp_path):
         assert served_version(port, x) == 1
         refused = cli(ws, "promote", "dg", "--candidate", "2")
         assert refused.returncode == 1 and refused.stderr.startswith("error: promotion refused: accuracy ")
-        better = cli(ws, "promote", "dg", "--candidate", "2", "--require", "accuracy >= 0.1")
+        # the lr-1.0 model predicts about one class: ~0.1 on ten balanced classes, so bound below it
+        better = cli(ws, "promote", "dg", "--candidate", "2", "--require", "accuracy >= 0.05")
         assert better.returncode == 0, better.stderr
         assert until(port, x, 2) == 2
         back = cli(ws, "rollback", "dg", "--reason", "e2e")

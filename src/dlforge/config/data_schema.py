@@ -199,9 +199,19 @@ class NoiseAug(Section):
     p: Prob = Field(0.5, description="Probability of adding noise to each image.")
 
 
-class AugmentConfig(Section):
-    """On-the-fly augmentation of TRAINING batches of images; each op is off unless given."""
+AugmentPreset = Literal["auto", "none", "shifts", "natural"]
 
+
+class AugmentConfig(Section):
+    """On-the-fly augmentation of TRAINING batches of images: the ops given, plus those of
+    `preset` (config/augment_preset.py), which fills in only the ops not given."""
+
+    preset: AugmentPreset = Field(
+        "auto", description="auto: `shifts` for images when no op is given, else `none`; none "
+        "for tables and texts. none: only the ops given. shifts: random shifts of half the "
+        "images by up to side / 28 px (augment.crop), safe for any images. natural: shifts + horizontal flips "
+        "(augment.hflip), for photos whose mirror image keeps its class; never for digits, "
+        "letters or text-like scans.")
     hflip: FlipAug | None = Field(None, description="Horizontal flip.")
     vflip: FlipAug | None = Field(None, description="Vertical flip.")
     crop: CropAug | None = Field(None, description="Random crop after padding (a shift).")
@@ -212,7 +222,10 @@ class AugmentConfig(Section):
 
     @property
     def enabled(self) -> bool:
-        return any(getattr(self, name) is not None for name in type(self).model_fields)
+        return any(getattr(self, name) is not None for name in OPS)
+
+
+OPS = tuple(name for name in AugmentConfig.model_fields if name != "preset")
 
 
 # ------------------------------------------------------------------------------------ balance

@@ -47,6 +47,10 @@ class BasicCNNConfig(_ModelBase):
         1, ge=1, le=16, description="Average-pool the input by this factor before the first "
         "convolution (2 halves each side): large images train several times faster; "
         "`model: auto` picks it so that the side the convolutions see is at most 64 px.")
+    stem_stride: Literal[1, 2] = Field(
+        1, description="Stride of the first convolution: 2 halves each side there, so every "
+        "later layer costs a quarter; `model: auto` uses 2 when the side after `downscale` is "
+        "at least 48 px.")
 
 
 class MobileNetConfig(_ModelBase):

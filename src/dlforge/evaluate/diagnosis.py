@@ -19,8 +19,10 @@ its own training data makes it worse):
       from its minimum by more than `VAL_RISE` (5%) by the last epoch while the training loss
       kept falling after that minimum.
 3. otherwise: good fit, with what would still help: more epochs when both losses still fell
-   by more than `STILL_FALLING` (2%) in each of the last `RECENT` (2) epochs, else more data
-   with a larger model.
+   by more than `STILL_FALLING` (2%) in each of the last `RECENT` (2) epochs AND the last
+   val_loss is the lowest of the run; else more data with a larger model. A run whose best
+   val_loss came earlier (early stopping ended it, or the last epochs only recovered from a
+   bump) is never told to train longer: more epochs did not improve validation.
 
 Advice fits the data: image augmentation only for images, and mirror flips only for colour
 photos (never for greyscale digits, letters or scans, whose mirror image changes meaning).
@@ -64,7 +66,8 @@ OVERFIT_ADVICE = [
 # Augmentation exists for images only; tables and texts are told to get more data instead.
 NON_IMAGE_DATA_ADVICE = "Get more training data (more labelled samples, or a larger data.limit)."
 # Colour photos keep their class when mirrored; digits, letters and text-like scans do not.
-FLIP_ADVICE = " Colour photos may also be mirrored (augment.hflip) if a mirror image keeps its class."
+FLIP_ADVICE = (" Colour photos may also be mirrored (augment.preset: natural, or augment.hflip) if a "
+               "mirror image keeps its class.")
 GOOD_FIT_ADVICE = [
     "Train and validation agree; if the test metrics are still not enough, try a larger "
     "model together with more data, and keep watching the validation curve.",
@@ -147,6 +150,9 @@ def _good_fit(rows: list[dict[str, float]], gap_reason: str | None) -> Diagnosis
         reasons.append(rising + "; within the noise of validation accuracy, so not overfitting")
     if falling:
         return Diagnosis("good fit", [*reasons, falling], list(TRAIN_LONGER_ADVICE))
+    stalled = _stalled(rows)
+    if stalled:
+        return Diagnosis("good fit", [*reasons, stalled], list(GOOD_FIT_ADVICE))
     return Diagnosis("good fit", [*reasons,
         f"train loss {last['loss']:.4g} and val_loss {last['val_loss']:.4g} have levelled off "
         f"together; no sign of high bias or high variance"], list(GOOD_FIT_ADVICE))
@@ -179,9 +185,8 @@ def _no_better_than_mean(last: dict[str, float], naive_mae: float | None) -> str
 
 
 def _val_rising(rows: list[dict[str, float]]) -> str | None:
-    val = [r["val_loss"] for r in rows]
-    best = min(range(len(val)), key=val.__getitem__)
-    best_val, last = val[best], rows[-1]
+    best = _best_val_epoch(rows)
+    best_val, last = rows[best]["val_loss"], rows[-1]
     if best == len(rows) - 1 or last["val_loss"] <= best_val * (1 + VAL_RISE):
         return None
     if last["loss"] >= rows[best]["loss"]:
@@ -231,8 +236,23 @@ def _gap_bar(rows: list[dict[str, float]], val_samples: int | None) -> tuple[flo
                              f"accuracy on {val_samples} samples")
 
 
+def _best_val_epoch(rows: list[dict[str, float]]) -> int:
+    """Index of the row with the lowest val_loss (the first one on ties)."""
+    return min(range(len(rows)), key=lambda i: rows[i]["val_loss"])
+
+
+def _stalled(rows: list[dict[str, float]]) -> str | None:
+    """The sentence for a run whose lowest val_loss came before its last epoch, else None."""
+    best = _best_val_epoch(rows)
+    after = len(rows) - 1 - best
+    if after == 0:
+        return None
+    return (f"val_loss was lowest at epoch {_epoch(rows, best)} ({rows[best]['val_loss']:.4g}) "
+            f"and did not improve in the {after} epoch(s) after it: more epochs would not help")
+
+
 def _still_falling(rows: list[dict[str, float]]) -> str | None:
-    if len(rows) < 2:
+    if len(rows) < 2 or _best_val_epoch(rows) != len(rows) - 1:
         return None
     window = rows[-(RECENT + 1):]
 

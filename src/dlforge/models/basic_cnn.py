@@ -9,11 +9,12 @@ from dlforge.config.schema import BasicCNNConfig
 from dlforge.errors import ConfigError
 
 
-def _block(in_ch: int, out_ch: int, dropout: float, batch_norm: bool) -> nn.Sequential:
+def _block(in_ch: int, out_ch: int, dropout: float, batch_norm: bool,
+           stride: int = 1) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for c_in in (in_ch, out_ch):
-        # padding=1 keeps H and W ("same"), so only the pools shrink the image.
-        layers.append(nn.Conv2d(c_in, out_ch, 3, padding=1))
+    for c_in, s in ((in_ch, stride), (out_ch, 1)):
+        # padding=1 keeps H and W ("same"), so only the pools (and a stride-2 stem) shrink it.
+        layers.append(nn.Conv2d(c_in, out_ch, 3, stride=s, padding=1))
         if batch_norm:
             layers.append(nn.BatchNorm2d(out_ch))
         layers.append(nn.ReLU())
@@ -26,22 +27,25 @@ def _block(in_ch: int, out_ch: int, dropout: float, batch_norm: bool) -> nn.Sequ
 class BasicCNN(nn.Module):
     """Conv blocks with ``filters[i]`` channels, then ``Flatten -> Linear(dense) -> ReLU ->
     Dropout -> Linear(num_outputs)``. Each block halves H and W (floor); ``downscale > 1``
-    average-pools the input by that factor first."""
+    average-pools the input by that factor first; ``stem_stride=2`` makes the first
+    convolution stride 2 (sides halved, rounded up), so the rest costs a quarter."""
 
     family = "conv"
     cpu_bf16 = True  # bfloat16 autocast measured 1.75x faster per step on 28x28 (precision.py)
 
     def __init__(self, input_shape: tuple[int, int, int], num_outputs: int, *,
                  filters: list[int], dense: int = 512, dropout: float = 0.25,
-                 dense_dropout: float = 0.5, batch_norm: bool = False, downscale: int = 1) -> None:
+                 dense_dropout: float = 0.5, batch_norm: bool = False, downscale: int = 1,
+                 stem_stride: int = 1) -> None:
         super().__init__()
         channels, height, width = input_shape
         blocks: list[nn.Module] = []
         if downscale > 1:
             blocks.append(nn.AvgPool2d(downscale))
             height, width = height // downscale, width // downscale
-        for f in filters:
-            blocks.append(_block(channels, f, dropout, batch_norm))
+        height, width = -(-height // stem_stride), -(-width // stem_stride)
+        for i, f in enumerate(filters):
+            blocks.append(_block(channels, f, dropout, batch_norm, stem_stride if i == 0 else 1))
             channels, height, width = f, height // 2, width // 2
         self.features = nn.Sequential(*blocks)
         classifier: list[nn.Module] = [nn.Flatten(), nn.Linear(channels * height * width, dense),
@@ -95,7 +99,9 @@ def build(cfg: BasicCNNConfig, *, input_shape: tuple[int, ...], num_outputs: int
         ConfigError: the images are too small for ``len(cfg.filters)`` pools.
     """
     c, h, w = input_shape
-    check_pools_fit((c, h // cfg.downscale, w // cfg.downscale), len(cfg.filters))
+    stem = cfg.stem_stride
+    check_pools_fit((c, -(-(h // cfg.downscale) // stem), -(-(w // cfg.downscale) // stem)),
+                    len(cfg.filters))
     return BasicCNN(input_shape, num_outputs, filters=list(cfg.filters),  # type: ignore[arg-type]
                     dense=cfg.dense, dropout=cfg.dropout, dense_dropout=cfg.dense_dropout,
-                    batch_norm=cfg.batch_norm, downscale=cfg.downscale)
+                    batch_norm=cfg.batch_norm, downscale=cfg.downscale, stem_stride=stem)

@@ -6,6 +6,7 @@ import pytest
 
 from dlforge.config import load_config
 from dlforge.config.auto import DataFacts, auto_choices, resolve_auto
+from dlforge.errors import ConfigError
 
 
 @pytest.mark.parametrize(("facts", "model"), [
@@ -15,7 +16,10 @@ from dlforge.config.auto import DataFacts, auto_choices, resolve_auto
     (DataFacts("image", (3, 32, 32), 5000),
      {"type": "basic_cnn", "filters": [32, 64, 128], "dense": 256, "batch_norm": True}),
     (DataFacts("image", (1, 128, 128), 6600),
-     {"type": "basic_cnn", "filters": [32, 64, 128], "dense": 256, "downscale": 2}),
+     {"type": "basic_cnn", "filters": [32, 64, 128], "dense": 256, "downscale": 2, "stem_stride": 2}),
+    (DataFacts("image", (1, 64, 64), 6600),
+     {"type": "basic_cnn", "filters": [32, 64, 128], "dense": 256, "stem_stride": 2}),
+    (DataFacts("image", (1, 40, 40), 6600), {"type": "basic_cnn", "filters": [32, 64, 128], "dense": 256}),
     (DataFacts("image", (3, 300, 200), 500),
      {"type": "basic_cnn", "filters": [32, 64, 128], "dense": 128, "dropout": 0.1,
       "dense_dropout": 0.3, "batch_norm": True, "downscale": 5}),
@@ -37,6 +41,9 @@ def test_each_choice_is_one_line_with_its_reason():
         "auto: train.epochs = 10 (399 steps per epoch -> about 3000 steps, within [10, 100] "
         "epochs; early stopping on val_loss ends it sooner)",
         "auto: train.time_budget_s = 1020.0 (0.02 s per training sample, within [120, 3600] s)",
+        "auto: augment = {'preset': 'shifts', 'crop': {'padding': 1, 'p': 0.5}} (images -> small "
+        "random shifts, safe for any images; no flips (a mirrored digit or letter changes "
+        "meaning: augment.preset: natural adds them for photos); shifts of up to 1 px on 28 px)",
     ]
 
 
@@ -54,7 +61,8 @@ def test_what_the_config_names_is_kept():
                        "train": {"epochs": "auto", "time_budget_s": 30}})
     resolved = resolve_auto(cfg, DataFacts("table", (4,), 1000))
     assert (resolved.model.hidden, resolved.train.epochs, resolved.train.time_budget_s) == ([7], 100, 30)
-    fixed = load_config({"model": {"type": "mlp"}, "train": {"epochs": 3}})
+    fixed = load_config({"model": {"type": "mlp"}, "train": {"epochs": 3},
+                         "augment": {"preset": "none"}})
     assert resolve_auto(fixed, DataFacts("table", (4,), 1000)) is fixed
 
 
@@ -62,4 +70,38 @@ def test_choices_are_printed_on_request(capsys):
     resolve_auto(load_config({"train": {"epochs": 4}}), DataFacts("table", (4,), 100), echo=True)
     assert capsys.readouterr().err == ("auto: model = {'type': 'mlp', 'hidden': [64, 32], "
                                        "'dropout': 0.1} (table data -> an MLP; 100 training "
-                                       "samples (< 2000) -> small widths, light dropout)\n")
+                                       "samples (< 2000) -> small widths, light dropout)\n"
+                                       "auto: augment.preset = none (table data: augmentation "
+                                       "applies to images only)\n")
+
+
+FIXED = {"model": {"type": "mlp"}, "train": {"epochs": 3}}
+
+
+@pytest.mark.parametrize(("facts", "augment", "resolved"), [
+    # digits, photos, large images: shifts of about side / 28, never flips by default
+    (DataFacts("image", (1, 8, 8), 1000), {}, {"preset": "shifts", "crop": {"padding": 1, "p": 0.5}}),
+    (DataFacts("image", (3, 32, 32), 1000), {}, {"preset": "shifts", "crop": {"padding": 1, "p": 0.5}}),
+    (DataFacts("image", (1, 128, 128), 1000), {}, {"preset": "shifts", "crop": {"padding": 5, "p": 0.5}}),
+    # natural photos: flips too; ops the config gives are kept
+    (DataFacts("image", (3, 32, 32), 1000), {"preset": "natural"},
+     {"preset": "natural", "crop": {"padding": 1, "p": 0.5}, "hflip": {"p": 0.5}}),
+    (DataFacts("image", (3, 32, 32), 1000), {"preset": "natural", "crop": {"padding": 4}},
+     {"preset": "natural", "crop": {"padding": 4, "p": 1.0}, "hflip": {"p": 0.5}}),
+    # a config that names its ops chose its augmentation
+    (DataFacts("image", (1, 28, 28), 1000), {"rotate": {"degrees": 5}},
+     {"preset": "none", "rotate": {"degrees": 5.0, "p": 0.5}}),
+    (DataFacts("image", (1, 28, 28), 1000), {"preset": "none"}, {"preset": "none"}),
+    (DataFacts("text", (60,), 1000), {}, {"preset": "none"}),
+])
+def test_augmentation_preset_by_data(facts, augment, resolved):
+    cfg = resolve_auto(load_config({**FIXED, "augment": augment}), facts)
+    assert cfg.augment.model_dump(exclude_none=True) == resolved
+    assert resolve_auto(cfg, facts) is cfg  # resolved once for all: the run's record repeats
+
+
+def test_a_preset_on_tables_is_refused():
+    cfg = load_config({**FIXED, "augment": {"preset": "shifts"}})
+    with pytest.raises(ConfigError, match=r"^augment.preset: shifts applies to images only; this "
+                       r"data is table \(got shifts\). Use augment.preset: none$"):
+        resolve_auto(cfg, DataFacts("table", (4,), 100))

@@ -168,3 +168,20 @@ def test_overfitting_after_restore_best_says_so_instead_of_suggesting_early_stop
     assert diag.reasons[-1] == "early stopping already restored the weights of epoch 2, the best on validation"
     assert not any(a.startswith("Stop early") for a in diag.advice)
     assert any(a.startswith("Stop early") for a in diagnose(rows, task, "image", val_samples=500).advice)
+
+
+def test_an_early_stopped_run_is_not_told_to_train_longer():
+    """`make demo` (issue 20): early stopping ended the run 4 epochs after the best val_loss;
+    the last two epochs fell again (recovering from a bump) but never beat the best."""
+    h = _rows([0.9, 0.5, 0.3, 0.2, 0.15, 0.12, 0.1, 0.08], [0.8, 0.4, 0.2, 0.15, 0.25, 0.2, 0.18, 0.17],
+              [0.8, 0.9, 0.95, 0.97, 0.97, 0.98, 0.98, 0.98], [0.8, 0.9, 0.95, 0.97, 0.96, 0.97, 0.97, 0.97])
+    d = diagnose(h, TEN, "image", restored_epoch=3, val_samples=360, channels=1)
+    assert d.verdict == "good fit"
+    assert d.reasons[1:] == [
+        "val_loss rose from its minimum 0.15 (epoch 4) to 0.17 (epoch 8, +13%) while train loss "
+        "fell from 0.2 to 0.08; within the noise of validation accuracy, so not overfitting",
+        "val_loss was lowest at epoch 4 (0.15) and did not improve in the 4 epoch(s) after it: "
+        "more epochs would not help"]
+    assert d.advice == GOOD_FIT_ADVICE
+    # the same curves cut at the best epoch are still falling: there, more epochs are advised
+    assert diagnose(h[:4], TEN, "image", val_samples=360, channels=1).advice == TRAIN_LONGER_ADVICE

@@ -132,3 +132,21 @@ def test_basic_cnn_downscale_pools_the_input_first_and_cuts_the_flops():
     # the convolutions dominate: a quarter of the pixels is about a quarter of the FLOPs
     ratio = describe_model(pooled, (1, 128, 128))["flops"] / describe_model(full, (1, 128, 128))["flops"]
     assert 0.24 < ratio < 0.27
+
+
+def test_basic_cnn_stride_2_stem_halves_the_sides_and_cuts_the_flops():
+    cfg = BasicCNNConfig(filters=[4, 8], dense=8, downscale=2)
+    plain = build_model(cfg, input_shape=(1, 128, 128), num_outputs=3)
+    stem = build_model(cfg.model_copy(update={"stem_stride": 2}), input_shape=(1, 128, 128),
+                       num_outputs=3)
+    assert tuple(stem(torch.zeros(2, 1, 128, 128)).shape) == (2, 3)
+    strides = [m.stride[0] for m in stem.modules() if isinstance(m, nn.Conv2d)]
+    assert strides == [2, 1, 1, 1]  # only the first convolution
+    assert stem.classifier[1].in_features == 8 * 8 * 8  # 128 / 2 (pool) / 2 (stem) / 2 / 2
+    ratio = describe_model(stem, (1, 128, 128))["flops"] / describe_model(plain, (1, 128, 128))["flops"]
+    assert 0.24 < ratio < 0.27
+    # odd sides round up at the stem: 45 -> 23 -> 11 -> 5
+    odd = build_model(BasicCNNConfig(filters=[4, 8], dense=8, stem_stride=2), input_shape=(1, 45, 45),
+                      num_outputs=3)
+    assert odd.classifier[1].in_features == 8 * 5 * 5
+    assert tuple(odd(torch.zeros(1, 1, 45, 45)).shape) == (1, 3)

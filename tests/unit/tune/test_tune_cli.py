@@ -52,8 +52,9 @@ def test_bad_tune_input_is_one_line_before_any_trial(tmp_path, capsys):
         "key itself instead of tuning it (got [16])\n")
     url = "postgresql+psycopg://user:secret@127.0.0.1:1/db"
     assert main(["-w", ws, "tune", config, "--set", f"tune.storage={url}"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("error: tune.storage: cannot open the study database "
-                          "postgresql+psycopg://user:***@127.0.0.1:1/db: ") and err.count("\n") == 1
+    auto, error = capsys.readouterr().err.splitlines()  # the resolved augmentation, then one line
+    assert auto.startswith("auto: augment = {'preset': 'shifts'")
+    assert error.startswith("error: tune.storage: cannot open the study database "
+                            "postgresql+psycopg://user:***@127.0.0.1:1/db: ")
     with Store.open(tmp_path / "ws") as store:
         assert store.list_runs() == []

@@ -9,6 +9,7 @@ import time
 
 import pytest
 import yaml
+from tests.unit.tune.test_tune_workers import resolved
 
 from dlforge.cli import main
 from dlforge.config import load_config
@@ -29,7 +30,7 @@ def test_a_killed_search_resumes_where_it_stopped(tmp_path, capsys):
     config.write_text(yaml.safe_dump(RAW))
     proc = subprocess.Popen([sys.executable, "-m", "dlforge", "-w", str(ws), "tune", str(config),
                              "--worker", "-q"])
-    cfg = load_config(RAW)
+    cfg = resolved(load_config(RAW))  # the study is named by the resolved config, as search names it
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # kill it while its first trial trains
         time.sleep(0.5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dlforge.config import load_config
+from dlforge.config.auto import resolve_auto
 from dlforge.data.prepare import prepare_data
 from dlforge.errors import ConfigError, DlforgeError
 from dlforge.pipeline import run
@@ -83,9 +84,11 @@ def test_a_metric_the_task_does_not_log_fails_before_any_trial(tmp_path):
 
 def test_resume_closes_trials_a_killed_process_left_running(tmp_path):
     cfg = _cfg({"n_trials": 2, "space": LR})
+    data = prepare_data(cfg)
     with Store.open(tmp_path) as store:
-        open_study(cfg, store.sqlalchemy_url).ask()  # as if killed while training trial 0
-        result = search(cfg, prepare_data(cfg), store, progress=False, resume=True)
+        # as if killed while training trial 0; search names the study by the resolved config
+        open_study(resolve_auto(cfg, data.facts), store.sqlalchemy_url).ask()
+        result = search(cfg, data, store, progress=False, resume=True)
     assert [(t.number, t.state) for t in result.trials] == [(0, "failed"), (1, "complete"),
                                                            (2, "complete")]
     assert result.trials[0].reason == INTERRUPTED

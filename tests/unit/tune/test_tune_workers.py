@@ -13,11 +13,18 @@ import pytest
 import yaml
 
 from dlforge.config import load_config
+from dlforge.config.auto import resolve_auto
+from dlforge.data.prepare import prepare_data
 from dlforge.registry import Store
 from dlforge.tune.study import open_study
 
 POSTGRES_URL = os.environ.get("DLFORGE_TEST_POSTGRES_URL")
 N_TRIALS = 4
+
+
+def resolved(cfg):
+    """`cfg` with its `auto` choices made, as `search` names its study (tune/study.py)."""
+    return resolve_auto(cfg, prepare_data(cfg).facts)
 
 
 def _config(tmp_path) -> tuple[str, dict]:
@@ -56,7 +63,7 @@ def test_two_workers_share_one_study_no_trial_lost_none_run_twice(tmp_path, back
     workers = _two_workers(tmp_path / "ws", config, url)
     assert [w.returncode for w in workers] == [0, 0], [w.stderr for w in workers]
     with Store.open(tmp_path / "ws", url) as store:
-        study = open_study(load_config(raw), store.sqlalchemy_url)
+        study = open_study(resolved(load_config(raw)), store.sqlalchemy_url)
         runs = [r for r in store.list_runs(limit=500) if r.name.startswith(raw["name"] + "-trial-")]
     trials = [t for t in study.get_trials() if "surplus" not in t.user_attrs]
     assert sorted(t.number for t in trials) == list(range(N_TRIALS))
