@@ -40,5 +40,7 @@ class UpdateConfig(Section):
     lr_mult: float = Field(0.1, gt=0, le=1, description="Without update.lr: the source's train.lr times this.")
     max_forgetting: float | None = Field(
         0.02, ge=0, le=1, description="Gate: refuse an update whose accuracy (r2 for regression) on "
-        "the original model's test split drops by more than this; null: report only.")
+        "the original model's test split is more than this below its parent's or below the "
+        "original model's (both re-scored on the same rows, so a chain of updates cannot drift "
+        "away); null: report only.")
     watch: WatchConfig = Field(default_factory=WatchConfig, description="--watch DIR: batches of new files.")
