@@ -186,3 +186,12 @@ def test_lineage_names_the_excluded_samples():
     assert record["excluded"] == ["5"]  # sample 0 is a test sample and stays there
     assert "0" in data.splits.test.ids and "5" not in data.splits.train.ids
     assert record["samples"] == len(data.splits.train) == data.splits.info["counts"]["train"] - 1 == 123
+
+
+def test_lineage_of_a_streamed_split_counts_the_whole_split_not_the_sample_in_memory():
+    from types import SimpleNamespace
+
+    from dlforge.candidate.train import _trained_on
+
+    splits = SimpleNamespace(train=[0] * 5, info={"streamed": {"train": 23, "in_memory": 5}})
+    assert _trained_on(SimpleNamespace(splits=splits)) == {"splits": "train", "samples": 23}
