@@ -27,15 +27,12 @@ client under 10 ms (28x28 inputs).
 from __future__ import annotations
 
 import argparse
-import http.client
-import itertools
 import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,21 +44,22 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_line, machine_line  # noqa: E402
+from serving_load import MODEL, SIDE  # noqa: E402
 
-MODEL = "bench"
-SIDE = 28
 BATCHED = {"max_batch": 32, "max_wait_ms": 5.0}  # serve.max_wait_ms at its default
 UNBATCHED = {"max_batch": 1, "max_wait_ms": 0.0}
 PYTHON_STACK = ("--loop", "asyncio", "--http", "h11")
-# (name, serve settings, dlforge serve options, [(encoding, clients)]). serve.threads left at
-# its default (physical cores - 1: one on a 2-core machine) but in the last server, to show
-# what the default saves.
+# (name, serve settings, dlforge serve options, [(encoding, clients, load generator)]).
+# serve.threads left at its default but in the last server, to show what the default saves;
+# the "threads" load generator (the one before) once, to show what a client costs.
 SERVERS = (
-    ("micro-batching, asyncio + h11", BATCHED, PYTHON_STACK, [("json", 1), ("json", 32)]),
-    ("micro-batching", BATCHED, (), [("json", 1), ("b64", 1), ("json", 32), ("b64", 32),
-                                     ("npy", 32)]),
-    ("batch-1", UNBATCHED, (), [("json", 32), ("b64", 32)]),
-    ("micro-batching, serve.threads=2", {**BATCHED, "threads": 2}, (), [("b64", 32)]),
+    ("micro-batching, asyncio + h11", BATCHED, PYTHON_STACK,
+     [("json", 1, "asyncio"), ("json", 32, "asyncio")]),
+    ("micro-batching", BATCHED, (),
+     [("json", 1, "asyncio"), ("b64", 1, "asyncio"), ("json", 32, "asyncio"),
+      ("b64", 32, "asyncio"), ("npy", 32, "asyncio"), ("b64", 32, "threads")]),
+    ("batch-1", UNBATCHED, (), [("json", 32, "asyncio"), ("b64", 32, "asyncio")]),
+    ("micro-batching, serve.threads=1", {**BATCHED, "threads": 1}, (), [("b64", 32, "asyncio")]),
 )
 IN_PROCESS_32 = "in-process Predictor.predict, batch 32"
 
@@ -90,16 +88,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(workspace: Path, settings: dict[str, float],
-           options: tuple[str, ...] = ()) -> Iterator[tuple[str, int]]:
-    """A `dlforge serve` process with `settings` and command-line `options`; yields its base
-    URL and process id once it is ready."""
+def server(workspace: Path, settings: dict[str, float], options: tuple[str, ...] = (),
+           env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """A `dlforge serve` process with `settings`, command-line `options` and environment
+    `env` (default this process's); yields its base URL and process id once it is ready."""
     port = free_port()
     sets = [arg for key, value in settings.items() for arg in ("--set", f"serve.{key}={value}")]
     proc = subprocess.Popen(
         [sys.executable, "-m", "dlforge", "-w", str(workspace), "serve", "--model",
          f"{MODEL}@production", "--port", str(port), "--log-level", "error", *options, *sets],
-        stderr=subprocess.DEVNULL)
+        stderr=subprocess.DEVNULL, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -117,79 +115,15 @@ def server(workspace: Path, settings: dict[str, float],
         proc.wait(timeout=30)
 
 
-def request_body(encoding: str) -> tuple[bytes, str]:
-    """One 28x28 image as a predict body in `encoding` (json, b64, npy), and its content type."""
-    from dlforge.serve.arrays import NPY_TYPE, encode_b64, encode_npy
-
-    image = np.random.default_rng(1).integers(0, 256, (1, SIDE, SIDE), dtype=np.uint8)
-    if encoding == "json":
-        return json.dumps({"inputs": image.tolist()}).encode(), "application/json"
-    if encoding == "b64":
-        return json.dumps(encode_b64(image)).encode(), "application/json"
-    return encode_npy(image), NPY_TYPE
-
-
-def _load(base: str, clients: int, requests: int, seconds: float,
-          encoding: str = "json") -> dict[str, object]:
-    """Latencies of up to `requests` predicts from `clients` threads, stopping after `seconds`.
-
-    Each client is a thread with one keep-alive `http.client` connection: ~0.3 ms of client
-    CPU per request here, where httpx's AsyncClient took ~10 ms and so measured itself.
-    """
-    content, content_type = request_body(encoding)
-    host, port = base.removeprefix("http://").split(":")
-    path = f"/v1/models/{MODEL}/predict"
-    latencies: list[float] = []
-    counter = itertools.count()  # shared: the clients stop after `requests` in total
-    start_line = threading.Barrier(clients + 1, timeout=120)
-    errors: list[BaseException] = []
-
-    def client() -> None:
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
-        try:
-            _post(conn, path, content, content_type)  # warm up the connection and the server
-            start_line.wait()
-            stop_at = time.perf_counter() + seconds
-            while next(counter) < requests and time.perf_counter() < stop_at:
-                begin = time.perf_counter()
-                _post(conn, path, content, content_type)
-                latencies.append(time.perf_counter() - begin)  # list.append is atomic
-        except Exception as exc:  # reported by the main thread, which would wait otherwise
-            errors.append(exc)
-            start_line.abort()
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    try:
-        start_line.wait()
-    except threading.BrokenBarrierError:
-        pass
-    begin = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise RuntimeError(f"{len(errors)} client(s) failed; the first: {errors[0]!r}")
-    return {"latencies": latencies, "elapsed": time.perf_counter() - begin}
-
-
-def _post(conn: http.client.HTTPConnection, path: str, content: bytes, content_type: str) -> None:
-    conn.request("POST", path, body=content, headers={"Content-Type": content_type})
-    response = conn.getresponse()
-    response.read()
-    if response.status != 200:
-        raise RuntimeError(f"predict answered {response.status}")
-
-
-def load_in_child(base: str, clients: int, requests: int, seconds: float,
-                  encoding: str) -> dict[str, object]:
-    """Run the load generator in its own process (its own GIL), return its measurements."""
+def load_in_child(base: str, clients: int, requests: int, seconds: float, encoding: str,
+                  client: str) -> dict[str, object]:
+    """Run the load generator (benchmarks/serving_load.py) in its own process, return its
+    measurements (latencies, elapsed seconds, its own CPU ms per request)."""
     job = json.dumps({"base": base, "clients": clients, "requests": requests, "seconds": seconds,
-                      "encoding": encoding})
-    out = subprocess.run([sys.executable, __file__, "--load", job], check=True,
-                         capture_output=True, text=True)
+                      "encoding": encoding, "client": client})
+    script = Path(__file__).resolve().parent / "serving_load.py"
+    out = subprocess.run([sys.executable, str(script), job], check=True, capture_output=True,
+                         text=True)
     return json.loads(out.stdout)
 
 
@@ -219,28 +153,37 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
 
 
 def row(name: str, clients: int, latencies: list[float], per_second: float, batch: float,
-        cpu_ms: tuple[float, float] | None = None) -> dict:
+        cpu_ms: tuple[float, float] | None = None, client_ms: float | None = None) -> dict:
     p50, p99 = np.percentile(np.array(latencies) * 1000, [50, 99])
     return {"name": name, "clients": clients, "rate": per_second, "p50": p50, "p99": p99,
-            "batch": batch, "n": len(latencies), "cpu": cpu_ms}
+            "batch": batch, "n": len(latencies), "cpu": cpu_ms, "client": client_ms}
 
 
-def http_rows(workspace: Path, server_row: tuple, requests: int, seconds: float) -> list[dict]:
-    """One server, loaded in turn by each (encoding, clients) of its row in `SERVERS`."""
+def http_rows(workspace: Path, server_row: tuple, requests: int, seconds: float,
+              env: dict[str, str] | None = None) -> list[dict]:
+    """One server, loaded in turn by each (encoding, clients, client) of its row in `SERVERS`."""
     name, settings, options, loads = server_row
-    rows = []
-    with server(workspace, settings, options) as (base, pid):
-        for encoding, clients in loads:
-            inputs, passes = batch_counts(base)
-            before = cpu_seconds(pid)
-            got = load_in_child(base, clients, requests, seconds, encoding)
-            after = cpu_seconds(pid)  # the warm-up requests are in, a few of 100s
-            inputs_after, passes_after = batch_counts(base)
-            n = len(got["latencies"])
-            cpu = tuple(1000 * (a - b) / (n + clients) for a, b in zip(after, before, strict=True))
-            rows.append(row(f"{name}, {encoding}", clients, got["latencies"], n / got["elapsed"],
-                            (inputs_after - inputs) / max(1.0, passes_after - passes), cpu))
-    return rows
+    with server(workspace, settings, options, env) as (base, pid):
+        return [load_row(base, pid, f"{name}, {encoding}" + ("" if client == "asyncio" else
+                                                             f", {client} client"),
+                         (encoding, clients, client), requests, seconds)
+                for encoding, clients, client in loads]
+
+
+def load_row(base: str, pid: int, name: str, load: tuple[str, int, str], requests: int,
+             seconds: float) -> dict:
+    """One load (encoding, clients, load generator) on the server at `base` (process `pid`)."""
+    encoding, clients, client = load
+    inputs, passes = batch_counts(base)
+    before = cpu_seconds(pid)
+    got = load_in_child(base, clients, requests, seconds, encoding, client)
+    after = cpu_seconds(pid)  # the warm-up requests are in, a few of 100s
+    inputs_after, passes_after = batch_counts(base)
+    n = len(got["latencies"])
+    cpu = tuple(1000 * (a - b) / (n + clients) for a, b in zip(after, before, strict=True))
+    return row(name, clients, got["latencies"], n / got["elapsed"],
+               (inputs_after - inputs) / max(1.0, passes_after - passes), cpu,
+               got["client_cpu_ms"])
 
 
 def in_process_rows(workspace: Path, calls: int) -> list[dict]:
@@ -272,27 +215,41 @@ def in_process_rows(workspace: Path, calls: int) -> list[dict]:
 
 def report(rows: list[dict]) -> None:
     print("| setting, encoding | clients | requests/s | p50 ms | p99 ms | mean batch | server CPU "
-          "ms/request: event loop + other threads | requests |")
-    print("|---|---|---|---|---|---|---|---|")
+          "ms/request: event loop + other threads | client CPU ms/request | requests |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         cpu = "" if r["cpu"] is None else f"{sum(r['cpu']):.2f} = {r['cpu'][0]:.2f} + {r['cpu'][1]:.2f}"
+        client = "" if r["client"] is None else f"{r['client']:.3f}"
         print(f"| {r['name']} | {r['clients']} | {r['rate']:.0f} | {r['p50']:.1f} | "
-              f"{r['p99']:.1f} | {r['batch']:.1f} | {cpu} | {r['n']} |")
+              f"{r['p99']:.1f} | {r['batch']:.1f} | {cpu} | {client} | {r['n']} |")
+    print("(in-process rows: requests/s = samples/s)")
+    for line in target_lines(rows):
+        print(line)
+
+
+def target_lines(rows: list[dict]) -> list[str]:
+    """The issue's three targets, each with its ratio and verdict, and the load generator's cost."""
     rate = {(r["name"], r["clients"]): r["rate"] for r in rows}
     in_process = next(r["rate"] for r in rows if r["name"].startswith(IN_PROCESS_32))
+    lines = []
     for encoding in ("json", "b64"):
         ratio = rate[(f"micro-batching, {encoding}", 32)] / rate[(f"batch-1, {encoding}", 32)]
-        print(f"target: micro-batching >= 3x batch-1 requests/s at 32 clients ({encoding}): "
-              f"{ratio:.2f}x, {_met(ratio >= 3)}")
+        lines.append(f"target: micro-batching >= 3x batch-1 requests/s at 32 clients "
+                     f"({encoding}): {ratio:.2f}x, {_met(ratio >= 3)}")
     for name, clients in rate:
         if clients == 32 and name.startswith("micro-batching"):
             share = rate[(name, 32)] / in_process
-            print(f"target: HTTP >= 60 % of in-process batch 32 ({in_process:.0f} samples/s): "
-                  f"{name}: {share:.0%}, {_met(share >= 0.6)}")
+            lines.append(f"target: HTTP >= 60 % of in-process batch 32 ({in_process:.0f} "
+                         f"samples/s): {name}: {share:.0%}, {_met(share >= 0.6)}")
     p99 = next(r["p99"] for r in rows if r["name"] == "micro-batching, json" and r["clients"] == 1)
-    print(f"target: p99 at 1 client < 10 ms (micro-batching server, json): {p99:.1f} ms, "
-          f"{_met(p99 < 10)}")
-    print("(in-process rows: requests/s = samples/s)")
+    lines.append(f"target: p99 at 1 client < 10 ms (micro-batching server, json): {p99:.1f} ms, "
+                 f"{_met(p99 < 10)}")
+    client = {r["name"]: r["client"] for r in rows if r["clients"] == 32}
+    if "micro-batching, b64, threads client" in client:
+        lines.append(f"load generator CPU per request (micro-batching, b64, 32 clients): "
+                     f"asyncio {client['micro-batching, b64']:.3f} ms, threads (before) "
+                     f"{client['micro-batching, b64, threads client']:.3f} ms")
+    return lines
 
 
 def _met(ok: bool) -> str:
@@ -302,13 +259,7 @@ def _met(ok: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Fewer requests (a smoke run).")
-    parser.add_argument("--load", help=argparse.SUPPRESS)  # the load generator's child process
     args = parser.parse_args()
-    if args.load:
-        job = json.loads(args.load)
-        print(json.dumps(_load(job["base"], job["clients"], job["requests"], job["seconds"],
-                               job.get("encoding", "json"))))
-        return
     requests, seconds = (200, 5.0) if args.quick else (3000, 15.0)
     print(machine_line(), flush=True)
     print(cpu_line(), flush=True)

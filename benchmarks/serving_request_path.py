@@ -24,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line  # noqa: E402
-from serving import MODEL, cpu_line, register, request_body  # noqa: E402
+from serving import cpu_line, register  # noqa: E402
+from serving_load import MODEL, request_body  # noqa: E402
 
 CLIENTS = 32
 ENCODINGS = ("json", "b64", "npy")
