@@ -21,6 +21,7 @@ from dlforge.registry.refs import parse_ref
 from dlforge.serve.deps import TOKEN_ENV
 from dlforge.serve.drift import DriftMonitor
 from dlforge.serve.errors import install_handlers
+from dlforge.serve.fastpath import install_fast_predict
 from dlforge.serve.metrics import ServeMetrics
 from dlforge.serve.middleware import BodyLimit, Observe
 from dlforge.serve.models import ModelCache
@@ -105,6 +106,7 @@ def create_app(store: Store, settings: ServeConfig, *, models: Sequence[str] = (
     app.state.max_pixels = max_pixels
     app.include_router(models_router)
     app.include_router(router)
+    install_fast_predict(app)
     install_handlers(app)
     install_openapi(app, (models_router, router), protect_reads=settings.protect_reads,
                     max_items=max_items)

@@ -13,6 +13,7 @@ from dlforge.registry.records import json_safe
 from dlforge.serve.arrays import NPY_TYPE
 from dlforge.serve.deps import ModelsDep, StoreDep, read_access, require_token
 from dlforge.serve.inputs import read_body, to_batch
+from dlforge.serve.models import ModelCache
 from dlforge.serve.schemas import (
     AliasRequest,
     AliasResponse,
@@ -66,6 +67,17 @@ async def predict(request: Request, name: ModelName,
                   ) -> Response:
     """Predict with the version `name` points at: JSON ``{"inputs": [...]}``, images as base64
     bytes (``{"inputs": {"b64", "dtype", "shape"}}``) or a .npy body, or image files."""
+    return await predict_response(request, name, models, top_k)
+
+
+async def predict_response(request: Request, name: str, models: ModelCache,
+                           top_k: int | None) -> Response:
+    """The predict endpoint's work once its parameters are checked (shared with the fast
+    path of `serve/fastpath.py`).
+
+    Raises:
+        DataError: bad input; NotFoundError: an unknown model, version or alias.
+    """
     body = await read_body(request, request.app.state.max_items)
     loaded = await models.get(name)
     batch = to_batch(body, loaded.predictor, top_k, request.app.state.max_pixels)
