@@ -129,3 +129,30 @@ def test_the_wait_is_paid_only_after_a_batch_with_company():
     assert rec.batches == [["first"], ["lone"], ["a", "b"], ["next"]]
     assert first >= 0.29 and after_pair >= 0.29
     assert lone < 0.2 and pair < 0.2
+
+
+def test_the_next_batch_is_gathered_while_a_forward_pass_runs():
+    passes: list[tuple[list, float]] = []
+
+    def slow(items):  # a forward pass of 0.5 s
+        passes.append((list(items), time.perf_counter()))
+        time.sleep(0.5)
+        return [{"echo": item} for item in items]
+
+    async def scenario() -> float:
+        batcher = MicroBatcher(slow, max_batch=4, max_wait_ms=400)
+        batcher.start()
+        first = asyncio.gather(*(batcher.submit([t], "list", 1) for t in "ab"))
+        await asyncio.sleep(0.5)  # [a, b] waited 0.4 s for company and runs until ~0.9 s
+        second = asyncio.gather(*(batcher.submit([t], "list", 1) for t in "cd"))
+        await first
+        start = time.perf_counter()
+        await second
+        await batcher.close()
+        return time.perf_counter() - start
+
+    after_first = run(scenario())
+    assert [items for items, _ in passes] == [["a", "b"], ["c", "d"]]
+    # [c, d] gathered during the first pass: it starts when that pass ends, without waiting
+    # another 0.4 s for company (which would end it 0.9 s after the first)
+    assert 0.45 <= after_first < 0.75
