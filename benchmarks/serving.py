@@ -8,15 +8,18 @@ real `dlforge serve --model bench@production` on a free loopback port once per s
 `SERVERS`: micro-batching (`serve.max_batch` 32, `max_wait_ms` 5) on uvicorn's pure-Python
 stack (`--loop asyncio --http h11`, the stack before uvloop and httptools were dependencies)
 and on the default one, batch-1 (`serve.max_batch` 1), and micro-batching with
-`serve.threads=2`. A load generator in its own process (threads, one keep-alive connection
-each) sends single-image predicts in each encoding of the row (JSON pixel list, base64 uint8,
-.npy uint8) from 1 or 32 concurrent clients, each row bounded by a request count and a time
-cap. The server's CPU time per request comes from /proc (it does not depend on what else the
-machine runs), split into the event-loop thread (HTTP, routing, parsing, responses) and the
-other threads (the inference thread: preprocessing, forward pass, prediction dicts). Beside
-them, the same model in this process: `Predictor.predict` at batch 1 and 32.
+`serve.threads=2`. The load generator (benchmarks/serving_load.py, its own process: one
+uvloop event loop, a keep-alive raw stream per client, the request encoded once) sends
+single-image predicts in each encoding of the row (JSON pixel list, base64 uint8, .npy uint8)
+from 1 or 32 concurrent clients, each row bounded by a request count and a time cap; one row
+repeats a load with the thread-per-client `http.client` generator used before, to show what a
+client costs. The server's CPU time per request comes from /proc (it does not depend on what
+else the machine runs), split into the event-loop thread (HTTP, routing, parsing, responses)
+and the other threads (the inference thread: preprocessing, forward pass, prediction dicts);
+the client's CPU time per request is its process's. Beside them, the same model in this
+process: `Predictor.predict` at batch 1 and 32.
 
-    .venv/bin/python benchmarks/serving.py            # ~5 min on a shared 2-core machine
+    .venv/bin/python benchmarks/serving.py            # ~4 min on a quiet 2-core machine
     .venv/bin/python benchmarks/serving.py --quick    # a smoke run
 
 Targets: micro-batching gives >= 3x the requests/s of batch-1 serving at 32 clients; HTTP
@@ -50,7 +53,7 @@ BATCHED = {"max_batch": 32, "max_wait_ms": 5.0}  # serve.max_wait_ms at its defa
 UNBATCHED = {"max_batch": 1, "max_wait_ms": 0.0}
 PYTHON_STACK = ("--loop", "asyncio", "--http", "h11")
 # (name, serve settings, dlforge serve options, [(encoding, clients, load generator)]).
-# serve.threads left at its default but in the last server, to show what the default saves;
+# serve.threads left at its default (physical cores - 1) but in the last server;
 # the "threads" load generator (the one before) once, to show what a client costs.
 SERVERS = (
     ("micro-batching, asyncio + h11", BATCHED, PYTHON_STACK,
@@ -59,7 +62,7 @@ SERVERS = (
      [("json", 1, "asyncio"), ("b64", 1, "asyncio"), ("json", 32, "asyncio"),
       ("b64", 32, "asyncio"), ("npy", 32, "asyncio"), ("b64", 32, "threads")]),
     ("batch-1", UNBATCHED, (), [("json", 32, "asyncio"), ("b64", 32, "asyncio")]),
-    ("micro-batching, serve.threads=1", {**BATCHED, "threads": 1}, (), [("b64", 32, "asyncio")]),
+    ("micro-batching, serve.threads=2", {**BATCHED, "threads": 2}, (), [("b64", 32, "asyncio")]),
 )
 IN_PROCESS_32 = "in-process Predictor.predict, batch 32"
 
@@ -187,7 +190,9 @@ def load_row(base: str, pid: int, name: str, load: tuple[str, int, str], request
 
 
 def in_process_rows(workspace: Path, calls: int) -> list[dict]:
-    """`Predictor.predict` in this process at batch 1 and 32 (the model without HTTP)."""
+    """`Predictor.predict` in this process at batch 1 and 32 on torch's default threads (the
+    targets' reference), and at batch 32 on one thread (the server's inference thread on a
+    2-core machine): the model without HTTP, about `calls` samples per row."""
     import torch
 
     from dlforge.registry import Predictor, Store, load_bundle
@@ -195,21 +200,22 @@ def in_process_rows(workspace: Path, calls: int) -> list[dict]:
     with Store.open(workspace) as store:
         version = store.get_version(MODEL, "production")
     predictor = Predictor(load_bundle(version.bundle_path), version=version)
+    default_threads = torch.get_num_threads()
     rows = []
-    for batch in (1, 32):
+    for batch, threads in ((1, default_threads), (32, default_threads), (32, 1)):
+        torch.set_num_threads(threads)
         images = np.random.default_rng(1).integers(0, 256, (batch, SIDE, SIDE)).astype(np.float32)
         for _ in range(3):
             predictor.predict(images)
         latencies = []
-        for _ in range(max(5, calls // batch)):
+        for _ in range(max(20, calls // batch)):
             start = time.perf_counter()
             predictor.predict(images)
             latencies.append(time.perf_counter() - start)
-        name = f"in-process Predictor.predict, batch {batch}"
-        if batch == 32:
-            name = IN_PROCESS_32
-        name += f", {torch.get_num_threads()} threads"
-        rows.append(row(name, 1, latencies, batch * len(latencies) / sum(latencies), batch))
+        name = IN_PROCESS_32 if batch == 32 else f"in-process Predictor.predict, batch {batch}"
+        rows.append(row(f"{name}, {threads} thread{'s' if threads > 1 else ''}", 1, latencies,
+                        batch * len(latencies) / sum(latencies), batch))
+    torch.set_num_threads(default_threads)
     return rows
 
 
@@ -267,7 +273,7 @@ def main() -> None:
         os.environ.pop("DLFORGE_SERVE_TOKEN", None)
         workspace = register(Path(tmp))
         rows = [r for server_row in SERVERS for r in http_rows(workspace, server_row, requests, seconds)]
-        rows += in_process_rows(workspace, requests // 10)
+        rows += in_process_rows(workspace, requests)
     report(rows)
     print(machine_line())
 
