@@ -12,16 +12,21 @@ Three figures from one run (Fashion-MNIST, 28x28x1, batch 128, Adam 1e-3):
    accuracy target, beside the naive loop (PyTorch's default initialisation, Adam 1e-3)
    on the same split.
 
-`--variants` also measures, each in a fresh process, the hand loop under single settings
-(malloc thresholds, channels_last, flushed denormals, 1 thread, torch.compile, bfloat16
-autocast) for the CNN and the 1024-512-256-128-64 MLP.
+Figure 3 runs with `--tta` (about 15 minutes more). `--variants` also measures, each in a
+fresh process, the hand loop under single settings (malloc thresholds, channels_last, flushed
+denormals, 1 thread, torch.compile, bfloat16 autocast) for the CNN and the
+1024-512-256-128-64 MLP.
 
-It prints the CPU model and features (bf16, AMX, AVX-512, VNNI), the fp32 matmul ceiling
-(a 2048^3 fp32 matmul on the same threads) and the share of it each loop's training reaches.
-`--precision fp32` forces dlforge's path to fp32 (the path of CPUs without native bf16).
+It prints the CPU model and features (bf16, AMX, AVX-512, VNNI), the ISA the kernels really
+use (ATen's capability, oneDNN's ISA and convolution kernel, MKL's limit), whether dlforge
+sees native bf16, the fp32 ceiling (the best GFLOP/s of several GEMM shapes, batched GEMMs
+and oneDNN 1x1 convolutions on the same threads, `_common.fp32_ceiling`) and the share of it
+each loop's training reaches. `--precision fp32` forces dlforge's path to fp32; `--isa avx2`
+re-executes the script with oneDNN, ATen and MKL limited to AVX2, an EMULATION of a CPU
+without AVX-512 and bf16 on this one (same cores, clock and caches; `auto` then picks fp32).
 
-    .venv/bin/python benchmarks/trainer_overhead.py [--quick] [--variants] [--skip-tta]
-        [--precision fp32]
+    .venv/bin/python benchmarks/trainer_overhead.py [--quick] [--isa native|avx2]
+        [--precision auto|fp32] [--tta] [--variants]
 """
 
 from __future__ import annotations
