@@ -107,6 +107,9 @@ def cpu_has_native_bf16() -> bool:
     A process whose oneDNN is limited to an ISA without bf16 (``ONEDNN_MAX_CPU_ISA=AVX2``, how
     the benchmarks emulate a CPU without it) counts as a CPU without it.
 
+    Returns:
+        False also on torch builds without oneDNN or without these checks; never raises.
+
     Example:
         >>> isinstance(cpu_has_native_bf16(), bool)
         True
