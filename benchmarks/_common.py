@@ -53,12 +53,82 @@ def cpu_line() -> str:
     return f"CPU: {model}; " + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in CPU_FLAGS)
 
 
-def matmul_ceiling(n: int = 2048, repeats: int = 5) -> float:
-    """The fp32 matmul ceiling on this process's threads: GFLOP/s of the best of `repeats`
-    `n x n @ n x n` products (2 n^3 FLOPs each)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)  # warm-up: the first call picks the kernel
-    return 2 * n**3 / 1e9 * best_rate(lambda: (torch.mm(a, b), 1)[1], repeats)
+# A CPU without AVX-512 (and so without AVX512-BF16), emulated on this one: oneDNN, ATen's
+# kernels and MKL each read their ISA limit once, when torch loads, so the environment must be
+# set before the process starts (`use_isa` re-executes the script).
+ISA_ENV = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+                    "MKL_ENABLE_INSTRUCTIONS": "AVX2"}}
+_PROBE = ("import torch; torch.nn.Conv2d(32, 32, 3)(torch.randn(8, 32, 28, 28)); "
+          "print('aten:' + torch.backends.cpu.get_cpu_capability())")
+
+
+def use_isa(isa: str) -> None:
+    """Re-execute this script with `ISA_ENV[isa]` set, unless `isa` is ``native`` or the
+    environment already holds it (the re-executed process)."""
+    env = ISA_ENV.get(isa, {})
+    if all(os.environ.get(k) == v for k, v in env.items()):
+        return
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **env})
+
+
+def isa_line() -> str:
+    """The ISA the kernels actually use, read from a fresh process: ATen's CPU capability,
+    oneDNN's ISA and convolution implementation (ONEDNN_VERBOSE), MKL's instruction limit."""
+    out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
+                         env={**os.environ, "ONEDNN_VERBOSE": "1"}).stdout
+    isa = next((line.split("isa:", 1)[1] for line in out.splitlines() if "isa:" in line), "?")
+    conv = next((line.split(",")[6] for line in out.splitlines() if ",convolution," in line), "?")
+    aten = next((line[5:] for line in out.splitlines() if line.startswith("aten:")), "?")
+    emulated = any(k in os.environ for k in ISA_ENV["avx2"])
+    return (f"effective ISA{' (EMULATED by environment limits)' if emulated else ''}: ATen {aten}; "
+            f"oneDNN {isa}, conv {conv}; MKL {os.environ.get('MKL_ENABLE_INSTRUCTIONS', 'its own choice')}")
+
+
+# (label, batch, m, k, n): square GEMMs, the Basic CNN's own shapes (the 3136x512 dense layer
+# at batch 128; a 3x3 convolution's im2col product, 128 x 14 x 14 rows), and batched GEMMs.
+CEILING_SHAPES = (
+    ("1024^3", 1, 1024, 1024, 1024), ("2048^3", 1, 2048, 2048, 2048),
+    ("4096x1024x4096", 1, 4096, 1024, 4096), ("128x3136x512 (dense)", 1, 128, 3136, 512),
+    ("25088x576x64 (conv im2col)", 1, 25088, 576, 64),
+    ("32 x 512^3 (batched)", 32, 512, 512, 512), ("256 x 128^3 (batched)", 256, 128, 128, 128),
+)
+# (label, m, k, n): GEMMs run by oneDNN as 1x1 convolutions (m = pixels, k = in, n = out
+# channels); torch.mm goes to MKL, whose dispatch on non-Intel CPUs may pick slower kernels.
+ONEDNN_GEMMS = (("1x1 conv 25088x256x256 (oneDNN)", 25088, 256, 256),
+                ("1x1 conv 6272x1024x1024 (oneDNN)", 6272, 1024, 1024))
+
+
+def gemm_gflops(batch: int, m: int, k: int, n: int, repeats: int = 3) -> float:
+    """Best GFLOP/s of `repeats` fp32 products `(batch x) m x k @ k x n` (2 m k n FLOPs each),
+    after a warm-up call that picks the kernel; `torch.bmm` when `batch > 1`."""
+    a, b = torch.randn(batch, m, k), torch.randn(batch, k, n)
+    mul = torch.bmm if batch > 1 else (lambda x, y: torch.mm(x[0], y[0]))
+    calls = max(1, int(2e9 // (2 * batch * m * k * n)))  # about 2 GFLOP per timed call
+    mul(a, b)
+    rate = best_rate(lambda: [mul(a, b) for _ in range(calls)] and calls, repeats)
+    return 2 * batch * m * k * n / 1e9 * rate
+
+
+@torch.no_grad()
+def conv1x1_gflops(m: int, k: int, n: int, repeats: int = 3) -> float:
+    """Best GFLOP/s of a 1x1 convolution, channels_last (a GEMM m x k @ k x n in oneDNN)."""
+    side = int(m ** 0.5)
+    x = torch.randn(m // (side * side), k, side, side).contiguous(memory_format=torch.channels_last)
+    conv = nn.Conv2d(k, n, 1, bias=False).to(memory_format=torch.channels_last)
+    flops = 2 * x.shape[0] * side * side * k * n
+    calls = max(1, int(2e9 // flops))
+    conv(x)
+    return flops / 1e9 * best_rate(lambda: [conv(x) for _ in range(calls)] and calls, repeats)
+
+
+def fp32_ceiling() -> tuple[float, str, dict[str, float]]:
+    """The fp32 ceiling on this process's threads: the best GFLOP/s over `CEILING_SHAPES`
+    (MKL's single and batched GEMMs) and `ONEDNN_GEMMS`. Returns (best GFLOP/s, its shape's
+    label, GFLOP/s per label)."""
+    rates = {label: gemm_gflops(b, m, k, n) for label, b, m, k, n in CEILING_SHAPES}
+    rates |= {label: conv1x1_gflops(m, k, n) for label, m, k, n in ONEDNN_GEMMS}
+    best = max(rates, key=rates.get)
+    return rates[best], best, rates
 
 
 def train_gflops_per_sample(model: nn.Module, input_shape: tuple[int, ...]) -> float:

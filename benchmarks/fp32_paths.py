@@ -5,10 +5,17 @@ settings measured in the same process, alternating A and B round by round (round
 both up and is dropped); the median ratio over the rounds is reported (> 1: B is faster).
 
 - training: `fit` (train.precision fp32) with channels_last off (A) vs on (B), one epoch each;
-- evaluation (batch 1024): eager (A) vs torch.compile'd (B) forward passes, and the margin
-  tracker's old no_grad contiguous pass (A) vs inference_mode + channels_last (B).
+  `fit` of an eager (A) vs a torch.compile'd (B) model (its compile time printed apart);
+- evaluation (batch 1024, inference_mode, channels_last, as `fit` validates): eager (A) vs
+  torch.compile'd (B), and vs compiled with inductor freezing (weights as constants: oneDNN
+  weight prepacking and conv+ReLU fusion); the margin tracker's old no_grad contiguous pass (A)
+  vs inference_mode + channels_last (B).
 
-    .venv/bin/python benchmarks/fp32_paths.py [--samples 2560] [--rounds 5]
+`--isa avx2` runs it under the AVX2 emulation of trainer_overhead.py; `--only compile` or
+`--only eval` skips the other pairs.
+
+    .venv/bin/python benchmarks/fp32_paths.py [--samples 2560] [--rounds 5] [--isa avx2]
+        [--only all|compile|eval]
 """
 
 from __future__ import annotations
@@ -49,6 +56,22 @@ def paired(a, b, rounds: int) -> float:
     return statistics.median(ratios)
 
 
+def compile_train_ab(x, y, rounds: int) -> float:
+    """`fit` (fp32, channels_last) of an eager model (A) vs the same model torch.compile'd (B)."""
+    loader = BatchLoader(x, y, batch_size=128, shuffle=True, seed=0)
+    eager = C.build("cnn", "glorot")
+    compiled = torch.compile(C.build("cnn", "glorot"))
+    cfg = TrainConfig(epochs=1, early_stopping=False, precision="fp32")
+
+    def epoch(model):
+        return lambda: fit(model, Loaders(train=loader, val=None), cfg, TASK, device="cpu",
+                           progress=False)
+    start = time.perf_counter()
+    epoch(compiled)()
+    print(f"  (compiling the training step took {time.perf_counter() - start:.1f} s with its first epoch)")
+    return paired(epoch(eager), epoch(compiled), rounds)
+
+
 def train_ab(x, y, rounds: int) -> float:
     loader = BatchLoader(x, y, batch_size=128, shuffle=True, seed=0)
     models = {cl: C.build("cnn", "glorot") for cl in ("off", "on")}
@@ -70,29 +93,48 @@ def forward_all(model, x, channels_last: bool = False) -> None:
 def eval_ab(x, rounds: int) -> dict[str, float]:
     model = C.build("cnn", "glorot").eval()
     cl_model = C.build("cnn", "glorot").eval().to(memory_format=torch.channels_last)
-    compiled = torch.compile(model)
-    forward_all(compiled, x)  # compile before timing
 
-    def inference_cl():
-        with torch.inference_mode():
-            forward_all(cl_model, x, channels_last=True)
-    return {"compile": paired(lambda: forward_all(model, x), lambda: forward_all(compiled, x), rounds),
-            "tracker": paired(lambda: forward_all(model, x), inference_cl, rounds)}
+    def inference(m):
+        def run():
+            with torch.inference_mode():
+                forward_all(m, x, channels_last=True)
+        return run
+    compiled = torch.compile(cl_model)
+    start = time.perf_counter()
+    inference(compiled)()  # compile before timing
+    print(f"  (compiling evaluation took {time.perf_counter() - start:.1f} s)")
+    torch._inductor.config.freezing = True  # weights as constants: oneDNN prepacking, conv+ReLU fused
+    frozen = torch.compile(C.build("cnn", "glorot").eval().to(memory_format=torch.channels_last))
+    inference(frozen)()
+    torch._inductor.config.freezing = False
+    return {"compile": paired(inference(cl_model), inference(compiled), rounds),
+            "freezing": paired(inference(cl_model), inference(frozen), rounds),
+            "tracker": paired(lambda: forward_all(model, x), inference(cl_model), rounds)}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=2560)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--isa", choices=("native", "avx2"), default="native",
+                   help="avx2: emulate a CPU without AVX-512/bf16 (see trainer_overhead.py)")
+    p.add_argument("--only", choices=("all", "compile", "eval"), default="all",
+                   help="compile: only the torch.compile pairs; eval: only evaluation's")
     args = p.parse_args()
+    C.use_isa(args.isa)
     setup_process(None, "cpu")
-    print(f"machine: {C.machine_line()}\n{C.cpu_line()}")
+    print(f"machine: {C.machine_line()}\n{C.cpu_line()}\n{C.isa_line()}")
     x, y = C.fashion_images(args.samples)
-    print(f"train fp32, channels_last on vs off: {train_ab(x, y, args.rounds):.3f}x "
-          f"(median of {args.rounds} paired epochs of {args.samples} samples)")
+    if args.only == "all":
+        print(f"train fp32, channels_last on vs off: {train_ab(x, y, args.rounds):.3f}x "
+              f"(median of {args.rounds} paired epochs of {args.samples} samples)")
+    if args.only != "eval":
+        print(f"train fp32, torch.compile vs eager (fit, channels_last): "
+              f"{compile_train_ab(x, y, args.rounds):.3f}x")
     e = eval_ab(x, args.rounds)
-    print(f"eval fp32, torch.compile vs eager: {e['compile']:.3f}x; inference_mode + channels_last "
-          f"vs no_grad contiguous: {e['tracker']:.3f}x")
+    print(f"eval fp32 (inference_mode, channels_last), torch.compile vs eager: {e['compile']:.3f}x, "
+          f"with inductor freezing {e['freezing']:.3f}x; "
+          f"inference_mode + channels_last vs no_grad contiguous: {e['tracker']:.3f}x")
     print(f"machine after: {C.machine_line()}")
 
 

@@ -94,9 +94,29 @@ def configure_process(num_threads: int | None = None) -> None:
     _tune_glibc_malloc()
 
 
+# oneDNN's ISA limits that exclude bfloat16 dot products (ONEDNN_MAX_CPU_ISA, or its former
+# name DNNL_MAX_CPU_ISA): a process started with one of them computes bf16 by emulation.
+_NO_BF16_ISAS = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
+                           "AVX512_CORE_VNNI"})
+
+
 def cpu_has_native_bf16() -> bool:
     """True when this CPU computes bfloat16 natively (AVX512-BF16 or AMX), so oneDNN runs
-    bfloat16 convolutions and matmuls faster than float32 instead of emulating them."""
+    bfloat16 convolutions and matmuls faster than float32 instead of emulating them.
+
+    A process whose oneDNN is limited to an ISA without bf16 (``ONEDNN_MAX_CPU_ISA=AVX2``, how
+    the benchmarks emulate a CPU without it) counts as a CPU without it.
+
+    Returns:
+        False also on torch builds without oneDNN or without these checks; never raises.
+
+    Example:
+        >>> isinstance(cpu_has_native_bf16(), bool)
+        True
+    """
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or ""
+    if limit.upper() in _NO_BF16_ISAS:
+        return False
     try:
         return bool(torch.backends.mkldnn.is_available()
                     and torch.ops.mkldnn._is_mkldnn_bf16_supported()

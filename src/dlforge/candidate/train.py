@@ -20,7 +20,7 @@ from torch import nn
 from dlforge.candidate.build import build_for_data
 from dlforge.candidate.validation import ValidationScores, score_on_validation
 from dlforge.config.auto import resolve_auto
-from dlforge.runtime import seed_everything
+from dlforge.runtime import configure_process, seed_everything
 from dlforge.train.loop import fit, preflight
 from dlforge.train.monitor import resolve_mode
 from dlforge.train.pipeline_step import PipelineStep
@@ -113,6 +113,9 @@ def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool 
                     resume_from: str | Path | None = None) -> Candidate:
     """Seed, build the model for the data, train it with the one fit loop.
 
+    `train.num_threads`, when set, is applied here (a search trial may tune it); unset, the
+    process keeps the threads its entry set up (`runtime.setup_process`).
+
     Args:
         plan: the config, the data and the extra callbacks.
         device: where to train (`runtime.select_device`).
@@ -129,6 +132,8 @@ def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool 
     """
     plan = _resolved(plan)
     cfg, data = plan.config, plan.data
+    if cfg.train.num_threads is not None:  # unset: the entry's process set-up stands
+        configure_process(cfg.train.num_threads)
     seed_everything(cfg.seed)
     step = _step(plan)
     model = step.built(plan.build)

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 import dlforge.candidate.train as candidate_train
 import dlforge.candidate.validation as validation
@@ -94,3 +95,19 @@ def test_config_check_reports_every_cross_field_rule(tmp_path, capsys, change, m
     assert capsys.readouterr().err.startswith(f"error: {message}")
     with pytest.raises(ConfigError, match="^" + re.escape(message)):
         load_config({**TINY, **change})
+
+
+@pytest.mark.parametrize(("setting", "threads"), [(1, 1), (None, 3)])
+def test_a_candidate_trains_on_train_num_threads_when_set(monkeypatch, setting, threads):
+    seen = []
+    monkeypatch.setattr(candidate_train, "fit", lambda *a, **k: seen.append(torch.get_num_threads())
+                        or (_ for _ in ()).throw(RuntimeError("stop after fit starts")))
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        cfg = load_config({**TINY, "train": {**TINY["train"], "num_threads": setting}})
+        with pytest.raises(RuntimeError, match="stop after fit starts"):
+            train_candidate(TrainingPlan(cfg, prepare_data(cfg)), device=select_device("cpu"))
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [threads]
