@@ -37,7 +37,9 @@ RECIPE = Path(__file__).resolve().parents[1] / "examples" / "cifar10.yaml"
 # Ingredient -> the overrides that switch it off (the model's test flip needs no retraining).
 ABLATIONS = {
     "patch whitening": ["model.whiten=false"],
-    "EMA of weights": ["train.ema=null"],
+    "lookahead": ["train.ema=null"],
+    "whitening-bias freeze": ["model.whiten_bias_epochs=null"],
+    "batch-norm shifts at 64 x lr": ["train.bias_lr_scale=1"],
     "label smoothing": ["train.label_smoothing=0"],
     "flip + translate": ["augment={}"],
     "reflect padding": ["augment.crop.pad_mode=zeros"],
@@ -145,10 +147,13 @@ def main() -> None:
     clock, candidate = train(cfg, data)
     report_curve("recipe", clock)
     full = clock.curve[-1][1]
-    candidate.model.test_flip = False
-    no_flip = val_accuracy(candidate.model, data)
     print(f"\nablation | val accuracy | change\n  full recipe | {full:.4f} | -")
-    print(f"  without test flip | {no_flip:.4f} | {no_flip - full:+.4f}", flush=True)
+    model = candidate.model
+    for name, attr in (("test-time translations", "tta_translate"),
+                       ("any test-time augmentation", "test_flip")):
+        setattr(model, attr, False)  # the model's test-time augmentation needs no retraining
+        acc = val_accuracy(model, data)
+        print(f"  without {name} | {acc:.4f} | {acc - full:+.4f}", flush=True)
     if args.ablate:  # the same prepared data; loaders_for(config) applies each augmentation
         for name, off in ABLATIONS.items():
             clock, _ = train(recipe(Path(cfg.data.path), overrides + off), data)

@@ -25,7 +25,8 @@ def test_the_recipe_runs_registers_and_serves_its_whitened_ema_model(tmp_path):
     workspace = tmp_path / "ws"
     cli(workspace, "run", "examples/cifar10.yaml", "--quiet", "--set", "data.source=npz",
         "--set", f"data.path={tmp_path / 'colours.npz'}", "--set", "data.name=null",
-        "--set", "model.widths=[8,16]", "--set", "train.epochs=3", "--set", "train.batch_size=32")
+        "--set", "model.widths=[8,16]", "--set", "train.epochs=3", "--set", "train.batch_size=32",
+        "--set", "train.lr=0.047")  # the recipe's lr scales with the batch: 1.5 x 32 / 1024
     import dlforge
     from dlforge.models.airbench import Whitening
     from dlforge.registry import Store
@@ -34,7 +35,7 @@ def test_the_recipe_runs_registers_and_serves_its_whitened_ema_model(tmp_path):
     assert dict(version.metrics["headline"])["accuracy"] >= 0.9  # chance is 1/3
     predictor = dlforge.registry.load("cifar10-airbench@staging", workspace=workspace)
     model = predictor.bundle.model
-    assert model.test_flip is True
+    assert (model.test_flip, model.tta_translate, model.whiten_bias_epochs) == (True, True, 3)
     # the bundle holds the whitening filters fitted to the training images, not the identity
     assert not torch.equal(model.stem.weight, Whitening(3, 2).weight)
     images = np.load(tmp_path / "colours.npz")["x_train"].transpose(0, 3, 1, 2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from dlforge.config.base import Section
@@ -20,3 +22,7 @@ class EmaConfig(Section):
         "decay * average + (1 - decay) * weights; early updates use min(decay, (1 + n) / "
         "(10 + n)) after n updates, so the start is not biased to the initial weights.")
     every: int = Field(1, ge=1, description="Update the average every this many optimizer steps.")
+    mode: Literal["ema", "lookahead"] = Field(
+        "ema", description="ema: the average follows the weights; lookahead (airbench): at each "
+        "update the decay is decay * (step / total steps) ** 3 and the weights are reset to the "
+        "average, so training continues from it.")

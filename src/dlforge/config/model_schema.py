@@ -85,6 +85,33 @@ class AirbenchConfig(_ModelBase):
     test_flip: bool = Field(
         True, description="In eval mode, average the logits of each image and its mirror "
         "image (test-time flip augmentation); training is unchanged.")
+    tta_translate: bool = Field(
+        False, description="With test_flip, also average over 1-px translations (airbench's "
+        "test-time augmentation level 2): logits = 1/2 flip-averaged logits of the image + 1/4 "
+        "those of the image shifted 1 px up-left + 1/4 down-right (reflect padding).")
+    bn_momentum: float = Field(
+        0.1, gt=0, le=1, description="Batch-norm running-statistics momentum (PyTorch "
+        "convention: the weight of the new batch); airbench uses 0.4.")
+    bn_eps: float = Field(1e-5, gt=0, description="Batch-norm epsilon; airbench uses 1e-12.")
+    bn_scale: bool = Field(
+        True, description="Train the batch-norm scales; false: frozen at 1, only the shifts "
+        "train (airbench).")
+    dirac_init: bool = Field(
+        False, description="Initialise the first in-channels filters of each block convolution "
+        "as the identity (dirac), after model.init, as airbench does (with init: torch).")
+    pool_floor: bool = Field(
+        False, description="Block max-pools drop an odd last row/column (airbench: 31 -> 15 -> "
+        "7 -> 3 px, then a 3x3 max); false: they keep it (31 -> 16 -> 8 -> 4).")
+    whiten_bias_epochs: int | None = Field(
+        None, ge=0, description="Train the whitening layer's bias for this many epochs, then "
+        "freeze it (airbench: 3); null: it trains throughout.")
+
+    @model_validator(mode="after")
+    def _translate_needs_flip(self) -> AirbenchConfig:
+        if self.tta_translate and not self.test_flip:
+            raise ValueError("model.tta_translate: averages flip-averaged logits, so it needs "
+                             "model.test_flip: true (got test_flip: false)")
+        return self
 
 
 class TextPoolConfig(_ModelBase):

@@ -59,6 +59,8 @@ class OneCycleSchedule(_ScheduleBase):
     pct_start: float = Field(0.3, gt=0, lt=1, description="Share of steps spent rising to lr.")
     div_factor: float = Field(25.0, gt=1, description="Start LR = lr / div_factor.")
     final_div_factor: float = Field(1e4, gt=1, description="End LR = start LR / final_div_factor.")
+    anneal: Literal["cos", "linear"] = Field(
+        "cos", description="Shape of both phases: cosine (torch's default) or linear.")
 
 
 ScheduleConfig = Annotated[
@@ -106,6 +108,9 @@ class TrainConfig(Section):
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd and rmsprop.")
     nesterov: bool = Field(False, description="sgd: Nesterov momentum.")
     weight_decay: float = Field(0.0, ge=0, description="L2 via the optimizer (decoupled for adamw).")
+    bias_lr_scale: float = Field(
+        1.0, gt=0, description="Multiply the LR of normalization layers' shifts (batch-norm "
+        "biases) by this (airbench: 64); they are never weight-decayed.")
     l2: float = Field(0.0, ge=0, description="Explicit L2 penalty l2 * sum(w^2) added to the loss.")
     grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
     loss: Literal["auto", "mse", "mae"] = Field("auto", description="Regression loss; auto = mse.")

@@ -89,6 +89,9 @@ def build_model(cfg: Any, *, input_shape: Sequence[int], num_outputs: int,
                                vocab_size=vocab_size)
     assert model.family == model_family(cfg), (model.family, cfg.type)
     model = init_weights(model, cfg.init)
+    after_init = getattr(model, "after_init", None)
+    if callable(after_init):  # a model's own initialisation on top of the scheme
+        after_init()
     return TargetScale(model, num_outputs) if scale_outputs else model
 
 

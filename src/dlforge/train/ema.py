@@ -25,6 +25,9 @@ class WeightAverage:
         model: the model being trained (bound once; its tensors are updated in place).
         decay: weight of the old average at each update.
         every: update after every this many calls of `step`.
+        lookahead_steps: lookahead mode (airbench), over a run of this many optimizer steps:
+            after t steps the decay is ``decay * (t / lookahead_steps) ** 3`` and the model's
+            weights are reset to the average after each update. None: a plain EMA.
 
     Example:
         >>> model = nn.Linear(1, 1, bias=False)
@@ -36,15 +39,20 @@ class WeightAverage:
         0.9
     """
 
-    def __init__(self, model: nn.Module, decay: float, every: int = 1) -> None:
+    def __init__(self, model: nn.Module, decay: float, every: int = 1,
+                 lookahead_steps: int | None = None) -> None:
         self.decay, self.every = decay, every
+        self.lookahead_steps = lookahead_steps
         self.live = model.state_dict(keep_vars=False)  # shares storage with the model
         self.shadow = {k: v.detach().clone() for k, v in self.live.items()}
         self.steps = 0
         self.updates = 0
 
     def current_decay(self) -> float:
-        """The decay of the next update: min(decay, (1 + n) / (10 + n)) after n updates."""
+        """The decay of the next update: min(decay, (1 + n) / (10 + n)) after n updates;
+        in lookahead mode decay * (t / lookahead_steps) ** 3 after t steps."""
+        if self.lookahead_steps is not None:
+            return self.decay * min(self.steps / self.lookahead_steps, 1.0) ** 3
         return min(self.decay, (1 + self.updates) / (10 + self.updates))
 
     @torch.no_grad()
@@ -61,6 +69,8 @@ class WeightAverage:
                 average.lerp_(live, 1 - decay)
             else:
                 average.copy_(live)
+        if self.lookahead_steps is not None:
+            self.copy_to_model()
 
     @torch.no_grad()
     def copy_to_model(self) -> None:

@@ -122,6 +122,7 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
         start = time.perf_counter()
         _seed_epoch(seed, epoch)
         loaders.train.set_epoch(epoch)
+        _epoch_started(state.model, epoch)
         with par.training(state):
             logs = train_one_epoch(state, loaders.train)
         logs = par.reduce(logs)
@@ -212,10 +213,26 @@ def _setup(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, see
         penalized=penalized_weights(model) if cfg.l2 else [],
         trainable=[p for p in model.parameters() if p.requires_grad],
         step=step or SupervisedStep(),
-        ema=WeightAverage(model, cfg.ema.decay, cfg.ema.every) if cfg.ema is not None else None,
+        ema=_weight_average(model, cfg, len(loaders.train)),
     )
     state.step.bind(state)
     return state
+
+
+def _weight_average(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int) -> WeightAverage | None:
+    """`train.ema`'s average (lookahead mode: over the run's `epochs` x `steps_per_epoch`)."""
+    if cfg.ema is None:
+        return None
+    total = cfg.epochs * max(steps_per_epoch, 1) if cfg.ema.mode == "lookahead" else None
+    return WeightAverage(model, cfg.ema.decay, cfg.ema.every, lookahead_steps=total)
+
+
+def _epoch_started(model: nn.Module, epoch: int) -> None:
+    """A model's own per-epoch hook (`epoch_started(epoch)`, e.g. airbench freezing its
+    whitening bias after some epochs), before the epoch trains."""
+    hook = getattr(model, "epoch_started", None)
+    if callable(hook):
+        hook(epoch)
 
 
 def _build_callbacks(cfg: TrainConfig, checkpoint_dir: str | Path | None, progress: bool,

@@ -62,7 +62,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
         >>> [(g["name"], len(g["params"])) for g in opt.param_groups]
         [('decay', 1), ('no_decay', 1)]
     """
-    groups = param_groups(model, cfg.weight_decay)
+    groups = param_groups(model, cfg.weight_decay, cfg.bias_lr_scale)
     if not groups:
         total = sum(1 for _ in model.parameters())
         raise ConfigError(
@@ -85,12 +85,14 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     return torch.optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum)
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float, bias_lr_scale: float = 1.0) -> list[dict]:
     """Split the trainable parameters into a decayed and a not-decayed group.
 
     Args:
         model: The model.
         weight_decay: Weight decay of the ``"decay"`` group.
+        bias_lr_scale: LR multiplier of normalization layers' shifts (``train.bias_lr_scale``),
+            combined with a parameter's own ``lr_scale``.
 
     Returns:
         Dicts with ``name``, ``params`` and ``weight_decay`` (plus ``lr_scale`` for
@@ -98,8 +100,9 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         groups are left out. A parameter shared by several modules appears once.
     """
     groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
-    for param, decayed in _classified(model):
-        groups.setdefault((decayed, float(getattr(param, LR_SCALE, 1.0))), []).append(param)
+    for param, decayed, norm_shift in _classified(model):
+        scale = float(getattr(param, LR_SCALE, 1.0)) * (bias_lr_scale if norm_shift else 1.0)
+        groups.setdefault((decayed, scale), []).append(param)
     out = []
     for (decayed, scale), params in sorted(groups.items(), key=lambda kv: (not kv[0][0], -kv[0][1])):
         group = {"name": "decay" if decayed else "no_decay", "params": params,
@@ -110,8 +113,9 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return out
 
 
-def _classified(model: nn.Module) -> Iterator[tuple[nn.Parameter, bool]]:
-    """Yield each trainable parameter once, with whether it should be weight-decayed."""
+def _classified(model: nn.Module) -> Iterator[tuple[nn.Parameter, bool, bool]]:
+    """Yield each trainable parameter once, with whether it should be weight-decayed and
+    whether it is a normalization layer's shift."""
     seen: set[int] = set()
     for module in model.modules():
         is_norm = isinstance(module, NORM_TYPES)
@@ -119,7 +123,7 @@ def _classified(model: nn.Module) -> Iterator[tuple[nn.Parameter, bool]]:
             if not param.requires_grad or id(param) in seen:
                 continue
             seen.add(id(param))
-            yield param, not (is_norm or name == "bias")
+            yield param, not (is_norm or name == "bias"), is_norm and name == "bias"
 
 
 def _fused_ok(params: list[nn.Parameter]) -> bool:

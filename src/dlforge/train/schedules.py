@@ -60,7 +60,8 @@ class LRSchedule:
     - ``inverse_time``: ``lr / (1 + decay_rate * u / decay_steps)``; staircase floors it.
     - ``cosine``: ``min_lr + (lr - min_lr) * (1 + cos(pi * u / T)) / 2`` with
       ``T = epochs * steps_per_epoch - W``; it reaches ``min_lr`` after the last step.
-    - ``one_cycle``: torch's ``OneCycleLR`` LR curve (cosine annealing, two phases) with
+    - ``one_cycle``: torch's ``OneCycleLR`` LR curve (two phases, cosine or, ``anneal:
+      linear``, linear annealing) with
       ``max_lr = lr`` over ``T`` steps; momentum is not cycled, so ``train.momentum`` means
       the same under every schedule. After ``T`` steps the LR stays at its final value.
 
@@ -285,18 +286,24 @@ def _one_cycle(total: int, sched: OneCycleSchedule) -> Factor:
     peak_step = float(sched.pct_start * total) - 1
     last_step = float(total - 1)
 
+    anneal = _anneal_cos if sched.anneal == "cos" else _anneal_linear
+
     def factor(u: int) -> float:
         u = min(u, total - 1)
         if u <= peak_step:
-            return _anneal_cos(start, 1.0, u / peak_step if peak_step > 0 else 1.0)
+            return anneal(start, 1.0, u / peak_step if peak_step > 0 else 1.0)
         span = last_step - peak_step
-        return _anneal_cos(1.0, end, (u - peak_step) / span if span > 0 else 1.0)
+        return anneal(1.0, end, (u - peak_step) / span if span > 0 else 1.0)
 
     return factor
 
 
 def _anneal_cos(start: float, end: float, pct: float) -> float:
     return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+
+def _anneal_linear(start: float, end: float, pct: float) -> float:
+    return start + (end - start) * pct
 
 
 # --------------------------------------------------------------------------------- plateau

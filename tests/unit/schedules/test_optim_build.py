@@ -89,3 +89,21 @@ def test_no_trainable_parameters():
         build_optimizer(model, TrainConfig())
     assert str(err.value) == ("model: has no trainable parameters (got 0 of 8 with "
                               "requires_grad=True); unfreeze at least one layer")
+
+
+def test_bias_lr_scale_puts_normalization_shifts_in_a_faster_group():
+    model = _model()
+    opt = build_optimizer(model, TrainConfig(optimizer="sgd", lr=0.05, weight_decay=0.01,
+                                             bias_lr_scale=64))
+    assert [(g["name"], g["lr"], g["weight_decay"], _names(model, g["params"]))
+            for g in opt.param_groups] == [
+        ("decay", 0.05, 0.01, ["0.weight", "3.weight"]),
+        ("no_decay*64", 3.2, 0.0, ["1.bias", "4.bias"]),
+        ("no_decay", 0.05, 0.0, ["0.bias", "1.weight", "3.bias", "4.weight"]),
+    ]
+
+
+def test_bias_lr_scale_must_be_positive():
+    with pytest.raises(ConfigError) as err:
+        load_config({"train": {"bias_lr_scale": 0}})
+    assert str(err.value) == "train.bias_lr_scale: must be greater than 0 (got 0)"

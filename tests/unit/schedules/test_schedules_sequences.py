@@ -85,6 +85,32 @@ def test_one_cycle_matches_torch():
     assert lr_sequence(cfg, 4, 3) == pytest.approx(expected, rel=1e-12)
 
 
+def test_linear_one_cycle_hand_computed():
+    # start 1/10, linear to 1 at step 2, then linear to 0.001 at step 9: 1 - 0.999 * (k - 2) / 7
+    got = _seq({"type": "one_cycle", "anneal": "linear", "div_factor": 10,
+                "final_div_factor": 100}, epochs=10)
+    assert got == pytest.approx([0.1, 0.55, 1.0, 0.8572857143, 0.7145714286, 0.5718571429,
+                                 0.4291428571, 0.2864285714, 0.1437142857, 0.001], abs=1e-9)
+
+
+def test_linear_one_cycle_is_airbenchs_schedule_within_a_step():
+    # airbench: 0.2 -> 1 over int(0.23 T) steps, then -> 0.07 at T; torch's phase ends put our
+    # peak at 0.23 T - 1 instead: 440 steps differ by at most 0.0063 x lr
+    cfg = TrainConfig(lr=1.0, epochs=10, schedule={
+        "type": "one_cycle", "anneal": "linear", "pct_start": 0.23, "div_factor": 5,
+        "final_div_factor": 0.2 / 0.07})
+    total, warm = 440, int(440 * 0.23)
+
+    def airbench(t: int) -> float:
+        if t < warm:
+            return 0.2 + 0.8 * t / warm
+        return 1.0 - 0.93 * (t - warm) / (total - warm)
+
+    got = lr_sequence(cfg, 44, 10)
+    assert max(abs(lr - airbench(t)) for t, lr in enumerate(got)) == pytest.approx(0.0063240, abs=1e-6)
+    assert (got[0], got[-1]) == (pytest.approx(0.2), pytest.approx(0.07))
+
+
 def test_one_cycle_peak_on_first_step():
     """pct_start * steps == 1 puts the peak at step 0 (torch divides by zero there)."""
     got = _seq({"type": "one_cycle", "pct_start": 0.1}, epochs=10)

@@ -70,6 +70,23 @@ def test_applied_swaps_the_average_in_and_the_weights_back():
     assert float(model.weight.detach()) == pytest.approx(0.9)
 
 
+def test_lookahead_decay_grows_with_the_cube_of_progress_and_resets_the_weights():
+    model = constant_model(0.0)
+    ema = WeightAverage(model, decay=0.8, every=5, lookahead_steps=10)
+    model.weight.data.fill_(1.0)
+    for _ in range(5):
+        ema.step()
+    # after 5 of 10 steps: decay 0.8 * 0.5 ** 3 = 0.1, so the average is 0.9; the weights too
+    assert (float(ema.shadow["weight"]), float(model.weight.detach())) == (
+        pytest.approx(0.9), pytest.approx(0.9))
+    model.weight.data.fill_(2.0)
+    for _ in range(5):
+        ema.step()
+    # at the last step: decay 0.8, average 0.8 * 0.9 + 0.2 * 2
+    assert float(model.weight.detach()) == pytest.approx(1.12)
+    assert ema.current_decay() == pytest.approx(0.8)
+
+
 def run(cfg, **kwargs):
     x, y = make_data("multiclass")
     return fit(tiny_model("multiclass"), make_loaders(x, y), cfg, TASKS["multiclass"], seed=0,
@@ -108,6 +125,27 @@ def test_a_resumed_run_continues_the_same_average(tmp_path):
     assert (saved["epoch"], saved["ema"]["steps"], saved["ema"]["updates"]) == (1, 8, 4)
     resumed = run(cfg, checkpoint_dir=tmp_path, resume_from=tmp_path / "last.pt")
     assert resumed.history[-1]["val_loss"] == reference.history[-1]["val_loss"]
+    for key, value in reference.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[key], value), key
+
+
+def test_lookahead_feeds_the_average_back_into_training():
+    plain = run(train_cfg(epochs=3))
+    lookahead = run(train_cfg(epochs=3, ema={"decay": 0.9, "every": 2, "mode": "lookahead"}))
+    # epoch 0 (decay <= 0.9 / 27) nearly as without; later epochs train from the average
+    first, last = lookahead.history[0]["loss"], lookahead.history[-1]["loss"]
+    assert first != plain.history[0]["loss"]
+    assert first == pytest.approx(plain.history[0]["loss"], rel=1e-3)
+    assert abs(last - plain.history[-1]["loss"]) > 1e-3
+
+
+def test_a_resumed_lookahead_run_ends_as_the_uninterrupted_one(tmp_path):
+    cfg = train_cfg(epochs=4, ema={"decay": 0.9, "every": 3, "mode": "lookahead"})
+    reference = run(cfg)
+    with pytest.raises(Interrupt):
+        run(cfg, checkpoint_dir=tmp_path, callbacks=[InterruptAt()])
+    resumed = run(cfg, checkpoint_dir=tmp_path, resume_from=tmp_path / "last.pt")
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in reference.history]
     for key, value in reference.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[key], value), key
 
