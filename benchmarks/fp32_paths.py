@@ -56,6 +56,7 @@ def paired(a, b, rounds: int) -> float:
         ta, tb = seconds(a), seconds(b)
         if r:
             ratios.append(ta / tb)
+    print(f"  (rounds: {', '.join(f'{v:.2f}' for v in ratios)})")
     return statistics.median(ratios)
 
 
