@@ -3,8 +3,8 @@
 `auto` is a decision from measurements on an AMD EPYC (benchmarks/RESULTS.md, "Dense layers
 through oneDNN"): there torch's fp32 ``F.linear`` goes to Intel MKL, which is 2-3x slower than
 oneDNN on AMD CPUs, and the oneDNN path (`dlforge.models.onednn_linear`) trained the Basic CNN
-1.11x faster with AVX-512; with the kernels limited to AVX2 (the emulation of a CPU without
-AVX-512) it measured 0.92x, so `auto` asks for AVX-512 too. On Intel CPUs MKL is fast, so
+1.02-1.11x faster with AVX-512; with the kernels limited to AVX2 (the emulation of a CPU
+without AVX-512) it measured 0.92-0.99x, so `auto` asks for AVX-512 too. On Intel CPUs MKL is fast, so
 `auto` keeps it. Only float32 on CPU is affected: under
 bf16 autocast or on a GPU the layers keep ``F.linear``. Override with ``aten`` (always
 ``F.linear``) or ``onednn`` (always oneDNN where it applies).

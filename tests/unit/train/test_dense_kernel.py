@@ -20,7 +20,7 @@ BF16 = Precision("bf16", torch.bfloat16)
     ("HygonGenuine", CPU, FP32, "AVX512", True),
     ("GenuineIntel", CPU, FP32, "AVX512", False),  # MKL is fast on Intel: keep it
     ("", CPU, FP32, "AVX512", False),              # unknown (not x86 Linux): unmeasured
-    ("AuthenticAMD", CPU, FP32, "AVX2", False),    # measured 0.92x under the AVX2 emulation
+    ("AuthenticAMD", CPU, FP32, "AVX2", False),    # measured 0.92-0.99x under the AVX2 emulation
     ("AuthenticAMD", CPU, BF16, "AVX512", False),  # bf16 autocast keeps its own kernels
     ("AuthenticAMD", CUDA, FP32, "AVX512", False),
 ])
