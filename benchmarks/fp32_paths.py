@@ -6,6 +6,8 @@ both up and is dropped); the median ratio over the rounds is reported (> 1: B is
 
 - training: `fit` (train.precision fp32) with channels_last off (A) vs on (B), one epoch each;
   `fit` of an eager (A) vs a torch.compile'd (B) model (its compile time printed apart);
+- training: `fit` with `train.dense_kernel` aten (A) vs onednn (B) (`--only dense`, which also
+  pairs evaluation through nn.Linear (A) vs OneDNNLinear (B));
 - evaluation (batch 1024, inference_mode, channels_last, as `fit` validates): eager (A) vs
   torch.compile'd (B), and vs compiled with inductor freezing (weights as constants: oneDNN
   weight prepacking and conv+ReLU fusion); the margin tracker's old no_grad contiguous pass (A)
@@ -15,7 +17,7 @@ both up and is dropped); the median ratio over the rounds is reported (> 1: B is
 `--only eval` skips the other pairs.
 
     .venv/bin/python benchmarks/fp32_paths.py [--samples 2560] [--rounds 5] [--isa avx2]
-        [--only all|compile|eval]
+        [--only all|compile|eval|dense]
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import _common as C  # noqa: E402
 from dlforge.config.schema import TrainConfig  # noqa: E402
 from dlforge.data.dataset import TaskSpec  # noqa: E402
 from dlforge.data.loader import BatchLoader, Loaders  # noqa: E402
+from dlforge.models.onednn_linear import set_dense_kernel  # noqa: E402
 from dlforge.runtime import setup_process  # noqa: E402
 from dlforge.train.loop import fit  # noqa: E402
 
@@ -53,6 +56,7 @@ def paired(a, b, rounds: int) -> float:
         ta, tb = seconds(a), seconds(b)
         if r:
             ratios.append(ta / tb)
+    print(f"  (rounds: {', '.join(f'{v:.2f}' for v in ratios)})")
     return statistics.median(ratios)
 
 
@@ -72,15 +76,30 @@ def compile_train_ab(x, y, rounds: int) -> float:
     return paired(epoch(eager), epoch(compiled), rounds)
 
 
-def train_ab(x, y, rounds: int) -> float:
+def train_ab(x, y, rounds: int, field: str = "channels_last", a: str = "off", b: str = "on") -> float:
+    """`fit` (fp32) epochs with `train.<field>` = `a` (A) vs `b` (B), one model each."""
     loader = BatchLoader(x, y, batch_size=128, shuffle=True, seed=0)
-    models = {cl: C.build("cnn", "glorot") for cl in ("off", "on")}
+    models = {v: C.build("cnn", "glorot") for v in (a, b)}
 
-    def epoch(cl: str):
-        cfg = TrainConfig(epochs=1, early_stopping=False, precision="fp32", channels_last=cl)
-        return lambda: fit(models[cl], Loaders(train=loader, val=None), cfg, TASK, device="cpu",
+    def epoch(value: str):
+        cfg = TrainConfig(epochs=1, early_stopping=False, precision="fp32", **{field: value})
+        return lambda: fit(models[value], Loaders(train=loader, val=None), cfg, TASK, device="cpu",
                            progress=False)
-    return paired(epoch("off"), epoch("on"), rounds)
+    return paired(epoch(a), epoch(b), rounds)
+
+
+def dense_eval_ab(x, rounds: int) -> float:
+    """Evaluation (inference_mode, channels_last, batch 1024): nn.Linear (A) vs OneDNNLinear (B)."""
+    plain = C.build("cnn", "glorot").eval().to(memory_format=torch.channels_last)
+    fast = set_dense_kernel(C.build("cnn", "glorot").eval().to(memory_format=torch.channels_last),
+                            onednn=True)
+
+    def inference(m):
+        def run():
+            with torch.inference_mode():
+                forward_all(m, x, channels_last=True)
+        return run
+    return paired(inference(plain), inference(fast), rounds)
 
 
 @torch.no_grad()
@@ -118,13 +137,21 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--isa", choices=("native", "avx2"), default="native",
                    help="avx2: emulate a CPU without AVX-512/bf16 (see trainer_overhead.py)")
-    p.add_argument("--only", choices=("all", "compile", "eval"), default="all",
-                   help="compile: only the torch.compile pairs; eval: only evaluation's")
+    p.add_argument("--only", choices=("all", "compile", "eval", "dense"), default="all",
+                   help="compile: only the torch.compile pairs; eval: only evaluation's; "
+                        "dense: only the dense-kernel pairs")
     args = p.parse_args()
     C.use_isa(args.isa)
     setup_process(None, "cpu")
     print(f"machine: {C.machine_line()}\n{C.cpu_line()}\n{C.isa_line()}")
     x, y = C.fashion_images(args.samples)
+    if args.only == "dense":
+        print(f"train fp32, dense_kernel onednn vs aten (fit, channels_last): "
+              f"{train_ab(x, y, args.rounds, 'dense_kernel', 'aten', 'onednn'):.3f}x (median of "
+              f"{args.rounds} paired epochs of {args.samples} samples)")
+        print(f"eval fp32, OneDNNLinear vs nn.Linear: {dense_eval_ab(x, args.rounds):.3f}x")
+        print(f"machine after: {C.machine_line()}")
+        return
     if args.only == "all":
         print(f"train fp32, channels_last on vs off: {train_ab(x, y, args.rounds):.3f}x "
               f"(median of {args.rounds} paired epochs of {args.samples} samples)")

@@ -125,6 +125,31 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
+def cpu_vendor(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The x86 CPU vendor string, e.g. ``GenuineIntel`` or ``AuthenticAMD``.
+
+    Args:
+        cpuinfo: the file to read (Linux's ``/proc/cpuinfo``; a test passes its own).
+
+    Returns:
+        The first ``vendor_id`` of `cpuinfo`; "" where there is none (not Linux, not x86,
+        unreadable). Never raises.
+
+    Example:
+        >>> isinstance(cpu_vendor(), str)
+        True
+    """
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "vendor_id":
+            return value.strip()
+    return ""
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators (CUDA included)."""
     random.seed(seed)

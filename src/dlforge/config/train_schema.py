@@ -137,6 +137,11 @@ class TrainConfig(Section):
     channels_last: Literal["auto", "on", "off"] = Field(
         "auto", description="Memory format for conv nets; auto = on for CNNs."
     )
+    dense_kernel: Literal["auto", "aten", "onednn"] = Field(
+        "auto", description="GEMM of fp32 dense layers on CPU; auto = oneDNN on non-Intel x86 "
+        "CPUs with AVX-512 (MKL is slow there), aten = torch's F.linear; bf16 and GPUs keep "
+        "F.linear (docs/performance.md)."
+    )
     num_threads: int | None = Field(None, ge=1, description="CPU threads; default all cores.")
     lr_scaling: Literal["none", "linear", "sqrt"] = Field(
         "none", description="Data parallelism (`--nproc`): lr x processes (linear), x sqrt(processes) "

@@ -32,6 +32,7 @@ from dlforge.train.callbacks import (
     _Monitor,
 )
 from dlforge.train.checkpoint_io import restore_checkpoint
+from dlforge.train.dense_kernel import apply_dense_kernel
 from dlforge.train.distributed import Parallel, parallel
 from dlforge.train.ema import WeightAverage, averaging
 from dlforge.train.losses import build_loss, check_labels, penalized_weights
@@ -203,6 +204,7 @@ def _setup(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, see
     model = model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
     optimizer = build_optimizer(model, cfg)
     precision = resolve_precision(cfg.precision, model, device, sample_shape(loaders.train))
+    apply_dense_kernel(model, cfg.dense_kernel, device, precision)
     state = LoopState(
         model=model, optimizer=optimizer,
         schedule=LRSchedule(optimizer, cfg, max(len(loaders.train), 1)),
