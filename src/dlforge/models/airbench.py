@@ -116,6 +116,8 @@ class Airbench(nn.Module):
         self.head = nn.Linear(channels, num_outputs, bias=False)
         self.test_flip, self.tta_translate = test_flip, tta_translate
         self.whiten_bias_epochs = whiten_bias_epochs
+        # the fit loop's DDP wrapper must expect the frozen bias's missing gradient
+        self.changes_trainable = whiten_bias_epochs is not None
         self.dirac_init = blocks.dirac_init
 
     @torch.no_grad()

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from dlforge.data.loader import ShardedLoader
 from dlforge.errors import DataError, DlforgeError
@@ -185,7 +186,9 @@ class DataParallel(Parallel):
         send_resumed_state(self.rank, state)
         ids = [state.device.index] if state.device.type == "cuda" else None
         with failing("wrapping the model in DistributedDataParallel"):
-            self.ddp = torch.nn.parallel.DistributedDataParallel(state.model, device_ids=ids)
+            self.ddp = torch.nn.parallel.DistributedDataParallel(
+                state.model, device_ids=ids,
+                find_unused_parameters=changes_trainable(state.model))
 
     @contextlib.contextmanager
     def training(self, state: LoopState) -> Iterator[None]:
@@ -259,3 +262,15 @@ def _is_collective_error(exc: BaseException) -> bool:
     return isinstance(exc, backend_error) or any(
         word in text for word in ("gloo", "nccl", "timed out", "connection", "peer", "socket",
                                   "rendezvous", "store"))
+
+
+def changes_trainable(model: nn.Module) -> bool:
+    """True when a module of `model` freezes parameters during training (`changes_trainable`,
+    e.g. airbench's `whiten_bias_epochs`): DDP must then look for parameters without a
+    gradient in each step, or its next step fails waiting for their all-reduce.
+
+    Example:
+        >>> changes_trainable(nn.Linear(2, 2))
+        False
+    """
+    return any(getattr(module, "changes_trainable", False) for module in model.modules())

@@ -230,11 +230,13 @@ def _weight_average(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int) ->
 
 
 def _epoch_started(model: nn.Module, epoch: int) -> None:
-    """A model's own per-epoch hook (`epoch_started(epoch)`, e.g. airbench freezing its
-    whitening bias after some epochs), before the epoch trains."""
-    hook = getattr(model, "epoch_started", None)
-    if callable(hook):
-        hook(epoch)
+    """The per-epoch hooks (`epoch_started(epoch)`, e.g. airbench freezing its whitening bias
+    after some epochs) of the model and of every module inside it (a wrapper such as the
+    regression output scaling must not hide them), before the epoch trains."""
+    for module in model.modules():
+        hook = getattr(module, "epoch_started", None)
+        if callable(hook):
+            hook(epoch)
 
 
 def _build_callbacks(cfg: TrainConfig, checkpoint_dir: str | Path | None, progress: bool,
