@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import machine_line
+from _common import cpu_line, machine_line
 
 from dlforge.candidate import TrainingPlan, train_candidate
 from dlforge.config.load import apply_override, load_config, read_yaml
@@ -44,24 +44,6 @@ ABLATIONS = {
     "flip + translate": ["augment={}"],
     "reflect padding": ["augment.crop.pad_mode=zeros"],
 }
-CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
-
-
-def cpu_description() -> str:
-    """The CPU model and which of the SIMD/matrix features that matter here it has."""
-    model, flags = "unknown CPU", set()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    found = [f for f in CPU_FLAGS if f in flags]
-    return f"{model}; features: {', '.join(found) or 'none of ' + ', '.join(CPU_FLAGS)}"
-
-
 def split_npz(src: Path, dest: Path, val: int, train_limit: int | None, seed: int = 0) -> int:
     """Write `dest` with x_train/y_train and a stratified x_val/y_val of `val` images carved
     from `src` (x_test: 100 of the validation images, a placeholder the pipeline requires and
@@ -136,7 +118,7 @@ def main() -> None:
     parser.add_argument("--ablate", action="store_true", help="retrain with each ingredient off")
     args = parser.parse_args()
     setup_process(None, "cpu")
-    print(f"machine: {machine_line()}\ncpu: {cpu_description()}")
+    print(f"machine: {machine_line()}\n{cpu_line()}")
     overrides = args.overrides + ([f"train.epochs={args.epochs}"] if args.epochs else [])
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -116,9 +116,13 @@ class Airbench(nn.Module):
         self.head = nn.Linear(channels, num_outputs, bias=False)
         self.test_flip, self.tta_translate = test_flip, tta_translate
         self.whiten_bias_epochs = whiten_bias_epochs
-        # the fit loop's DDP wrapper must expect the frozen bias's missing gradient
-        self.changes_trainable = whiten_bias_epochs is not None
         self.dirac_init = blocks.dirac_init
+
+    @property
+    def changes_trainable(self) -> bool:
+        """Whether training freezes a parameter midway (the whitening bias), which the fit
+        loop's DDP wrapper must expect."""
+        return self.whiten_bias_epochs is not None
 
     @torch.no_grad()
     def after_init(self) -> None:

@@ -24,6 +24,7 @@ from dlforge.serve.routes import predict_response
 
 MAX_TOP_K = 10_000  # the predict route's Query(le=...)
 MAX_NAME = 200  # its Path(max_length=...)
+TOP_K_KEY = "dlforge.top_k"  # the scope key under which a matched request carries its top_k
 
 
 class PredictRoute(Route):
@@ -39,16 +40,19 @@ class PredictRoute(Route):
 
     def matches(self, scope: dict[str, Any]) -> tuple[Match, dict[str, Any]]:
         match, child = super().matches(scope)
-        if match is not Match.FULL or _plain_top_k(scope, child["path_params"]["name"]) is False:
+        if match is not Match.FULL:
+            return Match.NONE, {}
+        top_k = _plain_top_k(scope, child["path_params"]["name"])
+        if top_k is False:
             return Match.NONE, {}
         child["route"] = self  # the metrics label it under its path, as FastAPI's own route
+        child[TOP_K_KEY] = top_k  # read once, here; _predict takes it from the scope
         return match, child
 
 
 async def _predict(request: Request) -> Response:
-    name = request.path_params["name"]
-    return await predict_response(request, name, request.app.state.models,
-                                  _plain_top_k(request.scope, name))
+    return await predict_response(request, request.path_params["name"],
+                                  request.app.state.models, request.scope[TOP_K_KEY])
 
 
 def _plain_top_k(scope: dict[str, Any], name: str) -> int | None | bool:
