@@ -8,7 +8,8 @@ registered or serves is decided elsewhere (the pipeline; the gate).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -113,8 +114,9 @@ def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool 
                     resume_from: str | Path | None = None) -> Candidate:
     """Seed, build the model for the data, train it with the one fit loop.
 
-    `train.num_threads`, when set, is applied here (a search trial may tune it); unset, the
-    process keeps the threads its entry set up (`runtime.setup_process`).
+    `train.num_threads`, when set, is applied for this candidate only (a search trial may tune
+    it) and the process's count is restored afterwards, so a later candidate with it unset
+    keeps the threads its entry set up (`runtime.setup_process`).
 
     Args:
         plan: the config, the data and the extra callbacks.
@@ -132,19 +134,31 @@ def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool 
     """
     plan = _resolved(plan)
     cfg, data = plan.config, plan.data
-    if cfg.train.num_threads is not None:  # unset: the entry's process set-up stands
-        configure_process(cfg.train.num_threads)
-    seed_everything(cfg.seed)
-    step = _step(plan)
-    model = step.built(plan.build)
-    result = fit(model, data.loaders_for(cfg), cfg.train, data.task, callbacks=plan.callbacks,
-                 checkpoint_dir=checkpoint_dir, resume_from=resume_from, seed=cfg.seed,
-                 device=device, progress=progress, step=step)
+    with _threads(cfg.train.num_threads):
+        seed_everything(cfg.seed)
+        step = _step(plan)
+        model = step.built(plan.build)
+        result = fit(model, data.loaders_for(cfg), cfg.train, data.task, callbacks=plan.callbacks,
+                     checkpoint_dir=checkpoint_dir, resume_from=resume_from, seed=cfg.seed,
+                     device=device, progress=progress, step=step)
     es = cfg.train.early_stopping
     restored = result.best_epoch if es is not None and es.restore_best else None
     trained_on = plan.trained_on or _trained_on(data)
     return Candidate(cfg, result.model, result.history, result.lr_history, result.best_epoch,
                      restored, result.stop_reason, result.precision, trained_on, plan, device)
+
+
+@contextlib.contextmanager
+def _threads(num_threads: int | None) -> Iterator[None]:
+    """`num_threads` CPU threads for the block (None: the process's count stands), then the
+    process's count again."""
+    before = torch.get_num_threads()
+    if num_threads is not None:
+        configure_process(num_threads)
+    try:
+        yield
+    finally:
+        configure_process(before)
 
 
 def _trained_on(data: PreparedData) -> dict[str, Any]:

@@ -99,6 +99,8 @@ def test_config_check_reports_every_cross_field_rule(tmp_path, capsys, change, m
 
 @pytest.mark.parametrize(("setting", "threads"), [(1, 1), (None, 3)])
 def test_a_candidate_trains_on_train_num_threads_when_set(monkeypatch, setting, threads):
+    """...and only that candidate: the process's count is back afterwards, even when the
+    fit loop raised, so a later candidate with it unset does not inherit a trial's count."""
     seen = []
     monkeypatch.setattr(candidate_train, "fit", lambda *a, **k: seen.append(torch.get_num_threads())
                         or (_ for _ in ()).throw(RuntimeError("stop after fit starts")))
@@ -108,6 +110,8 @@ def test_a_candidate_trains_on_train_num_threads_when_set(monkeypatch, setting, 
         cfg = load_config({**TINY, "train": {**TINY["train"], "num_threads": setting}})
         with pytest.raises(RuntimeError, match="stop after fit starts"):
             train_candidate(TrainingPlan(cfg, prepare_data(cfg)), device=select_device("cpu"))
+        after = torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
     assert seen == [threads]
+    assert after == 3
