@@ -40,6 +40,7 @@ ABLATIONS = {
     "lookahead": ["train.ema=null"],
     "whitening-bias freeze": ["model.whiten_bias_epochs=null"],
     "batch-norm shifts at 64 x lr": ["train.bias_lr_scale=1"],
+    "bias weight decay": ["train.decay_biases=false"],
     "label smoothing": ["train.label_smoothing=0"],
     "flip + translate": ["augment={}"],
     "reflect padding": ["augment.crop.pad_mode=zeros"],

@@ -110,7 +110,12 @@ class TrainConfig(Section):
     weight_decay: float = Field(0.0, ge=0, description="L2 via the optimizer (decoupled for adamw).")
     bias_lr_scale: float = Field(
         1.0, gt=0, description="Multiply the LR of normalization layers' shifts (batch-norm "
-        "biases) by this (airbench: 64); they are never weight-decayed.")
+        "biases) by this (airbench: 64).")
+    decay_biases: bool = Field(
+        False, description="Also weight-decay biases and normalization parameters (airbench), "
+        "at the weights' per-step rate: a group's weight_decay is divided by its bias_lr_scale, "
+        "so lr x decay is the same for every parameter. Default: they are never decayed "
+        "(train/optim.py says why).")
     l2: float = Field(0.0, ge=0, description="Explicit L2 penalty l2 * sum(w^2) added to the loss.")
     grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
     loss: Literal["auto", "mse", "mae"] = Field("auto", description="Regression loss; auto = mse.")

@@ -2,7 +2,7 @@
 
 Parameters are split into two groups: weights that multiply inputs get ``cfg.weight_decay``;
 biases and normalization parameters (BatchNorm/LayerNorm/GroupNorm/... scale and shift) get
-none. Weight decay exists to limit the size of weights that multiply inputs. A bias only shifts
+none (unless ``train.decay_biases``, airbench's choice). Weight decay exists to limit the size of weights that multiply inputs. A bias only shifts
 an activation, and a normalization layer's scale sits right after a normalization that undoes
 any shrinking, so decaying them adds no regularization; it only pulls BatchNorm's scale towards
 zero and costs accuracy (Goyal et al. 2017, "Bag of Tricks", He et al. 2019).
@@ -37,9 +37,10 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
     Weight decay is L2 added to the gradient by the optimizer for sgd, adam and rmsprop, and
     decoupled from the gradient (Loshchilov & Hutter) for adamw. Biases and normalization
-    parameters are never decayed: the optimizer has a group ``"decay"`` (weight decay
+    parameters are not decayed: the optimizer has a group ``"decay"`` (weight decay
     ``cfg.weight_decay``) and a group ``"no_decay"`` (weight decay 0), each present only when
-    it has parameters. Every group starts at ``cfg.lr``.
+    it has parameters; with ``cfg.decay_biases`` the latter is ``"decay_bias"`` and decays at
+    the weights' per-step rate (`param_groups`). Every group starts at ``cfg.lr``.
 
     Args:
         model: The model; only parameters with ``requires_grad`` are optimized, so a frozen
@@ -62,7 +63,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
         >>> [(g["name"], len(g["params"])) for g in opt.param_groups]
         [('decay', 1), ('no_decay', 1)]
     """
-    groups = param_groups(model, cfg.weight_decay, cfg.bias_lr_scale)
+    groups = param_groups(model, cfg.weight_decay, cfg.bias_lr_scale, decay_biases=cfg.decay_biases)
     if not groups:
         total = sum(1 for _ in model.parameters())
         raise ConfigError(
@@ -85,7 +86,8 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     return torch.optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum)
 
 
-def param_groups(model: nn.Module, weight_decay: float, bias_lr_scale: float = 1.0) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float, bias_lr_scale: float = 1.0, *,
+                 decay_biases: bool = False) -> list[dict]:
     """Split the trainable parameters into a decayed and a not-decayed group.
 
     Args:
@@ -93,20 +95,31 @@ def param_groups(model: nn.Module, weight_decay: float, bias_lr_scale: float = 1
         weight_decay: Weight decay of the ``"decay"`` group.
         bias_lr_scale: LR multiplier of normalization layers' shifts (``train.bias_lr_scale``),
             combined with a parameter's own ``lr_scale``.
+        decay_biases: ``train.decay_biases``: biases and normalization parameters are decayed
+            too (group ``"decay_bias"``), with ``weight_decay / bias_lr_scale`` for the
+            normalization shifts so their per-step decay (lr x decay) equals the weights'.
 
     Returns:
         Dicts with ``name``, ``params`` and ``weight_decay`` (plus ``lr_scale`` for
         parameters carrying one): decayed first, then not decayed, larger scales first; empty
         groups are left out. A parameter shared by several modules appears once.
+
+    Example:
+        >>> bn = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+        >>> [(g["name"], g["weight_decay"]) for g in param_groups(bn, 0.01, 4.0, decay_biases=True)]
+        [('decay', 0.01), ('decay_bias*4', 0.0025), ('decay_bias', 0.01)]
     """
-    groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
+    groups: dict[tuple[bool, float, float], list[nn.Parameter]] = {}
     for param, decayed, norm_shift in _classified(model):
         scale = float(getattr(param, LR_SCALE, 1.0)) * (bias_lr_scale if norm_shift else 1.0)
-        groups.setdefault((decayed, scale), []).append(param)
+        rate = (weight_decay if decayed else 0.0 if not decay_biases
+                else weight_decay / (bias_lr_scale if norm_shift else 1.0))
+        groups.setdefault((decayed, scale, rate), []).append(param)
     out = []
-    for (decayed, scale), params in sorted(groups.items(), key=lambda kv: (not kv[0][0], -kv[0][1])):
-        group = {"name": "decay" if decayed else "no_decay", "params": params,
-                 "weight_decay": weight_decay if decayed else 0.0}
+    for (decayed, scale, rate), params in sorted(groups.items(),
+                                                 key=lambda kv: (not kv[0][0], -kv[0][1])):
+        name = "decay" if decayed else "decay_bias" if decay_biases else "no_decay"
+        group = {"name": name, "params": params, "weight_decay": rate}
         if scale != 1.0:
             group |= {"name": f"{group['name']}*{scale:g}", LR_SCALE: scale}
         out.append(group)

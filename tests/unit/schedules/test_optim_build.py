@@ -103,6 +103,24 @@ def test_bias_lr_scale_puts_normalization_shifts_in_a_faster_group():
     ]
 
 
+def test_decay_biases_decays_every_parameter_at_the_weights_per_step_rate():
+    model = _model()
+    opt = build_optimizer(model, TrainConfig(optimizer="sgd", lr=0.05, weight_decay=0.01,
+                                             bias_lr_scale=64, decay_biases=True))
+    assert [(g["name"], g["lr"], g["weight_decay"], _names(model, g["params"]))
+            for g in opt.param_groups] == [
+        ("decay", 0.05, 0.01, ["0.weight", "3.weight"]),
+        ("decay_bias*64", 3.2, 0.01 / 64, ["1.bias", "4.bias"]),
+        ("decay_bias", 0.05, 0.01, ["0.bias", "1.weight", "3.bias", "4.weight"]),
+    ]
+    x = torch.zeros(2, 4)
+    model(x).sum().mul(0).backward()  # zero gradients: one step is the decay alone
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt.step()
+    for name, param in model.named_parameters():  # each shrinks by lr x decay = 0.0005
+        torch.testing.assert_close(param.detach(), before[name] * (1 - 0.05 * 0.01))
+
+
 def test_bias_lr_scale_must_be_positive():
     with pytest.raises(ConfigError) as err:
         load_config({"train": {"bias_lr_scale": 0}})
