@@ -130,11 +130,12 @@ class TrainConfig(Section):
     )
     ema: EmaConfig | None = Field(None, description="Average the weights (EMA); null: off.")
     val_every: int = Field(
-        1, ge=1, description="Validate after every N-th epoch (epochs N-1, 2N-1, ... from 0) and "
-        "always after the last one (also when early stopping or the time budget ends the run). "
-        "Epochs without validation log training metrics only; early stopping's patience, "
-        "checkpoint ranking, a plateau schedule watching a val_ metric and search pruning count "
-        "validations. Early stopping and checkpoints must then watch a val_ metric.")
+        1, ge=1, description="Validate after every N-th epoch (epochs N-1, 2N-1, ... counted "
+        "from 0) and always after the last one, also when the time budget ends the run (early "
+        "stopping stops only after a validation). Epochs without validation log training "
+        "metrics only. Monitors act on the epochs that log their metric: early stopping's "
+        "patience, checkpoint ranking, a plateau schedule on a val_ metric and search pruning "
+        "count validations; early stopping and checkpoints must then watch a val_ metric.")
     time_budget_s: float | None = Field(
         None, gt=0, description="Stop after this wall time; with epochs: auto, default sized to "
         "the training set (config/auto.py).")
