@@ -61,3 +61,20 @@ def test_whole_numbers_on_the_x_axis_get_whole_ticks_only():
     svg = line_chart("t", [Series("s", [(0, 1.0), (1, 2.0), (2, 1.5)])], x_label="trial", y_label="y")
     x_ticks = re.findall(r'class="tick" text-anchor="middle">([^<]+)<', svg)
     assert x_ticks == ["0", "1", "2"]
+
+
+def test_a_validation_curve_joins_the_validated_epochs_and_the_table_has_their_columns():
+    """`train.val_every` 2: epochs 1 and 3 validated; a stored NaN (None) still breaks a line."""
+    from dlforge.ui.runview import curve_charts, history_columns
+
+    history = [{"epoch": 0, "loss": 1.0}, {"epoch": 1, "loss": 0.8, "val_loss": 0.9},
+               {"epoch": 2, "loss": 0.7}, {"epoch": 3, "loss": 0.6, "val_loss": 0.7}]
+    loss_chart = curve_charts([("run", history)])[0]
+    val = re.search(r'data-label="val_loss">(.*?)</g>', loss_chart, re.S).group(1)
+    assert len(re.findall(r"<polyline ", val)) == 1
+    assert len(re.findall(r'points="([^"]*)"', val)[0].split()) == 2
+    assert history_columns(history) == ["epoch", "loss", "val_loss"]
+    history[3]["val_loss"] = None
+    val = re.search(r'data-label="val_loss">(.*?)</g>', curve_charts([("run", history)])[0],
+                    re.S).group(1)
+    assert (len(re.findall(r"<polyline ", val)), len(re.findall(r'<circle [^>]*r="3"', val))) == (0, 1)

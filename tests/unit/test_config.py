@@ -189,3 +189,27 @@ def test_model_auto_is_the_default_and_has_a_shorthand():
     with pytest.raises(ConfigError, match=r"^tune\.space\.model\.hidden: not a tunable key of this "
                                           r"config \(model type 'auto': name a model\.type to tune"):
         load_config({"tune": {"space": {"model.hidden": {"choice": [[8], [16]]}}}})
+
+
+@pytest.mark.parametrize(
+    ("train", "lines"),
+    [({"val_every": 0}, ["train.val_every: must be greater than or equal to 1 (got 0)"]),
+     ({"val_every": 3, "early_stopping": {"monitor": "loss"}},
+      ["train.early_stopping.monitor: 'loss' is logged every epoch, but train.val_every is 3, so "
+       "it could pick an epoch that was not validated; watch a validation metric (e.g. "
+       "'val_loss') or set train.val_every: 1"]),
+     ({"val_every": 2, "early_stopping": False, "checkpoint": {"monitor": "accuracy"}},
+      ["train.checkpoint.monitor: 'accuracy' is logged every epoch, but train.val_every is 2, so "
+       "it could pick an epoch that was not validated; watch a validation metric (e.g. "
+       "'val_accuracy') or set train.val_every: 1"])],
+)
+def test_val_every_refuses_monitors_of_every_epoch(train, lines):
+    with pytest.raises(ConfigError) as info:
+        load_config({"train": train})
+    assert str(info.value).splitlines() == lines
+
+
+def test_val_every_takes_validation_monitors_and_training_ones_at_1():
+    assert load_config({"train": {"val_every": 4}}).train.val_every == 4
+    cfg = load_config({"train": {"early_stopping": {"monitor": "loss"}}})
+    assert (cfg.train.val_every, cfg.train.early_stopping.monitor) == (1, "loss")

@@ -104,9 +104,10 @@ class Candidate:
 
     def best_row(self, metric: str) -> dict[str, float]:
         """The history row where `metric` was best (highest for accuracy-like metrics, else
-        lowest; the first of equals)."""
+        lowest; the first of equals), among the rows that log it (`train.val_every`: the
+        validated epochs)."""
         pick = max if resolve_mode(metric, "auto") == "max" else min
-        return pick(self.history, key=lambda row: row[metric])
+        return pick((row for row in self.history if metric in row), key=lambda row: row[metric])
 
 
 def train_candidate(plan: TrainingPlan, *, device: torch.device, progress: bool = False,

@@ -31,7 +31,8 @@ class PlateauSchedule(_ScheduleBase):
     monitor: str = Field("val_loss", description="Metric watched for a plateau.")
     mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy-like.")
     factor: float = Field(0.1, gt=0, lt=1, description="Multiply the LR by this on a plateau.")
-    patience: int = Field(2, ge=0, description="Epochs without improvement before reducing.")
+    patience: int = Field(2, ge=0, description="Epochs without improvement before reducing "
+                          "(epochs that log the monitor: validations under train.val_every).")
     min_lr: float = Field(0.0, ge=0, description="Never reduce below this.")
 
 
@@ -73,7 +74,8 @@ ScheduleConfig = Annotated[
 class EarlyStoppingConfig(Section):
     monitor: str = Field("val_loss", description="Logged metric to watch, e.g. val_loss, val_accuracy.")
     mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy-like.")
-    patience: int = Field(5, ge=0, description="Epochs without improvement before stopping.")
+    patience: int = Field(5, ge=0, description="Epochs without improvement before stopping "
+                          "(validations under train.val_every).")
     min_delta: float = Field(0.0, ge=0, description="Smaller changes do not count as improvement.")
     restore_best: bool = Field(True, description="Load the best epoch's weights at the end.")
 
@@ -132,6 +134,13 @@ class TrainConfig(Section):
         default_factory=CheckpointConfig, description="Best/last checkpoints in the run folder."
     )
     ema: EmaConfig | None = Field(None, description="Average the weights (EMA); null: off.")
+    val_every: int = Field(
+        1, ge=1, description="Validate after every N-th epoch (epochs N-1, 2N-1, ... counted "
+        "from 0) and always after the last one, also when the time budget ends the run (early "
+        "stopping stops only after a validation). Epochs without validation log training "
+        "metrics only. Monitors act on the epochs that log their metric: early stopping's "
+        "patience, checkpoint ranking, a plateau schedule on a val_ metric and search pruning "
+        "count validations; early stopping and checkpoints must then watch a val_ metric.")
     time_budget_s: float | None = Field(
         None, gt=0, description="Stop after this wall time; with epochs: auto, default sized to "
         "the training set (config/auto.py).")
@@ -170,6 +179,18 @@ class TrainConfig(Section):
             problems.append("train.ema: needs train.early_stopping.restore_best: false (got true); "
                             "the trained model is the weight average, which restoring the best "
                             "epoch's weights would replace (or set train.early_stopping: false)")
+        problems += self._val_every_problems()
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _val_every_problems(self) -> list[str]:
+        """With `val_every` > 1, a monitor logged every epoch could make an epoch without
+        validation the best checkpoint or the restored/stopping epoch."""
+        watched = [("early_stopping", self.early_stopping), ("checkpoint", self.checkpoint)]
+        return [f"train.{key}.monitor: {section.monitor!r} is logged every epoch, but "
+                f"train.val_every is {self.val_every}, so it could pick an epoch that was not "
+                f"validated; watch a validation metric (e.g. 'val_{section.monitor}') or set "
+                f"train.val_every: 1"
+                for key, section in watched
+                if self.val_every > 1 and section is not None and not section.monitor.startswith("val_")]

@@ -24,7 +24,7 @@ NOT_TUNABLE = frozenset({
     "train.eval_batch_size", "train.num_threads", "train.precision", "train.channels_last",
     "train.time_budget_s", "train.checkpoint.save_best_only", "train.checkpoint.top_k",
     "train.checkpoint.save_last", "train.checkpoint.mode", "train.early_stopping.mode",
-    "train.early_stopping.restore_best", "train.schedule.mode",
+    "train.early_stopping.restore_best", "train.schedule.mode", "train.val_every",
 })
 AUTO_HINT = ": name a model.type to tune its keys"
 # Which range kinds each kind of key accepts.

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -263,8 +264,11 @@ def _still_falling(rows: list[dict[str, float]]) -> str | None:
     train_drop, val_drop = slowest_drop("loss"), slowest_drop("val_loss")
     if train_drop <= STILL_FALLING or val_drop <= STILL_FALLING:
         return None
+    # rows are the validated epochs: under train.val_every they are not consecutive
+    epochs = [row.get("epoch", i) for i, row in enumerate(window)]
+    steps = "epoch(s)" if all(b - a == 1 for a, b in pairwise(epochs)) else "validations"
     return (f"train and validation loss still fell by at least {train_drop:.1%} and "
-            f"{val_drop:.1%} in each of the last {len(window) - 1} epoch(s): training stopped "
+            f"{val_drop:.1%} in each of the last {len(window) - 1} {steps}: training stopped "
             f"before converging")
 
 

@@ -18,7 +18,7 @@ import torch
 
 from dlforge.errors import ConfigError
 from dlforge.train.checkpoint_io import encode_checkpoint, write_bytes
-from dlforge.train.monitor import monitor_not_logged, resolve_mode
+from dlforge.train.monitor import monitor_not_logged, not_validated, resolve_mode
 
 if TYPE_CHECKING:
     from dlforge.train.state import LoopState
@@ -34,6 +34,13 @@ class Callback:
 
     def on_fit_end(self, state: LoopState) -> None:
         """Called once after the last epoch."""
+
+    def will_stop(self, epoch: int, state: LoopState) -> bool:
+        """Whether this callback will stop the run after `epoch` whatever the epoch logs (a
+        used-up time budget). The loop asks before it skips an epoch's validation
+        (`train.val_every`) and validates the epoch when one says yes, so the last epoch of a
+        run is always validated."""
+        return False
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint must hold to resume this callback (plain values and tensors only)."""
@@ -104,6 +111,8 @@ class EarlyStopping(_Monitor):
         self.reason: str | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float], state: LoopState | None) -> None:
+        if not_validated(self.monitor, logs, state):
+            return  # patience counts the epochs that log the monitor (validations)
         value = self._value(logs)
         if self._better(value, self.best):
             self.best, self.best_epoch, self.wait = value, epoch, 0
@@ -113,7 +122,8 @@ class EarlyStopping(_Monitor):
             return
         self.wait += 1
         if self.wait >= self.patience:
-            self.reason = (f"{self.monitor} did not improve for {self.wait} epochs; "
+            counted = "epochs" if getattr(getattr(state, "cfg", None), "val_every", 1) == 1 else "validations"
+            self.reason = (f"{self.monitor} did not improve for {self.wait} {counted}; "
                            f"best {self.best:.4f} at epoch {self.best_epoch}")
             if state is not None:
                 state.stop_reason = self.reason
@@ -163,28 +173,34 @@ class ModelCheckpoint(_Monitor):
         self.best_epoch: int | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float], state: LoopState) -> None:
+        # an epoch without validation is not ranked; last.pt still lets it resume
+        ranked = not not_validated(self.monitor, logs, state)
+        keep, dropped = self._rank(epoch, logs, state) if ranked else (False, [])
+        if not (keep or self.save_last):
+            return
+        blob = encode_checkpoint(state)  # after our own state changed, so it is included
+        if keep:
+            write_bytes(self.dir / f"epoch{epoch:03d}.pt", blob)
+        if self.save_last:
+            write_bytes(self.dir / "last.pt", blob)
+        for path in dropped:
+            Path(path).unlink(missing_ok=True)
+
+    def _rank(self, epoch: int, logs: dict[str, float], state: LoopState) -> tuple[bool, list[str]]:
+        """Rank `epoch` by the monitor: whether its file is kept, and the files it displaces."""
         value = self._value(logs)
-        name = f"epoch{epoch:03d}.pt"
         keep = not self.save_best_only or len(self.kept) < self.top_k or (
             self._better(value, self.kept[-1][0]))
         dropped: list[str] = []
         if keep:
-            self.kept.append((value, epoch, str(self.dir / name)))
+            self.kept.append((value, epoch, str(self.dir / f"epoch{epoch:03d}.pt")))
             self.kept.sort(key=lambda item: (item[0] if self.mode == "min" else -item[0], item[1]))
             if self.save_best_only:
                 dropped = [path for _, _, path in self.kept[self.top_k:]]
                 del self.kept[self.top_k:]
         self.best_epoch = self.kept[0][1] if self.kept else None
         state.best_checkpoint = Path(self.kept[0][2]) if self.kept else None
-        if not (keep or self.save_last):
-            return
-        blob = encode_checkpoint(state)  # after our own state changed, so it is included
-        if keep:
-            write_bytes(self.dir / name, blob)
-        if self.save_last:
-            write_bytes(self.dir / "last.pt", blob)
-        for path in dropped:
-            Path(path).unlink(missing_ok=True)
+        return keep, dropped
 
     def state_dict(self) -> dict[str, Any]:
         return {"kept": [list(item) for item in self.kept], "best_epoch": self.best_epoch}
@@ -202,18 +218,29 @@ class TimeBudget(Callback):
         self.elapsed_before = 0.0
         self.reason: str | None = None
         self._start = time.monotonic()
+        self._verdict: tuple[int, bool] | None = None  # (epoch, used up) as `will_stop` said
 
     def _key_args(self) -> dict[str, Any]:
         return {"seconds": self.seconds}
 
     def on_fit_start(self, state: LoopState) -> None:
         self.elapsed_before, self.reason, self._start = 0.0, None, time.monotonic()
+        self._verdict = None
 
     def elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self._start
 
+    def will_stop(self, epoch: int, state: LoopState) -> bool:
+        """The budget is used up: this epoch is the last (and so is validated)."""
+        self._verdict = (epoch, self.elapsed() >= self.seconds)
+        return self._verdict[1]
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float], state: LoopState) -> None:
-        if self.elapsed() >= self.seconds:
+        verdict = self._verdict
+        # once asked, keep that answer: stopping after an epoch the loop did not validate
+        # would leave the run's last epoch unvalidated
+        used_up = verdict[1] if verdict and verdict[0] == epoch else self.elapsed() >= self.seconds
+        if used_up:
             self.reason = (f"time budget of {self.seconds:g}s used up after {self.elapsed():.1f}s "
                            f"({epoch + 1} epochs)")
             state.stop_reason = self.reason

@@ -149,6 +149,11 @@ class Parallel:
     def agree(self, state: LoopState) -> None:
         """Make every process take the same stop decision after an epoch."""
 
+    def decide(self, flag: bool) -> bool:
+        """Every process takes rank 0's answer to a question each measures on its own (whether
+        a time budget ends the run after this epoch, so it is validated)."""
+        return flag
+
 
 SINGLE = Parallel()
 
@@ -215,6 +220,9 @@ class DataParallel(Parallel):
     def agree(self, state: LoopState) -> None:
         agree_on_stop(state)
 
+    def decide(self, flag: bool) -> bool:
+        return rank_zero_flag(flag)
+
 
 def send_resumed_state(rank: int, state: LoopState) -> None:
     """Rank 0's state (its resumed checkpoint, if it resumed) goes to every rank."""
@@ -232,6 +240,14 @@ def agree_on_stop(state: LoopState) -> None:
     with failing("agreeing on the stop decision"):
         dist.broadcast_object_list(box, src=0)
     state.stop_reason = box[0]
+
+
+def rank_zero_flag(flag: bool) -> bool:
+    """Rank 0's `flag`, on every rank (`Parallel.decide`)."""
+    box = [flag]
+    with failing("agreeing on whether to validate the epoch"):
+        dist.broadcast_object_list(box, src=0)
+    return bool(box[0])
 
 
 @contextlib.contextmanager

@@ -1,9 +1,9 @@
 """The one training loop. Search trials, fine-tuning, online updates and distributed workers
 all call `fit`; none has a loop of its own.
 
-It reads top to bottom like nanoGPT's train.py: set up, then for each epoch train, validate,
-step the schedule, record a history row and let the callbacks act (checkpoints, early
-stopping, progress, time budget).
+It reads top to bottom like nanoGPT's train.py: set up, then for each epoch train, validate
+(every `train.val_every`-th epoch and the last), step the schedule, record a history row and
+let the callbacks act (checkpoints, early stopping, progress, time budget).
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ class TrainResult:
     Attributes:
         history: one row per epoch: epoch (from 0), loss, accuracy|mae, val_loss,
             val_accuracy|val_mae, lr (at epoch end), epoch_time_s, samples_per_s. `loss` is the
-            data loss without the `l2` penalty, so it compares with `val_loss`.
+            data loss without the `l2` penalty, so it compares with `val_loss`. Rows of epochs
+            that were not validated (`train.val_every`) have no `val_` keys.
         lr_history: the learning rate of every optimizer step.
         best_epoch: the best epoch by early stopping's monitor (else the checkpoint's); None
             when neither ran.
@@ -79,7 +80,10 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
         callbacks: Sequence[Callback] = (), checkpoint_dir: str | Path | None = None,
         resume_from: str | Path | None = None, seed: int = 0, device: str = "auto",
         progress: bool = True, step: Step | None = None) -> TrainResult:
-    """Train `model` on `loaders.train`, validating on `loaders.val` after every epoch.
+    """Train `model` on `loaders.train`, validating on `loaders.val` after every
+    `cfg.val_every`-th epoch (epochs val_every - 1, 2 * val_every - 1, ... counted from 0), after
+    the last epoch and after an epoch that a callback's `will_stop` ends the run with (a time
+    budget); early stopping ends a run only after a validated epoch.
 
     Args:
         model: logits out (`(N, classes)`, binary `(N, 1)`), or values for regression.
@@ -128,13 +132,14 @@ def fit(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, *,
             logs = train_one_epoch(state, loaders.train)
         logs = par.reduce(logs)
         samples_per_s = logs.pop("_samples") / max(time.perf_counter() - start, 1e-9)
-        if loaders.val is not None:
+        state.validated = _validates(epoch, state, loaders, par)
+        if state.validated:
             loaders.val.set_epoch(epoch)
             with averaging(state.ema):  # train.ema: validate the averaged weights
                 val_logs = par.reduce(validate_epoch(state, loaders.val))
             val_logs.pop("_samples")
             logs |= val_logs
-        state.schedule.epoch_end(epoch, logs)
+        state.schedule.epoch_end(epoch, logs, validated=state.validated)
         row = {"epoch": epoch, **logs, "lr": state.optimizer.param_groups[0]["lr"],
                "epoch_time_s": time.perf_counter() - start,
                "samples_per_s": samples_per_s}
@@ -190,6 +195,27 @@ def validate_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
         xb, yb = _to_device(xb, state), yb.to(state.device, non_blocking=True)
         state.step.eval_batch(state, xb, yb, meter)
     return {**meter.result("val_"), "_samples": meter.samples}
+
+
+def _validates(epoch: int, state: LoopState, loaders: Any, par: Parallel) -> bool:
+    """Whether `epoch` is validated: with a validation loader, every `val_every`-th epoch (N-1,
+    2N-1, ...), the last of `cfg.epochs`, and one after which a callback will stop the run
+    (rank 0's answer, so every process validates together).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from dlforge.config.schema import TrainConfig
+        >>> from dlforge.train.distributed import SINGLE
+        >>> state = SimpleNamespace(cfg=TrainConfig(epochs=5, val_every=2), callbacks=[])
+        >>> [e for e in range(5) if _validates(e, state, SimpleNamespace(val=[]), SINGLE)]
+        [1, 3, 4]
+    """
+    if loaders.val is None:
+        return False
+    cfg = state.cfg
+    if (epoch + 1) % cfg.val_every == 0 or epoch == cfg.epochs - 1:
+        return True
+    return par.decide(any(cb.will_stop(epoch, state) for cb in state.callbacks))
 
 
 def _hooks(step: Step | None) -> Parallel:

@@ -260,3 +260,6 @@ class PipelineHooks(distributed.Parallel):
 
     def agree(self, state: LoopState) -> None:
         distributed.agree_on_stop(state)
+
+    def decide(self, flag: bool) -> bool:
+        return distributed.rank_zero_flag(flag)

@@ -106,18 +106,21 @@ class LRSchedule:
         """Advance one optimizer step; call it right after each optimizer step."""
         self._scheduler.step()
 
-    def epoch_end(self, epoch: int, logs: Mapping[str, float]) -> None:
-        """Count a finished epoch; ``plateau`` reads ``logs[monitor]``.
+    def epoch_end(self, epoch: int, logs: Mapping[str, float], validated: bool = True) -> None:
+        """Count a finished epoch; ``plateau`` reads ``logs[monitor]`` (its patience counts the
+        epochs that log the monitor: validations for a ``val_`` metric under ``train.val_every``).
 
         Args:
             epoch: Index of the epoch that just ended (from 0); the schedule keeps its own count.
             logs: The epoch's history row, e.g. ``{"loss": ..., "val_loss": ...}``.
+            validated: False for an epoch the loop did not validate: a missing monitor is
+                skipped instead of refused.
 
         Raises:
-            ConfigError: plateau's monitor is not among ``logs``.
+            ConfigError: plateau's monitor is not among the logs of a validated epoch.
         """
-        if self._plateau is not None:
-            monitor = self.cfg.schedule.monitor
+        monitor = getattr(self.cfg.schedule, "monitor", None)
+        if self._plateau is not None and (validated or monitor in logs):
             if monitor not in logs:
                 raise ConfigError(
                     f"train.schedule.monitor: must be one of the epoch's logged metrics: "
@@ -203,7 +206,8 @@ def lr_sequence(cfg: TrainConfig, steps_per_epoch: int, epochs: int,
         steps_per_epoch: Optimizer steps per epoch.
         epochs: Epochs to run; may differ from ``cfg.epochs`` (e.g. after early stopping).
         logs: One history row per epoch, fed to ``epoch_end``. Without them a plateau schedule
-            never sees a metric and keeps its LR.
+            never sees a metric and keeps its LR; a row without ``val_`` keys is an epoch that
+            was not validated (``train.val_every``).
 
     Returns:
         ``epochs * steps_per_epoch`` learning rates, in order.
@@ -231,8 +235,14 @@ def lr_sequence(cfg: TrainConfig, steps_per_epoch: int, epochs: int,
                 lrs.append(sched.lr)
                 sched.step()
             if logs is not None or not isinstance(cfg.schedule, PlateauSchedule):
-                sched.epoch_end(epoch, logs[epoch] if logs is not None else {})
+                row = logs[epoch] if logs is not None else {}
+                sched.epoch_end(epoch, row, validated=_validated(row, logs is not None))
     return lrs
+
+
+def _validated(row: Mapping[str, float], replayed: bool) -> bool:
+    """A replayed history row was validated when it holds a ``val_`` metric."""
+    return not replayed or any(key.startswith("val_") for key in row)
 
 
 # ------------------------------------------------------------------------ step-based shapes

@@ -30,6 +30,8 @@ class LoopState:
         history: one row per completed epoch (see `fit`).
         lr_history: the learning rate used by every optimizer step.
         stop_reason: set by a callback to stop after the current epoch.
+        validated: whether the current epoch was validated (its row has the `val_` metrics;
+            `train.val_every`); False for every epoch without a validation split.
         best_checkpoint: path of the best checkpoint written so far, if any.
         position: where a checkpoint written inside epoch `epoch + 1` stood (train/mid_epoch.py);
             the next epoch resumes there.
@@ -55,5 +57,6 @@ class LoopState:
     history: list[dict[str, float]] = field(default_factory=list)
     lr_history: list[float] = field(default_factory=list)
     stop_reason: str | None = None
+    validated: bool = True
     best_checkpoint: Path | None = None
     position: dict[str, Any] | None = None

@@ -1,4 +1,5 @@
-"""Pruning inside the one fit loop: a callback reports the validation metric each epoch.
+"""Pruning inside the one fit loop: a callback reports the validation metric each validated
+epoch (every epoch unless `train.val_every` spaces validations out; Optuna's step is the epoch).
 
 Reporting writes one row to the study every epoch (the issue asks for it). Asking Optuna's
 `trial.should_prune()` also re-reads the running trial from the database with all its
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlforge.errors import ConfigError
 from dlforge.train.callbacks import Callback
-from dlforge.train.monitor import monitor_not_logged
+from dlforge.train.monitor import monitor_not_logged, not_validated
 
 if TYPE_CHECKING:
     import optuna
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 
 class PruningCallback(Callback):
-    """Report `metric` to an Optuna trial after every epoch; raise `optuna.TrialPruned` when the
+    """Report `metric` to an Optuna trial after every validated epoch; raise `optuna.TrialPruned` when the
     study's pruner says the trial cannot beat the others.
 
     Args:
@@ -53,6 +54,9 @@ class PruningCallback(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, float], state: LoopState | Any) -> None:
         import optuna
 
+        if not_validated(self.metric, logs, state):
+            self.history.append(dict(logs))
+            return
         if self.metric not in logs:
             raise ConfigError(monitor_not_logged("tune.metric", self.metric, logs))
         self.history.append(dict(logs))

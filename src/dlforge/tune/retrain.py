@@ -11,7 +11,9 @@ trial instead, explicitly:
   the trial's), and `StopAfterEpochs` ends training; early stopping is off;
 - the decision threshold (binary, multilabel): the one the best trial's model chose on the
   validation split, kept unchanged;
-- checkpoints: ranked by the training counterpart of a validation monitor;
+- checkpoints: ranked by the training counterpart of a validation monitor; `train.val_every`
+  is set to 1 (there is no validation to space out, and a checkpoint watching a training
+  metric needs it);
 - preprocessing: fitted again on train + validation (never on test);
 - a plateau schedule on a validation metric cannot run and is refused before the search.
 
@@ -119,8 +121,11 @@ class StopAfterEpochs(Callback):
     def _key_args(self) -> dict[str, Any]:
         return {"epochs": self.epochs}
 
+    def will_stop(self, epoch: int, state: LoopState) -> bool:
+        return epoch + 1 >= self.epochs and epoch + 1 < state.cfg.epochs
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float], state: LoopState) -> None:
-        if epoch + 1 >= self.epochs and epoch + 1 < state.cfg.epochs:
+        if self.will_stop(epoch, state):
             state.stop_reason = (f"stopped after {self.epochs} of the schedule's {state.cfg.epochs} "
                                  f"epochs, the best trial's epoch count")
 
@@ -158,9 +163,10 @@ def plan_retraining(cfg: RunConfig, searched: SearchOutcome, store: Store,
 
 def retrain_config(cfg: RunConfig) -> RunConfig:
     """`cfg` for training without a validation split: no early stopping, checkpoints ranked by
-    the training counterpart of a validation monitor; `train.epochs` (the schedule) unchanged."""
+    the training counterpart of a validation monitor, `val_every` 1 (nothing is validated);
+    `train.epochs` (the schedule) unchanged."""
     raw = cfg.model_dump(mode="json")
-    raw["train"] |= {"early_stopping": None}
+    raw["train"] |= {"early_stopping": None, "val_every": 1}
     checkpoint = raw["train"]["checkpoint"]
     checkpoint["monitor"] = checkpoint["monitor"].removeprefix("val_")
     return load_config(raw)

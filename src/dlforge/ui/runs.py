@@ -95,4 +95,5 @@ def _live(store: Store, run: Run) -> dict[str, Any]:
     progress = runview.read_progress(Path(store.artifacts_dir), run.id) if running else None
     history = progress.history if progress else run.history
     return {"running": running, "progress": progress, "history": history,
+            "columns": runview.history_columns(history),
             "charts": runview.curve_charts([(run.name, history)])}

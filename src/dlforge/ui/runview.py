@@ -59,8 +59,22 @@ def curve_charts(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> list[M
     return charts
 
 
+def history_columns(history: Sequence[dict[str, Any]]) -> list[str]:
+    """The keys of every row, in first-seen order: the history table's columns (the first row
+    may lack the `val_` keys when `train.val_every` > 1).
+
+    Example:
+        >>> history_columns([{"epoch": 0, "loss": 0.9}, {"epoch": 1, "loss": 0.5, "val_loss": 0.6}])
+        ['epoch', 'loss', 'val_loss']
+    """
+    return list(dict.fromkeys(key for row in history for key in row))
+
+
 def _column(history: Sequence[dict[str, Any]], key: str) -> list[tuple[float, float | None]]:
-    return [(row.get("epoch", i) + 1, row.get(key)) for i, row in enumerate(history)]
+    """(epoch from 1, value) of the rows that log `key`: an epoch without validation
+    (`train.val_every`) is left out, so the validation line joins the validated epochs; a
+    logged non-finite value (None in a stored history) stays, as a gap."""
+    return [(row.get("epoch", i) + 1, row[key]) for i, row in enumerate(history) if key in row]
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

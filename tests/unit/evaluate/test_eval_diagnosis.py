@@ -185,3 +185,16 @@ def test_an_early_stopped_run_is_not_told_to_train_longer():
     assert d.advice == GOOD_FIT_ADVICE
     # the same curves cut at the best epoch are still falling: there, more epochs are advised
     assert diagnose(h[:4], TEN, "image", val_samples=360, channels=1).advice == TRAIN_LONGER_ADVICE
+
+
+def test_a_history_validated_every_other_epoch_is_read_by_its_validated_rows():
+    """`train.val_every` 2: rows without val_loss are left out; the window counts validations."""
+    validated = _rows([1.0, 0.8, 0.6, 0.4], [1.0, 0.8, 0.6, 0.45], [0.9] * 4, [0.9] * 4)
+    history = []
+    for row in validated:
+        row["epoch"] = 2 * row["epoch"] + 1
+        history += [{"epoch": row["epoch"] - 1, "loss": row["loss"], "accuracy": 0.9}, row]
+    d = diagnose(history, TEN, val_samples=1000)
+    assert d.verdict == "good fit"
+    assert d.reasons[1] == ("train and validation loss still fell by at least 25.0% and 25.0% "
+                            "in each of the last 2 validations: training stopped before converging")

@@ -68,6 +68,18 @@ def test_a_candidate_scores_validation_once_and_reports_its_best_row():
     assert scores.threshold.objective == "max_f1" and scores.threshold_value == scores.threshold.value
 
 
+def test_a_candidate_validated_every_other_epoch_ranks_and_diagnoses_its_validated_rows():
+    cfg = load_config({**TINY, "train": {**TINY["train"], "epochs": 5, "val_every": 2}})
+    candidate = train_candidate(TrainingPlan(cfg, prepare_data(cfg)), device=select_device("cpu"))
+    validated = [row for row in candidate.history if "val_loss" in row]
+    assert [row["epoch"] for row in validated] == [1, 3, 4]
+    best = candidate.best_row("val_accuracy")
+    assert best["epoch"] in (1, 3, 4)
+    assert best["val_accuracy"] == max(r["val_accuracy"] for r in validated)
+    assert candidate.best_epoch in (1, 3, 4)  # early stopping's best
+    assert candidate.validation.diagnosis.verdict != "unknown"
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"tune": {"metric": "val_f1", "space": {"train.lr": {"choice": [0.1, 0.01]}}}},
      "tune.metric: the search optimizes a validation metric: val_loss, val_accuracy, val_mae "

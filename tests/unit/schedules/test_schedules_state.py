@@ -84,3 +84,18 @@ def test_resume_with_another_schedule_type():
         other.load_state_dict(sched.state_dict())
     assert str(err.value) == ("train.schedule.type: the checkpoint was trained with 'cosine', "
                               "resume with the same schedule (got 'step')")
+
+
+def test_plateau_counts_the_epochs_that_log_its_monitor():
+    """`train.val_every`: epochs without validation neither count for nor raise on a plateau."""
+    opt, sched, _ = _setup({"type": "plateau", "patience": 0, "factor": 0.5})
+    sched.epoch_end(0, {"loss": 0.5}, validated=False)
+    sched.epoch_end(1, {"loss": 0.5, "val_loss": 1.0})
+    sched.epoch_end(2, {"loss": 0.5}, validated=False)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
+    sched.epoch_end(3, {"loss": 0.5, "val_loss": 1.0})  # the second validation: no better
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
+    with pytest.raises(ConfigError) as err:
+        sched.epoch_end(4, {"loss": 0.5})
+    assert str(err.value) == ("train.schedule.monitor: must be one of the epoch's logged "
+                              "metrics: loss (got 'val_loss')")

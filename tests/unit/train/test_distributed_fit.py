@@ -16,6 +16,7 @@ import torch
 pytestmark = pytest.mark.e2e
 HERE = Path(__file__).resolve().parent
 SEEDS = "0,1,2"
+EPOCHS = 4  # ddp_worker.EPOCHS
 
 
 def _worker(tmp_path: Path, name: str, batch: int, *args: str, nproc: int = 1,
@@ -48,6 +49,15 @@ def test_two_processes_train_what_one_process_trains_at_equal_effective_batch(tm
         assert _max_diff(one[seed], two[seed]) < 1e-4  # float sums in another order only
         assert (one[seed]["lr_steps"], two[seed]["lr_steps"]) == (4 * 7, 4 * 7)
     assert one["0"]["val_accuracy"][-1] > 0.8  # it learned something
+
+
+def test_every_rank_validates_the_epochs_rank_0_validates(tmp_path):
+    """`train.val_every` 2 with a time budget used up on rank 1 only: rank 0's answer holds."""
+    two = _worker(tmp_path, "skewed", 16, "0", nproc=2, env={"SKEWED_BUDGET": "1"})
+    assert two.returncode == 0, two.stderr[-2000:]
+    run = _read(tmp_path, "skewed")["0"]
+    assert [v is not None for v in run["val_loss"]] == [False, True, False, True]
+    assert run["lr_steps"] == 7 * EPOCHS  # 100 samples a rank, batch 16: 7 steps; no stop
 
 
 @pytest.fixture(scope="module")

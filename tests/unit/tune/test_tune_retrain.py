@@ -123,6 +123,12 @@ def test_retrain_config_drops_what_needs_a_validation_split():
     assert out.train.lr == cfg.train.lr and out.tune == cfg.tune
 
 
+def test_retrain_config_validates_every_epoch_as_there_is_nothing_to_validate():
+    cfg = load_config({**RAW, "train": {**RAW["train"], "val_every": 4}})
+    out = retrain_config(cfg)
+    assert (out.train.val_every, out.train.checkpoint.monitor) == (1, "loss")
+
+
 class _Searched:
     best_source, best_run_id = "trial 4", None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import optuna
 import pytest
 
@@ -92,6 +94,18 @@ def test_pruning_callback_reports_each_epoch_and_prunes_with_a_reason():
     assert trial.reports == [(0, 0.9), (1, 0.75)]
     assert str(err.value) == "pruned after epoch 2: val_loss 0.75 was worse than the pruner's bar at that epoch"
     assert [row["val_loss"] for row in cb.history] == [0.9, 0.75]
+
+
+def test_pruning_callback_reports_validated_epochs_only():
+    trial = _ScriptedTrial(prune_at=9)
+    cb = PruningCallback(trial, "val_loss")
+    cb.on_fit_start(None)
+    rows = [{"loss": 1.0}, {"loss": 0.9, "val_loss": 0.8}, {"loss": 0.7},
+            {"loss": 0.6, "val_loss": 0.5}]
+    for epoch, logs in enumerate(rows):
+        cb.on_epoch_end(epoch, logs, SimpleNamespace(validated="val_loss" in logs))
+    assert trial.reports == [(1, 0.8), (3, 0.5)]
+    assert cb.history == rows
 
 
 def test_pruning_callback_names_a_metric_that_is_not_logged():
