@@ -42,6 +42,7 @@ ABLATIONS = {
     "batch-norm shifts at 64 x lr": ["train.bias_lr_scale=1"],
     "label smoothing": ["train.label_smoothing=0"],
     "flip + translate": ["augment={}"],
+    "alternating flip": ["augment.hflip.alternate=false"],
     "reflect padding": ["augment.crop.pad_mode=zeros"],
 }
 def split_npz(src: Path, dest: Path, val: int, train_limit: int | None, seed: int = 0) -> int:

@@ -175,3 +175,10 @@ def test_runs_without_alternate_keep_the_batches_they_had_before_it():
     inner = BatchLoader(x, torch.arange(7), batch_size=3, shuffle=True, seed=4, augment=aug)
     assert digest(inner, (0, 1)) == "ceb93897d87ad43b"
     assert digest(ShardedLoader(inner, 1, 2, pad=True), (0, 1)) == "0ffab0a815bf2979"
+
+
+def test_a_search_may_not_move_p_away_from_one_half_under_alternate():
+    space = {"augment.hflip.p": {"uniform": [0.2, 0.8]}}
+    with pytest.raises(ConfigError, match=r"^tune\.space\.augment\.hflip\.p: the value 0\.2 is not "
+                       r"allowed: .*\(got 0\.2\); set augment\.hflip\.p: 0\.5 or alternate: false"):
+        load_config({"augment": {"hflip": {"alternate": True}}, "tune": {"space": space}})
