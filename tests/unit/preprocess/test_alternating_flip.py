@@ -5,11 +5,13 @@ resume point brings the sample; runs without it keep their batches."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from dlforge.cli import main
 from dlforge.config import load_config
 from dlforge.config.schema import AugmentConfig
 from dlforge.data.augment import Augmenter, build_augmenter, flip_coins
@@ -182,3 +184,13 @@ def test_a_search_may_not_move_p_away_from_one_half_under_alternate():
     with pytest.raises(ConfigError, match=r"^tune\.space\.augment\.hflip\.p: the value 0\.2 is not "
                        r"allowed: .*\(got 0\.2\); set augment\.hflip\.p: 0\.5 or alternate: false"):
         load_config({"augment": {"hflip": {"alternate": True}}, "tune": {"space": space}})
+
+
+def test_the_cli_refuses_the_recipe_with_another_p_and_writes_nothing(tmp_path, capsys):
+    recipe = Path(__file__).resolve().parents[3] / "examples" / "cifar10.yaml"
+    code = main(["-w", str(tmp_path / "ws"), "run", str(recipe), "--set", "augment.hflip.p=0.4"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: augment.hflip.p: alternate: true flips every image in one of each two epochs, "
+        "i.e. with p 0.5 (got 0.4); set augment.hflip.p: 0.5 or alternate: false")
+    assert not (tmp_path / "ws").exists()
