@@ -48,6 +48,7 @@ ABLATIONS = {
     "bias weight decay": ["train.decay_biases=false"],
     "label smoothing": ["train.label_smoothing=0"],
     "flip + translate": ["augment={}"],
+    "alternating flip": ["augment.hflip.alternate=false"],
     "reflect padding": ["augment.crop.pad_mode=zeros"],
 }
 def split_npz(src: Path, dest: Path, val: int, train_limit: int | None, seed: int = 0) -> int:

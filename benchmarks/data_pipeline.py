@@ -6,6 +6,7 @@ brightness) for 28x28x1 and 32x32x3 images at batch 128, and one Basic-CNN train
 should cost well under 5 % of a step.
 
     .venv/bin/python benchmarks/data_pipeline.py [--batches 20] [--repeats 30] [--steps 10] [--markdown]
+    .venv/bin/python benchmarks/data_pipeline.py --alternate   # hflip: {p: 0.5, alternate: true}
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 
 import torch
 
+from dlforge.config.data_schema import HFlipAug
 from dlforge.config.schema import AugmentConfig, BasicCNNConfig
 from dlforge.data.augment import build_augmenter
 from dlforge.data.loader import BatchLoader
@@ -71,8 +73,9 @@ def measure(shape: tuple[int, ...], args: argparse.Namespace) -> dict[str, float
     x = torch.rand(args.samples, *shape, generator=g)
     y = torch.randint(0, 10, (args.samples,), generator=g)
     plain = BatchLoader(x, y, batch_size=args.batch_size, shuffle=True, seed=0)
+    cfg = AUGMENT.model_copy(update={"hflip": HFlipAug(alternate=True)}) if args.alternate else AUGMENT
     augmented = BatchLoader(x, y, batch_size=args.batch_size, shuffle=True, seed=0,
-                            augment=build_augmenter(AUGMENT))
+                            augment=build_augmenter(cfg))
     plain_ms = loader_ms_per_batch(plain, args.batches, args.repeats)
     aug_ms = loader_ms_per_batch(augmented, args.batches, args.repeats)
     step_ms = train_step_ms(shape, args.batch_size, args.steps)
@@ -89,13 +92,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="training steps timed")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--alternate", action="store_true", help="alternating flip (augment.hflip.alternate)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = [(shape, measure(shape, args)) for shape in SHAPES]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores "
           f"{platform.machine()}, load average {os.getloadavg()[0]:.1f}, batch {args.batch_size}, "
-          f"augmentation hflip+crop(2)+brightness")
+          f"augmentation {'alternating ' if args.alternate else ''}hflip+crop(2)+brightness")
     header = ("input (C,H,W)", "loader ms/batch (no aug)", "loader ms/batch (aug)",
               "loader batches/s (aug)", "CNN train step ms", "loader / step")
     lines = [[str(shape), f"{m['plain_ms']:.2f}", f"{m['aug_ms']:.2f}", f"{m['batches_per_s']:.0f}",

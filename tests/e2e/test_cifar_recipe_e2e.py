@@ -1,5 +1,6 @@
 """End to end: examples/cifar10.yaml through `dlforge run` on tiny synthetic 32x32 colour
-images (an npz instead of the CIFAR batches), then the registered bundle."""
+images (an npz instead of the CIFAR batches; its alternating flip included), then the
+registered bundle."""
 
 from __future__ import annotations
 
@@ -31,8 +32,10 @@ def test_the_recipe_runs_registers_and_serves_its_whitened_ema_model(tmp_path):
     from dlforge.models.airbench import Whitening
     from dlforge.registry import Store
 
-    version = Store.open(workspace).resolve("cifar10-airbench@staging")
+    store = Store.open(workspace)
+    version = store.resolve("cifar10-airbench@staging")
     assert dict(version.metrics["headline"])["accuracy"] >= 0.9  # chance is 1/3
+    assert store.get_run(version.run_id).config["augment"]["hflip"] == {"p": 0.5, "alternate": True}
     predictor = dlforge.registry.load("cifar10-airbench@staging", workspace=workspace)
     model = predictor.bundle.model
     assert (model.test_flip, model.tta_translate, model.whiten_bias_epochs) == (True, True, 3)

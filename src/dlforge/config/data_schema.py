@@ -176,6 +176,24 @@ class FlipAug(Section):
     p: Prob = Field(0.5, description="Probability of flipping each image.")
 
 
+class HFlipAug(FlipAug):
+    """The horizontal flip, with airbench's alternating scheme as an option."""
+
+    alternate: bool = Field(
+        False, description="Alternating flip (airbench): each training image gets ONE coin "
+        "(p 0.5) for the run, from the seed and its position in the split; even epochs flip "
+        "the images whose coin is heads, odd epochs the others, so every image is seen both "
+        "ways in every two epochs. Needs p: 0.5. false: a fresh coin per image and epoch.")
+
+    @model_validator(mode="after")
+    def _alternate_needs_half(self) -> HFlipAug:
+        if self.alternate and self.p != 0.5:
+            raise ValueError(f"augment.hflip.p: alternate: true flips every image in one of "
+                             f"each two epochs, i.e. with p 0.5 (got {self.p}); set "
+                             f"augment.hflip.p: 0.5 or alternate: false")
+        return self
+
+
 class CropAug(Section):
     padding: int = Field(2, ge=1, description="Pad by this many pixels, then crop back at random.")
     p: Prob = Field(1.0, description="Probability of shifting each image.")
@@ -212,7 +230,7 @@ class AugmentConfig(Section):
         "images by up to side / 28 px (augment.crop), safe for any images. natural: shifts + horizontal flips "
         "(augment.hflip), for photos whose mirror image keeps its class; never for digits, "
         "letters or text-like scans.")
-    hflip: FlipAug | None = Field(None, description="Horizontal flip.")
+    hflip: HFlipAug | None = Field(None, description="Horizontal flip.")
     vflip: FlipAug | None = Field(None, description="Vertical flip.")
     crop: CropAug | None = Field(None, description="Random crop after padding (a shift).")
     rotate: RotateAug | None = Field(None, description="Small random rotation.")

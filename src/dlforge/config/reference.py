@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from dlforge.config import schema
+from dlforge.config.data_schema import HFlipAug
 from dlforge.config.parallel_schema import ParallelConfig
 
 
@@ -46,7 +47,7 @@ def _sections() -> list[tuple[str, type[BaseModel]]]:
         ("(top level)", schema.RunConfig), ("data", schema.DataConfig),
         ("preprocess.image", schema.ImagePreprocess), ("preprocess.table", schema.TablePreprocess),
         ("preprocess.text", schema.TextPreprocess), ("augment", schema.AugmentConfig),
-        ("augment.hflip / augment.vflip", schema.FlipAug), ("augment.crop", schema.CropAug),
+        ("augment.hflip", HFlipAug), ("augment.vflip", schema.FlipAug), ("augment.crop", schema.CropAug),
         ("augment.rotate", schema.RotateAug), ("augment.brightness / augment.contrast", schema.JitterAug),
         ("augment.noise", schema.NoiseAug), ("balance", schema.BalanceConfig),
         ("model (type: mlp)", schema.MLPConfig), ("model (type: basic_cnn)", schema.BasicCNNConfig),

@@ -5,6 +5,13 @@ the whole batch at once: no Python loop over samples, no torchvision. Ops run in
 hflip, vflip, crop, rotate, brightness, contrast, noise. The same generator state gives the
 same output, so an epoch's augmentation follows from the loader's (seed, epoch).
 
+Alternating flip (`augment.hflip.alternate`, airbench's scheme): instead of a fresh coin per
+image and epoch, each image has ONE coin for the run, `flip_coins(seed, positions)`, a hash of
+the loader's seed and the image's position in its split (so independent of the batch size,
+the order, the process count and a resume point). Even epochs flip the images whose coin is
+heads, odd epochs the others. The generator's hflip draw is still made, so the other ops see
+the same stream with and without it.
+
 Augmentation runs after preprocessing, on float tensors that are scaled to [0, 1] or
 standardized, so the photometric ops are additive/relative and never clamp to a range.
 """
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -23,7 +31,8 @@ from dlforge.errors import DataError
 class Augmenter:
     """Callable `(x (N, C, H, W) float, generator) -> augmented x`, built from an AugmentConfig.
 
-    - hflip / vflip: mirror left-right / top-bottom with probability p.
+    - hflip / vflip: mirror left-right / top-bottom with probability p; hflip `alternate`:
+      one coin per sample for the run, flipped on even epochs iff heads, on odd iff tails.
     - crop: pad by `padding` pixels on every side (`pad_mode`: the background, or the image
       reflected at its border), then cut an (H, W) window at a uniform random offset, i.e.
       shift the image by up to `padding` pixels each way (p: chance of a random offset; the
@@ -48,22 +57,33 @@ class Augmenter:
         # black), which after standardization is -mean/std per channel, not 0.
         self.fill = None if fill is None else torch.as_tensor(fill, dtype=torch.float32).view(1, -1, 1, 1)
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, generator: torch.Generator, *,
+                 index: torch.Tensor | None = None, epoch: int = 0, seed: int = 0) -> torch.Tensor:
         """Augment a batch; `x` is not modified.
 
         Args:
             x: float images (N, C, H, W), preprocessed.
             generator: the source of every random draw (the loader's per-epoch stream).
+            index: the samples' positions in their split (N,); needed by an alternating flip.
+            epoch: the epoch the batch belongs to (an alternating flip's parity).
+            seed: the loader's seed (with `index`, an alternating flip's coins).
 
         Returns:
             A new contiguous tensor of the same shape and dtype.
+
+        Raises:
+            DataError: `x` is not a batch of images, or `augment.hflip.alternate` is on and
+                `index` is missing or of another length.
         """
         cfg = self.cfg
         if x.ndim != 4:
             raise DataError(f"augment: applies to image batches (N, C, H, W) only, got shape "
                             f"{tuple(x.shape)}; remove the augment section for this data")
         if cfg.hflip is not None:
-            x = torch.where(_chosen(x, cfg.hflip.p, generator), x.flip(-1), x)
+            chosen = _chosen(x, cfg.hflip.p, generator)  # drawn either way: same stream after
+            if cfg.hflip.alternate:
+                chosen = _alternating(x, index, epoch, seed)
+            x = torch.where(chosen, x.flip(-1), x)
         if cfg.vflip is not None:
             x = torch.where(_chosen(x, cfg.vflip.p, generator), x.flip(-2), x)
         if cfg.crop is not None or cfg.rotate is not None:
@@ -147,6 +167,47 @@ def rotate(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+_COIN_STREAM = 0xF11F  # keeps the coins apart from epoch_generator's streams of the same seed
+_GOLDEN, _MIX1, _MIX2 = (np.uint64(v) for v in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9,
+                                                 0x94D049BB133111EB))
+
+
+def flip_coins(seed: int, index: torch.Tensor) -> torch.Tensor:
+    """An alternating flip's coin (True: heads, p 0.5) of the samples at positions `index`,
+    a splitmix64 hash of (seed, position): cheap, vectorised, the same for a sample whatever
+    batch, order or process it comes in.
+
+    Args:
+        seed: the loader's seed (non-negative).
+        index: positions in the split (any integer shape).
+
+    Returns:
+        A bool tensor shaped like `index`, on the CPU.
+
+    Example:
+        >>> flip_coins(0, torch.arange(6)).tolist()
+        [True, False, False, True, True, True]
+        >>> flip_coins(0, torch.tensor([4, 1])).tolist()  # a sample's coin, wherever it comes
+        [True, False]
+    """
+    key = np.random.SeedSequence([seed, _COIN_STREAM]).generate_state(1, dtype=np.uint64)
+    z = index.detach().cpu().numpy().astype(np.uint64) * _GOLDEN + key  # uint64 arrays wrap
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    z = z ^ (z >> np.uint64(31))
+    return torch.from_numpy((z >> np.uint64(63)).astype(bool))
+
+
+def _alternating(x: torch.Tensor, index: torch.Tensor | None, epoch: int, seed: int) -> torch.Tensor:
+    """The (N, 1, 1, 1) alternating-flip mask: the coin on even epochs, its opposite on odd."""
+    if index is None or len(index) != x.shape[0]:
+        got = "none" if index is None else f"{len(index)} positions for {x.shape[0]} images"
+        raise DataError(f"augment.hflip.alternate: needs each image's position in its split "
+                        f"(got {got}); call augment(x, generator, index=positions, epoch=epoch, "
+                        f"seed=seed) as the loaders do, or set alternate: false")
+    return (flip_coins(seed, index) ^ bool(epoch % 2)).to(x.device).view(-1, 1, 1, 1)
 
 
 def _chosen(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:

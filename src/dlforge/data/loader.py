@@ -8,9 +8,9 @@ tensor; nothing is done per sample in Python.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -18,7 +18,15 @@ import torch
 from dlforge.data.dataset import TaskSpec
 from dlforge.errors import DataError
 
-Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+class Augment(Protocol):
+    """What a loader calls on each training batch (`data.augment.Augmenter`): the batch, the
+    epoch's augmentation stream, and where the batch's samples sit (their positions in the
+    split, the epoch, the loader's seed) for ops that follow a sample across epochs."""
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator, *,
+                 index: torch.Tensor | None = None, epoch: int = 0, seed: int = 0) -> torch.Tensor:
+        ...
 
 
 def to_tensors(x: np.ndarray, y: np.ndarray, task: TaskSpec | str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,7 +136,8 @@ class BatchLoader(EpochLoader):
         batch_size: samples per batch (the last batch may be smaller).
         shuffle: a fresh permutation every epoch (else the stored order).
         seed: with the epoch, fixes the order and the augmentation.
-        augment: called as `augment(xb, generator)` on every batch (training only).
+        augment: called as `augment(xb, generator, index=positions, epoch=epoch, seed=seed)`
+            on every batch (training only; `positions`: the batch's places in `x`).
         sample_weights: (N,) non-negative weights; each epoch then draws N indices WITH
             replacement in proportion to them (a weighted sampler; `shuffle` is implied).
 
@@ -175,21 +184,22 @@ class BatchLoader(EpochLoader):
         if first:  # resuming mid-epoch: the batches left
             index = torch.arange(self.num_samples) if index is None else index
             index = index[first * self.batch_size:]
-        return self._tracked(self.batches(index, generator), first)
+        return self._tracked(self.batches(index, generator, epoch=epoch), first)
 
-    def batches(self, index: torch.Tensor | None,
-                aug_generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, index: torch.Tensor | None, aug_generator: torch.Generator, *,
+                epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches of the samples at `index` in that order (None: all, in the stored order),
-        augmented with `aug_generator`."""
+        augmented with `aug_generator` as epoch `epoch`."""
         count = self.num_samples if index is None else len(index)
         for start in range(0, count, self.batch_size):
             if index is None:
+                idx = torch.arange(start, min(start + self.batch_size, count))
                 xb, yb = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
             else:
                 idx = index[start:start + self.batch_size]
                 xb, yb = self.x[idx], self.y[idx]
             if self.augment is not None:
-                xb = self.augment(xb, aug_generator)
+                xb = self.augment(xb, aug_generator, index=idx, epoch=epoch, seed=self.seed)
             yield xb, yb
 
 
@@ -252,7 +262,8 @@ class ShardedLoader(EpochLoader):
         order = inner.order(epoch)
         order = torch.arange(inner.num_samples) if order is None else order
         index = shard_indices(order, self.rank, self.world, pad=self.pad)
-        return self._tracked(inner.batches(index[first * self.batch_size:], generator), first)
+        return self._tracked(inner.batches(index[first * self.batch_size:], generator, epoch=epoch),
+                             first)
 
 
 @dataclass

@@ -62,7 +62,8 @@ class StreamingLoader(EpochLoader):
         batch_size: samples per batch (the last batch may be smaller).
         shuffle: a fresh permutation every epoch (else the stored order).
         seed: with the epoch, fixes the order and the augmentation.
-        augment: called as `augment(xb, generator)` on every batch (training only).
+        augment: called as `augment(xb, generator, index=positions, epoch=epoch, seed=seed)`
+            on every batch (training only; `positions`: the batch's places in the split).
         workers: background reader processes (0: read in this process).
 
     Example:
@@ -94,12 +95,12 @@ class StreamingLoader(EpochLoader):
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch, first, generator = self._begin(self.seed, stream=1)
-        return self.batches(self.order(epoch), generator, first=first)
+        return self.batches(self.order(epoch), generator, epoch=epoch, first=first)
 
     def batches(self, index: torch.Tensor | None, aug_generator: torch.Generator, *,
-                first: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                epoch: int, first: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches `first`, ... of the samples at `index` in that order (None: all, stored
-        order), read by the workers and augmented here with `aug_generator`."""
+        order), read by the workers and augmented here with `aug_generator` as epoch `epoch`."""
         index = np.arange(self.num_samples) if index is None else np.asarray(index, dtype=np.int64)
         source = _Batches(self.split, index, self.batch_size, first, self.transform, self.task)
         # A generator of its own: a DataLoader otherwise draws its workers' base seed from
@@ -107,9 +108,11 @@ class StreamingLoader(EpochLoader):
         reader = DataLoader(source, batch_size=None, num_workers=self.workers,
                             prefetch_factor=2 if self.workers else None,
                             generator=torch.Generator().manual_seed(0))
+        size = self.batch_size
         for k, (xb, yb) in enumerate(reader, start=first):
             if self.augment is not None:
-                xb = self.augment(xb, aug_generator)
+                positions = torch.from_numpy(index[k * size:(k + 1) * size])
+                xb = self.augment(xb, aug_generator, index=positions, epoch=epoch, seed=self.seed)
             if self._position is not None:  # None when called directly, not by iteration
                 self._position["batch"] = k + 1  # the generator's state is read when asked for
             yield xb, yb

@@ -85,9 +85,9 @@ FIXED = {"model": {"type": "mlp"}, "train": {"epochs": 3}}
     (DataFacts("image", (1, 128, 128), 1000), {}, {"preset": "shifts", "crop": {"padding": 5, "p": 0.5, "pad_mode": "zeros"}}),
     # natural photos: flips too; ops the config gives are kept
     (DataFacts("image", (3, 32, 32), 1000), {"preset": "natural"},
-     {"preset": "natural", "crop": {"padding": 1, "p": 0.5, "pad_mode": "zeros"}, "hflip": {"p": 0.5}}),
+     {"preset": "natural", "crop": {"padding": 1, "p": 0.5, "pad_mode": "zeros"}, "hflip": {"p": 0.5, "alternate": False}}),
     (DataFacts("image", (3, 32, 32), 1000), {"preset": "natural", "crop": {"padding": 4}},
-     {"preset": "natural", "crop": {"padding": 4, "p": 1.0, "pad_mode": "zeros"}, "hflip": {"p": 0.5}}),
+     {"preset": "natural", "crop": {"padding": 4, "p": 1.0, "pad_mode": "zeros"}, "hflip": {"p": 0.5, "alternate": False}}),
     # a config that names its ops chose its augmentation
     (DataFacts("image", (1, 28, 28), 1000), {"rotate": {"degrees": 5}},
      {"preset": "none", "rotate": {"degrees": 5.0, "p": 0.5}}),
