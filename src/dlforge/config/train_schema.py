@@ -83,7 +83,9 @@ class EarlyStoppingConfig(Section):
 class CheckpointConfig(Section):
     monitor: str = Field("val_loss", description="Logged metric that ranks checkpoints.")
     mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy-like.")
-    save_best_only: bool = Field(True, description="Write a checkpoint only when the monitor improves.")
+    save_best_only: bool = Field(
+        True, description="Write a checkpoint only when the monitor improves; false: one per "
+        "validated epoch (every epoch unless train.val_every spaces validations out).")
     top_k: int = Field(1, ge=1, description="Keep this many best checkpoints.")
     save_last: bool = Field(True, description="Also keep the last epoch's state, for resume.")
     every_steps: int | None = Field(
@@ -116,8 +118,9 @@ class TrainConfig(Section):
     decay_biases: bool = Field(
         False, description="Also weight-decay biases and normalization parameters (airbench), "
         "at the weights' per-step rate: a group's weight_decay is divided by its bias_lr_scale, "
-        "so lr x decay is the same for every parameter. Default: they are never decayed "
-        "(train/optim.py says why).")
+        "so lr x decay is the same for every parameter with sgd and adamw (adam and rmsprop "
+        "rescale the decay with the gradient). Default: they are never decayed (train/optim.py "
+        "says why).")
     l2: float = Field(0.0, ge=0, description="Explicit L2 penalty l2 * sum(w^2) added to the loss.")
     grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
     loss: Literal["auto", "mse", "mae"] = Field("auto", description="Regression loss; auto = mse.")

@@ -245,7 +245,8 @@ def _best_val_epoch(rows: list[dict[str, float]]) -> int:
 def _stalled(rows: list[dict[str, float]]) -> str | None:
     """The sentence for a run whose lowest val_loss came before its last epoch, else None."""
     best = _best_val_epoch(rows)
-    after = len(rows) - 1 - best
+    # epochs, not rows: under train.val_every the rows are every N-th epoch
+    after = _epoch(rows, len(rows) - 1) - _epoch(rows, best)
     if after == 0:
         return None
     return (f"val_loss was lowest at epoch {_epoch(rows, best)} ({rows[best]['val_loss']:.4g}) "

@@ -152,7 +152,8 @@ class ModelCheckpoint(_Monitor):
         dir: directory of the checkpoint files.
         monitor: a history key ranking the checkpoints.
         mode: `min`, `max` or `auto`.
-        save_best_only: keep only the `top_k` best epochs; False keeps every epoch's file.
+        save_best_only: keep only the `top_k` best epochs; False keeps every validated epoch's
+            file (every epoch unless `train.val_every` spaces validations out).
         top_k: how many best checkpoints to keep.
         save_last: also write `last.pt` after every epoch, for resuming.
         key: config key named in error messages.

@@ -1,7 +1,7 @@
 """Pruning inside the one fit loop: a callback reports the validation metric each validated
 epoch (every epoch unless `train.val_every` spaces validations out; Optuna's step is the epoch).
 
-Reporting writes one row to the study every epoch (the issue asks for it). Asking Optuna's
+Reporting writes one row to the study every validated epoch (the issue asks for it). Asking Optuna's
 `trial.should_prune()` also re-reads the running trial from the database with all its
 relations every epoch (7 queries, about 15 ms on SQLite, measured in RESULTS.md), although
 the median rule needs only what this process already holds: the trial's own reported values

@@ -195,7 +195,9 @@ def _record(store: Store, run_id: str | None, trial: optuna.Trial, state: str, r
     """A pruned or failed trial keeps its reason, in the study and on its run."""
     trial.set_user_attr("reason", reason)
     if history:
-        trial.set_user_attr("last_value", float(history[-1].get(metric, float("nan"))))
+        # the last row that logged it: under train.val_every not every epoch does
+        last = next((row[metric] for row in reversed(history) if metric in row), float("nan"))
+        trial.set_user_attr("last_value", float(last))
     if run_id is not None:
         status = "completed" if state == "pruned" else "failed"
         store.finish_run(run_id, status, history=history, error=reason,

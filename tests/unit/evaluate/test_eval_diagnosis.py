@@ -198,3 +198,16 @@ def test_a_history_validated_every_other_epoch_is_read_by_its_validated_rows():
     assert d.verdict == "good fit"
     assert d.reasons[1] == ("train and validation loss still fell by at least 25.0% and 25.0% "
                             "in each of the last 2 validations: training stopped before converging")
+
+
+def test_a_stall_under_val_every_counts_epochs_not_validations():
+    """val_every 5: validated epochs 4, 9, 14, 19; best at epoch 9 is 10 epochs before the end."""
+    history = []
+    for epoch in range(20):
+        history.append({"epoch": epoch, "loss": 0.3, "accuracy": 0.9})
+        if epoch % 5 == 4:
+            history[-1] |= {"val_loss": {4: 0.5, 9: 0.3, 14: 0.31, 19: 0.32}[epoch],
+                            "val_accuracy": 0.9}
+    d = diagnose(history, TEN, val_samples=1000)
+    assert d.reasons[-1] == ("val_loss was lowest at epoch 10 (0.3) and did not improve in the "
+                             "10 epoch(s) after it: more epochs would not help")

@@ -3,6 +3,7 @@ selection by the validation metric, and `run` with a tune section."""
 
 from __future__ import annotations
 
+import optuna
 import pytest
 
 from dlforge.config import load_config
@@ -145,3 +146,13 @@ def test_the_code_version_is_asked_once_per_search_not_per_trial(tmp_path, monke
         search(cfg, prepare_data(cfg), store, progress=False)
         versions = [r.code_version for r in _trial_runs(store)]
     assert calls == [1] and versions == ["dlforge 9.9"] * 3
+
+
+def test_a_failed_trial_keeps_the_last_value_its_metric_logged():
+    """train.val_every: the last history row may be an epoch without validation."""
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    history = [{"epoch": 0, "loss": 1.0}, {"epoch": 1, "loss": 0.8, "val_accuracy": 0.6},
+               {"epoch": 2, "loss": 0.7}]
+    search._record(None, None, trial, "failed", "RuntimeError: diverged", history, "val_accuracy")
+    assert trial.user_attrs == {"reason": "RuntimeError: diverged", "last_value": 0.6}
