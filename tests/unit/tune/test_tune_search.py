@@ -14,6 +14,7 @@ from dlforge.pipeline import run
 from dlforge.registry import Store
 from dlforge.tune import search
 from dlforge.tune.results import INTERRUPTED
+from dlforge.tune.search import _record
 from dlforge.tune.study import open_study
 
 BASE = {"data": {"limit": 120}, "model": {"type": "mlp", "hidden": [8]},
@@ -154,5 +155,5 @@ def test_a_failed_trial_keeps_the_last_value_its_metric_logged():
     trial = study.ask()
     history = [{"epoch": 0, "loss": 1.0}, {"epoch": 1, "loss": 0.8, "val_accuracy": 0.6},
                {"epoch": 2, "loss": 0.7}]
-    search._record(None, None, trial, "failed", "RuntimeError: diverged", history, "val_accuracy")
+    _record(None, None, trial, "failed", "RuntimeError: diverged", history, "val_accuracy")
     assert trial.user_attrs == {"reason": "RuntimeError: diverged", "last_value": 0.6}
