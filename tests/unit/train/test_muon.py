@@ -7,7 +7,7 @@ import copy
 
 import pytest
 import torch
-from test_ema import Interrupt, InterruptAt
+from test_ema import assert_resume_ends_as_uninterrupted
 from test_loop_support import TASKS, make_data, make_loaders, tiny_model, train_cfg
 from torch import nn
 
@@ -186,13 +186,7 @@ def run(cfg, **kwargs):
 def test_a_resumed_run_ends_as_the_uninterrupted_one(tmp_path):
     cfg = train_cfg(epochs=4, optimizer="muon", lr=0.05, momentum=0.9, nesterov=True,
                     muon={"lr": 0.05, "ns_steps": 3})
-    reference = run(cfg)
-    with pytest.raises(Interrupt):
-        run(cfg, checkpoint_dir=tmp_path, callbacks=[InterruptAt()])
-    resumed = run(cfg, checkpoint_dir=tmp_path, resume_from=tmp_path / "last.pt")
-    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in reference.history]
-    for key, value in reference.model.state_dict().items():
-        assert torch.equal(resumed.model.state_dict()[key], value), key
+    assert_resume_ends_as_uninterrupted(run, cfg, tmp_path)
 
 
 def test_a_tiny_fit_decreases_the_loss():
