@@ -54,3 +54,16 @@ def test_the_example_recipe_loads():
     cfg = load_config("examples/cifar10_muon.yaml")
     assert (cfg.train.optimizer, cfg.train.muon.lr, cfg.train.muon.ns_steps,
             cfg.train.schedule.type, cfg.train.ema) == ("muon", 0.24, 3, "linear", None)
+
+
+def test_the_cli_refuses_it_in_one_line_and_writes_nothing(tmp_path, capsys):
+    from dlforge.cli import main
+
+    workspace = tmp_path / "ws"
+    code = main(["-w", str(workspace), "train", "examples/cifar10_muon.yaml",
+                 "--set", "train.optimizer=sgd"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "error: train.muon: applies to train.optimizer: muon only (got optimizer 'sgd'); "
+        "remove train.muon or set train.optimizer: muon\n")
+    assert not workspace.exists()
