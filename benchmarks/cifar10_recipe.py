@@ -12,6 +12,7 @@ validation included.
     .venv/bin/python benchmarks/cifar10_recipe.py --npz PATH                 # the recipe, 10 epochs
     .venv/bin/python benchmarks/cifar10_recipe.py --npz PATH --epochs 2 --train-limit 5000
     .venv/bin/python benchmarks/cifar10_recipe.py --npz PATH --ablate --epochs 3
+    .venv/bin/python benchmarks/cifar10_recipe.py --npz PATH --recipe examples/cifar10_muon.yaml
 
 `--set KEY=VALUE` changes the recipe as `dlforge run --set` does (e.g. `model.widths=[32,64,64]`).
 A wall-clock run that needs only the final accuracy validates once, after its last epoch:
@@ -68,9 +69,10 @@ def split_npz(src: Path, dest: Path, val: int, train_limit: int | None, seed: in
     return len(train_idx)
 
 
-def recipe(npz: Path, overrides: list[str]):
-    """examples/cifar10.yaml reading `npz`, with `overrides` (KEY=VALUE) applied."""
-    raw = read_yaml(RECIPE)
+def recipe(npz: Path, overrides: list[str], path: Path = RECIPE):
+    """The recipe at `path` (default examples/cifar10.yaml) reading `npz`, with `overrides`
+    (KEY=VALUE) applied."""
+    raw = read_yaml(path)
     raw["data"] = {"source": "npz", "path": str(npz)}
     raw["evaluate"] = {"baseline": False}
     for item in overrides:
@@ -127,6 +129,9 @@ def main() -> None:
     parser.add_argument("--val", type=int, default=5000, help="validation images carved out")
     parser.add_argument("--train-limit", type=int, default=None, help="train on fewer images")
     parser.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
+    parser.add_argument("--recipe", type=Path, default=RECIPE,
+                        help="recipe config (default examples/cifar10.yaml; "
+                        "examples/cifar10_muon.yaml: airbench94_muon's)")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--ablate", action="store_true", help="retrain with each ingredient off")
     args = parser.parse_args()
@@ -137,7 +142,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         npz = Path(tmp) / "split.npz"
         n_train = split_npz(args.npz, npz, args.val, args.train_limit)
-        cfg = recipe(npz, overrides)
+        cfg = recipe(npz, overrides, args.recipe)
         data = prepare_data(cfg)
     print(f"data split and prepared in {time.perf_counter() - start:.0f} s (not counted below)")
     print(f"train {n_train} images, validation {args.val}; epochs {cfg.train.epochs}, "
@@ -154,7 +159,7 @@ def main() -> None:
         print(f"  without {name} | {acc:.4f} | {acc - full:+.4f}", flush=True)
     if args.ablate:  # the same prepared data; loaders_for(config) applies each augmentation
         for name, off in ABLATIONS.items():
-            clock, _ = train(recipe(Path(cfg.data.path), overrides + off), data)
+            clock, _ = train(recipe(Path(cfg.data.path), overrides + off, args.recipe), data)
             acc = clock.curve[-1][1]
             print(f"  without {name} | {acc:.4f} | {acc - full:+.4f} "
                   f"({clock.curve[-1][0]:.0f} s)", flush=True)

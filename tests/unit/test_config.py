@@ -14,12 +14,12 @@ from dlforge.errors import ConfigError
         ({"train": {"lr": 0}}, "train.lr: must be greater than 0 (got 0)"),
         ({"train": {"bogus": 1}}, "train.bogus: unknown key (got 1)"),
         ({"train": {"optimizer": "adagrad"}},
-         "train.optimizer: must be 'sgd', 'adam', 'adamw' or 'rmsprop' (got 'adagrad')"),
+         "train.optimizer: must be 'sgd', 'adam', 'adamw', 'rmsprop' or 'muon' (got 'adagrad')"),
         ({"train": {"schedule": {"type": "exponential", "decay_rate": 2}}},
          "train.schedule.decay_rate: must be less than 1 (got 2)"),
-        ({"train": {"schedule": {"type": "linear"}}},
+        ({"train": {"schedule": {"type": "polynomial"}}},
          "train.schedule: unknown type; allowed: 'constant', 'step', 'plateau', 'exponential', "
-         "'inverse_time', 'cosine', 'one_cycle' (got 'linear')"),
+         "'inverse_time', 'cosine', 'linear', 'one_cycle' (got 'polynomial')"),
         ({"model": {"type": "vgg"}},
          "model: unknown type; allowed: 'mlp', 'basic_cnn', 'mobilenet', 'resnet_small', 'airbench', "
          "'text_pool', 'text_cnn', 'linear', 'autoencoder', 'dcgan', 'auto' (got 'vgg')"),

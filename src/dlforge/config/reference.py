@@ -11,6 +11,7 @@ from pydantic_core import PydanticUndefined
 
 from dlforge.config import schema
 from dlforge.config.data_schema import HFlipAug
+from dlforge.config.muon_schema import MuonConfig
 from dlforge.config.parallel_schema import ParallelConfig
 
 
@@ -66,7 +67,9 @@ def _sections() -> list[tuple[str, type[BaseModel]]]:
         ("train.schedule (type: exponential)", schema.ExponentialSchedule),
         ("train.schedule (type: inverse_time)", schema.InverseTimeSchedule),
         ("train.schedule (type: cosine)", schema.CosineSchedule),
+        ("train.schedule (type: linear)", schema.LinearSchedule),
         ("train.schedule (type: one_cycle)", schema.OneCycleSchedule),
+        ("train.muon (optimizer: muon)", MuonConfig),
         ("train.early_stopping", schema.EarlyStoppingConfig), ("train.checkpoint", schema.CheckpointConfig),
         ("tune", schema.TuneConfig), ("tune.space.<key>", schema.RangeSpec),
         ("evaluate", schema.EvaluateConfig), ("evaluate.threshold", schema.ThresholdConfig),

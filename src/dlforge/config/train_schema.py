@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from dlforge.config.base import Section
 from dlforge.config.ema_schema import EmaConfig
+from dlforge.config.muon_schema import MuonConfig, muon_problems
 
 # -------------------------------------------------------------------------------------- train
 
@@ -55,6 +56,13 @@ class CosineSchedule(_ScheduleBase):
     min_lr: float = Field(0.0, ge=0, description="LR at the last step.")
 
 
+class LinearSchedule(_ScheduleBase):
+    type: Literal["linear"] = "linear"
+    min_lr: float = Field(0.0, ge=0, description="Linear decay from lr at the first step "
+                          "towards min_lr after the last: step t of T runs at min_lr + (lr - "
+                          "min_lr) x (1 - t / T) (airbench94_muon's schedule with 0).")
+
+
 class OneCycleSchedule(_ScheduleBase):
     type: Literal["one_cycle"] = "one_cycle"
     pct_start: float = Field(0.3, gt=0, lt=1, description="Share of steps spent rising to lr.")
@@ -66,7 +74,7 @@ class OneCycleSchedule(_ScheduleBase):
 
 ScheduleConfig = Annotated[
     ConstantSchedule | StepSchedule | PlateauSchedule | ExponentialSchedule
-    | InverseTimeSchedule | CosineSchedule | OneCycleSchedule,
+    | InverseTimeSchedule | CosineSchedule | LinearSchedule | OneCycleSchedule,
     Field(discriminator="type"),
 ]
 
@@ -107,10 +115,12 @@ class TrainConfig(Section):
         "(config/auto.py), with early stopping and a time budget.")
     batch_size: int = Field(128, ge=1, description="Samples per training step.")
     eval_batch_size: int = Field(1024, ge=1, description="Samples per batch when evaluating.")
-    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = Field("adam", description="Optimizer.")
+    optimizer: Literal["sgd", "adam", "adamw", "rmsprop", "muon"] = Field(
+        "adam", description="Optimizer; muon: Muon for hidden weight matrices, SGD for the rest "
+        "(train.muon, train/muon.py).")
     lr: float = Field(1e-3, gt=0, description="Peak learning rate.")
-    momentum: float = Field(0.9, ge=0, lt=1, description="sgd and rmsprop.")
-    nesterov: bool = Field(False, description="sgd: Nesterov momentum.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd and rmsprop (muon: its SGD part).")
+    nesterov: bool = Field(False, description="sgd (and muon's SGD part): Nesterov momentum.")
     weight_decay: float = Field(0.0, ge=0, description="L2 via the optimizer (decoupled for adamw).")
     bias_lr_scale: float = Field(
         1.0, gt=0, description="Multiply the LR of normalization layers' shifts (batch-norm "
@@ -144,6 +154,7 @@ class TrainConfig(Section):
         "metrics only. Monitors act on the epochs that log their metric: early stopping's "
         "patience, checkpoint ranking, a plateau schedule on a val_ metric and search pruning "
         "count validations; early stopping and checkpoints must then watch a val_ metric.")
+    muon: MuonConfig | None = Field(None, description="optimizer muon: Muon's settings; null: the defaults.")
     time_budget_s: float | None = Field(
         None, gt=0, description="Stop after this wall time; with epochs: auto, default sized to "
         "the training set (config/auto.py).")
@@ -175,6 +186,7 @@ class TrainConfig(Section):
         problems = []
         if self.optimizer == "sgd" and self.nesterov and self.momentum == 0:
             problems.append(f"train.nesterov: needs train.momentum > 0 (got {self.momentum})")
+        problems += muon_problems(self)
         min_lr = getattr(self.schedule, "min_lr", 0.0)
         if min_lr > self.lr:
             problems.append(f"train.schedule.min_lr: must be at most train.lr = {self.lr} (got {min_lr})")

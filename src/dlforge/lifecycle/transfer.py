@@ -20,6 +20,7 @@ from dlforge.candidate import TrainingPlan
 from dlforge.config import RunConfig, load_config
 from dlforge.data.prepare import load_and_split, prepare_splits
 from dlforge.errors import ConfigError, DataError
+from dlforge.models.head import head_prefix, submodule
 from dlforge.registry.bundle import Bundle, load_bundle
 from dlforge.train.optim import LR_SCALE
 from dlforge.train.steps import SupervisedStep
@@ -150,10 +151,10 @@ def head_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
         >>> [name for name, _ in head_layers(net)]
         ['classifier', 'head']
     """
-    for prefix in ("", "net."):
-        if _get(model, f"{prefix}head") is not None:
-            return [(f"{prefix}{name}", m) for name in HEAD_LAYERS
-                    if (m := _get(model, f"{prefix}{name}")) is not None]
+    prefix = head_prefix(model)
+    if prefix is not None:
+        return [(f"{prefix}{name}", m) for name in HEAD_LAYERS
+                if (m := submodule(model, f"{prefix}{name}")) is not None]
     raise ConfigError(f"transfer.source: a {type(model).__name__} has no head layer to retrain; "
                       f"transfer from a classifier such as basic_cnn, mlp or resnet_small")
 
@@ -165,13 +166,6 @@ def find_head(model: nn.Module) -> tuple[str, nn.Module]:
         ConfigError: the model has no `head`.
     """
     return head_layers(model)[-1]
-
-
-def _get(model: nn.Module, name: str) -> nn.Module | None:
-    try:
-        return model.get_submodule(name)
-    except AttributeError:
-        return None
 
 
 class TransferStep(SupervisedStep):

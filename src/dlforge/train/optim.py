@@ -15,8 +15,10 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from dlforge.config.muon_schema import MuonConfig
 from dlforge.config.schema import TrainConfig
 from dlforge.errors import ConfigError
+from dlforge.train.muon import MUON, SGD, Muon, muon_parameters
 
 # Modules whose every parameter is a normalization scale or shift (lazy variants subclass these).
 NORM_TYPES: tuple[type[nn.Module], ...] = (
@@ -36,7 +38,9 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     """Build the optimizer named by ``cfg.optimizer`` over the model's trainable parameters.
 
     Weight decay is L2 added to the gradient by the optimizer for sgd, adam and rmsprop, and
-    decoupled from the gradient (Loshchilov & Hutter) for adamw. Biases and normalization
+    decoupled from the gradient (Loshchilov & Hutter) for adamw. muon (train/muon.py): the
+    hidden weight matrices (`muon_parameters`) take Muon with ``cfg.muon`` in groups
+    ``"muon"`` placed last; the groups below, without them, take SGD. Biases and normalization
     parameters are not decayed: the optimizer has a group ``"decay"`` (weight decay
     ``cfg.weight_decay``) and a group ``"no_decay"`` (weight decay 0), each present only when
     it has parameters; with ``cfg.decay_biases`` the latter is ``"decay_bias"`` and decays at
@@ -46,7 +50,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
         model: The model; only parameters with ``requires_grad`` are optimized, so a frozen
             backbone stays frozen.
         cfg: Training config: ``optimizer``, ``lr``, ``momentum``, ``nesterov``,
-            ``weight_decay``.
+            ``weight_decay``, ``muon``.
 
     Returns:
         A ``torch.optim.Optimizer`` (fused implementation where torch has one for the device).
@@ -82,8 +86,32 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
         return torch.optim.Adam(groups, lr=cfg.lr, fused=fused)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
-    assert cfg.optimizer == "rmsprop", cfg.optimizer  # the schema allows only these four
+    if cfg.optimizer == "muon":
+        return Muon(_with_muon_groups(model, groups, cfg, fused), lr=cfg.lr)
+    assert cfg.optimizer == "rmsprop", cfg.optimizer  # the schema allows only these five
     return torch.optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum)
+
+
+def _with_muon_groups(model: nn.Module, groups: list[dict], cfg: TrainConfig,
+                      fused: bool | None) -> list[dict]:
+    """`param_groups` as SGD groups without the Muon weights (`muon_parameters`), followed by
+    the Muon groups (``"muon"``, or ``"muon*0.1"`` for parameters with an ``lr_scale``)."""
+    muon = cfg.muon or MuonConfig()
+    chosen = muon_parameters(model)
+    ids = {id(p) for p in chosen}
+    sgd_part = {"kind": SGD, "momentum": cfg.momentum, "nesterov": cfg.nesterov, "fused": fused}
+    out = [g | {"params": kept} | sgd_part for g in groups
+           if (kept := [p for p in g["params"] if id(p) not in ids])]
+    by_scale: dict[float, list[nn.Parameter]] = {}
+    for p in chosen:
+        by_scale.setdefault(float(getattr(p, LR_SCALE, 1.0)), []).append(p)
+    for scale, params in sorted(by_scale.items(), key=lambda kv: -kv[0]):
+        name = "muon" if scale == 1.0 else f"muon*{scale:g}"
+        out.append({"name": name, "kind": MUON, "params": params, "lr": muon.lr * scale,
+                    "momentum": muon.momentum, "nesterov": muon.nesterov,
+                    "weight_decay": muon.weight_decay, "ns_steps": muon.ns_steps,
+                    "normalize_weights": muon.normalize_weights})
+    return out
 
 
 def param_groups(model: nn.Module, weight_decay: float, bias_lr_scale: float = 1.0, *,

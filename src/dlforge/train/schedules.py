@@ -30,6 +30,7 @@ from dlforge.config.schema import (
     CosineSchedule,
     ExponentialSchedule,
     InverseTimeSchedule,
+    LinearSchedule,
     OneCycleSchedule,
     PlateauSchedule,
     StepSchedule,
@@ -60,6 +61,8 @@ class LRSchedule:
     - ``inverse_time``: ``lr / (1 + decay_rate * u / decay_steps)``; staircase floors it.
     - ``cosine``: ``min_lr + (lr - min_lr) * (1 + cos(pi * u / T)) / 2`` with
       ``T = epochs * steps_per_epoch - W``; it reaches ``min_lr`` after the last step.
+    - ``linear``: ``min_lr + (lr - min_lr) * (1 - u / T)``: ``lr`` at the first step, reaching
+      ``min_lr`` after the last (airbench94_muon's schedule).
     - ``one_cycle``: torch's ``OneCycleLR`` LR curve (two phases, cosine or, ``anneal:
       linear``, linear annealing) with
       ``max_lr = lr`` over ``T`` steps; momentum is not cycled, so ``train.momentum`` means
@@ -259,6 +262,10 @@ def _shape(cfg: TrainConfig, total: int) -> Factor:
     if isinstance(sched, CosineSchedule):
         _check_horizon(cfg, total)
         return _cosine(total, sched.min_lr / cfg.lr)
+    if isinstance(sched, LinearSchedule):
+        _check_horizon(cfg, total)
+        floor = sched.min_lr / cfg.lr
+        return lambda u: floor + (1.0 - floor) * (1.0 - min(u, total) / total)
     if isinstance(sched, OneCycleSchedule):
         _check_horizon(cfg, total)
         return _one_cycle(total, sched)

@@ -208,3 +208,16 @@ def test_each_group_scales_from_its_own_lr():
     sched.step()
     assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.05, 0.005], rel=1e-12)
     assert sched.lr == pytest.approx(0.05, rel=1e-12)
+
+
+@pytest.mark.parametrize(("min_lr", "expected"), [(0.0, [1, 0.75, 0.5, 0.25]),
+                                                  (0.2, [1, 0.8, 0.6, 0.4])])
+def test_linear_decays_from_lr_towards_min_lr(min_lr, expected):
+    # airbench94_muon: step s of T runs at lr x (1 - s / T)
+    got = _seq({"type": "linear", "min_lr": min_lr}, epochs=2, steps=2)
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_linear_after_warm_up_and_past_the_end():
+    got = _seq({"type": "linear", "warmup_steps": 2}, epochs=3, steps=2, run_epochs=4)
+    assert got == pytest.approx([0.5, 1, 1, 0.75, 0.5, 0.25, 0, 0], rel=1e-12, abs=1e-12)

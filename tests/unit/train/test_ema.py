@@ -139,8 +139,9 @@ def test_lookahead_feeds_the_average_back_into_training():
     assert abs(last - plain.history[-1]["loss"]) > 1e-3
 
 
-def test_a_resumed_lookahead_run_ends_as_the_uninterrupted_one(tmp_path):
-    cfg = train_cfg(epochs=4, ema={"decay": 0.9, "every": 3, "mode": "lookahead"})
+def assert_resume_ends_as_uninterrupted(run, cfg, tmp_path) -> None:
+    """`run(cfg)` interrupted after epoch 1 and resumed from last.pt ends with the losses and
+    weights of an uninterrupted `run(cfg)`."""
     reference = run(cfg)
     with pytest.raises(Interrupt):
         run(cfg, checkpoint_dir=tmp_path, callbacks=[InterruptAt()])
@@ -148,6 +149,11 @@ def test_a_resumed_lookahead_run_ends_as_the_uninterrupted_one(tmp_path):
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in reference.history]
     for key, value in reference.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[key], value), key
+
+
+def test_a_resumed_lookahead_run_ends_as_the_uninterrupted_one(tmp_path):
+    cfg = train_cfg(epochs=4, ema={"decay": 0.9, "every": 3, "mode": "lookahead"})
+    assert_resume_ends_as_uninterrupted(run, cfg, tmp_path)
 
 
 def test_ema_off_by_default():
