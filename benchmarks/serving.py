@@ -8,10 +8,11 @@ real `dlforge serve --model bench@production` on a free loopback port once per s
 `SERVERS`: micro-batching (`serve.max_batch` 32, `max_wait_ms` 5) on uvicorn's pure-Python
 stack (`--loop asyncio --http h11`, the stack before uvloop and httptools were dependencies)
 and on the default one, batch-1 (`serve.max_batch` 1), and micro-batching with
-`serve.threads=2`. The load generator (benchmarks/serving_load.py, its own process: one
-uvloop event loop, a keep-alive raw stream per client, the request encoded once) sends
-single-image predicts in each encoding of the row (JSON pixel list, base64 uint8, .npy uint8)
-from 1 or 32 concurrent clients, each row bounded by a request count and a time cap; one row
+`serve.threads=2` and `serve.threads=1` (fixed counts; the default chooses per batch). The
+load generator (benchmarks/serving_load.py, its own process: one uvloop event loop, a
+keep-alive raw stream per client, the request encoded once) sends single-image predicts in
+each encoding of the row (JSON pixel list, base64 uint8, .npy uint8) from 1 or 32 concurrent
+clients, each row bounded by a request count and a time cap; one row
 repeats a load with the thread-per-client `http.client` generator used before, to show what a
 client costs. The server's CPU time per request comes from /proc (it does not depend on what
 else the machine runs), split into the event-loop thread (HTTP, routing, parsing, responses)
@@ -53,7 +54,8 @@ BATCHED = {"max_batch": 32, "max_wait_ms": 5.0}  # serve.max_wait_ms at its defa
 UNBATCHED = {"max_batch": 1, "max_wait_ms": 0.0}
 PYTHON_STACK = ("--loop", "asyncio", "--http", "h11")
 # (name, serve settings, dlforge serve options, [(encoding, clients, load generator)]).
-# serve.threads left at its default (physical cores - 1) but in the last server;
+# serve.threads left at its default (by batch size: all physical cores for 8 or more samples,
+# cores - 1 below) but in the last two servers (fixed counts, the old default 1 on 2 cores);
 # the "threads" load generator (the one before) once, to show what a client costs.
 SERVERS = (
     ("micro-batching, asyncio + h11", BATCHED, PYTHON_STACK,
@@ -63,6 +65,8 @@ SERVERS = (
       ("b64", 32, "asyncio"), ("npy", 32, "asyncio"), ("b64", 32, "threads")]),
     ("batch-1", UNBATCHED, (), [("json", 32, "asyncio"), ("b64", 32, "asyncio")]),
     ("micro-batching, serve.threads=2", {**BATCHED, "threads": 2}, (), [("b64", 32, "asyncio")]),
+    ("micro-batching, serve.threads=1", {**BATCHED, "threads": 1}, (),
+     [("b64", 1, "asyncio"), ("b64", 32, "asyncio")]),
 )
 IN_PROCESS_32 = "in-process Predictor.predict, batch 32"
 

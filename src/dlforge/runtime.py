@@ -88,10 +88,15 @@ def configure_process(num_threads: int | None = None) -> None:
             data-parallel launcher: its cores divided among its processes), else the number
             of physical cores.
     """
-    threads = num_threads or int(os.environ.get(THREADS_ENV) or 0) or physical_cores()
+    use_threads(num_threads or int(os.environ.get(THREADS_ENV) or 0) or physical_cores())
+    _tune_glibc_malloc()
+
+
+def use_threads(threads: int) -> None:
+    """Run the calling thread's torch work on `threads` intra-op threads (OpenMP's count is
+    per calling thread: the server's inference thread changes its own, not the event loop's)."""
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-    _tune_glibc_malloc()
 
 
 # oneDNN's ISA limits that exclude bfloat16 dot products (ONEDNN_MAX_CPU_ISA, or its former

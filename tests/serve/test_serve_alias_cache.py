@@ -18,6 +18,7 @@ from dlforge.models import build_model
 from dlforge.registry import Predictor, Store, load_bundle
 from dlforge.registry.bundle import save_bundle
 from dlforge.serve import create_app
+from dlforge.serve import models as serve_models
 from dlforge.serve.models import ModelCache
 
 TOKEN = {"Authorization": "Bearer s3cret"}
@@ -164,6 +165,23 @@ def test_the_inference_thread_has_its_own_torch_threads(own_store, threads):
 
     assert asyncio.run(scenario()) == threads
     assert torch.get_num_threads() == before  # the caller's thread keeps its own
+
+
+@pytest.mark.parametrize(("threads", "expected"), [
+    (None, [(1, 1), (7, 1), (8, 2), (32, 2), (1, 1)]),  # unset: by batch size, 2 cores
+    (3, [(1, 3), (7, 3), (8, 3), (32, 3), (1, 3)]),  # set: always
+])
+def test_the_inference_threads_follow_the_batch_size_unless_set(monkeypatch, threads, expected):
+    monkeypatch.setattr(serve_models, "physical_cores", lambda: 2)
+    seen = []
+    run = serve_models._on_threads(lambda inputs: seen.append((len(inputs), torch.get_num_threads())),
+                                   threads)
+    worker = threading.Thread(target=lambda: [run([0] * n) for n in (1, 7, 8, 32, 1)])
+    before = torch.get_num_threads()
+    worker.start()
+    worker.join()
+    assert seen == expected
+    assert torch.get_num_threads() == before  # only the calling thread's count changes
 
 
 def test_a_conv_model_served_channels_last_predicts_like_the_predictor(tmp_path, monkeypatch):

@@ -202,8 +202,9 @@ class ServeConfig(Section):
     token: str | None = Field(None, description="Bearer token for state-changing endpoints.")
     protect_reads: bool = Field(False, description="Require the token for predict and reads too.")
     threads: int | None = Field(
-        None, ge=1, description="torch threads of the inference thread; default physical cores "
-                                "- 1 (at least 1), leaving a core for HTTP and JSON.")
+        None, ge=1, description="torch threads of the inference thread; default: every physical "
+        "core for batches of 8 or more samples (a loaded server), physical cores - 1 (at least "
+        "1) for smaller ones, leaving a core for HTTP and JSON.")
 
 
 # ---------------------------------------------------------------------------------------- run

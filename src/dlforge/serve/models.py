@@ -25,7 +25,7 @@ import torch
 
 from dlforge.errors import DataError, NotFoundError, StoreError
 from dlforge.registry.refs import LATEST, parse_ref
-from dlforge.runtime import configure_process, physical_cores
+from dlforge.runtime import configure_process, physical_cores, use_threads
 from dlforge.serve.batching import MicroBatcher
 
 if TYPE_CHECKING:
@@ -41,6 +41,39 @@ class Loaded:
     batcher: MicroBatcher
 
 
+# A batch of at least this many samples runs on every physical core when `serve.threads` is
+# unset: under load the batches are full and the forward pass is the bottleneck (quiet 2-core
+# EPYC, 32 clients: 3,212 requests/s on 2 threads vs 2,608 on 1); alone, a request runs on
+# cores - 1 and leaves the event loop its core (benchmarks/RESULTS.md, serving sections).
+LARGE_BATCH = 8
+
+
+def inference_threads(threads: int | None, batch: int) -> int:
+    """Torch threads for a forward pass of `batch` samples: `threads` when set; else every
+    physical core for a batch of `LARGE_BATCH` or more and physical cores - 1 (at least 1)
+    below that.
+
+    Example:
+        >>> inference_threads(3, 1), inference_threads(3, 32)
+        (3, 3)
+        >>> inference_threads(None, 32) == physical_cores()
+        True
+    """
+    if threads is not None:
+        return threads
+    cores = physical_cores()
+    return cores if batch >= LARGE_BATCH else max(1, cores - 1)
+
+
+def _on_threads(predict: Callable, threads: int | None) -> Callable:
+    """`predict`, run on `inference_threads(threads, len(inputs))` torch threads (in the
+    inference thread, where the batcher calls it)."""
+    def run(inputs):
+        use_threads(inference_threads(threads, len(inputs)))
+        return predict(inputs)
+    return run
+
+
 class ModelCache:
     """Loads model versions on first use and keeps the `max_loaded` most recently used.
 
@@ -53,8 +86,8 @@ class ModelCache:
         on_batch: called with each batch size (metrics).
         alias_ttl: seconds a resolved reference is reused before the store is asked again;
             0 asks on every request.
-        threads: torch threads of the inference thread; None = physical cores - 1 (at least
-            1): the event loop needs a core for HTTP and JSON, or the two fight.
+        threads: torch threads of the inference thread; None chooses per batch
+            (`inference_threads`).
         clock: monotonic seconds (tests pass a fake one).
         on_load: called with each newly loaded version (the drift monitor starts sampling it).
     """
@@ -75,11 +108,12 @@ class ModelCache:
         self._resolved: dict[tuple[str, int | str], tuple[float, ModelVersion]] = {}
         self._refreshing: dict[tuple[str, int | str], asyncio.Task] = {}
         self._generation = 0  # bumped by forget(): a lookup that started before must not be kept
+        self.threads = threads
         # The thread count is set in the inference thread itself, so the process's other
         # threads (the caller's, in tests) keep theirs.
         self._inference = ThreadPoolExecutor(
             1, thread_name_prefix="dlforge-inference", initializer=configure_process,
-            initargs=(threads or max(1, physical_cores() - 1),))
+            initargs=(inference_threads(threads, 1),))
 
     def selector(self, name: str) -> tuple[str, int | str]:
         """(name, version or alias) for a path's model: ``digits``, ``digits@3``, ``digits@staging``."""
@@ -143,7 +177,8 @@ class ModelCache:
             entry = self._entries.get(key)  # loaded by a request that held the lock first?
             if entry is None:
                 predictor = await asyncio.to_thread(_load_predictor, version)
-                batcher = MicroBatcher(predictor.predict, max_batch=self.max_batch,
+                batcher = MicroBatcher(_on_threads(predictor.predict, self.threads),
+                                       max_batch=self.max_batch,
                                        max_wait_ms=self.max_wait_ms, on_batch=self.on_batch,
                                        executor=self._inference)
                 batcher.start()
