@@ -48,8 +48,6 @@ def muon_problems(train: TrainConfig) -> list[str]:
     if muon is not None and train.optimizer != "muon":
         problems.append(f"train.muon: applies to train.optimizer: muon only (got optimizer "
                         f"{train.optimizer!r}); remove train.muon or set train.optimizer: muon")
-    if train.optimizer == "muon" and train.nesterov and train.momentum == 0:
-        problems.append(f"train.nesterov: needs train.momentum > 0 (got {train.momentum})")
     if muon is not None and muon.nesterov and muon.momentum == 0:
         problems.append("train.muon.nesterov: needs train.muon.momentum > 0 (got 0.0); set a "
                         "momentum or nesterov: false")

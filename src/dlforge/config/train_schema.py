@@ -184,7 +184,8 @@ class TrainConfig(Section):
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
         problems = []
-        if self.optimizer == "sgd" and self.nesterov and self.momentum == 0:
+        # sgd, and muon's SGD part (its biases, norms and head)
+        if self.optimizer in ("sgd", "muon") and self.nesterov and self.momentum == 0:
             problems.append(f"train.nesterov: needs train.momentum > 0 (got {self.momentum})")
         problems += muon_problems(self)
         min_lr = getattr(self.schedule, "min_lr", 0.0)

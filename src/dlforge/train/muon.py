@@ -94,12 +94,9 @@ def muon_parameters(model: nn.Module) -> list[nn.Parameter]:
     excluded = {id(p) for m in model.modules()
                 if m is head or isinstance(m, nn.Embedding | nn.EmbeddingBag)
                 for p in m.parameters()}
-    found, seen = [], set()
-    for p in model.parameters():
-        if p.requires_grad and p.ndim >= 2 and id(p) not in excluded and id(p) not in seen:
-            seen.add(id(p))
-            found.append(p)
-    return found
+    # model.parameters() yields a parameter shared by several modules once
+    return [p for p in model.parameters()
+            if p.requires_grad and p.ndim >= 2 and id(p) not in excluded]
 
 
 class Muon(torch.optim.Optimizer):

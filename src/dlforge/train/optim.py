@@ -2,10 +2,10 @@
 
 Parameters are split into two groups: weights that multiply inputs get ``cfg.weight_decay``;
 biases and normalization parameters (BatchNorm/LayerNorm/GroupNorm/... scale and shift) get
-none (unless ``train.decay_biases``, airbench's choice). Weight decay exists to limit the size of weights that multiply inputs. A bias only shifts
-an activation, and a normalization layer's scale sits right after a normalization that undoes
-any shrinking, so decaying them adds no regularization; it only pulls BatchNorm's scale towards
-zero and costs accuracy (Goyal et al. 2017, "Bag of Tricks", He et al. 2019).
+none (unless ``train.decay_biases``, airbench's choice). Weight decay exists to limit the size
+of weights that multiply inputs. A bias only shifts an activation, and a normalization layer's
+scale sits right after a normalization that undoes any shrinking, so decaying them adds no
+regularization; it only pulls BatchNorm's scale towards zero and costs accuracy (Goyal et al. 2017, "Bag of Tricks", He et al. 2019).
 """
 
 from __future__ import annotations

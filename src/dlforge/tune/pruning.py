@@ -1,8 +1,8 @@
 """Pruning inside the one fit loop: a callback reports the validation metric each validated
 epoch (every epoch unless `train.val_every` spaces validations out; Optuna's step is the epoch).
 
-Reporting writes one row to the study every validated epoch (the issue asks for it). Asking Optuna's
-`trial.should_prune()` also re-reads the running trial from the database with all its
+Reporting writes one row to the study every validated epoch (the issue asks for it). Asking
+Optuna's `trial.should_prune()` also re-reads the running trial from the database with all its
 relations every epoch (7 queries, about 15 ms on SQLite, measured in RESULTS.md), although
 the median rule needs only what this process already holds: the trial's own reported values
 and the trials that were complete when it started. For the median pruner the callback
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 
 class PruningCallback(Callback):
-    """Report `metric` to an Optuna trial after every validated epoch; raise `optuna.TrialPruned` when the
-    study's pruner says the trial cannot beat the others.
+    """Report `metric` to an Optuna trial after every validated epoch; raise
+    `optuna.TrialPruned` when the study's pruner says the trial cannot beat the others.
 
     Args:
         trial: the running Optuna trial.
@@ -54,12 +54,12 @@ class PruningCallback(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, float], state: LoopState | Any) -> None:
         import optuna
 
-        if not_validated(self.metric, logs, state):
-            self.history.append(dict(logs))
-            return
-        if self.metric not in logs:
+        validated = not not_validated(self.metric, logs, state)
+        if validated and self.metric not in logs:
             raise ConfigError(monitor_not_logged("tune.metric", self.metric, logs))
         self.history.append(dict(logs))
+        if not validated:
+            return
         value = float(logs[self.metric])
         self.trial.report(value, step=epoch)
         self._reported[epoch] = value
