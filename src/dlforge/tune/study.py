@@ -1,14 +1,13 @@
 """The Optuna study of a search: where it lives (the store's database), its sampler and pruner.
 
-The study is named after the config (its name plus a hash of everything that shapes the
-search), so that `dlforge tune --worker` processes given the same config join one study,
-and a search started again after a kill continues the same study.
+The study is named after the config (`tune.study_names`), so that `dlforge tune --worker`
+processes given the same config join one study, and a search started again after a kill
+continues the same study; a study named the old way (a hash of every key, defaults included)
+is still found and continued.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from dlforge.errors import ConfigError, StoreError
 from dlforge.registry.engine import BUSY_TIMEOUT_S, mask_url
 from dlforge.registry.retry import retrying
 from dlforge.train.monitor import resolve_mode
+from dlforge.tune.study_names import legacy_study_name, study_name
 
 if TYPE_CHECKING:
     import optuna
@@ -28,15 +28,7 @@ if TYPE_CHECKING:
 MEDIAN_STARTUP_TRIALS = (2, 5)
 MEDIAN_WARMUP_SHARE = 10
 
-
-def study_name(cfg: RunConfig) -> str:
-    """`<name>-<hash>`: the same for every process given the same config (storage URL and
-    budget aside, so that raising `tune.n_trials` continues the study)."""
-    shaped = cfg.model_dump(mode="json", exclude={"registry", "serve"})
-    for budget_or_place in ("storage", "n_trials", "timeout_s"):  # a bigger budget continues it
-        shaped["tune"].pop(budget_or_place, None)
-    digest = hashlib.sha256(json.dumps(shaped, sort_keys=True).encode()).hexdigest()[:10]
-    return f"{cfg.name}-{digest}"
+log = logging.getLogger(__name__)
 
 
 def direction(metric: str) -> str:
@@ -106,7 +98,8 @@ def build_pruner(cfg: RunConfig) -> optuna.pruners.BasePruner:
 
 
 def open_study(cfg: RunConfig, url: str) -> optuna.Study:
-    """Create the config's study in the database at `url`, or load it when it exists.
+    """Create the config's study in the database at `url`, or load it when it exists (under
+    `study_name`, or under `legacy_study_name` when only that one exists).
 
     Raises:
         StoreError: the database does not answer or cannot hold a study (one line).
@@ -118,7 +111,7 @@ def open_study(cfg: RunConfig, url: str) -> optuna.Study:
     try:
         storage = _storage(url)
         return optuna.create_study(
-            storage=storage, study_name=study_name(cfg), direction=direction(cfg.tune.metric),
+            storage=storage, study_name=_name_in(storage, cfg), direction=direction(cfg.tune.metric),
             sampler=build_sampler(cfg, cfg.seed), pruner=build_pruner(cfg), load_if_exists=True)
     except (SQLAlchemyError, ImportError, ValueError, RuntimeError) as exc:
         if isinstance(exc, ConfigError):
@@ -126,6 +119,25 @@ def open_study(cfg: RunConfig, url: str) -> optuna.Study:
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise StoreError(f"tune.storage: cannot open the study database {mask_url(url)}: {first}; "
                          f"check that the server is running and the URL is right") from None
+
+
+def _name_in(storage: optuna.storages.BaseStorage, cfg: RunConfig) -> str:
+    """`study_name(cfg)`, unless only a study under the legacy name exists: that one goes on
+    (and the log says so), so a search started before the names changed still resumes."""
+    name, legacy = study_name(cfg), legacy_study_name(cfg)
+    if legacy in (None, name) or _holds(storage, name) or not _holds(storage, legacy):
+        return name
+    log.warning("tune: continuing the study %s, named by an earlier dlforge (a hash of every "
+                "config key); a new search of this config would be named %s", legacy, name)
+    return legacy
+
+
+def _holds(storage: optuna.storages.BaseStorage, name: str) -> bool:
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:

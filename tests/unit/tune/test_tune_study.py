@@ -8,9 +8,12 @@ import optuna
 import pytest
 
 from dlforge.config import load_config
+from dlforge.config.base import Section
+from dlforge.config.schema import RunConfig, TrainConfig
 from dlforge.errors import ConfigError, StoreError
 from dlforge.tune.pruning import PruningCallback
-from dlforge.tune.study import build_pruner, build_sampler, direction, grid, open_study, study_name
+from dlforge.tune.study import build_pruner, build_sampler, direction, grid, open_study
+from dlforge.tune.study_names import legacy_study_name, study_name
 
 
 def _cfg(tune: dict) -> object:
@@ -30,6 +33,93 @@ def test_study_name_ignores_the_storage_url_but_not_the_space():
     c = _cfg({"space": {"train.lr": {"choice": [0.1, 0.02]}}})
     assert study_name(a) == study_name(b) != study_name(c)
     assert study_name(a).startswith("model-") and len(study_name(a)) == len("model-") + 10
+
+
+class _TrainWithANewKey(TrainConfig):
+    """TrainConfig as a later release might have it: one more key, with a default."""
+
+    warmup_epochs: int = 0
+
+
+class _NewSection(Section):
+    enabled: bool = False
+
+
+class _RunWithANewSection(RunConfig):
+    extras: _NewSection = _NewSection()
+
+
+def test_a_key_added_with_a_default_keeps_the_study_name():
+    cfg = _cfg({"space": {"train.lr": {"choice": [0.1, 0.01]}}})
+    newer_train = cfg.model_copy(update={"train": _TrainWithANewKey(**cfg.train.model_dump())})
+    newer_run = _RunWithANewSection(**cfg.model_dump())
+    assert study_name(newer_train) == study_name(newer_run) == study_name(cfg)
+    # the legacy name hashes the keys of the last version that named studies that way only
+    assert legacy_study_name(newer_train) == legacy_study_name(newer_run) == legacy_study_name(cfg)
+
+
+def test_the_legacy_name_is_the_one_that_version_gave():
+    """Names computed by the code of commit f41c571 (a hash of model_dump(), defaults included)."""
+    space = {"train.lr": {"choice": [0.1, 0.01]}}
+    assert legacy_study_name(_cfg({"space": space})) == "model-519db254e6"
+    assert legacy_study_name(_cfg({"metric": "val_accuracy", "space": space})) == "model-3d6d2cf192"
+    assert legacy_study_name(load_config("examples/digits_search.yaml")) == "digits-search-73e281dfa3"
+
+
+def test_a_config_setting_a_key_that_version_lacked_has_no_legacy_name():
+    cfg = _cfg({"space": {"train.lr": {"choice": [0.1, 0.01]}}})
+    newer = cfg.model_copy(update={"train": _TrainWithANewKey(**cfg.train.model_dump(), warmup_epochs=2)})
+    assert legacy_study_name(newer) is None
+    assert study_name(newer) != study_name(cfg)
+
+
+def test_a_changed_value_or_model_type_changes_the_study_name():
+    space = {"space": {"train.lr": {"choice": [0.1, 0.01]}}}
+    base = load_config({"model": {"type": "mlp"}, "tune": space})
+    names = {study_name(base),
+             study_name(load_config({"model": {"type": "mlp"}, "train": {"lr": 0.5}, "tune": space})),
+             study_name(load_config({"model": {"type": "linear"}, "tune": space})),
+             study_name(load_config({"model": {"type": "mlp"}, "tune": {**space, "metric": "val_accuracy"}}))}
+    assert len(names) == 4
+    # a value set to its default is the default
+    assert study_name(load_config({"model": {"type": "mlp"}, "train": {"lr": TrainConfig().lr},
+                                   "tune": space})) == study_name(base)
+
+
+def test_where_and_how_much_a_search_runs_does_not_change_the_study_name():
+    space = {"train.lr": {"choice": [0.1, 0.01]}}
+    a = _cfg({"space": space})
+    b = load_config({"model": {"type": "mlp", "hidden": [16]}, "train": {"epochs": 10, "num_threads": 1},
+                     "tune": {"space": space, "n_trials": 50, "timeout_s": 60, "storage": "sqlite:///x.db"},
+                     "registry": {"alias": "staging"}, "serve": {"port": 9000, "token": "t"},
+                     "device": "cpu", "data": {"cache_dir": "/tmp/elsewhere", "workers": 3}})
+    assert study_name(a) == study_name(b)
+
+
+def test_a_study_under_the_legacy_name_is_resumed_and_the_log_says_so_once(tmp_path, caplog):
+    cfg = _cfg({"metric": "val_accuracy", "space": {"train.lr": {"choice": [0.1, 0.01]}}})
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    old = optuna.create_study(storage=url, study_name=legacy_study_name(cfg), direction="maximize")
+    old.enqueue_trial({"train.lr": 0.1})
+    with caplog.at_level("WARNING", logger="dlforge.tune.study"):
+        resumed = open_study(cfg, url)
+    assert legacy_study_name(cfg) != study_name(cfg)
+    assert resumed.study_name == legacy_study_name(cfg) and len(resumed.get_trials()) == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "dlforge.tune.study"] == [
+        f"tune: continuing the study {legacy_study_name(cfg)}, named by an earlier dlforge (a hash "
+        f"of every config key); a new search of this config would be named {study_name(cfg)}"]
+    assert optuna.get_all_study_names(url) == [legacy_study_name(cfg)]
+
+
+def test_a_new_search_takes_the_new_name_and_keeps_it(tmp_path, caplog):
+    cfg = _cfg({"space": {"train.lr": {"choice": [0.1, 0.01]}}})
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    with caplog.at_level("WARNING", logger="dlforge.tune.study"):
+        assert open_study(cfg, url).study_name == study_name(cfg)
+        # a legacy-named study made later (by an older dlforge) does not take the search over
+        optuna.create_study(storage=url, study_name=legacy_study_name(cfg))
+        assert open_study(cfg, url).study_name == study_name(cfg)
+    assert [r for r in caplog.records if r.name == "dlforge.tune.study"] == []
 
 
 def test_samplers_and_pruners():
