@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 class MuonConfig(Section):
     """Muon's settings for the hidden weight matrices (conv filters, hidden dense weights).
 
-    Every other trainable parameter (biases, normalization parameters, the output layer,
-    embeddings) takes SGD with `train.lr`, `train.momentum`, `train.nesterov`,
+    Every other trainable parameter (biases, normalization parameters, the output layer, an
+    input layer the model names, embeddings) takes SGD with `train.lr`, `train.momentum`, `train.nesterov`,
     `train.weight_decay` and `train.bias_lr_scale`. The schedule scales both alike.
     """
 

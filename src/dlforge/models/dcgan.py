@@ -7,6 +7,11 @@ of the image's height and width, then two stride-2 transposed convs (BatchNorm, 
 it: two stride-2 convs (LeakyReLU 0.2; spectral norm on every layer when asked) and a Linear
 layer to one logit. Two stride-2 stages need sides divisible by 4 and at least 8 (digits' 8x8
 gives a 2x2 start; Fashion-MNIST's 28x28 a 7x7 one).
+
+Each network names its input and output layers (`models.head`), which `train.optimizer:
+muon` leaves to SGD: the generator's are its Linear projection of z and its last transposed
+convolution, the discriminator's its first convolution and its Linear layer; Muon takes the
+convolution between them.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ STAGES = 2  # stride-2 stages in G and in D: sides must be divisible by 2**STAGE
 
 class Generator(nn.Module):
     """z (N, latent_dim) -> images (N, C, H, W) in [0, 1]."""
+
+    input_layer_name, output_layer_name = "project.0", "up.3"
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, width: int) -> None:
         super().__init__()
@@ -42,6 +49,8 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     """images (N, C, H, W) -> one real-vs-generated logit (N,)."""
+
+    input_layer_name, output_layer_name = "net.0", "net.5"
 
     def __init__(self, image_shape: tuple[int, int, int], width: int, spectral: bool) -> None:
         super().__init__()

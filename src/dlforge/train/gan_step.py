@@ -4,8 +4,9 @@ Two optimizers. The loop's `state.optimizer` is the generator's, so the learning
 schedule, `lr_history` and the history's `lr` are the generator's. The discriminator's
 optimizer (the same `train.optimizer` settings) is built in `bind` and checkpointed in
 `state_dict`, so a run resumed after kill -9 ends exactly as an uninterrupted one; before each
-discriminator update its LR is set to `model.d_lr_scale` x the generator's scheduled LR, so one
-schedule drives both.
+discriminator update the LR of each of its groups is set to `model.d_lr_scale` x the
+generator's scheduled LR x the group's starting share (its starting LR over the generator's
+first group's), so one schedule drives both and Muon's groups keep `train.muon.lr`.
 
 Per batch: `model.d_steps` discriminator updates (each on fresh z against the same real batch),
 then one generator update. Losses: `non_saturating` (D: BCE with real targets 1 -
@@ -81,6 +82,7 @@ class GanStep(Step):
         self.cfg = cfg
         self.quality = quality
         self.d_optimizer: torch.optim.Optimizer | None = None
+        self.d_base_lrs: list[float] = []  # each discriminator group's starting LR
 
     def with_quality(self, quality: Quality) -> GanStep:
         """The same step, scoring validation with `quality`."""
@@ -101,13 +103,17 @@ class GanStep(Step):
         state.schedule = LRSchedule(state.optimizer, state.cfg, state.schedule.steps_per_epoch)
         state.trainable = [p for p in gan.generator.parameters() if p.requires_grad]
         self.d_optimizer = build_optimizer(gan.discriminator, state.cfg)
+        self.d_base_lrs = [group["lr"] for group in self.d_optimizer.param_groups]
         self.d_params = [p for p in gan.discriminator.parameters() if p.requires_grad]
 
     def train_batch(self, state: LoopState, xb: Tensor, yb: Tensor, meter: GanMeter) -> None:
         gan, n = state.model, xb.shape[0]
-        lr = state.optimizer.param_groups[0]["lr"] * self.cfg.d_lr_scale
-        for group in self.d_optimizer.param_groups:
-            group["lr"] = lr
+        g_first = state.optimizer.param_groups[0]
+        lr = g_first["lr"] * self.cfg.d_lr_scale
+        # each group keeps its starting LR's share (Muon's groups start at train.muon.lr,
+        # normalization shifts at train.bias_lr_scale x train.lr)
+        for group, base in zip(self.d_optimizer.param_groups, self.d_base_lrs, strict=True):
+            group["lr"] = lr * (base / g_first["initial_lr"])
         for _ in range(self.cfg.d_steps):
             with torch.no_grad():
                 fake = gan.generator(torch.randn(n, gan.latent_dim, device=state.device))

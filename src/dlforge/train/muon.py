@@ -16,7 +16,7 @@ For a weight W (a conv filter bank flattened to (out, in x kh x kw)) with gradie
 
 No shape-dependent lr factor (torch.optim.Muon's `adjust_lr_fn`, Keras' `rms_rate`): airbench
 uses none. Muon suits hidden weight matrices only: biases, normalization parameters, the
-output layer and embeddings take SGD with (Nesterov) momentum, as in airbench and as Keras'
+output layer, a named input layer (a GAN's networks name theirs) and embeddings take SGD with (Nesterov) momentum, as in airbench and as Keras'
 `keras.optimizers.Muon` does with AdamW (`exclude_layers`, `exclude_embeddings`). Both update
 rules live in ONE optimizer whose groups carry a `kind`, so the LR schedule (a LambdaLR over the
 optimizer's groups), checkpoints (`state_dict`), gradient clipping and the fit loop treat it as
@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.sgd import sgd
 
-from dlforge.models.head import output_layer
+from dlforge.models.head import input_layer, output_layer
 
 # Group kinds: the Muon update, or torch's SGD (same arithmetic as torch.optim.SGD).
 MUON, SGD = "muon", "sgd"
@@ -79,8 +79,9 @@ def newton_schulz(g: Tensor, steps: int, eps: float = 1e-7) -> Tensor:
 
 def muon_parameters(model: nn.Module) -> list[nn.Parameter]:
     """The trainable parameters Muon updates: every weight with at least 2 dimensions, except
-    the output layer's (`models.head.output_layer`, else the model's last `nn.Linear`) and
-    embeddings' (`nn.Embedding`, `nn.EmbeddingBag`).
+    the output layer's (`models.head.output_layer`, else the model's last `nn.Linear`), the
+    input layer's when the model names one (`models.head.input_layer`) and embeddings'
+    (`nn.Embedding`, `nn.EmbeddingBag`).
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4, 2))
@@ -91,8 +92,9 @@ def muon_parameters(model: nn.Module) -> list[nn.Parameter]:
     if head is None:
         linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
         head = linears[-1] if linears else None
+    outer = [m for m in (input_layer(model), head) if m is not None]
     excluded = {id(p) for m in model.modules()
-                if m is head or isinstance(m, nn.Embedding | nn.EmbeddingBag)
+                if any(m is layer for layer in outer) or isinstance(m, nn.Embedding | nn.EmbeddingBag)
                 for p in m.parameters()}
     # model.parameters() yields a parameter shared by several modules once
     return [p for p in model.parameters()
