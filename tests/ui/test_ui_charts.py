@@ -78,3 +78,13 @@ def test_a_validation_curve_joins_the_validated_epochs_and_the_table_has_their_c
     val = re.search(r'data-label="val_loss">(.*?)</g>', curve_charts([("run", history)])[0],
                     re.S).group(1)
     assert (len(re.findall(r"<polyline ", val)), len(re.findall(r'<circle [^>]*r="3"', val))) == (0, 1)
+
+
+def test_runview_has_no_function_pytest_would_collect_as_a_test():
+    """`pytest --doctest-modules src/dlforge/ui/runview.py` collects `test*` functions too."""
+    from dlforge.ui import runview
+
+    assert [name for name in vars(runview) if name.startswith("test")] == []
+    assert runview.headline_test_metrics({"headline": [["accuracy", 0.9]], "loss": 0.3}) == [
+        ("accuracy", 0.9)]
+    assert runview.headline_test_metrics({"val_accuracy": 0.8}) == []

@@ -80,9 +80,9 @@ async def compare(request: Request,
     labels = [f"{r.name} ({r.id[:6]})" for r in records]
     charts = runview.curve_charts([(label, r.history)
                                    for label, r in zip(labels, records, strict=True)])
-    names = list(dict.fromkeys(n for r in records for n, _ in runview.test_metrics(r.metrics)))
-    metric_rows = [(n, [dict(runview.test_metrics(r.metrics)).get(n) for r in records])
-                   for n in names]
+    tested = [dict(runview.headline_test_metrics(r.metrics)) for r in records]
+    names = list(dict.fromkeys(n for metrics in tested for n in metrics))
+    metric_rows = [(n, [metrics.get(n) for metrics in tested]) for n in names]
     differences = runview.config_differences([r.config for r in records])
     return render(request, "compare.html", runs=records, labels=labels, message=None,
                   charts=charts, differences=differences, metric_rows=metric_rows)

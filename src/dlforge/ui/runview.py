@@ -30,8 +30,14 @@ def headline(metrics: dict[str, Any]) -> tuple[str, Any] | None:
     return None
 
 
-def test_metrics(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The headline test metrics, in their order."""
+def headline_test_metrics(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The headline test metrics, in their order (named so that pytest, collecting this
+    module's doctests, does not take it for a test).
+
+    Example:
+        >>> headline_test_metrics({"headline": [["accuracy", 0.9], ["macro_f1", 0.8]]})
+        [('accuracy', 0.9), ('macro_f1', 0.8)]
+    """
     return [(name, value) for name, value in metrics.get("headline") or []]
 
 
