@@ -29,7 +29,8 @@ STAGES = 2  # stride-2 stages in G and in D: sides must be divisible by 2**STAGE
 class Generator(nn.Module):
     """z (N, latent_dim) -> images (N, C, H, W) in [0, 1]."""
 
-    input_layer_name, output_layer_name = "project.0", "up.3"
+    # Muon (train/muon.py) takes the convolutions; the dense projection of z takes SGD.
+    input_layer_name = "project.0"
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, width: int) -> None:
         super().__init__()
@@ -50,7 +51,8 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """images (N, C, H, W) -> one real-vs-generated logit (N,)."""
 
-    input_layer_name, output_layer_name = "net.0", "net.5"
+    # Muon takes the convolutions; the dense output layer takes SGD.
+    output_layer_name = "net.5"
 
     def __init__(self, image_shape: tuple[int, int, int], width: int, spectral: bool) -> None:
         super().__init__()

@@ -1,7 +1,7 @@
 """Where a model keeps its output layer: the zoo's classifiers name it `head`; a regression
 `TargetScale` wraps the network as `net`, so its output layer is `net.head`. A network whose
-output layer is not a `head` (a GAN's generator ends in a transposed convolution) names it
-in `output_layer_name`, and may name its input layer in `input_layer_name`.
+output layer is not a `head` (a GAN's discriminator) names it in `output_layer_name`, and
+may name its input layer in `input_layer_name` (a GAN generator's projection of z).
 
 Transfer learning (lifecycle/transfer.py) retrains the `head`; Muon (train/muon.py) leaves
 the output and named input layers to SGD, as the Muon authors advise for the input and

@@ -16,7 +16,8 @@ For a weight W (a conv filter bank flattened to (out, in x kh x kw)) with gradie
 
 No shape-dependent lr factor (torch.optim.Muon's `adjust_lr_fn`, Keras' `rms_rate`): airbench
 uses none. Muon suits hidden weight matrices only: biases, normalization parameters, the
-output layer, a named input layer (a GAN's networks name theirs) and embeddings take SGD with (Nesterov) momentum, as in airbench and as Keras'
+output layer, a named input layer (a GAN generator's projection of z) and embeddings take
+SGD with (Nesterov) momentum, as in airbench and as Keras'
 `keras.optimizers.Muon` does with AdamW (`exclude_layers`, `exclude_embeddings`). Both update
 rules live in ONE optimizer whose groups carry a `kind`, so the LR schedule (a LambdaLR over the
 optimizer's groups), checkpoints (`state_dict`), gradient clipping and the fit loop treat it as
