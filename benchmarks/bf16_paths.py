@@ -1,10 +1,14 @@
 """Paired A/B measurements of the Basic CNN's bf16 training step (issue #19: 2.25x -> 2.7x).
 
-Every figure is the median over `--rounds` of time(A epoch) / time(B epoch), A and B
-alternating in this process, round 0 dropped (`_common.paired`; > 1: B is faster). A is
-always `fit`'s default path on this CPU (bf16 autocast, channels_last, fused Adam); B changes
-one thing:
+Every figure is the median over `--rounds` of time(A) / time(B), A and B alternating in this
+process, round 0 dropped (`_common.paired`; > 1: B is faster). A round is `--steps` training
+steps as `fit` runs them (`SupervisedStep.train_batch` on the loop state `_setup` builds),
+or with `--fit-epochs` one whole `fit` epoch over `--samples`: short rounds keep a shared
+machine's bursts from landing on one side only. A is `fit`'s default path (`--base now`:
+bf16 autocast, channels_last, fused Adam, PCG dropout masks), session 5's (`session5`:
+torch's dropout masks) or that in fp32 (`session5-fp32`); B changes one thing:
 
+- ``dropout``: `train.dropout_kernel: pcg` (masks from numpy's PCG64);
 - ``adam``: torch's foreach Adam instead of the fused one;
 - ``dense``: the dense layers' bf16 GEMMs (forward, grad-input, grad-weight) through oneDNN's
   linear op, as `train.dense_kernel: onednn` does in fp32 (bf16 leaves them to ``F.linear``);
@@ -15,7 +19,10 @@ one thing:
 - ``conv1fp32``: the first convolution (1 input channel) in fp32, outside autocast;
 - ``threads1``: one intra-op thread instead of two.
 
-    .venv/bin/python benchmarks/bf16_paths.py [--samples 3840] [--rounds 7] [--only adam,dense]
+Each idea first prints how far B's logits are from A's on 256 images (same weights, eval).
+
+    .venv/bin/python benchmarks/bf16_paths.py [--base now|session5|session5-fp32]
+        [--only dropout,convrelu] [--steps 1] [--rounds 100] [--fit-epochs --samples 3840]
 """
 
 from __future__ import annotations
@@ -168,8 +175,10 @@ IDEAS: dict[str, tuple[dict, Callable[[nn.Module], nn.Module], Callable]] = {
 }
 
 
-# A: `fit`'s defaults today, or as they were before `train.dropout_kernel` (session 5).
-BASES = {"now": {}, "session5": {"dropout_kernel": "aten"}}
+# A: `fit`'s defaults today, or as they were before `train.dropout_kernel` (session 5), or
+# those in fp32 (the path of CPUs without bf16).
+BASES = {"now": {}, "session5": {"dropout_kernel": "aten"},
+         "session5-fp32": {"dropout_kernel": "aten", "precision": "fp32"}}
 
 
 def runner(idea: str | None, base: dict, x, y, steps: int, fit_epochs: bool) -> Callable[[], None]:
@@ -230,7 +239,8 @@ def main() -> None:
                    help="rounds of whole `fit` epochs over --samples instead of --steps steps")
     p.add_argument("--only", default=",".join(IDEAS), help="comma-separated ideas")
     p.add_argument("--base", choices=tuple(BASES), default="now",
-                   help="A: today's defaults (now) or session 5's (torch's dropout masks)")
+                   help="A: today's defaults (now), session 5's (torch's dropout masks), or "
+                        "session 5's in fp32")
     args = p.parse_args()
     setup_process(None, "cpu")
     print(f"machine: {C.machine_line()}\n{C.cpu_line()}")
