@@ -17,7 +17,8 @@ torch's dropout masks) or that in fp32 (`session5-fp32`); B changes one thing:
 - ``convrelu``: each conv + ReLU as one oneDNN primitive (``mkldnn._convolution_pointwise``
   with a ReLU post-op; the backward masks the gradient with the output);
 - ``conv1fp32``: the first convolution (1 input channel) in fp32, outside autocast;
-- ``threads1``: one intra-op thread instead of two.
+- ``threads1``: one intra-op thread instead of two;
+- ``inplace``: the ReLUs in place (no new output tensor).
 
 Each idea first prints how far B's logits are from A's on 256 images (same weights, eval).
 
@@ -127,6 +128,13 @@ def first_conv_fp32(model: nn.Module) -> nn.Module:
     return model
 
 
+def inplace_relu(model: nn.Module) -> nn.Module:
+    for m in model.modules():
+        if isinstance(m, nn.ReLU):
+            m.inplace = True
+    return model
+
+
 # ------------------------------------------------------------------------------- the pairs
 
 
@@ -171,6 +179,7 @@ IDEAS: dict[str, tuple[dict, Callable[[nn.Module], nn.Module], Callable]] = {
     "convrelu": ({}, fuse_conv_relu, contextlib.nullcontext),
     "conv1fp32": ({}, first_conv_fp32, contextlib.nullcontext),
     "threads1": ({}, lambda m: m, lambda: threads(1)),
+    "inplace": ({}, inplace_relu, contextlib.nullcontext),
     "dropout": ({"dropout_kernel": "pcg"}, lambda m: m, contextlib.nullcontext),
 }
 
