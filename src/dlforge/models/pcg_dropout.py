@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dlforge.models.layer_swap import swap_layers
+
 _BITS = 16
 
 
@@ -87,8 +89,4 @@ def set_dropout_kernel(model: nn.Module, *, pcg: bool) -> nn.Module:
         >>> type(m[0]).__name__, type(set_dropout_kernel(m, pcg=False)[0]).__name__
         ('PCGDropout', 'Dropout')
     """
-    target = PCGDropout if pcg else nn.Dropout
-    for module in model.modules():
-        if type(module) in (nn.Dropout, PCGDropout):
-            module.__class__ = target
-    return model
+    return swap_layers(model, nn.Dropout, PCGDropout, on=pcg)
