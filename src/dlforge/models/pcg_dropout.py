@@ -56,7 +56,8 @@ def keep_noise(x: Tensor, p: float) -> Tensor:
 
 
 class PCGDropout(nn.Dropout):
-    """``nn.Dropout`` with its mask from `keep_noise`. Built by `set_dropout_kernel`.
+    """``nn.Dropout`` with its mask from `keep_noise` for CPU tensors (others: ``nn.Dropout``'s).
+    Built by `set_dropout_kernel`.
 
     Example:
         >>> layer = set_dropout_kernel(nn.Sequential(nn.Dropout(0.5)), pcg=True)[0]
@@ -67,6 +68,8 @@ class PCGDropout(nn.Dropout):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0:
             return x
+        if x.device.type != "cpu":  # the bits are made on the CPU: GPUs keep torch's dropout
+            return super().forward(x)
         if self.p == 1:
             return x * 0 if not self.inplace else x.zero_()
         noise = keep_noise(x, self.p)

@@ -7,7 +7,7 @@ Twister in one thread, a fifth of the Basic CNN's bf16 step there. `PCGDropout`
 (`dlforge.models.pcg_dropout`) takes the bits from numpy's PCG64 instead. So `auto` switches
 on a CPU device whose vendor is known and not Intel (not measured on Intel, where torch's
 path is MKL's); GPUs keep torch's dropout. ``aten`` always keeps ``nn.Dropout``, ``pcg``
-always switches.
+always switches (tensors off the CPU still take torch's dropout).
 """
 
 from __future__ import annotations

@@ -98,3 +98,8 @@ def test_switching_leaves_other_dropouts_and_state_dicts_alone():
     assert list(model.state_dict()) == keys
     set_dropout_kernel(model, pcg=False)
     assert type(model[1]) is nn.Dropout
+
+
+def test_tensors_off_the_cpu_keep_torchs_dropout():
+    out = layer(0.5)(torch.ones(4, 4, device="meta"))
+    assert (out.device.type, out.shape) == ("meta", (4, 4))
