@@ -12,6 +12,7 @@ import ctypes
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -228,6 +229,25 @@ def best_rate(fn, repeats: int) -> float:
         samples = fn()
         rates.append(samples / (time.perf_counter() - start))
     return max(rates)
+
+
+def seconds(fn) -> float:
+    """Wall seconds of one call of `fn`."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def paired(a, b, rounds: int) -> float:
+    """Median over `rounds` of time(a) / time(b), alternating A and B in this process; round 0
+    is a warm-up and dropped (> 1: B is faster). Prints every round's ratio."""
+    ratios = []
+    for r in range(rounds + 1):
+        ta, tb = seconds(a), seconds(b)
+        if r:
+            ratios.append(ta / tb)
+    print(f"  (rounds: {', '.join(f'{v:.2f}' for v in ratios)})", flush=True)
+    return statistics.median(ratios)
 
 
 def in_child(script: Path, job: dict) -> dict:

@@ -23,7 +23,6 @@ both up and is dropped); the median ratio over the rounds is reported (> 1: B is
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -43,23 +42,6 @@ from dlforge.train.loop import fit  # noqa: E402
 TASK = TaskSpec("multiclass", tuple(str(i) for i in range(10)))
 
 
-def seconds(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def paired(a, b, rounds: int) -> float:
-    """Median over `rounds` of time(a) / time(b), alternating; round 0 is a warm-up."""
-    ratios = []
-    for r in range(rounds + 1):
-        ta, tb = seconds(a), seconds(b)
-        if r:
-            ratios.append(ta / tb)
-    print(f"  (rounds: {', '.join(f'{v:.2f}' for v in ratios)})")
-    return statistics.median(ratios)
-
-
 def compile_train_ab(x, y, rounds: int) -> float:
     """`fit` (fp32, channels_last) of an eager model (A) vs the same model torch.compile'd (B)."""
     loader = BatchLoader(x, y, batch_size=128, shuffle=True, seed=0)
@@ -73,7 +55,7 @@ def compile_train_ab(x, y, rounds: int) -> float:
     start = time.perf_counter()
     epoch(compiled)()
     print(f"  (compiling the training step took {time.perf_counter() - start:.1f} s with its first epoch)")
-    return paired(epoch(eager), epoch(compiled), rounds)
+    return C.paired(epoch(eager), epoch(compiled), rounds)
 
 
 def train_ab(x, y, rounds: int, field: str = "channels_last", a: str = "off", b: str = "on") -> float:
@@ -85,7 +67,7 @@ def train_ab(x, y, rounds: int, field: str = "channels_last", a: str = "off", b:
         cfg = TrainConfig(epochs=1, early_stopping=False, precision="fp32", **{field: value})
         return lambda: fit(models[value], Loaders(train=loader, val=None), cfg, TASK, device="cpu",
                            progress=False)
-    return paired(epoch(a), epoch(b), rounds)
+    return C.paired(epoch(a), epoch(b), rounds)
 
 
 def dense_eval_ab(x, rounds: int) -> float:
@@ -99,7 +81,7 @@ def dense_eval_ab(x, rounds: int) -> float:
             with torch.inference_mode():
                 forward_all(m, x, channels_last=True)
         return run
-    return paired(inference(plain), inference(fast), rounds)
+    return C.paired(inference(plain), inference(fast), rounds)
 
 
 @torch.no_grad()
@@ -126,9 +108,9 @@ def eval_ab(x, rounds: int) -> dict[str, float]:
     frozen = torch.compile(C.build("cnn", "glorot").eval().to(memory_format=torch.channels_last))
     inference(frozen)()
     torch._inductor.config.freezing = False
-    return {"compile": paired(inference(cl_model), inference(compiled), rounds),
-            "freezing": paired(inference(cl_model), inference(frozen), rounds),
-            "tracker": paired(lambda: forward_all(model, x), inference(cl_model), rounds)}
+    return {"compile": C.paired(inference(cl_model), inference(compiled), rounds),
+            "freezing": C.paired(inference(cl_model), inference(frozen), rounds),
+            "tracker": C.paired(lambda: forward_all(model, x), inference(cl_model), rounds)}
 
 
 def main() -> None:

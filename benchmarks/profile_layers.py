@@ -1,17 +1,21 @@
-"""Where the Basic CNN's fp32 training step spends its time, per operator, forward and backward.
+"""Where the Basic CNN's training step spends its time, per operator and phase, as `fit` runs it.
 
-Runs `--steps` training steps of the Basic CNN (Fashion-MNIST shape 1x28x28, batch 128, Adam,
-fp32, channels_last as `fit` uses it) under `torch.profiler` after a warm-up, and prints the
-operators with the most self CPU time: forward ops (aten::...) and their backward nodes
-(...Backward0) separately, with their share of the step.
+Builds the loop state as `fit` does (`train.loop._setup`: channels_last, the fused Adam,
+`train.precision` resolved: bf16 autocast on a CPU with native bf16, `train.dense_kernel`),
+runs `--steps` of the supervised step (`SupervisedStep.train_batch`: forward and loss under
+autocast, zero_grad, backward, the optimizer step) on one Fashion-MNIST batch of 128 after a
+warm-up, under `torch.profiler`, and prints every operator's self CPU time per step by phase:
+forward (with the loss), backward (under autograd's engine), optimizer (Adam's step) and
+zero_grad. Convolutions are split by input shape (one row per layer).
 
-    .venv/bin/python benchmarks/profile_layers.py [--steps 20] [--no-channels-last]
+    .venv/bin/python benchmarks/profile_layers.py [--steps 20] [--precision auto|fp32|bf16]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import torch
@@ -20,46 +24,80 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
+from dlforge.config.schema import TrainConfig  # noqa: E402
+from dlforge.data.dataset import TaskSpec  # noqa: E402
+from dlforge.data.loader import BatchLoader, Loaders  # noqa: E402
+from dlforge.runtime import setup_process  # noqa: E402
+from dlforge.train.loop import _setup, _to_device  # noqa: E402
 
-def train_steps(model, opt, x, y, steps: int, channels_last: bool) -> None:
-    """`steps` plain fp32 training steps on the batch `(x, y)`."""
-    loss_fn = torch.nn.CrossEntropyLoss()
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    for _ in range(steps):
-        loss = loss_fn(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+TASK = TaskSpec("multiclass", tuple(str(i) for i in range(10)))
+SPLIT_BY_SHAPE = ("convolution", "max_pool", "threshold_backward", "clamp_min", "relu")
 
 
-def profile_rows(steps: int, channels_last: bool) -> tuple[list, float]:
-    """(name, self CPU ms per step) of every operator, largest first, and the step total."""
+def phase(event) -> str:
+    """The phase an operator ran in, from its enclosing profiler ranges."""
+    while event is not None:
+        name = event.name
+        if name.startswith("autograd::engine::evaluate_function"):
+            return "backward"
+        if name.startswith("Optimizer.step"):
+            return "optimizer"
+        if name.startswith("Optimizer.zero_grad"):
+            return "zero_grad"
+        event = event.cpu_parent
+    return "forward"
+
+
+def label(event) -> str:
+    """The operator's name; with its first input's shape for convolutions, pools and ReLUs."""
+    if any(s in event.name for s in SPLIT_BY_SHAPE) and event.input_shapes:
+        return f"{event.name} {list(event.input_shapes[0])}"
+    return event.name
+
+
+def profile_rows(steps: int, precision: str) -> tuple[list, float, str]:
+    """((phase, operator, self ms per step), ...) largest first, the step total and the
+    resolved precision."""
     x, y = C.fashion_images(128)
-    model = C.build("cnn", "glorot")
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    train_steps(model, opt, x, y, 5, channels_last)  # warm-up: oneDNN picks its primitives
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        train_steps(model, opt, x, y, steps, channels_last)
-    rows = [(e.key, e.self_cpu_time_total / 1e3 / steps) for e in prof.key_averages()]
-    rows.sort(key=lambda r: -r[1])
-    return rows, sum(ms for _, ms in rows)
+    loader = BatchLoader(x, y, batch_size=128)
+    cfg = TrainConfig(epochs=1, early_stopping=False, precision=precision)
+    state = _setup(C.build("cnn", "glorot"), Loaders(train=loader, val=None), cfg, TASK, 0,
+                   torch.device("cpu"))
+    state.model.train()
+    xb, yb = _to_device(x, state), y
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            state.step.train_batch(state, xb, yb, state.step.meter(state))
+
+    run(5)  # warm-up: oneDNN picks its primitives, the optimizer creates its state
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        run(steps)
+    totals: dict[tuple[str, str], float] = defaultdict(float)
+    for event in prof.events():
+        totals[(phase(event), label(event))] += event.self_cpu_time_total / 1e3 / steps
+    rows = sorted(((p, n, ms) for (p, n), ms in totals.items()), key=lambda r: -r[2])
+    return rows, sum(r[2] for r in rows), state.precision.name
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--top", type=int, default=14)
-    p.add_argument("--no-channels-last", action="store_true")
+    p.add_argument("--top", type=int, default=30)
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     args = p.parse_args()
+    setup_process(None, "cpu")
     print(f"machine: {C.machine_line()}\n{C.cpu_line()}")
-    rows, total = profile_rows(args.steps, not args.no_channels_last)
-    print(f"fp32 training step, batch 128, {args.steps} steps: {total:.1f} ms self CPU per step")
-    print("| operator | ms per step | share |\n|---|---|---|")
-    for name, ms in rows[:args.top]:
-        print(f"| {name} | {ms:.2f} | {ms / total:.0%} |")
+    rows, total, name = profile_rows(args.steps, args.precision)
+    print(f"{name} training step as fit runs it, batch 128, {args.steps} steps: "
+          f"{total:.1f} ms self CPU per step")
+    by_phase: dict[str, float] = defaultdict(float)
+    for ph, _, ms in rows:
+        by_phase[ph] += ms
+    print("phases: " + ", ".join(f"{k} {v:.2f} ms ({v / total:.0%})" for k, v in by_phase.items()))
+    print("| phase | operator | ms per step | share |\n|---|---|---|---|")
+    for ph, op, ms in rows[:args.top]:
+        print(f"| {ph} | {op} | {ms:.2f} | {ms / total:.1%} |")
     print(f"machine after: {C.machine_line()}")
 
 

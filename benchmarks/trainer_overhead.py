@@ -6,8 +6,9 @@ Three figures from one run (Fashion-MNIST, 28x28x1, batch 128, Adam 1e-3):
    (`BatchLoader`), optimizer and process settings, in this process, alternating epoch by
    epoch; ratio = fit samples/s / hand-loop samples/s (target >= 0.97).
 2. speed-up: dlforge's default training path (`fit`, defaults: on a non-Intel CPU in fp32 its
-   dense layers go through oneDNN, `train.dense_kernel: auto`) against the naive eager loop
-   (tutorial `DataLoader`, PyTorch's default init and process settings, plain ``F.linear``)
+   dense layers go through oneDNN, `train.dense_kernel: auto`, and its dropout masks come
+   from PCG64, `train.dropout_kernel: auto`) against the naive eager loop (tutorial
+   `DataLoader`, PyTorch's default init and process settings, plain ``F.linear`` and dropout)
    run in a child process; target >= 1.7x. Evaluation throughput (batch 1024) is reported beside it.
 3. time to accuracy: wall time until the default Basic-CNN recipe first reaches a validation
    accuracy target, beside the naive loop (PyTorch's default initialisation, Adam 1e-3)
@@ -50,6 +51,7 @@ from dlforge.data.loader import BatchLoader, Loaders  # noqa: E402
 from dlforge.runtime import configure_process, cpu_has_native_bf16, setup_process  # noqa: E402
 from dlforge.train.callbacks import Callback  # noqa: E402
 from dlforge.train.dense_kernel import apply_dense_kernel  # noqa: E402
+from dlforge.train.dropout_kernel import apply_dropout_kernel  # noqa: E402
 from dlforge.train.loop import _setup, fit, validate_epoch  # noqa: E402
 from dlforge.train.precision import Precision, resolve_precision, sample_shape  # noqa: E402
 
@@ -113,8 +115,8 @@ def job_tta(job: dict) -> dict:
 
 def hand_epoch(model, opt, loader: BatchLoader, epoch: int, precision: Precision) -> int:
     """The minimal loop with dlforge's process settings: channels_last, BatchLoader, and the
-    precision and dense kernel `fit` chooses (bfloat16 autocast on CPUs with native bf16;
-    oneDNN dense layers on non-Intel CPUs in fp32)."""
+    precision, dense and dropout kernels `fit` chooses (bfloat16 autocast on CPUs with native
+    bf16; oneDNN dense layers on non-Intel CPUs in fp32; PCG dropout masks on non-Intel CPUs)."""
     model.train()
     loss_fn = torch.nn.CrossEntropyLoss()
     loader.set_epoch(epoch)
@@ -140,6 +142,7 @@ def overhead(x, y, rounds: int, precision_setting: str = "auto") -> dict:
     cfg = TrainConfig(epochs=1, early_stopping=False, precision=precision_setting)
     precision = resolve_precision(cfg.precision, hand_model, torch.device("cpu"), sample_shape(loader))
     dense = apply_dense_kernel(hand_model, cfg.dense_kernel, torch.device("cpu"), precision)
+    pcg = apply_dropout_kernel(hand_model, cfg.dropout_kernel, torch.device("cpu"))
     ratios, hand_rates, fit_rates = [], [], []
     for r in range(rounds + 1):  # round 0 warms both up and is dropped
         start = time.perf_counter()
@@ -155,7 +158,8 @@ def overhead(x, y, rounds: int, precision_setting: str = "auto") -> dict:
             fit_rates.append(fitted)
     return {"median_ratio": statistics.median(ratios), "best_ratio": max(fit_rates) / max(hand_rates),
             "hand": max(hand_rates), "fit": max(fit_rates),
-            "precision": precision.name + (", dense layers oneDNN" if dense else "")}
+            "precision": precision.name + (", dense layers oneDNN" if dense else "")
+            + (", PCG dropout masks" if pcg else "")}
 
 
 def dlforge_speed(x, y, epochs: int, precision: str = "auto") -> dict:

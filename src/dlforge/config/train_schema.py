@@ -170,6 +170,10 @@ class TrainConfig(Section):
         "CPUs with AVX-512 (MKL is slow there), aten = torch's F.linear; bf16 and GPUs keep "
         "F.linear (docs/performance.md)."
     )
+    dropout_kernel: Literal["auto", "aten", "pcg"] = Field(
+        "auto", description="Random bits of nn.Dropout masks on CPU; auto = numpy's PCG64 on "
+        "non-Intel CPUs (torch's bernoulli is serial there), aten = torch's (docs/performance.md)."
+    )
     num_threads: int | None = Field(None, ge=1, description="CPU threads; default all cores.")
     lr_scaling: Literal["none", "linear", "sqrt"] = Field(
         "none", description="Data parallelism (`--nproc`): lr x processes (linear), x sqrt(processes) "

@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from dlforge.models.layer_swap import swap_layers
+
 
 @functools.cache
 def onednn_linear_available() -> bool:
@@ -115,11 +117,7 @@ def set_dense_kernel(model: nn.Module, *, onednn: bool) -> nn.Module:
         >>> type(m[0]).__name__, type(set_dense_kernel(m, onednn=False)[0]).__name__
         ('OneDNNLinear', 'Linear')
     """
-    target = OneDNNLinear if onednn else nn.Linear
-    for module in model.modules():
-        if type(module) in (nn.Linear, OneDNNLinear):
-            module.__class__ = target
-    return model
+    return swap_layers(model, nn.Linear, OneDNNLinear, on=onednn)
 
 
 def uses_onednn(model: nn.Module) -> bool:

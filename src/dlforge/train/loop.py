@@ -34,6 +34,7 @@ from dlforge.train.callbacks import (
 from dlforge.train.checkpoint_io import restore_checkpoint
 from dlforge.train.dense_kernel import apply_dense_kernel
 from dlforge.train.distributed import Parallel, parallel
+from dlforge.train.dropout_kernel import apply_dropout_kernel
 from dlforge.train.ema import WeightAverage, averaging
 from dlforge.train.losses import build_loss, check_labels, penalized_weights
 from dlforge.train.mid_epoch import epoch_batches
@@ -231,6 +232,7 @@ def _setup(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, see
     optimizer = build_optimizer(model, cfg)
     precision = resolve_precision(cfg.precision, model, device, sample_shape(loaders.train))
     apply_dense_kernel(model, cfg.dense_kernel, device, precision)
+    apply_dropout_kernel(model, cfg.dropout_kernel, device)
     state = LoopState(
         model=model, optimizer=optimizer,
         schedule=LRSchedule(optimizer, cfg, max(len(loaders.train), 1)),

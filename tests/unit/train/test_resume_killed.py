@@ -41,7 +41,8 @@ def train(ckpt_dir: Path, *, kill: bool = False, resume: bool = False) -> TrainR
                       val=BatchLoader(xv, yv, batch_size=64))
     cfg = TrainConfig(epochs=8, batch_size=16, lr=0.05, optimizer="adam",
                       schedule={"type": "cosine"}, early_stopping={"patience": 4, "restore_best": False},
-                      checkpoint={"top_k": 2})
+                      checkpoint={"top_k": 2},
+                      dropout_kernel="aten")  # the scripted trajectory is torch's masks' on any CPU
     return fit(model, loaders, cfg, TaskSpec("binary", ("no", "yes")), seed=5, device="cpu",
                progress=False, checkpoint_dir=ckpt_dir, callbacks=[KillAt()] if kill else [],
                resume_from=ckpt_dir / "last.pt" if resume else None)
