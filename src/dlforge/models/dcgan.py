@@ -8,10 +8,10 @@ it: two stride-2 convs (LeakyReLU 0.2; spectral norm on every layer when asked) 
 layer to one logit. Two stride-2 stages need sides divisible by 4 and at least 8 (digits' 8x8
 gives a 2x2 start; Fashion-MNIST's 28x28 a 7x7 one).
 
-Each network names its input and output layers (`models.head`), which `train.optimizer:
-muon` leaves to SGD: the generator's are its Linear projection of z and its last transposed
-convolution, the discriminator's its first convolution and its Linear layer; Muon takes the
-convolution between them.
+Each network names its dense layer (`models.head`): the generator's Linear projection of z as
+its input layer, the discriminator's Linear layer as its output layer; `train.optimizer: muon`
+leaves these to SGD and gives Muon every convolution (measured better than SGD on the outer
+convolutions, benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations

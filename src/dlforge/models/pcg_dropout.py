@@ -32,7 +32,8 @@ def keep_noise(x: Tensor, p: float) -> Tensor:
 
     Args:
         x: the input; its dtype and layout are the noise's.
-        p: the drop probability, 0 < p < 1.
+        p: the drop probability, 0 < p < 1 (rounded to a multiple of 1/65536: below 2**-17
+            nothing is dropped).
 
     Returns:
         A tensor like `x`; draws one seed from torch's global generator.
@@ -50,9 +51,11 @@ def keep_noise(x: Tensor, p: float) -> Tensor:
         raw = raw.as_strided(x.shape, x.stride())  # the bits in x's memory order
     else:
         raw = raw.view(x.shape)
-    threshold = round((1 - p) * 2**_BITS) - 2**(_BITS - 1)  # int16 bits are signed
+    keep = round((1 - p) * 2**_BITS)  # elements kept per 65536
+    if keep >= 2**_BITS:  # p < 2**-17: every element kept (the threshold would not fit int16)
+        return torch.full_like(x, 1 / (1 - p))
     # bool x a 0-dim tensor of x's dtype: the noise in that dtype, in one pass (2x `where`)
-    return (raw < threshold) * torch.tensor(1 / (1 - p), dtype=x.dtype)
+    return (raw < keep - 2**(_BITS - 1)) * torch.tensor(1 / (1 - p), dtype=x.dtype)  # signed bits
 
 
 class PCGDropout(nn.Dropout):

@@ -37,6 +37,14 @@ def test_the_keep_rate_is_one_minus_p(p):
     assert abs(kept - (1 - p)) < 5 * (p * (1 - p) / n) ** 0.5 + 2**-16
 
 
+@pytest.mark.parametrize("p", [1e-6, 7e-6])
+def test_a_drop_rate_below_one_in_131072_keeps_every_element_scaled(p):
+    torch.manual_seed(0)
+    out = keep_noise(torch.ones(4, 1000), p)
+    assert out.dtype == torch.float32 and out.shape == (4, 1000)
+    assert torch.equal(out, torch.full((4, 1000), 1 / (1 - p)))
+
+
 def test_the_mask_follows_torchs_generator_so_seeds_and_checkpoints_reproduce_it():
     x = torch.ones(4, 1000)
     torch.manual_seed(3)
