@@ -155,6 +155,22 @@ def cpu_vendor(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
     return ""
 
 
+def known_non_intel_cpu(vendor: str | None = None) -> bool:
+    """Whether the CPU's vendor is known and is not Intel: there torch's MKL paths (``sgemm``,
+    the vectorized ``bernoulli_``) are slow or unused, so the `auto` kernel switches of
+    `train.dense_kernel` and `train.dropout_kernel` apply.
+
+    Args:
+        vendor: the vendor string; None reads it (`cpu_vendor`).
+
+    Example:
+        >>> known_non_intel_cpu("AuthenticAMD"), known_non_intel_cpu("GenuineIntel"), known_non_intel_cpu("")
+        (True, False, False)
+    """
+    vendor = cpu_vendor() if vendor is None else vendor
+    return vendor not in ("", "GenuineIntel")
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators (CUDA included)."""
     random.seed(seed)

@@ -16,10 +16,8 @@ import torch
 from torch import nn
 
 from dlforge.models.onednn_linear import onednn_linear_available, set_dense_kernel
-from dlforge.runtime import cpu_vendor
+from dlforge.runtime import known_non_intel_cpu
 from dlforge.train.precision import Precision
-
-INTEL = "GenuineIntel"
 
 
 def wants_onednn(setting: str, device: torch.device, precision: Precision,
@@ -30,7 +28,7 @@ def wants_onednn(setting: str, device: torch.device, precision: Precision,
         setting: ``auto``, ``aten`` or ``onednn``.
         device: the training device.
         precision: the resolved precision; oneDNN applies to fp32 only.
-        vendor: the CPU vendor string; None reads it (`runtime.cpu_vendor`).
+        vendor: the CPU vendor string; None reads it (`runtime.known_non_intel_cpu`).
         isa: ATen's CPU capability (``AVX512``, ``AVX2``, ...); None asks torch (it follows
             ``ATEN_CPU_CAPABILITY``, which the benchmarks' AVX2 emulation sets).
 
@@ -47,9 +45,8 @@ def wants_onednn(setting: str, device: torch.device, precision: Precision,
         return setting == "onednn"
     if device.type != "cpu" or precision.dtype is not None:
         return False
-    vendor = cpu_vendor() if vendor is None else vendor
     isa = torch.backends.cpu.get_cpu_capability() if isa is None else isa
-    return vendor not in ("", INTEL) and isa.startswith("AVX512") and onednn_linear_available()
+    return known_non_intel_cpu(vendor) and isa.startswith("AVX512") and onednn_linear_available()
 
 
 def apply_dense_kernel(model: nn.Module, setting: str, device: torch.device,

@@ -16,9 +16,7 @@ import torch
 from torch import nn
 
 from dlforge.models.pcg_dropout import set_dropout_kernel
-from dlforge.runtime import cpu_vendor
-
-INTEL = "GenuineIntel"
+from dlforge.runtime import known_non_intel_cpu
 
 
 def wants_pcg_dropout(setting: str, device: torch.device, vendor: str | None = None) -> bool:
@@ -27,7 +25,7 @@ def wants_pcg_dropout(setting: str, device: torch.device, vendor: str | None = N
     Args:
         setting: ``auto``, ``aten`` or ``pcg``.
         device: the training device.
-        vendor: the CPU vendor string; None reads it (`runtime.cpu_vendor`).
+        vendor: the CPU vendor string; None reads it (`runtime.known_non_intel_cpu`).
 
     Returns:
         ``pcg``: True. ``aten``: False. ``auto``: True on a CPU device when the CPU's vendor is
@@ -41,8 +39,7 @@ def wants_pcg_dropout(setting: str, device: torch.device, vendor: str | None = N
         return setting == "pcg"
     if device.type != "cpu":
         return False
-    vendor = cpu_vendor() if vendor is None else vendor
-    return vendor not in ("", INTEL)
+    return known_non_intel_cpu(vendor)
 
 
 def apply_dropout_kernel(model: nn.Module, setting: str, device: torch.device) -> bool:
