@@ -75,7 +75,7 @@ def search(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "c
     """
     cfg = resolve_auto(cfg, data.facts)  # `auto` keys: as the pipeline resolves them
     check_search(cfg, data.task.kind)
-    study = open_study(cfg, cfg.tune.storage or store.sqlalchemy_url)
+    study = open_study(cfg, cfg.tune.storage or store.sqlalchemy_url, _data_identity(data))
     if resume:
         _close_interrupted(study, store)
     budget = min(cfg.tune.n_trials, grid_size(cfg)) if cfg.tune.sampler == "grid" else cfg.tune.n_trials
@@ -227,3 +227,10 @@ def progress_line(result: SearchOutcome, budget: int) -> str:
             if result.best else "no trial complete yet")
     return (f"trial {last.number} {last.state} | {done}/{budget} done: {c['complete']} complete, "
             f"{c['pruned']} pruned, {c['failed']} failed | {best}")
+
+
+def _data_identity(data: PreparedData) -> str | None:
+    """The data's fingerprint for the study's name, when it covers the files' contents (a
+    streamed image folder's does not list its files: its `data.path` names it instead)."""
+    provenance = data.dataset.provenance
+    return provenance.fingerprint if provenance.files else None

@@ -16,7 +16,7 @@ from dlforge.errors import ConfigError, StoreError
 from dlforge.registry.engine import BUSY_TIMEOUT_S, mask_url
 from dlforge.registry.retry import retrying
 from dlforge.train.monitor import resolve_mode
-from dlforge.tune.study_names import legacy_study_name, study_name
+from dlforge.tune.study_names import earlier_study_names, study_name
 
 if TYPE_CHECKING:
     import optuna
@@ -97,9 +97,15 @@ def build_pruner(cfg: RunConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def open_study(cfg: RunConfig, url: str) -> optuna.Study:
+def open_study(cfg: RunConfig, url: str, data_fingerprint: str | None = None) -> optuna.Study:
     """Create the config's study in the database at `url`, or load it when it exists (under
-    `study_name`, or under `legacy_study_name` when only that one exists).
+    `study_name`, or under one of `earlier_study_names` when only that one exists).
+
+    Args:
+        cfg: the config, `auto` resolved.
+        url: the study database (SQLAlchemy URL).
+        data_fingerprint: the data's `Provenance.fingerprint`, named in the study's name in
+            place of `data.path` (see `study_name`).
 
     Raises:
         StoreError: the database does not answer or cannot hold a study (one line).
@@ -111,7 +117,7 @@ def open_study(cfg: RunConfig, url: str) -> optuna.Study:
     try:
         storage = _storage(url)
         return optuna.create_study(
-            storage=storage, study_name=_name_in(storage, cfg), direction=direction(cfg.tune.metric),
+            storage=storage, study_name=_name_in(storage, cfg, data_fingerprint), direction=direction(cfg.tune.metric),
             sampler=build_sampler(cfg, cfg.seed), pruner=build_pruner(cfg), load_if_exists=True)
     except (SQLAlchemyError, ImportError, ValueError, RuntimeError) as exc:
         if isinstance(exc, ConfigError):
@@ -121,15 +127,20 @@ def open_study(cfg: RunConfig, url: str) -> optuna.Study:
                          f"check that the server is running and the URL is right") from None
 
 
-def _name_in(storage: optuna.storages.BaseStorage, cfg: RunConfig) -> str:
-    """`study_name(cfg)`, unless only a study under the legacy name exists: that one goes on
-    (and the log says so), so a search started before the names changed still resumes."""
-    name, legacy = study_name(cfg), legacy_study_name(cfg)
-    if legacy in (None, name) or _holds(storage, name) or not _holds(storage, legacy):
+def _name_in(storage: optuna.storages.BaseStorage, cfg: RunConfig,
+             data_fingerprint: str | None) -> str:
+    """`study_name(cfg, data_fingerprint)`, unless only a study under an earlier name exists:
+    that one goes on (and the log says so), so a search started before the names changed
+    still resumes."""
+    name = study_name(cfg, data_fingerprint)
+    if _holds(storage, name):
         return name
-    log.warning("tune: continuing the study %s, named by an earlier dlforge (a hash of every "
-                "config key); a new search of this config would be named %s", legacy, name)
-    return legacy
+    for earlier, how in earlier_study_names(cfg, data_fingerprint):
+        if _holds(storage, earlier):
+            log.warning("tune: continuing the study %s, named by an earlier dlforge (%s); a new "
+                        "search of this config would be named %s", earlier, how, name)
+            return earlier
+    return name
 
 
 def _holds(storage: optuna.storages.BaseStorage, name: str) -> bool:

@@ -3,8 +3,12 @@
 `dlforge tune --worker` processes given the same config compute the same name and so join one
 study, and a search started again after a kill continues it. Only values that differ from
 their defaults count, so a release that adds a key with a default keeps every study's name.
-Before, the hash covered every key, defaults included (`legacy_study_name`), and each new key
-renamed every study; `tune.study.open_study` still continues a study named that way.
+`data.path` counts by the data's fingerprint (its files' contents), not by where the data
+is, so workers with the project checked out in different folders join one study.
+
+Earlier names (`earlier_study_names`), which `tune.study.open_study` still continues: the
+hash of `data.path` itself (until this version), and before that a hash of every key,
+defaults included (`legacy_study_name`), which each new key renamed.
 """
 
 from __future__ import annotations
@@ -28,11 +32,16 @@ NOT_SHAPING = {"registry": (), "serve": (), "device": (),
 LEGACY_NOT_SHAPING = {"registry": (), "serve": (), "tune": ("storage", "n_trials", "timeout_s")}
 
 
-def study_name(cfg: RunConfig) -> str:
+def study_name(cfg: RunConfig, data_fingerprint: str | None = None) -> str:
     """`<name>-<hash>` of the values `cfg` sets (those that differ from their defaults), the
     keys of `NOT_SHAPING` aside, so that raising `tune.n_trials` continues the study. Give it
     the config with `auto` resolved (`config.auto.resolve_auto`), as the search does: the
     data's choices then count as set, and every process computes them alike.
+
+    Args:
+        cfg: the run config.
+        data_fingerprint: the loaded data's `Provenance.fingerprint`; when given, it stands
+            for `data.path` (which names a place on one machine) in the hash.
 
     Example:
         >>> from dlforge.config import load_config
@@ -41,8 +50,32 @@ def study_name(cfg: RunConfig) -> str:
         >>> b = load_config({"name": "digits", "tune": {"space": space, "n_trials": 9}})
         >>> study_name(a) == study_name(b), study_name(a).startswith("digits-")
         (True, True)
+        >>> c = load_config({"data": {"source": "csv", "path": "/here/a.csv"}})
+        >>> d = load_config({"data": {"source": "csv", "path": "/there/a.csv"}})
+        >>> study_name(c, "f1") == study_name(d, "f1") != study_name(d, "f2")
+        True
     """
-    return _hashed(cfg.name, _without(non_default_values(cfg), NOT_SHAPING))
+    shaped = _without(non_default_values(cfg), NOT_SHAPING)
+    data = shaped.get("data", {})
+    if data_fingerprint is not None and "path" in data:
+        data["path"] = f"fingerprint {data_fingerprint}"
+    return _hashed(cfg.name, shaped)
+
+
+def earlier_study_names(cfg: RunConfig, data_fingerprint: str | None) -> list[tuple[str, str]]:
+    """The names earlier dlforge versions gave the study of `cfg`, newest first, each with
+    how it was made; those equal to `study_name(cfg, data_fingerprint)` left out.
+
+    Example:
+        >>> from dlforge.config import load_config
+        >>> cfg = load_config({"data": {"source": "csv", "path": "/here/a.csv"}})
+        >>> [how for _, how in earlier_study_names(cfg, "f1")]
+        ['a hash of data.path, not of the data', 'a hash of every config key']
+    """
+    current = study_name(cfg, data_fingerprint)
+    names = [(study_name(cfg), "a hash of data.path, not of the data"),
+             (legacy_study_name(cfg), "a hash of every config key")]
+    return [(name, how) for name, how in names if name is not None and name != current]
 
 
 def legacy_study_name(cfg: RunConfig) -> str | None:

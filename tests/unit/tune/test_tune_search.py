@@ -157,3 +157,29 @@ def test_a_failed_trial_keeps_the_last_value_its_metric_logged():
                {"epoch": 2, "loss": 0.7}]
     _record(None, None, trial, "failed", "RuntimeError: diverged", history, "val_accuracy")
     assert trial.user_attrs == {"reason": "RuntimeError: diverged", "last_value": 0.6}
+
+
+def _csv_project(root, rows: list[str]) -> object:
+    """A project folder with a CSV table and a config naming it by a relative path."""
+    root.mkdir()
+    (root / "table.csv").write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    (root / "run.yaml").write_text(
+        "name: table\ndata: {source: csv, path: table.csv}\nmodel: {type: mlp, hidden: [4]}\n"
+        "train: {epochs: 1, batch_size: 16, num_threads: 1}\nevaluate: {baseline: false}\n"
+        "tune: {pruner: none, metric: val_accuracy, space: {train.lr: {choice: [0.1, 0.01]}}}\n")
+    return root / "run.yaml"
+
+
+def test_copies_of_the_project_in_two_folders_share_one_study(tmp_path):
+    rows = [f"{i % 7},{i % 5},{'yes' if i % 3 else 'no'}" for i in range(90)]
+    here, there = _csv_project(tmp_path / "here", rows), _csv_project(tmp_path / "there", rows)
+    other = _csv_project(tmp_path / "other", rows[:-1])
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    with Store.open(tmp_path / "ws") as store:
+        for config, n_trials in ((here, 1), (there, 2), (other, 1)):
+            cfg = load_config(config, [f"tune.n_trials={n_trials}", f"tune.storage={url}"])
+            result = search(cfg, prepare_data(cfg), store, progress=False)
+    names = optuna.get_all_study_names(url)
+    assert len(names) == 2  # here and there: one study; other data: another
+    shared = next(n for n in names if len(optuna.load_study(study_name=n, storage=url).trials) == 2)
+    assert result.study_name in names and result.study_name != shared

@@ -13,7 +13,7 @@ from dlforge.config.schema import RunConfig, TrainConfig
 from dlforge.errors import ConfigError, StoreError
 from dlforge.tune.pruning import PruningCallback
 from dlforge.tune.study import build_pruner, build_sampler, direction, grid, open_study
-from dlforge.tune.study_names import legacy_study_name, study_name
+from dlforge.tune.study_names import earlier_study_names, legacy_study_name, study_name
 
 
 def _cfg(tune: dict) -> object:
@@ -262,3 +262,40 @@ def test_sqlite_studies_commit_in_wal_mode_without_a_sync_per_commit(tmp_path):
     with storage.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL; FULL is 2
+
+
+def _csv_cfg(path: str) -> RunConfig:
+    return load_config({"data": {"source": "csv", "path": path}, "train": {"epochs": 10},
+                        "tune": {"space": {"train.lr": {"choice": [0.1, 0.01]}}}})
+
+
+def test_data_path_counts_by_the_data_fingerprint_when_one_is_given():
+    here, there = _csv_cfg("/here/a.csv"), _csv_cfg("/there/a.csv")
+    assert study_name(here, "f1") == study_name(there, "f1")
+    assert study_name(here, "f1") != study_name(there, "f2")
+    assert study_name(here) != study_name(there)  # without a fingerprint: the path, as before
+    no_path = _cfg({"space": {"train.lr": {"choice": [0.1, 0.01]}}})
+    assert study_name(no_path, "f1") == study_name(no_path)  # nothing to stand for
+
+
+def test_earlier_names_are_the_path_hash_then_the_legacy_hash():
+    cfg = _csv_cfg("/here/a.csv")
+    assert earlier_study_names(cfg, "f1") == [
+        (study_name(cfg), "a hash of data.path, not of the data"),
+        (legacy_study_name(cfg), "a hash of every config key")]
+    no_path = _cfg({"space": {"train.lr": {"choice": [0.1, 0.01]}}})
+    assert earlier_study_names(no_path, "f1") == [(legacy_study_name(no_path), "a hash of every config key")]
+
+
+def test_a_study_named_by_its_data_path_is_resumed_and_the_log_says_so(tmp_path, caplog):
+    cfg = _csv_cfg("/here/a.csv")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    optuna.create_study(storage=url, study_name=legacy_study_name(cfg))
+    optuna.create_study(storage=url, study_name=study_name(cfg)).enqueue_trial({"train.lr": 0.1})
+    with caplog.at_level("WARNING", logger="dlforge.tune.study"):
+        resumed = open_study(cfg, url, "f1")
+    assert resumed.study_name == study_name(cfg) and len(resumed.get_trials()) == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "dlforge.tune.study"] == [
+        f"tune: continuing the study {study_name(cfg)}, named by an earlier dlforge (a hash of "
+        f"data.path, not of the data); a new search of this config would be named "
+        f"{study_name(cfg, 'f1')}"]
