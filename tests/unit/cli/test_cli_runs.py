@@ -8,6 +8,7 @@ import sys
 from sqlalchemy import update
 from typer.testing import CliRunner
 
+from dlforge.cli import main
 from dlforge.cli.app import app
 from dlforge.registry import Store
 from dlforge.registry.tables import RunRow
@@ -34,3 +35,21 @@ def test_a_killed_run_shows_as_interrupted_with_the_command_that_resumes_it(tmp_
     assert "status   interrupted" in shown
     assert f"process  pid {gone.pid} on " in shown
     assert f"resume   dlforge run --resume {killed.id}" in shown
+
+
+def test_an_interrupted_search_trial_points_to_its_search_and_is_never_resumed_alone(tmp_path, capsys):
+    store = Store.open(tmp_path)
+    trial = store.create_run("s-trial-1", {"name": "s"}, None, None, 0, kind="trial")
+    store.finish_run(trial.id, "interrupted", error="the search was interrupted during this trial")
+    listed = CliRunner().invoke(app, ["-w", str(tmp_path), "runs", "list"])
+    assert listed.stderr == (f"run {trial.id} was interrupted (its process is gone); it is a search "
+                             "trial: resume its search with `dlforge tune CONFIG --resume`\n")
+    shown = CliRunner().invoke(app, ["-w", str(tmp_path), "runs", "show", trial.id]).output
+    assert "resume   dlforge tune CONFIG --resume" in shown
+    assert main(["-w", str(tmp_path), "run", "--resume", trial.id]) == 2
+    assert capsys.readouterr().err == (
+        f"error: resume: run {trial.id} is trial 's-trial-1' of the search 's'; a trial is not resumed "
+        "alone (it would be tested and registered as the search's model): continue the search "
+        "with `dlforge tune CONFIG --resume`, which runs its unfinished trials again\n")
+    assert store.get_run(trial.id).status == "interrupted"
+    assert store.list_models() == []
