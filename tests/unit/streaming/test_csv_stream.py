@@ -79,6 +79,27 @@ def test_quoted_line_breaks_are_refused(tmp_path):
         prepare_data(config(path, True))
 
 
+@pytest.mark.parametrize("streaming", [False, True])
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "data.path: '{path}' is empty; give a CSV file with a header line of column names "
+          "and one row per sample"),
+    (b"a,b,y\n", "data.path: '{path}' has a header but no rows"),
+    (b"a,a,y\n1,2,lo\n3,4,hi\n", "data.path: t.csv names a column more than once ('a' in "
+                                  "columns 1, 2); give every column of the header line its own name"),
+    (b"a,y,y\n1,lo,hi\n3,hi,lo\n", "data.path: t.csv names a column more than once ('y' in "
+                                    "columns 2, 3); give every column of the header line its own name"),
+    (b"a,b,y\n1,2,lo\n3,4,caf\xe9\n", "data.path: '{path}' is not UTF-8 text (byte 0xe9 is not "
+                                       "UTF-8); save it as UTF-8"),
+])
+def test_a_csv_that_cannot_be_a_table_is_one_line_in_memory_and_streamed(tmp_path, streaming,
+                                                                          content, message):
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        prepare_data(config(path, streaming))
+    assert str(info.value) == message.format(path=path)
+
+
 ROWS, COLUMNS, CAP_MB = 200_000, 32, 24  # 200,000 x 32 float64: 49 MiB parsed, 70 MiB of text
 
 
