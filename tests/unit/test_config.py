@@ -113,6 +113,27 @@ def test_relative_data_path_is_relative_to_the_config_file(tmp_path, monkeypatch
     assert load_config(path).data.path == str(tmp_path / "conf" / "../data/x.csv")
 
 
+def test_exclude_file_in_a_config_file_is_relative_to_it_like_data_path(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "run.yaml"
+    path.write_text("data:\n  source: builtin\n  exclude_file: review/exclude.txt\n")
+    monkeypatch.chdir("/")
+    assert load_config(path).data.exclude_file == str(tmp_path / "conf" / "review/exclude.txt")
+
+
+def test_relative_paths_given_with_set_are_stored_relative_to_the_working_directory(
+        tmp_path, monkeypatch):
+    path = tmp_path / "run.yaml"
+    path.write_text("data:\n  source: csv\n  path: x.csv\n")
+    monkeypatch.chdir(tmp_path / "..")
+    cfg = load_config(path, ["data.path=shards dir", "data.exclude_file=out/ids.txt",
+                             "data.cache_dir=~/cache"])
+    assert (cfg.data.path, cfg.data.exclude_file, cfg.data.cache_dir) == (
+        str(tmp_path.parent / "shards dir"), str(tmp_path.parent / "out/ids.txt"), "~/cache")
+    assert load_config({"data": {"source": "csv", "path": "t.csv"}}).data.path == str(
+        tmp_path.parent / "t.csv")
+
+
 def test_every_example_config_is_valid():
     from pathlib import Path
 
