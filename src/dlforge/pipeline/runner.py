@@ -122,6 +122,9 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, KeyboardInterrupt):  # the CLI prints this: what to do next
+                raise KeyboardInterrupt(f"run {record.id} stopped; resume it with "
+                                        f"`dlforge run --resume {record.id}`") from None
             raise
 
 

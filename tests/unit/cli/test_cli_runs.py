@@ -53,3 +53,39 @@ def test_an_interrupted_search_trial_points_to_its_search_and_is_never_resumed_a
         "with `dlforge tune CONFIG --resume`, which runs its unfinished trials again\n")
     assert store.get_run(trial.id).status == "interrupted"
     assert store.list_models() == []
+
+
+def _interrupt_at(point):
+    def fault_point(name):
+        if name == point:
+            raise KeyboardInterrupt
+    return fault_point
+
+
+def test_ctrl_c_during_a_run_says_interrupted_and_how_to_resume(tmp_path, monkeypatch, capsys):
+    import dlforge.train.loop as loop_module
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text("name: tiny\ndata: {source: builtin, name: breast_cancer}\n"
+                      "model: {type: mlp, hidden: [4]}\ntrain: {epochs: 2}\n")
+    monkeypatch.setattr(loop_module, "fault_point", _interrupt_at("mid-epoch"))
+    assert main(["-w", str(tmp_path / "ws"), "run", str(config), "--quiet"]) == 130
+    (stopped,) = Store.open(tmp_path / "ws").list_runs()
+    assert stopped.status == "interrupted"
+    assert capsys.readouterr().err == (f"error: interrupted: run {stopped.id} stopped; resume it "
+                                       f"with `dlforge run --resume {stopped.id}`\n")
+
+
+def test_ctrl_c_during_a_search_says_how_to_continue_it(tmp_path, monkeypatch, capsys):
+    import dlforge.train.loop as loop_module
+
+    config = tmp_path / "search.yaml"
+    config.write_text("name: s\ndata: {source: builtin, name: breast_cancer}\n"
+                      "model: {type: mlp, hidden: [4]}\ntrain: {epochs: 2}\n"
+                      "tune: {n_trials: 2, space: {train.lr: {log_uniform: [0.001, 0.01]}}}\n")
+    monkeypatch.setattr(loop_module, "fault_point", _interrupt_at("mid-epoch"))
+    assert main(["-w", str(tmp_path / "ws"), "tune", str(config), "--quiet"]) == 130
+    assert capsys.readouterr().err == ("error: interrupted: the search stopped during trial 0; "
+                                       "continue it with `dlforge tune CONFIG --resume`\n")
+    (trial,) = Store.open(tmp_path / "ws").list_runs()
+    assert (trial.kind, trial.status) == ("trial", "interrupted")
