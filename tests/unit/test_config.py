@@ -195,7 +195,7 @@ def test_configs_stored_by_earlier_versions_still_load(old, precision):
 
 @pytest.mark.parametrize(("value", "message"), [
     (0, "train.epochs: must be greater than or equal to 1 (got 0)"),
-    ("many", "train.epochs: must be 'auto' (got 'many')"),
+    ("many", "train.epochs: must be a number or 'auto' (got 'many')"),
     (True, "train.epochs: must be an integer, not true or false (got True)"),
 ])
 def test_epochs_take_a_number_or_auto_with_one_line_per_problem(value, message):
