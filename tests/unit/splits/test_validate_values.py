@@ -3,6 +3,7 @@ flagged before any training."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -52,6 +53,18 @@ def test_infinite_regression_targets():
     y[5] = np.inf
     assert _fatal(replace(ds, y=y)) == [
         "data: 1 regression targets are infinite (rows 5); replace them or drop those rows"]
+
+
+def test_an_infinite_csv_target_is_one_line_without_numpy_warnings(tmp_path):
+    rows = "".join(f"{i},{'inf' if i == 7 else i * 0.5}\n" for i in range(40))
+    (tmp_path / "r.csv").write_text("a,label\n" + rows)
+    cfg = load_config({"data": {"source": "csv", "path": str(tmp_path / "r.csv")}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's 'invalid value encountered' reached the user
+        with pytest.raises(DataError) as err:
+            load_and_split(cfg)
+    assert str(err.value) == ("data: 1 regression targets are infinite (rows 7); replace them or "
+                              "drop those rows")
 
 
 def test_a_single_class_is_refused():
