@@ -100,6 +100,22 @@ def test_a_csv_that_cannot_be_a_table_is_one_line_in_memory_and_streamed(tmp_pat
     assert str(info.value) == message.format(path=path)
 
 
+@pytest.mark.parametrize("streaming", [False, True])
+def test_bad_values_are_named_by_their_row_in_the_file_in_memory_and_streamed(tmp_path, streaming):
+    path = write_csv(tmp_path / "t.csv", 60)
+    frame = pd.read_csv(path)
+    frame.loc[41, "a"] = np.inf  # streamed, the validated sample is not in file order
+    frame.to_csv(path, index=False)
+    cfg = load_config({"seed": 4, "data": {"source": "csv", "path": str(path), "label_columns": ["y"],
+                                           "streaming": streaming}, "model": {"type": "mlp"}})
+    with pytest.raises(DataError) as info:
+        prepare_data(cfg)
+    assert str(info.value).splitlines() == [
+        "data: column 'a' has 1 infinite values (rows 41); replace them or drop those rows",
+        "data: column 'b' has 2 missing values (rows 4, 11); set preprocess.table.impute to "
+        "median or mean"]
+
+
 ROWS, COLUMNS, CAP_MB = 200_000, 32, 24  # 200,000 x 32 float64: 49 MiB parsed, 70 MiB of text
 
 
