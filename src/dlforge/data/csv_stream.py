@@ -25,7 +25,13 @@ from dlforge.config.schema import DataConfig
 from dlforge.data.dataset import Dataset, Provenance
 from dlforge.data.folder_stream import FileStream, split_index
 from dlforge.data.sources.common import existing_path
-from dlforge.data.sources.csv_source import SPLIT_VALUES, csv_header, no_rows, unreadable_csv
+from dlforge.data.sources.csv_source import (
+    SPLIT_VALUES,
+    columns_are,
+    csv_header,
+    no_rows,
+    unreadable_csv,
+)
 from dlforge.data.sources.download import sha256_file
 from dlforge.data.sources.infer import label_task, multi_column_task
 from dlforge.errors import DataError
@@ -111,8 +117,7 @@ def _scan(path: Path, cfg: DataConfig) -> tuple[pd.DataFrame, np.ndarray | None,
     features = tuple(cfg.feature_columns or [c for c in columns if c not in used])
     missing = [c for c in (*used, *features) if c not in columns]
     if missing:
-        raise DataError(f"data: column {missing[0]!r} not in {path.name}; columns are: "
-                        f"{', '.join(columns)}")
+        raise DataError(f"data: column {missing[0]!r} not in {path.name}; {columns_are(columns)}")
     labels, marks = _chunks(path, cfg, features)
     frame = pd.concat(labels, ignore_index=True)
     empty = [c for c in frame.columns if frame[c].isna().any()]

@@ -116,6 +116,25 @@ def test_bad_values_are_named_by_their_row_in_the_file_in_memory_and_streamed(tm
         "median or mean"]
 
 
+def test_a_csv_saved_with_excels_byte_order_mark_streams_as_in_memory(tmp_path):
+    path = write_csv(tmp_path / "t.csv", 60)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # before the first column's name
+    got, want = prepare_data(config(path, True)), prepare_data(config(path, False))
+    assert list(got.stream.split.ids) == list(want.splits.train.ids) and len(got.stream) > 0
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_semicolon_separated_csv_is_named_as_such(tmp_path, streaming):
+    path = tmp_path / "t.csv"
+    path.write_text("a;b;y\n1;2;lo\n3;4;hi\n")
+    with pytest.raises(DataError) as info:
+        prepare_data(config(path, streaming))
+    key = "data" if streaming else "data.label_columns"
+    assert str(info.value) == (f"{key}: column 'y' not in t.csv; columns are: a;b;y (one column: "
+                               "dlforge reads comma-separated files; this header looks "
+                               "';'-separated: convert the file)")
+
+
 ROWS, COLUMNS, CAP_MB = 200_000, 32, 24  # 200,000 x 32 float64: 49 MiB parsed, 70 MiB of text
 
 

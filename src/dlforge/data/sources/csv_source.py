@@ -86,7 +86,7 @@ def csv_header(path: Path) -> list[str]:
         ['a', 'b', 'label']
     """
     try:
-        with path.open(encoding="utf-8", newline="") as f:
+        with path.open(encoding="utf-8-sig", newline="") as f:  # -sig: Excel's BOM, as pandas
             names = next(csv.reader(f), [])
     except (UnicodeDecodeError, csv.Error) as exc:
         raise unreadable_csv(path, exc) from None
@@ -181,9 +181,22 @@ def _require_columns(frame: pd.DataFrame, path: Path, key: str, columns: list[st
     have = [str(c) for c in frame.columns]
     for col in columns:
         if col not in have:
-            raise DataError(
-                f"{key}: column {col!r} not in {path.name}; columns are: {', '.join(have)}"
-            )
+            raise DataError(f"{key}: column {col!r} not in {path.name}; {columns_are(have)}")
+
+
+def columns_are(have: list[str]) -> str:
+    """'columns are: a, b', and a hint when the header is one column holding another separator.
+
+    Example:
+        >>> columns_are(["a;b;label"])
+        "columns are: a;b;label (one column: dlforge reads comma-separated files; this header looks ';'-separated: convert the file)"
+    """
+    listed = f"columns are: {', '.join(have)}"
+    separator = next((sep for sep in (";", "\t", "|") if len(have) == 1 and sep in have[0]), None)
+    if separator is None:
+        return listed
+    return (f"{listed} (one column: dlforge reads comma-separated files; this header looks "
+            f"{separator!r}-separated: convert the file)")
 
 
 def _require_filled(frame: pd.DataFrame, path: Path, key: str, col: str) -> None:
