@@ -105,20 +105,14 @@ def test_override_value_is_validated():
         load_config(None, ["train.epochs=0"])
 
 
-def test_relative_data_path_is_relative_to_the_config_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("key", "value"), [("path", "../data/x.csv"),
+                                            ("exclude_file", "review/exclude.txt")])
+def test_relative_data_paths_are_relative_to_the_config_file(tmp_path, monkeypatch, key, value):
     (tmp_path / "conf").mkdir()
     path = tmp_path / "conf" / "run.yaml"
-    path.write_text("data:\n  source: csv\n  path: ../data/x.csv\n")
+    path.write_text(f"data:\n  source: npz\n  path: d.npz\n  {key}: {value}\n")
     monkeypatch.chdir("/")
-    assert load_config(path).data.path == str(tmp_path / "conf" / "../data/x.csv")
-
-
-def test_exclude_file_in_a_config_file_is_relative_to_it_like_data_path(tmp_path, monkeypatch):
-    (tmp_path / "conf").mkdir()
-    path = tmp_path / "conf" / "run.yaml"
-    path.write_text("data:\n  source: builtin\n  exclude_file: review/exclude.txt\n")
-    monkeypatch.chdir("/")
-    assert load_config(path).data.exclude_file == str(tmp_path / "conf" / "review/exclude.txt")
+    assert getattr(load_config(path).data, key) == str(tmp_path / "conf" / value)
 
 
 def test_relative_paths_given_with_set_are_stored_relative_to_the_working_directory(
