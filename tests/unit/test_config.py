@@ -110,7 +110,8 @@ def test_override_value_is_validated():
 def test_relative_data_paths_are_relative_to_the_config_file(tmp_path, monkeypatch, key, value):
     (tmp_path / "conf").mkdir()
     path = tmp_path / "conf" / "run.yaml"
-    path.write_text(f"data:\n  source: npz\n  path: d.npz\n  {key}: {value}\n")
+    data = {"source": "npz", "path": "d.npz", key: value}
+    path.write_text("data:\n" + "".join(f"  {k}: {v}\n" for k, v in data.items()))
     monkeypatch.chdir("/")
     assert getattr(load_config(path).data, key) == str(tmp_path / "conf" / value)
 
