@@ -126,8 +126,8 @@ def runs_show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Ru
             ("code", r.code_version), ("epochs", len(r.history or [])), ("report", r.report_path)]
     if r.pid is not None:
         rows.append(("process", f"pid {r.pid} on {r.host}"))
-    if r.error:
-        rows.append(("error", r.error))
+    if r.error:  # a completed run with a message is a pruned trial: why it stopped, no error
+        rows.append(("error" if status != "completed" else "reason", r.error))
     if _resume(r, status):
         rows.append(("resume", _resume(r, status)))
     rows += [(name, value) for name, value in (r.metrics or {}).get("headline", [])]

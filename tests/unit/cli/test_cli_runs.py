@@ -89,3 +89,13 @@ def test_ctrl_c_during_a_search_says_how_to_continue_it(tmp_path, monkeypatch, c
                                        "continue it with `dlforge tune CONFIG --resume`\n")
     (trial,) = Store.open(tmp_path / "ws").list_runs()
     assert (trial.kind, trial.status) == ("trial", "interrupted")
+
+
+def test_a_pruned_trial_shows_its_reason_not_an_error(tmp_path):
+    store = Store.open(tmp_path)
+    pruned = store.create_run("s-trial-2", {"name": "s"}, None, None, 0, kind="trial")
+    store.finish_run(pruned.id, "completed", error="pruned after epoch 2: val_loss 0.9 was worse "
+                     "than the pruner's bar at that epoch")
+    shown = CliRunner().invoke(app, ["-w", str(tmp_path), "runs", "show", pruned.id]).output
+    assert "reason   pruned after epoch 2: val_loss 0.9 was worse than the pruner's bar" in shown
+    assert "error" not in shown
