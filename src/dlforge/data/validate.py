@@ -215,8 +215,8 @@ def _class_counts(ds: Dataset) -> dict[str, int]:
 
 
 def _empty_classes(counts: dict[str, dict[str, int]], train: str, warnings: list[str]) -> list[str]:
-    fatal = [f"data: class {cls!r} has no training samples; add samples or drop it with data.classes"
-             for cls, n in counts[train].items() if n == 0]
+    fatal = [f"data: class {cls!r} has no training samples; add samples (or raise data.limit, "
+             f"if set) or drop it with data.classes" for cls, n in counts[train].items() if n == 0]
     for split, per_class in counts.items():
         if split != train:
             warnings += [f"data: class {cls!r} has no samples in the {split} split"

@@ -33,7 +33,7 @@ def test_no_samples():
 def test_class_without_training_samples():
     ds = images([10, 0, 5], ("a", "b", "c"))
     assert _fatal(ds) == [
-        "data: class 'b' has no training samples; add samples or drop it with data.classes"
+        "data: class 'b' has no training samples; add samples (or raise data.limit, if set) or drop it with data.classes"
     ]
 
 
@@ -88,7 +88,7 @@ def test_every_fatal_problem_is_reported_at_once():
     assert _fatal(replace(ds, y=y), preprocess=PreprocessConfig()) == [
         "data: 32 labels are outside the class list (values 3); "
         "allowed are 0..1 for classes ['no', 'yes']",
-        "data: class 'yes' has no training samples; add samples or drop it with data.classes",
+        "data: class 'yes' has no training samples; add samples (or raise data.limit, if set) or drop it with data.classes",
         "data: column 'age' has 1 missing values (rows 4); set preprocess.table.impute to median or mean",
     ]
 

@@ -99,7 +99,7 @@ def test_a_multilabel_label_set_nowhere_is_fatal():
     ds = multilabel()
     ds.y[:, 2] = 0
     assert _fatal(ds) == [
-        "data: class 'c' has no training samples; add samples or drop it with data.classes"]
+        "data: class 'c' has no training samples; add samples (or raise data.limit, if set) or drop it with data.classes"]
 
 
 @pytest.mark.parametrize(("cell", "label", "message"), [
@@ -115,3 +115,13 @@ def test_cli_data_problems_exit_1_with_one_line(tmp_path, capsys, cell, label, m
     (tmp_path / "run.yaml").write_text("data:\n  source: csv\n  path: d.csv\n")
     assert main(["data", "inspect", str(tmp_path / "run.yaml")]) == 1
     assert capsys.readouterr().err == f"error: {message}\n"
+
+
+def test_a_limit_too_small_for_every_class_to_train_names_data_limit():
+    cfg = load_config({"data": {"source": "builtin", "name": "digits", "limit": 10}})
+    with pytest.raises(DataError) as err:
+        load_and_split(cfg)
+    lines = str(err.value).splitlines()
+    assert len(lines) > 1 and all(line.endswith("has no training samples; add samples (or raise "
+                                                "data.limit, if set) or drop it with data.classes")
+                                  for line in lines)
