@@ -105,12 +105,28 @@ def test_override_value_is_validated():
         load_config(None, ["train.epochs=0"])
 
 
-def test_relative_data_path_is_relative_to_the_config_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("key", "value"), [("path", "../data/x.csv"),
+                                            ("exclude_file", "review/exclude.txt")])
+def test_relative_data_paths_are_relative_to_the_config_file(tmp_path, monkeypatch, key, value):
     (tmp_path / "conf").mkdir()
     path = tmp_path / "conf" / "run.yaml"
-    path.write_text("data:\n  source: csv\n  path: ../data/x.csv\n")
+    data = {"source": "npz", "path": "d.npz", key: value}
+    path.write_text("data:\n" + "".join(f"  {k}: {v}\n" for k, v in data.items()))
     monkeypatch.chdir("/")
-    assert load_config(path).data.path == str(tmp_path / "conf" / "../data/x.csv")
+    assert getattr(load_config(path).data, key) == str(tmp_path / "conf" / value)
+
+
+def test_relative_paths_given_with_set_are_stored_relative_to_the_working_directory(
+        tmp_path, monkeypatch):
+    path = tmp_path / "run.yaml"
+    path.write_text("data:\n  source: csv\n  path: x.csv\n")
+    monkeypatch.chdir(tmp_path / "..")
+    cfg = load_config(path, ["data.path=shards dir", "data.exclude_file=out/ids.txt",
+                             "data.cache_dir=~/cache"])
+    assert (cfg.data.path, cfg.data.exclude_file, cfg.data.cache_dir) == (
+        str(tmp_path.parent / "shards dir"), str(tmp_path.parent / "out/ids.txt"), "~/cache")
+    assert load_config({"data": {"source": "csv", "path": "t.csv"}}).data.path == str(
+        tmp_path.parent / "t.csv")
 
 
 def test_every_example_config_is_valid():
@@ -174,7 +190,7 @@ def test_configs_stored_by_earlier_versions_still_load(old, precision):
 
 @pytest.mark.parametrize(("value", "message"), [
     (0, "train.epochs: must be greater than or equal to 1 (got 0)"),
-    ("many", "train.epochs: must be 'auto' (got 'many')"),
+    ("many", "train.epochs: must be a number or 'auto' (got 'many')"),
     (True, "train.epochs: must be an integer, not true or false (got True)"),
 ])
 def test_epochs_take_a_number_or_auto_with_one_line_per_problem(value, message):

@@ -18,8 +18,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         app(args=argv, prog_name="dlforge", standalone_mode=True)
-    except SystemExit as exc:  # click's own exit (usage errors are 2)
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except SystemExit as exc:  # click's own exit (usage errors are 2; typer turns Ctrl-C into 130)
+        code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
+        if code == 130:
+            _print_error(_interrupted(exc))
+        return code
     except DlforgeError as exc:
         if debug:
             raise
@@ -34,6 +37,18 @@ def main(argv: list[str] | None = None) -> int:
         _print_error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
         return 1
     return 0
+
+
+def _interrupted(exc: BaseException | None) -> str:
+    """'interrupted', with what the interrupted work said (the run to resume), found in the
+    chain of exceptions typer's exit(130) hides."""
+    for _ in range(8):  # the chain is short: SystemExit <- Exit <- KeyboardInterrupt
+        if exc is None:
+            break
+        if isinstance(exc, KeyboardInterrupt) and str(exc):
+            return f"interrupted: {exc}"
+        exc = exc.__cause__ or exc.__context__
+    return "interrupted"
 
 
 def _print_error(message: str) -> None:

@@ -50,9 +50,10 @@ def run_summary(result: Any) -> None:
     out.print(f"[bold]run {result.run_id}[/bold] ({result.name}) finished")
     table("test metrics", ["metric", "deep model", "baseline"],
           [(name, value, result.baseline_headline.get(name)) for name, value in result.headline])
-    out.print(f"diagnosis: {result.diagnosis['verdict']}")
-    for advice in result.diagnosis.get("advice", [])[:3]:
-        out.print(f"  - {advice}")
+    if result.diagnosis:  # a GAN run has none
+        out.print(f"diagnosis: {result.diagnosis['verdict']}")
+        for advice in result.diagnosis.get("advice", [])[:3]:
+            out.print(f"  - {advice}")
     if result.model_ref:
         out.print(f"model:  {result.model_ref}  ({result.bundle_path})")
     if result.promotion is not None:

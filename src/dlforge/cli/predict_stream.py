@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from dlforge.data.preprocess.table import missing_columns
 from dlforge.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -168,9 +169,8 @@ class CsvRows:
             raise DataError(f"input: {str(path)!r} has no text column {self.text_column!r}; columns are: "
                             f"{', '.join(map(str, header))}")
         if missing:
-            raise DataError("\n".join(
-                f"input: {str(path)!r} has no column {c!r} (the model was trained on columns "
-                f"{self.columns})" for c in missing))
+            raise DataError(f"input: {str(path)!r} has no {missing_columns(missing)} (the model "
+                            f"was trained on columns {self.columns})")
 
     def _read(self, path: Path, batch_size: int) -> Iterator[pd.DataFrame]:
         dtype = dict.fromkeys(self.as_text, str)

@@ -109,9 +109,10 @@ def runs_list(
     output.table(None, ["id", "name", "status", "started", "headline"],
                  [(r.id, r.name, status, _time(r.started_at), _headline(r.metrics)) for r, status in shown])
     for r, status in shown:
-        if _resume(r.id, status):
+        if _resume(r, status):
+            what = "it is a search trial: resume its search" if r.kind == "trial" else "resume it"
             output.err.print(f"run {r.id} was interrupted (its process is gone); "
-                             f"resume it with `{_resume(r.id, status)}`")
+                             f"{what} with `{_resume(r, status)}`")
 
 
 @runs_app.command("show")
@@ -125,10 +126,10 @@ def runs_show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Ru
             ("code", r.code_version), ("epochs", len(r.history or [])), ("report", r.report_path)]
     if r.pid is not None:
         rows.append(("process", f"pid {r.pid} on {r.host}"))
-    if r.error:
-        rows.append(("error", r.error))
-    if _resume(r.id, status):
-        rows.append(("resume", _resume(r.id, status)))
+    if r.error:  # a completed run with a message is a pruned trial: why it stopped, no error
+        rows.append(("error" if status != "completed" else "reason", r.error))
+    if _resume(r, status):
+        rows.append(("resume", _resume(r, status)))
     rows += [(name, value) for name, value in (r.metrics or {}).get("headline", [])]
     output.table(f"run {r.id}", ["field", "value"], rows)
 
@@ -146,9 +147,12 @@ def report_command(ctx: typer.Context, run_id: Annotated[str, typer.Argument(hel
     output.out.print(r.report_path)
 
 
-def _resume(run_id: str, status: str) -> str | None:
-    """The command that resumes an interrupted run (None for any other status)."""
-    return f"dlforge run --resume {run_id}" if status == "interrupted" else None
+def _resume(run, status: str) -> str | None:
+    """The command that resumes an interrupted run, or its search for a trial (None for any
+    other status)."""
+    from dlforge.registry.liveness import resume_command
+
+    return resume_command(run.id, run.kind) if status == "interrupted" else None
 
 
 def _aliases(aliases) -> str:

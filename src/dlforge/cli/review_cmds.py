@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -54,7 +55,8 @@ def review_command(
     _print(findings, SIGNAL_NAMES[by], cfg.review.top)
     output.err.print(f"wrote {', '.join(str(f) for f in files)}")
     if drop_top:
-        output.err.print(f"next run without them: --set data.exclude_file={dest / 'exclude.txt'}")
+        hint = shlex.quote(f"data.exclude_file={dest.resolve() / 'exclude.txt'}")  # pasted into a shell
+        output.err.print(f"next run without them: --set {hint}")
 
 
 def _print(findings, signal: str, top: int) -> None:

@@ -37,7 +37,9 @@ def shard_command(
                           "shards from a config with data.streaming: false")
     if out.exists():
         raise ConfigError(f"--out: {out} already exists; remove it or choose another directory")
-    dataset, splits, _ = load_and_split(cfg)
+    dataset, splits, report = load_and_split(cfg)
+    for warning in report.warnings:  # e.g. unreadable images left out: the shards lack them
+        output.err.print(f"warning: {warning}")
     manifest = write_shards(splits, out, shard_size=shard_size,
                             source={"data": cfg.data.model_dump(mode="json"),
                                     "fingerprint": dataset.provenance.fingerprint})

@@ -24,7 +24,9 @@ class DataConfig(Section):
     path: str | None = Field(
         None, description="File or directory to read. idx/cifar/imdb: overrides the search "
         "order (imdb: the aclImdb directory or aclImdb_v1.tar.gz); shards: the directory "
-        "`dlforge data shard` wrote."
+        "`dlforge data shard` wrote. Relative paths (here, in cache_dir and exclude_file) are "
+        "relative to the config file, or given with --set to the working directory; runs store "
+        "them absolute."
     )
     streaming: bool | Literal["auto"] = Field(
         False, description="shards, image_folder, csv (numeric): stream the training split "

@@ -47,6 +47,9 @@ def load_config(
     _migrate(raw)
     for item in overrides:
         apply_override(raw, item)
+    # what --set or a dict gave relative is relative to where dlforge runs: stored absolute,
+    # so a resume, `dlforge evaluate` or a search worker started elsewhere reads the same file
+    _paths_relative_to(raw, Path.cwd())
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
@@ -93,11 +96,14 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     node[leaf] = parsed
 
 
+PATH_KEYS = ("path", "cache_dir", "exclude_file")  # the data section's keys naming files
+
+
 def _paths_relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Relative data paths in a file are relative to that file, wherever dlforge runs from."""
     data = raw.get("data")
     if isinstance(data, dict):
-        for key in ("path", "cache_dir"):
+        for key in PATH_KEYS:
             value = data.get(key)
             if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
                 data[key] = str(base / value)

@@ -24,6 +24,8 @@ def format_validation_error(exc: ValidationError) -> str:
                       for name, problem, value in err["ctx"]["problems"]]
             continue
         msg = _plain(err)
+        if err["type"] == "literal_error" and any(_is_member(p) for p in err["loc"]):
+            msg = "must be a number or " + msg.removeprefix("must be ")  # 'two' for train.epochs
         if err["type"] == "value_error" and (not key or msg.startswith(key + ".")):
             lines.append(msg)  # a model validator wrote a whole line already
             continue

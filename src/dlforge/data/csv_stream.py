@@ -25,7 +25,13 @@ from dlforge.config.schema import DataConfig
 from dlforge.data.dataset import Dataset, Provenance
 from dlforge.data.folder_stream import FileStream, split_index
 from dlforge.data.sources.common import existing_path
-from dlforge.data.sources.csv_source import SPLIT_VALUES
+from dlforge.data.sources.csv_source import (
+    SPLIT_VALUES,
+    columns_are,
+    csv_header,
+    no_rows,
+    unreadable_csv,
+)
 from dlforge.data.sources.download import sha256_file
 from dlforge.data.sources.infer import label_task, multi_column_task
 from dlforge.errors import DataError
@@ -106,23 +112,13 @@ def open_csv(cfg: DataConfig, seed: int) -> FileStream:
 
 def _scan(path: Path, cfg: DataConfig) -> tuple[pd.DataFrame, np.ndarray | None, tuple[str, ...]]:
     """Labels, split marks and the feature columns, `CHUNK_ROWS` rows at a time."""
-    columns = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    columns = csv_header(path)
     used = [*cfg.label_columns, *([cfg.split_column] if cfg.split_column else [])]
     features = tuple(cfg.feature_columns or [c for c in columns if c not in used])
     missing = [c for c in (*used, *features) if c not in columns]
     if missing:
-        raise DataError(f"data: column {missing[0]!r} not in {path.name}; columns are: "
-                        f"{', '.join(columns)}")
-    labels, marks, first_line = [], [], 2
-    for chunk in pd.read_csv(path, chunksize=CHUNK_ROWS):
-        text = [c for c in features if not pd.api.types.is_numeric_dtype(chunk[c])]
-        if text:
-            raise DataError(f"data: column {text[0]!r} of {path.name} is not numeric (lines "
-                            f"{first_line}-{first_line + len(chunk) - 1}); a streamed CSV holds "
-                            f"numeric features only: set data.streaming: false")
-        labels.append(chunk[list(cfg.label_columns)])
-        marks.append(chunk[cfg.split_column].astype(str) if cfg.split_column else None)
-        first_line += len(chunk)
+        raise DataError(f"data: column {missing[0]!r} not in {path.name}; {columns_are(columns)}")
+    labels, marks = _chunks(path, cfg, features)
     frame = pd.concat(labels, ignore_index=True)
     empty = [c for c in frame.columns if frame[c].isna().any()]
     if empty:
@@ -137,6 +133,29 @@ def _scan(path: Path, cfg: DataConfig) -> tuple[pd.DataFrame, np.ndarray | None,
                             f"value {bad[0]!r}; allowed values are: {', '.join(SPLIT_VALUES)}")
         split = np.array([SPLIT_VALUES[v] for v in values], dtype=object)
     return frame, split, features
+
+
+def _chunks(path: Path, cfg: DataConfig,
+            features: tuple[str, ...]) -> tuple[list[pd.DataFrame], list[pd.Series | None]]:
+    """The label columns and split marks of every chunk, checking the features are numbers."""
+    labels, marks, first_line = [], [], 2
+    try:
+        for chunk in pd.read_csv(path, chunksize=CHUNK_ROWS):
+            if chunk.empty:  # a header line alone still gives one chunk, without rows
+                continue
+            text = [c for c in features if not pd.api.types.is_numeric_dtype(chunk[c])]
+            if text:
+                raise DataError(f"data: column {text[0]!r} of {path.name} is not numeric (lines "
+                                f"{first_line}-{first_line + len(chunk) - 1}); a streamed CSV "
+                                f"holds numeric features only: set data.streaming: false")
+            labels.append(chunk[list(cfg.label_columns)])
+            marks.append(chunk[cfg.split_column].astype(str) if cfg.split_column else None)
+            first_line += len(chunk)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise unreadable_csv(path, exc) from None
+    if not labels:
+        raise no_rows(path)
+    return labels, marks
 
 
 def _line_offsets(path: Path) -> tuple[np.ndarray, np.ndarray, bytes]:

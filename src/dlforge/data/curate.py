@@ -40,7 +40,13 @@ def excluded_ids(cfg: DataConfig) -> list[str]:
         if not path.is_file():
             raise DataError(f"data.exclude_file: no file {cfg.exclude_file!r}; give a file of "
                             f"sample ids, one per line (`dlforge data review --drop-top N` writes one)")
-        lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"data.exclude_file: {cfg.exclude_file!r} is not UTF-8 text (byte "
+                            f"0x{exc.object[exc.start]:02x}); give sample ids, one per line, "
+                            f"saved as UTF-8") from None
+        lines = (line.strip() for line in text.splitlines())
         ids += [line for line in lines if line and not line.startswith("#")]
     return list(dict.fromkeys(ids))
 

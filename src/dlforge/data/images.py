@@ -105,6 +105,8 @@ def decode_image(
             data = path_or_bytes
         else:
             data = Path(path_or_bytes).read_bytes()
+        if not data:
+            raise DataError(f"{name}: cannot read image (the file is empty: 0 bytes)")
         with open_image(data, name=name, limit=limit) as img:
             img.load()
             # Phones store rotation in EXIF; apply it so pixels match what a viewer shows.
@@ -142,5 +144,7 @@ def open_image(data: bytes, *, name: str, limit: SizeLimit = SizeLimit()) -> Ite
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, UnidentifiedImageError):  # its text names a BytesIO object, not a format
+        return "not an image: its first bytes match no format Pillow reads, such as PNG or JPEG"
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text.replace("<_io.BytesIO object at ", "<bytes at ")

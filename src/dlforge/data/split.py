@@ -56,7 +56,8 @@ def stratify_key(y: np.ndarray, task: TaskSpec) -> np.ndarray:
     if task.kind == "regression":
         target = np.asarray(y, dtype=np.float64).reshape(len(y), -1)[:, 0]
         bins = max(1, min(_MAX_REGRESSION_BINS, len(target) // 10))
-        codes = pd.qcut(target, q=bins, labels=False, duplicates="drop")
+        with np.errstate(invalid="ignore"):  # inf targets: refused by validation, not warned here
+            codes = pd.qcut(target, q=bins, labels=False, duplicates="drop")
         return np.nan_to_num(np.asarray(codes, dtype=np.float64), nan=-1).astype(np.int64)
     return np.asarray(y, dtype=np.int64)
 

@@ -120,7 +120,7 @@ def validate(
     counts = {name: _class_counts(part) for name, part in groups.items()}
     train = "train" if "train" in groups else next(iter(groups))
     fatal += _empty_classes(counts, train, warnings)
-    fatal += non_finite_problems(ds.x)
+    fatal += non_finite_problems(ds.x, ds.ids)
     missing = _missing_values(ds, preprocess, fatal, warnings)
     if fatal:
         raise DataError("\n".join(fatal))
@@ -189,8 +189,8 @@ def _label_problems(ds: Dataset) -> list[str]:
                          f"{_some(bad)}); allowed are 0..{len(names) - 1} for classes {names}")
     elif kind == "regression" and y.dtype.kind == "f" and np.isinf(y).any():
         rows = np.flatnonzero(np.isinf(y).reshape(len(y), -1).any(axis=1))
-        lines.append(f"data: {rows.size} regression targets are infinite (rows {row_list(rows)}); "
-                     f"replace them or drop those rows")
+        lines.append(f"data: {rows.size} regression targets are infinite (rows "
+                     f"{row_list(rows, ids=ds.ids)}); replace them or drop those rows")
     return lines
 
 
@@ -215,8 +215,8 @@ def _class_counts(ds: Dataset) -> dict[str, int]:
 
 
 def _empty_classes(counts: dict[str, dict[str, int]], train: str, warnings: list[str]) -> list[str]:
-    fatal = [f"data: class {cls!r} has no training samples; add samples or drop it with data.classes"
-             for cls, n in counts[train].items() if n == 0]
+    fatal = [f"data: class {cls!r} has no training samples; add samples (or raise data.limit, "
+             f"if set) or drop it with data.classes" for cls, n in counts[train].items() if n == 0]
     for split, per_class in counts.items():
         if split != train:
             warnings += [f"data: class {cls!r} has no samples in the {split} split"
@@ -264,7 +264,8 @@ def _missing_values(
     for col, n in missing.items():
         numeric = pd.api.types.is_numeric_dtype(ds.x[col])
         key, fix = ("impute", "median or mean") if numeric else ("categorical_impute", "most_frequent")
-        line = f"data: column {col!r} has {n} missing values"
+        rows = row_list(np.flatnonzero(ds.x[col].isna().to_numpy()), ids=ds.ids)
+        line = f"data: column {col!r} has {n} missing values (rows {rows})"
         if preprocess is None:
             warnings.append(line)
         elif getattr(preprocess.table, key) == "none":

@@ -60,10 +60,12 @@ def mixed_column_warnings(x: object) -> list[str]:
     return lines
 
 
-def non_finite_problems(x: object) -> list[str]:
+def non_finite_problems(x: object, ids: np.ndarray | None = None) -> list[str]:
     """One line per table column holding inf, or one line for float samples holding NaN/inf.
 
     NaN in a table is a missing value (imputed or refused by `validate`), not counted here.
+    Rows are named by `ids` when given (a source's row numbers, which a streamed or selected
+    data set's positions are not), else by position.
     """
     if isinstance(x, pd.DataFrame):
         lines = []
@@ -73,19 +75,29 @@ def non_finite_problems(x: object) -> list[str]:
                 rows = np.flatnonzero(np.isinf(values.to_numpy(dtype=np.float64)))
                 if rows.size:
                     lines.append(f"data: column {str(col)!r} has {rows.size} infinite values "
-                                 f"(rows {row_list(rows)}); replace them or drop those rows")
+                                 f"(rows {row_list(rows, ids=ids)}); replace them or drop those rows")
         return lines
     if isinstance(x, np.ndarray) and x.dtype.kind == "f" and len(x):
         rows = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
         if rows.size:
             return [f"data: {rows.size} samples contain NaN or infinite values (rows "
-                    f"{row_list(rows)}); replace them or drop those samples"]
+                    f"{row_list(rows, ids=ids)}); replace them or drop those samples"]
     return []
 
 
-def row_list(rows: np.ndarray | list[int], offset: int = 0) -> str:
-    """The first row numbers (plus `offset`), and how many more: '3, 7 and 12 more'."""
-    shown = ", ".join(str(int(r) + offset) for r in rows[:SHOWN])
+def row_list(rows: np.ndarray | list[int], offset: int = 0, ids: np.ndarray | None = None) -> str:
+    """The first row numbers (plus `offset`), or their `ids`, and how many more: '3, 7 and 12 more'.
+
+    Example:
+        >>> row_list([0, 2], ids=np.array(["12", "11", "10"], dtype=object))
+        '10, 12'
+    """
+    if ids is None:
+        names = [str(int(r) + offset) for r in rows]
+    else:  # in file order (a streamed data set holds its splits one after another)
+        names = sorted((str(ids[int(r)]) for r in rows),
+                       key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v))
+    shown = ", ".join(names[:SHOWN])
     return shown + (f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else "")
 
 

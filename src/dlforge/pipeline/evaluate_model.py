@@ -139,6 +139,12 @@ def evaluate_registered(ref: str, cfg: RunConfig, *, split: str = "test", worksp
     scores = predictor.predict_scores(part.x)
     metrics = evaluate_scores(predictor.task, part.y, scores, predictor.threshold)
     warnings = _split_warnings(predictor, cfg, workspace, url) if split == "test" else []
+    streamed = splits.info.get("streamed", {})
+    if split == "all" and streamed.get("train", 0) > streamed.get("in_memory", 0):
+        warnings.append(f"--split all: data.streaming keeps {streamed['in_memory']} of the "
+                        f"training split's {streamed['train']} samples in memory; these "
+                        f"{len(part)} samples are validation, test and those (set "
+                        f"data.streaming: false to score every sample)")
     return {**metrics, "n_samples": len(part), "warnings": warnings}
 
 

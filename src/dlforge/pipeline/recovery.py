@@ -42,6 +42,20 @@ def check_resumable(store: Store, record: Run) -> Run:
     return record
 
 
+def unfinished_twin(store: Store, name: str, config: dict, fingerprint: str | None,
+                    newest: int = 200) -> Run | None:
+    """The newest run (not a trial) of `name` that trained exactly `config` on the same data
+    and died (interrupted or failed), or None: what `dlforge tune --resume` continues instead
+    of starting a second run, when a search was killed while training its best config (the
+    dead run would stay `interrupted`, and resuming it later would register the model twice).
+    """
+    for run in store.list_runs(limit=newest):
+        if (run.kind != "trial" and run.name == name and run.data_fingerprint == fingerprint
+                and run.config == config and store.liveness(run) in ("interrupted", "failed")):
+            return run
+    return None
+
+
 def claim_for_resume(store: Store, run_id: str, run_dir: Path) -> Run:
     """Own run `run_id` from now on and clear the partial files of the process that died."""
     record = store.claim_run(run_id)

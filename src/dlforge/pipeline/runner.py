@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -23,11 +24,11 @@ from dlforge.lifecycle.transfer import transfer_plan
 from dlforge.lifecycle.update import update_plan
 from dlforge.pipeline.evaluate_model import evaluate_candidate
 from dlforge.pipeline.gan_run import evaluate_gan, step_for, train_gan, write_gan_report
-from dlforge.pipeline.recovery import check_resumable, claim_for_resume, heartbeat
+from dlforge.pipeline.recovery import check_resumable, claim_for_resume, heartbeat, unfinished_twin
 from dlforge.pipeline.register import register_trained
 from dlforge.pipeline.report_stage import write_run_report
 from dlforge.pipeline.review_stage import margin_tracker, tracked_findings
-from dlforge.registry import Store, current_code_version
+from dlforge.registry import Run, Store, current_code_version
 from dlforge.registry.engine import public_config, store_url_for
 from dlforge.runtime import peak_rss_mb, setup_process
 from dlforge.train.distributed import share_config
@@ -37,6 +38,8 @@ from dlforge.tune.ladder import climb
 from dlforge.tune.plots import outcome_plots
 from dlforge.tune.retrain import plan_retraining
 from dlforge.workspace import resolve_workspace
+
+log = logging.getLogger(__name__)
 
 PEAK_RSS = "peak RSS (MB)"  # a row of the run's timings, in MB, not seconds
 
@@ -112,9 +115,7 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             if cfg.tune is not None:
                 searched = _search(cfg, data, store, device, progress, search_resume)
                 plan = _plan_after(searched, store, data)
-            record = store.create_run(cfg.name, public_config(plan.config),
-                                      data.dataset.provenance.fingerprint, current_code_version(),
-                                      cfg.seed)
+            record, checkpoint = _record_for(store, ws, plan, resumed_search=search_resume)
         stages = _Stages(store, record.id, ws, device, searched, parent_version=parent)
         try:
             with heartbeat(store, record.id):
@@ -122,7 +123,26 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, KeyboardInterrupt):  # the CLI prints this: what to do next
+                raise KeyboardInterrupt(f"run {record.id} stopped; resume it with "
+                                        f"`dlforge run --resume {record.id}`") from None
             raise
+
+
+def _record_for(store: Store, workspace: Path, plan: TrainingPlan,
+                resumed_search: bool) -> tuple[Run, Path | None]:
+    """A new run of `plan`, or (`dlforge tune --resume`) the run a killed search left while
+    training the same best config, claimed to continue from its last checkpoint."""
+    cfg, fingerprint = plan.config, plan.data.dataset.provenance.fingerprint
+    twin = unfinished_twin(store, cfg.name, public_config(cfg), fingerprint) \
+        if resumed_search and cfg.tune is not None and cfg.tune.retrain_on != UNION else None
+    if twin is not None:
+        log.warning("tune --resume: continuing run %s, which was training the best config when "
+                    "the search was stopped", twin.id)
+        return (claim_for_resume(store, twin.id, workspace / "artifacts" / "runs" / twin.id),
+                _last_checkpoint(workspace, twin.id))
+    return store.create_run(cfg.name, public_config(cfg), fingerprint, current_code_version(),
+                            cfg.seed), None
 
 
 def _first_plan(cfg: RunConfig, store: Store, echo: bool) -> tuple[TrainingPlan, int | None]:

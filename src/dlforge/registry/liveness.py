@@ -81,12 +81,33 @@ def effective_status(run: Run, now: datetime | None = None) -> str:
     return run.status
 
 
+SEARCH_RESUME = "dlforge tune CONFIG --resume"
+
+
+def resume_command(run_id: str, kind: str) -> str:
+    """The command that continues a run of `kind`: its own resume, or for a search trial its
+    search's (a trial resumed alone would be tested and registered as the search's pick).
+
+    Example:
+        >>> resume_command("ab12", "run")
+        'dlforge run --resume ab12'
+        >>> resume_command("cd34", "trial")
+        'dlforge tune CONFIG --resume'
+    """
+    return SEARCH_RESUME if kind == "trial" else f"dlforge run --resume {run_id}"
+
+
 def resume_refusal(run: Run, registered: str | None = None, now: datetime | None = None) -> str | None:
     """Why `run` cannot be resumed (one line), or None when it can.
 
     Args:
         registered: the reference of the version the run registered, named in the message.
     """
+    if run.kind == "trial":
+        search = run.config.get("name", run.name)
+        return (f"resume: run {run.id} is trial {run.name!r} of the search {search!r}; a trial is "
+                f"not resumed alone (it would be tested and registered as the search's model): "
+                f"continue the search with `{SEARCH_RESUME}`, which runs its unfinished trials again")
     if run.status == "completed":
         done = f" and registered {registered}" if registered else ""
         return (f"resume: run {run.id} already completed{done}; there is nothing to resume; "

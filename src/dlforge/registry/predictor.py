@@ -102,9 +102,8 @@ class Predictor:
             DataError: inputs of the wrong kind or shape, naming the expected shape; a GAN.
         """
         if isinstance(self.bundle.model, GAN):
-            name = f"{self.version.name}@{self.version.version}" if self.version else "this model"
-            raise DataError(f"model: {name} is a GAN (model.type dcgan): it generates images "
-                            f"(`dlforge generate`) and predicts nothing")
+            raise gan_refusal(f"{self.version.name}@{self.version.version}" if self.version
+                              else "this model")
         x = self.preprocess(inputs)
         if self.on_inputs is not None and len(x):
             self.on_inputs(x)
@@ -283,3 +282,14 @@ def _as_training_pixels(images: np.ndarray, kind: str) -> np.ndarray:
         raise DataError("input: this model was trained on float arrays of unknown pixel scale, "
                         "so image files cannot be matched to it; pass arrays of that scale instead")
     return images
+
+
+def gan_refusal(name: str) -> DataError:
+    """The error for asking a GAN for predictions (predict, evaluate, export, profile).
+
+    Example:
+        >>> str(gan_refusal("digits-gan@1"))
+        'model: digits-gan@1 is a GAN (model.type dcgan): it generates images (`dlforge generate`) and predicts nothing'
+    """
+    return DataError(f"model: {name} is a GAN (model.type dcgan): it generates images "
+                     f"(`dlforge generate`) and predicts nothing")

@@ -176,7 +176,8 @@ def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: S
             store.finish_run(run_id, "interrupted", history=pruning.history,
                              error="the search was interrupted during this trial")
         study.tell(trial, state=TrialState.FAIL)  # no reason: --resume runs it again
-        raise
+        raise KeyboardInterrupt(f"the search stopped during trial {trial.number}; continue it "
+                                f"with `dlforge tune CONFIG --resume`") from None
     except (DlforgeError, RuntimeError, ValueError) as exc:  # a trial's failure, not the study's
         _record(store, run_id, trial, "failed", f"{type(exc).__name__}: {exc}", pruning.history,
                 cfg.tune.metric)

@@ -196,11 +196,14 @@ def test_categorical_values_are_read_as_text_in_every_chunk(ws, tmp_path):
         (["{tmp}/nope.csv"], 1, "error: input: '{tmp}/nope.csv' does not exist"),
         (["{tmp}/bad.csv"], 1, "error: input: '{tmp}/bad.csv' has no column 'b' "
                                "(the model was trained on columns ['a', 'b', 'shop'])"),
+        (["{tmp}/header.csv"], 1, "error: input: '{tmp}/header.csv' has no columns 'a', 'b', "
+                                  "'shop' (the model was trained on columns ['a', 'b', 'shop'])"),
     ],
 )
 def test_bad_arguments_are_one_line_before_any_output(ws, tmp_path, capsys, args, code, message):
     table_model(ws, tmp_path)
     rows(3).drop(columns="b").to_csv(tmp_path / "bad.csv", index=False)
+    (tmp_path / "header.csv").write_text("x,y\n")  # one line naming every missing column
     rows(3).to_csv(tmp_path / "good.csv", index=False)
     args = [a.format(tmp=tmp_path) for a in args]
     inputs = [] if any(a.endswith(".csv") and not a.startswith("-") for a in args) else [tmp_path / "good.csv"]

@@ -38,3 +38,22 @@ def test_an_existing_out_is_a_usage_error_and_texts_a_data_error(tmp_path, capsy
     assert main(["data", "shard", texts, "--out", str(tmp_path / "t")]) == 1
     assert capsys.readouterr().err.strip().startswith("error: data: texts cannot be sharded")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "s", "t.csv"]
+
+
+def test_the_data_validations_warnings_are_printed_with_the_shards(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    for i in range(12):
+        for name in "ab":
+            (tmp_path / "img" / name).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((4, 4), 20 * i + (name == "b"), np.uint8)).save(
+                tmp_path / "img" / name / f"{i}.png")
+    (tmp_path / "img" / "a" / "empty.png").touch()
+    folder = config(tmp_path, {"source": "image_folder", "path": str(tmp_path / "img")})
+    assert main(["data", "shard", folder, "--out", str(tmp_path / "s")]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: data: 1 files could not be read and were skipped (first: a/empty.png: cannot "
+        "read image (the file is empty: 0 bytes))",
+        f"wrote {tmp_path / 's'}: train 16 (1 shards), val 4 (1 shards), test 4 (1 shards); "
+        f"0.00 MiB decoded"]

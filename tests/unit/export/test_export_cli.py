@@ -108,3 +108,19 @@ def test_bad_format_and_unknown_model(trained, capsys):
                                        "Use `dlforge models list` to see all.\n")
     assert main(["-w", str(trained), "profile", "ghost"]) == 1
     assert capsys.readouterr().err.startswith("error: No model named 'ghost'.")
+
+
+@pytest.mark.parametrize("command", [["export", "gan", "-o", "{tmp}/out"],
+                                     ["export", "gan", "-f", "torchscript", "-o", "{tmp}/out"],
+                                     ["profile", "gan", "--runs", "1"]])
+def test_a_gan_is_refused_in_one_line_and_nothing_is_written(tmp_path, capsys, command):
+    from tests.unit.export.export_models import register
+
+    from dlforge.config.schema import DCGANConfig
+
+    register(tmp_path / "ws", "gan", DCGANConfig(width=4, latent_dim=4))
+    args = [a.format(tmp=tmp_path) for a in command]
+    assert main(["-w", str(tmp_path / "ws"), *args, "-q"]) == 1  # profile crashed, export half-tried
+    assert capsys.readouterr().err == ("error: model: gan@1 is a GAN (model.type dcgan): it "
+                                       "generates images (`dlforge generate`) and predicts nothing\n")
+    assert not (tmp_path / "out").exists()

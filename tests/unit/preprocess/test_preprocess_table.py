@@ -88,6 +88,10 @@ def test_missing_column_and_non_number_are_data_errors():
         pre.transform([{"city": "a"}])
     assert str(err.value) == "input: missing column 'age' (the model was trained on columns ['age', 'city'])"
     with pytest.raises(DataError) as err:
+        pre.transform([{"name": "a"}])
+    assert str(err.value) == ("input: missing columns 'age', 'city' (the model was trained on "
+                              "columns ['age', 'city'])")
+    with pytest.raises(DataError) as err:
         pre.transform([{"age": "old", "city": "a"}])
     assert str(err.value) == "column 'age': expected numbers, got 'old' (1 non-numeric value(s))"
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
+import shlex
 
 import pytest
 import yaml
@@ -26,15 +29,18 @@ def reviewed(tmp_path_factory):
     root = tmp_path_factory.mktemp("review")
     config = root / "small.yaml"
     config.write_text(yaml.safe_dump(SMALL))
-    code = main(["-w", str(root / "ws"), "data", "review", str(config), "-o", str(root / "out"),
-                 "--drop-top", "5", "--by", "aum"])
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        code = main(["-w", str(root / "ws"), "data", "review", str(config), "-o",
+                     str(root / "review out"), "--drop-top", "5", "--by", "aum"])
     assert code == 0
-    return root, config
+    return root, config, err.getvalue()
 
 
 def test_review_writes_every_signal_and_the_exclude_list(reviewed):
-    root, _ = reviewed
-    out = root / "out"
+    root, _, err = reviewed
+    hint = f"data.exclude_file={root / 'review out' / 'exclude.txt'}"
+    assert err.splitlines()[-1] == f"next run without them: --set {shlex.quote(hint)}"
+    out = root / "review out"
     assert sorted(p.name for p in out.iterdir()) == [
         "aum.csv", "aum.png", "confident_learning.csv", "confident_learning.png", "exclude.txt", "review.json"]
     with open(out / "aum.csv") as fh:
@@ -52,9 +58,9 @@ def test_review_writes_every_signal_and_the_exclude_list(reviewed):
 
 
 def test_the_exclude_list_leaves_those_samples_out_and_lineage_names_them(reviewed):
-    root, config = reviewed
-    ids = (root / "out" / "exclude.txt").read_text().split()
-    cfg = load_config(config, [f"data.exclude_file={root / 'out' / 'exclude.txt'}"])
+    root, config, _ = reviewed
+    ids = (root / "review out" / "exclude.txt").read_text().split()
+    cfg = load_config(config, [f"data.exclude_file={root / 'review out' / 'exclude.txt'}"])
     data = prepare_data(cfg)
     assert len(data.splits.train) == 140 - 5
     assert data.splits.info["excluded"] == {"requested": 5, "from_train": 5, "ids": sorted(ids, key=int)}
@@ -79,7 +85,7 @@ def test_review_of_a_regression_task_is_one_line(tmp_path, capsys):
 
 
 def test_an_existing_output_directory_is_refused_before_training(reviewed, capsys):
-    root, config = reviewed
-    assert main(["data", "review", str(config), "-o", str(root / "out")]) == 2
-    assert capsys.readouterr().err == (f"error: --output: {root / 'out'} already exists; remove it "
+    root, config, _ = reviewed
+    assert main(["data", "review", str(config), "-o", str(root / "review out")]) == 2
+    assert capsys.readouterr().err == (f"error: --output: {root / 'review out'} already exists; remove it "
                                        f"or choose another directory\n")

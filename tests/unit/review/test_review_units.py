@@ -61,6 +61,16 @@ def test_missing_exclude_file_is_one_line(tmp_path):
         curate(Splits(ds, ds, ds), ds, cfg.data, 0)
 
 
+def test_an_exclude_file_that_is_not_utf8_is_one_line(tmp_path):
+    ds = _dataset()
+    (tmp_path / "ids.txt").write_bytes(b"1\n2\xff\n")
+    cfg = load_config({"data": {"exclude_file": str(tmp_path / "ids.txt")}})
+    with pytest.raises(DataError) as info:
+        curate(Splits(ds, ds, ds), ds, cfg.data, 0)
+    assert str(info.value) == (f"data.exclude_file: {str(tmp_path / 'ids.txt')!r} is not UTF-8 text "
+                               "(byte 0xff); give sample ids, one per line, saved as UTF-8")
+
+
 def test_flip_labels_changes_the_chosen_share_to_other_classes():
     ds = _dataset(n=40)
     flipped, ids = flip_labels(ds, 0.1, seed=3)

@@ -91,8 +91,14 @@ def test_decode_image_converts_resizes_and_reports(tmp_path):
     assert gray.shape == (1, 2, 2) and gray[0, 0, 0] == 76  # ITU-R 601-2 luma of pure red
     rgb = decode_image(buf.getvalue(), color="rgb", size=(4, 6))
     assert rgb.shape == (3, 4, 6) and rgb[:, 1, 1].tolist() == [255, 0, 0]
-    with pytest.raises(DataError, match=r"^<bytes>: cannot read image \("):
+    with pytest.raises(DataError) as info:
         decode_image(b"nope", color="rgb", size=None)
+    assert str(info.value) == ("<bytes>: cannot read image (not an image: its first bytes match no "
+                               "format Pillow reads, such as PNG or JPEG)")
+    (tmp_path / "empty.png").touch()
+    with pytest.raises(DataError) as info:
+        decode_image(tmp_path / "empty.png", color="rgb", size=None)
+    assert str(info.value) == f"{tmp_path / 'empty.png'}: cannot read image (the file is empty: 0 bytes)"
     missing = tmp_path / "x.png"
     with pytest.raises(DataError, match=r"x\.png: cannot read image \(.*No such file"):
         decode_image(missing, color="rgb", size=None)

@@ -56,3 +56,31 @@ def test_unsupported_shape(tmp_path):
     path = save(tmp_path, x_train=np.ones((2, 5, 5, 5)), y_train=np.array([0, 1]))
     with pytest.raises(DataError, match=r"^data\.path: x in d\.npz has shape \(2, 5, 5, 5\); "):
         load_dataset(DataConfig(source="npz", path=path))
+
+
+@pytest.mark.parametrize(("arrays", "message"), [
+    ({"x_test": np.zeros((2, 9, 9), np.uint8)},
+     "data.path: d.npz: the splits' x arrays differ in shape (x_train (N, 8, 8), x_test (N, 9, 9)); "
+     "every x_* must have the same shape after the first axis"),
+    ({"y_train": np.zeros((4, 3), np.int64)},
+     "data.path: d.npz: the splits' y arrays differ in shape (y_train (N, 3), y_test (N,)); "
+     "every y_* must have the same shape after the first axis"),
+])
+def test_splits_of_different_shapes_are_one_line_not_a_crash(tmp_path, arrays, message):
+    base = {"x_train": np.zeros((4, 8, 8), np.uint8), "y_train": np.array([0, 1, 0, 1]),
+            "x_test": np.zeros((2, 8, 8), np.uint8), "y_test": np.array([0, 1])}
+    path = save(tmp_path, **{**base, **arrays})
+    with pytest.raises(DataError) as exc:
+        load_dataset(DataConfig(source="npz", path=path))
+    assert str(exc.value) == message
+
+
+@pytest.mark.parametrize("write", ["npy", "text"])
+def test_a_file_that_is_not_an_npz_archive_says_so(tmp_path, write):
+    path = tmp_path / "d.npz"
+    with path.open("wb") as f:  # a .npy array (np.load returns it bare) or any other bytes
+        np.save(f, np.zeros(3)) if write == "npy" else f.write(b"hi")
+    with pytest.raises(DataError) as exc:
+        load_dataset(DataConfig(source="npz", path=str(path)))
+    assert str(exc.value) == (f"data.path: {str(path)!r} is not an .npz archive (the zip of arrays "
+                              "numpy.savez writes, with x_train and y_train)")

@@ -33,7 +33,7 @@ def test_no_samples():
 def test_class_without_training_samples():
     ds = images([10, 0, 5], ("a", "b", "c"))
     assert _fatal(ds) == [
-        "data: class 'b' has no training samples; add samples or drop it with data.classes"
+        "data: class 'b' has no training samples; add samples (or raise data.limit, if set) or drop it with data.classes"
     ]
 
 
@@ -41,7 +41,7 @@ def test_nan_in_numeric_column_without_imputation():
     ds = table()
     ds.x.loc[[1, 5, 9], "age"] = np.nan
     assert _fatal(ds, preprocess=PreprocessConfig()) == [
-        "data: column 'age' has 3 missing values; set preprocess.table.impute to median or mean"
+        "data: column 'age' has 3 missing values (rows 1, 5, 9); set preprocess.table.impute to median or mean"
     ]
     assert validate(ds, preprocess=MEDIAN).missing == {"age": 3}
 
@@ -51,7 +51,7 @@ def test_nan_in_categorical_column_without_imputation():
     ds.x.loc[[2], "color"] = None
     pre = PreprocessConfig(table={"categorical_impute": "none"})
     assert _fatal(ds, preprocess=pre) == [
-        "data: column 'color' has 1 missing values; "
+        "data: column 'color' has 1 missing values (rows 2); "
         "set preprocess.table.categorical_impute to most_frequent"
     ]
 
@@ -59,7 +59,7 @@ def test_nan_in_categorical_column_without_imputation():
 def test_missing_values_are_warnings_when_preprocessing_is_unknown():
     ds = table()
     ds.x.loc[[1, 5, 9], "age"] = np.nan
-    assert validate(ds).warnings == ["data: column 'age' has 3 missing values"]
+    assert validate(ds).warnings == ["data: column 'age' has 3 missing values (rows 1, 5, 9)"]
 
 
 def test_nan_labels():
@@ -88,8 +88,8 @@ def test_every_fatal_problem_is_reported_at_once():
     assert _fatal(replace(ds, y=y), preprocess=PreprocessConfig()) == [
         "data: 32 labels are outside the class list (values 3); "
         "allowed are 0..1 for classes ['no', 'yes']",
-        "data: class 'yes' has no training samples; add samples or drop it with data.classes",
-        "data: column 'age' has 1 missing values; set preprocess.table.impute to median or mean",
+        "data: class 'yes' has no training samples; add samples (or raise data.limit, if set) or drop it with data.classes",
+        "data: column 'age' has 1 missing values (rows 4); set preprocess.table.impute to median or mean",
     ]
 
 

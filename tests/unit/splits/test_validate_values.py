@@ -3,6 +3,7 @@ flagged before any training."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -54,6 +55,18 @@ def test_infinite_regression_targets():
         "data: 1 regression targets are infinite (rows 5); replace them or drop those rows"]
 
 
+def test_an_infinite_csv_target_is_one_line_without_numpy_warnings(tmp_path):
+    rows = "".join(f"{i},{'inf' if i == 7 else i * 0.5}\n" for i in range(40))
+    (tmp_path / "r.csv").write_text("a,label\n" + rows)
+    cfg = load_config({"data": {"source": "csv", "path": str(tmp_path / "r.csv")}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's 'invalid value encountered' reached the user
+        with pytest.raises(DataError) as err:
+            load_and_split(cfg)
+    assert str(err.value) == ("data: 1 regression targets are infinite (rows 7); replace them or "
+                              "drop those rows")
+
+
 def test_a_single_class_is_refused():
     ds = replace(images([12]), task=replace(images([12]).task, class_names=("x",)))
     assert _fatal(ds) == [ONE_CLASS]
@@ -86,7 +99,7 @@ def test_a_multilabel_label_set_nowhere_is_fatal():
     ds = multilabel()
     ds.y[:, 2] = 0
     assert _fatal(ds) == [
-        "data: class 'c' has no training samples; add samples or drop it with data.classes"]
+        "data: class 'c' has no training samples; add samples (or raise data.limit, if set) or drop it with data.classes"]
 
 
 @pytest.mark.parametrize(("cell", "label", "message"), [
@@ -102,3 +115,13 @@ def test_cli_data_problems_exit_1_with_one_line(tmp_path, capsys, cell, label, m
     (tmp_path / "run.yaml").write_text("data:\n  source: csv\n  path: d.csv\n")
     assert main(["data", "inspect", str(tmp_path / "run.yaml")]) == 1
     assert capsys.readouterr().err == f"error: {message}\n"
+
+
+def test_a_limit_too_small_for_every_class_to_train_names_data_limit():
+    cfg = load_config({"data": {"source": "builtin", "name": "digits", "limit": 10}})
+    with pytest.raises(DataError) as err:
+        load_and_split(cfg)
+    lines = str(err.value).splitlines()
+    assert len(lines) > 1 and all(line.endswith("has no training samples; add samples (or raise "
+                                                "data.limit, if set) or drop it with data.classes")
+                                  for line in lines)

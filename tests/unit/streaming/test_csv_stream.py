@@ -79,6 +79,62 @@ def test_quoted_line_breaks_are_refused(tmp_path):
         prepare_data(config(path, True))
 
 
+@pytest.mark.parametrize("streaming", [False, True])
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "data.path: '{path}' is empty; give a CSV file with a header line of column names "
+          "and one row per sample"),
+    (b"a,b,y\n", "data.path: '{path}' has a header but no rows"),
+    (b"a,a,y\n1,2,lo\n3,4,hi\n", "data.path: t.csv names a column more than once ('a' in "
+                                  "columns 1, 2); give every column of the header line its own name"),
+    (b"a,y,y\n1,lo,hi\n3,hi,lo\n", "data.path: t.csv names a column more than once ('y' in "
+                                    "columns 2, 3); give every column of the header line its own name"),
+    (b"a,b,y\n1,2,lo\n3,4,caf\xe9\n", "data.path: '{path}' is not UTF-8 text (byte 0xe9 is not "
+                                       "UTF-8); save it as UTF-8"),
+])
+def test_a_csv_that_cannot_be_a_table_is_one_line_in_memory_and_streamed(tmp_path, streaming,
+                                                                          content, message):
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        prepare_data(config(path, streaming))
+    assert str(info.value) == message.format(path=path)
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_bad_values_are_named_by_their_row_in_the_file_in_memory_and_streamed(tmp_path, streaming):
+    path = write_csv(tmp_path / "t.csv", 60)
+    frame = pd.read_csv(path)
+    frame.loc[41, "a"] = np.inf  # streamed, the validated sample is not in file order
+    frame.to_csv(path, index=False)
+    cfg = load_config({"seed": 4, "data": {"source": "csv", "path": str(path), "label_columns": ["y"],
+                                           "streaming": streaming}, "model": {"type": "mlp"}})
+    with pytest.raises(DataError) as info:
+        prepare_data(cfg)
+    assert str(info.value).splitlines() == [
+        "data: column 'a' has 1 infinite values (rows 41); replace them or drop those rows",
+        "data: column 'b' has 2 missing values (rows 4, 11); set preprocess.table.impute to "
+        "median or mean"]
+
+
+def test_a_csv_saved_with_excels_byte_order_mark_streams_as_in_memory(tmp_path):
+    path = write_csv(tmp_path / "t.csv", 60)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # before the first column's name
+    got, want = prepare_data(config(path, True)), prepare_data(config(path, False))
+    assert list(got.stream.split.ids) == list(want.splits.train.ids) and len(got.stream) > 0
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_semicolon_separated_csv_is_named_as_such(tmp_path, streaming):
+    path = tmp_path / "t.csv"
+    path.write_text("a;b;y\n1;2;lo\n3;4;hi\n")
+    with pytest.raises(DataError) as info:
+        prepare_data(config(path, streaming))
+    key = "data" if streaming else "data.label_columns"
+    assert str(info.value) == (f"{key}: column 'y' not in t.csv; columns are: a;b;y (one column: "
+                               "dlforge reads comma-separated files; this header looks "
+                               "';'-separated: convert the file)")
+
+
 ROWS, COLUMNS, CAP_MB = 200_000, 32, 24  # 200,000 x 32 float64: 49 MiB parsed, 70 MiB of text
 
 

@@ -51,3 +51,18 @@ def test_shards_are_not_written_from_a_streamed_config(cfg, tmp_path, capsys):
         "error: data.streaming: this config streams its training split; write shards from a "
         "config with data.streaming: false")
     assert not (tmp_path / "again").exists()
+
+
+def test_evaluate_all_of_a_streamed_config_says_what_all_holds(cfg, tmp_path):
+    from dlforge.pipeline import run
+    from dlforge.pipeline.evaluate_model import evaluate_registered
+
+    trained = run(cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": 1})}),
+                  workspace=tmp_path / "ws", progress=False)
+    got = evaluate_registered(trained.model_ref, cfg, split="all", workspace=tmp_path / "ws")
+    assert got["n_samples"] == 5 + 7 + 5
+    assert got["warnings"] == [
+        "--split all: data.streaming keeps 5 of the training split's 23 samples in memory; these "
+        "17 samples are validation, test and those (set data.streaming: false to score every "
+        "sample)"]
+    assert evaluate_registered(trained.model_ref, cfg, workspace=tmp_path / "ws")["warnings"] == []

@@ -61,3 +61,30 @@ def search_summary(cfg, store):
     from dlforge.tune.search import collect
 
     return collect(open_study(cfg, store.sqlalchemy_url), cfg)
+
+
+def test_a_search_stopped_while_training_its_best_config_resumes_that_run(tmp_path, monkeypatch):
+    import dlforge.pipeline.runner as runner
+    from dlforge.pipeline import run
+
+    raw = {**RAW, "name": "s", "train": {**RAW["train"], "epochs": 2},
+           "tune": {**RAW["tune"], "n_trials": 2}}
+    real = runner._Stages.train_and_publish
+
+    def stopped(self, plan, progress, resume_from):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(runner._Stages, "train_and_publish", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        run(raw, workspace=tmp_path, progress=False)
+    monkeypatch.setattr(runner._Stages, "train_and_publish", real)
+    with Store.open(tmp_path) as store:
+        (stopped_run,) = [r for r in store.list_runs() if r.kind != "trial"]
+        assert stopped_run.status == "interrupted"
+    resumed = run(raw, workspace=tmp_path, progress=False, search_resume=True)
+    assert resumed.run_id == stopped_run.id and resumed.model_ref == "s@1"
+    with Store.open(tmp_path) as store:
+        assert [(r.id, r.status) for r in store.list_runs() if r.kind != "trial"] == [
+            (stopped_run.id, "completed")]
+        assert [v.version for v in store.list_versions("s")] == [1]
+    again = run(raw, workspace=tmp_path, progress=False, search_resume=True)  # nothing to continue
+    assert again.run_id != stopped_run.id and again.model_ref == "s@2"

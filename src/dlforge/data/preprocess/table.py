@@ -163,9 +163,8 @@ class TablePreprocessor(Preprocessor):
         needed = [s["name"] for s in self.numeric + self.categorical]
         missing = [c for c in needed if c not in df.columns]
         if missing:
-            raise DataError("\n".join(
-                f"input: missing column {c!r} (the model was trained on columns {needed})"
-                for c in missing))
+            raise DataError(f"input: missing {missing_columns(missing)} (the model was trained "
+                            f"on columns {needed})")
         blocks = [np.empty((len(df), 0))]
         blocks += [_apply_numeric(df[s["name"]], s) for s in self.numeric]
         blocks += [_apply_categorical(df[s["name"]], s) for s in self.categorical]
@@ -276,3 +275,13 @@ class _ColumnStats:
             span = self.high - self.low
             return self.low, np.where(span > 0, span, 1.0)
         return np.zeros(len(self.n)), np.ones(len(self.n))
+
+
+def missing_columns(names: list[str]) -> str:
+    """The columns an input lacks, named once in one line.
+
+    Example:
+        >>> missing_columns(["age"]), missing_columns(["age", "city"])
+        ("column 'age'", "columns 'age', 'city'")
+    """
+    return f"column{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))}"

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import csv
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -58,14 +60,61 @@ def load(cfg: DataConfig) -> Dataset:
 
 
 def _read(path: Path) -> pd.DataFrame:
+    csv_header(path)
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"data.path: {str(path)!r} is not a readable CSV file ({reason})") from None
+        raise unreadable_csv(path, exc) from None
     if frame.empty:
-        raise DataError(f"data.path: {str(path)!r} has a header but no rows")
+        raise no_rows(path)
     return frame
+
+
+def csv_header(path: Path) -> list[str]:
+    """The column names on the first line of the CSV at `path`, checked before pandas reads it
+    (pandas renames a repeated name `a` to `a.1`, which would make a second label column a
+    feature, or a feature column a copy nobody asked for).
+
+    Raises:
+        DataError: the file is empty, not UTF-8, or names a column twice.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = path.write_text("a,b,label\\n1,2,x\\n")
+        >>> csv_header(path)
+        ['a', 'b', 'label']
+    """
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:  # -sig: Excel's BOM, as pandas
+            names = next(csv.reader(f), [])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise unreadable_csv(path, exc) from None
+    if not names:
+        raise DataError(f"data.path: {str(path)!r} is empty; give a CSV file with a header line "
+                        f"of column names and one row per sample")
+    repeated = [name for name, n in Counter(names).items() if n > 1]
+    if repeated:
+        places = "; ".join(f"{name!r} in columns "
+                           + ", ".join(str(i + 1) for i, c in enumerate(names) if c == name)
+                           for name in repeated)
+        raise DataError(f"data.path: {path.name} names a column more than once ({places}); "
+                        f"give every column of the header line its own name")
+    return names
+
+
+def unreadable_csv(path: Path, exc: Exception) -> DataError:
+    """The one-line error for a CSV that pandas or the csv module cannot parse."""
+    if isinstance(exc, UnicodeDecodeError):
+        return DataError(f"data.path: {str(path)!r} is not UTF-8 text (byte "
+                         f"0x{exc.object[exc.start]:02x} is not UTF-8); save it as UTF-8")
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DataError(f"data.path: {str(path)!r} is not a readable CSV file ({reason})")
+
+
+def no_rows(path: Path) -> DataError:
+    """The error for a CSV with a header line and no data."""
+    return DataError(f"data.path: {str(path)!r} has a header but no rows")
 
 
 def _inputs(frame: pd.DataFrame, cfg: DataConfig, path: Path) -> tuple[object, str]:
@@ -132,9 +181,22 @@ def _require_columns(frame: pd.DataFrame, path: Path, key: str, columns: list[st
     have = [str(c) for c in frame.columns]
     for col in columns:
         if col not in have:
-            raise DataError(
-                f"{key}: column {col!r} not in {path.name}; columns are: {', '.join(have)}"
-            )
+            raise DataError(f"{key}: column {col!r} not in {path.name}; {columns_are(have)}")
+
+
+def columns_are(have: list[str]) -> str:
+    """'columns are: a, b', and a hint when the header is one column holding another separator.
+
+    Example:
+        >>> columns_are(["a;b;label"])
+        "columns are: a;b;label (one column: dlforge reads comma-separated files; this header looks ';'-separated: convert the file)"
+    """
+    listed = f"columns are: {', '.join(have)}"
+    separator = next((sep for sep in (";", "\t", "|") if len(have) == 1 and sep in have[0]), None)
+    if separator is None:
+        return listed
+    return (f"{listed} (one column: dlforge reads comma-separated files; this header looks "
+            f"{separator!r}-separated: convert the file)")
 
 
 def _require_filled(frame: pd.DataFrame, path: Path, key: str, col: str) -> None:

@@ -64,7 +64,8 @@ def label_task(
             f"data.task: 'multilabel' needs several 0/1 label columns; got one: {where} "
             f"(list the label columns in data.label_columns, or remove data.task)"
         )
-    fractional = values.dtype.kind == "f" and not np.all(np.mod(values, 1) == 0)
+    with np.errstate(invalid="ignore"):  # inf % 1 is NaN: a non-integer, reported by validation
+        fractional = values.dtype.kind == "f" and not np.all(np.mod(values, 1) == 0)
     kind = requested or default_kind or ("regression" if fractional else None)
     if kind == "regression":
         return _regression(values, where, target_name)

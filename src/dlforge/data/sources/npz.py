@@ -7,6 +7,7 @@ a table, 1 dim of str a text. Archives are read with `allow_pickle=False`.
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,26 +26,12 @@ def load(cfg: DataConfig) -> Dataset:
     """Load the .npz at `data.path`; rows of x_val / x_test are marked as those splits.
 
     Raises:
-        DataError: missing arrays, mismatched lengths, or an x of unsupported shape.
+        DataError: not an .npz archive, missing arrays, mismatched lengths, splits whose
+            samples or labels differ in shape, or an x of unsupported shape.
     """
     path = existing_path(cfg, kind=".npz file")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(f"data.path: {cfg.path!r} is not a readable .npz file ({exc})") from None
-    present = {}
-    for split, (xk, yk) in PARTS.items():
-        if (xk in arrays) != (yk in arrays) or (split == "train" and xk not in arrays):
-            raise DataError(
-                f"data.path: {path.name} needs arrays x_train and y_train (and x_val/y_val, "
-                f"x_test/y_test in pairs); it has: {', '.join(sorted(arrays)) or 'none'}"
-            )
-        if xk in arrays:
-            if len(arrays[xk]) != len(arrays[yk]):
-                raise DataError(f"data.path: {path.name}: {xk} has {len(arrays[xk])} rows, "
-                                f"{yk} has {len(arrays[yk])}")
-            present[split] = (arrays[xk], arrays[yk])
+    arrays = _arrays(path, cfg)
+    present = _parts(arrays, path.name)
     x_raw = np.concatenate([x for x, _ in present.values()])
     y_raw = np.concatenate([y for _, y in present.values()])
     x, modality = _inputs(x_raw, path.name)
@@ -59,6 +46,47 @@ def load(cfg: DataConfig) -> Dataset:
         provenance=Provenance(source="npz", files={str(path): sha256_file(path)},
                               details={"arrays": sorted(arrays)}),
     )
+
+
+def _arrays(path: Path, cfg: DataConfig) -> dict[str, np.ndarray]:
+    """Every array of the archive (a plain .npy or another file is not one)."""
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"data.path: {cfg.path!r} is not an .npz archive (the zip of arrays "
+                        f"numpy.savez writes, with x_train and y_train)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {k: archive[k] for k in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(f"data.path: {cfg.path!r} is not a readable .npz file ({exc})") from None
+
+
+def _parts(arrays: dict[str, np.ndarray], fname: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(x, y) of each split the archive holds, checked to fit together."""
+    present = {}
+    for split, (xk, yk) in PARTS.items():
+        if (xk in arrays) != (yk in arrays) or (split == "train" and xk not in arrays):
+            raise DataError(
+                f"data.path: {fname} needs arrays x_train and y_train (and x_val/y_val, "
+                f"x_test/y_test in pairs); it has: {', '.join(sorted(arrays)) or 'none'}"
+            )
+        if xk in arrays:
+            if len(arrays[xk]) != len(arrays[yk]):
+                raise DataError(f"data.path: {fname}: {xk} has {len(arrays[xk])} rows, "
+                                f"{yk} has {len(arrays[yk])}")
+            present[split] = (arrays[xk], arrays[yk])
+    for i, kind in enumerate(("x", "y")):
+        shapes = {f"{kind}_{split}": pair[i].shape[1:] for split, pair in present.items()}
+        if len(set(shapes.values())) > 1:
+            listed = ", ".join(f"{k} {_shape(v)}" for k, v in shapes.items())
+            raise DataError(f"data.path: {fname}: the splits' {kind} arrays differ in shape "
+                            f"({listed}); every {kind}_* must have the same shape after the "
+                            f"first axis")
+    return present
+
+
+def _shape(rest: tuple[int, ...]) -> str:
+    """An array's shape with N for its first axis: (N,), (N, 8, 8)."""
+    return "(N," + "".join(f" {d}," for d in rest).rstrip(",") + ")"
 
 
 def _inputs(x: np.ndarray, fname: str) -> tuple[np.ndarray | pd.DataFrame, str]:
