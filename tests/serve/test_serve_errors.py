@@ -112,10 +112,10 @@ def test_unknown_model_version_and_alias(client):
              "Use `dlforge models list` to see all.")
     assert detail(client.post("/v1/models/digits@9/predict", json={"inputs": IMAGE})) == (
         404, "Model 'digits' has no version 9. Available versions: 1, 2. "
-             "Use `dlforge models list digits` to see all.")
+             "Use `dlforge models show digits` to see all.")
     assert detail(client.post("/v1/models/digits@canary/predict", json={"inputs": IMAGE})) == (
         404, "Model 'digits' has no alias 'canary'. Available aliases: production. "
-             "Use `dlforge models list digits` to see all.")
+             "Use `dlforge models show digits` to see all.")
     assert client.get("/v1/models/nope").status_code == 404
     status, message = detail(client.post("/v1/models/Bad Name!/predict", json={"inputs": IMAGE}))
     assert status == 422 and message.startswith("model name: must match")

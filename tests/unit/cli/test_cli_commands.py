@@ -56,6 +56,15 @@ def test_models_list_show_alias_history(trained):
     assert invoke(ws, "models", "unalias", "tiny", "production").output == "removed tiny@production\n"
 
 
+@pytest.mark.parametrize("ref", ["tiny@9", "tiny@nope", "ghost"])
+def test_a_missing_model_names_a_command_that_runs(trained, ref, capsys):
+    ws, _, _ = trained
+    assert main(["-w", str(ws), "models", "show", ref]) == 1
+    suggested = capsys.readouterr().err.split("Use `dlforge ")[1].split("`")[0].split()
+    assert suggested in (["models", "show", "tiny"], ["models", "list"])
+    assert invoke(ws, *suggested).exit_code == 0
+
+
 def test_runs_and_report(trained):
     ws, _, _ = trained
     listing = invoke(ws, "runs", "list").output.splitlines()

@@ -69,7 +69,7 @@ def test_promote_refuses_with_a_table_and_moves_nothing(trained, capsys):
     (["--candidate", "2", "--require", "mae <= 1"], "error: evaluate.gate.conditions: 'mae' is not a "
                                                     "metric of this model; measured: accuracy, "),
     (["--candidate", "9"], "error: Model 'dg' has no version 9. Available versions: 1, 2. Use "
-                           "`dlforge models list dg` to see all."),
+                           "`dlforge models show dg` to see all."),
 ])
 def test_bad_promotions_are_one_line_errors_and_leave_the_store(trained, capsys, args, message):
     ws, _, _ = trained

@@ -134,7 +134,7 @@ def test_the_finetune_command_trains_from_the_source(source, tmp_path, capsys):
     assert main(["-w", str(source), "finetune", str(config), "--from", "five@production"]) == 1
     assert capsys.readouterr().err == (
         "error: Model 'five' has no alias 'production'. Available aliases: none. Use `dlforge "
-        "models list five` to see all.\n")
+        "models show five` to see all.\n")
 
 
 def plan_of(ws, cfg: dict):
