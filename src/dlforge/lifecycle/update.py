@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from dlforge.candidate import TrainingPlan
 from dlforge.config import RunConfig, load_config
+from dlforge.config.lifecycle_schema import check_conditions
 from dlforge.data.dataset import Dataset, Splits, TaskSpec
 from dlforge.data.prepare import load_and_split, prepare_splits
 from dlforge.data.select import select
@@ -96,7 +97,7 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
 
     Raises:
         NotFoundError: unknown model, version or alias.
-        ConfigError: no gate conditions; or a lineage root registered without a run with a
+        ConfigError: a malformed condition in `conditions`, no gate conditions; or a lineage root registered without a run with a
             data path, or with `update.max_forgetting` set (there is no test split to bound).
         DataError: a path that is neither a config nor data.
 
@@ -105,6 +106,7 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
         >>> cfg.update.source, cfg.evaluate.gate.alias  # doctest: +SKIP
         ('digits@1', 'production')
     """
+    check_conditions(conditions or [])
     source = store.resolve(ref)
     name, selector = parse_ref(ref)
     base = base_config(store, source)
