@@ -142,8 +142,9 @@ def load_bundle(path: str | Path) -> Bundle:
 
     Raises:
         NotFoundError: the directory or one of its files is missing.
-        DataError: a file is corrupt, too large or too deeply nested (`bundle_checks`), or
-            the weights do not fit the architecture (checked before the model is built).
+        DataError: a file is corrupt, too large or too deeply nested (`bundle_checks`), the
+            class names do not match the model's outputs, or the weights do not fit the
+            architecture (checked before the model is built).
     """
     path = Path(path)
     if not path.is_dir():
@@ -158,6 +159,7 @@ def load_bundle(path: str | Path) -> Bundle:
     except (KeyError, TypeError, ValueError, ValidationError) as exc:
         raise DataError(f"bundle: {path / 'model.json'} or task.json is incomplete or corrupt "
                         f"({_first_line(exc)}); re-register the model") from None
+    _check_labels(path, task, num_outputs)
     preprocessor = preprocessor_from_dict(docs["preprocess.json"])
     model = _build(path, spec, model_config, input_shape, num_outputs, vocab_size)
     return Bundle(
@@ -167,6 +169,16 @@ def load_bundle(path: str | Path) -> Bundle:
         input_spec=spec.get("input") or input_spec(preprocessor.kind, input_shape, None),
         path=path,
     )
+
+
+def _check_labels(path: Path, task: TaskSpec, num_outputs: int) -> None:
+    """Refuse class names that do not match the model's outputs (a hand-edited task.json):
+    predictions would carry the wrong labels, or none, without an error."""
+    names = {"binary": 2, "multiclass": num_outputs, "multilabel": num_outputs}.get(task.kind)
+    if names is not None and len(task.class_names) != names:
+        raise DataError(f"bundle: {path / 'task.json'} names {len(task.class_names)} classes but "
+                        f"a {task.kind} model with {num_outputs} output(s) in model.json needs "
+                        f"{names}; re-register the model")
 
 
 def read_reference(path: str | Path, ref: str) -> dict[str, Any]:
