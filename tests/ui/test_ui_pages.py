@@ -131,6 +131,8 @@ def test_models_pages_show_versions_aliases_lineage_and_history(client, ids):
     assert re.search(r"<td>v2</td>\s*<td><span class=\"alias\">staging</span>", text)
     assert f'<a href="/runs/{ids.plain}">{ids.plain[:8]}</a></td>\n<td></td>' in text  # v1
     assert "<td></td>\n<td>v1</td>" in text  # v2, registered without a run, records its parent v1
+    metrics = re.findall(r"</span> </td>\n<td>([^<]*)</td>", text)  # the column after the aliases
+    assert metrics == ["accuracy 0.82, macro_f1 0.77", "accuracy 0.81, macro_f1 0.76"]
     events = re.findall(r"<strong>(\w+)</strong>", text)
     assert events == ["alias_set", "alias_set", "registered", "registered"]
 
