@@ -186,14 +186,42 @@ def read_reference(path: str | Path, ref: str) -> dict[str, Any]:
 
     Raises:
         NotFoundError: the bundle has no reference.json (registered before bundles kept one).
-        DataError: the file is corrupt or too large.
+        DataError: the file is corrupt, too large, or lacks what drift reads (a hand edit).
     """
     file = Path(path) / REFERENCE
     if not file.is_file():
         raise NotFoundError(f"model {ref}: its bundle has no {REFERENCE} (registered before "
                             "bundles kept training statistics); train and register it again "
                             "to check drift")
-    return read_json(file)
+    doc = read_json(file)
+    problem = _reference_problem(doc)
+    if problem:
+        raise DataError(f"bundle: {file} is incomplete or corrupt ({problem}); train and register "
+                        f"the model again to check drift")
+    return doc
+
+
+# What drift reads of a reference (`lifecycle.reference.build_reference` writes it).
+_REFERENCE_KEYS = {"features": dict, "sample_shape": list, "modality": str, "rows": int}
+_FEATURE_KEYS = {"numeric": ("n", "mean", "std", "quantiles", "edges", "hist"),
+                 "categorical": ("n", "counts")}
+
+
+def _reference_problem(doc: Any) -> str | None:
+    """The first thing drift would trip over in a reference document, or None."""
+    if not isinstance(doc, dict):
+        return f"expected an object, got {type(doc).__name__}"
+    for key, kind in _REFERENCE_KEYS.items():
+        if not isinstance(doc.get(key), kind):
+            return f"{key!r} is missing or not a {kind.__name__}"
+    for name, feature in doc["features"].items():
+        kind = feature.get("kind") if isinstance(feature, dict) else None
+        if kind not in _FEATURE_KEYS:
+            return f"feature {name!r} has no kind numeric or categorical"
+        missing = [k for k in _FEATURE_KEYS[kind] if k not in feature]
+        if missing:
+            return f"feature {name!r} lacks {', '.join(missing)}"
+    return None
 
 
 def input_spec(kind: str, input_shape: tuple[int, ...], given: dict[str, Any] | None) -> dict[str, Any]:

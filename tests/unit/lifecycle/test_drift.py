@@ -92,6 +92,28 @@ def test_a_bundle_without_reference_says_how_to_get_one(root):
         drift_of_data("churn@2", root / "same.csv", workspace=root / "ws")
 
 
+@pytest.mark.parametrize(("edit", "problem"), [
+    (lambda doc: {"x": 1}, "'features' is missing or not a dict"),
+    (lambda doc: [], "expected an object, got list"),
+    (lambda doc: {**doc, "sample_shape": None}, "'sample_shape' is missing or not a list"),
+    (lambda doc: {**doc, "features": {**doc["features"], "a": {"kind": "numeric", "n": 3}}},
+     "feature 'a' lacks mean, std, quantiles, edges, hist"),
+    (lambda doc: {**doc, "features": {**doc["features"], "color": {"n": 3}}},
+     "feature 'color' has no kind numeric or categorical"),
+])
+def test_a_hand_edited_reference_is_one_line_naming_the_file(root, edit, problem):
+    file = root / "ws/artifacts/models/churn/v1/reference.json"
+    original = file.read_text()
+    file.write_text(json.dumps(edit(json.loads(original))))
+    try:
+        with pytest.raises(DataError) as info:
+            drift_of_data("churn@1", root / "same.csv", workspace=root / "ws")
+    finally:
+        file.write_text(original)
+    assert str(info.value) == (f"bundle: {file} is incomplete or corrupt ({problem}); train and "
+                               f"register the model again to check drift")
+
+
 def test_inputs_of_another_shape_or_too_few_are_refused(root):
     bundle = load_bundle(root / "ws/artifacts/models/digits/v1")
     ref = json.loads((root / "ws/artifacts/models/digits/v1/reference.json").read_text())
