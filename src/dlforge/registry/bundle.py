@@ -160,7 +160,12 @@ def load_bundle(path: str | Path) -> Bundle:
         raise DataError(f"bundle: {path / 'model.json'} or task.json is incomplete or corrupt "
                         f"({_first_line(exc)}); re-register the model") from None
     _check_labels(path, task, num_outputs)
-    preprocessor = preprocessor_from_dict(docs["preprocess.json"])
+    try:
+        preprocessor = preprocessor_from_dict(docs["preprocess.json"])
+    except DataError as exc:  # name the file and the fix a user has
+        detail = _first_line(exc.__cause__) if exc.__cause__ else str(exc)
+        raise DataError(f"bundle: {path / 'preprocess.json'} is incomplete or corrupt ({detail}); "
+                        f"re-register the model") from None
     model = _build(path, spec, model_config, input_shape, num_outputs, vocab_size)
     return Bundle(
         model=model.eval(), preprocessor=preprocessor, task=task,

@@ -95,6 +95,19 @@ def test_class_names_that_do_not_match_the_outputs_are_refused(tmp_path, task, n
     assert str(info.value) == f"bundle: {path / 'task.json'} {message}; re-register the model"
 
 
+@pytest.mark.parametrize(("doc", "detail"), [
+    ({}, "preprocessor.kind: must be one of image, table, text (got None)"),
+    ([], "preprocessor.kind: must be one of image, table, text (got None)"),
+    ({"kind": "table"}, "'config'"),
+])
+def test_a_broken_preprocess_json_names_the_file_and_the_fix(bundle, doc, detail):
+    (bundle / "preprocess.json").write_text(json.dumps(doc))
+    with pytest.raises(DataError) as info:
+        load_bundle(bundle)
+    assert str(info.value) == (f"bundle: {bundle / 'preprocess.json'} is incomplete or corrupt "
+                               f"({detail}); re-register the model")
+
+
 def test_json_nested_deeper_than_the_limit_is_refused(bundle):
     file = bundle / "metrics.json"
     message = (f"bundle: {file} nests deeper than 64 levels, the most a bundle JSON file may; "
