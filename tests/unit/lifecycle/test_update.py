@@ -145,6 +145,21 @@ def test_a_malformed_require_is_refused_before_anything_starts(ws, tmp_path, cap
     assert snapshot(ws) == before
 
 
+def test_data_the_source_trained_on_is_refused_before_training(ws, capsys):
+    before = snapshot(ws)
+    path = digits_npz(ws / "seen.npz", slice(0, 600), shift=0)  # rows of v1's own data
+    code = main(["-w", str(ws), "update", "dg@1", "--data", str(path), "-q"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    lines = err.splitlines()
+    assert [line.split(" of its ")[0] for line in lines] == ["error: gate set: 65", "error: gate set: 10"]
+    assert lines[0].endswith(" of its 90 rows (test split of the update's data) are in the train "
+                             "split dg@1 trained with; the gate scores the update on them; give data "
+                             "the model has not seen")
+    assert " are in the val split dg@1 trained with; " in lines[1]
+    assert snapshot(ws) == before
+
+
 def test_an_update_without_conditions_is_refused_before_training(ws, tmp_path):
     config = tmp_path / "nogate.yaml"
     config.write_text(f"data: {{source: npz, path: {ws / 'shifted.npz'}}}\n")
