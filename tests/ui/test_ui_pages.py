@@ -4,11 +4,15 @@ pagination, and the token and confirmation that an alias move needs."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from ui_store import HOSTILE, TOKEN, make_store
 
+from dlforge.registry.tables import RunRow
 from dlforge.ui import create_ui_app
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -59,6 +63,20 @@ def test_runs_table_filters_sorts_and_pages(client, store):
     assert 'rel="prev"' not in first
     last = client.get("/runs?sort=name&order=asc&per_page=2&page=3").text
     assert _names(last) == ["plain-trial-0"] and 'rel="next"' not in last
+
+
+def test_a_run_whose_process_died_shows_as_interrupted(fresh):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    killed = fresh.create_run("killed", {"name": "killed"}, None, "test", 0)
+    with fresh._session(write=True) as s:
+        s.execute(update(RunRow).where(RunRow.id == killed.id).values(pid=gone.pid))
+    client = TestClient(create_ui_app(fresh))
+    row = _row(client.get("/runs?q=killed").text, killed.id)
+    assert '<span class="status interrupted">interrupted</span>' in row
+    live_id = next(r.id for r in fresh.list_runs() if r.name == "live")  # this test's process
+    live = _row(client.get("/runs?q=live").text, live_id)
+    assert '<span class="status running">running</span>' in live
 
 
 def test_bad_sort_and_page_are_refused_with_the_reason(client):

@@ -10,12 +10,14 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dlforge.errors import ConfigError
+from dlforge.registry.liveness import effective_status
 from dlforge.registry.records import Run, utc
 from dlforge.registry.tables import RunRow
 
@@ -85,14 +87,23 @@ def runs_page(store: Store, where: RunFilter = RunFilter(), *, sort: str = "crea
     conditions = _conditions(where)
     order = SORTS[sort].desc() if descending else SORTS[sort].asc()
     columns = (RunRow.id, RunRow.name, RunRow.kind, RunRow.status, RunRow.metrics,
-               RunRow.started_at, RunRow.ended_at, RunRow.error)
+               RunRow.started_at, RunRow.ended_at, RunRow.error, RunRow.pid, RunRow.host,
+               RunRow.heartbeat_at)
     with read(store) as s:
         total = s.scalar(select(func.count()).select_from(RunRow).where(*conditions))
         rows = s.execute(select(*columns).where(*conditions).order_by(order, RunRow.id)
                          .limit(per_page).offset((page - 1) * per_page)).all()
-    lines = [RunLine(r.id, r.name, r.kind, r.status, r.metrics or {}, utc(r.started_at),
+    lines = [RunLine(r.id, r.name, r.kind, _shown_status(r), r.metrics or {}, utc(r.started_at),
                      utc(r.ended_at), r.error) for r in rows]
     return RunPage(lines, int(total or 0), page, per_page)
+
+
+def _shown_status(row: Any) -> str:
+    """The status a run shows, as `dlforge runs list` shows it: a ``running`` run whose
+    process is gone is ``interrupted`` (the filter still matches the stored status)."""
+    owner = SimpleNamespace(status=row.status, pid=row.pid, host=row.host,
+                            heartbeat_at=utc(row.heartbeat_at))
+    return effective_status(owner)
 
 
 def runs_by_ids(store: Store, ids: Sequence[str]) -> list[Run]:
