@@ -74,6 +74,9 @@ def test_a_run_whose_process_died_shows_as_interrupted(fresh):
     client = TestClient(create_ui_app(fresh))
     row = _row(client.get("/runs?q=killed").text, killed.id)
     assert '<span class="status interrupted">interrupted</span>' in row
+    page = client.get(f"/runs/{killed.id}").text
+    assert '<span class="status interrupted" id="status">interrupted</span>' in page
+    assert 'http-equiv="refresh"' not in page and 'data-finished="1"' in page  # stops polling
     live_id = next(r.id for r in fresh.list_runs() if r.name == "live")  # this test's process
     live = _row(client.get("/runs?q=live").text, live_id)
     assert '<span class="status running">running</span>' in live
