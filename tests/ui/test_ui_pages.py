@@ -86,6 +86,10 @@ def test_bad_sort_and_page_are_refused_with_the_reason(client):
     response = client.get("/runs?sort=bogus")
     assert response.status_code == 422
     assert "sort: must be one of created, name, kind, status (got &#39;bogus&#39;)" in response.text
+    response = client.get("/runs?status=bogus")
+    assert response.status_code == 422
+    assert ("status: must be one of running, completed, failed, interrupted (got &#39;bogus&#39;)"
+            in response.text)
     response = client.get("/runs?page=0")
     assert response.status_code == 422
     assert "page: Input should be greater than or equal to 1" in response.text

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from dlforge.errors import ConfigError
 from dlforge.registry.liveness import effective_status
-from dlforge.registry.records import Run, utc
+from dlforge.registry.records import RUN_STATUSES, Run, utc
 from dlforge.registry.tables import RunRow
 
 if TYPE_CHECKING:
@@ -77,10 +77,12 @@ def runs_page(store: Store, where: RunFilter = RunFilter(), *, sort: str = "crea
     """One page of runs matching `where`, ordered by `sort` (then by id, so pages are stable).
 
     Raises:
-        ConfigError: an unknown sort key, or a page or page size out of range.
+        ConfigError: an unknown sort key or status, or a page or page size out of range.
     """
     if sort not in SORTS:
         raise ConfigError(f"sort: must be one of {', '.join(SORTS)} (got {sort!r})")
+    if where.status is not None and where.status not in RUN_STATUSES:
+        raise ConfigError(f"status: must be one of {', '.join(RUN_STATUSES)} (got {where.status!r})")
     if page < 1 or not 1 <= per_page <= MAX_PAGE_SIZE:
         raise ConfigError(f"page: must be >= 1 with 1-{MAX_PAGE_SIZE} runs per page "
                           f"(got page {page}, {per_page} per page)")
