@@ -58,6 +58,26 @@ def test_brighter_images_drift_in_pixel_intensity_and_write_a_report(root, tmp_p
     assert "drift of digits@1" in page and page.count("<img") == 8 and "pixel_mean" in page
 
 
+def test_an_image_folder_is_read_with_its_class_subfolders(root, tmp_path):
+    from PIL import Image
+
+    x = images(40, seed=1)
+    for i, image in enumerate(x):
+        folder = tmp_path / "scans" / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image[0]).save(folder / f"{i:02d}.png")
+    from_files = drift_of_data("digits", tmp_path / "scans", workspace=root / "ws").result
+    np.save(tmp_path / "same.npy", x[np.r_[1:40:2, 0:40:2]])  # the order of the sorted files
+    from_array = drift_of_data("digits", tmp_path / "same.npy", workspace=root / "ws").result
+    assert from_files.rows == 40 and from_files.features == from_array.features
+    (tmp_path / "none" / "a").mkdir(parents=True)
+    with pytest.raises(DataError) as info:
+        drift_of_data("digits", tmp_path / "none", workspace=root / "ws")
+    assert str(info.value) == (f"--data: {tmp_path / 'none'} holds no image files (.png, .jpg, "
+                               f".jpeg, .bmp, .gif, .webp), in it or in its subfolders; give a "
+                               f"folder of images")
+
+
 def test_min_drifted_sets_the_overall_verdict(root):
     from dlforge.config.drift_schema import DriftConfig
 
