@@ -126,9 +126,9 @@ def test_parent_version_is_kept(store, tmp_path):
 
 @pytest.mark.parametrize(("ref", "message"), [
     ("digits@7", "Model 'digits' has no version 7. Available versions: 1, 2, 3. "
-                 "Use `dlforge models list digits` to see all."),
+                 "Use `dlforge models show digits` to see all."),
     ("digits@canary", "Model 'digits' has no alias 'canary'. Available aliases: production. "
-                      "Use `dlforge models list digits` to see all."),
+                      "Use `dlforge models show digits` to see all."),
     ("mnist", "No model named 'mnist'. Available models: digits. "
               "Use `dlforge models list` to see all."),
 ])

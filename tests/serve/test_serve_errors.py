@@ -85,6 +85,14 @@ def test_table_rows_of_the_wrong_kind(client):
         422, "inputs[0]: table models take rows as objects (column -> value) or arrays; got a string")
 
 
+def test_table_numbers_beyond_float32_are_422_not_a_null_prediction(client):
+    url = "/v1/models/churn/predict"
+    assert detail(client.post(url, json={"inputs": [[0.5, 1e39, "red"]]})) == (
+        422, "column 'b': value 1e+39 (row 0) is not a finite number within float32's range (about "
+             "3.4e38) after the training's scaling (1 such value(s)); send finite values of the size "
+             "the model was trained on")
+
+
 def test_too_many_items(make_client):
     client = make_client(max_items=2)
     assert detail(client.post(PREDICT, json={"inputs": IMAGE * 3})) == (
@@ -112,10 +120,10 @@ def test_unknown_model_version_and_alias(client):
              "Use `dlforge models list` to see all.")
     assert detail(client.post("/v1/models/digits@9/predict", json={"inputs": IMAGE})) == (
         404, "Model 'digits' has no version 9. Available versions: 1, 2. "
-             "Use `dlforge models list digits` to see all.")
+             "Use `dlforge models show digits` to see all.")
     assert detail(client.post("/v1/models/digits@canary/predict", json={"inputs": IMAGE})) == (
         404, "Model 'digits' has no alias 'canary'. Available aliases: production. "
-             "Use `dlforge models list digits` to see all.")
+             "Use `dlforge models show digits` to see all.")
     assert client.get("/v1/models/nope").status_code == 404
     status, message = detail(client.post("/v1/models/Bad Name!/predict", json={"inputs": IMAGE}))
     assert status == 422 and message.startswith("model name: must match")

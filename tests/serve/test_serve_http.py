@@ -82,7 +82,7 @@ def test_serve_refuses_an_unknown_model_before_starting(tmp_path, capsys):
     assert code == 1
     assert capsys.readouterr().err == (
         "error: Model 'digits' has no alias 'canary'. Available aliases: production. "
-        "Use `dlforge models list digits` to see all.\n")
+        "Use `dlforge models show digits` to see all.\n")
 
 
 @pytest.mark.parametrize(("option", "value"), [("--log-level", "loud"), ("--loop", "trio"),

@@ -4,11 +4,15 @@ pagination, and the token and confirmation that an alias move needs."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from ui_store import HOSTILE, TOKEN, make_store
 
+from dlforge.registry.tables import RunRow
 from dlforge.ui import create_ui_app
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -61,10 +65,31 @@ def test_runs_table_filters_sorts_and_pages(client, store):
     assert _names(last) == ["plain-trial-0"] and 'rel="next"' not in last
 
 
+def test_a_run_whose_process_died_shows_as_interrupted(fresh):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    killed = fresh.create_run("killed", {"name": "killed"}, None, "test", 0)
+    with fresh._session(write=True) as s:
+        s.execute(update(RunRow).where(RunRow.id == killed.id).values(pid=gone.pid))
+    client = TestClient(create_ui_app(fresh))
+    row = _row(client.get("/runs?q=killed").text, killed.id)
+    assert '<span class="status interrupted">interrupted</span>' in row
+    page = client.get(f"/runs/{killed.id}").text
+    assert '<span class="status interrupted" id="status">interrupted</span>' in page
+    assert 'http-equiv="refresh"' not in page and 'data-finished="1"' in page  # stops polling
+    live_id = next(r.id for r in fresh.list_runs() if r.name == "live")  # this test's process
+    live = _row(client.get("/runs?q=live").text, live_id)
+    assert '<span class="status running">running</span>' in live
+
+
 def test_bad_sort_and_page_are_refused_with_the_reason(client):
     response = client.get("/runs?sort=bogus")
     assert response.status_code == 422
     assert "sort: must be one of created, name, kind, status (got &#39;bogus&#39;)" in response.text
+    response = client.get("/runs?status=bogus")
+    assert response.status_code == 422
+    assert ("status: must be one of running, completed, failed, interrupted (got &#39;bogus&#39;)"
+            in response.text)
     response = client.get("/runs?page=0")
     assert response.status_code == 422
     assert "page: Input should be greater than or equal to 1" in response.text
@@ -131,6 +156,8 @@ def test_models_pages_show_versions_aliases_lineage_and_history(client, ids):
     assert re.search(r"<td>v2</td>\s*<td><span class=\"alias\">staging</span>", text)
     assert f'<a href="/runs/{ids.plain}">{ids.plain[:8]}</a></td>\n<td></td>' in text  # v1
     assert "<td></td>\n<td>v1</td>" in text  # v2, registered without a run, records its parent v1
+    metrics = re.findall(r"</span> </td>\n<td>([^<]*)</td>", text)  # the column after the aliases
+    assert metrics == ["accuracy 0.82, macro_f1 0.77", "accuracy 0.81, macro_f1 0.76"]
     events = re.findall(r"<strong>(\w+)</strong>", text)
     assert events == ["alias_set", "alias_set", "registered", "registered"]
 

@@ -106,7 +106,7 @@ def _register(store: Store, workspace: Path, run_id: str) -> None:
         bundle = workspace / f"bundle{version}"
         bundle.mkdir()
         (bundle / "meta.json").write_text("{}")
-        store.register("digits", run_id if version == 1 else None, bundle, {"accuracy": 0.8 + version / 100},
+        store.register("digits", run_id if version == 1 else None, bundle, test_metrics(0.8 + version / 100),
                        parent_version=1 if version == 2 else None)
     store.set_alias("digits", "production", 1)
     store.set_alias("digits", "staging", 2)

@@ -38,9 +38,11 @@ def models_show(
     ref: Annotated[str, typer.Argument(help="NAME (all versions), NAME@VERSION or NAME@ALIAS.")],
 ) -> None:
     """Show a model's versions, or one version's metrics and lineage."""
+    from dlforge.registry.refs import check_model_name
+
     store = open_store(ctx)
     if "@" not in ref:
-        versions = store.list_versions(ref)
+        versions = store.list_versions(check_model_name(ref))
         output.table(ref, ["version", "created", "run", "parent", "aliases", "headline"],
                      [(v.version, _time(v.created_at), v.run_id, v.parent_version,
                        ", ".join(v.aliases), _headline(v.metrics)) for v in versions])
@@ -83,8 +85,9 @@ def models_history(ctx: typer.Context, name: Annotated[str, typer.Argument(help=
     """The audit history of a model: registrations, alias changes and gate decisions, oldest
     first; then who held each alias, from when until when, and why."""
     from dlforge.registry.holders import tenures
+    from dlforge.registry.refs import check_model_name
 
-    events = open_store(ctx).history(name)
+    events = open_store(ctx).history(check_model_name(name))
     output.table(f"history of {name}", ["time", "event", "version", "alias", "from", "reason"],
                  [(_time(e.at), e.event, e.version, e.alias, e.from_version, e.reason) for e in events])
     held = tenures(events)

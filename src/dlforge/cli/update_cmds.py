@@ -76,6 +76,7 @@ def _update_once(ctx: typer.Context, ref: str, data: Path, require: list[str],
 def _watch(ctx: typer.Context, ref: str, directory: Path, require: list[str],
            overrides: list[str], max_batches: int | None, retry_failed: bool) -> None:
     from dlforge.config import load_config
+    from dlforge.config.lifecycle_schema import check_conditions
     from dlforge.lifecycle.update import base_config
     from dlforge.lifecycle.watch import IMAGES, ROWS, StopFlag, WatchState, watch
     from dlforge.registry.bundle_checks import read_json
@@ -83,6 +84,7 @@ def _watch(ctx: typer.Context, ref: str, directory: Path, require: list[str],
 
     if not directory.is_dir():
         raise typer.BadParameter(f"{str(directory)!r} is not a folder", param_hint="--watch")
+    check_conditions(require)  # a typo fails now, not at the first batch
     with open_store(ctx) as store:
         source = store.resolve(ref)
         base = base_config(store, source)  # the settings `update_config` uses

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from dlforge.config.base import ALIAS_PATTERN, Section
+from dlforge.errors import ConfigError
 
 OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -76,6 +77,38 @@ def parse_condition(text: str) -> Condition:
         return Condition(metric, op, value=float(bound.group("abs")))
     offset = float(bound.group("offset") or 0.0) * (-1 if bound.group("sign") == "-" else 1)
     return Condition(metric, op, scale=float(bound.group("scale") or 1.0), offset=offset)
+
+
+def check_conditions(texts: list[str], field: str = "--require") -> list[Condition]:
+    """Parse conditions given outside a config (`--require`), before any work starts.
+
+    Args:
+        texts: the ``METRIC OP BOUND`` lines.
+        field: the option or key they came from, named in the error.
+
+    Returns:
+        The parsed conditions, in order.
+
+    Raises:
+        ConfigError: one line per text that is not a condition, naming `field`.
+
+    Example:
+        >>> [c.op for c in check_conditions(["accuracy >= 0.9", "mae < champion"])]
+        ['>=', '<']
+        >>> check_conditions(["accuracy >="])
+        Traceback (most recent call last):
+        ...
+        dlforge.errors.ConfigError: --require: 'accuracy >=' is not a condition; write METRIC OP BOUND with OP one of >=, <=, >, < and BOUND a number, champion, champion - 0.01 or 1.2 * champion
+    """
+    parsed, problems = [], []
+    for text in texts:
+        try:
+            parsed.append(parse_condition(text))
+        except ValueError as e:
+            problems.append(f"{field}: {e}")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return parsed
 
 
 class GateConfig(Section):

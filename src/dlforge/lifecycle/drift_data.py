@@ -22,7 +22,7 @@ def read_inputs(source: str | Path, predictor: Predictor, *, split: str = "all",
                 overrides: list[str] | None = None) -> Any:
     """Raw inputs from `source`: a run config (YAML: its data section, `split` "all" or
     "test"), a CSV file (tables, texts), a .npy/.npz array of images (N, C, H, W) or a folder
-    of image files.
+    of image files (subfolders included).
 
     Raises:
         NotFoundError: `source` does not exist.
@@ -37,7 +37,7 @@ def read_inputs(source: str | Path, predictor: Predictor, *, split: str = "all",
     if path.suffix in CONFIG_SUFFIXES:
         raw = _from_config(path, split, overrides or [])
     elif path.is_dir():
-        raw = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        raw = _image_files(path)
     elif path.suffix == ".csv":
         raw = pd.read_csv(path)
     elif path.suffix in (".npy", ".npz"):
@@ -47,6 +47,21 @@ def read_inputs(source: str | Path, predictor: Predictor, *, split: str = "all",
                         "file nor a folder of images")
     check_matches(raw, predictor, str(path))
     return raw
+
+
+def _image_files(folder: Path) -> list[str]:
+    """The image files in `folder` and its subfolders (class folders, as the image_folder
+    source and `dlforge update --watch` lay them out), sorted.
+
+    Raises:
+        DataError: the folder holds no image files at any depth.
+    """
+    files = sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                   and p.is_file())
+    if not files:
+        raise DataError(f"--data: {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)}), "
+                        f"in it or in its subfolders; give a folder of images")
+    return files
 
 
 def check_matches(raw: Any, predictor: Predictor, source: str) -> None:

@@ -90,12 +90,15 @@ def held_out_set(cfg: RunConfig, path: str) -> GateSet:
                    f"data of {path}")
 
 
-def check_unseen(gate: GateSet, trained: dict[str, Splits]) -> None:
+def check_unseen(gate: GateSet, trained: dict[str, Splits],
+                 fix: str = "gate on data neither model learned from (--gate-data CONFIG with "
+                            "held-out data)") -> None:
     """Refuse a gate set sharing rows with what any model trained or validated on.
 
     Args:
         gate: the gate set.
         trained: ``{"digits@2": splits, ...}`` of the models compared.
+        fix: what the message tells the user to do.
 
     Raises:
         DataError: one line per model whose training or validation data holds gate rows.
@@ -108,7 +111,6 @@ def check_unseen(gate: GateSet, trained: dict[str, Splits]) -> None:
             n = len(seen.intersection(row_hashes(rows.x).tolist()))
             if n:
                 problems.append(f"gate set: {n} of its {len(gate)} rows ({gate.source}) are in "
-                                f"the {part} split {ref} trained with; gate on data neither model "
-                                f"learned from (--gate-data CONFIG with held-out data)")
+                                f"the {part} split {ref} trained with; {fix}")
     if problems:
         raise DataError("\n".join(problems))

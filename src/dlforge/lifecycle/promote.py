@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dlforge.config import load_config
+from dlforge.config.lifecycle_schema import check_conditions
 from dlforge.errors import ConfigError, NotFoundError
 from dlforge.lifecycle.forgetting import forgetting_check
 from dlforge.lifecycle.gate import GateResult, judge, predictor_of, score
@@ -52,7 +53,7 @@ def promote(store: Store, name: str, candidate: int | str, *, alias: str | None 
         The gate's result (`passed` says whether the alias moved).
 
     Raises:
-        ConfigError: no conditions anywhere, a reference to another model, a candidate
+        ConfigError: a malformed condition (before anything is read), no conditions anywhere, a reference to another model, a candidate
             already holding the alias, or a condition naming an unmeasured metric.
         DataError: gate rows the candidate or the champion trained on, or classes that differ.
         NotFoundError: unknown model or version.
@@ -63,6 +64,7 @@ def promote(store: Store, name: str, candidate: int | str, *, alias: str | None 
         >>> result.passed, [c.status for c in result.checks]  # doctest: +SKIP
         (True, ['passed', 'skipped'])
     """
+    check_conditions(conditions or [])
     version = store.get_version(name, _version_number(name, candidate))
     gate_cfg = run_config(store, version).evaluate.gate if version.run_id else None
     alias = alias or (gate_cfg.alias if gate_cfg else DEFAULT_ALIAS)

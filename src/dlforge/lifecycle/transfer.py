@@ -102,10 +102,12 @@ def check_fits(bundle: Bundle, ref: str, dataset: Dataset) -> None:
     except (ValueError, KeyError, IndexError) as exc:  # the preprocessor refuses the shape
         got, detail = None, f" ({str(exc).splitlines()[0]})"
     if got != want:
+        fix = ("resize the data (data.image_size)" if kind == "image" else
+               "give it the columns the source was trained on (data.feature_columns)")
         raise DataError(f"transfer.source: {ref} takes inputs of shape {list(want)} (raw "
                         f"{bundle.input_spec.get('raw_shape')}); this data's samples are "
-                        f"{list(dataset.sample_shape)}{detail}; resize the data "
-                        f"(data.image_size) or choose a source trained on this shape")
+                        f"{list(dataset.sample_shape)}{detail}; {fix} or choose a source "
+                        f"trained on this shape")
 
 
 def start_from(model: nn.Module, *, state: dict[str, Tensor], new_head: bool, cfg: RunConfig) -> nn.Module:

@@ -20,12 +20,13 @@ from torch import Tensor, nn
 
 from dlforge.candidate import TrainingPlan
 from dlforge.config import RunConfig, load_config
+from dlforge.config.lifecycle_schema import check_conditions
 from dlforge.data.dataset import Dataset, Splits, TaskSpec
 from dlforge.data.prepare import load_and_split, prepare_splits
 from dlforge.data.select import select
 from dlforge.data.sources import load_dataset
 from dlforge.errors import ConfigError, DataError
-from dlforge.lifecycle.gate_set import run_config
+from dlforge.lifecycle.gate_set import GateSet, check_unseen, run_config, version_splits
 from dlforge.lifecycle.replay import read_replay
 from dlforge.lifecycle.transfer import check_fits
 from dlforge.registry.bundle import load_bundle
@@ -96,7 +97,7 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
 
     Raises:
         NotFoundError: unknown model, version or alias.
-        ConfigError: no gate conditions; or a lineage root registered without a run with a
+        ConfigError: a malformed condition in `conditions`, no gate conditions; or a lineage root registered without a run with a
             data path, or with `update.max_forgetting` set (there is no test split to bound).
         DataError: a path that is neither a config nor data.
 
@@ -105,6 +106,7 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
         >>> cfg.update.source, cfg.evaluate.gate.alias  # doctest: +SKIP
         ('digits@1', 'production')
     """
+    check_conditions(conditions or [])
     source = store.resolve(ref)
     name, selector = parse_ref(ref)
     base = base_config(store, source)
@@ -147,8 +149,9 @@ def update_plan(cfg: RunConfig, store: Store) -> Update:
 
     Raises:
         NotFoundError: the source version is gone.
-        DataError: no new training samples, classes the source does not predict, or samples
-            its preprocessing cannot turn into its input shape.
+        DataError: no new training samples, classes the source does not predict, samples
+            its preprocessing cannot turn into its input shape, or test rows (the gate set)
+            the source trained or validated on.
     """
     source = store.resolve(cfg.update.source)
     bundle = load_bundle(source.bundle_path)
@@ -158,6 +161,7 @@ def update_plan(cfg: RunConfig, store: Store) -> Update:
     except DataError as exc:  # the check names transfer.source: this is an update's source
         raise DataError(str(exc).replace("transfer.source:", "update:", 1)) from None
     dataset, splits = on_source_classes(dataset, splits, bundle.task, source.ref)
+    _check_test_rows_unseen(store, source, dataset, splits)
     data = prepare_splits(cfg, dataset, splits, report, preprocessor=bundle.preprocessor)
     buffer = read_replay(source.bundle_path)
     if buffer is None:
@@ -177,6 +181,19 @@ def update_plan(cfg: RunConfig, store: Store) -> Update:
     plan = TrainingPlan(cfg, mixed, trained_on=trained_on,
                         prepare_model=partial(continue_from, state=bundle.model.state_dict()))
     return Update(plan, source, fresh, len(picks))
+
+
+def _check_test_rows_unseen(store: Store, source: ModelVersion, dataset: Dataset,
+                            splits: Splits) -> None:
+    """The gate scores the update on its data's test split: refuse, before training, test rows
+    the source trained or validated on (the gate would refuse them after training and
+    registering). A source registered without a run has no known splits; the gate says so."""
+    if source.run_id is None:
+        return
+    test = GateSet(splits.test.x, np.asarray(splits.test.y), tuple(dataset.task.class_names),
+                   "test split of the update's data")
+    check_unseen(test, {source.ref: version_splits(store, source)},
+                 fix="the gate scores the update on them; give data the model has not seen")
 
 
 def _fresh_data(cfg: RunConfig) -> tuple[Dataset, Splits, Any]:

@@ -142,8 +142,9 @@ def load_bundle(path: str | Path) -> Bundle:
 
     Raises:
         NotFoundError: the directory or one of its files is missing.
-        DataError: a file is corrupt, too large or too deeply nested (`bundle_checks`), or
-            the weights do not fit the architecture (checked before the model is built).
+        DataError: a file is corrupt, too large or too deeply nested (`bundle_checks`), the
+            class names do not match the model's outputs, or the weights do not fit the
+            architecture (checked before the model is built).
     """
     path = Path(path)
     if not path.is_dir():
@@ -158,7 +159,13 @@ def load_bundle(path: str | Path) -> Bundle:
     except (KeyError, TypeError, ValueError, ValidationError) as exc:
         raise DataError(f"bundle: {path / 'model.json'} or task.json is incomplete or corrupt "
                         f"({_first_line(exc)}); re-register the model") from None
-    preprocessor = preprocessor_from_dict(docs["preprocess.json"])
+    _check_labels(path, task, num_outputs)
+    try:
+        preprocessor = preprocessor_from_dict(docs["preprocess.json"])
+    except DataError as exc:  # name the file and the fix a user has
+        detail = _first_line(exc.__cause__) if exc.__cause__ else str(exc)
+        raise DataError(f"bundle: {path / 'preprocess.json'} is incomplete or corrupt ({detail}); "
+                        f"re-register the model") from None
     model = _build(path, spec, model_config, input_shape, num_outputs, vocab_size)
     return Bundle(
         model=model.eval(), preprocessor=preprocessor, task=task,
@@ -169,19 +176,57 @@ def load_bundle(path: str | Path) -> Bundle:
     )
 
 
+def _check_labels(path: Path, task: TaskSpec, num_outputs: int) -> None:
+    """Refuse class names that do not match the model's outputs (a hand-edited task.json):
+    predictions would carry the wrong labels, or none, without an error."""
+    names = {"binary": 2, "multiclass": num_outputs, "multilabel": num_outputs}.get(task.kind)
+    if names is not None and len(task.class_names) != names:
+        raise DataError(f"bundle: {path / 'task.json'} names {len(task.class_names)} classes but "
+                        f"a {task.kind} model with {num_outputs} output(s) in model.json needs "
+                        f"{names}; re-register the model")
+
+
 def read_reference(path: str | Path, ref: str) -> dict[str, Any]:
     """The drift reference of the bundle at `path` (model `ref`, for the message).
 
     Raises:
         NotFoundError: the bundle has no reference.json (registered before bundles kept one).
-        DataError: the file is corrupt or too large.
+        DataError: the file is corrupt, too large, or lacks what drift reads (a hand edit).
     """
     file = Path(path) / REFERENCE
     if not file.is_file():
         raise NotFoundError(f"model {ref}: its bundle has no {REFERENCE} (registered before "
                             "bundles kept training statistics); train and register it again "
                             "to check drift")
-    return read_json(file)
+    doc = read_json(file)
+    problem = _reference_problem(doc)
+    if problem:
+        raise DataError(f"bundle: {file} is incomplete or corrupt ({problem}); train and register "
+                        f"the model again to check drift")
+    return doc
+
+
+# What drift reads of a reference (`lifecycle.reference.build_reference` writes it).
+_REFERENCE_KEYS = {"features": dict, "sample_shape": list, "modality": str, "rows": int}
+_FEATURE_KEYS = {"numeric": ("n", "mean", "std", "quantiles", "edges", "hist"),
+                 "categorical": ("n", "counts")}
+
+
+def _reference_problem(doc: Any) -> str | None:
+    """The first thing drift would trip over in a reference document, or None."""
+    if not isinstance(doc, dict):
+        return f"expected an object, got {type(doc).__name__}"
+    for key, kind in _REFERENCE_KEYS.items():
+        if not isinstance(doc.get(key), kind):
+            return f"{key!r} is missing or not a {kind.__name__}"
+    for name, feature in doc["features"].items():
+        kind = feature.get("kind") if isinstance(feature, dict) else None
+        if kind not in _FEATURE_KEYS:
+            return f"feature {name!r} has no kind numeric or categorical"
+        missing = [k for k in _FEATURE_KEYS[kind] if k not in feature]
+        if missing:
+            return f"feature {name!r} lacks {', '.join(missing)}"
+    return None
 
 
 def input_spec(kind: str, input_shape: tuple[int, ...], given: dict[str, Any] | None) -> dict[str, Any]:

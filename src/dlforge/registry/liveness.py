@@ -18,8 +18,18 @@ import os
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 from dlforge.registry.records import Run
+
+
+class Owned(Protocol):
+    """What the liveness rules read of a run (a `Run`, or a row of the runs table)."""
+
+    status: str
+    pid: int | None
+    host: str | None
+    heartbeat_at: datetime | None
 
 HEARTBEAT_S = 10.0
 # Twelve missed beats: long enough for a busy machine or a store locked by another writer.
@@ -54,14 +64,14 @@ def _zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
-def heartbeat_age(run: Run, now: datetime | None = None) -> float | None:
+def heartbeat_age(run: Owned, now: datetime | None = None) -> float | None:
     """Seconds since the run's last heartbeat, or None if it never beat."""
     if run.heartbeat_at is None:
         return None
     return ((now or datetime.now(timezone.utc)) - run.heartbeat_at).total_seconds()
 
 
-def is_alive(run: Run, now: datetime | None = None) -> bool:
+def is_alive(run: Owned, now: datetime | None = None) -> bool:
     """Whether a ``running`` run's process is still at work (False for any other status)."""
     if run.status != "running":
         return False
@@ -74,7 +84,7 @@ def is_alive(run: Run, now: datetime | None = None) -> bool:
     return age is None or fresh
 
 
-def effective_status(run: Run, now: datetime | None = None) -> str:
+def effective_status(run: Owned, now: datetime | None = None) -> str:
     """The status to show: ``interrupted`` for a ``running`` run whose process is gone."""
     if run.status == "running" and not is_alive(run, now):
         return "interrupted"

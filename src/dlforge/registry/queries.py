@@ -10,13 +10,15 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dlforge.errors import ConfigError
-from dlforge.registry.records import Run, utc
+from dlforge.registry.liveness import effective_status
+from dlforge.registry.records import RUN_STATUSES, Run, utc
 from dlforge.registry.tables import RunRow
 
 if TYPE_CHECKING:
@@ -75,24 +77,35 @@ def runs_page(store: Store, where: RunFilter = RunFilter(), *, sort: str = "crea
     """One page of runs matching `where`, ordered by `sort` (then by id, so pages are stable).
 
     Raises:
-        ConfigError: an unknown sort key, or a page or page size out of range.
+        ConfigError: an unknown sort key or status, or a page or page size out of range.
     """
     if sort not in SORTS:
         raise ConfigError(f"sort: must be one of {', '.join(SORTS)} (got {sort!r})")
+    if where.status is not None and where.status not in RUN_STATUSES:
+        raise ConfigError(f"status: must be one of {', '.join(RUN_STATUSES)} (got {where.status!r})")
     if page < 1 or not 1 <= per_page <= MAX_PAGE_SIZE:
         raise ConfigError(f"page: must be >= 1 with 1-{MAX_PAGE_SIZE} runs per page "
                           f"(got page {page}, {per_page} per page)")
     conditions = _conditions(where)
     order = SORTS[sort].desc() if descending else SORTS[sort].asc()
     columns = (RunRow.id, RunRow.name, RunRow.kind, RunRow.status, RunRow.metrics,
-               RunRow.started_at, RunRow.ended_at, RunRow.error)
+               RunRow.started_at, RunRow.ended_at, RunRow.error, RunRow.pid, RunRow.host,
+               RunRow.heartbeat_at)
     with read(store) as s:
         total = s.scalar(select(func.count()).select_from(RunRow).where(*conditions))
         rows = s.execute(select(*columns).where(*conditions).order_by(order, RunRow.id)
                          .limit(per_page).offset((page - 1) * per_page)).all()
-    lines = [RunLine(r.id, r.name, r.kind, r.status, r.metrics or {}, utc(r.started_at),
+    lines = [RunLine(r.id, r.name, r.kind, _shown_status(r), r.metrics or {}, utc(r.started_at),
                      utc(r.ended_at), r.error) for r in rows]
     return RunPage(lines, int(total or 0), page, per_page)
+
+
+def _shown_status(row: Any) -> str:
+    """The status a run shows, as `dlforge runs list` shows it: a ``running`` run whose
+    process is gone is ``interrupted`` (the filter still matches the stored status)."""
+    owner = SimpleNamespace(status=row.status, pid=row.pid, host=row.host,
+                            heartbeat_at=utc(row.heartbeat_at))
+    return effective_status(owner)
 
 
 def runs_by_ids(store: Store, ids: Sequence[str]) -> list[Run]:

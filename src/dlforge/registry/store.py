@@ -234,7 +234,7 @@ class Store(RunStore):
                 if number not in versions:
                     raise NotFoundError(
                         f"Model {name!r} has no version {number}. Available versions: "
-                        f"{_join(versions)}. Use `dlforge models list {name}` to see all."
+                        f"{_join(versions)}. Use `dlforge models show {name}` to see all."
                     )
             elif selector == LATEST:
                 number = versions[-1]
@@ -243,7 +243,7 @@ class Store(RunStore):
             else:
                 raise NotFoundError(
                     f"Model {name!r} has no alias {selector!r}. Available aliases: "
-                    f"{_join(sorted(aliases)) or 'none'}. Use `dlforge models list {name}` to see all."
+                    f"{_join(sorted(aliases)) or 'none'}. Use `dlforge models show {name}` to see all."
                 )
             row = s.scalar(select(ModelVersionRow).where(ModelVersionRow.name == name,
                                                          ModelVersionRow.version == number))
@@ -352,7 +352,7 @@ class Store(RunStore):
                 aliases = self._aliases(s, name)
                 raise NotFoundError(
                     f"Model {name!r} has no alias {alias!r}. Available aliases: "
-                    f"{_join(sorted(aliases)) or 'none'}. Use `dlforge models list {name}` to see all."
+                    f"{_join(sorted(aliases)) or 'none'}. Use `dlforge models show {name}` to see all."
                 )
             s.delete(row)
             s.add(EventRow(name=name, version=row.version, event="alias_removed", alias=alias,

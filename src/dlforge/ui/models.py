@@ -1,9 +1,10 @@
-"""Pages of the registry: every model, one model's versions, aliases, lineage and audit
-timeline, and the one state change the dashboard makes today: moving an alias.
+"""Pages of the registry: every model, one model's versions (with their headline test
+metrics), aliases, lineage and audit timeline (promotions, refusals and rollbacks included),
+and the one state change the dashboard makes: moving an alias.
 
-Promotion through a gate and rollback do not exist in the registry yet. When they do, each
-becomes a POST route here shaped like `move_alias`: `require_change` first (token and
-confirmation), then one store call, then a redirect back to the model page.
+Promotion through the gate and rollback run from the CLI (`dlforge promote`, `dlforge
+rollback`), which score models; a POST route for them here would be shaped like `move_alias`:
+`require_change` first (token and confirmation), then one call, then a redirect back.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from dlforge.ui import runview
 from dlforge.ui.auth import require_change
 from dlforge.ui.render import render, root
 
@@ -33,7 +35,7 @@ async def model_page(request: Request, name: str, moved: str = "") -> HTMLRespon
     versions = store.list_versions(name)
     aliases = sorted({a for v in versions for a in v.aliases})
     return render(request, "model.html", name=name, versions=versions[::-1], aliases=aliases,
-                  events=store.history(name)[::-1], moved=moved,
+                  events=store.history(name)[::-1], moved=moved, view=runview,
                   can_change=request.app.state.token is not None)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -42,7 +43,7 @@ async def runs(request: Request, kind: str = "", status: str = "", q: str = "",
 async def run_page(request: Request, run_id: str) -> HTMLResponse:
     """One run: config, curves and LR, test metrics, confusion matrix, link to its report."""
     store = request.app.state.store
-    run = store.get_run(run_id)
+    run = _shown(store, run_id)
     return render(request, "run.html", run=run, view=runview, live=_live(store, run),
                   poll_s=LIVE_POLL_S, test=run.metrics.get("test") or {})
 
@@ -51,8 +52,15 @@ async def run_page(request: Request, run_id: str) -> HTMLResponse:
 async def run_live(request: Request, run_id: str) -> HTMLResponse:
     """The live part of a run page (progress and curves), polled while the run trains."""
     store = request.app.state.store
-    run = store.get_run(run_id)
+    run = _shown(store, run_id)
     return render(request, "_live.html", run=run, live=_live(store, run))
+
+
+def _shown(store: Store, run_id: str) -> Run:
+    """The run with the status to show: a ``running`` run whose process is gone is
+    ``interrupted`` (so its page stops polling)."""
+    run = store.get_run(run_id)
+    return replace(run, status=store.liveness(run))
 
 
 @router.get("/runs/{run_id}/report")

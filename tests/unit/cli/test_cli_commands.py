@@ -56,6 +56,24 @@ def test_models_list_show_alias_history(trained):
     assert invoke(ws, "models", "unalias", "tiny", "production").output == "removed tiny@production\n"
 
 
+@pytest.mark.parametrize("ref", ["tiny@9", "tiny@nope", "ghost"])
+def test_a_missing_model_names_a_command_that_runs(trained, ref, capsys):
+    ws, _, _ = trained
+    assert main(["-w", str(ws), "models", "show", ref]) == 1
+    suggested = capsys.readouterr().err.split("Use `dlforge ")[1].split("`")[0].split()
+    assert suggested in (["models", "show", "tiny"], ["models", "list"])
+    assert invoke(ws, *suggested).exit_code == 0
+
+
+@pytest.mark.parametrize("args", [["models", "show", ""], ["models", "show", " "],
+                                  ["models", "history", ""], ["models", "show", "@staging"]])
+def test_an_empty_model_name_is_a_usage_error(trained, args, capsys):
+    ws, _, _ = trained
+    assert main(["-w", str(ws), *args]) == 2
+    assert capsys.readouterr().err == ("error: model name: must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$ such "
+                                       f"as 'digits' or 'fashion-cnn' (got {args[2].split('@')[0]!r})\n")
+
+
 def test_runs_and_report(trained):
     ws, _, _ = trained
     listing = invoke(ws, "runs", "list").output.splitlines()

@@ -58,6 +58,26 @@ def test_brighter_images_drift_in_pixel_intensity_and_write_a_report(root, tmp_p
     assert "drift of digits@1" in page and page.count("<img") == 8 and "pixel_mean" in page
 
 
+def test_an_image_folder_is_read_with_its_class_subfolders(root, tmp_path):
+    from PIL import Image
+
+    x = images(40, seed=1)
+    for i, image in enumerate(x):
+        folder = tmp_path / "scans" / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image[0]).save(folder / f"{i:02d}.png")
+    from_files = drift_of_data("digits", tmp_path / "scans", workspace=root / "ws").result
+    np.save(tmp_path / "same.npy", x[np.r_[1:40:2, 0:40:2]])  # the order of the sorted files
+    from_array = drift_of_data("digits", tmp_path / "same.npy", workspace=root / "ws").result
+    assert from_files.rows == 40 and from_files.features == from_array.features
+    (tmp_path / "none" / "a").mkdir(parents=True)
+    with pytest.raises(DataError) as info:
+        drift_of_data("digits", tmp_path / "none", workspace=root / "ws")
+    assert str(info.value) == (f"--data: {tmp_path / 'none'} holds no image files (.png, .jpg, "
+                               f".jpeg, .bmp, .gif, .webp), in it or in its subfolders; give a "
+                               f"folder of images")
+
+
 def test_min_drifted_sets_the_overall_verdict(root):
     from dlforge.config.drift_schema import DriftConfig
 
@@ -90,6 +110,28 @@ def test_a_bundle_without_reference_says_how_to_get_one(root):
             "model churn@2: its bundle has no reference.json (registered before bundles kept "
             "training statistics); train and register it again to check drift")):
         drift_of_data("churn@2", root / "same.csv", workspace=root / "ws")
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    (lambda doc: {"x": 1}, "'features' is missing or not a dict"),
+    (lambda doc: [], "expected an object, got list"),
+    (lambda doc: {**doc, "sample_shape": None}, "'sample_shape' is missing or not a list"),
+    (lambda doc: {**doc, "features": {**doc["features"], "a": {"kind": "numeric", "n": 3}}},
+     "feature 'a' lacks mean, std, quantiles, edges, hist"),
+    (lambda doc: {**doc, "features": {**doc["features"], "color": {"n": 3}}},
+     "feature 'color' has no kind numeric or categorical"),
+])
+def test_a_hand_edited_reference_is_one_line_naming_the_file(root, edit, problem):
+    file = root / "ws/artifacts/models/churn/v1/reference.json"
+    original = file.read_text()
+    file.write_text(json.dumps(edit(json.loads(original))))
+    try:
+        with pytest.raises(DataError) as info:
+            drift_of_data("churn@1", root / "same.csv", workspace=root / "ws")
+    finally:
+        file.write_text(original)
+    assert str(info.value) == (f"bundle: {file} is incomplete or corrupt ({problem}); train and "
+                               f"register the model again to check drift")
 
 
 def test_inputs_of_another_shape_or_too_few_are_refused(root):

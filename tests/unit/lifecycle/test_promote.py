@@ -68,8 +68,13 @@ def test_promote_refuses_with_a_table_and_moves_nothing(trained, capsys):
     (["--candidate", "1"], "error: --candidate: dg@1 already holds dg@production; nothing to promote"),
     (["--candidate", "2", "--require", "mae <= 1"], "error: evaluate.gate.conditions: 'mae' is not a "
                                                     "metric of this model; measured: accuracy, "),
+    (["--candidate", "2", "--require", "accuracy >="],
+     "error: --require: 'accuracy >=' is not a condition; write METRIC OP BOUND with OP one of "
+     ">=, <=, >, < and BOUND a number, champion, champion - 0.01 or 1.2 * champion\n"),
+    (["--candidate", "1", "--require", "accuracy >== 1"],
+     "error: --require: 'accuracy >== 1' is not a condition; write METRIC OP BOUND"),
     (["--candidate", "9"], "error: Model 'dg' has no version 9. Available versions: 1, 2. Use "
-                           "`dlforge models list dg` to see all."),
+                           "`dlforge models show dg` to see all."),
 ])
 def test_bad_promotions_are_one_line_errors_and_leave_the_store(trained, capsys, args, message):
     ws, _, _ = trained

@@ -8,12 +8,20 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from drift_models import CHURN, rows, table_bundle
 from torch import nn
 
 from dlforge.config import load_config
 from dlforge.config.schema import TrainConfig
+from dlforge.data.dataset import Dataset, Provenance
 from dlforge.errors import DataError
-from dlforge.lifecycle.transfer import TransferStep, find_head, head_layers, transfer_plan
+from dlforge.lifecycle.transfer import (
+    TransferStep,
+    check_fits,
+    find_head,
+    head_layers,
+    transfer_plan,
+)
 from dlforge.models.basic_cnn import BasicCNN
 from dlforge.models.mlp import MLP
 from dlforge.models.target_scale import TargetScale
@@ -101,6 +109,19 @@ def test_a_source_that_cannot_take_the_data_is_refused(source, tmp_path):
         assert len(store.list_runs()) == before  # refused before any run was recorded
 
 
+def test_a_table_source_missing_a_column_names_the_columns_not_the_image_size(tmp_path):
+    source = load_bundle(table_bundle(tmp_path / "b", reference=False))
+    fewer = rows(10).drop(columns=["a"])
+    data = Dataset(fewer, np.zeros(10, dtype=np.int64), CHURN, "table", Provenance("test", {}, {}))
+    with pytest.raises(DataError) as info:
+        check_fits(source, "churn@1", data)
+    assert str(info.value) == (
+        "transfer.source: churn@1 takes inputs of shape [5] (raw None); this data's samples are "
+        "[2] (input: missing column 'a' (the model was trained on columns ['a', 'b', 'color'])); "
+        "give it the columns the source was trained on (data.feature_columns) or choose a source "
+        "trained on this shape")
+
+
 def test_the_backbone_gets_its_own_lr_group():
     model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
     for p in model[0].parameters():
@@ -134,7 +155,7 @@ def test_the_finetune_command_trains_from_the_source(source, tmp_path, capsys):
     assert main(["-w", str(source), "finetune", str(config), "--from", "five@production"]) == 1
     assert capsys.readouterr().err == (
         "error: Model 'five' has no alias 'production'. Available aliases: none. Use `dlforge "
-        "models list five` to see all.\n")
+        "models show five` to see all.\n")
 
 
 def plan_of(ws, cfg: dict):

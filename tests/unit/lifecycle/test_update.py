@@ -131,6 +131,35 @@ def test_bad_updates_are_one_line_errors_and_leave_the_store(ws, capsys, make, m
     assert snapshot(ws) == before
 
 
+@pytest.mark.parametrize("mode", ["--data", "--watch"])
+def test_a_malformed_require_is_refused_before_anything_starts(ws, tmp_path, capsys, mode):
+    before = snapshot(ws)
+    target = ws / "shifted.npz" if mode == "--data" else tmp_path
+    code = main(["-w", str(ws), "update", "dg@production", mode, str(target), "-q",
+                 "--require", "accuracy >= champion -"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err == ("error: --require: 'accuracy >= champion -' is not a condition; write METRIC OP "
+                   "BOUND with OP one of >=, <=, >, < and BOUND a number, champion, champion - 0.01 "
+                   "or 1.2 * champion\n")
+    assert snapshot(ws) == before
+
+
+def test_data_the_source_trained_on_is_refused_before_training(ws, capsys):
+    before = snapshot(ws)
+    path = digits_npz(ws / "seen.npz", slice(0, 600), shift=0)  # rows of v1's own data
+    code = main(["-w", str(ws), "update", "dg@1", "--data", str(path), "-q"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    lines = err.splitlines()
+    assert [line.split(" of its ")[0] for line in lines] == ["error: gate set: 65", "error: gate set: 10"]
+    assert lines[0].endswith(" of its 90 rows (test split of the update's data) are in the train "
+                             "split dg@1 trained with; the gate scores the update on them; give data "
+                             "the model has not seen")
+    assert " are in the val split dg@1 trained with; " in lines[1]
+    assert snapshot(ws) == before
+
+
 def test_an_update_without_conditions_is_refused_before_training(ws, tmp_path):
     config = tmp_path / "nogate.yaml"
     config.write_text(f"data: {{source: npz, path: {ws / 'shifted.npz'}}}\n")

@@ -96,6 +96,18 @@ def test_missing_column_and_non_number_are_data_errors():
     assert str(err.value) == "column 'age': expected numbers, got 'old' (1 non-numeric value(s))"
 
 
+@pytest.mark.parametrize(("value", "shown"), [(1e39, "1e+39"), (float("inf"), "inf"),
+                                              ("-inf", "-inf"), (3e38, "3e+38")])
+def test_numbers_not_finite_in_float32_once_scaled_are_data_errors(value, shown):
+    pre = fit(pd.DataFrame({"age": [0.0, 0.5]}))  # standard scaling: x / 0.25 - 1
+    assert pre.transform([{"age": 1e30}]).tolist() == [[np.float32(4e30)]]
+    with pytest.raises(DataError) as err:
+        pre.transform([{"age": 1.0}, {"age": value}])
+    assert str(err.value) == (f"column 'age': value {shown} (row 1) is not a finite number within "
+                              f"float32's range (about 3.4e38) after the training's scaling (1 such "
+                              f"value(s)); send finite values of the size the model was trained on")
+
+
 def test_pca_matches_sklearn():
     rng = np.random.default_rng(0)
     df = pd.DataFrame(rng.normal(size=(64, 5)) @ rng.normal(size=(5, 5)), columns=list("abcde"))

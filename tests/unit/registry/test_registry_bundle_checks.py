@@ -79,6 +79,35 @@ def test_the_first_tensor_that_differs_is_named(bundle, change, what):
                                f"({what}); re-register the model")
 
 
+@pytest.mark.parametrize(("task", "names", "message"), [
+    (BINARY, ["ok"], "names 1 classes but a binary model with 1 output(s) in model.json needs 2"),
+    (TaskSpec("multiclass", ("a", "b", "c")), ["a", "b"],
+     "names 2 classes but a multiclass model with 3 output(s) in model.json needs 3"),
+    (TaskSpec("multiclass", ("a", "b", "c")), ["a", "b", "c", "d"],
+     "names 4 classes but a multiclass model with 3 output(s) in model.json needs 3"),
+])
+def test_class_names_that_do_not_match_the_outputs_are_refused(tmp_path, task, names, message):
+    path = table_bundle(tmp_path / "b", task)[0]
+    assert load_bundle(path).task == task
+    edit_json(path, "task.json", lambda doc: doc.update(class_names=names))
+    with pytest.raises(DataError) as info:
+        load_bundle(path)
+    assert str(info.value) == f"bundle: {path / 'task.json'} {message}; re-register the model"
+
+
+@pytest.mark.parametrize(("doc", "detail"), [
+    ({}, "preprocessor.kind: must be one of image, table, text (got None)"),
+    ([], "preprocessor.kind: must be one of image, table, text (got None)"),
+    ({"kind": "table"}, "'config'"),
+])
+def test_a_broken_preprocess_json_names_the_file_and_the_fix(bundle, doc, detail):
+    (bundle / "preprocess.json").write_text(json.dumps(doc))
+    with pytest.raises(DataError) as info:
+        load_bundle(bundle)
+    assert str(info.value) == (f"bundle: {bundle / 'preprocess.json'} is incomplete or corrupt "
+                               f"({detail}); re-register the model")
+
+
 def test_json_nested_deeper_than_the_limit_is_refused(bundle):
     file = bundle / "metrics.json"
     message = (f"bundle: {file} nests deeper than 64 levels, the most a bundle JSON file may; "

@@ -186,7 +186,7 @@ def test_load_resolves_refs_through_the_store(tmp_path):
     with pytest.raises(NotFoundError) as info:
         load("digits@3", workspace=ws)
     assert str(info.value) == ("Model 'digits' has no version 3. Available versions: 1, 2. "
-                               "Use `dlforge models list digits` to see all.")
+                               "Use `dlforge models show digits` to see all.")
 
 
 def test_load_uses_the_default_workspace(tmp_path, monkeypatch):

@@ -106,7 +106,8 @@ class TablePreprocessor(Preprocessor):
 
         Raises:
             DataError: a training column is missing, holds a non-number where a number is
-                expected, or has a missing value that no imputation covers.
+                expected, a number that is not finite in float32 once scaled (inf, 1e39), or
+                has a missing value that no imputation covers.
         """
         self._check_fitted()
         features = self._features(_as_frame(x_raw))
@@ -219,7 +220,20 @@ def _apply_numeric(col: pd.Series, spec: dict[str, Any]) -> np.ndarray:
             raise DataError(f"column {name!r}: {int(values.isna().sum())} missing value(s) and "
                             f"preprocess.table.impute was 'none' at training; fill them before predicting")
         values = values.fillna(spec["fill"])
-    return ((values.to_numpy() - spec["center"]) / spec["scale"])[:, None]
+    scaled = (values.to_numpy() - spec["center"]) / spec["scale"]
+    _check_float32(scaled, values.to_numpy(), name)
+    return scaled[:, None]
+
+
+def _check_float32(scaled: np.ndarray, raw: np.ndarray, name: str) -> None:
+    """Refuse values that are not finite float32 numbers once scaled: the model would answer
+    inf or NaN (or a confident class) for them, never an error."""
+    bad = np.flatnonzero(~(np.abs(scaled) <= np.finfo(np.float32).max))
+    if len(bad):
+        raise DataError(f"column {name!r}: value {raw[bad[0]]:g} (row {bad[0]}) is not a finite "
+                        f"number within float32's range (about 3.4e38) after the training's "
+                        f"scaling ({len(bad)} such value(s)); send finite values of the size "
+                        f"the model was trained on")
 
 
 def _apply_categorical(col: pd.Series, spec: dict[str, Any]) -> np.ndarray:
