@@ -229,3 +229,19 @@ def test_val_every_takes_validation_monitors_and_training_ones_at_1():
     assert load_config({"train": {"val_every": 4}}).train.val_every == 4
     cfg = load_config({"train": {"early_stopping": {"monitor": "loss"}}})
     assert (cfg.train.val_every, cfg.train.early_stopping.monitor) == (1, "loss")
+
+
+def test_class_names_given_as_whole_numbers_are_their_digits():
+    cfg = load_config({"data": {"classes": [0, 1, 2], "positive_class": 2}})
+    assert cfg.data.classes == ["0", "1", "2"] and cfg.data.positive_class == "2"
+    assert load_config({"data": {"binary_from": {1: [7, 9]}}}).data.binary_from == {"1": ["7", "9"]}
+    anomaly = load_config({"data": {"normal_classes": [3], "anomaly_classes": [4, 5]},
+                           "model": {"type": "autoencoder"},
+                           "evaluate": {"threshold": {"objective": "percentile", "value": 99}}})
+    assert (anomaly.data.normal_classes, anomaly.data.anomaly_classes) == (["3"], ["4", "5"])
+    assert load_config(None, ["data.classes=[0,1]"]).data.classes == ["0", "1"]
+    with pytest.raises(ConfigError) as err:  # a yes/no or a number with a fraction is not a name
+        load_config({"data": {"classes": [True, 1.5]}})
+    assert str(err.value).splitlines() == [
+        "data.classes.0: must be a valid string (got True)",
+        "data.classes.1: must be a valid string (got 1.5)"]

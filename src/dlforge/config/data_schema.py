@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from dlforge.config.base import Section
 
@@ -12,6 +12,15 @@ from dlforge.config.base import Section
 
 SourceName = Literal["builtin", "idx", "cifar", "image_folder", "csv", "npz", "imdb", "shards"]
 TaskKind = Literal["multiclass", "binary", "multilabel", "regression", "anomaly"]
+
+
+def _name_of(value: object) -> object:
+    """A class given as a whole number (YAML reads `classes: [0, 1]` and `--set
+    data.classes=[0,1]` as ints) is named by its digits, as sources name numeric labels."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+ClassName = Annotated[str, BeforeValidator(_name_of)]
 
 
 class DataConfig(Section):
@@ -53,7 +62,7 @@ class DataConfig(Section):
     split_column: str | None = Field(
         None, description="csv: column with values train/val/test fixing each row's split."
     )
-    positive_class: str | None = Field(
+    positive_class: ClassName | None = Field(
         None, description="binary: name of the positive (rare, e.g. 'defect') class; default the second."
     )
     # images
@@ -71,10 +80,10 @@ class DataConfig(Section):
         "natural",
         description="The test split keeps the source's class ratio; resampling touches train only.",
     )
-    classes: list[str] | None = Field(
+    classes: list[ClassName] | None = Field(
         None, description="Keep only these classes (by name), in this order."
     )
-    binary_from: dict[str, list[str]] | None = Field(
+    binary_from: dict[ClassName, list[ClassName]] | None = Field(
         None,
         description="Build a binary task from class names: {positive_name: [classes...]}; "
         "every other class becomes the negative class. E.g. {defect: [Sandal]}.",
@@ -84,11 +93,11 @@ class DataConfig(Section):
         None, gt=0, lt=1,
         description="With binary_from: subsample positives so they are this share of all samples.",
     )
-    normal_classes: list[str] | None = Field(
+    normal_classes: list[ClassName] | None = Field(
         None, description="Anomaly detection: the classes that are normal; the model learns "
         "them only. Every other class is an anomaly (or data.anomaly_classes).",
     )
-    anomaly_classes: list[str] | None = Field(
+    anomaly_classes: list[ClassName] | None = Field(
         None, description="With normal_classes: the classes that are anomalies; samples of "
         "any class in neither list are dropped. Default: every class not normal.",
     )

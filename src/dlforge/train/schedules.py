@@ -279,7 +279,8 @@ def _check_horizon(cfg: TrainConfig, total: int) -> None:
         raise ConfigError(
             f"train.schedule.warmup_steps: must be less than the run's {total + warmup} steps "
             f"(train.epochs x batches per epoch) for a {cfg.schedule.type} schedule "
-            f"(got {warmup})"
+            f"(got {warmup}); lower it (a tenth: --set "
+            f"train.schedule.warmup_steps={(total + warmup) // 10}) or raise train.epochs"
         )
 
 

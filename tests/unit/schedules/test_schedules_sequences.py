@@ -188,7 +188,8 @@ def test_warmup_must_leave_steps(kind):
         _seq({"type": kind, "warmup_steps": 6}, epochs=2, steps=3)
     assert str(err.value) == (
         "train.schedule.warmup_steps: must be less than the run's 6 steps (train.epochs x "
-        f"batches per epoch) for a {kind} schedule (got 6)")
+        f"batches per epoch) for a {kind} schedule (got 6); lower it (a tenth: --set "
+        "train.schedule.warmup_steps=0) or raise train.epochs")
 
 
 @pytest.mark.parametrize("kind", ["cosine", "plateau"])
