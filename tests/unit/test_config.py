@@ -129,6 +129,36 @@ def test_relative_paths_given_with_set_are_stored_relative_to_the_working_direct
         tmp_path.parent / "t.csv")
 
 
+def test_an_exclude_file_only_the_working_directory_has_is_kept_with_a_warning(
+        tmp_path, monkeypatch, caplog):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "ids.txt").write_text("3\n")
+    path = tmp_path / "configs" / "run.yaml"
+    path.write_text("data:\n  exclude_file: ids.txt\n")
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level("WARNING", logger="dlforge.config.load"):
+        assert load_config(path).data.exclude_file == str(tmp_path / "ids.txt")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"data.exclude_file: 'ids.txt' is read from the working directory ({tmp_path}), as "
+        f"before; paths in a config file are relative to the file: write "
+        f"'{tmp_path / 'ids.txt'}' there to keep this file"]
+    (tmp_path / "configs" / "ids.txt").write_text("4\n")  # the file's own folder has one: it wins
+    assert load_config(path).data.exclude_file == str(tmp_path / "configs" / "ids.txt")
+
+
+def test_a_config_loads_in_a_removed_working_directory_unless_it_needs_it(tmp_path, monkeypatch):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert load_config({"train": {"epochs": 2}}).train.epochs == 2
+    assert load_config({"data": {"source": "csv", "path": "/abs/t.csv"}}).data.path == "/abs/t.csv"
+    with pytest.raises(ConfigError) as err:
+        load_config({"data": {"source": "csv", "path": "t.csv"}})
+    assert str(err.value) == ("data.path: 't.csv' is relative to the working directory, which "
+                              "no longer exists; give an absolute path")
+
+
 def test_every_example_config_is_valid():
     from pathlib import Path
 
@@ -245,3 +275,14 @@ def test_class_names_given_as_whole_numbers_are_their_digits():
     assert str(err.value).splitlines() == [
         "data.classes.0: must be a valid string (got True)",
         "data.classes.1: must be a valid string (got 1.5)"]
+
+
+@pytest.mark.parametrize(("override", "line"), [
+    ("data.streaming=maybe", "data.streaming: must be true, false or 'auto' (got 'maybe')"),
+    ("data.streaming=3", "data.streaming: must be true, false or 'auto' (got 3)"),
+    ("train.epochs=two", "train.epochs: must be a number or 'auto' (got 'two')"),
+])
+def test_a_value_of_neither_member_of_an_auto_union_names_both(override, line):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    assert str(err.value) == line

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from dlforge.data.preprocess.table import missing_columns
+from dlforge.data.sources.csv_source import csv_header
 from dlforge.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -160,10 +161,7 @@ class CsvRows:
     def _check_header(self, path: Path) -> None:
         if path.suffix.lower() != ".csv":
             raise DataError(f"input: {str(path)!r} is not a CSV file; this model takes table or text rows")
-        try:
-            header = pd.read_csv(path, nrows=0).columns
-        except _CSV_ERRORS as exc:
-            raise DataError(f"input: cannot read {str(path)!r} as CSV: {_reason(exc)}") from None
+        header = csv_header(path, field="input")  # a column named twice is refused, not renamed
         missing = [c for c in self.columns if c not in header]
         if self.text_column is not None and missing:
             raise DataError(f"input: {str(path)!r} has no text column {self.text_column!r}; columns are: "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from pydantic import ValidationError
 from dlforge.config.messages import format_validation_error
 from dlforge.config.schema import RunConfig
 from dlforge.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def load_config(
@@ -49,7 +52,7 @@ def load_config(
         apply_override(raw, item)
     # what --set or a dict gave relative is relative to where dlforge runs: stored absolute,
     # so a resume, `dlforge evaluate` or a search worker started elsewhere reads the same file
-    _paths_relative_to(raw, Path.cwd())
+    _paths_relative_to(raw, None)
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
@@ -99,15 +102,43 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
 PATH_KEYS = ("path", "cache_dir", "exclude_file")  # the data section's keys naming files
 
 
-def _paths_relative_to(raw: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Relative data paths in a file are relative to that file, wherever dlforge runs from."""
+def _paths_relative_to(raw: dict[str, Any], base: Path | None) -> dict[str, Any]:
+    """Relative data paths in a file are relative to that file (`base`), wherever dlforge runs
+    from; others (`base` None) to the working directory.
+
+    A file's relative `data.exclude_file` was read from the working directory until it became
+    relative to the file like `data.path`: where only the working directory has it, that one
+    is kept, with a warning.
+
+    Raises:
+        ConfigError: a relative path, with `base` None, when the working directory is gone.
+    """
     data = raw.get("data")
-    if isinstance(data, dict):
-        for key in PATH_KEYS:
-            value = data.get(key)
-            if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
-                data[key] = str(base / value)
+    if not isinstance(data, dict):
+        return raw
+    for key in PATH_KEYS:
+        value = data.get(key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            data[key] = str(_resolved(key, value, base))
     return raw
+
+
+def _resolved(key: str, value: str, base: Path | None) -> Path:
+    try:
+        cwd = Path.cwd()
+    except FileNotFoundError:
+        if base is not None:
+            return base / value
+        raise ConfigError(f"data.{key}: {value!r} is relative to the working directory, which "
+                          f"no longer exists; give an absolute path") from None
+    if base is None:
+        return cwd / value
+    if key == "exclude_file" and not (base / value).exists() and (cwd / value).exists():
+        log.warning("data.exclude_file: %r is read from the working directory (%s), as before; "
+                    "paths in a config file are relative to the file: write %r there to keep "
+                    "this file", value, cwd, str(cwd / value))
+        return cwd / value
+    return base / value
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -14,7 +14,8 @@ _UNION_TAGS = {"function-after", "function-before", "function-wrap", "function-p
 def format_validation_error(exc: ValidationError) -> str:
     """One line per problem: dotted key, pydantic's message made plain, and the value received."""
     lines = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors:
         if not _union_member_applies(err):
             continue
         key = ".".join(str(p) for p in err["loc"]
@@ -25,7 +26,11 @@ def format_validation_error(exc: ValidationError) -> str:
             continue
         msg = _plain(err)
         if err["type"] == "literal_error" and any(_is_member(p) for p in err["loc"]):
-            msg = "must be a number or " + msg.removeprefix("must be ")  # 'two' for train.epochs
+            # 'two' for train.epochs (a number or 'auto'), 'maybe' for data.streaming (a bool or 'auto')
+            other = "true, false" if _has_bool_member(err, errors) else "a number"
+            msg = f"must be {other} or " + msg.removeprefix("must be ")
+        elif err["type"] == "bool_parsing" and err["loc"][-1] == "bool":
+            msg = "must be true, false or 'auto'"  # the only bool union: bool | 'auto'
         if err["type"] == "value_error" and (not key or msg.startswith(key + ".")):
             lines.append(msg)  # a model validator wrote a whole line already
             continue
@@ -36,8 +41,15 @@ def format_validation_error(exc: ValidationError) -> str:
 
 
 def _is_member(part: Any) -> bool:
-    """A member of `int >= 1 | "auto"` (train.epochs) in an error's location."""
-    return str(part) == "constrained-int" or str(part).startswith("literal[")
+    """A member of `int >= 1 | "auto"` (train.epochs) or `bool | "auto"` (data.streaming) in
+    an error's location."""
+    return str(part) in ("constrained-int", "bool") or str(part).startswith("literal[")
+
+
+def _has_bool_member(err: dict[str, Any], errors: list[dict[str, Any]]) -> bool:
+    """Whether the union `err` is about has a `bool` member (an error of it names one)."""
+    field = [p for p in err["loc"] if not _is_member(p)]
+    return any(e["loc"][-1] == "bool" and list(e["loc"][:-1]) == field for e in errors)
 
 
 def _union_member_applies(err: dict[str, Any]) -> bool:

@@ -159,11 +159,16 @@ def _chunks(path: Path, cfg: DataConfig,
 
 
 def _line_offsets(path: Path) -> tuple[np.ndarray, np.ndarray, bytes]:
-    """Byte start and end of every non-blank line after the header, and the header line."""
+    """Byte start and end of every non-blank line after the header, and the header line (the
+    first non-blank one, as pandas reads it)."""
     starts, ends = array("q"), array("q")  # 8 bytes a row, not a Python int each
     with path.open("rb") as f:
-        header = f.readline()
-        position = len(header)
+        header, position = b"", 0
+        while not header.strip():
+            header = f.readline()
+            position += len(header)
+            if not header:
+                break
         for line in f:
             if line.strip():
                 starts.append(position)

@@ -75,7 +75,8 @@ def search(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "c
     """
     cfg = resolve_auto(cfg, data.facts)  # `auto` keys: as the pipeline resolves them
     check_search(cfg, data.task.kind)
-    study = open_study(cfg, cfg.tune.storage or store.sqlalchemy_url, _data_identity(data))
+    study = open_study(cfg, cfg.tune.storage or store.sqlalchemy_url,
+                       data_fingerprint=data_identity(data))
     if resume:
         _close_interrupted(study, store)
     budget = min(cfg.tune.n_trials, grid_size(cfg)) if cfg.tune.sampler == "grid" else cfg.tune.n_trials
@@ -89,7 +90,8 @@ def search(cfg: RunConfig, data: PreparedData, store: Store, *, device: Any = "c
         if cfg.tune.sampler != "grid":  # the grid's order is one permutation for every process
             # Seeded per trial, not per process: a resumed search draws new values, not trial 0's.
             study.sampler = build_sampler(cfg, trial_seed(cfg.seed, len(trials), worker))
-        if not _run_trial(study, cfg, data, store, device, budget, trials, code_version):
+        if not _run_trial(study, cfg, data, store, device, budget, trials, code_version,
+                          worker=worker):
             break
         if progress:
             print(progress_line(collect(study, cfg), budget), file=sys.stderr, flush=True)
@@ -146,7 +148,7 @@ def _ask(study: optuna.Study, cfg: RunConfig, budget: int,
 
 def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: Store,
                device: Any, budget: int, known: list[optuna.trial.FrozenTrial],
-               code_version: str) -> bool:
+               code_version: str, *, worker: bool = False) -> bool:
     """Ask for a trial, train it with one call to `fit`, tell the study how it ended.
 
     Returns False when the budget was already used (see `_ask`).
@@ -176,8 +178,7 @@ def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: S
             store.finish_run(run_id, "interrupted", history=pruning.history,
                              error="the search was interrupted during this trial")
         study.tell(trial, state=TrialState.FAIL)  # no reason: --resume runs it again
-        raise KeyboardInterrupt(f"the search stopped during trial {trial.number}; continue it "
-                                f"with `dlforge tune CONFIG --resume`") from None
+        raise KeyboardInterrupt(_interrupted(trial.number, worker)) from None
     except (DlforgeError, RuntimeError, ValueError) as exc:  # a trial's failure, not the study's
         _record(store, run_id, trial, "failed", f"{type(exc).__name__}: {exc}", pruning.history,
                 cfg.tune.metric)
@@ -189,6 +190,20 @@ def _run_trial(study: optuna.Study, cfg: RunConfig, data: PreparedData, store: S
                                   **trial_record(candidate)})
         study.tell(trial, value)
     return True
+
+
+def _interrupted(number: int, worker: bool) -> str:
+    """What to do after Ctrl-C in trial `number`. `--resume` fails every running trial, those
+    of live workers too, so a worker is told to restart as a worker.
+
+    Example:
+        >>> _interrupted(3, worker=True).split("; ")[1]
+        'restart this worker with `dlforge tune CONFIG --worker` (add --resume only when no other worker is running)'
+    """
+    if worker:
+        return (f"the worker stopped during trial {number}; restart this worker with `dlforge "
+                f"tune CONFIG --worker` (add --resume only when no other worker is running)")
+    return f"the search stopped during trial {number}; continue it with `dlforge tune CONFIG --resume`"
 
 
 def _record(store: Store, run_id: str | None, trial: optuna.Trial, state: str, reason: str,
@@ -230,7 +245,7 @@ def progress_line(result: SearchOutcome, budget: int) -> str:
             f"{c['pruned']} pruned, {c['failed']} failed | {best}")
 
 
-def _data_identity(data: PreparedData) -> str | None:
+def data_identity(data: PreparedData) -> str | None:
     """The data's fingerprint for the study's name, when it covers the files' contents (a
     streamed image folder's does not list its files: its `data.path` names it instead)."""
     provenance = data.dataset.provenance

@@ -97,7 +97,7 @@ def build_pruner(cfg: RunConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def open_study(cfg: RunConfig, url: str, data_fingerprint: str | None = None) -> optuna.Study:
+def open_study(cfg: RunConfig, url: str, *, data_fingerprint: str | None) -> optuna.Study:
     """Create the config's study in the database at `url`, or load it when it exists (under
     `study_name`, or under one of `earlier_study_names` when only that one exists).
 
@@ -105,7 +105,9 @@ def open_study(cfg: RunConfig, url: str, data_fingerprint: str | None = None) ->
         cfg: the config, `auto` resolved.
         url: the study database (SQLAlchemy URL).
         data_fingerprint: the data's `Provenance.fingerprint`, named in the study's name in
-            place of `data.path` (see `study_name`).
+            place of `data.path` (see `study_name`); None when it lists no file checksums
+            (builtin data, a streamed image folder). Required: left out, a config with a
+            `data.path` would open another study than the search's.
 
     Raises:
         StoreError: the database does not answer or cannot hold a study (one line).

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
+from dlforge.config.load import PATH_KEYS
 from dlforge.config.schema import RunConfig
 from dlforge.tune.legacy_study_fields import LEGACY_FIELDS
 
@@ -41,7 +43,8 @@ def study_name(cfg: RunConfig, data_fingerprint: str | None = None) -> str:
     Args:
         cfg: the run config.
         data_fingerprint: the loaded data's `Provenance.fingerprint`; when given, it stands
-            for `data.path` (which names a place on one machine) in the hash.
+            for `data.path` (which names a place on one machine) in the hash, and the
+            checksum of the ids `data.exclude_file` lists for that file's path.
 
     Example:
         >>> from dlforge.config import load_config
@@ -59,7 +62,18 @@ def study_name(cfg: RunConfig, data_fingerprint: str | None = None) -> str:
     data = shaped.get("data", {})
     if data_fingerprint is not None and "path" in data:
         data["path"] = f"fingerprint {data_fingerprint}"
+        if "exclude_file" in data:
+            data["exclude_file"] = _contents(data["exclude_file"])
     return _hashed(cfg.name, shaped)
+
+
+def _contents(path: str) -> str:
+    """`sha256 <hex>` of the file at `path`; `path` itself when it cannot be read (the data
+    loader then names the problem)."""
+    try:
+        return f"sha256 {hashlib.sha256(Path(path).read_bytes()).hexdigest()}"
+    except OSError:
+        return path
 
 
 def earlier_study_names(cfg: RunConfig, data_fingerprint: str | None) -> list[tuple[str, str]]:
@@ -73,9 +87,30 @@ def earlier_study_names(cfg: RunConfig, data_fingerprint: str | None) -> list[tu
         ['a hash of data.path, not of the data', 'a hash of every config key']
     """
     current = study_name(cfg, data_fingerprint)
-    names = [(study_name(cfg), "a hash of data.path, not of the data"),
-             (legacy_study_name(cfg), "a hash of every config key")]
-    return [(name, how) for name, how in names if name is not None and name != current]
+    names = []
+    for spelled in (cfg, _as_given_relative(cfg)):  # --set data.path=t.csv was kept as given
+        names += [(study_name(spelled), "a hash of data.path, not of the data"),
+                  (legacy_study_name(spelled), "a hash of every config key")]
+    found: list[tuple[str, str]] = []
+    for name, how in names:
+        if name is not None and name != current and name not in (n for n, _ in found):
+            found.append((name, how))
+    return found
+
+
+def _as_given_relative(cfg: RunConfig) -> RunConfig:
+    """`cfg` with its data paths below the working directory relative to it, as dlforge kept
+    the paths given with --set or a dict until it stored them absolute."""
+    try:
+        cwd = Path.cwd()
+    except FileNotFoundError:
+        return cfg
+    update = {}
+    for key in PATH_KEYS:
+        value = getattr(cfg.data, key)
+        if value and Path(value).is_absolute() and Path(value).is_relative_to(cwd):
+            update[key] = Path(value).relative_to(cwd).as_posix()
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update=update)}) if update else cfg
 
 
 def legacy_study_name(cfg: RunConfig) -> str | None:

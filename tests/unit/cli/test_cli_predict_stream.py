@@ -241,3 +241,17 @@ def test_a_csv_broken_half_way_leaves_no_output(ws, tmp_path, capsys):
     assert capsys.readouterr().err == (f"error: input: cannot read {str(tmp_path / 'rows.csv')!r} as CSV: "
                                        "Error tokenizing data. C error: Expected 3 fields in line 12, saw 5\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "ws"]  # no out.csv, no temporary file
+
+
+def test_an_input_naming_a_column_twice_is_refused_not_renamed(ws, tmp_path, capsys):
+    table_model(ws, tmp_path)
+    frame = rows(6)
+    frame.insert(1, "dup", frame.iloc[:, 0])
+    text = frame.to_csv(index=False).splitlines()
+    first = text[0].split(",")[0]
+    (tmp_path / "rows.csv").write_text("\n".join([text[0].replace("dup", first, 1), *text[1:]]) + "\n")
+    assert predict(ws, "tab", tmp_path / "rows.csv", "-o", tmp_path / "out.csv") == 1
+    assert capsys.readouterr().err == (
+        f"error: input: rows.csv names a column more than once ({first!r} in columns 1, 2); give "
+        f"every column of the header line its own name\n")
+    assert not (tmp_path / "out.csv").exists()

@@ -89,6 +89,11 @@ def test_ctrl_c_during_a_search_says_how_to_continue_it(tmp_path, monkeypatch, c
                                        "continue it with `dlforge tune CONFIG --resume`\n")
     (trial,) = Store.open(tmp_path / "ws").list_runs()
     assert (trial.kind, trial.status) == ("trial", "interrupted")
+    # a worker's --resume would fail the running trials of the others: it restarts as a worker
+    assert main(["-w", str(tmp_path / "ws"), "tune", str(config), "--worker", "--quiet"]) == 130
+    assert capsys.readouterr().err == (
+        "error: interrupted: the worker stopped during trial 1; restart this worker with "
+        "`dlforge tune CONFIG --worker` (add --resume only when no other worker is running)\n")
 
 
 def test_a_pruned_trial_shows_its_reason_not_an_error(tmp_path):

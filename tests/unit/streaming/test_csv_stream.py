@@ -156,3 +156,16 @@ def test_peak_rss_grows_less_than_the_cap_over_a_csv_larger_than_it(tmp_path_fac
     assert got["after"] - got["before"] < CAP_MB, got
     if workers:
         assert got["readers"] < got["before"] + CAP_MB, got
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_leading_blank_lines_and_blank_header_cells_load_as_pandas_reads_them(tmp_path, streaming):
+    """A spreadsheet's export: blank lines first, a header ending in empty cells."""
+    rows = "".join(f"{i % 7},{i % 5},{'lo' if i % 2 else 'hi'},,\n" for i in range(40))
+    path = tmp_path / "t.csv"
+    path.write_text("\n\na,b,y,,\n" + rows)
+    data = prepare_data(config(path, streaming, feature_columns=["a", "b"]))
+    assert list(data.splits.val.x.columns) == ["a", "b"]
+    train = len(data.stream) if streaming else len(data.splits.train)
+    assert train + len(data.splits.val) + len(data.splits.test) == 40
+    assert data.dataset.task.class_names == ("hi", "lo")

@@ -101,3 +101,13 @@ def test_no_rows_asked_gives_empty_arrays_of_the_sample_shape(tmp_path):
     write_shards(image_splits(), tmp_path / "s", shard_size=5)
     x, y = ShardSet.open(tmp_path / "s").split("train").take(np.array([], dtype=np.int64))
     assert (x.shape, x.dtype, y.shape) == ((0, 1, 4, 4), np.uint8, (0,))
+
+
+def test_shards_of_one_data_set_written_from_two_folders_have_one_fingerprint(tmp_path):
+    def fingerprint(folder: str, limit: int = 100) -> str:
+        source = {"data": {"source": "csv", "path": f"/{folder}/t.csv", "exclude_file": None,
+                           "cache_dir": f"/{folder}/cache", "limit": limit}, "fingerprint": "f"}
+        write_shards(image_splits(), tmp_path / folder, shard_size=5, source=source)
+        return load_dataset(DataConfig(source="shards", path=str(tmp_path / folder))).provenance.fingerprint
+
+    assert fingerprint("a") == fingerprint("b") != fingerprint("c", limit=50)

@@ -41,11 +41,11 @@ def test_a_killed_search_resumes_where_it_stopped(tmp_path, capsys):
     proc.kill()
     proc.wait()
     with Store.open(ws) as store:
-        study = open_study(cfg, store.sqlalchemy_url)
+        study = open_study(cfg, store.sqlalchemy_url, data_fingerprint=None)
         assert [t.state.name for t in study.get_trials()] == ["RUNNING"]
     assert main(["-w", str(ws), "tune", str(config), "--worker", "--resume", "-q"]) == 0
     with Store.open(ws) as store:
-        trials = open_study(cfg, store.sqlalchemy_url).get_trials()
+        trials = open_study(cfg, store.sqlalchemy_url, data_fingerprint=None).get_trials()
         runs = {r.id: r for r in store.list_runs() if r.kind == "trial"}
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
     killed = runs[trials[0].user_attrs["run_id"]]
@@ -60,7 +60,7 @@ def test_a_killed_search_resumes_where_it_stopped(tmp_path, capsys):
 def search_summary(cfg, store):
     from dlforge.tune.search import collect
 
-    return collect(open_study(cfg, store.sqlalchemy_url), cfg)
+    return collect(open_study(cfg, store.sqlalchemy_url, data_fingerprint=None), cfg)
 
 
 def test_a_search_stopped_while_training_its_best_config_resumes_that_run(tmp_path, monkeypatch):

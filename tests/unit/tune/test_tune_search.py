@@ -89,7 +89,7 @@ def test_resume_closes_trials_a_killed_process_left_running(tmp_path):
     data = prepare_data(cfg)
     with Store.open(tmp_path) as store:
         # as if killed while training trial 0; search names the study by the resolved config
-        open_study(resolve_auto(cfg, data.facts), store.sqlalchemy_url).ask()
+        open_study(resolve_auto(cfg, data.facts), store.sqlalchemy_url, data_fingerprint=None).ask()
         result = search(cfg, data, store, progress=False, resume=True)
     assert [(t.number, t.state) for t in result.trials] == [(0, "failed"), (1, "complete"),
                                                            (2, "complete")]
@@ -163,8 +163,10 @@ def _csv_project(root, rows: list[str]) -> object:
     """A project folder with a CSV table and a config naming it by a relative path."""
     root.mkdir()
     (root / "table.csv").write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    (root / "drop.txt").write_text("3\n")
     (root / "run.yaml").write_text(
-        "name: table\ndata: {source: csv, path: table.csv}\nmodel: {type: mlp, hidden: [4]}\n"
+        "name: table\ndata: {source: csv, path: table.csv, exclude_file: drop.txt}\n"
+        "model: {type: mlp, hidden: [4]}\n"
         "train: {epochs: 1, batch_size: 16, num_threads: 1}\nevaluate: {baseline: false}\n"
         "tune: {pruner: none, metric: val_accuracy, space: {train.lr: {choice: [0.1, 0.01]}}}\n")
     return root / "run.yaml"

@@ -102,7 +102,7 @@ def test_a_study_under_the_legacy_name_is_resumed_and_the_log_says_so_once(tmp_p
     old = optuna.create_study(storage=url, study_name=legacy_study_name(cfg), direction="maximize")
     old.enqueue_trial({"train.lr": 0.1})
     with caplog.at_level("WARNING", logger="dlforge.tune.study"):
-        resumed = open_study(cfg, url)
+        resumed = open_study(cfg, url, data_fingerprint=None)
     assert legacy_study_name(cfg) != study_name(cfg)
     assert resumed.study_name == legacy_study_name(cfg) and len(resumed.get_trials()) == 1
     assert [r.getMessage() for r in caplog.records if r.name == "dlforge.tune.study"] == [
@@ -115,10 +115,10 @@ def test_a_new_search_takes_the_new_name_and_keeps_it(tmp_path, caplog):
     cfg = _cfg({"space": {"train.lr": {"choice": [0.1, 0.01]}}})
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     with caplog.at_level("WARNING", logger="dlforge.tune.study"):
-        assert open_study(cfg, url).study_name == study_name(cfg)
+        assert open_study(cfg, url, data_fingerprint=None).study_name == study_name(cfg)
         # a legacy-named study made later (by an older dlforge) does not take the search over
         optuna.create_study(storage=url, study_name=legacy_study_name(cfg))
-        assert open_study(cfg, url).study_name == study_name(cfg)
+        assert open_study(cfg, url, data_fingerprint=None).study_name == study_name(cfg)
     assert [r for r in caplog.records if r.name == "dlforge.tune.study"] == []
 
 
@@ -143,7 +143,7 @@ def test_grid_of_a_continuous_range_is_an_error():
 def test_a_storage_that_does_not_answer_is_one_line():
     cfg = _cfg({"space": {"train.lr": {"choice": [0.1, 0.01]}}})
     with pytest.raises(StoreError) as err:
-        open_study(cfg, "postgresql+psycopg://user:secret@127.0.0.1:1/db")
+        open_study(cfg, "postgresql+psycopg://user:secret@127.0.0.1:1/db", data_fingerprint=None)
     message = str(err.value)
     assert message.startswith("tune.storage: cannot open the study database "
                               "postgresql+psycopg://user:***@127.0.0.1:1/db: ")
@@ -154,9 +154,9 @@ def test_a_storage_that_does_not_answer_is_one_line():
 def test_the_study_is_created_once_and_loaded_after(tmp_path):
     cfg = _cfg({"metric": "val_accuracy", "space": {"train.lr": {"choice": [0.1, 0.01]}}})
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    first = open_study(cfg, url)
+    first = open_study(cfg, url, data_fingerprint=None)
     first.enqueue_trial({"train.lr": 0.1})
-    again = open_study(cfg, url)
+    again = open_study(cfg, url, data_fingerprint=None)
     assert again.study_name == first.study_name and again.direction.name == "MAXIMIZE"
     assert len(again.get_trials()) == 1
 
@@ -293,9 +293,33 @@ def test_a_study_named_by_its_data_path_is_resumed_and_the_log_says_so(tmp_path,
     optuna.create_study(storage=url, study_name=legacy_study_name(cfg))
     optuna.create_study(storage=url, study_name=study_name(cfg)).enqueue_trial({"train.lr": 0.1})
     with caplog.at_level("WARNING", logger="dlforge.tune.study"):
-        resumed = open_study(cfg, url, "f1")
+        resumed = open_study(cfg, url, data_fingerprint="f1")
     assert resumed.study_name == study_name(cfg) and len(resumed.get_trials()) == 1
     assert [r.getMessage() for r in caplog.records if r.name == "dlforge.tune.study"] == [
         f"tune: continuing the study {study_name(cfg)}, named by an earlier dlforge (a hash of "
         f"data.path, not of the data); a new search of this config would be named "
         f"{study_name(cfg, 'f1')}"]
+
+
+def test_a_study_named_by_a_relative_path_given_with_set_is_still_found(tmp_path, monkeypatch):
+    """Until paths given with --set were stored absolute, `--set data.path=t.csv` was hashed
+    as written; resumed from the same folder, that study goes on."""
+    monkeypatch.chdir(tmp_path)
+    cfg = _csv_cfg("t.csv")
+    assert cfg.data.path == str(tmp_path / "t.csv")
+    as_given = cfg.model_copy(update={"data": cfg.data.model_copy(update={"path": "t.csv"})})
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    optuna.create_study(storage=url, study_name=study_name(as_given))
+    assert study_name(as_given) != study_name(cfg)
+    assert open_study(cfg, url, data_fingerprint="f1").study_name == study_name(as_given)
+
+
+def test_the_ids_an_exclude_file_lists_count_not_where_it_is(tmp_path):
+    for folder, ids in (("a", "3\n"), ("b", "3\n"), ("c", "4\n")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "drop.txt").write_text(ids)
+    name = {folder: study_name(load_config({"data": {"source": "csv", "path": "/x/t.csv",
+                                                     "exclude_file": str(tmp_path / folder / "drop.txt")},
+                                            "train": {"epochs": 10}}), "f1")
+            for folder in "abc"}
+    assert name["a"] == name["b"] != name["c"]

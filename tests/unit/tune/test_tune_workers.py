@@ -63,7 +63,7 @@ def test_two_workers_share_one_study_no_trial_lost_none_run_twice(tmp_path, back
     workers = _two_workers(tmp_path / "ws", config, url)
     assert [w.returncode for w in workers] == [0, 0], [w.stderr for w in workers]
     with Store.open(tmp_path / "ws", url) as store:
-        study = open_study(resolved(load_config(raw)), store.sqlalchemy_url)
+        study = open_study(resolved(load_config(raw)), store.sqlalchemy_url, data_fingerprint=None)
         runs = [r for r in store.list_runs(limit=500) if r.name.startswith(raw["name"] + "-trial-")]
     trials = [t for t in study.get_trials() if "surplus" not in t.user_attrs]
     assert sorted(t.number for t in trials) == list(range(N_TRIALS))

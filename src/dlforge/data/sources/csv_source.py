@@ -70,13 +70,17 @@ def _read(path: Path) -> pd.DataFrame:
     return frame
 
 
-def csv_header(path: Path) -> list[str]:
+def csv_header(path: Path, field: str = "data.path") -> list[str]:
     """The column names on the first line of the CSV at `path`, checked before pandas reads it
     (pandas renames a repeated name `a` to `a.1`, which would make a second label column a
     feature, or a feature column a copy nobody asked for).
 
+    Args:
+        path: the CSV file.
+        field: what the messages name (`input` for `dlforge predict`).
+
     Raises:
-        DataError: the file is empty, not UTF-8, or names a column twice.
+        DataError: the file is empty (or blank), not UTF-8, or names a column twice.
 
     Example:
         >>> import tempfile
@@ -87,29 +91,32 @@ def csv_header(path: Path) -> list[str]:
     """
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:  # -sig: Excel's BOM, as pandas
-            names = next(csv.reader(f), [])
+            # the first line with a value, as pandas skips blank lines
+            names = next((row for row in csv.reader(f) if any(c.strip() for c in row)), [])
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise unreadable_csv(path, exc) from None
+        raise unreadable_csv(path, exc, field) from None
     if not names:
-        raise DataError(f"data.path: {str(path)!r} is empty; give a CSV file with a header line "
+        raise DataError(f"{field}: {str(path)!r} is empty; give a CSV file with a header line "
                         f"of column names and one row per sample")
-    repeated = [name for name, n in Counter(names).items() if n > 1]
+    # blank names (a header ending in empty cells, as spreadsheets save it) are pandas' own
+    # `Unnamed: N` columns, not a name given twice
+    repeated = [name for name, n in Counter(names).items() if n > 1 and name.strip()]
     if repeated:
         places = "; ".join(f"{name!r} in columns "
                            + ", ".join(str(i + 1) for i, c in enumerate(names) if c == name)
                            for name in repeated)
-        raise DataError(f"data.path: {path.name} names a column more than once ({places}); "
+        raise DataError(f"{field}: {path.name} names a column more than once ({places}); "
                         f"give every column of the header line its own name")
     return names
 
 
-def unreadable_csv(path: Path, exc: Exception) -> DataError:
+def unreadable_csv(path: Path, exc: Exception, field: str = "data.path") -> DataError:
     """The one-line error for a CSV that pandas or the csv module cannot parse."""
     if isinstance(exc, UnicodeDecodeError):
-        return DataError(f"data.path: {str(path)!r} is not UTF-8 text (byte "
+        return DataError(f"{field}: {str(path)!r} is not UTF-8 text (byte "
                          f"0x{exc.object[exc.start]:02x} is not UTF-8); save it as UTF-8")
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return DataError(f"data.path: {str(path)!r} is not a readable CSV file ({reason})")
+    return DataError(f"{field}: {str(path)!r} is not a readable CSV file ({reason})")
 
 
 def no_rows(path: Path) -> DataError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlforge.config.load import PATH_KEYS
 from dlforge.config.schema import DataConfig
 from dlforge.data.dataset import Dataset, Provenance
 from dlforge.data.shards import SPLITS, ShardSet
@@ -29,7 +30,12 @@ def load(cfg: DataConfig) -> Dataset:
 
 
 def provenance(shards: ShardSet) -> Provenance:
-    """The manifest's record of the original source, and the shard directory."""
+    """The manifest's record of the original source, and the shard directory. Where the
+    source's files were (its data section's paths) is left out, so shards written from
+    copies of one data set in two folders have one fingerprint."""
+    source = dict(shards.manifest["source"])
+    if isinstance(source.get("data"), dict):
+        source["data"] = {k: v for k, v in source["data"].items() if k not in PATH_KEYS}
     return Provenance(source="shards", files=shards.checksums(),
-                      details={"path": str(shards.root), "written_from": shards.manifest["source"]})
+                      details={"path": str(shards.root), "written_from": source})
 
