@@ -6,7 +6,8 @@ steps as `fit` runs them (`SupervisedStep.train_batch` on the loop state `_setup
 or with `--fit-epochs` one whole `fit` epoch over `--samples`: short rounds keep a shared
 machine's bursts from landing on one side only. A is `fit`'s default path (`--base now`:
 bf16 autocast, channels_last, fused Adam, PCG dropout masks), session 5's (`session5`:
-torch's dropout masks) or that in fp32 (`session5-fp32`); B changes one thing:
+torch's dropout masks) or that in fp32 (`session5-fp32`), or today's in fp32 (`now-fp32`, a CPU
+without bf16: dense layers through oneDNN, PCG dropout masks); B changes one thing:
 
 - ``dropout``: `train.dropout_kernel: pcg` (masks from numpy's PCG64);
 - ``adam``: torch's foreach Adam instead of the fused one;
@@ -22,7 +23,7 @@ torch's dropout masks) or that in fp32 (`session5-fp32`); B changes one thing:
 
 Each idea first prints how far B's logits are from A's on 256 images (same weights, eval).
 
-    .venv/bin/python benchmarks/bf16_paths.py [--base now|session5|session5-fp32]
+    .venv/bin/python benchmarks/bf16_paths.py [--base now|session5|session5-fp32|now-fp32]
         [--only dropout,convrelu] [--steps 1] [--rounds 100] [--fit-epochs --samples 3840]
 """
 
@@ -187,7 +188,8 @@ IDEAS: dict[str, tuple[dict, Callable[[nn.Module], nn.Module], Callable]] = {
 # A: `fit`'s defaults today, or as they were before `train.dropout_kernel` (session 5), or
 # those in fp32 (the path of CPUs without bf16).
 BASES = {"now": {}, "session5": {"dropout_kernel": "aten"},
-         "session5-fp32": {"dropout_kernel": "aten", "precision": "fp32"}}
+         "session5-fp32": {"dropout_kernel": "aten", "precision": "fp32"},
+         "now-fp32": {"precision": "fp32"}}
 
 
 def runner(idea: str | None, base: dict, x, y, steps: int, fit_epochs: bool) -> Callable[[], None]:
