@@ -139,10 +139,11 @@ def test_openapi_declares_the_item_limits_and_the_path_patterns(make_client):
         assert (inputs["minItems"], inputs["maxItems"], files["minItems"], files["maxItems"]) == (1, n, 1, n)
     patterns = {(path, p["name"]): p["schema"]["pattern"] for path, ops in schemas[0]["paths"].items()
                 for op in ops.values() for p in op.get("parameters", []) if p["in"] == "path"}
+    bare = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # only predict takes NAME@ALIAS / NAME@VERSION
     assert patterns == {
-        ("/v1/models/{name}", "name"): NAME, ("/v1/models/{name}/predict", "name"): NAME,
-        ("/v1/models/{name}/reload", "name"): NAME,
-        ("/v1/models/{name}/aliases/{alias}", "name"): NAME,
+        ("/v1/models/{name}", "name"): bare, ("/v1/models/{name}/predict", "name"): NAME,
+        ("/v1/models/{name}/reload", "name"): bare,
+        ("/v1/models/{name}/aliases/{alias}", "name"): bare,
         ("/v1/models/{name}/aliases/{alias}", "alias"): r"^[a-z][a-z0-9_-]*$",
     }
     assert [bool(re.match(NAME, ref)) for ref in ("digits", "digits@3", "digits@production",

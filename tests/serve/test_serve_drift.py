@@ -82,3 +82,17 @@ def test_a_model_without_reference_is_served_unwatched(drift_store):
         rows = [{"a": 0.1, "b": 5.0, "color": "red"}] * 3
         assert client.post("/v1/models/churn@2/predict", json={"inputs": rows}).status_code == 200
         assert app.state.drift.refresh() == {}
+
+
+def test_a_damaged_reference_serves_the_model_unwatched_and_logs_why(drift_store, tmp_path, caplog):
+    file = tmp_path / "ws/artifacts/models/digits/v1/reference.json"
+    file.write_text('{"features": "edited by hand"}')
+    app = create_app(drift_store, ServeConfig(), drift=DriftConfig(reservoir=60, refresh_seconds=600))
+    with caplog.at_level("WARNING", logger="dlforge.serve"), TestClient(app) as client:
+        serve(client, 2, brighter=0)  # both answered: the first load too
+        app.state.drift.refresh()
+        assert drift_figures(client) == {}
+    assert [r.getMessage() for r in caplog.records if r.name == "dlforge.serve"] == [
+        f"drift: bundle: {file} is incomplete or corrupt ('features' is missing or not a dict); "
+        f"train and register the model again to check drift; serving digits@1 without drift "
+        f"monitoring"]

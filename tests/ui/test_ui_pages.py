@@ -10,7 +10,7 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
-from ui_store import HOSTILE, TOKEN, make_store
+from ui_store import HOSTILE, TOKEN, history, make_store, write_progress
 
 from dlforge.registry.tables import RunRow
 from dlforge.ui import create_ui_app
@@ -71,12 +71,14 @@ def test_a_run_whose_process_died_shows_as_interrupted(fresh):
     killed = fresh.create_run("killed", {"name": "killed"}, None, "test", 0)
     with fresh._session(write=True) as s:
         s.execute(update(RunRow).where(RunRow.id == killed.id).values(pid=gone.pid))
+    write_progress(fresh, killed.id, history(4), epochs=10)  # killed: no history stored
     client = TestClient(create_ui_app(fresh))
     row = _row(client.get("/runs?q=killed").text, killed.id)
     assert '<span class="status interrupted">interrupted</span>' in row
     page = client.get(f"/runs/{killed.id}").text
     assert '<span class="status interrupted" id="status">interrupted</span>' in page
     assert 'http-equiv="refresh"' not in page and 'data-finished="1"' in page  # stops polling
+    assert "<summary>History (4 epochs)</summary>" in page and "Training: epoch" not in page
     live_id = next(r.id for r in fresh.list_runs() if r.name == "live")  # this test's process
     live = _row(client.get("/runs?q=live").text, live_id)
     assert '<span class="status running">running</span>' in live

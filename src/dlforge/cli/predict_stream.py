@@ -155,8 +155,8 @@ class CsvRows:
                 elif self.text_column is not None:
                     # The Predictor's own rule for missing texts, applied here per chunk.
                     yield ids, frame[self.text_column].fillna("").astype(str).tolist()
-                else:
-                    yield ids, frame.reset_index(drop=True)
+                else:  # rows numbered as their ids, so an error's "row N" is id row[N]
+                    yield ids, frame.set_axis(pd.RangeIndex(offset - count, offset))
 
     def _check_header(self, path: Path) -> None:
         if path.suffix.lower() != ".csv":

@@ -25,7 +25,7 @@ from dlforge.data.dataset import Dataset, Splits, TaskSpec
 from dlforge.data.prepare import load_and_split, prepare_splits
 from dlforge.data.select import select
 from dlforge.data.sources import load_dataset
-from dlforge.errors import ConfigError, DataError
+from dlforge.errors import ConfigError, DataError, NotFoundError
 from dlforge.lifecycle.gate_set import GateSet, check_unseen, run_config, version_splits
 from dlforge.lifecycle.replay import read_replay
 from dlforge.lifecycle.transfer import check_fits
@@ -161,7 +161,7 @@ def update_plan(cfg: RunConfig, store: Store) -> Update:
     except DataError as exc:  # the check names transfer.source: this is an update's source
         raise DataError(str(exc).replace("transfer.source:", "update:", 1)) from None
     dataset, splits = on_source_classes(dataset, splits, bundle.task, source.ref)
-    _check_test_rows_unseen(store, source, dataset, splits)
+    _check_test_rows_unseen(store, [source, _champion(store, source, cfg)], dataset, splits)
     data = prepare_splits(cfg, dataset, splits, report, preprocessor=bundle.preprocessor)
     buffer = read_replay(source.bundle_path)
     if buffer is None:
@@ -183,16 +183,26 @@ def update_plan(cfg: RunConfig, store: Store) -> Update:
     return Update(plan, source, fresh, len(picks))
 
 
-def _check_test_rows_unseen(store: Store, source: ModelVersion, dataset: Dataset,
+def _champion(store: Store, source: ModelVersion, cfg: RunConfig) -> ModelVersion | None:
+    """The version the gate compares the update with (its alias's holder), when there is one."""
+    try:
+        return store.resolve(f"{source.name}@{cfg.evaluate.gate.alias}")
+    except NotFoundError:
+        return None
+
+
+def _check_test_rows_unseen(store: Store, versions: list[ModelVersion | None], dataset: Dataset,
                             splits: Splits) -> None:
     """The gate scores the update on its data's test split: refuse, before training, test rows
-    the source trained or validated on (the gate would refuse them after training and
-    registering). A source registered without a run has no known splits; the gate says so."""
-    if source.run_id is None:
+    the source or the champion (`versions`) trained or validated on (the gate would refuse
+    them after training and registering). A version registered without a run has no known
+    splits; the gate says so."""
+    known = {v.ref: v for v in versions if v is not None and v.run_id is not None}
+    if not known:
         return
     test = GateSet(splits.test.x, np.asarray(splits.test.y), tuple(dataset.task.class_names),
                    "test split of the update's data")
-    check_unseen(test, {source.ref: version_splits(store, source)},
+    check_unseen(test, {ref: version_splits(store, v) for ref, v in known.items()},
                  fix="the gate scores the update on them; give data the model has not seen")
 
 

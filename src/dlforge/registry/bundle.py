@@ -207,7 +207,7 @@ def read_reference(path: str | Path, ref: str) -> dict[str, Any]:
 
 
 # What drift reads of a reference (`lifecycle.reference.build_reference` writes it).
-_REFERENCE_KEYS = {"features": dict, "sample_shape": list, "modality": str, "rows": int}
+_REFERENCE_KEYS = {"features": dict, "sample_shape": list}
 _FEATURE_KEYS = {"numeric": ("n", "mean", "std", "quantiles", "edges", "hist"),
                  "categorical": ("n", "counts")}
 

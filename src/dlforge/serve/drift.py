@@ -60,13 +60,16 @@ class DriftMonitor:
         self._lock = threading.Lock()  # one refresh at a time (the loop's and a caller's)
 
     def watch(self, loaded: Loaded) -> None:
-        """Start sampling a freshly loaded version's inputs (versions without a reference are
-        served unwatched)."""
+        """Start sampling a freshly loaded version's inputs (versions without a reference, or
+        with one damaged, are served unwatched; the log says why)."""
         version = loaded.version
         try:
             reference = read_reference(version.bundle_path, version.ref)
         except NotFoundError as exc:
             logger.info("drift: %s", exc)
+            return
+        except DlforgeError as exc:  # a damaged reference: the model still serves, unwatched
+            logger.warning("drift: %s; serving %s without drift monitoring", exc, version.ref)
             return
         path = served_sample_path(self.workspace, version.name, version.version)
         key = (version.name, version.version)

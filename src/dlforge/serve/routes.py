@@ -51,6 +51,8 @@ NAME_PATTERN = (MODEL_NAME_PATTERN.removesuffix("$")
                 + f"(@({ALIAS_PATTERN.strip('^$')}|[0-9]+))?$")
 ModelName = Annotated[str, Path(description="Model name, or name@alias / name@version.",
                                  max_length=200, json_schema_extra={"pattern": NAME_PATTERN})]
+BareModelName = Annotated[str, Path(description="Model name (no @alias or @version).",
+                                     max_length=200, json_schema_extra={"pattern": MODEL_NAME_PATTERN})]
 AliasName = Annotated[str, Path(description="Alias, such as production or staging.",
                                 max_length=100, json_schema_extra={"pattern": ALIAS_PATTERN})]
 
@@ -99,7 +101,7 @@ async def list_models(store: StoreDep) -> dict[str, Any]:
 
 
 @models_router.get("/{name}", response_model=ModelDetail, dependencies=[Depends(read_access)])
-async def show_model(name: ModelName, store: StoreDep) -> dict[str, Any]:
+async def show_model(name: BareModelName, store: StoreDep) -> dict[str, Any]:
     """One model's versions (oldest first) with their aliases and metrics."""
     versions = await asyncio.to_thread(store.list_versions, name)
     return {"name": name,
@@ -112,7 +114,7 @@ async def show_model(name: ModelName, store: StoreDep) -> dict[str, Any]:
 
 @models_router.put("/{name}/aliases/{alias}", response_model=AliasResponse,
                    dependencies=[Depends(require_token)])
-async def move_alias(name: ModelName, alias: AliasName,
+async def move_alias(name: BareModelName, alias: AliasName,
                      body: AliasRequest, store: StoreDep, models: ModelsDep) -> dict[str, Any]:
     """Point `alias` at a version (token required). Requests already running finish on the
     old version; the next ones use the new one."""
@@ -124,7 +126,7 @@ async def move_alias(name: ModelName, alias: AliasName,
 
 @models_router.post("/{name}/reload", response_model=ReloadResponse,
                     dependencies=[Depends(require_token)])
-async def reload_model(name: ModelName, store: StoreDep,
+async def reload_model(name: BareModelName, store: StoreDep,
                        models: ModelsDep) -> dict[str, Any]:
     """Drop the loaded versions of `name` (token required); the next request loads them afresh."""
     await asyncio.to_thread(store.list_versions, name)  # 404 for an unknown model

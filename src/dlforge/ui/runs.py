@@ -97,10 +97,12 @@ async def compare(request: Request,
 
 
 def _live(store: Store, run: Run) -> dict[str, Any]:
-    """What the live part shows: the history so far (the progress file while running, else the
-    stored history), its charts, and progress and ETA while running."""
+    """What the live part shows: the history so far (the progress file while running, or for
+    a run that ended without storing one: killed, shown `interrupted`; else the stored
+    history), its charts, and progress and ETA while running."""
     running = run.status == "running"
-    progress = runview.read_progress(Path(store.artifacts_dir), run.id) if running else None
+    progress = runview.read_progress(Path(store.artifacts_dir), run.id) \
+        if running or not run.history else None
     history = progress.history if progress else run.history
     return {"running": running, "progress": progress, "history": history,
             "columns": runview.history_columns(history),

@@ -255,3 +255,17 @@ def test_an_input_naming_a_column_twice_is_refused_not_renamed(ws, tmp_path, cap
         f"error: input: rows.csv names a column more than once ({first!r} in columns 1, 2); give "
         f"every column of the header line its own name\n")
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_value_beyond_float32_is_named_by_its_row_in_the_file_not_in_its_batch(ws, tmp_path, capsys):
+    table_model(ws, tmp_path)
+    frame = rows(10)
+    frame.loc[7, "b"] = 1e39
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    assert predict(ws, "tab", tmp_path / "rows.csv", "-b", 4, "--format", "csv") == 1
+    assert capsys.readouterr().err.startswith(
+        "error: column 'b': value 1e+39 (row 7) is not a finite number within float32's range")
+    assert predict(ws, "tab", tmp_path / "rows.csv", "-b", 4, "--format", "jsonl", "--skip-bad") == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["input"], r["error"][:36]) for r in out if r.get("error")] == [
+        ("row[7]", "column 'b': value 1e+39 (row 7) is n")]

@@ -231,3 +231,22 @@ def test_fresh_data_of_a_few_classes_is_gated_on_the_models_labels(ws, capsys):
     added = buffer.seen - seen_before
     assert added.tolist() == [0, 0, 0, *np.bincount(splits.train.y).tolist()[:1], 0,
                               *np.bincount(splits.train.y).tolist()[1:], 0, 0, 0, 0]
+
+
+def test_rows_the_champion_trained_on_are_refused_too_when_the_source_is_another_version(ws, capsys):
+    """The gate compares the update with the alias's holder: its training rows count too."""
+    with Store.open(ws) as store:
+        store.set_alias("dg", "veteran", 2)  # dg@2 trained on shifted.npz's rows; dg@1 did not
+    before = snapshot(ws)
+    config = ws / "veteran-gate.yaml"
+    config.write_text(f"seed: 7\ndata: {{source: npz, path: {ws / 'shifted.npz'}}}\n"  # another split
+                      "evaluate: {gate: {alias: veteran, conditions: ['accuracy >= champion']}}\n")
+    code = main(["-w", str(ws), "update", "dg@1", "--data", str(config), "-q"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert [line.split(" are in the ")[1] for line in err.splitlines()] == [
+        "train split dg@2 trained with; the gate scores the update on them; give data the model "
+        "has not seen",
+        "val split dg@2 trained with; the gate scores the update on them; give data the model "
+        "has not seen"]
+    assert snapshot(ws) == before

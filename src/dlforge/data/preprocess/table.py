@@ -221,16 +221,18 @@ def _apply_numeric(col: pd.Series, spec: dict[str, Any]) -> np.ndarray:
                             f"preprocess.table.impute was 'none' at training; fill them before predicting")
         values = values.fillna(spec["fill"])
     scaled = (values.to_numpy() - spec["center"]) / spec["scale"]
-    _check_float32(scaled, values.to_numpy(), name)
+    _check_float32(scaled, values, name)
     return scaled[:, None]
 
 
-def _check_float32(scaled: np.ndarray, raw: np.ndarray, name: str) -> None:
+def _check_float32(scaled: np.ndarray, raw: pd.Series, name: str) -> None:
     """Refuse values that are not finite float32 numbers once scaled: the model would answer
-    inf or NaN (or a confident class) for them, never an error."""
+    inf or NaN (or a confident class) for them, never an error. The row is named by `raw`'s
+    index (the caller's numbering: `dlforge predict` counts across the file)."""
     bad = np.flatnonzero(~(np.abs(scaled) <= np.finfo(np.float32).max))
     if len(bad):
-        raise DataError(f"column {name!r}: value {raw[bad[0]]:g} (row {bad[0]}) is not a finite "
+        row = raw.index[bad[0]]
+        raise DataError(f"column {name!r}: value {raw.iloc[bad[0]]:g} (row {row}) is not a finite "
                         f"number within float32's range (about 3.4e38) after the training's "
                         f"scaling ({len(bad)} such value(s)); send finite values of the size "
                         f"the model was trained on")
