@@ -102,8 +102,9 @@ def check_fits(bundle: Bundle, ref: str, dataset: Dataset) -> None:
     except (ValueError, KeyError, IndexError) as exc:  # the preprocessor refuses the shape
         got, detail = None, f" ({str(exc).splitlines()[0]})"
     if got != want:
-        fix = ("resize the data (data.image_size)" if kind == "image" else
-               "give it the columns the source was trained on (data.feature_columns)")
+        fix = {"image": "resize the data (data.image_size)",
+               "text": "give it the texts in the column the source read (data.text_column)"}.get(
+            kind, "give it the columns the source was trained on (data.feature_columns)")
         raise DataError(f"transfer.source: {ref} takes inputs of shape {list(want)} (raw "
                         f"{bundle.input_spec.get('raw_shape')}); this data's samples are "
                         f"{list(dataset.sample_shape)}{detail}; {fix} or choose a source "

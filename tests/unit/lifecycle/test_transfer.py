@@ -122,6 +122,22 @@ def test_a_table_source_missing_a_column_names_the_columns_not_the_image_size(tm
         "trained on this shape")
 
 
+def test_a_text_source_refusing_the_data_names_the_text_column(tmp_path):
+    def refuse(x):
+        raise ValueError("input: expected texts, got 3 numbers")
+
+    source = SimpleNamespace(input_spec={"modality": "text"}, input_shape=(64,),
+                             preprocessor=SimpleNamespace(kind="text", transform=refuse))
+    data = Dataset(np.array(["a b", "c"], dtype=object), np.zeros(2, dtype=np.int64), CHURN,
+                   "text", Provenance("test", {}, {}))
+    with pytest.raises(DataError) as info:
+        check_fits(source, "spam@1", data)
+    assert str(info.value) == (
+        "transfer.source: spam@1 takes inputs of shape [64] (raw None); this data's samples are "
+        "[] (input: expected texts, got 3 numbers); give it the texts in the column the source "
+        "read (data.text_column) or choose a source trained on this shape")
+
+
 def test_the_backbone_gets_its_own_lr_group():
     model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
     for p in model[0].parameters():
