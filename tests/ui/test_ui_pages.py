@@ -82,6 +82,10 @@ def test_a_run_whose_process_died_shows_as_interrupted(fresh):
     live_id = next(r.id for r in fresh.list_runs() if r.name == "live")  # this test's process
     live = _row(client.get("/runs?q=live").text, live_id)
     assert '<span class="status running">running</span>' in live
+    # the status filter matches what the table shows, not the stored status
+    assert killed.id in client.get("/runs?status=interrupted").text
+    running = client.get("/runs?status=running").text
+    assert killed.id not in running and live_id in running
 
 
 def test_bad_sort_and_page_are_refused_with_the_reason(client):

@@ -86,12 +86,12 @@ def runs_page(store: Store, where: RunFilter = RunFilter(), *, sort: str = "crea
     if page < 1 or not 1 <= per_page <= MAX_PAGE_SIZE:
         raise ConfigError(f"page: must be >= 1 with 1-{MAX_PAGE_SIZE} runs per page "
                           f"(got page {page}, {per_page} per page)")
-    conditions = _conditions(where)
     order = SORTS[sort].desc() if descending else SORTS[sort].asc()
     columns = (RunRow.id, RunRow.name, RunRow.kind, RunRow.status, RunRow.metrics,
                RunRow.started_at, RunRow.ended_at, RunRow.error, RunRow.pid, RunRow.host,
                RunRow.heartbeat_at)
     with read(store) as s:
+        conditions = _conditions(where, s)
         total = s.scalar(select(func.count()).select_from(RunRow).where(*conditions))
         rows = s.execute(select(*columns).where(*conditions).order_by(order, RunRow.id)
                          .limit(per_page).offset((page - 1) * per_page)).all()
@@ -102,7 +102,7 @@ def runs_page(store: Store, where: RunFilter = RunFilter(), *, sort: str = "crea
 
 def _shown_status(row: Any) -> str:
     """The status a run shows, as `dlforge runs list` shows it: a ``running`` run whose
-    process is gone is ``interrupted`` (the filter still matches the stored status)."""
+    process is gone is ``interrupted`` (and the status filter matches what is shown)."""
     owner = SimpleNamespace(status=row.status, pid=row.pid, host=row.host,
                             heartbeat_at=utc(row.heartbeat_at))
     return effective_status(owner)
@@ -126,12 +126,24 @@ def read(store: Store) -> AbstractContextManager[Session]:
     return store._session()  # noqa: SLF001 - the store's own package
 
 
-def _conditions(where: RunFilter) -> list[Any]:
+def _conditions(where: RunFilter, s: Session) -> list[Any]:
     out = []
     if where.kind:
         out.append(RunRow.kind == where.kind)
-    if where.status:
+    if where.status in ("running", "interrupted"):
+        dead = _dead_running(s)  # stored `running`, shown `interrupted`
+        out.append(RunRow.id.in_(dead) | (RunRow.status == "interrupted")
+                   if where.status == "interrupted"
+                   else (RunRow.status == "running") & RunRow.id.not_in(dead))
+    elif where.status:
         out.append(RunRow.status == where.status)
     if where.name:
         out.append(func.lower(RunRow.name).contains(where.name.lower(), autoescape=True))
     return out
+
+
+def _dead_running(s: Session) -> list[str]:
+    """Ids of the runs stored `running` whose process is gone (few: runs in flight)."""
+    rows = s.execute(select(RunRow.id, RunRow.status, RunRow.pid, RunRow.host, RunRow.heartbeat_at)
+                     .where(RunRow.status == "running")).all()
+    return [r.id for r in rows if _shown_status(r) == "interrupted"]
