@@ -86,6 +86,8 @@ def test_a_run_whose_process_died_shows_as_interrupted(fresh):
     assert killed.id in client.get("/runs?status=interrupted").text
     running = client.get("/runs?status=running").text
     assert killed.id not in running and live_id in running
+    compared = client.get(f"/compare?run={killed.id}&run={live_id}").text
+    assert [m for m in re.findall(r'<span class="status (\w+)">', compared)] == ["interrupted", "running"]
 
 
 def test_bad_sort_and_page_are_refused_with_the_reason(client):

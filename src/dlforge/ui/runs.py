@@ -84,7 +84,8 @@ async def compare(request: Request,
         return render(request, "compare.html", status=200 if not run else 422, runs=[],
                       message=f"Pick 2 to {MAX_COMPARED} runs in the runs table "
                               f"(got {len(run)}).", charts=[], differences=[], metric_rows=[])
-    records = runs_by_ids(request.app.state.store, run)
+    store = request.app.state.store
+    records = [replace(r, status=store.liveness(r)) for r in runs_by_ids(store, run)]
     labels = [f"{r.name} ({r.id[:6]})" for r in records]
     charts = runview.curve_charts([(label, r.history)
                                    for label, r in zip(labels, records, strict=True)])
