@@ -164,14 +164,24 @@ def prepared_recipe(limit: int | None):
     return prepare_data(recipe_config(limit))
 
 
-def build(model: str, init: str, seed: int = 0) -> nn.Module:
-    """The Basic CNN (28x28x1, 10 classes) or the 1024-512-256-128-64 MLP, seeded."""
+def build(model: str, init: str, seed: int = 0, textbook: bool = False) -> nn.Module:
+    """The Basic CNN (28x28x1, 10 classes) or the 1024-512-256-128-64 MLP, seeded.
+
+    `textbook`: the CNN's blocks in the order a user writes them (conv-ReLU-conv-ReLU-pool),
+    for the naive reference loop; dlforge's Basic CNN pools before the second ReLU (the same
+    function and gradient, less memory traffic)."""
     torch.manual_seed(seed)
     if model == "cnn":
         cfg = BasicCNNConfig(init=init)
     else:
         cfg = MLPConfig(hidden=MLP_HIDDEN, init=init)
-    return build_model(cfg, input_shape=(1, 28, 28), num_outputs=10)
+    built = build_model(cfg, input_shape=(1, 28, 28), num_outputs=10)
+    if textbook and model == "cnn":
+        for block in built.features:
+            kinds = [type(m) for m in block]
+            i = kinds.index(nn.MaxPool2d)
+            block[i], block[i + 1] = block[i + 1], block[i]  # pool, ReLU -> ReLU, pool
+    return built
 
 
 def apply_settings(s: dict) -> None:

@@ -19,7 +19,10 @@ without bf16: dense layers through oneDNN, PCG dropout masks); B changes one thi
   with a ReLU post-op; the backward masks the gradient with the output);
 - ``conv1fp32``: the first convolution (1 input channel) in fp32, outside autocast;
 - ``threads1``: one intra-op thread instead of two;
-- ``inplace``: the ReLUs in place (no new output tensor).
+- ``inplace``: the ReLUs in place (no new output tensor);
+- ``textbook``: each block's ReLU before its max-pool, as written before session 8 (dlforge
+  pools first: the same function and gradient, the ReLU on a quarter of the data; measured
+  with the order reversed: pool-first 1.045x per fp32 step, 1.025x bf16).
 
 Each idea first prints how far B's logits are from A's on 256 images (same weights, eval).
 
@@ -136,6 +139,17 @@ def inplace_relu(model: nn.Module) -> nn.Module:
     return model
 
 
+def relu_before_pool(model: nn.Module) -> nn.Module:
+    """The Basic CNN's blocks in the textbook order, ReLU then max-pool (dlforge pools first
+    since session 8: the same function and gradient, the ReLU on a quarter of the data)."""
+    for seq in model.modules():
+        if isinstance(seq, nn.Sequential):
+            for i in range(len(seq) - 1):
+                if isinstance(seq[i], nn.MaxPool2d) and isinstance(seq[i + 1], nn.ReLU):
+                    seq[i], seq[i + 1] = seq[i + 1], seq[i]
+    return model
+
+
 # ------------------------------------------------------------------------------- the pairs
 
 
@@ -181,6 +195,7 @@ IDEAS: dict[str, tuple[dict, Callable[[nn.Module], nn.Module], Callable]] = {
     "conv1fp32": ({}, first_conv_fp32, contextlib.nullcontext),
     "threads1": ({}, lambda m: m, lambda: threads(1)),
     "inplace": ({}, inplace_relu, contextlib.nullcontext),
+    "textbook": ({}, relu_before_pool, contextlib.nullcontext),
     "dropout": ({"dropout_kernel": "pcg"}, lambda m: m, contextlib.nullcontext),
 }
 

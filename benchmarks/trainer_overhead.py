@@ -80,7 +80,7 @@ def job_train(job: dict) -> dict:
     s = job["settings"]
     C.apply_settings(s)
     x, y = C.fashion_images(job["n"])
-    model = C.build(job["model"], job.get("init", "torch"))
+    model = C.build(job["model"], job.get("init", "torch"), textbook=True)
     if s.get("channels_last"):
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -97,7 +97,7 @@ def job_tta(job: dict) -> dict:
     """The naive loop's time to `job["target"]` validation accuracy on the recipe's split."""
     prepared = C.prepared_recipe(job["limit"])
     (x, y), (xv, yv) = prepared.tensors["train"], prepared.tensors["val"]
-    model = C.build("cnn", "torch", seed=0)
+    model = C.build("cnn", "torch", seed=0, textbook=True)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=128,
                                          shuffle=True)

@@ -96,3 +96,29 @@ def test_text_pool_mean_over_real_tokens_exactly():
     (AutoencoderConfig(kind="conv"), "conv")])
 def test_model_family(cfg, family):
     assert model_family(cfg) == family
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_the_basic_cnn_pools_before_its_second_relu_with_the_textbook_function(batch_norm):
+    """conv-ReLU-conv-pool-ReLU computes conv-ReLU-conv-ReLU-pool, gradients included, with the
+    same parameter names (bundles saved before load unchanged)."""
+    torch.manual_seed(0)
+    model = build_model(BasicCNNConfig(filters=[4, 6], dense=8, batch_norm=batch_norm,
+                                       dropout=0, dense_dropout=0), input_shape=(1, 12, 12), num_outputs=3).eval()
+    block = model.features[0]
+    assert [type(m).__name__ for m in block][-2:] == ["MaxPool2d", "ReLU"]
+    textbook = build_model(BasicCNNConfig(filters=[4, 6], dense=8, batch_norm=batch_norm,
+                                          dropout=0, dense_dropout=0), input_shape=(1, 12, 12), num_outputs=3).eval()
+    for seq in textbook.features:
+        seq[-2], seq[-1] = seq[-1], seq[-2]  # back to ReLU then pool
+    assert [type(m).__name__ for m in textbook.features[0]][-2:] == ["ReLU", "MaxPool2d"]
+    textbook.load_state_dict(model.state_dict())  # strict: the same keys
+    x = torch.randn(5, 1, 12, 12, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    out, ref = model(x), textbook(x2)
+    assert torch.equal(out, ref)
+    out.sum().backward()
+    ref.sum().backward()
+    assert torch.equal(x.grad, x2.grad)
+    for (name, p), (_, q) in zip(model.named_parameters(), textbook.named_parameters(), strict=True):
+        assert torch.equal(p.grad, q.grad), name
