@@ -30,6 +30,7 @@ from dlforge.pipeline.report_stage import write_run_report
 from dlforge.pipeline.review_stage import margin_tracker, tracked_findings
 from dlforge.registry import Run, Store, current_code_version
 from dlforge.registry.engine import public_config, store_url_for
+from dlforge.registry.liveness import resume_command
 from dlforge.runtime import peak_rss_mb, setup_process
 from dlforge.train.distributed import share_config
 from dlforge.train.progress_file import PROGRESS_FILE, ProgressFile
@@ -125,7 +126,7 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
             if isinstance(exc, KeyboardInterrupt):  # the CLI prints this: what to do next
                 raise KeyboardInterrupt(f"run {record.id} stopped; resume it with "
-                                        f"`dlforge run --resume {record.id}`") from None
+                                        f"`{resume_command(record.id, 'run')}`") from None
             raise
 
 

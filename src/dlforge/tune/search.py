@@ -19,6 +19,7 @@ from dlforge.config.schema import RunConfig
 from dlforge.data.prepare import PreparedData
 from dlforge.errors import ConfigError, DlforgeError
 from dlforge.registry.engine import public_config
+from dlforge.registry.liveness import SEARCH_RESUME
 from dlforge.registry.records import current_code_version
 from dlforge.train.epoch_metrics import metric_name
 from dlforge.tune.pruning import PruningCallback
@@ -203,7 +204,7 @@ def _interrupted(number: int, worker: bool) -> str:
     if worker:
         return (f"the worker stopped during trial {number}; restart this worker with `dlforge "
                 f"tune CONFIG --worker` (add --resume only when no other worker is running)")
-    return f"the search stopped during trial {number}; continue it with `dlforge tune CONFIG --resume`"
+    return f"the search stopped during trial {number}; continue it with `{SEARCH_RESUME}`"
 
 
 def _record(store: Store, run_id: str | None, trial: optuna.Trial, state: str, reason: str,

@@ -23,6 +23,7 @@ from pydantic_core import to_jsonable_python
 
 from dlforge.config.load import PATH_KEYS
 from dlforge.config.schema import RunConfig
+from dlforge.data.sources.download import sha256_file
 from dlforge.tune.legacy_study_fields import LEGACY_FIELDS
 
 # Keys that say where a search runs or how much of it, not what it searches: a bigger budget
@@ -71,7 +72,7 @@ def _contents(path: str) -> str:
     """`sha256 <hex>` of the file at `path`; `path` itself when it cannot be read (the data
     loader then names the problem)."""
     try:
-        return f"sha256 {hashlib.sha256(Path(path).read_bytes()).hexdigest()}"
+        return f"sha256 {sha256_file(path)}"
     except OSError:
         return path
 
