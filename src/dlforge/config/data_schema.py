@@ -81,7 +81,9 @@ class DataConfig(Section):
         description="The test split keeps the source's class ratio; resampling touches train only.",
     )
     classes: list[ClassName] | None = Field(
-        None, description="Keep only these classes (by name), in this order."
+        None, description="Keep only these classes (by name), in this order; a whole number "
+        "names the class of that label (classes: [0, 1] is ['0', '1']), here and in every "
+        "class-name key."
     )
     binary_from: dict[ClassName, list[ClassName]] | None = Field(
         None,
