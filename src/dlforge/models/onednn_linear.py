@@ -46,8 +46,35 @@ def onednn_linear_available() -> bool:
 
 
 def _gemm(a: Tensor, b: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``a @ b.T (+ bias)`` by oneDNN; `a` (m, k) and `b` (n, k) contiguous float32."""
+    """``a @ b.T (+ bias)`` by oneDNN; `a` (m, k) and `b` (n, k) float32, contiguous or (where
+    `reads_transposed` holds) transposed views."""
     return torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
+
+
+@functools.cache
+def reads_transposed() -> bool:
+    """True when this torch's oneDNN linear computes right on transposed (column-major) views,
+    checked once on small exact products, so the backward GEMMs need not copy their operands.
+
+    Copying the 3136x512 weight's transpose and the input's each step was 1.3 ms of a 48 ms
+    fp32 Basic-CNN step (benchmarks/RESULTS.md, "Dense backward without transposed copies").
+
+    Returns:
+        False when the op refuses the views or reads them as if contiguous; never raises.
+
+    Example:
+        >>> isinstance(reads_transposed(), bool)
+        True
+    """
+    if not onednn_linear_available():
+        return False
+    a = torch.arange(40.0).view(5, 8) % 7
+    b = torch.arange(24.0).view(8, 3) % 5
+    c = torch.arange(15.0).view(5, 3) % 4
+    try:  # the grad-input product (a transposed weight), the grad-weight one (both transposed)
+        return bool(torch.equal(_gemm(a, b.t()), a @ b) and torch.equal(_gemm(a.t(), c.t()), a.t() @ c))
+    except RuntimeError:
+        return False
 
 
 class _OneDNNLinearFn(torch.autograd.Function):
@@ -65,8 +92,13 @@ class _OneDNNLinearFn(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         grad = grad.contiguous()
         need_x, need_w, need_b = ctx.needs_input_grad
-        grad_x = _gemm(grad, weight.t().contiguous()) if need_x else None
-        grad_w = _gemm(grad.t().contiguous(), x.t().contiguous()) if need_w else None
+        views = reads_transposed()
+
+        def t(m: Tensor) -> Tensor:
+            return m.t() if views else m.t().contiguous()
+
+        grad_x = _gemm(grad, t(weight)) if need_x else None
+        grad_w = _gemm(t(grad), t(x)) if need_w else None
         grad_b = grad.sum(0) if need_b and ctx.has_bias else None
         return grad_x, grad_w, grad_b
 

@@ -33,14 +33,19 @@ def _grads(layer: nn.Linear, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
 @needs_op
 @pytest.mark.parametrize("shape", [(7, 12), (3, 4, 12)])
 @pytest.mark.parametrize("bias", [True, False])
-def test_outputs_and_gradients_equal_f_linear(shape, bias, monkeypatch):
+@pytest.mark.parametrize("views", [True, False])
+def test_outputs_and_gradients_equal_f_linear(shape, bias, views, monkeypatch):
     calls = []
     real = mod._gemm
-    monkeypatch.setattr(mod, "_gemm", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(mod, "_gemm", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(mod, "reads_transposed", lambda: views)
     plain, fast = _pair(bias)
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
     expected, got = _grads(plain, x), _grads(fast, x)
     assert len(calls) == 3  # forward, grad-input and grad-weight all went through oneDNN
+    # the backward passes transposed views (no copies) where the op reads them right
+    contiguous = [t.is_contiguous() for a in calls[1:] for t in a[:2]]
+    assert contiguous == ([True, False, False, False] if views else [True] * 4)
     assert got[0].shape == shape[:-1] + (5,)
     assert len(got) == (4 if bias else 3)
     for e, g in zip(expected, got, strict=True):
@@ -49,6 +54,7 @@ def test_outputs_and_gradients_equal_f_linear(shape, bias, monkeypatch):
 
 @needs_op
 def test_a_frozen_weight_and_an_input_without_grad_skip_their_gemms(monkeypatch):
+    mod.reads_transposed()  # its one-time check of the op runs before the count starts
     calls = []
     real = mod._gemm
     monkeypatch.setattr(mod, "_gemm", lambda *a: calls.append(1) or real(*a))
@@ -57,6 +63,30 @@ def test_a_frozen_weight_and_an_input_without_grad_skip_their_gemms(monkeypatch)
     fast(torch.ones(2, 12)).sum().backward()
     assert len(calls) == 1  # the forward only
     assert fast.bias.grad.tolist() == [2.0] * 5
+
+
+@needs_op
+def test_this_torch_reads_transposed_views_right():
+    mod.reads_transposed.cache_clear()
+    assert mod.reads_transposed() is True  # torch 2.13's oneDNN linear honours strides
+
+
+@pytest.mark.parametrize("gemm", ["as_if_contiguous", "raises"])
+def test_transposed_views_are_not_used_when_the_op_misreads_or_refuses_them(gemm, monkeypatch):
+    def as_if_contiguous(a, b, bias=None):  # an op that ignores strides: wrong numbers
+        flat = [t.t().contiguous().view(t.shape) if not t.is_contiguous() else t for t in (a, b)]
+        return flat[0] @ flat[1].t()
+
+    def raises(a, b, bias=None):
+        raise RuntimeError("mkldnn: unsupported strides")
+
+    monkeypatch.setattr(mod, "onednn_linear_available", lambda: True)
+    monkeypatch.setattr(mod, "_gemm", as_if_contiguous if gemm == "as_if_contiguous" else raises)
+    mod.reads_transposed.cache_clear()
+    try:
+        assert mod.reads_transposed() is False
+    finally:
+        mod.reads_transposed.cache_clear()
 
 
 def test_state_dict_keys_and_values_are_unchanged():
