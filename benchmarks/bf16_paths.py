@@ -20,6 +20,10 @@ without bf16: dense layers through oneDNN, PCG dropout masks); B changes one thi
 - ``conv1fp32``: the first convolution (1 input channel) in fp32, outside autocast;
 - ``threads1``: one intra-op thread instead of two;
 - ``inplace``: the ReLUs in place (no new output tensor);
+- ``kernelbias``: the convolutions' bias gradients from oneDNN's weight-gradient kernel, as
+  before session 9 (`train.conv_bias_grad: kernel`; its bias loop is plain C++, 4 % of the
+  fp32 step's CPU samples in `perf`); `auto` sums them with torch in fp32 (measured the
+  other way round before adopting it: 1.038x per fp32 step, B < 1 now);
 - ``textbook``: each block's ReLU before its max-pool, as written before session 8 (dlforge
   pools first: the same function and gradient, the ReLU on a quarter of the data; measured
   with the order reversed: pool-first 1.045x per fp32 step, 1.025x bf16).
@@ -195,6 +199,7 @@ IDEAS: dict[str, tuple[dict, Callable[[nn.Module], nn.Module], Callable]] = {
     "conv1fp32": ({}, first_conv_fp32, contextlib.nullcontext),
     "threads1": ({}, lambda m: m, lambda: threads(1)),
     "inplace": ({}, inplace_relu, contextlib.nullcontext),
+    "kernelbias": ({"conv_bias_grad": "kernel"}, lambda m: m, contextlib.nullcontext),
     "textbook": ({}, relu_before_pool, contextlib.nullcontext),
     "dropout": ({"dropout_kernel": "pcg"}, lambda m: m, contextlib.nullcontext),
 }

@@ -8,6 +8,12 @@ warm-up, under `torch.profiler`, and prints every operator's self CPU time per s
 forward (with the loss), backward (under autograd's engine), optimizer (Adam's step) and
 zero_grad. Convolutions are split by input shape (one row per layer).
 
+The profiler's own cost lands on the many small operators: it prints the step's wall time
+measured without it beside the profiled total. Element-wise operators read 2-3x their real
+time (session 9: the first block's ReLU backward 2.53 ms profiled, 0.81 ms timed inside the
+step; the max-pool backward's zero fill 2.46 ms profiled, the whole pool backward 0.80 ms);
+oneDNN's own per-primitive times (`ONEDNN_VERBOSE=1`) agree with the profile.
+
     .venv/bin/python benchmarks/profile_layers.py [--steps 20] [--precision auto|fp32|bf16]
 """
 
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -55,9 +62,9 @@ def label(event) -> str:
     return event.name
 
 
-def profile_rows(steps: int, precision: str) -> tuple[list, float, str]:
-    """((phase, operator, self ms per step), ...) largest first, the step total and the
-    resolved precision."""
+def profile_rows(steps: int, precision: str) -> tuple[list, float, str, float]:
+    """((phase, operator, self ms per step), ...) largest first, the step total, the resolved
+    precision and the step's wall ms without the profiler."""
     x, y = C.fashion_images(128)
     loader = BatchLoader(x, y, batch_size=128)
     cfg = TrainConfig(epochs=1, early_stopping=False, precision=precision)
@@ -71,13 +78,16 @@ def profile_rows(steps: int, precision: str) -> tuple[list, float, str]:
             state.step.train_batch(state, xb, yb, state.step.meter(state))
 
     run(5)  # warm-up: oneDNN picks its primitives, the optimizer creates its state
+    start = time.perf_counter()
+    run(steps)
+    wall = (time.perf_counter() - start) / steps * 1e3
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         run(steps)
     totals: dict[tuple[str, str], float] = defaultdict(float)
     for event in prof.events():
         totals[(phase(event), label(event))] += event.self_cpu_time_total / 1e3 / steps
     rows = sorted(((p, n, ms) for (p, n), ms in totals.items()), key=lambda r: -r[2])
-    return rows, sum(r[2] for r in rows), state.precision.name
+    return rows, sum(r[2] for r in rows), state.precision.name, wall
 
 
 def main() -> None:
@@ -88,9 +98,9 @@ def main() -> None:
     args = p.parse_args()
     setup_process(None, "cpu")
     print(f"machine: {C.machine_line()}\n{C.cpu_line()}")
-    rows, total, name = profile_rows(args.steps, args.precision)
+    rows, total, name, wall = profile_rows(args.steps, args.precision)
     print(f"{name} training step as fit runs it, batch 128, {args.steps} steps: "
-          f"{total:.1f} ms self CPU per step")
+          f"{total:.1f} ms self CPU per step profiled, {wall:.1f} ms wall without the profiler")
     by_phase: dict[str, float] = defaultdict(float)
     for ph, _, ms in rows:
         by_phase[ph] += ms

@@ -174,6 +174,11 @@ class TrainConfig(Section):
         "auto", description="Random bits of nn.Dropout masks on CPU; auto = numpy's PCG64 on "
         "non-Intel CPUs (torch's bernoulli is serial there), aten = torch's (docs/performance.md)."
     )
+    conv_bias_grad: Literal["auto", "kernel", "sum"] = Field(
+        "auto", description="Who computes Conv2d bias gradients; auto = torch's sum on CPU in "
+        "fp32 (oneDNN's is a serial loop), kernel = the convolution kernel's; bf16 and GPUs "
+        "keep the kernel's (docs/performance.md)."
+    )
     num_threads: int | None = Field(None, ge=1, description="CPU threads; default all cores.")
     lr_scaling: Literal["none", "linear", "sqrt"] = Field(
         "none", description="Data parallelism (`--nproc`): lr x processes (linear), x sqrt(processes) "

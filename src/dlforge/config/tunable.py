@@ -22,7 +22,7 @@ TUNABLE_SECTIONS = ("model", "train", "augment")
 # Keys that change how training runs, not what it learns, or that only a person should set.
 NOT_TUNABLE = frozenset({
     "train.eval_batch_size", "train.num_threads", "train.precision", "train.channels_last",
-    "train.dropout_kernel", "train.dense_kernel", "train.time_budget_s", "train.checkpoint.save_best_only",
+    "train.dropout_kernel", "train.dense_kernel", "train.conv_bias_grad", "train.time_budget_s", "train.checkpoint.save_best_only",
     "train.checkpoint.top_k",
     "train.checkpoint.save_last", "train.checkpoint.mode", "train.early_stopping.mode",
     "train.early_stopping.restore_best", "train.schedule.mode", "train.val_every",

@@ -32,6 +32,7 @@ from dlforge.train.callbacks import (
     _Monitor,
 )
 from dlforge.train.checkpoint_io import restore_checkpoint
+from dlforge.train.conv_bias_grad import apply_conv_bias_grad
 from dlforge.train.dense_kernel import apply_dense_kernel
 from dlforge.train.distributed import Parallel, parallel
 from dlforge.train.dropout_kernel import apply_dropout_kernel
@@ -233,6 +234,7 @@ def _setup(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, see
     precision = resolve_precision(cfg.precision, model, device, sample_shape(loaders.train))
     apply_dense_kernel(model, cfg.dense_kernel, device, precision)
     apply_dropout_kernel(model, cfg.dropout_kernel, device)
+    apply_conv_bias_grad(model, cfg.conv_bias_grad, device, precision)
     state = LoopState(
         model=model, optimizer=optimizer,
         schedule=LRSchedule(optimizer, cfg, max(len(loaders.train), 1)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tests.unit.train.tiny_fit import fit_tiny_cnn
 from torch import nn
 
 from dlforge.runtime import cpu_vendor
@@ -66,28 +67,9 @@ def test_cpu_vendor_reads_the_first_vendor_id(tmp_path):
     assert cpu_vendor(tmp_path / "missing") == ""
 
 
-def _fit(kernel: str):
-    from dlforge.config.schema import BasicCNNConfig, TrainConfig
-    from dlforge.data.dataset import TaskSpec
-    from dlforge.data.loader import BatchLoader, Loaders
-    from dlforge.models import build_model
-    from dlforge.train.loop import fit
-
-    torch.manual_seed(0)
-    model = build_model(BasicCNNConfig(filters=[4, 8], dense=16), input_shape=(1, 8, 8), num_outputs=3)
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(32, 1, 8, 8, generator=g)
-    y = (x.mean((1, 2, 3)) * 6).long().clamp(0, 2)
-    loaders = Loaders(train=BatchLoader(x, y, batch_size=16), val=BatchLoader(x, y, batch_size=32))
-    cfg = TrainConfig(epochs=2, batch_size=16, lr=0.01, precision="fp32", dense_kernel=kernel,
-                      early_stopping=None)
-    return fit(model, loaders, cfg, TaskSpec("multiclass", ("a", "b", "c")), seed=2, device="cpu",
-               progress=False)
-
-
 @pytest.mark.skipif(not dk.onednn_linear_available(), reason="torch without oneDNN linear")
 def test_fit_trains_the_same_model_through_either_kernel():
-    aten, onednn = _fit("aten"), _fit("onednn")
+    aten, onednn = fit_tiny_cnn(dense_kernel="aten"), fit_tiny_cnn(dense_kernel="onednn")
     assert {type(m).__name__ for m in aten.model.modules() if isinstance(m, nn.Linear)} == {"Linear"}
     assert {type(m).__name__ for m in onednn.model.modules() if isinstance(m, nn.Linear)} == {"OneDNNLinear"}
     assert [round(r["val_loss"], 4) for r in aten.history] == [round(r["val_loss"], 4) for r in onednn.history]
