@@ -57,7 +57,7 @@ def reads_transposed() -> bool:
     checked once on small exact products, so the backward GEMMs need not copy their operands.
 
     Copying the 3136x512 weight's transpose and the input's each step was 1.3 ms of a 48 ms
-    fp32 Basic-CNN step (benchmarks/RESULTS.md, "Dense backward without transposed copies").
+    fp32 Basic-CNN step (benchmarks/RESULTS.md, "Session 9").
 
     Returns:
         False when the op refuses the views or reads them as if contiguous; never raises.

@@ -5,9 +5,8 @@ On CPU, torch's float32 convolutions run oneDNN's kernels, and oneDNN's weight-g
 of plain C++ (``compute_diff_bias``): 4 % of the Basic CNN's fp32 training step in `perf`.
 `SumBiasConv2d` asks oneDNN for the input and weight gradients only and sums the output
 gradient over batch, height and width itself (``grad.sum((0, 2, 3))``, vectorized and
-threaded): the same gradient up to float rounding, 1.038x per fp32 Basic-CNN step with AVX-512
-and 1.010x under the AVX2 emulation, paired (benchmarks/RESULTS.md, "Dense backward without
-transposed copies; conv bias gradients summed by torch").
+threaded): the same gradient up to float rounding, 1.047x per fp32 Basic-CNN step with AVX-512
+and 1.010x under the AVX2 emulation, paired (benchmarks/RESULTS.md, "Session 9").
 
 It has the parameters and state_dict keys of ``nn.Conv2d``: `set_conv_bias_grad` swaps a
 layer's class in place. It computes this way only where that path applies: a float32 CPU input

@@ -1,10 +1,9 @@
 """Who computes a run's convolution bias gradients on CPU: `train.conv_bias_grad`.
 
-`auto` is a decision from paired measurements on an AMD EPYC (benchmarks/RESULTS.md, "Dense
-backward without transposed copies; conv bias gradients summed by torch"): in float32 on CPU,
-oneDNN's weight-gradient kernel sums the bias gradient in plain C++, and torch's vectorized
-``grad.sum((0, 2, 3))`` (`dlforge.models.sum_bias_conv`) made the Basic CNN's training step
-1.038x faster with AVX-512 and 1.010x under the AVX2 emulation. So `auto` sums on a CPU device
+`auto` is a decision from paired measurements on an AMD EPYC (benchmarks/RESULTS.md, "Session
+9"): in float32 on CPU, oneDNN's weight-gradient kernel sums the bias gradient in plain C++, and
+torch's vectorized ``grad.sum((0, 2, 3))`` (`dlforge.models.sum_bias_conv`) made the Basic
+CNN's training step 1.047x faster with AVX-512 and 1.010x under the AVX2 emulation. So `auto` sums on a CPU device
 in fp32; under bf16 autocast and on GPUs the kernel keeps it. ``kernel`` always leaves it to
 the convolution kernel, ``sum`` always sums where the layer's path applies (float32 on CPU).
 """
