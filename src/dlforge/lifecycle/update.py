@@ -65,14 +65,22 @@ def data_kind(path: Path) -> str:
     """The data source that reads `path`: an image folder, a CSV or an .npz file.
 
     Raises:
-        DataError: a path none of them reads.
+        ConfigError: a path that does not exist, or one none of them reads (a usage error:
+            the command line names the wrong thing, as a missing config file does).
+
+    Example:
+        >>> data_kind(Path("new_digits.npz"))  # doctest: +SKIP
+        'npz'
     """
     if path.is_dir():
         return "image_folder"
     kinds = {".csv": "csv", ".npz": "npz"}
     if path.suffix.lower() not in kinds:
-        raise DataError(f"--data: {str(path)!r} is neither a run config ({', '.join(CONFIG_SUFFIXES)}), "
-                        f"an image folder, a .csv nor an .npz file; give one of those")
+        raise ConfigError(f"--data: {str(path)!r} is neither a run config ({', '.join(CONFIG_SUFFIXES)}), "
+                          f"an image folder, a .csv nor an .npz file; give one of those")
+    if not path.is_file():
+        raise ConfigError(f"--data: {str(path)!r} does not exist; give an existing image folder, "
+                          f".csv or .npz file")
     return kinds[path.suffix.lower()]
 
 
@@ -97,9 +105,10 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
 
     Raises:
         NotFoundError: unknown model, version or alias.
-        ConfigError: a malformed condition in `conditions`, no gate conditions; or a lineage root registered without a run with a
-            data path, or with `update.max_forgetting` set (there is no test split to bound).
-        DataError: a path that is neither a config nor data.
+        ConfigError: a malformed condition in `conditions`, no gate conditions; a path that
+            does not exist or is neither a config nor data; or a lineage root registered
+            without a run with a data path, or with `update.max_forgetting` set (there is no
+            test split to bound).
 
     Example:
         >>> cfg = update_config(store, "digits@production", "new_digits.npz")  # doctest: +SKIP

@@ -119,7 +119,14 @@ def test_a_worse_update_is_registered_but_refused_with_the_table(ws, capsys):
     (lambda p: digits_npz(p, slice(0, 60), side=16),
      "error: update: dg@2 takes inputs of shape [1, 8, 8] (raw [1, 8, 8]); this data's samples "
      "are [1, 16, 16]", 1),
-    (lambda p: p.with_suffix(".txt"), "error: --data: ", 1),
+    (lambda p: p.with_suffix(".txt"), "error: --data: '{p}' is neither a run config (.yaml, "
+                                      ".yml, .json), an image folder, a .csv nor an .npz file; "
+                                      "give one of those\n", 2),
+    (lambda p: np.save(p.with_suffix(".npy"), np.zeros(3)) or p.with_suffix(".npy"),
+     "error: --data: '{p}' is neither a run config (.yaml, .yml, .json), an image folder, a .csv "
+     "nor an .npz file; give one of those\n", 2),
+    (lambda p: p.with_name("missing.csv"), "error: --data: '{p}' does not exist; give an existing "
+                                           "image folder, .csv or .npz file\n", 2),
 ])
 def test_bad_updates_are_one_line_errors_and_leave_the_store(ws, capsys, make, message, code):
     before = snapshot(ws)
