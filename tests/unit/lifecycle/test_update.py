@@ -4,6 +4,7 @@ forgetting check; refusals and bad input leave the store as it was."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -199,14 +200,20 @@ def test_a_bundle_without_replay_buffer_updates_without_replay_and_says_so(ws, c
                           "new data only")
 
 
-def test_watch_folds_a_batch_of_image_files_through_the_gate(ws, tmp_path, capsys):
+def digit_pngs(folder: Path, rows, *, shift: int, offset: int = 0) -> None:
+    """Digits `rows` shifted `shift` pixels right as PNG files in class folders (the class
+    named by the digit + `offset`)."""
     from PIL import Image
 
     d = load_digits()
-    x = np.roll(np.rint(d.images * (255 / 16)).astype(np.uint8), 2, axis=2)
-    for i in range(600, 750):  # rows the other updates did not use
-        (tmp_path / "in" / str(d.target[i])).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(x[i]).save(tmp_path / "in" / str(d.target[i]) / f"{i}.png")
+    x = np.roll(np.rint(d.images * (255 / 16)).astype(np.uint8), shift, axis=2)
+    for i in rows:
+        (folder / str(d.target[i] + offset)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(x[i]).save(folder / str(d.target[i] + offset) / f"{i}.png")
+
+
+def test_watch_folds_a_batch_of_image_files_through_the_gate(ws, tmp_path, capsys):
+    digit_pngs(tmp_path / "in", range(600, 750), shift=2)  # rows the other updates did not use
     before = snapshot(ws)
     code = main(["-w", str(ws), "update", "dg@production", "--watch", str(tmp_path / "in"),
                  "--max-batches", "1", "--set", "update.watch.poll_seconds=0.1"])
@@ -256,4 +263,26 @@ def test_rows_the_champion_trained_on_are_refused_too_when_the_source_is_another
         "has not seen",
         "val split dg@2 trained with; the gate scores the update on them; give data the model "
         "has not seen"]
+    assert snapshot(ws) == before
+
+
+def test_a_watch_whose_every_batch_failed_exits_1_saying_so(ws, tmp_path, capsys):
+    rows = np.flatnonzero(np.isin(load_digits().target, [0, 1]))[:30]
+    digit_pngs(tmp_path / "in", rows, shift=1, offset=10)  # classes 10 and 11: not the model's
+    with Store.open(ws) as store:
+        source = store.resolve("dg@production").ref
+    before = snapshot(ws)
+    code = main(["-w", str(ws), "update", "dg@production", "--watch", str(tmp_path / "in"), "-q",
+                 "--max-batches", "1", "--set", "update.watch.poll_seconds=0.1",
+                 "--set", "update.watch.min_files=2"])
+    out, err = capsys.readouterr()
+    key = hashlib.sha256(str((tmp_path / "in").resolve()).encode()).hexdigest()[:12]
+    state = ws / "updates" / "dg" / key / "state.json"
+    assert code == 1
+    assert out.splitlines()[-1] == f"stopped after 1 batches (1 failed); state in {state}"
+    assert err == (f"error: update --watch: every batch failed (1 of 1; the last: update: none of "
+                   f"the data's classes ['10', '11'] is one of {source}'s ['0', '1', '2', '3', '4', "
+                   f"'5', '6', '7', '8', '9']; train a model for new classes with `dlforge finetune "
+                   f"CONFIG --from {source}`); fix or remove their files, then fold them in again "
+                   f"with --retry-failed\n")
     assert snapshot(ws) == before
