@@ -41,12 +41,15 @@ def update_command(
 
     Example: dlforge update digits@production --data new_digits.npz
     """
+    from dlforge.lifecycle.data_once import reading_once
+
     if (data is None) == (watch is None):
         raise typer.BadParameter("give exactly one of --data and --watch", param_hint="--data")
-    if watch is not None:
-        _watch(ctx, model, watch, list(require), list(set_), max_batches, retry_failed)
-        return
-    result, line = _update_once(ctx, model, data, list(require), list(set_), quiet)
+    with reading_once():  # each data set (the fresh one, the source's ...) is read once
+        if watch is not None:
+            _watch(ctx, model, watch, list(require), list(set_), max_batches, retry_failed)
+            return
+        result, line = _update_once(ctx, model, data, list(require), list(set_), quiet)
     output.out.print(line)
     show_gate(result, refused="update refused")
 

@@ -22,10 +22,11 @@ from dlforge.candidate import TrainingPlan
 from dlforge.config import RunConfig, load_config
 from dlforge.config.lifecycle_schema import check_conditions
 from dlforge.data.dataset import Dataset, Splits, TaskSpec
-from dlforge.data.prepare import load_and_split, prepare_splits
+from dlforge.data.prepare import prepare_splits
 from dlforge.data.select import select
 from dlforge.data.sources import load_dataset
 from dlforge.errors import ConfigError, DataError, NotFoundError
+from dlforge.lifecycle.data_once import load_once
 from dlforge.lifecycle.gate_set import GateSet, check_unseen, run_config, version_splits
 from dlforge.lifecycle.replay import read_replay
 from dlforge.lifecycle.transfer import check_fits
@@ -216,10 +217,11 @@ def _check_test_rows_unseen(store: Store, versions: list[ModelVersion | None], d
 
 
 def _fresh_data(cfg: RunConfig) -> tuple[Dataset, Splits, Any]:
-    """The update's data, loaded and split; no samples at all is said as such (the split
-    would otherwise complain about its fractions)."""
+    """The update's data, loaded and split (once per `data_once.reading_once` block: the gate
+    reads it again); no samples at all is said as such (the split would otherwise complain
+    about its fractions)."""
     try:
-        return load_and_split(cfg)
+        return load_once(cfg)
     except DataError:
         if len(select(load_dataset(cfg.data), cfg.data, cfg.seed)) == 0:
             raise DataError(f"update: {cfg.data.path or cfg.data.name} holds no samples; an update "

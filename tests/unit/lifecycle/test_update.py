@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -264,6 +265,41 @@ def test_rows_the_champion_trained_on_are_refused_too_when_the_source_is_another
         "val split dg@2 trained with; the gate scores the update on them; give data the model "
         "has not seen"]
     assert snapshot(ws) == before
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """How many times each data set is read from its source, by data.path (or data.name)."""
+    import dlforge.data.prepare as prepare
+
+    counted, original = Counter(), prepare.load_dataset
+
+    def counting(cfg):
+        counted[cfg.path or cfg.name] += 1
+        return original(cfg)
+
+    monkeypatch.setattr(prepare, "load_dataset", counting)
+    return counted
+
+
+def test_an_update_reads_each_data_set_once(ws, capsys, reads):
+    path = digits_npz(ws / "once.npz", slice(750, 1100), shift=3)  # rows no other test uses
+    code = main(["-w", str(ws), "update", "dg@production", "--data", str(path), "-q"])
+    out = capsys.readouterr().out
+    assert code in (0, 1) and out.startswith("update: dg@")  # the gate decides; it ran
+    assert reads[str(path)] == 1 and reads["digits"] == 1  # the fresh data; dg@1's (forgetting)
+    assert set(reads.values()) == {1}  # and the champion's, if it is another version
+
+
+def test_a_watch_reads_the_lineages_data_once_for_all_its_batches(ws, tmp_path, capsys, reads):
+    digit_pngs(tmp_path / "in", range(1100, 1300), shift=3)
+    code = main(["-w", str(ws), "update", "dg@production", "--watch", str(tmp_path / "in"), "-q",
+                 "--max-batches", "2", "--set", "update.watch.poll_seconds=0.1",
+                 "--set", "update.watch.batch_size=100", "--set", "update.watch.min_files=100"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0 and [line.split(":")[0] for line in out[1:3]] == ["batch 1", "batch 2"]
+    batches = sorted(k for k in reads if "batch-" in str(k))
+    assert len(batches) == 2 and reads["digits"] == 1 and set(reads.values()) == {1}
 
 
 def test_a_watch_whose_every_batch_failed_exits_1_saying_so(ws, tmp_path, capsys):
