@@ -93,6 +93,16 @@ def test_table_numbers_beyond_float32_are_422_not_a_null_prediction(client):
              "the model was trained on")
 
 
+def test_a_json_boolean_in_a_numeric_column_is_422_naming_column_and_row(client):
+    url = "/v1/models/churn/predict"
+    message = ("column 'a': expected numbers, got True (row 1; 1 boolean value(s)); only a column "
+               "that was boolean in training takes true/false: send a number")
+    rows = {"inputs": [{"a": 0.5, "b": 1, "color": "red"}, {"a": True, "b": 2, "color": "red"}]}
+    assert detail(client.post(url, json=rows)) == (422, message)
+    arrays = {"inputs": [[0.5, 1, "red"], [True, 2, "red"]]}
+    assert detail(client.post(url, json=arrays)) == (422, message)
+
+
 def test_too_many_items(make_client):
     client = make_client(max_items=2)
     assert detail(client.post(PREDICT, json={"inputs": IMAGE * 3})) == (

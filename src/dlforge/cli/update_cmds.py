@@ -37,14 +37,19 @@ def update_command(
     through the gate (with the forgetting check); the alias moves only when it passes, else
     the version stays registered, not serving, and the command exits 1 with the table.
 
+    With --watch it exits 1 when every batch it processed failed (see the state file).
+
     Example: dlforge update digits@production --data new_digits.npz
     """
+    from dlforge.lifecycle.data_once import reading_once
+
     if (data is None) == (watch is None):
         raise typer.BadParameter("give exactly one of --data and --watch", param_hint="--data")
-    if watch is not None:
-        _watch(ctx, model, watch, list(require), list(set_), max_batches, retry_failed)
-        return
-    result, line = _update_once(ctx, model, data, list(require), list(set_), quiet)
+    with reading_once():  # each data set (the fresh one, the source's ...) is read once
+        if watch is not None:
+            _watch(ctx, model, watch, list(require), list(set_), max_batches, retry_failed)
+            return
+        result, line = _update_once(ctx, model, data, list(require), list(set_), quiet)
     output.out.print(line)
     show_gate(result, refused="update refused")
 
@@ -108,10 +113,23 @@ def _watch(ctx: typer.Context, ref: str, directory: Path, require: list[str],
 
     output.out.print(f"watching {directory} for new {'images' if kind == IMAGES else 'CSV files'} "
                      f"({len(state.batches)} batches folded in before); Ctrl-C stops after the batch")
+    failed_before = len(state.failed)
     with StopFlag().catching() as stop:
         done = watch(directory, kind, fold, cfg, state=state, batches=home, stop=stop,
                      echo=lambda line: output.out.print(line), max_batches=max_batches)
-    output.out.print(f"stopped after {done} batches; state in {state.path}")
+    _watch_summary(done, state.failed[failed_before:], state.path)
+
+
+def _watch_summary(done: int, failed: list[dict], path: Path) -> None:
+    """The watch's last line; when every batch it processed failed, an error and exit 1."""
+    counted = f" ({len(failed)} failed)" if failed else ""
+    output.out.print(f"stopped after {done} batches{counted}; state in {path}")
+    if done and len(failed) == done:
+        last = failed[-1]["outcome"].removeprefix("error: ")
+        output.err.print(f"error: update --watch: every batch failed ({done} of {done}; the last: "
+                         f"{last}); fix or remove their files, then fold them in again with "
+                         f"--retry-failed", markup=False)  # messages may hold [brackets]
+        raise typer.Exit(1)
 
 
 def register_update(app: typer.Typer) -> None:

@@ -148,10 +148,12 @@ class PreparedData:
         return to_tensors(self.preprocessor.transform(train.x), train.y, self.task)
 
 
-def load_and_split(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
+def load_and_split(cfg: RunConfig, *, training: bool = True) -> tuple[Dataset, Splits, ValidationReport]:
     """Load the configured source, select classes, split once, curate the training split
     (`data.exclude`, `data.flip_labels`) and validate. An anomaly task's training and
-    validation splits keep their normal samples only (`data.anomaly`).
+    validation splits keep their normal samples only (`data.anomaly`). With `training`
+    False (scoring a trained model: `dlforge evaluate`) a class without training samples is
+    no error: only the scored splits matter.
 
     With `data.streaming` the splits are `streamed.stream_splits`' (the training split's
     `SAMPLE_ROWS` samples evenly spaced, validation and test whole), so the stages that read the test
@@ -161,10 +163,10 @@ def load_and_split(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
         DataError: the data cannot be used (one line per fatal problem).
     """
     if streams(cfg.data):
-        return stream_splits(cfg)
+        return stream_splits(cfg, training=training)
     dataset = select(load_dataset(cfg.data), cfg.data, cfg.seed)
     splits = curate(split_dataset(dataset, cfg.data, cfg.seed), dataset, cfg.data, cfg.seed)
-    report = validate(dataset, splits, cfg.preprocess)
+    report = validate(dataset, splits, cfg.preprocess, training=training)
     if dataset.task.kind == "anomaly":
         splits, warning = normal_only(splits)
         report.warnings += [warning] if warning else []

@@ -96,11 +96,11 @@ def open_stream(cfg: RunConfig, preprocessor: Preprocessor | None = None) -> Ope
     return Opened(dataset, splits, report, pre, TrainStream(train, cfg.data.workers))
 
 
-def stream_splits(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
+def stream_splits(cfg: RunConfig, *, training: bool = True) -> tuple[Dataset, Splits, ValidationReport]:
     """What a streamed run holds in memory: the validation and test splits and
-    `SAMPLE_ROWS` training samples evenly spaced over the split (as `splits.train`), validated;
-    the whole training
-    split's size in `splits.info["streamed"]`.
+    `SAMPLE_ROWS` training samples evenly spaced over the split (as `splits.train`), validated
+    (`training` as `validate` takes it); the whole training split's size in
+    `splits.info["streamed"]`.
 
     Raises:
         DataError: no manifest, a missing or resized shard, a folder without images, or
@@ -112,7 +112,7 @@ def stream_splits(cfg: RunConfig) -> tuple[Dataset, Splits, ValidationReport]:
              for name, count in (("train", SAMPLE_ROWS), ("val", None), ("test", None))}
     splits = Splits(**parts, info={"streamed": {"train": len(train), "in_memory": len(parts["train"])}})
     dataset = parts["train"].concat(parts["val"]).concat(parts["test"])
-    report = validate(dataset, splits, cfg.preprocess)
+    report = validate(dataset, splits, cfg.preprocess, training=training)
     if len(train) > SAMPLE_ROWS:
         report.warnings.append(f"data.streaming: the training split ({len(train)} samples) is "
                                f"read from disk; the checks of training samples, the baseline "

@@ -87,7 +87,8 @@ class ValidationReport:
 
 
 def validate(
-    ds: Dataset, splits: Splits | None = None, preprocess: PreprocessConfig | None = None
+    ds: Dataset, splits: Splits | None = None, preprocess: PreprocessConfig | None = None, *,
+    training: bool = True,
 ) -> ValidationReport:
     """Check `ds` (and `splits`, if made) and report what was found.
 
@@ -97,6 +98,8 @@ def validate(
             (or the whole dataset as "all") are checked.
         preprocess: the preprocessing section; it decides whether NaN in a table is fatal
             (`impute: none`). Without it, missing values are warnings.
+        training: whether a model will be trained on `splits.train`; False (scoring a
+            trained model on other splits) makes a class without training samples a warning.
 
     Returns:
         ValidationReport with counts, duplicates, leakage and one warning per lesser problem.
@@ -104,8 +107,8 @@ def validate(
     Raises:
         DataError: one line per fatal problem: no samples, labels missing or outside the
             class list, a single class (multiclass/binary), a class (or multilabel label)
-            with no training samples, NaN that will not be imputed, inf in a table column or
-            a regression target, NaN or inf in float samples.
+            with no training samples (when `training`), NaN that will not be imputed, inf in
+            a table column or a regression target, NaN or inf in float samples.
 
     Example:
         >>> report = validate(ds, split_dataset(ds, DataConfig(), seed=0))  # doctest: +SKIP
@@ -119,7 +122,7 @@ def validate(
     warnings: list[str] = []
     counts = {name: _class_counts(part) for name, part in groups.items()}
     train = "train" if "train" in groups else next(iter(groups))
-    fatal += _empty_classes(counts, train, warnings)
+    fatal += _empty_classes(counts, train if training else None, warnings)
     fatal += non_finite_problems(ds.x, ds.ids)
     missing = _missing_values(ds, preprocess, fatal, warnings)
     if fatal:
@@ -214,9 +217,13 @@ def _class_counts(ds: Dataset) -> dict[str, int]:
     return {name: int(counts[i]) for i, name in enumerate(names)}
 
 
-def _empty_classes(counts: dict[str, dict[str, int]], train: str, warnings: list[str]) -> list[str]:
+def _empty_classes(counts: dict[str, dict[str, int]], train: str | None,
+                   warnings: list[str]) -> list[str]:
+    """Fatal lines for classes without training samples (`train`: the training group, None
+    when nothing will be trained on it); warnings for the other groups' empty classes."""
     fatal = [f"data: class {cls!r} has no training samples; add samples (or raise data.limit, "
-             f"if set) or drop it with data.classes" for cls, n in counts[train].items() if n == 0]
+             f"if set) or drop it with data.classes"
+             for cls, n in counts.get(train, {}).items() if n == 0]
     for split, per_class in counts.items():
         if split != train:
             warnings += [f"data: class {cls!r} has no samples in the {split} split"

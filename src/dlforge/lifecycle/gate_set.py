@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dlforge.config import load_config
-from dlforge.data.prepare import load_and_split
 from dlforge.data.validate import row_hashes
 from dlforge.errors import DataError
+from dlforge.lifecycle.data_once import load_once
 
 if TYPE_CHECKING:
     from dlforge.config import RunConfig
@@ -72,20 +72,21 @@ def run_config(store: Store, version: ModelVersion) -> RunConfig:
 
 
 def version_splits(store: Store, version: ModelVersion) -> Splits:
-    """The train/validation/test splits `version` was trained with, rebuilt from its run."""
-    return load_and_split(run_config(store, version))[1]
+    """The train/validation/test splits `version` was trained with, rebuilt from its run
+    (once per `data_once.reading_once` block)."""
+    return load_once(run_config(store, version))[1]
 
 
 def candidate_test_set(store: Store, version: ModelVersion) -> GateSet:
     """The candidate's own test split."""
-    dataset, splits, _ = load_and_split(run_config(store, version))
+    dataset, splits, _ = load_once(run_config(store, version))
     return GateSet(splits.test.x, np.asarray(splits.test.y), tuple(dataset.task.class_names),
                    f"test split of run {version.run_id} ({version.ref})")
 
 
 def held_out_set(cfg: RunConfig, path: str) -> GateSet:
     """Every row of `cfg`'s data section (after its class selection)."""
-    dataset, _, _ = load_and_split(cfg)
+    dataset, _, _ = load_once(cfg)
     return GateSet(dataset.x, np.asarray(dataset.y), tuple(dataset.task.class_names),
                    f"data of {path}")
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from dlforge.config import load_config
 from dlforge.config.lifecycle_schema import check_conditions
 from dlforge.errors import ConfigError, NotFoundError
+from dlforge.lifecycle.data_once import reading_once
 from dlforge.lifecycle.forgetting import forgetting_check
 from dlforge.lifecycle.gate import GateResult, judge, predictor_of, score
 from dlforge.lifecycle.gate_set import (
@@ -89,14 +90,17 @@ def promote(store: Store, name: str, candidate: int | str, *, alias: str | None 
 def gate(store: Store, candidate: ModelVersion, champion: ModelVersion | None, alias: str,
          conditions: list[str], gate_data: str | Path | None = None) -> GateResult:
     """Score both models on the gate set (after checking neither trained on it) and judge;
-    an update candidate is also held to `update.max_forgetting` (`lifecycle.forgetting`)."""
-    rows = _gate_set(store, candidate, gate_data)
-    compared = [v for v in (candidate, champion) if v is not None]
-    trained = {v.ref: version_splits(store, v) for v in compared if v.run_id is not None}
-    check_unseen(rows, trained)
-    mine = score(predictor_of(candidate), rows)
-    theirs = score(predictor_of(champion), rows) if champion else None
-    forgetting = forgetting_check(store, candidate)  # updates only
+    an update candidate is also held to `update.max_forgetting` (`lifecycle.forgetting`).
+    Each data set is loaded once (`data_once`): the candidate's test split and its training
+    split, the forgetting check's and the champion's are mostly the same data."""
+    with reading_once():
+        rows = _gate_set(store, candidate, gate_data)
+        compared = [v for v in (candidate, champion) if v is not None]
+        trained = {v.ref: version_splits(store, v) for v in compared if v.run_id is not None}
+        check_unseen(rows, trained)
+        mine = score(predictor_of(candidate), rows)
+        theirs = score(predictor_of(champion), rows) if champion else None
+        forgetting = forgetting_check(store, candidate)  # updates only
     return GateResult(candidate, champion, alias, rows.source, len(rows),
                       judge(list(conditions), mine, theirs) + forgetting)
 

@@ -22,10 +22,11 @@ from dlforge.candidate import TrainingPlan
 from dlforge.config import RunConfig, load_config
 from dlforge.config.lifecycle_schema import check_conditions
 from dlforge.data.dataset import Dataset, Splits, TaskSpec
-from dlforge.data.prepare import load_and_split, prepare_splits
+from dlforge.data.prepare import prepare_splits
 from dlforge.data.select import select
 from dlforge.data.sources import load_dataset
 from dlforge.errors import ConfigError, DataError, NotFoundError
+from dlforge.lifecycle.data_once import load_once
 from dlforge.lifecycle.gate_set import GateSet, check_unseen, run_config, version_splits
 from dlforge.lifecycle.replay import read_replay
 from dlforge.lifecycle.transfer import check_fits
@@ -65,14 +66,22 @@ def data_kind(path: Path) -> str:
     """The data source that reads `path`: an image folder, a CSV or an .npz file.
 
     Raises:
-        DataError: a path none of them reads.
+        ConfigError: a path that does not exist, or one none of them reads (a usage error:
+            the command line names the wrong thing, as a missing config file does).
+
+    Example:
+        >>> data_kind(Path("new_digits.npz"))  # doctest: +SKIP
+        'npz'
     """
     if path.is_dir():
         return "image_folder"
     kinds = {".csv": "csv", ".npz": "npz"}
     if path.suffix.lower() not in kinds:
-        raise DataError(f"--data: {str(path)!r} is neither a run config ({', '.join(CONFIG_SUFFIXES)}), "
-                        f"an image folder, a .csv nor an .npz file; give one of those")
+        raise ConfigError(f"--data: {str(path)!r} is neither a run config ({', '.join(CONFIG_SUFFIXES)}), "
+                          f"an image folder, a .csv nor an .npz file; give one of those")
+    if not path.is_file():
+        raise ConfigError(f"--data: {str(path)!r} does not exist; give an existing image folder, "
+                          f".csv or .npz file")
     return kinds[path.suffix.lower()]
 
 
@@ -97,9 +106,10 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
 
     Raises:
         NotFoundError: unknown model, version or alias.
-        ConfigError: a malformed condition in `conditions`, no gate conditions; or a lineage root registered without a run with a
-            data path, or with `update.max_forgetting` set (there is no test split to bound).
-        DataError: a path that is neither a config nor data.
+        ConfigError: a malformed condition in `conditions`, no gate conditions; a path that
+            does not exist or is neither a config nor data; or a lineage root registered
+            without a run with a data path, or with `update.max_forgetting` set (there is no
+            test split to bound).
 
     Example:
         >>> cfg = update_config(store, "digits@production", "new_digits.npz")  # doctest: +SKIP
@@ -207,10 +217,11 @@ def _check_test_rows_unseen(store: Store, versions: list[ModelVersion | None], d
 
 
 def _fresh_data(cfg: RunConfig) -> tuple[Dataset, Splits, Any]:
-    """The update's data, loaded and split; no samples at all is said as such (the split
-    would otherwise complain about its fractions)."""
+    """The update's data, loaded and split (once per `data_once.reading_once` block: the gate
+    reads it again); no samples at all is said as such (the split would otherwise complain
+    about its fractions)."""
     try:
-        return load_and_split(cfg)
+        return load_once(cfg)
     except DataError:
         if len(select(load_dataset(cfg.data), cfg.data, cfg.seed)) == 0:
             raise DataError(f"update: {cfg.data.path or cfg.data.name} holds no samples; an update "

@@ -131,7 +131,7 @@ def evaluate_registered(ref: str, cfg: RunConfig, *, split: str = "test", worksp
     from dlforge.registry import load
 
     predictor = load(ref, workspace=workspace, url=url)
-    dataset, splits, _ = load_and_split(cfg)
+    dataset, splits, _ = load_and_split(cfg, training=False)  # no model is trained on it
     part = splits.test if split == "test" else dataset
     if tuple(dataset.task.class_names) != tuple(predictor.task.class_names):
         raise DataError(f"--data: its classes {list(dataset.task.class_names)} differ from the "

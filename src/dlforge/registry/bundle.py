@@ -33,7 +33,7 @@ from dlforge.config.schema import ModelConfig
 from dlforge.data.dataset import TaskSpec
 from dlforge.data.preprocess import Preprocessor, preprocessor_from_dict
 from dlforge.errors import ConfigError, DataError, NotFoundError
-from dlforge.registry.bundle_checks import check_weights_fit, read_json
+from dlforge.registry.bundle_checks import check_weights_fit, read_json, read_object
 from dlforge.registry.records import json_safe, now
 
 FORMAT_VERSION = 1
@@ -142,14 +142,14 @@ def load_bundle(path: str | Path) -> Bundle:
 
     Raises:
         NotFoundError: the directory or one of its files is missing.
-        DataError: a file is corrupt, too large or too deeply nested (`bundle_checks`), the
-            class names do not match the model's outputs, or the weights do not fit the
-            architecture (checked before the model is built).
+        DataError: a file is corrupt, too large, too deeply nested or not a JSON object
+            (`bundle_checks`), the class names do not match the model's outputs, or the
+            weights do not fit the architecture (checked before the model is built).
     """
     path = Path(path)
     if not path.is_dir():
         raise NotFoundError(f"bundle: {path} does not exist or is not a directory")
-    docs = {name: read_json(path / name) for name in JSON_FILES}
+    docs = {name: read_object(path / name) for name in JSON_FILES}
     spec = docs["model.json"]
     try:
         model_config = TypeAdapter(ModelConfig).validate_python(spec["config"])

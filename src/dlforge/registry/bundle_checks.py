@@ -51,6 +51,37 @@ def read_json(file: Path) -> Any:
     return doc
 
 
+def read_object(file: Path) -> dict[str, Any]:
+    """The JSON object in `file`, a bundle file that must hold one (model.json, meta.json ...).
+
+    Raises:
+        NotFoundError: the file is missing.
+        DataError: what `read_json` refuses, or a document that is not an object (``[]``,
+            a number, a string, ``null``), naming the file.
+
+    Example:
+        >>> read_object(Path("bundle/meta.json"))["format"]  # doctest: +SKIP
+        1
+    """
+    doc = read_json(file)
+    if not isinstance(doc, dict):
+        raise DataError(f"bundle: {file} holds {json_kind(doc)}, not a JSON object; the file is "
+                        "damaged, re-register the model")
+    return doc
+
+
+def json_kind(doc: Any) -> str:
+    """What a parsed JSON value is, for messages: "an array", "a string", "null" ...
+
+    Example:
+        >>> json_kind([]), json_kind(None), json_kind(True), json_kind(1.5)
+        ('an array', 'null', 'a boolean', 'a number')
+    """
+    kinds = {list: "an array", dict: "an object", str: "a string", bool: "a boolean",
+             type(None): "null"}
+    return kinds.get(type(doc), "a number")
+
+
 def check_weights_fit(build: Callable[[], nn.Module], file: Path) -> None:
     """Compare the tensors `build()` would make with those in the safetensors header of `file`.
 

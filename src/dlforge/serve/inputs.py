@@ -28,6 +28,7 @@ from starlette.datastructures import UploadFile
 
 from dlforge.data.images import SizeLimit, open_image
 from dlforge.errors import DataError
+from dlforge.registry.bundle_checks import json_kind
 from dlforge.registry.predictor import PIXEL_RANGES
 from dlforge.serve.arrays import NPY_TYPE, ArrayBody, b64_array, npy_array
 from dlforge.serve.errors import TooLarge, validation_message
@@ -222,11 +223,11 @@ def _rows(items: list[Any], columns: list[str] | None) -> list[dict[str, Any]]:
             item = dict(zip(columns, item, strict=True))
         if not isinstance(item, dict):
             raise DataError(f"inputs[{i}]: table models take rows as objects (column -> value) "
-                            f"or arrays; got {_kind(item)}")
+                            f"or arrays; got {json_kind(item)}")
         bad = [k for k, v in item.items() if not isinstance(v, _SCALARS)]
         if bad:
             raise DataError(f"inputs[{i}].{bad[0]}: a cell must be a number, string, boolean or "
-                            f"null; got {_kind(item[bad[0]])}")
+                            f"null; got {json_kind(item[bad[0]])}")
         rows.append(item)
     return rows
 
@@ -234,7 +235,7 @@ def _rows(items: list[Any], columns: list[str] | None) -> list[dict[str, Any]]:
 def _expect(items: list[Any], kind: type, wanted: str) -> None:
     for i, item in enumerate(items):
         if not isinstance(item, kind):
-            raise DataError(f"inputs[{i}]: this model takes {wanted}; got {_kind(item)}")
+            raise DataError(f"inputs[{i}]: this model takes {wanted}; got {json_kind(item)}")
 
 
 def _check_count(count: int, max_items: int, field: str) -> None:
@@ -243,11 +244,6 @@ def _check_count(count: int, max_items: int, field: str) -> None:
     if count > max_items:
         raise DataError(f"{field}: {count} items; at most {max_items} per request "
                         "(dlforge serve --max-items); split the request")
-
-
-def _kind(value: Any) -> str:
-    return {list: "an array", dict: "an object", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), "a number")
 
 
 def _parse_json(body: bytes) -> Any:

@@ -96,6 +96,26 @@ def test_evaluate_matches_the_registered_metrics(trained):
     assert metrics["n_samples"] == 45  # 15 % of the 300 samples kept by data.limit
 
 
+def test_evaluate_scores_a_test_split_whose_training_split_lacks_a_class(trained, tmp_path, capsys):
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    ws, _, _ = trained
+    d = load_digits()
+    x, y = np.rint(d.images * (255 / 16)).astype(np.uint8)[:, None], d.target
+    train = np.arange(1000, 1300)[y[1000:1300] != 9]  # no 9 among the training rows
+    np.savez(tmp_path / "no9.npz", x_train=x[train], y_train=y[train],
+             x_test=x[1300:1400], y_test=y[1300:1400])
+    config = tmp_path / "no9.yaml"
+    config.write_text(yaml.safe_dump({"data": {"source": "npz", "path": str(tmp_path / "no9.npz")}}))
+    assert main(["-w", str(ws), "evaluate", "tiny", "--data", str(config), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["n_samples"] == 100 and 0 <= metrics["accuracy"] <= 1
+    assert main(["-w", str(ws), "run", str(config), "--set", "train.epochs=1", "-q"]) == 1
+    assert capsys.readouterr().err == ("error: data: class '9' has no training samples; add samples "
+                                       "(or raise data.limit, if set) or drop it with data.classes\n")
+
+
 def test_config_check_prints_resolved_defaults(trained):
     _, config, _ = trained
     result = CliRunner().invoke(app, ["config", "check", str(config)])

@@ -4,7 +4,9 @@ forgetting check; refusals and bad input leave the store as it was."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +121,14 @@ def test_a_worse_update_is_registered_but_refused_with_the_table(ws, capsys):
     (lambda p: digits_npz(p, slice(0, 60), side=16),
      "error: update: dg@2 takes inputs of shape [1, 8, 8] (raw [1, 8, 8]); this data's samples "
      "are [1, 16, 16]", 1),
-    (lambda p: p.with_suffix(".txt"), "error: --data: ", 1),
+    (lambda p: p.with_suffix(".txt"), "error: --data: '{p}' is neither a run config (.yaml, "
+                                      ".yml, .json), an image folder, a .csv nor an .npz file; "
+                                      "give one of those\n", 2),
+    (lambda p: np.save(p.with_suffix(".npy"), np.zeros(3)) or p.with_suffix(".npy"),
+     "error: --data: '{p}' is neither a run config (.yaml, .yml, .json), an image folder, a .csv "
+     "nor an .npz file; give one of those\n", 2),
+    (lambda p: p.with_name("missing.csv"), "error: --data: '{p}' does not exist; give an existing "
+                                           "image folder, .csv or .npz file\n", 2),
 ])
 def test_bad_updates_are_one_line_errors_and_leave_the_store(ws, capsys, make, message, code):
     before = snapshot(ws)
@@ -192,14 +201,20 @@ def test_a_bundle_without_replay_buffer_updates_without_replay_and_says_so(ws, c
                           "new data only")
 
 
-def test_watch_folds_a_batch_of_image_files_through_the_gate(ws, tmp_path, capsys):
+def digit_pngs(folder: Path, rows, *, shift: int, offset: int = 0) -> None:
+    """Digits `rows` shifted `shift` pixels right as PNG files in class folders (the class
+    named by the digit + `offset`)."""
     from PIL import Image
 
     d = load_digits()
-    x = np.roll(np.rint(d.images * (255 / 16)).astype(np.uint8), 2, axis=2)
-    for i in range(600, 750):  # rows the other updates did not use
-        (tmp_path / "in" / str(d.target[i])).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(x[i]).save(tmp_path / "in" / str(d.target[i]) / f"{i}.png")
+    x = np.roll(np.rint(d.images * (255 / 16)).astype(np.uint8), shift, axis=2)
+    for i in rows:
+        (folder / str(d.target[i] + offset)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(x[i]).save(folder / str(d.target[i] + offset) / f"{i}.png")
+
+
+def test_watch_folds_a_batch_of_image_files_through_the_gate(ws, tmp_path, capsys):
+    digit_pngs(tmp_path / "in", range(600, 750), shift=2)  # rows the other updates did not use
     before = snapshot(ws)
     code = main(["-w", str(ws), "update", "dg@production", "--watch", str(tmp_path / "in"),
                  "--max-batches", "1", "--set", "update.watch.poll_seconds=0.1"])
@@ -249,4 +264,61 @@ def test_rows_the_champion_trained_on_are_refused_too_when_the_source_is_another
         "has not seen",
         "val split dg@2 trained with; the gate scores the update on them; give data the model "
         "has not seen"]
+    assert snapshot(ws) == before
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """How many times each data set is read from its source, by data.path (or data.name)."""
+    import dlforge.data.prepare as prepare
+
+    counted, original = Counter(), prepare.load_dataset
+
+    def counting(cfg):
+        counted[cfg.path or cfg.name] += 1
+        return original(cfg)
+
+    monkeypatch.setattr(prepare, "load_dataset", counting)
+    return counted
+
+
+def test_an_update_reads_each_data_set_once(ws, capsys, reads):
+    path = digits_npz(ws / "once.npz", slice(750, 1100), shift=3)  # rows no other test uses
+    code = main(["-w", str(ws), "update", "dg@production", "--data", str(path), "-q"])
+    out = capsys.readouterr().out
+    assert code in (0, 1) and out.startswith("update: dg@")  # the gate decides; it ran
+    assert reads[str(path)] == 1 and reads["digits"] == 1  # the fresh data; dg@1's (forgetting)
+    assert set(reads.values()) == {1}  # and the champion's, if it is another version
+
+
+def test_a_watch_reads_the_lineages_data_once_for_all_its_batches(ws, tmp_path, capsys, reads):
+    digit_pngs(tmp_path / "in", range(1100, 1300), shift=3)
+    code = main(["-w", str(ws), "update", "dg@production", "--watch", str(tmp_path / "in"), "-q",
+                 "--max-batches", "2", "--set", "update.watch.poll_seconds=0.1",
+                 "--set", "update.watch.batch_size=100", "--set", "update.watch.min_files=100"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0 and [line.split(":")[0] for line in out[1:3]] == ["batch 1", "batch 2"]
+    batches = sorted(k for k in reads if "batch-" in str(k))
+    assert len(batches) == 2 and reads["digits"] == 1 and set(reads.values()) == {1}
+
+
+def test_a_watch_whose_every_batch_failed_exits_1_saying_so(ws, tmp_path, capsys):
+    rows = np.flatnonzero(np.isin(load_digits().target, [0, 1]))[:30]
+    digit_pngs(tmp_path / "in", rows, shift=1, offset=10)  # classes 10 and 11: not the model's
+    with Store.open(ws) as store:
+        source = store.resolve("dg@production").ref
+    before = snapshot(ws)
+    code = main(["-w", str(ws), "update", "dg@production", "--watch", str(tmp_path / "in"), "-q",
+                 "--max-batches", "1", "--set", "update.watch.poll_seconds=0.1",
+                 "--set", "update.watch.min_files=2"])
+    out, err = capsys.readouterr()
+    key = hashlib.sha256(str((tmp_path / "in").resolve()).encode()).hexdigest()[:12]
+    state = ws / "updates" / "dg" / key / "state.json"
+    assert code == 1
+    assert out.splitlines()[-1] == f"stopped after 1 batches (1 failed); state in {state}"
+    assert err == (f"error: update --watch: every batch failed (1 of 1; the last: update: none of "
+                   f"the data's classes ['10', '11'] is one of {source}'s ['0', '1', '2', '3', '4', "
+                   f"'5', '6', '7', '8', '9']; train a model for new classes with `dlforge finetune "
+                   f"CONFIG --from {source}`); fix or remove their files, then fold them in again "
+                   f"with --retry-failed\n")
     assert snapshot(ws) == before

@@ -96,6 +96,32 @@ def test_missing_column_and_non_number_are_data_errors():
     assert str(err.value) == "column 'age': expected numbers, got 'old' (1 non-numeric value(s))"
 
 
+def test_booleans_are_refused_where_numbers_were_learned_naming_column_and_row():
+    pre = fit(pd.DataFrame({"age": [1.0, 2.0], "city": ["a", "b"]}))
+    assert [s["boolean"] for s in pre.numeric] == [False]
+    for rows, shown, count in (([{"age": 1, "city": "a"}, {"age": True, "city": "a"}], "True", 1),
+                               (pd.DataFrame({"age": [False, True], "city": ["a", "b"]}), "False", 2)):
+        with pytest.raises(DataError) as err:
+            pre.transform(rows)
+        row = 1 if count == 1 else 0
+        assert str(err.value) == (f"column 'age': expected numbers, got {shown} (row {row}; {count} "
+                                  f"boolean value(s)); only a column that was boolean in training "
+                                  f"takes true/false: send a number")
+    state = json.loads(json.dumps(pre.to_dict()))  # a bundle written before the flag: numbers only
+    del state["state"]["numeric"][0]["boolean"]
+    with pytest.raises(DataError, match=r"^column 'age': expected numbers, got True \(row 0; "):
+        preprocessor_from_dict(state).transform([{"age": True, "city": "a"}])
+
+
+def test_a_column_boolean_in_training_takes_true_and_false_as_1_and_0():
+    pre = fit(pd.DataFrame({"member": [True, False, False, True], "x": [1.0, 2.0, 3.0, 4.0]}),
+              scaling="none")
+    assert [(s["name"], s["boolean"]) for s in pre.numeric] == [("member", True), ("x", False)]
+    again = preprocessor_from_dict(json.loads(json.dumps(pre.to_dict())))
+    rows = [{"member": True, "x": 5}, {"member": False, "x": 6}, {"member": 1, "x": 7}]
+    np.testing.assert_array_equal(again.transform(rows), np.float32([[1, 5], [0, 6], [1, 7]]))
+
+
 @pytest.mark.parametrize(("value", "shown"), [(1e39, "1e+39"), (float("inf"), "inf"),
                                               ("-inf", "-inf"), (3e38, "3e+38")])
 def test_numbers_not_finite_in_float32_once_scaled_are_data_errors(value, shown):

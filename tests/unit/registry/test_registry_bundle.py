@@ -115,6 +115,20 @@ def test_corrupt_json_is_a_data_error_naming_the_file(tmp_path):
                                "re-register the model")
 
 
+@pytest.mark.parametrize(("name", "text", "kind"), [
+    ("meta.json", "[]", "an array"), ("meta.json", "null", "null"), ("metrics.json", "3", "a number"),
+    ("task.json", '"binary"', "a string"), ("preprocess.json", "[]", "an array"),
+    ("preprocess.json", "true", "a boolean"),
+    ("model.json", "[1]", "an array")])
+def test_a_json_file_that_is_not_an_object_is_refused_naming_it(tmp_path, name, text, kind):
+    path, _, _ = table_bundle(tmp_path / "b", BINARY)
+    (path / name).write_text(text)
+    with pytest.raises(DataError) as info:
+        load_bundle(path)
+    assert str(info.value) == (f"bundle: {path / name} holds {kind}, not a JSON object; the file "
+                               "is damaged, re-register the model")
+
+
 def test_corrupt_weights_are_a_data_error(tmp_path):
     path, _, _ = table_bundle(tmp_path / "b", BINARY)
     (path / "weights.safetensors").write_bytes(b"\x00" * 20)

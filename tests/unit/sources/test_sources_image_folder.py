@@ -12,6 +12,7 @@ from PIL import Image, ImageFile
 from dlforge.config.schema import DataConfig
 from dlforge.data.images import SizeLimit, decode_image
 from dlforge.data.sources import load_dataset
+from dlforge.data.sources.image_folder import folder_index
 from dlforge.errors import DataError
 
 
@@ -82,6 +83,35 @@ def test_no_images_and_mixed_layout(tmp_path):
     img(tmp_path / "train" / "a" / "1.png", 1)
     with pytest.raises(DataError, match=r"mixes split folders \(train\) and class folders \(a\)"):
         load_dataset(DataConfig(source="image_folder", path=str(tmp_path)))
+
+
+def test_a_class_folder_without_images_is_refused_naming_it(tmp_path):
+    img(tmp_path / "train" / "cat" / "1.png", 1)
+    img(tmp_path / "train" / "dog" / "2.png", 2)
+    (tmp_path / "train" / "bird").mkdir()
+    (tmp_path / "test" / "cat").mkdir(parents=True)
+    (tmp_path / "test" / "cat" / "notes.txt").write_text("not an image")
+    img(tmp_path / "test" / "dog" / "3.png", 3)
+    cfg = DataConfig(source="image_folder", path=str(tmp_path))
+    expected = "\n".join(
+        f"data.path: class folder {str(tmp_path / part)!r} holds no images (png, jpg, jpeg, bmp); "
+        f"add its images, remove the folder, or leave the class out with data.classes"
+        for part in ("test/cat", "train/bird"))
+    for load in (load_dataset, folder_index):  # in memory and streamed
+        with pytest.raises(DataError) as exc:
+            load(cfg)
+        assert str(exc.value) == expected
+    with pytest.raises(DataError) as exc:  # a class kept by data.classes must have images
+        load_dataset(cfg.model_copy(update={"classes": ["bird", "dog"]}))
+    assert str(exc.value) == expected.splitlines()[1]
+
+
+def test_an_empty_class_folder_left_out_by_data_classes_is_fine(tmp_path):
+    img(tmp_path / "cat" / "1.png", 1)
+    img(tmp_path / "dog" / "2.png", 2)
+    (tmp_path / "bird").mkdir()
+    ds = load_dataset(DataConfig(source="image_folder", path=str(tmp_path), classes=["cat", "dog"]))
+    assert ds.task.class_names == ("cat", "dog") and ds.y.tolist() == [0, 1]
 
 
 def test_decode_image_converts_resizes_and_reports(tmp_path):

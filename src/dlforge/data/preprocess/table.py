@@ -25,7 +25,10 @@ class TablePreprocessor(Preprocessor):
     - Numeric columns (numeric or bool dtype): missing values take the training median or mean
       (`impute`; with `none` a NaN is a DataError naming the column), then
       `(x - center) / scale` with the training mean/std (`standard`) or min/range (`minmax`);
-      a constant column keeps scale 1.
+      a constant column keeps scale 1. A boolean (True/False, JSON true/false) is taken as
+      1/0 only by a column that was boolean in training (`"boolean": true` in its state);
+      elsewhere it is a DataError naming the column and row, never a silent 1 or 0 (bundles
+      written before the flag existed take numbers only).
     - Categorical columns (any other dtype, e.g. object or category): values are compared as
       strings; missing values take the most frequent training value (ties: the smallest
       string); each column becomes one 0/1 feature per training category, sorted. A category
@@ -96,7 +99,7 @@ class TablePreprocessor(Preprocessor):
         center, scale = stats.scaling(cfg.scaling)
         fills = stats.mean() if cfg.impute == "mean" else None
         self.numeric = [{"name": c, "fill": None if fills is None else float(fills[i]),
-                         "center": float(center[i]), "scale": float(scale[i])}
+                         "center": float(center[i]), "scale": float(scale[i]), "boolean": False}
                         for i, c in enumerate(stats.columns)]
         self.categorical, self.pca, self.fitted = [], None, True
         return self
@@ -105,9 +108,10 @@ class TablePreprocessor(Preprocessor):
         """Features of a DataFrame (or list of row dicts) as float32 `(N, F)`.
 
         Raises:
-            DataError: a training column is missing, holds a non-number where a number is
-                expected, a number that is not finite in float32 once scaled (inf, 1e39), or
-                has a missing value that no imputation covers.
+            DataError: a training column is missing, holds a non-number (a boolean, unless
+                the column was boolean in training) where a number is expected, a number
+                that is not finite in float32 once scaled (inf, 1e39), or has a missing
+                value that no imputation covers.
         """
         self._check_fitted()
         features = self._features(_as_frame(x_raw))
@@ -146,7 +150,8 @@ class TablePreprocessor(Preprocessor):
         else:
             center, scale = np.zeros(len(cols)), np.ones(len(cols))
         return [{"name": c, "fill": None if self.cfg.impute == "none" else float(fills[c]),
-                 "center": float(m), "scale": float(s)}
+                 "center": float(m), "scale": float(s),
+                 "boolean": bool(pd.api.types.is_bool_dtype(df[c].dtype))}
                 for c, m, s in zip(cols, center, scale, strict=True)]
 
     def _fit_pca(self, features: np.ndarray) -> dict[str, list]:
@@ -209,6 +214,8 @@ def _fit_categorical(col: pd.Series, name: str, impute: bool) -> dict[str, Any]:
 
 def _apply_numeric(col: pd.Series, spec: dict[str, Any]) -> np.ndarray:
     name = spec["name"]
+    if not spec.get("boolean", False):
+        _refuse_booleans(col, name)
     values = pd.to_numeric(col, errors="coerce")
     bad = col[values.isna() & col.notna()]
     if len(bad):
@@ -223,6 +230,22 @@ def _apply_numeric(col: pd.Series, spec: dict[str, Any]) -> np.ndarray:
     scaled = (values.to_numpy() - spec["center"]) / spec["scale"]
     _check_float32(scaled, values, name)
     return scaled[:, None]
+
+
+def _refuse_booleans(col: pd.Series, name: str) -> None:
+    """A boolean where the model learned numbers would be read as 1 or 0 without a word: refuse
+    it, naming the row by `col`'s index (the caller's numbering, as `_check_float32`)."""
+    if pd.api.types.is_bool_dtype(col.dtype):
+        flags = col.notna().to_numpy()
+    elif col.dtype == object:
+        flags = np.fromiter((isinstance(v, (bool, np.bool_)) for v in col), dtype=bool, count=len(col))
+    else:
+        return
+    if flags.any():
+        first = int(np.argmax(flags))
+        raise DataError(f"column {name!r}: expected numbers, got {bool(col.iloc[first])!r} (row "
+                        f"{col.index[first]}; {int(flags.sum())} boolean value(s)); only a column "
+                        f"that was boolean in training takes true/false: send a number")
 
 
 def _check_float32(scaled: np.ndarray, raw: pd.Series, name: str) -> None:

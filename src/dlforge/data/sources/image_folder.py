@@ -4,7 +4,10 @@
     root/train/cat/1.png, root/test/cat/9.png    -> rows marked train / test
 
 Files that cannot be decoded are listed in `Dataset.skipped` and left out, so one corrupt file
-never stops a run; the report shows them.
+never stops a run; the report shows them. A class folder without any image file is refused,
+naming it: a class the user made but left empty is almost surely a mistake (a copy that did
+not finish, a wrong extension), and training without it would quietly drop the class. A class
+that `data.classes` leaves out may be empty.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ def load(cfg: DataConfig) -> Dataset:
     """Decode every image under `data.path` to (C, H, W) uint8 in `data.color`.
 
     Raises:
-        DataError: the path is missing or has no images, or images differ in size while
+        DataError: the path is missing or has no images, a class folder has none (unless
+            `data.classes` leaves the class out), or images differ in size while
             `data.image_size` is unset.
     """
     root, entries = _entries(cfg)
@@ -102,7 +106,12 @@ def _entries(cfg: DataConfig) -> tuple[Path, list[tuple[Path, str, str | None]]]
 
 
 def _list_images(root: Path, cfg: DataConfig) -> list[tuple[Path, str, str | None]]:
-    """(file, class name, split or None) for every image file, in a stable order."""
+    """(file, class name, split or None) for every image file, in a stable order.
+
+    Raises:
+        DataError: split and class folders mixed, or class folders without images (one line
+            each; a class `data.classes` leaves out may be empty).
+    """
     tops = _subdirs(root)
     split_tops = [d for d in tops if d.name in SPLIT_DIRS]
     if split_tops and len(split_tops) != len(tops):
@@ -113,13 +122,23 @@ def _list_images(root: Path, cfg: DataConfig) -> list[tuple[Path, str, str | Non
             f"hold the class folders, or class folders only"
         )
     parts = [(d, SPLIT_DIRS[d.name]) for d in split_tops] or [(root, None)]
-    entries = []
+    entries, empty = [], []
     for part, split in parts:
         for class_dir in _subdirs(part):
-            for f in sorted(class_dir.iterdir()):
-                if f.is_file() and f.suffix.lower() in EXTENSIONS:
-                    entries.append((f, class_dir.name, split))
+            files = [f for f in sorted(class_dir.iterdir())
+                     if f.is_file() and f.suffix.lower() in EXTENSIONS]
+            entries += [(f, class_dir.name, split) for f in files]
+            if not files and (cfg.classes is None or class_dir.name in cfg.classes):
+                empty.append(class_dir)
+    if empty and entries:  # no images at all is said by the caller
+        raise DataError("\n".join(_empty_folder(d) for d in empty))
     return entries
+
+
+def _empty_folder(class_dir: Path) -> str:
+    return (f"data.path: class folder {str(class_dir)!r} holds no images "
+            f"({', '.join(e[1:] for e in EXTENSIONS)}); add its images, remove the folder, or "
+            f"leave the class out with data.classes")
 
 
 def _subdirs(path: Path) -> list[Path]:

@@ -1,0 +1,67 @@
+"""Every command's `--help` reads cleanly: plain metavars, no typer type notation, help text
+for every parameter."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from dlforge.cli.app import app
+
+# typer's notation of a type: <bool>, <str>, <list[str]>, <Path>, <int range> (help texts may
+# hold placeholders such as <workspace>: those are words, not types)
+ARTEFACT = re.compile(r"<(?:bool|str|int|float|path|file|dir|directory|datetime|list\[\w+\]|\w+ range)>",
+                      re.IGNORECASE)
+
+
+def commands(command, path=()):
+    """(path, click command) of every command and group under `command`, the root included."""
+    yield path, command
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from commands(sub, (*path, name))
+
+
+ALL = list(commands(get_command(app)))
+
+
+def test_the_tree_is_the_whole_cli():
+    names = {" ".join(path) for path, _ in ALL}
+    assert {"", "run", "evaluate", "update", "predict", "serve", "models", "models show",
+            "data review", "config check"} <= names
+    assert len(ALL) >= 34
+
+
+@pytest.mark.parametrize(("path", "command"), ALL, ids=[" ".join(p) or "dlforge" for p, _ in ALL])
+def test_help_has_plain_metavars_and_help_for_every_parameter(path, command):
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert ARTEFACT.findall(result.output) == []
+    usage = next(line.strip() for line in result.output.splitlines() if line.strip())
+    assert usage.startswith(f"Usage: dlforge {' '.join((*path, ''))}") and "{" not in usage
+    unexplained = [p.name for p in command.params if not (p.help or "").strip()]
+    assert unexplained == []
+
+
+def row(output: str, name: str) -> list[str]:
+    """The cells of the help table row of `name` (an option or an argument)."""
+    line = next(line for line in output.splitlines() if line.startswith("│") and f" {name} " in line)
+    return re.split(r"\s{2,}", line.strip("│ *"))
+
+
+def test_flags_take_no_metavar_and_values_name_their_kind():
+    result = CliRunner().invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200"})
+    lines = [line.strip() for line in result.output.splitlines() if line.strip()]
+    assert lines[0] == "Usage: dlforge evaluate [OPTIONS] MODEL"
+    assert row(result.output, "MODEL") == [
+        "MODEL", "TEXT", "Registered model: NAME, NAME@VERSION or NAME@ALIAS. [required]"]
+    assert row(result.output, "--json") == ["--json", "Print the full metrics as JSON."]
+    assert row(result.output, "--split") == [
+        "--split", "TEXT", "Which split of that data: test or all. [default: test]"]
+    assert row(result.output, "--data")[:3] == ["--data", "-d", "PATH"]
+    assert row(result.output, "--set")[:3] == ["--set", "-s", "KEY=VALUE"]
+    run = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output
+    assert next(line.strip() for line in run.splitlines() if line.strip()) == (
+        "Usage: dlforge run [OPTIONS] [CONFIG]")
