@@ -32,3 +32,9 @@ def test_every_cli_command_is_in_the_readme():
         names += [f"dlforge {name} {sub}" for sub in subs] if subs else [f"dlforge {name}"]
     missing = [n for n in names if f"`{n}" not in readme]
     assert missing == []
+
+
+def test_a_union_of_sections_is_typed_once():
+    lines = config_reference().splitlines()
+    assert any(line.startswith("| `model` | section | (section) |") for line in lines)
+    assert not [line for line in lines if "section or section" in line]

@@ -21,7 +21,7 @@ def generate_command(
 ) -> None:
     """Generate images with a registered GAN (model.type: dcgan), 8 per row, into a PNG file.
 
-    Example: dlforge generate digits-gan@production -n 64 -o grid.png
+    Example: dlforge generate digits-gan -n 64 -o grid.png
     """
     if out.suffix.lower() != ".png":
         raise typer.BadParameter(f"must be a .png file (got {str(out)!r})", param_hint="--output")

@@ -112,16 +112,21 @@ def start_ranks(ctx: typer.Context, launch: Launch, cfg: RunConfig | None, confi
 
     Raises:
         typer.BadParameter: options that cannot work together.
-        ConfigError: a config with a search (`run` with `tune`).
+        ConfigError: a config with a search (`run` with `tune`), or a GAN (a resumed run's
+            config too).
+        NotFoundError: `--resume` names no run.
         DistributedError: a process failed.
     """
     # torch's C++ log would print a stack per connection retry; our errors say it in one line.
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")  # before torch is imported
-    from dlforge.pipeline.distributed_run import check_launch
+    from dlforge.pipeline.distributed_run import check_launch, refuse_gan
+    from dlforge.pipeline.runner import resumed_config
 
     launch.check()
     if cfg is not None:
         check_launch(cfg, launch.nproc * launch.nnodes)
+    elif resume is not None:  # the run's own config decides (a GAN run resumes in one process)
+        refuse_gan(resumed_config(resume, workspace=ctx.obj["workspace"], store_url=ctx.obj["store_url"]))
     head = []
     if ctx.obj["workspace"] is not None:
         head += ["--workspace", str(Path(ctx.obj["workspace"]).resolve())]

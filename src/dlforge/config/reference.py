@@ -86,7 +86,7 @@ def _type(annotation: Any) -> str:
     if origin is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in args)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type(a) for a in args)
+        return " or ".join(dict.fromkeys(_type(a) for a in args))  # a union of sections: "section"
     if origin is typing.Annotated:
         return _type(args[0])
     if origin in (list, tuple, dict):

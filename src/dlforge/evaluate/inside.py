@@ -96,7 +96,9 @@ def layer_statistics(model: nn.Module, x: torch.Tensor) -> list[dict[str, Any]]:
             row |= {"weight_mean": float(weight.mean()), "weight_std": float(weight.std())}
         out = seen.get(name)
         if out is not None and out.numel():
-            row |= {"output_mean": float(out.mean()), "output_std": float(out.std())}
+            # one value (one input, one unit: a binary head) has no spread: 0, not NaN and a warning
+            row |= {"output_mean": float(out.mean()),
+                    "output_std": float(out.std()) if out.numel() > 1 else 0.0}
             if isinstance(module, nn.ReLU):
                 units = out.transpose(0, 1).reshape(out.shape[1], -1) if out.ndim > 1 else out[None]
                 row["dead_relu"] = float((units.amax(dim=1) <= 0).float().mean())

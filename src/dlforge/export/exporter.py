@@ -118,13 +118,13 @@ def check_destination(dest: Path, force: bool) -> None:
     """
     if not dest.exists():
         return
-    if not force:
-        raise DataError(f"export: {dest} already exists; pass --force to replace it, or "
-                        "--output DIR to export elsewhere")
-    if not is_export(dest):
+    if not is_export(dest):  # with or without --force: suggesting --force would not help
         raise DataError(f"export: {dest} exists and is not a dlforge export (no manifest.json "
                         "written by dlforge export), so --force will not replace it; choose a "
                         "new --output")
+    if not force:
+        raise DataError(f"export: {dest} already exists; pass --force to replace it, or "
+                        "--output DIR to export elsewhere")
 
 
 def is_export(folder: Path) -> bool:

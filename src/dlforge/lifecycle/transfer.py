@@ -22,6 +22,7 @@ from dlforge.data.prepare import load_and_split, prepare_splits
 from dlforge.errors import ConfigError, DataError
 from dlforge.models.head import head_prefix, submodule
 from dlforge.registry.bundle import Bundle, load_bundle
+from dlforge.registry.predictor import gan_refusal
 from dlforge.train.optim import LR_SCALE
 from dlforge.train.steps import SupervisedStep
 
@@ -56,7 +57,7 @@ def transfer_plan(cfg: RunConfig, store: Store, model_name: str) -> Transfer:
 
     Raises:
         NotFoundError: unknown source model, version or alias.
-        DataError: a source whose modality or input shape cannot take the data.
+        DataError: a source whose modality or input shape cannot take the data; a GAN.
         ConfigError: a source model without a `head` layer to retrain.
     """
     source = store.resolve(cfg.transfer.source)
@@ -79,6 +80,8 @@ def transfer_plan(cfg: RunConfig, store: Store, model_name: str) -> Transfer:
 def _source_config(cfg: RunConfig, source: ModelVersion, bundle: Bundle) -> RunConfig:
     """`cfg` with the source's model section, and its source pinned to the resolved version
     (an alias may move before a resumed run rebuilds the plan)."""
+    if bundle.model_config.type == "dcgan":  # else its rules would name keys the user never set
+        raise gan_refusal(source.ref)
     raw = cfg.model_dump(mode="json")
     raw["model"] = bundle.model_config
     raw["transfer"]["source"] = source.ref

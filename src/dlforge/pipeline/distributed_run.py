@@ -81,7 +81,8 @@ def launched() -> bool:
 def check_launch(cfg: RunConfig, world: int) -> None:
     """Raise `ConfigError` for a config that cannot train in `world` processes: one with a
     search, an update or a transfer (rank 0 alone builds their data: the other ranks would
-    train on other data), or a pipeline (`model.parallel`) whose stage count is not `world`."""
+    train on other data), a GAN (rank 0 alone runs its stages), or a pipeline
+    (`model.parallel`) whose stage count is not `world`."""
     if cfg.tune is not None:
         raise ConfigError("tune: a search cannot run with --nproc (each trial is one process); "
                           "use `dlforge train` (which ignores tune), or remove the tune section")
@@ -89,11 +90,20 @@ def check_launch(cfg: RunConfig, world: int) -> None:
         if source is not None:
             raise ConfigError(f"{key}: {source!r} cannot train with --nproc (only one process "
                               f"would build its data); run it without --nproc")
+    refuse_gan(cfg)
     split = getattr(cfg.model, "parallel", None)
     if split is not None and split.stages != world:
         raise ConfigError(f"model.parallel.stages: {split.stages} stages need {split.stages} "
                           f"processes, one per stage (got --nproc x --nnodes = {world}); "
                           f"launch {split.stages} (data and pipeline parallelism do not combine)")
+
+
+def refuse_gan(cfg: RunConfig) -> None:
+    """Raise `ConfigError` for a GAN (only rank 0 would train its classifier and the GAN; also
+    checked for `run --resume RUN --nproc N`, whose config is the run's)."""
+    if cfg.model.type == "dcgan":
+        raise ConfigError("model.type: dcgan cannot train with --nproc (a GAN run trains its "
+                          "feature classifier and the GAN in one process); run it without --nproc")
 
 
 def _describe(cfg: RunConfig) -> str:

@@ -189,6 +189,17 @@ def _promote(store: Store, version) -> dict[str, Any]:
         return {"passed": False, "error": str(exc)}
 
 
+def resumed_config(run_id: str, *, workspace: str | Path | None = None,
+                   store_url: str | None = None) -> RunConfig:
+    """The config `dlforge run --resume RUN_ID` would continue with (read before processes start).
+
+    Raises:
+        NotFoundError: no such run. ConfigError: a run a resume cannot rebuild.
+    """
+    with Store.open(resolve_workspace(workspace), store_url) as store:
+        return _stored_config(store.get_run(run_id))
+
+
 def _stored_config(record) -> RunConfig:
     """The config a run was started with. Its store URL was masked when saved: the run is
     resumed in the store it was found in."""

@@ -101,9 +101,7 @@ class Predictor:
         Raises:
             DataError: inputs of the wrong kind or shape, naming the expected shape; a GAN.
         """
-        if isinstance(self.bundle.model, GAN):
-            raise gan_refusal(f"{self.version.name}@{self.version.version}" if self.version
-                              else "this model")
+        self._refuse_gan()
         x = self.preprocess(inputs)
         if self.on_inputs is not None and len(x):
             self.on_inputs(x)
@@ -125,9 +123,16 @@ class Predictor:
         """`preprocess` as the model's input tensor `(N, ...)`.
 
         Raises:
-            DataError: inputs of the wrong kind or shape, naming the expected shape.
+            DataError: inputs of the wrong kind or shape, naming the expected shape; a GAN
+                (it takes latent vectors, not inputs).
         """
+        self._refuse_gan()
         return torch.from_numpy(np.ascontiguousarray(self.preprocess(inputs)))
+
+    def _refuse_gan(self) -> None:
+        if isinstance(self.bundle.model, GAN):
+            raise gan_refusal(f"{self.version.name}@{self.version.version}" if self.version
+                              else "this model")
 
     def predict(self, inputs: Any, top_k: int | None = None) -> list[dict[str, Any]]:
         """One prediction dict per input.

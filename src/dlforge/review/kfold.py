@@ -22,8 +22,12 @@ def check_reviewable(cfg: RunConfig, data: PreparedData) -> list[np.ndarray]:
 
     Raises:
         DataError: the task is not multiclass or binary, or a class has fewer training samples
-            than `review.folds`.
+            than `review.folds`; a GAN config (its folds would train no classifier).
     """
+    if cfg.model.type == "dcgan":
+        raise DataError("review: finds wrong class labels with classifiers trained on the folds; "
+                        "model.type dcgan trains none: review with a classifier's config (e.g. "
+                        "--set model.type=basic_cnn --set train.early_stopping=null)")
     if data.task.kind not in ("multiclass", "binary"):
         raise DataError(f"review: finds wrong class labels; this task is {data.task.kind} "
                         f"(multiclass or binary only)")

@@ -67,3 +67,18 @@ def test_an_input_of_the_wrong_size_is_one_line_and_writes_nothing(workspace, ca
 def test_a_missing_input_is_one_line(workspace, capsys):
     assert main(["-w", str(workspace / "ws"), "inspect", "cnn", str(workspace / "none.png")]) == 1
     assert capsys.readouterr().err == f"error: INPUT: no file '{workspace / 'none.png'}'\n"
+
+
+def test_a_gan_is_refused_in_one_line_and_writes_nothing(tmp_path, capsys):
+    from tests.unit.export.export_models import register
+
+    from dlforge.config.schema import DCGANConfig
+
+    register(tmp_path / "ws", "gan", DCGANConfig(width=4, latent_dim=4))
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "eight.png")
+    out = tmp_path / "out"
+    assert main(["-w", str(tmp_path / "ws"), "inspect", "gan", str(tmp_path / "eight.png"),
+                 "-o", str(out)]) == 1  # was an internal error from the generator's forward
+    assert capsys.readouterr().err == ("error: model: gan@1 is a GAN (model.type dcgan): it "
+                                       "generates images (`dlforge generate`) and predicts nothing\n")
+    assert not out.exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -107,3 +109,12 @@ def test_inspection_leaves_training_untouched():
     plain = train(False)
     torch.manual_seed(0)
     assert torch.equal(plain, train(True))
+
+
+def test_one_output_value_has_a_spread_of_zero_not_nan():
+    # `dlforge inspect` of a binary model: one input through a one-unit head
+    net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warned "degrees of freedom is <= 0"
+        rows = layer_statistics(net, torch.ones(1, 2))
+    assert rows[-1]["layer"] == "2" and rows[-1]["output_std"] == 0.0

@@ -74,9 +74,10 @@ def test_force_never_replaces_a_folder_that_is_not_an_export(tmp_path):
              "manifest.json": '{"name": "another tool"}'}  # a manifest.json, not an export's
     for name, text in files.items():
         (mine / name).write_text(text)
-    with pytest.raises(DataError) as info:
-        export_model("keep", fmt="torchscript", workspace=ws, output=mine, force=True)
-    assert str(info.value) == f"export: {mine} {NOT_AN_EXPORT}"
+    for force in (True, False):  # without --force too: the message does not suggest it
+        with pytest.raises(DataError) as info:
+            export_model("keep", fmt="torchscript", workspace=ws, output=mine, force=force)
+        assert str(info.value) == f"export: {mine} {NOT_AN_EXPORT}"
     assert _tree(mine) == dict(sorted(files.items()))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "ws"]  # nothing staged
 

@@ -244,3 +244,17 @@ def test_a_frozen_backbone_runs_in_eval_mode_and_the_head_in_train_mode(monkeypa
         model.train()  # as the loop does at each epoch's start
         step.train_batch(state, None, None, None)
     assert got == seen
+
+
+def test_a_gan_source_is_refused_in_one_line_before_any_run(tmp_path, capsys):
+    from tests.unit.export.export_models import register
+
+    from dlforge.cli import main
+    from dlforge.config.schema import DCGANConfig
+
+    register(tmp_path / "ws", "gan", DCGANConfig(width=4, latent_dim=4))
+    assert main(["-w", str(tmp_path / "ws"), "finetune", "examples/digits.yaml", "--from", "gan"]) == 1
+    assert capsys.readouterr().err == ("error: model: gan@1 is a GAN (model.type dcgan): it "
+                                       "generates images (`dlforge generate`) and predicts nothing\n")
+    with Store.open(tmp_path / "ws") as store:
+        assert store.list_runs() == []  # three lines on the GAN's own rules before

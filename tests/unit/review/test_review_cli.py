@@ -84,6 +84,18 @@ def test_review_of_a_regression_task_is_one_line(tmp_path, capsys):
                                        "regression (multiclass or binary only)\n")
 
 
+def test_review_of_a_gan_config_is_one_line_naming_the_fix(tmp_path, capsys):
+    gan = ["examples/gan_digits.yaml", "-o", str(tmp_path / "out")]
+    assert main(["-w", str(tmp_path / "ws"), "data", "review", *gan]) == 1
+    assert capsys.readouterr().err == (
+        "error: review: finds wrong class labels with classifiers trained on the folds; "
+        "model.type dcgan trains none: review with a classifier's config (e.g. "
+        "--set model.type=basic_cnn --set train.early_stopping=null)\n")
+    fixed = ["--set", "model.type=basic_cnn", "--set", "train.early_stopping=null",  # the fix it names
+             "--set", "review.epochs=1", "--set", "review.folds=2"]
+    assert main(["-w", str(tmp_path / "ws"), "data", "review", *gan, *fixed]) == 0
+
+
 def test_an_existing_output_directory_is_refused_before_training(reviewed, capsys):
     root, config, _ = reviewed
     assert main(["data", "review", str(config), "-o", str(root / "review out")]) == 2
