@@ -95,7 +95,7 @@ def test_table_numbers_beyond_float32_are_422_not_a_null_prediction(client):
 
 def test_a_json_boolean_in_a_numeric_column_is_422_naming_column_and_row(client):
     url = "/v1/models/churn/predict"
-    message = ("column 'a': expected numbers, got True (row 1; 1 boolean value(s)); only a column "
+    message = ("column 'a': expected numbers, got true (row 1; 1 boolean value(s)); only a column "
                "that was boolean in training takes true/false: send a number")
     rows = {"inputs": [{"a": 0.5, "b": 1, "color": "red"}, {"a": True, "b": 2, "color": "red"}]}
     assert detail(client.post(url, json=rows)) == (422, message)

@@ -99,18 +99,27 @@ def test_missing_column_and_non_number_are_data_errors():
 def test_booleans_are_refused_where_numbers_were_learned_naming_column_and_row():
     pre = fit(pd.DataFrame({"age": [1.0, 2.0], "city": ["a", "b"]}))
     assert [s["boolean"] for s in pre.numeric] == [False]
-    for rows, shown, count in (([{"age": 1, "city": "a"}, {"age": True, "city": "a"}], "True", 1),
-                               (pd.DataFrame({"age": [False, True], "city": ["a", "b"]}), "False", 2)):
+    for rows, shown, count in (([{"age": 1, "city": "a"}, {"age": True, "city": "a"}], "true", 1),
+                               (pd.DataFrame({"age": [False, True], "city": ["a", "b"]}), "false", 2)):
         with pytest.raises(DataError) as err:
             pre.transform(rows)
         row = 1 if count == 1 else 0
         assert str(err.value) == (f"column 'age': expected numbers, got {shown} (row {row}; {count} "
                                   f"boolean value(s)); only a column that was boolean in training "
                                   f"takes true/false: send a number")
-    state = json.loads(json.dumps(pre.to_dict()))  # a bundle written before the flag: numbers only
-    del state["state"]["numeric"][0]["boolean"]
-    with pytest.raises(DataError, match=r"^column 'age': expected numbers, got True \(row 0; "):
-        preprocessor_from_dict(state).transform([{"age": True, "city": "a"}])
+
+
+def test_a_bundle_from_before_the_boolean_flag_takes_booleans_as_1_and_0_as_then():
+    pre = fit(pd.DataFrame({"age": [1.0, 3.0], "city": ["a", "b"]}), scaling="none")
+    state = json.loads(json.dumps(pre.to_dict()))
+    del state["state"]["numeric"][0]["boolean"]  # unknown: accepted as before the flag
+    old = preprocessor_from_dict(state)
+    rows = [{"age": True, "city": "a"}, {"age": False, "city": "b"}, {"age": 2, "city": "a"}]
+    np.testing.assert_array_equal(old.transform(rows), np.float32([[1, 1, 0], [0, 0, 1], [2, 1, 0]]))
+    np.testing.assert_array_equal(old.transform(pd.DataFrame({"age": [True], "city": ["b"]})),
+                                  np.float32([[1, 0, 1]]))
+    with pytest.raises(DataError, match=r"^column 'age': expected numbers, got true \(row 0; "):
+        pre.transform([{"age": True, "city": "a"}])  # explicitly not boolean: refused
 
 
 def test_a_column_boolean_in_training_takes_true_and_false_as_1_and_0():

@@ -27,8 +27,9 @@ class TablePreprocessor(Preprocessor):
       `(x - center) / scale` with the training mean/std (`standard`) or min/range (`minmax`);
       a constant column keeps scale 1. A boolean (True/False, JSON true/false) is taken as
       1/0 only by a column that was boolean in training (`"boolean": true` in its state);
-      elsewhere it is a DataError naming the column and row, never a silent 1 or 0 (bundles
-      written before the flag existed take numbers only).
+      where it is `false` a boolean is a DataError naming the column and row, never a silent
+      1 or 0. A bundle written before the flag existed (no `"boolean"` key) takes booleans
+      as 1/0, as it always did.
     - Categorical columns (any other dtype, e.g. object or category): values are compared as
       strings; missing values take the most frequent training value (ties: the smallest
       string); each column becomes one 0/1 feature per training category, sorted. A category
@@ -80,7 +81,8 @@ class TablePreprocessor(Preprocessor):
 
     def fit_chunks(self, chunks: Iterable[pd.DataFrame]) -> TablePreprocessor:
         """`fit` from consecutive pieces of a numeric training table (a streaming pass):
-        float64 sums give the mean/std (population, as scikit-learn's) or min/max.
+        float64 sums give the mean/std (population, as scikit-learn's) or min/max. A column
+        of bool dtype in every piece is recorded as boolean, as `fit` records it.
 
         Raises:
             ConfigError: median imputation or PCA (they need every row at once).
@@ -99,7 +101,8 @@ class TablePreprocessor(Preprocessor):
         center, scale = stats.scaling(cfg.scaling)
         fills = stats.mean() if cfg.impute == "mean" else None
         self.numeric = [{"name": c, "fill": None if fills is None else float(fills[i]),
-                         "center": float(center[i]), "scale": float(scale[i]), "boolean": False}
+                         "center": float(center[i]), "scale": float(scale[i]),
+                         "boolean": bool(stats.boolean[i])}
                         for i, c in enumerate(stats.columns)]
         self.categorical, self.pca, self.fitted = [], None, True
         return self
@@ -214,7 +217,7 @@ def _fit_categorical(col: pd.Series, name: str, impute: bool) -> dict[str, Any]:
 
 def _apply_numeric(col: pd.Series, spec: dict[str, Any]) -> np.ndarray:
     name = spec["name"]
-    if not spec.get("boolean", False):
+    if spec.get("boolean") is False:  # no key: a bundle from before the flag, 1/0 as then
         _refuse_booleans(col, name)
     values = pd.to_numeric(col, errors="coerce")
     bad = col[values.isna() & col.notna()]
@@ -243,7 +246,8 @@ def _refuse_booleans(col: pd.Series, name: str) -> None:
         return
     if flags.any():
         first = int(np.argmax(flags))
-        raise DataError(f"column {name!r}: expected numbers, got {bool(col.iloc[first])!r} (row "
+        value = "true" if col.iloc[first] else "false"  # as a JSON client sent it
+        raise DataError(f"column {name!r}: expected numbers, got {value} (row "
                         f"{col.index[first]}; {int(flags.sum())} boolean value(s)); only a column "
                         f"that was boolean in training takes true/false: send a number")
 
@@ -275,7 +279,8 @@ def _apply_categorical(col: pd.Series, spec: dict[str, Any]) -> np.ndarray:
 
 
 class _ColumnStats:
-    """Running float64 count, sum, sum of squares, min and max per numeric column."""
+    """Running float64 count, sum, sum of squares, min and max per numeric column, and
+    whether it was of bool dtype in every piece."""
 
     def __init__(self) -> None:
         self.columns: list[str] | None = None
@@ -290,6 +295,8 @@ class _ColumnStats:
             self.n, self.total, self.total_sq = (np.zeros(values.shape[1]) for _ in range(3))
             self.rows = 0
             self.low, self.high = np.full(values.shape[1], np.inf), np.full(values.shape[1], -np.inf)
+            self.boolean = np.ones(values.shape[1], dtype=bool)
+        self.boolean &= [pd.api.types.is_bool_dtype(t) for t in part.dtypes]
         seen = ~np.isnan(values)
         self.rows += len(values)
         self.n += seen.sum(axis=0)
