@@ -2,7 +2,8 @@
 true`): no shards, the table never whole in memory.
 
 `open_csv(cfg)` makes two bounded passes: pandas reads the file in chunks of `CHUNK_ROWS`
-(labels, split marks, a check that every feature column holds numbers), and a binary pass
+(labels, split marks, a check that every feature column holds numbers or True/False, and
+which hold True/False: those are read as booleans, as in memory), and a binary pass
 records the byte offset of every data line. The labels are then selected, split and curated
 as in memory (`folder_stream.split_index`), and each split is a `CsvSplit` whose `take` reads
 a batch's lines with `os.pread` and parses them with pandas, in the loader's worker processes.
@@ -55,12 +56,14 @@ class CsvSplit:
     ends: np.ndarray
     y: np.ndarray
     ids: np.ndarray  # row numbers in the file, from 0, as strings
+    booleans: tuple[str, ...] = ()  # the feature columns holding True/False
 
     def __len__(self) -> int:
         return len(self.starts)
 
     def take(self, index: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
-        """The feature columns (float64) and labels of the rows at `index`, in that order."""
+        """The feature columns (float64, or bool for `booleans`) and labels of the rows at
+        `index`, in that order."""
         index = np.asarray(index, dtype=np.int64)
         fd = os.open(self.path, os.O_RDONLY)
         try:
@@ -69,7 +72,8 @@ class CsvSplit:
         finally:
             os.close(fd)
         text = self.header + b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines)
-        frame = pd.read_csv(io.BytesIO(text), usecols=list(self.columns), dtype=np.float64)
+        dtypes = {c: bool if c in self.booleans else np.float64 for c in self.columns}
+        frame = pd.read_csv(io.BytesIO(text), usecols=list(self.columns), dtype=dtypes)
         return frame[list(self.columns)], self.y[index]
 
     def chunks(self, size: int) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
@@ -87,10 +91,11 @@ def open_csv(cfg: DataConfig, seed: int) -> FileStream:
 
     Raises:
         DataError: a missing file or column, empty labels, a feature column that is not
-            numeric, or quoted line breaks (rows that are not one line each).
+            numeric, one holding True/False in some chunks and numbers in others, or quoted
+            line breaks (rows that are not one line each).
     """
     path = existing_path(cfg, kind="CSV file")
-    labels, split, features = _scan(path, cfg)
+    labels, split, features, booleans = _scan(path, cfg)
     starts, ends, header = _line_offsets(path)
     if len(starts) != len(labels):
         raise DataError(f"data.path: {path.name} has {len(labels)} rows in {len(starts)} lines; "
@@ -105,20 +110,22 @@ def open_csv(cfg: DataConfig, seed: int) -> FileStream:
                     provenance=Provenance(source="csv", files={str(path): sha256_file(path)},
                                           details={"rows": len(y), "streamed": True}))
     splits, task = split_index(index, cfg, seed)
-    parts = {name: CsvSplit(path, header, features, starts[part.x], ends[part.x], part.y, part.ids)
-             for name, part in splits.items()}
+    parts = {name: CsvSplit(path, header, features, starts[part.x], ends[part.x], part.y, part.ids,
+                            booleans) for name, part in splits.items()}
     return FileStream(parts, task, index.provenance, modality="table")
 
 
-def _scan(path: Path, cfg: DataConfig) -> tuple[pd.DataFrame, np.ndarray | None, tuple[str, ...]]:
-    """Labels, split marks and the feature columns, `CHUNK_ROWS` rows at a time."""
+def _scan(path: Path, cfg: DataConfig) -> tuple[pd.DataFrame, np.ndarray | None, tuple[str, ...],
+                                                tuple[str, ...]]:
+    """Labels, split marks, the feature columns and those of them holding True/False,
+    `CHUNK_ROWS` rows at a time."""
     columns = csv_header(path)
     used = [*cfg.label_columns, *([cfg.split_column] if cfg.split_column else [])]
     features = tuple(cfg.feature_columns or [c for c in columns if c not in used])
     missing = [c for c in (*used, *features) if c not in columns]
     if missing:
         raise DataError(f"data: column {missing[0]!r} not in {path.name}; {columns_are(columns)}")
-    labels, marks = _chunks(path, cfg, features)
+    labels, marks, booleans = _chunks(path, cfg, features)
     frame = pd.concat(labels, ignore_index=True)
     empty = [c for c in frame.columns if frame[c].isna().any()]
     if empty:
@@ -132,13 +139,15 @@ def _scan(path: Path, cfg: DataConfig) -> tuple[pd.DataFrame, np.ndarray | None,
             raise DataError(f"data.split_column: column {cfg.split_column!r} of {path.name} has "
                             f"value {bad[0]!r}; allowed values are: {', '.join(SPLIT_VALUES)}")
         split = np.array([SPLIT_VALUES[v] for v in values], dtype=object)
-    return frame, split, features
+    return frame, split, features, booleans
 
 
-def _chunks(path: Path, cfg: DataConfig,
-            features: tuple[str, ...]) -> tuple[list[pd.DataFrame], list[pd.Series | None]]:
-    """The label columns and split marks of every chunk, checking the features are numbers."""
+def _chunks(path: Path, cfg: DataConfig, features: tuple[str, ...]
+            ) -> tuple[list[pd.DataFrame], list[pd.Series | None], tuple[str, ...]]:
+    """The label columns and split marks of every chunk, checking the features are numbers
+    (or True/False), and the feature columns that are True/False in every chunk."""
     labels, marks, first_line = [], [], 2
+    kinds: dict[str, set[bool]] = {c: set() for c in features}  # is boolean, per chunk
     try:
         for chunk in pd.read_csv(path, chunksize=CHUNK_ROWS):
             if chunk.empty:  # a header line alone still gives one chunk, without rows
@@ -148,6 +157,8 @@ def _chunks(path: Path, cfg: DataConfig,
                 raise DataError(f"data: column {text[0]!r} of {path.name} is not numeric (lines "
                                 f"{first_line}-{first_line + len(chunk) - 1}); a streamed CSV "
                                 f"holds numeric features only: set data.streaming: false")
+            for c in features:
+                kinds[c].add(pd.api.types.is_bool_dtype(chunk[c]))
             labels.append(chunk[list(cfg.label_columns)])
             marks.append(chunk[cfg.split_column].astype(str) if cfg.split_column else None)
             first_line += len(chunk)
@@ -155,7 +166,21 @@ def _chunks(path: Path, cfg: DataConfig,
         raise unreadable_csv(path, exc) from None
     if not labels:
         raise no_rows(path)
-    return labels, marks
+    return labels, marks, _booleans(kinds, path)
+
+
+def _booleans(kinds: dict[str, set[bool]], path: Path) -> tuple[str, ...]:
+    """The columns boolean in every chunk (as pandas reads the whole file in memory).
+
+    Raises:
+        DataError: a column boolean in some chunks and numeric in others.
+    """
+    mixed = [c for c, seen in kinds.items() if len(seen) > 1]
+    if mixed:
+        raise DataError(f"data: column {mixed[0]!r} of {path.name} holds true/false in some rows "
+                        f"and numbers in others; a streamed CSV column holds one or the other: "
+                        f"write it as 1/0, or set data.streaming: false")
+    return tuple(c for c, seen in kinds.items() if seen == {True})
 
 
 def _line_offsets(path: Path) -> tuple[np.ndarray, np.ndarray, bytes]:

@@ -10,6 +10,7 @@ import torch
 from tests.unit.streaming.rss_pass import streamed_pass
 
 from dlforge.config import load_config
+from dlforge.data import csv_stream
 from dlforge.data.prepare import prepare_data
 from dlforge.errors import DataError
 
@@ -77,6 +78,36 @@ def test_quoted_line_breaks_are_refused(tmp_path):
     with pytest.raises(DataError, match=r"^data\.path: q\.csv has 3 rows in 4 lines; quoted line "
                                         r"breaks cannot be streamed"):
         prepare_data(config(path, True))
+
+
+def test_a_true_false_column_streams_as_booleans_and_takes_true_false_at_predict(tmp_path):
+    path = write_csv(tmp_path / "t.csv", 60)
+    frame = pd.read_csv(path)
+    frame["member"] = np.arange(60) % 3 == 0
+    frame.to_csv(path, index=False)
+    got, want = prepare_data(config(path, True)), prepare_data(config(path, False))
+    flags = [[(s["name"], s["boolean"]) for s in d.preprocessor.numeric] for d in (got, want)]
+    assert flags[0] == flags[1] == [("a", False), ("n", False), ("b", False), ("member", True)]
+    for mine, theirs in zip(got.preprocessor.numeric, want.preprocessor.numeric, strict=True):
+        assert mine == {**theirs, "scale": pytest.approx(theirs["scale"], rel=1e-12)}
+    pd.testing.assert_frame_equal(got.splits.test.x[["member"]], want.splits.test.x[["member"]])
+    rows = [{"a": 3.0, "n": 1, "b": 2.0, "member": flag} for flag in (True, False)]
+    np.testing.assert_array_equal(got.preprocessor.transform(rows), want.preprocessor.transform(rows))
+    batch, _ = next(iter(got.loaders_for(config(path, True)).train))
+    assert batch.shape == (8, 4)
+
+
+def test_a_column_true_false_in_one_chunk_and_numbers_in_another_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_stream, "CHUNK_ROWS", 20)
+    path = write_csv(tmp_path / "t.csv", 40)
+    frame = pd.read_csv(path)
+    frame["member"] = (["True", "False"] * 10) + ["1", "0"] * 10
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError) as info:
+        prepare_data(config(path, True))
+    assert str(info.value) == ("data: column 'member' of t.csv holds true/false in some rows and "
+                               "numbers in others; a streamed CSV column holds one or the other: "
+                               "write it as 1/0, or set data.streaming: false")
 
 
 @pytest.mark.parametrize("streaming", [False, True])

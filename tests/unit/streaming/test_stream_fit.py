@@ -14,7 +14,7 @@ from dlforge.data.preprocess import build_preprocessor
 from dlforge.data.preprocess.image import ImagePreprocessor
 from dlforge.data.preprocess.table import TablePreprocessor
 from dlforge.data.shards import write_shards
-from dlforge.errors import ConfigError
+from dlforge.errors import ConfigError, DataError
 
 
 def pieces(x, size):
@@ -70,3 +70,16 @@ def test_a_streamed_run_fits_what_an_in_memory_run_fits(tmp_path, make):
     assert streamed.facts == loaded.facts
     assert streamed.splits.info["streamed"] == {"train": 23, "in_memory": 23}
     np.testing.assert_array_equal(streamed.inputs("test").numpy(), loaded.inputs("test").numpy())
+
+
+def test_a_boolean_column_is_recorded_as_in_memory_and_takes_true_and_false():
+    x = pd.DataFrame({"member": [True, False, False, True, True], "a": [1.0, 2.0, 3.0, 4.0, 6.0]})
+    cfg = TablePreprocess(scaling="minmax", impute="mean")
+    whole = TablePreprocessor(cfg).fit(x)
+    streamed = TablePreprocessor(cfg).fit_chunks(pieces(x, 2))
+    assert streamed.numeric == whole.numeric
+    assert [(s["name"], s["boolean"]) for s in streamed.numeric] == [("member", True), ("a", False)]
+    rows = [{"member": True, "a": 6}, {"member": False, "a": 1}]
+    np.testing.assert_array_equal(streamed.transform(rows), np.float32([[1, 1], [0, 0]]))
+    with pytest.raises(DataError, match=r"^column 'a': expected numbers, got true \(row 0; "):
+        streamed.transform([{"member": True, "a": True}])
