@@ -9,7 +9,8 @@ and hands back the same splits after that; outside it every call loads afresh, a
 `data.prepare.load_and_split` does.
 
 Data sets are told apart by what `load_and_split` reads of a config: the data section, the
-seed and the preprocessing section (its checks of missing values). The last `KEEP` are kept,
+seed and the preprocessing section (its checks of missing values), and by whether a model will
+be trained on them (`training`: a class without training samples is refused only then). The last `KEEP` are kept,
 enough for one update (fresh, source, champion and first version's data) and for the next
 batch of a watch, whose source is usually the version the last batch made.
 """
@@ -56,8 +57,14 @@ def reading_once() -> Iterator[None]:
         _MEMO.reset(token)
 
 
-def load_once(cfg: RunConfig) -> Loaded:
-    """`load_and_split(cfg)`, from memory when this block already loaded the same data set.
+def load_once(cfg: RunConfig, *, training: bool = True) -> Loaded:
+    """`load_and_split(cfg, training=training)`, from memory when this block already loaded
+    the same data set the same way.
+
+    Args:
+        cfg: the config whose data is loaded.
+        training: whether a model is trained on its training split; False for data that
+            is only scored (a gate's or drift's held-out data).
 
     Returns:
         (dataset, splits, report); the report's warnings are a fresh list per call (callers
@@ -68,11 +75,12 @@ def load_once(cfg: RunConfig) -> Loaded:
     """
     memo = _MEMO.get()
     if memo is None:
-        return load_and_split(cfg)
+        return load_and_split(cfg, training=training)
     key = json.dumps({"data": cfg.data.model_dump(mode="json"), "seed": cfg.seed,
-                      "preprocess": cfg.preprocess.model_dump(mode="json")}, sort_keys=True)
+                      "preprocess": cfg.preprocess.model_dump(mode="json"), "training": training},
+                     sort_keys=True)
     if key not in memo:
-        memo[key] = load_and_split(cfg)
+        memo[key] = load_and_split(cfg, training=training)
         while len(memo) > KEEP:
             memo.popitem(last=False)
     memo.move_to_end(key)

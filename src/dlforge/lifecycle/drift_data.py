@@ -89,7 +89,8 @@ def _from_config(path: Path, split: str, overrides: list[str]) -> Any:
     from dlforge.config import load_config
     from dlforge.data.prepare import load_and_split
 
-    dataset, splits, _ = load_and_split(load_config(path, overrides))
+    # only scored: a class without training samples in this config's split is no error
+    dataset, splits, _ = load_and_split(load_config(path, overrides), training=False)
     return (splits.test if split == "test" else dataset).x
 
 

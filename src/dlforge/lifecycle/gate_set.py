@@ -85,8 +85,9 @@ def candidate_test_set(store: Store, version: ModelVersion) -> GateSet:
 
 
 def held_out_set(cfg: RunConfig, path: str) -> GateSet:
-    """Every row of `cfg`'s data section (after its class selection)."""
-    dataset, _, _ = load_once(cfg)
+    """Every row of `cfg`'s data section (after its class selection), loaded for scoring: a
+    class without training samples there is no error (no model is trained on it)."""
+    dataset, _, _ = load_once(cfg, training=False)
     return GateSet(dataset.x, np.asarray(dataset.y), tuple(dataset.task.class_names),
                    f"data of {path}")
 

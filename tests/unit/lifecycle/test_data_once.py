@@ -14,11 +14,12 @@ from dlforge.lifecycle.data_once import load_once, reading_once
 
 @pytest.fixture
 def loads(monkeypatch):
-    """Calls of load_and_split by data.name; each returns fresh objects."""
+    """Calls of load_and_split by data.name (and `training`, when False); each returns fresh
+    objects."""
     counted = Counter()
 
-    def fake(cfg):
-        counted[cfg.data.name] += 1
+    def fake(cfg, *, training):
+        counted[cfg.data.name + ("" if training else " scored")] += 1
         return object(), object(), ValidationReport("builtin", "multiclass", {}, {}, None,
                                                     warnings=["seen"])
 
@@ -63,3 +64,15 @@ def test_the_oldest_data_set_is_dropped_beyond_keep(loads):
             load_once(cfg(name))
     # digits was used again before the fifth came, so wine (the oldest) went and is read again
     assert loads == {"digits": 2, "wine": 2, "diabetes": 1, "breast_cancer": 1}
+
+
+def test_data_loaded_for_scoring_is_another_data_set_than_for_training(loads):
+    with reading_once():
+        scored = load_once(cfg("digits"), training=False)
+        trained = load_once(cfg("digits"))
+        assert load_once(cfg("digits"), training=False)[1] is scored[1]
+        assert load_once(cfg("digits"))[1] is trained[1]
+    assert trained[1] is not scored[1]
+    assert loads == {"digits": 1, "digits scored": 1}
+    load_once(cfg("wine"), training=False)  # outside a block too
+    assert loads["wine scored"] == 1
