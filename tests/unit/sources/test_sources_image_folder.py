@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from dlforge.config import load_config
 from dlforge.config.schema import DataConfig
 from dlforge.data.images import SizeLimit, decode_image
+from dlforge.data.prepare import load_and_split
 from dlforge.data.sources import load_dataset
 from dlforge.data.sources.image_folder import folder_index
 from dlforge.errors import DataError
@@ -85,25 +87,49 @@ def test_no_images_and_mixed_layout(tmp_path):
         load_dataset(DataConfig(source="image_folder", path=str(tmp_path)))
 
 
-def test_a_class_folder_without_images_is_refused_naming_it(tmp_path):
+def test_a_class_folder_without_images_is_refused_where_it_is_trained_on(tmp_path):
     img(tmp_path / "train" / "cat" / "1.png", 1)
     img(tmp_path / "train" / "dog" / "2.png", 2)
     (tmp_path / "train" / "bird").mkdir()
-    (tmp_path / "test" / "cat").mkdir(parents=True)
-    (tmp_path / "test" / "cat" / "notes.txt").write_text("not an image")
+    (tmp_path / "train" / "eel").mkdir()
+    (tmp_path / "train" / "eel" / "notes.txt").write_text("not an image")
     img(tmp_path / "test" / "dog" / "3.png", 3)
     cfg = DataConfig(source="image_folder", path=str(tmp_path))
     expected = "\n".join(
         f"data.path: class folder {str(tmp_path / part)!r} holds no images (png, jpg, jpeg, bmp); "
-        f"add its images, remove the folder, or leave the class out with data.classes"
-        for part in ("test/cat", "train/bird"))
+        f"add its images, remove the empty folder, or leave the class out with data.classes"
+        for part in ("train/bird", "train/eel"))
     for load in (load_dataset, folder_index):  # in memory and streamed
         with pytest.raises(DataError) as exc:
             load(cfg)
         assert str(exc.value) == expected
     with pytest.raises(DataError) as exc:  # a class kept by data.classes must have images
         load_dataset(cfg.model_copy(update={"classes": ["bird", "dog"]}))
+    assert str(exc.value) == expected.splitlines()[0]
+    (tmp_path / "train" / "bird").rmdir()
+    with pytest.raises(DataError) as exc:  # no split folders: every class folder is trained on
+        load_dataset(DataConfig(source="image_folder", path=str(tmp_path / "train")))
     assert str(exc.value) == expected.splitlines()[1]
+
+
+def test_an_empty_class_folder_under_test_or_val_is_a_warning(tmp_path):
+    for split in ("train", "test"):
+        img(tmp_path / split / "cat" / "1.png", 1)
+        img(tmp_path / split / "cat" / "2.png", 2)
+    for i in range(4):
+        img(tmp_path / "train" / "dog" / f"{i}.png", 10 + i)
+    (tmp_path / "test" / "dog").mkdir()
+    (tmp_path / "val" / "dog").mkdir(parents=True)
+    img(tmp_path / "val" / "cat" / "5.png", 5)
+    cfg = load_config({"data": {"source": "image_folder", "path": str(tmp_path)}})
+    for streaming in (False, True):
+        run = cfg.model_copy(update={"data": cfg.data.model_copy(update={"streaming": streaming})})
+        dataset, splits, report = load_and_split(run)
+        assert dataset.task.class_names == ("cat", "dog")
+        assert [len(splits.train), len(splits.val), len(splits.test)] == [6, 1, 2]
+        assert [w for w in report.warnings if "'dog'" in w] == [
+            "data: class 'dog' has no samples in the val split",
+            "data: class 'dog' has no samples in the test split"]
 
 
 def test_an_empty_class_folder_left_out_by_data_classes_is_fine(tmp_path):

@@ -5,9 +5,11 @@
 
 Files that cannot be decoded are listed in `Dataset.skipped` and left out, so one corrupt file
 never stops a run; the report shows them. A class folder without any image file is refused,
-naming it: a class the user made but left empty is almost surely a mistake (a copy that did
-not finish, a wrong extension), and training without it would quietly drop the class. A class
-that `data.classes` leaves out may be empty.
+naming it, where it would be trained on (under train/, or when there are no split folders): a
+class the user made but left empty is almost surely a mistake (a copy that did not finish, a
+wrong extension), and training without it would quietly drop the class. A class that
+`data.classes` leaves out may be empty, and so may one under test/ or val/: the class is still
+trained, and the validation report warns that it has no samples in that split.
 """
 
 from __future__ import annotations
@@ -109,8 +111,9 @@ def _list_images(root: Path, cfg: DataConfig) -> list[tuple[Path, str, str | Non
     """(file, class name, split or None) for every image file, in a stable order.
 
     Raises:
-        DataError: split and class folders mixed, or class folders without images (one line
-            each; a class `data.classes` leaves out may be empty).
+        DataError: split and class folders mixed, or class folders without images where
+            they are trained on (one line each; a class `data.classes` leaves out, or one
+            under a test/ or val/ folder, may be empty).
     """
     tops = _subdirs(root)
     split_tops = [d for d in tops if d.name in SPLIT_DIRS]
@@ -128,7 +131,8 @@ def _list_images(root: Path, cfg: DataConfig) -> list[tuple[Path, str, str | Non
             files = [f for f in sorted(class_dir.iterdir())
                      if f.is_file() and f.suffix.lower() in EXTENSIONS]
             entries += [(f, class_dir.name, split) for f in files]
-            if not files and (cfg.classes is None or class_dir.name in cfg.classes):
+            if not files and split in (None, "train") and (
+                    cfg.classes is None or class_dir.name in cfg.classes):
                 empty.append(class_dir)
     if empty and entries:  # no images at all is said by the caller
         raise DataError("\n".join(_empty_folder(d) for d in empty))
@@ -137,8 +141,8 @@ def _list_images(root: Path, cfg: DataConfig) -> list[tuple[Path, str, str | Non
 
 def _empty_folder(class_dir: Path) -> str:
     return (f"data.path: class folder {str(class_dir)!r} holds no images "
-            f"({', '.join(e[1:] for e in EXTENSIONS)}); add its images, remove the folder, or "
-            f"leave the class out with data.classes")
+            f"({', '.join(e[1:] for e in EXTENSIONS)}); add its images, remove the empty folder, "
+            f"or leave the class out with data.classes")
 
 
 def _subdirs(path: Path) -> list[Path]:
