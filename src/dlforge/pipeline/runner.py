@@ -29,9 +29,9 @@ from dlforge.pipeline.register import register_trained
 from dlforge.pipeline.report_stage import write_run_report
 from dlforge.pipeline.review_stage import margin_tracker, tracked_findings
 from dlforge.registry import Run, Store, current_code_version
-from dlforge.registry.store import DB_FILE
 from dlforge.registry.engine import public_config, store_url_for
 from dlforge.registry.liveness import resume_command
+from dlforge.registry.store import DB_FILE
 from dlforge.runtime import peak_rss_mb, setup_process
 from dlforge.train.distributed import share_config
 from dlforge.train.progress_file import PROGRESS_FILE, ProgressFile
