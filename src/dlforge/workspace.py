@@ -8,13 +8,14 @@ from pathlib import Path
 DEFAULT_WORKSPACE = "dlforge-workspace"
 
 
-def resolve_workspace(path: str | Path | None = None) -> Path:
+def resolve_workspace(path: str | Path | None = None, *, create: bool = True) -> Path:
     """The workspace directory: `path`, else $DLFORGE_WORKSPACE, else ./dlforge-workspace.
 
-    The directory is created if missing.
+    The directory is created if missing, unless `create` is False (a check that only reads).
     """
     chosen = Path(path or os.environ.get("DLFORGE_WORKSPACE") or DEFAULT_WORKSPACE).expanduser()
-    chosen.mkdir(parents=True, exist_ok=True)
+    if create:
+        chosen.mkdir(parents=True, exist_ok=True)
     return chosen.resolve()
 
 

@@ -44,6 +44,12 @@ class Launch:
     timeout: float = DEFAULT_TIMEOUT_S
     threads: int | None = None
 
+    def holds_store(self, store_url: str | None) -> bool:
+        """True when this node's parent process may read the store: only global rank 0 uses
+        the workspace, so a node other than 0 (or one whose rank c10d assigns) reads it only
+        through an explicit store URL."""
+        return store_url is not None or self.nnodes == 1 or self.node_rank == 0
+
     @property
     def wanted(self) -> bool:
         """True when the command must start processes (more than one in all)."""
@@ -112,21 +118,23 @@ def start_ranks(ctx: typer.Context, launch: Launch, cfg: RunConfig | None, confi
 
     Raises:
         typer.BadParameter: options that cannot work together.
-        ConfigError: a config with a search (`run` with `tune`), or a GAN (a resumed run's
-            config too).
-        NotFoundError: `--resume` names no run.
+        ConfigError: a config `check_launch` refuses (a resumed run's too, read here when
+            this node holds the store: see `Launch.holds_store`).
+        NotFoundError: `--resume` names no run, or this node's workspace has no store.
         DistributedError: a process failed.
     """
     # torch's C++ log would print a stack per connection retry; our errors say it in one line.
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")  # before torch is imported
-    from dlforge.pipeline.distributed_run import check_launch, refuse_gan
+    from dlforge.pipeline.distributed_run import check_launch
     from dlforge.pipeline.runner import resumed_config
 
     launch.check()
+    world, store_url = launch.nproc * launch.nnodes, ctx.obj["store_url"]
     if cfg is not None:
-        check_launch(cfg, launch.nproc * launch.nnodes)
-    elif resume is not None:  # the run's own config decides (a GAN run resumes in one process)
-        refuse_gan(resumed_config(resume, workspace=ctx.obj["workspace"], store_url=ctx.obj["store_url"]))
+        check_launch(cfg, world)
+    elif resume is not None and launch.holds_store(store_url):  # the run's own config decides
+        check_launch(resumed_config(resume, workspace=ctx.obj["workspace"], store_url=store_url),
+                     world, resumed=True)  # rank 0 checks it again (run_rank), on any node
     head = []
     if ctx.obj["workspace"] is not None:
         head += ["--workspace", str(Path(ctx.obj["workspace"]).resolve())]

@@ -33,11 +33,13 @@ def review_command(
     from dlforge.data.prepare import prepare_data
     from dlforge.errors import ConfigError
     from dlforge.review import review_data
+    from dlforge.review.kfold import check_review_config
     from dlforge.review.output import SIGNAL_NAMES, exclusions, write_review
     from dlforge.runtime import setup_process
     from dlforge.workspace import resolve_workspace
 
     cfg = load_config(config, set_)
+    check_review_config(cfg)  # before the data is read (and maybe downloaded)
     if by not in SIGNAL_NAMES:
         raise ConfigError(f"--by: one of {', '.join(SIGNAL_NAMES)} (got {by!r})")
     dest = out or resolve_workspace(ctx.obj["workspace"]) / "reviews" / cfg.name

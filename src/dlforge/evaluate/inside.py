@@ -93,17 +93,21 @@ def layer_statistics(model: nn.Module, x: torch.Tensor) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"layer": name, "kind": type(module).__name__}
         if isinstance(module, WEIGHTED):
             weight = module.weight.detach().float()
-            row |= {"weight_mean": float(weight.mean()), "weight_std": float(weight.std())}
+            row |= {"weight_mean": float(weight.mean()), "weight_std": _spread(weight)}
         out = seen.get(name)
         if out is not None and out.numel():
-            # one value (one input, one unit: a binary head) has no spread: 0, not NaN and a warning
-            row |= {"output_mean": float(out.mean()),
-                    "output_std": float(out.std()) if out.numel() > 1 else 0.0}
+            row |= {"output_mean": float(out.mean()), "output_std": _spread(out)}
             if isinstance(module, nn.ReLU):
                 units = out.transpose(0, 1).reshape(out.shape[1], -1) if out.ndim > 1 else out[None]
                 row["dead_relu"] = float((units.amax(dim=1) <= 0).float().mean())
         rows.append(row)
     return rows
+
+
+def _spread(values: torch.Tensor) -> float:
+    """The standard deviation; 0 for one value (a binary head's one output, a linear model's
+    one weight on one feature), where torch gives NaN (invalid JSON) and a warning."""
+    return float(values.std()) if values.numel() > 1 else 0.0
 
 
 def first_layer_weights(model: nn.Module) -> tuple[str, np.ndarray] | None:

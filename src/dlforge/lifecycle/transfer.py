@@ -22,7 +22,6 @@ from dlforge.data.prepare import load_and_split, prepare_splits
 from dlforge.errors import ConfigError, DataError
 from dlforge.models.head import head_prefix, submodule
 from dlforge.registry.bundle import Bundle, load_bundle
-from dlforge.registry.predictor import gan_refusal
 from dlforge.train.optim import LR_SCALE
 from dlforge.train.steps import SupervisedStep
 
@@ -57,8 +56,8 @@ def transfer_plan(cfg: RunConfig, store: Store, model_name: str) -> Transfer:
 
     Raises:
         NotFoundError: unknown source model, version or alias.
-        DataError: a source whose modality or input shape cannot take the data; a GAN.
-        ConfigError: a source model without a `head` layer to retrain.
+        DataError: a source whose modality or input shape cannot take the data.
+        ConfigError: a source model without a `head` layer to retrain; a GAN.
     """
     source = store.resolve(cfg.transfer.source)
     bundle = load_bundle(source.bundle_path)
@@ -81,7 +80,9 @@ def _source_config(cfg: RunConfig, source: ModelVersion, bundle: Bundle) -> RunC
     """`cfg` with the source's model section, and its source pinned to the resolved version
     (an alias may move before a resumed run rebuilds the plan)."""
     if bundle.model_config.type == "dcgan":  # else its rules would name keys the user never set
-        raise gan_refusal(source.ref)
+        raise ConfigError(f"transfer.source (--from): {source.ref} is a GAN (model.type dcgan), "
+                          f"which predicts nothing to fine-tune; fine-tune from a classifier or "
+                          f"a regressor (`dlforge models list`)")
     raw = cfg.model_dump(mode="json")
     raw["model"] = bundle.model_config
     raw["transfer"]["source"] = source.ref

@@ -17,7 +17,7 @@ from dlforge.candidate import TrainingPlan, train_candidate
 from dlforge.config import RunConfig, load_config
 from dlforge.data.prepare import prepare_data
 from dlforge.errors import ConfigError
-from dlforge.pipeline.runner import RunResult, run
+from dlforge.pipeline.runner import RunResult, resumed_config, run
 from dlforge.runtime import setup_process
 from dlforge.train import distributed, pipeline_step
 
@@ -35,8 +35,8 @@ def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
         Rank 0: the `RunResult`; the other ranks: None.
 
     Raises:
-        ConfigError: the config has a `tune` section (a search runs trials, one process each),
-            or `update.source` / `transfer.source` (see `check_launch`).
+        ConfigError: the config (a resumed run's too) is one `check_launch` refuses: a `tune`
+            section (not when resumed), `update.source` / `transfer.source`, a GAN.
         DistributedError: a rank died or hung past the timeout.
 
     Example:
@@ -48,10 +48,14 @@ def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
         if rank != 0:
             _follow()
             return None
-        if config is not None:
-            check_launch(config, distributed.world_size())
+        # a resumed run's config is read here too: the parent checks it only where its node
+        # holds the store (cli/launch.py), and rank 0 may be on any node
+        cfg = config if resume is None else resumed_config(resume, workspace=workspace,
+                                                           store_url=store_url)
+        if cfg is not None:
+            check_launch(cfg, distributed.world_size(), resumed=resume is not None)
             if progress:
-                print(_describe(config), file=sys.stderr)
+                print(_describe(cfg), file=sys.stderr)
         return run(config, workspace=workspace, progress=progress, resume=resume,
                    store_url=store_url)
     finally:
@@ -78,32 +82,40 @@ def launched() -> bool:
     return distributed.launched()
 
 
-def check_launch(cfg: RunConfig, world: int) -> None:
+def check_launch(cfg: RunConfig, world: int, *, resumed: bool = False) -> None:
     """Raise `ConfigError` for a config that cannot train in `world` processes: one with a
     search, an update or a transfer (rank 0 alone builds their data: the other ranks would
     train on other data), a GAN (rank 0 alone runs its stages), or a pipeline
-    (`model.parallel`) whose stage count is not `world`."""
-    if cfg.tune is not None:
+    (`model.parallel`) whose stage count is not `world`.
+
+    Args:
+        cfg: the config to train (a resumed run's stored config with `resumed`).
+        world: the processes in all (`--nproc` x `--nnodes`).
+        resumed: `run --resume`: its `tune` section is allowed (a resume trains the search's
+            best config and searches nothing).
+
+    Raises:
+        ConfigError: one line naming the key, its value and the fix.
+
+    Example:
+        >>> check_launch(load_config(None), 2) is None
+        True
+    """
+    if cfg.tune is not None and not resumed:
         raise ConfigError("tune: a search cannot run with --nproc (each trial is one process); "
                           "use `dlforge train` (which ignores tune), or remove the tune section")
     for key, source in (("update.source", cfg.update.source), ("transfer.source", cfg.transfer.source)):
         if source is not None:
             raise ConfigError(f"{key}: {source!r} cannot train with --nproc (only one process "
                               f"would build its data); run it without --nproc")
-    refuse_gan(cfg)
+    if cfg.model.type == "dcgan":  # only rank 0 would train the classifier and the GAN
+        raise ConfigError("model.type: dcgan cannot train with --nproc (a GAN run trains its "
+                          "feature classifier and the GAN in one process); run it without --nproc")
     split = getattr(cfg.model, "parallel", None)
     if split is not None and split.stages != world:
         raise ConfigError(f"model.parallel.stages: {split.stages} stages need {split.stages} "
                           f"processes, one per stage (got --nproc x --nnodes = {world}); "
                           f"launch {split.stages} (data and pipeline parallelism do not combine)")
-
-
-def refuse_gan(cfg: RunConfig) -> None:
-    """Raise `ConfigError` for a GAN (only rank 0 would train its classifier and the GAN; also
-    checked for `run --resume RUN --nproc N`, whose config is the run's)."""
-    if cfg.model.type == "dcgan":
-        raise ConfigError("model.type: dcgan cannot train with --nproc (a GAN run trains its "
-                          "feature classifier and the GAN in one process); run it without --nproc")
 
 
 def _describe(cfg: RunConfig) -> str:

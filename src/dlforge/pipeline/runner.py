@@ -18,7 +18,7 @@ from dlforge.config.auto import resolve_auto
 from dlforge.config.load import default_config_path
 from dlforge.config.rules import UNION
 from dlforge.data.prepare import PreparedData, prepare_data
-from dlforge.errors import ConfigError, DlforgeError
+from dlforge.errors import ConfigError, DlforgeError, NotFoundError
 from dlforge.lifecycle.promote import promote
 from dlforge.lifecycle.transfer import transfer_plan
 from dlforge.lifecycle.update import update_plan
@@ -31,6 +31,7 @@ from dlforge.pipeline.review_stage import margin_tracker, tracked_findings
 from dlforge.registry import Run, Store, current_code_version
 from dlforge.registry.engine import public_config, store_url_for
 from dlforge.registry.liveness import resume_command
+from dlforge.registry.store import DB_FILE
 from dlforge.runtime import peak_rss_mb, setup_process
 from dlforge.train.distributed import share_config
 from dlforge.train.progress_file import PROGRESS_FILE, ProgressFile
@@ -192,11 +193,17 @@ def _promote(store: Store, version) -> dict[str, Any]:
 def resumed_config(run_id: str, *, workspace: str | Path | None = None,
                    store_url: str | None = None) -> RunConfig:
     """The config `dlforge run --resume RUN_ID` would continue with (read before processes start).
+    It only reads: a workspace without a store is not created.
 
     Raises:
-        NotFoundError: no such run. ConfigError: a run a resume cannot rebuild.
+        NotFoundError: no such run, or no store in the workspace (and no `store_url`).
+        ConfigError: a run a resume cannot rebuild.
     """
-    with Store.open(resolve_workspace(workspace), store_url) as store:
+    ws = resolve_workspace(workspace, create=False)
+    if store_url is None and not (ws / DB_FILE).is_file():
+        raise NotFoundError(f"--resume: no run {run_id!r}: the workspace {ws} has no store "
+                            f"({DB_FILE}); pass the run's workspace (-w) or its --store-url")
+    with Store.open(ws, store_url) as store:
         return _stored_config(store.get_run(run_id))
 
 

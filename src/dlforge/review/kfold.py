@@ -10,24 +10,39 @@ from dlforge.candidate import TrainingPlan, train_candidate
 from dlforge.config import RunConfig, load_config
 from dlforge.data.curate import fold_indices
 from dlforge.data.prepare import PreparedData
-from dlforge.errors import DataError
+from dlforge.errors import ConfigError, DataError
 from dlforge.evaluate.label_issues import class_probabilities, confident_learning, margin_issues
 from dlforge.models.scores import predict_scores
 from dlforge.review.findings import Findings
 from dlforge.train.margins import MarginTracker
 
 
+def check_review_config(cfg: RunConfig) -> None:
+    """Raise, before any data is read, for a config whose folds would train no classifier.
+
+    Raises:
+        ConfigError: `model.type` is dcgan (a GAN).
+
+    Example:
+        >>> check_review_config(load_config("examples/digits.yaml")) is None
+        True
+    """
+    if cfg.model.type == "dcgan":
+        raise ConfigError("model.type: dcgan: review finds wrong class labels with classifiers "
+                          "trained on the folds and a GAN trains none; review with a "
+                          "classifier's config (e.g. --set model.type=basic_cnn --set "
+                          "train.early_stopping=null)")
+
+
 def check_reviewable(cfg: RunConfig, data: PreparedData) -> list[np.ndarray]:
     """The folds of `data`'s training split; raises before any training what would fail.
 
     Raises:
+        ConfigError: see `check_review_config`.
         DataError: the task is not multiclass or binary, or a class has fewer training samples
-            than `review.folds`; a GAN config (its folds would train no classifier).
+            than `review.folds`.
     """
-    if cfg.model.type == "dcgan":
-        raise DataError("review: finds wrong class labels with classifiers trained on the folds; "
-                        "model.type dcgan trains none: review with a classifier's config (e.g. "
-                        "--set model.type=basic_cnn --set train.early_stopping=null)")
+    check_review_config(cfg)
     if data.task.kind not in ("multiclass", "binary"):
         raise DataError(f"review: finds wrong class labels; this task is {data.task.kind} "
                         f"(multiclass or binary only)")
@@ -54,7 +69,7 @@ def review_data(cfg: RunConfig, data: PreparedData, *, device: torch.device,
         Findings with both signals; `flipped` from `data.flip_labels` when set.
 
     Raises:
-        DataError: see `check_reviewable`.
+        ConfigError, DataError: see `check_reviewable`.
 
     Example:
         >>> findings = review_data(cfg, prepare_data(cfg), device=torch.device("cpu"))  # doctest: +SKIP

@@ -118,3 +118,15 @@ def test_one_output_value_has_a_spread_of_zero_not_nan():
         warnings.simplefilter("error")  # torch warned "degrees of freedom is <= 0"
         rows = layer_statistics(net, torch.ones(1, 2))
     assert rows[-1]["layer"] == "2" and rows[-1]["output_std"] == 0.0
+
+
+def test_one_weight_has_a_spread_of_zero_not_nan():
+    # `dlforge inspect` of a linear model on one feature: its layer has one weight
+    net = nn.Sequential(nn.Linear(1, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = layer_statistics(net, torch.ones(4, 1))
+    with torch.no_grad():
+        weight, out = float(net[0].weight), float(net(torch.ones(1, 1)))
+    assert rows == [{"layer": "0", "kind": "Linear", "weight_mean": weight, "weight_std": 0.0,
+                     "output_mean": out, "output_std": 0.0}]

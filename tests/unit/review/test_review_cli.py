@@ -84,13 +84,18 @@ def test_review_of_a_regression_task_is_one_line(tmp_path, capsys):
                                        "regression (multiclass or binary only)\n")
 
 
-def test_review_of_a_gan_config_is_one_line_naming_the_fix(tmp_path, capsys):
+def test_review_of_a_gan_config_is_one_line_naming_the_fix(tmp_path, capsys, monkeypatch):
+    from dlforge.data import prepare
+
     gan = ["examples/gan_digits.yaml", "-o", str(tmp_path / "out")]
-    assert main(["-w", str(tmp_path / "ws"), "data", "review", *gan]) == 1
+    with monkeypatch.context() as patch:
+        patch.setattr(prepare, "load_dataset", lambda *a, **k: pytest.fail("read the data"))
+        assert main(["-w", str(tmp_path / "ws"), "data", "review", *gan]) == 2
     assert capsys.readouterr().err == (
-        "error: review: finds wrong class labels with classifiers trained on the folds; "
-        "model.type dcgan trains none: review with a classifier's config (e.g. "
+        "error: model.type: dcgan: review finds wrong class labels with classifiers trained on "
+        "the folds and a GAN trains none; review with a classifier's config (e.g. "
         "--set model.type=basic_cnn --set train.early_stopping=null)\n")
+    assert not (tmp_path / "ws").exists() and not (tmp_path / "out").exists()
     fixed = ["--set", "model.type=basic_cnn", "--set", "train.early_stopping=null",  # the fix it names
              "--set", "review.epochs=1", "--set", "review.folds=2"]
     assert main(["-w", str(tmp_path / "ws"), "data", "review", *gan, *fixed]) == 0
