@@ -24,6 +24,9 @@ without bf16: dense layers through oneDNN, PCG dropout masks); B changes one thi
   before session 9 (`train.conv_bias_grad: kernel`; its bias loop is plain C++, 4 % of the
   fp32 step's CPU samples in `perf`); `auto` sums them with torch in fp32 (measured the
   other way round before adopting it: 1.038x per fp32 step, B < 1 now);
+- ``densecopies``: the oneDNN dense layers' backward copies the transposed weight and input
+  before its GEMMs, as before session 9 (it passes transposed views now; fp32 bases only,
+  where `train.dense_kernel: auto` picks oneDNN; B < 1: the views are faster);
 - ``textbook``: each block's ReLU before its max-pool, as written before session 8 (dlforge
   pools first: the same function and gradient, the ReLU on a quarter of the data; measured
   with the order reversed: pool-first 1.045x per fp32 step, 1.025x bf16).
@@ -52,6 +55,7 @@ import _common as C  # noqa: E402
 from dlforge.config.schema import TrainConfig  # noqa: E402
 from dlforge.data.dataset import TaskSpec  # noqa: E402
 from dlforge.data.loader import BatchLoader, Loaders  # noqa: E402
+from dlforge.models import onednn_linear  # noqa: E402
 from dlforge.models.onednn_linear import _OneDNNLinearFn  # noqa: E402
 from dlforge.runtime import setup_process  # noqa: E402
 from dlforge.train import optim  # noqa: E402
@@ -158,6 +162,16 @@ def relu_before_pool(model: nn.Module) -> nn.Module:
 
 
 @contextlib.contextmanager
+def transposed_copies() -> Iterator[None]:
+    saved = onednn_linear.reads_transposed
+    onednn_linear.reads_transposed = lambda: False
+    try:
+        yield
+    finally:
+        onednn_linear.reads_transposed = saved
+
+
+@contextlib.contextmanager
 def foreach_adam() -> Iterator[None]:
     saved = optim._fused_ok
     optim._fused_ok = lambda params: False
@@ -200,6 +214,7 @@ IDEAS: dict[str, tuple[dict, Callable[[nn.Module], nn.Module], Callable]] = {
     "threads1": ({}, lambda m: m, lambda: threads(1)),
     "inplace": ({}, inplace_relu, contextlib.nullcontext),
     "kernelbias": ({"conv_bias_grad": "kernel"}, lambda m: m, contextlib.nullcontext),
+    "densecopies": ({}, lambda m: m, transposed_copies),
     "textbook": ({}, relu_before_pool, contextlib.nullcontext),
     "dropout": ({"dropout_kernel": "pcg"}, lambda m: m, contextlib.nullcontext),
 }
