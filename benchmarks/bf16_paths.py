@@ -27,6 +27,12 @@ without bf16: dense layers through oneDNN, PCG dropout masks); B changes one thi
 - ``densecopies``: the oneDNN dense layers' backward copies the transposed weight and input
   before its GEMMs, as before session 9 (it passes transposed views now; fp32 bases only,
   where `train.dense_kernel: auto` picks oneDNN; B < 1: the views are faster);
+- ``pcg16``: PCG dropout masks from 16 random bits per element compared with the keep
+  threshold, as before session 10 (now: bit-sliced, the fewest bits that make 1 - p exact,
+  2 at p = 0.25; B < 1: the new masks are faster);
+- ``nnflatten``: torch's ``nn.Flatten``, whose backward returns an NCHW gradient to the last
+  block's channels_last ReLU and max-pool (dlforge's `Flatten` returns it channels_last; B < 1:
+  dlforge's is faster);
 - ``textbook``: each block's ReLU before its max-pool, as written before session 8 (dlforge
   pools first: the same function and gradient, the ReLU on a quarter of the data; measured
   with the order reversed: pool-first 1.045x per fp32 step, 1.025x bf16).
@@ -45,6 +51,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -55,7 +62,9 @@ import _common as C  # noqa: E402
 from dlforge.config.schema import TrainConfig  # noqa: E402
 from dlforge.data.dataset import TaskSpec  # noqa: E402
 from dlforge.data.loader import BatchLoader, Loaders  # noqa: E402
-from dlforge.models import onednn_linear  # noqa: E402
+from dlforge.models import onednn_linear, pcg_dropout  # noqa: E402
+from dlforge.models.flatten import Flatten  # noqa: E402
+from dlforge.models.layer_swap import swap_layers  # noqa: E402
 from dlforge.models.onednn_linear import _OneDNNLinearFn  # noqa: E402
 from dlforge.runtime import setup_process  # noqa: E402
 from dlforge.train import optim  # noqa: E402
@@ -84,10 +93,11 @@ class _ConvReLUFn(torch.autograd.Function):
         x, w, y = ctx.saved_tensors
         stride, padding = ctx.geometry
         grad = torch.ops.aten.threshold_backward(grad, y, 0)
-        gi, gw, gb = torch.ops.aten.convolution_backward(
+        gi, gw, _ = torch.ops.aten.convolution_backward(
             grad, x, w, [w.shape[0]], stride, padding, [1, 1], False, [0, 0], 1,
-            list(ctx.needs_input_grad[:3]))
-        return gi, gw, gb, None, None
+            [*ctx.needs_input_grad[:2], False])
+        # the bias gradient summed by torch, as `train.conv_bias_grad: auto` does in fp32
+        return gi, gw, grad.sum((0, 2, 3)), None, None
 
 
 class ConvReLU(nn.Conv2d):
@@ -158,7 +168,29 @@ def relu_before_pool(model: nn.Module) -> nn.Module:
     return model
 
 
+def keep_noise_16bit(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Session 9's `keep_noise`: 16 random bits per element, compared with the threshold."""
+    seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
+    n = x.numel()
+    raw = torch.from_numpy(np.random.PCG64(seed).random_raw(-(-n * 16 // 64)).view(np.int16)[:n])
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        raw = raw.as_strided(x.shape, x.stride())
+    else:
+        raw = raw.view(x.shape)
+    return (raw < round((1 - p) * 2**16) - 2**15) * torch.tensor(1 / (1 - p), dtype=x.dtype)
+
+
 # ------------------------------------------------------------------------------- the pairs
+
+
+@contextlib.contextmanager
+def dropout_16bit() -> Iterator[None]:
+    saved = pcg_dropout.keep_noise
+    pcg_dropout.keep_noise = keep_noise_16bit
+    try:
+        yield
+    finally:
+        pcg_dropout.keep_noise = saved
 
 
 @contextlib.contextmanager
@@ -215,6 +247,9 @@ IDEAS: dict[str, tuple[dict, Callable[[nn.Module], nn.Module], Callable]] = {
     "inplace": ({}, inplace_relu, contextlib.nullcontext),
     "kernelbias": ({"conv_bias_grad": "kernel"}, lambda m: m, contextlib.nullcontext),
     "densecopies": ({}, lambda m: m, transposed_copies),
+    "pcg16": ({}, lambda m: m, dropout_16bit),
+    "nnflatten": ({}, lambda m: swap_layers(m, nn.Flatten, Flatten, on=False),
+                  contextlib.nullcontext),
     "textbook": ({}, relu_before_pool, contextlib.nullcontext),
     "dropout": ({"dropout_kernel": "pcg"}, lambda m: m, contextlib.nullcontext),
 }

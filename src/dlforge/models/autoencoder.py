@@ -15,6 +15,7 @@ from torch import nn
 
 from dlforge.config.schema import AutoencoderConfig
 from dlforge.errors import ConfigError
+from dlforge.models.flatten import Flatten
 
 
 class DenseAutoencoder(nn.Module):
@@ -60,7 +61,7 @@ class ConvAutoencoder(nn.Module):
             prev = ch
             height, width = (height + 1) // 2, (width + 1) // 2  # 3x3, stride 2, padding 1
         coded = (prev, height, width)
-        encoder += [nn.Flatten(), nn.Linear(math.prod(coded), latent_dim)]
+        encoder += [Flatten(), nn.Linear(math.prod(coded), latent_dim)]
         decoder: list[nn.Module] = [nn.Linear(latent_dim, math.prod(coded)), nn.ReLU(),
                                     nn.Unflatten(1, coded)]
         outs = [*reversed(hidden[:-1]), channels]

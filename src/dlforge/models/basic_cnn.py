@@ -13,10 +13,13 @@ from torch import nn
 
 from dlforge.config.schema import BasicCNNConfig
 from dlforge.errors import ConfigError
+from dlforge.models.conv_relu import ConvReLUSequential
+from dlforge.models.flatten import Flatten
+from dlforge.models.max_pool import MaxPool2d
 
 
 def _block(in_ch: int, out_ch: int, dropout: float, batch_norm: bool,
-           stride: int = 1) -> nn.Sequential:
+           stride: int = 1) -> ConvReLUSequential:
     layers: list[nn.Module] = []
     for c_in, s in ((in_ch, stride), (out_ch, 1)):
         # padding=1 keeps H and W ("same"), so only the pools (and a stride-2 stem) shrink it.
@@ -24,10 +27,10 @@ def _block(in_ch: int, out_ch: int, dropout: float, batch_norm: bool,
         if batch_norm:
             layers.append(nn.BatchNorm2d(out_ch))
         layers.append(nn.ReLU())
-    layers[-1:] = [nn.MaxPool2d(2), nn.ReLU()]  # pool first: relu(pool(x)) == pool(relu(x))
+    layers[-1:] = [MaxPool2d(2), nn.ReLU()]  # pool first: relu(pool(x)) == pool(relu(x))
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
+    return ConvReLUSequential(*layers)  # conv + ReLU as one primitive without gradients
 
 
 class BasicCNN(nn.Module):
@@ -54,7 +57,7 @@ class BasicCNN(nn.Module):
             blocks.append(_block(channels, f, dropout, batch_norm, stem_stride if i == 0 else 1))
             channels, height, width = f, height // 2, width // 2
         self.features = nn.Sequential(*blocks)
-        classifier: list[nn.Module] = [nn.Flatten(), nn.Linear(channels * height * width, dense),
+        classifier: list[nn.Module] = [Flatten(), nn.Linear(channels * height * width, dense),
                                        nn.ReLU()]
         if dense_dropout > 0:
             classifier.append(nn.Dropout(dense_dropout))

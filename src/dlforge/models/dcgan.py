@@ -21,6 +21,7 @@ from torch import nn
 
 from dlforge.config.schema import DCGANConfig
 from dlforge.errors import ConfigError
+from dlforge.models.flatten import Flatten
 
 MIN_SIDE = 8
 STAGES = 2  # stride-2 stages in G and in D: sides must be divisible by 2**STAGES
@@ -61,7 +62,7 @@ class Discriminator(nn.Module):
         self.net = nn.Sequential(
             norm(nn.Conv2d(channels, width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
             norm(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
-            nn.Flatten(), norm(nn.Linear(2 * width * (height // 4) * (width_px // 4), 1)))
+            Flatten(), norm(nn.Linear(2 * width * (height // 4) * (width_px // 4), 1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(1)

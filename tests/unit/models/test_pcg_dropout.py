@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from dlforge.models.pcg_dropout import PCGDropout, keep_noise, set_dropout_kernel
+from dlforge.models.pcg_dropout import (
+    PCGDropout,
+    _bits_for,
+    _keep_words,
+    keep_noise,
+    set_dropout_kernel,
+)
 
 
 def layer(p: float, inplace: bool = False) -> PCGDropout:
@@ -28,7 +35,26 @@ def test_kept_values_are_scaled_as_torch_scales_them_and_the_rest_are_zero(p, dt
     assert torch.tensor(scale, dtype=dtype) == torch.tensor(1 / (1 - p), dtype=dtype)
 
 
-@pytest.mark.parametrize("p", [0.1, 0.25, 0.5, 0.9])
+@pytest.mark.parametrize(("p", "expected"), [
+    (0.5, (1, 1)), (0.25, (2, 3)), (0.75, (2, 1)), (0.125, (3, 7)), (0.1, (16, 58982)),
+    (1e-6, (16, 65536)),
+])
+def test_each_element_gets_the_fewest_random_bits_that_make_the_keep_rate_exact(p, expected):
+    assert _bits_for(1 - p) == expected
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 16])
+def test_the_bit_sliced_comparison_is_the_plain_one(bits):
+    rng = np.random.default_rng(bits)
+    planes = rng.integers(0, 2**64, size=(bits, 40), dtype=np.uint64, endpoint=False)
+    unpacked = [np.unpackbits(plane.view(np.uint8), bitorder="little") for plane in planes]
+    numbers = sum(u.astype(np.int64) << (bits - 1 - i) for i, u in enumerate(unpacked))
+    for below in (1, 2**bits // 3, 2**bits - 1):
+        kept = np.unpackbits(_keep_words(planes, below).view(np.uint8), bitorder="little")
+        assert np.array_equal(kept, numbers < below)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.125, 0.25, 0.5, 0.75, 0.9])
 def test_the_keep_rate_is_one_minus_p(p):
     torch.manual_seed(0)
     n = 1_000_000
