@@ -77,7 +77,7 @@ def predict_command(
         stats = stream_predictions(predictor, stream, sink, top_k=top_k, skip_bad=skip_bad,
                                    progress=show_bar)
     if not quiet:
-        output.err.print(summary(stats, output_path, fmt), markup=False)
+        output.err.print(summary(stats, output_path, fmt))
 
 
 def stream_predictions(predictor, stream: InputStream, sink: Sink, *, top_k: int | None,

@@ -128,7 +128,7 @@ def _watch_summary(done: int, failed: list[dict], path: Path) -> None:
         last = failed[-1]["outcome"].removeprefix("error: ")
         output.err.print(f"error: update --watch: every batch failed ({done} of {done}; the last: "
                          f"{last}); fix or remove their files, then fold them in again with "
-                         f"--retry-failed", markup=False)  # messages may hold [brackets]
+                         f"--retry-failed")
         raise typer.Exit(1)
 
 

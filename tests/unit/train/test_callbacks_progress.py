@@ -56,3 +56,17 @@ def test_time_budget_not_used_up():
     cb.on_fit_start(state)
     cb.on_epoch_end(0, LOGS, state)
     assert state.stop_reason is None
+
+
+def test_rich_bar_prints_bracketed_metric_names_verbatim():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Tty()
+    state = SimpleNamespace(cfg=SimpleNamespace(epochs=1))
+    bar = ProgressBar(stream=out)
+    bar.on_fit_start(state)
+    bar.on_epoch_end(0, {"recall[bold]": 0.5, "val_recall[/x]": 0.25}, state)
+    bar.on_fit_end(state)
+    assert "epoch 1/1  recall[bold] 0.500  val_recall[/x] 0.250\n" in out.getvalue()
