@@ -31,7 +31,7 @@ def export_command(
 ) -> None:
     """Export a registered model with its preprocessing, checked against PyTorch on its test split.
 
-    Example: dlforge export digits@production --format onnx --quantize int8
+    Example: dlforge export digits@staging --format onnx --quantize int8
     """
     if fmt not in FORMATS:
         raise typer.BadParameter(f"must be {' or '.join(FORMATS)} (got {fmt!r})", param_hint="--format")
@@ -58,7 +58,7 @@ def profile_command(
     """Parameters, FLOPs, size, latency (batch 1) and throughput (batch 64) of a registered model
     in PyTorch eager, ONNX Runtime and ONNX Runtime int8, side by side.
 
-    Example: dlforge profile digits@production
+    Example: dlforge profile digits@staging
     """
     from dlforge.export import profile_model
     from dlforge.runtime import configure_process

@@ -63,7 +63,7 @@ def predict_command(
     Without --skip-bad, the first unreadable input stops the command with an error naming it.
     A file given with --output appears only once every input is done.
 
-    Example: dlforge predict digits@production scans/ -o predictions.csv -b 128
+    Example: dlforge predict digits@staging scans/ -o predictions.csv -b 128
     """
     from dlforge.cli.predict_stream import open_inputs  # pandas: only when predicting
     from dlforge.registry import load

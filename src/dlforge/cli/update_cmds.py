@@ -41,7 +41,7 @@ def update_command(
     With --watch it exits 1, as a refused update does, when no batch it processed passed the
     gate (every one refused or failed; see the state file); 0 when one did or none came.
 
-    Example: dlforge update digits@production --data new_digits.npz
+    Example: dlforge update digits@staging --data new_digits.npz
     """
     from dlforge.lifecycle.data_once import reading_once
 
