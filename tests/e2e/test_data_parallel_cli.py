@@ -118,3 +118,21 @@ def test_bad_launches_fail_in_one_line_and_write_nothing(tmp_path, config, args,
     else:
         assert proc.stderr.splitlines()[-1] == message.format(port=port)
     assert not ws.exists()
+
+
+@pytest.mark.parametrize(("where", "reason"), [
+    (["run", "--resume", "abc123", "--node-rank", "1"],  # the node without the store, alone
+     "The client socket has timed out after 3000ms while trying to connect to (127.0.0.1, {port})"),
+    (["train", "{config}", "--node-rank", "0"], "Timed out after 4 seconds waiting for clients. "
+                                                 "1/2 clients joined"),
+])
+def test_a_static_rendezvous_missing_a_node_ends_after_the_timeout(tmp_path, config, where, reason):
+    port = str(_free_port())
+    start = time.monotonic()
+    proc = _dlforge(tmp_path / "ws", *[a.format(config=config) for a in where], "--nnodes", "2",
+                    "--rdzv-endpoint", f"127.0.0.1:{port}", "--timeout", "3", timeout=90)
+    assert proc.returncode == 1 and time.monotonic() - start < 60  # it waited 600 s before
+    assert proc.stderr.splitlines()[-1] == (
+        f"error: --timeout: the static rendezvous at 127.0.0.1:{port} (node 0 hosts it) was not "
+        f"complete within 3s: {reason.format(port=port)}; start all --nnodes 2 nodes within the "
+        f"timeout, or raise --timeout")

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from serve_models import image_pixels
 
 from dlforge.errors import StoreError
-from dlforge.serve.inputs import _parse_json
+from dlforge.registry.json_inputs import parse_json as _parse_json
 
 PREDICT = "/v1/models/digits/predict"
 IMAGE = image_pixels(1).tolist()

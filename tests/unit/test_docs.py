@@ -38,3 +38,26 @@ def test_a_union_of_sections_is_typed_once():
     lines = config_reference().splitlines()
     assert any(line.startswith("| `model` | section | (section) |") for line in lines)
     assert not [line for line in lines if "section or section" in line]
+
+
+def test_the_reference_says_which_model_types_take_model_parallel():
+    """docs/config.md lists `parallel` under every model type; under each type the rule
+    refuses it for, the row says so, and that type's config with it is refused."""
+    import re
+
+    import pytest
+
+    from dlforge.config import load_config
+    from dlforge.config.parallel_schema import SPLITTABLE
+    from dlforge.errors import ConfigError
+
+    text = config_reference()
+    rows = dict(re.findall(r"## `model \(type: (\w+)\)`.*?\n\| `parallel` \| [^|]+\| [^|]+\| ([^|]+) \|",
+                           text, re.S))
+    refused = sorted(kind for kind, about in rows.items() if about.startswith("Not for model type"))
+    assert sorted(rows) == sorted([*refused, *SPLITTABLE]) and len(refused) == 8
+    assert rows["mlp"].strip().endswith("only model types mlp, basic_cnn take it.")
+    for kind in refused:
+        with pytest.raises(ConfigError, match=rf"model\.parallel: splits a chain of layers \(mlp, "
+                                              rf"basic_cnn\); model\.type '{kind}' is not one"):
+            load_config({"model": {"type": kind, "parallel": {"stages": 2}}})

@@ -31,7 +31,7 @@ def export_command(
 ) -> None:
     """Export a registered model with its preprocessing, checked against PyTorch on its test split.
 
-    Example: dlforge export digits@production --format onnx --quantize int8
+    Example: dlforge export digits@staging --format onnx --quantize int8
     """
     if fmt not in FORMATS:
         raise typer.BadParameter(f"must be {' or '.join(FORMATS)} (got {fmt!r})", param_hint="--format")
@@ -44,7 +44,7 @@ def export_command(
                               workspace=ctx.obj["workspace"], url=ctx.obj["store_url"], atol=atol,
                               progress=say)
     for warning in result.warnings:
-        output.err.print(f"warning: {warning}", markup=False)
+        output.err.print(f"warning: {warning}")
     _print_export(result.path, result.manifest)
 
 
@@ -58,7 +58,7 @@ def profile_command(
     """Parameters, FLOPs, size, latency (batch 1) and throughput (batch 64) of a registered model
     in PyTorch eager, ONNX Runtime and ONNX Runtime int8, side by side.
 
-    Example: dlforge profile digits@production
+    Example: dlforge profile digits@staging
     """
     from dlforge.export import profile_model
     from dlforge.runtime import configure_process
@@ -75,20 +75,19 @@ def profile_command(
                  [(r.backend, r.params, r.flops, f"{r.size_mb:.3f}", f"{r.latency_ms_p50:.3f}",
                    f"{r.latency_ms_p95:.3f}", f"{r.samples_per_s:,.0f}") for r in profile.rows])
     for note in profile.notes:
-        output.out.print(note, markup=False)
+        output.out.print(note)
 
 
 def _print_export(path: Path, manifest: dict[str, Any]) -> None:
     source, parity = manifest["source"], manifest["parity"]
     opset = f", opset {manifest['opset']}" if manifest["opset"] else ""
     output.out.print(f"exported {source['model']}@{source['version']} ({manifest['model_type']}) "
-                     f"as {manifest['format']}{opset} to {path}", markup=False)
-    output.out.print(f"max abs diff vs PyTorch: {parity['max_abs_diff']:.3g} on {parity['checked_on']}",
-                     markup=False)
+                     f"as {manifest['format']}{opset} to {path}")
+    output.out.print(f"max abs diff vs PyTorch: {parity['max_abs_diff']:.3g} on {parity['checked_on']}")
     int8 = manifest["int8"]
     if int8 is None:
         return
-    output.out.print(f"{int8['summary']} ({int8['file']})", markup=False)
+    output.out.print(f"{int8['summary']} ({int8['file']})")
     before, after = manifest["metrics"]["pytorch"], int8["metrics"]
     if before is not None and after is not None:
         output.table("test metrics before and after int8", ["metric", "float", "int8", "drop"],
@@ -104,4 +103,4 @@ def _progress(quiet: bool) -> Iterator[Callable[[str], None]]:
         with output.err.status("starting") as status:
             yield lambda note: status.update(f"{note}...")
     else:
-        yield lambda note: output.err.print(f"{note}...", markup=False)
+        yield lambda note: output.err.print(f"{note}...")

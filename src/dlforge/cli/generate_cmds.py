@@ -29,4 +29,4 @@ def generate_command(
 
     path = generate_grid(model, n, out, seed=seed, workspace=ctx.obj["workspace"],
                          url=ctx.obj["store_url"])
-    output.out.print(f"wrote {n} images of {model} to {path}", markup=False)
+    output.out.print(f"wrote {n} images of {model} to {path}")

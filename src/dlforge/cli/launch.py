@@ -71,9 +71,10 @@ class Launch:
             where = ["--standalone"]
         elif self.node_rank is None:
             where = ["--rdzv-backend", "c10d", "--rdzv-endpoint", str(self.endpoint), "--rdzv-conf", waits]
-        else:
+        else:  # static reads `timeout` (its TCPStore's connect and wait), not c10d's keys
             where = ["--rdzv-backend", "static", "--rdzv-endpoint", str(self.endpoint),
-                     "--rdzv-conf", waits, "--node-rank", str(self.node_rank)]
+                     "--rdzv-conf", f"{waits},timeout={int(self.timeout)}",
+                     "--node-rank", str(self.node_rank)]
         return ["--nnodes", str(self.nnodes), "--nproc-per-node", str(self.nproc), *where,
                 "--max-restarts", "0", "--shutdown-timeout", str(SHUTDOWN_S), "-m", "dlforge",
                 *command]
@@ -85,6 +86,7 @@ def run_processes(launch: Launch, command: list[str]) -> None:
     Raises:
         DistributedError: a process failed (one line naming its rank, its exit code or signal).
     """
+    from torch.distributed import DistNetworkError, DistStoreError
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.elastic.rendezvous.api import RendezvousError
     from torch.distributed.run import get_args_parser
@@ -105,10 +107,14 @@ def run_processes(launch: Launch, command: list[str]) -> None:
         error = ConfigError if failure.exitcode == 2 else DistributedError  # exit 2 stays 2
         raise error(_failure_line(exc)) from None
     except RendezvousError as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DistributedError(f"--rdzv-endpoint: the rendezvous at {launch.endpoint} with "
-                               f"--nnodes {launch.nnodes} failed: {first} (check that every "
-                               f"node can reach it and that --nnodes matches)") from None
+                               f"--nnodes {launch.nnodes} failed: {_first_line(exc)} (check that "
+                               f"every node can reach it and that --nnodes matches)") from None
+    except (DistNetworkError, DistStoreError) as exc:  # the static rendezvous's TCPStore
+        raise DistributedError(f"--timeout: the static rendezvous at {launch.endpoint} (node 0 "
+                               f"hosts it) was not complete within {launch.timeout:g}s: "
+                               f"{_first_line(exc)}; start all --nnodes {launch.nnodes} nodes "
+                               f"within the timeout, or raise --timeout") from None
 
 
 def start_ranks(ctx: typer.Context, launch: Launch, cfg: RunConfig | None, config: Path | None,
@@ -146,6 +152,10 @@ def start_ranks(ctx: typer.Context, launch: Launch, cfg: RunConfig | None, confi
         args = ["run" if search else "train", *([str(config)] if config else [])]
         args += [part for item in overrides for part in ("--set", item)]
     run_processes(launch, [*head, *args, *(["--quiet"] if quiet else [])])
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
 
 
 def _failure_line(exc) -> str:

@@ -10,8 +10,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup off: names, paths and values users chose (a class `[bold]`, a path with `[x]`)
+# print as they are; styling is given by `Text` styles, never by markup in a string
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -47,7 +49,7 @@ def run_summary(result: Any) -> None:
     diagnosis with its first advice, and where the model and the report are."""
     for warning in result.warnings:
         err.print(f"warning: {warning}")
-    out.print(f"[bold]run {result.run_id}[/bold] ({result.name}) finished")
+    out.print(Text.assemble((f"run {result.run_id}", "bold"), f" ({result.name}) finished"))
     table("test metrics", ["metric", "deep model", "baseline"],
           [(name, value, result.baseline_headline.get(name)) for name, value in result.headline])
     if result.diagnosis:  # a GAN run has none

@@ -36,7 +36,8 @@ def predict_command(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="Registered model: NAME, NAME@VERSION or NAME@ALIAS.")],
     inputs: Annotated[list[str] | None, typer.Argument(
-        help="Image files, folders of images, or CSV files (table rows or a text column).")] = None,
+        help="Image files, folders of images, CSV files (table rows or a text column), or .json/.jsonl "
+        "files of rows or texts, read as the server reads a request's inputs.")] = None,
     text: Annotated[list[str], typer.Option("--text", "-t", help="A text to classify (repeatable).")] = [],  # noqa: B006
     output_path: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write predictions here: .csv, .json (an array) or .jsonl (one per line). "
@@ -52,8 +53,8 @@ def predict_command(
     skip_bad: Annotated[bool, typer.Option(
         "--skip-bad", help="Record an input that cannot be read or predicted (an image file, a CSV "
         "row with more fields than the header, a value the model cannot take) in an `error` "
-        "column and go on, instead of stopping at it. A file that is not CSV at all still stops "
-        "the command.")] = False,
+        "column and go on, instead of stopping at it. A file that is not CSV or JSON at all "
+        "still stops the command.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
     """Predict with a registered model on raw inputs; the saved preprocessing is applied.
@@ -62,7 +63,7 @@ def predict_command(
     Without --skip-bad, the first unreadable input stops the command with an error naming it.
     A file given with --output appears only once every input is done.
 
-    Example: dlforge predict digits@production scans/ -o predictions.csv -b 128
+    Example: dlforge predict digits@staging scans/ -o predictions.csv -b 128
     """
     from dlforge.cli.predict_stream import open_inputs  # pandas: only when predicting
     from dlforge.registry import load
@@ -77,7 +78,7 @@ def predict_command(
         stats = stream_predictions(predictor, stream, sink, top_k=top_k, skip_bad=skip_bad,
                                    progress=show_bar)
     if not quiet:
-        output.err.print(summary(stats, output_path, fmt), markup=False)
+        output.err.print(summary(stats, output_path, fmt))
 
 
 def stream_predictions(predictor, stream: InputStream, sink: Sink, *, top_k: int | None,

@@ -1,4 +1,4 @@
-"""Read `dlforge predict` inputs in batches: image files, CSV rows or texts, never all at once.
+"""Read `dlforge predict` inputs in batches: image files, CSV (or JSON) rows or texts, never all at once.
 
 Everything that can be checked cheaply (paths exist, file types, CSV headers) is checked when
 the stream is opened, before any output is written; the batches themselves are read lazily,
@@ -52,12 +52,13 @@ def open_inputs(predictor, inputs: list[str], texts: list[str], *, batch_size: i
                 skip_bad: bool = False) -> InputStream:
     """Check the inputs for `predictor`'s modality and return a lazy stream of batches.
 
-    Ids: the file path for images, ``text[i]`` for --text values, ``row[i]`` for CSV rows
-    (numbered across all CSV files, in the order given).
+    Ids: the file path for images, ``text[i]`` for --text values, ``row[i]`` for CSV or JSON
+    rows (numbered across all the files, in the order given).
 
     Args:
         predictor: a `dlforge.registry.Predictor`.
-        inputs: image files, folders of images, or CSV files.
+        inputs: image files, folders of images, or CSV files (or .json/.jsonl files,
+            `predict_json.JsonRows`).
         texts: texts given with --text (text models).
         batch_size: inputs per batch (at least 1).
         skip_bad: a CSV line with more fields than the header becomes a `BadRows` batch (in
@@ -89,9 +90,20 @@ def open_inputs(predictor, inputs: list[str], texts: list[str], *, batch_size: i
         files = image_files(paths)
         pairs = ((str(f), f) for f in files)
         return InputStream(_chunks(pairs, batch_size), len(files), "images")
-    reader = CsvRows(paths, predictor, skip_bad=skip_bad)
+    reader = _row_reader(paths)(paths, predictor, skip_bad=skip_bad)
     unit = "texts" if modality == "text" else "rows"
     return InputStream(reader.batches(batch_size), None, unit)
+
+
+def _row_reader(paths: list[Path]) -> type:
+    """`JsonRows` for .json/.jsonl files, `CsvRows` for the rest (which refuses non-CSV files)."""
+    from dlforge.cli.predict_json import JSON_SUFFIXES, JsonRows
+
+    is_json = [p.suffix.lower() in JSON_SUFFIXES for p in paths]
+    if any(is_json) and not all(is_json):
+        raise DataError(f"input: {', '.join(map(str, paths))} mix JSON and other files; give "
+                        "CSV files or JSON/JSONL files in one call, not both")
+    return JsonRows if all(is_json) else CsvRows
 
 
 def image_files(paths: list[Path]) -> list[Path]:
@@ -160,7 +172,8 @@ class CsvRows:
 
     def _check_header(self, path: Path) -> None:
         if path.suffix.lower() != ".csv":
-            raise DataError(f"input: {str(path)!r} is not a CSV file; this model takes table or text rows")
+            raise DataError(f"input: {str(path)!r} is not a CSV, JSON or JSONL file; this model "
+                            "takes table or text rows")
         header = csv_header(path, field="input")  # a column named twice is refused, not renamed
         missing = [c for c in self.columns if c not in header]
         if self.text_column is not None and missing:

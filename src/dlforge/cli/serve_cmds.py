@@ -41,7 +41,7 @@ def serve_command(
     State changes (PUT /v1/models/NAME/aliases/ALIAS, POST /v1/models/NAME/reload) need
     'Authorization: Bearer <token>' with serve.token or $DLFORGE_SERVE_TOKEN.
 
-    Example: dlforge serve --model digits@production --port 8000
+    Example: dlforge serve --model digits@staging --port 8000
     """
     import uvicorn
 

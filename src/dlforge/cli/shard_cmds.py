@@ -27,7 +27,7 @@ def shard_command(
     """
     from dlforge.config import load_config
     from dlforge.data.prepare import load_and_split
-    from dlforge.data.shards import write_shards
+    from dlforge.data.shards import check_shardable, write_shards
     from dlforge.data.streamed import streams
     from dlforge.errors import ConfigError
 
@@ -37,6 +37,7 @@ def shard_command(
                           "shards from a config with data.streaming: false")
     if out.exists():
         raise ConfigError(f"--out: {out} already exists; remove it or choose another directory")
+    check_shardable(cfg.data)  # before anything is loaded or validated
     dataset, splits, report = load_and_split(cfg)
     for warning in report.warnings:  # e.g. unreadable images left out: the shards lack them
         output.err.print(f"warning: {warning}")

@@ -31,15 +31,17 @@ def update_command(
     max_batches: Annotated[int | None, typer.Option(help="--watch: stop after this many batches.")] = None,
     retry_failed: Annotated[bool, typer.Option(help="--watch: fold in again the files of batches "
                                                "that failed (listed apart in the state).")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No training progress.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output: no training "
+                                        "progress, and with --watch no line per batch.")] = False,
 ) -> None:
     """Train a new version of MODEL on fresh data mixed with its replay buffer, then put it
     through the gate (with the forgetting check); the alias moves only when it passes, else
     the version stays registered, not serving, and the command exits 1 with the table.
 
-    With --watch it exits 1 when every batch it processed failed (see the state file).
+    With --watch it exits 1, as a refused update does, when no batch it processed passed the
+    gate (every one refused or failed; see the state file); 0 when one did or none came.
 
-    Example: dlforge update digits@production --data new_digits.npz
+    Example: dlforge update digits@staging --data new_digits.npz
     """
     from dlforge.lifecycle.data_once import reading_once
 
@@ -47,7 +49,7 @@ def update_command(
         raise typer.BadParameter("give exactly one of --data and --watch", param_hint="--data")
     with reading_once():  # each data set (the fresh one, the source's ...) is read once
         if watch is not None:
-            _watch(ctx, model, watch, list(require), list(set_), max_batches, retry_failed)
+            _watch(ctx, model, watch, list(require), list(set_), max_batches, retry_failed, quiet)
             return
         result, line = _update_once(ctx, model, data, list(require), list(set_), quiet)
     output.out.print(line)
@@ -79,7 +81,7 @@ def _update_once(ctx: typer.Context, ref: str, data: Path, require: list[str],
 
 
 def _watch(ctx: typer.Context, ref: str, directory: Path, require: list[str],
-           overrides: list[str], max_batches: int | None, retry_failed: bool) -> None:
+           overrides: list[str], max_batches: int | None, retry_failed: bool, quiet: bool) -> None:
     from dlforge.config import load_config
     from dlforge.config.lifecycle_schema import check_conditions
     from dlforge.lifecycle.update import base_config
@@ -105,30 +107,41 @@ def _watch(ctx: typer.Context, ref: str, directory: Path, require: list[str],
         output.err.print(f"warning: {sum(len(b['files']) for b in state.failed)} files of "
                          f"{len(state.failed)} failed batches are not retried; --retry-failed does")
 
+    refused: list[str] = []  # this watch's batches the gate refused
+
     def fold(path: Path) -> str:
         result, line = _update_once(ctx, ref, path, require, overrides, quiet=True)
         verdict = (f"promoted to {result.alias}" if result.passed
                    else f"refused ({result.failures()})")
+        if not result.passed:
+            refused.append(verdict)
         return f"{line.removeprefix('update: ')}; {verdict}"
 
-    output.out.print(f"watching {directory} for new {'images' if kind == IMAGES else 'CSV files'} "
-                     f"({len(state.batches)} batches folded in before); Ctrl-C stops after the batch")
+    echo = (lambda line: None) if quiet else output.out.print
+    echo(f"watching {directory} for new {'images' if kind == IMAGES else 'CSV files'} "
+         f"({len(state.batches)} batches folded in before); Ctrl-C stops after the batch")
     failed_before = len(state.failed)
     with StopFlag().catching() as stop:
         done = watch(directory, kind, fold, cfg, state=state, batches=home, stop=stop,
-                     echo=lambda line: output.out.print(line), max_batches=max_batches)
-    _watch_summary(done, state.failed[failed_before:], state.path)
+                     echo=echo, max_batches=max_batches)
+    _watch_summary(done, state.failed[failed_before:], refused, state.path)
 
 
-def _watch_summary(done: int, failed: list[dict], path: Path) -> None:
-    """The watch's last line; when every batch it processed failed, an error and exit 1."""
-    counted = f" ({len(failed)} failed)" if failed else ""
+def _watch_summary(done: int, failed: list[dict], refused: list[str], path: Path) -> None:
+    """The watch's last line; when no batch it processed passed the gate (each failed or was
+    refused), an error and exit 1, as a single refused update exits."""
+    counts = [f"{len(failed)} failed"] * bool(failed) + [f"{len(refused)} refused"] * bool(refused)
+    counted = f" ({', '.join(counts)})" if counts else ""
     output.out.print(f"stopped after {done} batches{counted}; state in {path}")
     if done and len(failed) == done:
         last = failed[-1]["outcome"].removeprefix("error: ")
         output.err.print(f"error: update --watch: every batch failed ({done} of {done}; the last: "
                          f"{last}); fix or remove their files, then fold them in again with "
-                         f"--retry-failed", markup=False)  # messages may hold [brackets]
+                         f"--retry-failed")
+        raise typer.Exit(1)
+    if done and len(failed) + len(refused) == done:
+        output.err.print(f"error: update --watch: no batch passed the gate ({', '.join(counts)} "
+                         f"of {done}; the last {refused[-1]}); the alias did not move")
         raise typer.Exit(1)
 
 

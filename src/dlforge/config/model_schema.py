@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from dlforge.config.base import Section
-from dlforge.config.parallel_schema import ParallelConfig
+from dlforge.config.parallel_schema import SPLITTABLE, ParallelConfig
 
 # -------------------------------------------------------------------------------------- model
 
@@ -21,7 +21,10 @@ INIT_DESCRIPTION = (
 
 class _ModelBase(Section):
     init: Init = Field("glorot", description=INIT_DESCRIPTION)
-    parallel: ParallelConfig | None = Field(None, description="Pipeline model parallelism: the layers split into stages across processes (model.parallel).")
+    parallel: ParallelConfig | None = Field(
+        None, description=f"Pipeline model parallelism: the layers split into stages across "
+        f"processes (model.parallel); only model types {', '.join(SPLITTABLE)} take it.",
+        json_schema_extra={"model_types": list(SPLITTABLE)})  # the rule in parallel_problems
 
 
 class MLPConfig(_ModelBase):

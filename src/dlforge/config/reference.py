@@ -28,11 +28,21 @@ def config_reference() -> str:
             lines += [model.__doc__.strip().splitlines()[0], ""]
         lines += ["| key | type | default | description |", "|---|---|---|---|"]
         for name, field in model.model_fields.items():
-            about = field.description or ("Selects this variant." if name == "type" else "")
             lines.append(f"| `{name}` | {_type(field.annotation)} | {_default(field)} | "
-                         f"{about.replace('|', '/')} |")
+                         f"{_about(model, name, field).replace('|', '/')} |")
         lines.append("")
     return "\n".join([*lines, *_auto_section()])
+
+
+def _about(model: type[BaseModel], name: str, field: Any) -> str:
+    """A key's description; for a key only some model types take (`model_types` in the
+    field's schema extra), under another type: that it is refused there."""
+    only = (field.json_schema_extra or {}).get("model_types")
+    kind = model.model_fields.get("type")
+    if only and kind is not None and kind.default not in only:
+        return (f"Not for model type {kind.default}: a config setting it is refused (only "
+                f"{', '.join(only)} take it).")
+    return field.description or ("Selects this variant." if name == "type" else "")
 
 
 def _auto_section() -> list[str]:

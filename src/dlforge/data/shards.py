@@ -21,14 +21,20 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from dlforge.atomic import atomic_dir, write_json
 from dlforge.data.dataset import Dataset, Splits, TaskSpec
-from dlforge.errors import DataError
+from dlforge.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from dlforge.config.schema import DataConfig
+
+_NO_TEXTS = "texts cannot be sharded, only images and numeric tables"
+_NUMERIC_ONLY = "shards hold numeric tables only"
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -237,16 +243,38 @@ def _write_split(root: Path, name: str, part: Dataset, shard_size: int) -> dict[
     return {"count": len(part), "shards": entries}
 
 
+def check_shardable(data: DataConfig) -> None:
+    """Refuse, from the config alone, data that `write_shards` would refuse once loaded: texts
+    (the imdb source, a CSV's `text_column`) and declared categorical columns; nothing is read.
+
+    Raises:
+        ConfigError: one line naming the key and its value.
+
+    Example:
+        >>> from dlforge.config.schema import DataConfig
+        >>> check_shardable(DataConfig(source="csv", path="t.csv", text_column="review"))
+        Traceback (most recent call last):
+        ...
+        dlforge.errors.ConfigError: data.text_column: texts cannot be sharded, only images and numeric tables (got 'review'); train on them in memory
+    """
+    for key, value in (("source", "imdb" if data.source == "imdb" else None),
+                       ("text_column", data.text_column)):
+        if value:
+            raise ConfigError(f"data.{key}: {_NO_TEXTS} (got {value!r}); train on them in memory")
+    if data.categorical_columns:
+        raise ConfigError(f"data.categorical_columns: {_NUMERIC_ONLY} (got "
+                          f"{data.categorical_columns!r}); encode them as numbers, or train in memory")
+
+
 def _columns(part: Dataset) -> list[str] | None:
     if part.modality == "text":
-        raise DataError("data: texts cannot be sharded (only images and numeric tables); "
-                        "train on them in memory")
+        raise DataError(f"data: {_NO_TEXTS}; train on them in memory")
     if not isinstance(part.x, pd.DataFrame):
         return None
     odd = [str(c) for c in part.x.columns if not pd.api.types.is_numeric_dtype(part.x[c])]
     if odd:
-        raise DataError(f"data: column(s) {', '.join(odd)} are not numeric; shards hold numeric "
-                        f"tables only (encode them as numbers, or train in memory)")
+        raise DataError(f"data: column(s) {', '.join(odd)} are not numeric; {_NUMERIC_ONLY} "
+                        f"(encode them as numbers, or train in memory)")
     return [str(c) for c in part.x.columns]
 
 

@@ -13,22 +13,17 @@ Strings are never taken as file paths: a client must not make the server read it
 
 from __future__ import annotations
 
-import json
-import math
-import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from dlforge.data.images import SizeLimit, open_image
 from dlforge.errors import DataError
-from dlforge.registry.bundle_checks import json_kind
+from dlforge.registry.json_inputs import expect_items, first_line, parse_json, table_rows
 from dlforge.registry.predictor import PIXEL_RANGES
 from dlforge.serve.arrays import NPY_TYPE, ArrayBody, b64_array, npy_array
 from dlforge.serve.errors import TooLarge, validation_message
@@ -38,18 +33,6 @@ if TYPE_CHECKING:
     from fastapi import Request
 
     from dlforge.registry import Predictor
-
-_SCALARS = (str, int, float, bool, type(None))
-# A JSON number without a run of 200 digits and with an exponent of at most 2 digits is below
-# 1e200 * 1e99, inside the float range; anything else takes the checked (slow) parse. (A regex
-# for the digit run costs more than the parse itself; translate + `in` run at C speed.)
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_LONG_RUN = b"0" * 200
-# orjson reads integers in -2**63..2**64-1 exactly and others as floats: a run of 19 digits or
-# more (e.g. -9999999999999999999, below -2**63) takes `json`
-_INT64_RUN = b"0" * 19
-_EXPONENT = re.compile(rb"[eE][+-]?[0-9]{3}")
-
 
 @dataclass(frozen=True)
 class Batch:
@@ -80,7 +63,7 @@ async def read_body(request: Request, max_items: int) -> Body:
     if content_type.startswith(NPY_TYPE):
         return ArrayBody(npy_array(body, max_items), None)
     try:
-        raw = _parse_json(body)
+        raw = parse_json(body)
         if isinstance(raw, dict) and isinstance(raw.get("inputs"), dict):
             encoded = EncodedPredictRequest.model_validate(raw)
             return ArrayBody(b64_array(encoded.inputs, max_items), encoded.top_k)
@@ -90,7 +73,7 @@ async def read_body(request: Request, max_items: int) -> Body:
             raise
         if isinstance(exc, ValidationError):
             raise DataError(validation_message(exc.errors())) from None
-        raise DataError(f"body: not valid JSON ({_first_line(exc)})") from None
+        raise DataError(f"body: not valid JSON ({first_line(exc)})") from None
     _check_count(len(parsed.inputs), max_items, "inputs")
     return parsed
 
@@ -124,9 +107,9 @@ def to_batch(body: Body, predictor: Predictor, top_k: int | None, max_pixels: in
     if modality == "image":
         return Batch(_images(items, predictor.pixels), "array", len(items), top_k)
     if modality == "text":
-        _expect(items, str, "strings (the texts)")
+        expect_items(items, str, "strings (the texts)")
         return Batch(list(items), "list", len(items), top_k)
-    return Batch(_rows(items, predictor.bundle.input_spec.get("columns")), "list", len(items), top_k)
+    return Batch(table_rows(items, predictor.bundle.input_spec.get("columns")), "list", len(items), top_k)
 
 
 async def _read_files(request: Request, max_items: int) -> list[tuple[str, bytes]]:
@@ -165,7 +148,7 @@ def _check_image(data: bytes, name: str, limit: SizeLimit) -> int:
 
 
 def _images(items: list[Any], pixels: str) -> np.ndarray:
-    _expect(items, list, "pixel arrays of shape (C, H, W) or (H, W) (or image files as multipart)")
+    expect_items(items, list, "pixel arrays of shape (C, H, W) or (H, W) (or image files as multipart)")
     try:
         with np.errstate(over="ignore"):  # too large for float32 becomes inf: refused below
             x = np.asarray(items, dtype=np.float32)
@@ -212,30 +195,8 @@ def _out_of_range(at: tuple[int, ...], value: Any, pixels: str) -> str:
             f"{pixels} pixels this model was trained on")
 
 
-def _rows(items: list[Any], columns: list[str] | None) -> list[dict[str, Any]]:
-    """Table rows as dicts; arrays are taken in the training column order."""
-    rows = []
-    for i, item in enumerate(items):
-        if isinstance(item, list):
-            if not columns or len(item) != len(columns):
-                order = f"{len(columns)} values in the order {', '.join(columns)}" if columns else "objects"
-                raise DataError(f"inputs[{i}]: a row array needs {order}; got {len(item)} values")
-            item = dict(zip(columns, item, strict=True))
-        if not isinstance(item, dict):
-            raise DataError(f"inputs[{i}]: table models take rows as objects (column -> value) "
-                            f"or arrays; got {json_kind(item)}")
-        bad = [k for k, v in item.items() if not isinstance(v, _SCALARS)]
-        if bad:
-            raise DataError(f"inputs[{i}].{bad[0]}: a cell must be a number, string, boolean or "
-                            f"null; got {json_kind(item[bad[0]])}")
-        rows.append(item)
-    return rows
 
 
-def _expect(items: list[Any], kind: type, wanted: str) -> None:
-    for i, item in enumerate(items):
-        if not isinstance(item, kind):
-            raise DataError(f"inputs[{i}]: this model takes {wanted}; got {json_kind(item)}")
 
 
 def _check_count(count: int, max_items: int, field: str) -> None:
@@ -244,48 +205,3 @@ def _check_count(count: int, max_items: int, field: str) -> None:
     if count > max_items:
         raise DataError(f"{field}: {count} items; at most {max_items} per request "
                         "(dlforge serve --max-items); split the request")
-
-
-def _parse_json(body: bytes) -> Any:
-    """The JSON body, refusing NaN, Infinity and numbers beyond the float range.
-
-    orjson parses a 28x28 image list in 16 us where `json` takes 87 us, and refuses those
-    numbers itself; it reads integers of up to 18 digits exactly (some of 19 and 20 digits as
-    floats), so a body with a run of 19 digits or more takes `json`, which keeps them as Python integers. A body
-    orjson refuses is parsed again by `json` for its message (and its UTF-16/32 detection).
-    Checking every number in Python costs more than the rest of a small model's request
-    (0.5 ms for one 28x28 image), so `json` checks numbers one by one only when the body
-    holds a long digit run or a 3-digit exponent, the only ways to write an out-of-range number.
-    """
-    digits = body.translate(_DIGITS_AS_ZERO)
-    if _INT64_RUN not in digits:
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass
-    if _LONG_RUN not in digits and not ((b"e" in body or b"E" in body)
-                                        and _EXPONENT.search(body) is not None):
-        return json.loads(body, parse_constant=_no_constants)
-    return json.loads(body, parse_constant=_no_constants, parse_int=_int, parse_float=_float)
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _int(text: str) -> int:
-    value = int(text)  # over 4300 digits raises ValueError already
-    if abs(value) > sys.float_info.max:  # no array or table could hold it as a number
-        raise ValueError(f"the number {text[:12]}... is too large")
-    return value
-
-
-def _float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e999 parses as inf
-        raise ValueError(f"the number {text[:24]} is too large")
-    return value
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -298,7 +298,7 @@ class ProgressBar(Callback):
 
             self._bar = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
                                  TimeElapsedColumn(), TimeRemainingColumn(),
-                                 console=Console(file=self._out), auto_refresh=False)
+                                 console=Console(file=self._out, markup=False), auto_refresh=False)
             self._task = self._bar.add_task("fit", total=self._epochs)
             self._bar.start()
 

@@ -24,3 +24,32 @@ def test_the_summary_of_a_run_without_diagnosis_or_baseline_a_gan(capsys, tmp_pa
         "run abc (digits-gan) finished", "test metrics", "metric   deep model  baseline",
         "frechet  79.5000     -       ", f"model:  digits-gan@1  ({tmp_path / 'v1'})",
         f"report: {tmp_path / 'report.html'}"]
+
+
+def test_names_paths_and_warnings_print_verbatim_not_as_markup(capsys, tmp_path):
+    """A name like `[bold]` and a path with `[x]` or `[/x]` (a closing tag that used to raise
+    MarkupError) print as they are."""
+    from dlforge.pipeline import RunResult
+
+    where = tmp_path / "ws[x]" / "a[/x]"
+    result = RunResult(run_id="abc", name="[bold]", workspace=where, report_path=where / "report.html",
+                       model_ref="[bold]@1", bundle_path=where / "v1", headline=[("recall[[x]]", 0.5)],
+                       test_metrics={}, baseline=None, diagnosis={"verdict": "[red]fine", "advice": ["[b]"]},
+                       history=[], warnings=["class [x] is rare"])
+    output.run_summary(result)
+    captured = capsys.readouterr()
+    assert captured.err == "warning: class [x] is rare\n"
+    assert captured.out.splitlines() == [
+        "run abc ([bold]) finished", "test metrics", "metric       deep model  baseline",
+        "recall[[x]]  0.5000      -       ", "diagnosis: [red]fine", "  - [b]",
+        f"model:  [bold]@1  ({where / 'v1'})", f"report: {where / 'report.html'}"]
+
+
+def test_config_check_prints_a_path_with_brackets_verbatim(tmp_path, capsys):
+    from dlforge.cli import main
+
+    config = tmp_path / "c[/x]" / "[bold].yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text("name: digits\n")
+    assert main(["config", "check", str(config)]) == 0
+    assert capsys.readouterr().err == f"{config}: ok\n"

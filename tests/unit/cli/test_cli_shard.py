@@ -1,9 +1,10 @@
-"""`dlforge data shard`: writes the manifest, refuses an existing --out and texts (exit codes)."""
+"""`dlforge data shard`: writes the manifest, refuses an existing --out, texts and categories (exit codes)."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from dlforge.cli import main
@@ -26,7 +27,7 @@ def test_the_shards_of_a_config_and_their_manifest(tmp_path, capsys):
         "table", {"dtype": "float64", "shape": [13]}, 13)
 
 
-def test_an_existing_out_is_a_usage_error_and_texts_a_data_error(tmp_path, capsys):
+def test_an_existing_out_and_texts_are_usage_errors(tmp_path, capsys):
     (tmp_path / "s").mkdir()
     wine = config(tmp_path, {"source": "builtin", "name": "wine"})
     assert main(["data", "shard", wine, "--out", str(tmp_path / "s")]) == 2
@@ -35,9 +36,33 @@ def test_an_existing_out_is_a_usage_error_and_texts_a_data_error(tmp_path, capsy
     csv = tmp_path / "t.csv"
     csv.write_text("text,label\n" + "".join(f"word {i},{'ab'[i % 2]}\n" for i in range(40)))
     texts = config(tmp_path, {"source": "csv", "path": str(csv), "text_column": "text"})
-    assert main(["data", "shard", texts, "--out", str(tmp_path / "t")]) == 1
-    assert capsys.readouterr().err.strip().startswith("error: data: texts cannot be sharded")
+    assert main(["data", "shard", texts, "--out", str(tmp_path / "t")]) == 2
+    assert capsys.readouterr().err == (
+        "error: data.text_column: texts cannot be sharded, only images and numeric tables (got "
+        "'text'); train on them in memory\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "s", "t.csv"]
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"source": "csv", "text_column": "text"}, "data.text_column: texts cannot be sharded, only "
+     "images and numeric tables (got 'text'); train on them in memory"),
+    ({"source": "imdb"}, "data.source: texts cannot be sharded, only images and numeric tables "
+     "(got 'imdb'); train on them in memory"),
+    ({"source": "csv", "categorical_columns": ["city"]}, "data.categorical_columns: shards hold "
+     "numeric tables only (got ['city']); encode them as numbers, or train in memory"),
+])
+def test_texts_and_categories_are_refused_before_the_data_is_read(tmp_path, capsys, monkeypatch,
+                                                                  data, message):
+    import dlforge.data.prepare as prepare
+
+    def never(cfg):
+        raise AssertionError("the data was loaded")
+
+    monkeypatch.setattr(prepare, "load_dataset", never)
+    path = config(tmp_path, {"path": str(tmp_path / "missing.csv"), **data})
+    assert main(["data", "shard", path, "--out", str(tmp_path / "s")]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert not (tmp_path / "s").exists()
 
 
 def test_the_data_validations_warnings_are_printed_with_the_shards(tmp_path, capsys):

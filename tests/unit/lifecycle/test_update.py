@@ -219,13 +219,15 @@ def test_watch_folds_a_batch_of_image_files_through_the_gate(ws, tmp_path, capsy
     code = main(["-w", str(ws), "update", "dg@production", "--watch", str(tmp_path / "in"),
                  "--max-batches", "1", "--set", "update.watch.poll_seconds=0.1"])
     out = capsys.readouterr().out.splitlines()
-    assert code == 0
     assert out[0] == (f"watching {tmp_path / 'in'} for new images (0 batches folded in before); "
                       f"Ctrl-C stops after the batch")
     assert out[1].startswith(f"batch 1: 150 files -> dg@{len(before[0]) + 1} from dg@")
-    assert out[1].endswith("promoted to production") or "; refused (" in out[1]
+    promoted = out[1].endswith("promoted to production")
+    assert promoted or "; refused (" in out[1]
+    assert code == (0 if promoted else 1)  # a refused batch exits 1, as a refused update does
     state = sorted((ws / "updates" / "dg").glob("*/state.json"))
-    assert len(state) == 1 and out[2] == f"stopped after 1 batches; state in {state[0]}"
+    assert len(state) == 1
+    assert out[2] == f"stopped after 1 batches{'' if promoted else ' (1 refused)'}; state in {state[0]}"
     assert len(snapshot(ws)[0]) == len(before[0]) + 1
 
 
@@ -297,7 +299,7 @@ def test_a_watch_reads_the_lineages_data_once_for_all_its_batches(ws, tmp_path, 
                  "--max-batches", "2", "--set", "update.watch.poll_seconds=0.1",
                  "--set", "update.watch.batch_size=100", "--set", "update.watch.min_files=100"])
     out = capsys.readouterr().out.splitlines()
-    assert code == 0 and [line.split(":")[0] for line in out[1:3]] == ["batch 1", "batch 2"]
+    assert code in (0, 1) and len(out) == 1 and out[0].startswith("stopped after 2 batches")  # -q
     batches = sorted(k for k in reads if "batch-" in str(k))
     assert len(batches) == 2 and reads["digits"] == 1 and set(reads.values()) == {1}
 
@@ -322,3 +324,20 @@ def test_a_watch_whose_every_batch_failed_exits_1_saying_so(ws, tmp_path, capsys
                    f"CONFIG --from {source}`); fix or remove their files, then fold them in again "
                    f"with --retry-failed\n")
     assert snapshot(ws) == before
+
+
+def test_a_watch_whose_every_batch_the_gate_refused_exits_1_as_a_refused_update(ws, tmp_path, capsys):
+    digit_pngs(tmp_path / "in", range(1300, 1450), shift=1)  # rows no other test uses
+    before = snapshot(ws)
+    code = main(["-w", str(ws), "update", "dg@production", "--watch", str(tmp_path / "in"), "-q",
+                 "--max-batches", "1", "--set", "update.watch.poll_seconds=0.1",
+                 "--set", "update.watch.min_files=2", "--require", "accuracy >= champion + 1"])
+    out, err = capsys.readouterr()
+    key = hashlib.sha256(str((tmp_path / "in").resolve()).encode()).hexdigest()[:12]
+    assert code == 1
+    assert out == f"stopped after 1 batches (1 refused); state in {ws / 'updates' / 'dg' / key / 'state.json'}\n"
+    assert err.startswith("error: update --watch: no batch passed the gate (1 refused of 1; the last "
+                          "refused (accuracy ")
+    assert err.endswith("); the alias did not move\n") and len(err.splitlines()) == 1
+    after = snapshot(ws)
+    assert after[0][:-1] == before[0] and after[0][-1][1] == ()  # registered, not serving

@@ -193,3 +193,12 @@ def test_cifar_archive_downloads_verifies_and_extracts(server, monkeypatch, tmp_
         "cifar-10-batches-py", "cifar-10-python.tar.gz"]
     load_dataset(DataConfig(source="cifar", name="cifar10", cache_dir=str(cache)))
     assert _Handler.requests == ["/cifar-10-python.tar.gz"]
+
+
+def test_the_bar_shows_a_bracketed_file_name_verbatim(monkeypatch):
+    from dlforge.data.sources.download import _Progress
+
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    with _Progress("https://example.org/f[bold].gz", total=10, enabled=True) as progress:
+        bar = progress._bar
+        assert bar.columns[0].render(bar.tasks[0]).plain == "download f[bold].gz"

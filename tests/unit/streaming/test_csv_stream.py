@@ -200,3 +200,23 @@ def test_leading_blank_lines_and_blank_header_cells_load_as_pandas_reads_them(tm
     train = len(data.stream) if streaming else len(data.splits.train)
     assert train + len(data.splits.val) + len(data.splits.test) == 40
     assert data.dataset.task.class_names == ("hi", "lo")
+
+
+@pytest.mark.parametrize("blank", [[25, 26], list(range(40, 60))])  # in one chunk; a whole chunk
+def test_a_true_false_column_with_blanks_is_categorical_streamed_as_in_memory(tmp_path, monkeypatch,
+                                                                               blank):
+    monkeypatch.setattr(csv_stream, "CHUNK_ROWS", 20)  # chunks without a blank read as bool
+    path = write_csv(tmp_path / "t.csv", 60)
+    frame = pd.read_csv(path)
+    frame["member"] = pd.Series(np.arange(60) % 3 == 0, dtype=object)
+    frame.loc[blank, "member"] = None
+    frame.to_csv(path, index=False)
+    streamed, memory = config(path, True), config(path, False)
+    got, want = prepare_data(streamed), prepare_data(memory)
+    assert got.preprocessor.categorical == want.preprocessor.categorical == [
+        {"name": "member", "fill": "False", "categories": ["False", "True"]}]
+    assert [s["name"] for s in got.preprocessor.numeric] == ["a", "n", "b"]
+    pd.testing.assert_frame_equal(got.splits.test.x, want.splits.test.x.astype({"n": np.float64}))
+    for (gx, gy), (wx, wy) in zip(_epoch(got, streamed, 0), _epoch(want, memory, 0), strict=True):
+        torch.testing.assert_close(gx, wx, rtol=1e-5, atol=1e-5)
+        assert torch.equal(gy, wy)

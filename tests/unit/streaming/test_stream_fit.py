@@ -83,3 +83,32 @@ def test_a_boolean_column_is_recorded_as_in_memory_and_takes_true_and_false():
     np.testing.assert_array_equal(streamed.transform(rows), np.float32([[1, 1], [0, 0]]))
     with pytest.raises(DataError, match=r"^column 'a': expected numbers, got true \(row 0; "):
         streamed.transform([{"member": True, "a": True}])
+
+
+@pytest.mark.parametrize("impute", ["most_frequent", "none"])
+def test_a_categorical_column_from_pieces_equals_the_whole_fit(impute):
+    flags = [True, None, False, False, None, True] if impute == "most_frequent" else [True, False] * 3
+    x = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0, 6.0, 7.0], "flag": pd.Series(flags, dtype=object)})
+    cfg = TablePreprocess(categorical_impute=impute)
+    whole = TablePreprocessor(cfg).fit(x)
+    streamed = TablePreprocessor(cfg).fit_chunks(pieces(x, 2))
+    assert streamed.categorical == whole.categorical == [
+        {"name": "flag", "fill": "False" if impute == "most_frequent" else None,  # ties: smallest
+         "categories": ["False", "True"]}]
+    assert streamed.feature_names == whole.feature_names == ["a", "flag=False", "flag=True"]
+    np.testing.assert_allclose(streamed.transform(x), whole.transform(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize(("values", "impute", "message"), [
+    ([True, None, False, None], "none", "column 'flag': 2 missing value(s) in the training split; "
+                                        "set preprocess.table.categorical_impute to fill them (got 'none')"),
+    ([None, None, None, None], "most_frequent", "column 'flag': every training value is missing; "
+                                                "drop the column"),
+])
+def test_a_categorical_column_is_refused_from_pieces_as_by_the_whole_fit(values, impute, message):
+    x = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "flag": pd.Series(values, dtype=object)})
+    cfg = TablePreprocess(categorical_impute=impute)
+    for fit in (TablePreprocessor(cfg).fit, lambda t: TablePreprocessor(cfg).fit_chunks(pieces(t, 2))):
+        with pytest.raises(DataError) as info:
+            fit(x)
+        assert str(info.value) == message

@@ -15,29 +15,29 @@ def test_progress_line_format():
         "lr 1.0e-03  12.3s  2,345 samples/s")
 
 
-def test_plain_line_per_epoch_when_not_a_tty():
-    out = io.StringIO()
-    state = SimpleNamespace(cfg=SimpleNamespace(epochs=10))
+class Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def one_epoch(out, epochs: int, epoch: int, logs: dict[str, float]) -> str:
+    """What a ProgressBar writes to `out` for a fit of `epochs` that ends `epoch` with `logs`."""
+    state = SimpleNamespace(cfg=SimpleNamespace(epochs=epochs))
     bar = ProgressBar(stream=out)
     bar.on_fit_start(state)
-    bar.on_epoch_end(2, LOGS, state)
+    bar.on_epoch_end(epoch, logs, state)
     bar.on_fit_end(state)
-    assert out.getvalue() == format_epoch(2, 10, LOGS) + "\n"
+    return out.getvalue()
+
+
+def test_plain_line_per_epoch_when_not_a_tty():
+    assert one_epoch(io.StringIO(), 10, 2, LOGS) == format_epoch(2, 10, LOGS) + "\n"
 
 
 def test_rich_bar_on_a_tty():
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
-
-    out = Tty()
-    state = SimpleNamespace(cfg=SimpleNamespace(epochs=10))
-    bar = ProgressBar(stream=out)
-    bar.on_fit_start(state)
-    bar.on_epoch_end(2, LOGS, state)
-    bar.on_fit_end(state)
-    assert format_epoch(2, 10, LOGS) + "\n" in out.getvalue()
-    assert "3/10" in out.getvalue().rsplit(format_epoch(2, 10, LOGS), 1)[1]  # the bar, below
+    written = one_epoch(Tty(), 10, 2, LOGS)
+    assert format_epoch(2, 10, LOGS) + "\n" in written
+    assert "3/10" in written.rsplit(format_epoch(2, 10, LOGS), 1)[1]  # the bar, below
 
 
 def test_time_budget_stops_with_a_reason():
@@ -56,3 +56,8 @@ def test_time_budget_not_used_up():
     cb.on_fit_start(state)
     cb.on_epoch_end(0, LOGS, state)
     assert state.stop_reason is None
+
+
+def test_rich_bar_prints_bracketed_metric_names_verbatim():
+    written = one_epoch(Tty(), 1, 0, {"recall[bold]": 0.5, "val_recall[/x]": 0.25})
+    assert "epoch 1/1  recall[bold] 0.500  val_recall[/x] 0.250\n" in written

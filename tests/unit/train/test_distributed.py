@@ -126,12 +126,33 @@ def test_launch_arguments_for_one_node_and_for_a_rendezvous():
     two = Launch(nproc=1, nnodes=2, node_rank=1, endpoint="10.0.0.1:29400", timeout=60)
     assert two.torchrun_args(["train"])[4:12] == [
         "--rdzv-backend", "static", "--rdzv-endpoint", "10.0.0.1:29400", "--rdzv-conf",
-        "join_timeout=60,read_timeout=60", "--node-rank", "1"]
+        "join_timeout=60,read_timeout=60,timeout=60", "--node-rank", "1"]  # static reads timeout
     c10d = Launch(nproc=1, nnodes=2, endpoint="10.0.0.1:29400", timeout=60)
     assert c10d.torchrun_args(["train"])[4:10] == [
         "--rdzv-backend", "c10d", "--rdzv-endpoint", "10.0.0.1:29400", "--rdzv-conf",
         "join_timeout=60,read_timeout=60"]
     assert not Launch().wanted
+
+
+def test_a_static_rendezvous_not_complete_in_time_is_one_line(monkeypatch):
+    import torch.distributed.run
+
+    from dlforge.cli.launch import run_processes
+    from dlforge.train.distributed import DistributedError
+
+    def no_node_0(args):
+        assert args.rdzv_conf == "join_timeout=3,read_timeout=3,timeout=3"
+        raise torch.distributed.DistNetworkError("The client socket has timed out after 3000ms "
+                                                 "while trying to connect to (10.0.0.1, 29400).")
+
+    monkeypatch.setattr(torch.distributed.run, "run", no_node_0)
+    launch = Launch(nproc=1, nnodes=2, node_rank=1, endpoint="10.0.0.1:29400", timeout=3)
+    with pytest.raises(DistributedError) as info:
+        run_processes(launch, ["run", "--resume", "abc"])
+    assert str(info.value) == (
+        "--timeout: the static rendezvous at 10.0.0.1:29400 (node 0 hosts it) was not complete "
+        "within 3s: The client socket has timed out after 3000ms while trying to connect to "
+        "(10.0.0.1, 29400); start all --nnodes 2 nodes within the timeout, or raise --timeout")
 
 
 @pytest.mark.parametrize(("launch", "message"), [

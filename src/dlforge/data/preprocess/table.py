@@ -64,10 +64,10 @@ class TablePreprocessor(Preprocessor):
         cat_cols = [c for c in df.columns if c not in num_cols]
         unfilled = [c for c in df.columns if (c in num_cols and self.cfg.impute == "none")
                     or (c in cat_cols and self.cfg.categorical_impute == "none")]
-        problems = [_missing_problem(df[c], c, "impute" if c in num_cols else "categorical_impute")
+        problems = [_missing_problem(int(df[c].isna().sum()), c,
+                                     "impute" if c in num_cols else "categorical_impute")
                     for c in unfilled if df[c].isna().any()]
-        problems += [f"column {c!r}: every training value is missing; drop the column"
-                     for c in df.columns if c not in unfilled and df[c].isna().all()]
+        problems += [_empty_problem(c) for c in df.columns if c not in unfilled and df[c].isna().all()]
         if problems:
             raise DataError("\n".join(problems))
         self.numeric = self._fit_numeric(df, num_cols)
@@ -80,22 +80,27 @@ class TablePreprocessor(Preprocessor):
         return self
 
     def fit_chunks(self, chunks: Iterable[pd.DataFrame]) -> TablePreprocessor:
-        """`fit` from consecutive pieces of a numeric training table (a streaming pass):
-        float64 sums give the mean/std (population, as scikit-learn's) or min/max. A column
-        of bool dtype in every piece is recorded as boolean, as `fit` records it.
+        """`fit` from consecutive pieces of a training table (a streaming pass): float64 sums
+        give the mean/std (population, as scikit-learn's) or min/max. A column of bool dtype
+        in every piece is recorded as boolean, as `fit` records it; a column that is not
+        numeric (object dtype in every piece) is categorical, its categories and most frequent
+        value counted over the pieces, as `fit` finds them.
 
         Raises:
             ConfigError: median imputation or PCA (they need every row at once).
-            DataError: no rows, or a NaN with `impute: none`.
+            DataError: no rows, a NaN with `impute: none`, a missing category with
+                `categorical_impute: none`, or a categorical column with no values at all.
         """
         cfg = self.cfg
         if cfg.impute == "median" or cfg.pca_components is not None:
             raise ConfigError("preprocess.table: median imputation and pca_components need the "
                               "whole training table; with data.streaming use impute mean or none "
                               "and no PCA")
-        stats = _ColumnStats()
+        stats, categories = _ColumnStats(), _CategoryCounts()
         for part in chunks:
-            stats.add(part, impute=cfg.impute != "none")
+            numeric = [c for c in part.columns if _is_numeric(part[c])]
+            stats.add(part[numeric], impute=cfg.impute != "none")
+            categories.add(part.drop(columns=numeric))
         if stats.columns is None:
             raise DataError("input: expected a training table with rows and columns, got none")
         center, scale = stats.scaling(cfg.scaling)
@@ -104,7 +109,8 @@ class TablePreprocessor(Preprocessor):
                          "center": float(center[i]), "scale": float(scale[i]),
                          "boolean": bool(stats.boolean[i])}
                         for i, c in enumerate(stats.columns)]
-        self.categorical, self.pca, self.fitted = [], None, True
+        self.categorical = categories.specs(cfg.categorical_impute)
+        self.pca, self.fitted = None, True
         return self
 
     def transform(self, x_raw: Any) -> np.ndarray:
@@ -202,17 +208,24 @@ def _is_numeric(col: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype)
 
 
-def _missing_problem(col: pd.Series, name: str, key: str) -> str:
-    return (f"column {name!r}: {int(col.isna().sum())} missing value(s) in the training split; "
+def _empty_problem(name: str) -> str:
+    return f"column {name!r}: every training value is missing; drop the column"
+
+
+def _missing_problem(missing: int, name: str, key: str) -> str:
+    return (f"column {name!r}: {missing} missing value(s) in the training split; "
             f"set preprocess.table.{key} to fill them (got 'none')")
 
 
 def _fit_categorical(col: pd.Series, name: str, impute: bool) -> dict[str, Any]:
-    values = col.dropna().astype(str)
-    counts = values.value_counts()
+    return _categorical_spec(col.dropna().astype(str).value_counts(), name, impute)
+
+
+def _categorical_spec(counts: pd.Series, name: str, impute: bool) -> dict[str, Any]:
+    """A categorical column's state from the counts of its (string) values."""
     # Most frequent, ties broken by the smallest string so the choice never depends on order.
     fill = min(counts.index[counts == counts.max()]) if impute else None
-    return {"name": name, "fill": fill, "categories": sorted(values.unique())}
+    return {"name": name, "fill": fill, "categories": sorted(counts.index)}
 
 
 def _apply_numeric(col: pd.Series, spec: dict[str, Any]) -> np.ndarray:
@@ -289,7 +302,7 @@ class _ColumnStats:
         values = part.to_numpy(dtype=np.float64)
         if not impute and np.isnan(values).any():
             col = part.columns[np.isnan(values).any(axis=0)][0]
-            raise DataError(_missing_problem(part[col], col, "impute"))
+            raise DataError(_missing_problem(int(part[col].isna().sum()), col, "impute"))
         if self.columns is None:
             self.columns = [str(c) for c in part.columns]
             self.n, self.total, self.total_sq = (np.zeros(values.shape[1]) for _ in range(3))
@@ -321,6 +334,36 @@ class _ColumnStats:
             span = self.high - self.low
             return self.low, np.where(span > 0, span, 1.0)
         return np.zeros(len(self.n)), np.ones(len(self.n))
+
+
+class _CategoryCounts:
+    """Running counts of each categorical column's values (as strings) and missing cells."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, pd.Series] = {}
+        self.missing: dict[str, int] = {}
+
+    def add(self, part: pd.DataFrame) -> None:
+        for c in part.columns:
+            counts = part[c].dropna().astype(str).value_counts()
+            self.counts[c] = self.counts[c].add(counts, fill_value=0) if c in self.counts else counts
+            self.missing[c] = self.missing.get(c, 0) + int(part[c].isna().sum())
+
+    def specs(self, categorical_impute: str) -> list[dict[str, Any]]:
+        """The columns' states, as `fit` makes them.
+
+        Raises:
+            DataError: missing values with `categorical_impute: none`, or a column without
+                values, one line per column.
+        """
+        problems = [_missing_problem(n, c, "categorical_impute")
+                    for c, n in self.missing.items() if n and categorical_impute == "none"]
+        problems += [_empty_problem(c) for c, counts in self.counts.items()
+                     if counts.empty and categorical_impute != "none"]
+        if problems:
+            raise DataError("\n".join(problems))
+        impute = categorical_impute == "most_frequent"
+        return [_categorical_spec(counts, c, impute) for c, counts in self.counts.items()]
 
 
 def missing_columns(names: list[str]) -> str:

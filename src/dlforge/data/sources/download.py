@@ -93,13 +93,14 @@ class _Progress:
         if not self.enabled:
             return self
         if sys.stderr.isatty():
+            from rich.markup import escape
             from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
             self._bar = Progress(*Progress.get_default_columns(), DownloadColumn(),
                                  TransferSpeedColumn(), transient=True)
             self._bar.start()
-            self._task = self._bar.add_task(f"download {self.url.rsplit('/', 1)[-1]}",
-                                            total=self.total)
+            name = escape(self.url.rsplit('/', 1)[-1])  # the description column reads markup
+            self._task = self._bar.add_task(f"download {name}", total=self.total)
         else:
             print(f"downloading {self.url}", file=sys.stderr)
         return self
