@@ -26,6 +26,10 @@ from dlforge.config import load_config
 from dlforge.config.schema import BasicCNNConfig, MLPConfig
 from dlforge.data.prepare import prepare_data
 from dlforge.models import build_model
+from dlforge.models.conv_relu import ConvReLUSequential
+from dlforge.models.flatten import Flatten
+from dlforge.models.layer_swap import swap_layers
+from dlforge.models.max_pool import MaxPool2d
 
 # Fashion-MNIST's training-pixel mean and std (after /255), so raw slices need no fitting.
 _FASHION_MEAN, _FASHION_STD = 0.2860, 0.3530
@@ -167,9 +171,10 @@ def prepared_recipe(limit: int | None):
 def build(model: str, init: str, seed: int = 0, textbook: bool = False) -> nn.Module:
     """The Basic CNN (28x28x1, 10 classes) or the 1024-512-256-128-64 MLP, seeded.
 
-    `textbook`: the CNN's blocks in the order a user writes them (conv-ReLU-conv-ReLU-pool),
-    for the naive reference loop; dlforge's Basic CNN pools before the second ReLU (the same
-    function and gradient, less memory traffic)."""
+    `textbook`: the CNN as a user writes it, for the naive reference loop: blocks in the order
+    conv-ReLU-conv-ReLU-pool (dlforge's Basic CNN pools before the second ReLU: the same
+    function and gradient, less memory traffic) and torch's own layers (dlforge's block,
+    max-pool and flatten subclasses, with their faster paths, swapped back by class)."""
     torch.manual_seed(seed)
     if model == "cnn":
         cfg = BasicCNNConfig(init=init)
@@ -179,8 +184,13 @@ def build(model: str, init: str, seed: int = 0, textbook: bool = False) -> nn.Mo
     if textbook and model == "cnn":
         for block in built.features:
             kinds = [type(m) for m in block]
-            i = kinds.index(nn.MaxPool2d)
+            i = kinds.index(MaxPool2d)
             block[i], block[i + 1] = block[i + 1], block[i]  # pool, ReLU -> ReLU, pool
+        for ours, torchs in ((ConvReLUSequential, nn.Sequential), (MaxPool2d, nn.MaxPool2d),
+                             (Flatten, nn.Flatten)):
+            swap_layers(built, torchs, ours, on=False)
+        assert {type(m).__module__.split(".")[0] for m in built.modules() if m is not built} \
+            == {"torch"}, "the naive loop's CNN must be torch's layers only"
     return built
 
 

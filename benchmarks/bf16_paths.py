@@ -16,7 +16,9 @@ without bf16: dense layers through oneDNN, PCG dropout masks); B changes one thi
 - ``fpmath``: no autocast: fp32 tensors, with oneDNN's convolutions and matmuls computing in
   bf16 internally (``torch.backends.mkldnn.*.fp32_precision = "bf16"``);
 - ``convrelu``: each conv + ReLU as one oneDNN primitive (``mkldnn._convolution_pointwise``
-  with a ReLU post-op; the backward masks the gradient with the output);
+  with a ReLU post-op; the backward masks the gradient with the output, then the kernel's
+  input and weight gradients and a summed bias gradient; in training only: evaluation fuses
+  the pair already, `models/conv_relu.py`);
 - ``conv1fp32``: the first convolution (1 input channel) in fp32, outside autocast;
 - ``threads1``: one intra-op thread instead of two;
 - ``inplace``: the ReLUs in place (no new output tensor);
