@@ -16,15 +16,22 @@ Training and everything else is ``nn.Sequential``'s forward.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import Tensor, nn
 from torch.nn.modules import module as _module
 
 from dlforge.models.fast_paths import eager_inference
+from dlforge.models.sum_bias_conv import SumBiasConv2d
+
+_PLAIN_CONVS = (nn.Conv2d, SumBiasConv2d)
+_broken = False  # the op raised once in this process: never try it again
+logger = logging.getLogger(__name__)
 
 
 def _available() -> bool:
-    return (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+    return (not _broken and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
             and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
 
 
@@ -38,15 +45,26 @@ def _global_hooks() -> bool:
 
 
 def _fusable(conv: nn.Module, relu: nn.Module) -> bool:
-    return (type(relu) is nn.ReLU and isinstance(conv, nn.Conv2d) and not _hooked(conv)
+    # exact classes: a subclass may compute otherwise (SumBiasConv2d's no-grad forward is
+    # nn.Conv2d's, so it qualifies)
+    return (type(relu) is nn.ReLU and type(conv) in _PLAIN_CONVS and not _hooked(conv)
             and not _hooked(relu) and conv.padding_mode == "zeros"
             and not isinstance(conv.padding, str) and conv.weight.dtype == torch.float32)
 
 
 def _conv_relu(conv: nn.Conv2d, x: Tensor) -> Tensor:
-    return torch.ops.mkldnn._convolution_pointwise(
-        x, conv.weight, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation),
-        conv.groups, "relu", [None], "")
+    """relu(conv(x)) by one oneDNN primitive; if this torch build's op refuses (an ISA or
+    build without it), fusion is switched off for the process and the pair runs unfused."""
+    global _broken
+    try:
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, conv.weight, conv.bias, list(conv.padding), list(conv.stride),
+            list(conv.dilation), conv.groups, "relu", [None], "")
+    except RuntimeError as exc:
+        _broken = True
+        logger.warning("fused conv+ReLU unavailable here (%s); running them apart",
+                       str(exc).splitlines()[0][:200])
+        return torch.relu(conv(x))
 
 
 class ConvReLUSequential(nn.Sequential):

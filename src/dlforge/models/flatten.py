@@ -5,7 +5,8 @@ backward of that copy returns an NCHW-contiguous gradient. The layers before it 
 max-pool of a conv block) then mix an NCHW gradient with their channels_last saved tensors,
 which sends their backward kernels down a strided, unvectorized path: in the fp32 Basic CNN
 step the last block's ReLU backward took 0.65 ms for 0.4 million elements, ten times its
-channels_last speed (benchmarks/RESULTS.md, "Session 10"). `Flatten` copies the gradient
+channels_last speed (benchmarks/RESULTS.md, "Session 10: the fp32 step's layouts and masks;
+inference fast paths"). `Flatten` copies the gradient
 back to channels_last once (~0.05 ms) instead. Same module, no state: checkpoints and
 state_dicts are unchanged.
 """
@@ -35,7 +36,8 @@ def _channels_last_only(x: Tensor) -> bool:
 
 
 class Flatten(nn.Flatten):
-    """``nn.Flatten``; a channels_last input that needs a gradient gets it channels_last.
+    """``nn.Flatten``; a channels_last 4-D input flattened whole (the default dims) that needs a
+    gradient gets it channels_last.
 
     Example:
         >>> x = torch.randn(2, 3, 4, 4).contiguous(memory_format=torch.channels_last)
@@ -46,6 +48,9 @@ class Flatten(nn.Flatten):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.requires_grad and torch.is_grad_enabled() and _channels_last_only(x):
+        # (1, -1) only: the whole feature map, always a copy (other dims may return a view,
+        # which a Function's output must not be: in-place ops on it would then raise)
+        if (x.requires_grad and torch.is_grad_enabled() and _channels_last_only(x)
+                and self.start_dim == 1 and self.end_dim in (-1, 3)):
             return _FlattenFn.apply(x, self.start_dim, self.end_dim)
         return super().forward(x)

@@ -37,8 +37,8 @@ class MaxPool2d(nn.MaxPool2d):
                 and not self.ceil_mode and not self.return_indices)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 4 or not eager_inference() or not self._simple():
-            return super().forward(x)
+        if x.dim() != 4 or min(x.shape[2:]) < 2 or not eager_inference() or not self._simple():
+            return super().forward(x)  # (a side under 2: torch's "output size too small")
         h, w = x.shape[2] // 2 * 2, x.shape[3] // 2 * 2
         rows = torch.maximum(x[:, :, 0:h:2], x[:, :, 1:h:2])
         return torch.maximum(rows[:, :, :, 0:w:2], rows[:, :, :, 1:w:2])

@@ -89,3 +89,28 @@ def test_a_traced_graph_has_torchs_standard_ops(fused_calls):
     assert fused_calls == []
     assert ops == ["aten::_convolution", "aten::relu", "aten::_convolution", "aten::max_pool2d",
                    "aten::relu"]
+
+
+def test_a_conv_subclass_is_not_fused_and_a_refusing_op_switches_fusion_off(
+        fused_calls, monkeypatch, caplog):
+    class Scaled(nn.Conv2d):
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    fused = ConvReLUSequential(Scaled(1, 2, 3), nn.ReLU())
+    x = torch.randn(1, 1, 5, 5)
+    with torch.no_grad():
+        assert torch.equal(fused(x), torch.relu(fused[0](x)))
+    assert fused_calls == []
+
+    def refuse(*_args):
+        raise RuntimeError("no such kernel on this CPU")
+    monkeypatch.setattr(torch.ops.mkldnn, "_convolution_pointwise", refuse, raising=False)
+    monkeypatch.setattr(conv_relu, "_broken", False)
+    plain = ConvReLUSequential(nn.Conv2d(1, 2, 3), nn.ReLU())
+    with torch.no_grad():
+        out = plain(x)
+        assert conv_relu._broken and torch.equal(out, torch.relu(plain[0](x)))
+        plain(x)
+    assert fused_calls == [plain[0]]  # tried once, then never again
+    assert "fused conv+ReLU unavailable here (no such kernel on this CPU)" in caplog.text

@@ -44,3 +44,8 @@ def test_training_keeps_torchs_kernel_and_gradient():
     (grad,) = torch.autograd.grad(MaxPool2d(2)(x).sum(), x)
     (ref,) = torch.autograd.grad(nn.MaxPool2d(2)(x).sum(), x)
     assert torch.equal(grad, ref) and int(grad.sum()) == 2 * 3 * 9
+
+
+def test_a_side_under_two_gets_torchs_error():
+    with torch.no_grad(), pytest.raises(RuntimeError, match="too small"):
+        MaxPool2d(2)(torch.randn(1, 1, 1, 4))
