@@ -38,7 +38,9 @@ def test_digits_with_the_defaults_is_a_good_fit():
 
 @needs_fashion
 def test_fashion_mnist_with_the_defaults_is_a_good_fit():
-    assert _verdict({"data": {**FASHION_DATA, "limit": 2000}, "train": {"epochs": 8}}) == "good fit"
+    # 10 epochs: final train accuracy ~0.80, clear of the 0.775 underfitting line for any
+    # dropout masks (8 epochs ended at 0.774-0.781 with three mask generators: a coin toss)
+    assert _verdict({"data": {**FASHION_DATA, "limit": 2000}, "train": {"epochs": 10}}) == "good fit"
 
 
 def test_a_two_unit_mlp_underfits_digits():
