@@ -65,3 +65,28 @@ def test_the_deadline_fires_once_with_its_line_unless_the_rendezvous_completed()
     joined.emit(type("Metric", (), {"name": "SimpleElasticAgent._rendezvous.success"}))
     joined.expire()  # as the timer would, had it not been cancelled
     assert joined.joined and fired == ["late"]
+
+
+def test_torch_reports_the_agents_rendezvous_as_the_metric_the_deadline_waits_for():
+    import inspect
+
+    from torch.distributed.elastic import metrics
+    from torch.distributed.elastic.agent.server.api import SimpleElasticAgent
+
+    from dlforge.cli.rendezvous_deadline import watch_rendezvous
+
+    assert inspect.unwrap(SimpleElasticAgent._rendezvous) is not SimpleElasticAgent._rendezvous
+
+    class SimpleElasticAgent:  # noqa: F811 - the same qualified name, decorated as torch's is
+        @metrics.prof
+        def _rendezvous(self) -> None:
+            pass
+
+    fired: list[str] = []
+    deadline = watch_rendezvous(60, "late", on_expiry=fired.append)
+    try:
+        SimpleElasticAgent()._rendezvous()
+        assert deadline.joined
+    finally:
+        deadline.cancel()
+        metrics.configure(metrics.NullMetricHandler(), group="torchelastic")
