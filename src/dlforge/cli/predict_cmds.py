@@ -46,7 +46,8 @@ def predict_command(
         "--format", "-f", help="On stdout: csv, json, jsonl, or table (keeps every row until the end: "
         "for small inputs), the default. With --output the file's suffix decides; a --format "
         "that disagrees with it is an error.", show_default=False)] = None,
-    top_k: Annotated[int, typer.Option(help="Classes to show per input (multiclass).", min=1)] = 3,
+    top_k: Annotated[int, typer.Option(help="Classes to show per input (multiclass); a .json request "
+        "body's own top_k wins for its inputs, as on the server.", min=1)] = 3,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", "-b", min=1, help="Inputs read, decoded and predicted at a time; "
         "memory holds one batch.")] = 256,
