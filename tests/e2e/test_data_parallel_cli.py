@@ -136,3 +136,21 @@ def test_a_static_rendezvous_missing_a_node_ends_after_the_timeout(tmp_path, con
         f"error: --timeout: the static rendezvous at 127.0.0.1:{port} (node 0 hosts it) was not "
         f"complete within 3s: {reason.format(port=port)}; start all --nnodes 2 nodes within the "
         f"timeout, or raise --timeout")
+
+
+@pytest.mark.parametrize("rank", [["--node-rank", "1"], []])  # static, c10d
+def test_an_endpoint_that_is_no_rendezvous_store_ends_after_the_deadline(tmp_path, config, rank):
+    with socket.socket() as listener:  # accepts connections, never answers torch's handshake
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        start = time.monotonic()
+        proc = _dlforge(tmp_path / "ws", "train", str(config), "--nnodes", "2", *rank,
+                        "--rdzv-endpoint", f"127.0.0.1:{port}", "--timeout", "1", timeout=90)
+    assert proc.returncode == 1 and time.monotonic() - start < 60  # it hung for ever before
+    assert proc.stderr.splitlines()[-1] == (
+        f"error: --rdzv-endpoint: the rendezvous at 127.0.0.1:{port} with --nnodes 2 did not "
+        f"complete within 7s (2 x --timeout + 5s): no rendezvous store answered there; check that "
+        f"HOST:PORT is node 0's rendezvous and not another service (pick another port), or raise "
+        f"--timeout")
+    assert not (tmp_path / "ws").exists()

@@ -100,6 +100,7 @@ def run_processes(launch: Launch, command: list[str]) -> None:
     os.environ.update({TIMEOUT_ENV: f"{launch.timeout:g}", THREADS_ENV: str(threads),
                        "OMP_NUM_THREADS": str(threads)})
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # we say it once
+    deadline = _watch(launch) if launch.nnodes > 1 else None
     try:
         torchrun(get_args_parser().parse_args(launch.torchrun_args(command)))
     except ChildFailedError as exc:
@@ -111,10 +112,36 @@ def run_processes(launch: Launch, command: list[str]) -> None:
                                f"--nnodes {launch.nnodes} failed: {_first_line(exc)} (check that "
                                f"every node can reach it and that --nnodes matches)") from None
     except (DistNetworkError, DistStoreError) as exc:  # the static rendezvous's TCPStore
-        raise DistributedError(f"--timeout: the static rendezvous at {launch.endpoint} (node 0 "
-                               f"hosts it) was not complete within {launch.timeout:g}s: "
-                               f"{_first_line(exc)}; start all --nnodes {launch.nnodes} nodes "
-                               f"within the timeout, or raise --timeout") from None
+        raise DistributedError(_static_line(launch, exc, timed_out=isinstance(
+            exc, DistStoreError) or "timed out" in str(exc).lower())) from None
+    finally:
+        if deadline is not None:
+            deadline.cancel()
+
+
+def _static_line(launch: Launch, exc: BaseException, *, timed_out: bool) -> str:
+    """The one line of a failed static rendezvous: a timeout names --timeout, anything else
+    (node 0 cannot listen on the port, the host does not resolve) --rdzv-endpoint."""
+    where = f"the static rendezvous at {launch.endpoint} (node 0 hosts it)"
+    if timed_out:
+        return (f"--timeout: {where} was not complete within {launch.timeout:g}s: "
+                f"{_first_line(exc)}; start all --nnodes {launch.nnodes} nodes within the "
+                f"timeout, or raise --timeout")
+    return (f"--rdzv-endpoint: {where} failed: {_first_line(exc)} (node 0 must be able to listen "
+            f"on HOST:PORT and every node to reach it: free the port or pick another)")
+
+
+def _watch(launch: Launch):
+    """A `RendezvousDeadline` of 2 x --timeout + a margin: the rendezvous's own timeouts cannot
+    end a handshake with something at the endpoint that is not a rendezvous store."""
+    from dlforge.cli.rendezvous_deadline import MARGIN_S, watch_rendezvous
+
+    seconds = 2 * launch.timeout + MARGIN_S
+    return watch_rendezvous(seconds, (
+        f"--rdzv-endpoint: the rendezvous at {launch.endpoint} with --nnodes {launch.nnodes} did "
+        f"not complete within {seconds:g}s (2 x --timeout + {MARGIN_S:g}s): no rendezvous store "
+        f"answered there; check that HOST:PORT is node 0's rendezvous and not another service "
+        f"(pick another port), or raise --timeout"))
 
 
 def start_ranks(ctx: typer.Context, launch: Launch, cfg: RunConfig | None, config: Path | None,

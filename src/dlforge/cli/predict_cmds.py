@@ -46,7 +46,8 @@ def predict_command(
         "--format", "-f", help="On stdout: csv, json, jsonl, or table (keeps every row until the end: "
         "for small inputs), the default. With --output the file's suffix decides; a --format "
         "that disagrees with it is an error.", show_default=False)] = None,
-    top_k: Annotated[int, typer.Option(help="Classes to show per input (multiclass).", min=1)] = 3,
+    top_k: Annotated[int, typer.Option(help="Classes to show per input (multiclass); a .json request "
+        "body's own top_k wins for its inputs, as on the server.", min=1)] = 3,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", "-b", min=1, help="Inputs read, decoded and predicted at a time; "
         "memory holds one batch.")] = 256,
@@ -111,24 +112,34 @@ def stream_predictions(predictor, stream: InputStream, sink: Sink, *, top_k: int
 
 def predict_batch(predictor, ids: list[str], batch: Any, *, top_k: int | None,
                   skip_bad: bool = False) -> list[dict[str, Any]]:
-    """Records ``{"input": id, **prediction}`` for one batch (see `stream_predictions`)."""
+    """Records ``{"input": id, **prediction}`` for one batch (see `stream_predictions`); a
+    `JsonBatch`'s refusals name the file and line of the input, and its body's top_k wins."""
+    from dlforge.cli.predict_json import JsonBatch
     from dlforge.cli.predict_stream import BadRows
 
     if isinstance(batch, BadRows):  # CSV lines that could not be parsed (only with skip_bad)
         return [{"input": i, "error": e} for i, e in zip(ids, batch.errors, strict=True)]
+    located = batch if isinstance(batch, JsonBatch) else None
+    if located is not None:
+        batch, top_k = located.inputs, located.top_k or top_k
     try:
         rows = predictor.predict(batch, top_k=top_k)
         return [{"input": i, **r} for i, r in zip(ids, rows, strict=True)]
     except DataError:
-        if not skip_bad:
+        if not skip_bad and located is None:
             raise
     # One bad input fails its whole batch: find it by predicting the inputs one at a time.
     records = []
-    for i, item in zip(ids, _items(batch), strict=True):
+    for n, (i, item) in enumerate(zip(ids, _items(batch), strict=True)):
         try:
             records.append({"input": i, **predictor.predict(item, top_k=top_k)[0]})
         except DataError as exc:
-            records.append({"input": i, "error": "; ".join(str(exc).splitlines())})
+            message = "; ".join(str(exc).splitlines())
+            if located is not None:
+                message = located.refusal(n, message, skip_bad=skip_bad)
+                if not skip_bad:
+                    raise DataError(message) from None
+            records.append({"input": i, "error": message})
     return records
 
 

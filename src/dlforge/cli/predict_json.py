@@ -6,7 +6,9 @@ a batch at a time, in bounded memory. An input is what the server takes in ``inp
 object (column -> value) or an array of the training columns' values for table models, a
 string for text models. Parsing and checks are the server's (`registry/json_inputs.py`), so a
 file is refused where a request would be (NaN, a nested cell, a boolean where the model
-learned numbers).
+learned numbers), in one line naming the file, the line (.jsonl) and the row. A request body's
+``top_k`` applies to its inputs, over --top-k, as the server's body ``top_k`` wins over the
+query's; any other field is refused, as the server refuses it.
 """
 
 from __future__ import annotations
@@ -15,15 +17,45 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import count, groupby, islice
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
+from pydantic import Field, TypeAdapter, ValidationError
 
 from dlforge.errors import DataError
 from dlforge.registry.bundle_checks import json_kind
 from dlforge.registry.json_inputs import expect_items, first_line, parse_json, table_rows
 
 JSON_SUFFIXES = (".json", ".jsonl")
+BODY_FIELDS = ("inputs", "top_k")  # the fields of the server's JSON request (serve/schemas.py)
+_TOP_K = TypeAdapter(Annotated[int | None, Field(ge=1)])  # read as the server reads it
+
+
+@dataclass(frozen=True)
+class JsonBatch:
+    """A batch of JSON inputs with where each came from and its request body's ``top_k``.
+
+    Attributes:
+        inputs: a DataFrame of rows (indexed by row number) or a list of texts.
+        origins: ``(file, " line N" or "")`` per input, for messages (`locate`).
+        top_k: the ``top_k`` of the .json request body the inputs came from, else None.
+    """
+
+    inputs: Any
+    origins: list[tuple[Path, str]]
+    top_k: int | None = None
+
+    def refusal(self, index: int, message: str, *, skip_bad: bool = False) -> str:
+        """`message` about input `index` naming its file and line: ``input: 'FILE' line N:
+        message``, or ``FILE line N: message`` for the error column of --skip-bad (as the
+        unreadable lines' errors there).
+
+        Example:
+            >>> JsonBatch([], [(Path("rows.jsonl"), " line 4")]).refusal(0, "column 'a': ...")
+            "input: 'rows.jsonl' line 4: column 'a': ..."
+        """
+        path, where = self.origins[index]
+        return f"{path}{where}: {message}" if skip_bad else f"input: {str(path)!r}{where}: {message}"
 
 
 @dataclass(frozen=True)
@@ -49,39 +81,41 @@ class JsonRows:
         self.columns = predictor.bundle.input_spec.get("columns")
 
     def batches(self, batch_size: int) -> Iterator[tuple[list[str], Any]]:
-        """`(ids, inputs)` batches: a DataFrame of rows (indexed by row number, so an error's
-        "row N" is id row[N]) or a list of texts; with --skip-bad a run of unreadable inputs
-        is a `BadRows` batch in its place."""
+        """`(ids, JsonBatch)` batches (rows indexed by row number, so an error's "row N" is id
+        row[N]); with --skip-bad a run of unreadable inputs is a `BadRows` batch in its place."""
         from dlforge.cli.predict_stream import BadRows
 
         offset, numbers = 0, count()
         for path in self.paths:  # batches end at the end of a file, as CSV batches do
-            items = self._checked(path, numbers)
+            top_k, found = _inputs(path)
+            items = self._checked(path, found, numbers)
             while chunk := list(islice(items, batch_size)):
-                for bad, run in groupby(chunk, key=lambda item: isinstance(item, _Bad)):
+                for bad, run in groupby(chunk, key=lambda item: isinstance(item[1], _Bad)):
                     part = list(run)
                     ids = [f"row[{offset + i}]" for i in range(len(part))]
                     if bad:
-                        yield ids, BadRows([item.error for item in part])
-                    elif self.text:
-                        yield ids, part
+                        yield ids, BadRows([item.error for _, item in part])
                     else:
-                        yield ids, pd.DataFrame.from_records(part).set_axis(
-                            pd.RangeIndex(offset, offset + len(part)))
+                        inputs = [item for _, item in part]
+                        if not self.text:
+                            inputs = pd.DataFrame.from_records(inputs).set_axis(
+                                pd.RangeIndex(offset, offset + len(part)))
+                        yield ids, JsonBatch(inputs, [(path, where) for where, _ in part], top_k)
                     offset += len(part)
 
-    def _checked(self, path: Path, numbers: Iterator[int]) -> Iterator[Any]:
-        """The inputs of `path`, each checked as the server checks it (`_Bad` with --skip-bad);
-        `numbers` counts the inputs across the files."""
-        for (where, item), index in zip(_parsed(path), numbers):  # noqa: B905 - numbers is endless
+    def _checked(self, path: Path, found: Iterator[tuple[str, Any]],
+                 numbers: Iterator[int]) -> Iterator[tuple[str, Any]]:
+        """`(where, input)` of `path`'s inputs, each checked as the server checks it (`_Bad`
+        with --skip-bad); `numbers` counts the inputs across the files."""
+        for (where, item), index in zip(found, numbers):  # noqa: B905 - numbers is endless
             try:
                 if isinstance(item, _Bad):
                     raise DataError(item.error)
-                yield self._check(item, index)
+                yield where, self._check(item, index)
             except DataError as exc:
                 if not self.skip_bad:
                     raise DataError(f"input: {str(path)!r}{where}: {exc}") from None
-                yield _Bad(f"{path}{where}: {exc}")
+                yield where, _Bad(f"{path}{where}: {exc}")
 
     def _check(self, item: Any, index: int) -> Any:
         if self.text:
@@ -90,15 +124,17 @@ class JsonRows:
         return table_rows([item], self.columns, field="row", first=index)[0]
 
 
-def _parsed(path: Path) -> Iterator[tuple[str, Any]]:
-    """`(where, input)` pairs of a file: where is " line N" for .jsonl, "" for .json; an input
-    that is not JSON is a `_Bad` (the caller decides whether it stops the stream)."""
+def _inputs(path: Path) -> tuple[int | None, Iterator[tuple[str, Any]]]:
+    """A file's request ``top_k`` (None for .jsonl and arrays) and its `(where, input)` pairs:
+    where is " line N" for .jsonl, "" for .json; an input that is not JSON is a `_Bad` (the
+    caller decides whether it stops the stream).
+
+    Raises:
+        DataError: a .json file that is not JSON, not an array of inputs or a request body,
+            or a body with a field the server refuses.
+    """
     if path.suffix.lower() == ".jsonl":
-        with path.open("rb") as fh:
-            for number, line in enumerate(fh, start=1):
-                if line.strip():
-                    yield f" line {number}", _parse(line)
-        return
+        return None, _lines(path)
     doc = _parse(path.read_bytes())
     if isinstance(doc, _Bad):
         raise DataError(f"input: {str(path)!r}: {doc.error}")
@@ -107,8 +143,29 @@ def _parsed(path: Path) -> Iterator[tuple[str, Any]]:
         got = 'an object without an "inputs" array' if isinstance(doc, dict) else json_kind(doc)
         raise DataError(f"input: {str(path)!r}: expected an array of inputs or an object "
                         f'{{"inputs": [...]}}; got {got}')
-    for item in items:
-        yield "", item
+    return _body_top_k(path, doc) if isinstance(doc, dict) else None, (("", i) for i in items)
+
+
+def _body_top_k(path: Path, body: dict[str, Any]) -> int | None:
+    """The ``top_k`` of a request body, refusing the fields and values the server refuses."""
+    extra = [key for key in body if key not in BODY_FIELDS]
+    if extra:
+        raise DataError(f"input: {str(path)!r}: {extra[0]}: Extra inputs are not permitted (the "
+                        f'server refuses it too; a request body holds "inputs" and "top_k"); '
+                        f"remove it")
+    try:
+        return _TOP_K.validate_python(body.get("top_k"))
+    except ValidationError as exc:
+        raise DataError(f"input: {str(path)!r}: top_k: {exc.errors()[0]['msg']} (got "
+                        f"{body['top_k']!r}); give a whole number of at least 1, or leave it out "
+                        f"for --top-k") from None
+
+
+def _lines(path: Path) -> Iterator[tuple[str, Any]]:
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.strip():
+                yield f" line {number}", _parse(line)
 
 
 def _parse(data: bytes) -> Any:

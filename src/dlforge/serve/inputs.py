@@ -195,10 +195,6 @@ def _out_of_range(at: tuple[int, ...], value: Any, pixels: str) -> str:
             f"{pixels} pixels this model was trained on")
 
 
-
-
-
-
 def _check_count(count: int, max_items: int, field: str) -> None:
     if count == 0:
         raise DataError(f"{field}: empty; send at least one input")

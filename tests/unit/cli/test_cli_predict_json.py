@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from cli_predict_models import rows, table_model, text_model
+from cli_predict_models import DIGITS, rows, table_model, text_model
 
 from dlforge.cli import main
 from dlforge.registry import Predictor
@@ -64,9 +64,10 @@ def test_a_json_array_a_request_body_and_row_arrays_predict_alike(ws, tmp_path, 
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
-        (['{"a": 1, "b": 2, "shop": "x"}', '{"a": true, "b": 2, "shop": "x"}'],
-         "column 'a': expected numbers, got true (row 1; 1 boolean value(s)); only a column that "
-         "was boolean in training takes true/false: send a number"),
+        (['{"a": 1, "b": 2, "shop": "x"}', '', '{"a": true, "b": 2, "shop": "x"}'],
+         "input: '{tmp}/rows.jsonl' line 3: column 'a': expected numbers, got true (row 1; 1 "
+         "boolean value(s)); only a column that was boolean in training takes true/false: send a "
+         "number"),
         (['{"a": 1, "b": 2, "shop": "x"}', '{"a": NaN, "b": 2, "shop": "x"}'],
          "input: '{tmp}/rows.jsonl' line 2: not valid JSON (NaN is not valid JSON)"),
         (['{"a": 1, "b": 2, "shop": "x"}', '', '{"a": 1, "b": [2], "shop": "x"}'],
@@ -97,8 +98,32 @@ def test_skip_bad_records_unreadable_lines_in_their_place(ws, tmp_path, capsys):
     assert [r.get("error") for r in out] == [
         None, f"{tmp_path / 'rows.jsonl'} line 2: not valid JSON (Expecting property name enclosed in "
               "double quotes: line 1 column 2 (char 1))", None,
-        "column 'a': expected numbers, got true (row 3; 1 boolean value(s)); only a column that was "
-        "boolean in training takes true/false: send a number"]
+        f"{tmp_path / 'rows.jsonl'} line 4: column 'a': expected numbers, got true (row 3; 1 "
+        "boolean value(s)); only a column that was boolean in training takes true/false: send a "
+        "number"]
+
+
+def test_a_json_row_refused_in_a_later_file_names_that_file_and_its_row(ws, tmp_path, capsys):
+    table_model(ws, tmp_path)
+    good = records(rows(3))
+    write_jsonl(tmp_path / "a.jsonl", good)
+    (tmp_path / "b.json").write_text(json.dumps([good[0], {**good[1], "a": False}]))
+    assert predict(ws, "tab", tmp_path / "a.jsonl", tmp_path / "b.json", "-b", 64) == 1
+    assert capsys.readouterr().err == (
+        f"error: input: '{tmp_path / 'b.json'}': column 'a': expected numbers, got false (row 4; "
+        "1 boolean value(s)); only a column that was boolean in training takes true/false: send "
+        "a number\n")
+
+
+def test_a_request_body_top_k_applies_to_its_inputs_over_the_option(ws, tmp_path, capsys):
+    table_model(ws, tmp_path, "multi", DIGITS)
+    frame = rows(2, seed=1)
+    (tmp_path / "body.json").write_text(json.dumps({"inputs": records(frame), "top_k": 1}))
+    write_jsonl(tmp_path / "rows.jsonl", records(frame))
+    assert predict(ws, "multi", tmp_path / "body.json", tmp_path / "rows.jsonl", "-f", "jsonl",
+                   "--top-k", 2) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [len(r["scores"]) for r in out] == [1, 1, 2, 2]
 
 
 def test_text_models_take_strings_from_jsonl(ws, tmp_path, capsys):
@@ -121,6 +146,12 @@ def test_text_models_take_strings_from_jsonl(ws, tmp_path, capsys):
                                         'object {{"inputs": [...]}}; got an object without an "inputs" array'),
         (["rows.json"], "[1,", "input: '{tmp}/rows.json': not valid JSON (Expecting value: line 1 "
                                "column 4 (char 3))"),
+        (["rows.json"], '{"inputs": [], "top_k": 0}', "input: '{tmp}/rows.json': top_k: Input "
+         "should be greater than or equal to 1 (got 0); give a whole number of at least 1, or "
+         "leave it out for --top-k"),
+        (["rows.json"], '{"inputs": [], "topk": 1}', "input: '{tmp}/rows.json': topk: Extra inputs "
+         'are not permitted (the server refuses it too; a request body holds "inputs" and '
+         '"top_k"); remove it'),
         (["rows.txt"], "[]", "input: '{tmp}/rows.txt' is not a CSV, JSON or JSONL file; this model "
                              "takes table or text rows"),
     ],

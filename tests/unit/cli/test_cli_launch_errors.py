@@ -1,0 +1,92 @@
+"""The launcher's one-line errors without processes: a static rendezvous that fails (a
+timeout names --timeout, anything else --rdzv-endpoint) and the parent's own deadline for a
+rendezvous that never answers."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import torch.distributed
+import torch.distributed.run
+
+from dlforge.cli import main
+from dlforge.cli.rendezvous_deadline import RendezvousDeadline
+from dlforge.runtime import THREADS_ENV
+from dlforge.train.distributed import TIMEOUT_ENV
+
+ROOT = Path(__file__).resolve().parents[3]
+IN_USE = ("The server socket has failed to listen on any local network address. port: 29400, "
+          "useIpv6: false, code: -98, name: EADDRINUSE, message: address already in use")
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch):
+    """run_processes sets these for its workers: leave the test process's as they were."""
+    for name in (TIMEOUT_ENV, THREADS_ENV, "OMP_NUM_THREADS", "TORCH_CPP_LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize(("error", "line"), [
+    (torch.distributed.DistNetworkError(IN_USE),
+     f"error: --rdzv-endpoint: the static rendezvous at 127.0.0.1:29400 (node 0 hosts it) failed: "
+     f"{IN_USE} (node 0 must be able to listen on HOST:PORT and every node to reach it: free the "
+     f"port or pick another)"),
+    (torch.distributed.DistStoreError("Timed out after 4 seconds waiting for clients. 1/2 clients "
+                                      "joined."),
+     "error: --timeout: the static rendezvous at 127.0.0.1:29400 (node 0 hosts it) was not "
+     "complete within 3s: Timed out after 4 seconds waiting for clients. 1/2 clients joined; start "
+     "all --nnodes 2 nodes within the timeout, or raise --timeout"),
+])
+def test_a_failed_static_rendezvous_names_the_option_to_change(tmp_path, monkeypatch, capsys,
+                                                               error, line):
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(torch.distributed.run, "run", fail)
+    ws = tmp_path / "ws"
+    code = main(["-w", str(ws), "train", str(ROOT / "examples/breast_cancer.yaml"), "--nnodes", "2",
+                 "--node-rank", "0", "--rdzv-endpoint", "127.0.0.1:29400", "--timeout", "3"])
+    assert code == 1
+    assert capsys.readouterr().err.splitlines()[-1] == line
+    assert not ws.exists()
+
+
+def test_the_deadline_fires_once_with_its_line_unless_the_rendezvous_completed():
+    fired: list[str] = []
+    done = threading.Event()
+    late = RendezvousDeadline(0.05, "late", on_expiry=lambda m: (fired.append(m), done.set()))
+    late.start()
+    assert done.wait(5) and fired == ["late"]
+    joined = RendezvousDeadline(0.05, "joined", on_expiry=fired.append).start()
+    joined.emit(type("Metric", (), {"name": "SimpleElasticAgent._rendezvous.duration.ms"}))
+    assert not joined.joined  # only success counts
+    joined.emit(type("Metric", (), {"name": "SimpleElasticAgent._rendezvous.success"}))
+    joined.expire()  # as the timer would, had it not been cancelled
+    assert joined.joined and fired == ["late"]
+
+
+def test_torch_reports_the_agents_rendezvous_as_the_metric_the_deadline_waits_for():
+    import inspect
+
+    from torch.distributed.elastic import metrics
+    from torch.distributed.elastic.agent.server.api import SimpleElasticAgent
+
+    from dlforge.cli.rendezvous_deadline import watch_rendezvous
+
+    assert inspect.unwrap(SimpleElasticAgent._rendezvous) is not SimpleElasticAgent._rendezvous
+
+    class SimpleElasticAgent:  # noqa: F811 - the same qualified name, decorated as torch's is
+        @metrics.prof
+        def _rendezvous(self) -> None:
+            pass
+
+    fired: list[str] = []
+    deadline = watch_rendezvous(60, "late", on_expiry=fired.append)
+    try:
+        SimpleElasticAgent()._rendezvous()
+        assert deadline.joined
+    finally:
+        deadline.cancel()
+        metrics.configure(metrics.NullMetricHandler(), group="torchelastic")
