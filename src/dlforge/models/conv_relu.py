@@ -61,10 +61,11 @@ def _conv_relu(conv: nn.Conv2d, x: Tensor) -> Tensor:
             x, conv.weight, conv.bias, list(conv.padding), list(conv.stride),
             list(conv.dilation), conv.groups, "relu", [None], "")
     except RuntimeError as exc:
+        out = torch.relu(conv(x))  # the input's own fault (wrong channels...) raises here
         _broken = True
         logger.warning("fused conv+ReLU unavailable here (%s); running them apart",
                        str(exc).splitlines()[0][:200])
-        return torch.relu(conv(x))
+        return out
 
 
 class ConvReLUSequential(nn.Sequential):
@@ -80,7 +81,8 @@ class ConvReLUSequential(nn.Sequential):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        if (not eager_inference() or x.device.type != "cpu" or x.dtype != torch.float32
+        if (not eager_inference() or x.dim() != 4 or x.device.type != "cpu"
+                or x.dtype != torch.float32
                 or torch.is_autocast_enabled("cpu") or _global_hooks() or not _available()):
             return super().forward(x)
         layers = list(self)

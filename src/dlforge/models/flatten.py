@@ -7,14 +7,16 @@ which sends their backward kernels down a strided, unvectorized path: in the fp3
 step the last block's ReLU backward took 0.65 ms for 0.4 million elements, ten times its
 channels_last speed (benchmarks/RESULTS.md, "Session 10: the fp32 step's layouts and masks;
 inference fast paths"). `Flatten` copies the gradient
-back to channels_last once (~0.05 ms) instead. Same module, no state: checkpoints and
-state_dicts are unchanged.
+back to channels_last once (~0.05 ms) instead; tracers, exporters and torch.compile see
+torch's flatten. Same module, no state: checkpoints and state_dicts are unchanged.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+from dlforge.models.fast_paths import exporting
 
 
 class _FlattenFn(torch.autograd.Function):
@@ -51,6 +53,6 @@ class Flatten(nn.Flatten):
         # (1, -1) only: the whole feature map, always a copy (other dims may return a view,
         # which a Function's output must not be: in-place ops on it would then raise)
         if (x.requires_grad and torch.is_grad_enabled() and _channels_last_only(x)
-                and self.start_dim == 1 and self.end_dim in (-1, 3)):
+                and self.start_dim == 1 and self.end_dim in (-1, 3) and not exporting()):
             return _FlattenFn.apply(x, self.start_dim, self.end_dim)
         return super().forward(x)

@@ -114,3 +114,16 @@ def test_a_conv_subclass_is_not_fused_and_a_refusing_op_switches_fusion_off(
         plain(x)
     assert fused_calls == [plain[0]]  # tried once, then never again
     assert "fused conv+ReLU unavailable here (no such kernel on this CPU)" in caplog.text
+
+
+def test_a_bad_input_raises_torchs_error_and_leaves_fusion_on(fused_calls, monkeypatch):
+    monkeypatch.setattr(conv_relu, "_broken", False)
+    fused, plain = block()
+    with torch.no_grad():
+        with pytest.raises(RuntimeError, match="expected input.* to have 3 channels"):
+            fused(torch.randn(1, 1, 8, 8))
+        assert conv_relu._broken is False
+        unbatched = torch.randn(3, 8, 8)  # nn.Conv2d takes (C, H, W): not fused, same output
+        assert torch.equal(fused(unbatched), plain(unbatched))
+        fused(torch.randn(1, 3, 8, 8))
+    assert fused_calls == [fused[0], fused[0]]  # the bad batch tried it; the 3-D input did not

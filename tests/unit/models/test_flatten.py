@@ -48,3 +48,10 @@ def test_other_inputs_and_dims_are_plain_flatten():
 def test_it_is_an_nn_flatten_with_no_state():
     layer = Flatten()
     assert isinstance(layer, nn.Flatten) and layer.state_dict() == {}
+
+
+def test_a_tracer_records_torchs_flatten_with_gradients_on():
+    x = torch.randn(2, 3, 4, 4).contiguous(memory_format=torch.channels_last).requires_grad_()
+    traced = torch.jit.trace(Flatten(), x, check_trace=False)
+    graph = str(traced.inlined_graph)
+    assert "aten::flatten" in graph and "PythonOp" not in graph
