@@ -14,6 +14,12 @@ LAUNCH_ENV = ("DLFORGE_DIST_TIMEOUT", "DLFORGE_NUM_THREADS", "OMP_NUM_THREADS",
               "TORCH_CPP_LOG_LEVEL")
 
 
+@pytest.fixture
+def launch_env() -> tuple[str, ...]:
+    """The environment variables the launcher sets, which `_isolated_workspace` restores."""
+    return LAUNCH_ENV
+
+
 @pytest.fixture(autouse=True)
 def _isolated_workspace(tmp_path_factory, monkeypatch):
     root = tmp_path_factory.mktemp("dlforge-env")

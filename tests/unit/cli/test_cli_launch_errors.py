@@ -67,8 +67,8 @@ def test_an_endpoint_whose_host_does_not_resolve_is_refused_at_once(tmp_path, mo
     (Launch(nproc=2, endpoint="127.0.0.1:29400", timeout=3), True),  # c10d with --nnodes 1 too
     (Launch(nnodes=2, node_rank=1, endpoint="127.0.0.1:29400", timeout=3), True),
 ])
-def test_the_deadline_watches_every_rendezvous_at_a_given_endpoint(monkeypatch, launch, watched):
-    from conftest import LAUNCH_ENV
+def test_the_deadline_watches_every_rendezvous_at_a_given_endpoint(monkeypatch, launch_env,
+                                                                   launch, watched):
     from dlforge.cli import launch as launch_module
 
     calls = []
@@ -79,7 +79,7 @@ def test_the_deadline_watches_every_rendezvous_at_a_given_endpoint(monkeypatch, 
     assert calls == ([launch] if watched else [])
     assert os.environ["DLFORGE_DIST_TIMEOUT"] == f"{launch.timeout:g}"
     # the variables the launcher sets are those tests/conftest.py restores after each test
-    assert {k for k in {*before, *os.environ} if before.get(k) != os.environ.get(k)} <= set(LAUNCH_ENV)
+    assert {k for k in {*before, *os.environ} if before.get(k) != os.environ.get(k)} <= set(launch_env)
 
 
 def test_the_deadline_fires_once_with_its_line_unless_the_rendezvous_completed():
