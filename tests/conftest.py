@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import functools
+import os
 import struct
 import zlib
 
 import pytest
+
+# set by the launcher (cli/launch.py start_ranks, run_processes) for its worker processes
+LAUNCH_ENV = ("DLFORGE_DIST_TIMEOUT", "DLFORGE_NUM_THREADS", "OMP_NUM_THREADS",
+              "TORCH_CPP_LOG_LEVEL")
+
+
+@pytest.fixture
+def launch_env() -> tuple[str, ...]:
+    """The environment variables the launcher sets, which `_isolated_workspace` restores."""
+    return LAUNCH_ENV
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +26,11 @@ def _isolated_workspace(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DLFORGE_WORKSPACE", str(root / "workspace"))
     monkeypatch.setenv("DLFORGE_CACHE", str(root / "cache"))
     monkeypatch.setenv("DLFORGE_NO_SYSTEM_DATA", "1")  # never read /usr/share/datasets in unit tests
+    for name in LAUNCH_ENV:  # a test that runs the launcher must not set them for later tests
+        value = os.environ.get(name)
+        monkeypatch.setenv(name, value or "")  # recorded, so monkeypatch restores it (or its absence)
+        if value is None:
+            monkeypatch.delenv(name)
     yield
 
 

@@ -138,18 +138,23 @@ def test_a_static_rendezvous_missing_a_node_ends_after_the_timeout(tmp_path, con
         f"timeout, or raise --timeout")
 
 
-@pytest.mark.parametrize("rank", [["--node-rank", "1"], []])  # static, c10d
-def test_an_endpoint_that_is_no_rendezvous_store_ends_after_the_deadline(tmp_path, config, rank):
+@pytest.mark.parametrize(("where", "nnodes"), [
+    (["--nnodes", "2", "--node-rank", "1"], 2),  # static
+    (["--nnodes", "2"], 2),  # c10d
+    (["--nproc", "2"], 1),  # c10d too: one node, but at the endpoint given
+])
+def test_an_endpoint_that_is_no_rendezvous_store_ends_after_the_deadline(tmp_path, config, where,
+                                                                         nnodes):
     with socket.socket() as listener:  # accepts connections, never answers torch's handshake
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
         port = listener.getsockname()[1]
         start = time.monotonic()
-        proc = _dlforge(tmp_path / "ws", "train", str(config), "--nnodes", "2", *rank,
+        proc = _dlforge(tmp_path / "ws", "train", str(config), *where,
                         "--rdzv-endpoint", f"127.0.0.1:{port}", "--timeout", "1", timeout=90)
     assert proc.returncode == 1 and time.monotonic() - start < 60  # it hung for ever before
     assert proc.stderr.splitlines()[-1] == (
-        f"error: --rdzv-endpoint: the rendezvous at 127.0.0.1:{port} with --nnodes 2 did not "
+        f"error: --rdzv-endpoint: the rendezvous at 127.0.0.1:{port} with --nnodes {nnodes} did not "
         f"complete within 7s (2 x --timeout + 5s): no rendezvous store answered there; check that "
         f"HOST:PORT is node 0's rendezvous and not another service (pick another port), or raise "
         f"--timeout")

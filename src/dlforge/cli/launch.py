@@ -84,7 +84,8 @@ def run_processes(launch: Launch, command: list[str]) -> None:
     """Start this node's processes, each running `dlforge COMMAND...`, and wait for them.
 
     Raises:
-        DistributedError: a process failed (one line naming its rank, its exit code or signal).
+        DistributedError: a process failed (one line naming its rank, its exit code or signal),
+            the rendezvous failed, or --rdzv-endpoint's host does not resolve.
     """
     from torch.distributed import DistNetworkError, DistStoreError
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -96,11 +97,14 @@ def run_processes(launch: Launch, command: list[str]) -> None:
     from dlforge.runtime import THREADS_ENV, physical_cores
     from dlforge.train.distributed import TIMEOUT_ENV, DistributedError
 
+    if launch.endpoint is not None:
+        _resolve(launch)  # before any wait: a host that does not resolve fails at once
     threads = launch.threads or max(1, physical_cores() // launch.nproc)
     os.environ.update({TIMEOUT_ENV: f"{launch.timeout:g}", THREADS_ENV: str(threads),
                        "OMP_NUM_THREADS": str(threads)})
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # we say it once
-    deadline = _watch(launch) if launch.nnodes > 1 else None
+    # any rendezvous at a user-given endpoint (c10d or static, --nnodes 1 too) can hang
+    deadline = _watch(launch) if launch.endpoint is not None else None
     try:
         torchrun(get_args_parser().parse_args(launch.torchrun_args(command)))
     except ChildFailedError as exc:
@@ -119,9 +123,40 @@ def run_processes(launch: Launch, command: list[str]) -> None:
             deadline.cancel()
 
 
+def _resolve(launch: Launch) -> None:
+    """Refuse an --rdzv-endpoint whose host does not resolve, at once (torch would retry it
+    until --timeout, then name --timeout).
+
+    Raises:
+        DistributedError: one line naming the host and the fix.
+
+    Example:
+        >>> _resolve(Launch(nnodes=2, endpoint="127.0.0.1:29400"))
+        >>> try:
+        ...     _resolve(Launch(nnodes=2, endpoint="nohost.invalid:29400"))
+        ... except RuntimeError as exc:  # DistributedError
+        ...     print(str(exc).split(" (")[0])
+        --rdzv-endpoint: the host 'nohost.invalid' of nohost.invalid:29400 does not resolve
+    """
+    import socket
+
+    from dlforge.train.distributed import DistributedError
+
+    endpoint = str(launch.endpoint)
+    host = endpoint.rpartition(":")[0] if ":" in endpoint else endpoint
+    host = host.removeprefix("[").removesuffix("]")  # [IPv6]:PORT
+    try:
+        socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError) as exc:
+        raise DistributedError(f"--rdzv-endpoint: the host {host!r} of {endpoint} does not "
+                               f"resolve ({getattr(exc, 'strerror', None) or _first_line(exc)}); give node 0's host name or IP "
+                               f"address as HOST:PORT") from None
+
+
 def _static_line(launch: Launch, exc: BaseException, *, timed_out: bool) -> str:
     """The one line of a failed static rendezvous: a timeout names --timeout, anything else
-    (node 0 cannot listen on the port, the host does not resolve) --rdzv-endpoint."""
+    (node 0 cannot listen on the port) --rdzv-endpoint; a host that does not resolve is
+    refused before, by `_resolve`."""
     where = f"the static rendezvous at {launch.endpoint} (node 0 hosts it)"
     if timed_out:
         return (f"--timeout: {where} was not complete within {launch.timeout:g}s: "

@@ -54,8 +54,27 @@ class JsonBatch:
             >>> JsonBatch([], [(Path("rows.jsonl"), " line 4")]).refusal(0, "column 'a': ...")
             "input: 'rows.jsonl' line 4: column 'a': ..."
         """
-        path, where = self.origins[index]
-        return f"{path}{where}: {message}" if skip_bad else f"input: {str(path)!r}{where}: {message}"
+        return locate(*self.origins[index], message, skip_bad=skip_bad)
+
+
+def locate(path: Path, where: str, message: str, *, skip_bad: bool = False) -> str:
+    """`message` naming the file and line it is about: ``input: 'FILE' line N: message``
+    (``FILE line N: message`` for the error column of --skip-bad).
+
+    Args:
+        path: the input file.
+        where: ``" line N"`` for a .jsonl line, ``""`` for a whole .json file.
+        message: what is wrong.
+        skip_bad: the error column's form, without ``input:`` and quotes.
+
+    Returns:
+        The line.
+
+    Example:
+        >>> locate(Path("rows.jsonl"), " line 4", "not valid JSON", skip_bad=True)
+        'rows.jsonl line 4: not valid JSON'
+    """
+    return f"{path}{where}: {message}" if skip_bad else f"input: {str(path)!r}{where}: {message}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +90,9 @@ class JsonRows:
 
     Example:
         >>> rows = JsonRows([Path("rows.jsonl")], predictor)  # doctest: +SKIP
-        >>> ids, frame = next(rows.batches(256))               # doctest: +SKIP
+        >>> ids, batch = next(rows.batches(256))               # doctest: +SKIP
+        >>> batch.inputs.index[0], ids[0]                      # doctest: +SKIP
+        (0, 'row[0]')
     """
 
     def __init__(self, paths: list[Path], predictor, *, skip_bad: bool = False) -> None:
@@ -114,8 +135,8 @@ class JsonRows:
                 yield where, self._check(item, index)
             except DataError as exc:
                 if not self.skip_bad:
-                    raise DataError(f"input: {str(path)!r}{where}: {exc}") from None
-                yield where, _Bad(f"{path}{where}: {exc}")
+                    raise DataError(locate(path, where, str(exc))) from None
+                yield where, _Bad(locate(path, where, str(exc), skip_bad=True))
 
     def _check(self, item: Any, index: int) -> Any:
         if self.text:
@@ -137,12 +158,12 @@ def _inputs(path: Path) -> tuple[int | None, Iterator[tuple[str, Any]]]:
         return None, _lines(path)
     doc = _parse(path.read_bytes())
     if isinstance(doc, _Bad):
-        raise DataError(f"input: {str(path)!r}: {doc.error}")
+        raise DataError(locate(path, "", doc.error))
     items = doc.get("inputs") if isinstance(doc, dict) else doc
     if not isinstance(items, list):
         got = 'an object without an "inputs" array' if isinstance(doc, dict) else json_kind(doc)
-        raise DataError(f"input: {str(path)!r}: expected an array of inputs or an object "
-                        f'{{"inputs": [...]}}; got {got}')
+        raise DataError(locate(path, "", f'expected an array of inputs or an object '
+                                         f'{{"inputs": [...]}}; got {got}'))
     return _body_top_k(path, doc) if isinstance(doc, dict) else None, (("", i) for i in items)
 
 
@@ -150,15 +171,15 @@ def _body_top_k(path: Path, body: dict[str, Any]) -> int | None:
     """The ``top_k`` of a request body, refusing the fields and values the server refuses."""
     extra = [key for key in body if key not in BODY_FIELDS]
     if extra:
-        raise DataError(f"input: {str(path)!r}: {extra[0]}: Extra inputs are not permitted (the "
-                        f'server refuses it too; a request body holds "inputs" and "top_k"); '
-                        f"remove it")
+        raise DataError(locate(path, "", f"{extra[0]}: Extra inputs are not permitted (the "
+                                         f'server refuses it too; a request body holds "inputs" '
+                                         f'and "top_k"); remove it'))
     try:
         return _TOP_K.validate_python(body.get("top_k"))
     except ValidationError as exc:
-        raise DataError(f"input: {str(path)!r}: top_k: {exc.errors()[0]['msg']} (got "
-                        f"{body['top_k']!r}); give a whole number of at least 1, or leave it out "
-                        f"for --top-k") from None
+        raise DataError(locate(path, "", f"top_k: {exc.errors()[0]['msg']} (got "
+                                         f"{body['top_k']!r}); give a whole number of at least "
+                                         f"1, or leave it out for --top-k")) from None
 
 
 def _lines(path: Path) -> Iterator[tuple[str, Any]]:

@@ -71,7 +71,7 @@ def open_inputs(predictor, inputs: list[str], texts: list[str], *, batch_size: i
     Example:
         >>> stream = open_inputs(predictor, ["photos/"], [], batch_size=64)  # doctest: +SKIP
         >>> for ids, batch in stream.batches:                                # doctest: +SKIP
-        ...     rows = predictor.predict(batch)
+        ...     records = predict_batch(predictor, ids, batch, top_k=None)  # cli/predict_cmds.py
     """
     assert batch_size >= 1, batch_size  # the CLI option has min=1
     modality = predictor.modality

@@ -4,6 +4,8 @@ rendezvous that never answers."""
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 from pathlib import Path
 
@@ -12,20 +14,12 @@ import torch.distributed
 import torch.distributed.run
 
 from dlforge.cli import main
+from dlforge.cli.launch import Launch, run_processes
 from dlforge.cli.rendezvous_deadline import RendezvousDeadline
-from dlforge.runtime import THREADS_ENV
-from dlforge.train.distributed import TIMEOUT_ENV
 
 ROOT = Path(__file__).resolve().parents[3]
 IN_USE = ("The server socket has failed to listen on any local network address. port: 29400, "
           "useIpv6: false, code: -98, name: EADDRINUSE, message: address already in use")
-
-
-@pytest.fixture(autouse=True)
-def _environment(monkeypatch):
-    """run_processes sets these for its workers: leave the test process's as they were."""
-    for name in (TIMEOUT_ENV, THREADS_ENV, "OMP_NUM_THREADS", "TORCH_CPP_LOG_LEVEL"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.mark.parametrize(("error", "line"), [
@@ -51,6 +45,41 @@ def test_a_failed_static_rendezvous_names_the_option_to_change(tmp_path, monkeyp
     assert code == 1
     assert capsys.readouterr().err.splitlines()[-1] == line
     assert not ws.exists()
+
+
+@pytest.mark.parametrize("where", [["--node-rank", "0"], []])  # static, c10d
+def test_an_endpoint_whose_host_does_not_resolve_is_refused_at_once(tmp_path, monkeypatch, capsys,
+                                                                    where):
+    started = []
+    monkeypatch.setattr(torch.distributed.run, "run", started.append)
+    ws = tmp_path / "ws"
+    code = main(["-w", str(ws), "train", str(ROOT / "examples/breast_cancer.yaml"), "--nnodes", "2",
+                 *where, "--rdzv-endpoint", "nohost.invalid:29477", "--timeout", "3"])
+    assert code == 1 and started == []
+    assert re.fullmatch(r"error: --rdzv-endpoint: the host 'nohost\.invalid' of nohost\.invalid:"
+                        r"29477 does not resolve \([^()]+\); give node 0's host name or IP "
+                        r"address as HOST:PORT", capsys.readouterr().err.splitlines()[-1])
+    assert not ws.exists()
+
+
+@pytest.mark.parametrize(("launch", "watched"), [
+    (Launch(nproc=2), False),  # --standalone: torchrun's own store, nothing to hang on
+    (Launch(nproc=2, endpoint="127.0.0.1:29400", timeout=3), True),  # c10d with --nnodes 1 too
+    (Launch(nnodes=2, node_rank=1, endpoint="127.0.0.1:29400", timeout=3), True),
+])
+def test_the_deadline_watches_every_rendezvous_at_a_given_endpoint(monkeypatch, launch_env,
+                                                                   launch, watched):
+    from dlforge.cli import launch as launch_module
+
+    calls = []
+    monkeypatch.setattr(launch_module, "_watch", lambda launch: calls.append(launch))
+    monkeypatch.setattr(torch.distributed.run, "run", lambda args: None)
+    before = dict(os.environ)
+    run_processes(launch, ["train"])
+    assert calls == ([launch] if watched else [])
+    assert os.environ["DLFORGE_DIST_TIMEOUT"] == f"{launch.timeout:g}"
+    # the variables the launcher sets are those tests/conftest.py restores after each test
+    assert {k for k in {*before, *os.environ} if before.get(k) != os.environ.get(k)} <= set(launch_env)
 
 
 def test_the_deadline_fires_once_with_its_line_unless_the_rendezvous_completed():
