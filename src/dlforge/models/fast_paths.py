@@ -1,9 +1,10 @@
 """When a layer may take an eager-only inference shortcut (fused or hand-written ops).
 
 `ConvReLUSequential` and `MaxPool2d` compute the same values as torch's layers by other ops
-when nothing needs gradients, and `Flatten` returns its gradient in another layout. Exporters and compilers must see torch's standard ops instead
-(a traced graph holding ``mkldnn._convolution_pointwise`` runs nowhere else, and ONNX has no
-such op), so tracing, scripting, ONNX export and torch.compile take the standard path.
+when nothing needs gradients, and `Flatten` returns its gradient in another layout.
+Exporters and compilers must see torch's standard ops instead (a traced graph holding
+``mkldnn._convolution_pointwise`` runs nowhere else, and ONNX has no such op), so tracing,
+scripting, ONNX export and torch.compile take the standard path.
 """
 
 from __future__ import annotations
