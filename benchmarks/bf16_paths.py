@@ -186,33 +186,14 @@ def keep_noise_16bit(x: torch.Tensor, p: float) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def dropout_16bit() -> Iterator[None]:
-    saved = pcg_dropout.keep_noise
-    pcg_dropout.keep_noise = keep_noise_16bit
+def patched(owner: object, name: str, value: object) -> Iterator[None]:
+    """`owner.name` set to `value` while the block runs (B's variant of a module function)."""
+    saved = getattr(owner, name)
+    setattr(owner, name, value)
     try:
         yield
     finally:
-        pcg_dropout.keep_noise = saved
-
-
-@contextlib.contextmanager
-def transposed_copies() -> Iterator[None]:
-    saved = onednn_linear.reads_transposed
-    onednn_linear.reads_transposed = lambda: False
-    try:
-        yield
-    finally:
-        onednn_linear.reads_transposed = saved
-
-
-@contextlib.contextmanager
-def foreach_adam() -> Iterator[None]:
-    saved = optim._fused_ok
-    optim._fused_ok = lambda params: False
-    try:
-        yield
-    finally:
-        optim._fused_ok = saved
+        setattr(owner, name, saved)
 
 
 @contextlib.contextmanager
@@ -240,7 +221,7 @@ def threads(n: int) -> Iterator[None]:
 
 # name -> (B's TrainConfig changes, B's model transform, B's context)
 IDEAS: dict[str, tuple[dict, Callable[[nn.Module], nn.Module], Callable]] = {
-    "adam": ({}, lambda m: m, foreach_adam),
+    "adam": ({}, lambda m: m, lambda: patched(optim, "_fused_ok", lambda params: False)),
     "dense": ({}, onednn_dense, contextlib.nullcontext),
     "fpmath": ({"precision": "fp32", "dense_kernel": "aten"}, lambda m: m, onednn_fpmath),
     "convrelu": ({}, fuse_conv_relu, contextlib.nullcontext),
@@ -248,8 +229,9 @@ IDEAS: dict[str, tuple[dict, Callable[[nn.Module], nn.Module], Callable]] = {
     "threads1": ({}, lambda m: m, lambda: threads(1)),
     "inplace": ({}, inplace_relu, contextlib.nullcontext),
     "kernelbias": ({"conv_bias_grad": "kernel"}, lambda m: m, contextlib.nullcontext),
-    "densecopies": ({}, lambda m: m, transposed_copies),
-    "pcg16": ({}, lambda m: m, dropout_16bit),
+    "densecopies": ({}, lambda m: m, lambda: patched(onednn_linear, "reads_transposed",
+                                                     lambda: False)),
+    "pcg16": ({}, lambda m: m, lambda: patched(pcg_dropout, "keep_noise", keep_noise_16bit)),
     "nnflatten": ({}, lambda m: swap_layers(m, nn.Flatten, Flatten, on=False),
                   contextlib.nullcontext),
     "textbook": ({}, relu_before_pool, contextlib.nullcontext),

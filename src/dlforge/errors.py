@@ -31,3 +31,14 @@ class NotFoundError(DlforgeError, KeyError):
 
 class StoreError(DlforgeError, RuntimeError):
     """The registry store is unreachable or corrupt."""
+
+
+def first_line(exc: BaseException | object) -> str:
+    """The first line of an exception's message, its type's name when the message is empty.
+
+    Example:
+        >>> first_line(ValueError("bad value\\nmore detail")), first_line(KeyError())
+        ('bad value', 'KeyError')
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

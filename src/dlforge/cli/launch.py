@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dlforge.errors import first_line
+
 if TYPE_CHECKING:
     from dlforge.config import RunConfig
 
@@ -148,9 +150,10 @@ def _resolve(launch: Launch) -> None:
     try:
         socket.getaddrinfo(host, None)
     except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or _first_line(exc)
         raise DistributedError(f"--rdzv-endpoint: the host {host!r} of {endpoint} does not "
-                               f"resolve ({getattr(exc, 'strerror', None) or _first_line(exc)}); give node 0's host name or IP "
-                               f"address as HOST:PORT") from None
+                               f"resolve ({reason}); give node 0's host name or IP address as "
+                               f"HOST:PORT") from None
 
 
 def _static_line(launch: Launch, exc: BaseException, *, timed_out: bool) -> str:
@@ -217,7 +220,7 @@ def start_ranks(ctx: typer.Context, launch: Launch, cfg: RunConfig | None, confi
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+    return first_line(exc).rstrip(".")  # it ends a clause of our line
 
 
 def _failure_line(exc) -> str:

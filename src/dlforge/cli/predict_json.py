@@ -22,9 +22,9 @@ from typing import Annotated, Any
 import pandas as pd
 from pydantic import Field, TypeAdapter, ValidationError
 
-from dlforge.errors import DataError
+from dlforge.errors import DataError, first_line
 from dlforge.registry.bundle_checks import json_kind
-from dlforge.registry.json_inputs import expect_items, first_line, parse_json, table_rows
+from dlforge.registry.json_inputs import expect_items, parse_json, table_rows
 
 JSON_SUFFIXES = (".json", ".jsonl")
 BODY_FIELDS = ("inputs", "top_k")  # the fields of the server's JSON request (serve/schemas.py)

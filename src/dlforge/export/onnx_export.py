@@ -18,8 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlforge.errors import DataError, NotFoundError
-from dlforge.registry.engine import first_line
+from dlforge.errors import DataError, NotFoundError, first_line
 
 OPSET = 18
 INPUT_NAME = "input"

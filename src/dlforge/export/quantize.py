@@ -19,8 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dlforge.errors import ConfigError, DataError
-from dlforge.registry.engine import first_line
+from dlforge.errors import ConfigError, DataError, first_line
 
 ONNX_QUANTIZED_OPS = ("MatMul", "Gemm")
 _ONNX_FLOAT_OPS = {"Conv": "conv", "ConvTranspose": "conv", "Gather": "embedding"}

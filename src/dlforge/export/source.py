@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from dlforge.errors import ConfigError, DataError, NotFoundError
-from dlforge.registry.engine import first_line
+from dlforge.errors import ConfigError, DataError, NotFoundError, first_line
 
 if TYPE_CHECKING:
     from dlforge.registry.bundle import Bundle

@@ -15,8 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dlforge.errors import DataError
-from dlforge.registry.engine import first_line
+from dlforge.errors import DataError, first_line
 
 
 def export_torchscript(model: nn.Module, sample: torch.Tensor, path: Path, model_type: str) -> None:

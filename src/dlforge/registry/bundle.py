@@ -32,7 +32,7 @@ from dlforge.atomic import atomic_dir
 from dlforge.config.schema import ModelConfig
 from dlforge.data.dataset import TaskSpec
 from dlforge.data.preprocess import Preprocessor, preprocessor_from_dict
-from dlforge.errors import ConfigError, DataError, NotFoundError
+from dlforge.errors import ConfigError, DataError, NotFoundError, first_line
 from dlforge.registry.bundle_checks import check_weights_fit, read_json, read_object
 from dlforge.registry.records import json_safe, now
 
@@ -158,12 +158,12 @@ def load_bundle(path: str | Path) -> Bundle:
         num_outputs, vocab_size = int(spec["num_outputs"]), spec.get("vocab_size")
     except (KeyError, TypeError, ValueError, ValidationError) as exc:
         raise DataError(f"bundle: {path / 'model.json'} or task.json is incomplete or corrupt "
-                        f"({_first_line(exc)}); re-register the model") from None
+                        f"({first_line(exc)}); re-register the model") from None
     _check_labels(path, task, num_outputs)
     try:
         preprocessor = preprocessor_from_dict(docs["preprocess.json"])
     except DataError as exc:  # name the file and the fix a user has
-        detail = _first_line(exc.__cause__) if exc.__cause__ else str(exc)
+        detail = first_line(exc.__cause__) if exc.__cause__ else str(exc)
         raise DataError(f"bundle: {path / 'preprocess.json'} is incomplete or corrupt ({detail}); "
                         f"re-register the model") from None
     model = _build(path, spec, model_config, input_shape, num_outputs, vocab_size)
@@ -256,7 +256,7 @@ def _build(path: Path, spec: dict[str, Any], model_config: Any, input_shape: tup
         model = build()
     except ConfigError as exc:
         raise DataError(f"bundle: {path / 'model.json'} describes a model that cannot be built "
-                        f"({_first_line(exc)}); re-register the model") from None
+                        f"({first_line(exc)}); re-register the model") from None
     _load_weights(model, path / WEIGHTS)
     return model
 
@@ -277,7 +277,7 @@ def _load_weights(model: nn.Module, file: Path) -> None:
     try:
         state = load_file(str(file))
     except (SafetensorError, OSError) as exc:
-        raise DataError(f"bundle: {file} is not a readable safetensors file ({_first_line(exc)}); "
+        raise DataError(f"bundle: {file} is not a readable safetensors file ({first_line(exc)}); "
                         "re-register the model") from None
     try:
         model.load_state_dict(state, strict=True)
@@ -285,11 +285,6 @@ def _load_weights(model: nn.Module, file: Path) -> None:
         detail = " ".join(line.strip() for line in str(exc).splitlines()[1:])[:300]
         raise DataError(f"bundle: {file} does not match the architecture in model.json "
                         f"({detail}); re-register the model") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _version() -> str:

@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
-from dlforge.errors import DataError, NotFoundError
+from dlforge.errors import DataError, NotFoundError, first_line
 
 # Far above what dlforge writes (a text model's vocabulary is a few MB; nesting under 10).
 MAX_JSON_BYTES = 64 * 1024 * 1024
@@ -111,7 +111,7 @@ def _header_shapes(file: Path) -> dict[str, tuple[int, ...]]:
         with safe_open(str(file), framework="pt") as f:
             return {name: tuple(f.get_slice(name).get_shape()) for name in sorted(f.keys())}
     except (SafetensorError, OSError) as exc:
-        raise DataError(f"bundle: {file} is not a readable safetensors file ({_first_line(exc)}); "
+        raise DataError(f"bundle: {file} is not a readable safetensors file ({first_line(exc)}); "
                         "re-register the model") from None
 
 
@@ -132,6 +132,3 @@ def _deeper_than(doc: Any, limit: int) -> bool:
     return False
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from dlforge.errors import StoreError
+from dlforge.errors import StoreError, first_line
 
 if TYPE_CHECKING:
     from dlforge.config.schema import RunConfig
@@ -103,11 +103,6 @@ def make_url_backend(url: str) -> str:
         return make_url(url).get_backend_name()
     except ArgumentError:
         return ""
-
-
-def first_line(exc: BaseException | object) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 

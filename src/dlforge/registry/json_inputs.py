@@ -117,11 +117,6 @@ def expect_items(items: list[Any], kind: type, wanted: str, *, field: str = "inp
             raise DataError(f"{field}[{i}]: this model takes {wanted}; got {json_kind(item)}")
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type's name when empty)."""
-    return (str(exc).splitlines() or [type(exc).__name__])[0]
-
-
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 

@@ -22,8 +22,8 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from dlforge.data.images import SizeLimit, open_image
-from dlforge.errors import DataError
-from dlforge.registry.json_inputs import expect_items, first_line, parse_json, table_rows
+from dlforge.errors import DataError, first_line
+from dlforge.registry.json_inputs import expect_items, parse_json, table_rows
 from dlforge.registry.predictor import PIXEL_RANGES
 from dlforge.serve.arrays import NPY_TYPE, ArrayBody, b64_array, npy_array
 from dlforge.serve.errors import TooLarge, validation_message
