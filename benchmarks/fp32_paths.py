@@ -13,16 +13,20 @@ both up and is dropped); the median ratio over the rounds is reported (> 1: B is
   weight prepacking and conv+ReLU fusion); the margin tracker's old no_grad contiguous pass (A)
   vs inference_mode + channels_last (B).
 
-`--isa avx2` runs it under the AVX2 emulation of trainer_overhead.py; `--only compile` or
-`--only eval` skips the other pairs.
+- evaluation: the inference fast paths off (A) vs on (B): conv + ReLU as one oneDNN primitive,
+  the 2x2 max-pool as two strided maxima, each alone and both (`--only fastpaths`).
+
+`--isa avx2` runs it under the AVX2 emulation of trainer_overhead.py; `--only compile`,
+`--only eval`, `--only dense` or `--only fastpaths` skips the other pairs.
 
     .venv/bin/python benchmarks/fp32_paths.py [--samples 2560] [--rounds 5] [--isa avx2]
-        [--only all|compile|eval|dense]
+        [--only all|compile|eval|dense|fastpaths]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -35,6 +39,7 @@ import _common as C  # noqa: E402
 from dlforge.config.schema import TrainConfig  # noqa: E402
 from dlforge.data.dataset import TaskSpec  # noqa: E402
 from dlforge.data.loader import BatchLoader, Loaders  # noqa: E402
+from dlforge.models import conv_relu, max_pool  # noqa: E402
 from dlforge.models.onednn_linear import set_dense_kernel  # noqa: E402
 from dlforge.runtime import setup_process  # noqa: E402
 from dlforge.train.loop import fit  # noqa: E402
@@ -70,18 +75,46 @@ def train_ab(x, y, rounds: int, field: str = "channels_last", a: str = "off", b:
     return C.paired(epoch(a), epoch(b), rounds)
 
 
+def inference(model, x, off: tuple = ()):
+    """A callable evaluating `model` on `x` as `fit` validates (inference_mode, channels_last,
+    batch 1024), with the modules in `off` taking torch's path (their fast paths off)."""
+    def run():
+        with contextlib.ExitStack() as stack, torch.inference_mode():
+            for module in off:
+                stack.enter_context(patched(module, "eager_inference", lambda: False))
+            forward_all(model, x, channels_last=True)
+    return run
+
+
+@contextlib.contextmanager
+def patched(owner, name: str, value):
+    saved = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, saved)
+
+
 def dense_eval_ab(x, rounds: int) -> float:
     """Evaluation (inference_mode, channels_last, batch 1024): nn.Linear (A) vs OneDNNLinear (B)."""
     plain = C.build("cnn", "glorot").eval().to(memory_format=torch.channels_last)
     fast = set_dense_kernel(C.build("cnn", "glorot").eval().to(memory_format=torch.channels_last),
                             onednn=True)
+    return C.paired(inference(plain, x), inference(fast, x), rounds)
 
-    def inference(m):
-        def run():
-            with torch.inference_mode():
-                forward_all(m, x, channels_last=True)
-        return run
-    return C.paired(inference(plain), inference(fast), rounds)
+
+def fast_paths_eval_ab(x, rounds: int) -> dict[str, float]:
+    """Evaluation of one model with the inference fast paths off (A) vs on (B): conv + ReLU
+    fused (`models/conv_relu.py`), the 2x2 max-pool as strided maxima (`models/max_pool.py`),
+    each alone and both."""
+    model = C.build("cnn", "glorot").eval().to(memory_format=torch.channels_last)
+    both = (conv_relu, max_pool)
+    return {"both": C.paired(inference(model, x, both), inference(model, x), rounds),
+            "conv+ReLU": C.paired(inference(model, x, both), inference(model, x, (max_pool,)),
+                                  rounds),
+            "max-pool": C.paired(inference(model, x, both), inference(model, x, (conv_relu,)),
+                                 rounds)}
 
 
 @torch.no_grad()
@@ -94,23 +127,17 @@ def forward_all(model, x, channels_last: bool = False) -> None:
 def eval_ab(x, rounds: int) -> dict[str, float]:
     model = C.build("cnn", "glorot").eval()
     cl_model = C.build("cnn", "glorot").eval().to(memory_format=torch.channels_last)
-
-    def inference(m):
-        def run():
-            with torch.inference_mode():
-                forward_all(m, x, channels_last=True)
-        return run
     compiled = torch.compile(cl_model)
     start = time.perf_counter()
-    inference(compiled)()  # compile before timing
+    inference(compiled, x)()  # compile before timing
     print(f"  (compiling evaluation took {time.perf_counter() - start:.1f} s)")
     torch._inductor.config.freezing = True  # weights as constants: oneDNN prepacking, conv+ReLU fused
     frozen = torch.compile(C.build("cnn", "glorot").eval().to(memory_format=torch.channels_last))
-    inference(frozen)()
+    inference(frozen, x)()
     torch._inductor.config.freezing = False
-    return {"compile": C.paired(inference(cl_model), inference(compiled), rounds),
-            "freezing": C.paired(inference(cl_model), inference(frozen), rounds),
-            "tracker": C.paired(lambda: forward_all(model, x), inference(cl_model), rounds)}
+    return {"compile": C.paired(inference(cl_model, x), inference(compiled, x), rounds),
+            "freezing": C.paired(inference(cl_model, x), inference(frozen, x), rounds),
+            "tracker": C.paired(lambda: forward_all(model, x), inference(cl_model, x), rounds)}
 
 
 def main() -> None:
@@ -119,14 +146,23 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--isa", choices=("native", "avx2"), default="native",
                    help="avx2: emulate a CPU without AVX-512/bf16 (see trainer_overhead.py)")
-    p.add_argument("--only", choices=("all", "compile", "eval", "dense"), default="all",
+    p.add_argument("--only", choices=("all", "compile", "eval", "dense", "fastpaths"),
+                   default="all",
                    help="compile: only the torch.compile pairs; eval: only evaluation's; "
-                        "dense: only the dense-kernel pairs")
+                        "dense: only the dense-kernel pairs; fastpaths: only the inference "
+                        "fast paths' pairs")
     args = p.parse_args()
     C.use_isa(args.isa)
     setup_process(None, "cpu")
     print(f"machine: {C.machine_line()}\n{C.cpu_line()}\n{C.isa_line()}")
     x, y = C.fashion_images(args.samples)
+    if args.only == "fastpaths":
+        f = fast_paths_eval_ab(x, args.rounds)
+        print("eval fp32, inference fast paths on vs off: " + ", ".join(
+            f"{name} {ratio:.3f}x" for name, ratio in f.items())
+            + f" (median of {args.rounds} paired passes over {args.samples} samples)")
+        print(f"machine after: {C.machine_line()}")
+        return
     if args.only == "dense":
         print(f"train fp32, dense_kernel onednn vs aten (fit, channels_last): "
               f"{train_ab(x, y, args.rounds, 'dense_kernel', 'aten', 'onednn'):.3f}x (median of "
