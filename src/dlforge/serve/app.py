@@ -21,7 +21,7 @@ from dlforge.registry.refs import parse_ref
 from dlforge.serve.deps import TOKEN_ENV
 from dlforge.serve.drift import DriftMonitor
 from dlforge.serve.errors import install_handlers
-from dlforge.serve.fastpath import install_fast_predict
+from dlforge.serve.fastpath import ServeApp
 from dlforge.serve.metrics import ServeMetrics
 from dlforge.serve.middleware import BodyLimit, Observe
 from dlforge.serve.models import ModelCache
@@ -95,7 +95,7 @@ def create_app(store: Store, settings: ServeConfig, *, models: Sequence[str] = (
             await cache.close()
             await asyncio.to_thread(monitor.save)
 
-    app = FastAPI(title="dlforge inference", version=_version(), lifespan=lifespan,
+    app = ServeApp(title="dlforge inference", version=_version(), lifespan=lifespan,
                   description="Predictions from registered dlforge models.")
     app.state.store = store
     app.state.metrics = metrics
@@ -104,13 +104,13 @@ def create_app(store: Store, settings: ServeConfig, *, models: Sequence[str] = (
     app.state.protect_reads = settings.protect_reads
     app.state.max_items = max_items
     app.state.max_pixels = max_pixels
+    app.state.max_body_bytes = body_bytes = int(settings.max_body_mb * 1024 * 1024)
     app.include_router(models_router)
     app.include_router(router)
-    install_fast_predict(app)
     install_handlers(app)
     install_openapi(app, (models_router, router), protect_reads=settings.protect_reads,
                     max_items=max_items)
-    app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
+    app.add_middleware(BodyLimit, max_bytes=body_bytes)
     app.add_middleware(Observe, metrics=metrics)  # outermost: counts 413s and 500s too
     return app
 

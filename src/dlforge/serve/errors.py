@@ -52,32 +52,44 @@ def validation_message(errors: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# The status code of each dlforge error, looked up along the exception's class hierarchy as
+# Starlette looks up handlers (the most specific class first); anything else is a 500.
+STATUS = {DataError: 422, ConfigError: 422, NotFoundError: 404, TooLarge: 413, StoreError: 503}
+
+
+def status_for(exc: BaseException) -> int:
+    """The status code `exc` answers with.
+
+    Example:
+        >>> status_for(NotFoundError("x")), status_for(BodyTooLarge(1)), status_for(OSError())
+        (404, 413, 500)
+    """
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_response(exc: Exception, method: str, path: str) -> JSONResponse:
+    """The answer to a request that raised `exc`: its status and message, or a generic 500
+    whose traceback goes to the server log."""
+    status = status_for(exc)
+    if status == 500:
+        logger.exception("%s %s failed", method, path, exc_info=exc)
+        return detail(500, INTERNAL)
+    return detail(status, str(exc))
+
+
 def install_handlers(app: FastAPI) -> None:
     """Register the handlers above on `app`."""
 
-    async def unprocessable(_: Request, exc: Exception) -> JSONResponse:
-        return detail(422, str(exc))
-
-    async def not_found(_: Request, exc: Exception) -> JSONResponse:
-        return detail(404, str(exc))
-
-    async def too_large(_: Request, exc: Exception) -> JSONResponse:
-        return detail(413, str(exc))
-
-    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
-        return detail(503, str(exc))
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(exc, request.method, request.url.path)
 
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         return detail(422, validation_message(list(exc.errors())))
 
-    async def internal(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return detail(500, INTERNAL)
-
-    app.add_exception_handler(DataError, unprocessable)
-    app.add_exception_handler(ConfigError, unprocessable)
-    app.add_exception_handler(NotFoundError, not_found)
-    app.add_exception_handler(TooLarge, too_large)
-    app.add_exception_handler(StoreError, unavailable)
+    for cls in STATUS:
+        app.add_exception_handler(cls, handle)
     app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_exception_handler(Exception, internal)
+    app.add_exception_handler(Exception, handle)

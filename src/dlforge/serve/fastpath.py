@@ -1,66 +1,82 @@
-"""The predict endpoint without FastAPI's per-request parameter solving, for plain requests.
+"""Plain predict requests answered before the ASGI middleware stack and FastAPI's routing.
 
-FastAPI solves a route's dependencies and parameters on every request (the path name, the
-``top_k`` query, the model cache, the read-token check): about 40 % of the event loop's CPU
-per predict request in a profile of the Basic CNN's server, more than parsing the body. Most
-predict requests are plain: a POST with no query or just ``?top_k=N`` in range, a name of at
-most 200 characters, and reads open (``serve.protect_reads`` off). `PredictRoute`, placed
-before the FastAPI routes, matches only those and answers them through the same
-`predict_response`; every other request does not match it and reaches the FastAPI route
-unchanged, so validation messages, the token check and the OpenAPI schema stay FastAPI's.
+Under load most of the event loop's CPU per predict request went to the layers around the
+endpoint, not to it: FastAPI's parameter and dependency solving was about 40 % of a profile
+of the Basic CNN's server, and the middleware stack (FastAPI's error, telemetry and body-limit
+layers, this app's metrics and body limit, the exception layer, the router) about 40 % of
+what remained. Most predict requests are plain: a POST with no query or just ``?top_k=N`` in
+range, a model name of at most 200 characters, a JSON or .npy body whose Content-Length is
+within ``serve.max_body_mb``, and reads open (``serve.protect_reads`` off). `ServeApp`
+answers those itself, through the same parsing (`inputs.parse_body`), prediction
+(`routes.predict_json`), error statuses and messages (`errors.error_response`) and request
+metrics as the full stack; every other request (multipart files, a chunked body, another
+query, a protected server, any other path) goes through FastAPI unchanged, so validation
+messages, the token check and the OpenAPI schema stay FastAPI's.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+import time
+from typing import Any, NamedTuple
 
 from fastapi import FastAPI
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Match, Route
 
+from dlforge.serve.errors import error_response
+from dlforge.serve.inputs import parse_body
 from dlforge.serve.openapi import PREDICT_PATH
-from dlforge.serve.routes import predict_response
+from dlforge.serve.routes import predict_json
 
 MAX_TOP_K = 10_000  # the predict route's Query(le=...)
 MAX_NAME = 200  # its Path(max_length=...)
-TOP_K_KEY = "dlforge.top_k"  # the scope key under which a matched request carries its top_k
+_PATH = re.compile(r"/v1/models/([^/]+)/predict")  # Starlette's match of PREDICT_PATH
+_JSON = [(b"content-type", b"application/json")]
 
 
-class PredictRoute(Route):
-    """Answers plain predict requests; it does not match any other request, which then reaches
-    the FastAPI route behind it.
+class Plain(NamedTuple):
+    """What a plain predict request asks: the model reference, its top_k, its content type."""
+
+    name: str
+    top_k: int | None
+    content_type: str
+
+
+class ServeApp(FastAPI):
+    """FastAPI, with plain predict requests (`plain_predict`) answered before its middleware.
 
     Example:
-        >>> install_fast_predict(create_app(store, ServeConfig()))  # doctest: +SKIP
+        >>> app = ServeApp(title="dlforge inference")  # create_app builds it  # doctest: +SKIP
     """
 
-    def __init__(self) -> None:
-        super().__init__(PREDICT_PATH, _predict, methods=["POST"], include_in_schema=False)
-
-    def matches(self, scope: dict[str, Any]) -> tuple[Match, dict[str, Any]]:
-        match, child = super().matches(scope)
-        if match is not Match.FULL:
-            return Match.NONE, {}
-        top_k = _plain_top_k(scope, child["path_params"]["name"])
-        if top_k is False:
-            return Match.NONE, {}
-        child["route"] = self  # the metrics label it under its path, as FastAPI's own route
-        child[TOP_K_KEY] = top_k  # read once, here; _predict takes it from the scope
-        return match, child
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        plain = plain_predict(scope, self.state) if scope["type"] == "http" else None
+        if plain is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await _answer(self.state, plain, scope, receive, send)
 
 
-async def _predict(request: Request) -> Response:
-    return await predict_response(request, request.path_params["name"],
-                                  request.app.state.models, request.scope[TOP_K_KEY])
+def plain_predict(scope: dict[str, Any], state: Any) -> Plain | None:
+    """The `Plain` request of `scope`, or None when FastAPI must look: not a POST to the
+    predict path, a long name, another query, a top_k out of range or not a number, reads
+    protected, multipart files, or no Content-Length within ``state.max_body_bytes``."""
+    if scope["method"] != "POST" or scope.get("root_path") or state.protect_reads:
+        return None
+    match = _PATH.fullmatch(scope["path"])
+    if match is None or len(match[1]) > MAX_NAME:
+        return None
+    top_k = _plain_top_k(scope.get("query_string", b""))
+    headers = dict(reversed(scope["headers"]))  # the first of repeated headers wins
+    length = headers.get(b"content-length", b"")
+    content_type = headers.get(b"content-type", b"").decode("latin-1")
+    if (top_k is False or not length.isdigit() or int(length) > state.max_body_bytes
+            or content_type.startswith("multipart/")):
+        return None
+    return Plain(match[1], top_k, content_type)
 
 
-def _plain_top_k(scope: dict[str, Any], name: str) -> int | None | bool:
-    """The ``top_k`` of a plain request (None if not given), or False when FastAPI must look:
-    reads protected, a long name, another query, a top_k out of range or not a number."""
-    if scope["app"].state.protect_reads or len(name) > MAX_NAME:
-        return False
-    query: bytes = scope.get("query_string", b"")
+def _plain_top_k(query: bytes) -> int | None | bool:
+    """The ``top_k`` of a plain query (None if not given), or False when FastAPI must look."""
     if not query:
         return None
     digits = query.removeprefix(b"top_k=")
@@ -70,6 +86,38 @@ def _plain_top_k(scope: dict[str, Any], name: str) -> int | None | bool:
     return value if 1 <= value <= MAX_TOP_K else False
 
 
-def install_fast_predict(app: FastAPI) -> None:
-    """Put a `PredictRoute` in front of `app`'s routes."""
-    app.router.routes.insert(0, PredictRoute())
+async def _answer(state: Any, plain: Plain, scope: dict[str, Any], receive: Any,
+                  send: Any) -> None:
+    """Predict, answer, and count the request as the metrics middleware would. A client that
+    disconnects before its body arrived gets no answer and is not counted."""
+    start = time.perf_counter()
+    body = await _body(receive)
+    if body is None:
+        return
+    try:
+        parsed = parse_body(plain.content_type, body, state.max_items)
+        content = await predict_json(state.models, plain.name, parsed, plain.top_k,
+                                     state.max_pixels)
+    except Exception as exc:
+        response = error_response(exc, "POST", scope["path"])
+        await response(scope, receive, send)
+        status = response.status_code
+    else:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*_JSON, (b"content-length", str(len(content)).encode())]})
+        await send({"type": "http.response.body", "body": content})
+        status = 200
+    state.metrics.observe("POST", PREDICT_PATH, status, time.perf_counter() - start)
+
+
+async def _body(receive: Any) -> bytes | None:
+    """The whole request body (its Content-Length, checked by the server, is within the
+    limit), or None if the client disconnected."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -57,7 +57,19 @@ async def read_body(request: Request, max_items: int) -> Body:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         return await _read_files(request, max_items)
-    body = await request.body()
+    return parse_body(content_type, await request.body(), max_items)
+
+
+def parse_body(content_type: str, body: bytes, max_items: int) -> PredictRequest | ArrayBody:
+    """A JSON or .npy predict body (`content_type` says which), already read.
+
+    Raises:
+        DataError: empty or malformed body, too many items.
+
+    Example:
+        >>> parse_body("application/json", b'{"inputs": ["a text"]}', 8).inputs
+        ['a text']
+    """
     if not body.strip():
         raise DataError('body: empty; send JSON {"inputs": [...]} or image files as multipart "files"')
     if content_type.startswith(NPY_TYPE):
