@@ -19,8 +19,9 @@ JSON = b"application/json"
 
 
 def scope(path: str = PREDICT, query: bytes = b"", method: str = "POST", length: bytes = b"10",
-          content_type: bytes = JSON, root_path: str = "") -> dict:
+          content_type: bytes = JSON, root_path: str = "", extra: tuple = ()) -> dict:
     headers = [(b"content-type", content_type)] + ([(b"content-length", length)] if length else [])
+    headers += list(extra)
     return {"type": "http", "method": method, "path": path, "root_path": root_path,
             "query_string": query, "headers": headers}
 
@@ -48,6 +49,7 @@ def test_plain_predict_requests_take_the_fast_path(request_scope, expected):
     scope(path="/v1/models/a/b/predict"), scope(root_path="/api"),
     scope(length=b""), scope(length=b"101"), scope(length=b"1e3"),
     scope(content_type=b"multipart/form-data; boundary=x"),
+    scope(extra=[(b"transfer-encoding", b"chunked")]),
 ])
 def test_every_other_request_is_left_to_fastapi(request_scope):
     assert plain_predict(request_scope, state()) is None
@@ -134,9 +136,10 @@ def test_an_unexpected_error_is_a_logged_500(client, fast_calls, monkeypatch, ca
     assert caplog.records[0].exc_info[1].args == ("boom",)
 
 
-def run_asgi(client, messages: list[dict]) -> list[dict]:
-    """Call the client's app once, on its event loop, with `messages` as the request; return
-    what it sent."""
+def run_asgi(client, messages: list[dict], query: bytes = b"",
+             length: bytes | None = None) -> list[dict]:
+    """Call the client's app once, on its event loop, with `messages` as the request (its
+    Content-Length `length`, else the bytes sent); return what it sent."""
     sent: list[dict] = []
     pending = list(messages)
 
@@ -146,23 +149,49 @@ def run_asgi(client, messages: list[dict]) -> list[dict]:
     async def send(message: dict) -> None:
         sent.append(message)
 
-    length = b"%d" % sum(len(m.get("body", b"")) for m in messages)
-    client.portal.call(client.app, scope(length=length), receive, send)
+    if length is None:
+        length = b"%d" % sum(len(m.get("body", b"")) for m in messages)
+    client.portal.call(client.app, scope(query=query, length=length), receive, send)
     return sent
 
 
 def test_a_body_in_chunks_is_read_whole(make_client, fast_calls):
     body = b'{"inputs": ["a text"]}'
     sent = run_asgi(make_client(), [{"type": "http.request", "body": body[:5], "more_body": True},
-                          {"type": "http.request", "body": body[5:], "more_body": False}])
+                                    {"type": "http.request", "body": body[5:], "more_body": False}])
     assert sent[0]["status"] == 422  # the whole body parsed: a text sent to an image model
     assert sent[1]["body"] == (b'{"detail":"inputs[0]: this model takes pixel arrays of shape (C, H, W) '
                                b'or (H, W) (or image files as multipart); got a string"}')
     assert fast_calls == [PREDICT]
 
 
-def test_a_client_gone_before_its_body_gets_no_answer(make_client, fast_calls):
-    sent = run_asgi(make_client(), [{"type": "http.request", "body": b"{", "more_body": True},
-                          {"type": "http.disconnect"}])
-    assert sent == []
+def test_more_bytes_than_the_limit_are_refused_whatever_the_declared_length(make_client, fast_calls):
+    client = make_client(max_body_mb=0.001)  # 1,048 bytes
+    chunk = {"type": "http.request", "body": b" " * 600, "more_body": True}
+    sent = run_asgi(client, [chunk, chunk, {"type": "http.request", "body": b"{}"}], length=b"10")
+    assert sent[0]["status"] == 413
+    assert sent[1]["body"] == (b'{"detail":"body: larger than the limit of 1048 bytes (serve.max_body_mb); '
+                               b'send fewer or smaller inputs per request"}')
     assert fast_calls == [PREDICT]
+
+
+@pytest.mark.parametrize(("query", "fast"), [(b"", [PREDICT]), (b"unused=1", [])])
+def test_a_client_gone_before_its_body_is_counted_not_answered(make_client, fast_calls, caplog,
+                                                                query, fast):
+    client = make_client()
+    with caplog.at_level(logging.ERROR):
+        sent = run_asgi(client, [{"type": "http.request", "body": b"{", "more_body": True},
+                                 {"type": "http.disconnect"}], query=query)
+    assert fast_calls == fast
+    assert [m for m in sent if m["type"] == "http.response.body" and m.get("body")] == []
+    assert caplog.records == []
+    text = client.get("/metrics").text
+    assert ('dlforge_http_requests_total{method="POST",route="/v1/models/{name}/predict",'
+            'status="499"} 1.0') in text
+
+
+def test_with_opentelemetry_on_every_request_takes_fastapis_path(client, fast_calls, monkeypatch):
+    monkeypatch.setattr(client.app._native_telemetry, "enabled", lambda: True)
+    response = client.post(PREDICT, json={"inputs": image_pixels(1).tolist()})
+    assert response.status_code == 200
+    assert fast_calls == []

@@ -4,6 +4,7 @@
     NotFoundError                               -> 404
     TooLarge (body bytes, image pixels)         -> 413
     StoreError                                  -> 503 (the store or a bundle is unavailable)
+    a client gone before its body arrived       -> counted as 499, unanswered, not logged
     anything else                               -> 500, logged with its traceback, generic body
 """
 
@@ -13,13 +14,17 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from dlforge.errors import ConfigError, DataError, NotFoundError, StoreError
 
 logger = logging.getLogger("dlforge.serve")
 
 INTERNAL = "internal error; the server log has the details"
+# The status a request is counted under when its client went away before its body arrived
+# (nginx's "client closed request"): not answered, not logged as a server error.
+CLIENT_GONE = 499
 
 
 class TooLarge(Exception):
@@ -89,7 +94,11 @@ def install_handlers(app: FastAPI) -> None:
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         return detail(422, validation_message(list(exc.errors())))
 
+    async def client_gone(_: Request, exc: ClientDisconnect) -> Response:
+        return Response(status_code=CLIENT_GONE)  # the server drops it: nobody is listening
+
     for cls in STATUS:
         app.add_exception_handler(cls, handle)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(ClientDisconnect, client_gone)
     app.add_exception_handler(Exception, handle)

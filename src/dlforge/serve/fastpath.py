@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from fastapi import FastAPI
 
-from dlforge.serve.errors import error_response
+from dlforge.serve.errors import CLIENT_GONE, BodyTooLarge, error_response
 from dlforge.serve.inputs import parse_body
 from dlforge.serve.openapi import PREDICT_PATH
 from dlforge.serve.routes import predict_json
@@ -50,7 +50,9 @@ class ServeApp(FastAPI):
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         plain = plain_predict(scope, self.state) if scope["type"] == "http" else None
-        if plain is None:
+        # FastAPI's own OpenTelemetry spans and metrics, once a provider is configured, and an
+        # app-wide root_path are FastAPI's to apply: such requests take the full path.
+        if plain is None or self.root_path or self._native_telemetry.enabled():
             await super().__call__(scope, receive, send)
         else:
             await _answer(self.state, plain, scope, receive, send)
@@ -70,7 +72,7 @@ def plain_predict(scope: dict[str, Any], state: Any) -> Plain | None:
     length = headers.get(b"content-length", b"")
     content_type = headers.get(b"content-type", b"").decode("latin-1")
     if (top_k is False or not length.isdigit() or int(length) > state.max_body_bytes
-            or content_type.startswith("multipart/")):
+            or b"transfer-encoding" in headers or content_type.startswith("multipart/")):
         return None
     return Plain(match[1], top_k, content_type)
 
@@ -88,13 +90,14 @@ def _plain_top_k(query: bytes) -> int | None | bool:
 
 async def _answer(state: Any, plain: Plain, scope: dict[str, Any], receive: Any,
                   send: Any) -> None:
-    """Predict, answer, and count the request as the metrics middleware would. A client that
-    disconnects before its body arrived gets no answer and is not counted."""
+    """Predict, answer, and count the request as the metrics middleware would (a client that
+    disconnects before its body arrived as `CLIENT_GONE`, unanswered)."""
     start = time.perf_counter()
-    body = await _body(receive)
-    if body is None:
-        return
     try:
+        body = await _body(receive, state.max_body_bytes)
+        if body is None:
+            state.metrics.observe("POST", PREDICT_PATH, CLIENT_GONE, time.perf_counter() - start)
+            return
         parsed = parse_body(plain.content_type, body, state.max_items)
         content = await predict_json(state.models, plain.name, parsed, plain.top_k,
                                      state.max_pixels)
@@ -110,14 +113,22 @@ async def _answer(state: Any, plain: Plain, scope: dict[str, Any], receive: Any,
     state.metrics.observe("POST", PREDICT_PATH, status, time.perf_counter() - start)
 
 
-async def _body(receive: Any) -> bytes | None:
-    """The whole request body (its Content-Length, checked by the server, is within the
-    limit), or None if the client disconnected."""
-    chunks = []
+async def _body(receive: Any, max_bytes: int) -> bytes | None:
+    """The whole request body, or None if the client disconnected.
+
+    Raises:
+        BodyTooLarge: more than `max_bytes` arrived (a server may pass on more than the
+            Content-Length declared).
+    """
+    chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLarge(max_bytes)
+        chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
