@@ -12,7 +12,6 @@ from dlforge.cli import output
 from dlforge.cli.drift_cmds import drift_command
 from dlforge.cli.export_cmds import export_command, profile_command
 from dlforge.cli.generate_cmds import generate_command
-from dlforge.cli.help import HelpGroup
 from dlforge.cli.inspect_cmds import config_app, data_app
 from dlforge.cli.lifecycle_cmds import register_lifecycle
 from dlforge.cli.model_inspect_cmds import inspect_command
@@ -24,6 +23,7 @@ from dlforge.cli.shard_cmds import shard_command
 from dlforge.cli.tune_cmds import tune_command
 from dlforge.cli.ui_cmds import ui_command
 from dlforge.cli.update_cmds import register_update
+from dlforge.cli.usage import RootGroup
 
 app = typer.Typer(
     name="dlforge",
@@ -32,7 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
-    cls=HelpGroup,
+    cls=RootGroup,
 )
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
