@@ -17,18 +17,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import count, groupby, islice
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import pandas as pd
-from pydantic import Field, TypeAdapter, ValidationError
 
 from dlforge.errors import DataError, first_line
 from dlforge.registry.bundle_checks import json_kind
-from dlforge.registry.json_inputs import expect_items, parse_json, table_rows
+from dlforge.registry.json_inputs import checked_top_k, expect_items, parse_json, table_rows
 
 JSON_SUFFIXES = (".json", ".jsonl")
 BODY_FIELDS = ("inputs", "top_k")  # the fields of the server's JSON request (serve/schemas.py)
-_TOP_K = TypeAdapter(Annotated[int | None, Field(ge=1)])  # read as the server reads it
 
 
 @dataclass(frozen=True)
@@ -175,11 +173,9 @@ def _body_top_k(path: Path, body: dict[str, Any]) -> int | None:
                                          f'server refuses it too; a request body holds "inputs" '
                                          f'and "top_k"); remove it'))
     try:
-        return _TOP_K.validate_python(body.get("top_k"))
-    except ValidationError as exc:
-        raise DataError(locate(path, "", f"top_k: {exc.errors()[0]['msg']} (got "
-                                         f"{body['top_k']!r}); give a whole number of at least "
-                                         f"1, or leave it out for --top-k")) from None
+        return checked_top_k(body.get("top_k"), otherwise="--top-k")
+    except ValueError as exc:
+        raise DataError(locate(path, "", f"top_k: {exc}")) from None
 
 
 def _lines(path: Path) -> Iterator[tuple[str, Any]]:

@@ -117,6 +117,38 @@ def expect_items(items: list[Any], kind: type, wanted: str, *, field: str = "inp
             raise DataError(f"{field}[{i}]: this model takes {wanted}; got {json_kind(item)}")
 
 
+def checked_top_k(value: Any, *, otherwise: str) -> int | None:
+    """A JSON request body's ``top_k``: None when absent (null), else a JSON integer of at
+    least 1. Not a string such as "2", a boolean (true is not 1) or a number with a fraction
+    part (2.5, or 2.0: a count is written without one), as pydantic's lax mode would take them.
+
+    Args:
+        value: ``top_k`` as parsed from JSON.
+        otherwise: what applies when ``top_k`` is left out, for the message.
+
+    Returns:
+        The value, or None.
+
+    Raises:
+        ValueError: one line without the field name (the caller names it, server and
+            `dlforge predict` alike): ``must be a JSON integer of at least 1 (got "2"); ...``.
+
+    Example:
+        >>> checked_top_k(3, otherwise="--top-k"), checked_top_k(None, otherwise="--top-k")
+        (3, None)
+        >>> checked_top_k(True, otherwise="--top-k")
+        Traceback (most recent call last):
+        ...
+        ValueError: must be a JSON integer of at least 1 (got true); give a whole number such as 3, or leave it out for --top-k
+    """
+    if value is None or (type(value) is int and value >= 1):  # bool is an int subclass
+        return value
+    shown = json.dumps(value) if isinstance(value, _SCALARS) else json_kind(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    raise ValueError(f"must be a JSON integer of at least 1 (got {shown}); give a whole number "
+                     f"such as 3, or leave it out for {otherwise}")
+
+
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
