@@ -57,6 +57,15 @@ ConfigArg = Annotated[Path | None, typer.Argument(help="Run config (YAML). Defau
 SetOpt = Annotated[list[str], typer.Option("--set", "-s", help="Override a key: --set train.epochs=2 (repeatable).")]
 
 
+def _version(value: bool) -> None:
+    """Print the version and exit, before any command is looked for (an eager option)."""
+    if value:
+        from dlforge import __version__
+
+        output.out.print(f"dlforge {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global(
     ctx: typer.Context,
@@ -68,13 +77,9 @@ def _global(
         help="SQLAlchemy URL of the store. Default sqlite file in the workspace.")] = None,
     debug: Annotated[bool, typer.Option(  # read from argv by cli.main, before typer parses
         "--debug", help="Show tracebacks of errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
-    if version:
-        from dlforge import __version__
-
-        output.out.print(f"dlforge {__version__}")
-        raise typer.Exit()
     ctx.obj = {"workspace": workspace, "store_url": store_url}
 
 

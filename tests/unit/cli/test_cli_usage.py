@@ -53,3 +53,10 @@ def test_help_and_a_bare_group_still_print_the_help(capsys):
     captured = capsys.readouterr()
     assert "Usage: dlforge models [OPTIONS] COMMAND [ARGS]..." in captured.out
     assert "error:" not in captured.out + captured.err
+
+
+def test_version_prints_before_any_command_is_needed(capsys):
+    from dlforge import __version__
+
+    assert main(["--version"]) == 0  # was "Missing command": the option ran only with a command
+    assert capsys.readouterr() == (f"dlforge {__version__}\n", "")
