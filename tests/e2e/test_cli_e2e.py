@@ -122,6 +122,8 @@ def test_digits_search_example_records_trials_registers_and_reports(tmp_path):
         (["predict", "ghost", "x.png"], 1, "error: No model named 'ghost'"),
         (["models", "show", "ghost@production"], 1, "error: No model named 'ghost'"),
         (["runs", "show", "nope"], 1, "error: No run with id 'nope'"),
+        (["run", "--bogus"], 2, "error: No such option: --bogus (see 'dlforge run -h')\n"),
+        (["predict"], 2, "error: Missing argument 'MODEL' (see 'dlforge predict -h')\n"),
     ],
 )
 def test_bad_input_is_one_line_and_leaves_no_trace(tmp_path, args, code, message):

@@ -33,7 +33,16 @@ def detail(response) -> tuple[int, str]:
      "model was trained on"),
     ({"inputs": []}, 422, "inputs: empty; send at least one input"),
     ({"images": []}, 422, "inputs: Field required\nimages: Extra inputs are not permitted"),
-    ({"inputs": IMAGE, "top_k": 0}, 422, "top_k: Input should be greater than or equal to 1"),
+    *[({"inputs": IMAGE, "top_k": value}, 422, f"top_k: must be a JSON integer of at least 1 (got "
+       f"{shown}); give a whole number such as 3, or leave it out for the query's top_k (default 5)")
+      for value, shown in [(0, "0"), ("2", '"2"'), (True, "true"), (2.5, "2.5"), (2.0, "2.0"),
+                           ({"k": 2}, "an object"), ("9" * 50, '"' + "9" * 36 + "...")]],
+    ({"inputs": {"b64": "AA==", "dtype": "uint8", "shape": [1, 1, 1]}, "top_k": "2"}, 422,
+     "top_k: must be a JSON integer of at least 1 (got \"2\"); give a whole number such as 3, or "
+     "leave it out for the query's top_k (default 5)"),
+    ({"images": [], "top_k": False}, 422, "inputs: Field required\ntop_k: must be a JSON integer "
+     "of at least 1 (got false); give a whole number such as 3, or leave it out for the query's "
+     "top_k (default 5)\nimages: Extra inputs are not permitted"),
 ])
 def test_bad_json_inputs(client, body, status, message):
     assert detail(client.post(PREDICT, json=body)) == (status, message)

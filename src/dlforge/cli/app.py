@@ -12,7 +12,6 @@ from dlforge.cli import output
 from dlforge.cli.drift_cmds import drift_command
 from dlforge.cli.export_cmds import export_command, profile_command
 from dlforge.cli.generate_cmds import generate_command
-from dlforge.cli.help import HelpGroup
 from dlforge.cli.inspect_cmds import config_app, data_app
 from dlforge.cli.lifecycle_cmds import register_lifecycle
 from dlforge.cli.model_inspect_cmds import inspect_command
@@ -24,6 +23,7 @@ from dlforge.cli.shard_cmds import shard_command
 from dlforge.cli.tune_cmds import tune_command
 from dlforge.cli.ui_cmds import ui_command
 from dlforge.cli.update_cmds import register_update
+from dlforge.cli.usage import RootGroup
 
 app = typer.Typer(
     name="dlforge",
@@ -32,7 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
-    cls=HelpGroup,
+    cls=RootGroup,
 )
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
@@ -57,6 +57,15 @@ ConfigArg = Annotated[Path | None, typer.Argument(help="Run config (YAML). Defau
 SetOpt = Annotated[list[str], typer.Option("--set", "-s", help="Override a key: --set train.epochs=2 (repeatable).")]
 
 
+def _version(value: bool) -> None:
+    """Print the version and exit, before any command is looked for (an eager option)."""
+    if value:
+        from dlforge import __version__
+
+        output.out.print(f"dlforge {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global(
     ctx: typer.Context,
@@ -68,13 +77,9 @@ def _global(
         help="SQLAlchemy URL of the store. Default sqlite file in the workspace.")] = None,
     debug: Annotated[bool, typer.Option(  # read from argv by cli.main, before typer parses
         "--debug", help="Show tracebacks of errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
-    if version:
-        from dlforge import __version__
-
-        output.out.print(f"dlforge {__version__}")
-        raise typer.Exit()
     ctx.obj = {"workspace": workspace, "store_url": store_url}
 
 

@@ -37,7 +37,7 @@ def predict_command(
     model: Annotated[str, typer.Argument(help="Registered model: NAME, NAME@VERSION or NAME@ALIAS.")],
     inputs: Annotated[list[str] | None, typer.Argument(
         help="Image files, folders of images, CSV files (table rows or a text column), or .json/.jsonl "
-        "files of rows or texts, read as the server reads a request's inputs.")] = None,
+        "files of rows, texts or image pixel arrays, read as the server reads a request's inputs.")] = None,
     text: Annotated[list[str], typer.Option("--text", "-t", help="A text to classify (repeatable).")] = [],  # noqa: B006
     output_path: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write predictions here: .csv, .json (an array) or .jsonl (one per line). "

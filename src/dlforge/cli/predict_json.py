@@ -1,34 +1,43 @@
 """Read `dlforge predict` inputs from .json and .jsonl files, as the server reads a request.
 
 A .json file holds an array of inputs, or a request body as sent to the server
-(``{"inputs": [...]}``); it is read whole. A .jsonl file holds one input per line and is read
-a batch at a time, in bounded memory. An input is what the server takes in ``inputs``: a row
-object (column -> value) or an array of the training columns' values for table models, a
-string for text models. Parsing and checks are the server's (`registry/json_inputs.py`), so a
-file is refused where a request would be (NaN, a nested cell, a boolean where the model
-learned numbers), in one line naming the file, the line (.jsonl) and the row. A request body's
+(``{"inputs": [...]}``, or for image models the base64 form ``{"inputs": {"b64", "dtype",
+"shape"}}`` of `serve/arrays.py`); it is read whole. A .jsonl file holds one input per line and
+is read a batch at a time, in bounded memory. An input is what the server takes in ``inputs``:
+a row object (column -> value) or an array of the training columns' values for table models, a
+string for text models, a ``(C, H, W)`` or ``(H, W)`` pixel array for image models. Parsing
+and checks are the server's (`registry/json_inputs.py`), so a file is refused where a request
+would be (NaN, a nested cell, a boolean where the model learned numbers, a pixel out of the
+model's range), in one line naming the file, the line (.jsonl) and the row. A request body's
 ``top_k`` applies to its inputs, over --top-k, as the server's body ``top_k`` wins over the
 query's; any other field is refused, as the server refuses it.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import count, groupby, islice
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
+import numpy as np
 import pandas as pd
-from pydantic import Field, TypeAdapter, ValidationError
 
 from dlforge.errors import DataError, first_line
 from dlforge.registry.bundle_checks import json_kind
-from dlforge.registry.json_inputs import expect_items, parse_json, table_rows
+from dlforge.registry.json_inputs import (
+    check_pixel_range,
+    checked_top_k,
+    expect_items,
+    image_items,
+    parse_json,
+    table_rows,
+)
 
 JSON_SUFFIXES = (".json", ".jsonl")
 BODY_FIELDS = ("inputs", "top_k")  # the fields of the server's JSON request (serve/schemas.py)
-_TOP_K = TypeAdapter(Annotated[int | None, Field(ge=1)])  # read as the server reads it
 
 
 @dataclass(frozen=True)
@@ -48,13 +57,13 @@ class JsonBatch:
     def refusal(self, index: int, message: str, *, skip_bad: bool = False) -> str:
         """`message` about input `index` naming its file and line: ``input: 'FILE' line N:
         message``, or ``FILE line N: message`` for the error column of --skip-bad (as the
-        unreadable lines' errors there).
+        unreadable lines' errors there); the Predictor's own ``input: `` is dropped.
 
         Example:
             >>> JsonBatch([], [(Path("rows.jsonl"), " line 4")]).refusal(0, "column 'a': ...")
             "input: 'rows.jsonl' line 4: column 'a': ..."
         """
-        return locate(*self.origins[index], message, skip_bad=skip_bad)
+        return locate(*self.origins[index], message.removeprefix("input: "), skip_bad=skip_bad)
 
 
 def locate(path: Path, where: str, message: str, *, skip_bad: bool = False) -> str:
@@ -98,17 +107,19 @@ class JsonRows:
     def __init__(self, paths: list[Path], predictor, *, skip_bad: bool = False) -> None:
         self.paths = paths
         self.skip_bad = skip_bad
-        self.text = predictor.modality == "text"
+        self.modality = predictor.modality
+        self.pixels = predictor.pixels if self.modality == "image" else None
         self.columns = predictor.bundle.input_spec.get("columns")
 
     def batches(self, batch_size: int) -> Iterator[tuple[list[str], Any]]:
-        """`(ids, JsonBatch)` batches (rows indexed by row number, so an error's "row N" is id
-        row[N]); with --skip-bad a run of unreadable inputs is a `BadRows` batch in its place."""
+        """`(ids, JsonBatch)` batches: a DataFrame of rows indexed by row number (so an error's
+        "row N" is id row[N]), a list of texts or a list of image arrays; with --skip-bad a run
+        of unreadable inputs is a `BadRows` batch in its place."""
         from dlforge.cli.predict_stream import BadRows
 
         offset, numbers = 0, count()
         for path in self.paths:  # batches end at the end of a file, as CSV batches do
-            top_k, found = _inputs(path)
+            top_k, found = _inputs(path, self.modality)
             items = self._checked(path, found, numbers)
             while chunk := list(islice(items, batch_size)):
                 for bad, run in groupby(chunk, key=lambda item: isinstance(item[1], _Bad)):
@@ -118,7 +129,7 @@ class JsonRows:
                         yield ids, BadRows([item.error for _, item in part])
                     else:
                         inputs = [item for _, item in part]
-                        if not self.text:
+                        if self.modality == "table":
                             inputs = pd.DataFrame.from_records(inputs).set_axis(
                                 pd.RangeIndex(offset, offset + len(part)))
                         yield ids, JsonBatch(inputs, [(path, where) for where, _ in part], top_k)
@@ -139,20 +150,26 @@ class JsonRows:
                 yield where, _Bad(locate(path, where, str(exc), skip_bad=True))
 
     def _check(self, item: Any, index: int) -> Any:
-        if self.text:
+        if self.modality == "text":
             expect_items([item], str, "strings (the texts)", field="row", first=index)
             return item
-        return table_rows([item], self.columns, field="row", first=index)[0]
+        if self.modality != "image":
+            return table_rows([item], self.columns, field="row", first=index)[0]
+        if isinstance(item, np.ndarray):  # an image of a base64 body, decoded by `_encoded`
+            check_pixel_range(item[None], self.pixels, lambda at: item[at[1:]], field="row",
+                              first=index)
+            return item
+        return image_items([item], self.pixels, field="row", first=index)[0]
 
 
-def _inputs(path: Path) -> tuple[int | None, Iterator[tuple[str, Any]]]:
+def _inputs(path: Path, modality: str) -> tuple[int | None, Iterator[tuple[str, Any]]]:
     """A file's request ``top_k`` (None for .jsonl and arrays) and its `(where, input)` pairs:
     where is " line N" for .jsonl, "" for .json; an input that is not JSON is a `_Bad` (the
     caller decides whether it stops the stream).
 
     Raises:
         DataError: a .json file that is not JSON, not an array of inputs or a request body,
-            or a body with a field the server refuses.
+            or a body with a field or an image array the server refuses.
     """
     if path.suffix.lower() == ".jsonl":
         return None, _lines(path)
@@ -160,6 +177,8 @@ def _inputs(path: Path) -> tuple[int | None, Iterator[tuple[str, Any]]]:
     if isinstance(doc, _Bad):
         raise DataError(locate(path, "", doc.error))
     items = doc.get("inputs") if isinstance(doc, dict) else doc
+    if isinstance(items, dict):  # images as base64 bytes (serve/arrays.py), as the server takes them
+        items = _encoded(path, items, modality)
     if not isinstance(items, list):
         got = 'an object without an "inputs" array' if isinstance(doc, dict) else json_kind(doc)
         raise DataError(locate(path, "", f'expected an array of inputs or an object '
@@ -175,11 +194,36 @@ def _body_top_k(path: Path, body: dict[str, Any]) -> int | None:
                                          f'server refuses it too; a request body holds "inputs" '
                                          f'and "top_k"); remove it'))
     try:
-        return _TOP_K.validate_python(body.get("top_k"))
+        return checked_top_k(body.get("top_k"), otherwise="--top-k")
+    except ValueError as exc:
+        raise DataError(locate(path, "", f"top_k: {exc}")) from None
+
+
+def _encoded(path: Path, inputs: dict[str, Any], modality: str) -> list[np.ndarray]:
+    """The images of a base64 request body's ``inputs`` ``{"b64", "dtype", "shape"}``, read
+    by the server's `serve.arrays.b64_array`, one array per image.
+
+    Raises:
+        DataError: a model that does not take images, or an object the server refuses
+            (fields, shape, base64, byte count), naming the file.
+    """
+    from pydantic import ValidationError
+
+    from dlforge.serve.arrays import b64_array
+    from dlforge.serve.errors import validation_message
+    from dlforge.serve.schemas import EncodedArray
+
+    if modality != "image":
+        raise DataError(locate(path, "", f"inputs: this model takes {modality} inputs, not an "
+                                         "image array; give an array of inputs"))
+    try:
+        return list(b64_array(EncodedArray.model_validate(inputs), max_items=sys.maxsize))
     except ValidationError as exc:
-        raise DataError(locate(path, "", f"top_k: {exc.errors()[0]['msg']} (got "
-                                         f"{body['top_k']!r}); give a whole number of at least "
-                                         f"1, or leave it out for --top-k")) from None
+        errors = [{**e, "loc": ("inputs", *e["loc"])} for e in exc.errors()]
+        message = "; ".join(validation_message(errors).splitlines())
+    except DataError as exc:
+        message = str(exc)
+    raise DataError(locate(path, "", message))
 
 
 def _lines(path: Path) -> Iterator[tuple[str, Any]]:

@@ -57,8 +57,8 @@ def open_inputs(predictor, inputs: list[str], texts: list[str], *, batch_size: i
 
     Args:
         predictor: a `dlforge.registry.Predictor`.
-        inputs: image files, folders of images, or CSV files (or .json/.jsonl files,
-            `predict_json.JsonRows`).
+        inputs: image files, folders of images, or CSV files; or .json/.jsonl files of
+            inputs for any modality (`predict_json.JsonRows`: rows, texts or pixel arrays).
         texts: texts given with --text (text models).
         batch_size: inputs per batch (at least 1).
         skip_bad: a CSV line with more fields than the header becomes a `BadRows` batch (in
@@ -86,24 +86,35 @@ def open_inputs(predictor, inputs: list[str], texts: list[str], *, batch_size: i
     for p in paths:
         if not p.exists():
             raise DataError(f"input: {str(p)!r} does not exist")
-    if modality == "image":
+    other = "image files or folders" if modality == "image" else "CSV files"
+    if _all_json(paths, other):
+        from dlforge.cli.predict_json import JsonRows
+
+        reader = JsonRows(paths, predictor, skip_bad=skip_bad)
+    elif modality == "image":
         files = image_files(paths)
         pairs = ((str(f), f) for f in files)
         return InputStream(_chunks(pairs, batch_size), len(files), "images")
-    reader = _row_reader(paths)(paths, predictor, skip_bad=skip_bad)
-    unit = "texts" if modality == "text" else "rows"
+    else:
+        reader = CsvRows(paths, predictor, skip_bad=skip_bad)
+    unit = {"image": "images", "text": "texts"}.get(modality, "rows")
     return InputStream(reader.batches(batch_size), None, unit)
 
 
-def _row_reader(paths: list[Path]) -> type:
-    """`JsonRows` for .json/.jsonl files, `CsvRows` for the rest (which refuses non-CSV files)."""
-    from dlforge.cli.predict_json import JSON_SUFFIXES, JsonRows
+def _all_json(paths: list[Path], other: str) -> bool:
+    """Whether `paths` are .json/.jsonl files (read by `JsonRows`), refusing a mix with `other`.
+
+    Example:
+        >>> _all_json([Path("a.json"), Path("b.jsonl")], "CSV files"), _all_json([Path("a.csv")], "CSV files")
+        (True, False)
+    """
+    from dlforge.cli.predict_json import JSON_SUFFIXES
 
     is_json = [p.suffix.lower() in JSON_SUFFIXES for p in paths]
     if any(is_json) and not all(is_json):
         raise DataError(f"input: {', '.join(map(str, paths))} mix JSON and other files; give "
-                        "CSV files or JSON/JSONL files in one call, not both")
-    return JsonRows if all(is_json) else CsvRows
+                        f"{other} or JSON/JSONL files in one call, not both")
+    return all(is_json)
 
 
 def image_files(paths: list[Path]) -> list[Path]:

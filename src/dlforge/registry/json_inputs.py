@@ -1,4 +1,4 @@
-"""JSON inputs for a Predictor: the strict parser and the checks of table rows and texts.
+"""JSON inputs for a Predictor: the strict parser and the checks of images, table rows and texts.
 
 Shared by the server's request body (`serve/inputs.py`) and `dlforge predict`'s .json and
 .jsonl files (`cli/predict_json.py`), so both read the same JSON and refuse the same things:
@@ -13,12 +13,15 @@ import json
 import math
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import orjson
 
 from dlforge.errors import DataError
 from dlforge.registry.bundle_checks import json_kind
+from dlforge.registry.predictor import PIXEL_RANGES
 
 _SCALARS = (str, int, float, bool, type(None))
 # A JSON number without a run of 200 digits and with an exponent of at most 2 digits is below
@@ -115,6 +118,116 @@ def expect_items(items: list[Any], kind: type, wanted: str, *, field: str = "inp
     for i, item in enumerate(items, start=first):
         if not isinstance(item, kind):
             raise DataError(f"{field}[{i}]: this model takes {wanted}; got {json_kind(item)}")
+
+
+def checked_top_k(value: Any, *, otherwise: str) -> int | None:
+    """A JSON request body's ``top_k``: None when absent (null), else a JSON integer of at
+    least 1. Not a string such as "2", a boolean (true is not 1) or a number with a fraction
+    part (2.5, or 2.0: a count is written without one), as pydantic's lax mode would take them.
+
+    Args:
+        value: ``top_k`` as parsed from JSON.
+        otherwise: what applies when ``top_k`` is left out, for the message.
+
+    Returns:
+        The value, or None.
+
+    Raises:
+        ValueError: one line without the field name (the caller names it, server and
+            `dlforge predict` alike): ``must be a JSON integer of at least 1 (got "2"); ...``.
+
+    Example:
+        >>> checked_top_k(3, otherwise="--top-k"), checked_top_k(None, otherwise="--top-k")
+        (3, None)
+        >>> checked_top_k(True, otherwise="--top-k")
+        Traceback (most recent call last):
+        ...
+        ValueError: must be a JSON integer of at least 1 (got true); give a whole number such as 3, or leave it out for --top-k
+    """
+    if value is None or (type(value) is int and value >= 1):  # bool is an int subclass
+        return value
+    shown = json.dumps(value) if isinstance(value, _SCALARS) else json_kind(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    raise ValueError(f"must be a JSON integer of at least 1 (got {shown}); give a whole number "
+                     f"such as 3, or leave it out for {otherwise}")
+
+
+def image_items(items: list[Any], pixels: str, *, field: str = "inputs", first: int = 0,
+                alternative: str = "") -> np.ndarray:
+    """JSON pixel arrays as one float32 array `(N, C, H, W)` or `(N, H, W)`, every pixel within
+    the range the model was trained on.
+
+    Args:
+        items: the images as parsed from JSON, each `(C, H, W)` or `(H, W)` nested lists.
+        pixels: the model's pixel kind (`Predictor.pixels`, a key of `PIXEL_RANGES`).
+        field: how a message names the images: ``{field}[{index}]``.
+        first: the index of ``items[0]`` in those messages.
+        alternative: the other way to send images, after the wanted kind in the message.
+
+    Returns:
+        The array (its shape is the Predictor's to check).
+
+    Raises:
+        DataError: an item that is not an array, arrays of several shapes or of non-numbers
+            (naming `field`, or ``field[first]`` for one item), or the first pixel out of
+            range, shown as sent.
+
+    Example:
+        >>> image_items([[[0, 255], [3, 7]]], "uint8").shape
+        (1, 2, 2)
+        >>> image_items([[[0, 256]]], "uint8", field="row", first=4)
+        Traceback (most recent call last):
+        ...
+        dlforge.errors.DataError: row[4][0][1]: pixel value 256 is outside 0..255, the range of the uint8 pixels this model was trained on
+    """
+    expect_items(items, list, f"pixel arrays of shape (C, H, W) or (H, W){alternative}",
+                 field=field, first=first)
+    try:
+        with np.errstate(over="ignore"):  # too large for float32 becomes inf: refused below
+            x = np.asarray(items, dtype=np.float32)
+    except (ValueError, TypeError):
+        where = field if len(items) > 1 else f"{field}[{first}]"
+        raise DataError(f"{where}: images must be arrays of numbers, all of one shape "
+                        "(C, H, W) or (H, W)") from None
+    check_pixel_range(x, pixels, lambda at: _item(items, at), field=field, first=first)
+    return x
+
+
+def check_pixel_range(x: np.ndarray, pixels: str, sent: Callable[[tuple[int, ...]], Any], *,
+                      field: str = "inputs", first: int = 0) -> None:
+    """Refuse a pixel outside the range the model was trained on, naming it with the value
+    the client sent (`sent(index)`): two reductions, no Python loop over the pixels.
+
+    Raises:
+        DataError: the first pixel out of range (NaN included), as ``{field}[i][c][h][w]``.
+    """
+    if pixels not in PIXEL_RANGES:
+        pixels = "other"  # a bundle written by hand: only float32's own bounds are known
+    low, high = PIXEL_RANGES[pixels]
+    if x.dtype == np.uint8 and low <= 0 and high >= 255:
+        return  # every uint8 is in range
+    if x.size and not (x.min() >= low and x.max() <= high):
+        flat = int(np.argmax(~((x >= low) & (x <= high))))
+        at = tuple(int(i) for i in np.unravel_index(flat, x.shape))
+        where = f"{field}[{at[0] + first}]" + "".join(f"[{i}]" for i in at[1:])
+        raise DataError(_out_of_range(where, sent(at), pixels))
+
+
+def _item(items: list[Any], at: tuple[int, ...]) -> Any:
+    value = items
+    for i in at:
+        value = value[i]
+    return value
+
+
+def _out_of_range(where: str, value: Any, pixels: str) -> str:
+    """The message for the pixel at `where`, showing `value` as the client sent it."""
+    low, high = PIXEL_RANGES[pixels]
+    shown = str(value) if len(str(value)) <= 24 else f"{float(value):.6g}"  # 150-digit ints
+    if pixels == "other":
+        return f"{where}: pixel value {shown} is outside the float32 range"
+    return (f"{where}: pixel value {shown} is outside {low:g}..{high:g}, the range of the "
+            f"{pixels} pixels this model was trained on")
 
 
 def _no_constants(name: str) -> Any:

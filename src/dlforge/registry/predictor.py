@@ -199,7 +199,7 @@ class Predictor:
                     raise DataError(f"input: {shown} is {image.shape[2]}x{image.shape[1]} pixels; "
                                     f"the model takes {expected[2]}x{expected[1]} images")
             return _as_training_pixels(np.stack(images), self.pixels)
-        x = np.stack(inputs) if isinstance(inputs, list) and inputs else np.asarray(inputs)
+        x = _stacked(inputs)
         if x.ndim == 3 and expected[0] == 1 and tuple(x.shape[1:]) == expected[1:]:
             x = x[:, None, :, :]  # (N, H, W) grayscale
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
@@ -248,6 +248,19 @@ def load(ref: str, workspace: str | Path | None = None, url: str | None = None) 
     with Store.open(resolve_workspace(workspace), url) as store:
         version = store.resolve(ref)
     return Predictor(load_bundle(version.bundle_path), version=version)
+
+
+def _stacked(inputs: Any) -> np.ndarray:
+    """A list of image arrays as one array (each image must have the same shape), or `inputs`
+    as an array."""
+    if not (isinstance(inputs, list) and inputs):
+        return np.asarray(inputs)
+    try:
+        return np.stack(inputs)
+    except ValueError:  # arrays of several shapes
+        shapes = sorted({str(np.shape(i)) for i in inputs})
+        raise DataError(f"input: images of {len(shapes)} shapes ({', '.join(shapes[:3])}) in one "
+                        "list; give images of one shape") from None
 
 
 def _is_empty(inputs: Any) -> bool:

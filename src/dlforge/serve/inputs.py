@@ -3,7 +3,8 @@
 JSON ``{"inputs": [...]}`` (image pixel arrays, texts or table rows), multipart image files
 under ``files``, or images as raw bytes (`serve/arrays.py`: base64 in JSON, or a .npy body).
 Only the checks that the Predictor cannot make are here: the kind of each
-item for the model's modality, pixel values within the range the model was trained on, the
+item for the model's modality and pixel values within the range the model was trained on
+(`registry/json_inputs.py`, which `dlforge predict`'s .json/.jsonl files share), the
 item limit, and the size of image files read from their headers before anything is decoded
 (each within the model's `SizeLimit`, all together within the request's pixel budget).
 Shapes and columns are the Predictor's to check (its DataError messages reach the client
@@ -13,18 +14,21 @@ Strings are never taken as file paths: a client must not make the server read it
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from dlforge.data.images import SizeLimit, open_image
 from dlforge.errors import DataError, first_line
-from dlforge.registry.json_inputs import expect_items, parse_json, table_rows
-from dlforge.registry.predictor import PIXEL_RANGES
+from dlforge.registry.json_inputs import (
+    check_pixel_range,
+    expect_items,
+    image_items,
+    parse_json,
+    table_rows,
+)
 from dlforge.serve.arrays import NPY_TYPE, ArrayBody, b64_array, npy_array
 from dlforge.serve.errors import TooLarge, validation_message
 from dlforge.serve.schemas import EncodedPredictRequest, PredictRequest
@@ -113,11 +117,12 @@ def to_batch(body: Body, predictor: Predictor, top_k: int | None, max_pixels: in
         if modality != "image":
             raise DataError(f"inputs: this model takes {modality} inputs, not an image array; "
                             'send JSON {"inputs": [...]}')
-        _check_range(body.x, predictor.pixels, lambda at: body.x[at])
+        check_pixel_range(body.x, predictor.pixels, lambda at: body.x[at])
         return Batch(body.x, "array", len(body.x), top_k)
     items = body.inputs
     if modality == "image":
-        return Batch(_images(items, predictor.pixels), "array", len(items), top_k)
+        x = image_items(items, predictor.pixels, alternative=" (or image files as multipart)")
+        return Batch(x, "array", len(items), top_k)
     if modality == "text":
         expect_items(items, str, "strings (the texts)")
         return Batch(list(items), "list", len(items), top_k)
@@ -157,54 +162,6 @@ def _check_image(data: bytes, name: str, limit: SizeLimit) -> int:
         # PIL's own message names a memory address, not the file: leave it out.
         raise DataError(f"{name}: not a readable image file; send PNG, JPEG or BMP files") from None
     return width * height
-
-
-def _images(items: list[Any], pixels: str) -> np.ndarray:
-    expect_items(items, list, "pixel arrays of shape (C, H, W) or (H, W) (or image files as multipart)")
-    try:
-        with np.errstate(over="ignore"):  # too large for float32 becomes inf: refused below
-            x = np.asarray(items, dtype=np.float32)
-    except (ValueError, TypeError):
-        raise DataError("inputs: images must be arrays of numbers, all of one shape "
-                        "(C, H, W) or (H, W)") from None
-    _check_range(x, pixels, lambda at: _item(items, at))
-    return x
-
-
-def _item(items: list[Any], at: tuple[int, ...]) -> Any:
-    value = items
-    for i in at:
-        value = value[i]
-    return value
-
-
-def _check_range(x: np.ndarray, pixels: str, sent: Callable[[tuple[int, ...]], Any]) -> None:
-    """Refuse a pixel outside the range the model was trained on, naming it with the value
-    the client sent (`sent(index)`): two reductions, no Python loop over the pixels.
-
-    Raises:
-        DataError: the first pixel out of range (NaN included).
-    """
-    if pixels not in PIXEL_RANGES:
-        pixels = "other"  # a bundle written by hand: only float32's own bounds are known
-    low, high = PIXEL_RANGES[pixels]
-    if x.dtype == np.uint8 and low <= 0 and high >= 255:
-        return  # every uint8 is in range
-    if x.size and not (x.min() >= low and x.max() <= high):
-        flat = int(np.argmax(~((x >= low) & (x <= high))))
-        at = tuple(int(i) for i in np.unravel_index(flat, x.shape))
-        raise DataError(_out_of_range(at, sent(at), pixels))
-
-
-def _out_of_range(at: tuple[int, ...], value: Any, pixels: str) -> str:
-    """The message for the pixel at `at`, showing `value` as the client sent it."""
-    low, high = PIXEL_RANGES[pixels]
-    where = "inputs" + "".join(f"[{i}]" for i in at)
-    shown = str(value) if len(str(value)) <= 24 else f"{float(value):.6g}"  # 150-digit ints
-    if pixels == "other":
-        return f"{where}: pixel value {shown} is outside the float32 range"
-    return (f"{where}: pixel value {shown} is outside {low:g}..{high:g}, the range of the "
-            f"{pixels} pixels this model was trained on")
 
 
 def _check_count(count: int, max_items: int, field: str) -> None:

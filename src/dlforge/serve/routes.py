@@ -15,6 +15,7 @@ from dlforge.serve.deps import ModelsDep, StoreDep, read_access, require_token
 from dlforge.serve.inputs import Body, read_body, to_batch
 from dlforge.serve.models import ModelCache
 from dlforge.serve.schemas import (
+    DEFAULT_TOP_K,
     AliasRequest,
     AliasResponse,
     EncodedPredictRequest,
@@ -27,7 +28,6 @@ from dlforge.serve.schemas import (
     inline_defs,
 )
 
-DEFAULT_TOP_K = 5
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text} for code, text in
     ((401, "missing or wrong bearer token"), (404, "unknown model, version or alias"),

@@ -4,14 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from dlforge.registry.json_inputs import checked_top_k
 
 # One input item: an image as nested arrays of pixels, a text, or a table row (object, or an
 # array in the training column order). Which kind a model takes is checked per model
 # (serve/inputs.py), so that the message can say what that model wants.
 InputItem = Any
 ARRAY_DTYPES = ("uint8", "float32")
-TopK = Annotated[int | None, Field(ge=1, description="Classes to return per input (multiclass).")]
+DEFAULT_TOP_K = 5  # classes per input when neither the body nor the query says
+
+
+def _strict_top_k(value: Any) -> int | None:
+    """The body's ``top_k`` as `checked_top_k` reads it (``dlforge predict``'s JSON files too)."""
+    try:
+        return checked_top_k(value, otherwise=f"the query's top_k (default {DEFAULT_TOP_K})")
+    except ValueError as exc:
+        raise PydanticCustomError("top_k", str(exc)) from None
+
+
+TopK = Annotated[int | None, BeforeValidator(_strict_top_k),
+                 Field(ge=1, description="Classes to return per input (multiclass): a JSON integer.")]
 
 
 class EncodedArray(BaseModel):

@@ -137,6 +137,11 @@ def test_text_models_take_strings_from_jsonl(ws, tmp_path, capsys):
                                        "model takes strings (the texts); got an object\n")
 
 
+# top_k values a request body may not hold, as sent and as the message shows them (the server's too)
+TOP_K_REFUSED = [("0", "0"), ('"2"', '"2"'), ("true", "true"), ("2.5", "2.5"), ("2.0", "2.0"),
+                 ("[2]", "an array")]
+
+
 @pytest.mark.parametrize(
     ("files", "content", "message"),
     [
@@ -146,9 +151,9 @@ def test_text_models_take_strings_from_jsonl(ws, tmp_path, capsys):
                                         'object {{"inputs": [...]}}; got an object without an "inputs" array'),
         (["rows.json"], "[1,", "input: '{tmp}/rows.json': not valid JSON (Expecting value: line 1 "
                                "column 4 (char 3))"),
-        (["rows.json"], '{"inputs": [], "top_k": 0}', "input: '{tmp}/rows.json': top_k: Input "
-         "should be greater than or equal to 1 (got 0); give a whole number of at least 1, or "
-         "leave it out for --top-k"),
+        *[(["rows.json"], f'{{"inputs": [], "top_k": {value}}}', "input: '{tmp}/rows.json': top_k: must "
+           f"be a JSON integer of at least 1 (got {shown}); give a whole number such as 3, or leave "
+           "it out for --top-k") for value, shown in TOP_K_REFUSED],
         (["rows.json"], '{"inputs": [], "topk": 1}', "input: '{tmp}/rows.json': topk: Extra inputs "
          'are not permitted (the server refuses it too; a request body holds "inputs" and '
          '"top_k"); remove it'),

@@ -213,6 +213,11 @@ def digit_pngs(folder: Path, rows, *, shift: int, offset: int = 0) -> None:
         Image.fromarray(x[i]).save(folder / str(d.target[i] + offset) / f"{i}.png")
 
 
+def watch_state(ws: Path, folder: Path) -> Path:
+    """The folder where `dlforge update --watch FOLDER` of model dg keeps its state and batches."""
+    return ws / "updates" / "dg" / hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+
+
 def test_watch_folds_a_batch_of_image_files_through_the_gate(ws, tmp_path, capsys):
     digit_pngs(tmp_path / "in", range(600, 750), shift=2)  # rows the other updates did not use
     before = snapshot(ws)
@@ -293,15 +298,18 @@ def test_an_update_reads_each_data_set_once(ws, capsys, reads):
     assert set(reads.values()) == {1}  # and the champion's, if it is another version
 
 
-def test_a_watch_reads_the_lineages_data_once_for_all_its_batches(ws, tmp_path, capsys, reads):
+def test_a_watch_reads_the_lineages_data_once_for_all_its_batches(tmp_path, capsys, reads):
+    ws = tmp_path / "ws"  # its own store: the versions the other tests promote change the gate
+    run(BASE, workspace=ws, progress=False)  # dg@1, promoted to production by its run
+    reads.clear()
     digit_pngs(tmp_path / "in", range(1100, 1300), shift=3)
     code = main(["-w", str(ws), "update", "dg@production", "--watch", str(tmp_path / "in"), "-q",
                  "--max-batches", "2", "--set", "update.watch.poll_seconds=0.1",
                  "--set", "update.watch.batch_size=100", "--set", "update.watch.min_files=100"])
-    out = capsys.readouterr().out.splitlines()
-    assert code in (0, 1) and len(out) == 1 and out[0].startswith("stopped after 2 batches")  # -q
-    batches = sorted(k for k in reads if "batch-" in str(k))
-    assert len(batches) == 2 and reads["digits"] == 1 and set(reads.values()) == {1}
+    state = watch_state(ws, tmp_path / "in")
+    assert (code, *capsys.readouterr()) == (0, f"stopped after 2 batches; state in {state / 'state.json'}\n", "")
+    assert snapshot(ws)[0] == [(1, ()), (2, ()), (3, ("production",))]  # each batch passed the gate
+    assert reads == {str(state / "batch-0001"): 1, str(state / "batch-0002"): 1, "digits": 1}
 
 
 def test_a_watch_whose_every_batch_failed_exits_1_saying_so(ws, tmp_path, capsys):
@@ -314,8 +322,7 @@ def test_a_watch_whose_every_batch_failed_exits_1_saying_so(ws, tmp_path, capsys
                  "--max-batches", "1", "--set", "update.watch.poll_seconds=0.1",
                  "--set", "update.watch.min_files=2"])
     out, err = capsys.readouterr()
-    key = hashlib.sha256(str((tmp_path / "in").resolve()).encode()).hexdigest()[:12]
-    state = ws / "updates" / "dg" / key / "state.json"
+    state = watch_state(ws, tmp_path / "in") / "state.json"
     assert code == 1
     assert out.splitlines()[-1] == f"stopped after 1 batches (1 failed); state in {state}"
     assert err == (f"error: update --watch: every batch failed (1 of 1; the last: update: none of "
@@ -333,9 +340,8 @@ def test_a_watch_whose_every_batch_the_gate_refused_exits_1_as_a_refused_update(
                  "--max-batches", "1", "--set", "update.watch.poll_seconds=0.1",
                  "--set", "update.watch.min_files=2", "--require", "accuracy >= champion + 1"])
     out, err = capsys.readouterr()
-    key = hashlib.sha256(str((tmp_path / "in").resolve()).encode()).hexdigest()[:12]
     assert code == 1
-    assert out == f"stopped after 1 batches (1 refused); state in {ws / 'updates' / 'dg' / key / 'state.json'}\n"
+    assert out == f"stopped after 1 batches (1 refused); state in {watch_state(ws, tmp_path / 'in') / 'state.json'}\n"
     assert err.startswith("error: update --watch: no batch passed the gate (1 refused of 1; the last "
                           "refused (accuracy ")
     assert err.endswith("); the alias did not move\n") and len(err.splitlines()) == 1

@@ -75,6 +75,15 @@ def test_wrong_image_shape_names_the_expected_shape(tmp_path):
                                "image file paths or bytes; got an array of shape (2, 3, 8, 8)")
 
 
+def test_a_list_of_images_of_several_shapes_is_a_data_error(tmp_path):
+    path, _, _ = image_bundle(tmp_path / "b")
+    images = [np.zeros((8, 8), np.uint8), np.zeros((1, 8, 8), np.uint8), np.zeros((8, 8), np.uint8)]
+    with pytest.raises(DataError) as info:
+        predictor(path).predict(images)
+    assert str(info.value) == ("input: images of 2 shapes ((1, 8, 8), (8, 8)) in one list; give "
+                               "images of one shape")
+
+
 def test_unreadable_image_file_is_a_data_error(tmp_path):
     path, _, _ = image_bundle(tmp_path / "b")
     bad = tmp_path / "bad.png"

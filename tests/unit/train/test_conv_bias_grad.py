@@ -34,8 +34,10 @@ def test_apply_switches_both_ways():
     assert type(model[0]) is nn.Conv2d
 
 
-def test_fit_trains_the_same_model_either_way():
-    kernel, summed = fit_tiny_cnn(conv_bias_grad="kernel"), fit_tiny_cnn()
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])  # adam: tiny_fit.py says why it can compare
+def test_fit_trains_the_same_model_either_way(optimizer):
+    kernel = fit_tiny_cnn(conv_bias_grad="kernel", optimizer=optimizer)
+    summed = fit_tiny_cnn(optimizer=optimizer)
     convs = [{type(m).__name__ for m in r.model.modules() if isinstance(m, nn.Conv2d)}
              for r in (kernel, summed)]
     assert convs == [{"Conv2d"}, {"SumBiasConv2d"}]

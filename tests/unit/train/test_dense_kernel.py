@@ -68,8 +68,10 @@ def test_cpu_vendor_reads_the_first_vendor_id(tmp_path):
 
 
 @pytest.mark.skipif(not dk.onednn_linear_available(), reason="torch without oneDNN linear")
-def test_fit_trains_the_same_model_through_either_kernel():
-    aten, onednn = fit_tiny_cnn(dense_kernel="aten"), fit_tiny_cnn(dense_kernel="onednn")
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])  # adam: tiny_fit.py says why it can compare
+def test_fit_trains_the_same_model_through_either_kernel(optimizer):
+    aten = fit_tiny_cnn(dense_kernel="aten", optimizer=optimizer)
+    onednn = fit_tiny_cnn(dense_kernel="onednn", optimizer=optimizer)
     assert {type(m).__name__ for m in aten.model.modules() if isinstance(m, nn.Linear)} == {"Linear"}
     assert {type(m).__name__ for m in onednn.model.modules() if isinstance(m, nn.Linear)} == {"OneDNNLinear"}
     assert [round(r["val_loss"], 4) for r in aten.history] == [round(r["val_loss"], 4) for r in onednn.history]

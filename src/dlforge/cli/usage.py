@@ -1,0 +1,79 @@
+"""Usage errors as one line, for every command at once.
+
+Click reports an unknown option or command, a missing argument or a bad option value (and
+the `typer.BadParameter` a command raises) as a boxed panel under the usage line. dlforge's
+rule for every error is one line on stderr, ``error: <what> (see '<command> -h')``, exit 2.
+`RootGroup`, the application's group class, turns click's `UsageError` into that line where
+the whole command tree is parsed and invoked: its own `make_context` (the global options) and
+`invoke` (the sub-commands' parsing and bodies), so no command handles it itself. ``-h`` /
+``--help`` and a group called without a command still print the help.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+
+from dlforge.cli.help import HelpGroup
+
+try:  # typer 0.2x carries its own copy of click, whose errors its commands raise
+    from typer._click import Context
+    from typer._click.exceptions import UsageError
+except ImportError:  # older typer runs on click itself
+    from click import Context
+    from click.exceptions import UsageError
+
+
+class RootGroup(HelpGroup):
+    """The typer group of `dlforge`: plain help (`HelpGroup`) and one-line usage errors."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None,
+                     **extra: Any) -> Context:
+        with one_line_usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: Context) -> Any:
+        with one_line_usage_errors():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def one_line_usage_errors() -> Iterator[None]:
+    """Print a click `UsageError` raised inside as `usage_line` on stderr and exit 2.
+
+    Raises:
+        typer.Exit: code 2 (the usage error's), after printing the line.
+    """
+    try:
+        yield
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help is printed already: no error
+            raise
+        print(usage_line(exc), file=sys.stderr)
+        raise typer.Exit(exc.exit_code) from exc
+
+
+def usage_line(exc: UsageError) -> str:
+    """The one line of a usage error: ``error: <click's message> (see '<command> -h')``.
+
+    Args:
+        exc: the usage error; its context (when it has one) names the command to ask for help.
+
+    Returns:
+        The line, without a newline; the message's own line breaks and final full stop dropped.
+
+    Example:
+        >>> from typer.core import TyperCommand
+        >>> ctx = Context(TyperCommand("run"), info_name="dlforge run")
+        >>> usage_line(UsageError("No such option: --bogus", ctx=ctx))
+        "error: No such option: --bogus (see 'dlforge run -h')"
+        >>> usage_line(UsageError("Missing argument 'MODEL'."))
+        "error: Missing argument 'MODEL' (see 'dlforge -h')"
+    """
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    command = exc.ctx.command_path if exc.ctx is not None else "dlforge"
+    return f"error: {message} (see '{command} -h')"

@@ -1,0 +1,62 @@
+"""Usage errors of every command are one line on stderr, naming the help to read, exit 2."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from dlforge.cli import main
+from dlforge.cli.app import app
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["run", "--bogus"], "error: No such option: --bogus (see 'dlforge run -h')"),
+    (["--bogus"], "error: No such option: --bogus (see 'dlforge -h')"),
+    (["config", "check", "--bogus"], "error: No such option: --bogus (see 'dlforge config check -h')"),
+    (["run", "--quite"],
+     "error: No such option: --quite (Possible options: --quiet) (see 'dlforge run -h')"),
+    (["predict"], "error: Missing argument 'MODEL' (see 'dlforge predict -h')"),
+    (["models", "alias", "m"], "error: Missing argument 'ALIAS' (see 'dlforge models alias -h')"),
+    (["bogus"], "error: No such command 'bogus' (see 'dlforge -h')"),
+    (["models", "bogus"], "error: No such command 'bogus' (see 'dlforge models -h')"),
+    (["run", "--nproc", "x"], "error: Invalid value for '--nproc': Input should be a valid integer, "
+                              "unable to parse string as an integer (see 'dlforge run -h')"),
+    (["predict", "m", "--batch-size", "0"], "error: Invalid value for '--batch-size' / '-b': Input "
+                                            "should be greater than or equal to 1 (see 'dlforge predict -h')"),
+    (["export", "m", "--format", "tflite"],  # a command's own typer.BadParameter
+     "error: Invalid value for --format: must be onnx or torchscript (got 'tflite') "
+     "(see 'dlforge export -h')"),
+    (["run", "--resume", "abc", "cfg.yaml"],
+     "error: Invalid value for --resume: takes no CONFIG or --set: a resumed run keeps its own "
+     "config (see 'dlforge run -h')"),
+])
+def test_a_usage_error_is_one_line_and_exit_2(tmp_path, capsys, args, line):
+    ws = tmp_path / "ws"
+    assert main(["-w", str(ws), *args]) == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", line + "\n")
+    assert not ws.exists()
+
+
+def test_the_test_runner_sees_the_same_line():
+    result = CliRunner().invoke(app, ["serve", "--port", "x"])
+    assert result.exit_code == 2
+    assert result.stderr == ("error: Invalid value for '--port': Input should be a valid integer, "
+                             "unable to parse string as an integer (see 'dlforge serve -h')\n")
+
+
+def test_help_and_a_bare_group_still_print_the_help(capsys):
+    assert main(["run", "-h"]) == 0
+    out = capsys.readouterr().out
+    assert "Usage: dlforge run [OPTIONS] [CONFIG]" in out and "--quiet" in out
+    assert main(["models"]) == 2  # no command given: the group's help, as click does
+    captured = capsys.readouterr()
+    assert "Usage: dlforge models [OPTIONS] COMMAND [ARGS]..." in captured.out
+    assert "error:" not in captured.out + captured.err
+
+
+def test_version_prints_before_any_command_is_needed(capsys):
+    from dlforge import __version__
+
+    assert main(["--version"]) == 0  # was "Missing command": the option ran only with a command
+    assert capsys.readouterr() == (f"dlforge {__version__}\n", "")
