@@ -82,3 +82,17 @@ def test_a_gan_is_refused_in_one_line_and_writes_nothing(tmp_path, capsys):
     assert capsys.readouterr().err == ("error: model: gan@1 is a GAN (model.type dcgan): it "
                                        "generates images (`dlforge generate`) and predicts nothing\n")
     assert not out.exists()
+
+
+def test_running_it_again_without_output_writes_beside_the_first(workspace, capsys):
+    """The default folder is numbered when it exists (it was refused as an existing --output)."""
+    ws = workspace / "ws"
+    for _ in range(2):
+        assert main(["-w", str(ws), "inspect", "cnn@1", str(workspace / "eight.png")]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("wrote")]
+    assert lines == [f"wrote 5 files to {ws.resolve() / 'inspections' / 'cnn-1-eight'}",
+                     f"wrote 5 files to {ws.resolve() / 'inspections' / 'cnn-1-eight-2'}"]
+    explicit = ws / "inspections" / "cnn-1-eight"
+    assert main(["-w", str(ws), "inspect", "cnn", str(workspace / "eight.png"), "-o", str(explicit)]) == 2
+    assert capsys.readouterr().err == (f"error: --output: {explicit} already exists; remove it or "
+                                       f"choose another directory\n")

@@ -106,3 +106,18 @@ def test_an_existing_output_directory_is_refused_before_training(reviewed, capsy
     assert main(["data", "review", str(config), "-o", str(root / "review out")]) == 2
     assert capsys.readouterr().err == (f"error: --output: {root / 'review out'} already exists; remove it "
                                        f"or choose another directory\n")
+
+
+def test_running_it_again_without_output_writes_beside_the_first(tmp_path, capsys):
+    """The default folder is numbered when it exists (it was refused as an existing --output)."""
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "review": {"folds": 2, "epochs": 1}}))
+    for _ in range(2):
+        assert main(["-w", str(tmp_path / "ws"), "data", "review", str(config), "--json"]) == 0
+    reviews = (tmp_path / "ws" / "reviews").resolve()
+    assert sorted(p.name for p in reviews.iterdir()) == ["small", "small-2"]
+    out = capsys.readouterr().out
+    first, end = json.JSONDecoder().raw_decode(out)
+    second = json.loads(out[end:])
+    assert first["files"][0] == str(reviews / "small" / "aum.csv")
+    assert second["files"][0] == str(reviews / "small-2" / "aum.csv")
