@@ -121,3 +121,18 @@ def test_running_it_again_without_output_writes_beside_the_first(tmp_path, capsy
     second = json.loads(out[end:])
     assert first["files"][0] == str(reviews / "small" / "aum.csv")
     assert second["files"][0] == str(reviews / "small-2" / "aum.csv")
+
+
+def test_a_warmup_longer_than_the_folds_training_names_review_epochs(tmp_path, capsys):
+    """A review's folds train review.epochs, not train.epochs: the fix must say so."""
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "review": {"folds": 2, "epochs": 1},
+                                      "train": {**SMALL["train"], "schedule": {
+                                          "type": "cosine", "warmup_steps": 20}}}))
+    assert main(["-w", str(tmp_path / "ws"), "data", "review", str(config)]) == 2
+    assert capsys.readouterr().err == (
+        "error: train.schedule.warmup_steps: must be less than the run's 3 steps (train.epochs x "
+        "batches per epoch) for a cosine schedule (got 20); lower it (a tenth: --set "
+        "train.schedule.warmup_steps=0) or raise train.epochs (review.epochs in `dlforge data "
+        "review`, whose folds train that many)\n")
+    assert not (tmp_path / "ws" / "reviews").exists()
