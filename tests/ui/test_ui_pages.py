@@ -63,6 +63,10 @@ def test_runs_table_filters_sorts_and_pages(client, store):
     assert 'rel="prev"' not in first
     last = client.get("/runs?sort=name&order=asc&per_page=2&page=3").text
     assert _names(last) == ["plain-trial-0"] and 'rel="next"' not in last
+    beyond = client.get("/runs?sort=name&order=asc&per_page=2&page=9").text
+    assert ('<td colspan="9">No runs on this page: 5 match, on pages 1 to 3 (<a href="?sort=name'
+            '&amp;order=asc&amp;per_page=2&amp;page=3">the last</a>).</td>') in beyond
+    assert "No runs match." in client.get("/runs?q=nothing-has-this-name").text
 
 
 def test_a_run_whose_process_died_shows_as_interrupted(fresh):
