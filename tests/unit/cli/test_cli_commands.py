@@ -198,8 +198,11 @@ def test_serve_passes_the_pixel_budget_to_the_app(tmp_path, monkeypatch, args, m
 
     from dlforge.serve.app import DEFAULT_MAX_PIXELS
 
+    from dlforge.cli import serve_cmds
+
     apps = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: apps.append(app))
+    monkeypatch.setattr(serve_cmds, "check_port", lambda host, port: None)  # 8000 may be in use
     assert main(["-w", str(tmp_path / "ws"), "serve", *args]) == 0
     assert DEFAULT_MAX_PIXELS == 8192 * 8192
     assert [app.state.max_pixels for app in apps] == [max_pixels]
