@@ -196,9 +196,8 @@ def test_an_unreachable_store_is_one_line_with_the_password_masked(tmp_path, cap
 def test_serve_passes_the_pixel_budget_to_the_app(tmp_path, monkeypatch, args, max_pixels):
     import uvicorn
 
-    from dlforge.serve.app import DEFAULT_MAX_PIXELS
-
     from dlforge.cli import serve_cmds
+    from dlforge.serve.app import DEFAULT_MAX_PIXELS
 
     apps = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: apps.append(app))

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
+from tests.e2e.test_gan_e2e import CONFIG
+
 from dlforge.pipeline import run
 
-TINY = {
-    "name": "gan",
-    "data": {"source": "builtin", "name": "digits", "limit": 200},
-    "preprocess": {"image": {"standardize": False}},
-    "model": {"type": "dcgan", "width": 4, "latent_dim": 4, "grid": 4, "classifier_epochs": 2},
-    "train": {"epochs": 1, "batch_size": 64, "num_threads": 1, "early_stopping": False,
-              "checkpoint": {"monitor": "val_frechet"}},
-    "evaluate": {"baseline": False},
-    "review": {"in_run": False},
-}
+# the e2e test's GAN, smaller: 200 digits, a 2-epoch classifier, 1 GAN epoch
+TINY = {**CONFIG, "data": {**CONFIG["data"], "limit": 200}, "review": {"in_run": False},
+        "model": {**CONFIG["model"], "width": 4, "latent_dim": 4, "grid": 4, "classifier_epochs": 2},
+        "train": {**CONFIG["train"], "epochs": 1, "batch_size": 64}}
 
 
 def test_the_classifier_and_the_gan_each_show_their_epochs_under_a_heading(tmp_path, capsys):
