@@ -35,8 +35,11 @@ def inspect_command(
     if as_json:
         output.print_json(result)
         return
+    from dlforge.cli.predict_io import flatten
+
+    predicted = ", ".join(f"{key} {output.fmt(value)}" for key, value in flatten(result["prediction"]).items())
     columns = ["layer", "kind", "weight_mean", "weight_std", "output_mean", "output_std", "dead_relu"]
-    output.table(f"{model} on {input_file.name}: {result['prediction']}", columns,
+    output.table(f"{model} on {input_file.name}: {predicted}", columns,
                  [[row.get(c, "") for c in columns] for row in result["statistics"]])
     for note in result["notes"]:
         output.err.print(note)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -51,6 +52,9 @@ def test_a_model_without_convolutions_says_what_it_shows_instead(workspace, caps
     assert code == 0, captured.err
     assert ("no 2-D convolution: per-layer statistics, the first layer's weights and the saliency "
             "are shown instead of feature maps") in captured.err
+    # the prediction as columns with 4 decimals, as `dlforge predict` shows it (was a dict's repr)
+    assert re.fullmatch(r"mlp on row\.csv: label class_\d(, scores_class_\d 0\.\d{4}){3}",
+                        captured.out.splitlines()[0]), captured.out
     assert sorted(p.name for p in (workspace / "mlp-out").iterdir()) == [
         "00-saliency-per-feature-input-gradients.png",
         "01-first-layer-weight-magnitude-per-input-feature-l2-norm.png", "inspection.json"]
