@@ -71,6 +71,9 @@ def test_an_input_of_the_wrong_size_is_one_line_and_writes_nothing(workspace, ca
 def test_a_missing_input_is_one_line(workspace, capsys):
     assert main(["-w", str(workspace / "ws"), "inspect", "cnn", str(workspace / "none.png")]) == 1
     assert capsys.readouterr().err == f"error: INPUT: no file '{workspace / 'none.png'}'\n"
+    assert main(["-w", str(workspace / "ws"), "inspect", "cnn", str(workspace)]) == 1
+    assert capsys.readouterr().err == (f"error: INPUT: '{workspace}' is a folder; inspect takes one "
+                                       f"file (an image, a CSV row or a text, as the model takes)\n")
 
 
 def test_a_gan_is_refused_in_one_line_and_writes_nothing(tmp_path, capsys):
