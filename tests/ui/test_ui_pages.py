@@ -63,6 +63,10 @@ def test_runs_table_filters_sorts_and_pages(client, store):
     assert 'rel="prev"' not in first
     last = client.get("/runs?sort=name&order=asc&per_page=2&page=3").text
     assert _names(last) == ["plain-trial-0"] and 'rel="next"' not in last
+    beyond = client.get("/runs?sort=name&order=asc&per_page=2&page=9").text
+    assert ('<td colspan="9">No runs on this page: 5 match, on pages 1 to 3 (<a href="?sort=name'
+            '&amp;order=asc&amp;per_page=2&amp;page=3">the last</a>).</td>') in beyond
+    assert "No runs match." in client.get("/runs?q=nothing-has-this-name").text
 
 
 def test_a_run_whose_process_died_shows_as_interrupted(fresh):
@@ -119,6 +123,24 @@ def test_run_page_has_curves_metrics_confusion_matrix_and_report_link(client, id
     assert '<h2 id="diagnosis">Diagnosis: overfitting</h2>' in text
     assert f"<li>val_loss rose: {ESCAPED}</li>" in text and "<li>Stop early.</li>" in text
     assert 'data-finished="1"' in text and "live.js" not in text  # finished: no polling
+
+
+def test_a_gan_run_page_draws_both_losses_and_the_frechet_distance(fresh):
+    """A GAN's history has no `loss`: its curves are d_loss, g_loss and val_frechet."""
+    rows = [{"epoch": e, "d_loss": 1.2 - e / 10, "g_loss": 0.9 + e / 10, "val_d_loss": 1.0,
+             "val_g_loss": 1.1, "val_frechet": 0.3 - e / 20, "lr": 5e-4} for e in range(3)]
+    gan = fresh.create_run("gan", {"name": "gan"}, None, "test", 0)
+    fresh.finish_run(gan.id, "completed", history=rows, metrics={"headline": [["frechet", 0.2]]})
+    plain = next(r.id for r in fresh.list_runs() if r.name == "plain")
+    client = TestClient(create_ui_app(fresh))
+    charts = r'<svg class="chart" [^>]*aria-label="([^"]+)"'
+    text = client.get(f"/runs/{gan.id}").text
+    assert re.findall(charts, text) == ["d_loss", "g_loss", "frechet", "learning rate"]
+    assert re.findall(r'data-label="([^"]+)"', text) == [
+        "d_loss", "val_d_loss", "g_loss", "val_g_loss", "val_frechet", "lr"]
+    compared = client.get(f"/compare?run={gan.id}&run={plain}").text
+    assert re.findall(charts, compared) == ["loss", "d_loss", "g_loss", "accuracy", "frechet",
+                                            "learning rate"]
 
 
 def test_running_run_shows_progress_from_its_file_and_polls(client, ids, store):

@@ -16,7 +16,8 @@ def inspect_command(
     input_file: Annotated[Path, typer.Argument(
         metavar="INPUT", help="An image file, a CSV (first row) or a text file, as the model takes.")],
     out: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Directory to write (must not exist). Default <workspace>/inspections/<model>-<input>.")] = None,
+        "--output", "-o", help="Directory to write (must not exist). Default <workspace>/inspections/<model>-<input> "
+                        "(-2, -3, ... when that exists).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the prediction and statistics as JSON.")] = False,
 ) -> None:
     """Write the feature maps of each conv block, a saliency map (input gradients) and the
@@ -25,16 +26,20 @@ def inspect_command(
     Example: dlforge inspect digits@staging three.png -o three
     """
     from dlforge.pipeline.inspect_registered import inspect_registered
-    from dlforge.workspace import resolve_workspace
+    from dlforge.workspace import resolve_workspace, unused_dir
 
     workspace = ctx.obj["workspace"]
-    dest = out or resolve_workspace(workspace) / "inspections" / f"{model.replace('@', '-')}-{input_file.stem}"
+    dest = out or unused_dir(resolve_workspace(workspace) / "inspections"
+                             / f"{model.replace('@', '-')}-{input_file.stem}")
     result = inspect_registered(model, input_file, dest=dest, workspace=workspace, url=ctx.obj["store_url"])
     if as_json:
         output.print_json(result)
         return
+    from dlforge.cli.predict_io import flatten
+
+    predicted = ", ".join(f"{key} {output.fmt(value)}" for key, value in flatten(result["prediction"]).items())
     columns = ["layer", "kind", "weight_mean", "weight_std", "output_mean", "output_std", "dead_relu"]
-    output.table(f"{model} on {input_file.name}: {result['prediction']}", columns,
+    output.table(f"{model} on {input_file.name}: {predicted}", columns,
                  [[row.get(c, "") for c in columns] for row in result["statistics"]])
     for note in result["notes"]:
         output.err.print(note)

@@ -18,7 +18,8 @@ def review_command(
     config: Annotated[Path, typer.Argument(help="Run config (YAML): its data, model and review sections.")],
     set_: SetOpt = [],  # noqa: B006
     out: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Directory to write (must not exist). Default <workspace>/reviews/<name>.")] = None,
+        "--output", "-o", help="Directory to write (must not exist). Default <workspace>/reviews/<name> "
+                        "(-2, -3, ... when that exists).")] = None,
     drop_top: Annotated[int, typer.Option(
         "--drop-top", min=0, help="Write the N most suspicious ids to exclude.txt, for data.exclude_file.")] = 0,
     by: Annotated[str, typer.Option(help="Which ranking --drop-top and the printed table follow: cl or aum.")] = "cl",
@@ -36,13 +37,13 @@ def review_command(
     from dlforge.review.kfold import check_review_config
     from dlforge.review.output import SIGNAL_NAMES, exclusions, write_review
     from dlforge.runtime import setup_process
-    from dlforge.workspace import resolve_workspace
+    from dlforge.workspace import resolve_workspace, unused_dir
 
     cfg = load_config(config, set_)
     check_review_config(cfg)  # before the data is read (and maybe downloaded)
     if by not in SIGNAL_NAMES:
         raise ConfigError(f"--by: one of {', '.join(SIGNAL_NAMES)} (got {by!r})")
-    dest = out or resolve_workspace(ctx.obj["workspace"]) / "reviews" / cfg.name
+    dest = out or unused_dir(resolve_workspace(ctx.obj["workspace"]) / "reviews" / cfg.name)
     if dest.exists():
         raise ConfigError(f"--output: {dest} already exists; remove it or choose another directory")
     device = setup_process(cfg.train.num_threads, cfg.device)

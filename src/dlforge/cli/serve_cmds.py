@@ -15,6 +15,40 @@ LOOPS = ("auto", "asyncio", "uvloop")
 HTTP_PARSERS = ("auto", "h11", "httptools")
 
 
+def check_port(host: str, port: int) -> None:
+    """Raise one line, before uvicorn starts, when nothing can listen on `host:port` (the port
+    in use, a host that does not resolve or is not this machine's): uvicorn would print its
+    banner, log the error and exit 3, the exit code `dlforge drift` gives for drift.
+
+    Raises:
+        DlforgeError: the address cannot be bound; the message names --host or --port.
+
+    Example:
+        >>> check_port("127.0.0.1", 8080)  # doctest: +SKIP
+    """
+    import errno
+    import socket
+
+    from dlforge.errors import DlforgeError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise DlforgeError(f"--host: {host!r} does not resolve ({exc.strerror}); give an address "
+                           f"of this machine, e.g. 127.0.0.1") from exc
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise DlforgeError(f"--host: cannot listen on {host}:{port} ({exc.strerror}); "
+                                   f"give an address of this machine, e.g. 127.0.0.1") from exc
+            raise DlforgeError(f"--port: cannot listen on {host}:{port} ({exc.strerror}); another "
+                               f"server (a dlforge ui or serve?) may hold it: choose another "
+                               f"--port") from exc
+
+
 def serve_command(
     ctx: typer.Context,
     model: Annotated[list[str], typer.Option(
@@ -69,6 +103,7 @@ def serve_command(
             from dlforge.cli.ui_cmds import mount_ui
 
             mount_ui(app, store, settings)
+        check_port(settings.host, settings.port)
         output.err.print(f"serving {store.url} on http://{settings.host}:{settings.port} "
                          f"(docs at /docs)")
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, loop=loop,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dlforge.cli import output
-from dlforge.cli.serve_cmds import LOG_LEVELS
+from dlforge.cli.serve_cmds import LOG_LEVELS, check_port
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -51,6 +51,7 @@ def ui_command(
     store = Store.open(resolve_workspace(ctx.obj["workspace"]), ctx.obj["store_url"])
     try:
         app = create_ui_app(store, token=token)
+        check_port(host, port)
         output.err.print(f"dlforge ui for {store.url} on http://{host}:{port}")
         uvicorn.run(app, host=host, port=port, log_level=log_level)
     finally:

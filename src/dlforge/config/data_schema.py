@@ -239,7 +239,7 @@ class AugmentConfig(Section):
 
     preset: AugmentPreset = Field(
         "auto", description="auto: `shifts` for images when no op is given, else `none`; none "
-        "for tables and texts. none: only the ops given. shifts: random shifts of half the "
+        "for tables, texts and a GAN (`model.type: dcgan`). none: only the ops given. shifts: random shifts of half the "
         "images by up to side / 28 px (augment.crop), safe for any images. natural: shifts + horizontal flips "
         "(augment.hflip), for photos whose mirror image keeps its class; never for digits, "
         "letters or text-like scans.")

@@ -152,6 +152,9 @@ def _to_anomaly(ds: Dataset, normal: list[str], anomalous: list[str] | None) -> 
                         f"samples are normal (got a {ds.task.kind} task)")
     _check_names("data.normal_classes", normal, normal, ds)
     names = list(ds.task.class_names)
+    if anomalous is None and set(normal) == set(names):
+        raise DataError(f"data.normal_classes: names every class {names}, which leaves no "
+                        f"anomaly to test on; leave the anomalous classes out of it")
     is_normal = np.isin(ds.y, [names.index(n) for n in normal])
     if anomalous is None:
         keep = np.arange(len(ds))

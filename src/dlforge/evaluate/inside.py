@@ -133,11 +133,14 @@ def saliency(model: nn.Module, x: torch.Tensor, target: int | None = None) -> tu
     class (binary: the logit itself, signed towards the prediction).
 
     Raises:
-        ValueError: integer inputs (token ids) have no gradient; the model's output per input
-            is not a vector of class scores (an autoencoder's reconstruction).
+        ValueError: integer inputs (token ids) have no gradient; the model is an autoencoder
+            (`reconstructs`) or its output per input is not a vector of class scores.
     """
     if not x.is_floating_point():
         raise ValueError("saliency needs float inputs; token ids have no gradient")
+    if getattr(model, "reconstructs", False):  # a table's reconstruction is a vector too
+        raise ValueError("saliency explains class scores; an autoencoder outputs a "
+                         "reconstruction of its input")
     was_training = model.training
     model.eval()
     device = model_device(model)
@@ -202,14 +205,16 @@ def inspect_model(model: nn.Module, x: torch.Tensor, batch: torch.Tensor | None 
         ({}, 'features', 'no 2-D convolution: per-layer statistics,')
     """
     notes, maps = [], block_maps(model, x)
-    if not maps:
-        notes.append("no 2-D convolution: per-layer statistics, the first layer's weights and "
-                     "the saliency are shown instead of feature maps")
-    grads, target = None, None
+    grads, target, why = None, None, None
     try:
         grads, target = saliency(model, x)
     except ValueError as exc:
-        notes.append(f"no saliency: {exc}")
+        why = f"no saliency: {exc}"
+    if not maps:
+        shown = "the first layer's weights and the saliency" if why is None else "the first layer's weights"
+        notes.append(f"no 2-D convolution: per-layer statistics, {shown} are shown instead of "
+                     f"feature maps")
+    notes += [why] if why else []
     stats = layer_statistics(model, x[None] if batch is None else batch)
     return Inspection(maps, stats, first_layer_weights(model), grads, target, notes)
 

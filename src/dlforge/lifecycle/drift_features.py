@@ -9,9 +9,10 @@ and the server's sample of served inputs, so the three always measure the same t
 - images: each image's mean and standard deviation of pixel intensity, and its mean per
   channel (colour images);
 - texts: length in tokens (up to ``maxlen``) and vocabulary coverage (share of tokens known);
-- every model: the penultimate layer (the input of the last linear layer) projected on the
-  principal components fitted on the training split (``emb_pc1``...), and the predictions:
-  the predicted class and its score (classification), the value (regression), the number of
+- every classifier and regressor (not an anomaly autoencoder or a GAN: `model_features`): the
+  penultimate layer (the input of the last linear layer) projected on the principal
+  components fitted on the training split (``emb_pc1``...), and the predictions: the
+  predicted class and its score (classification), the value (regression), the number of
   labels on (multilabel).
 """
 

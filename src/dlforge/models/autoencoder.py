@@ -22,6 +22,7 @@ class DenseAutoencoder(nn.Module):
     """Fully connected encoder/decoder mirrored around a linear latent layer."""
 
     family = "dense"
+    reconstructs = True  # outputs its input's reconstruction (a table's: a vector, not scores)
 
     def __init__(self, input_shape: tuple[int, ...], *, hidden: list[int],
                  latent_dim: int) -> None:
@@ -48,6 +49,7 @@ class ConvAutoencoder(nn.Module):
     """Stride-2 conv encoder, Linear bottleneck, stride-2 transposed-conv decoder."""
 
     family = "conv"
+    reconstructs = True
 
     def __init__(self, input_shape: tuple[int, int, int], *, hidden: list[int],
                  latent_dim: int) -> None:

@@ -1,7 +1,7 @@
 """The stages of a GAN run (`model.type: dcgan`) after data preparation.
 
 1. A `basic_cnn` classifier is trained on the same data (`model.classifier_epochs`, through
-   `train_candidate`): its penultimate features are the space the Frechet distance is measured
+   `train_candidate`, with its own progress lines under a `gan:` heading): its penultimate features are the space the Frechet distance is measured
    in (evaluate/gan_quality.py; no Inception weights are downloaded). Seeded, so a resumed run
    trains the same classifier again.
 2. The GAN trains through `train_candidate` with the GAN step (train/gan_step.py), whose
@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,7 +110,14 @@ def train_gan(plan: TrainingPlan, run_dir: Path, *, device: torch.device, progre
               resume_from: Path | None) -> tuple[Candidate, FeatureSpace]:
     """Train the feature classifier, then the GAN (step 1 and 2 of the module docstring)."""
     cfg, data = plan.config, plan.data
-    classifier = train_candidate(TrainingPlan(classifier_config(cfg), data), device=device)
+    if progress:  # two trainings: say which one the epoch lines belong to
+        print(f"gan: training the feature classifier first (basic_cnn, epochs: "
+              f"{cfg.model.classifier_epochs}; its features measure the Frechet distance)",
+              file=sys.stderr)
+    classifier = train_candidate(TrainingPlan(classifier_config(cfg), data), device=device,
+                                 progress=progress)
+    if progress:
+        print(f"gan: training the GAN (epochs: {cfg.train.epochs})", file=sys.stderr)
     space = FeatureSpace(classifier.model, device)
     grids = SampleGrids(run_dir / "samples", fixed_latents(cfg.model.grid, cfg.model.latent_dim,
                                                            cfg.seed))

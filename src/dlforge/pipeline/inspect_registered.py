@@ -55,6 +55,9 @@ def inspect_registered(ref: str, input_path: Path, *, dest: Path | None = None,
 
 
 def _read_input(path: Path, modality: str) -> Any:
+    if path.is_dir():
+        raise DataError(f"INPUT: {str(path)!r} is a folder; inspect takes one file (an image, "
+                        f"a CSV row or a text, as the model takes)")
     if not path.is_file():
         raise DataError(f"INPUT: no file {str(path)!r}")
     if modality == "image":

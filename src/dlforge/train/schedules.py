@@ -280,7 +280,8 @@ def _check_horizon(cfg: TrainConfig, total: int) -> None:
             f"train.schedule.warmup_steps: must be less than the run's {total + warmup} steps "
             f"(train.epochs x batches per epoch) for a {cfg.schedule.type} schedule "
             f"(got {warmup}); lower it (a tenth: --set "
-            f"train.schedule.warmup_steps={(total + warmup) // 10}) or raise train.epochs"
+            f"train.schedule.warmup_steps={(total + warmup) // 10}) or raise train.epochs "
+            f"(review.epochs in `dlforge data review`, whose folds train that many)"
         )
 
 

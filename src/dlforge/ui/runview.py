@@ -16,7 +16,10 @@ from dlforge.ui.charts import Series, line_chart
 
 TRIAL_KEYS = ("trial", "tune_state", "params", "best_epoch", "epochs_trained", "threshold",
               "val_headline", "trained_on")
-METRICS = ("accuracy", "mae")
+# The charted history keys, each with its `val_` twin: a supervised run's loss and metric,
+# an anomaly autoencoder's loss and mae, a GAN's two losses and its validation-only Frechet
+# distance (train/gan_step.py `VALIDATED`).
+CURVES = ("loss", "d_loss", "g_loss", "accuracy", "mae", "frechet")
 
 
 def headline(metrics: dict[str, Any]) -> tuple[str, Any] | None:
@@ -46,9 +49,16 @@ def precision(metrics: dict[str, Any]) -> str:
 
 
 def curve_charts(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> list[Markup]:
-    """Loss, metric and learning-rate charts; one line per run and split, shared axes."""
+    """Loss, metric and learning-rate charts; one line per run and split, shared axes.
+
+    Example:
+        >>> gan = [{"epoch": 0, "d_loss": 1.2, "g_loss": 0.9, "val_d_loss": 1.0,
+        ...         "val_g_loss": 1.1, "val_frechet": 0.2, "lr": 5e-4}]
+        >>> [str(chart).split('aria-label="')[1].split('"')[0] for chart in curve_charts([("gan", gan)])]
+        ['d_loss', 'g_loss', 'frechet', 'learning rate']
+    """
     charts = []
-    for base in ("loss", *METRICS):
+    for base in CURVES:
         series = []
         for i, (label, history) in enumerate(runs):
             for key, dashed in ((base, False), (f"val_{base}", True)):

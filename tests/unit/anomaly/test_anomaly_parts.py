@@ -49,6 +49,14 @@ def test_an_unknown_normal_class_is_a_data_error():
                                "classes: ['a', 'b', 'c']")
 
 
+def test_normal_classes_naming_every_class_is_a_data_error():
+    """It failed later, advising data.classes, which an anomaly task refuses."""
+    with pytest.raises(DataError) as info:
+        select(table([0, 1, 2]), DataConfig(normal_classes=["c", "a", "b"]), seed=0)
+    assert str(info.value) == ("data.normal_classes: names every class ['a', 'b', 'c'], which "
+                               "leaves no anomaly to test on; leave the anomalous classes out of it")
+
+
 def test_anomalies_leave_train_and_validation_with_counts_and_stay_in_test():
     splits = Splits(table([0, 1, 0, 1, 1], ANOMALY), table([0, 1], ANOMALY),
                     table([0, 1, 1], ANOMALY))

@@ -196,10 +196,12 @@ def test_an_unreachable_store_is_one_line_with_the_password_masked(tmp_path, cap
 def test_serve_passes_the_pixel_budget_to_the_app(tmp_path, monkeypatch, args, max_pixels):
     import uvicorn
 
+    from dlforge.cli import serve_cmds
     from dlforge.serve.app import DEFAULT_MAX_PIXELS
 
     apps = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: apps.append(app))
+    monkeypatch.setattr(serve_cmds, "check_port", lambda host, port: None)  # 8000 may be in use
     assert main(["-w", str(tmp_path / "ws"), "serve", *args]) == 0
     assert DEFAULT_MAX_PIXELS == 8192 * 8192
     assert [app.state.max_pixels for app in apps] == [max_pixels]

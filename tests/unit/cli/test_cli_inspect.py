@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -51,6 +52,9 @@ def test_a_model_without_convolutions_says_what_it_shows_instead(workspace, caps
     assert code == 0, captured.err
     assert ("no 2-D convolution: per-layer statistics, the first layer's weights and the saliency "
             "are shown instead of feature maps") in captured.err
+    # the prediction as columns with 4 decimals, as `dlforge predict` shows it (was a dict's repr)
+    assert re.fullmatch(r"mlp on row\.csv: label class_\d(, scores_class_\d 0\.\d{4}){3}",
+                        captured.out.splitlines()[0]), captured.out
     assert sorted(p.name for p in (workspace / "mlp-out").iterdir()) == [
         "00-saliency-per-feature-input-gradients.png",
         "01-first-layer-weight-magnitude-per-input-feature-l2-norm.png", "inspection.json"]
@@ -67,6 +71,9 @@ def test_an_input_of_the_wrong_size_is_one_line_and_writes_nothing(workspace, ca
 def test_a_missing_input_is_one_line(workspace, capsys):
     assert main(["-w", str(workspace / "ws"), "inspect", "cnn", str(workspace / "none.png")]) == 1
     assert capsys.readouterr().err == f"error: INPUT: no file '{workspace / 'none.png'}'\n"
+    assert main(["-w", str(workspace / "ws"), "inspect", "cnn", str(workspace)]) == 1
+    assert capsys.readouterr().err == (f"error: INPUT: '{workspace}' is a folder; inspect takes one "
+                                       f"file (an image, a CSV row or a text, as the model takes)\n")
 
 
 def test_a_gan_is_refused_in_one_line_and_writes_nothing(tmp_path, capsys):
@@ -82,3 +89,17 @@ def test_a_gan_is_refused_in_one_line_and_writes_nothing(tmp_path, capsys):
     assert capsys.readouterr().err == ("error: model: gan@1 is a GAN (model.type dcgan): it "
                                        "generates images (`dlforge generate`) and predicts nothing\n")
     assert not out.exists()
+
+
+def test_running_it_again_without_output_writes_beside_the_first(workspace, capsys):
+    """The default folder is numbered when it exists (it was refused as an existing --output)."""
+    ws = workspace / "ws"
+    for _ in range(2):
+        assert main(["-w", str(ws), "inspect", "cnn@1", str(workspace / "eight.png")]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("wrote")]
+    assert lines == [f"wrote 5 files to {ws.resolve() / 'inspections' / 'cnn-1-eight'}",
+                     f"wrote 5 files to {ws.resolve() / 'inspections' / 'cnn-1-eight-2'}"]
+    explicit = ws / "inspections" / "cnn-1-eight"
+    assert main(["-w", str(ws), "inspect", "cnn", str(workspace / "eight.png"), "-o", str(explicit)]) == 2
+    assert capsys.readouterr().err == (f"error: --output: {explicit} already exists; remove it or "
+                                       f"choose another directory\n")

@@ -100,6 +100,21 @@ def test_augmentation_preset_by_data(facts, augment, resolved):
     assert resolve_auto(cfg, facts) is cfg  # resolved once for all: the run's record repeats
 
 
+def test_a_gan_gets_no_augmentation_unless_its_config_names_it(capsys):
+    """Shifted real images would teach the generator the shifts (augmentations leak)."""
+    gan = {"model": {"type": "dcgan"}, "train": {"epochs": 3, "early_stopping": None,
+                                                 "checkpoint": {"monitor": "val_frechet"}},
+           "preprocess": {"image": {"scale": True, "standardize": False}}}
+    cfg = resolve_auto(load_config(gan), DataFacts("image", (1, 8, 8), 1000), echo=True)
+    assert cfg.augment.model_dump(exclude_none=True) == {"preset": "none"}
+    assert capsys.readouterr().err == ("auto: augment.preset = none (a GAN learns the distribution "
+                                       "of its training images: shifting the real images would "
+                                       "teach the generator the shifts)\n")
+    chosen = resolve_auto(load_config({**gan, "augment": {"preset": "shifts"}}),
+                          DataFacts("image", (1, 8, 8), 1000))
+    assert chosen.augment.crop.padding == 1
+
+
 def test_a_preset_on_tables_is_refused():
     cfg = load_config({**FIXED, "augment": {"preset": "shifts"}})
     with pytest.raises(ConfigError, match=r"^augment.preset: shifts applies to images only; this "

@@ -130,3 +130,15 @@ def test_one_weight_has_a_spread_of_zero_not_nan():
         weight, out = float(net[0].weight), float(net(torch.ones(1, 1)))
     assert rows == [{"layer": "0", "kind": "Linear", "weight_mean": weight, "weight_std": 0.0,
                      "output_mean": out, "output_std": 0.0}]
+
+
+def test_an_autoencoder_of_table_rows_has_no_saliency():
+    """Its reconstruction of 30 features is a vector too: it was explained as 30 'classes'."""
+    from dlforge.models.autoencoder import DenseAutoencoder
+
+    found = inspect_model(DenseAutoencoder((30,), hidden=[16], latent_dim=4), torch.ones(30))
+    assert (found.saliency, found.target) == (None, None)
+    assert found.notes == ["no 2-D convolution: per-layer statistics, the first layer's weights "
+                           "are shown instead of feature maps",
+                           "no saliency: saliency explains class scores; an autoencoder outputs a "
+                           "reconstruction of its input"]

@@ -106,3 +106,33 @@ def test_an_existing_output_directory_is_refused_before_training(reviewed, capsy
     assert main(["data", "review", str(config), "-o", str(root / "review out")]) == 2
     assert capsys.readouterr().err == (f"error: --output: {root / 'review out'} already exists; remove it "
                                        f"or choose another directory\n")
+
+
+def test_running_it_again_without_output_writes_beside_the_first(tmp_path, capsys):
+    """The default folder is numbered when it exists (it was refused as an existing --output)."""
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "review": {"folds": 2, "epochs": 1}}))
+    for _ in range(2):
+        assert main(["-w", str(tmp_path / "ws"), "data", "review", str(config), "--json"]) == 0
+    reviews = (tmp_path / "ws" / "reviews").resolve()
+    assert sorted(p.name for p in reviews.iterdir()) == ["small", "small-2"]
+    out = capsys.readouterr().out
+    first, end = json.JSONDecoder().raw_decode(out)
+    second = json.loads(out[end:])
+    assert first["files"][0] == str(reviews / "small" / "aum.csv")
+    assert second["files"][0] == str(reviews / "small-2" / "aum.csv")
+
+
+def test_a_warmup_longer_than_the_folds_training_names_review_epochs(tmp_path, capsys):
+    """A review's folds train review.epochs, not train.epochs: the fix must say so."""
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "review": {"folds": 2, "epochs": 1},
+                                      "train": {**SMALL["train"], "schedule": {
+                                          "type": "cosine", "warmup_steps": 20}}}))
+    assert main(["-w", str(tmp_path / "ws"), "data", "review", str(config)]) == 2
+    assert capsys.readouterr().err == (
+        "error: train.schedule.warmup_steps: must be less than the run's 3 steps (train.epochs x "
+        "batches per epoch) for a cosine schedule (got 20); lower it (a tenth: --set "
+        "train.schedule.warmup_steps=0) or raise train.epochs (review.epochs in `dlforge data "
+        "review`, whose folds train that many)\n")
+    assert not (tmp_path / "ws" / "reviews").exists()

@@ -189,7 +189,8 @@ def test_warmup_must_leave_steps(kind):
     assert str(err.value) == (
         "train.schedule.warmup_steps: must be less than the run's 6 steps (train.epochs x "
         f"batches per epoch) for a {kind} schedule (got 6); lower it (a tenth: --set "
-        "train.schedule.warmup_steps=0) or raise train.epochs")
+        "train.schedule.warmup_steps=0) or raise train.epochs (review.epochs in `dlforge data "
+        "review`, whose folds train that many)")
 
 
 @pytest.mark.parametrize("kind", ["cosine", "plateau"])
