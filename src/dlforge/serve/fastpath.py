@@ -68,13 +68,20 @@ def plain_predict(scope: dict[str, Any], state: Any) -> Plain | None:
     if match is None or len(match[1]) > MAX_NAME:
         return None
     top_k = _plain_top_k(scope.get("query_string", b""))
-    headers = dict(reversed(scope["headers"]))  # the first of repeated headers wins
-    length = headers.get(b"content-length", b"")
-    content_type = headers.get(b"content-type", b"").decode("latin-1")
-    if (top_k is False or not length.isdigit() or int(length) > state.max_body_bytes
-            or b"transfer-encoding" in headers or content_type.startswith("multipart/")):
+    if top_k is False:
         return None
-    return Plain(match[1], top_k, content_type)
+    length = content_type = None
+    for key, value in scope["headers"]:  # the first of repeated headers wins
+        if key == b"content-length":
+            length = value if length is None else length
+        elif key == b"content-type":
+            content_type = value if content_type is None else content_type
+        elif key == b"transfer-encoding":
+            return None
+    if length is None or not length.isdigit() or int(length) > state.max_body_bytes:
+        return None
+    kind = (content_type or b"").decode("latin-1")
+    return None if kind.startswith("multipart/") else Plain(match[1], top_k, kind)
 
 
 def _plain_top_k(query: bytes) -> int | None | bool:

@@ -205,3 +205,20 @@ def test_serve_passes_the_pixel_budget_to_the_app(tmp_path, monkeypatch, args, m
     assert main(["-w", str(tmp_path / "ws"), "serve", *args]) == 0
     assert DEFAULT_MAX_PIXELS == 8192 * 8192
     assert [app.state.max_pixels for app in apps] == [max_pixels]
+
+
+@pytest.mark.parametrize(("args", "access_log"), [
+    ([], True), (["--log-level", "debug"], True), (["--log-level", "warning"], False),
+    (["--log-level", "error"], False),
+])
+def test_serve_builds_access_lines_only_when_its_log_level_prints_them(tmp_path, monkeypatch,
+                                                                        args, access_log):
+    import uvicorn
+
+    from dlforge.cli import serve_cmds
+
+    runs = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: runs.append(kwargs["access_log"]))
+    monkeypatch.setattr(serve_cmds, "check_port", lambda host, port: None)
+    assert main(["-w", str(tmp_path / "ws"), "serve", *args]) == 0
+    assert runs == [access_log]
