@@ -5,8 +5,10 @@ endpoint, not to it: FastAPI's parameter and dependency solving was about 40 % o
 of the Basic CNN's server, and the middleware stack (FastAPI's error, telemetry and body-limit
 layers, this app's metrics and body limit, the exception layer, the router) about 40 % of
 what remained. Most predict requests are plain: a POST with no query or just ``?top_k=N`` in
-range, a model name of at most 200 characters, a JSON or .npy body whose Content-Length is
-within ``serve.max_body_mb``, and reads open (``serve.protect_reads`` off). `ServeApp`
+range, a model name of at most 200 characters, a body that is not multipart with a
+Content-Length within ``serve.max_body_mb`` and no Transfer-Encoding, and reads open
+(``serve.protect_reads`` off), on an app without a root_path or FastAPI's OpenTelemetry
+support enabled. `ServeApp`
 answers those itself, through the same parsing (`inputs.parse_body`), prediction
 (`routes.predict_json`), error statuses and messages (`errors.error_response`) and request
 metrics as the full stack; every other request (multipart files, a chunked body, another
@@ -60,8 +62,9 @@ class ServeApp(FastAPI):
 
 def plain_predict(scope: dict[str, Any], state: Any) -> Plain | None:
     """The `Plain` request of `scope`, or None when FastAPI must look: not a POST to the
-    predict path, a long name, another query, a top_k out of range or not a number, reads
-    protected, multipart files, or no Content-Length within ``state.max_body_bytes``."""
+    predict path, a root_path, a long name, another query, a top_k out of range or not a
+    number, reads protected, multipart files, a Transfer-Encoding header, or no
+    Content-Length within ``state.max_body_bytes``."""
     if scope["method"] != "POST" or scope.get("root_path") or state.protect_reads:
         return None
     match = _PATH.fullmatch(scope["path"])
