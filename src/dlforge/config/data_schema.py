@@ -151,7 +151,8 @@ class DataConfig(Section):
 
 class ImagePreprocess(Section):
     scale: bool = Field(True, description="Divide pixel values by 255 (uint8 sources) to [0, 1].")
-    standardize: bool = Field(True, description="Per-channel mean/std fitted on the train split.")
+    standardize: bool = Field(True, description="Per-channel mean/std fitted on the train split "
+                              "(a dcgan's default: false, its generator outputs pixels in [0, 1]).")
 
 
 class TablePreprocess(Section):

@@ -1,14 +1,55 @@
-"""The rules of a GAN run (`model.type: dcgan`) that need only the config; the image shape is
-checked when the model is built for the data (`models.dcgan.check_image_size`)."""
+"""The defaults and rules of a GAN run (`model.type: dcgan`) that need only the config; the
+image shape is checked when the model is built for the data (`models.dcgan.check_image_size`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dlforge.config.schema import RunConfig
 
 GAN_MONITORS = ("val_frechet", "val_d_loss", "val_g_loss", "d_loss", "g_loss")
+GAN_MONITOR = "val_frechet"  # what a GAN's checkpoints and early stopping watch unless told
+
+
+def gan_defaults(raw: Any) -> Any:
+    """`raw` (a config as loaded, before validation) with a GAN's own defaults wherever the
+    config leaves a key out: ``preprocess.image.standardize: false`` (the generator outputs
+    pixels in [0, 1]) and `GAN_MONITOR` for ``train.checkpoint.monitor``,
+    ``train.early_stopping.monitor`` (unless early stopping is off) and a plateau schedule's
+    monitor (a GAN logs no ``val_loss``, the default of the other tasks). Other configs, and
+    keys the config gives, are unchanged (the rules then judge them).
+
+    Example:
+        >>> gan_defaults({"model": {"type": "dcgan"}})["train"]
+        {'checkpoint': {'monitor': 'val_frechet'}, 'early_stopping': {'monitor': 'val_frechet'}}
+    """
+    model = raw.get("model") if isinstance(raw, dict) else None
+    if (model.get("type") if isinstance(model, dict) else getattr(model, "type", None)) != "dcgan":
+        return raw
+    raw = dict(raw)
+    preprocess = raw["preprocess"] = _section(raw, "preprocess")
+    if isinstance(preprocess, dict):
+        _section(preprocess, "image").setdefault("standardize", False)
+    train = raw["train"] = _section(raw, "train")
+    if not isinstance(train, dict):
+        return raw
+    _section(train, "checkpoint").setdefault("monitor", GAN_MONITOR)
+    if train.get("early_stopping", {}) not in (None, False):
+        _section(train, "early_stopping").setdefault("monitor", GAN_MONITOR)
+    schedule = train.get("schedule")
+    if isinstance(schedule, dict) and schedule.get("type") == "plateau":
+        schedule.setdefault("monitor", GAN_MONITOR)
+    return raw
+
+
+def _section(parent: dict, key: str) -> Any:
+    """``parent[key]`` as a copy of its dict (a new empty one if absent), stored back in
+    `parent`; a value that is not a dict (a section object, None) is returned as it is."""
+    value = parent.get(key, {})
+    if isinstance(value, dict):
+        value = parent[key] = dict(value)
+    return value
 
 
 def gan_problems(cfg: RunConfig) -> list[str]:

@@ -243,6 +243,13 @@ class RunConfig(Section):
     def _auto_shorthand(cls, v: Any) -> Any:
         return {"type": "auto"} if v == "auto" else v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _gan_defaults(cls, raw: Any) -> Any:
+        from dlforge.config.gan_rules import gan_defaults
+
+        return gan_defaults(raw)
+
     @model_validator(mode="after")
     def _runs(self) -> RunConfig:
         from dlforge.config.rules import run_problems

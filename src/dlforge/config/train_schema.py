@@ -80,7 +80,8 @@ ScheduleConfig = Annotated[
 
 
 class EarlyStoppingConfig(Section):
-    monitor: str = Field("val_loss", description="Logged metric to watch, e.g. val_loss, val_accuracy.")
+    monitor: str = Field("val_loss", description="Logged metric to watch, e.g. val_loss, val_accuracy "
+                         "(a dcgan's default: val_frechet).")
     mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy-like.")
     patience: int = Field(5, ge=0, description="Epochs without improvement before stopping "
                           "(validations under train.val_every).")
@@ -89,7 +90,8 @@ class EarlyStoppingConfig(Section):
 
 
 class CheckpointConfig(Section):
-    monitor: str = Field("val_loss", description="Logged metric that ranks checkpoints.")
+    monitor: str = Field("val_loss", description="Logged metric that ranks checkpoints (a dcgan's "
+                         "default: val_frechet).")
     mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy-like.")
     save_best_only: bool = Field(
         True, description="Write a checkpoint only when the monitor improves; false: one per "

@@ -50,6 +50,29 @@ def test_a_bad_gan_config_fails_to_load_naming_the_key(changes, message):
     assert str(info.value).splitlines() == [message]
 
 
+def test_a_minimal_gan_config_gets_a_gans_defaults():
+    cfg = load_config({"model": {"type": "dcgan"}, "data": {"source": "builtin", "name": "digits"}})
+    assert (cfg.preprocess.image.scale, cfg.preprocess.image.standardize) == (True, False)
+    assert cfg.train.checkpoint.monitor == cfg.train.early_stopping.monitor == "val_frechet"
+    plateau = load_config({"model": {"type": "dcgan"}, "train": {"schedule": {"type": "plateau"}}})
+    assert plateau.train.schedule.monitor == "val_frechet"
+
+
+def test_what_a_gan_config_gives_is_kept():
+    cfg = load_config({"model": {"type": "dcgan"}, "train": {
+        "checkpoint": {"monitor": "val_g_loss", "top_k": 2}, "early_stopping": False}})
+    assert (cfg.train.checkpoint.monitor, cfg.train.checkpoint.top_k) == ("val_g_loss", 2)
+    assert cfg.train.early_stopping is None
+    kept = load_config({"model": {"type": "dcgan"}, "train": {"early_stopping": {"patience": 2}}})
+    assert (kept.train.early_stopping.monitor, kept.train.early_stopping.patience) == ("val_frechet", 2)
+
+
+def test_other_models_keep_the_usual_defaults():
+    cfg = load_config({"model": {"type": "basic_cnn"}})
+    assert cfg.preprocess.image.standardize is True
+    assert cfg.train.checkpoint.monitor == cfg.train.early_stopping.monitor == "val_loss"
+
+
 @pytest.mark.parametrize("example", ["gan_digits", "gan_fashion_mnist"])
 def test_the_gan_example_configs_load(example):
     cfg = load_config(f"examples/{example}.yaml")
