@@ -141,6 +141,9 @@ def test_a_gan_run_page_draws_both_losses_and_the_frechet_distance(fresh):
     compared = client.get(f"/compare?run={gan.id}&run={plain}").text
     assert re.findall(charts, compared) == ["loss", "d_loss", "g_loss", "accuracy", "frechet",
                                             "learning rate"]
+    # no baseline: no baseline column (a classifier's page has one: the test above)
+    assert ('<th scope="col">metric</th><th scope="col">deep model</th></tr>' in text
+            and '<th scope="row">frechet</th><td>0.2</td></tr>' in text)
 
 
 def test_running_run_shows_progress_from_its_file_and_polls(client, ids, store):

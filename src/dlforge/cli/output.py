@@ -50,8 +50,9 @@ def run_summary(result: Any) -> None:
     for warning in result.warnings:
         err.print(f"warning: {warning}")
     out.print(Text.assemble((f"run {result.run_id}", "bold"), f" ({result.name}) finished"))
-    table("test metrics", ["metric", "deep model", "baseline"],
-          [(name, value, result.baseline_headline.get(name)) for name, value in result.headline])
+    baseline = result.baseline_headline  # empty without one (evaluate.baseline off, a GAN)
+    table("test metrics", ["metric", "deep model", *(["baseline"] if baseline else [])],
+          [(name, value, *([baseline.get(name)] if baseline else [])) for name, value in result.headline])
     if result.diagnosis:  # a GAN run has none
         out.print(f"diagnosis: {result.diagnosis['verdict']}")
         for advice in result.diagnosis.get("advice", [])[:3]:

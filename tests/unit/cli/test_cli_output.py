@@ -21,9 +21,23 @@ def test_the_summary_of_a_run_without_diagnosis_or_baseline_a_gan(capsys, tmp_pa
                     baseline=None, diagnosis={}, history=[])
     output.run_summary(gan)
     assert capsys.readouterr().out.splitlines() == [
-        "run abc (digits-gan) finished", "test metrics", "metric   deep model  baseline",
-        "frechet  79.5000     -       ", f"model:  digits-gan@1  ({tmp_path / 'v1'})",
+        "run abc (digits-gan) finished", "test metrics", "metric   deep model",
+        "frechet  79.5000   ", f"model:  digits-gan@1  ({tmp_path / 'v1'})",
         f"report: {tmp_path / 'report.html'}"]
+
+
+def test_the_summary_shows_the_baseline_beside_the_model_when_there_is_one(capsys, tmp_path):
+    from dlforge.pipeline import RunResult
+
+    result = RunResult(run_id="abc", name="digits", workspace=tmp_path,
+                       report_path=tmp_path / "report.html", model_ref="digits@1",
+                       bundle_path=tmp_path / "v1", headline=[("accuracy", 0.95), ("f1", 0.9)],
+                       test_metrics={}, baseline={"metrics": {"headline": {"accuracy": 0.9}}},
+                       diagnosis={}, history=[])
+    output.run_summary(result)
+    assert capsys.readouterr().out.splitlines()[1:5] == [
+        "test metrics", "metric    deep model  baseline", "accuracy  0.9500      0.9000  ",
+        "f1        0.9000      -       "]
 
 
 def test_names_paths_and_warnings_print_verbatim_not_as_markup(capsys, tmp_path):
@@ -40,8 +54,8 @@ def test_names_paths_and_warnings_print_verbatim_not_as_markup(capsys, tmp_path)
     captured = capsys.readouterr()
     assert captured.err == "warning: class [x] is rare\n"
     assert captured.out.splitlines() == [
-        "run abc ([bold]) finished", "test metrics", "metric       deep model  baseline",
-        "recall[[x]]  0.5000      -       ", "diagnosis: [red]fine", "  - [b]",
+        "run abc ([bold]) finished", "test metrics", "metric       deep model",
+        "recall[[x]]  0.5000    ", "diagnosis: [red]fine", "  - [b]",
         f"model:  [bold]@1  ({where / 'v1'})", f"report: {where / 'report.html'}"]
 
 
