@@ -147,3 +147,11 @@ def test_image_files_and_json_are_not_mixed(ws, tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"error: input: {tmp_path / 'a.png'}, {tmp_path / 'b.json'} mix JSON and other files; "
         "give image files or folders or JSON/JSONL files in one call, not both\n")
+
+
+def test_a_file_that_is_neither_an_image_nor_json_names_both_kinds(ws, tmp_path, capsys):
+    (tmp_path / "a.txt").write_text(GOOD)
+    assert predict(ws, tmp_path / "a.txt") == 1
+    assert capsys.readouterr().err == (
+        f"error: input: '{tmp_path / 'a.txt'}' is not an image file (.bmp, .jpeg, .jpg, .png), a "
+        "folder of them, or a .json/.jsonl file of pixel arrays\n")
