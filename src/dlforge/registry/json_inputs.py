@@ -21,7 +21,7 @@ import orjson
 
 from dlforge.errors import DataError
 from dlforge.registry.bundle_checks import json_kind
-from dlforge.registry.predictor import PIXEL_RANGES
+from dlforge.registry.predictor import PIXEL_RANGES, is_top_k
 
 _SCALARS = (str, int, float, bool, type(None))
 # A JSON number without a run of 200 digits and with an exponent of at most 2 digits is below
@@ -144,7 +144,7 @@ def checked_top_k(value: Any, *, otherwise: str) -> int | None:
         ...
         ValueError: must be a JSON integer of at least 1 (got true); give a whole number such as 3, or leave it out for --top-k
     """
-    if value is None or (type(value) is int and value >= 1):  # bool is an int subclass
+    if is_top_k(value):  # JSON gives no other integral type than int
         return value
     shown = json.dumps(value) if isinstance(value, _SCALARS) else json_kind(value)
     shown = shown if len(shown) <= 40 else shown[:37] + "..."
