@@ -176,3 +176,22 @@ def test_openapi_describes_every_predict_body_with_examples(client):
     assert client.post("/v1/models/digits/predict", json=example).json()["detail"] == (
         "input: expected images of shape (N, 1, 8, 8) or (N, 8, 8), image file paths or bytes; "
         "got an array of shape (1, 2, 3)")
+
+
+@pytest.mark.parametrize("query", ["", "?top_k=1"])
+def test_a_null_top_k_is_an_absent_one_on_both_body_forms(client, query):
+    x = image_pixels(2, seed=5)
+    absent = client.post(PREDICT + query, json={"inputs": x.tolist()})
+    assert absent.status_code == 200
+    assert len(absent.json()["predictions"][0]["scores"]) == (1 if query else 3)  # 3 classes
+    for body in ({"inputs": x.tolist(), "top_k": None}, {**encode_b64(x), "top_k": None}):
+        response = client.post(PREDICT + query, json=body)
+        assert (response.status_code, response.json()) == (200, absent.json())
+
+
+def test_openapi_says_top_k_is_an_integer_of_at_least_1_or_null(client):
+    schema = client.get("/openapi.json").json()
+    content = schema["paths"]["/v1/models/{name}/predict"]["post"]["requestBody"]["content"]
+    for body in content["application/json"]["schema"]["oneOf"]:
+        assert body["properties"]["top_k"]["anyOf"] == [{"minimum": 1, "type": "integer"},
+                                                        {"type": "null"}], body["title"]

@@ -31,6 +31,11 @@ def detail(response) -> tuple[int, str]:
     ({"inputs": [[[1e39] * 8] * 8]}, 422,
      "inputs[0][0][0]: pixel value 1e+39 is outside 0..255, the range of the uint8 pixels this "
      "model was trained on"),
+    *[({"inputs": [IMAGE[0], [[[0] * 8] * 3 + [[0] * 5 + [value, 1, 2]] + [[0] * 8] * 4]]}, 422,
+       f"inputs[1][0][3][5]: a pixel must be a JSON number; got {kind}")
+      for value, kind in [("12", "a string"), (None, "null"), ({"v": 1}, "an object")]],
+    ({"inputs": [[[True] * 8] * 8]}, 422, "inputs[0][0][0]: a pixel must be a JSON number; got "
+                                         "a boolean"),
     ({"inputs": []}, 422, "inputs: empty; send at least one input"),
     ({"images": []}, 422, "inputs: Field required\nimages: Extra inputs are not permitted"),
     *[({"inputs": IMAGE, "top_k": value}, 422, f"top_k: must be a JSON integer of at least 1 (got "

@@ -66,9 +66,12 @@ def predict_command(
 
     Example: dlforge predict digits@staging scans/ -o predictions.csv -b 128
     """
-    from dlforge.cli.predict_stream import open_inputs  # pandas: only when predicting
+    from dlforge.cli.predict_stream import NO_INPUT, open_inputs  # pandas: only when predicting
+    from dlforge.cli.usage import UsageError
     from dlforge.registry import load
 
+    if not inputs and not text:  # before the store is opened: nothing is created
+        raise UsageError(NO_INPUT, ctx=ctx)
     fmt = output_format(output_path, fmt)
     predictor = load(model, workspace=ctx.obj["workspace"], url=ctx.obj["store_url"])
     stream = open_inputs(predictor, inputs or [], text, batch_size=batch_size, skip_bad=skip_bad)

@@ -45,25 +45,31 @@ class JsonBatch:
     """A batch of JSON inputs with where each came from and its request body's ``top_k``.
 
     Attributes:
-        inputs: a DataFrame of rows (indexed by row number) or a list of texts.
+        inputs: a DataFrame of rows (indexed by row number), a list of texts or of images.
         origins: ``(file, " line N" or "")`` per input, for messages (`locate`).
         top_k: the ``top_k`` of the .json request body the inputs came from, else None.
+        first: the row number of the first input (its id is ``row[first]``).
     """
 
     inputs: Any
     origins: list[tuple[Path, str]]
     top_k: int | None = None
+    first: int = 0
 
     def refusal(self, index: int, message: str, *, skip_bad: bool = False) -> str:
-        """`message` about input `index` naming its file and line: ``input: 'FILE' line N:
-        message``, or ``FILE line N: message`` for the error column of --skip-bad (as the
-        unreadable lines' errors there); the Predictor's own ``input: `` is dropped.
+        """`message` about input `index` naming its file, line and row: ``input: 'FILE' line
+        N: row[k]: message``, or ``FILE line N: row[k]: message`` for the error column of
+        --skip-bad (as the unreadable lines' errors there); the Predictor's own ``input: `` is
+        dropped. A table row's message names its row already (``(row k; ...)``).
 
         Example:
-            >>> JsonBatch([], [(Path("rows.jsonl"), " line 4")]).refusal(0, "column 'a': ...")
-            "input: 'rows.jsonl' line 4: column 'a': ..."
+            >>> JsonBatch(["a text"], [(Path("a.json"), "")], first=4).refusal(0, "input: too long")
+            "input: 'a.json': row[4]: too long"
         """
-        return locate(*self.origins[index], message.removeprefix("input: "), skip_bad=skip_bad)
+        message = message.removeprefix("input: ")
+        if not isinstance(self.inputs, pd.DataFrame):
+            message = f"row[{self.first + index}]: {message}"
+        return locate(*self.origins[index], message, skip_bad=skip_bad)
 
 
 def locate(path: Path, where: str, message: str, *, skip_bad: bool = False) -> str:
@@ -132,7 +138,8 @@ class JsonRows:
                         if self.modality == "table":
                             inputs = pd.DataFrame.from_records(inputs).set_axis(
                                 pd.RangeIndex(offset, offset + len(part)))
-                        yield ids, JsonBatch(inputs, [(path, where) for where, _ in part], top_k)
+                        yield ids, JsonBatch(inputs, [(path, where) for where, _ in part], top_k,
+                                        first=offset)
                     offset += len(part)
 
     def _checked(self, path: Path, found: Iterator[tuple[str, Any]],

@@ -23,6 +23,8 @@ from dlforge.errors import DataError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 _CSV_ERRORS = (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError)
 _BAD_LINE = "\x00dlforge: malformed line"  # stands in for every field of a malformed CSV line
+NO_INPUT = ("give at least one INPUT (image files or folders, CSV files, or .json/.jsonl files) "
+            "or --text")
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def open_inputs(predictor, inputs: list[str], texts: list[str], *, batch_size: i
         ids = [f"text[{i}]" for i in range(len(texts))]
         return InputStream(_chunks(zip(ids, texts, strict=True), batch_size), len(texts), "texts")
     if not inputs:
-        raise DataError("predict: give at least one INPUT (image file, folder or CSV) or --text")
+        raise DataError(f"predict: {NO_INPUT}")
     paths = [Path(p) for p in inputs]
     for p in paths:
         if not p.exists():
@@ -129,8 +131,8 @@ def image_files(paths: list[Path]) -> list[Path]:
         elif p.suffix.lower() in IMAGE_SUFFIXES:
             files.append(p)
         else:
-            raise DataError(f"input: {str(p)!r} is not an image file ({', '.join(sorted(IMAGE_SUFFIXES))}) "
-                            f"or a folder of them")
+            raise DataError(f"input: {str(p)!r} is not an image file ({', '.join(sorted(IMAGE_SUFFIXES))}), "
+                            "a folder of them, or a .json/.jsonl file of pixel arrays")
     if not files:
         raise DataError(f"input: no image files found in {', '.join(map(str, paths))}")
     return files

@@ -21,7 +21,7 @@ import orjson
 
 from dlforge.errors import DataError
 from dlforge.registry.bundle_checks import json_kind
-from dlforge.registry.predictor import PIXEL_RANGES
+from dlforge.registry.predictor import PIXEL_RANGES, is_top_k
 
 _SCALARS = (str, int, float, bool, type(None))
 # A JSON number without a run of 200 digits and with an exponent of at most 2 digits is below
@@ -144,7 +144,7 @@ def checked_top_k(value: Any, *, otherwise: str) -> int | None:
         ...
         ValueError: must be a JSON integer of at least 1 (got true); give a whole number such as 3, or leave it out for --top-k
     """
-    if value is None or (type(value) is int and value >= 1):  # bool is an int subclass
+    if is_top_k(value):  # JSON gives no other integral type than int
         return value
     shown = json.dumps(value) if isinstance(value, _SCALARS) else json_kind(value)
     shown = shown if len(shown) <= 40 else shown[:37] + "..."
@@ -168,7 +168,8 @@ def image_items(items: list[Any], pixels: str, *, field: str = "inputs", first: 
         The array (its shape is the Predictor's to check).
 
     Raises:
-        DataError: an item that is not an array, arrays of several shapes or of non-numbers
+        DataError: an item that is not an array, the first pixel that is not a JSON number
+            (a string such as "12", a boolean, null, an object), arrays of several shapes
             (naming `field`, or ``field[first]`` for one item), or the first pixel out of
             range, shown as sent.
 
@@ -179,18 +180,65 @@ def image_items(items: list[Any], pixels: str, *, field: str = "inputs", first: 
         Traceback (most recent call last):
         ...
         dlforge.errors.DataError: row[4][0][1]: pixel value 256 is outside 0..255, the range of the uint8 pixels this model was trained on
+        >>> image_items([[[0, "12"]]], "uint8")
+        Traceback (most recent call last):
+        ...
+        dlforge.errors.DataError: inputs[0][0][1]: a pixel must be a JSON number; got a string
     """
     expect_items(items, list, f"pixel arrays of shape (C, H, W) or (H, W){alternative}",
                  field=field, first=first)
-    try:
-        with np.errstate(over="ignore"):  # too large for float32 becomes inf: refused below
-            x = np.asarray(items, dtype=np.float32)
-    except (ValueError, TypeError):
-        where = field if len(items) > 1 else f"{field}[{first}]"
-        raise DataError(f"{where}: images must be arrays of numbers, all of one shape "
-                        "(C, H, W) or (H, W)") from None
+    x = _numbers(items, field=field, first=first)
+    with np.errstate(over="ignore"):  # too large for float32 becomes inf: refused below
+        x = x.astype(np.float32)
     check_pixel_range(x, pixels, lambda at: _item(items, at), field=field, first=first)
     return x
+
+
+def _numbers(items: list[Any], *, field: str, first: int) -> np.ndarray:
+    """`items` as an array of numbers (int64, float64, or objects for integers beyond int64).
+
+    numpy reads "12" and true as numbers when asked for float32; read without a dtype, a
+    string or null anywhere, or booleans only, give an array of another kind, and only then
+    are the pixels walked to name the first one. (A boolean among numbers is promoted to a
+    number by numpy without a trace: finding it would mean looking at every pixel's type.)
+
+    Raises:
+        DataError: the first pixel that is not a number, or arrays of several shapes.
+    """
+    try:
+        x = np.asarray(items)
+    except ValueError:  # arrays of several shapes
+        x = None
+    if x is not None and x.dtype.kind in "iuf":
+        return x
+    bad = _first_non_number(items)
+    if bad is not None:
+        at, value = bad
+        where = f"{field}[{at[0] + first}]" + "".join(f"[{i}]" for i in at[1:])
+        raise DataError(f"{where}: a pixel must be a JSON number; got {json_kind(value)}")
+    if x is None:
+        where = field if len(items) > 1 else f"{field}[{first}]"
+        raise DataError(f"{where}: images must be arrays of numbers, all of one shape "
+                        "(C, H, W) or (H, W)")
+    return x  # objects: every pixel a number, some integers beyond int64
+
+
+def _first_non_number(items: list[Any]) -> tuple[tuple[int, ...], Any] | None:
+    """The index and value of the first leaf of nested lists that is not a number (a bool is
+    not), depth first without recursion (JSON may nest deeper than Python recurses); None if
+    every leaf is a number."""
+    stack = [((), iter(enumerate(items)))]
+    while stack:
+        at, rest = stack[-1]
+        for i, item in rest:
+            if isinstance(item, list):
+                stack.append(((*at, i), iter(enumerate(item))))
+                break
+            if type(item) not in (int, float):
+                return (*at, i), item
+        else:
+            stack.pop()
+    return None
 
 
 def check_pixel_range(x: np.ndarray, pixels: str, sent: Callable[[tuple[int, ...]], Any], *,

@@ -6,6 +6,7 @@ skew) and the threshold chosen on validation.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,18 @@ _ENCODED = (str, Path, bytes)
 # pipeline/register.py); for "other" the range is unknown, so only float32's own bounds hold.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 PIXEL_RANGES = {"uint8": (0.0, 255.0), "unit": (0.0, 1.0), "other": (-_FLOAT32_MAX, _FLOAT32_MAX)}
+
+
+def is_top_k(value: Any) -> bool:
+    """Whether `value` is a count of classes: None (all of them) or an integer of at least 1;
+    a bool is not one (True is not 1), nor 2.0 or "2".
+
+    Example:
+        >>> is_top_k(3), is_top_k(None), is_top_k(True), is_top_k(0), is_top_k(2.0)
+        (True, True, False, False, False)
+    """
+    return value is None or (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                             and value >= 1)
 
 
 class Predictor:
@@ -142,7 +155,15 @@ class Predictor:
         (normal or anomaly), "score" (reconstruction error), "threshold", "anomaly" (score >=
         threshold)}``; multilabel:
         ``{"labels", "scores", "thresholds"}``; regression: ``{"value"}``.
+
+        Raises:
+            DataError: `top_k` that is neither None nor an integer of at least 1 (0, -3,
+                True, 2.5, "2"), before anything is predicted; inputs the model cannot take.
         """
+        if not is_top_k(top_k):
+            shown = repr(top_k) if len(repr(top_k)) <= 40 else repr(top_k)[:37] + "..."
+            raise DataError(f"top_k: must be an integer of at least 1, or None for every class "
+                            f"(got {shown})")
         scores = self.predict_scores(inputs)
         kind = self.task.kind
         if kind == "regression":

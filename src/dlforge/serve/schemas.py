@@ -25,8 +25,10 @@ def _strict_top_k(value: Any) -> int | None:
         raise PydanticCustomError("top_k", str(exc)) from None
 
 
-TopK = Annotated[int | None, BeforeValidator(_strict_top_k),
-                 Field(ge=1, description="Classes to return per input (multiclass): a JSON integer.")]
+# ge=1 on the int alone: on `int | None` pydantic applies it to None too (a TypeError, a 500)
+# and leaves `minimum` out of the schema.
+TopK = Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(_strict_top_k),
+                 Field(description="Classes to return per input (multiclass): a JSON integer.")]
 
 
 class EncodedArray(BaseModel):

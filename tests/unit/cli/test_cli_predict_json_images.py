@@ -91,9 +91,13 @@ GOOD = json.dumps(images(1, seed=3)[0].tolist())
      "(H, W); got a string"),
     ("a.jsonl", "[[1, 2], [3]]", "input: '{tmp}/a.jsonl' line 1: row[0]: images must be arrays "
                                  "of numbers, all of one shape (C, H, W) or (H, W)"),
+    ("a.jsonl", f"{GOOD}\n" + json.dumps([[0, 1, "12"]] + [[0] * 8] * 7),
+     "input: '{tmp}/a.jsonl' line 2: row[1][0][2]: a pixel must be a JSON number; got a string"),
+    ("a.json", json.dumps({"inputs": [[[[False] * 8] * 8]]}),
+     "input: '{tmp}/a.json': row[0][0][0][0]: a pixel must be a JSON number; got a boolean"),
     ("a.jsonl", "[[1, NaN]]", "input: '{tmp}/a.jsonl' line 1: not valid JSON (NaN is not valid JSON)"),
-    ("a.json", json.dumps([[[0] * 7] * 7]),
-     "input: '{tmp}/a.json': expected images of shape (N, 1, 8, 8) or (N, 8, 8), image file "
+    ("a.json", f"[{GOOD}, {GOOD}, {json.dumps([[0] * 7] * 7)}]",
+     "input: '{tmp}/a.json': row[2]: expected images of shape (N, 1, 8, 8) or (N, 8, 8), image file "
      "paths or bytes; got an array of shape (1, 7, 7)"),
     ("a.json", json.dumps({"inputs": {"b64": "AAE=", "dtype": "uint8", "shape": [1, 8, 8]}}),
      "input: '{tmp}/a.json': inputs.b64: 2 bytes; shape [1, 8, 8] of uint8 needs 64"),
@@ -111,12 +115,28 @@ def test_refused_as_the_server_refuses_them_naming_file_and_line(ws, tmp_path, c
     assert not (tmp_path / "out.jsonl").exists()
 
 
+SMALL = json.dumps([[0] * 7] * 8)
+SHAPE = ("expected images of shape (N, 1, 8, 8) or (N, 8, 8), image file paths or bytes; got an "
+         "array of shape (1, 8, 7)")
+
+
+@pytest.mark.parametrize(("name", "content", "where"), [
+    ("a.json", f"[{GOOD}, {GOOD}, {GOOD}, {SMALL}, {GOOD}]", "row[3]"),
+    ("a.jsonl", f"{GOOD}\n\n{GOOD}\n{GOOD}\n{SMALL}\n", "line 5: row[3]"),
+])
+def test_a_wrong_shape_names_the_row_in_a_later_batch(ws, tmp_path, capsys, name, content, where):
+    (tmp_path / name).write_text(content)
+    assert predict(ws, tmp_path / name, "-b", 2) == 1
+    sep = " " if where.startswith("line") else ": "
+    assert capsys.readouterr().err == f"error: input: '{tmp_path / name}'{sep}{where}: {SHAPE}\n"
+
+
 def test_skip_bad_records_a_refused_image_in_its_place(ws, tmp_path, capsys):
     (tmp_path / "a.jsonl").write_text(f"{GOOD}\n{json.dumps([[0] * 8] * 7)}\n{GOOD}\n")
     assert predict(ws, tmp_path / "a.jsonl", "--skip-bad") == 0
     records = outputs(capsys)
     assert [r.get("error") for r in records] == [
-        None, f"{tmp_path / 'a.jsonl'} line 2: expected images of shape (N, 1, 8, 8) or (N, 8, 8), "
+        None, f"{tmp_path / 'a.jsonl'} line 2: row[1]: expected images of shape (N, 1, 8, 8) or (N, 8, 8), "
               "image file paths or bytes; got an array of shape (1, 7, 8)", None]
 
 
@@ -127,3 +147,11 @@ def test_image_files_and_json_are_not_mixed(ws, tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"error: input: {tmp_path / 'a.png'}, {tmp_path / 'b.json'} mix JSON and other files; "
         "give image files or folders or JSON/JSONL files in one call, not both\n")
+
+
+def test_a_file_that_is_neither_an_image_nor_json_names_both_kinds(ws, tmp_path, capsys):
+    (tmp_path / "a.txt").write_text(GOOD)
+    assert predict(ws, tmp_path / "a.txt") == 1
+    assert capsys.readouterr().err == (
+        f"error: input: '{tmp_path / 'a.txt'}' is not an image file (.bmp, .jpeg, .jpg, .png), a "
+        "folder of them, or a .json/.jsonl file of pixel arrays\n")

@@ -16,6 +16,8 @@ from dlforge.cli.app import app
     (["run", "--quite"],
      "error: No such option: --quite (Possible options: --quiet) (see 'dlforge run -h')"),
     (["predict"], "error: Missing argument 'MODEL' (see 'dlforge predict -h')"),
+    (["predict", "m"], "error: give at least one INPUT (image files or folders, CSV files, or "
+                       ".json/.jsonl files) or --text (see 'dlforge predict -h')"),
     (["models", "alias", "m"], "error: Missing argument 'ALIAS' (see 'dlforge models alias -h')"),
     (["bogus"], "error: No such command 'bogus' (see 'dlforge -h')"),
     (["models", "bogus"], "error: No such command 'bogus' (see 'dlforge models -h')"),

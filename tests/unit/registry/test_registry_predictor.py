@@ -67,6 +67,19 @@ def test_multiclass_rows_are_label_and_top_k_scores(tmp_path):
     assert len(p.predict(x)[0]["scores"]) == 3
 
 
+@pytest.mark.parametrize(("top_k", "shown"), [(0, "0"), (-3, "-3"), (True, "True"), (2.5, "2.5"),
+                                              ("2", "'2'"), (2.0, "2.0"), ("9" * 50, "'" + "9" * 36 + "...")])
+def test_top_k_is_none_or_an_integer_of_at_least_1(tmp_path, top_k, shown):
+    p = predictor(image_bundle(tmp_path / "b")[0])
+    x = image_x(2, seed=4)
+    with pytest.raises(DataError) as info:
+        p.predict(x, top_k=top_k)
+    assert str(info.value) == (f"top_k: must be an integer of at least 1, or None for every "
+                               f"class (got {shown})")
+    assert [len(r["scores"]) for r in p.predict(x, top_k=np.int64(2))] == [2, 2]
+    assert [len(r["scores"]) for r in p.predict(x, top_k=7)] == [3, 3]  # 3 classes
+
+
 def test_wrong_image_shape_names_the_expected_shape(tmp_path):
     path, _, _ = image_bundle(tmp_path / "b")
     with pytest.raises(DataError) as info:
