@@ -42,3 +42,13 @@ def first_line(exc: BaseException | object) -> str:
     """
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def clipped(text: str, limit: int = 60) -> str:
+    """`text` cut to `limit` characters, the cut marked with "...", for a value shown in a message.
+
+    Example:
+        >>> clipped("abc"), clipped("x" * 70, 10)
+        ('abc', 'xxxxxxx...')
+    """
+    return text if len(text) <= limit else text[:limit - 3] + "..."

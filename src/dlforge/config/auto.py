@@ -39,8 +39,8 @@ pipeline. The rules need only these numbers:
   its class; `auto` never picks it, because a mirrored digit, letter or scan of text changes
   meaning. Ops given in the config are kept; a preset fills in only the others.
 - epochs: enough passes for `TARGET_STEPS` (3,000) optimizer steps, between `MIN_EPOCHS` (10)
-  and `MAX_EPOCHS` (100); early stopping (on by default) ends the run when val_loss stops
-  improving, and `train.time_budget_s`, when unset, becomes `BUDGET_PER_SAMPLE` (0.02 s) per
+  and `MAX_EPOCHS` (100); early stopping (on by default) ends the run when its monitor
+  (val_loss; a GAN's val_frechet) stops improving, and `train.time_budget_s`, when unset, becomes `BUDGET_PER_SAMPLE` (0.02 s) per
   training sample, between 120 s and 3,600 s. A time budget makes how many epochs run depend
   on the machine's speed; set `train.epochs` for runs that must repeat exactly.
 """
@@ -204,7 +204,8 @@ def _cnn_why(facts: DataFacts, why_size: str) -> str:
 def _epoch_choices(cfg: RunConfig, facts: DataFacts) -> list[Choice]:
     steps = math.ceil(facts.train_samples / cfg.train.batch_size)
     epochs = min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps)))
-    stopping = "early stopping on val_loss ends it sooner" if cfg.train.early_stopping else \
+    stopping = f"early stopping on {cfg.train.early_stopping.monitor} ends it sooner" \
+        if cfg.train.early_stopping else \
         "early stopping is off (train.early_stopping: false)"
     choices = [Choice("train.epochs", epochs,
                       f"{steps} steps per epoch -> about {TARGET_STEPS} steps, within "

@@ -28,28 +28,33 @@ def gan_defaults(raw: Any) -> Any:
     if (model.get("type") if isinstance(model, dict) else getattr(model, "type", None)) != "dcgan":
         return raw
     raw = dict(raw)
-    preprocess = raw["preprocess"] = _section(raw, "preprocess")
-    if isinstance(preprocess, dict):
-        _section(preprocess, "image").setdefault("standardize", False)
-    train = raw["train"] = _section(raw, "train")
-    if not isinstance(train, dict):
-        return raw
-    _section(train, "checkpoint").setdefault("monitor", GAN_MONITOR)
-    if train.get("early_stopping", {}) not in (None, False):
-        _section(train, "early_stopping").setdefault("monitor", GAN_MONITOR)
-    schedule = train.get("schedule")
+    image = _section(_section(raw, "preprocess"), "image")
+    _default(image, "standardize", False)
+    train = _section(raw, "train")
+    _default(_section(train, "checkpoint"), "monitor", GAN_MONITOR)
+    if isinstance(train, dict) and train.get("early_stopping", {}) not in (None, False):
+        _default(_section(train, "early_stopping"), "monitor", GAN_MONITOR)
+    schedule = _section(train, "schedule", create=False)
     if isinstance(schedule, dict) and schedule.get("type") == "plateau":
-        schedule.setdefault("monitor", GAN_MONITOR)
+        _default(schedule, "monitor", GAN_MONITOR)
     return raw
 
 
-def _section(parent: dict, key: str) -> Any:
-    """``parent[key]`` as a copy of its dict (a new empty one if absent), stored back in
-    `parent`; a value that is not a dict (a section object, None) is returned as it is."""
+def _section(parent: Any, key: str, *, create: bool = True) -> Any:
+    """``parent[key]`` as a copy of its dict, stored back in `parent` (a new empty one if the
+    key is absent and `create`); anything else (a section object, None, a bool) is returned
+    as it is, for the schema to judge."""
+    if not isinstance(parent, dict) or (key not in parent and not create):
+        return None
     value = parent.get(key, {})
     if isinstance(value, dict):
         value = parent[key] = dict(value)
     return value
+
+
+def _default(section: Any, key: str, value: Any) -> None:
+    if isinstance(section, dict):
+        section.setdefault(key, value)
 
 
 def gan_problems(cfg: RunConfig) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dlforge.config.base import FIELD_PROBLEMS
+from dlforge.errors import clipped
 
 _UNION_TAGS = {"function-after", "function-before", "function-wrap", "function-plain"}
 
@@ -93,5 +94,4 @@ def _plain(err: dict[str, Any]) -> str:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return clipped(repr(value))

@@ -29,7 +29,8 @@ class StepSchedule(_ScheduleBase):
 
 class PlateauSchedule(_ScheduleBase):
     type: Literal["plateau"] = "plateau"
-    monitor: str = Field("val_loss", description="Metric watched for a plateau.")
+    monitor: str = Field("val_loss", description="Metric watched for a plateau (a dcgan's default: "
+                         "val_frechet).")
     mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy-like.")
     factor: float = Field(0.1, gt=0, lt=1, description="Multiply the LR by this on a plateau.")
     patience: int = Field(2, ge=0, description="Epochs without improvement before reducing "

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from dlforge.errors import DataError
+from dlforge.errors import DataError, clipped
 from dlforge.registry.bundle_checks import json_kind
 from dlforge.registry.predictor import PIXEL_RANGES, is_top_k
 
@@ -147,7 +147,7 @@ def checked_top_k(value: Any, *, otherwise: str) -> int | None:
     if is_top_k(value):  # JSON gives no other integral type than int
         return value
     shown = json.dumps(value) if isinstance(value, _SCALARS) else json_kind(value)
-    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    shown = clipped(shown, 40)
     raise ValueError(f"must be a JSON integer of at least 1 (got {shown}); give a whole number "
                      f"such as 3, or leave it out for {otherwise}")
 

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from dlforge.data.images import SizeLimit, decode_image
-from dlforge.errors import DataError
+from dlforge.errors import DataError, clipped
 from dlforge.models.dcgan import GAN
 from dlforge.models.scores import DEFAULT_THRESHOLD, labels_from_scores, predict_scores
 from dlforge.registry.bundle import Bundle, load_bundle
@@ -161,9 +161,8 @@ class Predictor:
                 True, 2.5, "2"), before anything is predicted; inputs the model cannot take.
         """
         if not is_top_k(top_k):
-            shown = repr(top_k) if len(repr(top_k)) <= 40 else repr(top_k)[:37] + "..."
             raise DataError(f"top_k: must be an integer of at least 1, or None for every class "
-                            f"(got {shown})")
+                            f"(got {clipped(repr(top_k), 40)})")
         scores = self.predict_scores(inputs)
         kind = self.task.kind
         if kind == "regression":
@@ -171,7 +170,7 @@ class Predictor:
         labels = labels_from_scores(self.task, scores, self.threshold)
         names = list(self.class_names)
         if kind == "multiclass":
-            k = len(names) if top_k is None else max(1, min(top_k, len(names)))
+            k = len(names) if top_k is None else min(top_k, len(names))
             return [{"label": names[int(lab)], "scores": _top(row, names, k)}
                     for lab, row in zip(labels, scores, strict=True)]
         if kind in ("binary", "anomaly"):

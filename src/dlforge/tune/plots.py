@@ -13,6 +13,7 @@ import math
 import warnings
 from typing import Any
 
+from dlforge.errors import clipped
 from dlforge.report.plots import new_figure, to_png
 from dlforge.tune.results import SearchOutcome
 
@@ -67,8 +68,7 @@ def _cell(value: Any) -> str:
         return f"{value:.4g}"
     if isinstance(value, list):
         return json.dumps(value)
-    text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return clipped(str(value))
 
 
 def trial_table_png(result: SearchOutcome) -> bytes:

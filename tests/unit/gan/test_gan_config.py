@@ -67,6 +67,26 @@ def test_what_a_gan_config_gives_is_kept():
     assert (kept.train.early_stopping.monitor, kept.train.early_stopping.patience) == ("val_frechet", 2)
 
 
+@pytest.mark.parametrize(("section", "message"), [
+    ({"preprocess": {"image": None}}, "preprocess.image: must be a valid dictionary"),
+    ({"train": {"early_stopping": True}}, "train.early_stopping: must be a valid dictionary"),
+    ({"train": {"checkpoint": None}}, "train.checkpoint: must be a valid dictionary"),
+    ({"train": None}, "train: must be a valid dictionary"),
+])
+def test_odd_sections_of_a_gan_config_get_the_schemas_message(section, message):
+    with pytest.raises(ConfigError) as info:
+        load_config({"model": {"type": "dcgan"}, **section})
+    assert str(info.value).startswith(message)
+
+
+def test_the_callers_dict_is_not_changed():
+    from dlforge.config.schema import RunConfig
+
+    raw = {"model": {"type": "dcgan"}, "train": {"schedule": {"type": "plateau"}}}
+    RunConfig.model_validate(raw)
+    assert raw == {"model": {"type": "dcgan"}, "train": {"schedule": {"type": "plateau"}}}
+
+
 def test_other_models_keep_the_usual_defaults():
     cfg = load_config({"model": {"type": "basic_cnn"}})
     assert cfg.preprocess.image.standardize is True
