@@ -31,6 +31,17 @@ class Where:
     host_name: str = "--host"
     port_name: str = "--port"
 
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT``, an IPv6 address in brackets, ``""`` (every interface) as 0.0.0.0.
+
+        Example:
+            >>> Where("::1", 8000).url, Where("", 8000).url
+            ('http://[::1]:8000', 'http://0.0.0.0:8000')
+        """
+        host = f"[{self.host}]" if ":" in self.host else self.host or "0.0.0.0"
+        return f"http://{host}:{self.port}"
+
 
 def bind_listeners(where: Where) -> list[socket.socket]:
     """Bind a listening socket to every address `where.host` resolves to, as asyncio would

@@ -74,8 +74,7 @@ def serve_command(
             mount_ui(app, store, settings)
         where = _where(settings, cfg.serve.model_fields_set, host, port)
         sockets = bind_listeners(where)
-        output.err.print(f"serving {store.url} on http://{settings.host}:{settings.port} "
-                         f"(docs at /docs)")
+        output.err.print(f"serving {store.url} on {where.url} (docs at /docs)")
         # Above info no access line is printed, but uvicorn would still build each one's
         # arguments (client address, quoted path): ~5 us of the event loop per request.
         run_uvicorn(app, sockets, where, log_level=log_level, loop=loop, http=http,

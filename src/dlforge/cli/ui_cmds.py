@@ -52,7 +52,7 @@ def ui_command(
         app = create_ui_app(store, token=token)
         where = Where(host, port)
         sockets = bind_listeners(where)
-        output.err.print(f"dlforge ui for {store.url} on http://{host}:{port}")
+        output.err.print(f"dlforge ui for {store.url} on {where.url}")
         run_uvicorn(app, sockets, where, log_level=log_level)
     finally:
         store.close()

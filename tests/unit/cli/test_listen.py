@@ -50,9 +50,10 @@ def _localhost_v6_first(monkeypatch):
 
 
 @needs_ipv6
-def test_any_ipv6_address_serves_beside_a_server_on_127_0_0_1(tmp_path, held, served):
+def test_any_ipv6_address_serves_beside_a_server_on_127_0_0_1(tmp_path, held, served, capsys):
     """IPv6-only, as uvicorn binds it: the check refused '::' there (dual stack)."""
     assert main(["-w", str(tmp_path), "ui", "--host", "::", "--port", str(held)]) == 0
+    assert capsys.readouterr().err.endswith(f" on http://[::]:{held}\n")  # it said http://:::PORT
     assert [(run["addresses"], run["other_listener"]) for run in served] == [
         ([("::", held, 0, 0)], "EADDRINUSE")]
 
