@@ -34,6 +34,36 @@ def _isolated_workspace(tmp_path_factory, monkeypatch):
     yield
 
 
+@pytest.fixture
+def served(monkeypatch) -> list[dict]:
+    """uvicorn servers that `dlforge serve` / `dlforge ui` ran, not run: each one's uvicorn
+    config, the addresses of the sockets handed to it and the error another listener of the
+    first address got while it ran (EADDRINUSE: the sockets were bound once, before)."""
+    import errno
+    import socket
+
+    import uvicorn
+
+    runs: list[dict] = []
+
+    def run(self, sockets=None):
+        addresses = [s.getsockname() for s in sockets]
+        refused = None
+        if sockets:
+            with socket.socket(sockets[0].family) as other:
+                other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    other.bind(addresses[0])
+                    other.listen()
+                except OSError as exc:
+                    refused = errno.errorcode[exc.errno]
+        runs.append({"config": self.config, "addresses": addresses, "other_listener": refused})
+        self.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    return runs
+
+
 @functools.cache
 def _blank_png(width: int, height: int) -> bytes:
     """A 1-bit grayscale PNG of zeros, compressed row by row: its pixels never exist in memory."""

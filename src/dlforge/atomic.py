@@ -6,11 +6,13 @@ Every checkpoint, bundle file, report and download goes through these helpers.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,27 +58,80 @@ def write_json(target: str | Path, obj: Any) -> Path:
     return write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
 
 
+@dataclass
+class StagedDir:
+    """A directory being written by `staged_dir`: write into `tmp`; `path` is the target, and
+    after the block the directory it became."""
+
+    tmp: Path
+    path: Path
+
+
 @contextlib.contextmanager
-def atomic_dir(target: str | Path) -> Iterator[Path]:
+def staged_dir(target: str | Path, *, numbered: bool = False) -> Iterator[StagedDir]:
     """Yield a temporary directory; on success it is renamed to `target` (which must not exist).
 
     Readers never see a bundle directory with only some of its files.
+
+    Args:
+        target: the directory to create.
+        numbered: when `target` exists at the end (another writer, an earlier run), use the
+            first free one of `target-2`, `target-3`, ... instead: the name is chosen when the
+            work is done, so two writers started together both keep theirs.
+
+    Raises:
+        FileExistsError: `target` exists, before the block or at its end (not `numbered`).
+
+    Example:
+        >>> with staged_dir(tmp / "review", numbered=True) as staged:  # doctest: +SKIP
+        ...     write_text(staged.tmp / "review.json", "{}")
+        >>> staged.path  # doctest: +SKIP
+        PosixPath('.../review-2')
     """
     target = Path(target)
-    if target.exists():
+    if target.exists() and not numbered:
         raise FileExistsError(f"{target} already exists")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    staged = StagedDir(Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp",
+                                             dir=target.parent)), target)
     try:
-        yield tmp
-        for path in tmp.rglob("*"):
+        yield staged
+        for path in staged.tmp.rglob("*"):
             if path.is_file():
                 _fsync(path)
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes directories private
-        os.replace(tmp, target)
+        os.chmod(staged.tmp, 0o777 & ~_umask())  # mkdtemp makes directories private
+        staged.path = _publish(staged.tmp, target, numbered)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        if staged.tmp.exists():
+            shutil.rmtree(staged.tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """`staged_dir(target)`'s temporary directory: renamed to `target` (which must not exist)
+    on success."""
+    with staged_dir(target) as staged:
+        yield staged.tmp
+
+
+def _publish(tmp: Path, target: Path, numbered: bool) -> Path:
+    """Rename `tmp` to `target` or, `numbered`, to the first of `target-2`, ... that is free."""
+    number = 1
+    candidate = target
+    while True:
+        # rename() replaces an empty directory: skip one that exists; a writer's full one
+        # appearing after the check makes rename fail (EEXIST or ENOTEMPTY)
+        if not candidate.exists():
+            try:
+                os.rename(tmp, candidate)
+                return candidate
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+        if not numbered:
+            raise FileExistsError(f"{target} already exists")
+        number += 1
+        candidate = target.with_name(f"{target.name}-{number}")
 
 
 def remove_leftovers(root: str | Path) -> list[Path]:

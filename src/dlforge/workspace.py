@@ -24,19 +24,3 @@ def cache_dir(configured: str | Path | None = None) -> Path:
     chosen = configured or os.environ.get("DLFORGE_CACHE") or Path.home() / ".cache" / "dlforge"
     return Path(chosen).expanduser()
 
-
-def unused_dir(path: Path) -> Path:
-    """`path`, or else the first of `path-2`, `path-3`, ... that does not exist: a command's
-    default output directory, so that running the command again keeps the earlier output
-    instead of refusing to overwrite a directory the user never named.
-
-    Example:
-        >>> unused_dir(Path("no-such-directory"))
-        PosixPath('no-such-directory')
-    """
-    number = 2
-    chosen = path
-    while chosen.exists():
-        chosen = path.with_name(f"{path.name}-{number}")
-        number += 1
-    return chosen

@@ -218,6 +218,11 @@ def test_search_trials_page(client):
     text = client.get("/searches/search-%3Cscript%3Ealert(1)%3C%2Fscript%3E?per_page=2&page=2").text
     assert "5 trials · page 2 of 3" in text
     assert re.findall(r"<tr><td>(\d+)</td>", text) == ["2", "3"]
+    beyond = client.get("/searches/search-%3Cscript%3Ealert(1)%3C%2Fscript%3E?state=complete&per_page=2&page=7").text
+    assert ('<td colspan="6">No trials on this page: 3 match, on pages 1 to 2 (<a href="?state=complete'
+            '&amp;per_page=2&amp;page=2">the last</a>).</td>') in beyond  # it said 'No trials match'
+    none = client.get("/searches/search-%3Cscript%3Ealert(1)%3C%2Fscript%3E?state=running").text
+    assert '<td colspan="6">No trials match.</td>' in none
 
 
 def test_unknown_search_and_bad_state(client):

@@ -17,7 +17,7 @@ def inspect_command(
         metavar="INPUT", help="An image file, a CSV (first row) or a text file, as the model takes.")],
     out: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Directory to write (must not exist). Default <workspace>/inspections/<model>-<input> "
-                        "(-2, -3, ... when that exists).")] = None,
+                        "(-2, -3, ... if that exists once the files are written).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the prediction and statistics as JSON.")] = False,
 ) -> None:
     """Write the feature maps of each conv block, a saliency map (input gradients) and the
@@ -26,12 +26,12 @@ def inspect_command(
     Example: dlforge inspect digits@staging three.png -o three
     """
     from dlforge.pipeline.inspect_registered import inspect_registered
-    from dlforge.workspace import resolve_workspace, unused_dir
+    from dlforge.workspace import resolve_workspace
 
     workspace = ctx.obj["workspace"]
-    dest = out or unused_dir(resolve_workspace(workspace) / "inspections"
-                             / f"{model.replace('@', '-')}-{input_file.stem}")
-    result = inspect_registered(model, input_file, dest=dest, workspace=workspace, url=ctx.obj["store_url"])
+    dest = out or resolve_workspace(workspace) / "inspections" / f"{model.replace('@', '-')}-{input_file.stem}"
+    result = inspect_registered(model, input_file, dest=dest, numbered=out is None,
+                                workspace=workspace, url=ctx.obj["store_url"])
     if as_json:
         output.print_json(result)
         return
@@ -43,4 +43,4 @@ def inspect_command(
                  [[row.get(c, "") for c in columns] for row in result["statistics"]])
     for note in result["notes"]:
         output.err.print(note)
-    output.err.print(f"wrote {len(result['files'])} files to {dest}")
+    output.err.print(f"wrote {len(result['files'])} files to {Path(result['files'][0]).parent}")

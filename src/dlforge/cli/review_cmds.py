@@ -19,7 +19,7 @@ def review_command(
     set_: SetOpt = [],  # noqa: B006
     out: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Directory to write (must not exist). Default <workspace>/reviews/<name> "
-                        "(-2, -3, ... when that exists).")] = None,
+                        "(-2, -3, ... if that exists once the review is written).")] = None,
     drop_top: Annotated[int, typer.Option(
         "--drop-top", min=0, help="Write the N most suspicious ids to exclude.txt, for data.exclude_file.")] = 0,
     by: Annotated[str, typer.Option(help="Which ranking --drop-top and the printed table follow: cl or aum.")] = "cl",
@@ -37,28 +37,31 @@ def review_command(
     from dlforge.review.kfold import check_review_config
     from dlforge.review.output import SIGNAL_NAMES, exclusions, write_review
     from dlforge.runtime import setup_process
-    from dlforge.workspace import resolve_workspace, unused_dir
+    from dlforge.workspace import resolve_workspace
 
     cfg = load_config(config, set_)
     check_review_config(cfg)  # before the data is read (and maybe downloaded)
     if by not in SIGNAL_NAMES:
         raise ConfigError(f"--by: one of {', '.join(SIGNAL_NAMES)} (got {by!r})")
-    dest = out or unused_dir(resolve_workspace(ctx.obj["workspace"]) / "reviews" / cfg.name)
-    if dest.exists():
-        raise ConfigError(f"--output: {dest} already exists; remove it or choose another directory")
+    if out is not None and out.exists():
+        raise ConfigError(f"--output: {out} already exists; remove it or choose another directory")
+    # the default folder is numbered when the review is written, not now: two reviews started
+    # together would both choose the same one and the second would lose its training at the end
+    dest = out or resolve_workspace(ctx.obj["workspace"]) / "reviews" / cfg.name
     device = setup_process(cfg.train.num_threads, cfg.device)
     data = prepare_data(cfg)
     findings = review_data(cfg, data, device=device, progress=not as_json)
     images = data.splits.train.x if data.modality == "image" else None
     files = write_review(dest, findings, top=cfg.review.top, images=images,
-                         exclude=exclusions(findings, by, drop_top) if drop_top else [])
+                         exclude=exclusions(findings, by, drop_top) if drop_top else [],
+                         numbered=out is None)
     if as_json:
         output.print_json(findings.to_dict(cfg.review.top) | {"files": [str(f) for f in files]})
         return
     _print(findings, SIGNAL_NAMES[by], cfg.review.top)
     output.err.print(f"wrote {', '.join(str(f) for f in files)}")
     if drop_top:
-        hint = shlex.quote(f"data.exclude_file={dest.resolve() / 'exclude.txt'}")  # pasted into a shell
+        hint = shlex.quote(f"data.exclude_file={files[0].parent.resolve() / 'exclude.txt'}")  # pasted into a shell
         output.err.print(f"next run without them: --set {hint}")
 
 

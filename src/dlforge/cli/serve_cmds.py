@@ -3,50 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dlforge.cli import output
 
+if TYPE_CHECKING:
+    from dlforge.cli.listen import Where
+    from dlforge.config.schema import ServeConfig
+
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 # uvicorn's "auto" picks uvloop and httptools (C) when installed, asyncio and h11 (Python) else.
 LOOPS = ("auto", "asyncio", "uvloop")
 HTTP_PARSERS = ("auto", "h11", "httptools")
-
-
-def check_port(host: str, port: int) -> None:
-    """Raise one line, before uvicorn starts, when nothing can listen on `host:port` (the port
-    in use, a host that does not resolve or is not this machine's): uvicorn would print its
-    banner, log the error and exit 3, the exit code `dlforge drift` gives for drift.
-
-    Raises:
-        DlforgeError: the address cannot be bound; the message names --host or --port.
-
-    Example:
-        >>> check_port("127.0.0.1", 8080)  # doctest: +SKIP
-    """
-    import errno
-    import socket
-
-    from dlforge.errors import DlforgeError
-
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except socket.gaierror as exc:
-        raise DlforgeError(f"--host: {host!r} does not resolve ({exc.strerror}); give an address "
-                           f"of this machine, e.g. 127.0.0.1") from exc
-    with socket.socket(family, kind, proto) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise DlforgeError(f"--host: cannot listen on {host}:{port} ({exc.strerror}); "
-                                   f"give an address of this machine, e.g. 127.0.0.1") from exc
-            raise DlforgeError(f"--port: cannot listen on {host}:{port} ({exc.strerror}); another "
-                               f"server (a dlforge ui or serve?) may hold it: choose another "
-                               f"--port") from exc
 
 
 def serve_command(
@@ -77,13 +47,12 @@ def serve_command(
 
     Example: dlforge serve --model digits@staging --port 8000
     """
-    import uvicorn
-
     for value, allowed, hint in ((log_level, LOG_LEVELS, "--log-level"), (loop, LOOPS, "--loop"),
                                  (http, HTTP_PARSERS, "--http")):
         if value not in allowed:
             raise typer.BadParameter(f"must be one of {', '.join(allowed)} (got {value!r})",
                                      param_hint=hint)
+    from dlforge.cli.listen import bind_listeners, run_uvicorn
     from dlforge.config import load_config
     from dlforge.registry import Store
     from dlforge.serve import create_app
@@ -103,12 +72,23 @@ def serve_command(
             from dlforge.cli.ui_cmds import mount_ui
 
             mount_ui(app, store, settings)
-        check_port(settings.host, settings.port)
-        output.err.print(f"serving {store.url} on http://{settings.host}:{settings.port} "
-                         f"(docs at /docs)")
+        where = _where(settings, cfg.serve.model_fields_set, host, port)
+        sockets = bind_listeners(where)
+        output.err.print(f"serving {store.url} on {where.url} (docs at /docs)")
         # Above info no access line is printed, but uvicorn would still build each one's
         # arguments (client address, quoted path): ~5 us of the event loop per request.
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, loop=loop,
-                    http=http, access_log=log_level in ("info", "debug"))
+        run_uvicorn(app, sockets, where, log_level=log_level, loop=loop, http=http,
+                    access_log=log_level in ("info", "debug"))
     finally:
         store.close()
+
+
+def _where(settings: ServeConfig, from_config: set[str], host: str | None, port: int | None) -> Where:
+    """The address to listen on, named as the user gave it: --host/--port, or serve.host/
+    serve.port when the value came from the config or --set (the options' default else)."""
+    from dlforge.cli.listen import Where
+
+    def name(key: str, option: str | int | None) -> str:
+        return f"serve.{key}" if option is None and key in from_config else f"--{key}"
+
+    return Where(settings.host, settings.port, name("host", host), name("port", port))

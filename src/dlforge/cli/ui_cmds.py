@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dlforge.cli import output
-from dlforge.cli.serve_cmds import LOG_LEVELS, check_port
+from dlforge.cli.serve_cmds import LOG_LEVELS
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -37,11 +37,10 @@ def ui_command(
 
     Example: dlforge ui --port 8080, then open http://127.0.0.1:8080
     """
-    import uvicorn
-
     if log_level not in LOG_LEVELS:
         raise typer.BadParameter(f"must be one of {', '.join(LOG_LEVELS)} (got {log_level!r})",
                                  param_hint="--log-level")
+    from dlforge.cli.listen import Where, bind_listeners, run_uvicorn
     from dlforge.config import load_config
     from dlforge.registry import Store
     from dlforge.ui import create_ui_app
@@ -51,9 +50,10 @@ def ui_command(
     store = Store.open(resolve_workspace(ctx.obj["workspace"]), ctx.obj["store_url"])
     try:
         app = create_ui_app(store, token=token)
-        check_port(host, port)
-        output.err.print(f"dlforge ui for {store.url} on http://{host}:{port}")
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        where = Where(host, port)
+        sockets = bind_listeners(where)
+        output.err.print(f"dlforge ui for {store.url} on {where.url}")
+        run_uvicorn(app, sockets, where, log_level=log_level)
     finally:
         store.close()
 

@@ -8,14 +8,14 @@ from typing import Any
 
 import pandas as pd
 
-from dlforge.atomic import atomic_dir, write_json
+from dlforge.atomic import staged_dir, write_json
 from dlforge.errors import ConfigError, DataError
 from dlforge.evaluate.inside import inspect_model
 from dlforge.registry import load
 from dlforge.report.inside import inspection_figures
 
 
-def inspect_registered(ref: str, input_path: Path, *, dest: Path | None = None,
+def inspect_registered(ref: str, input_path: Path, *, dest: Path | None = None, numbered: bool = False,
                        workspace: str | Path | None = None, url: str | None = None) -> dict[str, Any]:
     """Inspect model `ref` on the input in `input_path` and write the pictures to `dest`.
 
@@ -26,19 +26,21 @@ def inspect_registered(ref: str, input_path: Path, *, dest: Path | None = None,
         ref: a registered model: NAME, NAME@VERSION or NAME@ALIAS.
         input_path: the input file.
         dest: a directory to create for the PNGs and `inspection.json`; None writes nothing.
+        numbered: when `dest` exists by the time the files are written, write `dest-2`, ...
+            instead (the files returned say which).
 
     Returns:
         The prediction, per-layer statistics, block shapes, notes and the files written.
 
     Raises:
         NotFoundError: unknown model. DataError: missing or unreadable input, wrong size.
-        ConfigError: `dest` exists.
+        ConfigError: `dest` exists (not `numbered`).
 
     Example:
         >>> inspect_registered("digits@staging", Path("three.png"), dest=Path("out"))  # doctest: +SKIP
         {'prediction': {'label': '3', ...}, 'statistics': [...], 'files': [...]}
     """
-    if dest is not None and dest.exists():
+    if dest is not None and dest.exists() and not numbered:
         raise ConfigError(f"--output: {dest} already exists; remove it or choose another directory")
     predictor = load(ref, workspace=workspace, url=url)
     raw = _read_input(input_path, predictor.modality)
@@ -50,7 +52,7 @@ def inspect_registered(ref: str, input_path: Path, *, dest: Path | None = None,
         label = f"{input_path.name} (predicted {prediction.get('label', prediction.get('labels', '?'))})"
         columns = predictor.bundle.input_spec.get("columns") or []
         figures = inspection_figures(found, x[0].numpy() if x.ndim == 4 else None, label, columns)
-        result["files"] = _write(dest, figures, result)
+        result["files"] = _write(dest, figures, result, numbered)
     return result
 
 
@@ -73,13 +75,15 @@ def _read_input(path: Path, modality: str) -> Any:
     return frame
 
 
-def _write(dest: Path, figures: list[tuple[str, bytes]], result: dict[str, Any]) -> list[str]:
+def _write(dest: Path, figures: list[tuple[str, bytes]], result: dict[str, Any],
+           numbered: bool) -> list[str]:
     names = [f"{i:02d}-{_slug(title)}.png" for i, (title, _) in enumerate(figures)]
-    with atomic_dir(dest) as tmp:
+    with staged_dir(dest, numbered=numbered) as staged:
         for name, (_, png) in zip(names, figures, strict=True):
-            (tmp / name).write_bytes(png)
-        write_json(tmp / "inspection.json", result | {"figures": dict(zip(names, [t for t, _ in figures], strict=True))})
-    return [str(dest / n) for n in [*names, "inspection.json"]]
+            (staged.tmp / name).write_bytes(png)
+        write_json(staged.tmp / "inspection.json",
+                   result | {"figures": dict(zip(names, [t for t, _ in figures], strict=True))})
+    return [str(staged.path / n) for n in [*names, "inspection.json"]]
 
 
 def _slug(title: str) -> str:

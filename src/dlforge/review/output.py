@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlforge.atomic import atomic_dir, write_json, write_text
+from dlforge.atomic import staged_dir, write_json, write_text
 from dlforge.errors import ConfigError
 from dlforge.report.plots import image_grid_png
 from dlforge.review.findings import Findings
@@ -28,8 +28,11 @@ def exclusions(findings: Findings, by: str, drop_top: int) -> list[str]:
 
 
 def write_review(dest: Path, findings: Findings, *, top: int, images: np.ndarray | None = None,
-                 exclude: list[str] = ()) -> list[Path]:
+                 exclude: list[str] = (), numbered: bool = False) -> list[Path]:
     """Write the review into the directory `dest`, all at once (atomically), and list its files.
+
+    With `numbered`, an existing `dest` (another review finished first) makes it `dest-2`, ...:
+    the files listed say which.
 
     Files: `<signal>.csv` (every training sample, most suspicious first: id, given, suggested,
     score, flagged, issue), `review.json` (the `top` rows of each signal, thresholds, notes,
@@ -40,7 +43,8 @@ def write_review(dest: Path, findings: Findings, *, top: int, images: np.ndarray
         >>> write_review(Path("review"), findings, top=16)  # doctest: +SKIP
         [PosixPath('review/confident_learning.csv'), ...]
     """
-    with atomic_dir(dest) as tmp:
+    with staged_dir(dest, numbered=numbered) as staged:
+        tmp = staged.tmp
         for signal in findings.signals:
             write_text(tmp / f"{signal}.csv", findings.to_csv(signal))
             if images is not None:
@@ -52,4 +56,4 @@ def write_review(dest: Path, findings: Findings, *, top: int, images: np.ndarray
         if exclude:
             write_text(tmp / "exclude.txt", "".join(f"{i}\n" for i in exclude))
         names = sorted(p.name for p in tmp.iterdir())
-    return [dest / name for name in names]
+    return [staged.path / name for name in names]

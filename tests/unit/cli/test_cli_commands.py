@@ -193,32 +193,24 @@ def test_an_unreachable_store_is_one_line_with_the_password_masked(tmp_path, cap
 
 
 @pytest.mark.parametrize(("args", "max_pixels"), [([], 8192 * 8192), (["--max-pixels", "1000"], 1000)])
-def test_serve_passes_the_pixel_budget_to_the_app(tmp_path, monkeypatch, args, max_pixels):
-    import uvicorn
-
-    from dlforge.cli import serve_cmds
+def test_serve_passes_the_pixel_budget_to_the_app(tmp_path, monkeypatch, served, args, max_pixels):
+    from dlforge.cli import listen
     from dlforge.serve.app import DEFAULT_MAX_PIXELS
 
-    apps = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: apps.append(app))
-    monkeypatch.setattr(serve_cmds, "check_port", lambda host, port: None)  # 8000 may be in use
+    monkeypatch.setattr(listen, "bind_listeners", lambda where: [])  # 8000 may be in use
     assert main(["-w", str(tmp_path / "ws"), "serve", *args]) == 0
     assert DEFAULT_MAX_PIXELS == 8192 * 8192
-    assert [app.state.max_pixels for app in apps] == [max_pixels]
+    assert [run["config"].app.state.max_pixels for run in served] == [max_pixels]
 
 
 @pytest.mark.parametrize(("args", "access_log"), [
     ([], True), (["--log-level", "debug"], True), (["--log-level", "warning"], False),
     (["--log-level", "error"], False),
 ])
-def test_serve_builds_access_lines_only_when_its_log_level_prints_them(tmp_path, monkeypatch,
+def test_serve_builds_access_lines_only_when_its_log_level_prints_them(tmp_path, monkeypatch, served,
                                                                         args, access_log):
-    import uvicorn
+    from dlforge.cli import listen
 
-    from dlforge.cli import serve_cmds
-
-    runs = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: runs.append(kwargs["access_log"]))
-    monkeypatch.setattr(serve_cmds, "check_port", lambda host, port: None)
+    monkeypatch.setattr(listen, "bind_listeners", lambda where: [])
     assert main(["-w", str(tmp_path / "ws"), "serve", *args]) == 0
-    assert runs == [access_log]
+    assert [run["config"].access_log for run in served] == [access_log]

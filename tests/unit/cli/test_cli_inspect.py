@@ -103,3 +103,23 @@ def test_running_it_again_without_output_writes_beside_the_first(workspace, caps
     assert main(["-w", str(ws), "inspect", "cnn", str(workspace / "eight.png"), "-o", str(explicit)]) == 2
     assert capsys.readouterr().err == (f"error: --output: {explicit} already exists; remove it or "
                                        f"choose another directory\n")
+
+
+def test_an_inspection_started_beside_another_takes_the_next_folder_when_it_writes(
+        workspace, capsys, monkeypatch):
+    """The folder was chosen before the model was read; a second inspection writing it first
+    made this one fail with 'internal error: FileExistsError'."""
+    import dlforge.pipeline.inspect_registered as inspecting
+
+    ws, real = workspace / "ws", inspecting.inspect_model
+    taken = ws.resolve() / "inspections" / "cnn-eight"
+
+    def another_writes_meanwhile(*args):
+        taken.mkdir(parents=True)
+        (taken / "inspection.json").write_text("{}")
+        return real(*args)
+
+    monkeypatch.setattr(inspecting, "inspect_model", another_writes_meanwhile)
+    assert main(["-w", str(ws), "inspect", "cnn", str(workspace / "eight.png")]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == f"wrote 5 files to {taken}-2"
+    assert len(list(taken.with_name("cnn-eight-2").iterdir())) == 5

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from dlforge.atomic import atomic_dir, atomic_path, write_json, write_text
+from dlforge.atomic import atomic_dir, atomic_path, staged_dir, write_json, write_text
 
 
 def test_written_files_and_dirs_get_the_umask_mode_not_private_temp_modes(tmp_path):
@@ -37,6 +37,29 @@ def test_atomic_dir_refuses_to_replace_and_cleans_up_on_failure(tmp_path):
         (d / "half").write_text("x")
         raise RuntimeError("crash")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v1"]
+
+
+def test_two_numbered_writers_started_together_both_keep_their_output(tmp_path):
+    """Both chose 'review' before writing; the second failed with FileExistsError at the end."""
+    (tmp_path / "review-2").mkdir()  # an empty folder is skipped, not replaced by the rename
+    with staged_dir(tmp_path / "review", numbered=True) as first, \
+            staged_dir(tmp_path / "review", numbered=True) as second:
+        (first.tmp / "who").write_text("first")
+        (second.tmp / "who").write_text("second")
+        assert first.path == second.path == tmp_path / "review"
+    assert (second.path, first.path) == (tmp_path / "review", tmp_path / "review-3")  # second finished first
+    assert [(p.name, sorted(f.read_text() for f in p.iterdir())) for p in sorted(tmp_path.iterdir())] == [
+        ("review", ["second"]), ("review-2", []), ("review-3", ["first"])]
+
+
+def test_a_named_target_taken_while_writing_is_file_exists_and_leaves_no_temp(tmp_path):
+    with pytest.raises(FileExistsError, match="review already exists"), \
+            staged_dir(tmp_path / "review") as staged:
+        (staged.tmp / "a").write_text("mine")
+        (tmp_path / "review").mkdir()
+        (tmp_path / "review" / "b").write_text("theirs")  # rename would fail with ENOTEMPTY
+    assert [p.name for p in tmp_path.iterdir()] == ["review"]
+    assert [p.name for p in (tmp_path / "review").iterdir()] == ["b"]
 
 
 def test_remove_leftovers_deletes_only_the_temporaries_of_killed_writes(tmp_path):

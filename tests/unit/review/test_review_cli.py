@@ -123,6 +123,32 @@ def test_running_it_again_without_output_writes_beside_the_first(tmp_path, capsy
     assert second["files"][0] == str(reviews / "small-2" / "aum.csv")
 
 
+def test_a_review_started_beside_another_takes_the_next_folder_when_it_writes(tmp_path, capsys,
+                                                                             monkeypatch):
+    """Both chose reviews/small before training; the second failed at the end with 'internal
+    error: FileExistsError', its training lost."""
+    import dlforge.review
+
+    real = dlforge.review.review_data
+
+    def other_review_finishes_meanwhile(*args, **kwargs):
+        findings = real(*args, **kwargs)
+        (tmp_path / "ws" / "reviews" / "small").mkdir(parents=True)
+        (tmp_path / "ws" / "reviews" / "small" / "review.json").write_text("{}")
+        return findings
+
+    monkeypatch.setattr(dlforge.review, "review_data", other_review_finishes_meanwhile)
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "review": {"folds": 2, "epochs": 1}}))
+    assert main(["-w", str(tmp_path / "ws"), "data", "review", str(config), "--drop-top", "1"]) == 0
+    mine = (tmp_path / "ws" / "reviews" / "small-2").resolve()
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2] == "wrote " + ", ".join(str(mine / name) for name in (
+        "aum.csv", "aum.png", "confident_learning.csv", "confident_learning.png", "exclude.txt",
+        "review.json"))
+    assert err[-1] == f"next run without them: --set {shlex.quote(f'data.exclude_file={mine}/exclude.txt')}"
+
+
 def test_a_warmup_longer_than_the_folds_training_names_review_epochs(tmp_path, capsys):
     """A review's folds train review.epochs, not train.epochs: the fix must say so."""
     config = tmp_path / "small.yaml"
