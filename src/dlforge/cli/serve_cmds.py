@@ -55,6 +55,8 @@ def serve_command(
     from dlforge.cli.listen import bind_listeners, run_uvicorn
     from dlforge.config import load_config
     from dlforge.registry import Store
+    from dlforge.registry.bundle import model_type
+    from dlforge.registry.predictor import gan_refusal
     from dlforge.serve import create_app
     from dlforge.workspace import resolve_workspace
 
@@ -64,8 +66,9 @@ def serve_command(
                                            if v is not None})
     store = Store.open(resolve_workspace(ctx.obj["workspace"]), ctx.obj["store_url"])
     try:
-        for ref in model:  # unknown models fail here, as a one-line error, not in the server log
-            store.resolve(ref)
+        for ref in model:  # unknown models and GANs fail here, as one line, not per request
+            if model_type(store.resolve(ref).bundle_path) == "dcgan":
+                raise gan_refusal(ref)
         app = create_app(store, settings, models=model, max_items=max_items,
                          max_pixels=max_pixels, drift=cfg.drift)
         if ui:

@@ -176,6 +176,17 @@ def load_bundle(path: str | Path) -> Bundle:
     )
 
 
+def model_type(path: str | Path) -> str | None:
+    """The ``model.type`` a bundle directory's model.json names, read without loading the
+    weights (None when the file does not say).
+
+    Raises:
+        NotFoundError / DataError: model.json is missing or corrupt (`read_object`).
+    """
+    config = read_object(Path(path) / "model.json").get("config")
+    return config.get("type") if isinstance(config, dict) else None
+
+
 def _check_labels(path: Path, task: TaskSpec, num_outputs: int) -> None:
     """Refuse class names that do not match the model's outputs (a hand-edited task.json):
     predictions would carry the wrong labels, or none, without an error."""

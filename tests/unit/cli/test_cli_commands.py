@@ -214,3 +214,20 @@ def test_serve_builds_access_lines_only_when_its_log_level_prints_them(tmp_path,
     monkeypatch.setattr(listen, "bind_listeners", lambda where: [])
     assert main(["-w", str(tmp_path / "ws"), "serve", *args]) == 0
     assert [run["config"].access_log for run in served] == [access_log]
+
+
+def test_serve_refuses_a_gan_at_startup_in_one_line(tmp_path, monkeypatch, capsys):
+    """A GAN predicts nothing: `serve --model` names it before listening, instead of a server
+    that answers every request with 422."""
+    import uvicorn
+    from tests.unit.export.export_models import register
+
+    from dlforge.config.schema import DCGANConfig
+
+    register(tmp_path / "ws", "gan", DCGANConfig(width=4, latent_dim=4))
+    started = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *a, **k: started.append(1))
+    assert main(["-w", str(tmp_path / "ws"), "serve", "--model", "gan@1"]) == 1
+    assert capsys.readouterr().err == ("error: model: gan@1 is a GAN (model.type dcgan): it "
+                                       "generates images (`dlforge generate`) and predicts nothing\n")
+    assert started == []
