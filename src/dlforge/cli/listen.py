@@ -110,16 +110,17 @@ def run_uvicorn(app: FastAPI, sockets: list[socket.socket], where: Where, **opti
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host=where.host, port=where.port, **options))
+    interrupted = False
     try:
         server.run(sockets=sockets)
     except KeyboardInterrupt:  # as uvicorn.run: Ctrl+C during start-up or shutdown is a stop
-        pass
+        interrupted = True
     except SystemExit:  # uvicorn exits 3 (drift's exit code) when the app's start-up fails
         pass
     finally:
         for sock in sockets:
             sock.close()
-    if not server.started:
+    if not server.started and not interrupted:
         raise DlforgeError(f"the server on {where.host}:{where.port} stopped before it served "
                            f"(its log above says why)")
 
