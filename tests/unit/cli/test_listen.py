@@ -11,7 +11,7 @@ import pytest
 import uvicorn
 
 from dlforge.cli import main
-from dlforge.cli.listen import Where, bind_listeners
+from dlforge.cli.listen import Where, bind_listeners, run_uvicorn
 from dlforge.errors import DlforgeError
 
 
@@ -150,3 +150,17 @@ def test_an_address_of_another_machine_names_the_host():
     assert str(caught.value) == ("serve.host: cannot listen on 192.0.2.1:8080 (Cannot assign "
                                  "requested address); give an address of this machine, "
                                  "e.g. 127.0.0.1")
+
+
+@pytest.mark.parametrize("started", [True, False])
+def test_ctrl_c_is_a_stop_whether_or_not_the_server_had_started(monkeypatch, started):
+    """Ctrl-C is `serve`'s and `ui`'s normal stop: no 'stopped before it served' line, the
+    sockets closed."""
+    def interrupted(self, sockets=None):
+        self.started = started
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(uvicorn.Server, "run", interrupted)
+    socks = bind_listeners(Where("127.0.0.1", 0))
+    run_uvicorn(object(), socks, Where("127.0.0.1", 0), log_level="error")
+    assert [s.fileno() for s in socks] == [-1] * len(socks)
