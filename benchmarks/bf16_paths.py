@@ -52,6 +52,7 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -186,17 +187,6 @@ def keep_noise_16bit(x: torch.Tensor, p: float) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def patched(owner: object, name: str, value: object) -> Iterator[None]:
-    """`owner.name` set to `value` while the block runs (B's variant of a module function)."""
-    saved = getattr(owner, name)
-    setattr(owner, name, value)
-    try:
-        yield
-    finally:
-        setattr(owner, name, saved)
-
-
-@contextlib.contextmanager
 def onednn_fpmath() -> Iterator[None]:
     backends = (torch.backends.mkldnn.conv, torch.backends.mkldnn.matmul)
     saved = [b.fp32_precision for b in backends]
@@ -221,7 +211,7 @@ def threads(n: int) -> Iterator[None]:
 
 # name -> (B's TrainConfig changes, B's model transform, B's context)
 IDEAS: dict[str, tuple[dict, Callable[[nn.Module], nn.Module], Callable]] = {
-    "adam": ({}, lambda m: m, lambda: patched(optim, "_fused_ok", lambda params: False)),
+    "adam": ({}, lambda m: m, lambda: mock.patch.object(optim, "_fused_ok", lambda params: False)),
     "dense": ({}, onednn_dense, contextlib.nullcontext),
     "fpmath": ({"precision": "fp32", "dense_kernel": "aten"}, lambda m: m, onednn_fpmath),
     "convrelu": ({}, fuse_conv_relu, contextlib.nullcontext),
@@ -229,9 +219,9 @@ IDEAS: dict[str, tuple[dict, Callable[[nn.Module], nn.Module], Callable]] = {
     "threads1": ({}, lambda m: m, lambda: threads(1)),
     "inplace": ({}, inplace_relu, contextlib.nullcontext),
     "kernelbias": ({"conv_bias_grad": "kernel"}, lambda m: m, contextlib.nullcontext),
-    "densecopies": ({}, lambda m: m, lambda: patched(onednn_linear, "reads_transposed",
-                                                     lambda: False)),
-    "pcg16": ({}, lambda m: m, lambda: patched(pcg_dropout, "keep_noise", keep_noise_16bit)),
+    "densecopies": ({}, lambda m: m, lambda: mock.patch.object(onednn_linear, "reads_transposed",
+                                                               lambda: False)),
+    "pcg16": ({}, lambda m: m, lambda: mock.patch.object(pcg_dropout, "keep_noise", keep_noise_16bit)),
     "nnflatten": ({}, lambda m: swap_layers(m, nn.Flatten, Flatten, on=False),
                   contextlib.nullcontext),
     "textbook": ({}, relu_before_pool, contextlib.nullcontext),

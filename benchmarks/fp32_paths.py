@@ -30,6 +30,7 @@ import contextlib
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -81,19 +82,9 @@ def inference(model, x, off: tuple = ()):
     def run():
         with contextlib.ExitStack() as stack, torch.inference_mode():
             for module in off:
-                stack.enter_context(patched(module, "eager_inference", lambda: False))
+                stack.enter_context(mock.patch.object(module, "eager_inference", lambda: False))
             forward_all(model, x, channels_last=True)
     return run
-
-
-@contextlib.contextmanager
-def patched(owner, name: str, value):
-    saved = getattr(owner, name)
-    setattr(owner, name, value)
-    try:
-        yield
-    finally:
-        setattr(owner, name, saved)
 
 
 def dense_eval_ab(x, rounds: int) -> float:
