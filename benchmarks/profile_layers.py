@@ -14,7 +14,15 @@ time (session 9: the first block's ReLU backward 2.53 ms profiled, 0.81 ms timed
 step; the max-pool backward's zero fill 2.46 ms profiled, the whole pool backward 0.80 ms);
 oneDNN's own per-primitive times (`ONEDNN_VERBOSE=1`) agree with the profile.
 
+The bound: the GEMM work (the convolutions' and dense layers' kernels, forward and backward:
+`GEMM_OPS`; large operators, which the profiler barely inflates) is what no rearrangement of
+the rest can remove. With `--naive` the script also trains the naive eager loop
+(`trainer_overhead.py`'s, in a child process) and prints the ratio today's step gives over it
+and the ratio a step made of the GEMM work alone would give: the most any work on the other
+operators (element-wise, pooling, dropout, loss, Adam) can reach without faster kernels.
+
     .venv/bin/python benchmarks/profile_layers.py [--steps 20] [--precision auto|fp32|bf16]
+        [--naive]
 """
 
 from __future__ import annotations
@@ -39,6 +47,11 @@ from dlforge.train.loop import _setup, _to_device  # noqa: E402
 
 TASK = TaskSpec("multiclass", tuple(str(i) for i in range(10)))
 SPLIT_BY_SHAPE = ("convolution", "max_pool", "threshold_backward", "clamp_min", "relu")
+# The operators that run the convolutions' and dense layers' GEMM-like kernels (oneDNN's
+# convolution primitives and its or ATen's matrix products), forward and backward.
+GEMM_OPS = ("aten::mkldnn_convolution", "aten::convolution_backward", "mkldnn::_linear_pointwise",
+            "mkldnn::_convolution_pointwise", "aten::addmm", "aten::mm", "aten::bmm",
+            "aten::_convolution_pointwise")
 
 
 def phase(event) -> str:
@@ -95,6 +108,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument("--naive", action="store_true",
+                   help="also train the naive loop in a child process and print the ratios")
     args = p.parse_args()
     setup_process(None, "cpu")
     print(f"machine: {C.machine_line()}\n{C.cpu_line()}")
@@ -108,7 +123,24 @@ def main() -> None:
     print("| phase | operator | ms per step | share |\n|---|---|---|---|")
     for ph, op, ms in rows[:args.top]:
         print(f"| {ph} | {op} | {ms:.2f} | {ms / total:.1%} |")
+    gemm = sum(ms for _, op, ms in rows if op.split(" [")[0] in GEMM_OPS)
+    print(f"GEMM work (convolutions and dense layers, {', '.join(sorted(GEMM_OPS))} where "
+          f"present): {gemm:.1f} ms per step, {gemm / wall:.0%} of the wall step")
+    if args.naive:
+        print_bound(wall, gemm)
     print(f"machine after: {C.machine_line()}")
+
+
+def print_bound(wall: float, gemm: float) -> None:
+    """The naive loop's speed (trainer_overhead.py's worker, a child process, fp32, best of 3
+    epochs of 6,400 samples) against today's step and a step of the GEMM work alone."""
+    script = Path(__file__).resolve().parent / "trainer_overhead.py"
+    naive = C.in_child(script, {"kind": "train", "model": "cnn", "settings": {}, "n": 6400,
+                                "epochs": 3})["train"]
+    ours, bound = 128e3 / wall, 128e3 / gemm
+    print(f"naive eager loop: {naive:.0f} samples/s; this step {ours:.0f} samples/s = "
+          f"{ours / naive:.2f}x; the GEMM work alone {bound:.0f} samples/s = {bound / naive:.2f}x "
+          f"(the bound without faster GEMM kernels)")
 
 
 if __name__ == "__main__":
