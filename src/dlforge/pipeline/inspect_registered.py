@@ -34,7 +34,7 @@ def inspect_registered(ref: str, input_path: Path, *, dest: Path | None = None, 
 
     Raises:
         NotFoundError: unknown model. DataError: missing or unreadable input, wrong size.
-        ConfigError: `dest` exists (not `numbered`).
+        ConfigError: `dest` exists (not `numbered`); the model is a GAN.
 
     Example:
         >>> inspect_registered("digits@staging", Path("three.png"), dest=Path("out"))  # doctest: +SKIP
@@ -43,6 +43,7 @@ def inspect_registered(ref: str, input_path: Path, *, dest: Path | None = None, 
     if dest is not None and dest.exists() and not numbered:
         raise ConfigError(f"--output: {dest} already exists; remove it or choose another directory")
     predictor = load(ref, workspace=workspace, url=url)
+    predictor.check_predicts()
     raw = _read_input(input_path, predictor.modality)
     x = predictor.prepare(raw)[:1]
     found = inspect_model(predictor.bundle.model, x[0])

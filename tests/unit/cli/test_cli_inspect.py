@@ -85,7 +85,7 @@ def test_a_gan_is_refused_in_one_line_and_writes_nothing(tmp_path, capsys):
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "eight.png")
     out = tmp_path / "out"
     assert main(["-w", str(tmp_path / "ws"), "inspect", "gan", str(tmp_path / "eight.png"),
-                 "-o", str(out)]) == 1  # was an internal error from the generator's forward
+                 "-o", str(out)]) == 2  # was an internal error from the generator's forward
     assert capsys.readouterr().err == ("error: model: gan@1 is a GAN (model.type dcgan): it "
                                        "generates images (`dlforge generate`) and predicts nothing\n")
     assert not out.exists()
