@@ -198,3 +198,25 @@ def test_what_a_gans_sections_set_is_kept_and_judged_dicts_and_objects_alike(for
         "train.checkpoint.monitor: a GAN logs val_frechet, val_d_loss, val_g_loss, d_loss, "
         "g_loss; watch one of them, e.g. val_frechet (got 'val_loss')"]
 
+
+@pytest.mark.parametrize("dumped", [
+    lambda cfg: cfg.model_dump(mode="json"),  # a stored or saved config: every value explicit
+    lambda cfg: cfg,  # load_config dumps a RunConfig it is given overrides for
+])
+def test_a_classifier_config_switched_to_a_gan_names_each_explicit_value_to_change(dumped):
+    """Explicit values are never rewritten: each one a GAN cannot take is one line naming the
+    field and what a GAN needs."""
+    classifier = load_config({"data": {"source": "builtin", "name": "digits"}})
+    with pytest.raises(ConfigError) as info:
+        load_config(dumped(classifier), ["model.type=dcgan"])
+    assert str(info.value).splitlines() == [
+        "preprocess.image: a DCGAN generator outputs pixels in [0, 1]; set scale: true and "
+        "standardize: false (got scale: true, standardize: true)",
+        "train.checkpoint.monitor: a GAN logs val_frechet, val_d_loss, val_g_loss, d_loss, "
+        "g_loss; watch one of them, e.g. val_frechet (got 'val_loss')",
+        "train.early_stopping.monitor: a GAN logs val_frechet, val_d_loss, val_g_loss, d_loss, "
+        "g_loss; watch one of them, e.g. val_frechet (got 'val_loss')"]
+    fixed = load_config(dumped(classifier), [
+        "model.type=dcgan", "preprocess.image.standardize=false",
+        "train.checkpoint.monitor=val_frechet", "train.early_stopping.monitor=val_frechet"])
+    assert fixed.model.type == "dcgan"
