@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from dlforge.errors import DlforgeError
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
@@ -67,8 +69,18 @@ class StagedDir:
     path: Path
 
 
+class TargetTaken(DlforgeError, FileExistsError):
+    """`staged_dir`'s target was created by another process while the work was written: it
+    is left as it is, and the work was kept in `kept`, the first free of `target-2`, ..."""
+
+    def __init__(self, target: Path, kept: Path) -> None:
+        super().__init__(f"{target} was created by another process while this one worked; it "
+                         f"is left as it is, and the files written are in {kept}")
+        self.target, self.kept = target, kept
+
+
 @contextlib.contextmanager
-def staged_dir(target: str | Path, *, numbered: bool = False) -> Iterator[StagedDir]:
+def staged_dir(target: str | Path, *, numbered: bool = False, keep: bool = False) -> Iterator[StagedDir]:
     """Yield a temporary directory; on success it is renamed to `target` (which must not exist).
 
     Readers never see a bundle directory with only some of its files.
@@ -78,9 +90,15 @@ def staged_dir(target: str | Path, *, numbered: bool = False) -> Iterator[Staged
         numbered: when `target` exists at the end (another writer, an earlier run), use the
             first free one of `target-2`, `target-3`, ... instead: the name is chosen when the
             work is done, so two writers started together both keep theirs.
+        keep: when `target` (not `numbered`) exists at the end (or already at the start: the
+            caller checked it before its long work began), keep the work in the first free
+            one of `target-2`, ... and raise `TargetTaken` naming it, instead of deleting the
+            work: for a directory the user named, whose work took long.
 
     Raises:
-        FileExistsError: `target` exists, before the block or at its end (not `numbered`).
+        FileExistsError: `target` exists, before the block or at its end (not `numbered`
+            nor `keep`).
+        TargetTaken: `target` exists at the end (not `numbered`, with `keep`).
 
     Example:
         >>> with staged_dir(tmp / "review", numbered=True) as staged:  # doctest: +SKIP
@@ -89,7 +107,7 @@ def staged_dir(target: str | Path, *, numbered: bool = False) -> Iterator[Staged
         PosixPath('.../review-2')
     """
     target = Path(target)
-    if target.exists() and not numbered:
+    if target.exists() and not (numbered or keep):
         raise FileExistsError(f"{target} already exists")
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = StagedDir(Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp",
@@ -100,7 +118,9 @@ def staged_dir(target: str | Path, *, numbered: bool = False) -> Iterator[Staged
             if path.is_file():
                 _fsync(path)
         os.chmod(staged.tmp, 0o777 & ~_umask())  # mkdtemp makes directories private
-        staged.path = _publish(staged.tmp, target, numbered)
+        staged.path = _publish(staged.tmp, target, numbered or keep)
+        if staged.path != target and not numbered:
+            raise TargetTaken(target, staged.path)
     finally:
         if staged.tmp.exists():
             shutil.rmtree(staged.tmp, ignore_errors=True)

@@ -85,7 +85,7 @@ def test_predict_refuses_a_gan(reference, tmp_path, capsys):
     _, workspace = reference
     Image.new("L", (8, 8)).save(tmp_path / "zero.png")
     capsys.readouterr()
-    assert main(["-w", str(workspace), "predict", "gan@1", str(tmp_path / "zero.png")]) == 1
+    assert main(["-w", str(workspace), "predict", "gan@1", str(tmp_path / "zero.png")]) == 2
     assert capsys.readouterr().err == ("error: model: gan@1 is a GAN (model.type dcgan): it "
                                        "generates images (`dlforge generate`) and predicts "
                                        "nothing\n")

@@ -74,6 +74,7 @@ def predict_command(
         raise UsageError(NO_INPUT, ctx=ctx)
     fmt = output_format(output_path, fmt)
     predictor = load(model, workspace=ctx.obj["workspace"], url=ctx.obj["store_url"])
+    predictor.check_predicts()  # a GAN: before any input is read or -o opened
     stream = open_inputs(predictor, inputs or [], text, batch_size=batch_size, skip_bad=skip_bad)
     columns = columns_for(predictor.task, with_error=skip_bad)
     # A bar on stderr only when it cannot tangle with rows printed on the same terminal.

@@ -19,7 +19,8 @@ def review_command(
     set_: SetOpt = [],  # noqa: B006
     out: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Directory to write (must not exist). Default <workspace>/reviews/<name> "
-                        "(-2, -3, ... if that exists once the review is written).")] = None,
+                        "(-2, -3, ... if that exists once the review is written). One another "
+                        "process creates meanwhile is left alone: the review goes to DIR-2, an error says so.")] = None,
     drop_top: Annotated[int, typer.Option(
         "--drop-top", min=0, help="Write the N most suspicious ids to exclude.txt, for data.exclude_file.")] = 0,
     by: Annotated[str, typer.Option(help="Which ranking --drop-top and the printed table follow: cl or aum.")] = "cl",
@@ -52,9 +53,10 @@ def review_command(
     data = prepare_data(cfg)
     findings = review_data(cfg, data, device=device, progress=not as_json)
     images = data.splits.train.x if data.modality == "image" else None
-    files = write_review(dest, findings, top=cfg.review.top, images=images,
-                         exclude=exclusions(findings, by, drop_top) if drop_top else [],
-                         numbered=out is None)
+    with output.named_output():  # --output made by another process meanwhile: kept beside it
+        files = write_review(dest, findings, top=cfg.review.top, images=images,
+                             exclude=exclusions(findings, by, drop_top) if drop_top else [],
+                             numbered=out is None)
     if as_json:
         output.print_json(findings.to_dict(cfg.review.top) | {"files": [str(f) for f in files]})
         return

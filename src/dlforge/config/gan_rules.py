@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 if TYPE_CHECKING:
     from dlforge.config.schema import RunConfig
 
@@ -17,8 +19,10 @@ def gan_defaults(raw: Any) -> Any:
     config leaves a key out: ``preprocess.image.standardize: false`` (the generator outputs
     pixels in [0, 1]) and `GAN_MONITOR` for ``train.checkpoint.monitor``,
     ``train.early_stopping.monitor`` (unless early stopping is off) and a plateau schedule's
-    monitor (a GAN logs no ``val_loss``, the default of the other tasks). Other configs, and
-    keys the config gives, are unchanged (the rules then judge them).
+    monitor (a GAN logs no ``val_loss``, the default of the other tasks). A section may be a
+    dict (a key it lacks is left out) or a section object (`RunConfig(train=TrainConfig(...))`:
+    a field not in its ``model_fields_set`` is left out). Other configs, and keys the config
+    gives, are unchanged (the rules then judge them).
 
     Example:
         >>> gan_defaults({"model": {"type": "dcgan"}})["train"]
@@ -27,34 +31,41 @@ def gan_defaults(raw: Any) -> Any:
     model = raw.get("model") if isinstance(raw, dict) else None
     if (model.get("type") if isinstance(model, dict) else getattr(model, "type", None)) != "dcgan":
         return raw
-    raw = dict(raw)
-    image = _section(_section(raw, "preprocess"), "image")
-    _default(image, "standardize", False)
-    train = _section(raw, "train")
-    _default(_section(train, "checkpoint"), "monitor", GAN_MONITOR)
-    if isinstance(train, dict) and train.get("early_stopping", {}) not in (None, False):
-        _default(_section(train, "early_stopping"), "monitor", GAN_MONITOR)
-    schedule = _section(train, "schedule", create=False)
-    if isinstance(schedule, dict) and schedule.get("type") == "plateau":
-        _default(schedule, "monitor", GAN_MONITOR)
+    raw = _with_default(raw, ("preprocess", "image", "standardize"), False)
+    raw = _with_default(raw, ("train", "checkpoint", "monitor"), GAN_MONITOR)
+    raw = _with_default(raw, ("train", "early_stopping", "monitor"), GAN_MONITOR)
+    schedule = _child(_child(raw, "train"), "schedule")
+    if _child(schedule, "type") == "plateau":
+        raw = _with_default(raw, ("train", "schedule", "monitor"), GAN_MONITOR)
     return raw
 
 
-def _section(parent: Any, key: str, *, create: bool = True) -> Any:
-    """``parent[key]`` as a copy of its dict, stored back in `parent` (a new empty one if the
-    key is absent and `create`); anything else (a section object, None, a bool) is returned
-    as it is, for the schema to judge."""
-    if not isinstance(parent, dict) or (key not in parent and not create):
-        return None
-    value = parent.get(key, {})
-    if isinstance(value, dict):
-        value = parent[key] = dict(value)
-    return value
-
-
-def _default(section: Any, key: str, value: Any) -> None:
+def _with_default(section: Any, path: tuple[str, ...], value: Any) -> Any:
+    """`section` with `value` at the dotted `path` where the user did not set it, as a copy:
+    a dict lacking the key gets it, a section object lacking it in ``model_fields_set`` is
+    rebuilt with it. Anything else on the way (None: early stopping off, a bool, a list) is
+    returned as it is, for the schema to judge."""
+    key, rest = path[0], path[1:]
     if isinstance(section, dict):
-        section.setdefault(key, value)
+        if key in section and not rest:
+            return section
+        return {**section, key: _with_default(section.get(key, {}), rest, value) if rest else value}
+    if isinstance(section, BaseModel) and key in type(section).model_fields:
+        if key in section.model_fields_set and not rest:
+            return section
+        child = _with_default(getattr(section, key), rest, value) if rest else value
+        if child is getattr(section, key):
+            return section
+        given = {name: getattr(section, name) for name in section.model_fields_set}
+        return type(section)(**(given | {key: child}))  # validated again, `key` now set
+    return section
+
+
+def _child(section: Any, key: str) -> Any:
+    """``section[key]`` of a dict, the field of a section object, else None."""
+    if isinstance(section, dict):
+        return section.get(key)
+    return getattr(section, key, None) if isinstance(section, BaseModel) else None
 
 
 def gan_problems(cfg: RunConfig) -> list[str]:

@@ -153,8 +153,9 @@ def _to_anomaly(ds: Dataset, normal: list[str], anomalous: list[str] | None) -> 
     _check_names("data.normal_classes", normal, normal, ds)
     names = list(ds.task.class_names)
     others = [n for n in names if n not in normal]
-    if not (others if anomalous is None else anomalous):
-        raise DataError(_no_anomaly_left(names, others, anomalous))
+    if anomalous is None and not others:  # an empty `anomaly_classes` fails in the config
+        raise DataError(f"data.normal_classes: names every class {names}, which leaves no "
+                        f"anomaly to test on; leave the anomalous classes out of it")
     is_normal = np.isin(ds.y, [names.index(n) for n in normal])
     if anomalous is None:
         keep = np.arange(len(ds))
@@ -163,21 +164,6 @@ def _to_anomaly(ds: Dataset, normal: list[str], anomalous: list[str] | None) -> 
         keep = np.flatnonzero(is_normal | np.isin(ds.y, [names.index(n) for n in anomalous]))
     y = (~is_normal[keep]).astype(np.int64)
     return replace(ds.subset(keep), y=y, task=TaskSpec("anomaly", ANOMALY_CLASSES))
-
-
-def _no_anomaly_left(names: list[str], others: list[str], anomalous: list[str] | None) -> str:
-    """One line for normal and anomaly classes that leave no anomalous class, naming the keys
-    that did it: every class normal, `anomaly_classes: []`, or both."""
-    if anomalous is None:
-        return (f"data.normal_classes: names every class {names}, which leaves no anomaly to "
-                f"test on; leave the anomalous classes out of it")
-    if others:
-        return (f"data.anomaly_classes: [] names no class, which leaves no anomaly to test on; "
-                f"name the anomalous ones (of {others}, the classes not in data.normal_classes) "
-                f"or leave data.anomaly_classes out to make them all anomalies")
-    return (f"data.anomaly_classes: [] names no class and data.normal_classes names every class "
-            f"{names}, which leaves no anomaly to test on; move the anomalous classes from "
-            f"data.normal_classes to data.anomaly_classes")
 
 
 def _positive_fraction(ds: Dataset, fraction: float, rng: np.random.Generator) -> Dataset:

@@ -91,11 +91,11 @@ def open_source(ref: str, workspace: str | Path | None = None, url: str | None =
 
     Raises:
         NotFoundError: unknown model, version or alias, or a missing bundle file.
-        DataError: the model is a GAN, which predicts nothing.
+        ConfigError: the model is a GAN, which predicts nothing.
     """
     from dlforge.models.dcgan import GAN
     from dlforge.registry.bundle import load_bundle
-    from dlforge.registry.predictor import gan_refusal
+    from dlforge.registry.model_kind import check_model_kind
     from dlforge.registry.store import Store
     from dlforge.workspace import resolve_workspace
 
@@ -104,8 +104,8 @@ def open_source(ref: str, workspace: str | Path | None = None, url: str | None =
         version = store.resolve(ref)
         source = ExportSource(version=version, bundle=load_bundle(version.bundle_path),
                               workspace=root, test=None, skipped="not loaded")
-    if isinstance(source.bundle.model, GAN):  # its forward takes noise: nothing to export or time
-        raise gan_refusal(version.ref)
+    # its forward takes noise: nothing to export or time
+    check_model_kind(version.ref, isinstance(source.bundle.model, GAN))
     return load_test_split(source, url) if load_test else source
 
 

@@ -124,6 +124,7 @@ def evaluate_registered(ref: str, cfg: RunConfig, *, split: str = "test", worksp
     The model's saved preprocessing and decision threshold are applied unchanged.
 
     Raises:
+        ConfigError: the model is a GAN (before the data is read).
         DataError: the data's classes differ from the ones the model was trained on.
     """
     from dlforge.data.prepare import load_and_split
@@ -131,6 +132,7 @@ def evaluate_registered(ref: str, cfg: RunConfig, *, split: str = "test", worksp
     from dlforge.registry import load
 
     predictor = load(ref, workspace=workspace, url=url)
+    predictor.check_predicts()
     dataset, splits, _ = load_and_split(cfg, training=False)  # no model is trained on it
     part = splits.test if split == "test" else dataset
     if tuple(dataset.task.class_names) != tuple(predictor.task.class_names):

@@ -26,9 +26,9 @@ from dlforge.atomic import atomic_open
 from dlforge.candidate import Candidate, TrainingPlan, train_candidate
 from dlforge.candidate.build import build_for_data
 from dlforge.config.schema import BasicCNNConfig, TrainConfig
-from dlforge.errors import ConfigError
 from dlforge.evaluate.gan_quality import FeatureSpace
 from dlforge.models.dcgan import GAN
+from dlforge.registry.model_kind import check_model_kind
 from dlforge.registry.predictor import load
 from dlforge.report.html import ReportData, write_report
 from dlforge.report.plots import image_grid_png, learning_curves_png
@@ -180,16 +180,14 @@ def generate_grid(ref: str, n: int, output: str | Path, *, seed: int = 0,
 
     Raises:
         NotFoundError: no such model, version or alias.
-        ConfigError: the model is not a GAN.
+        ConfigError: the model is not a GAN (`registry.model_kind.check_model_kind`).
 
     Example:
         >>> generate_grid("digits-gan@production", 64, "grid.png")  # doctest: +SKIP
         PosixPath('grid.png')
     """
     model = load(ref, workspace, url).bundle.model
-    if not isinstance(model, GAN):
-        raise ConfigError(f"model: {ref} is not a GAN (model.type dcgan), so it generates no "
-                          f"images; use `dlforge predict` for it")
+    check_model_kind(ref, isinstance(model, GAN), generate=True)
     images = generate(model, fixed_latents(n, model.latent_dim, seed))
     with atomic_open(output, "wb") as fh:
         fh.write(grid_png(images))

@@ -27,14 +27,15 @@ def inspect_registered(ref: str, input_path: Path, *, dest: Path | None = None, 
         input_path: the input file.
         dest: a directory to create for the PNGs and `inspection.json`; None writes nothing.
         numbered: when `dest` exists by the time the files are written, write `dest-2`, ...
-            instead (the files returned say which).
+            instead (the files returned say which); else a `dest` that appears meanwhile
+            raises `atomic.TargetTaken` naming the `dest-2`, ... that holds the files.
 
     Returns:
         The prediction, per-layer statistics, block shapes, notes and the files written.
 
     Raises:
         NotFoundError: unknown model. DataError: missing or unreadable input, wrong size.
-        ConfigError: `dest` exists (not `numbered`).
+        ConfigError: `dest` exists (not `numbered`); the model is a GAN.
 
     Example:
         >>> inspect_registered("digits@staging", Path("three.png"), dest=Path("out"))  # doctest: +SKIP
@@ -43,6 +44,7 @@ def inspect_registered(ref: str, input_path: Path, *, dest: Path | None = None, 
     if dest is not None and dest.exists() and not numbered:
         raise ConfigError(f"--output: {dest} already exists; remove it or choose another directory")
     predictor = load(ref, workspace=workspace, url=url)
+    predictor.check_predicts()
     raw = _read_input(input_path, predictor.modality)
     x = predictor.prepare(raw)[:1]
     found = inspect_model(predictor.bundle.model, x[0])
@@ -78,7 +80,7 @@ def _read_input(path: Path, modality: str) -> Any:
 def _write(dest: Path, figures: list[tuple[str, bytes]], result: dict[str, Any],
            numbered: bool) -> list[str]:
     names = [f"{i:02d}-{_slug(title)}.png" for i, (title, _) in enumerate(figures)]
-    with staged_dir(dest, numbered=numbered) as staged:
+    with staged_dir(dest, numbered=numbered, keep=True) as staged:
         for name, (_, png) in zip(names, figures, strict=True):
             (staged.tmp / name).write_bytes(png)
         write_json(staged.tmp / "inspection.json",

@@ -20,6 +20,7 @@ from dlforge.errors import DataError, clipped
 from dlforge.models.dcgan import GAN
 from dlforge.models.scores import DEFAULT_THRESHOLD, labels_from_scores, predict_scores
 from dlforge.registry.bundle import Bundle, load_bundle
+from dlforge.registry.model_kind import check_model_kind
 
 if TYPE_CHECKING:
     from dlforge.registry.records import ModelVersion
@@ -112,9 +113,10 @@ class Predictor:
             regression and anomaly ``(N,)``.
 
         Raises:
-            DataError: inputs of the wrong kind or shape, naming the expected shape; a GAN.
+            DataError: inputs of the wrong kind or shape, naming the expected shape.
+            ConfigError: the model is a GAN (`check_predicts`).
         """
-        self._refuse_gan()
+        self.check_predicts()
         x = self.preprocess(inputs)
         if self.on_inputs is not None and len(x):
             self.on_inputs(x)
@@ -136,16 +138,20 @@ class Predictor:
         """`preprocess` as the model's input tensor `(N, ...)`.
 
         Raises:
-            DataError: inputs of the wrong kind or shape, naming the expected shape; a GAN
-                (it takes latent vectors, not inputs).
+            DataError: inputs of the wrong kind or shape, naming the expected shape.
+            ConfigError: the model is a GAN (it takes latent vectors, not inputs).
         """
-        self._refuse_gan()
+        self.check_predicts()
         return torch.from_numpy(np.ascontiguousarray(self.preprocess(inputs)))
 
-    def _refuse_gan(self) -> None:
-        if isinstance(self.bundle.model, GAN):
-            raise gan_refusal(f"{self.version.name}@{self.version.version}" if self.version
-                              else "this model")
+    def check_predicts(self) -> None:
+        """Refuse a GAN, which predicts nothing: commands call it before reading any input.
+
+        Raises:
+            ConfigError: the model is a GAN (`model_kind.check_model_kind`).
+        """
+        name = f"{self.version.name}@{self.version.version}" if self.version else "this model"
+        check_model_kind(name, isinstance(self.bundle.model, GAN))
 
     def predict(self, inputs: Any, top_k: int | None = None) -> list[dict[str, Any]]:
         """One prediction dict per input.
@@ -320,14 +326,3 @@ def _as_training_pixels(images: np.ndarray, kind: str) -> np.ndarray:
         raise DataError("input: this model was trained on float arrays of unknown pixel scale, "
                         "so image files cannot be matched to it; pass arrays of that scale instead")
     return images
-
-
-def gan_refusal(name: str) -> DataError:
-    """The error for asking a GAN for predictions (predict, evaluate, export, profile).
-
-    Example:
-        >>> str(gan_refusal("digits-gan@1"))
-        'model: digits-gan@1 is a GAN (model.type dcgan): it generates images (`dlforge generate`) and predicts nothing'
-    """
-    return DataError(f"model: {name} is a GAN (model.type dcgan): it generates images "
-                     f"(`dlforge generate`) and predicts nothing")

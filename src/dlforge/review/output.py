@@ -32,7 +32,8 @@ def write_review(dest: Path, findings: Findings, *, top: int, images: np.ndarray
     """Write the review into the directory `dest`, all at once (atomically), and list its files.
 
     With `numbered`, an existing `dest` (another review finished first) makes it `dest-2`, ...:
-    the files listed say which.
+    the files listed say which. Without, a `dest` that appeared while the review trained
+    raises `atomic.TargetTaken` naming the `dest-2`, ... that holds the review.
 
     Files: `<signal>.csv` (every training sample, most suspicious first: id, given, suggested,
     score, flagged, issue), `review.json` (the `top` rows of each signal, thresholds, notes,
@@ -43,7 +44,7 @@ def write_review(dest: Path, findings: Findings, *, top: int, images: np.ndarray
         >>> write_review(Path("review"), findings, top=16)  # doctest: +SKIP
         [PosixPath('review/confident_learning.csv'), ...]
     """
-    with staged_dir(dest, numbered=numbered) as staged:
+    with staged_dir(dest, numbered=numbered, keep=True) as staged:
         tmp = staged.tmp
         for signal in findings.signals:
             write_text(tmp / f"{signal}.csv", findings.to_csv(signal))

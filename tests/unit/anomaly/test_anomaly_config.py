@@ -47,6 +47,10 @@ def test_normal_classes_make_an_anomaly_task_and_data_task_may_say_so():
      "tune: searching an anomaly task is not supported yet; remove the tune section"),
     (_with("data", task="binary"),
      "data.normal_classes: makes an anomaly task, but data.task is 'binary'; remove one of them"),
+    (_with("data", anomaly_classes=[]),
+     "data.anomaly_classes: names no class, which leaves no anomaly to test on; name the "
+     "anomalous classes, or leave data.anomaly_classes out to make every class not in "
+     "data.normal_classes an anomaly (got [])"),
     ({"data": {"anomaly_classes": ["x"]}},
      "data.anomaly_classes: needs data.normal_classes (an anomaly task)"),
     ({"model": {"type": "autoencoder"}},
@@ -74,3 +78,18 @@ def refusal(raw: dict) -> str:
     with pytest.raises(ConfigError) as info:
         load_config(raw)
     return str(info.value)
+
+
+def test_config_check_refuses_an_empty_anomaly_class_list_in_one_line(tmp_path, capsys):
+    """It passed `dlforge config check` and was refused only when the data was selected."""
+    import yaml
+
+    from dlforge.cli import main
+
+    config = tmp_path / "anomaly.yaml"
+    config.write_text(yaml.safe_dump(_with("data", anomaly_classes=[])))
+    assert main(["config", "check", str(config)]) == 2
+    assert capsys.readouterr().err == (
+        "error: data.anomaly_classes: names no class, which leaves no anomaly to test on; name "
+        "the anomalous classes, or leave data.anomaly_classes out to make every class not in "
+        "data.normal_classes an anomaly (got [])\n")

@@ -227,7 +227,7 @@ def test_serve_refuses_a_gan_at_startup_in_one_line(tmp_path, monkeypatch, capsy
     register(tmp_path / "ws", "gan", DCGANConfig(width=4, latent_dim=4))
     started = []
     monkeypatch.setattr(uvicorn.Server, "run", lambda *a, **k: started.append(1))
-    assert main(["-w", str(tmp_path / "ws"), "serve", "--model", "gan@1"]) == 1
+    assert main(["-w", str(tmp_path / "ws"), "serve", "--model", "gan@1"]) == 2
     assert capsys.readouterr().err == ("error: model: gan@1 is a GAN (model.type dcgan): it "
                                        "generates images (`dlforge generate`) and predicts nothing\n")
     assert started == []

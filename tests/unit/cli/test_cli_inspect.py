@@ -85,7 +85,7 @@ def test_a_gan_is_refused_in_one_line_and_writes_nothing(tmp_path, capsys):
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "eight.png")
     out = tmp_path / "out"
     assert main(["-w", str(tmp_path / "ws"), "inspect", "gan", str(tmp_path / "eight.png"),
-                 "-o", str(out)]) == 1  # was an internal error from the generator's forward
+                 "-o", str(out)]) == 2  # was an internal error from the generator's forward
     assert capsys.readouterr().err == ("error: model: gan@1 is a GAN (model.type dcgan): it "
                                        "generates images (`dlforge generate`) and predicts nothing\n")
     assert not out.exists()
@@ -123,3 +123,24 @@ def test_an_inspection_started_beside_another_takes_the_next_folder_when_it_writ
     assert main(["-w", str(ws), "inspect", "cnn", str(workspace / "eight.png")]) == 0
     assert capsys.readouterr().err.splitlines()[-1] == f"wrote 5 files to {taken}-2"
     assert len(list(taken.with_name("cnn-eight-2").iterdir())) == 5
+
+
+def test_an_output_folder_created_while_inspecting_keeps_the_files_beside_it(workspace, capsys,
+                                                                             monkeypatch):
+    """Another process made the --output folder meanwhile: the files were lost with
+    'internal error: FileExistsError'."""
+    import dlforge.pipeline.inspect_registered as inspecting
+
+    real, out = inspecting.inspect_model, workspace / "taken"
+
+    def another_process_makes_the_folder(*args):
+        out.mkdir()
+        return real(*args)
+
+    monkeypatch.setattr(inspecting, "inspect_model", another_process_makes_the_folder)
+    assert main(["-w", str(workspace / "ws"), "inspect", "cnn", str(workspace / "eight.png"),
+                 "-o", str(out)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: --output: {out} was created by another process while this one worked; it is "
+        f"left as it is, and the files written are in {out}-2\n")
+    assert list(out.iterdir()) == [] and len(list(workspace.joinpath("taken-2").iterdir())) == 5

@@ -121,7 +121,7 @@ def test_a_gan_is_refused_in_one_line_and_nothing_is_written(tmp_path, capsys, c
 
     register(tmp_path / "ws", "gan", DCGANConfig(width=4, latent_dim=4))
     args = [a.format(tmp=tmp_path) for a in command]
-    assert main(["-w", str(tmp_path / "ws"), *args, "-q"]) == 1  # profile crashed, export half-tried
+    assert main(["-w", str(tmp_path / "ws"), *args, "-q"]) == 2  # profile crashed, export half-tried
     assert capsys.readouterr().err == ("error: model: gan@1 is a GAN (model.type dcgan): it "
                                        "generates images (`dlforge generate`) and predicts nothing\n")
     assert not (tmp_path / "out").exists()

@@ -132,3 +132,91 @@ def test_generated_images_have_the_data_shape_and_unit_range():
     images = model.sample(5).detach().numpy()
     assert images.shape == (5, 1, 28, 28)
     assert 0.0 <= images.min() and images.max() <= 1.0 and np.ptp(images) > 0
+
+
+def _sections(form: str, **sections):
+    """`sections` ({name: (dict, object)}) in one form: dicts as a YAML file gives them, or
+    section objects as the Python API builds them."""
+    return {name: pair[form == "object"] for name, pair in sections.items()}
+
+
+@pytest.mark.parametrize("form", ["dict", "object"])
+def test_a_gans_defaults_fill_what_the_sections_leave_out_dicts_and_objects_alike(form):
+    """Section objects (`RunConfig(train=TrainConfig(...))`) kept val_loss and failed the
+    monitor rule: the defaults filled only dicts."""
+    from dlforge.config.schema import (
+        CheckpointConfig,
+        DCGANConfig,
+        ImagePreprocess,
+        PlateauSchedule,
+        PreprocessConfig,
+        RunConfig,
+        TrainConfig,
+    )
+
+    cfg = RunConfig(model=DCGANConfig(), **_sections(
+        form,
+        preprocess=({"image": {"scale": True}}, PreprocessConfig(image=ImagePreprocess(scale=True))),
+        train=({"epochs": 3, "checkpoint": {"top_k": 2}, "schedule": {"type": "plateau"}},
+               TrainConfig(epochs=3, checkpoint=CheckpointConfig(top_k=2), schedule=PlateauSchedule()))))
+    assert (cfg.preprocess.image.scale, cfg.preprocess.image.standardize) == (True, False)
+    assert (cfg.train.epochs, cfg.train.checkpoint.top_k) == (3, 2)
+    assert [cfg.train.checkpoint.monitor, cfg.train.early_stopping.monitor,
+            cfg.train.schedule.monitor] == ["val_frechet"] * 3
+    bare = RunConfig(model=DCGANConfig(), **_sections(form, train=({}, TrainConfig())))
+    assert bare.train.checkpoint.monitor == bare.train.early_stopping.monitor == "val_frechet"
+
+
+@pytest.mark.parametrize("form", ["dict", "object"])
+def test_what_a_gans_sections_set_is_kept_and_judged_dicts_and_objects_alike(form):
+    from pydantic import ValidationError
+
+    from dlforge.config.schema import (
+        CheckpointConfig,
+        DCGANConfig,
+        EarlyStoppingConfig,
+        ImagePreprocess,
+        PreprocessConfig,
+        RunConfig,
+        TrainConfig,
+    )
+
+    off = RunConfig(model=DCGANConfig(), **_sections(
+        form, train=({"early_stopping": None}, TrainConfig(early_stopping=None))))
+    assert (off.train.early_stopping, off.train.checkpoint.monitor) == (None, "val_frechet")
+    with pytest.raises(ValidationError) as info:
+        RunConfig(model=DCGANConfig(), **_sections(
+            form,
+            preprocess=({"image": {"standardize": True}},
+                        PreprocessConfig(image=ImagePreprocess(standardize=True))),
+            train=({"checkpoint": {"monitor": "val_loss"}, "early_stopping": {"monitor": "g_loss"}},
+                   TrainConfig(checkpoint=CheckpointConfig(monitor="val_loss"),
+                               early_stopping=EarlyStoppingConfig(monitor="g_loss")))))
+    assert [e["msg"].removeprefix("Value error, ") for e in info.value.errors()] == [
+        "preprocess.image: a DCGAN generator outputs pixels in [0, 1]; set scale: true and "
+        "standardize: false (got scale: true, standardize: true)\n"
+        "train.checkpoint.monitor: a GAN logs val_frechet, val_d_loss, val_g_loss, d_loss, "
+        "g_loss; watch one of them, e.g. val_frechet (got 'val_loss')"]
+
+
+@pytest.mark.parametrize("dumped", [
+    lambda cfg: cfg.model_dump(mode="json"),  # a stored or saved config: every value explicit
+    lambda cfg: cfg,  # load_config dumps a RunConfig it is given overrides for
+])
+def test_a_classifier_config_switched_to_a_gan_names_each_explicit_value_to_change(dumped):
+    """Explicit values are never rewritten: each one a GAN cannot take is one line naming the
+    field and what a GAN needs."""
+    classifier = load_config({"data": {"source": "builtin", "name": "digits"}})
+    with pytest.raises(ConfigError) as info:
+        load_config(dumped(classifier), ["model.type=dcgan"])
+    assert str(info.value).splitlines() == [
+        "preprocess.image: a DCGAN generator outputs pixels in [0, 1]; set scale: true and "
+        "standardize: false (got scale: true, standardize: true)",
+        "train.checkpoint.monitor: a GAN logs val_frechet, val_d_loss, val_g_loss, d_loss, "
+        "g_loss; watch one of them, e.g. val_frechet (got 'val_loss')",
+        "train.early_stopping.monitor: a GAN logs val_frechet, val_d_loss, val_g_loss, d_loss, "
+        "g_loss; watch one of them, e.g. val_frechet (got 'val_loss')"]
+    fixed = load_config(dumped(classifier), [
+        "model.type=dcgan", "preprocess.image.standardize=false",
+        "train.checkpoint.monitor=val_frechet", "train.early_stopping.monitor=val_frechet"])
+    assert fixed.model.type == "dcgan"

@@ -62,6 +62,24 @@ def test_a_named_target_taken_while_writing_is_file_exists_and_leaves_no_temp(tm
     assert [p.name for p in (tmp_path / "review").iterdir()] == ["b"]
 
 
+def test_a_named_target_taken_while_writing_keeps_the_work_beside_it_when_asked(tmp_path):
+    """Without `keep` the work is deleted (above): a review's training was lost that way."""
+    from dlforge.atomic import TargetTaken
+
+    (tmp_path / "review-2").mkdir()  # taken too (empty), so the work goes to review-3
+    with pytest.raises(TargetTaken) as info, staged_dir(tmp_path / "review", keep=True) as staged:
+        (staged.tmp / "a").write_text("mine")
+        (tmp_path / "review").mkdir()
+        (tmp_path / "review" / "b").write_text("theirs")
+    assert (info.value.target, info.value.kept) == (tmp_path / "review", tmp_path / "review-3")
+    assert isinstance(info.value, FileExistsError)
+    assert str(info.value) == (f"{tmp_path / 'review'} was created by another process while "
+                               f"this one worked; it is left as it is, and the files written are "
+                               f"in {tmp_path / 'review-3'}")
+    assert [(p.name, sorted(f.read_text() for f in p.iterdir())) for p in sorted(tmp_path.iterdir())] == [
+        ("review", ["theirs"]), ("review-2", []), ("review-3", ["mine"])]
+
+
 def test_remove_leftovers_deletes_only_the_temporaries_of_killed_writes(tmp_path):
     from dlforge.atomic import remove_leftovers
 

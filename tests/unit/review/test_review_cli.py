@@ -149,6 +149,32 @@ def test_a_review_started_beside_another_takes_the_next_folder_when_it_writes(tm
     assert err[-1] == f"next run without them: --set {shlex.quote(f'data.exclude_file={mine}/exclude.txt')}"
 
 
+def test_an_output_folder_created_while_the_review_trains_keeps_the_review_beside_it(
+        tmp_path, capsys, monkeypatch):
+    """Another process made the --output folder meanwhile: the review was lost at the end with
+    'internal error: FileExistsError'."""
+    import dlforge.review
+
+    real, out = dlforge.review.review_data, tmp_path / "out"
+
+    def another_process_makes_the_folder(*args, **kwargs):
+        findings = real(*args, **kwargs)
+        out.mkdir()
+        (out / "theirs.txt").write_text("x")
+        return findings
+
+    monkeypatch.setattr(dlforge.review, "review_data", another_process_makes_the_folder)
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "review": {"folds": 2, "epochs": 1}}))
+    assert main(["-w", str(tmp_path / "ws"), "data", "review", str(config), "-o", str(out)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: --output: {out} was created by another process while this one worked; it is "
+        f"left as it is, and the files written are in {out}-2")
+    assert [p.name for p in out.iterdir()] == ["theirs.txt"]
+    assert sorted(p.name for p in (tmp_path / "out-2").iterdir()) == [
+        "aum.csv", "aum.png", "confident_learning.csv", "confident_learning.png", "review.json"]
+
+
 def test_a_warmup_longer_than_the_folds_training_names_review_epochs(tmp_path, capsys):
     """A review's folds train review.epochs, not train.epochs: the fix must say so."""
     config = tmp_path / "small.yaml"

@@ -1,0 +1,41 @@
+"""What a registered model can be asked for: a GAN (`model.type: dcgan`) generates images,
+every other model predicts. The one check every command makes before anything runs."""
+
+from __future__ import annotations
+
+from dlforge.errors import ConfigError
+
+GAN_TYPE = "dcgan"
+
+
+def check_model_kind(ref: str, is_gan: bool, *, generate: bool = False) -> None:
+    """Refuse a model the command cannot use: a GAN for a command that predicts (predict,
+    evaluate, inspect, export, profile, serve), any other model for `dlforge generate`.
+
+    Args:
+        ref: the model as the message names it (``digits-gan@1``).
+        is_gan: whether the model is a GAN (`isinstance(model, GAN)`, or a bundle's
+            `model_type(path) == GAN_TYPE` without loading the weights).
+        generate: the command generates images (`dlforge generate`).
+
+    Raises:
+        ConfigError: one line naming the model and the command to use instead; like a
+            config error it is refused before anything runs (the CLI's exit 2, the server's 422).
+
+    Example:
+        >>> check_model_kind("digits@1", False)
+        >>> check_model_kind("digits-gan@1", True)
+        Traceback (most recent call last):
+        ...
+        dlforge.errors.ConfigError: model: digits-gan@1 is a GAN (model.type dcgan): it generates images (`dlforge generate`) and predicts nothing
+        >>> check_model_kind("digits@1", False, generate=True)
+        Traceback (most recent call last):
+        ...
+        dlforge.errors.ConfigError: model: digits@1 is not a GAN (model.type dcgan), so it generates no images; use `dlforge predict` for it
+    """
+    if is_gan and not generate:
+        raise ConfigError(f"model: {ref} is a GAN (model.type {GAN_TYPE}): it generates images "
+                          f"(`dlforge generate`) and predicts nothing")
+    if generate and not is_gan:
+        raise ConfigError(f"model: {ref} is not a GAN (model.type {GAN_TYPE}), so it generates "
+                          f"no images; use `dlforge predict` for it")

@@ -1,0 +1,50 @@
+"""A model the command cannot use (a GAN to predict with, a classifier to generate with) is
+refused in one line with exit 2, before any input or data is read."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from dlforge.cli import main
+from dlforge.config.schema import DCGANConfig, MLPConfig
+
+GAN_LINE = ("error: model: gan@1 is a GAN (model.type dcgan): it generates images "
+            "(`dlforge generate`) and predicts nothing\n")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    from tests.unit.export.export_models import register
+
+    ws = tmp_path_factory.mktemp("kinds") / "ws"
+    register(ws, "gan", DCGANConfig(width=4, latent_dim=4))
+    register(ws, "mlp", MLPConfig(hidden=[4]))
+    return ws
+
+
+def test_predict_refuses_a_gan_before_reading_its_inputs(workspace, tmp_path, capsys):
+    """It exited 1, and only once the first batch of inputs had been read."""
+    code = main(["-w", str(workspace), "predict", "gan@1", str(tmp_path / "missing.png"),
+                 "-o", str(tmp_path / "out.csv")])
+    assert (code, capsys.readouterr().err) == (2, GAN_LINE)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_refuses_a_gan_before_reading_the_data(workspace, tmp_path, capsys, monkeypatch):
+    """It exited 1, after loading and splitting the whole data set."""
+    from dlforge.data import prepare
+
+    config = tmp_path / "digits.yaml"
+    config.write_text(yaml.safe_dump({"data": {"source": "builtin", "name": "digits"}}))
+    monkeypatch.setattr(prepare, "load_and_split", lambda *a, **k: pytest.fail("read the data"))
+    code = main(["-w", str(workspace), "evaluate", "gan@1", "--data", str(config)])
+    assert (code, capsys.readouterr().err) == (2, GAN_LINE)
+
+
+def test_generate_refuses_a_classifier_with_the_same_code(workspace, tmp_path, capsys):
+    code = main(["-w", str(workspace), "generate", "mlp@1", "-o", str(tmp_path / "g.png")])
+    assert (code, capsys.readouterr().err) == (
+        2, "error: model: mlp@1 is not a GAN (model.type dcgan), so it generates no images; "
+           "use `dlforge predict` for it\n")
+    assert list(tmp_path.iterdir()) == []
