@@ -193,6 +193,13 @@ class TrainConfig(Section):
     def _false_disables(cls, v: Any) -> Any:
         return None if v is False else v
 
+    @field_validator("channels_last", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, v: Any) -> Any:
+        # YAML 1.1 reads a bare on/off (also yes/no, true/false) as a boolean: the file's
+        # `channels_last: off` and `--set train.channels_last=off` mean the word
+        return ("on" if v else "off") if isinstance(v, bool) else v
+
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
         problems = []
