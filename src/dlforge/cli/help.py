@@ -8,11 +8,13 @@ tree is built: nothing for a flag, the value's kind in capitals for an option (T
 INTEGER, FLOAT; choices as ``[a|b]``; ``KEY=VALUE`` for ``--set``, ``CONDITION`` for
 ``--require``) and the argument's name in capitals for an argument
 (``MODEL``; ``[CONFIG]`` when optional, ``INPUT...`` when repeatable). An explicit
-``typer.Option(metavar=...)`` is kept.
+``typer.Option(metavar=...)`` is kept. A group lists each command by the first paragraph of
+its help on one line: rich would keep a docstring's line breaks there.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
@@ -53,8 +55,20 @@ def tidy(command: Any) -> None:
             shaped = next((_SHAPED[o] for o in param.opts if o in _SHAPED), None)
             param.metavar = "" if param.is_flag or param.count else shaped or kind_word(param)
     command.get_help_option = _flag_help(command.get_help_option)  # made per context, later
+    if command.help and command.short_help is None:
+        command.short_help = summary(command.help)
     for sub in getattr(command, "commands", {}).values():
         tidy(sub)
+
+
+def summary(text: str) -> str:
+    r"""The first paragraph of a help text, on one line: what a group lists for the command.
+
+    Example:
+        >>> summary("Train one model from CONFIG, then evaluate,\n    register and report it.\n\n    Example: ...")
+        'Train one model from CONFIG, then evaluate, register and report it.'
+    """
+    return " ".join(inspect.cleandoc(text).split("\n\n")[0].split())
 
 
 def _flag_help(get_help_option: Callable[[Any], Any]) -> Callable[[Any], Any]:

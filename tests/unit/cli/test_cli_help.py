@@ -65,3 +65,23 @@ def test_flags_take_no_metavar_and_values_name_their_kind():
     run = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output
     assert next(line.strip() for line in run.splitlines() if line.strip()) == (
         "Usage: dlforge run [OPTIONS] [CONFIG]")
+
+
+GROUPS = [(path, command) for path, command in ALL if getattr(command, "commands", None)]
+
+
+@pytest.mark.parametrize(("path", "group"), GROUPS, ids=[" ".join(p) or "dlforge" for p, _ in GROUPS])
+def test_a_group_lists_each_command_by_its_first_paragraph_on_one_line(path, group):
+    # a docstring wrapped in the source showed its line breaks in `dlforge --help`'s list
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "400"})
+    listed = [line.strip("│ ") for line in result.output.split("Commands")[1].splitlines()
+              if line.startswith("│")]
+    first_paragraphs = [" ".join(sub.help.split("\n\n")[0].split()) for sub in group.commands.values()]
+    assert len(listed) == len(group.commands) >= 2
+    assert sorted(re.sub(r"^\S+\s+", "", line) for line in listed) == sorted(first_paragraphs)
+
+
+def test_the_root_list_shows_train_on_one_line():
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert ("│ train     Train one model from CONFIG (no search: a tune section is ignored), then "
+            "evaluate, register and report it.") in result.output
