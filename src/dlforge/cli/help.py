@@ -21,17 +21,27 @@ from typing import Any, get_args
 
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
+# The order `dlforge --help` lists the commands in: that of the README's table of commands (from
+# a run to its model's later life), not the order the modules happen to register them in.
+ORDER = ("run", "train", "tune", "evaluate", "predict", "models", "promote", "rollback", "finetune",
+         "update", "runs", "report", "config", "data", "serve", "ui", "inspect", "export", "profile",
+         "generate", "drift")
 _WORDS = {str: "TEXT", int: "INTEGER", float: "FLOAT", bool: "BOOLEAN", Path: "PATH"}
 # Options whose values have a shape of their own, whichever command takes them.
 _SHAPED = {"--set": "KEY=VALUE", "--require": "CONDITION"}
 
 
 class HelpGroup(TyperGroup):
-    """The typer group whose commands (sub-groups included) show plain metavars in `--help`."""
+    """The typer group whose commands (sub-groups included) show plain metavars in `--help`,
+    listed in `ORDER` (any other after them)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         tidy(self)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        rank = {name: i for i, name in enumerate(ORDER)}
+        return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(ORDER)))
 
 
 class _Argument(TyperArgument):

@@ -4,6 +4,7 @@ for every parameter."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from typer.main import get_command
@@ -85,3 +86,14 @@ def test_the_root_list_shows_train_on_one_line():
     result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
     assert ("│ train     Train one model from CONFIG (no search: a tune section is ignored), then "
             "evaluate, register and report it.") in result.output
+
+
+def test_the_root_lists_commands_in_the_readme_tables_order():
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| command | what it does |")[1].split("\n\n")[0]
+    in_readme = list(dict.fromkeys(re.findall(r"^\| `dlforge ([a-z]+)", table, re.MULTILINE)))
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    listed = [line.strip("│ ").split()[0] for line in result.output.split("Commands")[1].splitlines()
+              if line.startswith("│ ") and not line.startswith("│  ")]
+    assert listed == in_readme
+    assert sorted(listed) == sorted(get_command(app).commands)
