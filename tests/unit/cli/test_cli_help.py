@@ -97,3 +97,21 @@ def test_the_root_lists_commands_in_the_readme_tables_order():
               if line.startswith("│ ") and not line.startswith("│  ")]
     assert listed == in_readme
     assert sorted(listed) == sorted(get_command(app).commands)
+
+
+def test_every_flag_has_one_form_and_every_command_an_example_or_none_needed():
+    # `dlforge update` alone showed `--retry-failed --no-retry-failed`; README writes the flag alone
+    two_forms = [(" ".join(path), p.opts[0]) for path, command in ALL for p in command.params
+                 if getattr(p, "secondary_opts", None)]
+    assert two_forms == []
+    no_example = sorted(" ".join(path) for path, command in ALL
+                        if not getattr(command, "commands", None) and "Example:" not in (command.help or ""))
+    assert no_example == ["config check", "config schema", "data inspect", "models alias",
+                          "models history", "models list", "models show", "models unalias",
+                          "report", "runs list", "runs show"]
+
+
+def test_evaluate_set_names_a_key_evaluate_reads():
+    result = CliRunner().invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200"})
+    assert row(result.output, "--set") == [
+        "--set", "-s", "KEY=VALUE", "Override a key of that config: --set data.limit=500 (repeatable)."]
