@@ -71,8 +71,8 @@ def _stop_on_sigterm(rank: int) -> None:
         if sys.exc_info()[0] is not None:
             return
         raise distributed.DistributedError(
-            f"distributed: rank {rank} was stopped by {signal.Signals(signum).name} after another "
-            f"rank failed")
+            f"distributed: rank {rank} was stopped by {signal.Signals(signum).name} (another rank "
+            f"failed, or the launching process was stopped)")
 
     signal.signal(signal.SIGTERM, stop)
 
