@@ -182,7 +182,8 @@ class TrainConfig(Section):
         "fp32 (oneDNN's is a serial loop), kernel = the convolution kernel's; bf16 and GPUs "
         "keep the kernel's (docs/performance.md)."
     )
-    num_threads: int | None = Field(None, ge=1, description="CPU threads; default all cores.")
+    num_threads: int | None = Field(None, ge=1, description="CPU threads; default the machine's "
+                                    "physical cores (with --nproc: divided among the processes).")
     lr_scaling: Literal["none", "linear", "sqrt"] = Field(
         "none", description="Data parallelism (`--nproc`): lr x processes (linear), x sqrt(processes) "
         "or unchanged; batch_size is per process (docs/distributed.md)."
