@@ -1,7 +1,7 @@
 """`dlforge train --nproc 2` end to end (torchrun, gloo, CPU): one run and one version written
 by rank 0; a killed rank or a hung one ends the job with one line naming a rank (no hang), and
 the run resumes in one process; two "nodes" meet at a c10d rendezvous; bad launches fail
-before anything is written."""
+before anything is written, a problem rank 0 finds with the data in its one line."""
 
 from __future__ import annotations
 
@@ -82,6 +82,19 @@ def test_a_hung_rank_ends_the_job_after_the_timeout(tmp_path, config):
     assert re.fullmatch(r"error: distributed: rank 0 \(pid \d+\) exited with code 1 \(its error "
                         r"is above\); the job stopped", lines[-1])
     assert time.monotonic() - start < 120  # 5 s timeout + 5 s shutdown + start-up on a busy machine
+
+
+def test_a_problem_rank_0_finds_with_the_data_is_said_once(tmp_path, config):
+    # rank 1, waiting for rank 0's config, printed "failed waiting for rank 0's config" as well
+    proc = _dlforge(tmp_path / "ws", "train", str(config), "--nproc", "2", "--set",
+                    "train.schedule={type: cosine, warmup_steps: 10000}", "--quiet")
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("error: train.schedule.warmup_steps: must be less than the run's ")
+    assert re.fullmatch(r"error: distributed: rank 0 \(pid \d+\) exited with code 2 \(its error "
+                        r"is above\); the job stopped", lines[1])
+    assert Store.open(tmp_path / "ws").list_runs() == []
 
 
 def test_two_nodes_meet_at_a_c10d_rendezvous(tmp_path, config):
