@@ -66,6 +66,9 @@ def test_flags_take_no_metavar_and_values_name_their_kind():
     run = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output
     assert next(line.strip() for line in run.splitlines() if line.strip()) == (
         "Usage: dlforge run [OPTIONS] [CONFIG]")
+    predict = CliRunner().invoke(app, ["predict", "--help"], env={"COLUMNS": "200"}).output
+    assert next(line.strip() for line in predict.splitlines() if line.strip()) == (
+        "Usage: dlforge predict [OPTIONS] MODEL [INPUT...]")  # was INPUTS..., unlike the README
 
 
 GROUPS = [(path, command) for path, command in ALL if getattr(command, "commands", None)]
