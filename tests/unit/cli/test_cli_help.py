@@ -69,6 +69,10 @@ def test_flags_take_no_metavar_and_values_name_their_kind():
     predict = CliRunner().invoke(app, ["predict", "--help"], env={"COLUMNS": "200"}).output
     assert next(line.strip() for line in predict.splitlines() if line.strip()) == (
         "Usage: dlforge predict [OPTIONS] MODEL [INPUT...]")  # was INPUTS..., unlike the README
+    for path in (["report"], ["runs", "show"]):  # the README's `dlforge report RUN` (was RUN_ID)
+        usage = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"}).output
+        assert next(line.strip() for line in usage.splitlines() if line.strip()) == (
+            f"Usage: dlforge {' '.join(path)} [OPTIONS] RUN")
 
 
 GROUPS = [(path, command) for path, command in ALL if getattr(command, "commands", None)]
