@@ -115,7 +115,7 @@ def test_two_nodes_meet_at_a_c10d_rendezvous(tmp_path, config):
     (["train", "{config}", "--nproc", "2", "--set", "update.source=dp@1"], 2,
      "error: update.source: 'dp@1' cannot train with --nproc (only one process would build its "
      "data); run it without --nproc"),
-    (["train", "{config}", "--nnodes", "2"], 2, "error: Invalid value for --nnodes: needs "
+    (["train", "{config}", "--nnodes", "2"], 2, "error: Invalid value for '--nnodes': needs "
      "--rdzv-endpoint HOST:PORT with --nnodes > 1 (see 'dlforge train -h')"),
     (["train", "{config}", "--nnodes", "2", "--rdzv-endpoint", "127.0.0.1:{port}", "--timeout",
       "3"], 1, "error: --rdzv-endpoint: the rendezvous at 127.0.0.1:{port} with --nnodes 2 "
