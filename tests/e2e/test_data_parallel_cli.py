@@ -1,7 +1,7 @@
 """`dlforge train --nproc 2` end to end (torchrun, gloo, CPU): one run and one version written
 by rank 0; a killed rank or a hung one ends the job with one line naming a rank (no hang), and
 the run resumes in one process; two "nodes" meet at a c10d rendezvous; bad launches fail
-before anything is written."""
+before anything is written, a problem rank 0 finds with the data in its one line."""
 
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ def test_a_killed_rank_stops_the_job_and_the_run_resumes_in_one_process(tmp_path
     # failed run, resumable
     assert (run.status, store.list_models()) == ("failed", [])
     assert re.match(r"DistributedError: distributed: rank 0 (failed reducing the epoch's|was "
-                    r"stopped by SIGTERM after another rank failed)", run.error), run.error
+                    r"stopped by SIGTERM \(another rank failed, or the launching process was stopped\))",
+                    run.error), run.error
     assert sorted(p.name for p in (ws / "artifacts" / "runs" / run.id / "checkpoints").iterdir()) == [
         "epoch000.pt", "last.pt"]  # written by rank 0 after the first epoch only
 
@@ -83,6 +84,19 @@ def test_a_hung_rank_ends_the_job_after_the_timeout(tmp_path, config):
     assert time.monotonic() - start < 120  # 5 s timeout + 5 s shutdown + start-up on a busy machine
 
 
+def test_a_problem_rank_0_finds_with_the_data_is_said_once(tmp_path, config):
+    # rank 1, waiting for rank 0's config, printed "failed waiting for rank 0's config" as well
+    proc = _dlforge(tmp_path / "ws", "train", str(config), "--nproc", "2", "--set",
+                    "train.schedule={type: cosine, warmup_steps: 10000}", "--quiet")
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("error: train.schedule.warmup_steps: must be less than the run's ")
+    assert re.fullmatch(r"error: distributed: rank 0 \(pid \d+\) exited with code 2 \(its error "
+                        r"is above\); the job stopped", lines[1])
+    assert Store.open(tmp_path / "ws").list_runs() == []
+
+
 def test_two_nodes_meet_at_a_c10d_rendezvous(tmp_path, config):
     ws, endpoint = tmp_path / "ws", f"127.0.0.1:{_free_port()}"
     args = [sys.executable, "-m", "dlforge", "-w", str(ws), "train", str(config), "--nnodes", "2",
@@ -101,7 +115,7 @@ def test_two_nodes_meet_at_a_c10d_rendezvous(tmp_path, config):
     (["train", "{config}", "--nproc", "2", "--set", "update.source=dp@1"], 2,
      "error: update.source: 'dp@1' cannot train with --nproc (only one process would build its "
      "data); run it without --nproc"),
-    (["train", "{config}", "--nnodes", "2"], 2, "error: Invalid value for --nnodes: needs "
+    (["train", "{config}", "--nnodes", "2"], 2, "error: Invalid value for '--nnodes': needs "
      "--rdzv-endpoint HOST:PORT with --nnodes > 1 (see 'dlforge train -h')"),
     (["train", "{config}", "--nnodes", "2", "--rdzv-endpoint", "127.0.0.1:{port}", "--timeout",
       "3"], 1, "error: --rdzv-endpoint: the rendezvous at 127.0.0.1:{port} with --nnodes 2 "

@@ -117,7 +117,10 @@ def train(
     threads: ddp.ThreadsOpt = None,
 ) -> None:
     """Train one model from CONFIG (no search: a tune section is ignored), then evaluate,
-    register and report it."""
+    register and report it.
+
+    Example: dlforge train examples/breast_cancer.yaml --set train.epochs=20
+    """
     _run_pipeline(ctx, config, set_, quiet, search=False,
                   launch=ddp.Launch(nproc, nnodes, node_rank, rdzv_endpoint, timeout, threads))
 
@@ -147,11 +150,15 @@ def evaluate(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="Registered model: NAME, NAME@VERSION or NAME@ALIAS.")],
     data: Annotated[Path, typer.Option("--data", "-d", help="Config whose data section to evaluate on.")],
-    set_: SetOpt = [],  # noqa: B006
+    set_: Annotated[list[str], typer.Option(
+        "--set", "-s", help="Override a key of that config: --set data.limit=500 (repeatable).")] = [],  # noqa: B006
     split: Annotated[str, typer.Option(help="Which split of that data: test or all.")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="Print the full metrics as JSON.")] = False,
 ) -> None:
-    """Evaluate a registered model on the test split (or all) of a config's data section."""
+    """Evaluate a registered model on the test split (or all) of a config's data section.
+
+    Example: dlforge evaluate digits@staging --data examples/digits.yaml --split all
+    """
     from dlforge.config import load_config
     from dlforge.pipeline.evaluate_model import evaluate_registered
 

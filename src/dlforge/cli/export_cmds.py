@@ -23,7 +23,8 @@ def export_command(
     quantize: Annotated[str | None, typer.Option(
         help="int8: add a dynamically quantized copy and report its accuracy drop.")] = None,
     output_dir: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Directory to create. Default <workspace>/exports/NAME-vVERSION.")] = None,
+        "--output", "-o", help="Directory to create. Default <workspace>/exports/NAME-vVERSION "
+        "(NAME-vVERSION-torchscript for TorchScript).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing export.")] = False,
     atol: Annotated[float, typer.Option(
         help="Largest allowed difference from PyTorch's outputs on the test split.", min=0.0)] = 1e-4,

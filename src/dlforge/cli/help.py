@@ -8,28 +8,40 @@ tree is built: nothing for a flag, the value's kind in capitals for an option (T
 INTEGER, FLOAT; choices as ``[a|b]``; ``KEY=VALUE`` for ``--set``, ``CONDITION`` for
 ``--require``) and the argument's name in capitals for an argument
 (``MODEL``; ``[CONFIG]`` when optional, ``INPUT...`` when repeatable). An explicit
-``typer.Option(metavar=...)`` is kept.
+``typer.Option(metavar=...)`` is kept. A group lists each command by the first paragraph of
+its help on one line: rich would keep a docstring's line breaks there.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
+# The order `dlforge --help` lists the commands in: that of the README's table of commands (from
+# a run to its model's later life), not the order the modules happen to register them in.
+ORDER = ("run", "train", "tune", "evaluate", "predict", "models", "promote", "rollback", "finetune",
+         "update", "runs", "report", "config", "data", "serve", "ui", "inspect", "export", "profile",
+         "generate", "drift")
 _WORDS = {str: "TEXT", int: "INTEGER", float: "FLOAT", bool: "BOOLEAN", Path: "PATH"}
 # Options whose values have a shape of their own, whichever command takes them.
 _SHAPED = {"--set": "KEY=VALUE", "--require": "CONDITION"}
 
 
 class HelpGroup(TyperGroup):
-    """The typer group whose commands (sub-groups included) show plain metavars in `--help`."""
+    """The typer group whose commands (sub-groups included) show plain metavars in `--help`,
+    listed in `ORDER` (any other after them)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         tidy(self)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        rank = {name: i for i, name in enumerate(ORDER)}
+        return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(ORDER)))
 
 
 class _Argument(TyperArgument):
@@ -53,8 +65,20 @@ def tidy(command: Any) -> None:
             shaped = next((_SHAPED[o] for o in param.opts if o in _SHAPED), None)
             param.metavar = "" if param.is_flag or param.count else shaped or kind_word(param)
     command.get_help_option = _flag_help(command.get_help_option)  # made per context, later
+    if command.help and command.short_help is None:
+        command.short_help = summary(command.help)
     for sub in getattr(command, "commands", {}).values():
         tidy(sub)
+
+
+def summary(text: str) -> str:
+    r"""The first paragraph of a help text, on one line: what a group lists for the command.
+
+    Example:
+        >>> summary("Train one model from CONFIG, then evaluate,\n    register and report it.\n\n    Example: ...")
+        'Train one model from CONFIG, then evaluate, register and report it.'
+    """
+    return " ".join(inspect.cleandoc(text).split("\n\n")[0].split())
 
 
 def _flag_help(get_help_option: Callable[[Any], Any]) -> Callable[[Any], Any]:

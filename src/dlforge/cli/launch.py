@@ -90,6 +90,7 @@ def run_processes(launch: Launch, command: list[str]) -> None:
             the rendezvous failed, or --rdzv-endpoint's host does not resolve.
     """
     from torch.distributed import DistNetworkError, DistStoreError
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.elastic.rendezvous.api import RendezvousError
     from torch.distributed.run import get_args_parser
@@ -104,7 +105,7 @@ def run_processes(launch: Launch, command: list[str]) -> None:
     threads = launch.threads or max(1, physical_cores() // launch.nproc)
     os.environ.update({TIMEOUT_ENV: f"{launch.timeout:g}", THREADS_ENV: str(threads),
                        "OMP_NUM_THREADS": str(threads)})
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # we say it once
+    _quiet_torchrun_logs()
     # any rendezvous at a user-given endpoint (c10d or static, --nnodes 1 too) can hang
     deadline = _watch(launch) if launch.endpoint is not None else None
     try:
@@ -120,9 +121,46 @@ def run_processes(launch: Launch, command: list[str]) -> None:
     except (DistNetworkError, DistStoreError) as exc:  # the static rendezvous's TCPStore
         raise DistributedError(_static_line(launch, exc, timed_out=isinstance(
             exc, DistStoreError) or "timed out" in str(exc).lower())) from None
+    except SignalException as exc:  # torchrun passed the signal on to the processes, then raised
+        raise stopped(exc.sigval, launch.nproc) from None
     finally:
         if deadline is not None:
             deadline.cancel()
+
+
+def _quiet_torchrun_logs() -> None:
+    """Silence torchrun's log lines: our errors say it once. Its modules set their loggers'
+    levels themselves when imported (`LOGLEVEL`, default WARNING), so the parent's level is not
+    enough: "Received 2 death signal, shutting down workers" came through."""
+    import torch.distributed.run  # noqa: F401 - imports the modules that make the loggers
+
+    for name in ["torch.distributed.elastic", *logging.root.manager.loggerDict]:
+        if name.startswith(("torch.distributed.elastic", "torch.distributed.run")):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def stopped(signum: int, nproc: int) -> BaseException:
+    """What a signal to the launching process (torchrun stops the processes, then raises) ends
+    the command with: Ctrl-C is an interrupt (exit 130, as without --nproc); SIGTERM and the
+    others a one-line `DistributedError` (exit 1). Rank 0 has already said which run to resume.
+
+    Example:
+        >>> import signal
+        >>> stopped(signal.SIGINT, 2)
+        KeyboardInterrupt("this node's 2 processes stopped")
+        >>> print(stopped(signal.SIGTERM, 2))
+        distributed: SIGTERM stopped this node's 2 processes (`dlforge run --resume RUN_ID` continues from the last checkpoint, with any --nproc)
+    """
+    import signal
+
+    from dlforge.train.distributed import DistributedError
+
+    processes = f"this node's {nproc} process{'es' if nproc != 1 else ''}"
+    if signum == signal.SIGINT:
+        return KeyboardInterrupt(f"{processes} stopped")
+    return DistributedError(f"distributed: {signal.Signals(signum).name} stopped {processes} "
+                            f"(`dlforge run --resume RUN_ID` continues from the last checkpoint, "
+                            f"with any --nproc)")
 
 
 def _resolve(launch: Launch) -> None:

@@ -28,6 +28,8 @@ def promote_command(
 
     Exits 1 with the failed conditions when the gate refuses it; either way the decision and
     every compared figure are in `dlforge models history NAME`.
+
+    Example: dlforge promote digits --candidate 2 --require 'accuracy >= champion'
     """
     from dlforge.lifecycle.promote import promote
 
@@ -56,7 +58,10 @@ def rollback_command(
     alias: Annotated[str, typer.Option(help="The alias to move back.")] = "production",
     reason: Annotated[str | None, typer.Option(help="Why, for the audit history.")] = None,
 ) -> None:
-    """Move ALIAS back to the version that held it before (one step per call)."""
+    """Move ALIAS back to the version that held it before (one step per call).
+
+    Example: dlforge rollback digits --alias production --reason 'v3 mislabels 7s'
+    """
     from dlforge.lifecycle.promote import rollback
 
     before, after = rollback(open_store(ctx), name, alias, reason)

@@ -36,6 +36,7 @@ def predict_command(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="Registered model: NAME, NAME@VERSION or NAME@ALIAS.")],
     inputs: Annotated[list[str] | None, typer.Argument(
+        metavar="INPUT...",  # as the README and the "give at least one INPUT" error name it
         help="Image files, folders of images, CSV files (table rows or a text column), or .json/.jsonl "
         "files of rows, texts or image pixel arrays, read as the server reads a request's inputs.")] = None,
     text: Annotated[list[str], typer.Option("--text", "-t", help="A text to classify (repeatable).")] = [],  # noqa: B006

@@ -119,7 +119,7 @@ def runs_list(
 
 
 @runs_app.command("show")
-def runs_show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")]) -> None:
+def runs_show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")]) -> None:
     """Show one run: status, times, data fingerprint, metrics and report path."""
     store = open_store(ctx)
     r = store.get_run(run_id)
@@ -137,7 +137,7 @@ def runs_show(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Ru
     output.table(f"run {r.id}", ["field", "value"], rows)
 
 
-def report_command(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")]) -> None:
+def report_command(ctx: typer.Context, run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")]) -> None:
     """Print the path of a run's HTML report."""
     from pathlib import Path
 

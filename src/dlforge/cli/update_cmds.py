@@ -29,7 +29,7 @@ def update_command(
     set_: Annotated[list[str], typer.Option("--set", "-s", help="Override a key of the update's "
                                             "config, e.g. update.replay_ratio=0.3 (repeatable).")] = [],  # noqa: B006
     max_batches: Annotated[int | None, typer.Option(help="--watch: stop after this many batches.")] = None,
-    retry_failed: Annotated[bool, typer.Option(help="--watch: fold in again the files of batches "
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="--watch: fold in again the files of batches "
                                                "that failed (listed apart in the state).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output: no training "
                                         "progress, and with --watch no line per batch.")] = False,

@@ -11,6 +11,7 @@ the whole command tree is parsed and invoked: its own `make_context` (the global
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,7 +65,9 @@ def usage_line(exc: UsageError) -> str:
         exc: the usage error; its context (when it has one) names the command to ask for help.
 
     Returns:
-        The line, without a newline; the message's own line breaks and final full stop dropped.
+        The line, without a newline; the message's own line breaks and final full stop dropped,
+        and an option a command named itself (``typer.BadParameter(..., param_hint="--split")``)
+        quoted as click quotes the options it checks: ``Invalid value for '--split': ...``.
 
     Example:
         >>> from typer.core import TyperCommand
@@ -73,7 +76,11 @@ def usage_line(exc: UsageError) -> str:
         "error: No such option: --bogus (see 'dlforge run -h')"
         >>> usage_line(UsageError("Missing argument 'MODEL'."))
         "error: Missing argument 'MODEL' (see 'dlforge -h')"
+        >>> from typer import BadParameter
+        >>> usage_line(BadParameter("must be test or all (got 'val')", param_hint="--split"))
+        "error: Invalid value for '--split': must be test or all (got 'val') (see 'dlforge -h')"
     """
     message = " ".join(exc.format_message().split()).rstrip(".")
+    message = re.sub(r"^Invalid value for (-[\w-]+):", r"Invalid value for '\1':", message)
     command = exc.ctx.command_path if exc.ctx is not None else "dlforge"
     return f"error: {message} (see '{command} -h')"

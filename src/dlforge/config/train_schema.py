@@ -182,7 +182,8 @@ class TrainConfig(Section):
         "fp32 (oneDNN's is a serial loop), kernel = the convolution kernel's; bf16 and GPUs "
         "keep the kernel's (docs/performance.md)."
     )
-    num_threads: int | None = Field(None, ge=1, description="CPU threads; default all cores.")
+    num_threads: int | None = Field(None, ge=1, description="CPU threads; default the machine's "
+                                    "physical cores (with --nproc: divided among the processes).")
     lr_scaling: Literal["none", "linear", "sqrt"] = Field(
         "none", description="Data parallelism (`--nproc`): lr x processes (linear), x sqrt(processes) "
         "or unchanged; batch_size is per process (docs/distributed.md)."
@@ -192,6 +193,13 @@ class TrainConfig(Section):
     @classmethod
     def _false_disables(cls, v: Any) -> Any:
         return None if v is False else v
+
+    @field_validator("channels_last", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, v: Any) -> Any:
+        # YAML 1.1 reads a bare on/off (also yes/no, true/false) as a boolean: the file's
+        # `channels_last: off` and `--set train.channels_last=off` mean the word
+        return ("on" if v else "off") if isinstance(v, bool) else v
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:

@@ -1,6 +1,6 @@
 """`export_model`: a registered version as an ONNX or TorchScript file plus everything around it.
 
-    <workspace>/exports/<name>-v<version>/
+    <workspace>/exports/<name>-v<version>/     (TorchScript: <name>-v<version>-torchscript/)
         model.onnx | model.pt             the model, batch dimension free
         model.int8.onnx | model.int8.pt   with --quantize int8
         preprocessing.json                the fitted preprocessor (apply it before the model)
@@ -67,7 +67,8 @@ def export_model(ref: str, *, fmt: str = "onnx", quantize: str | None = None,
         ref: ``NAME``, ``NAME@VERSION`` or ``NAME@ALIAS``.
         fmt: ``onnx`` (ONNX Runtime) or ``torchscript`` (``torch.jit.load``).
         quantize: ``int8`` adds a dynamically quantized copy and its test metrics.
-        output: the directory to create; default ``<workspace>/exports/<name>-v<version>``.
+        output: the directory to create; default ``<workspace>/exports/<name>-v<version>``
+            (``...-torchscript`` for TorchScript, so both formats of a version can be kept).
         force: replace an earlier export (a directory with the manifest.json of an export);
             any other existing path is refused, never deleted.
         atol: largest allowed absolute difference between exported and PyTorch outputs.
@@ -94,7 +95,7 @@ def export_model(ref: str, *, fmt: str = "onnx", quantize: str | None = None,
         check_torch_quantization()
     say = progress or (lambda _note: None)
     source = open_source(ref, workspace, url, load_test=False)
-    dest = (Path(output) if output is not None else default_dir(source)).resolve()
+    dest = (Path(output) if output is not None else default_dir(source, fmt)).resolve()
     check_destination(dest, force)
     say(f"loading the test split of {source.version.ref}")
     source = load_test_split(source, url)
@@ -138,9 +139,11 @@ def is_export(folder: Path) -> bool:
             and isinstance(manifest.get("source"), dict))
 
 
-def default_dir(source: ExportSource) -> Path:
-    """``<workspace>/exports/<name>-v<version>``."""
-    return source.workspace / "exports" / f"{source.version.name}-v{source.version.version}"
+def default_dir(source: ExportSource, fmt: str = "onnx") -> Path:
+    """``<workspace>/exports/<name>-v<version>`` for ONNX, ``...-torchscript`` for TorchScript:
+    exporting the other format of a version must not ask to replace the first."""
+    suffix = "" if fmt == "onnx" else f"-{fmt}"
+    return source.workspace / "exports" / f"{source.version.name}-v{source.version.version}{suffix}"
 
 
 def sha256_file(path: Path) -> str:

@@ -9,6 +9,7 @@ nothing; the fit loop shards the data and all-reduces the gradients (train/distr
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -71,8 +72,8 @@ def _stop_on_sigterm(rank: int) -> None:
         if sys.exc_info()[0] is not None:
             return
         raise distributed.DistributedError(
-            f"distributed: rank {rank} was stopped by {signal.Signals(signum).name} after another "
-            f"rank failed")
+            f"distributed: rank {rank} was stopped by {signal.Signals(signum).name} (another rank "
+            f"failed, or the launching process was stopped)")
 
     signal.signal(signal.SIGTERM, stop)
 
@@ -127,7 +128,16 @@ def _describe(cfg: RunConfig) -> str:
 
 
 def _follow() -> None:
-    """A rank other than 0: train what rank 0 sends, writing nothing."""
-    cfg = load_config(distributed.share_config())
+    """A rank other than 0: train what rank 0 sends, writing nothing. Nothing at all when rank 0
+    runs on this node and left before sending it: its own error (a config rule found with the
+    data, say) or the launcher's line for a killed rank says why, once; each other rank's line
+    only repeated that it had gone."""
+    try:
+        config = distributed.share_config()
+    except distributed.DistributedError as exc:
+        if os.environ.get("GROUP_RANK") == "0" and distributed.peer_left(exc):
+            return
+        raise
+    cfg = load_config(config)
     device = setup_process(cfg.train.num_threads, cfg.device)
     train_candidate(TrainingPlan(cfg, prepare_data(cfg)), device=device)

@@ -264,6 +264,13 @@ def failing(what: str) -> Iterator[None]:
                                ) from exc
 
 
+def peer_left(exc: BaseException) -> bool:
+    """True when `exc` (raised by `failing`) says the other end closed the connection: that
+    process has gone, rather than hanging past the timeout."""
+    text = str(exc.__cause__ or exc).lower()
+    return "closed by peer" in text or "reset by peer" in text
+
+
 def _brief(exc: BaseException) -> str:
     """The gist of a backend's error: its first line without the source path in brackets and
     the advice that follows it."""

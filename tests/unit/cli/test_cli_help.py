@@ -4,6 +4,7 @@ for every parameter."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from typer.main import get_command
@@ -65,3 +66,59 @@ def test_flags_take_no_metavar_and_values_name_their_kind():
     run = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output
     assert next(line.strip() for line in run.splitlines() if line.strip()) == (
         "Usage: dlforge run [OPTIONS] [CONFIG]")
+    predict = CliRunner().invoke(app, ["predict", "--help"], env={"COLUMNS": "200"}).output
+    assert next(line.strip() for line in predict.splitlines() if line.strip()) == (
+        "Usage: dlforge predict [OPTIONS] MODEL [INPUT...]")  # was INPUTS..., unlike the README
+    for path in (["report"], ["runs", "show"]):  # the README's `dlforge report RUN` (was RUN_ID)
+        usage = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"}).output
+        assert next(line.strip() for line in usage.splitlines() if line.strip()) == (
+            f"Usage: dlforge {' '.join(path)} [OPTIONS] RUN")
+
+
+GROUPS = [(path, command) for path, command in ALL if getattr(command, "commands", None)]
+
+
+@pytest.mark.parametrize(("path", "group"), GROUPS, ids=[" ".join(p) or "dlforge" for p, _ in GROUPS])
+def test_a_group_lists_each_command_by_its_first_paragraph_on_one_line(path, group):
+    # a docstring wrapped in the source showed its line breaks in `dlforge --help`'s list
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "400"})
+    listed = [line.strip("│ ") for line in result.output.split("Commands")[1].splitlines()
+              if line.startswith("│")]
+    first_paragraphs = [" ".join(sub.help.split("\n\n")[0].split()) for sub in group.commands.values()]
+    assert len(listed) == len(group.commands) >= 2
+    assert sorted(re.sub(r"^\S+\s+", "", line) for line in listed) == sorted(first_paragraphs)
+
+
+def test_the_root_list_shows_train_on_one_line():
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert ("│ train     Train one model from CONFIG (no search: a tune section is ignored), then "
+            "evaluate, register and report it.") in result.output
+
+
+def test_the_root_lists_commands_in_the_readme_tables_order():
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| command | what it does |")[1].split("\n\n")[0]
+    in_readme = list(dict.fromkeys(re.findall(r"^\| `dlforge ([a-z]+)", table, re.MULTILINE)))
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    listed = [line.strip("│ ").split()[0] for line in result.output.split("Commands")[1].splitlines()
+              if line.startswith("│ ") and not line.startswith("│  ")]
+    assert listed == in_readme
+    assert sorted(listed) == sorted(get_command(app).commands)
+
+
+def test_every_flag_has_one_form_and_every_command_an_example_or_none_needed():
+    # `dlforge update` alone showed `--retry-failed --no-retry-failed`; README writes the flag alone
+    two_forms = [(" ".join(path), p.opts[0]) for path, command in ALL for p in command.params
+                 if getattr(p, "secondary_opts", None)]
+    assert two_forms == []
+    no_example = sorted(" ".join(path) for path, command in ALL
+                        if not getattr(command, "commands", None) and "Example:" not in (command.help or ""))
+    assert no_example == ["config check", "config schema", "data inspect", "models alias",
+                          "models history", "models list", "models show", "models unalias",
+                          "report", "runs list", "runs show"]
+
+
+def test_evaluate_set_names_a_key_evaluate_reads():
+    result = CliRunner().invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200"})
+    assert row(result.output, "--set") == [
+        "--set", "-s", "KEY=VALUE", "Override a key of that config: --set data.limit=500 (repeatable)."]

@@ -119,3 +119,35 @@ def test_torch_reports_the_agents_rendezvous_as_the_metric_the_deadline_waits_fo
     finally:
         deadline.cancel()
         metrics.configure(metrics.NullMetricHandler(), group="torchelastic")
+
+
+@pytest.mark.parametrize(("signum", "code", "line"), [
+    (2, 130, "error: interrupted: this node's 2 processes stopped"),  # Ctrl-C, as without --nproc
+    (15, 1, "error: distributed: SIGTERM stopped this node's 2 processes (`dlforge run --resume "
+            "RUN_ID` continues from the last checkpoint, with any --nproc)"),
+])
+def test_a_signal_to_the_launcher_is_one_line_not_an_internal_error(tmp_path, monkeypatch, capsys,
+                                                                    signum, code, line):
+    # torchrun stops the processes on a death signal, then raises SignalException: that was
+    # "error: internal error: SignalException: Process N got signal: 2 (rerun with --debug ...)"
+    import signal
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    def killed(args):
+        raise SignalException(f"Process 4242 got signal: {signum}", sigval=signal.Signals(signum))
+
+    monkeypatch.setattr(torch.distributed.run, "run", killed)
+    ws = tmp_path / "ws"
+    assert main(["-w", str(ws), "train", str(ROOT / "examples/breast_cancer.yaml"), "--nproc", "2"]) == code
+    assert capsys.readouterr().err.splitlines() == [line]
+
+
+def test_torchruns_own_log_lines_are_silenced(monkeypatch, launch_env):
+    import logging
+
+    monkeypatch.setattr(torch.distributed.run, "run", lambda args: None)
+    run_processes(Launch(nproc=2), ["train"])
+    # it logged "Received 2 death signal, shutting down workers" at WARNING, set by torch itself
+    agent = logging.getLogger("torch.distributed.elastic.agent.server.api")
+    assert agent.getEffectiveLevel() == logging.CRITICAL

@@ -26,10 +26,10 @@ from dlforge.cli.app import app
     (["predict", "m", "--batch-size", "0"], "error: Invalid value for '--batch-size' / '-b': Input "
                                             "should be greater than or equal to 1 (see 'dlforge predict -h')"),
     (["export", "m", "--format", "tflite"],  # a command's own typer.BadParameter
-     "error: Invalid value for --format: must be onnx or torchscript (got 'tflite') "
+     "error: Invalid value for '--format': must be onnx or torchscript (got 'tflite') "
      "(see 'dlforge export -h')"),
     (["run", "--resume", "abc", "cfg.yaml"],
-     "error: Invalid value for --resume: takes no CONFIG or --set: a resumed run keeps its own "
+     "error: Invalid value for '--resume': takes no CONFIG or --set: a resumed run keeps its own "
      "config (see 'dlforge run -h')"),
 ])
 def test_a_usage_error_is_one_line_and_exit_2(tmp_path, capsys, args, line):

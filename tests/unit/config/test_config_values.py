@@ -165,3 +165,18 @@ def test_serve_refuses_its_config_before_starting(tmp_path, capsys):
     assert capsys.readouterr().err == \
         f"error: {twice}: key 'port' is given twice in the same mapping (lines 2 and 3); keep one\n"
     assert not (tmp_path / "ws").exists()
+
+
+@pytest.mark.parametrize(("text", "expected"), [("off", "off"), ("on", "on"), ("auto", "auto")])
+def test_channels_last_on_and_off_are_words_not_yaml_booleans(tmp_path, text, expected):
+    # YAML 1.1 reads a bare on/off as true/false; docs/performance.md writes
+    # `--set train.channels_last=off`
+    path = tmp_path / "run.yaml"
+    path.write_text(f"train:\n  channels_last: {text}\n")
+    assert load_config(path).train.channels_last == expected
+    assert load_config(None, [f"train.channels_last={text}"]).train.channels_last == expected
+
+
+def test_channels_last_still_refuses_other_words():
+    assert _message(None, ["train.channels_last=sideways"]) == (
+        "train.channels_last: must be 'auto', 'on' or 'off' (got 'sideways')")

@@ -102,7 +102,7 @@ def test_profile_prints_one_row_per_backend(trained, monkeypatch):
 
 def test_bad_format_and_unknown_model(trained, capsys):
     assert main(["-w", str(trained), "export", "tiny", "--format", "tflite"]) == 2
-    assert capsys.readouterr().err == ("error: Invalid value for --format: must be onnx or torchscript "
+    assert capsys.readouterr().err == ("error: Invalid value for '--format': must be onnx or torchscript "
                                        "(got 'tflite') (see 'dlforge export -h')\n")
     assert main(["-w", str(trained), "export", "ghost"]) == 1
     assert capsys.readouterr().err == ("error: No model named 'ghost'. Available models: tiny. "

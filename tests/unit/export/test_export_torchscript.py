@@ -55,7 +55,18 @@ def test_an_existing_export_is_replaced_only_with_force(tmp_path):
                                "or --output DIR to export elsewhere")
     again = export_model("twice", fmt="torchscript", workspace=ws, force=True)
     assert again.path == first.path and not (again.path / "stale.txt").exists()
-    assert [p.name for p in again.path.parent.iterdir()] == ["twice-v1"]  # no staging left
+    assert [p.name for p in again.path.parent.iterdir()] == ["twice-v1-torchscript"]  # no staging left
+
+
+def test_onnx_and_torchscript_of_one_version_get_folders_of_their_own(tmp_path):
+    # both went to <name>-v<version>: the second format was refused, and --force would have
+    # replaced the first
+    ws = register(tmp_path / "ws", "both", MLPConfig(hidden=[3]))
+    onnx = export_model("both", workspace=ws)
+    script = export_model("both@1", fmt="torchscript", workspace=ws)
+    assert (onnx.path, script.path) == (ws / "exports" / "both-v1", ws / "exports" / "both-v1-torchscript")
+    assert (onnx.path / "model.onnx").is_file() and not (onnx.path / "model.pt").exists()
+    assert (script.path / "model.pt").is_file() and not (script.path / "model.onnx").exists()
 
 
 NOT_AN_EXPORT = ("exists and is not a dlforge export (no manifest.json written by dlforge "
@@ -119,7 +130,7 @@ def test_a_failed_replace_keeps_the_previous_export(tmp_path, monkeypatch, resto
     prefix = f"export: cannot move the new export to {first} (Permission denied); the previous export"
     left = [p for p in first.parent.iterdir() if p != first]
     if restore_fails:  # it stays whole under its temporary name, and the message says where
-        assert [p.name for p in left] == [re.fullmatch(r"\.swap-v1\.[0-9a-f]{8}\.old", left[0].name)[0]]
+        assert [p.name for p in left] == [re.fullmatch(r"\.swap-v1-torchscript\.[0-9a-f]{8}\.old", left[0].name)[0]]
         assert str(info.value) == f"{prefix} is left at {left[0]}"
         assert {p.name: p.read_bytes() for p in left[0].iterdir()} == before
     else:
