@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dlforge.config.gan_rules import gan_problems
+from dlforge.config.model_schema import GAN_TYPE
 from dlforge.config.parallel_schema import parallel_problems
 from dlforge.config.streaming_rules import streaming_problems
 from dlforge.config.tunable import LADDER_WIDTHS, grid_problems, space_problems
@@ -25,7 +26,7 @@ ANOMALY_OBJECTIVES = ("false_alarm_rate", "percentile")
 def run_problems(cfg: RunConfig) -> list[str]:
     """Every cross-field problem of `cfg`, one line each (empty when it runs)."""
     problems = anomaly_problems(cfg) if is_anomaly(cfg) else _not_anomaly_problems(cfg)
-    if cfg.tune is not None and cfg.model.type != "dcgan":  # a GAN refuses tune (gan_rules)
+    if cfg.tune is not None and cfg.model.type != GAN_TYPE:  # a GAN refuses tune (gan_rules)
         problems += _tune_problems(cfg)
     if cfg.transfer.source is not None and cfg.tune is not None:
         problems.append("tune: a model trained from transfer.source keeps the source's "
