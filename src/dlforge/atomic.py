@@ -6,7 +6,6 @@ Every checkpoint, bundle file, report and download goes through these helpers.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dlforge.errors import DlforgeError
+from dlforge.noreplace import rename_new
 
 
 @contextlib.contextmanager
@@ -90,10 +90,12 @@ def staged_dir(target: str | Path, *, numbered: bool = False, keep: bool = False
         numbered: when `target` exists at the end (another writer, an earlier run), use the
             first free one of `target-2`, `target-3`, ... instead: the name is chosen when the
             work is done, so two writers started together both keep theirs.
-        keep: when `target` (not `numbered`) exists at the end (or already at the start: the
-            caller checked it before its long work began), keep the work in the first free
-            one of `target-2`, ... and raise `TargetTaken` naming it, instead of deleting the
-            work: for a directory the user named, whose work took long.
+        keep: for a directory the user named, whose work took long, and which the CALLER
+            found absent when that work began: when `target` (not `numbered`) exists at the
+            end (or already at the start: it appeared since the caller's check), keep the work
+            in the first free one of `target-2`, ... and raise `TargetTaken` naming it, instead
+            of deleting the work. A caller that made no such check must not pass it: a
+            folder that was there all along would be reported as made meanwhile.
 
     Raises:
         FileExistsError: `target` exists, before the block or at its end (not `numbered`
@@ -107,7 +109,7 @@ def staged_dir(target: str | Path, *, numbered: bool = False, keep: bool = False
         PosixPath('.../review-2')
     """
     target = Path(target)
-    if target.exists() and not (numbered or keep):
+    if os.path.lexists(target) and not (numbered or keep):  # a dangling symlink is taken too
         raise FileExistsError(f"{target} already exists")
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = StagedDir(Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp",
@@ -135,19 +137,13 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
 
 
 def _publish(tmp: Path, target: Path, numbered: bool) -> Path:
-    """Rename `tmp` to `target` or, `numbered`, to the first of `target-2`, ... that is free."""
+    """Rename `tmp` to `target` or, `numbered`, to the first of `target-2`, ... that is free:
+    nothing there at all, not even an empty folder or a dangling symlink (`rename_new`)."""
     number = 1
     candidate = target
     while True:
-        # rename() replaces an empty directory: skip one that exists; a writer's full one
-        # appearing after the check makes rename fail (EEXIST or ENOTEMPTY)
-        if not candidate.exists():
-            try:
-                os.rename(tmp, candidate)
-                return candidate
-            except OSError as exc:
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise
+        if rename_new(tmp, candidate):
+            return candidate
         if not numbered:
             raise FileExistsError(f"{target} already exists")
         number += 1
