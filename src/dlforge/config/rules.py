@@ -74,6 +74,8 @@ def anomaly_problems(cfg: RunConfig) -> list[str]:
     if not data.normal_classes:
         problems.append("data.normal_classes: data.task anomaly needs the classes that are "
                         "normal (got none), e.g. [T-shirt/top]")
+    if data.anomaly_classes == []:
+        problems.append(no_anomaly_named(data.normal_classes))
     both = sorted(set(data.normal_classes or ()) & set(data.anomaly_classes or ()))
     if both:
         problems.append(f"data.anomaly_classes: {both} are also in data.normal_classes; a class "
@@ -97,6 +99,23 @@ def anomaly_problems(cfg: RunConfig) -> list[str]:
         problems.append("tune: searching an anomaly task is not supported yet; remove the tune "
                         "section")
     return problems
+
+
+def no_anomaly_named(normal: list[str] | None) -> str:
+    """The line for ``data.anomaly_classes: []`` in an anomaly task: one line for either fix,
+    naming the normal classes, since the config alone cannot tell whether they are every
+    class (then some must move out of them too). Outside an anomaly task ``[]`` names no
+    class, as leaving the key out does, and is accepted.
+
+    Example:
+        >>> no_anomaly_named(["benign"])
+        "data.anomaly_classes: [] names no class, which leaves no anomaly to test on; name the anomalous classes (classes data.normal_classes ['benign'] leaves out), or leave data.anomaly_classes out to make every class data.normal_classes leaves out an anomaly"
+    """
+    listed = f" {normal}" if normal else ""
+    return (f"data.anomaly_classes: [] names no class, which leaves no anomaly to test on; "
+            f"name the anomalous classes (classes data.normal_classes{listed} leaves out), or "
+            f"leave data.anomaly_classes out to make every class data.normal_classes leaves "
+            f"out an anomaly")
 
 
 def _not_anomaly_problems(cfg: RunConfig) -> list[str]:
