@@ -98,12 +98,12 @@ def test_remove_leftovers_deletes_only_the_temporaries_of_killed_writes(tmp_path
 @pytest.fixture(params=["renameat2", "check then rename"])
 def rename_kind(request, monkeypatch):
     """Both ways `rename_new` works: RENAME_NOREPLACE, and the fallback without it."""
-    from dlforge import noreplace
+    from dlforge import atomic
 
-    if request.param == "renameat2" and noreplace._renameat2() is None:
+    if request.param == "renameat2" and atomic._renameat2() is None:
         pytest.skip("no renameat2 in this C library")
     if request.param != "renameat2":
-        monkeypatch.setattr(noreplace, "_renameat2", lambda: None)
+        monkeypatch.setattr(atomic, "_renameat2", lambda: None)
     return request.param
 
 
@@ -121,26 +121,26 @@ def test_a_dangling_symlink_target_is_taken_not_an_internal_error(tmp_path, rena
 def test_rename_new_never_replaces_an_empty_folder_made_after_any_check(tmp_path, monkeypatch):
     """An empty folder made between exists() and rename() was replaced without a word; with
     RENAME_NOREPLACE the kernel refuses it (without renameat2 that gap remains)."""
-    from dlforge import noreplace
+    from dlforge import atomic
 
-    if noreplace._renameat2() is None:
+    if atomic._renameat2() is None:
         pytest.skip("no renameat2 in this C library")
     (tmp_path / "mine").mkdir()
     (tmp_path / "theirs").mkdir()
-    monkeypatch.setattr(noreplace.os.path, "lexists", lambda path: pytest.fail("checked"))
-    assert noreplace.rename_new(tmp_path / "mine", tmp_path / "theirs") is False
-    assert noreplace.rename_new(tmp_path / "mine", tmp_path / "free") is True
+    monkeypatch.setattr(atomic.os.path, "lexists", lambda path: pytest.fail("checked"))
+    assert atomic.rename_new(tmp_path / "mine", tmp_path / "theirs") is False
+    assert atomic.rename_new(tmp_path / "mine", tmp_path / "free") is True
     assert sorted(p.name for p in tmp_path.iterdir()) == ["free", "theirs"]
 
 
 def test_without_renameat2_a_symlink_made_after_the_check_is_taken_not_an_error(tmp_path,
                                                                                monkeypatch):
     """rename() onto a non-directory fails with ENOTDIR, which was an internal error."""
-    from dlforge import noreplace
+    from dlforge import atomic
 
-    monkeypatch.setattr(noreplace, "_renameat2", lambda: None)
-    monkeypatch.setattr(noreplace.os.path, "lexists", lambda path: False)  # made after it
+    monkeypatch.setattr(atomic, "_renameat2", lambda: None)
+    monkeypatch.setattr(atomic.os.path, "lexists", lambda path: False)  # made after it
     (tmp_path / "mine").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "nowhere")
-    assert noreplace.rename_new(tmp_path / "mine", tmp_path / "link") is False
+    assert atomic.rename_new(tmp_path / "mine", tmp_path / "link") is False
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "mine"]
