@@ -181,11 +181,10 @@ def rename_new(src: str | Path, dst: str | Path) -> bool:
         OSError: any other failure of the rename (permissions, a missing parent ...).
 
     Example:
-        >>> import tempfile
-        >>> root = Path(tempfile.mkdtemp())
-        >>> (root / "a").mkdir(); (root / "b").mkdir()
-        >>> rename_new(root / "a", root / "b"), rename_new(root / "a", root / "c")
-        (False, True)
+        >>> with tempfile.TemporaryDirectory() as name:
+        ...     root = Path(name); (root / "a").mkdir(); (root / "b").mkdir()
+        ...     print(rename_new(root / "a", root / "b"), rename_new(root / "a", root / "c"))
+        False True
     """
     try:
         if not _renamed_noreplace(src, dst):  # the system cannot: check, then rename
