@@ -163,7 +163,7 @@ _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 # The destination is taken: a file or directory there (EEXIST, ENOTEMPTY), or a
 # non-directory such as a dangling symlink that a directory cannot replace (ENOTDIR).
-TAKEN = (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR)
+_TAKEN = (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR)
 
 
 def rename_new(src: str | Path, dst: str | Path) -> bool:
@@ -192,7 +192,7 @@ def rename_new(src: str | Path, dst: str | Path) -> bool:
                 return False
             os.rename(src, dst)
     except OSError as exc:
-        if exc.errno in TAKEN:
+        if exc.errno in _TAKEN:
             return False
         raise
     return True
