@@ -88,3 +88,20 @@ def test_an_update_run_refuses_a_gan_source_before_reading_its_data(workspace, m
         update.update_plan(cfg, store)
     assert str(info.value) == ("update.source: gan@1 is a GAN (model.type dcgan): it generates "
                                "images (`dlforge generate`) and predicts nothing")
+
+
+def test_promote_refuses_a_gan_champion_before_reading_the_gate_set(tmp_path, capsys, monkeypatch):
+    """A classifier registered under a GAN's name, gated against the GAN holding the alias."""
+    from tests.unit.export.export_models import register
+
+    from dlforge.lifecycle import promote
+    from dlforge.registry import Store
+
+    register(tmp_path, "mix", DCGANConfig(width=4, latent_dim=4))
+    register(tmp_path, "mix", MLPConfig(hidden=[4]))
+    with Store.open(tmp_path) as store:
+        store.set_alias("mix", "production", 1)
+    monkeypatch.setattr(promote, "_gate_set", lambda *a, **k: pytest.fail("read the gate set"))
+    code = main(["-w", str(tmp_path), "promote", "mix", "--candidate", "2",
+                 "--require", "accuracy >= 0.9"])
+    assert (code, capsys.readouterr().err) == (2, GAN_LINE.replace("gan@1", "mix@1"))
