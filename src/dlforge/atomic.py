@@ -6,7 +6,9 @@ Every checkpoint, bundle file, report and download goes through these helpers.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import functools
 import json
 import os
 import shutil
@@ -90,10 +92,12 @@ def staged_dir(target: str | Path, *, numbered: bool = False, keep: bool = False
         numbered: when `target` exists at the end (another writer, an earlier run), use the
             first free one of `target-2`, `target-3`, ... instead: the name is chosen when the
             work is done, so two writers started together both keep theirs.
-        keep: when `target` (not `numbered`) exists at the end (or already at the start: the
-            caller checked it before its long work began), keep the work in the first free
-            one of `target-2`, ... and raise `TargetTaken` naming it, instead of deleting the
-            work: for a directory the user named, whose work took long.
+        keep: for a directory the user named, whose work took long, and which the CALLER
+            found absent when that work began: when `target` (not `numbered`) exists at the
+            end (or already at the start: it appeared since the caller's check), keep the work
+            in the first free one of `target-2`, ... and raise `TargetTaken` naming it, instead
+            of deleting the work. A caller that made no such check must not pass it: a
+            folder that was there all along would be reported as made meanwhile.
 
     Raises:
         FileExistsError: `target` exists, before the block or at its end (not `numbered`
@@ -107,7 +111,7 @@ def staged_dir(target: str | Path, *, numbered: bool = False, keep: bool = False
         PosixPath('.../review-2')
     """
     target = Path(target)
-    if target.exists() and not (numbered or keep):
+    if os.path.lexists(target) and not (numbered or keep):  # a dangling symlink is taken too
         raise FileExistsError(f"{target} already exists")
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = StagedDir(Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp",
@@ -135,23 +139,89 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
 
 
 def _publish(tmp: Path, target: Path, numbered: bool) -> Path:
-    """Rename `tmp` to `target` or, `numbered`, to the first of `target-2`, ... that is free."""
+    """Rename `tmp` to `target` or, `numbered`, to the first of `target-2`, ... that is free:
+    nothing there at all, not even an empty folder or a dangling symlink (`rename_new`)."""
     number = 1
     candidate = target
     while True:
-        # rename() replaces an empty directory: skip one that exists; a writer's full one
-        # appearing after the check makes rename fail (EEXIST or ENOTEMPTY)
-        if not candidate.exists():
-            try:
-                os.rename(tmp, candidate)
-                return candidate
-            except OSError as exc:
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise
+        if rename_new(tmp, candidate):
+            return candidate
         if not numbered:
             raise FileExistsError(f"{target} already exists")
         number += 1
         candidate = target.with_name(f"{target.name}-{number}")
+
+
+# Renaming a directory to a name nobody holds, never replacing what is there: os.rename
+# replaces an empty directory at the destination without a word, so a check (lexists) then a
+# rename leaves a gap in which another process's new empty folder is replaced. Linux's
+# renameat2(..., RENAME_NOREPLACE) closes it: the kernel refuses any existing destination (an
+# empty directory, a dangling symlink) with EEXIST. It is called through ctypes where the C
+# library has it (glibc 2.28+); elsewhere, or where the kernel or the file system lacks the
+# flag (ENOSYS, EINVAL), the check-then-rename is the fallback.
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+# The destination is taken: a file or directory there (EEXIST, ENOTEMPTY), or a
+# non-directory such as a dangling symlink that a directory cannot replace (ENOTDIR).
+_TAKEN = (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR)
+
+
+def rename_new(src: str | Path, dst: str | Path) -> bool:
+    """Rename `src` to `dst` if nothing is at `dst`; say whether it was renamed.
+
+    Args:
+        src: the directory (or file) to move.
+        dst: its new name, in the same file system.
+
+    Returns:
+        True when renamed; False when `dst` exists in any form (a directory, empty or not, a
+        file, a symlink, dangling or not), which is left as it is.
+
+    Raises:
+        OSError: any other failure of the rename (permissions, a missing parent ...).
+
+    Example:
+        >>> with tempfile.TemporaryDirectory() as name:
+        ...     root = Path(name); (root / "a").mkdir(); (root / "b").mkdir()
+        ...     print(rename_new(root / "a", root / "b"), rename_new(root / "a", root / "c"))
+        False True
+    """
+    try:
+        if not _renamed_noreplace(src, dst):  # the system cannot: check, then rename
+            if os.path.lexists(dst):
+                return False
+            os.rename(src, dst)
+    except OSError as exc:
+        if exc.errno in _TAKEN:
+            return False
+        raise
+    return True
+
+
+def _renamed_noreplace(src: str | Path, dst: str | Path) -> bool:
+    """``renameat2(src, dst, RENAME_NOREPLACE)``: True when done, False when this system has
+    no such call or flag; an OSError for any failure of the call itself."""
+    call = _renameat2()
+    if call is None:
+        return False
+    if call(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL):  # an older kernel, or a file system without it
+        return False
+    raise OSError(code, os.strerror(code), str(dst))
+
+
+@functools.cache
+def _renameat2() -> Any:
+    """The C library's `renameat2`, or None (not Linux/glibc 2.28+, or no C library to open)."""
+    try:
+        call = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError, TypeError):  # TypeError: Windows cannot open CDLL(None)
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    return call
 
 
 def remove_leftovers(root: str | Path) -> list[Path]:

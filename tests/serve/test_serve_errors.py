@@ -190,3 +190,20 @@ def test_numbers_too_large_for_float32_are_refused_on_the_fast_and_the_checked_p
 def test_json_bodies_parse_exactly_as_the_json_module_reads_them(body):
     parsed = _parse_json(body)
     assert parsed == json.loads(body) and repr(parsed) == repr(json.loads(body))
+
+
+def test_a_gan_reached_by_name_is_a_422_naming_it(tmp_path, monkeypatch):
+    """`serve --model GAN` refuses at startup; one reached by name while running gets the
+    model-kind check's ConfigError, which the server maps to 422 like a bad input."""
+    from tests.unit.export.export_models import register
+
+    from dlforge.config.schema import DCGANConfig, ServeConfig
+    from dlforge.registry import Store
+    from dlforge.serve import create_app
+
+    monkeypatch.delenv("DLFORGE_SERVE_TOKEN", raising=False)
+    register(tmp_path, "gan", DCGANConfig(width=4, latent_dim=4))
+    with Store.open(tmp_path) as store, TestClient(create_app(store, ServeConfig())) as client:
+        response = client.post("/v1/models/gan/predict", json={"inputs": IMAGE})
+    assert detail(response) == (422, "model: gan@1 is a GAN (model.type dcgan): it generates "
+                                     "images (`dlforge generate`) and predicts nothing")

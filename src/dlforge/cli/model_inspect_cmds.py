@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from dlforge.cli import output
+from dlforge.cli.usage import NAMED_OUTPUT_HELP, named_output
 
 
 def inspect_command(
@@ -17,8 +18,7 @@ def inspect_command(
         metavar="INPUT", help="An image file, a CSV (first row) or a text file, as the model takes.")],
     out: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Directory to write (must not exist). Default <workspace>/inspections/<model>-<input> "
-                        "(-2, -3, ... if that exists once the files are written). One another "
-                        "process creates meanwhile is left alone: the files go to DIR-2, an error says so.")] = None,
+                        "(-2, -3, ... if that exists once the files are written). " + NAMED_OUTPUT_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the prediction and statistics as JSON.")] = False,
 ) -> None:
     """Write the feature maps of each conv block, a saliency map (input gradients) and the
@@ -31,7 +31,7 @@ def inspect_command(
 
     workspace = ctx.obj["workspace"]
     dest = out or resolve_workspace(workspace) / "inspections" / f"{model.replace('@', '-')}-{input_file.stem}"
-    with output.named_output():  # --output made by another process meanwhile: kept beside it
+    with named_output():  # --output made by another process meanwhile: kept beside it
         result = inspect_registered(model, input_file, dest=dest, numbered=out is None,
                                     workspace=workspace, url=ctx.obj["store_url"])
     if as_json:

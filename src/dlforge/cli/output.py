@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -43,19 +42,6 @@ def fmt(value: Any) -> str:
 def print_json(obj: Any) -> None:
     out.print_json(json.dumps(obj, default=str)) if out.is_terminal else print(
         json.dumps(obj, indent=2, default=str))
-
-
-@contextlib.contextmanager
-def named_output(option: str = "--output") -> Iterator[None]:
-    """The folder given with `option` created by another process while the command worked
-    (`atomic.TargetTaken`): one line naming `option` and where the work was kept, exit 1."""
-    from dlforge.atomic import TargetTaken
-    from dlforge.errors import DlforgeError
-
-    try:
-        yield
-    except TargetTaken as exc:
-        raise DlforgeError(f"{option}: {exc}") from None
 
 
 def run_summary(result: Any) -> None:

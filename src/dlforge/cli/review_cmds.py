@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 from typing import Annotated
@@ -9,6 +10,7 @@ from typing import Annotated
 import typer
 
 from dlforge.cli import output
+from dlforge.cli.usage import NAMED_OUTPUT_HELP, named_output
 
 SetOpt = Annotated[list[str], typer.Option("--set", "-s", help="Override a key: --set review.folds=3.")]
 
@@ -19,8 +21,7 @@ def review_command(
     set_: SetOpt = [],  # noqa: B006
     out: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Directory to write (must not exist). Default <workspace>/reviews/<name> "
-                        "(-2, -3, ... if that exists once the review is written). One another "
-                        "process creates meanwhile is left alone: the review goes to DIR-2, an error says so.")] = None,
+                        "(-2, -3, ... if that exists once the review is written). " + NAMED_OUTPUT_HELP)] = None,
     drop_top: Annotated[int, typer.Option(
         "--drop-top", min=0, help="Write the N most suspicious ids to exclude.txt, for data.exclude_file.")] = 0,
     by: Annotated[str, typer.Option(help="Which ranking --drop-top and the printed table follow: cl or aum.")] = "cl",
@@ -44,7 +45,7 @@ def review_command(
     check_review_config(cfg)  # before the data is read (and maybe downloaded)
     if by not in SIGNAL_NAMES:
         raise ConfigError(f"--by: one of {', '.join(SIGNAL_NAMES)} (got {by!r})")
-    if out is not None and out.exists():
+    if out is not None and os.path.lexists(out):  # a dangling symlink too: it cannot be written
         raise ConfigError(f"--output: {out} already exists; remove it or choose another directory")
     # the default folder is numbered when the review is written, not now: two reviews started
     # together would both choose the same one and the second would lose its training at the end
@@ -53,10 +54,10 @@ def review_command(
     data = prepare_data(cfg)
     findings = review_data(cfg, data, device=device, progress=not as_json)
     images = data.splits.train.x if data.modality == "image" else None
-    with output.named_output():  # --output made by another process meanwhile: kept beside it
+    with named_output():  # --output made by another process meanwhile: kept beside it
         files = write_review(dest, findings, top=cfg.review.top, images=images,
                              exclude=exclusions(findings, by, drop_top) if drop_top else [],
-                             numbered=out is None)
+                             numbered=out is None, keep=out is not None)
     if as_json:
         output.print_json(findings.to_dict(cfg.review.top) | {"files": [str(f) for f in files]})
         return

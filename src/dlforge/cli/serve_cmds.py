@@ -55,8 +55,7 @@ def serve_command(
     from dlforge.cli.listen import bind_listeners, run_uvicorn
     from dlforge.config import load_config
     from dlforge.registry import Store
-    from dlforge.registry.bundle import model_type
-    from dlforge.registry.model_kind import GAN_TYPE, check_model_kind
+    from dlforge.registry.model_kind import check_bundle_kind
     from dlforge.serve import create_app
     from dlforge.workspace import resolve_workspace
 
@@ -67,7 +66,7 @@ def serve_command(
     store = Store.open(resolve_workspace(ctx.obj["workspace"]), ctx.obj["store_url"])
     try:
         for ref in model:  # unknown models and GANs fail here, as one line, not per request
-            check_model_kind(ref, model_type(store.resolve(ref).bundle_path) == GAN_TYPE)
+            check_bundle_kind(ref, store.resolve(ref).bundle_path)
         app = create_app(store, settings, models=model, max_items=max_items,
                          max_pixels=max_pixels, drift=cfg.drift)
         if ui:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from dlforge.cli import output
+from dlforge.cli.usage import NAMED_OUTPUT_HELP, named_output
 
 SetOpt = Annotated[list[str], typer.Option("--set", "-s", help="Override a key: --set data.limit=500.")]
 
 
 def shard_command(
     config: Annotated[Path, typer.Argument(help="Run config (YAML) whose data section to write.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write (must not exist).")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="PATH",
+                                      help="Directory to write (must not exist). " + NAMED_OUTPUT_HELP)],
     shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="Samples per shard file.")] = 4096,
     set_: SetOpt = [],  # noqa: B006
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
@@ -35,15 +38,16 @@ def shard_command(
     if streams(cfg.data):
         raise ConfigError("data.streaming: this config streams its training split; write "
                           "shards from a config with data.streaming: false")
-    if out.exists():
+    if os.path.lexists(out):  # a dangling symlink too: it cannot be written
         raise ConfigError(f"--out: {out} already exists; remove it or choose another directory")
     check_shardable(cfg.data)  # before anything is loaded or validated
     dataset, splits, report = load_and_split(cfg)
     for warning in report.warnings:  # e.g. unreadable images left out: the shards lack them
         output.err.print(f"warning: {warning}")
-    manifest = write_shards(splits, out, shard_size=shard_size,
-                            source={"data": cfg.data.model_dump(mode="json"),
-                                    "fingerprint": dataset.provenance.fingerprint})
+    with named_output("--out"):  # made by another process meanwhile: the shards kept beside it
+        manifest = write_shards(splits, out, shard_size=shard_size, keep=True,
+                                source={"data": cfg.data.model_dump(mode="json"),
+                                        "fingerprint": dataset.provenance.fingerprint})
     if as_json:
         output.print_json(manifest)
         return

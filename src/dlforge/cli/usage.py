@@ -58,6 +58,29 @@ def one_line_usage_errors() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from exc
 
 
+# The help of an output folder the user names (`named_output`); the option's metavar is PATH.
+NAMED_OUTPUT_HELP = ("If PATH is created by another process meanwhile, it is left as it is: the "
+                     "files go to PATH-2 (or -3, ...) and the command exits 1 saying so.")
+
+
+@contextmanager
+def named_output(option: str = "--output") -> Iterator[None]:
+    """The folder given with `option`, found absent before the command's work began, created
+    by another process meanwhile (`atomic.TargetTaken`): one line naming `option` and where
+    the work was kept, exit 1 (not a usage error: the command line was right).
+
+    Raises:
+        DlforgeError: ``--output: PATH was created by another process while ...``.
+    """
+    from dlforge.atomic import TargetTaken
+    from dlforge.errors import DlforgeError
+
+    try:
+        yield
+    except TargetTaken as exc:
+        raise DlforgeError(f"{option}: {exc}") from None
+
+
 def usage_line(exc: UsageError) -> str:
     """The one line of a usage error: ``error: <click's message> (see '<command> -h')``.
 

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dlforge.config.load import load_config
+from dlforge.config.model_schema import GAN_TYPE
 from dlforge.config.schema import RunConfig
 from dlforge.errors import ConfigError
 
@@ -227,7 +228,7 @@ def _augment_choice(cfg: RunConfig, facts: DataFacts) -> Choice | None:
                               f"{facts.modality} (got {preset}). Use augment.preset: none")
         return Choice("augment.preset", "none", f"{facts.modality} data: augmentation applies "
                       f"to images only") if preset == "auto" else None
-    if preset == "auto" and cfg.model.type == "dcgan" and not aug.enabled:
+    if preset == "auto" and cfg.model.type == GAN_TYPE and not aug.enabled:
         return Choice("augment.preset", "none", GAN_WHY)
     why = ""
     if preset == "auto":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from dlforge.config.base import Section
 
@@ -123,15 +123,6 @@ class DataConfig(Section):
         description="Experiments only: give this share of the training samples another class "
         "(seeded by `seed`) to measure how well `dlforge data review` finds them.",
     )
-
-    @field_validator("anomaly_classes")
-    @classmethod
-    def _names_an_anomaly(cls, value: list[str] | None) -> list[str] | None:
-        if value == []:  # not at selection time: `dlforge config check` must say so
-            raise ValueError("names no class, which leaves no anomaly to test on; name the "
-                             "anomalous classes, or leave data.anomaly_classes out to make every "
-                             "class not in data.normal_classes an anomaly")
-        return value
 
     @model_validator(mode="after")
     def _source_needs(self) -> DataConfig:

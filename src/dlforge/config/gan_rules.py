@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from dlforge.config.model_schema import GAN_TYPE
+
 if TYPE_CHECKING:
     from dlforge.config.schema import RunConfig
 
@@ -29,7 +31,7 @@ def gan_defaults(raw: Any) -> Any:
         {'checkpoint': {'monitor': 'val_frechet'}, 'early_stopping': {'monitor': 'val_frechet'}}
     """
     model = raw.get("model") if isinstance(raw, dict) else None
-    if (model.get("type") if isinstance(model, dict) else getattr(model, "type", None)) != "dcgan":
+    if (model.get("type") if isinstance(model, dict) else getattr(model, "type", None)) != GAN_TYPE:
         return raw
     raw = _with_default(raw, ("preprocess", "image", "standardize"), False)
     raw = _with_default(raw, ("train", "checkpoint", "monitor"), GAN_MONITOR)
@@ -76,7 +78,7 @@ def gan_problems(cfg: RunConfig) -> list[str]:
         >>> gan_problems(RunConfig())  # the default model is a basic_cnn
         []
     """
-    if cfg.model.type != "dcgan":
+    if cfg.model.type != GAN_TYPE:
         return []
     problems = []
     image = cfg.preprocess.image

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from dlforge.config.messages import format_validation_error
 from dlforge.config.schema import RunConfig
@@ -42,7 +42,7 @@ def load_config(
     if isinstance(source, RunConfig):
         if not overrides:
             return source
-        source = source.model_dump(mode="json")
+        source = given_values(source)
     if isinstance(source, (str, Path)):
         raw = _paths_relative_to(read_yaml(source), Path(source).resolve().parent)
     else:
@@ -57,6 +57,27 @@ def load_config(
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+
+
+def given_values(section: BaseModel) -> dict[str, Any]:
+    """`section` as JSON values of the fields it was given (``model_fields_set``), section by
+    section, and each section's ``type`` (it chooses the section's class): a config rebuilt
+    from it fills the rest with the defaults of its context again, as the first load did (a
+    GAN's defaults once ``model.type=dcgan`` is set over a classifier's config).
+
+    Example:
+        >>> given_values(load_config({"model": {"type": "mlp"}, "train": {"epochs": 2}}))
+        {'model': {'type': 'mlp'}, 'train': {'epochs': 2}}
+    """
+    return _given(section, section.model_dump(mode="json"))
+
+
+def _given(value: Any, dumped: Any) -> Any:
+    if not isinstance(value, BaseModel):
+        return dumped
+    names = value.model_fields_set | ({"type"} & set(type(value).model_fields))
+    return {name: _given(getattr(value, name), dumped[name]) for name in type(value).model_fields
+            if name in names and name in dumped}
 
 
 def _migrate(raw: dict[str, Any]) -> None:

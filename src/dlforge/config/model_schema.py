@@ -154,6 +154,9 @@ class AutoencoderConfig(_ModelBase):
     latent_dim: int = Field(16, ge=1, description="Size of the code in the middle.")
 
 
+GAN_TYPE = "dcgan"  # the `model.type` of a GAN: other tasks predict, a GAN generates images
+
+
 class DCGANConfig(_ModelBase):
     """A GAN (`model.type: dcgan` makes the run a GAN task); see docs/gan.md."""
 

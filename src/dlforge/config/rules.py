@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dlforge.config.gan_rules import gan_problems
+from dlforge.config.model_schema import GAN_TYPE
 from dlforge.config.parallel_schema import parallel_problems
 from dlforge.config.streaming_rules import streaming_problems
 from dlforge.config.tunable import LADDER_WIDTHS, grid_problems, space_problems
@@ -25,7 +26,7 @@ ANOMALY_OBJECTIVES = ("false_alarm_rate", "percentile")
 def run_problems(cfg: RunConfig) -> list[str]:
     """Every cross-field problem of `cfg`, one line each (empty when it runs)."""
     problems = anomaly_problems(cfg) if is_anomaly(cfg) else _not_anomaly_problems(cfg)
-    if cfg.tune is not None and cfg.model.type != "dcgan":  # a GAN refuses tune (gan_rules)
+    if cfg.tune is not None and cfg.model.type != GAN_TYPE:  # a GAN refuses tune (gan_rules)
         problems += _tune_problems(cfg)
     if cfg.transfer.source is not None and cfg.tune is not None:
         problems.append("tune: a model trained from transfer.source keeps the source's "
@@ -73,6 +74,8 @@ def anomaly_problems(cfg: RunConfig) -> list[str]:
     if not data.normal_classes:
         problems.append("data.normal_classes: data.task anomaly needs the classes that are "
                         "normal (got none), e.g. [T-shirt/top]")
+    if data.anomaly_classes == []:
+        problems.append(no_anomaly_named(data.normal_classes))
     both = sorted(set(data.normal_classes or ()) & set(data.anomaly_classes or ()))
     if both:
         problems.append(f"data.anomaly_classes: {both} are also in data.normal_classes; a class "
@@ -96,6 +99,23 @@ def anomaly_problems(cfg: RunConfig) -> list[str]:
         problems.append("tune: searching an anomaly task is not supported yet; remove the tune "
                         "section")
     return problems
+
+
+def no_anomaly_named(normal: list[str] | None) -> str:
+    """The line for ``data.anomaly_classes: []`` in an anomaly task: one line for either fix,
+    naming the normal classes, since the config alone cannot tell whether they are every
+    class (then some must move out of them too). Outside an anomaly task ``[]`` names no
+    class, as leaving the key out does, and is accepted.
+
+    Example:
+        >>> no_anomaly_named(["benign"])
+        "data.anomaly_classes: [] names no class, which leaves no anomaly to test on; name the anomalous classes (classes data.normal_classes ['benign'] leaves out), or leave data.anomaly_classes out to make every class data.normal_classes leaves out an anomaly"
+    """
+    listed = f" {normal}" if normal else ""
+    return (f"data.anomaly_classes: [] names no class, which leaves no anomaly to test on; "
+            f"name the anomalous classes (classes data.normal_classes{listed} leaves out), or "
+            f"leave data.anomaly_classes out to make every class data.normal_classes leaves "
+            f"out an anomaly")
 
 
 def _not_anomaly_problems(cfg: RunConfig) -> list[str]:

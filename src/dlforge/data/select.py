@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dlforge.config.rules import no_anomaly_named
 from dlforge.data.dataset import Dataset, TaskSpec
 from dlforge.data.split import stratify_key
 from dlforge.errors import DataError
@@ -153,7 +154,9 @@ def _to_anomaly(ds: Dataset, normal: list[str], anomalous: list[str] | None) -> 
     _check_names("data.normal_classes", normal, normal, ds)
     names = list(ds.task.class_names)
     others = [n for n in names if n not in normal]
-    if anomalous is None and not others:  # an empty `anomaly_classes` fails in the config
+    if anomalous == []:  # a RunConfig refuses it (config.rules); a DataConfig alone gets here
+        raise DataError(no_anomaly_named(normal))
+    if anomalous is None and not others:
         raise DataError(f"data.normal_classes: names every class {names}, which leaves no "
                         f"anomaly to test on; leave the anomalous classes out of it")
     is_normal = np.isin(ds.y, [names.index(n) for n in normal])

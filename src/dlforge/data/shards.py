@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from dlforge.atomic import atomic_dir, write_json
+from dlforge.atomic import staged_dir, write_json
 from dlforge.data.dataset import Dataset, Splits, TaskSpec
 from dlforge.errors import ConfigError, DataError
 
@@ -191,7 +191,7 @@ def _header(path: str) -> tuple[int, np.dtype, tuple[int, ...]]:
 
 
 def write_shards(splits: Splits, out: str | Path, *, shard_size: int = DEFAULT_SHARD_SIZE,
-                 source: dict[str, Any] | None = None) -> dict[str, Any]:
+                 source: dict[str, Any] | None = None, keep: bool = False) -> dict[str, Any]:
     """Write `splits` as shards and a manifest into the new directory `out`, atomically.
 
     Args:
@@ -199,19 +199,26 @@ def write_shards(splits: Splits, out: str | Path, *, shard_size: int = DEFAULT_S
         out: a directory that must not exist yet.
         shard_size: samples per shard file (the last one of a split may hold fewer).
         source: what the data came from, recorded in the manifest.
+        keep: the caller found `out` absent before its work began (`dlforge data shard
+            --out`): an `out` there now, or made while the shards are written, was made
+            meanwhile by another process; the shards go to `out-2`, ... and
+            `atomic.TargetTaken` names it, instead of being deleted.
 
     Returns:
         The manifest written.
 
     Raises:
-        DataError: `out` exists, a text data set, or a table with non-numeric columns.
+        DataError: `out` exists (not `keep`), a text data set, or a table with non-numeric
+            columns.
+        FileExistsError: `out` was made while the shards were written (not `keep`).
+        TargetTaken: `out` was made after the caller's check (`keep`); the shards are kept.
 
     Example:
         >>> write_shards(splits, "shards", shard_size=512)["splits"]["train"]["count"]  # doctest: +SKIP
         1257
     """
     out, train = Path(out), splits.train
-    if out.exists():
+    if os.path.lexists(out) and not keep:  # a dangling symlink too: it cannot be written
         raise DataError(f"--out: {str(out)!r} already exists; choose a new directory or remove it")
     columns = _columns(train)
     first = _raw(train.x)
@@ -221,7 +228,8 @@ def write_shards(splits: Splits, out: str | Path, *, shard_size: int = DEFAULT_S
         "x": {"dtype": str(first.dtype), "shape": list(first.shape[1:])},
         "y": {"dtype": str(train.y.dtype), "shape": list(train.y.shape[1:])}, "splits": {},
     }
-    with atomic_dir(out) as tmp:
+    with staged_dir(out, keep=keep) as staged:
+        tmp = staged.tmp
         for name, part in splits.items():
             manifest["splits"][name] = _write_split(tmp, name, part, shard_size)
         manifest["decoded_bytes"] = sum(

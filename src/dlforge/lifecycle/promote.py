@@ -25,6 +25,7 @@ from dlforge.lifecycle.gate_set import (
     version_splits,
 )
 from dlforge.registry.holders import holder_stack
+from dlforge.registry.model_kind import check_bundle_kind
 from dlforge.registry.refs import parse_ref
 
 if TYPE_CHECKING:
@@ -55,7 +56,9 @@ def promote(store: Store, name: str, candidate: int | str, *, alias: str | None 
 
     Raises:
         ConfigError: a malformed condition (before anything is read), no conditions anywhere, a reference to another model, a candidate
-            already holding the alias, or a condition naming an unmeasured metric.
+            already holding the alias, a candidate or champion that is a GAN (which predicts
+            nothing to gate; refused before any gate data is read), or a condition naming an
+            unmeasured metric.
         DataError: gate rows the candidate or the champion trained on, or classes that differ.
         NotFoundError: unknown model or version.
         StoreError: another process moved the alias while the gate ran (nothing moved).
@@ -76,6 +79,9 @@ def promote(store: Store, name: str, candidate: int | str, *, alias: str | None 
     champion = _holder(store, name, alias)
     if champion is not None and champion.version == version.version:
         raise ConfigError(f"--candidate: {version.ref} already holds {name}@{alias}; nothing to promote")
+    for compared in (version, champion):  # before the gate set is read: a GAN scores nothing
+        if compared is not None:
+            check_bundle_kind(compared.ref, compared.bundle_path)
     result = gate(store, version, champion, alias, conditions, gate_data)
     if result.passed:
         store.set_alias(name, alias, version.version, reason=result.summary(), event=PROMOTED,

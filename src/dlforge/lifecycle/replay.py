@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dlforge.config.model_schema import GAN_TYPE
 from dlforge.errors import DataError
 from dlforge.lifecycle.reservoir import Reservoir
 
@@ -120,7 +121,7 @@ def replay_for(store: Store, data: PreparedData, cfg: RunConfig) -> Replay | Non
     """The buffer a run's bundle keeps: its training split (as it came from the source, before
     resampling), continuing the buffer of the version it updates (`update.source`). None when
     `update.replay_size` is 0 or the model is a GAN."""
-    if cfg.update.replay_size == 0 or cfg.model.type == "dcgan":
+    if cfg.update.replay_size == 0 or cfg.model.type == GAN_TYPE:
         return None
     start = None
     if cfg.update.source is not None:

@@ -22,6 +22,7 @@ from dlforge.data.prepare import load_and_split, prepare_splits
 from dlforge.errors import ConfigError, DataError
 from dlforge.models.head import head_prefix, submodule
 from dlforge.registry.bundle import Bundle, load_bundle
+from dlforge.registry.model_kind import GAN_TYPE, check_model_kind
 from dlforge.train.optim import LR_SCALE
 from dlforge.train.steps import SupervisedStep
 
@@ -79,10 +80,8 @@ def transfer_plan(cfg: RunConfig, store: Store, model_name: str) -> Transfer:
 def _source_config(cfg: RunConfig, source: ModelVersion, bundle: Bundle) -> RunConfig:
     """`cfg` with the source's model section, and its source pinned to the resolved version
     (an alias may move before a resumed run rebuilds the plan)."""
-    if bundle.model_config.type == "dcgan":  # else its rules would name keys the user never set
-        raise ConfigError(f"transfer.source (--from): {source.ref} is a GAN (model.type dcgan), "
-                          f"which predicts nothing to fine-tune; fine-tune from a classifier or "
-                          f"a regressor (`dlforge models list`)")
+    # before its model section is taken: its rules would name keys the user never set
+    check_model_kind(source.ref, bundle.model_config.type == GAN_TYPE, key="transfer.source (--from)")
     raw = cfg.model_dump(mode="json")
     raw["model"] = bundle.model_config
     raw["transfer"]["source"] = source.ref

@@ -31,6 +31,7 @@ from dlforge.lifecycle.gate_set import GateSet, check_unseen, run_config, versio
 from dlforge.lifecycle.replay import read_replay
 from dlforge.lifecycle.transfer import check_fits
 from dlforge.registry.bundle import load_bundle
+from dlforge.registry.model_kind import check_bundle_kind
 from dlforge.registry.refs import parse_ref
 
 if TYPE_CHECKING:
@@ -106,7 +107,8 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
 
     Raises:
         NotFoundError: unknown model, version or alias.
-        ConfigError: a malformed condition in `conditions`, no gate conditions; a path that
+        ConfigError: a malformed condition in `conditions`, no gate conditions; a GAN source
+            (before any data is read); a path that
             does not exist or is neither a config nor data; or a lineage root registered
             without a run with a data path, or with `update.max_forgetting` set (there is no
             test split to bound).
@@ -118,6 +120,7 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
     """
     check_conditions(conditions or [])
     source = store.resolve(ref)
+    check_bundle_kind(source.ref, source.bundle_path)  # a GAN has no labels to update on
     name, selector = parse_ref(ref)
     base = base_config(store, source)
     path = Path(data)
@@ -159,11 +162,13 @@ def update_plan(cfg: RunConfig, store: Store) -> Update:
 
     Raises:
         NotFoundError: the source version is gone.
+        ConfigError: the source is a GAN (before the data is read).
         DataError: no new training samples, classes the source does not predict, samples
             its preprocessing cannot turn into its input shape, or test rows (the gate set)
             the source trained or validated on.
     """
     source = store.resolve(cfg.update.source)
+    check_bundle_kind(source.ref, source.bundle_path, key="update.source")  # before the data
     bundle = load_bundle(source.bundle_path)
     dataset, splits, report = _fresh_data(cfg)
     try:

@@ -11,6 +11,7 @@ from typing import Any
 
 from torch import nn
 
+from dlforge.config.model_schema import GAN_TYPE
 from dlforge.errors import ConfigError
 from dlforge.models import (
     airbench,
@@ -109,7 +110,7 @@ def check_family(cfg: Any, shape: tuple[int, ...], vocab_size: int | None) -> No
                 "Use model.kind: dense for tables."
             raise ConfigError(f"model.kind: conv autoencoder needs image input (C, H, W); "
                               f"the data gives {data}. {hint}")
-        hint = _GAN_HINT if cfg.type == "dcgan" else _hint(shape, is_text)
+        hint = _GAN_HINT if cfg.type == GAN_TYPE else _hint(shape, is_text)
         raise ConfigError(f"model.type: {cfg.type} needs image input (C, H, W); "
                           f"the data gives {data}. {hint}")
     if family == "text" and (not is_text or len(shape) != 1):

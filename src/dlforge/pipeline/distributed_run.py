@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dlforge.candidate import TrainingPlan, train_candidate
 from dlforge.config import RunConfig, load_config
+from dlforge.config.model_schema import GAN_TYPE
 from dlforge.data.prepare import prepare_data
 from dlforge.errors import ConfigError
 from dlforge.pipeline.runner import RunResult, resumed_config, run
@@ -109,7 +110,7 @@ def check_launch(cfg: RunConfig, world: int, *, resumed: bool = False) -> None:
         if source is not None:
             raise ConfigError(f"{key}: {source!r} cannot train with --nproc (only one process "
                               f"would build its data); run it without --nproc")
-    if cfg.model.type == "dcgan":  # only rank 0 would train the classifier and the GAN
+    if cfg.model.type == GAN_TYPE:  # only rank 0 would train the classifier and the GAN
         raise ConfigError("model.type: dcgan cannot train with --nproc (a GAN run trains its "
                           "feature classifier and the GAN in one process); run it without --nproc")
     split = getattr(cfg.model, "parallel", None)

@@ -25,6 +25,7 @@ import torch
 from dlforge.atomic import atomic_open
 from dlforge.candidate import Candidate, TrainingPlan, train_candidate
 from dlforge.candidate.build import build_for_data
+from dlforge.config.model_schema import GAN_TYPE
 from dlforge.config.schema import BasicCNNConfig, TrainConfig
 from dlforge.evaluate.gan_quality import FeatureSpace
 from dlforge.models.dcgan import GAN
@@ -74,7 +75,7 @@ class GanEvaluation:
 def step_for(cfg: RunConfig) -> GanStep | None:
     """The fit loop's step of `cfg`: the GAN step for `model.type: dcgan`, else None (the
     supervised default)."""
-    return GanStep(cfg.model) if cfg.model.type == "dcgan" else None
+    return GanStep(cfg.model) if cfg.model.type == GAN_TYPE else None
 
 
 def generate(gan: torch.nn.Module, latents: torch.Tensor) -> torch.Tensor:

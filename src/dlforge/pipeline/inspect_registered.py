@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def inspect_registered(ref: str, input_path: Path, *, dest: Path | None = None, 
         >>> inspect_registered("digits@staging", Path("three.png"), dest=Path("out"))  # doctest: +SKIP
         {'prediction': {'label': '3', ...}, 'statistics': [...], 'files': [...]}
     """
-    if dest is not None and dest.exists() and not numbered:
+    if dest is not None and os.path.lexists(dest) and not numbered:  # a dangling symlink too
         raise ConfigError(f"--output: {dest} already exists; remove it or choose another directory")
     predictor = load(ref, workspace=workspace, url=url)
     predictor.check_predicts()

@@ -16,6 +16,7 @@ from dlforge.candidate import TrainingPlan, check_plan, train_candidate
 from dlforge.config import RunConfig, load_config
 from dlforge.config.auto import resolve_auto
 from dlforge.config.load import default_config_path
+from dlforge.config.model_schema import GAN_TYPE
 from dlforge.config.rules import UNION
 from dlforge.data.prepare import PreparedData, prepare_data
 from dlforge.errors import ConfigError, DlforgeError, NotFoundError
@@ -245,7 +246,7 @@ class _Stages:
     def train_and_publish(self, plan: TrainingPlan, progress: bool,
                           resume_from: Path | None) -> RunResult:
         cfg, data = plan.config, plan.data
-        if cfg.model.type == "dcgan":
+        if cfg.model.type == GAN_TYPE:
             return self._publish_gan(plan, progress, resume_from)
         if self.searched is not None:
             self.seconds["search"] = self.searched.seconds

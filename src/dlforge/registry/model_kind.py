@@ -3,20 +3,26 @@ every other model predicts. The one check every command makes before anything ru
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from dlforge.config.model_schema import GAN_TYPE
 from dlforge.errors import ConfigError
+from dlforge.registry.bundle import model_type
 
-GAN_TYPE = "dcgan"
+__all__ = ["GAN_TYPE", "check_bundle_kind", "check_model_kind"]
 
 
-def check_model_kind(ref: str, is_gan: bool, *, generate: bool = False) -> None:
-    """Refuse a model the command cannot use: a GAN for a command that predicts (predict,
-    evaluate, inspect, export, profile, serve), any other model for `dlforge generate`.
+def check_model_kind(ref: str, is_gan: bool, *, generate: bool = False, key: str = "model") -> None:
+    """Refuse a model the command cannot use: a GAN for a command that predicts or trains on
+    labels (predict, evaluate, inspect, export, profile, serve, promote, update, finetune),
+    any other model for `dlforge generate`.
 
     Args:
         ref: the model as the message names it (``digits-gan@1``).
-        is_gan: whether the model is a GAN (`isinstance(model, GAN)`, or a bundle's
-            `model_type(path) == GAN_TYPE` without loading the weights).
+        is_gan: whether the model is a GAN (`isinstance(model, GAN)`, or
+            `check_bundle_kind` for a bundle, without loading the weights).
         generate: the command generates images (`dlforge generate`).
+        key: the config key or option the message starts with (``transfer.source (--from)``).
 
     Raises:
         ConfigError: one line naming the model and the command to use instead; like a
@@ -34,8 +40,20 @@ def check_model_kind(ref: str, is_gan: bool, *, generate: bool = False) -> None:
         dlforge.errors.ConfigError: model: digits@1 is not a GAN (model.type dcgan), so it generates no images; use `dlforge predict` for it
     """
     if is_gan and not generate:
-        raise ConfigError(f"model: {ref} is a GAN (model.type {GAN_TYPE}): it generates images "
+        raise ConfigError(f"{key}: {ref} is a GAN (model.type {GAN_TYPE}): it generates images "
                           f"(`dlforge generate`) and predicts nothing")
     if generate and not is_gan:
-        raise ConfigError(f"model: {ref} is not a GAN (model.type {GAN_TYPE}), so it generates "
+        raise ConfigError(f"{key}: {ref} is not a GAN (model.type {GAN_TYPE}), so it generates "
                           f"no images; use `dlforge predict` for it")
+
+
+def check_bundle_kind(ref: str, bundle_path: str | Path, *, generate: bool = False,
+                      key: str = "model") -> None:
+    """`check_model_kind` for a registered version's bundle directory, from its model.json
+    alone (the weights are not loaded).
+
+    Raises:
+        ConfigError: as `check_model_kind`.
+        NotFoundError / DataError: model.json is missing or corrupt.
+    """
+    check_model_kind(ref, model_type(bundle_path) == GAN_TYPE, generate=generate, key=key)

@@ -8,6 +8,7 @@ import torch
 
 from dlforge.candidate import TrainingPlan, train_candidate
 from dlforge.config import RunConfig, load_config
+from dlforge.config.model_schema import GAN_TYPE
 from dlforge.data.curate import fold_indices
 from dlforge.data.prepare import PreparedData
 from dlforge.errors import ConfigError, DataError
@@ -27,7 +28,7 @@ def check_review_config(cfg: RunConfig) -> None:
         >>> check_review_config(load_config("examples/digits.yaml")) is None
         True
     """
-    if cfg.model.type == "dcgan":
+    if cfg.model.type == GAN_TYPE:
         raise ConfigError("model.type: dcgan: review finds wrong class labels with classifiers "
                           "trained on the folds and a GAN trains none; review with a "
                           "classifier's config (e.g. --set model.type=basic_cnn --set "

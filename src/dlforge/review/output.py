@@ -28,23 +28,28 @@ def exclusions(findings: Findings, by: str, drop_top: int) -> list[str]:
 
 
 def write_review(dest: Path, findings: Findings, *, top: int, images: np.ndarray | None = None,
-                 exclude: list[str] = (), numbered: bool = False) -> list[Path]:
+                 exclude: list[str] = (), numbered: bool = False, keep: bool = False) -> list[Path]:
     """Write the review into the directory `dest`, all at once (atomically), and list its files.
 
     With `numbered`, an existing `dest` (another review finished first) makes it `dest-2`, ...:
-    the files listed say which. Without, a `dest` that appeared while the review trained
-    raises `atomic.TargetTaken` naming the `dest-2`, ... that holds the review.
+    the files listed say which. Else an existing `dest` raises FileExistsError, unless `keep`:
+    for a caller that found `dest` absent before the review trained (`dlforge data review -o`),
+    a `dest` there now appeared meanwhile, and `atomic.TargetTaken` names the `dest-2`, ...
+    that holds the review.
 
     Files: `<signal>.csv` (every training sample, most suspicious first: id, given, suggested,
     score, flagged, issue), `review.json` (the `top` rows of each signal, thresholds, notes,
     precision/recall against flipped labels when known), `<signal>.png` (the `top` images,
     image data only) and `exclude.txt` (the ids in `exclude`, for `data.exclude_file`).
 
+    Raises:
+        FileExistsError: `dest` exists (not `numbered`; with `keep`, `atomic.TargetTaken`).
+
     Example:
         >>> write_review(Path("review"), findings, top=16)  # doctest: +SKIP
         [PosixPath('review/confident_learning.csv'), ...]
     """
-    with staged_dir(dest, numbered=numbered, keep=True) as staged:
+    with staged_dir(dest, numbered=numbered, keep=keep) as staged:
         tmp = staged.tmp
         for signal in findings.signals:
             write_text(tmp / f"{signal}.csv", findings.to_csv(signal))

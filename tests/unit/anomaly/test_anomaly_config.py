@@ -48,9 +48,15 @@ def test_normal_classes_make_an_anomaly_task_and_data_task_may_say_so():
     (_with("data", task="binary"),
      "data.normal_classes: makes an anomaly task, but data.task is 'binary'; remove one of them"),
     (_with("data", anomaly_classes=[]),
-     "data.anomaly_classes: names no class, which leaves no anomaly to test on; name the "
-     "anomalous classes, or leave data.anomaly_classes out to make every class not in "
-     "data.normal_classes an anomaly (got [])"),
+     "data.anomaly_classes: [] names no class, which leaves no anomaly to test on; name the "
+     "anomalous classes (classes data.normal_classes ['benign'] leaves out), or leave "
+     "data.anomaly_classes out to make every class data.normal_classes leaves out an anomaly"),
+    (_with("data", normal_classes=None, task="anomaly", anomaly_classes=[]),
+     "data.normal_classes: data.task anomaly needs the classes that are normal (got none), e.g. "
+     "[T-shirt/top]\n"
+     "data.anomaly_classes: [] names no class, which leaves no anomaly to test on; name the "
+     "anomalous classes (classes data.normal_classes leaves out), or leave "
+     "data.anomaly_classes out to make every class data.normal_classes leaves out an anomaly"),
     ({"data": {"anomaly_classes": ["x"]}},
      "data.anomaly_classes: needs data.normal_classes (an anomaly task)"),
     ({"model": {"type": "autoencoder"}},
@@ -90,6 +96,14 @@ def test_config_check_refuses_an_empty_anomaly_class_list_in_one_line(tmp_path, 
     config.write_text(yaml.safe_dump(_with("data", anomaly_classes=[])))
     assert main(["config", "check", str(config)]) == 2
     assert capsys.readouterr().err == (
-        "error: data.anomaly_classes: names no class, which leaves no anomaly to test on; name "
-        "the anomalous classes, or leave data.anomaly_classes out to make every class not in "
-        "data.normal_classes an anomaly (got [])\n")
+        "error: data.anomaly_classes: [] names no class, which leaves no anomaly to test on; "
+        "name the anomalous classes (classes data.normal_classes ['benign'] leaves out), or "
+        "leave data.anomaly_classes out to make every class data.normal_classes leaves out an "
+        "anomaly\n")
+
+
+def test_an_empty_anomaly_class_list_outside_an_anomaly_task_names_nothing_and_loads():
+    """It was accepted as leaving the key out until a field rule refused it with advice about
+    data.normal_classes, which a classifier has no use for."""
+    cfg = load_config({"data": {"source": "builtin", "name": "digits", "anomaly_classes": []}})
+    assert (is_anomaly(cfg), cfg.data.anomaly_classes) == (False, [])

@@ -57,11 +57,17 @@ def test_normal_classes_naming_every_class_is_a_data_error():
                                "leaves no anomaly to test on; leave the anomalous classes out of it")
 
 
-def test_an_empty_anomaly_class_list_fails_before_any_data_is_selected():
-    """`anomaly_classes: []` was refused only when the data was selected: the DataConfig
-    holding it no longer builds (`dlforge config check` reports it)."""
-    with pytest.raises(ValueError, match=r"anomaly_classes\n  Value error, names no class"):
-        DataConfig(normal_classes=["a"], anomaly_classes=[])
+@pytest.mark.parametrize("normal", [["a"], ["c", "a", "b"]])
+def test_an_empty_anomaly_class_list_is_one_line_naming_both_keys(normal):
+    """A RunConfig refuses it (config.rules); a DataConfig alone, given to `select`, gets the
+    same line: the normal classes listed, for the case they are every class (which was a
+    second error after the first was fixed)."""
+    with pytest.raises(DataError) as info:
+        select(table([0, 1, 2]), DataConfig(normal_classes=normal, anomaly_classes=[]), seed=0)
+    assert str(info.value) == (
+        f"data.anomaly_classes: [] names no class, which leaves no anomaly to test on; name the "
+        f"anomalous classes (classes data.normal_classes {normal} leaves out), or leave "
+        f"data.anomaly_classes out to make every class data.normal_classes leaves out an anomaly")
 
 
 def test_anomalies_leave_train_and_validation_with_counts_and_stay_in_test():

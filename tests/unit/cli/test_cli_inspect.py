@@ -144,3 +144,14 @@ def test_an_output_folder_created_while_inspecting_keeps_the_files_beside_it(wor
         f"error: --output: {out} was created by another process while this one worked; it is "
         f"left as it is, and the files written are in {out}-2\n")
     assert list(out.iterdir()) == [] and len(list(workspace.joinpath("taken-2").iterdir())) == 5
+
+
+def test_a_dangling_symlink_output_is_refused_up_front(workspace, tmp_path, capsys):
+    """It passed exists(), and the rename at the end failed with ENOTDIR: an internal error,
+    the files deleted."""
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    assert main(["-w", str(workspace / "ws"), "inspect", "cnn", str(workspace / "eight.png"),
+                 "-o", str(tmp_path / "dangling")]) == 2
+    assert capsys.readouterr().err == (f"error: --output: {tmp_path / 'dangling'} already exists; "
+                                       f"remove it or choose another directory\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["dangling"]

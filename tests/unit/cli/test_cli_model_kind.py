@@ -48,3 +48,60 @@ def test_generate_refuses_a_classifier_with_the_same_code(workspace, tmp_path, c
         2, "error: model: mlp@1 is not a GAN (model.type dcgan), so it generates no images; "
            "use `dlforge predict` for it\n")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_promote_refuses_a_gan_before_reading_the_gate_set(workspace, capsys, monkeypatch):
+    """It read the whole gate set, then refused when scoring it."""
+    from dlforge.lifecycle import promote
+
+    monkeypatch.setattr(promote, "_gate_set", lambda *a, **k: pytest.fail("read the gate set"))
+    code = main(["-w", str(workspace), "promote", "gan", "--candidate", "1",
+                 "--require", "accuracy >= 0.9"])
+    assert (code, capsys.readouterr().err) == (2, GAN_LINE)
+
+
+def test_update_refuses_a_gan_source_before_reading_its_data(workspace, tmp_path, capsys,
+                                                            monkeypatch):
+    """It built the update's config, started a run and read the fresh data first."""
+    from dlforge.lifecycle import update
+
+    config = tmp_path / "fresh.yaml"
+    config.write_text(yaml.safe_dump({"data": {"source": "builtin", "name": "digits"},
+                                      "evaluate": {"gate": {"conditions": ["accuracy >= 0"]}}}))
+    monkeypatch.setattr(update, "_fresh_data", lambda *a, **k: pytest.fail("read the data"))
+    monkeypatch.setattr(update, "load_config", lambda *a, **k: pytest.fail("built a config"))
+    code = main(["-w", str(workspace), "update", "gan@1", "--data", str(config)])
+    assert (code, capsys.readouterr().err) == (2, GAN_LINE)
+
+
+def test_an_update_run_refuses_a_gan_source_before_reading_its_data(workspace, monkeypatch):
+    """`update.source` reached through the Python API (`run(cfg)`), not the CLI."""
+    from dlforge.config import load_config
+    from dlforge.errors import ConfigError
+    from dlforge.lifecycle import update
+    from dlforge.registry import Store
+
+    monkeypatch.setattr(update, "_fresh_data", lambda *a, **k: pytest.fail("read the data"))
+    cfg = load_config({"data": {"source": "builtin", "name": "digits"},
+                       "update": {"source": "gan@1"}})
+    with Store.open(workspace) as store, pytest.raises(ConfigError) as info:
+        update.update_plan(cfg, store)
+    assert str(info.value) == ("update.source: gan@1 is a GAN (model.type dcgan): it generates "
+                               "images (`dlforge generate`) and predicts nothing")
+
+
+def test_promote_refuses_a_gan_champion_before_reading_the_gate_set(tmp_path, capsys, monkeypatch):
+    """A classifier registered under a GAN's name, gated against the GAN holding the alias."""
+    from tests.unit.export.export_models import register
+
+    from dlforge.lifecycle import promote
+    from dlforge.registry import Store
+
+    register(tmp_path, "mix", DCGANConfig(width=4, latent_dim=4))
+    register(tmp_path, "mix", MLPConfig(hidden=[4]))
+    with Store.open(tmp_path) as store:
+        store.set_alias("mix", "production", 1)
+    monkeypatch.setattr(promote, "_gate_set", lambda *a, **k: pytest.fail("read the gate set"))
+    code = main(["-w", str(tmp_path), "promote", "mix", "--candidate", "2",
+                 "--require", "accuracy >= 0.9"])
+    assert (code, capsys.readouterr().err) == (2, GAN_LINE.replace("gan@1", "mix@1"))

@@ -82,3 +82,35 @@ def test_the_data_validations_warnings_are_printed_with_the_shards(tmp_path, cap
         "read image (the file is empty: 0 bytes))",
         f"wrote {tmp_path / 's'}: train 16 (1 shards), val 4 (1 shards), test 4 (1 shards); "
         f"0.00 MiB decoded"]
+
+
+def test_an_out_folder_created_while_sharding_keeps_the_shards_beside_it(tmp_path, capsys,
+                                                                       monkeypatch):
+    """Another process made --out meanwhile: the shards were lost with 'internal error:
+    FileExistsError'."""
+    import dlforge.data.shards as shards
+
+    real, out = shards._write_split, tmp_path / "s"
+
+    def another_process_makes_the_folder(*args):
+        out.mkdir(exist_ok=True)
+        return real(*args)
+
+    monkeypatch.setattr(shards, "_write_split", another_process_makes_the_folder)
+    wine = config(tmp_path, {"source": "builtin", "name": "wine"})
+    assert main(["data", "shard", wine, "--out", str(out)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: --out: {out} was created by another process while this one worked; it is "
+        f"left as it is, and the files written are in {out}-2\n")
+    assert list(out.iterdir()) == []
+    assert json.loads((tmp_path / "s-2" / "manifest.json").read_text())["splits"]["train"]["count"] == 124
+
+
+def test_a_dangling_symlink_out_is_taken_before_anything_is_read(tmp_path, capsys):
+    """It passed exists(), and the rename at the end failed: an internal error, work deleted."""
+    (tmp_path / "s").symlink_to(tmp_path / "nowhere")
+    wine = config(tmp_path, {"source": "builtin", "name": "wine"})
+    assert main(["data", "shard", wine, "--out", str(tmp_path / "s")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out: {tmp_path / 's'} already exists; remove it or choose another directory\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "s"]

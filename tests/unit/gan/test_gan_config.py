@@ -199,16 +199,28 @@ def test_what_a_gans_sections_set_is_kept_and_judged_dicts_and_objects_alike(for
         "g_loss; watch one of them, e.g. val_frechet (got 'val_loss')"]
 
 
-@pytest.mark.parametrize("dumped", [
-    lambda cfg: cfg.model_dump(mode="json"),  # a stored or saved config: every value explicit
-    lambda cfg: cfg,  # load_config dumps a RunConfig it is given overrides for
-])
-def test_a_classifier_config_switched_to_a_gan_names_each_explicit_value_to_change(dumped):
-    """Explicit values are never rewritten: each one a GAN cannot take is one line naming the
-    field and what a GAN needs."""
-    classifier = load_config({"data": {"source": "builtin", "name": "digits"}})
+def test_a_classifier_config_object_switched_to_a_gan_takes_the_gan_defaults():
+    """As `RunConfig(data=cl.data, model=DCGANConfig(), ...)` does: the values the classifier's
+    config never set are defaults, not choices (they were dumped as explicit values, and the
+    switch was refused in three lines)."""
+    from dlforge.config.schema import DCGANConfig, RunConfig
+
+    classifier = load_config({"data": {"source": "builtin", "name": "digits"}, "train": {"epochs": 3}})
+    switched = load_config(classifier, ["model.type=dcgan"])
+    built = RunConfig(data=classifier.data, model=DCGANConfig(), train=classifier.train,
+                      preprocess=classifier.preprocess)
+    assert switched == built
+    assert (switched.model.type, switched.train.epochs, switched.preprocess.image.standardize,
+            switched.train.checkpoint.monitor, switched.train.early_stopping.monitor) == (
+        "dcgan", 3, False, "val_frechet", "val_frechet")
+
+
+def test_a_classifier_config_switched_to_a_gan_names_each_explicit_value_to_change():
+    """Explicit values (a stored or saved config writes every one) are never rewritten: each
+    one a GAN cannot take is one line naming the field and what a GAN needs."""
+    stored = load_config({"data": {"source": "builtin", "name": "digits"}}).model_dump(mode="json")
     with pytest.raises(ConfigError) as info:
-        load_config(dumped(classifier), ["model.type=dcgan"])
+        load_config(stored, ["model.type=dcgan"])
     assert str(info.value).splitlines() == [
         "preprocess.image: a DCGAN generator outputs pixels in [0, 1]; set scale: true and "
         "standardize: false (got scale: true, standardize: true)",
@@ -216,7 +228,7 @@ def test_a_classifier_config_switched_to_a_gan_names_each_explicit_value_to_chan
         "g_loss; watch one of them, e.g. val_frechet (got 'val_loss')",
         "train.early_stopping.monitor: a GAN logs val_frechet, val_d_loss, val_g_loss, d_loss, "
         "g_loss; watch one of them, e.g. val_frechet (got 'val_loss')"]
-    fixed = load_config(dumped(classifier), [
+    fixed = load_config(stored, [
         "model.type=dcgan", "preprocess.image.standardize=false",
         "train.checkpoint.monitor=val_frechet", "train.early_stopping.monitor=val_frechet"])
     assert fixed.model.type == "dcgan"

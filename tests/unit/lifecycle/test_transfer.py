@@ -255,8 +255,7 @@ def test_a_gan_source_is_refused_in_one_line_before_any_run(tmp_path, capsys):
     register(tmp_path / "ws", "gan", DCGANConfig(width=4, latent_dim=4))
     assert main(["-w", str(tmp_path / "ws"), "finetune", "examples/digits.yaml", "--from", "gan"]) == 2
     assert capsys.readouterr().err == (
-        "error: transfer.source (--from): gan@1 is a GAN (model.type dcgan), which predicts "
-        "nothing to fine-tune; fine-tune from a classifier or a regressor (`dlforge models "
-        "list`)\n")
+        "error: transfer.source (--from): gan@1 is a GAN (model.type dcgan): it generates "
+        "images (`dlforge generate`) and predicts nothing\n")
     with Store.open(tmp_path / "ws") as store:
         assert store.list_runs() == []  # three lines on the GAN's own rules before

@@ -93,3 +93,54 @@ def test_remove_leftovers_deletes_only_the_temporaries_of_killed_writes(tmp_path
         ".bundle.a1.tmp", ".report.html.x.tmp", "checkpoints/.last.pt.k3j2.tmp"]
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
         "checkpoints", "checkpoints/last.pt", "notes.tmp"]
+
+
+@pytest.fixture(params=["renameat2", "check then rename"])
+def rename_kind(request, monkeypatch):
+    """Both ways `rename_new` works: RENAME_NOREPLACE, and the fallback without it."""
+    from dlforge import atomic
+
+    if request.param == "renameat2" and atomic._renameat2() is None:
+        pytest.skip("no renameat2 in this C library")
+    if request.param != "renameat2":
+        monkeypatch.setattr(atomic, "_renameat2", lambda: None)
+    return request.param
+
+
+def test_a_dangling_symlink_target_is_taken_not_an_internal_error(tmp_path, rename_kind):
+    """rename() onto it failed with ENOTDIR: an internal error, and the work was deleted."""
+    (tmp_path / "out").symlink_to(tmp_path / "nowhere")
+    with staged_dir(tmp_path / "out", numbered=True) as staged:
+        (staged.tmp / "a").write_text("mine")
+    assert staged.path == tmp_path / "out-2"
+    assert (tmp_path / "out").is_symlink() and (tmp_path / "out-2" / "a").read_text() == "mine"
+    with pytest.raises(FileExistsError, match="out already exists"), staged_dir(tmp_path / "out"):
+        pytest.fail("the block ran for a target that exists")
+
+
+def test_rename_new_never_replaces_an_empty_folder_made_after_any_check(tmp_path, monkeypatch):
+    """An empty folder made between exists() and rename() was replaced without a word; with
+    RENAME_NOREPLACE the kernel refuses it (without renameat2 that gap remains)."""
+    from dlforge import atomic
+
+    if atomic._renameat2() is None:
+        pytest.skip("no renameat2 in this C library")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "theirs").mkdir()
+    monkeypatch.setattr(atomic.os.path, "lexists", lambda path: pytest.fail("checked"))
+    assert atomic.rename_new(tmp_path / "mine", tmp_path / "theirs") is False
+    assert atomic.rename_new(tmp_path / "mine", tmp_path / "free") is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["free", "theirs"]
+
+
+def test_without_renameat2_a_symlink_made_after_the_check_is_taken_not_an_error(tmp_path,
+                                                                               monkeypatch):
+    """rename() onto a non-directory fails with ENOTDIR, which was an internal error."""
+    from dlforge import atomic
+
+    monkeypatch.setattr(atomic, "_renameat2", lambda: None)
+    monkeypatch.setattr(atomic.os.path, "lexists", lambda path: False)  # made after it
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    assert atomic.rename_new(tmp_path / "mine", tmp_path / "link") is False
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "mine"]

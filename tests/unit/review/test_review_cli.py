@@ -188,3 +188,13 @@ def test_a_warmup_longer_than_the_folds_training_names_review_epochs(tmp_path, c
         "train.schedule.warmup_steps=0) or raise train.epochs (review.epochs in `dlforge data "
         "review`, whose folds train that many)\n")
     assert not (tmp_path / "ws" / "reviews").exists()
+
+
+def test_a_dangling_symlink_output_is_refused_before_the_review_trains(tmp_path, capsys):
+    (tmp_path / "out").symlink_to(tmp_path / "nowhere")
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump({**SMALL, "review": {"folds": 2, "epochs": 1}}))
+    assert main(["-w", str(tmp_path / "ws"), "data", "review", str(config), "-o",
+                 str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (f"error: --output: {tmp_path / 'out'} already exists; "
+                                       f"remove it or choose another directory\n")

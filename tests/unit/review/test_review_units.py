@@ -205,3 +205,22 @@ def test_lineage_of_a_streamed_split_counts_the_whole_split_not_the_sample_in_me
 
     splits = SimpleNamespace(train=[0] * 5, info={"streamed": {"train": 23, "in_memory": 5}})
     assert _trained_on(SimpleNamespace(splits=splits)) == {"splits": "train", "samples": 23}
+
+
+def test_write_review_into_an_existing_folder_is_file_exists_and_writes_nothing(tmp_path):
+    """It wrote review-2 and raised 'was created by another process while this one worked',
+    which was false: the folder was there before the call (only `keep`, for a caller that
+    checked first, says that)."""
+    from dlforge.atomic import TargetTaken
+    from dlforge.review.findings import Findings
+    from dlforge.review.output import write_review
+
+    findings = Findings(ids=np.array(["0"]), labels=np.array([0]), class_names=("a",), signals={})
+    (tmp_path / "review").mkdir()
+    with pytest.raises(FileExistsError, match="review already exists") as info:
+        write_review(tmp_path / "review", findings, top=1)
+    assert not isinstance(info.value, TargetTaken)
+    assert [p.name for p in tmp_path.iterdir()] == ["review"]
+    with pytest.raises(TargetTaken) as info:  # the CLI's: found absent first, so made meanwhile
+        write_review(tmp_path / "review", findings, top=1, keep=True)
+    assert [p.name for p in info.value.kept.iterdir()] == ["review.json"]
