@@ -157,12 +157,16 @@ def _publish(tmp: Path, target: Path, numbered: bool) -> Path:
 # rename leaves a gap in which another process's new empty folder is replaced. Linux's
 # renameat2(..., RENAME_NOREPLACE) closes it: the kernel refuses any existing destination (an
 # empty directory, a dangling symlink) with EEXIST. It is called through ctypes where the C
-# library has it (glibc 2.28+); elsewhere, or where the kernel or the file system lacks the
-# flag (ENOSYS, EINVAL), the check-then-rename is the fallback.
+# library has it (glibc 2.28+). Any other failure of it (no such call, ENOSYS on an older
+# kernel, EINVAL or EOPNOTSUPP on a file system without the flag, EPERM from a seccomp
+# filter, or a real error) falls back to the check-then-rename, whose os.rename raises the
+# real errors itself, naming both paths.
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
-# The destination is taken: a file or directory there (EEXIST, ENOTEMPTY), or a
-# non-directory such as a dangling symlink that a directory cannot replace (ENOTDIR).
+# Errors of os.rename that mean the destination appeared after the check (a non-empty
+# directory, or a non-directory such as a dangling symlink that a directory cannot replace),
+# when something is indeed there: the same errnos also mean a path component is not a
+# directory, which is an error.
 _TAKEN = (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR)
 
 
@@ -178,7 +182,8 @@ def rename_new(src: str | Path, dst: str | Path) -> bool:
         file, a symlink, dangling or not), which is left as it is.
 
     Raises:
-        OSError: any other failure of the rename (permissions, a missing parent ...).
+        OSError: any other failure of the rename (permissions, a missing parent, a parent
+            that is not a directory ...), naming `src` and `dst`.
 
     Example:
         >>> with tempfile.TemporaryDirectory() as name:
@@ -186,30 +191,29 @@ def rename_new(src: str | Path, dst: str | Path) -> bool:
         ...     print(rename_new(root / "a", root / "b"), rename_new(root / "a", root / "c"))
         False True
     """
+    code = _rename_noreplace(src, dst)
+    if code in (0, errno.EEXIST):
+        return code == 0
+    if os.path.lexists(dst):  # the system cannot (or failed): check, then rename
+        return False
     try:
-        if not _renamed_noreplace(src, dst):  # the system cannot: check, then rename
-            if os.path.lexists(dst):
-                return False
-            os.rename(src, dst)
+        os.rename(src, dst)
     except OSError as exc:
-        if exc.errno in _TAKEN:
+        if exc.errno in _TAKEN and os.path.lexists(dst):  # made since the check
             return False
         raise
     return True
 
 
-def _renamed_noreplace(src: str | Path, dst: str | Path) -> bool:
-    """``renameat2(src, dst, RENAME_NOREPLACE)``: True when done, False when this system has
-    no such call or flag; an OSError for any failure of the call itself."""
+def _rename_noreplace(src: str | Path, dst: str | Path) -> int | None:
+    """``renameat2(src, dst, RENAME_NOREPLACE)``: 0 when done, the call's errno when it
+    failed, None when this C library has no such call."""
     call = _renameat2()
     if call is None:
-        return False
+        return None
     if call(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL):  # an older kernel, or a file system without it
-        return False
-    raise OSError(code, os.strerror(code), str(dst))
+        return 0
+    return ctypes.get_errno()
 
 
 @functools.cache
