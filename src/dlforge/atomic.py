@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from dlforge.errors import DlforgeError
+from dlforge.errors import ConfigError, DlforgeError
 
 
 @contextlib.contextmanager
@@ -60,6 +60,27 @@ def write_text(target: str | Path, text: str) -> Path:
 
 def write_json(target: str | Path, obj: Any) -> Path:
     return write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+
+def check_absent(path: str | Path, option: str) -> None:
+    """Refuse an output folder the user named that is already there, before any work.
+
+    Args:
+        path: the folder to create.
+        option: the option or key that named it (``--output``).
+
+    Raises:
+        ConfigError: anything is at `path` (a dangling symlink too: it cannot be written):
+            refused before anything ran, as a usage error (the CLI's exit 2).
+
+    Example:
+        >>> check_absent(Path(tempfile.gettempdir()), "--output")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        dlforge.errors.ConfigError: --output: ... already exists; remove it or choose another directory
+    """
+    if os.path.lexists(path):
+        raise ConfigError(f"{option}: {path} already exists; remove it or choose another directory")
 
 
 @dataclass

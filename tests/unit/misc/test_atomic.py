@@ -198,3 +198,18 @@ def test_a_renameat2_that_fails_falls_back_to_check_then_rename(tmp_path, monkey
     assert atomic.rename_new(tmp_path / "mine", tmp_path / "free") is True
     assert sorted(p.name for p in tmp_path.iterdir()) == ["free", "theirs"]
     assert calls == [os.fsencode(tmp_path / "mine")] * 2
+
+
+def test_check_absent_refuses_anything_at_the_name_as_a_usage_error(tmp_path):
+    from dlforge.atomic import check_absent
+    from dlforge.errors import ConfigError
+
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    for name in ("dir", "file", "dangling"):
+        with pytest.raises(ConfigError) as info:
+            check_absent(tmp_path / name, "--out")
+        assert str(info.value) == (f"--out: {tmp_path / name} already exists; remove it or "
+                                   f"choose another directory")
+    assert check_absent(tmp_path / "free", "--out") is None
