@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from dlforge.errors import DlforgeError
+from dlforge.errors import ConfigError, DlforgeError
 
 
 @contextlib.contextmanager
@@ -60,6 +60,27 @@ def write_text(target: str | Path, text: str) -> Path:
 
 def write_json(target: str | Path, obj: Any) -> Path:
     return write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+
+def check_absent(path: str | Path, option: str) -> None:
+    """Refuse an output folder the user named that is already there, before any work.
+
+    Args:
+        path: the folder to create.
+        option: the option or key that named it (``--output``).
+
+    Raises:
+        ConfigError: anything is at `path` (a dangling symlink too: it cannot be written):
+            refused before anything ran, as a usage error (the CLI's exit 2).
+
+    Example:
+        >>> check_absent(Path(tempfile.gettempdir()), "--output")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        dlforge.errors.ConfigError: --output: ... already exists; remove it or choose another directory
+    """
+    if os.path.lexists(path):
+        raise ConfigError(f"{option}: {path} already exists; remove it or choose another directory")
 
 
 @dataclass
@@ -157,12 +178,16 @@ def _publish(tmp: Path, target: Path, numbered: bool) -> Path:
 # rename leaves a gap in which another process's new empty folder is replaced. Linux's
 # renameat2(..., RENAME_NOREPLACE) closes it: the kernel refuses any existing destination (an
 # empty directory, a dangling symlink) with EEXIST. It is called through ctypes where the C
-# library has it (glibc 2.28+); elsewhere, or where the kernel or the file system lacks the
-# flag (ENOSYS, EINVAL), the check-then-rename is the fallback.
+# library has it (glibc 2.28+). Any other failure of it (no such call, ENOSYS on an older
+# kernel, EINVAL or EOPNOTSUPP on a file system without the flag, EPERM from a seccomp
+# filter, or a real error) falls back to the check-then-rename, whose os.rename raises the
+# real errors itself, naming both paths.
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
-# The destination is taken: a file or directory there (EEXIST, ENOTEMPTY), or a
-# non-directory such as a dangling symlink that a directory cannot replace (ENOTDIR).
+# Errors of os.rename that mean the destination appeared after the check (a non-empty
+# directory, or a non-directory such as a dangling symlink that a directory cannot replace),
+# when something is indeed there: the same errnos also mean a path component is not a
+# directory, which is an error.
 _TAKEN = (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR)
 
 
@@ -178,7 +203,8 @@ def rename_new(src: str | Path, dst: str | Path) -> bool:
         file, a symlink, dangling or not), which is left as it is.
 
     Raises:
-        OSError: any other failure of the rename (permissions, a missing parent ...).
+        OSError: any other failure of the rename (permissions, a missing parent, a parent
+            that is not a directory ...), naming `src` and `dst`.
 
     Example:
         >>> with tempfile.TemporaryDirectory() as name:
@@ -186,30 +212,29 @@ def rename_new(src: str | Path, dst: str | Path) -> bool:
         ...     print(rename_new(root / "a", root / "b"), rename_new(root / "a", root / "c"))
         False True
     """
+    code = _rename_noreplace(src, dst)
+    if code in (0, errno.EEXIST):
+        return code == 0
+    if os.path.lexists(dst):  # the system cannot (or failed): check, then rename
+        return False
     try:
-        if not _renamed_noreplace(src, dst):  # the system cannot: check, then rename
-            if os.path.lexists(dst):
-                return False
-            os.rename(src, dst)
+        os.rename(src, dst)
     except OSError as exc:
-        if exc.errno in _TAKEN:
+        if exc.errno in _TAKEN and os.path.lexists(dst):  # made since the check
             return False
         raise
     return True
 
 
-def _renamed_noreplace(src: str | Path, dst: str | Path) -> bool:
-    """``renameat2(src, dst, RENAME_NOREPLACE)``: True when done, False when this system has
-    no such call or flag; an OSError for any failure of the call itself."""
+def _rename_noreplace(src: str | Path, dst: str | Path) -> int | None:
+    """``renameat2(src, dst, RENAME_NOREPLACE)``: 0 when done, the call's errno when it
+    failed, None when this C library has no such call."""
     call = _renameat2()
     if call is None:
-        return False
+        return None
     if call(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL):  # an older kernel, or a file system without it
-        return False
-    raise OSError(code, os.strerror(code), str(dst))
+        return 0
+    return ctypes.get_errno()
 
 
 @functools.cache

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from dlforge.atomic import check_absent
 from dlforge.cli import output
 from dlforge.cli.usage import NAMED_OUTPUT_HELP, named_output
 
@@ -45,8 +45,8 @@ def review_command(
     check_review_config(cfg)  # before the data is read (and maybe downloaded)
     if by not in SIGNAL_NAMES:
         raise ConfigError(f"--by: one of {', '.join(SIGNAL_NAMES)} (got {by!r})")
-    if out is not None and os.path.lexists(out):  # a dangling symlink too: it cannot be written
-        raise ConfigError(f"--output: {out} already exists; remove it or choose another directory")
+    if out is not None:
+        check_absent(out, "--output")
     # the default folder is numbered when the review is written, not now: two reviews started
     # together would both choose the same one and the second would lose its training at the end
     dest = out or resolve_workspace(ctx.obj["workspace"]) / "reviews" / cfg.name

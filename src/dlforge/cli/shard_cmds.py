@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from dlforge.atomic import check_absent
 from dlforge.cli import output
 from dlforge.cli.usage import NAMED_OUTPUT_HELP, named_output
 
@@ -38,8 +38,7 @@ def shard_command(
     if streams(cfg.data):
         raise ConfigError("data.streaming: this config streams its training split; write "
                           "shards from a config with data.streaming: false")
-    if os.path.lexists(out):  # a dangling symlink too: it cannot be written
-        raise ConfigError(f"--out: {out} already exists; remove it or choose another directory")
+    check_absent(out, "--out")
     check_shardable(cfg.data)  # before anything is loaded or validated
     dataset, splits, report = load_and_split(cfg)
     for warning in report.warnings:  # e.g. unreadable images left out: the shards lack them

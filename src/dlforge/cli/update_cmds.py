@@ -84,7 +84,7 @@ def _watch(ctx: typer.Context, ref: str, directory: Path, require: list[str],
            overrides: list[str], max_batches: int | None, retry_failed: bool, quiet: bool) -> None:
     from dlforge.config import load_config
     from dlforge.config.lifecycle_schema import check_conditions
-    from dlforge.lifecycle.update import base_config
+    from dlforge.lifecycle.update import base_config, check_source_kind
     from dlforge.lifecycle.watch import IMAGES, ROWS, StopFlag, WatchState, watch
     from dlforge.registry.bundle_checks import read_json
     from dlforge.workspace import resolve_workspace
@@ -94,6 +94,7 @@ def _watch(ctx: typer.Context, ref: str, directory: Path, require: list[str],
     check_conditions(require)  # a typo fails now, not at the first batch
     with open_store(ctx) as store:
         source = store.resolve(ref)
+        check_source_kind(source)  # before watching: each batch would be refused
         base = base_config(store, source)  # the settings `update_config` uses
     modality = read_json(Path(source.bundle_path) / "model.json")["input"]["modality"]
     kind = IMAGES if modality == "image" else ROWS

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from dlforge.atomic import staged_dir, write_json
+from dlforge.atomic import check_absent, staged_dir, write_json
 from dlforge.data.dataset import Dataset, Splits, TaskSpec
 from dlforge.errors import ConfigError, DataError
 
@@ -208,8 +208,8 @@ def write_shards(splits: Splits, out: str | Path, *, shard_size: int = DEFAULT_S
         The manifest written.
 
     Raises:
-        DataError: `out` exists (not `keep`), a text data set, or a table with non-numeric
-            columns.
+        ConfigError: `out` exists (not `keep`; `atomic.check_absent`).
+        DataError: a text data set, or a table with non-numeric columns.
         FileExistsError: `out` was made while the shards were written (not `keep`).
         TargetTaken: `out` was made after the caller's check (`keep`); the shards are kept.
 
@@ -218,8 +218,8 @@ def write_shards(splits: Splits, out: str | Path, *, shard_size: int = DEFAULT_S
         1257
     """
     out, train = Path(out), splits.train
-    if os.path.lexists(out) and not keep:  # a dangling symlink too: it cannot be written
-        raise DataError(f"--out: {str(out)!r} already exists; choose a new directory or remove it")
+    if not keep:
+        check_absent(out, "--out")
     columns = _columns(train)
     first = _raw(train.x)
     manifest: dict[str, Any] = {

@@ -22,7 +22,7 @@ from dlforge.data.prepare import load_and_split, prepare_splits
 from dlforge.errors import ConfigError, DataError
 from dlforge.models.head import head_prefix, submodule
 from dlforge.registry.bundle import Bundle, load_bundle
-from dlforge.registry.model_kind import GAN_TYPE, check_model_kind
+from dlforge.registry.model_kind import check_bundle_kind
 from dlforge.train.optim import LR_SCALE
 from dlforge.train.steps import SupervisedStep
 
@@ -61,6 +61,10 @@ def transfer_plan(cfg: RunConfig, store: Store, model_name: str) -> Transfer:
         ConfigError: a source model without a `head` layer to retrain; a GAN.
     """
     source = store.resolve(cfg.transfer.source)
+    # before its weights are loaded and its model section taken (its rules would name keys
+    # the user never set)
+    check_bundle_kind(source.ref, source.bundle_path, key="transfer.source (--from)",
+                      fix="fine-tune from a classifier or a regressor (`dlforge models list`)")
     bundle = load_bundle(source.bundle_path)
     config = _source_config(cfg, source, bundle)
     dataset, splits, report = load_and_split(config)
@@ -80,8 +84,6 @@ def transfer_plan(cfg: RunConfig, store: Store, model_name: str) -> Transfer:
 def _source_config(cfg: RunConfig, source: ModelVersion, bundle: Bundle) -> RunConfig:
     """`cfg` with the source's model section, and its source pinned to the resolved version
     (an alias may move before a resumed run rebuilds the plan)."""
-    # before its model section is taken: its rules would name keys the user never set
-    check_model_kind(source.ref, bundle.model_config.type == GAN_TYPE, key="transfer.source (--from)")
     raw = cfg.model_dump(mode="json")
     raw["model"] = bundle.model_config
     raw["transfer"]["source"] = source.ref

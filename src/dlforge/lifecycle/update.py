@@ -120,7 +120,7 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
     """
     check_conditions(conditions or [])
     source = store.resolve(ref)
-    check_bundle_kind(source.ref, source.bundle_path)  # a GAN has no labels to update on
+    check_source_kind(source)
     name, selector = parse_ref(ref)
     base = base_config(store, source)
     path = Path(data)
@@ -157,6 +157,17 @@ def update_config(store: Store, ref: str, data: str | Path, *, conditions: list[
     return load_config(raw)
 
 
+def check_source_kind(source: ModelVersion, key: str = "model") -> None:
+    """Refuse a GAN source (it has no labels to update on) before anything is read.
+
+    Raises:
+        ConfigError: the source is a GAN (`registry.model_kind.check_bundle_kind`).
+    """
+    check_bundle_kind(source.ref, source.bundle_path, key=key,
+                      fix="update a classifier or a regressor (`dlforge models list`); a GAN "
+                          "learns new data by training again (`dlforge run`)")
+
+
 def update_plan(cfg: RunConfig, store: Store) -> Update:
     """The plan of an update candidate of `cfg.update.source` on `cfg`'s data.
 
@@ -168,7 +179,7 @@ def update_plan(cfg: RunConfig, store: Store) -> Update:
             the source trained or validated on.
     """
     source = store.resolve(cfg.update.source)
-    check_bundle_kind(source.ref, source.bundle_path, key="update.source")  # before the data
+    check_source_kind(source, key="update.source")  # before the data
     bundle = load_bundle(source.bundle_path)
     dataset, splits, report = _fresh_data(cfg)
     try:

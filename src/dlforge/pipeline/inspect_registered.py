@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from dlforge.atomic import staged_dir, write_json
-from dlforge.errors import ConfigError, DataError
+from dlforge.atomic import check_absent, staged_dir, write_json
+from dlforge.errors import DataError
 from dlforge.evaluate.inside import inspect_model
 from dlforge.registry import load
 from dlforge.report.inside import inspection_figures
@@ -42,8 +41,8 @@ def inspect_registered(ref: str, input_path: Path, *, dest: Path | None = None, 
         >>> inspect_registered("digits@staging", Path("three.png"), dest=Path("out"))  # doctest: +SKIP
         {'prediction': {'label': '3', ...}, 'statistics': [...], 'files': [...]}
     """
-    if dest is not None and os.path.lexists(dest) and not numbered:  # a dangling symlink too
-        raise ConfigError(f"--output: {dest} already exists; remove it or choose another directory")
+    if dest is not None and not numbered:
+        check_absent(dest, "--output")
     predictor = load(ref, workspace=workspace, url=url)
     predictor.check_predicts()
     raw = _read_input(input_path, predictor.modality)

@@ -11,6 +11,9 @@ from dlforge.config.schema import DCGANConfig, MLPConfig
 
 GAN_LINE = ("error: model: gan@1 is a GAN (model.type dcgan): it generates images "
             "(`dlforge generate`) and predicts nothing\n")
+GAN_IS = "gan@1 is a GAN (model.type dcgan): it generates images and predicts nothing; "
+UPDATE_FIX = ("update a classifier or a regressor (`dlforge models list`); a GAN learns new "
+              "data by training again (`dlforge run`)")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +60,17 @@ def test_promote_refuses_a_gan_before_reading_the_gate_set(workspace, capsys, mo
     monkeypatch.setattr(promote, "_gate_set", lambda *a, **k: pytest.fail("read the gate set"))
     code = main(["-w", str(workspace), "promote", "gan", "--candidate", "1",
                  "--require", "accuracy >= 0.9"])
-    assert (code, capsys.readouterr().err) == (2, GAN_LINE)
+    assert (code, capsys.readouterr().err) == (2, PROMOTE_GAN_LINE)
+
+
+PROMOTE_GAN_LINE = (f"error: --candidate: {GAN_IS}a gate cannot score it, so point "
+                    f"gan@production at it with `dlforge models alias gan production 1` (no gate)\n")
+
+
+def test_promote_of_a_gan_without_conditions_gives_the_gan_fix(workspace, capsys):
+    """It said to add --require, which then refused the GAN: two fixes, the first useless."""
+    code = main(["-w", str(workspace), "promote", "gan", "--candidate", "1"])
+    assert (code, capsys.readouterr().err) == (2, PROMOTE_GAN_LINE)
 
 
 def test_update_refuses_a_gan_source_before_reading_its_data(workspace, tmp_path, capsys,
@@ -71,23 +84,38 @@ def test_update_refuses_a_gan_source_before_reading_its_data(workspace, tmp_path
     monkeypatch.setattr(update, "_fresh_data", lambda *a, **k: pytest.fail("read the data"))
     monkeypatch.setattr(update, "load_config", lambda *a, **k: pytest.fail("built a config"))
     code = main(["-w", str(workspace), "update", "gan@1", "--data", str(config)])
-    assert (code, capsys.readouterr().err) == (2, GAN_LINE)
+    assert (code, capsys.readouterr().err) == (2, f"error: model: {GAN_IS}{UPDATE_FIX}\n")
 
 
-def test_an_update_run_refuses_a_gan_source_before_reading_its_data(workspace, monkeypatch):
-    """`update.source` reached through the Python API (`run(cfg)`), not the CLI."""
-    from dlforge.config import load_config
+def test_update_watch_refuses_a_gan_source_before_watching(workspace, tmp_path, capsys,
+                                                          monkeypatch):
+    """It watched, copied the folder's files into the workspace as batch-0001, then exited 2."""
+    from dlforge.lifecycle import watch
+
+    (tmp_path / "new.csv").write_text("x,y\n1,0\n")
+    monkeypatch.setattr(watch, "watch", lambda *a, **k: pytest.fail("watched"))
+    code = main(["-w", str(workspace), "update", "gan@1", "--watch", str(tmp_path)])
+    assert (code, capsys.readouterr().err) == (2, f"error: model: {GAN_IS}{UPDATE_FIX}\n")
+    assert not (workspace / "updates").exists()
+
+
+def test_an_update_run_refuses_a_gan_source_before_reading_its_data(tmp_path, monkeypatch):
+    """`update.source` reached through the Python API (`dlforge.run(cfg)`), not the CLI."""
+    from tests.unit.export.export_models import register
+
+    import dlforge
     from dlforge.errors import ConfigError
     from dlforge.lifecycle import update
     from dlforge.registry import Store
 
+    register(tmp_path, "gan", DCGANConfig(width=4, latent_dim=4))
     monkeypatch.setattr(update, "_fresh_data", lambda *a, **k: pytest.fail("read the data"))
-    cfg = load_config({"data": {"source": "builtin", "name": "digits"},
-                       "update": {"source": "gan@1"}})
-    with Store.open(workspace) as store, pytest.raises(ConfigError) as info:
-        update.update_plan(cfg, store)
-    assert str(info.value) == ("update.source: gan@1 is a GAN (model.type dcgan): it generates "
-                               "images (`dlforge generate`) and predicts nothing")
+    cfg = {"data": {"source": "builtin", "name": "digits"}, "update": {"source": "gan@1"}}
+    with pytest.raises(ConfigError) as info:
+        dlforge.run(cfg, workspace=tmp_path)
+    assert str(info.value) == f"update.source: {GAN_IS}{UPDATE_FIX}"
+    with Store.open(tmp_path) as store:
+        assert store.list_runs() == []
 
 
 def test_promote_refuses_a_gan_champion_before_reading_the_gate_set(tmp_path, capsys, monkeypatch):
@@ -104,4 +132,7 @@ def test_promote_refuses_a_gan_champion_before_reading_the_gate_set(tmp_path, ca
     monkeypatch.setattr(promote, "_gate_set", lambda *a, **k: pytest.fail("read the gate set"))
     code = main(["-w", str(tmp_path), "promote", "mix", "--candidate", "2",
                  "--require", "accuracy >= 0.9"])
-    assert (code, capsys.readouterr().err) == (2, GAN_LINE.replace("gan@1", "mix@1"))
+    assert (code, capsys.readouterr().err) == (
+        2, "error: champion: mix@1, which holds mix@production, is a GAN (model.type dcgan): it "
+           "generates images and predicts nothing; a gate cannot compare mix@2 with it, so point "
+           "mix@production at mix@2 with `dlforge models alias mix production 2` (no gate)\n")

@@ -246,16 +246,20 @@ def test_a_frozen_backbone_runs_in_eval_mode_and_the_head_in_train_mode(monkeypa
     assert got == seen
 
 
-def test_a_gan_source_is_refused_in_one_line_before_any_run(tmp_path, capsys):
+def test_a_gan_source_is_refused_in_one_line_before_any_run(tmp_path, capsys, monkeypatch):
+    """The line had lost its fix, and the GAN's weights were loaded before it."""
     from tests.unit.export.export_models import register
 
     from dlforge.cli import main
     from dlforge.config.schema import DCGANConfig
+    from dlforge.lifecycle import transfer
 
     register(tmp_path / "ws", "gan", DCGANConfig(width=4, latent_dim=4))
+    monkeypatch.setattr(transfer, "load_bundle", lambda *a, **k: pytest.fail("loaded the weights"))
     assert main(["-w", str(tmp_path / "ws"), "finetune", "examples/digits.yaml", "--from", "gan"]) == 2
     assert capsys.readouterr().err == (
         "error: transfer.source (--from): gan@1 is a GAN (model.type dcgan): it generates "
-        "images (`dlforge generate`) and predicts nothing\n")
+        "images and predicts nothing; fine-tune from a classifier or a regressor "
+        "(`dlforge models list`)\n")
     with Store.open(tmp_path / "ws") as store:
         assert store.list_runs() == []  # three lines on the GAN's own rules before

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import stat
 
@@ -139,8 +141,75 @@ def test_without_renameat2_a_symlink_made_after_the_check_is_taken_not_an_error(
     from dlforge import atomic
 
     monkeypatch.setattr(atomic, "_renameat2", lambda: None)
-    monkeypatch.setattr(atomic.os.path, "lexists", lambda path: False)  # made after it
+    checks = iter([False])  # the check sees nothing; the link is made after it
+    real = atomic.os.path.lexists
+    monkeypatch.setattr(atomic.os.path, "lexists", lambda path: next(checks, None) or real(path))
     (tmp_path / "mine").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "nowhere")
     assert atomic.rename_new(tmp_path / "mine", tmp_path / "link") is False
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "mine"]
+
+
+def test_a_parent_that_is_not_a_directory_is_an_error_not_a_taken_name(tmp_path, rename_kind,
+                                                                       monkeypatch):
+    """ENOTDIR was read as "taken": rename_new said False, and `_publish(numbered=True)` tried
+    out-2, out-3, ... for ever."""
+    from dlforge import atomic
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NotADirectoryError) as info:
+        atomic.rename_new(tmp_path / "f" / "tmp", tmp_path / "free")
+    assert (info.value.filename, info.value.filename2) == (
+        str(tmp_path / "f" / "tmp"), str(tmp_path / "free"))
+    tried = []
+    real = atomic.rename_new
+
+    def counting(src, dst):
+        tried.append(dst.name)
+        if len(tried) > 3:
+            pytest.fail(f"still looking for a free name after {tried}")
+        return real(src, dst)
+
+    monkeypatch.setattr(atomic, "rename_new", counting)
+    with pytest.raises(NotADirectoryError):
+        atomic._publish(tmp_path / "f" / "tmp", tmp_path / "out", numbered=True)
+    assert tried == ["out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+
+
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM],
+                         ids=errno.errorcode.get)
+def test_a_renameat2_that_fails_falls_back_to_check_then_rename(tmp_path, monkeypatch, code):
+    """Only ENOSYS and EINVAL fell back: a file system without the flag (EOPNOTSUPP) or a
+    seccomp filter (EPERM) failed every bundle save, export and extraction."""
+    from dlforge import atomic
+
+    calls = []
+
+    def failing(*args):
+        calls.append(args[1])
+        ctypes.set_errno(code)
+        return -1
+
+    monkeypatch.setattr(atomic, "_renameat2", lambda: failing)
+    for name in ("mine", "theirs"):
+        (tmp_path / name).mkdir()
+    assert atomic.rename_new(tmp_path / "mine", tmp_path / "theirs") is False
+    assert atomic.rename_new(tmp_path / "mine", tmp_path / "free") is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["free", "theirs"]
+    assert calls == [os.fsencode(tmp_path / "mine")] * 2
+
+
+def test_check_absent_refuses_anything_at_the_name_as_a_usage_error(tmp_path):
+    from dlforge.atomic import check_absent
+    from dlforge.errors import ConfigError
+
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    for name in ("dir", "file", "dangling"):
+        with pytest.raises(ConfigError) as info:
+            check_absent(tmp_path / name, "--out")
+        assert str(info.value) == (f"--out: {tmp_path / name} already exists; remove it or "
+                                   f"choose another directory")
+    assert check_absent(tmp_path / "free", "--out") is None

@@ -11,7 +11,7 @@ from dlforge.data.dataset import Dataset, Provenance, Splits, TaskSpec
 from dlforge.data.shards import ShardSet, write_shards
 from dlforge.data.sources import load_dataset
 from dlforge.data.split import split_dataset
-from dlforge.errors import DataError
+from dlforge.errors import ConfigError, DataError
 
 
 def test_the_manifest_records_counts_dtypes_shapes_and_checksums(tmp_path):
@@ -85,9 +85,12 @@ def test_no_manifest_says_how_to_write_one(tmp_path):
 
 
 def test_an_existing_directory_or_texts_are_refused_and_nothing_is_written(tmp_path):
+    """An existing folder was a DataError (exit 1) worded unlike the CLI's own check (exit 2)."""
     (tmp_path / "s").mkdir()
-    with pytest.raises(DataError, match=r"^--out: .* already exists"):
+    with pytest.raises(ConfigError) as info:
         write_shards(image_splits(), tmp_path / "s")
+    assert str(info.value) == (f"--out: {tmp_path / 's'} already exists; remove it or choose "
+                               f"another directory")
     assert list((tmp_path / "s").iterdir()) == []
     texts = Dataset(x=np.array(["a b"] * 3, dtype=object), y=np.zeros(3, dtype=np.int64),
                     task=TaskSpec("binary", ("n", "p")), modality="text", provenance=Provenance("t"))
