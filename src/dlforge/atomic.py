@@ -178,12 +178,13 @@ def _publish(tmp: Path, target: Path, numbered: bool) -> Path:
 # rename leaves a gap in which another process's new empty folder is replaced. Linux's
 # renameat2(..., RENAME_NOREPLACE) closes it: the kernel refuses any existing destination (an
 # empty directory, a dangling symlink) with EEXIST. It is called through ctypes where the C
-# library has it (glibc 2.28+). Any other failure of it (no such call, ENOSYS on an older
-# kernel, EINVAL or EOPNOTSUPP on a file system without the flag, EPERM from a seccomp
-# filter, or a real error) falls back to the check-then-rename, whose os.rename raises the
-# real errors itself, naming both paths.
+# library has it (glibc 2.28+). Where the system cannot do it (no such call, ENOSYS on an
+# older kernel, EINVAL or EOPNOTSUPP on a file system without the flag, EPERM from a seccomp
+# filter) the check-then-rename runs instead; any other errno is a real error (a missing
+# source, no permission), raised naming both paths.
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
+_CANNOT = (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM)
 # Errors of os.rename that mean the destination appeared after the check (a non-empty
 # directory, or a non-directory such as a dangling symlink that a directory cannot replace),
 # when something is indeed there: the same errnos also mean a path component is not a
@@ -215,7 +216,9 @@ def rename_new(src: str | Path, dst: str | Path) -> bool:
     code = _rename_noreplace(src, dst)
     if code in (0, errno.EEXIST):
         return code == 0
-    if os.path.lexists(dst):  # the system cannot (or failed): check, then rename
+    if code is not None and code not in _CANNOT:
+        raise OSError(code, os.strerror(code), str(src), None, str(dst))
+    if os.path.lexists(dst):  # the system cannot: check, then rename
         return False
     try:
         os.rename(src, dst)

@@ -141,13 +141,36 @@ def test_without_renameat2_a_symlink_made_after_the_check_is_taken_not_an_error(
     from dlforge import atomic
 
     monkeypatch.setattr(atomic, "_renameat2", lambda: None)
-    checks = iter([False])  # the check sees nothing; the link is made after it
-    real = atomic.os.path.lexists
-    monkeypatch.setattr(atomic.os.path, "lexists", lambda path: next(checks, None) or real(path))
+    real_lexists, real_rename = atomic.os.path.lexists, atomic.os.rename
+    checks = iter([False])  # the up-front check sees nothing; the link is made after it
+    monkeypatch.setattr(atomic.os.path, "lexists",
+                        lambda path: next(checks) if checks.__length_hint__() else real_lexists(path))
+    renamed = []
+    monkeypatch.setattr(atomic.os, "rename", lambda src, dst: (renamed.append(os.path.basename(dst)),
+                                                               real_rename(src, dst)))
     (tmp_path / "mine").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "nowhere")
     assert atomic.rename_new(tmp_path / "mine", tmp_path / "link") is False
+    assert renamed == ["link"]  # the rename was tried and refused, not skipped by the check
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "mine"]
+
+
+@pytest.mark.parametrize("code", [errno.ENOENT, errno.EACCES], ids=errno.errorcode.get)
+def test_a_real_renameat2_error_is_raised_even_when_the_name_is_taken(tmp_path, monkeypatch, code):
+    """A missing source or no permission was reported as "taken" when something was at the
+    destination: callers then said another process had made the folder."""
+    from dlforge import atomic
+
+    def failing(*args):
+        ctypes.set_errno(code)
+        return -1
+
+    monkeypatch.setattr(atomic, "_renameat2", lambda: failing)
+    (tmp_path / "theirs").mkdir()
+    with pytest.raises(OSError) as info:
+        atomic.rename_new(tmp_path / "mine", tmp_path / "theirs")
+    assert (info.value.errno, info.value.filename, info.value.filename2) == (
+        code, str(tmp_path / "mine"), str(tmp_path / "theirs"))
 
 
 def test_a_parent_that_is_not_a_directory_is_an_error_not_a_taken_name(tmp_path, rename_kind,
