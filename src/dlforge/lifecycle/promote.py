@@ -57,9 +57,10 @@ def promote(store: Store, name: str, candidate: int | str, *, alias: str | None 
     Raises:
         ConfigError: a malformed condition (before anything is read), a reference to
             another model, a candidate or champion that is a GAN (which predicts nothing to
-            gate; refused before the conditions are looked for, the line says to move the
-            alias with `dlforge models alias`), no conditions anywhere, a candidate already
-            holding the alias, or a condition naming an unmeasured metric.
+            gate; refused before the conditions are looked for: a GAN candidate's line says to
+            move the alias with `dlforge models alias`, a GAN champion's to remove it with
+            `dlforge models unalias` and promote again), a candidate already holding the alias,
+            no conditions anywhere, or a condition naming an unmeasured metric.
         DataError: gate rows the candidate or the champion trained on, or classes that differ.
         NotFoundError: unknown model or version.
         StoreError: another process moved the alias while the gate ran (nothing moved).
@@ -73,22 +74,23 @@ def promote(store: Store, name: str, candidate: int | str, *, alias: str | None 
     version = store.get_version(name, _version_number(name, candidate))
     gate_cfg = run_config(store, version).evaluate.gate if version.run_id else None
     alias = alias or (gate_cfg.alias if gate_cfg else DEFAULT_ALIAS)
+    champion = _holder(store, name, alias)
+    if champion is not None and champion.version == version.version:
+        raise ConfigError(f"--candidate: {version.ref} already holds {name}@{alias}; nothing to promote")
     # a GAN scores nothing: refused before the gate's own checks, whose fixes would not help
-    move = f"with `dlforge models alias {name} {alias} {version.version}` (no gate)"
     check_bundle_kind(version.ref, version.bundle_path, key="--candidate",
-                      fix=f"a gate cannot score it, so point {name}@{alias} at it {move}")
+                      fix=f"a gate cannot score it, so point {name}@{alias} at it with "
+                          f"`dlforge models alias {name} {alias} {version.version}` (no gate)")
+    if champion is not None:
+        check_bundle_kind(champion.ref, champion.bundle_path, key="champion",
+                          role=f"which holds {name}@{alias}",
+                          fix=f"a gate cannot compare {version.ref} with it: remove the alias "
+                              f"with `dlforge models unalias {name} {alias}`, then promote "
+                              f"{version.ref} again (its absolute conditions are still checked)")
     conditions = conditions or (gate_cfg.conditions if gate_cfg else None)
     if not conditions:
         raise ConfigError(f"evaluate.gate: {version.ref}'s run config has no gate conditions; "
                           f"give some with --require 'accuracy >= 0.9' (repeatable)")
-    champion = _holder(store, name, alias)
-    if champion is not None:
-        check_bundle_kind(champion.ref, champion.bundle_path, key="champion",
-                          role=f"which holds {name}@{alias}",
-                          fix=f"a gate cannot compare {version.ref} with it, so point "
-                              f"{name}@{alias} at {version.ref} {move}")
-    if champion is not None and champion.version == version.version:
-        raise ConfigError(f"--candidate: {version.ref} already holds {name}@{alias}; nothing to promote")
     result = gate(store, version, champion, alias, conditions, gate_data)
     if result.passed:
         store.set_alias(name, alias, version.version, reason=result.summary(), event=PROMOTED,

@@ -164,8 +164,8 @@ def check_source_kind(source: ModelVersion, key: str = "model") -> None:
         ConfigError: the source is a GAN (`registry.model_kind.check_bundle_kind`).
     """
     check_bundle_kind(source.ref, source.bundle_path, key=key,
-                      fix="update a classifier or a regressor (`dlforge models list`); a GAN "
-                          "learns new data by training again (`dlforge run`)")
+                      fix="update a model that predicts (a classifier, a regressor or an anomaly "
+                          "detector); a GAN learns new data by training again (`dlforge run`)")
 
 
 def update_plan(cfg: RunConfig, store: Store) -> Update:

@@ -12,8 +12,8 @@ from dlforge.config.schema import DCGANConfig, MLPConfig
 GAN_LINE = ("error: model: gan@1 is a GAN (model.type dcgan): it generates images "
             "(`dlforge generate`) and predicts nothing\n")
 GAN_IS = "gan@1 is a GAN (model.type dcgan): it generates images and predicts nothing; "
-UPDATE_FIX = ("update a classifier or a regressor (`dlforge models list`); a GAN learns new "
-              "data by training again (`dlforge run`)")
+UPDATE_FIX = ("update a model that predicts (a classifier, a regressor or an anomaly detector); "
+              "a GAN learns new data by training again (`dlforge run`)")
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +71,21 @@ def test_promote_of_a_gan_without_conditions_gives_the_gan_fix(workspace, capsys
     """It said to add --require, which then refused the GAN: two fixes, the first useless."""
     code = main(["-w", str(workspace), "promote", "gan", "--candidate", "1"])
     assert (code, capsys.readouterr().err) == (2, PROMOTE_GAN_LINE)
+
+
+def test_promote_of_a_gan_already_holding_the_alias_says_nothing_to_promote(tmp_path, capsys):
+    """The GAN line told the user to move the alias to the version that already held it."""
+    from tests.unit.export.export_models import register
+
+    from dlforge.registry import Store
+
+    register(tmp_path, "gan", DCGANConfig(width=4, latent_dim=4))
+    with Store.open(tmp_path) as store:
+        store.set_alias("gan", "production", 1)
+    code = main(["-w", str(tmp_path), "promote", "gan", "--candidate", "1",
+                 "--require", "accuracy >= 0.9"])
+    assert (code, capsys.readouterr().err) == (
+        2, "error: --candidate: gan@1 already holds gan@production; nothing to promote\n")
 
 
 def test_update_refuses_a_gan_source_before_reading_its_data(workspace, tmp_path, capsys,
@@ -134,5 +149,6 @@ def test_promote_refuses_a_gan_champion_before_reading_the_gate_set(tmp_path, ca
                  "--require", "accuracy >= 0.9"])
     assert (code, capsys.readouterr().err) == (
         2, "error: champion: mix@1, which holds mix@production, is a GAN (model.type dcgan): it "
-           "generates images and predicts nothing; a gate cannot compare mix@2 with it, so point "
-           "mix@production at mix@2 with `dlforge models alias mix production 2` (no gate)\n")
+           "generates images and predicts nothing; a gate cannot compare mix@2 with it: remove "
+           "the alias with `dlforge models unalias mix production`, then promote mix@2 again "
+           "(its absolute conditions are still checked)\n")
