@@ -9,7 +9,6 @@ nothing; the fit loop shards the data and all-reduces the gradients (train/distr
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from dlforge.candidate import TrainingPlan, train_candidate
 from dlforge.config import RunConfig, load_config
 from dlforge.config.model_schema import GAN_TYPE
 from dlforge.data.prepare import prepare_data
-from dlforge.errors import ConfigError
+from dlforge.errors import ConfigError, QuietExit
 from dlforge.pipeline.runner import RunResult, resumed_config, run
 from dlforge.runtime import setup_process
 from dlforge.train import distributed, pipeline_step
@@ -60,20 +59,28 @@ def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
                 print(_describe(cfg), file=sys.stderr)
         return run(config, workspace=workspace, progress=progress, resume=resume,
                    store_url=store_url)
+    except KeyboardInterrupt:
+        if rank != 0:  # rank 0 names the run to resume, the launcher the stopped processes
+            raise QuietExit(128 + signal.SIGINT) from None
+        raise
     finally:
         distributed.close()
 
 
 def _stop_on_sigterm(rank: int) -> None:
-    """torchrun stops the surviving ranks with SIGTERM when one dies. Raise instead of dying at
-    once, so that rank 0 records its run as failed (resumable) rather than leaving it running;
-    but not while an error is already being handled (rank 0 is recording the failed
-    collective): a raise there would abort the store write that records it."""
+    """torchrun stops the surviving ranks with SIGTERM when one dies (or it was stopped itself).
+    Rank 0 raises `Stopped` instead of dying at once, so that it records its run as failed
+    (resumable) and names it, rather than leaving it running; but not while an error is
+    already being handled (rank 0 is recording the failed collective): a raise there would
+    abort the store write that records it. The other ranks leave without a word (`QuietExit`):
+    the launcher's line, and rank 0's, say what happened once."""
     def stop(signum: int, _frame: object) -> None:
+        if rank != 0:
+            raise QuietExit(128 + signum)
         if sys.exc_info()[0] is not None:
             return
-        raise distributed.DistributedError(
-            f"distributed: rank {rank} was stopped by {signal.Signals(signum).name} (another rank "
+        raise distributed.Stopped(
+            f"distributed: rank 0 was stopped by {signal.Signals(signum).name} (another rank "
             f"failed, or the launching process was stopped)")
 
     signal.signal(signal.SIGTERM, stop)
@@ -136,7 +143,7 @@ def _follow() -> None:
     try:
         config = distributed.share_config()
     except distributed.DistributedError as exc:
-        if os.environ.get("GROUP_RANK") == "0" and distributed.peer_left(exc):
+        if distributed.node_rank() == 0 and distributed.peer_left(exc):
             return
         raise
     cfg = load_config(config)
