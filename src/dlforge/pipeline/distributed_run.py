@@ -39,12 +39,14 @@ def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
         ConfigError: the config (a resumed run's too) is one `check_launch` refuses: a `tune`
             section (not when resumed), `update.source` / `transfer.source`, a GAN.
         DistributedError: a rank died or hung past the timeout.
+        QuietExit: a rank other than 0 that SIGTERM or Ctrl-C stopped (exit 128 + the signal,
+            no line: see `_on_stop_signals`).
 
     Example:
         >>> run_rank(load_config("examples/digits.yaml"))  # under torchrun  # doctest: +SKIP
     """
     rank = distributed.init_process_group()
-    _stop_on_sigterm(rank)
+    stopping = _on_stop_signals(rank)
     try:
         if rank != 0:
             _follow()
@@ -59,24 +61,34 @@ def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
                 print(_describe(cfg), file=sys.stderr)
         return run(config, workspace=workspace, progress=progress, resume=resume,
                    store_url=store_url)
-    except KeyboardInterrupt:
-        if rank != 0:  # rank 0 names the run to resume, the launcher the stopped processes
-            raise QuietExit(128 + signal.SIGINT) from None
+    except BaseException:
+        if stopping:  # rank 0 has gone: its line names the run, the launcher's the processes
+            raise QuietExit(128 + stopping[0]) from None
         raise
     finally:
         distributed.close()
 
 
-def _stop_on_sigterm(rank: int) -> None:
-    """torchrun stops the surviving ranks with SIGTERM when one dies (or it was stopped itself).
-    Rank 0 raises `Stopped` instead of dying at once, so that it records its run as failed
-    (resumable) and names it, rather than leaving it running; but not while an error is
+def _on_stop_signals(rank: int) -> list[int]:
+    """Handle the signals that stop a run: torchrun's SIGTERM to the surviving ranks when one
+    dies (or when it was stopped itself), and the SIGINT it passes on from Ctrl-C.
+
+    Rank 0 raises `Stopped` on SIGTERM instead of dying at once, so that it records its run as
+    failed (resumable) and names it, rather than leaving it running; but not while an error is
     already being handled (rank 0 is recording the failed collective): a raise there would
-    abort the store write that records it. The other ranks leave without a word (`QuietExit`):
-    the launcher's line, and rank 0's, say what happened once."""
+    abort the store write that records it. Ctrl-C stays a KeyboardInterrupt there.
+
+    The other ranks note the signal and carry on: leaving at once would fail the collective
+    rank 0 waits in (its line would be "Connection closed by peer", not the run to resume).
+    Their next collective fails once rank 0 has gone (torchrun kills what is left after its
+    shutdown timeout), and `run_rank` ends them quietly: rank 0's line and the launcher's say
+    it once. Returns the list those signals are noted in (empty on rank 0)."""
+    received: list[int] = []
+
     def stop(signum: int, _frame: object) -> None:
         if rank != 0:
-            raise QuietExit(128 + signum)
+            received.append(signum)
+            return
         if sys.exc_info()[0] is not None:
             return
         raise distributed.Stopped(
@@ -84,6 +96,9 @@ def _stop_on_sigterm(rank: int) -> None:
             f"failed, or the launching process was stopped)")
 
     signal.signal(signal.SIGTERM, stop)
+    if rank != 0:
+        signal.signal(signal.SIGINT, stop)
+    return received
 
 
 def launched() -> bool:
