@@ -17,7 +17,7 @@ from dlforge.candidate import TrainingPlan, train_candidate
 from dlforge.config import RunConfig, load_config
 from dlforge.config.model_schema import GAN_TYPE
 from dlforge.data.prepare import prepare_data
-from dlforge.errors import ConfigError, QuietExit
+from dlforge.errors import ConfigError, DlforgeError, QuietExit
 from dlforge.pipeline.runner import RunResult, resumed_config, run
 from dlforge.runtime import setup_process
 from dlforge.train import distributed, pipeline_step
@@ -74,8 +74,8 @@ def _on_stop_signals(rank: int) -> list[int]:
     dies (or when it was stopped itself), and the SIGINT it passes on from Ctrl-C.
 
     Rank 0 raises `Stopped` on SIGTERM instead of dying at once, so that it records its run as
-    failed (resumable) and names it, rather than leaving it running; but not while an error is
-    already being handled (rank 0 is recording the failed collective): a raise there would
+    failed (resumable) and names it, rather than leaving it running; but not while one of its
+    errors is being handled (rank 0 is recording the failed collective): a raise there would
     abort the store write that records it. Ctrl-C stays a KeyboardInterrupt there.
 
     The other ranks note the signal and carry on: leaving at once would fail the collective
@@ -89,7 +89,7 @@ def _on_stop_signals(rank: int) -> list[int]:
         if rank != 0:
             received.append(signum)
             return
-        if sys.exc_info()[0] is not None:
+        if _recording_an_error():
             return
         raise distributed.Stopped(
             f"distributed: rank 0 was stopped by {signal.Signals(signum).name} (another rank "
@@ -99,6 +99,19 @@ def _on_stop_signals(rank: int) -> list[int]:
     if rank != 0:
         signal.signal(signal.SIGINT, stop)
     return received
+
+
+def _recording_an_error() -> bool:
+    """True while this process handles one of its own errors (or Ctrl-C), the runner recording
+    its run as failed, perhaps inside a handler of the store's own. A library's passing
+    exception (an OSError a fallback catches) is not one: a SIGTERM there must stop rank 0,
+    else it trains on until torchrun kills it, its run left `running`."""
+    exc = sys.exc_info()[1]
+    while exc is not None:
+        if isinstance(exc, (DlforgeError, KeyboardInterrupt)):
+            return True
+        exc = exc.__context__
+    return False
 
 
 def launched() -> bool:

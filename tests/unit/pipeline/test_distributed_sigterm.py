@@ -58,6 +58,30 @@ def test_sigterm_while_an_error_is_handled_lets_rank_0_finish_handling_it(restor
     assert recorded == ["distributed: rank 0 failed reducing the epoch's metrics"]
 
 
+def test_sigterm_while_a_library_handles_its_own_exception_still_stops_rank_0(restore_handlers):
+    # a SIGTERM inside a fallback's `except OSError` was ignored: rank 0 trained on, killed
+    assert _on_stop_signals(0) == []
+    with pytest.raises(Stopped):
+        try:
+            raise OSError(38, "Function not implemented")
+        except OSError:
+            _term()
+
+
+def test_sigterm_inside_a_handler_of_the_store_while_recording_lets_rank_0_finish(restore_handlers):
+    assert _on_stop_signals(0) == []
+    recorded = []
+    try:
+        raise DistributedError("distributed: rank 0 failed reducing the epoch's metrics")
+    except DistributedError as exc:
+        try:
+            raise OSError(5, "busy")  # the store retrying a write
+        except OSError:
+            _term()
+        recorded.append(str(exc))
+    assert recorded == ["distributed: rank 0 failed reducing the epoch's metrics"]
+
+
 def test_another_rank_notes_sigterm_and_ctrl_c_and_carries_on(restore_handlers):
     # leaving at once failed the collective rank 0 waited in: "Connection closed by peer"
     received = _on_stop_signals(3)
