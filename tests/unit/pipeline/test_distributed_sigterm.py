@@ -47,13 +47,22 @@ def test_sigterm_becomes_a_stopped_error_in_rank_0(restore_handlers):
     assert str(caught.value) == STOPPED
 
 
-def test_sigterm_while_an_error_is_handled_lets_rank_0_finish_handling_it(restore_handlers):
+def _store_retry() -> None:
+    try:
+        raise OSError(5, "busy")  # e.g. the store retrying a write
+    except OSError:
+        _term()
+
+
+@pytest.mark.parametrize("during", [_term, _store_retry])
+def test_sigterm_while_an_error_is_handled_lets_rank_0_finish_handling_it(restore_handlers,
+                                                                          during):
     assert _on_stop_signals(0) == []
     recorded = []
     try:
         raise DistributedError("distributed: rank 0 failed reducing the epoch's metrics")
     except DistributedError as exc:
-        _term()  # e.g. while the run is being recorded as failed
+        during()  # while the run is being recorded as failed
         recorded.append(str(exc))
     assert recorded == ["distributed: rank 0 failed reducing the epoch's metrics"]
 
@@ -66,20 +75,6 @@ def test_sigterm_while_a_library_handles_its_own_exception_still_stops_rank_0(re
             raise OSError(38, "Function not implemented")
         except OSError:
             _term()
-
-
-def test_sigterm_inside_a_handler_of_the_store_while_recording_lets_rank_0_finish(restore_handlers):
-    assert _on_stop_signals(0) == []
-    recorded = []
-    try:
-        raise DistributedError("distributed: rank 0 failed reducing the epoch's metrics")
-    except DistributedError as exc:
-        try:
-            raise OSError(5, "busy")  # the store retrying a write
-        except OSError:
-            _term()
-        recorded.append(str(exc))
-    assert recorded == ["distributed: rank 0 failed reducing the epoch's metrics"]
 
 
 def test_another_rank_notes_sigterm_and_ctrl_c_and_carries_on(restore_handlers):
