@@ -9,8 +9,10 @@ nothing; the fit loop shards the data and all-reduces the gradients (train/distr
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from dlforge.candidate import TrainingPlan, train_candidate
@@ -21,6 +23,8 @@ from dlforge.errors import ConfigError, DlforgeError, QuietExit
 from dlforge.pipeline.runner import RunResult, resumed_config, run
 from dlforge.runtime import setup_process
 from dlforge.train import distributed, pipeline_step
+
+RESEND_S = 1.0  # rank 0's SIGTERM again, if its first raise was lost
 
 
 def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
@@ -91,6 +95,7 @@ def _on_stop_signals(rank: int) -> list[int]:
             return
         if _recording_an_error():
             return
+        _again_while_in_group(signum)  # in case the raise below is swallowed
         raise distributed.Stopped(
             f"distributed: rank 0 was stopped by {signal.Signals(signum).name} (another rank "
             f"failed, or the launching process was stopped)")
@@ -99,6 +104,19 @@ def _on_stop_signals(rank: int) -> list[int]:
     if rank != 0:
         signal.signal(signal.SIGINT, stop)
     return received
+
+
+def _again_while_in_group(signum: int) -> None:
+    """Send `signum` to this process again in `RESEND_S` if it is still in the process group: a
+    raise from a signal handler that lands in a finalizer (`__del__`, a weakref callback) is
+    printed as ignored and lost, and rank 0 would train on until torchrun kills it."""
+    def again() -> None:
+        if distributed.world_size() > 1:  # `close()` has not run: the stop did not get through
+            os.kill(os.getpid(), signum)
+
+    timer = threading.Timer(RESEND_S, again)
+    timer.daemon = True
+    timer.start()
 
 
 def _recording_an_error() -> bool:

@@ -77,6 +77,21 @@ def test_sigterm_while_a_library_handles_its_own_exception_still_stops_rank_0(re
             _term()
 
 
+def test_a_stop_lost_in_a_finalizer_comes_again_while_in_the_group(restore_handlers,
+                                                                    monkeypatch):
+    # an e2e run once left the run `running` (rank 0 killed by torchrun; cause not found: a
+    # Stopped lost this way is one)
+    monkeypatch.setattr(distributed_run, "RESEND_S", 0.1)
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    assert _on_stop_signals(0) == []
+    try:
+        _term()
+    except Stopped:
+        pass  # as Python does for an exception in __del__
+    with pytest.raises(Stopped):
+        time.sleep(2)
+
+
 def test_another_rank_notes_sigterm_and_ctrl_c_and_carries_on(restore_handlers):
     # leaving at once failed the collective rank 0 waited in: "Connection closed by peer"
     received = _on_stop_signals(3)
