@@ -33,6 +33,11 @@ class StoreError(DlforgeError, RuntimeError):
     """The registry store is unreachable or corrupt."""
 
 
+class QuietExit(SystemExit):
+    """End the command with this exit code and print nothing: a rank other than 0 stopped by
+    Ctrl-C or SIGTERM (rank 0's line and the launcher's speak for it)."""
+
+
 def first_line(exc: BaseException | object) -> str:
     """The first line of an exception's message, its type's name when the message is empty.
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -84,9 +85,11 @@ def test_a_hung_rank_ends_the_job_after_the_timeout(tmp_path, config):
     assert time.monotonic() - start < 120  # 5 s timeout + 5 s shutdown + start-up on a busy machine
 
 
-def test_a_problem_rank_0_finds_with_the_data_is_said_once(tmp_path, config):
-    # rank 1, waiting for rank 0's config, printed "failed waiting for rank 0's config" as well
-    proc = _dlforge(tmp_path / "ws", "train", str(config), "--nproc", "2", "--set",
+@pytest.mark.parametrize("nproc", ["2", "4"])
+def test_a_problem_rank_0_finds_with_the_data_is_said_once(tmp_path, config, nproc):
+    # the ranks waiting for rank 0's config printed "failed waiting for rank 0's config" as well,
+    # then (when torchrun's SIGTERM came first) "rank N was stopped by SIGTERM"
+    proc = _dlforge(tmp_path / "ws", "train", str(config), "--nproc", nproc, "--set",
                     "train.schedule={type: cosine, warmup_steps: 10000}", "--quiet")
     assert proc.returncode == 2
     lines = proc.stderr.splitlines()
@@ -95,6 +98,36 @@ def test_a_problem_rank_0_finds_with_the_data_is_said_once(tmp_path, config):
     assert re.fullmatch(r"error: distributed: rank 0 \(pid \d+\) exited with code 2 \(its error "
                         r"is above\); the job stopped", lines[1])
     assert Store.open(tmp_path / "ws").list_runs() == []
+
+
+@pytest.mark.parametrize(("signum", "code", "status", "rank_0", "launcher"), [
+    (signal.SIGINT, 130, "interrupted", "error: interrupted",
+     "error: interrupted: this node's 2 processes stopped"),
+    (signal.SIGTERM, 1, "failed", "error: distributed: rank 0 was stopped by SIGTERM (another "
+     "rank failed, or the launching process was stopped)",
+     "error: distributed: SIGTERM stopped this node's 2 processes (`dlforge run --resume` with "
+     "the run id rank 0 printed continues from the last checkpoint, with any --nproc)"),
+])
+def test_a_signal_to_the_launcher_is_rank_0s_line_and_its_own(tmp_path, signum, code, status,
+                                                              rank_0, launcher):
+    # Ctrl-C printed a bare "error: interrupted" per rank other than 0; SIGTERM a line per rank,
+    # none naming the run (the launcher's said RUN_ID)
+    ws, config = tmp_path / "ws", tmp_path / "long.yaml"
+    config.write_text(yaml.safe_dump({**CONFIG, "train": {
+        **CONFIG["train"], "epochs": 2000, "batch_size": 16, "early_stopping": False}}))
+    proc = subprocess.Popen([sys.executable, "-m", "dlforge", "-w", str(ws), "train", str(config),
+                             "--nproc", "2", "--quiet"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while not list(ws.glob("artifacts/runs/*/checkpoints/last.pt")):  # both ranks are training
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.2)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    (run,) = Store.open(ws).list_runs()
+    assert run.status == status
+    assert (proc.returncode, err.splitlines()) == (code, [
+        f"{rank_0}: run {run.id} stopped; resume it with `dlforge run --resume {run.id}`",
+        launcher])
 
 
 def test_two_nodes_meet_at_a_c10d_rendezvous(tmp_path, config):

@@ -61,3 +61,19 @@ def test_the_reference_says_which_model_types_take_model_parallel():
         with pytest.raises(ConfigError, match=rf"model\.parallel: splits a chain of layers \(mlp, "
                                               rf"basic_cnn\); model\.type '{kind}' is not one"):
             load_config({"model": {"type": kind, "parallel": {"stages": 2}}})
+
+
+def test_the_in_python_snippets_images_are_the_builtin_loaders():
+    # `(images * 255 / 16).astype("uint8")` rounded down; the builtin loader rounds (np.rint)
+    import numpy as np
+
+    from dlforge.config import load_config
+    from dlforge.data.sources import builtin
+
+    readme = (ROOT / "README.md").read_text().split("\nIn Python:\n", 1)[1]
+    line = next(line for line in readme.splitlines() if line.startswith("images = "))
+    scope: dict = {}
+    exec("import numpy as np\nfrom sklearn.datasets import load_digits\n" + line.split("#")[0], scope)
+    digits = builtin.load(load_config({"data": {"source": "builtin", "name": "digits"}}).data)
+    assert scope["images"].dtype == np.uint8
+    assert np.array_equal(scope["images"], digits.x[:4, 0])

@@ -14,13 +14,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `dlforge` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    from dlforge.errors import ConfigError, DlforgeError
+    from dlforge.errors import ConfigError, DlforgeError, QuietExit
 
     try:
         app(args=argv, prog_name="dlforge", standalone_mode=True)
     except SystemExit as exc:  # click's own exit (usage errors are 2; typer turns Ctrl-C into 130)
         code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
-        if code == 130:
+        if code == 130 and not isinstance(exc, QuietExit):
             _print_error(_interrupted(exc))
         return code
     except DlforgeError as exc:

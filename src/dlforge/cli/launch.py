@@ -122,7 +122,7 @@ def run_processes(launch: Launch, command: list[str]) -> None:
         raise DistributedError(_static_line(launch, exc, timed_out=isinstance(
             exc, DistStoreError) or "timed out" in str(exc).lower())) from None
     except SignalException as exc:  # torchrun passed the signal on to the processes, then raised
-        raise stopped(exc.sigval, launch.nproc) from None
+        raise stopped(exc.sigval, launch.nproc, finished=in_exit_barrier(exc)) from None
     finally:
         if deadline is not None:
             deadline.cancel()
@@ -139,28 +139,46 @@ def _quiet_torchrun_logs() -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def stopped(signum: int, nproc: int) -> BaseException:
+def stopped(signum: int, nproc: int, *, finished: bool = False) -> BaseException:
     """What a signal to the launching process (torchrun stops the processes, then raises) ends
     the command with: Ctrl-C is an interrupt (exit 130, as without --nproc); SIGTERM and the
-    others a one-line `DistributedError` (exit 1). Rank 0 has already said which run to resume.
+    others a one-line `DistributedError` (exit 1). Rank 0 has already said which run to resume
+    (the launcher does not know its id). `finished`: the processes had finished, and torchrun
+    was waiting for the other nodes' (its exit barrier): nothing is left to resume here.
 
     Example:
         >>> import signal
         >>> stopped(signal.SIGINT, 2)
         KeyboardInterrupt("this node's 2 processes stopped")
         >>> print(stopped(signal.SIGTERM, 2))
-        distributed: SIGTERM stopped this node's 2 processes (`dlforge run --resume RUN_ID` continues from the last checkpoint, with any --nproc)
+        distributed: SIGTERM stopped this node's 2 processes (`dlforge run --resume` with the run id rank 0 printed continues from the last checkpoint, with any --nproc)
+        >>> stopped(signal.SIGINT, 2, finished=True)
+        KeyboardInterrupt("this node's 2 processes had finished; stopped while waiting for the other nodes to finish")
     """
     import signal
 
     from dlforge.train.distributed import DistributedError
 
     processes = f"this node's {nproc} process{'es' if nproc != 1 else ''}"
+    name = signal.Signals(signum).name
+    if finished:
+        what = f"{processes} had finished; stopped while waiting for the other nodes to finish"
+        return KeyboardInterrupt(what) if signum == signal.SIGINT else DistributedError(
+            f"distributed: {name}: {what}")
     if signum == signal.SIGINT:
         return KeyboardInterrupt(f"{processes} stopped")
-    return DistributedError(f"distributed: {signal.Signals(signum).name} stopped {processes} "
-                            f"(`dlforge run --resume RUN_ID` continues from the last checkpoint, "
+    return DistributedError(f"distributed: {name} stopped {processes} (`dlforge run --resume` "
+                            f"with the run id rank 0 printed continues from the last checkpoint, "
                             f"with any --nproc)")
+
+
+def in_exit_barrier(exc: BaseException) -> bool:
+    """True when torchrun raised `exc` (a signal) in its exit barrier: this node's processes had
+    finished and it waited for the other nodes' (`SimpleElasticAgent._exit_barrier`)."""
+    import traceback
+
+    return any(frame.f_code.co_name == "_exit_barrier"
+               for frame, _ in traceback.walk_tb(exc.__traceback__))
 
 
 def _resolve(launch: Launch) -> None:

@@ -12,16 +12,19 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from dlforge.candidate import TrainingPlan, train_candidate
 from dlforge.config import RunConfig, load_config
 from dlforge.config.model_schema import GAN_TYPE
 from dlforge.data.prepare import prepare_data
-from dlforge.errors import ConfigError
+from dlforge.errors import ConfigError, DlforgeError, QuietExit
 from dlforge.pipeline.runner import RunResult, resumed_config, run
 from dlforge.runtime import setup_process
 from dlforge.train import distributed, pipeline_step
+
+RESEND_S = 1.0  # rank 0's SIGTERM again, if its first raise was lost
 
 
 def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
@@ -40,12 +43,14 @@ def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
         ConfigError: the config (a resumed run's too) is one `check_launch` refuses: a `tune`
             section (not when resumed), `update.source` / `transfer.source`, a GAN.
         DistributedError: a rank died or hung past the timeout.
+        QuietExit: a rank other than 0 that SIGTERM or Ctrl-C stopped (exit 128 + the signal,
+            no line: see `_on_stop_signals`).
 
     Example:
         >>> run_rank(load_config("examples/digits.yaml"))  # under torchrun  # doctest: +SKIP
     """
     rank = distributed.init_process_group()
-    _stop_on_sigterm(rank)
+    stopping = _on_stop_signals(rank)
     try:
         if rank != 0:
             _follow()
@@ -60,23 +65,71 @@ def run_rank(config: RunConfig | None, *, workspace: str | Path | None = None,
                 print(_describe(cfg), file=sys.stderr)
         return run(config, workspace=workspace, progress=progress, resume=resume,
                    store_url=store_url)
+    except BaseException:
+        if stopping:  # rank 0 has gone: its line names the run, the launcher's the processes
+            raise QuietExit(128 + stopping[0]) from None
+        raise
     finally:
         distributed.close()
 
 
-def _stop_on_sigterm(rank: int) -> None:
-    """torchrun stops the surviving ranks with SIGTERM when one dies. Raise instead of dying at
-    once, so that rank 0 records its run as failed (resumable) rather than leaving it running;
-    but not while an error is already being handled (rank 0 is recording the failed
-    collective): a raise there would abort the store write that records it."""
+def _on_stop_signals(rank: int) -> list[int]:
+    """Handle the signals that stop a run: torchrun's SIGTERM to the surviving ranks when one
+    dies (or when it was stopped itself), and the SIGINT it passes on from Ctrl-C.
+
+    Rank 0 raises `Stopped` on SIGTERM instead of dying at once, so that it records its run as
+    failed (resumable) and names it, rather than leaving it running; but not while one of its
+    errors is being handled (rank 0 is recording the failed collective): a raise there would
+    abort the store write that records it. Ctrl-C stays a KeyboardInterrupt there.
+
+    The other ranks note the signal and carry on: leaving at once would fail the collective
+    rank 0 waits in (its line would be "Connection closed by peer", not the run to resume).
+    Their next collective fails once rank 0 has gone (torchrun kills what is left after its
+    shutdown timeout), and `run_rank` ends them quietly: rank 0's line and the launcher's say
+    it once. Returns the list those signals are noted in (empty on rank 0)."""
+    received: list[int] = []
+
     def stop(signum: int, _frame: object) -> None:
-        if sys.exc_info()[0] is not None:
+        if rank != 0:
+            received.append(signum)
             return
-        raise distributed.DistributedError(
-            f"distributed: rank {rank} was stopped by {signal.Signals(signum).name} (another rank "
+        if _recording_an_error():
+            return
+        _again_while_in_group(signum)  # in case the raise below is swallowed
+        raise distributed.Stopped(
+            f"distributed: rank 0 was stopped by {signal.Signals(signum).name} (another rank "
             f"failed, or the launching process was stopped)")
 
     signal.signal(signal.SIGTERM, stop)
+    if rank != 0:
+        signal.signal(signal.SIGINT, stop)
+    return received
+
+
+def _again_while_in_group(signum: int) -> None:
+    """Send `signum` to this process again in `RESEND_S` if it is still in the process group: a
+    raise from a signal handler that lands in a finalizer (`__del__`, a weakref callback) is
+    printed as ignored and lost, and rank 0 would train on until torchrun kills it."""
+    def again() -> None:
+        if distributed.world_size() > 1:  # `close()` has not run: the stop did not get through
+            os.kill(os.getpid(), signum)
+
+    timer = threading.Timer(RESEND_S, again)
+    timer.daemon = True
+    timer.start()
+
+
+def _recording_an_error() -> bool:
+    """True while this process handles one of its own errors (or Ctrl-C), the runner recording
+    its run as failed, perhaps inside a handler of the store's own. A library's passing
+    exception (an OSError a fallback catches) is not one: a SIGTERM there must stop rank 0,
+    else it trains on until torchrun kills it, its run left `running`."""
+    exc = sys.exc_info()[1]
+    while exc is not None:
+        if isinstance(exc, (DlforgeError, KeyboardInterrupt)):
+            return True
+        exc = exc.__context__
+    return False
 
 
 def launched() -> bool:
@@ -136,7 +189,7 @@ def _follow() -> None:
     try:
         config = distributed.share_config()
     except distributed.DistributedError as exc:
-        if os.environ.get("GROUP_RANK") == "0" and distributed.peer_left(exc):
+        if distributed.node_rank() == 0 and distributed.peer_left(exc):
             return
         raise
     cfg = load_config(config)

@@ -34,7 +34,7 @@ from dlforge.registry.engine import public_config, store_url_for
 from dlforge.registry.liveness import resume_command
 from dlforge.registry.store import DB_FILE
 from dlforge.runtime import peak_rss_mb, setup_process
-from dlforge.train.distributed import share_config
+from dlforge.train.distributed import Stopped, share_config
 from dlforge.train.progress_file import PROGRESS_FILE, ProgressFile
 from dlforge.tune import SearchOutcome, search
 from dlforge.tune.ladder import climb
@@ -126,9 +126,11 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
+            hint = f"run {record.id} stopped; resume it with `{resume_command(record.id, 'run')}`"
             if isinstance(exc, KeyboardInterrupt):  # the CLI prints this: what to do next
-                raise KeyboardInterrupt(f"run {record.id} stopped; resume it with "
-                                        f"`{resume_command(record.id, 'run')}`") from None
+                raise KeyboardInterrupt(hint) from None
+            if isinstance(exc, Stopped):  # torchrun's SIGTERM to rank 0 (pipeline/distributed_run)
+                raise Stopped(f"{exc}: {hint}") from None
             raise
 
 

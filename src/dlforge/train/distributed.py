@@ -55,9 +55,19 @@ class DistributedError(DlforgeError, RuntimeError):
     """A collective failed or timed out: another rank died or hangs."""
 
 
+class Stopped(DistributedError):
+    """A signal (torchrun's SIGTERM) stopped rank 0: its run is recorded failed, resumable."""
+
+
 def launched() -> bool:
     """True in a process started by torchrun (it sets RANK, WORLD_SIZE and LOCAL_RANK)."""
     return all(key in os.environ for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+
+
+def node_rank() -> int | None:
+    """This node's rank among the nodes torchrun joined ($GROUP_RANK); None outside torchrun."""
+    value = os.environ.get("GROUP_RANK")
+    return None if value is None else int(value)
 
 
 def timeout_s() -> float:

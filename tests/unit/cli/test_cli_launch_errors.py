@@ -123,8 +123,8 @@ def test_torch_reports_the_agents_rendezvous_as_the_metric_the_deadline_waits_fo
 
 @pytest.mark.parametrize(("signum", "code", "line"), [
     (2, 130, "error: interrupted: this node's 2 processes stopped"),  # Ctrl-C, as without --nproc
-    (15, 1, "error: distributed: SIGTERM stopped this node's 2 processes (`dlforge run --resume "
-            "RUN_ID` continues from the last checkpoint, with any --nproc)"),
+    (15, 1, "error: distributed: SIGTERM stopped this node's 2 processes (`dlforge run --resume` "
+            "with the run id rank 0 printed continues from the last checkpoint, with any --nproc)"),
 ])
 def test_a_signal_to_the_launcher_is_one_line_not_an_internal_error(tmp_path, monkeypatch, capsys,
                                                                     signum, code, line):
@@ -138,6 +138,29 @@ def test_a_signal_to_the_launcher_is_one_line_not_an_internal_error(tmp_path, mo
         raise SignalException(f"Process 4242 got signal: {signum}", sigval=signal.Signals(signum))
 
     monkeypatch.setattr(torch.distributed.run, "run", killed)
+    ws = tmp_path / "ws"
+    assert main(["-w", str(ws), "train", str(ROOT / "examples/breast_cancer.yaml"), "--nproc", "2"]) == code
+    assert capsys.readouterr().err.splitlines() == [line]
+
+
+@pytest.mark.parametrize(("signum", "code", "line"), [
+    (2, 130, "error: interrupted: this node's 2 processes had finished; stopped while waiting for "
+             "the other nodes to finish"),
+    (15, 1, "error: distributed: SIGTERM: this node's 2 processes had finished; stopped while "
+            "waiting for the other nodes to finish"),
+])
+def test_a_signal_in_torchruns_exit_barrier_does_not_ask_to_resume(tmp_path, monkeypatch, capsys,
+                                                                   signum, code, line):
+    # with --nnodes 2, torchrun waits for the other nodes once its processes finished: a signal
+    # then said "this node's 2 processes stopped" and "--resume" though they had completed
+    import signal
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    def _exit_barrier():  # named as torchrun's SimpleElasticAgent._exit_barrier
+        raise SignalException(f"Process 4242 got signal: {signum}", sigval=signal.Signals(signum))
+
+    monkeypatch.setattr(torch.distributed.run, "run", lambda args: _exit_barrier())
     ws = tmp_path / "ws"
     assert main(["-w", str(ws), "train", str(ROOT / "examples/breast_cancer.yaml"), "--nproc", "2"]) == code
     assert capsys.readouterr().err.splitlines() == [line]

@@ -150,7 +150,7 @@ def test_rank_0_refuses_a_resumed_gan_on_any_node(tmp_path, monkeypatch):
     monkeypatch.setattr(distributed, "init_process_group", lambda: 0)
     monkeypatch.setattr(distributed, "world_size", lambda: 4)
     monkeypatch.setattr(distributed, "close", lambda: None)
-    monkeypatch.setattr(distributed_run, "_stop_on_sigterm", lambda rank: None)
+    monkeypatch.setattr(distributed_run, "_on_stop_signals", lambda rank: [])
     with pytest.raises(ConfigError) as caught:
         distributed_run.run_rank(None, workspace=workspace, resume=run_id, progress=False)
     assert str(caught.value) == GAN_REFUSED
