@@ -43,16 +43,30 @@ def models_show(
     store = open_store(ctx)
     if "@" not in ref:
         versions = store.list_versions(check_model_name(ref))
-        output.table(ref, ["version", "created", "run", "parent", "aliases", "headline"],
-                     [(v.version, _time(v.created_at), v.run_id, v.parent_version,
-                       ", ".join(v.aliases), _headline(v.metrics)) for v in versions])
+        output.table(ref, ["version", "type", "created", "run", "parent", "aliases", "headline"],
+                     [(v.version, _model_type(v.bundle_path), _time(v.created_at), v.run_id,
+                       v.parent_version, ", ".join(v.aliases), _headline(v.metrics))
+                      for v in versions])
         return
     v = store.resolve(ref)
     output.table(f"{v.name} version {v.version}", ["field", "value"], [
+        ("type", _model_type(v.bundle_path)),
         ("run", v.run_id), ("created", _time(v.created_at)), ("parent", v.parent_version),
         ("aliases", ", ".join(v.aliases)), ("bundle", v.bundle_path),
         *[(name, value) for name, value in (v.metrics.get("headline") or [])],
     ])
+
+
+def _model_type(bundle_path: str) -> str:
+    """The version's `model.type` (mlp, basic_cnn, dcgan, ...) from its bundle's model.json,
+    without loading the weights; a missing or corrupt file is shown, not an error."""
+    from dlforge.errors import DlforgeError
+    from dlforge.registry.bundle import model_type
+
+    try:
+        return model_type(bundle_path) or "?"
+    except DlforgeError:
+        return "? (model.json unreadable)"
 
 
 @models_app.command("alias")

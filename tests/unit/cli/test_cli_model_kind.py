@@ -152,3 +152,25 @@ def test_promote_refuses_a_gan_champion_before_reading_the_gate_set(tmp_path, ca
            "generates images and predicts nothing; a gate cannot compare mix@2 with it: remove "
            "the alias with `dlforge models unalias mix production`, then promote mix@2 again "
            "(its absolute conditions are still checked)\n")
+
+
+def test_models_show_names_each_versions_type(tmp_path, capsys):
+    """A name can hold a GAN and a classifier; `models show` said nothing of which is which."""
+    from tests.unit.export.export_models import register
+
+    from dlforge.registry import Store
+
+    register(tmp_path, "mix", DCGANConfig(width=4, latent_dim=4))
+    register(tmp_path, "mix", MLPConfig(hidden=[4]))
+    assert main(["-w", str(tmp_path), "models", "show", "mix@1"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["type", "dcgan"] in rows
+    assert main(["-w", str(tmp_path), "models", "show", "mix"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [(r[0], r[1]) for r in rows if r and r[0] in ("1", "2")] == [("1", "dcgan"), ("2", "mlp")]
+    with Store.open(tmp_path) as store:
+        (store.resolve("mix@2").bundle_path / "model.json").write_text("{not json")
+    assert main(["-w", str(tmp_path), "models", "show", "mix@2"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert [line.split(maxsplit=1)[1].strip() for line in shown if line.startswith("type ")] == [
+        "? (model.json unreadable)"]
