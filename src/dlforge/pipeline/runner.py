@@ -25,6 +25,7 @@ from dlforge.lifecycle.transfer import transfer_plan
 from dlforge.lifecycle.update import update_plan
 from dlforge.pipeline.evaluate_model import evaluate_candidate
 from dlforge.pipeline.gan_run import evaluate_gan, step_for, train_gan, write_gan_report
+from dlforge.pipeline.hold_signals import holding_stop_signals
 from dlforge.pipeline.recovery import check_resumable, claim_for_resume, heartbeat, unfinished_twin
 from dlforge.pipeline.register import register_trained
 from dlforge.pipeline.report_stage import write_run_report
@@ -34,7 +35,7 @@ from dlforge.registry.engine import public_config, store_url_for
 from dlforge.registry.liveness import resume_command
 from dlforge.registry.store import DB_FILE
 from dlforge.runtime import peak_rss_mb, setup_process
-from dlforge.train.distributed import Stopped, share_config
+from dlforge.train.distributed import Stopped, note_run, share_config
 from dlforge.train.progress_file import PROGRESS_FILE, ProgressFile
 from dlforge.tune import SearchOutcome, search
 from dlforge.tune.ladder import climb
@@ -119,13 +120,15 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
                 searched = _search(cfg, data, store, device, progress, search_resume)
                 plan = _plan_after(searched, store, data)
             record, checkpoint = _record_for(store, ws, plan, resumed_search=search_resume)
+        note_run(record.id)  # the launcher's line for a killed rank names it (--nproc)
         stages = _Stages(store, record.id, ws, device, searched, parent_version=parent)
         try:
             with heartbeat(store, record.id):
                 return stages.train_and_publish(plan, progress, checkpoint)
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
+            with holding_stop_signals():  # a second Ctrl-C must not leave the run `running`
+                store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
             hint = f"run {record.id} stopped; resume it with `{resume_command(record.id, 'run')}`"
             if isinstance(exc, KeyboardInterrupt):  # the CLI prints this: what to do next
                 raise KeyboardInterrupt(hint) from None
@@ -272,9 +275,10 @@ class _Stages:
         version = register_trained(self.store, cfg, self.run_id, candidate.model, data, evaluation,
                                    staging=self.run_dir / "bundle",
                                    parent_version=self.parent_version) if cfg.registry.enabled else None
-        self.store.finish_run(self.run_id, "completed", history=candidate.history,
-                              metrics=self._metrics(evaluation.summary_metrics()),
-                              report_path=str(report))
+        with holding_stop_signals():
+            self.store.finish_run(self.run_id, "completed", history=candidate.history,
+                                  metrics=self._metrics(evaluation.summary_metrics()),
+                                  report_path=str(report))
         result = self._result(cfg, candidate.history, evaluation.test_metrics, report, version,
                               baseline=evaluation.baseline,
                               diagnosis=evaluation.diagnosis.to_dict(),
@@ -297,8 +301,9 @@ class _Stages:
                                   evaluation, data, self.seconds, public_config(cfg))
         version = register_trained(self.store, cfg, self.run_id, candidate.model, data, evaluation,
                                    staging=self.run_dir / "bundle") if cfg.registry.enabled else None
-        self.store.finish_run(self.run_id, "completed", history=candidate.history,
-                              metrics=evaluation.summary_metrics(), report_path=str(report))
+        with holding_stop_signals():
+            self.store.finish_run(self.run_id, "completed", history=candidate.history,
+                                  metrics=evaluation.summary_metrics(), report_path=str(report))
         return self._result(cfg, candidate.history, evaluation.test_metrics, report, version)
 
     def _result(self, cfg: RunConfig, history: list[dict[str, float]], test_metrics: dict[str, Any],
