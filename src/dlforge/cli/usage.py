@@ -23,10 +23,10 @@ from dlforge.cli.help import HelpGroup
 
 try:  # typer 0.2x carries its own copy of click, whose errors its commands raise
     from typer._click import Context
-    from typer._click.exceptions import UsageError
+    from typer._click.exceptions import MissingParameter, UsageError  # noqa: F401 - for commands
 except ImportError:  # older typer runs on click itself
     from click import Context
-    from click.exceptions import UsageError
+    from click.exceptions import MissingParameter, UsageError  # noqa: F401 - for commands
 
 
 class RootGroup(HelpGroup):
