@@ -15,7 +15,8 @@ import torch
 from dlforge.candidate import TrainingPlan, check_plan, train_candidate
 from dlforge.config import RunConfig, load_config
 from dlforge.config.auto import resolve_auto
-from dlforge.config.load import default_config_path
+from dlforge.config.auto_warmup import WARMUP, fit_warmup
+from dlforge.config.load import default_config_path, from_defaults
 from dlforge.config.model_schema import GAN_TYPE
 from dlforge.config.rules import UNION
 from dlforge.data.prepare import PreparedData, prepare_data
@@ -157,9 +158,10 @@ def _first_plan(cfg: RunConfig, store: Store, echo: bool) -> tuple[TrainingPlan,
     """The plan before any search, its `auto` keys filled in for the data (the run records
     the resolved config), and the version it descends from: a model trained from scratch,
     from `transfer.source` (`dlforge finetune`), or updated from `update.source`."""
+    defaulted = from_defaults(cfg, WARMUP)  # before `auto` rebuilds the config
     if cfg.update.source is None and cfg.transfer.source is None:
         data = prepare_data(cfg)
-        cfg = resolve_auto(cfg, data.facts, echo=echo)
+        cfg = _fitted(resolve_auto(cfg, data.facts, echo=echo), data, defaulted, echo)
         return TrainingPlan(cfg, data, step=step_for(cfg)), None
     if cfg.update.source is not None:  # `dlforge update`: a version of the same model
         update = update_plan(cfg, store)
@@ -167,7 +169,15 @@ def _first_plan(cfg: RunConfig, store: Store, echo: bool) -> tuple[TrainingPlan,
     else:
         transfer = transfer_plan(cfg, store, cfg.registry.model_name or cfg.name)
         plan, parent = transfer.plan, transfer.parent_version
-    return replace(plan, config=resolve_auto(plan.config, plan.data.facts, echo=echo)), parent
+    resolved = resolve_auto(plan.config, plan.data.facts, echo=echo)
+    return replace(plan, config=_fitted(resolved, plan.data, defaulted, echo)), parent
+
+
+def _fitted(cfg: RunConfig, data: PreparedData, defaulted: bool, echo: bool) -> RunConfig:
+    """`cfg` with the default config's warm-up fitted to a run too short for it."""
+    if not defaulted:
+        return cfg
+    return fit_warmup(cfg, max(len(data.loaders_for(cfg).train), 1), defaulted=True, echo=echo)
 
 
 def _search(cfg: RunConfig, data: PreparedData, store: Store, device: torch.device,
