@@ -50,11 +50,12 @@ def test_a_killed_rank_stops_the_job_and_the_run_resumes_in_one_process(tmp_path
     killed = _dlforge(ws, "train", str(config), "--nproc", "2", "--timeout", "30", "--quiet",
                       env={"DLFORGE_FAULT_AT": "mid-epoch@2", "DLFORGE_FAULT_RANK": "1"})
     assert killed.returncode == 1
-    assert re.fullmatch(r"error: distributed: rank 1 \(pid \d+\) was killed by SIGKILL; the job "
-                        r"stopped \(`dlforge run --resume RUN_ID` continues from the last "
-                        r"checkpoint, with any --nproc\)", killed.stderr.splitlines()[-1])
     store = Store.open(ws)
     (run,) = store.list_runs()
+    # the launcher names the run rank 0 noted (it said RUN_ID literally)
+    assert re.fullmatch(rf"error: distributed: rank 1 \(pid \d+\) was killed by SIGKILL; the job "
+                        rf"stopped \(`dlforge run --resume {run.id}` continues from the last "
+                        rf"checkpoint, with any --nproc\)", killed.stderr.splitlines()[-1])
     # rank 0 saw the collective fail (or torchrun's SIGTERM came first) and recorded it: a
     # failed run, resumable
     assert (run.status, store.list_models()) == ("failed", [])

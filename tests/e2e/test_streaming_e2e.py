@@ -20,7 +20,7 @@ EPOCHS = ("--set", "train.epochs=3", "--quiet")
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
     out = tmp_path_factory.mktemp("digits") / "shards"
-    proc = cli(out.parent / "ws", "data", "shard", "examples/digits.yaml", "--out", str(out),
+    proc = cli(out.parent / "ws", "data", "shard", "examples/digits.yaml", "--output", str(out),
                "--shard-size", "256")
     assert proc.stderr.strip() == (f"wrote {out}: train 1168 (5 shards), val 270 (2 shards), "
                                    f"test 359 (2 shards); 0.12 MiB decoded")

@@ -35,7 +35,13 @@ def detail(response) -> tuple[int, str]:
        f"inputs[1][0][3][5]: a pixel must be a JSON number; got {kind}")
       for value, kind in [("12", "a string"), (None, "null"), ({"v": 1}, "an object")]],
     ({"inputs": [[[True] * 8] * 8]}, 422, "inputs[0][0][0]: a pixel must be a JSON number; got "
-                                         "a boolean"),
+                                         "true (booleans are not numbers)"),
+    # a boolean among numbers: numpy read true as 1, and the image was predicted
+    *[({"inputs": [IMAGE[0], [[[0] * 8] * 3 + [[0] * 5 + [value, 1, 2]] + [[0] * 8] * 4]]}, 422,
+       f"inputs[1][0][3][5]: a pixel must be a JSON number; got {shown} (booleans are not numbers)")
+      for value, shown in [(True, "true"), (False, "false")]],
+    ({"inputs": [[[0.5] * 7 + [False]] * 8]}, 422,
+     "inputs[0][0][7]: a pixel must be a JSON number; got false (booleans are not numbers)"),
     ({"inputs": []}, 422, "inputs: empty; send at least one input"),
     ({"images": []}, 422, "inputs: Field required\nimages: Extra inputs are not permitted"),
     *[({"inputs": IMAGE, "top_k": value}, 422, f"top_k: must be a JSON integer of at least 1 (got "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -98,7 +99,7 @@ def run_processes(launch: Launch, command: list[str]) -> None:
 
     from dlforge.errors import ConfigError
     from dlforge.runtime import THREADS_ENV, physical_cores
-    from dlforge.train.distributed import TIMEOUT_ENV, DistributedError
+    from dlforge.train.distributed import RUN_ID_FILE_ENV, TIMEOUT_ENV, DistributedError
 
     if launch.endpoint is not None:
         _resolve(launch)  # before any wait: a host that does not resolve fails at once
@@ -108,12 +109,15 @@ def run_processes(launch: Launch, command: list[str]) -> None:
     _quiet_torchrun_logs()
     # any rendezvous at a user-given endpoint (c10d or static, --nnodes 1 too) can hang
     deadline = _watch(launch) if launch.endpoint is not None else None
+    notes = tempfile.TemporaryDirectory(prefix="dlforge-launch-")
+    run_id_file = Path(notes.name) / "run_id"
+    os.environ[RUN_ID_FILE_ENV] = str(run_id_file)  # rank 0 writes its run's id there
     try:
         torchrun(get_args_parser().parse_args(launch.torchrun_args(command)))
     except ChildFailedError as exc:
         _, failure = exc.get_first_failure()
         error = ConfigError if failure.exitcode == 2 else DistributedError  # exit 2 stays 2
-        raise error(_failure_line(exc)) from None
+        raise error(failure_line(exc, _noted_run(run_id_file, command))) from None
     except RendezvousError as exc:
         raise DistributedError(f"--rdzv-endpoint: the rendezvous at {launch.endpoint} with "
                                f"--nnodes {launch.nnodes} failed: {_first_line(exc)} (check that "
@@ -124,6 +128,8 @@ def run_processes(launch: Launch, command: list[str]) -> None:
     except SignalException as exc:  # torchrun passed the signal on to the processes, then raised
         raise stopped(exc.sigval, launch.nproc, finished=in_exit_barrier(exc)) from None
     finally:
+        os.environ.pop(RUN_ID_FILE_ENV, None)
+        notes.cleanup()
         if deadline is not None:
             deadline.cancel()
 
@@ -279,11 +285,38 @@ def _first_line(exc: BaseException) -> str:
     return first_line(exc).rstrip(".")  # it ends a clause of our line
 
 
-def _failure_line(exc) -> str:
+def _noted_run(run_id_file: Path, command: list[str]) -> str | None:
+    """The run rank 0 noted on this node (`train.distributed.note_run`), else the one
+    `--resume` names; None when neither: rank 0 runs on another node, or recorded no run."""
+    if "--resume" in command:
+        return command[command.index("--resume") + 1]
+    try:
+        return run_id_file.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def failure_line(exc, run_id: str | None) -> str:
+    """The one line of a rank that failed: its rank, pid and exit code, or the signal that
+    killed it and the run to resume (by id when `run_id` is known).
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> killed = NS(exitcode=-9, pid=77, signal_name=lambda: "SIGKILL")
+        >>> print(failure_line(NS(get_first_failure=lambda: (1, killed)), "ab12"))
+        distributed: rank 1 (pid 77) was killed by SIGKILL; the job stopped (`dlforge run --resume ab12` continues from the last checkpoint, with any --nproc)
+        >>> print(failure_line(NS(get_first_failure=lambda: (1, killed)), None))
+        distributed: rank 1 (pid 77) was killed by SIGKILL; the job stopped; its run's id is unknown here (rank 0 recorded none on this node: it runs on another node, or died before recording its run); `dlforge runs list` shows a run to continue with `dlforge run --resume RUN`, with any --nproc
+    """
     rank, failure = exc.get_first_failure()
     if failure.exitcode < 0:
-        return (f"distributed: rank {rank} (pid {failure.pid}) was killed by "
-                f"{failure.signal_name()}; the job stopped (`dlforge run --resume RUN_ID` "
-                f"continues from the last checkpoint, with any --nproc)")
+        killed = f"distributed: rank {rank} (pid {failure.pid}) was killed by {failure.signal_name()}"
+        if run_id is None:
+            return (f"{killed}; the job stopped; its run's id is unknown here (rank 0 recorded "
+                    f"none on this node: it runs on another node, or died before recording its "
+                    f"run); `dlforge runs list` shows a run to continue with `dlforge run "
+                    f"--resume RUN`, with any --nproc")
+        return (f"{killed}; the job stopped (`dlforge run --resume {run_id}` continues from the "
+                f"last checkpoint, with any --nproc)")
     return (f"distributed: rank {rank} (pid {failure.pid}) exited with code {failure.exitcode} "
             f"(its error is above); the job stopped")

@@ -23,13 +23,27 @@ def open_store(ctx: typer.Context):
 
 @models_app.command("list")
 def models_list(ctx: typer.Context) -> None:
-    """List registered models with their latest version and aliases."""
-    rows = open_store(ctx).list_models()
+    """List registered models with their latest version, aliases and type: the `model.type`
+    of the champion (the version `production` names), else of the latest version."""
+    store = open_store(ctx)
+    rows = store.list_models()
     if not rows:
         output.err.print("no models registered yet; `dlforge run` trains and registers one")
         return
-    output.table(None, ["name", "latest", "versions", "aliases"],
-                 [(m.name, m.latest_version, m.count, _aliases(m.aliases)) for m in rows])
+    output.table(None, ["name", "latest", "versions", "aliases", "type"],
+                 [(m.name, m.latest_version, m.count, _aliases(m.aliases), _summary_type(store, m))
+                  for m in rows])
+
+
+def _summary_type(store, summary) -> str:
+    """`mlp (production)`: the champion's type (the version the promotion gate's default
+    alias names), else `mlp (latest)`."""
+    from dlforge.lifecycle.promote import DEFAULT_ALIAS
+
+    champion = summary.aliases.get(DEFAULT_ALIAS)
+    version = champion if champion is not None else summary.latest_version
+    which = DEFAULT_ALIAS if champion is not None else "latest"
+    return _model_type(store.resolve(f"{summary.name}@{version}").bundle_path, which)
 
 
 @models_app.command("show")
@@ -57,16 +71,20 @@ def models_show(
     ])
 
 
-def _model_type(bundle_path: str) -> str:
+def _model_type(bundle_path: str, which: str | None = None) -> str:
     """The version's `model.type` (mlp, basic_cnn, dcgan, ...) from its bundle's model.json,
-    without loading the weights; a missing or corrupt file is shown, not an error."""
+    without loading the weights, followed by `which` version it is in brackets; a missing or
+    corrupt file is shown, not an error: `? (latest: model.json unreadable)`."""
     from dlforge.errors import DlforgeError
     from dlforge.registry.bundle import model_type
 
+    notes = [which] if which else []
     try:
-        return model_type(bundle_path) or "?"
+        kind = model_type(bundle_path) or "?"
     except DlforgeError:
-        return "? (model.json unreadable)"
+        kind = "?"
+        notes.append("model.json unreadable")
+    return f"{kind} ({': '.join(notes)})" if notes else kind
 
 
 @models_app.command("alias")

@@ -23,10 +23,10 @@ from dlforge.cli.help import HelpGroup
 
 try:  # typer 0.2x carries its own copy of click, whose errors its commands raise
     from typer._click import Context
-    from typer._click.exceptions import UsageError
+    from typer._click.exceptions import MissingParameter, UsageError  # noqa: F401 - for commands
 except ImportError:  # older typer runs on click itself
     from click import Context
-    from click.exceptions import UsageError
+    from click.exceptions import MissingParameter, UsageError  # noqa: F401 - for commands
 
 
 class RootGroup(HelpGroup):
@@ -103,7 +103,55 @@ def usage_line(exc: UsageError) -> str:
         >>> usage_line(BadParameter("must be test or all (got 'val')", param_hint="--split"))
         "error: Invalid value for '--split': must be test or all (got 'val') (see 'dlforge -h')"
     """
+    ranged = range_message(exc)
+    if ranged is not None:
+        exc.message = ranged
     message = " ".join(exc.format_message().split()).rstrip(".")
     message = re.sub(r"^Invalid value for (-[\w-]+):", r"Invalid value for '\1':", message)
     command = exc.ctx.command_path if exc.ctx is not None else "dlforge"
     return f"error: {message} (see '{command} -h')"
+
+
+BOUND_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
+
+
+def range_message(exc: UsageError) -> str | None:
+    """The message of an option's (or argument's) range error (typer's `min=`/`max=`, checked
+    by pydantic, whose message named neither the value nor both ends): the allowed range and
+    the value received, as typed; None for any other error.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from typing import Annotated
+        >>> from pydantic import Field, TypeAdapter, ValidationError
+        >>> from typer import BadParameter
+        >>> try:
+        ...     TypeAdapter(Annotated[int, Field(ge=1, le=65535)]).validate_python("70000")
+        ... except ValidationError as cause:
+        ...     exc = BadParameter("Input should be less than or equal to 65535")
+        ...     exc.__cause__ = cause
+        >>> exc.param = SimpleNamespace(min=1, max=65535)  # the option's typer.Option(min=, max=)
+        >>> range_message(exc)
+        'must be from 1 to 65535 (got 70000)'
+    """
+    from pydantic import ValidationError
+
+    cause = exc.__cause__
+    if not isinstance(cause, ValidationError) or not cause.errors():
+        return None
+    error = cause.errors()[0]
+    if error["type"] not in BOUND_ERRORS:
+        return None
+    param = getattr(exc, "param", None)
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    bounds = error.get("ctx", {})
+    if low is None and high is None:  # a bound set another way: pydantic's own ends
+        low = bounds.get("ge", bounds.get("gt"))
+        high = bounds.get("le", bounds.get("lt"))
+    if low is not None and high is not None:
+        allowed = f"from {low:g} to {high:g}"
+    elif low is not None:
+        allowed = f"at least {low:g}" if "gt" not in bounds else f"greater than {low:g}"
+    else:
+        allowed = f"at most {high:g}" if "lt" not in bounds else f"less than {high:g}"
+    return f"must be {allowed} (got {error['input']})"

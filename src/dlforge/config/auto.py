@@ -43,6 +43,10 @@ pipeline. The rules need only these numbers:
   (val_loss; a GAN's val_frechet) stops improving, and `train.time_budget_s`, when unset, becomes `BUDGET_PER_SAMPLE` (0.02 s) per
   training sample, between 120 s and 3,600 s. A time budget makes how many epochs run depend
   on the machine's speed; set `train.epochs` for runs that must repeat exactly.
+- warm-up (config/auto_warmup.py): the shipped default config's 20 warm-up steps, when the
+  user did not set `train.schedule.warmup_steps` and the run has no more steps than that
+  (`dlforge run --set train.epochs=1`), become a tenth of the run's steps; a warm-up the user
+  set is kept (and refused when not below the run's steps).
 """
 
 from __future__ import annotations

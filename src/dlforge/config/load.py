@@ -54,9 +54,37 @@ def load_config(
     # so a resume, `dlforge evaluate` or a search worker started elsewhere reads the same file
     _paths_relative_to(raw, None)
     try:
-        return RunConfig.model_validate(raw)
+        cfg = RunConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+    if isinstance(source, (str, Path)) and Path(source).resolve() == default_config_path():
+        cfg._from_defaults = frozenset(key for key in FITTED_DEFAULTS
+                                       if not any(_sets(item, key) for item in overrides))
+    return cfg
+
+
+# the shipped default's values a run may fit to its data when the user did not set them
+FITTED_DEFAULTS = ("train.schedule.warmup_steps",)
+
+
+def from_defaults(cfg: RunConfig, key: str) -> bool:
+    """True when `cfg`'s `key` is the shipped default config's (`dlforge run` without a
+    config), not set by the user with --set; False for any config rebuilt from another.
+
+    Example:
+        >>> key = "train.schedule.warmup_steps"
+        >>> from_defaults(load_config(default_config_path()), key)
+        True
+        >>> from_defaults(load_config(default_config_path(), [f"{key}=20"]), key)
+        False
+    """
+    return key in cfg._from_defaults
+
+
+def _sets(override: str, key: str) -> bool:
+    """True when the ``a.b=value`` `override` sets `key` or a section holding it."""
+    path = override.partition("=")[0].strip()
+    return key == path or key.startswith(path + ".")
 
 
 def given_values(section: BaseModel) -> dict[str, Any]:

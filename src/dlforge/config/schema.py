@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from dlforge.config.base import ALIAS_PATTERN, MODEL_NAME_PATTERN, Section
 from dlforge.config.data_schema import (
@@ -237,6 +237,9 @@ class RunConfig(Section):
     transfer: TransferConfig = Field(default_factory=TransferConfig, description="Transfer learning from a registered model (dlforge finetune).")
     review: ReviewConfig = Field(default_factory=ReviewConfig, description="Finding mislabelled training samples.")
     update: UpdateConfig = Field(default_factory=UpdateConfig, description="Online updates of a registered model (dlforge update).")
+    # keys whose value came from the shipped default config, not the user (config/load.py);
+    # not a field: never saved, and a config rebuilt from this one has none
+    _from_defaults: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     @field_validator("model", mode="before")
     @classmethod

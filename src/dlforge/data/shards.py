@@ -1,6 +1,6 @@
 """Sharded array files: a split data set on disk as `.npy` shards plus a JSON manifest.
 
-`dlforge data shard CONFIG --out DIR` writes the config's data AFTER the split (and curation)
+`dlforge data shard CONFIG --output DIR` writes the config's data AFTER the split (and curation)
 as `DIR/<split>-<k>.x.npy` / `.y.npy` shards of at most `shard_size` samples and
 `DIR/manifest.json`: the task, modality, table columns, sample shape and dtypes, the count of
 every split and shard, and the sha256 of every file. Raw samples are stored (uint8 images stay
@@ -120,7 +120,7 @@ class ShardSet:
             manifest = json.loads((root / MANIFEST).read_text())
         except FileNotFoundError:
             raise DataError(f"data.path: {str(root)!r} has no {MANIFEST}; write one with "
-                            f"`dlforge data shard CONFIG --out {root}`") from None
+                            f"`dlforge data shard CONFIG --output {root}`") from None
         except (OSError, ValueError) as exc:
             raise DataError(f"data.path: {root / MANIFEST} is not readable JSON ({exc})") from None
         if manifest.get("format") != FORMAT:
@@ -200,7 +200,7 @@ def write_shards(splits: Splits, out: str | Path, *, shard_size: int = DEFAULT_S
         shard_size: samples per shard file (the last one of a split may hold fewer).
         source: what the data came from, recorded in the manifest.
         keep: the caller found `out` absent before its work began (`dlforge data shard
-            --out`): an `out` there now, or made while the shards are written, was made
+            --output`): an `out` there now, or made while the shards are written, was made
             meanwhile by another process; the shards go to `out-2`, ... and
             `atomic.TargetTaken` names it, instead of being deleted.
 
@@ -219,7 +219,7 @@ def write_shards(splits: Splits, out: str | Path, *, shard_size: int = DEFAULT_S
     """
     out, train = Path(out), splits.train
     if not keep:
-        check_absent(out, "--out")
+        check_absent(out, "--output")
     columns = _columns(train)
     first = _raw(train.x)
     manifest: dict[str, Any] = {

@@ -15,7 +15,8 @@ import torch
 from dlforge.candidate import TrainingPlan, check_plan, train_candidate
 from dlforge.config import RunConfig, load_config
 from dlforge.config.auto import resolve_auto
-from dlforge.config.load import default_config_path
+from dlforge.config.auto_warmup import WARMUP, fit_warmup
+from dlforge.config.load import default_config_path, from_defaults
 from dlforge.config.model_schema import GAN_TYPE
 from dlforge.config.rules import UNION
 from dlforge.data.prepare import PreparedData, prepare_data
@@ -25,6 +26,7 @@ from dlforge.lifecycle.transfer import transfer_plan
 from dlforge.lifecycle.update import update_plan
 from dlforge.pipeline.evaluate_model import evaluate_candidate
 from dlforge.pipeline.gan_run import evaluate_gan, step_for, train_gan, write_gan_report
+from dlforge.pipeline.hold_signals import holding_stop_signals
 from dlforge.pipeline.recovery import check_resumable, claim_for_resume, heartbeat, unfinished_twin
 from dlforge.pipeline.register import register_trained
 from dlforge.pipeline.report_stage import write_run_report
@@ -34,7 +36,7 @@ from dlforge.registry.engine import public_config, store_url_for
 from dlforge.registry.liveness import resume_command
 from dlforge.registry.store import DB_FILE
 from dlforge.runtime import peak_rss_mb, setup_process
-from dlforge.train.distributed import Stopped, share_config
+from dlforge.train.distributed import Stopped, note_run, share_config
 from dlforge.train.progress_file import PROGRESS_FILE, ProgressFile
 from dlforge.tune import SearchOutcome, search
 from dlforge.tune.ladder import climb
@@ -119,13 +121,15 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
                 searched = _search(cfg, data, store, device, progress, search_resume)
                 plan = _plan_after(searched, store, data)
             record, checkpoint = _record_for(store, ws, plan, resumed_search=search_resume)
+        note_run(record.id)  # the launcher's line for a killed rank names it (--nproc)
         stages = _Stages(store, record.id, ws, device, searched, parent_version=parent)
         try:
             with heartbeat(store, record.id):
                 return stages.train_and_publish(plan, progress, checkpoint)
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
+            with holding_stop_signals():  # a second Ctrl-C must not leave the run `running`
+                store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
             hint = f"run {record.id} stopped; resume it with `{resume_command(record.id, 'run')}`"
             if isinstance(exc, KeyboardInterrupt):  # the CLI prints this: what to do next
                 raise KeyboardInterrupt(hint) from None
@@ -154,9 +158,10 @@ def _first_plan(cfg: RunConfig, store: Store, echo: bool) -> tuple[TrainingPlan,
     """The plan before any search, its `auto` keys filled in for the data (the run records
     the resolved config), and the version it descends from: a model trained from scratch,
     from `transfer.source` (`dlforge finetune`), or updated from `update.source`."""
+    defaulted = from_defaults(cfg, WARMUP)  # before `auto` rebuilds the config
     if cfg.update.source is None and cfg.transfer.source is None:
         data = prepare_data(cfg)
-        cfg = resolve_auto(cfg, data.facts, echo=echo)
+        cfg = _fitted(resolve_auto(cfg, data.facts, echo=echo), data, defaulted, echo)
         return TrainingPlan(cfg, data, step=step_for(cfg)), None
     if cfg.update.source is not None:  # `dlforge update`: a version of the same model
         update = update_plan(cfg, store)
@@ -164,7 +169,15 @@ def _first_plan(cfg: RunConfig, store: Store, echo: bool) -> tuple[TrainingPlan,
     else:
         transfer = transfer_plan(cfg, store, cfg.registry.model_name or cfg.name)
         plan, parent = transfer.plan, transfer.parent_version
-    return replace(plan, config=resolve_auto(plan.config, plan.data.facts, echo=echo)), parent
+    resolved = resolve_auto(plan.config, plan.data.facts, echo=echo)
+    return replace(plan, config=_fitted(resolved, plan.data, defaulted, echo)), parent
+
+
+def _fitted(cfg: RunConfig, data: PreparedData, defaulted: bool, echo: bool) -> RunConfig:
+    """`cfg` with the default config's warm-up fitted to a run too short for it."""
+    if not defaulted:
+        return cfg
+    return fit_warmup(cfg, max(len(data.loaders_for(cfg).train), 1), defaulted=True, echo=echo)
 
 
 def _search(cfg: RunConfig, data: PreparedData, store: Store, device: torch.device,
@@ -272,9 +285,10 @@ class _Stages:
         version = register_trained(self.store, cfg, self.run_id, candidate.model, data, evaluation,
                                    staging=self.run_dir / "bundle",
                                    parent_version=self.parent_version) if cfg.registry.enabled else None
-        self.store.finish_run(self.run_id, "completed", history=candidate.history,
-                              metrics=self._metrics(evaluation.summary_metrics()),
-                              report_path=str(report))
+        with holding_stop_signals():
+            self.store.finish_run(self.run_id, "completed", history=candidate.history,
+                                  metrics=self._metrics(evaluation.summary_metrics()),
+                                  report_path=str(report))
         result = self._result(cfg, candidate.history, evaluation.test_metrics, report, version,
                               baseline=evaluation.baseline,
                               diagnosis=evaluation.diagnosis.to_dict(),
@@ -297,8 +311,9 @@ class _Stages:
                                   evaluation, data, self.seconds, public_config(cfg))
         version = register_trained(self.store, cfg, self.run_id, candidate.model, data, evaluation,
                                    staging=self.run_dir / "bundle") if cfg.registry.enabled else None
-        self.store.finish_run(self.run_id, "completed", history=candidate.history,
-                              metrics=evaluation.summary_metrics(), report_path=str(report))
+        with holding_stop_signals():
+            self.store.finish_run(self.run_id, "completed", history=candidate.history,
+                                  metrics=evaluation.summary_metrics(), report_path=str(report))
         return self._result(cfg, candidate.history, evaluation.test_metrics, report, version)
 
     def _result(self, cfg: RunConfig, history: list[dict[str, float]], test_metrics: dict[str, Any],

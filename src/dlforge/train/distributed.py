@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from dlforge.train.state import LoopState
 
 TIMEOUT_ENV = "DLFORGE_DIST_TIMEOUT"
+RUN_ID_FILE_ENV = "DLFORGE_RUN_ID_FILE"  # where rank 0 notes its run's id for the launcher
 DEFAULT_TIMEOUT_S = 300.0
 LR_FACTORS = {"none": lambda world: 1.0, "linear": float, "sqrt": math.sqrt}
 
@@ -68,6 +69,16 @@ def node_rank() -> int | None:
     """This node's rank among the nodes torchrun joined ($GROUP_RANK); None outside torchrun."""
     value = os.environ.get("GROUP_RANK")
     return None if value is None else int(value)
+
+
+def note_run(run_id: str) -> None:
+    """Write `run_id` to $DLFORGE_RUN_ID_FILE when the launcher set it (`dlforge train --nproc`),
+    so that its line for a killed rank names the run to resume; nothing without it."""
+    path = os.environ.get(RUN_ID_FILE_ENV)
+    if path:
+        with contextlib.suppress(OSError):  # a note for a message: never a reason to fail
+            with open(path, "w", encoding="utf-8") as file:
+                file.write(run_id)
 
 
 def timeout_s() -> float:

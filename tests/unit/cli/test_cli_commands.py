@@ -43,7 +43,8 @@ def test_run_prints_the_summary(trained):
 
 def test_models_list_show_alias_history(trained):
     ws, _, _ = trained
-    assert invoke(ws, "models", "list").output.split("\n")[1].split() == ["tiny", "1", "1", "staging->1"]
+    assert invoke(ws, "models", "list").output.split("\n")[1].split() == [
+        "tiny", "1", "1", "staging->1", "mlp", "(latest)"]
     assert "tiny version 1" in invoke(ws, "models", "show", "tiny@staging").output
     assert invoke(ws, "models", "alias", "tiny", "production", "1", "--reason", "ok").output == \
         "tiny@production -> version 1\n"

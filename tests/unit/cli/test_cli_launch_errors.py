@@ -174,3 +174,42 @@ def test_torchruns_own_log_lines_are_silenced(monkeypatch, launch_env):
     # it logged "Received 2 death signal, shutting down workers" at WARNING, set by torch itself
     agent = logging.getLogger("torch.distributed.elastic.agent.server.api")
     assert agent.getEffectiveLevel() == logging.CRITICAL
+
+
+def _rank_1_killed(note: str | None):
+    """torchrun's run: rank 0 notes `note` as its run's id (None: nothing), then rank 1 dies
+    of SIGKILL."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    from dlforge.train.distributed import note_run
+
+    def run(args):
+        if note is not None:
+            note_run(note)
+        failure = ProcessFailure(local_rank=1, pid=4242, exitcode=-9, error_file="<N/A>")
+        raise ChildFailedError("dlforge", {1: failure})
+
+    return run
+
+
+@pytest.mark.parametrize(("note", "args", "tail"), [
+    ("ab12cd", ["train", str(ROOT / "examples/breast_cancer.yaml")],
+     " (`dlforge run --resume ab12cd` continues from the last checkpoint, with any --nproc)"),
+    (None, ["run", "--resume", "ef34"],
+     " (`dlforge run --resume ef34` continues from the last checkpoint, with any --nproc)"),
+    (None, ["train", str(ROOT / "examples/breast_cancer.yaml")],
+     "; its run's id is unknown here (rank 0 recorded none on this node: it runs on another "
+     "node, or died before recording its run); `dlforge runs list` shows a run to continue "
+     "with `dlforge run --resume RUN`, with any --nproc"),
+])
+def test_a_killed_rank_names_the_run_rank_0_noted(tmp_path, monkeypatch, capsys, note, args, tail):
+    # it said `dlforge run --resume RUN_ID` literally
+    from dlforge.pipeline import runner
+    from dlforge.train.distributed import RUN_ID_FILE_ENV
+
+    monkeypatch.setattr(torch.distributed.run, "run", _rank_1_killed(note))
+    monkeypatch.setattr(runner, "resumed_config", lambda *a, **k: runner.load_config(None))
+    assert main(["-w", str(tmp_path / "ws"), *args, "--nproc", "2"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: distributed: rank 1 (pid 4242) was killed by SIGKILL; the job stopped{tail}"]
+    assert RUN_ID_FILE_ENV not in os.environ

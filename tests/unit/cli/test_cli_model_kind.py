@@ -174,3 +174,27 @@ def test_models_show_names_each_versions_type(tmp_path, capsys):
     shown = capsys.readouterr().out.splitlines()
     assert [line.split(maxsplit=1)[1].strip() for line in shown if line.startswith("type ")] == [
         "? (model.json unreadable)"]
+
+
+def test_models_list_names_each_models_type_and_which_version_it_is(tmp_path, capsys):
+    """`models list` showed no type: a GAN and a classifier looked alike."""
+    from tests.unit.export.export_models import register
+
+    from dlforge.registry import Store
+
+    register(tmp_path, "gan", DCGANConfig(width=4, latent_dim=4))
+    register(tmp_path, "mix", DCGANConfig(width=4, latent_dim=4))
+    register(tmp_path, "mix", MLPConfig(hidden=[4]))
+
+    def listed() -> list[str]:
+        assert main(["-w", str(tmp_path), "models", "list"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].split() == ["name", "latest", "versions", "aliases", "type"]
+        return [" ".join(line.split()) for line in lines[1:] if line.strip()]
+
+    assert listed() == ["gan 1 1 dcgan (latest)", "mix 2 2 mlp (latest)"]
+    with Store.open(tmp_path) as store:
+        store.set_alias("mix", "production", 1)  # the champion's type, not the latest's
+        (store.resolve("gan@1").bundle_path / "model.json").write_text("{not json")
+    assert listed() == ["gan 1 1 ? (latest: model.json unreadable)",
+                        "mix 2 2 production->1 dcgan (production)"]

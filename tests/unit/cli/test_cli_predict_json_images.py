@@ -94,7 +94,11 @@ GOOD = json.dumps(images(1, seed=3)[0].tolist())
     ("a.jsonl", f"{GOOD}\n" + json.dumps([[0, 1, "12"]] + [[0] * 8] * 7),
      "input: '{tmp}/a.jsonl' line 2: row[1][0][2]: a pixel must be a JSON number; got a string"),
     ("a.json", json.dumps({"inputs": [[[[False] * 8] * 8]]}),
-     "input: '{tmp}/a.json': row[0][0][0][0]: a pixel must be a JSON number; got a boolean"),
+     "input: '{tmp}/a.json': row[0][0][0][0]: a pixel must be a JSON number; got false "
+     "(booleans are not numbers)"),
+    ("a.jsonl", f"{GOOD}\n" + json.dumps([[0, 1, True]] + [[0] * 8] * 7),  # read as 1 before
+     "input: '{tmp}/a.jsonl' line 2: row[1][0][2]: a pixel must be a JSON number; got true "
+     "(booleans are not numbers)"),
     ("a.jsonl", "[[1, NaN]]", "input: '{tmp}/a.jsonl' line 1: not valid JSON (NaN is not valid JSON)"),
     ("a.json", f"[{GOOD}, {GOOD}, {json.dumps([[0] * 7] * 7)}]",
      "input: '{tmp}/a.json': row[2]: expected images of shape (N, 1, 8, 8) or (N, 8, 8), image file "

@@ -214,8 +214,8 @@ def test_bad_arguments_are_one_line_before_any_output(ws, tmp_path, capsys, args
 
 def test_batch_size_must_be_at_least_one(ws, tmp_path, capsys):
     assert predict(ws, "tab", tmp_path / "rows.csv", "--batch-size", "0") == 2
-    assert capsys.readouterr().err == ("error: Invalid value for '--batch-size' / '-b': Input should "
-                                       "be greater than or equal to 1 (see 'dlforge predict -h')\n")
+    assert capsys.readouterr().err == ("error: Invalid value for '--batch-size' / '-b': must be at "
+                                       "least 1 (got 0) (see 'dlforge predict -h')\n")
 
 
 def test_help_documents_batching_and_the_table_limit():

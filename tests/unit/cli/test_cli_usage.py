@@ -23,8 +23,12 @@ from dlforge.cli.app import app
     (["models", "bogus"], "error: No such command 'bogus' (see 'dlforge models -h')"),
     (["run", "--nproc", "x"], "error: Invalid value for '--nproc': Input should be a valid integer, "
                               "unable to parse string as an integer (see 'dlforge run -h')"),
-    (["predict", "m", "--batch-size", "0"], "error: Invalid value for '--batch-size' / '-b': Input "
-                                            "should be greater than or equal to 1 (see 'dlforge predict -h')"),
+    (["predict", "m", "--batch-size", "0"], "error: Invalid value for '--batch-size' / '-b': must "
+                                            "be at least 1 (got 0) (see 'dlforge predict -h')"),
+    (["serve", "--port", "70000"],  # the value received and both ends (pydantic said one)
+     "error: Invalid value for '--port': must be from 1 to 65535 (got 70000) (see 'dlforge serve -h')"),
+    (["export", "m", "--atol", "-1.5"],
+     "error: Invalid value for '--atol': must be at least 0 (got -1.5) (see 'dlforge export -h')"),
     (["export", "m", "--format", "tflite"],  # a command's own typer.BadParameter
      "error: Invalid value for '--format': must be onnx or torchscript (got 'tflite') "
      "(see 'dlforge export -h')"),
@@ -62,3 +66,37 @@ def test_version_prints_before_any_command_is_needed(capsys):
 
     assert main(["--version"]) == 0  # was "Missing command": the option ran only with a command
     assert capsys.readouterr() == (f"dlforge {__version__}\n", "")
+
+
+def _range_options(command, path=()):
+    """(command path, option) for every option or argument with `min=` or `max=`."""
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _range_options(sub, (*path, name))
+    for param in command.params:
+        if getattr(param, "min", None) is not None or getattr(param, "max", None) is not None:
+            yield path, param
+
+
+def _out_of_range(param) -> tuple[str, str]:
+    """A value outside `param`'s range, as typed, and the allowed range in words."""
+    low, high = param.min, param.max
+    value = low - 1 if low is not None else high + 1
+    allowed = (f"from {low:g} to {high:g}" if low is not None and high is not None
+               else f"at least {low:g}" if low is not None else f"at most {high:g}")
+    return f"{value:g}", allowed
+
+
+def test_every_range_error_names_the_option_the_value_and_the_range(tmp_path, capsys):
+    # pydantic's "Input should be greater than or equal to 1" named neither the value received
+    # nor, with a max too, the other end
+    import typer
+
+    found = list(_range_options(typer.main.get_command(app)))
+    assert len(found) == 23  # every command's min=/max= options, walked from the app
+    for path, param in found:
+        value, allowed = _out_of_range(param)
+        hint = " / ".join(f"'{opt}'" for opt in param.opts)
+        assert main(["-w", str(tmp_path / "ws"), *path, param.opts[0], value]) == 2, (path, param.name)
+        assert capsys.readouterr().err == (
+            f"error: Invalid value for {hint}: must be {allowed} (got {value}) "
+            f"(see 'dlforge {' '.join(path)} -h')\n"), (path, param.name)

@@ -89,7 +89,7 @@ def test_an_existing_directory_or_texts_are_refused_and_nothing_is_written(tmp_p
     (tmp_path / "s").mkdir()
     with pytest.raises(ConfigError) as info:
         write_shards(image_splits(), tmp_path / "s")
-    assert str(info.value) == (f"--out: {tmp_path / 's'} already exists; remove it or choose "
+    assert str(info.value) == (f"--output: {tmp_path / 's'} already exists; remove it or choose "
                                f"another directory")
     assert list((tmp_path / "s").iterdir()) == []
     texts = Dataset(x=np.array(["a b"] * 3, dtype=object), y=np.zeros(3, dtype=np.int64),

@@ -46,7 +46,7 @@ def test_a_streamed_run_trains_on_every_sample_but_keeps_five(cfg):
 def test_shards_are_not_written_from_a_streamed_config(cfg, tmp_path, capsys):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", include={"data"})))
-    assert main(["data", "shard", str(path), "--out", str(tmp_path / "again")]) == 2
+    assert main(["data", "shard", str(path), "--output", str(tmp_path / "again")]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: data.streaming: this config streams its training split; write shards from a "
         "config with data.streaming: false")

@@ -1,0 +1,65 @@
+"""A second Ctrl-C (the terminal's to the process group, then torchrun's forwarded one) or a
+SIGTERM while a run writes its final state is dropped, for a bounded time: the run was left
+`running`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from dlforge.cli import main
+from dlforge.pipeline import runner
+from dlforge.pipeline.hold_signals import holding_stop_signals
+from dlforge.registry import Store
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _signal(signum: int) -> None:
+    os.kill(os.getpid(), signum)
+    time.sleep(0.05)  # the handler runs at the next bytecode
+
+
+def test_stop_signals_are_dropped_inside_the_hold_and_handlers_restored():
+    before = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
+    with holding_stop_signals() as dropped:
+        _signal(signal.SIGINT)
+        _signal(signal.SIGTERM)
+    assert dropped == [signal.SIGINT, signal.SIGTERM]
+    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == before
+    with pytest.raises(KeyboardInterrupt):
+        _signal(signal.SIGINT)
+
+
+def test_a_signal_after_the_bound_acts_as_before():
+    with pytest.raises(KeyboardInterrupt), holding_stop_signals(seconds=0.0) as dropped:
+        time.sleep(0.01)
+        _signal(signal.SIGINT)
+    assert dropped == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_second_ctrl_c_during_the_final_write_still_records_the_run(tmp_path, monkeypatch,
+                                                                      capsys):
+    def first_ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    real_finish = Store.finish_run
+
+    def second_ctrl_c(self, *args, **kwargs):
+        _signal(signal.SIGINT)  # torchrun's forwarded SIGINT, as the write starts
+        return real_finish(self, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_candidate", first_ctrl_c)
+    monkeypatch.setattr(Store, "finish_run", second_ctrl_c)
+    ws = tmp_path / "ws"
+    assert main(["-w", str(ws), "train", str(ROOT / "examples/breast_cancer.yaml"), "--quiet"]) == 130
+    (run,) = Store.open(ws).list_runs()
+    assert (run.status, run.error) == ("interrupted", "KeyboardInterrupt: ")
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: interrupted: run {run.id} stopped; resume it with `dlforge run --resume {run.id}`"]
+
