@@ -125,3 +125,25 @@ def test_a_limit_too_small_for_every_class_to_train_names_data_limit():
     assert len(lines) > 1 and all(line.endswith("has no training samples; add samples (or raise "
                                                 "data.limit, if set) or drop it with data.classes")
                                   for line in lines)
+
+
+def test_many_classes_without_training_samples_share_one_line(tmp_path, capsys):
+    # a label column of ids: every label its own class, many never reach the training split
+    (tmp_path / "d.csv").write_text("a,label\n" + "".join(f"{i},id{i:03d}\n" for i in range(300)))
+    (tmp_path / "run.yaml").write_text("data:\n  source: csv\n  path: d.csv\n")
+    assert main(["data", "inspect", str(tmp_path / "run.yaml")]) == 1
+    assert capsys.readouterr().err == (
+        "error: data: 90 of 300 classes have no training samples ('id000', 'id001', 'id005' and "
+        "87 more); is data.label_columns a column of labels? A class needs samples in the "
+        "training split: add samples (or raise data.limit, if set) or drop them with data.classes\n")
+
+
+def test_many_classes_missing_from_a_split_share_one_warning():
+    from dlforge.data.validate import _empty_classes
+
+    counts = {"train": {f"c{i}": 1 for i in range(8)},
+              "test": {f"c{i}": int(i < 2) for i in range(8)}, "val": {"c0": 0, "c1": 1}}
+    warnings: list[str] = []
+    assert _empty_classes(counts, "train", warnings) == []
+    assert warnings == ["data: 6 classes have no samples in the test split ('c2', 'c3', 'c4' and 3 more)",
+                        "data: class 'c0' has no samples in the val split"]
