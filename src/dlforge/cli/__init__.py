@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _print_error(str(exc))
         return 2 if isinstance(exc, ConfigError) else 1
-    except KeyboardInterrupt:
-        _print_error("interrupted")
+    except KeyboardInterrupt as exc:
+        _print_error(_interrupted(exc))
         return 130
     except Exception as exc:  # a bug, not bad input: say so in one line
         if debug:
@@ -39,16 +39,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# Commands that say nothing of their own (review, export, predict, ...) keep no state to
+# resume: their files are published whole (`atomic`) and store changes commit whole.
+RERUN = ("interrupted: stopped before the command finished; nothing was left half-written "
+         "(files appear whole or not at all, the store commits whole changes): run it again")
+
+
 def _interrupted(exc: BaseException | None) -> str:
-    """'interrupted', with what the interrupted work said (the run to resume), found in the
-    chain of exceptions typer's exit(130) hides."""
+    """'interrupted: ...', with what the interrupted work said (the run to resume), found in
+    the chain of exceptions typer's exit(130) hides, else RERUN."""
     for _ in range(8):  # the chain is short: SystemExit <- Exit <- KeyboardInterrupt
         if exc is None:
             break
         if isinstance(exc, KeyboardInterrupt) and str(exc):
             return f"interrupted: {exc}"
         exc = exc.__cause__ or exc.__context__
-    return "interrupted"
+    return RERUN
 
 
 def _print_error(message: str) -> None:
