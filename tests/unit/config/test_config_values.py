@@ -180,3 +180,14 @@ def test_channels_last_on_and_off_are_words_not_yaml_booleans(tmp_path, text, ex
 def test_channels_last_still_refuses_other_words():
     assert _message(None, ["train.channels_last=sideways"]) == (
         "train.channels_last: must be 'auto', 'on' or 'off' (got 'sideways')")
+
+
+def test_a_section_that_is_not_a_mapping_says_so_in_plain_words(tmp_path, capsys):
+    # was pydantic's "must be a valid dictionary or instance of DataConfig" / "... object to
+    # extract fields from" (model: a discriminated union)
+    (tmp_path / "c.yaml").write_text("data: null\nmodel: 3\ntrain: [1]\n")
+    assert main(["config", "check", str(tmp_path / "c.yaml")]) == 2
+    assert capsys.readouterr().err == (
+        "error: data: must be a mapping of keys to values, a section (got None)\n"
+        "error: model: must be a mapping of keys to values, a section (got 3)\n"
+        "error: train: must be a mapping of keys to values, a section (got [1])\n")
