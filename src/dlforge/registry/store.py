@@ -25,7 +25,7 @@ from dlforge.registry.engine import (
     mask_url,
     open_error,
 )
-from dlforge.registry.migrate import upgrade
+from dlforge.registry.migrate import missing_columns, upgrade
 from dlforge.registry.records import (
     Event,
     ModelSummary,
@@ -103,6 +103,12 @@ class Store(RunStore):
             with self._writer.begin() as conn:
                 Base.metadata.create_all(conn)
                 upgrade(conn)  # a store made by an older dlforge: add what it lacks
+                missing = missing_columns(conn)
+                if missing:  # else each query fails on its own column, far from the cause
+                    raise StoreError(
+                        f"store: {self.url} lacks the column(s) {', '.join(missing)} of this "
+                        f"dlforge's tables (made by another dlforge version?); open it with the "
+                        f"dlforge that made it, or pass --store-url for another store")
 
         try:
             retrying(create, attempts=2, on=SQLAlchemyError, when=lambda e: "already exists" in str(e))
