@@ -191,3 +191,30 @@ def test_a_section_that_is_not_a_mapping_says_so_in_plain_words(tmp_path, capsys
         "error: data: must be a mapping of keys to values, a section (got None)\n"
         "error: model: must be a mapping of keys to values, a section (got 3)\n"
         "error: train: must be a mapping of keys to values, a section (got [1])\n")
+
+
+LAUGHS = "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['lol'] * 9)}]\n"
+                 for p, k in zip(["", *"abcdefgh"], "abcdefghi"))
+TOO_BIG = ("holds more than 100,000 values once its YAML aliases (*name) are expanded, or an "
+           "alias inside what it names; write the values out")
+
+
+@pytest.mark.parametrize("text", [LAUGHS, "name: &a [*a]\n", "data: &a {source: csv, x: *a}\n"])
+def test_yaml_aliases_expanding_past_the_limit_are_refused_at_once(tmp_path, capsys, text):
+    # 9 lines of aliases of aliases (9**9 values) took minutes; a self-reference crashed
+    # with "internal error: RecursionError"
+    (tmp_path / "c.yaml").write_text(text)
+    assert main(["config", "check", str(tmp_path / "c.yaml")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'c.yaml'}: {TOO_BIG}\n"
+
+
+def test_a_set_value_with_a_self_referencing_alias_is_refused(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("name: x\n")
+    assert main(["config", "check", str(tmp_path / "c.yaml"), "--set", "name=&a [*a]"]) == 2
+    assert capsys.readouterr().err == f"error: --set name: {TOO_BIG}\n"
+
+
+def test_aliases_that_stay_small_still_load(tmp_path):
+    (tmp_path / "c.yaml").write_text("model: {type: mlp, hidden: &h [8, 4]}\n"
+                                     "tune: {space: {model.hidden: {choice: [*h, [16]]}}}\n")
+    assert load_config(tmp_path / "c.yaml").model.hidden == [8, 4]
