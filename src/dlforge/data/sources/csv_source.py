@@ -80,7 +80,8 @@ def csv_header(path: Path, field: str = "data.path") -> list[str]:
         field: what the messages name (`input` for `dlforge predict`).
 
     Raises:
-        DataError: the file is empty (or blank), not UTF-8, or names a column twice.
+        DataError: the path is a directory, or the file is empty (or blank), not UTF-8, or
+            names a column twice.
 
     Example:
         >>> import tempfile
@@ -89,6 +90,8 @@ def csv_header(path: Path, field: str = "data.path") -> list[str]:
         >>> csv_header(path)
         ['a', 'b', 'label']
     """
+    if path.is_dir():
+        raise DataError(f"{field}: {str(path)!r} is a directory; give a CSV file")
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:  # -sig: Excel's BOM, as pandas
             # the first line with a value, as pandas skips blank lines
