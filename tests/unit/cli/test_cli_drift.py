@@ -62,6 +62,18 @@ def test_bad_input_is_one_line_and_exit_1(root, capsys):
     assert code == 1 and err.startswith("error: served sample: ") and "v1.npz does not exist" in err
 
 
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"", "is empty; give a CSV file with a header line of column names and one row per sample"),
+    (b"a,b,color\n", "has a header but no rows"),
+    (b"a,b,color\n1,2,r\xe9d\n", "is not UTF-8 text (byte 0xe9 is not UTF-8); save it as UTF-8"),
+])
+def test_an_unreadable_csv_is_one_line_naming_data(root, capsys, tmp_path, content, problem):
+    # were "internal error: EmptyDataError" / "UnicodeDecodeError" (pandas read it unchecked)
+    (tmp_path / "new.csv").write_bytes(content)
+    code, out, err = drift(root, capsys, "churn@1", "--data", str(tmp_path / "new.csv"))
+    assert (code, out, err) == (1, "", f"error: --data: {str(tmp_path / 'new.csv')!r} {problem}\n")
+
+
 def test_a_run_registers_a_reference_and_its_config_sets_the_thresholds(tmp_path, capsys):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))

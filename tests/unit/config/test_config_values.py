@@ -194,7 +194,7 @@ def test_a_section_that_is_not_a_mapping_says_so_in_plain_words(tmp_path, capsys
 
 
 LAUGHS = "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['lol'] * 9)}]\n"
-                 for p, k in zip(["", *"abcdefgh"], "abcdefghi"))
+                 for p, k in zip(["", *"abcdefgh"], "abcdefghi", strict=True))
 TOO_BIG = ("holds more than 100,000 values once its YAML aliases (*name) are expanded, or an "
            "alias inside what it names; write the values out")
 
