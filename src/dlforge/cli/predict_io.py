@@ -69,12 +69,7 @@ def output_format(path: Path | None, fmt: str | None) -> str:
         raise ConfigError(f"--format: must be one of {', '.join(STDOUT_FORMATS)} (got {fmt!r})")
     if path is None:
         return fmt or "table"
-    # refused now, not once every input is predicted and the file is moved into place
-    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
-    if blocker is not None and (blocker.is_dir() if blocker == path else not blocker.is_dir()):
-        what = "is a directory" if blocker == path else f"lies under {str(blocker)!r}, a file"
-        raise ConfigError(f"--output: {str(path)!r} {what}; give the path of a file to write, "
-                          f"such as predictions.csv")
+    output.check_file_target(path, "--output", "predictions.csv")
     suffix = path.suffix.lower()
     if suffix not in FILE_FORMATS:
         raise ConfigError(f"--output: {str(path)!r} must end in {', '.join(FILE_FORMATS)} "
