@@ -21,6 +21,7 @@ def _name_of(value: object) -> object:
 
 
 ClassName = Annotated[str, BeforeValidator(_name_of)]
+Side = Annotated[int, Field(ge=1)]
 
 
 class DataConfig(Section):
@@ -66,7 +67,7 @@ class DataConfig(Section):
         None, description="binary: name of the positive (rare, e.g. 'defect') class; default the second."
     )
     # images
-    image_size: tuple[int, int] | None = Field(
+    image_size: tuple[Side, Side] | None = Field(
         None, description="image_folder: resize every image to (height, width)."
     )
     color: Literal["grayscale", "rgb"] = Field("grayscale", description="image_folder: channels.")
@@ -143,6 +144,25 @@ class DataConfig(Section):
                 f"data.name: must be one of {', '.join(allowed)} for source {self.source!r} "
                 f"(got {self.name!r})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _columns_agree(self) -> DataConfig:
+        """A label column given twice or as a feature too (the model would read its answer)."""
+        labels = self.label_columns
+        if not labels:
+            raise ValueError("data.label_columns: give at least one label column (got [])")
+        twice = sorted({c for c in labels if labels.count(c) > 1})
+        if twice:
+            raise ValueError(f"data.label_columns: names {', '.join(map(repr, twice))} more than "
+                             f"once (got {labels}); give each column once")
+        others = {**dict.fromkeys(labels, "data.label_columns"),
+                  self.split_column: "data.split_column", self.text_column: "data.text_column"}
+        clash = [c for c in self.feature_columns or [] if c in others]
+        if clash:
+            raise ValueError(f"data.feature_columns: {clash[0]!r} is also given as {others[clash[0]]}; a "
+                             f"model must not read its label or split as an input: leave it out "
+                             f"of data.feature_columns")
         return self
 
 

@@ -218,3 +218,25 @@ def test_aliases_that_stay_small_still_load(tmp_path):
     (tmp_path / "c.yaml").write_text("model: {type: mlp, hidden: &h [8, 4]}\n"
                                      "tune: {space: {model.hidden: {choice: [*h, [16]]}}}\n")
     assert load_config(tmp_path / "c.yaml").model.hidden == [8, 4]
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    # were "internal error: IndexError" and "AttributeError: 'DataFrame' object has no attribute 'dtype'"
+    ({"label_columns": []}, "data.label_columns: give at least one label column (got [])"),
+    ({"label_columns": ["y", "y"]},
+     "data.label_columns: names 'y' more than once (got ['y', 'y']); give each column once"),
+    # trained silently on its own label
+    ({"label_columns": ["y"], "feature_columns": ["a", "y"]},
+     "data.feature_columns: 'y' is also given as data.label_columns; a model must not read its "
+     "label or split as an input: leave it out of data.feature_columns"),
+    ({"split_column": "s", "feature_columns": ["s"]},
+     "data.feature_columns: 's' is also given as data.split_column; a model must not read its "
+     "label or split as an input: leave it out of data.feature_columns"),
+    # was blamed on the images: "none of the 49 images ... could be read"
+    ({"source": "image_folder", "image_size": [0, 8]},
+     "data.image_size.0: must be greater than or equal to 1 (got 0)"),
+])
+def test_columns_and_sizes_that_cannot_train(data, message):
+    with pytest.raises(ConfigError) as err:
+        load_config({"data": {"source": "csv", "path": "d.csv", **data}})
+    assert str(err.value) == message
