@@ -148,7 +148,8 @@ class DataConfig(Section):
 
     @model_validator(mode="after")
     def _columns_agree(self) -> DataConfig:
-        """A label column given twice or as a feature too (the model would read its answer)."""
+        """A label column given twice, or a label or split column given as an input too
+        (features, categorical or text: the model would read its answer)."""
         labels = self.label_columns
         if not labels:
             raise ValueError("data.label_columns: give at least one label column (got [])")
@@ -156,13 +157,16 @@ class DataConfig(Section):
         if twice:
             raise ValueError(f"data.label_columns: names {', '.join(map(repr, twice))} more than "
                              f"once (got {labels}); give each column once")
-        others = {**dict.fromkeys(labels, "data.label_columns"),
-                  self.split_column: "data.split_column", self.text_column: "data.text_column"}
-        clash = [c for c in self.feature_columns or [] if c in others]
+        answers = {**dict.fromkeys(labels, "data.label_columns"), self.split_column: "data.split_column"}
+        inputs = [("data.feature_columns", c) for c in self.feature_columns or []]
+        inputs += [("data.categorical_columns", c) for c in self.categorical_columns or []]
+        inputs += [("data.text_column", self.text_column)] if self.text_column else []
+        clash = [(key, c) for key, c in inputs if c in answers]
         if clash:
-            raise ValueError(f"data.feature_columns: {clash[0]!r} is also given as {others[clash[0]]}; a "
-                             f"model must not read its label or split as an input: leave it out "
-                             f"of data.feature_columns")
+            key, column = clash[0]
+            fix = "name the text column" if key == "data.text_column" else f"leave it out of {key}"
+            raise ValueError(f"{key}: {column!r} is also given as {answers[column]}; a model must "
+                             f"not read its label or split as an input: {fix}")
         return self
 
 

@@ -232,6 +232,14 @@ def test_aliases_that_stay_small_still_load(tmp_path):
     ({"split_column": "s", "feature_columns": ["s"]},
      "data.feature_columns: 's' is also given as data.split_column; a model must not read its "
      "label or split as an input: leave it out of data.feature_columns"),
+    # "internal error: KeyError: 'y'"
+    ({"categorical_columns": ["y"], "label_columns": ["y"]},
+     "data.categorical_columns: 'y' is also given as data.label_columns; a model must not read "
+     "its label or split as an input: leave it out of data.categorical_columns"),
+    # trained a text model on the label column
+    ({"text_column": "label"},
+     "data.text_column: 'label' is also given as data.label_columns; a model must not read its "
+     "label or split as an input: name the text column"),
     # was blamed on the images: "none of the 49 images ... could be read"
     ({"source": "image_folder", "image_size": [0, 8]},
      "data.image_size.0: must be greater than or equal to 1 (got 0)"),
