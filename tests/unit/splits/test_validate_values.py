@@ -17,6 +17,7 @@ from dlforge.config.schema import DataConfig
 from dlforge.data.prepare import load_and_split
 from dlforge.data.sources import load_dataset
 from dlforge.data.validate import validate
+from dlforge.data.values import non_finite_problems
 from dlforge.errors import DataError
 
 ONE_CLASS = ("data: all labels are one class ('x'); a classifier needs at least 2 classes: add "
@@ -147,3 +148,29 @@ def test_many_classes_missing_from_a_split_share_one_warning():
     assert _empty_classes(counts, "train", warnings) == []
     assert warnings == ["data: 6 classes have no samples in the test split ('c2', 'c3', 'c4' and 3 more)",
                         "data: class 'c0' has no samples in the val split"]
+
+
+BEYOND = ("beyond float32's range (about 3.4e38), in which the model computes; rescale {it} (e.g. "
+          "divide by a power of 10) or drop those rows")
+
+
+def test_finite_values_beyond_float32_are_refused_before_training(tmp_path, capsys):
+    # features: inspect passed and training failed with serving's "send finite values" line,
+    # after sklearn's overflow warnings; targets: called "infinite" (float32 made them so)
+    (tmp_path / "d.csv").write_text("a,y\n" + "".join(f"{i}e300,{i}\n" for i in range(40)))
+    (tmp_path / "run.yaml").write_text("data:\n  source: csv\n  path: d.csv\n  label_columns: [y]\n"
+                                       "  task: regression\n")
+    assert main(["data", "inspect", str(tmp_path / "run.yaml")]) == 1
+    assert capsys.readouterr().err == ("error: data: column 'a' has 39 values (rows 1, 2, 3, 4, 5 "
+                                       "and 34 more) " + BEYOND.format(it="the column") + "\n")
+    (tmp_path / "d.csv").write_text("a,y\n" + "".join(f"{i},{i}e39\n" for i in range(40)))
+    assert main(["data", "inspect", str(tmp_path / "run.yaml")]) == 1
+    assert capsys.readouterr().err == (
+        "error: data.label_columns: column 'y' of d.csv has 39 targets (rows 1, 2, 3, 4, 5 and 34 "
+        "more) " + BEYOND.format(it="the target") + "\n")
+
+
+def test_float_samples_beyond_float32_are_refused():
+    x = np.zeros((6, 2, 2))
+    x[4, 1, 0] = -1e39
+    assert non_finite_problems(x) == ["data: 1 samples (rows 4) hold values " + BEYOND.format(it="the samples")]
