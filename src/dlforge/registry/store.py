@@ -125,10 +125,12 @@ class Store(RunStore):
         except IntegrityError:
             raise  # register() retries these
         except DBAPIError as exc:
-            raise StoreError(
-                f"store: {mask_url(self._raw_url)}: {str(exc.orig).splitlines()[0]}; "
-                "check the database (another process may hold it locked) or pass --store-url"
-            ) from None
+            reason = str(exc.orig).splitlines()[0]
+            fix = ("give this user write access to the database (and, for SQLite, its directory)"
+                   if "readonly" in reason or "read-only" in reason else
+                   "check the database (another process may hold it locked)")
+            raise StoreError(f"store: {mask_url(self._raw_url)}: {reason}; {fix} or pass "
+                             f"--store-url") from None
 
     # ------------------------------------------------------------------------ model versions
 

@@ -164,3 +164,24 @@ def test_a_store_lacking_a_column_is_refused_on_open_and_left_as_it_is(tmp_path,
     assert capsys.readouterr().err == f"error: {err.value}\n"
     with sqlite3.connect(tmp_path / "dlforge.db") as db:
         assert db.execute("SELECT name, alias, version FROM model_aliases").fetchall() == [("m", "prod", 1)]
+
+
+def test_a_read_only_store_says_so_and_keeps_its_aliases(tmp_path, capsys):
+    # was "...; check the database (another process may hold it locked) or pass --store-url"
+    import sqlite3
+
+    from dlforge.cli import main
+
+    Store.open(tmp_path).close()
+    with sqlite3.connect(tmp_path / "dlforge.db") as db:
+        db.execute("INSERT INTO model_versions (name, version, bundle_path, metrics, created_at) "
+                   "VALUES ('m', 1, 'b', '{}', '2026-01-01')")
+        db.execute("INSERT INTO model_aliases VALUES ('m', 'prod', 1, '2026-01-01')")
+    url = f"sqlite:///file:{tmp_path / 'dlforge.db'}?mode=ro&uri=true"
+    assert main(["-w", str(tmp_path), "--store-url", url, "models", "unalias", "m", "prod"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: store: sqlite:///file%3A") and err.endswith(
+        "dlforge.db?mode=ro&uri=true: attempt to write a readonly database; give this user write "
+        "access to the database (and, for SQLite, its directory) or pass --store-url\n")
+    with sqlite3.connect(tmp_path / "dlforge.db") as db:
+        assert db.execute("SELECT name, alias, version FROM model_aliases").fetchall() == [("m", "prod", 1)]
