@@ -143,9 +143,19 @@ def _paths_relative_to(raw: dict[str, Any], base: Path | None) -> dict[str, Any]
         return raw
     for key in PATH_KEYS:
         value = data.get(key)
-        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+        if isinstance(value, str) and value and not _expanded(key, value).is_absolute():
             data[key] = str(_resolved(key, value, base))
     return raw
+
+
+def _expanded(key: str, value: str) -> Path:
+    """`value` with a leading ``~`` or ``~user`` expanded; a user that does not exist is
+    the config's error, not the loader's crash."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        raise ConfigError(f"data.{key}: {value!r} starts with ~user, and no such user's home "
+                          f"directory is known; give the path without it") from None
 
 
 def _resolved(key: str, value: str, base: Path | None) -> Path:

@@ -37,7 +37,8 @@ def load(cfg: DataConfig) -> Dataset:
     """
     path = existing_path(cfg, kind="CSV file")
     if not path.is_file():
-        raise DataError(f"data.path: {cfg.path!r} is a directory; give a CSV file")
+        what = "a directory" if path.is_dir() else "not a regular file (a device or a pipe)"
+        raise DataError(f"data.path: {cfg.path!r} is {what}; give a CSV file")
     frame = read_csv_file(path)
     label_cols = list(cfg.label_columns)
     _require_columns(frame, path, "data.label_columns", label_cols)
