@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         _print_error(_interrupted(exc))
         return 130
+    except OSError as exc:
+        if debug or exc.filename is None:
+            raise
+        _print_error(_path_error(exc))
+        return 1
     except Exception as exc:  # a bug, not bad input: say so in one line
         if debug:
             raise
@@ -55,6 +60,20 @@ def _interrupted(exc: BaseException | None) -> str:
             return f"interrupted: {exc}"
         exc = exc.__cause__ or exc.__context__
     return RERUN
+
+
+def _path_error(exc: OSError) -> str:
+    """A path the system refused (a name too long, no permission, a file where a folder must
+    be) is the user's to fix, not a bug: name it and the system's reason.
+
+    Example:
+        >>> _path_error(OSError(36, "File name too long", "a" * 99))
+        "cannot use the path 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...': File name too long; check the path and its permissions"
+    """
+    from dlforge.errors import clipped
+
+    return (f"cannot use the path {clipped(str(exc.filename), 60)!r}: "
+            f"{exc.strerror or type(exc).__name__}; check the path and its permissions")
 
 
 def _print_error(message: str) -> None:

@@ -1,4 +1,4 @@
-"""Ctrl-C in a command that keeps no state to resume: exit 130 and one line saying what to do."""
+"""Ctrl-C in a command that keeps no state to resume, and a path the system refuses: one line each."""
 
 from __future__ import annotations
 
@@ -29,3 +29,12 @@ def test_ctrl_c_with_a_resume_hint_keeps_it(monkeypatch, capsys):
     assert main(["config", "check", "x.yaml"]) == 130
     assert capsys.readouterr().err == \
         "error: interrupted: run abc stopped; resume it with `dlforge run --resume abc`\n"
+
+
+def test_a_path_the_system_refuses_is_one_line_not_an_internal_error(tmp_path, capsys):
+    # "internal error: OSError: [Errno 36] File name too long: '/.../aaaa...aaa.yaml'"
+    long = tmp_path / ("a" * 5000 + ".yaml")
+    assert main(["config", "check", str(long)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: cannot use the path {str(long)[:57] + '...'!r}: File name too long; check the "
+        "path and its permissions\n")
