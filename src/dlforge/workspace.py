@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dlforge.errors import ConfigError
+
 DEFAULT_WORKSPACE = "dlforge-workspace"
 
 
@@ -12,11 +14,25 @@ def resolve_workspace(path: str | Path | None = None, *, create: bool = True) ->
     """The workspace directory: `path`, else $DLFORGE_WORKSPACE, else ./dlforge-workspace.
 
     The directory is created if missing, unless `create` is False (a check that only reads).
+
+    Raises:
+        ConfigError: the path is a file (or under one) or cannot be created.
     """
-    chosen = Path(path or os.environ.get("DLFORGE_WORKSPACE") or DEFAULT_WORKSPACE).expanduser()
+    given = path or os.environ.get("DLFORGE_WORKSPACE") or DEFAULT_WORKSPACE
+    chosen = Path(given).expanduser()
+    if chosen.exists() and not chosen.is_dir():
+        raise _unusable(given, "is a file, not a directory")
     if create:
-        chosen.mkdir(parents=True, exist_ok=True)
+        try:
+            chosen.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unusable(given, f"cannot be created ({exc.strerror})") from None
     return chosen.resolve()
+
+
+def _unusable(given: str | Path, what: str) -> ConfigError:
+    return ConfigError(f"workspace: {str(given)!r} {what}; give --workspace (or "
+                       f"$DLFORGE_WORKSPACE) a directory, or a path where one can be made")
 
 
 def cache_dir(configured: str | Path | None = None) -> Path:

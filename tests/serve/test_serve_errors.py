@@ -59,6 +59,14 @@ def test_bad_json_inputs(client, body, status, message):
     assert detail(client.post(PREDICT, json=body)) == (status, message)
 
 
+@pytest.mark.parametrize(("body", "kind"), [(b"[1, 2]", "an array"), (b'"x"', "a string"),
+                                           (b"3", "a number"), (b"null", "null")])
+def test_a_body_that_is_not_an_object_says_so(client, body, kind):
+    # was pydantic's "body: Input should be a valid dictionary or instance of PredictRequest"
+    assert detail(client.post(PREDICT, content=body, headers={"content-type": "application/json"})) \
+        == (422, f'body: must be a JSON object such as {{"inputs": [...]}} (got {kind})')
+
+
 def test_empty_body_and_not_json(client):
     assert detail(client.post(PREDICT, content=b"")) == (
         422, 'body: empty; send JSON {"inputs": [...]} or image files as multipart "files"')

@@ -28,9 +28,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _print_error(str(exc))
         return 2 if isinstance(exc, ConfigError) else 1
-    except KeyboardInterrupt:
-        _print_error("interrupted")
+    except KeyboardInterrupt as exc:
+        _print_error(_interrupted(exc))
         return 130
+    except OSError as exc:
+        if debug or exc.filename is None:
+            raise
+        _print_error(_path_error(exc))
+        return 1
     except Exception as exc:  # a bug, not bad input: say so in one line
         if debug:
             raise
@@ -39,16 +44,36 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# Commands that say nothing of their own (review, export, predict, ...) keep no state to
+# resume: their files are published whole (`atomic`) and store changes commit whole.
+RERUN = ("interrupted: stopped before the command finished; nothing was left half-written "
+         "(files appear whole or not at all, the store commits whole changes): run it again")
+
+
 def _interrupted(exc: BaseException | None) -> str:
-    """'interrupted', with what the interrupted work said (the run to resume), found in the
-    chain of exceptions typer's exit(130) hides."""
+    """'interrupted: ...', with what the interrupted work said (the run to resume), found in
+    the chain of exceptions typer's exit(130) hides, else RERUN."""
     for _ in range(8):  # the chain is short: SystemExit <- Exit <- KeyboardInterrupt
         if exc is None:
             break
         if isinstance(exc, KeyboardInterrupt) and str(exc):
             return f"interrupted: {exc}"
         exc = exc.__cause__ or exc.__context__
-    return "interrupted"
+    return RERUN
+
+
+def _path_error(exc: OSError) -> str:
+    """A path the system refused (a name too long, no permission, a file where a folder must
+    be) is the user's to fix, not a bug: name it and the system's reason.
+
+    Example:
+        >>> _path_error(OSError(36, "File name too long", "a" * 99))
+        "cannot use the path 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...': File name too long; check the path and its permissions"
+    """
+    from dlforge.errors import clipped
+
+    return (f"cannot use the path {clipped(str(exc.filename), 60)!r}: "
+            f"{exc.strerror or type(exc).__name__}; check the path and its permissions")
 
 
 def _print_error(message: str) -> None:

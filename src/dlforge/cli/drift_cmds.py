@@ -40,6 +40,9 @@ def drift_command(
     from dlforge.config import load_config
     from dlforge.lifecycle.drift_run import drift_of_data, drift_of_served
 
+    if report is not None:
+        output.check_file_target(report, "--report", "drift.html")
+
     source = config or (data if data is not None and data.suffix in (".yaml", ".yml") else None)
     cfg = load_config(source).drift if source is not None else None
     where = {"workspace": ctx.obj["workspace"], "url": ctx.obj["store_url"], "report": report}

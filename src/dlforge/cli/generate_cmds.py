@@ -25,6 +25,7 @@ def generate_command(
     """
     if out.suffix.lower() != ".png":
         raise typer.BadParameter(f"must be a .png file (got {str(out)!r})", param_hint="--output")
+    output.check_file_target(out, "--output", "grid.png")
     from dlforge.pipeline.gan_run import generate_grid
 
     path = generate_grid(model, n, out, seed=seed, workspace=ctx.obj["workspace"],

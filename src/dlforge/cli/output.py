@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -14,6 +15,25 @@ from rich.text import Text
 # print as they are; styling is given by `Text` styles, never by markup in a string
 out = Console(highlight=False, soft_wrap=True, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+def check_file_target(path: Path, option: str, example: str) -> None:
+    """Refuse a file to write that cannot be one: a directory, or a path under a file. Checked
+    before the work, not when its result is moved into place at the end.
+
+    Raises:
+        ConfigError: one line naming `option`, the path and, as the fix, `example`.
+
+    Example:
+        >>> check_file_target(Path("out.csv"), "--output", "predictions.csv")  # doctest: +SKIP
+    """
+    from dlforge.errors import ConfigError
+
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is not None and (blocker.is_dir() if blocker == path else not blocker.is_dir()):
+        what = "is a directory" if blocker == path else f"lies under {str(blocker)!r}, a file"
+        raise ConfigError(f"{option}: {str(path)!r} {what}; give the path of a file to write, "
+                          f"such as {example}")
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

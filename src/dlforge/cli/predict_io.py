@@ -61,13 +61,15 @@ def output_format(path: Path | None, fmt: str | None) -> str:
     """The format to write: from the file suffix when there is a file, else `fmt` (default table).
 
     Raises:
-        ConfigError: an --output suffix or a --format that is not supported, or a --format that
-            disagrees with the --output suffix.
+        ConfigError: an --output that is a directory or under a file, an --output suffix or
+            a --format that is not supported, or a --format that disagrees with the --output
+            suffix.
     """
     if fmt is not None and fmt not in STDOUT_FORMATS:
         raise ConfigError(f"--format: must be one of {', '.join(STDOUT_FORMATS)} (got {fmt!r})")
     if path is None:
         return fmt or "table"
+    output.check_file_target(path, "--output", "predictions.csv")
     suffix = path.suffix.lower()
     if suffix not in FILE_FORMATS:
         raise ConfigError(f"--output: {str(path)!r} must end in {', '.join(FILE_FORMATS)} "

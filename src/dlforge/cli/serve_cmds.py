@@ -55,6 +55,7 @@ def serve_command(
     from dlforge.cli.listen import bind_listeners, run_uvicorn
     from dlforge.config import load_config
     from dlforge.registry import Store
+    from dlforge.registry.bundle import check_bundle
     from dlforge.registry.model_kind import check_bundle_kind
     from dlforge.serve import create_app
     from dlforge.workspace import resolve_workspace
@@ -65,8 +66,10 @@ def serve_command(
                                            if v is not None})
     store = Store.open(resolve_workspace(ctx.obj["workspace"]), ctx.obj["store_url"])
     try:
-        for ref in model:  # unknown models and GANs fail here, as one line, not per request
-            check_bundle_kind(ref, store.resolve(ref).bundle_path)
+        for ref in model:  # unknown, GAN and damaged models fail here, as one line, not as
+            bundle = store.resolve(ref).bundle_path  # a traceback from uvicorn's start-up
+            check_bundle_kind(ref, bundle)
+            check_bundle(bundle)
         app = create_app(store, settings, models=model, max_items=max_items,
                          max_pixels=max_pixels, drift=cfg.drift)
         if ui:

@@ -21,6 +21,7 @@ def _name_of(value: object) -> object:
 
 
 ClassName = Annotated[str, BeforeValidator(_name_of)]
+Side = Annotated[int, Field(ge=1)]
 
 
 class DataConfig(Section):
@@ -66,7 +67,7 @@ class DataConfig(Section):
         None, description="binary: name of the positive (rare, e.g. 'defect') class; default the second."
     )
     # images
-    image_size: tuple[int, int] | None = Field(
+    image_size: tuple[Side, Side] | None = Field(
         None, description="image_folder: resize every image to (height, width)."
     )
     color: Literal["grayscale", "rgb"] = Field("grayscale", description="image_folder: channels.")
@@ -143,6 +144,29 @@ class DataConfig(Section):
                 f"data.name: must be one of {', '.join(allowed)} for source {self.source!r} "
                 f"(got {self.name!r})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _columns_agree(self) -> DataConfig:
+        """A label column given twice, or a label or split column given as an input too
+        (features, categorical or text: the model would read its answer)."""
+        labels = self.label_columns
+        if not labels:
+            raise ValueError("data.label_columns: give at least one label column (got [])")
+        twice = sorted({c for c in labels if labels.count(c) > 1})
+        if twice:
+            raise ValueError(f"data.label_columns: names {', '.join(map(repr, twice))} more than "
+                             f"once (got {labels}); give each column once")
+        answers = {**dict.fromkeys(labels, "data.label_columns"), self.split_column: "data.split_column"}
+        inputs = [("data.feature_columns", c) for c in self.feature_columns or []]
+        inputs += [("data.categorical_columns", c) for c in self.categorical_columns or []]
+        inputs += [("data.text_column", self.text_column)] if self.text_column else []
+        clash = [(key, c) for key, c in inputs if c in answers]
+        if clash:
+            key, column = clash[0]
+            fix = "name the text column" if key == "data.text_column" else f"leave it out of {key}"
+            raise ValueError(f"{key}: {column!r} is also given as {answers[column]}; a model must "
+                             f"not read its label or split as an input: {fix}")
         return self
 
 

@@ -143,10 +143,14 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         parsed = yaml.safe_load(value) if value.strip() else None
     except yaml.YAMLError:
         parsed = value
+    check_expanded_size(parsed, f"--set {key.strip()}")
     if leaf == "type" and node.get("type", parsed) != parsed:
         node.clear()  # another model or schedule type: the old type's keys would be unknown keys
     node[leaf] = parsed
 
+
+# A config is a few hundred values; aliases may repeat a section, never billions of values.
+MAX_VALUES = 100_000
 
 PATH_KEYS = ("path", "cache_dir", "exclude_file")  # the data section's keys naming files
 
@@ -167,9 +171,19 @@ def _paths_relative_to(raw: dict[str, Any], base: Path | None) -> dict[str, Any]
         return raw
     for key in PATH_KEYS:
         value = data.get(key)
-        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+        if isinstance(value, str) and value and not _expanded(key, value).is_absolute():
             data[key] = str(_resolved(key, value, base))
     return raw
+
+
+def _expanded(key: str, value: str) -> Path:
+    """`value` with a leading ``~`` or ``~user`` expanded; a user that does not exist is
+    the config's error, not the loader's crash."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        raise ConfigError(f"data.{key}: {value!r} starts with ~user, and no such user's home "
+                          f"directory is known; give the path without it") from None
 
 
 def _resolved(key: str, value: str, base: Path | None) -> Path:
@@ -214,12 +228,42 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    check_expanded_size(data, str(path))
     if data is None:
         raise ConfigError(f"{path}: the file is empty (or only comments); give at least one "
                           f"section, or no config file to use the defaults")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections (got {type(data).__name__})")
     return data
+
+
+def check_expanded_size(data: Any, where: str) -> None:
+    """Refuse YAML whose aliases (``*name``) expand it past MAX_VALUES values, or refer to
+    themselves: a dozen lines of aliases of aliases stand for billions of values, which every
+    later step (validation, messages) would walk for minutes, and a self-reference for ever.
+
+    Raises:
+        ConfigError: one line naming `where` (the file, or ``--set KEY``).
+
+    Example:
+        >>> check_expanded_size(yaml.safe_load("a: &x [1, 2]\\nb: *x"), "c.yaml")
+        >>> check_expanded_size(yaml.safe_load("a: &x [*x]"), "c.yaml")
+        Traceback (most recent call last):
+        ...
+        dlforge.errors.ConfigError: c.yaml: holds more than 100,000 values once its YAML aliases (*name) are expanded, or an alias inside what it names; write the values out
+    """
+    stack, count = [data], 0
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(f"{where}: holds more than {MAX_VALUES:,} values once its YAML "
+                              f"aliases (*name) are expanded, or an alias inside what it names; "
+                              f"write the values out")
+        if isinstance(node, dict):
+            stack += [*node.keys(), *node.values()]
+        elif isinstance(node, list):
+            stack += node
 
 
 class DuplicateKeyError(yaml.YAMLError):

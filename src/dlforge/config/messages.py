@@ -80,6 +80,8 @@ def _plain(err: dict[str, Any]) -> str:
     if kind == "union_tag_invalid":
         ctx = err.get("ctx", {})
         return f"unknown type; allowed: {ctx.get('expected_tags')} (got {ctx.get('tag')!r})"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):  # "a valid dictionary ..."
+        return "must be a mapping of keys to values, a section"
     if kind == "union_tag_not_found":
         return "needs a 'type' key"
     if kind == "string_pattern_mismatch":

@@ -99,8 +99,11 @@ def fold_indices(y: np.ndarray, class_names: tuple[str, ...], folds: int, seed: 
     counts = np.bincount(y, minlength=len(class_names))
     smallest = int(np.argmin(counts))
     if counts[smallest] < folds:
+        have = int(counts[smallest])
+        # fewer than 2 folds is no k-fold: then the only fix is more samples
+        lower = f"Lower {key} to {have} or less, or add" if have >= 2 else "Add"
         raise DataError(f"{key}: {folds} folds need at least {folds} training samples of every "
-                        f"class; class {class_names[smallest]!r} has {int(counts[smallest])}. "
-                        f"Lower {key} to {int(counts[smallest])} or less, or add samples of that class")
+                        f"class; class {class_names[smallest]!r} has {have}. {lower} samples of "
+                        f"that class")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return [np.sort(held) for _, held in splitter.split(np.zeros(len(y)), y)]

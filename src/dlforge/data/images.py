@@ -111,7 +111,7 @@ def decode_image(
             img.load()
             # Phones store rotation in EXIF; apply it so pixels match what a viewer shows.
             img = ImageOps.exif_transpose(img)
-            img = img.convert(_MODES[color])
+            img = _to_8_bits(img).convert(_MODES[color])
             if size is not None and img.size != (size[1], size[0]):
                 img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
@@ -122,6 +122,16 @@ def decode_image(
     if arr.ndim == 2:
         return arr[None, :, :].copy()
     return np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+
+def _to_8_bits(img: Image.Image) -> Image.Image:
+    """A 16-bit grayscale image (PNG, TIFF, PGM: Pillow's modes I;16* and I) as 8 bits, its
+    high byte. Pillow's own conversion to L or RGB clips at 255, so every pixel above 255 of
+    65535, nearly the whole image, would turn white."""
+    if not (img.mode.startswith("I;16") or img.mode == "I"):
+        return img
+    wide = np.asarray(img).astype(np.int64)
+    return Image.fromarray((np.clip(wide, 0, 65535) >> 8).astype(np.uint8))
 
 
 @contextmanager

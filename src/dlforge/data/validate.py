@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from dlforge.config.schema import PreprocessConfig
 
 IMBALANCE_WARNING = 3.0  # largest/smallest class above this earns a warning
+# More classes than this without samples share one line, not one each (10,000 labels of ids).
+MAX_CLASS_LINES = 5
 _LEAKAGE_PAIRS = (("train", "val"), ("train", "test"), ("val", "test"))
 
 
@@ -84,6 +86,7 @@ class ValidationReport:
         out += [("skipped", item["path"], item["reason"]) for item in self.skipped]
         out += [("warning", str(i), line) for i, line in enumerate(self.warnings, 1)]
         return out
+
 
 
 def validate(
@@ -220,15 +223,31 @@ def _class_counts(ds: Dataset) -> dict[str, int]:
 def _empty_classes(counts: dict[str, dict[str, int]], train: str | None,
                    warnings: list[str]) -> list[str]:
     """Fatal lines for classes without training samples (`train`: the training group, None
-    when nothing will be trained on it); warnings for the other groups' empty classes."""
-    fatal = [f"data: class {cls!r} has no training samples; add samples (or raise data.limit, "
-             f"if set) or drop it with data.classes"
-             for cls, n in counts.get(train, {}).items() if n == 0]
+    when nothing will be trained on it); warnings for the other groups' empty classes. Up to
+    MAX_CLASS_LINES classes get a line each; more (a label column of ids) share one line."""
+    empty = [cls for cls, n in counts.get(train, {}).items() if n == 0]
+    fix = "add samples (or raise data.limit, if set) or drop it with data.classes"
+    if len(empty) > MAX_CLASS_LINES:
+        classes = len(counts[train])
+        fatal = [f"data: {len(empty)} of {classes} classes have no training samples "
+                 f"({_first(empty)}); is data.label_columns a column of labels? A class needs "
+                 f"samples in the training split: {fix.replace('drop it', 'drop them')}"]
+    else:
+        fatal = [f"data: class {cls!r} has no training samples; {fix}" for cls in empty]
     for split, per_class in counts.items():
-        if split != train:
-            warnings += [f"data: class {cls!r} has no samples in the {split} split"
-                         for cls, n in per_class.items() if n == 0]
+        if split == train:
+            continue
+        missing = [cls for cls, n in per_class.items() if n == 0]
+        if len(missing) > MAX_CLASS_LINES:
+            warnings.append(f"data: {len(missing)} classes have no samples in the {split} split "
+                            f"({_first(missing)})")
+        else:
+            warnings += [f"data: class {cls!r} has no samples in the {split} split" for cls in missing]
     return fatal
+
+
+def _first(names: list[str], k: int = 3) -> str:
+    return ", ".join(repr(n) for n in names[:k]) + f" and {len(names) - k} more"
 
 
 def _constant_labels(task: TaskSpec, counts: dict[str, int], rows: int, train: str,

@@ -14,6 +14,10 @@ import pandas as pd
 # mistyped cells; below it, a column mixing numbers and text is plausibly categorical.
 MOSTLY_NUMERIC = 0.9
 SHOWN = 5  # row numbers or values quoted in one message
+# Models compute in float32: a larger finite value (1e300) would turn infinite in training.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+BEYOND_FLOAT32 = ("beyond float32's range (about 3.4e38), in which the model computes; rescale "
+                  "{it} (e.g. divide by a power of 10) or drop those rows")
 
 
 def text_cells(col: pd.Series) -> pd.Series:
@@ -76,13 +80,32 @@ def non_finite_problems(x: object, ids: np.ndarray | None = None) -> list[str]:
                 if rows.size:
                     lines.append(f"data: column {str(col)!r} has {rows.size} infinite values "
                                  f"(rows {row_list(rows, ids=ids)}); replace them or drop those rows")
+                rows = beyond_float32(values.to_numpy(dtype=np.float64))
+                if rows.size:
+                    lines.append(f"data: column {str(col)!r} has {rows.size} values (rows "
+                                 f"{row_list(rows, ids=ids)}) " + BEYOND_FLOAT32.format(it="the column"))
         return lines
     if isinstance(x, np.ndarray) and x.dtype.kind == "f" and len(x):
         rows = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+        lines = [f"data: {rows.size} samples contain NaN or infinite values (rows "
+                 f"{row_list(rows, ids=ids)}); replace them or drop those samples"] if rows.size else []
+        rows = beyond_float32(x)
         if rows.size:
-            return [f"data: {rows.size} samples contain NaN or infinite values (rows "
-                    f"{row_list(rows, ids=ids)}); replace them or drop those samples"]
+            lines.append(f"data: {rows.size} samples (rows {row_list(rows, ids=ids)}) hold values "
+                         + BEYOND_FLOAT32.format(it="the samples"))
+        return lines
     return []
+
+
+def beyond_float32(values: np.ndarray) -> np.ndarray:
+    """Rows (first axis) holding a finite value too large for float32.
+
+    Example:
+        >>> beyond_float32(np.array([1.0, -1e300, np.inf, 3e38])).tolist()
+        [1]
+    """
+    flat = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    return np.flatnonzero((np.isfinite(flat) & (np.abs(flat) > FLOAT32_MAX)).any(axis=1))
 
 
 def row_list(rows: np.ndarray | list[int], offset: int = 0, ids: np.ndarray | None = None) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from dlforge.data.sources.csv_source import read_csv_file
 from dlforge.errors import DataError
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def read_inputs(source: str | Path, predictor: Predictor, *, split: str = "all",
     elif path.is_dir():
         raw = _image_files(path)
     elif path.suffix == ".csv":
-        raw = pd.read_csv(path)
+        raw = read_csv_file(path, field="--data")
     elif path.suffix in (".npy", ".npz"):
         raw = _array(path)
     else:

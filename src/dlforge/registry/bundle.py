@@ -17,6 +17,7 @@ A bundle is written whole or not at all (`dlforge.atomic.atomic_dir`).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,19 @@ def save_bundle(
     return dest
 
 
+@dataclass(frozen=True)
+class _Parts:
+    """A bundle's documents, read and checked; no weight allocated yet."""
+
+    docs: dict[str, dict[str, Any]]
+    model_config: Any
+    task: TaskSpec
+    input_shape: tuple[int, ...]
+    num_outputs: int
+    vocab_size: int | None
+    preprocessor: Preprocessor
+
+
 def load_bundle(path: str | Path) -> Bundle:
     """Load a bundle directory: rebuild the model from model.json and load its weights.
 
@@ -147,6 +161,35 @@ def load_bundle(path: str | Path) -> Bundle:
             weights do not fit the architecture (checked before the model is built).
     """
     path = Path(path)
+    parts = _read_parts(path)
+    model = _builder(path, parts)()
+    _load_weights(model, path / WEIGHTS)
+    spec = parts.docs["model.json"]
+    return Bundle(
+        model=model.eval(), preprocessor=parts.preprocessor, task=parts.task,
+        threshold=parts.docs["task.json"].get("threshold"), metrics=parts.docs["metrics.json"],
+        model_config=parts.model_config, meta=parts.docs["meta.json"],
+        input_shape=parts.input_shape,
+        input_spec=spec.get("input") or input_spec(parts.preprocessor.kind, parts.input_shape, None),
+        path=path,
+    )
+
+
+def check_bundle(path: str | Path) -> None:
+    """What `load_bundle` checks, with the model built on the meta device and only the
+    weights file's header read: a quick check of a bundle before a server starts with it.
+
+    Raises:
+        NotFoundError / DataError: as `load_bundle`.
+
+    Example:
+        >>> check_bundle("ws/artifacts/models/digits/v1")  # doctest: +SKIP
+    """
+    path = Path(path)
+    _builder(path, _read_parts(path))
+
+
+def _read_parts(path: Path) -> _Parts:
     if not path.is_dir():
         raise NotFoundError(f"bundle: {path} does not exist or is not a directory")
     docs = {name: read_object(path / name) for name in JSON_FILES}
@@ -166,14 +209,7 @@ def load_bundle(path: str | Path) -> Bundle:
         detail = first_line(exc.__cause__) if exc.__cause__ else str(exc)
         raise DataError(f"bundle: {path / 'preprocess.json'} is incomplete or corrupt ({detail}); "
                         f"re-register the model") from None
-    model = _build(path, spec, model_config, input_shape, num_outputs, vocab_size)
-    return Bundle(
-        model=model.eval(), preprocessor=preprocessor, task=task,
-        threshold=docs["task.json"].get("threshold"), metrics=docs["metrics.json"],
-        model_config=model_config, meta=docs["meta.json"], input_shape=input_shape,
-        input_spec=spec.get("input") or input_spec(preprocessor.kind, input_shape, None),
-        path=path,
-    )
+    return _Parts(docs, model_config, task, input_shape, num_outputs, vocab_size, preprocessor)
 
 
 def model_type(path: str | Path) -> str | None:
@@ -253,23 +289,22 @@ def input_spec(kind: str, input_shape: tuple[int, ...], given: dict[str, Any] | 
     return {**spec, **(given or {})}
 
 
-def _build(path: Path, spec: dict[str, Any], model_config: Any, input_shape: tuple[int, ...],
-           num_outputs: int, vocab_size: int | None) -> nn.Module:
-    """The model of model.json with the weights of the bundle, once their shapes agree."""
+def _builder(path: Path, parts: _Parts) -> Callable[[], nn.Module]:
+    """What builds the model of model.json, once the shapes in the weights file's header
+    agree with it (checked on the meta device: model.json may ask for GBs)."""
     from dlforge.models import build_model  # the zoo imports every model: only when loading
 
     def build() -> nn.Module:
-        return build_model(model_config, input_shape=input_shape, num_outputs=num_outputs,
-                           vocab_size=vocab_size, scale_outputs=bool(spec.get("scale_outputs")))
+        return build_model(parts.model_config, input_shape=parts.input_shape,
+                           num_outputs=parts.num_outputs, vocab_size=parts.vocab_size,
+                           scale_outputs=bool(parts.docs["model.json"].get("scale_outputs")))
 
     try:
-        check_weights_fit(build, path / WEIGHTS)  # before allocating: model.json may ask for GBs
-        model = build()
+        check_weights_fit(build, path / WEIGHTS)
     except ConfigError as exc:
         raise DataError(f"bundle: {path / 'model.json'} describes a model that cannot be built "
                         f"({first_line(exc)}); re-register the model") from None
-    _load_weights(model, path / WEIGHTS)
-    return model
+    return build
 
 
 def _cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -30,6 +30,22 @@ def upgrade(conn: Connection) -> None:
     _add_run_version_index(conn)
 
 
+def missing_columns(conn: Connection) -> list[str]:
+    """``table.column`` for each column of dlforge's tables the database lacks after `upgrade`:
+    a store made by another (newer, or foreign) schema, which queries would fail on one by one.
+
+    Example:
+        >>> missing_columns(conn)  # doctest: +SKIP
+        ['model_versions.metrics']
+    """
+    inspector = inspect(conn)
+    missing = []
+    for table in Base.metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        missing += [f"{table.name}.{c.name}" for c in table.columns if c.name not in have]
+    return missing
+
+
 def _add_columns(conn: Connection, table: type[Base], names: tuple[str, ...]) -> None:
     """ALTER TABLE ... ADD COLUMN for each of `names` the table lacks (nullable columns only)."""
     name_of = table.__tablename__

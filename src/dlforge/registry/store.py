@@ -25,7 +25,7 @@ from dlforge.registry.engine import (
     mask_url,
     open_error,
 )
-from dlforge.registry.migrate import upgrade
+from dlforge.registry.migrate import missing_columns, upgrade
 from dlforge.registry.records import (
     Event,
     ModelSummary,
@@ -103,6 +103,12 @@ class Store(RunStore):
             with self._writer.begin() as conn:
                 Base.metadata.create_all(conn)
                 upgrade(conn)  # a store made by an older dlforge: add what it lacks
+                missing = missing_columns(conn)
+                if missing:  # else each query fails on its own column, far from the cause
+                    raise StoreError(
+                        f"store: {self.url} lacks the column(s) {', '.join(missing)} of this "
+                        f"dlforge's tables (made by another dlforge version?); open it with the "
+                        f"dlforge that made it, or pass --store-url for another store")
 
         try:
             retrying(create, attempts=2, on=SQLAlchemyError, when=lambda e: "already exists" in str(e))
@@ -119,10 +125,12 @@ class Store(RunStore):
         except IntegrityError:
             raise  # register() retries these
         except DBAPIError as exc:
-            raise StoreError(
-                f"store: {mask_url(self._raw_url)}: {str(exc.orig).splitlines()[0]}; "
-                "check the database (another process may hold it locked) or pass --store-url"
-            ) from None
+            reason = str(exc.orig).splitlines()[0]
+            fix = ("give this user write access to the database (and, for SQLite, its directory)"
+                   if "readonly" in reason or "read-only" in reason else
+                   "check the database (another process may hold it locked)")
+            raise StoreError(f"store: {mask_url(self._raw_url)}: {reason}; {fix} or pass "
+                             f"--store-url") from None
 
     # ------------------------------------------------------------------------ model versions
 

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
 from dlforge.errors import ConfigError, DataError, NotFoundError, StoreError
+from dlforge.registry.bundle_checks import json_kind
 
 logger = logging.getLogger("dlforge.serve")
 
@@ -53,6 +54,12 @@ def validation_message(errors: list[dict]) -> str:
             if part != "body":
                 where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
         where = where or "body"
+        if error.get("type") in ("model_type", "dict_type", "model_attributes_type"):
+            # pydantic: "Input should be a valid dictionary or instance of PredictRequest"
+            got = json_kind(error.get("input"))
+            example = ' such as {"inputs": [...]}' if where == "body" else ""
+            lines.append(f"{where}: must be a JSON object{example} (got {got})")
+            continue
         lines.append(f"{where}: {error.get('msg', 'invalid')}")
     return "\n".join(lines)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from dlforge.atomic import atomic_path, remove_leftovers
-from dlforge.errors import ConfigError, DataError, NotFoundError
+from dlforge.errors import ConfigError, DataError, NotFoundError, first_line
 from dlforge.faults import fault_point
 
 if TYPE_CHECKING:
@@ -83,7 +83,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError) as exc:
-        raise DataError(f"resume_from: {str(path)!r} is not a readable checkpoint ({exc})") from exc
+        raise DataError(f"resume_from: {str(path)!r} is not a readable checkpoint "
+                        f"({first_line(exc).split('. ')[0]}); the file is damaged: put back a "
+                        f"copy, or remove it, and a resumed run trains from the start") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataError(f"resume_from: {str(path)!r} is not a dlforge checkpoint")
     return payload

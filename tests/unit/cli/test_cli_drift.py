@@ -62,6 +62,30 @@ def test_bad_input_is_one_line_and_exit_1(root, capsys):
     assert code == 1 and err.startswith("error: served sample: ") and "v1.npz does not exist" in err
 
 
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"", "is empty; give a CSV file with a header line of column names and one row per sample"),
+    (b"a,b,color\n", "has a header but no rows"),
+    (b"a,b,color\n1,2,r\xe9d\n", "is not UTF-8 text (byte 0xe9 is not UTF-8); save it as UTF-8"),
+])
+def test_an_unreadable_csv_is_one_line_naming_data(root, capsys, tmp_path, content, problem):
+    # were "internal error: EmptyDataError" / "UnicodeDecodeError" (pandas read it unchecked)
+    (tmp_path / "new.csv").write_bytes(content)
+    code, out, err = drift(root, capsys, "churn@1", "--data", str(tmp_path / "new.csv"))
+    assert (code, out, err) == (1, "", f"error: --data: {str(tmp_path / 'new.csv')!r} {problem}\n")
+
+
+@pytest.mark.parametrize(("report", "what"), [("r", "is a directory"), ("f/r.html", "lies under {f!r}, a file")])
+def test_a_report_that_cannot_be_a_file_is_refused_first(root, capsys, tmp_path, report, what):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "f").write_text("keep")
+    code, _, err = drift(root, capsys, "churn@1", "--data", str(root / "same.csv"),
+                         "--report", str(tmp_path / report))
+    assert code == 2 and err == (f"error: --report: {str(tmp_path / report)!r} "
+                                 f"{what.format(f=str(tmp_path / 'f'))}; give the path of a file "
+                                 "to write, such as drift.html\n")
+    assert (tmp_path / "f").read_text() == "keep" and list((tmp_path / "r").iterdir()) == []
+
+
 def test_a_run_registers_a_reference_and_its_config_sets_the_thresholds(tmp_path, capsys):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))

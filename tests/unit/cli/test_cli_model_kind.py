@@ -53,6 +53,15 @@ def test_generate_refuses_a_classifier_with_the_same_code(workspace, tmp_path, c
     assert list(tmp_path.iterdir()) == []
 
 
+def test_generate_into_a_directory_is_refused_before_generating(workspace, tmp_path, capsys):
+    (tmp_path / "g.png").mkdir()  # was "internal error: IsADirectoryError" once generated
+    code = main(["-w", str(workspace), "generate", "gan@1", "-o", str(tmp_path / "g.png")])
+    assert (code, capsys.readouterr().err) == (
+        2, f"error: --output: {str(tmp_path / 'g.png')!r} is a directory; give the path of a file "
+           "to write, such as grid.png\n")
+    assert list((tmp_path / "g.png").iterdir()) == []
+
+
 def test_promote_refuses_a_gan_before_reading_the_gate_set(workspace, capsys, monkeypatch):
     """It read the whole gate set, then refused when scoring it."""
     from dlforge.lifecycle import promote

@@ -180,3 +180,70 @@ def test_channels_last_on_and_off_are_words_not_yaml_booleans(tmp_path, text, ex
 def test_channels_last_still_refuses_other_words():
     assert _message(None, ["train.channels_last=sideways"]) == (
         "train.channels_last: must be 'auto', 'on' or 'off' (got 'sideways')")
+
+
+def test_a_section_that_is_not_a_mapping_says_so_in_plain_words(tmp_path, capsys):
+    # was pydantic's "must be a valid dictionary or instance of DataConfig" / "... object to
+    # extract fields from" (model: a discriminated union)
+    (tmp_path / "c.yaml").write_text("data: null\nmodel: 3\ntrain: [1]\n")
+    assert main(["config", "check", str(tmp_path / "c.yaml")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {key}: must be a mapping of keys to values, a section (got {got})"
+        for key, got in [("data", None), ("model", 3), ("train", [1])]]
+
+
+LAUGHS = "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['lol'] * 9)}]\n"
+                 for p, k in zip(["", *"abcdefgh"], "abcdefghi", strict=True))
+TOO_BIG = ("holds more than 100,000 values once its YAML aliases (*name) are expanded, or an "
+           "alias inside what it names; write the values out")
+
+
+@pytest.mark.parametrize("text", [LAUGHS, "name: &a [*a]\n", "data: &a {source: csv, x: *a}\n"])
+def test_yaml_aliases_expanding_past_the_limit_are_refused_at_once(tmp_path, capsys, text):
+    # 9 lines of aliases of aliases (9**9 values) took minutes; a self-reference crashed
+    # with "internal error: RecursionError"
+    (tmp_path / "c.yaml").write_text(text)
+    assert main(["config", "check", str(tmp_path / "c.yaml")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'c.yaml'}: {TOO_BIG}\n"
+
+
+def test_a_set_value_with_a_self_referencing_alias_is_refused(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("name: x\n")
+    assert main(["config", "check", str(tmp_path / "c.yaml"), "--set", "name=&a [*a]"]) == 2
+    assert capsys.readouterr().err == f"error: --set name: {TOO_BIG}\n"
+
+
+def test_aliases_that_stay_small_still_load(tmp_path):
+    (tmp_path / "c.yaml").write_text("model: {type: mlp, hidden: &h [8, 4]}\n"
+                                     "tune: {space: {model.hidden: {choice: [*h, [16]]}}}\n")
+    assert load_config(tmp_path / "c.yaml").model.hidden == [8, 4]
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    # were "internal error: IndexError" and "AttributeError: 'DataFrame' object has no attribute 'dtype'"
+    ({"label_columns": []}, "data.label_columns: give at least one label column (got [])"),
+    ({"label_columns": ["y", "y"]},
+     "data.label_columns: names 'y' more than once (got ['y', 'y']); give each column once"),
+    # trained silently on its own label
+    ({"label_columns": ["y"], "feature_columns": ["a", "y"]},
+     "data.feature_columns: 'y' is also given as data.label_columns; a model must not read its "
+     "label or split as an input: leave it out of data.feature_columns"),
+    ({"split_column": "s", "feature_columns": ["s"]},
+     "data.feature_columns: 's' is also given as data.split_column; a model must not read its "
+     "label or split as an input: leave it out of data.feature_columns"),
+    # "internal error: KeyError: 'y'"
+    ({"categorical_columns": ["y"], "label_columns": ["y"]},
+     "data.categorical_columns: 'y' is also given as data.label_columns; a model must not read "
+     "its label or split as an input: leave it out of data.categorical_columns"),
+    # trained a text model on the label column
+    ({"text_column": "label"},
+     "data.text_column: 'label' is also given as data.label_columns; a model must not read its "
+     "label or split as an input: name the text column"),
+    # was blamed on the images: "none of the 49 images ... could be read"
+    ({"source": "image_folder", "image_size": [0, 8]},
+     "data.image_size.0: must be greater than or equal to 1 (got 0)"),
+])
+def test_columns_and_sizes_that_cannot_train(data, message):
+    with pytest.raises(ConfigError) as err:
+        load_config({"data": {"source": "csv", "path": "d.csv", **data}})
+    assert str(err.value) == message

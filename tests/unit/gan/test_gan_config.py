@@ -68,10 +68,10 @@ def test_what_a_gan_config_gives_is_kept():
 
 
 @pytest.mark.parametrize(("section", "message"), [
-    ({"preprocess": {"image": None}}, "preprocess.image: must be a valid dictionary"),
-    ({"train": {"early_stopping": True}}, "train.early_stopping: must be a valid dictionary"),
-    ({"train": {"checkpoint": None}}, "train.checkpoint: must be a valid dictionary"),
-    ({"train": None}, "train: must be a valid dictionary"),
+    ({"preprocess": {"image": None}}, "preprocess.image: must be a mapping of keys to values"),
+    ({"train": {"early_stopping": True}}, "train.early_stopping: must be a mapping of keys to values"),
+    ({"train": {"checkpoint": None}}, "train.checkpoint: must be a mapping of keys to values"),
+    ({"train": None}, "train: must be a mapping of keys to values"),
 ])
 def test_odd_sections_of_a_gan_config_get_the_schemas_message(section, message):
     with pytest.raises(ConfigError) as info:

@@ -141,3 +141,47 @@ def test_numpy_and_non_finite_values_are_stored_as_plain_json(tmp_path):
     assert (got.config, got.history, got.metrics) == (
         {"lr": 0.5, "sizes": [2, 3]}, [{"loss": None}], {"f1": 0.25})
     assert type(got.metrics["f1"]) is float
+
+
+def test_a_store_lacking_a_column_is_refused_on_open_and_left_as_it_is(tmp_path, capsys):
+    # a store of another dlforge version: `models list` worked, `models show` failed with
+    # "no such column: model_versions.metrics; ... another process may hold it locked"
+    import sqlite3
+
+    from dlforge.cli import main
+
+    Store.open(tmp_path).close()
+    with sqlite3.connect(tmp_path / "dlforge.db") as db:
+        db.execute("ALTER TABLE model_versions DROP COLUMN metrics")
+        db.execute("INSERT INTO model_aliases VALUES ('m', 'prod', 1, '2026-01-01')")
+    url = f"sqlite:///{tmp_path / 'dlforge.db'}"
+    with pytest.raises(StoreError) as err:
+        Store.open(tmp_path)
+    assert str(err.value) == (f"store: {url} lacks the column(s) model_versions.metrics of this "
+                              "dlforge's tables (made by another dlforge version?); open it with "
+                              "the dlforge that made it, or pass --store-url for another store")
+    assert main(["-w", str(tmp_path), "models", "list"]) == 1
+    assert capsys.readouterr().err == f"error: {err.value}\n"
+    with sqlite3.connect(tmp_path / "dlforge.db") as db:
+        assert db.execute("SELECT name, alias, version FROM model_aliases").fetchall() == [("m", "prod", 1)]
+
+
+def test_a_read_only_store_says_so_and_keeps_its_aliases(tmp_path, capsys):
+    # was "...; check the database (another process may hold it locked) or pass --store-url"
+    import sqlite3
+
+    from dlforge.cli import main
+
+    Store.open(tmp_path).close()
+    with sqlite3.connect(tmp_path / "dlforge.db") as db:
+        db.execute("INSERT INTO model_versions (name, version, bundle_path, metrics, created_at) "
+                   "VALUES ('m', 1, 'b', '{}', '2026-01-01')")
+        db.execute("INSERT INTO model_aliases VALUES ('m', 'prod', 1, '2026-01-01')")
+    url = f"sqlite:///file:{tmp_path / 'dlforge.db'}?mode=ro&uri=true"
+    assert main(["-w", str(tmp_path), "--store-url", url, "models", "unalias", "m", "prod"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: store: sqlite:///file%3A") and err.endswith(
+        "dlforge.db?mode=ro&uri=true: attempt to write a readonly database; give this user write "
+        "access to the database (and, for SQLite, its directory) or pass --store-url\n")
+    with sqlite3.connect(tmp_path / "dlforge.db") as db:
+        assert db.execute("SELECT name, alias, version FROM model_aliases").fetchall() == [("m", "prod", 1)]

@@ -94,6 +94,14 @@ def test_more_folds_than_the_smallest_class_is_one_line():
         fold_indices(y, ("a", "b"), 5, seed=0)
 
 
+def test_a_class_of_one_sample_is_not_told_to_lower_the_folds_below_2():
+    # said "Lower review.folds to 1 or less", which the schema refuses (review.folds >= 2)
+    with pytest.raises(DataError, match=r"^review\.folds: 2 folds need at least 2 training samples "
+                                        r"of every class; class 'b' has 1\. Add samples of that "
+                                        r"class$"):
+        fold_indices(np.array([0, 0, 0, 1]), ("a", "b"), 2, seed=0)
+
+
 def test_confident_learning_flags_the_confidently_other_and_the_outlier():
     labels = np.array([0, 0, 0, 1, 1, 1])
     probs = np.array([[.9, .1], [.8, .2], [.1, .9], [.2, .8], [.3, .7], [.6, .4]])

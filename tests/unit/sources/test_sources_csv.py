@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dlforge.config import load_config
 from dlforge.config.schema import DataConfig
 from dlforge.data.sources import load_dataset
 from dlforge.errors import DataError
@@ -113,3 +114,21 @@ def test_listed_categorical_columns_are_one_hot_encoded_even_when_numeric(tmp_pa
     pre = build_preprocessor(PreprocessConfig(), "table").fit(ds.x)
     assert pre.feature_names == ["size", "zip=10001", "zip=94103"]
     assert pre.transform([{"zip": 94103, "size": 2.5}])[0, 1:].tolist() == [0.0, 1.0]
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    # "internal error: RuntimeError: Could not determine home directory."
+    ("~no-such-user-qa13/d.csv", "data.path: '~no-such-user-qa13/d.csv' starts with ~user, and no "
+                                 "such user's home directory is known; give the path without it"),
+    # "internal error: OSError: [Errno 36] File name too long"
+    ("/" + "a" * 5000 + ".csv", "data.path: '/" + "a" * 5000 + ".csv' cannot be looked up (File "
+                               "name too long); give an existing CSV file"),
+    # was called "a directory"
+    ("/dev/null", "data.path: '/dev/null' is not a regular file (a device or a pipe); give a CSV file"),
+])
+def test_paths_that_cannot_be_a_csv_file_are_one_line(path, message):
+    from dlforge.errors import DlforgeError
+
+    with pytest.raises(DlforgeError) as err:
+        load_dataset(load_config({"data": {"source": "csv", "path": path}}).data)
+    assert str(err.value) == message

@@ -194,3 +194,13 @@ def test_image_folder_skips_an_image_over_the_pixel_cap(tmp_path, blank_png):
     assert ds.x.shape == (2, 1, 3, 4)
     assert ds.skipped == [{"path": "b/bomb.png", "reason": "image is 400000000 pixels; the limit "
                                                            "is 89478485 pixels; resize it first"}]
+
+
+@pytest.mark.parametrize("suffix", ["png", "tif"])
+@pytest.mark.parametrize("color", ["grayscale", "rgb"])
+def test_16_bit_grayscale_keeps_its_high_byte_not_white(tmp_path, suffix, color):
+    # Pillow's own conversion clips 16-bit values at 255: 1000 and 30000 of 65535 became white
+    path = tmp_path / f"scan.{suffix}"
+    Image.fromarray(np.array([[0, 1000, 30000, 65535]], dtype=np.uint16)).save(path)
+    arr = decode_image(path, color=color, size=None)
+    assert arr.tolist() == [[[0, 3, 117, 255]]] * (3 if color == "rgb" else 1)

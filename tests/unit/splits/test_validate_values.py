@@ -17,6 +17,7 @@ from dlforge.config.schema import DataConfig
 from dlforge.data.prepare import load_and_split
 from dlforge.data.sources import load_dataset
 from dlforge.data.validate import validate
+from dlforge.data.values import non_finite_problems
 from dlforge.errors import DataError
 
 ONE_CLASS = ("data: all labels are one class ('x'); a classifier needs at least 2 classes: add "
@@ -125,3 +126,51 @@ def test_a_limit_too_small_for_every_class_to_train_names_data_limit():
     assert len(lines) > 1 and all(line.endswith("has no training samples; add samples (or raise "
                                                 "data.limit, if set) or drop it with data.classes")
                                   for line in lines)
+
+
+def test_many_classes_without_training_samples_share_one_line(tmp_path, capsys):
+    # a label column of ids: every label its own class, many never reach the training split
+    (tmp_path / "d.csv").write_text("a,label\n" + "".join(f"{i},id{i:03d}\n" for i in range(300)))
+    (tmp_path / "run.yaml").write_text("data:\n  source: csv\n  path: d.csv\n")
+    assert main(["data", "inspect", str(tmp_path / "run.yaml")]) == 1
+    assert capsys.readouterr().err == (
+        "error: data: 90 of 300 classes have no training samples ('id000', 'id001', 'id005' and "
+        "87 more); is data.label_columns a column of labels? A class needs samples in the "
+        "training split: add samples (or raise data.limit, if set) or drop them with data.classes\n")
+
+
+def test_many_classes_missing_from_a_split_share_one_warning():
+    from dlforge.data.validate import _empty_classes
+
+    counts = {"train": {f"c{i}": 1 for i in range(8)},
+              "test": {f"c{i}": int(i < 2) for i in range(8)}, "val": {"c0": 0, "c1": 1}}
+    warnings: list[str] = []
+    assert _empty_classes(counts, "train", warnings) == []
+    assert warnings == ["data: 6 classes have no samples in the test split ('c2', 'c3', 'c4' and 3 more)",
+                        "data: class 'c0' has no samples in the val split"]
+
+
+BEYOND = ("beyond float32's range (about 3.4e38), in which the model computes; rescale {it} (e.g. "
+          "divide by a power of 10) or drop those rows")
+
+
+def test_finite_values_beyond_float32_are_refused_before_training(tmp_path, capsys):
+    # features: inspect passed and training failed with serving's "send finite values" line,
+    # after sklearn's overflow warnings; targets: called "infinite" (float32 made them so)
+    (tmp_path / "d.csv").write_text("a,y\n" + "".join(f"{i}e300,{i}\n" for i in range(40)))
+    (tmp_path / "run.yaml").write_text("data:\n  source: csv\n  path: d.csv\n  label_columns: [y]\n"
+                                       "  task: regression\n")
+    assert main(["data", "inspect", str(tmp_path / "run.yaml")]) == 1
+    assert capsys.readouterr().err == ("error: data: column 'a' has 39 values (rows 1, 2, 3, 4, 5 "
+                                       "and 34 more) " + BEYOND.format(it="the column") + "\n")
+    (tmp_path / "d.csv").write_text("a,y\n" + "".join(f"{i},{i}e39\n" for i in range(40)))
+    assert main(["data", "inspect", str(tmp_path / "run.yaml")]) == 1
+    assert capsys.readouterr().err == (
+        "error: data.label_columns: column 'y' of d.csv has 39 targets (rows 1, 2, 3, 4, 5 and 34 "
+        "more) " + BEYOND.format(it="the target") + "\n")
+
+
+def test_float_samples_beyond_float32_are_refused():
+    x = np.zeros((6, 2, 2))
+    x[4, 1, 0] = -1e39
+    assert non_finite_problems(x) == ["data: 1 samples (rows 4) hold values " + BEYOND.format(it="the samples")]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from test_loop_support import TASKS, make_data, make_loaders, tiny_model, train_cfg
@@ -43,3 +45,16 @@ def test_resuming_a_finished_run_trains_no_more(tmp_path):
     again = resume(tmp_path / "last.pt")
     assert again.history == first.history
     assert again.lr_history == first.lr_history
+
+
+def test_a_damaged_checkpoint_names_the_fix(tmp_path):
+    x, y = make_data("binary")
+    fit(tiny_model("binary"), make_loaders(x, y), train_cfg(epochs=1), TASKS["binary"],
+        checkpoint_dir=tmp_path, device="cpu", progress=False)
+    last = tmp_path / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])  # a disk that lost its end
+    message = (f"resume_from: {str(last)!r} is not a readable checkpoint (PytorchStreamReader "
+               "failed reading zip archive: failed finding central directory); the file is "
+               "damaged: put back a copy, or remove it, and a resumed run trains from the start")
+    with pytest.raises(DataError, match=f"^{re.escape(message)}$"):
+        resume(last)

@@ -22,7 +22,12 @@ def existing_path(cfg: DataConfig, *, kind: str = "file or directory") -> Path:
     """`data.path` as a Path, or a DataError naming it when it does not exist."""
     assert cfg.path is not None  # callers only ask when a path is configured
     path = Path(cfg.path).expanduser()
-    if not path.exists():
+    try:
+        found = path.exists()
+    except OSError as exc:  # a name too long for the file system, a path through a file
+        raise DataError(f"data.path: {cfg.path!r} cannot be looked up ({exc.strerror}); give an "
+                        f"existing {kind}") from None
+    if not found:
         raise DataError(f"data.path: {cfg.path!r} does not exist; give an existing {kind}")
     return path
 

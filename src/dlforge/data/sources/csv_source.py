@@ -37,8 +37,9 @@ def load(cfg: DataConfig) -> Dataset:
     """
     path = existing_path(cfg, kind="CSV file")
     if not path.is_file():
-        raise DataError(f"data.path: {cfg.path!r} is a directory; give a CSV file")
-    frame = _read(path)
+        what = "a directory" if path.is_dir() else "not a regular file (a device or a pipe)"
+        raise DataError(f"data.path: {cfg.path!r} is {what}; give a CSV file")
+    frame = read_csv_file(path)
     label_cols = list(cfg.label_columns)
     _require_columns(frame, path, "data.label_columns", label_cols)
     for col in label_cols:
@@ -59,14 +60,24 @@ def load(cfg: DataConfig) -> Dataset:
     )
 
 
-def _read(path: Path) -> pd.DataFrame:
-    csv_header(path)
+def read_csv_file(path: Path, field: str = "data.path") -> pd.DataFrame:
+    """The whole CSV at `path`, or one line naming `field` and what is wrong with the file.
+
+    Raises:
+        DataError: a directory, an empty file, a header without rows, a file that is not
+            UTF-8 or not CSV, or a column named twice (`csv_header`).
+
+    Example:
+        >>> read_csv_file(Path("new.csv"), field="--data").columns.tolist()  # doctest: +SKIP
+        ['a', 'b']
+    """
+    csv_header(path, field)
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise unreadable_csv(path, exc) from None
+        raise unreadable_csv(path, exc, field) from None
     if frame.empty:
-        raise no_rows(path)
+        raise no_rows(path, field)
     return frame
 
 
@@ -80,7 +91,8 @@ def csv_header(path: Path, field: str = "data.path") -> list[str]:
         field: what the messages name (`input` for `dlforge predict`).
 
     Raises:
-        DataError: the file is empty (or blank), not UTF-8, or names a column twice.
+        DataError: the path is a directory, or the file is empty (or blank), not UTF-8, or
+            names a column twice.
 
     Example:
         >>> import tempfile
@@ -89,6 +101,8 @@ def csv_header(path: Path, field: str = "data.path") -> list[str]:
         >>> csv_header(path)
         ['a', 'b', 'label']
     """
+    if path.is_dir():
+        raise DataError(f"{field}: {str(path)!r} is a directory; give a CSV file")
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:  # -sig: Excel's BOM, as pandas
             # the first line with a value, as pandas skips blank lines
@@ -119,9 +133,9 @@ def unreadable_csv(path: Path, exc: Exception, field: str = "data.path") -> Data
     return DataError(f"{field}: {str(path)!r} is not a readable CSV file ({reason})")
 
 
-def no_rows(path: Path) -> DataError:
+def no_rows(path: Path, field: str = "data.path") -> DataError:
     """The error for a CSV with a header line and no data."""
-    return DataError(f"data.path: {str(path)!r} has a header but no rows")
+    return DataError(f"{field}: {str(path)!r} has a header but no rows")
 
 
 def _inputs(frame: pd.DataFrame, cfg: DataConfig, path: Path) -> tuple[object, str]:

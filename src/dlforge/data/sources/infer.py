@@ -16,6 +16,7 @@ import pandas as pd
 
 from dlforge.config.schema import DataConfig
 from dlforge.data.dataset import TaskKind, TaskSpec
+from dlforge.data.values import BEYOND_FLOAT32, beyond_float32, row_list
 from dlforge.errors import DataError
 
 
@@ -88,6 +89,10 @@ def _regression(values: np.ndarray, where: str, target_name: str) -> tuple[np.nd
         raise DataError(
             f"data.task: 'regression' needs numeric targets; found {_show(values[0])} in {where}"
         )
+    rows = beyond_float32(values)
+    if rows.size:
+        raise DataError(f"data.label_columns: {where} has {rows.size} targets (rows "
+                        f"{row_list(rows)}) " + BEYOND_FLOAT32.format(it="the target"))
     return values.astype(np.float32), TaskSpec("regression", (target_name,))
 
 

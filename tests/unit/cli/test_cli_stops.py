@@ -1,0 +1,40 @@
+"""Ctrl-C in a command that keeps no state to resume, and a path the system refuses: one line each."""
+
+from __future__ import annotations
+
+import pytest
+
+import dlforge.config
+from dlforge.cli import main
+
+RERUN = ("error: interrupted: stopped before the command finished; nothing was left half-written "
+         "(files appear whole or not at all, the store commits whole changes): run it again\n")
+
+
+@pytest.mark.parametrize("command", [["config", "check", "x.yaml"], ["data", "inspect", "x.yaml"]])
+def test_ctrl_c_without_a_resume_hint_says_to_run_again(monkeypatch, capsys, command):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dlforge.config, "load_config", interrupted)
+    assert main(command) == 130
+    assert capsys.readouterr().err == RERUN
+
+
+def test_ctrl_c_with_a_resume_hint_keeps_it(monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt("run abc stopped; resume it with `dlforge run --resume abc`")
+
+    monkeypatch.setattr(dlforge.config, "load_config", interrupted)
+    assert main(["config", "check", "x.yaml"]) == 130
+    assert capsys.readouterr().err == \
+        "error: interrupted: run abc stopped; resume it with `dlforge run --resume abc`\n"
+
+
+def test_a_path_the_system_refuses_is_one_line_not_an_internal_error(tmp_path, capsys):
+    # "internal error: OSError: [Errno 36] File name too long: '/.../aaaa...aaa.yaml'"
+    long = tmp_path / ("a" * 5000 + ".yaml")
+    assert main(["config", "check", str(long)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: cannot use the path {str(long)[:57] + '...'!r}: File name too long; check the "
+        "path and its permissions\n")
