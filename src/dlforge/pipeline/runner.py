@@ -128,7 +128,10 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
                 return stages.train_and_publish(plan, progress, checkpoint)
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            with holding_stop_signals():  # a second Ctrl-C must not leave the run `running`
+            # a second Ctrl-C (torchrun forwards one) must not leave the run `running`; held
+            # until the write ends, then dropped when the run is stopping already
+            stopping = isinstance(exc, (KeyboardInterrupt, Stopped))
+            with holding_stop_signals(deliver=not stopping):
                 store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
             hint = f"run {record.id} stopped; resume it with `{resume_command(record.id, 'run')}`"
             if isinstance(exc, KeyboardInterrupt):  # the CLI prints this: what to do next

@@ -1,6 +1,6 @@
 """A second Ctrl-C (the terminal's to the process group, then torchrun's forwarded one) or a
-SIGTERM while a run writes its final state is dropped, for a bounded time: the run was left
-`running`."""
+SIGTERM while a run writes its final state is held until the write ends (the run was left
+`running`), then delivered: dropped, a Ctrl-C was lost and the run (or the watch) went on."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from dlforge.cli import main
+from dlforge.lifecycle.watch import StopFlag
 from dlforge.pipeline import runner
 from dlforge.pipeline.hold_signals import holding_stop_signals
 from dlforge.registry import Store
@@ -24,15 +25,33 @@ def _signal(signum: int) -> None:
     time.sleep(0.05)  # the handler runs at the next bytecode
 
 
-def test_stop_signals_are_dropped_inside_the_hold_and_handlers_restored():
+def test_a_signal_in_the_hold_is_delivered_after_it_and_handlers_restored(capfd):
     before = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
-    with holding_stop_signals() as dropped:
+    finished = []
+    with pytest.raises(KeyboardInterrupt), holding_stop_signals() as held:
+        _signal(signal.SIGINT)
+        _signal(signal.SIGINT)
+        finished.append(True)  # the block ran to its end
+    assert (finished, held) == ([True], [signal.SIGINT, signal.SIGINT])
+    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == before
+    assert capfd.readouterr().err == "recording the run's result; stopping after it\n"
+
+
+def test_a_ctrl_c_in_the_hold_sets_a_stop_flag_after_it():
+    with StopFlag().catching() as stop:  # `dlforge update --watch`
+        with holding_stop_signals() as held:
+            _signal(signal.SIGINT)
+            assert stop.signal is None
+        assert (held, stop.signal) == ([signal.SIGINT], signal.SIGINT)
+
+
+def test_without_deliver_the_signals_held_are_dropped_unsaid(capfd):
+    with holding_stop_signals(deliver=False) as held:
         _signal(signal.SIGINT)
         _signal(signal.SIGTERM)
-    assert dropped == [signal.SIGINT, signal.SIGTERM]
-    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == before
-    with pytest.raises(KeyboardInterrupt):
-        _signal(signal.SIGINT)
+    assert held == [signal.SIGINT, signal.SIGTERM]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert capfd.readouterr().err == ""
 
 
 def test_a_signal_after_the_bound_acts_as_before():
@@ -44,7 +63,7 @@ def test_a_signal_after_the_bound_acts_as_before():
 
 
 def test_a_second_ctrl_c_during_the_final_write_still_records_the_run(tmp_path, monkeypatch,
-                                                                      capsys):
+                                                                      capfd):
     def first_ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
@@ -60,6 +79,6 @@ def test_a_second_ctrl_c_during_the_final_write_still_records_the_run(tmp_path, 
     assert main(["-w", str(ws), "train", str(ROOT / "examples/breast_cancer.yaml"), "--quiet"]) == 130
     (run,) = Store.open(ws).list_runs()
     assert (run.status, run.error) == ("interrupted", "KeyboardInterrupt: ")
-    assert capsys.readouterr().err.splitlines() == [
+    assert capfd.readouterr().err.splitlines() == [
         f"error: interrupted: run {run.id} stopped; resume it with `dlforge run --resume {run.id}`"]
 
