@@ -7,8 +7,12 @@ those signals are held until the write has finished, with one line saying so, th
 one is delivered to the handler that was there before: a Ctrl-C still stops a plain run, and
 still sets `dlforge update --watch`'s stop flag, only after the run's result is recorded. A
 caller that is stopping already may drop them instead (`deliver=False`).
-The hold is bounded: a signal after `HOLD_S` seconds acts at once, so a store that hangs
-can still be interrupted.
+
+Python runs a signal's handler when the interpreter next gets control, not when the signal
+arrives: a write waiting in SQLite's busy handler (up to `BUSY_TIMEOUT_S`) sees a Ctrl-C sent
+early in the wait only after it, however early it came. So the bound is not a limit on the
+write but a guard for one that never ends (a store that hangs), longer than any wait for the
+store's lock: a signal handled more than `HOLD_S` seconds into the hold acts at once.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import threading
 import time
 from collections.abc import Iterator
 
-HOLD_S = 10.0  # a final write takes milliseconds; a store that hangs this long may be stopped
+from dlforge.registry.engine import BUSY_TIMEOUT_S
+
+HOLD_S = 2 * BUSY_TIMEOUT_S  # a final write takes milliseconds, or one wait for the lock
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 HELD_LINE = "recording the run's result; stopping after it\n"
 
@@ -52,7 +58,7 @@ def holding_stop_signals(seconds: float = HOLD_S, *, deliver: bool = True) -> It
             signal.signal(signum, handler)
 
     def hold(signum: int, _frame: object) -> None:
-        if time.monotonic() - start > seconds:  # held too long: the signal acts as it would have
+        if time.monotonic() - start > seconds:  # a write that never ends: it may be stopped
             acted.append(signum)
             restore()
             signal.raise_signal(signum)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +16,8 @@ import pytest
 from dlforge.cli import main
 from dlforge.lifecycle.watch import StopFlag
 from dlforge.pipeline import runner
-from dlforge.pipeline.hold_signals import holding_stop_signals
+from dlforge.pipeline.hold_signals import HOLD_S, holding_stop_signals
+from dlforge.registry.engine import BUSY_TIMEOUT_S
 from dlforge.registry import Store
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -52,6 +55,25 @@ def test_without_deliver_the_signals_held_are_dropped_unsaid(capfd):
     assert held == [signal.SIGINT, signal.SIGTERM]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert capfd.readouterr().err == ""
+
+
+def test_a_signal_that_comes_while_the_write_waits_for_the_lock_is_held_to_its_end(tmp_path):
+    # Python runs the handler only once SQLite's busy wait returns: measured then, a bound
+    # shorter than the store's busy timeout let a Ctrl-C sent early act inside the write
+    assert HOLD_S == 2 * BUSY_TIMEOUT_S
+    db = tmp_path / "lock.db"
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("create table t (x)")
+    other.execute("begin immediate")  # another writer holds the lock
+    ours = sqlite3.connect(db, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    timers = [threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)),
+              threading.Timer(0.6, other.execute, ("rollback",))]
+    for timer in timers:
+        timer.start()
+    with pytest.raises(KeyboardInterrupt), holding_stop_signals() as held:
+        ours.execute("insert into t values (1)")  # waits in C for the lock
+        written = ours.execute("select count(*) from t").fetchone()
+    assert (written, held) == ((1,), [signal.SIGINT])
 
 
 def test_a_signal_after_the_bound_acts_as_before():
