@@ -104,3 +104,27 @@ def test_a_second_ctrl_c_during_the_final_write_still_records_the_run(tmp_path, 
     assert capfd.readouterr().err.splitlines() == [
         f"error: interrupted: run {run.id} stopped; resume it with `dlforge run --resume {run.id}`"]
 
+
+
+def test_a_ctrl_c_during_the_completed_write_stops_the_run_after_it(tmp_path, monkeypatch, capfd):
+    # dropped, the run went on through its promotion gate as if nothing was pressed
+    real_finish, gated = Store.finish_run, []
+
+    def ctrl_c_as_it_completes(self, run_id, status, *args, **kwargs):
+        if status == "completed":
+            _signal(signal.SIGINT)
+        return real_finish(self, run_id, status, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "finish_run", ctrl_c_as_it_completes)
+    monkeypatch.setattr(runner, "promote", lambda *args, **kwargs: gated.append(args))
+    ws = tmp_path / "ws"
+    assert main(["-w", str(ws), "run", str(ROOT / "examples/breast_cancer.yaml"), "--set",
+                 "train.epochs=1", "--set", "evaluate.gate={conditions: ['accuracy >= 0']}",
+                 "--quiet"]) == 130
+    (run,) = Store.open(ws).list_runs()
+    assert (run.status, run.error, gated) == ("completed", None, [])
+    assert capfd.readouterr().err.splitlines() == [
+        "recording the run's result; stopping after it",
+        f"error: interrupted: run {run.id} completed and registered breast-cancer v1; its "
+        f"promotion gate did not finish: promote it by hand with `dlforge promote breast-cancer "
+        f"--candidate 1`"]

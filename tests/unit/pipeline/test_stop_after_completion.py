@@ -6,22 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from dlforge.cli import main
 from dlforge.pipeline import runner
 from dlforge.registry import Store
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _gated_config(tmp_path: Path) -> Path:
-    cfg = yaml.safe_load((ROOT / "examples/breast_cancer.yaml").read_text())
-    cfg["train"]["epochs"] = 1
-    cfg["evaluate"] = {**cfg.get("evaluate", {}), "gate": {"conditions": ["accuracy >= 0"]}}
-    path = tmp_path / "gated.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
 
 
 def test_a_ctrl_c_in_the_promotion_gate_says_the_run_completed(tmp_path, monkeypatch, capsys):
@@ -30,7 +19,9 @@ def test_a_ctrl_c_in_the_promotion_gate_says_the_run_completed(tmp_path, monkeyp
 
     monkeypatch.setattr(runner, "promote", ctrl_c)
     ws = tmp_path / "ws"
-    assert main(["-w", str(ws), "run", str(_gated_config(tmp_path)), "--quiet"]) == 130
+    assert main(["-w", str(ws), "run", str(ROOT / "examples/breast_cancer.yaml"), "--set",
+                 "train.epochs=1", "--set", "evaluate.gate={conditions: ['accuracy >= 0']}",
+                 "--quiet"]) == 130
     (run,) = Store.open(ws).list_runs()
     assert (run.status, run.error) == ("completed", None)
     assert [v.version for v in Store.open(ws).list_versions("breast-cancer")] == [1]
