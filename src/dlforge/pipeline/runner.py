@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from dlforge.candidate import TrainingPlan, check_plan, train_candidate
+from dlforge.candidate import TrainingPlan, check_plan, steps_per_epoch, train_candidate
 from dlforge.config import RunConfig, load_config
 from dlforge.config.auto import resolve_auto
 from dlforge.config.auto_warmup import WARMUP, fit_warmup
@@ -180,8 +180,8 @@ def _first_plan(cfg: RunConfig, store: Store, echo: bool) -> tuple[TrainingPlan,
     defaulted = from_defaults(cfg, WARMUP)  # before `auto` rebuilds the config
     if cfg.update.source is None and cfg.transfer.source is None:
         data = prepare_data(cfg)
-        cfg = _fitted(resolve_auto(cfg, data.facts, echo=echo), data, defaulted, echo)
-        return TrainingPlan(cfg, data, step=step_for(cfg)), None
+        cfg = resolve_auto(cfg, data.facts, echo=echo)
+        return _fitted(TrainingPlan(cfg, data, step=step_for(cfg)), defaulted, echo), None
     if cfg.update.source is not None:  # `dlforge update`: a version of the same model
         update = update_plan(cfg, store)
         plan, parent = update.plan, update.source.version
@@ -189,14 +189,16 @@ def _first_plan(cfg: RunConfig, store: Store, echo: bool) -> tuple[TrainingPlan,
         transfer = transfer_plan(cfg, store, cfg.registry.model_name or cfg.name)
         plan, parent = transfer.plan, transfer.parent_version
     resolved = resolve_auto(plan.config, plan.data.facts, echo=echo)
-    return replace(plan, config=_fitted(resolved, plan.data, defaulted, echo)), parent
+    return _fitted(replace(plan, config=resolved), defaulted, echo), parent
 
 
-def _fitted(cfg: RunConfig, data: PreparedData, defaulted: bool, echo: bool) -> RunConfig:
-    """`cfg` with the default config's warm-up fitted to a run too short for it."""
+def _fitted(plan: TrainingPlan, defaulted: bool, echo: bool) -> TrainingPlan:
+    """`plan` with the default config's warm-up fitted to a run too short for it, counted in
+    the steps this process trains (`--nproc N`: a rank's share of the batches)."""
     if not defaulted:
-        return cfg
-    return fit_warmup(cfg, max(len(data.loaders_for(cfg).train), 1), defaulted=True, echo=echo)
+        return plan
+    cfg = fit_warmup(plan.config, max(steps_per_epoch(plan), 1), defaulted=True, echo=echo)
+    return replace(plan, config=cfg)
 
 
 def _search(cfg: RunConfig, data: PreparedData, store: Store, device: torch.device,
