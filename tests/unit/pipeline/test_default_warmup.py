@@ -67,3 +67,17 @@ def test_under_nproc_the_warmup_is_fitted_to_a_ranks_share_of_the_batches(monkey
     autos = [line for line in capsys.readouterr().err.splitlines() if line.startswith("auto: train")]
     assert autos == [FITTED.replace("= 1", "= 2").replace("19 steps (train.epochs 1 x 19",
                                                           "20 steps (train.epochs 2 x 10")]
+
+
+def test_where_the_warmup_came_from_is_not_part_of_the_configs_value():
+    from dlforge.config.auto_warmup import WARMUP
+    from dlforge.config.load import from_defaults, load_config
+
+    default = load_config(default_config_path())
+    rebuilt = load_config(default.model_dump(mode="json"))  # the same values, no provenance
+    assert (from_defaults(default, WARMUP), from_defaults(rebuilt, WARMUP)) == (True, False)
+    assert default == rebuilt  # was unequal
+    assert default != load_config(default_config_path(), ["seed=1"])
+    shorter = default.model_copy(update={"train": default.train.model_copy(update={"epochs": 1})})
+    assert from_defaults(shorter, WARMUP) is False  # a copy with another train section: kept
+    assert from_defaults(default.model_copy(update={"seed": 3}), WARMUP) is True
