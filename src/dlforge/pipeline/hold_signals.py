@@ -35,9 +35,9 @@ HELD_LINE = "recording the run's result; stopping after it\n"
 def holding_stop_signals(seconds: float = HOLD_S, *, deliver: bool = True) -> Iterator[list[int]]:
     """Hold SIGINT and SIGTERM while the block runs; yield the list of the signals held. On
     leaving, the handlers before are restored and, with `deliver`, the first signal held is
-    raised again through them, and the first one held prints `HELD_LINE` to stderr. A signal
-    handled after `seconds` acts at once. Nothing is held outside the main thread (it alone may set
-    handlers).
+    raised again through them (the first one held prints `HELD_LINE` to stderr). A signal
+    handled after `seconds` acts at once. Nothing is held outside the main thread (it alone
+    may set handlers).
 
     Example:
         >>> import os

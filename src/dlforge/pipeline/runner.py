@@ -307,14 +307,15 @@ class _Stages:
         version = register_trained(self.store, cfg, self.run_id, candidate.model, data, evaluation,
                                    staging=self.run_dir / "bundle",
                                    parent_version=self.parent_version) if cfg.registry.enabled else None
-        self._complete(cfg, version, history=candidate.history,
+        gate = cfg.evaluate.gate
+        gated = version is not None and gate is not None and gate.promote
+        self._complete(version, gated, history=candidate.history,
                        metrics=self._metrics(evaluation.summary_metrics()), report_path=str(report))
         result = self._result(cfg, candidate.history, evaluation.test_metrics, report, version,
                               baseline=evaluation.baseline,
                               diagnosis=evaluation.diagnosis.to_dict(),
                               warnings=data.validation.warnings)
-        gate = cfg.evaluate.gate
-        if version is not None and gate is not None and gate.promote:
+        if gated:
             result = replace(result, promotion=_promote(self.store, version))
         return result
 
@@ -331,21 +332,20 @@ class _Stages:
                                   evaluation, data, self.seconds, public_config(cfg))
         version = register_trained(self.store, cfg, self.run_id, candidate.model, data, evaluation,
                                    staging=self.run_dir / "bundle") if cfg.registry.enabled else None
-        self._complete(cfg, version, history=candidate.history,
+        self._complete(version, False, history=candidate.history,
                        metrics=evaluation.summary_metrics(), report_path=str(report))
         return self._result(cfg, candidate.history, evaluation.test_metrics, report, version)
 
-    def _complete(self, cfg: RunConfig, version, **fields: Any) -> None:
+    def _complete(self, version, gated: bool, **fields: Any) -> None:
         """Record the run completed (a Ctrl-C during the write acts once it is written), and
-        what a stop after it says: nothing to resume, the version registered, and how to put it
-        through a promotion gate the stop cut short."""
+        what a stop after it says: nothing to resume, the version registered, and (`gated`:
+        the run puts it through its promotion gate next) how to run the gate by hand."""
         with holding_stop_signals():
             self.store.finish_run(self.run_id, "completed", **fields)
             self.completed = f"run {self.run_id} completed"
             if version is not None:
                 self.completed += f" and registered {version.name} v{version.version}"
-            gate = cfg.evaluate.gate
-            if version is not None and gate is not None and gate.promote:
+            if gated:
                 self.completed += (f"; its promotion gate did not finish: promote it by hand with "
                                    f"`dlforge promote {version.name} --candidate {version.version}`")
 

@@ -17,8 +17,8 @@ from dlforge.cli import main
 from dlforge.lifecycle.watch import StopFlag
 from dlforge.pipeline import runner
 from dlforge.pipeline.hold_signals import HOLD_S, holding_stop_signals
-from dlforge.registry.engine import BUSY_TIMEOUT_S
 from dlforge.registry import Store
+from dlforge.registry.engine import BUSY_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parents[3]
 
