@@ -22,7 +22,7 @@ from dlforge.candidate.build import build_for_data
 from dlforge.candidate.validation import ValidationScores, score_on_validation
 from dlforge.config.auto import resolve_auto
 from dlforge.runtime import configure_process, seed_everything
-from dlforge.train.loop import fit, preflight
+from dlforge.train.loop import epoch_steps, fit, preflight
 from dlforge.train.monitor import resolve_mode
 from dlforge.train.pipeline_step import PipelineStep
 from dlforge.train.steps import Step, step_for
@@ -179,6 +179,12 @@ def check_plan(plan: TrainingPlan, *, device: torch.device) -> None:
     cfg, data = plan.config, plan.data
     preflight(plan.build(), data.loaders_for(cfg), cfg.train, data.task,
               device=device, step=_step(plan))
+
+
+def steps_per_epoch(plan: TrainingPlan) -> int:
+    """The steps an epoch of `plan` trains in this process (`train.loop.epoch_steps`: a
+    data-parallel rank's share of the batches)."""
+    return epoch_steps(plan.data.loaders_for(plan.config), plan.config.train, _step(plan))
 
 
 def _step(plan: TrainingPlan) -> Step:

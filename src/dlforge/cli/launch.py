@@ -107,12 +107,13 @@ def run_processes(launch: Launch, command: list[str]) -> None:
     os.environ.update({TIMEOUT_ENV: f"{launch.timeout:g}", THREADS_ENV: str(threads),
                        "OMP_NUM_THREADS": str(threads)})
     _quiet_torchrun_logs()
-    # any rendezvous at a user-given endpoint (c10d or static, --nnodes 1 too) can hang
-    deadline = _watch(launch) if launch.endpoint is not None else None
-    notes = tempfile.TemporaryDirectory(prefix="dlforge-launch-")
+    notes = _notes_folder()  # before the deadline starts, which then is always cancelled
     run_id_file = Path(notes.name) / "run_id"
     os.environ[RUN_ID_FILE_ENV] = str(run_id_file)  # rank 0 writes its run's id there
+    deadline = None
     try:
+        # any rendezvous at a user-given endpoint (c10d or static, --nnodes 1 too) can hang
+        deadline = _watch(launch) if launch.endpoint is not None else None
         torchrun(get_args_parser().parse_args(launch.torchrun_args(command)))
     except ChildFailedError as exc:
         _, failure = exc.get_first_failure()
@@ -132,6 +133,22 @@ def run_processes(launch: Launch, command: list[str]) -> None:
         notes.cleanup()
         if deadline is not None:
             deadline.cancel()
+
+
+def _notes_folder() -> tempfile.TemporaryDirectory:
+    """A temporary folder where rank 0 notes its run's id for the launcher's lines.
+
+    Raises:
+        DistributedError: it cannot be created (a TMPDIR that is missing or not writable).
+    """
+    from dlforge.train.distributed import DistributedError
+
+    try:
+        return tempfile.TemporaryDirectory(prefix="dlforge-launch-")
+    except OSError as exc:
+        raise DistributedError(f"distributed: cannot create a temporary folder in "
+                               f"{tempfile.gettempdir()} ({exc.strerror or exc}); set TMPDIR to "
+                               f"a writable folder") from None
 
 
 def _quiet_torchrun_logs() -> None:

@@ -103,9 +103,9 @@ def usage_line(exc: UsageError) -> str:
         >>> usage_line(BadParameter("must be test or all (got 'val')", param_hint="--split"))
         "error: Invalid value for '--split': must be test or all (got 'val') (see 'dlforge -h')"
     """
-    ranged = range_message(exc)
-    if ranged is not None:
-        exc.message = ranged
+    valued = value_message(exc)
+    if valued is not None:
+        exc.message = valued
     message = " ".join(exc.format_message().split()).rstrip(".")
     message = re.sub(r"^Invalid value for (-[\w-]+):", r"Invalid value for '\1':", message)
     command = exc.ctx.command_path if exc.ctx is not None else "dlforge"
@@ -113,26 +113,30 @@ def usage_line(exc: UsageError) -> str:
 
 
 BOUND_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
+NUMBER_ERRORS = {"int_parsing": "an integer", "int_from_float": "an integer", "int_type": "an integer",
+                 "float_parsing": "a number", "float_type": "a number", "finite_number": "a number"}
 
 
-def range_message(exc: UsageError) -> str | None:
-    """The message of an option's (or argument's) range error (typer's `min=`/`max=`, checked
-    by pydantic, whose message named neither the value nor both ends): the allowed range and
-    the value received, as typed; None for any other error.
+def value_message(exc: UsageError) -> str | None:
+    """The message of a number option's (or argument's) bad value, checked by pydantic, whose
+    message named neither the value nor the range (`min=`/`max=`): what is expected and the
+    value received, as typed; None for any other error.
 
     Example:
         >>> from types import SimpleNamespace
         >>> from typing import Annotated
         >>> from pydantic import Field, TypeAdapter, ValidationError
         >>> from typer import BadParameter
-        >>> try:
-        ...     TypeAdapter(Annotated[int, Field(ge=1, le=65535)]).validate_python("70000")
-        ... except ValidationError as cause:
-        ...     exc = BadParameter("Input should be less than or equal to 65535")
-        ...     exc.__cause__ = cause
-        >>> exc.param = SimpleNamespace(min=1, max=65535)  # the option's typer.Option(min=, max=)
-        >>> range_message(exc)
-        'must be from 1 to 65535 (got 70000)'
+        >>> def refused(value):
+        ...     try:
+        ...         TypeAdapter(Annotated[int, Field(ge=1, le=65535)]).validate_python(value)
+        ...     except ValidationError as cause:
+        ...         exc = BadParameter(str(cause))
+        ...         exc.__cause__ = cause
+        ...     exc.param = SimpleNamespace(min=1, max=65535)  # typer.Option(min=, max=)
+        ...     return value_message(exc)
+        >>> refused("70000"), refused("abc")
+        ('must be from 1 to 65535 (got 70000)', "must be an integer from 1 to 65535 (got 'abc')")
     """
     from pydantic import ValidationError
 
@@ -140,18 +144,40 @@ def range_message(exc: UsageError) -> str | None:
     if not isinstance(cause, ValidationError) or not cause.errors():
         return None
     error = cause.errors()[0]
-    if error["type"] not in BOUND_ERRORS:
-        return None
     param = getattr(exc, "param", None)
     low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if error["type"] in NUMBER_ERRORS:
+        expected = NUMBER_ERRORS[error["type"]]
+        if low is not None or high is not None:  # typer's min=/max=: both ends included
+            allowed = _allowed(low, high, {})
+            expected += (" of " if allowed.startswith("at ") else " ") + allowed
+        return f"must be {expected} (got {error['input']!r})"
+    if error["type"] not in BOUND_ERRORS:
+        return None
     bounds = error.get("ctx", {})
     if low is None and high is None:  # a bound set another way: pydantic's own ends
         low = bounds.get("ge", bounds.get("gt"))
         high = bounds.get("le", bounds.get("lt"))
+    return f"must be {_allowed(low, high, bounds)} (got {error['input']})"
+
+
+def _allowed(low: float | None, high: float | None, bounds: dict) -> str:
+    """The range in words: ``from 1 to 65535``, ``at least 0``, ``greater than 0`` (`bounds`:
+    pydantic's, saying whether an end is excluded)."""
     if low is not None and high is not None:
-        allowed = f"from {low:g} to {high:g}"
-    elif low is not None:
-        allowed = f"at least {low:g}" if "gt" not in bounds else f"greater than {low:g}"
-    else:
-        allowed = f"at most {high:g}" if "lt" not in bounds else f"less than {high:g}"
-    return f"must be {allowed} (got {error['input']})"
+        return f"from {_number(low)} to {_number(high)}"
+    if low is not None:
+        return f"at least {_number(low)}" if "gt" not in bounds else f"greater than {_number(low)}"
+    return f"at most {_number(high)}" if "lt" not in bounds else f"less than {_number(high)}"
+
+
+def _number(value: float) -> str:
+    """A bound as a user would type it: 67108864 (not 6.71089e+07), 0 (of 0.0), 0.5.
+
+    Example:
+        >>> _number(67108864), _number(0.0), _number(0.5), _number(1e-4)
+        ('67108864', '0', '0.5', '0.0001')
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)

@@ -238,8 +238,23 @@ class RunConfig(Section):
     review: ReviewConfig = Field(default_factory=ReviewConfig, description="Finding mislabelled training samples.")
     update: UpdateConfig = Field(default_factory=UpdateConfig, description="Online updates of a registered model (dlforge update).")
     # keys whose value came from the shipped default config, not the user (config/load.py);
-    # not a field: never saved, and a config rebuilt from this one has none
+    # not a field: never saved, not compared, and a config rebuilt from this one has none
     _from_defaults: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    def __eq__(self, other: object) -> bool:
+        """The same values (pydantic's own `==` compared `_from_defaults` too: the default
+        config differed from the same values read back from its dump)."""
+        if not isinstance(other, RunConfig):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> RunConfig:
+        """A copy; a section `update` replaces no longer holds the default config's values."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy._from_defaults = frozenset(key for key in self._from_defaults
+                                            if key.split(".")[0] not in update)
+        return copy
 
     @field_validator("model", mode="before")
     @classmethod

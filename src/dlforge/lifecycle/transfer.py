@@ -64,7 +64,8 @@ def transfer_plan(cfg: RunConfig, store: Store, model_name: str) -> Transfer:
     # before its weights are loaded and its model section taken (its rules would name keys
     # the user never set)
     check_bundle_kind(source.ref, source.bundle_path, key="transfer.source (--from)",
-                      fix="fine-tune from a classifier or a regressor")
+                      fix="fine-tune from a classifier or a regressor (`dlforge models list` "
+                          "shows each model's type)")
     bundle = load_bundle(source.bundle_path)
     config = _source_config(cfg, source, bundle)
     dataset, splits, report = load_and_split(config)

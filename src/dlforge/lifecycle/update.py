@@ -165,7 +165,8 @@ def check_source_kind(source: ModelVersion, key: str = "model") -> None:
     """
     check_bundle_kind(source.ref, source.bundle_path, key=key,
                       fix="update a model that predicts (a classifier, a regressor or an anomaly "
-                          "detector); a GAN learns new data by training again (`dlforge run`)")
+                          "detector: `dlforge models list` shows each model's type); a GAN "
+                          "learns new data by training again (`dlforge run`)")
 
 
 def update_plan(cfg: RunConfig, store: Store) -> Update:

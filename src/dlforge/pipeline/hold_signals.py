@@ -1,58 +1,77 @@
-"""Hold off Ctrl-C and SIGTERM while a run writes its final state to the store.
+"""Defer Ctrl-C and SIGTERM while a run writes its final state to the store.
 
 A terminal's Ctrl-C reaches every process of its group, and torchrun passes another SIGINT on
 to its processes (`dlforge train --nproc N`): rank 0's second KeyboardInterrupt landed in the
 store write recording the first, and the run was left `running`. Inside `holding_stop_signals`
-those signals are noted and dropped (the process is stopping already, or the run is complete);
-the hold is bounded: one that comes after `HOLD_S` seconds acts as before, so a store that hangs
-can still be interrupted.
+those signals are held until the write has finished, with one line saying so, then the first
+one is delivered to the handler that was there before: a Ctrl-C still stops a plain run, and
+still sets `dlforge update --watch`'s stop flag, only after the run's result is recorded. A
+caller that is stopping already may drop them instead (`deliver=False`).
+
+Python runs a signal's handler when the interpreter next gets control, not when the signal
+arrives: a write waiting in SQLite's busy handler (up to `BUSY_TIMEOUT_S`) sees a Ctrl-C sent
+early in the wait only after it, however early it came. So the bound is not a limit on the
+write but a guard for one that never ends (a store that hangs), longer than any wait for the
+store's lock: a signal handled more than `HOLD_S` seconds into the hold acts at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
 from collections.abc import Iterator
 
-HOLD_S = 10.0  # a final write takes milliseconds; a store that hangs this long may be stopped
+from dlforge.registry.engine import BUSY_TIMEOUT_S
+
+HOLD_S = 2 * BUSY_TIMEOUT_S  # a final write takes milliseconds, or one wait for the lock
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+HELD_LINE = "recording the run's result; stopping after it\n"
 
 
 @contextlib.contextmanager
-def holding_stop_signals(seconds: float = HOLD_S) -> Iterator[list[int]]:
-    """Drop SIGINT and SIGTERM for up to `seconds` while the block runs; yield the list of the
-    signals dropped. Nothing is held outside the main thread (it alone may set handlers).
+def holding_stop_signals(seconds: float = HOLD_S, *, deliver: bool = True) -> Iterator[list[int]]:
+    """Hold SIGINT and SIGTERM while the block runs; yield the list of the signals held. On
+    leaving, the handlers before are restored and, with `deliver`, the first signal held is
+    raised again through them (the first one held prints `HELD_LINE` to stderr). A signal
+    handled after `seconds` acts at once. Nothing is held outside the main thread (it alone
+    may set handlers).
 
     Example:
         >>> import os
-        >>> with holding_stop_signals() as dropped:
-        ...     os.kill(os.getpid(), signal.SIGINT)  # no KeyboardInterrupt
-        >>> dropped == [signal.SIGINT]
+        >>> with holding_stop_signals(deliver=False) as held:
+        ...     os.kill(os.getpid(), signal.SIGINT)  # no KeyboardInterrupt, here or after
+        >>> held == [signal.SIGINT]
         True
     """
-    dropped: list[int] = []
+    held: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield dropped
+        yield held
         return
     before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    start = time.monotonic()
+    start, acted = time.monotonic(), []
 
     def restore() -> None:
         for signum, handler in before.items():
             signal.signal(signum, handler)
 
     def hold(signum: int, _frame: object) -> None:
-        if time.monotonic() - start <= seconds:
-            dropped.append(signum)
+        if time.monotonic() - start > seconds:  # a write that never ends: it may be stopped
+            acted.append(signum)
+            restore()
+            signal.raise_signal(signum)
             return
-        restore()  # held too long: the signal acts as it would have
-        signal.raise_signal(signum)
+        if deliver and not held:  # said when it acts later; a caller stopping already stops now
+            os.write(2, HELD_LINE.encode())  # not sys.stderr: a handler may run inside its write
+        held.append(signum)
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, hold)
     try:
-        yield dropped
+        yield held
     finally:
         restore()
+        if deliver and held and not acted:
+            signal.raise_signal(held[0])  # the handler before runs now (KeyboardInterrupt, a flag)

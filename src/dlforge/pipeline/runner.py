@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from dlforge.candidate import TrainingPlan, check_plan, train_candidate
+from dlforge.candidate import TrainingPlan, check_plan, steps_per_epoch, train_candidate
 from dlforge.config import RunConfig, load_config
 from dlforge.config.auto import resolve_auto
 from dlforge.config.auto_warmup import WARMUP, fit_warmup
@@ -127,15 +127,34 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             with heartbeat(store, record.id):
                 return stages.train_and_publish(plan, progress, checkpoint)
         except BaseException as exc:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            with holding_stop_signals():  # a second Ctrl-C must not leave the run `running`
-                store.finish_run(record.id, status, error=f"{type(exc).__name__}: {exc}")
-            hint = f"run {record.id} stopped; resume it with `{resume_command(record.id, 'run')}`"
-            if isinstance(exc, KeyboardInterrupt):  # the CLI prints this: what to do next
-                raise KeyboardInterrupt(hint) from None
-            if isinstance(exc, Stopped):  # torchrun's SIGTERM to rank 0 (pipeline/distributed_run)
-                raise Stopped(f"{exc}: {hint}") from None
-            raise
+            if stages.completed is None:  # stopped before its result was recorded
+                _record_stop(store, record.id, exc)
+            line = stages.completed or (f"run {record.id} stopped; resume it with "
+                                        f"`{resume_command(record.id, 'run')}`")
+            said = _saying(exc, line)
+            if said is exc:
+                raise
+            raise said from None
+
+
+def _record_stop(store: Store, run_id: str, exc: BaseException) -> None:
+    """Record the run `interrupted` (a Ctrl-C) or `failed` (anything else) with its error."""
+    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    # a second Ctrl-C (torchrun forwards one) must not leave the run `running`; held
+    # until the write ends, then dropped when the run is stopping already
+    stopping = isinstance(exc, (KeyboardInterrupt, Stopped))
+    with holding_stop_signals(deliver=not stopping):
+        store.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
+
+
+def _saying(exc: BaseException, line: str) -> BaseException:
+    """A Ctrl-C or torchrun's SIGTERM to rank 0 (pipeline/distributed_run) saying `line`, what
+    to do next (the CLI prints it); any other error as it is."""
+    if isinstance(exc, KeyboardInterrupt):
+        return KeyboardInterrupt(line)
+    if isinstance(exc, Stopped):
+        return Stopped(f"{exc}: {line}")
+    return exc
 
 
 def _record_for(store: Store, workspace: Path, plan: TrainingPlan,
@@ -161,8 +180,8 @@ def _first_plan(cfg: RunConfig, store: Store, echo: bool) -> tuple[TrainingPlan,
     defaulted = from_defaults(cfg, WARMUP)  # before `auto` rebuilds the config
     if cfg.update.source is None and cfg.transfer.source is None:
         data = prepare_data(cfg)
-        cfg = _fitted(resolve_auto(cfg, data.facts, echo=echo), data, defaulted, echo)
-        return TrainingPlan(cfg, data, step=step_for(cfg)), None
+        cfg = resolve_auto(cfg, data.facts, echo=echo)
+        return _fitted(TrainingPlan(cfg, data, step=step_for(cfg)), defaulted, echo), None
     if cfg.update.source is not None:  # `dlforge update`: a version of the same model
         update = update_plan(cfg, store)
         plan, parent = update.plan, update.source.version
@@ -170,14 +189,16 @@ def _first_plan(cfg: RunConfig, store: Store, echo: bool) -> tuple[TrainingPlan,
         transfer = transfer_plan(cfg, store, cfg.registry.model_name or cfg.name)
         plan, parent = transfer.plan, transfer.parent_version
     resolved = resolve_auto(plan.config, plan.data.facts, echo=echo)
-    return replace(plan, config=_fitted(resolved, plan.data, defaulted, echo)), parent
+    return _fitted(replace(plan, config=resolved), defaulted, echo), parent
 
 
-def _fitted(cfg: RunConfig, data: PreparedData, defaulted: bool, echo: bool) -> RunConfig:
-    """`cfg` with the default config's warm-up fitted to a run too short for it."""
+def _fitted(plan: TrainingPlan, defaulted: bool, echo: bool) -> TrainingPlan:
+    """`plan` with the default config's warm-up fitted to a run too short for it, counted in
+    the steps this process trains (`--nproc N`: a rank's share of the batches)."""
     if not defaulted:
-        return cfg
-    return fit_warmup(cfg, max(len(data.loaders_for(cfg).train), 1), defaulted=True, echo=echo)
+        return plan
+    cfg = fit_warmup(plan.config, max(steps_per_epoch(plan), 1), defaulted=True, echo=echo)
+    return replace(plan, config=cfg)
 
 
 def _search(cfg: RunConfig, data: PreparedData, store: Store, device: torch.device,
@@ -253,6 +274,7 @@ class _Stages:
     searched: SearchOutcome | None = None
     parent_version: int | None = None  # lineage of a model trained from another version
     seconds: dict[str, float] = field(default_factory=dict)
+    completed: str | None = None  # once the run is recorded completed: what a stop then says
 
     @property
     def run_dir(self) -> Path:
@@ -285,16 +307,15 @@ class _Stages:
         version = register_trained(self.store, cfg, self.run_id, candidate.model, data, evaluation,
                                    staging=self.run_dir / "bundle",
                                    parent_version=self.parent_version) if cfg.registry.enabled else None
-        with holding_stop_signals():
-            self.store.finish_run(self.run_id, "completed", history=candidate.history,
-                                  metrics=self._metrics(evaluation.summary_metrics()),
-                                  report_path=str(report))
+        gate = cfg.evaluate.gate
+        gated = version is not None and gate is not None and gate.promote
+        self._complete(version, gated, history=candidate.history,
+                       metrics=self._metrics(evaluation.summary_metrics()), report_path=str(report))
         result = self._result(cfg, candidate.history, evaluation.test_metrics, report, version,
                               baseline=evaluation.baseline,
                               diagnosis=evaluation.diagnosis.to_dict(),
                               warnings=data.validation.warnings)
-        gate = cfg.evaluate.gate
-        if version is not None and gate is not None and gate.promote:
+        if gated:
             result = replace(result, promotion=_promote(self.store, version))
         return result
 
@@ -311,10 +332,22 @@ class _Stages:
                                   evaluation, data, self.seconds, public_config(cfg))
         version = register_trained(self.store, cfg, self.run_id, candidate.model, data, evaluation,
                                    staging=self.run_dir / "bundle") if cfg.registry.enabled else None
-        with holding_stop_signals():
-            self.store.finish_run(self.run_id, "completed", history=candidate.history,
-                                  metrics=evaluation.summary_metrics(), report_path=str(report))
+        self._complete(version, False, history=candidate.history,
+                       metrics=evaluation.summary_metrics(), report_path=str(report))
         return self._result(cfg, candidate.history, evaluation.test_metrics, report, version)
+
+    def _complete(self, version, gated: bool, **fields: Any) -> None:
+        """Record the run completed (a Ctrl-C during the write acts once it is written), and
+        what a stop after it says: nothing to resume, the version registered, and (`gated`:
+        the run puts it through its promotion gate next) how to run the gate by hand."""
+        with holding_stop_signals():
+            self.store.finish_run(self.run_id, "completed", **fields)
+            self.completed = f"run {self.run_id} completed"
+            if version is not None:
+                self.completed += f" and registered {version.name} v{version.version}"
+            if gated:
+                self.completed += (f"; its promotion gate did not finish: promote it by hand with "
+                                   f"`dlforge promote {version.name} --candidate {version.version}`")
 
     def _result(self, cfg: RunConfig, history: list[dict[str, float]], test_metrics: dict[str, Any],
                 report: Path, version, *, baseline: dict[str, Any] | None = None,

@@ -171,6 +171,17 @@ def preflight(model: nn.Module, loaders: Any, cfg: TrainConfig, task: TaskSpec, 
     _check_before_training(state, loaders)
 
 
+def epoch_steps(loaders: Any, cfg: TrainConfig, step: Step | None = None) -> int:
+    """Training steps of one epoch in this process, as `fit` takes them: the batches of the
+    loaders its process hooks prepare (under `--nproc N`, a rank's shard: about 1/N of them).
+
+    Raises:
+        DataError, ConfigError: what the hooks refuse (fewer samples than processes; a
+            process count that is not the pipeline's stages).
+    """
+    return len(_hooks(step).prepare(loaders, cfg)[0].train)
+
+
 def train_one_epoch(state: LoopState, loader: Iterable) -> dict[str, float]:
     """One pass over `loader`: the step strategy's training step on each batch, then the
     schedule's step; returns what the step logs (loss and metric for the supervised step)."""

@@ -213,3 +213,25 @@ def test_a_killed_rank_names_the_run_rank_0_noted(tmp_path, monkeypatch, capsys,
     assert capsys.readouterr().err.splitlines() == [
         f"error: distributed: rank 1 (pid 4242) was killed by SIGKILL; the job stopped{tail}"]
     assert RUN_ID_FILE_ENV not in os.environ
+
+
+def test_a_temporary_folder_that_cannot_be_made_is_one_line_and_starts_no_deadline(
+        tmp_path, monkeypatch, capsys):
+    # made outside the try, after the deadline: an internal-error traceback, the deadline
+    # never cancelled
+    import tempfile
+
+    from dlforge.cli import launch
+
+    started, watched = [], []
+    monkeypatch.setattr(torch.distributed.run, "run", started.append)
+    monkeypatch.setattr(launch, "_watch", watched.append)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))  # as $TMPDIR would
+    ws = tmp_path / "ws"
+    code = main(["-w", str(ws), "train", str(ROOT / "examples/breast_cancer.yaml"), "--nnodes", "2",
+                 "--node-rank", "0", "--rdzv-endpoint", "127.0.0.1:29400", "--timeout", "3"])
+    assert (code, started, watched) == (1, [], [])
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: distributed: cannot create a temporary folder in {tmp_path / 'missing'} (No such "
+        f"file or directory); set TMPDIR to a writable folder"]
+    assert not ws.exists()

@@ -12,8 +12,9 @@ from dlforge.config.schema import DCGANConfig, MLPConfig
 GAN_LINE = ("error: model: gan@1 is a GAN (model.type dcgan): it generates images "
             "(`dlforge generate`) and predicts nothing\n")
 GAN_IS = "gan@1 is a GAN (model.type dcgan): it generates images and predicts nothing; "
-UPDATE_FIX = ("update a model that predicts (a classifier, a regressor or an anomaly detector); "
-              "a GAN learns new data by training again (`dlforge run`)")
+UPDATE_FIX = ("update a model that predicts (a classifier, a regressor or an anomaly detector: "
+              "`dlforge models list` shows each model's type); a GAN learns new data by training "
+              "again (`dlforge run`)")
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytest
 from typer.testing import CliRunner
 
@@ -21,8 +23,15 @@ from dlforge.cli.app import app
     (["models", "alias", "m"], "error: Missing argument 'ALIAS' (see 'dlforge models alias -h')"),
     (["bogus"], "error: No such command 'bogus' (see 'dlforge -h')"),
     (["models", "bogus"], "error: No such command 'bogus' (see 'dlforge models -h')"),
-    (["run", "--nproc", "x"], "error: Invalid value for '--nproc': Input should be a valid integer, "
-                              "unable to parse string as an integer (see 'dlforge run -h')"),
+    (["run", "--nproc", "x"],  # pydantic's "Input should be a valid integer" named no value
+     "error: Invalid value for '--nproc': must be an integer of at least 1 (got 'x') "
+     "(see 'dlforge run -h')"),
+    (["serve", "--port", "1.5"], "error: Invalid value for '--port': must be an integer from 1 to "
+                                 "65535 (got '1.5') (see 'dlforge serve -h')"),
+    (["export", "m", "--atol", "x"], "error: Invalid value for '--atol': must be a number of at "
+                                     "least 0 (got 'x') (see 'dlforge export -h')"),
+    (["models", "alias", "m", "prod", "v2"], "error: Invalid value for 'VERSION': must be an "
+                                             "integer (got 'v2') (see 'dlforge models alias -h')"),
     (["predict", "m", "--batch-size", "0"], "error: Invalid value for '--batch-size' / '-b': must "
                                             "be at least 1 (got 0) (see 'dlforge predict -h')"),
     (["serve", "--port", "70000"],  # the value received and both ends (pydantic said one)
@@ -47,8 +56,25 @@ def test_a_usage_error_is_one_line_and_exit_2(tmp_path, capsys, args, line):
 def test_the_test_runner_sees_the_same_line():
     result = CliRunner().invoke(app, ["serve", "--port", "x"])
     assert result.exit_code == 2
-    assert result.stderr == ("error: Invalid value for '--port': Input should be a valid integer, "
-                             "unable to parse string as an integer (see 'dlforge serve -h')\n")
+    assert result.stderr == ("error: Invalid value for '--port': must be an integer from 1 to 65535 "
+                             "(got 'x') (see 'dlforge serve -h')\n")
+
+
+def test_a_range_names_integer_bounds_as_integers():
+    from types import SimpleNamespace
+
+    from pydantic import Field, TypeAdapter, ValidationError
+    from typer import BadParameter
+
+    from dlforge.cli.usage import value_message
+
+    with pytest.raises(ValidationError) as caught:  # a bound :g printed as 6.71089e+07
+        TypeAdapter(Annotated[int, Field(ge=1, le=67108864)]).validate_python("67108865")
+    exc = BadParameter("Input should be less than or equal to 67108864")
+    exc.__cause__, exc.param = caught.value, SimpleNamespace(min=1, max=67108864)
+    assert value_message(exc) == "must be from 1 to 67108864 (got 67108865)"
+    exc.param = SimpleNamespace(min=0.0, max=None)
+    assert value_message(exc) == "must be at least 0 (got 67108865)"
 
 
 def test_help_and_a_bare_group_still_print_the_help(capsys):
@@ -81,9 +107,9 @@ def _out_of_range(param) -> tuple[str, str]:
     """A value outside `param`'s range, as typed, and the allowed range in words."""
     low, high = param.min, param.max
     value = low - 1 if low is not None else high + 1
-    allowed = (f"from {low:g} to {high:g}" if low is not None and high is not None
-               else f"at least {low:g}" if low is not None else f"at most {high:g}")
-    return f"{value:g}", allowed
+    allowed = (f"from {low} to {high}" if low is not None and high is not None
+               else f"at least {low}" if low is not None else f"at most {high}")
+    return f"{value}", allowed.replace(".0 ", " ").removesuffix(".0")  # 0.0 is typed 0
 
 
 def test_every_range_error_names_the_option_the_value_and_the_range(tmp_path, capsys):

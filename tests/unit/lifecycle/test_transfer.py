@@ -259,6 +259,7 @@ def test_a_gan_source_is_refused_in_one_line_before_any_run(tmp_path, capsys, mo
     assert main(["-w", str(tmp_path / "ws"), "finetune", "examples/digits.yaml", "--from", "gan"]) == 2
     assert capsys.readouterr().err == (
         "error: transfer.source (--from): gan@1 is a GAN (model.type dcgan): it generates "
-        "images and predicts nothing; fine-tune from a classifier or a regressor\n")
+        "images and predicts nothing; fine-tune from a classifier or a regressor (`dlforge models "
+        "list` shows each model's type)\n")
     with Store.open(tmp_path / "ws") as store:
         assert store.list_runs() == []  # three lines on the GAN's own rules before

@@ -5,7 +5,10 @@ forgetting check; refusals and bad input leave the store as it was."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import signal
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -234,6 +237,31 @@ def test_watch_folds_a_batch_of_image_files_through_the_gate(ws, tmp_path, capsy
     assert len(state) == 1
     assert out[2] == f"stopped after 1 batches{'' if promoted else ' (1 refused)'}; state in {state[0]}"
     assert len(snapshot(ws)[0]) == len(before[0]) + 1
+
+
+def test_a_ctrl_c_while_a_batch_records_its_run_stops_the_watch_after_it(ws, tmp_path, capsys,
+                                                                         monkeypatch):
+    # the hold around the completed write dropped the signal: the watch went on to batch 2
+    digit_pngs(tmp_path / "in", range(750, 1050), shift=2)  # two batches of 150
+    real_finish = Store.finish_run
+
+    def ctrl_c_as_it_completes(self, run_id, status, *args, **kwargs):
+        if status == "completed":
+            os.kill(os.getpid(), signal.SIGINT)  # the user's Ctrl-C during the write
+            time.sleep(0.05)  # the handler runs at the next bytecode: held
+        return real_finish(self, run_id, status, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "finish_run", ctrl_c_as_it_completes)
+    before = snapshot(ws)
+    code = main(["-w", str(ws), "update", "dg@production", "--watch", str(tmp_path / "in"),
+                 "--max-batches", "2", "--set", "update.watch.poll_seconds=0.1", "--set",
+                 "update.watch.batch_size=150"])
+    out = capsys.readouterr().out.splitlines()
+    assert code in (0, 1)  # the gate decides
+    assert [line.split(":")[0] for line in out[1:-1]] == ["batch 1"]
+    assert out[-1].startswith("stopped after 1 batches")
+    after = snapshot(ws)
+    assert (len(after[0]), after[2]) == (len(before[0]) + 1, before[2] + 1)
 
 
 def test_fresh_data_of_a_few_classes_is_gated_on_the_models_labels(ws, capsys):

@@ -50,3 +50,34 @@ def test_a_warmup_shorter_than_the_run_is_kept(tmp_path, capsys):
     cfg = load_config(default_config_path(), ["train.epochs=2"])
     assert fit_warmup(cfg, 19, defaulted=True) is cfg  # 20 < 38 steps
     assert Path(default_config_path()).read_text().count("warmup_steps: 20") == 1
+
+
+def test_under_nproc_the_warmup_is_fitted_to_a_ranks_share_of_the_batches(monkeypatch, capsys):
+    # counted on the whole loader (19 batches, 38 steps), the warm-up was kept and the run
+    # refused: each of 2 ranks trains 10 batches an epoch, 20 steps
+    from dlforge.config.load import load_config
+    from dlforge.pipeline import runner
+    from dlforge.train import loop
+    from dlforge.train.distributed import DataParallel
+
+    monkeypatch.setattr(loop, "parallel", lambda: DataParallel(0, 2))  # rank 0 of `--nproc 2`
+    plan, _ = runner._first_plan(load_config(default_config_path(), ["train.epochs=2"]), None,
+                                 echo=True)
+    assert plan.config.train.schedule.warmup_steps == 2
+    autos = [line for line in capsys.readouterr().err.splitlines() if line.startswith("auto: train")]
+    assert autos == [FITTED.replace("= 1", "= 2").replace("19 steps (train.epochs 1 x 19",
+                                                          "20 steps (train.epochs 2 x 10")]
+
+
+def test_where_the_warmup_came_from_is_not_part_of_the_configs_value():
+    from dlforge.config.auto_warmup import WARMUP
+    from dlforge.config.load import from_defaults, load_config
+
+    default = load_config(default_config_path())
+    rebuilt = load_config(default.model_dump(mode="json"))  # the same values, no provenance
+    assert (from_defaults(default, WARMUP), from_defaults(rebuilt, WARMUP)) == (True, False)
+    assert default == rebuilt  # was unequal
+    assert default != load_config(default_config_path(), ["seed=1"])
+    shorter = default.model_copy(update={"train": default.train.model_copy(update={"epochs": 1})})
+    assert from_defaults(shorter, WARMUP) is False  # a copy with another train section: kept
+    assert from_defaults(default.model_copy(update={"seed": 3}), WARMUP) is True

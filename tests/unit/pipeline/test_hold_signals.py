@@ -1,20 +1,24 @@
 """A second Ctrl-C (the terminal's to the process group, then torchrun's forwarded one) or a
-SIGTERM while a run writes its final state is dropped, for a bounded time: the run was left
-`running`."""
+SIGTERM while a run writes its final state is held until the write ends (the run was left
+`running`), then delivered: dropped, a Ctrl-C was lost and the run (or the watch) went on."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from dlforge.cli import main
+from dlforge.lifecycle.watch import StopFlag
 from dlforge.pipeline import runner
-from dlforge.pipeline.hold_signals import holding_stop_signals
+from dlforge.pipeline.hold_signals import HOLD_S, holding_stop_signals
 from dlforge.registry import Store
+from dlforge.registry.engine import BUSY_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -24,15 +28,52 @@ def _signal(signum: int) -> None:
     time.sleep(0.05)  # the handler runs at the next bytecode
 
 
-def test_stop_signals_are_dropped_inside_the_hold_and_handlers_restored():
+def test_a_signal_in_the_hold_is_delivered_after_it_and_handlers_restored(capfd):
     before = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
-    with holding_stop_signals() as dropped:
+    finished = []
+    with pytest.raises(KeyboardInterrupt), holding_stop_signals() as held:
+        _signal(signal.SIGINT)
+        _signal(signal.SIGINT)
+        finished.append(True)  # the block ran to its end
+    assert (finished, held) == ([True], [signal.SIGINT, signal.SIGINT])
+    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == before
+    assert capfd.readouterr().err == "recording the run's result; stopping after it\n"
+
+
+def test_a_ctrl_c_in_the_hold_sets_a_stop_flag_after_it():
+    with StopFlag().catching() as stop:  # `dlforge update --watch`
+        with holding_stop_signals() as held:
+            _signal(signal.SIGINT)
+            assert stop.signal is None
+        assert (held, stop.signal) == ([signal.SIGINT], signal.SIGINT)
+
+
+def test_without_deliver_the_signals_held_are_dropped_unsaid(capfd):
+    with holding_stop_signals(deliver=False) as held:
         _signal(signal.SIGINT)
         _signal(signal.SIGTERM)
-    assert dropped == [signal.SIGINT, signal.SIGTERM]
-    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == before
-    with pytest.raises(KeyboardInterrupt):
-        _signal(signal.SIGINT)
+    assert held == [signal.SIGINT, signal.SIGTERM]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert capfd.readouterr().err == ""
+
+
+def test_a_signal_that_comes_while_the_write_waits_for_the_lock_is_held_to_its_end(tmp_path):
+    # Python runs the handler only once SQLite's busy wait returns: measured then, a bound
+    # shorter than the store's busy timeout let a Ctrl-C sent early act inside the write
+    assert HOLD_S == 2 * BUSY_TIMEOUT_S
+    db = tmp_path / "lock.db"
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("create table t (x)")
+    other.execute("begin immediate")  # another writer holds the lock
+    ours = sqlite3.connect(db, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    timers = [threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)),
+              threading.Timer(0.6, other.execute, ("rollback",))]
+    for timer in timers:
+        timer.start()
+    with pytest.raises(KeyboardInterrupt), holding_stop_signals() as held:
+        ours.execute("insert into t values (1)")  # waits in C for the lock
+        written = ours.execute("select count(*) from t").fetchone()
+    assert (written, held) == ((1,), [signal.SIGINT])
 
 
 def test_a_signal_after_the_bound_acts_as_before():
@@ -44,7 +85,7 @@ def test_a_signal_after_the_bound_acts_as_before():
 
 
 def test_a_second_ctrl_c_during_the_final_write_still_records_the_run(tmp_path, monkeypatch,
-                                                                      capsys):
+                                                                      capfd):
     def first_ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
@@ -60,6 +101,30 @@ def test_a_second_ctrl_c_during_the_final_write_still_records_the_run(tmp_path, 
     assert main(["-w", str(ws), "train", str(ROOT / "examples/breast_cancer.yaml"), "--quiet"]) == 130
     (run,) = Store.open(ws).list_runs()
     assert (run.status, run.error) == ("interrupted", "KeyboardInterrupt: ")
-    assert capsys.readouterr().err.splitlines() == [
+    assert capfd.readouterr().err.splitlines() == [
         f"error: interrupted: run {run.id} stopped; resume it with `dlforge run --resume {run.id}`"]
 
+
+
+def test_a_ctrl_c_during_the_completed_write_stops_the_run_after_it(tmp_path, monkeypatch, capfd):
+    # dropped, the run went on through its promotion gate as if nothing was pressed
+    real_finish, gated = Store.finish_run, []
+
+    def ctrl_c_as_it_completes(self, run_id, status, *args, **kwargs):
+        if status == "completed":
+            _signal(signal.SIGINT)
+        return real_finish(self, run_id, status, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "finish_run", ctrl_c_as_it_completes)
+    monkeypatch.setattr(runner, "promote", lambda *args, **kwargs: gated.append(args))
+    ws = tmp_path / "ws"
+    assert main(["-w", str(ws), "run", str(ROOT / "examples/breast_cancer.yaml"), "--set",
+                 "train.epochs=1", "--set", "evaluate.gate={conditions: ['accuracy >= 0']}",
+                 "--quiet"]) == 130
+    (run,) = Store.open(ws).list_runs()
+    assert (run.status, run.error, gated) == ("completed", None, [])
+    assert capfd.readouterr().err.splitlines() == [
+        "recording the run's result; stopping after it",
+        f"error: interrupted: run {run.id} completed and registered breast-cancer v1; its "
+        f"promotion gate did not finish: promote it by hand with `dlforge promote breast-cancer "
+        f"--candidate 1`"]

@@ -1,0 +1,46 @@
+"""A stop after the run was recorded `completed` (a Ctrl-C in the promotion gate, an error in
+building the result) leaves it completed: it was rewritten `interrupted` or `failed`, and the
+user told to resume a run that had registered its version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlforge.cli import main
+from dlforge.pipeline import runner
+from dlforge.registry import Store
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_a_ctrl_c_in_the_promotion_gate_says_the_run_completed(tmp_path, monkeypatch, capsys):
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "promote", ctrl_c)
+    ws = tmp_path / "ws"
+    assert main(["-w", str(ws), "run", str(ROOT / "examples/breast_cancer.yaml"), "--set",
+                 "train.epochs=1", "--set", "evaluate.gate={conditions: ['accuracy >= 0']}",
+                 "--quiet"]) == 130
+    (run,) = Store.open(ws).list_runs()
+    assert (run.status, run.error) == ("completed", None)
+    assert [v.version for v in Store.open(ws).list_versions("breast-cancer")] == [1]
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: interrupted: run {run.id} completed and registered breast-cancer v1; its "
+        f"promotion gate did not finish: promote it by hand with `dlforge promote breast-cancer "
+        f"--candidate 1`"]
+
+
+def test_an_error_after_the_completed_write_leaves_the_run_completed(tmp_path, monkeypatch,
+                                                                      capsys):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runner._Stages, "_result", broken)
+    ws = tmp_path / "ws"
+    assert main(["-w", str(ws), "train", str(ROOT / "examples/breast_cancer.yaml"), "--set",
+                 "train.epochs=1", "--quiet"]) == 1
+    (run,) = Store.open(ws).list_runs()
+    assert (run.status, run.error) == ("completed", None)
+    assert capsys.readouterr().err.splitlines() == [
+        "error: internal error: RuntimeError: boom (rerun with --debug for the traceback)"]
