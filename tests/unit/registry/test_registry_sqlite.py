@@ -117,6 +117,19 @@ def test_parse_ref_refuses_a_dangling_at():
                                "name@3, name@production or name@latest")
 
 
+def test_parse_ref_refuses_more_than_one_at(tmp_path, capsys):
+    # `digits@1@2` was looked up as the alias '1@2': "Model 'digits' has no alias '1@2'"
+    from dlforge.cli import main
+
+    message = ("model reference: more than one '@' in 'digits@1@2'; use name, name@3, "
+               "name@production or name@latest")
+    with pytest.raises(ConfigError) as info:
+        parse_ref("digits@1@2")
+    assert str(info.value) == message
+    assert main(["-w", str(tmp_path), "models", "show", "digits@1@2"]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+
+
 def test_a_moved_workspace_keeps_its_bundles(tmp_path):
     import shutil
 
