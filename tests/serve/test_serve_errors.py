@@ -121,6 +121,24 @@ def test_table_numbers_beyond_float32_are_422_not_a_null_prediction(client):
              "the model was trained on")
 
 
+def test_a_number_as_a_json_string_is_read_as_the_number_as_in_a_csv(client, store, tmp_path,
+                                                                    capsys):
+    # deliberate: `dlforge predict` reads the CSV cell "1.5" (quoted or not) as the number 1.5,
+    # so the server reads the JSON string "1.5" the same way; text that is no number is refused
+    from dlforge.cli import main
+
+    url = "/v1/models/churn/predict"
+    (tmp_path / "rows.csv").write_text('a,b,color\n"1.5",2,red\n')
+    assert main(["-w", str(store.artifacts_dir.parent), "predict", "churn",
+                 str(tmp_path / "rows.csv"), "-f", "json", "-q"]) == 0
+    score = json.loads(capsys.readouterr().out)[0]["score"]
+    for row in ({"a": "1.5", "b": 2, "color": "red"}, {"a": 1.5, "b": "2", "color": "red"}):
+        assert client.post(url, json={"inputs": [row]}).json()["predictions"][0]["score"] == \
+            pytest.approx(score, abs=1e-6)
+    assert detail(client.post(url, json={"inputs": [{"a": "1,5", "b": 2, "color": "red"}]})) == (
+        422, "column 'a': expected numbers, got '1,5' (1 non-numeric value(s))")
+
+
 def test_a_json_boolean_in_a_numeric_column_is_422_naming_column_and_row(client):
     url = "/v1/models/churn/predict"
     message = ("column 'a': expected numbers, got true (row 1; 1 boolean value(s)); only a column "
@@ -135,6 +153,20 @@ def test_too_many_items(make_client):
     client = make_client(max_items=2)
     assert detail(client.post(PREDICT, json={"inputs": IMAGE * 3})) == (
         422, "inputs: 3 items; at most 2 per request (dlforge serve --max-items); split the request")
+
+
+def test_multipart_bodies_starlette_cannot_parse_get_the_project_s_422(make_client):
+    # were Starlette's 400 "Missing boundary in multipart." / "Too many files. Maximum ..."
+    client = make_client(max_items=2)
+    bare = client.post(PREDICT, content=b"x", headers={"content-type": "multipart/form-data"})
+    assert detail(bare) == (
+        422, 'body: multipart/form-data without a boundary; let the HTTP client build the '
+             'multipart body (curl -F "files=@image.png") instead of setting the Content-Type '
+             'header by hand')
+    files = [("files", (f"{i}.png", b"x", "image/png")) for i in range(4)]
+    assert detail(client.post(PREDICT, files=files)) == (
+        422, "files: more than 2 items; at most 2 per request (dlforge serve --max-items); "
+             "split the request")
 
 
 def test_body_over_the_limit_is_413(make_client):

@@ -24,7 +24,7 @@ from dlforge.errors import ConfigError
          "model: unknown type; allowed: 'mlp', 'basic_cnn', 'mobilenet', 'resnet_small', 'airbench', "
          "'text_pool', 'text_cnn', 'linear', 'autoencoder', 'dcgan', 'auto' (got 'vgg')"),
         ({"model": {"type": "mlp", "dropout": 2}}, "model.dropout: must be less than 1 (got 2)"),
-        ({"data": {"source": "csv"}}, "data.path: required for source 'csv' (got None)"),
+        ({"data": {"source": "csv"}}, "data.path: required for source 'csv' (got null)"),
         ({"data": {"source": "idx", "name": "digits"}},
          "data.name: must be one of mnist, fashion_mnist for source 'idx' (got 'digits')"),
         ({"data": {"val_fraction": 0.5, "test_fraction": 0.5}},
@@ -221,7 +221,7 @@ def test_configs_stored_by_earlier_versions_still_load(old, precision):
 @pytest.mark.parametrize(("value", "message"), [
     (0, "train.epochs: must be greater than or equal to 1 (got 0)"),
     ("many", "train.epochs: must be a number or 'auto' (got 'many')"),
-    (True, "train.epochs: must be an integer, not true or false (got True)"),
+    (True, "train.epochs: must be an integer, not true or false (got true)"),
 ])
 def test_epochs_take_a_number_or_auto_with_one_line_per_problem(value, message):
     with pytest.raises(ConfigError) as info:
@@ -273,7 +273,7 @@ def test_class_names_given_as_whole_numbers_are_their_digits():
     with pytest.raises(ConfigError) as err:  # a yes/no or a number with a fraction is not a name
         load_config({"data": {"classes": [True, 1.5]}})
     assert str(err.value).splitlines() == [
-        "data.classes.0: must be a valid string (got True)",
+        "data.classes.0: must be a valid string (got true)",
         "data.classes.1: must be a valid string (got 1.5)"]
 
 

@@ -57,16 +57,17 @@ def score_on_validation(model: torch.nn.Module, data: PreparedData, cfg: RunConf
     threshold = choose_threshold(task, y_val, scores, cfg.evaluate.threshold)
     value = None if threshold is None else threshold.value
     return ValidationScores(threshold, evaluate_scores(task, y_val, scores, value),
-                            diagnose_history(history, data, restored_epoch))
+                            diagnose_history(history, data, restored_epoch, cfg.train.lr))
 
 
 def diagnose_history(history: list[dict[str, float]], data: PreparedData,
-                     restored_epoch: int | None) -> Diagnosis:
-    """The diagnosis of learning curves measured on `data`'s train and validation splits."""
+                     restored_epoch: int | None, lr: float) -> Diagnosis:
+    """The diagnosis of learning curves measured on `data`'s train and validation splits,
+    trained with peak learning rate `lr`."""
     channels = data.input_shape[0] if data.modality == "image" else None
     return diagnose(history, data.task, data.modality, naive_mae=naive_mae(data),
                     restored_epoch=restored_epoch, val_samples=len(data.splits.val.y),
-                    channels=channels)
+                    channels=channels, lr=lr)
 
 
 def naive_mae(data: PreparedData) -> float | None:

@@ -133,7 +133,7 @@ class DataConfig(Section):
                 f"(got {self.val_fraction} + {self.test_fraction})"
             )
         if self.source in ("image_folder", "csv", "npz", "shards") and not self.path:
-            raise ValueError(f"data.path: required for source {self.source!r} (got None)")
+            raise ValueError(f"data.path: required for source {self.source!r} (got null)")
         allowed = {
             "builtin": ("digits", "breast_cancer", "wine", "diabetes"),
             "idx": ("mnist", "fashion_mnist"),

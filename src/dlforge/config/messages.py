@@ -1,4 +1,5 @@
-"""pydantic's validation errors as dlforge's one line per problem: `key: what is wrong (got value)`."""
+"""pydantic's validation errors as dlforge's one line per problem: `key: what is wrong (got value)`,
+the value spelt as YAML spells it (`null`, `true`, `false`)."""
 
 from __future__ import annotations
 
@@ -96,4 +97,24 @@ def _plain(err: dict[str, Any]) -> str:
 
 
 def _show(value: Any) -> str:
-    return clipped(repr(value))
+    return clipped(yaml_spelling(value))
+
+
+def yaml_spelling(value: Any) -> str:
+    """`value` as the YAML the user wrote it in: null, true and false for None, True and False
+    (inside lists and mappings too); anything else as Python shows it (strings quoted).
+
+    Example:
+        >>> yaml_spelling(None), yaml_spelling([True, "a", 1.5]), yaml_spelling({"k": False})
+        ('null', "[true, 'a', 1.5]", "{'k': false}")
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(map(yaml_spelling, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{yaml_spelling(k)}: {yaml_spelling(v)}"
+                               for k, v in value.items()) + "}"
+    return repr(value)

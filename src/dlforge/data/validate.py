@@ -1,7 +1,7 @@
 """Check a dataset (and its splits) before anything is trained on it.
 
 Problems that would make training meaningless or crash later (no samples, bad labels, a single
-class, a class without training rows, NaN the preprocessing will not handle, infinite values)
+class, a constant regression target, a class without training rows, NaN the preprocessing will not handle, infinite values)
 raise one `DataError` listing every such problem, one per line. Everything else (imbalance,
 duplicates, leakage between splits, constant columns or labels, columns mixing numbers and
 text, skipped files, ...) becomes a warning in the `ValidationReport`. Rows in messages count
@@ -109,7 +109,8 @@ def validate(
 
     Raises:
         DataError: one line per fatal problem: no samples, labels missing or outside the
-            class list, a single class (multiclass/binary), a class (or multilabel label)
+            class list, a single class (multiclass/binary), a regression target with one
+            value in every sample (every target, when there are several), a class (or multilabel label)
             with no training samples (when `training`), NaN that will not be imputed, inf in
             a table column or a regression target, NaN or inf in float samples.
 
@@ -123,6 +124,7 @@ def validate(
     groups = _groups(ds, splits)
     fatal = _label_problems(ds)
     warnings: list[str] = []
+    _constant_targets(ds, fatal, warnings)
     counts = {name: _class_counts(part) for name, part in groups.items()}
     train = "train" if "train" in groups else next(iter(groups))
     fatal += _empty_classes(counts, train if training else None, warnings)
@@ -259,6 +261,22 @@ def _constant_labels(task: TaskSpec, counts: dict[str, int], rows: int, train: s
     warnings += [f"data: label {name!r} is 1 in every sample of {_where(train)}, so there is "
                  f"nothing to learn for it; drop it from data.label_columns"
                  for name, n in counts.items() if n == rows]
+
+
+def _constant_targets(ds: Dataset, fatal: list[str], warnings: list[str]) -> None:
+    """Regression: a target with one value in every sample has nothing to learn. Fatal when
+    every target is constant (as a single class is), a warning for one of several targets."""
+    if ds.task.kind != "regression" or len(ds) < 2:
+        return
+    y = np.asarray(ds.y, dtype=np.float64).reshape(len(ds), -1)
+    lines = []
+    for name, col in zip(ds.task.class_names, y.T, strict=False):
+        col = col[np.isfinite(col)]
+        if len(col) > 1 and (col == col[0]).all():
+            lines.append(f"data: regression target {name!r} is {col[0]:g} in every sample, so "
+                         f"there is nothing to learn; check that data.label_columns names the "
+                         f"target, or add samples with other values")
+    (fatal if len(lines) == y.shape[1] else warnings).extend(lines)
 
 
 def _imbalance(counts: dict[str, int], train: str, warnings: list[str]) -> float | None:

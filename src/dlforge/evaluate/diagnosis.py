@@ -4,6 +4,12 @@ noise, with what to try next.
 Rules, checked in this order (high bias is fixed first: regularizing a model that cannot fit
 its own training data makes it worse):
 
+0. diverged: the training loss is not finite (NaN or inf) in some epoch, its last value is
+   more than `DIVERGE_RISE` (10) x its first, or it ends more than `DIVERGE_RISE` x the loss of
+   guessing (classification: ln K, ln 2 per binary or multilabel label; regression: the final
+   train MAE against `naive_mae`): the steps overshoot (a loss can blow up within the first
+   epoch and stay there), so the learning rate is too high; the advice names `train.lr` (when
+   given) and suggests a tenth of it.
 1. underfitting (high bias) needs high training error: classification: the final TRAIN
    accuracy is below `chance + UNDERFIT_SHARE * (1 - chance)`, chance = 1 / number of classes
    (0.5 for binary and for each multilabel label); with 10 classes: below 0.775. Regression
@@ -40,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dlforge.data.dataset import TaskSpec
 
+DIVERGE_RISE = 10.0
 UNDERFIT_SHARE = 0.75
 NAIVE_SHARE = 0.9
 VAL_RISE = 0.05
@@ -84,7 +91,7 @@ class Diagnosis:
     """A verdict on the learning curves.
 
     Attributes:
-        verdict: "underfitting", "overfitting", "good fit" or "unknown".
+        verdict: "diverged", "underfitting", "overfitting", "good fit" or "unknown".
         reasons: the measurements behind the verdict, one sentence each.
         advice: what to try next, naming config keys.
     """
@@ -100,7 +107,7 @@ class Diagnosis:
 def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
              modality: str | None = None, naive_mae: float | None = None,
              restored_epoch: int | None = None, *, val_samples: int | None = None,
-             channels: int | None = None) -> Diagnosis:
+             channels: int | None = None, lr: float | None = None) -> Diagnosis:
     """Diagnose high bias or high variance from a training history.
 
     Args:
@@ -114,6 +121,7 @@ def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
             the overfitting advice then says so instead of suggesting early stopping.
         val_samples: size of the validation split: the binomial noise of its accuracy.
         channels: images: channels per image; mirror flips are suggested for colour (3) only.
+        lr: the peak learning rate trained with (`train.lr`), named by a "diverged" verdict.
 
     Returns:
         The verdict, the reasons (with the numbers) and concrete advice.
@@ -124,6 +132,9 @@ def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
         >>> diagnose(rows, TaskSpec("multiclass", tuple("abcdefghij")), val_samples=270).verdict
         'good fit'
     """
+    diverged = _diverged(history, task, naive_mae, lr)
+    if diverged:
+        return diverged
     rows = [r for r in history if r.get("loss") is not None and r.get("val_loss") is not None]
     if not rows:
         return Diagnosis("unknown", ["the history has no epochs with both loss and val_loss"], [])
@@ -140,6 +151,57 @@ def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
             advice = [a for a in advice if not a.startswith("Stop early")]
         return Diagnosis("overfitting", reasons, advice)
     return _good_fit(rows, gap.reason)
+
+
+def _diverged(history: Sequence[dict[str, float]], task: TaskSpec, naive_mae: float | None,
+              lr: float | None) -> Diagnosis | None:
+    """The "diverged" verdict when the training loss went non-finite, grew, or ended far
+    above guessing, else None."""
+    losses = [(i, r["loss"]) for i, r in enumerate(history) if r.get("loss") is not None]
+    if not losses:
+        return None
+    reason = _blown_up(losses, list(history)) or _far_above_guessing(history[losses[-1][0]],
+                                                                     task, naive_mae)
+    if reason is None:
+        return None
+    name = f"train.lr ({lr:g}) is" if lr is not None else "the learning rate (train.lr) is"
+    fix = f"Lower train.lr to {lr / 10:g} (a tenth of {lr:g})" if lr is not None else \
+        "Lower train.lr tenfold"
+    return Diagnosis("diverged", [f"{reason}; {name} too high"], [
+        f"{fix}, and again tenfold until the training loss falls.",
+        "Warm up to it (train.schedule.warmup_steps) and clip gradients (train.grad_clip) if it "
+        "still jumps."])
+
+
+def _blown_up(losses: list[tuple[int, float]], history: list[dict[str, float]]) -> str | None:
+    bad = next(((i, v) for i, v in losses if not math.isfinite(v)), None)
+    if bad is not None:
+        return f"the training loss became {bad[1]} at epoch {_epoch(history, bad[0])}"
+    first, last = losses[0][1], losses[-1][1]
+    if last > DIVERGE_RISE * first:
+        return f"the training loss grew from {first:.4g} to {last:.4g} ({last / first:.3g}x)"
+    return None
+
+
+def _far_above_guessing(last: dict[str, float], task: TaskSpec,
+                        naive_mae: float | None) -> str | None:
+    """Classification: the final training loss above `DIVERGE_RISE` x the cross-entropy of
+    guessing (ln K; ln 2 per binary or multilabel label). Regression: the final training MAE
+    above `DIVERGE_RISE` x the MAE of always predicting the training mean."""
+    if task.kind == "regression":
+        mae = last.get("mae")
+        if naive_mae and mae is not None and mae > DIVERGE_RISE * naive_mae:
+            return (f"the final train MAE {mae:.4g} is more than {DIVERGE_RISE:g}x the "
+                    f"{naive_mae:.4g} of always predicting the training mean")
+        return None
+    if task.kind not in ("binary", "multiclass", "multilabel"):
+        return None
+    k = 2 if task.kind != "multiclass" else max(len(task.class_names), 2)
+    guess = math.log(k)
+    if last["loss"] > DIVERGE_RISE * guess:
+        return (f"the final training loss {last['loss']:.4g} is more than {DIVERGE_RISE:g}x "
+                f"{guess:.3f}, the loss of guessing (ln {k})")
+    return None
 
 
 def _good_fit(rows: list[dict[str, float]], gap_reason: str | None) -> Diagnosis:

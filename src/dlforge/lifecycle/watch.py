@@ -35,7 +35,7 @@ import pandas as pd
 
 from dlforge.atomic import write_json
 from dlforge.config.update_schema import WatchConfig
-from dlforge.data.sources.image_folder import EXTENSIONS
+from dlforge.data.sources.image_folder import class_images
 from dlforge.errors import ConfigError, DataError, DlforgeError
 
 IMAGES, ROWS = "image_folder", "csv"
@@ -109,7 +109,7 @@ def signatures(directory: Path, kind: str, done: set[str]) -> dict[str, tuple[in
     """New files of `directory` with their (size, mtime in ns), oldest first (then by name)."""
     if kind == IMAGES:
         files = [f for d in directory.iterdir() if d.is_dir() and not d.name.startswith(".")
-                 for f in d.iterdir() if f.is_file() and f.suffix.lower() in EXTENSIONS]
+                 for f in class_images(d)]
     else:
         files = [f for f in directory.iterdir() if f.is_file() and f.suffix.lower() == ".csv"]
     stats = {str(f.relative_to(directory)): f.stat() for f in files}
@@ -136,7 +136,7 @@ def materialise(directory: Path, files: list[str], dest: Path, kind: str) -> Pat
     if kind == IMAGES:
         for name in files:
             target = dest / name
-            target.parent.mkdir(exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(directory / name, target)
         return dest
     rows = pd.concat([_read_rows(directory / name) for name in files], ignore_index=True)

@@ -4,16 +4,19 @@ SQLite is set up so that several processes can share one file: WAL journal (read
 block the writer), a busy timeout (a writer waits for the lock instead of failing at once),
 and write transactions that take the lock up front (``BEGIN IMMEDIATE``), so that a
 read-then-write transaction never fails half way when another process wrote in between.
+A SQLite file on a read-only file system is opened ``immutable`` (see `_on_read_only_media`).
 Nothing here is SQLite-only SQL in the store itself: these are connection settings.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from dlforge.errors import StoreError, first_line
@@ -43,6 +46,8 @@ def create_store_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
         is_sqlite = parsed.get_backend_name() == "sqlite"
+        if is_sqlite:
+            parsed = _on_read_only_media(parsed)
         kwargs: dict[str, Any] = {"connect_args": {"timeout": BUSY_TIMEOUT_S}} if is_sqlite else {}
         engine = create_engine(parsed, **kwargs)
     except ArgumentError as exc:
@@ -63,6 +68,24 @@ def create_store_engine(url: str) -> Engine:
     if is_sqlite:
         _configure_sqlite(engine)
     return engine
+
+
+def _on_read_only_media(parsed: URL) -> URL:
+    """A SQLite file on a read-only file system (a read-only mount, a snapshot) opened read-only and
+    ``immutable``: SQLite cannot create the WAL index (``-shm``) beside it, so a plain open fails
+    with "unable to open database file"; as nothing can change the file there, immutable is
+    exact. Reads work, any write fails with "attempt to write a readonly database"."""
+    db = parsed.database
+    if not db or db == ":memory:" or db.startswith("file:") or not os.path.isfile(db):
+        return parsed
+    try:
+        read_only = bool(os.statvfs(os.path.dirname(os.path.abspath(db))).f_flag & os.ST_RDONLY)
+    except OSError:
+        return parsed
+    if not read_only:
+        return parsed
+    return parsed.set(database=f"file:{quote(os.path.abspath(db))}",
+                      query={**parsed.query, "mode": "ro", "immutable": "1", "uri": "true"})
 
 
 def _configure_sqlite(engine: Engine) -> None:

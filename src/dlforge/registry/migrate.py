@@ -2,8 +2,9 @@
 
 `create_all` makes missing tables but never changes a table that exists, so each change to a
 shipped table gets a step here. Every step is idempotent and portable (SQLite and PostgreSQL)
-and runs on every open, in the transaction that creates the tables (on SQLite a write
-transaction, so two processes opening an old store at once upgrade it once).
+and runs when a store is opened and `is_current` finds something missing, in the transaction
+that creates the tables (on SQLite a write transaction, so two processes opening an old store at
+once upgrade it once). A current store is opened without a write.
 """
 
 from __future__ import annotations
@@ -28,6 +29,17 @@ def upgrade(conn: Connection) -> None:
     _add_columns(conn, RunRow, RUN_OWNER_COLUMNS)
     _add_columns(conn, EventRow, EVENT_DETAIL_COLUMNS)
     _add_run_version_index(conn)
+
+
+def is_current(conn: Connection) -> bool:
+    """Whether the database has all of dlforge's tables, columns and the one-version-per-run
+    index: nothing for `create_all` or `upgrade` to do, so opening it needs no write."""
+    inspector = inspect(conn)
+    have = set(inspector.get_table_names())
+    if any(t.name not in have for t in Base.metadata.sorted_tables):
+        return False
+    indexes = inspector.get_indexes(ModelVersionRow.__tablename__)
+    return not missing_columns(conn) and any(i["name"] == RUN_VERSION_INDEX for i in indexes)
 
 
 def missing_columns(conn: Connection) -> list[str]:

@@ -66,11 +66,19 @@ def parse_selector(selector: int | str) -> int | str:
 def parse_ref(ref: str) -> tuple[str, int | str]:
     """Split a model reference into (name, version number or alias).
 
+    Raises:
+        ConfigError: nothing after the '@', more than one '@', or an invalid model name.
+
     Example:
         >>> parse_ref("digits@3"), parse_ref("digits"), parse_ref("digits@production")
         (('digits', 3), ('digits', 'latest'), ('digits', 'production'))
     """
     name, sep, selector = str(ref).strip().partition("@")
+    if "@" in selector:
+        raise ConfigError(
+            f"model reference: more than one '@' in {ref!r}; use name, name@3, "
+            "name@production or name@latest"
+        )
     if sep and not selector:
         raise ConfigError(
             f"model reference: nothing after '@' in {ref!r}; use name, name@3, "

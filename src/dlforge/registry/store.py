@@ -25,7 +25,7 @@ from dlforge.registry.engine import (
     mask_url,
     open_error,
 )
-from dlforge.registry.migrate import missing_columns, upgrade
+from dlforge.registry.migrate import is_current, missing_columns, upgrade
 from dlforge.registry.records import (
     Event,
     ModelSummary,
@@ -97,8 +97,17 @@ class Store(RunStore):
     # ------------------------------------------------------------------------------ plumbing
 
     def _create_tables(self) -> None:
-        # Two processes opening a fresh store at once may both try CREATE TABLE; the loser
-        # sees "already exists" and simply finds the tables on the second pass.
+        # A current store is only read here (no write lock: a reader neither waits for a busy
+        # writer nor needs write access); a new or older one is created or upgraded in a write
+        # transaction. Two processes opening a fresh store at once may both try CREATE TABLE;
+        # the loser sees "already exists" and simply finds the tables on the second pass.
+        try:
+            with self._engine.connect() as conn:
+                if is_current(conn):
+                    return
+        except SQLAlchemyError:
+            pass  # e.g. a file that is not a database: the write transaction names the cause
+
         def create() -> None:
             with self._writer.begin() as conn:
                 Base.metadata.create_all(conn)

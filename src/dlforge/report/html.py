@@ -43,6 +43,7 @@ img { max-width: 100%; height: auto; margin: 6px 8px 6px 0; }
 .verdict { font-weight: 600; padding: 3px 12px; border-radius: 4px; color: #fff; }
 .verdict.good-fit { background: #2a9d8f; } .verdict.overfitting { background: #e76f51; }
 .verdict.underfitting { background: #e9a23b; } .verdict.unknown { background: #888; }
+.verdict.diverged { background: #c0392b; }
 .warning { color: #9a3412; }
 pre { background: #f6f8fa; padding: 10px; overflow-x: auto; font-size: 12px; }
 figure { margin: 0; } figcaption { font-size: 12px; color: #555; }

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from dlforge.data.images import SizeLimit, open_image
 from dlforge.errors import DataError, first_line
@@ -130,7 +131,10 @@ def to_batch(body: Body, predictor: Predictor, top_k: int | None, max_pixels: in
 
 
 async def _read_files(request: Request, max_items: int) -> list[tuple[str, bytes]]:
-    form = await request.form(max_files=max_items + 1, max_fields=max_items + 1)
+    try:
+        form = await request.form(max_files=max_items + 1, max_fields=max_items + 1)
+    except HTTPException as exc:  # Starlette's multipart parser: a 400 with its own wording
+        raise DataError(_multipart_problem(str(exc.detail), max_items)) from None
     files = form.getlist("files")
     if not files:
         raise DataError('files: no image files in the multipart body; send them under the field "files"')
@@ -138,6 +142,19 @@ async def _read_files(request: Request, max_items: int) -> list[tuple[str, bytes
     if not all(isinstance(f, UploadFile) for f in files):
         raise DataError('files: every "files" field must be a file upload, not a text field')
     return [(f"files[{i}] ({f.filename})", await f.read()) for i, f in enumerate(files)]
+
+
+def _multipart_problem(reason: str, max_items: int) -> str:
+    """The line for a multipart body Starlette could not parse (`reason` its message)."""
+    if "boundary" in reason:
+        return ("body: multipart/form-data without a boundary; let the HTTP client build the "
+                'multipart body (curl -F "files=@image.png") instead of setting the Content-Type '
+                "header by hand")
+    if reason.startswith(("Too many files", "Too many fields")):
+        return (f"files: more than {max_items} items; at most {max_items} per request "
+                "(dlforge serve --max-items); split the request")
+    return (f"body: not a valid multipart body ({reason.rstrip('.')}); send image files as "
+            'multipart "files"')
 
 
 def _check_files(files: list[tuple[str, bytes]], limit: SizeLimit, max_pixels: int) -> None:

@@ -41,16 +41,16 @@ def test_a_number_too_large_for_a_float_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(("raw", "message"), [
-    ({"train": {"epochs": True}}, "train.epochs: must be an integer, not true or false (got True)"),
-    ({"train": {"lr": True}}, "train.lr: must be a number, not true or false (got True)"),
-    ({"seed": False}, "seed: must be an integer, not true or false (got False)"),
-    ({"data": {"limit": True}}, "data.limit: must be an integer, not true or false (got True)"),
+    ({"train": {"epochs": True}}, "train.epochs: must be an integer, not true or false (got true)"),
+    ({"train": {"lr": True}}, "train.lr: must be a number, not true or false (got true)"),
+    ({"seed": False}, "seed: must be an integer, not true or false (got false)"),
+    ({"data": {"limit": True}}, "data.limit: must be an integer, not true or false (got true)"),
     ({"model": {"type": "mlp", "hidden": [8, True]}},
-     "model.hidden: must be an integer, not true or false (got [8, True])"),
+     "model.hidden: must be an integer, not true or false (got [8, true])"),
     ({"train": {"schedule": {"type": "step", "step_epochs": True}}},
-     "train.schedule.step_epochs: must be an integer, not true or false (got True)"),
+     "train.schedule.step_epochs: must be an integer, not true or false (got true)"),
     ({"tune": {"space": {"train.epochs": {"int": [1, True]}}}},
-     "tune.space.train.epochs.int: must be an integer, not true or false (got [1, True])"),
+     "tune.space.train.epochs.int: must be an integer, not true or false (got [1, true])"),
 ])
 def test_booleans_are_not_numbers(raw, message):
     assert _message(raw) == message
@@ -58,7 +58,7 @@ def test_booleans_are_not_numbers(raw, message):
 
 def test_number_problems_of_one_section_are_reported_together():
     assert _message({"train": {"epochs": True, "lr": float("inf")}}).splitlines() == [
-        "train.epochs: must be an integer, not true or false (got True)",
+        "train.epochs: must be an integer, not true or false (got true)",
         "train.lr: must be a finite number (got inf)",
     ]
 
@@ -74,7 +74,7 @@ def test_overrides_are_parsed_as_yaml_and_checked_the_same_way():
     cfg = load_config(None, ["train.epochs=3", "train.lr=0.01", "model.type=mlp", "model.hidden=[4]"])
     assert (cfg.train.epochs, cfg.train.lr, cfg.model.hidden) == (3, 0.01, [4])
     assert _message(None, ["train.epochs=true"]) == \
-        "train.epochs: must be an integer, not true or false (got True)"
+        "train.epochs: must be an integer, not true or false (got true)"
     assert _message(None, ["serve.max_body_mb=.inf"]) == \
         "serve.max_body_mb: must be a finite number (got inf)"
     assert _message(None, ["train.lr=.nan"]) == "train.lr: must be a finite number (got nan)"
@@ -146,7 +146,7 @@ def test_cli_config_problems_exit_2_with_one_line(tmp_path, capsys):
     fine.write_text("train:\n  epochs: 2\n")
     assert main(["config", "check", str(fine), "--set", "train.epochs=true"]) == 2
     assert capsys.readouterr().err == \
-        "error: train.epochs: must be an integer, not true or false (got True)\n"
+        "error: train.epochs: must be an integer, not true or false (got true)\n"
     latin = tmp_path / "latin.yaml"
     latin.write_bytes(b"name: caf\xe9\n")
     assert main(["config", "check", str(latin)]) == 2
@@ -189,7 +189,7 @@ def test_a_section_that_is_not_a_mapping_says_so_in_plain_words(tmp_path, capsys
     assert main(["config", "check", str(tmp_path / "c.yaml")]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"error: {key}: must be a mapping of keys to values, a section (got {got})"
-        for key, got in [("data", None), ("model", 3), ("train", [1])]]
+        for key, got in [("data", "null"), ("model", 3), ("train", [1])]]
 
 
 LAUGHS = "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['lol'] * 9)}]\n"
@@ -247,3 +247,16 @@ def test_columns_and_sizes_that_cannot_train(data, message):
     with pytest.raises(ConfigError) as err:
         load_config({"data": {"source": "csv", "path": "d.csv", **data}})
     assert str(err.value) == message
+
+
+def test_values_in_messages_are_spelt_as_yaml_spells_them(tmp_path, capsys):
+    # were Python's None/True/False where the file said null/true/false
+    (tmp_path / "c.yaml").write_text("train: {epochs: null, early_stopping: true}\n"
+                                     "data: {classes: [true, null], streaming: null}\n")
+    assert main(["config", "check", str(tmp_path / "c.yaml")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: data.streaming: must be a valid boolean (got null)",
+        "error: data.classes.0: must be a valid string (got true)",
+        "error: data.classes.1: must be a valid string (got null)",
+        "error: train.epochs: must be a valid integer (got null)",
+        "error: train.early_stopping: must be a mapping of keys to values, a section (got true)"]

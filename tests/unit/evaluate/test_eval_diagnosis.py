@@ -211,3 +211,33 @@ def test_a_stall_under_val_every_counts_epochs_not_validations():
     d = diagnose(history, TEN, val_samples=1000)
     assert d.reasons[-1] == ("val_loss was lowest at epoch 10 (0.3) and did not improve in the "
                              "10 epoch(s) after it: more epochs would not help")
+
+
+DIVERGED_ADVICE = ["Lower train.lr to 1e+09 (a tenth of 1e+10), and again tenfold until the "
+                   "training loss falls.",
+                   "Warm up to it (train.schedule.warmup_steps) and clip gradients "
+                   "(train.grad_clip) if it still jumps."]
+
+
+@pytest.mark.parametrize(("loss", "task", "reason"), [
+    # breast cancer at train.lr 1e10 (blown up within epoch 1, then falling): was "good fit"
+    ([7.787e31, 7.146e31, 3.233e31], TaskSpec("binary", ("b", "m")),
+     "the final training loss 3.233e+31 is more than 10x 0.693, the loss of guessing (ln 2)"),
+    ([2.3, 40.0, 900.0], TEN, "the training loss grew from 2.3 to 900 (391x)"),
+    ([2.3, float("nan"), float("nan")], TEN, "the training loss became nan at epoch 2"),
+])
+def test_a_diverging_run_is_told_its_learning_rate_is_too_high(loss, task, reason):
+    h = _rows(loss, [1.0] * 3, [0.9] * 3, [0.9] * 3)
+    d = diagnose(h, task, lr=1e10)
+    assert (d.verdict, d.reasons, d.advice) == (
+        "diverged", [f"{reason}; train.lr (1e+10) is too high"], DIVERGED_ADVICE)
+
+
+def test_a_regression_far_worse_than_the_mean_diverged_and_a_bare_history_names_train_lr():
+    h = [{"loss": 5.0, "val_loss": 5.0, "mae": 31.0, "val_mae": 30.0}]
+    d = diagnose(h, REG, naive_mae=3.0)
+    assert d.reasons == ["the final train MAE 31 is more than 10x the 3 of always predicting "
+                         "the training mean; the learning rate (train.lr) is too high"]
+    assert d.advice[0] == "Lower train.lr tenfold, and again tenfold until the training loss falls."
+    h[0]["mae"] = 29.0  # 10x or less: no better than the mean, the underfitting rule
+    assert diagnose(h, REG, naive_mae=3.0).verdict == "underfitting"

@@ -82,6 +82,18 @@ def test_a_config_mistake_stops_the_watch_and_leaves_the_batch_pending(tmp_path)
     assert pending(folder, ROWS, state.done) == ["0.csv"]
 
 
+def test_images_in_nested_folders_of_a_class_folder_are_watched_and_copied(tmp_path):
+    # the watch read only incoming/<class>/*.png, as training did
+    folder = tmp_path / "in"
+    add_images(folder, "a", ["1.png"])
+    add_images(folder / "a", "day2", ["2.png"])
+    add_images(folder / "a", ".tmp", ["3.png"])
+    names = pending(folder, IMAGES, set())
+    assert names == ["a/1.png", "a/day2/2.png"]
+    dest = materialise(folder, names, tmp_path / "batch", IMAGES)
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.png")) == names
+
+
 def test_materialise_starts_a_half_copied_batch_afresh(tmp_path):
     add_images(tmp_path / "in", "a", ["1.png"])
     (tmp_path / "b" / "stale").mkdir(parents=True)

@@ -117,6 +117,19 @@ def test_parse_ref_refuses_a_dangling_at():
                                "name@3, name@production or name@latest")
 
 
+def test_parse_ref_refuses_more_than_one_at(tmp_path, capsys):
+    # `digits@1@2` was looked up as the alias '1@2': "Model 'digits' has no alias '1@2'"
+    from dlforge.cli import main
+
+    message = ("model reference: more than one '@' in 'digits@1@2'; use name, name@3, "
+               "name@production or name@latest")
+    with pytest.raises(ConfigError) as info:
+        parse_ref("digits@1@2")
+    assert str(info.value) == message
+    assert main(["-w", str(tmp_path), "models", "show", "digits@1@2"]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+
+
 def test_a_moved_workspace_keeps_its_bundles(tmp_path):
     import shutil
 
@@ -185,3 +198,55 @@ def test_a_read_only_store_says_so_and_keeps_its_aliases(tmp_path, capsys):
         "access to the database (and, for SQLite, its directory) or pass --store-url\n")
     with sqlite3.connect(tmp_path / "dlforge.db") as db:
         assert db.execute("SELECT name, alias, version FROM model_aliases").fetchall() == [("m", "prod", 1)]
+
+
+def _store_with_an_alias(ws):
+    store = Store.open(ws)
+    (ws / "bundle").mkdir()
+    store.register("m", None, ws / "bundle", {})
+    store.set_alias("m", "prod", 1)
+    store.close()
+
+
+def test_opening_a_current_store_takes_no_write_lock(tmp_path, monkeypatch):
+    # every open took BEGIN IMMEDIATE: `models list` behind a stuck writer waited the whole
+    # busy timeout (60 s) and then failed with "database is locked"
+    import sqlite3
+
+    from dlforge.registry import engine
+
+    _store_with_an_alias(tmp_path)
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_S", 0.2)
+    writer = sqlite3.connect(tmp_path / "dlforge.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        store = Store.open(tmp_path)
+        assert [(m.name, m.aliases) for m in store.list_models()] == [("m", {"prod": 1})]
+        with pytest.raises(StoreError) as info:  # writers still wait for the lock, then say so
+            store.remove_alias("m", "prod")
+        assert str(info.value) == (f"store: sqlite:///{tmp_path / 'dlforge.db'}: database is "
+                                   "locked; check the database (another process may hold it "
+                                   "locked) or pass --store-url")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_a_store_on_a_read_only_file_system_reads_and_refuses_writes(tmp_path, monkeypatch):
+    # a workspace on a read-only mount: SQLite cannot create the WAL index beside the file,
+    # and every command, `predict` included, failed with "unable to open database file"
+    import os
+    from types import SimpleNamespace
+
+    _store_with_an_alias(tmp_path)
+    real = os.statvfs
+    monkeypatch.setattr(os, "statvfs", lambda p: SimpleNamespace(
+        f_flag=real(p).f_flag | (os.ST_RDONLY if str(p) == str(tmp_path) else 0)))
+    store = Store.open(tmp_path)
+    assert store._engine.url.query == {"mode": "ro", "immutable": "1", "uri": "true"}
+    assert store.resolve("m@prod").version == 1
+    with pytest.raises(StoreError) as info:
+        store.remove_alias("m", "prod")
+    assert str(info.value) == (f"store: sqlite:///{tmp_path / 'dlforge.db'}: attempt to write a "
+                               "readonly database; give this user write access to the database "
+                               "(and, for SQLite, its directory) or pass --store-url")

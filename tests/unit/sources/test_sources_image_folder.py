@@ -39,6 +39,21 @@ def test_class_folders_become_sorted_classes(tmp_path):
     assert sorted(ds.provenance.files) == ["cat/b.PNG", "cat/c.bmp", "dog/a.png"]
 
 
+def test_images_in_nested_folders_of_a_class_folder_are_that_class_s(tmp_path):
+    # were left out silently (and a class with only nested images was called empty), while
+    # `dlforge predict` on the same folder searched its nested folders
+    img(tmp_path / "cat" / "a.png", 10)
+    img(tmp_path / "cat" / "indoor" / "b.png", 20)
+    img(tmp_path / "dog" / "x" / "y" / "c.png", 30)
+    img(tmp_path / "dog" / ".cache" / "d.png", 40)  # a hidden folder is not data
+    for load in (load_dataset, folder_index):  # in memory and streamed
+        ds = load(DataConfig(source="image_folder", path=str(tmp_path)))
+        assert ds.ids.tolist() == ["cat/a.png", "cat/indoor/b.png", "dog/x/y/c.png"]
+        assert ds.task.class_names == ("cat", "dog") and ds.y.tolist() == [0, 0, 1]
+    assert load_dataset(DataConfig(source="image_folder", path=str(tmp_path))).x[:, 0, 0, 0] \
+        .tolist() == [10, 20, 30]
+
+
 def test_train_and_test_folders_mark_the_split_and_rgb(tmp_path):
     img(tmp_path / "train" / "a" / "1.png", 0, mode="RGB")
     img(tmp_path / "train" / "b" / "2.jpg", 255, mode="RGB", fmt="PNG")

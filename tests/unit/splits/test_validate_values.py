@@ -14,6 +14,7 @@ from splits_synth import images, multilabel, regression, table
 from dlforge.cli import main
 from dlforge.config import load_config
 from dlforge.config.schema import DataConfig
+from dlforge.data.dataset import TaskSpec
 from dlforge.data.prepare import load_and_split
 from dlforge.data.sources import load_dataset
 from dlforge.data.validate import validate
@@ -89,6 +90,20 @@ def test_a_single_class_image_folder_is_refused(tmp_path):
     assert _fatal(ds) == [ONE_CLASS]
 
 
+def test_a_constant_regression_target_is_fatal_alone_and_a_warning_beside_others():
+    ds = regression()
+    y = np.full_like(ds.y, -0.25)
+    y[3] = np.nan  # missing targets are not a second value
+    assert _fatal(replace(ds, y=y))[-1] == (
+        "data: regression target 'target' is -0.25 in every sample, so there is nothing to "
+        "learn; check that data.label_columns names the target, or add samples with other values")
+    two = replace(ds, y=np.stack([ds.y, np.full_like(ds.y, 7.0)], axis=1),
+                  task=TaskSpec("regression", ("price", "tax")))
+    assert validate(two).warnings == [
+        "data: regression target 'tax' is 7 in every sample, so there is nothing to learn; check "
+        "that data.label_columns names the target, or add samples with other values"]
+
+
 def test_a_multilabel_label_set_everywhere_is_a_warning():
     report = validate(multilabel())  # label 'a' is 1 in all 64 rows
     assert report.warnings[1:] == ["data: label 'a' is 1 in every sample of the dataset, so there "
@@ -110,6 +125,9 @@ def test_a_multilabel_label_set_nowhere_is_fatal():
      "data: column 'a' of d.csv holds numbers except for 1 value: 'abc' (line 6); fix or remove "
      "it, or list the column in data.categorical_columns if it is categorical"),
     (str, lambda i: "x", ONE_CLASS),
+    (str, lambda i: "2.5", "data: regression target 'label' is 2.5 in every sample, so there is "
+     "nothing to learn; check that data.label_columns names the target, or add samples with "
+     "other values"),  # was trained silently
 ])
 def test_cli_data_problems_exit_1_with_one_line(tmp_path, capsys, cell, label, message):
     (tmp_path / "d.csv").write_text("a,label\n" + "".join(f"{cell(i)},{label(i)}\n" for i in range(40)))

@@ -24,7 +24,7 @@ def test_streaming_needs_shards():
         "data.path to a directory `dlforge data shard` wrote, or image_folder or csv "
         "(got source 'builtin')"]
     assert problems({"data": {"source": "shards"}}) == [
-        "data.path: required for source 'shards' (got None)"]
+        "data.path: required for source 'shards' (got null)"]
 
 
 def test_keys_that_need_the_split_in_memory_are_refused_one_line_each():

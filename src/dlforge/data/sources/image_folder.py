@@ -3,6 +3,9 @@
     root/cat/1.png, root/dog/2.jpg               -> split left to data.split
     root/train/cat/1.png, root/test/cat/9.png    -> rows marked train / test
 
+A class folder's images in nested folders (root/cat/indoor/3.png) are that class's too, as
+`dlforge predict` searches a folder's nested folders; hidden folders are left out.
+
 Files that cannot be decoded are listed in `Dataset.skipped` and left out, so one corrupt file
 never stops a run; the report shows them. A class folder without any image file is refused,
 naming it, where it would be trained on (under train/, or when there are no split folders): a
@@ -128,8 +131,7 @@ def _list_images(root: Path, cfg: DataConfig) -> list[tuple[Path, str, str | Non
     entries, empty = [], []
     for part, split in parts:
         for class_dir in _subdirs(part):
-            files = [f for f in sorted(class_dir.iterdir())
-                     if f.is_file() and f.suffix.lower() in EXTENSIONS]
+            files = class_images(class_dir)
             entries += [(f, class_dir.name, split) for f in files]
             if not files and split in (None, "train") and (
                     cfg.classes is None or class_dir.name in cfg.classes):
@@ -137,6 +139,19 @@ def _list_images(root: Path, cfg: DataConfig) -> list[tuple[Path, str, str | Non
     if empty and entries:  # no images at all is said by the caller
         raise DataError("\n".join(_empty_folder(d) for d in empty))
     return entries
+
+
+def class_images(class_dir: Path) -> list[Path]:
+    """The image files of one class folder, those in nested folders included (as `dlforge
+    predict` searches a folder), sorted by path; hidden folders (``.cache/``) are left out.
+
+    Example:
+        >>> class_images(Path("data/cat"))  # doctest: +SKIP
+        [PosixPath('data/cat/1.png'), PosixPath('data/cat/indoor/2.png')]
+    """
+    return sorted(f for f in class_dir.rglob("*")
+                  if f.suffix.lower() in EXTENSIONS and f.is_file()
+                  and not any(p.startswith(".") for p in f.relative_to(class_dir).parts[:-1]))
 
 
 def _empty_folder(class_dir: Path) -> str:
