@@ -31,15 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         _print_error(_interrupted(exc))
         return 130
-    except OSError as exc:
-        if debug or exc.filename is None:
+    except OSError as exc:  # one naming no path (disk full, broken pipe) is not the user's path
+        if debug:
             raise
-        _print_error(_path_error(exc))
+        _print_error(_path_error(exc) if exc.filename is not None else _internal_error(exc))
         return 1
     except Exception as exc:  # a bug, not bad input: say so in one line
         if debug:
             raise
-        _print_error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+        _print_error(_internal_error(exc))
         return 1
     return 0
 
@@ -60,6 +60,10 @@ def _interrupted(exc: BaseException | None) -> str:
             return f"interrupted: {exc}"
         exc = exc.__cause__ or exc.__context__
     return RERUN
+
+
+def _internal_error(exc: BaseException) -> str:
+    return f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
 
 
 def _path_error(exc: OSError) -> str:

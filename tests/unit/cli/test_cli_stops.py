@@ -38,3 +38,26 @@ def test_a_path_the_system_refuses_is_one_line_not_an_internal_error(tmp_path, c
     assert capsys.readouterr().err == (
         f"error: cannot use the path {str(long)[:57] + '...'!r}: File name too long; check the "
         "path and its permissions\n")
+
+
+def _fails_with(exc: BaseException):
+    def fail(*args, **kwargs):
+        raise exc
+    return fail
+
+
+def test_an_os_error_naming_no_path_is_the_internal_error_line(monkeypatch, capsys):
+    # a disk full (`dlforge models list > /dev/full`) escaped main() as a 53-line traceback
+    monkeypatch.setattr(dlforge.config, "load_config",
+                        _fails_with(OSError(28, "No space left on device")))
+    assert main(["config", "check", "x.yaml"]) == 1
+    assert capsys.readouterr().err == (
+        "error: internal error: OSError: [Errno 28] No space left on device (rerun with --debug "
+        "for the traceback)\n")
+
+
+def test_debug_reraises_an_os_error_naming_no_path(monkeypatch):
+    monkeypatch.setattr(dlforge.config, "load_config",
+                        _fails_with(ConnectionRefusedError(111, "Connection refused")))
+    with pytest.raises(ConnectionRefusedError):
+        main(["--debug", "config", "check", "x.yaml"])
