@@ -68,16 +68,18 @@ def _internal_error(exc: BaseException) -> str:
 
 def _path_error(exc: OSError) -> str:
     """A path the system refused (a name too long, no permission, a file where a folder must
-    be) is the user's to fix, not a bug: name it and the system's reason.
+    be) that no option's own check caught: name it and the system's reason. It may be a file
+    dlforge keeps, not one the user named, so the line points to --debug as well.
 
     Example:
         >>> _path_error(OSError(36, "File name too long", "a" * 99))
-        "cannot use the path 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...': File name too long; check the path and its permissions"
+        "cannot use the path 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...': File name too long; check the path and its permissions (rerun with --debug for the traceback)"
     """
     from dlforge.errors import clipped
 
     return (f"cannot use the path {clipped(str(exc.filename), 60)!r}: "
-            f"{exc.strerror or type(exc).__name__}; check the path and its permissions")
+            f"{exc.strerror or type(exc).__name__}; check the path and its permissions (rerun with "
+            f"--debug for the traceback)")
 
 
 def _print_error(message: str) -> None:
