@@ -100,7 +100,8 @@ def validate(
         splits: the splits made from `ds`; without them, the source's own `ds.split` marks
             (or the whole dataset as "all") are checked.
         preprocess: the preprocessing section; it decides whether NaN in a table is fatal
-            (`impute: none`). Without it, missing values are warnings.
+            (`impute: none`) and whether raw table values beyond float32 are (`scaling:
+            none`). Without it, missing values are warnings and the default scaling applies.
         training: whether a model will be trained on `splits.train`; False (scoring a
             trained model on other splits) makes a class without training samples a warning.
 
@@ -126,7 +127,8 @@ def validate(
     counts = {name: _class_counts(part) for name, part in groups.items()}
     train = "train" if "train" in groups else next(iter(groups))
     fatal += _empty_classes(counts, train if training else None, warnings)
-    fatal += non_finite_problems(ds.x, ds.ids)
+    scaled = preprocess is None or preprocess.table.scaling != "none"
+    fatal += non_finite_problems(ds.x, ds.ids, scaled=scaled)
     missing = _missing_values(ds, preprocess, fatal, warnings)
     if fatal:
         raise DataError("\n".join(fatal))
