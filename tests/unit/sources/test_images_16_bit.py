@@ -62,3 +62,12 @@ def test_image_folder_skips_a_low_range_image_with_the_reason(tmp_path):
     assert ds.x.shape == (2, 1, 1, 3)
     assert [s["path"] for s in ds.skipped] == ["b/mask.png"]
     assert ds.skipped[0]["reason"].startswith("a 16-bit image whose values reach only 255 of 65535")
+
+
+def test_image_folder_reads_tiff_files(tmp_path):
+    # its list of suffixes had no .tif/.tiff: a folder of 16-bit TIFF scans held "no images"
+    save16(tmp_path / "a" / "1.tif", [0, 30000, 65535])
+    save16(tmp_path / "b" / "2.TIFF", [65535, 4096, 0])
+    ds = load_dataset(DataConfig(source="image_folder", path=str(tmp_path)))
+    assert ds.x.tolist() == [[[[0, 117, 255]]], [[[255, 16, 0]]]]
+    assert ds.y.tolist() == [0, 1] and ds.skipped == []
