@@ -248,6 +248,8 @@ def check_expanded_size(data: Any, where: str) -> None:
     """Refuse YAML whose aliases (``*name``) expand it past MAX_VALUES values, or refer to
     themselves: a dozen lines of aliases of aliases stand for billions of values, which every
     later step (validation, messages) would walk for minutes, and a self-reference for ever.
+    Only data reaching a mapping or list twice (through an alias) is limited: without one,
+    its size is the file's, however long a list of values the file writes out.
 
     Raises:
         ConfigError: one line naming `where` (the file, or ``--set KEY``).
@@ -259,11 +261,14 @@ def check_expanded_size(data: Any, where: str) -> None:
         ...
         dlforge.errors.ConfigError: c.yaml: holds more than 100,000 values once its YAML aliases (*name) are expanded, or an alias inside what it names; write the values out
     """
-    stack, count = [data], 0
+    stack, count, seen, shared = [data], 0, set(), False
     while stack:
         node = stack.pop()
         count += 1
-        if count > MAX_VALUES:
+        if isinstance(node, dict | list):
+            shared = shared or id(node) in seen
+            seen.add(id(node))
+        if count > MAX_VALUES and shared:
             raise ConfigError(f"{where}: holds more than {MAX_VALUES:,} values once its YAML "
                               f"aliases (*name) are expanded, or an alias inside what it names; "
                               f"write the values out")
