@@ -140,6 +140,21 @@ def test_many_classes_without_training_samples_share_one_line(tmp_path, capsys):
         "training split: add samples (or raise data.limit, if set) or drop them with data.classes\n")
 
 
+@pytest.mark.parametrize(("source", "question"), [
+    ("csv", "is data.label_columns a column of labels? "),
+    ("image_folder", "is each sub-folder of data.path (or of its train/ folder) a class? "),
+    ("builtin:digits", ""),   # every source asked about data.label_columns, which most ignore
+])
+def test_many_classes_without_training_samples_ask_what_the_source_took_for_classes(source, question):
+    from dlforge.data.validate import _empty_classes
+
+    counts = {"train": {f"c{i}": int(i < 2) for i in range(9)}}
+    assert _empty_classes(counts, "train", [], source) == [
+        f"data: 7 of 9 classes have no training samples ('c2', 'c3', 'c4' and 4 more); {question}"
+        "A class needs samples in the training split: add samples (or raise data.limit, if set) "
+        "or drop them with data.classes"]
+
+
 def test_many_classes_missing_from_a_split_share_one_warning():
     from dlforge.data.validate import _empty_classes
 
