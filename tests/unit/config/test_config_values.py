@@ -242,6 +242,13 @@ def test_aliases_that_stay_small_still_load(tmp_path):
     assert load_config(tmp_path / "c.yaml").model.hidden == [8, 4]
 
 
+@pytest.mark.parametrize("source", ["image_folder", "builtin", "npz"])
+def test_column_keys_are_not_checked_for_sources_that_ignore_them(source):
+    # `label_columns: []` was refused for every source, though only csv reads it
+    data = {"source": source, "label_columns": [], "path": "d"}
+    assert load_config({"data": data}).data.label_columns == []
+
+
 @pytest.mark.parametrize(("data", "message"), [
     # were "internal error: IndexError" and "AttributeError: 'DataFrame' object has no attribute 'dtype'"
     ({"label_columns": []}, "data.label_columns: give at least one label column (got [])"),
