@@ -72,3 +72,14 @@ def test_debug_reraises_an_os_error_naming_no_path(monkeypatch):
                         _fails_with(ConnectionRefusedError(111, "Connection refused")))
     with pytest.raises(ConnectionRefusedError):
         main(["--debug", "config", "check", "x.yaml"])
+
+
+@pytest.mark.parametrize("name", ["a" * 300, "missing"])
+def test_a_watch_folder_the_system_refuses_exits_2_like_a_missing_one(tmp_path, capsys, name):
+    # a name too long exited 1 through main()'s OSError line; a missing folder exits 2
+    folder = str(tmp_path / name)
+    assert main(["-w", str(tmp_path / "ws"), "update", "m@1", "--watch", folder]) == 2
+    why = (f"{folder[:117] + '...'!r} cannot be looked up (File name too long)" if len(name) > 9
+           else f"{folder!r} is not a folder")
+    assert capsys.readouterr().err == (
+        f"error: Invalid value for '--watch': {why} (see 'dlforge update -h')\n")
