@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dlforge.errors import ConfigError
+from dlforge.errors import ConfigError, clipped
 
 DEFAULT_WORKSPACE = "dlforge-workspace"
 
@@ -16,11 +16,16 @@ def resolve_workspace(path: str | Path | None = None, *, create: bool = True) ->
     The directory is created if missing, unless `create` is False (a check that only reads).
 
     Raises:
-        ConfigError: the path is a file (or under one) or cannot be created.
+        ConfigError: the path is a file (or under one), cannot be looked up (a name too long
+            for the file system, an unknown ``~user``) or cannot be created.
     """
     given = path or os.environ.get("DLFORGE_WORKSPACE") or DEFAULT_WORKSPACE
-    chosen = Path(given).expanduser()
-    if chosen.exists() and not chosen.is_dir():
+    try:
+        chosen = Path(given).expanduser()
+        is_file = chosen.exists() and not chosen.is_dir()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: '~nouser/...'
+        raise _unusable(given, f"cannot be looked up ({getattr(exc, 'strerror', None) or exc})") from None
+    if is_file:
         raise _unusable(given, "is a file, not a directory")
     if create:
         try:
@@ -31,7 +36,7 @@ def resolve_workspace(path: str | Path | None = None, *, create: bool = True) ->
 
 
 def _unusable(given: str | Path, what: str) -> ConfigError:
-    return ConfigError(f"workspace: {str(given)!r} {what}; give --workspace (or "
+    return ConfigError(f"workspace: {clipped(str(given), 120)!r} {what}; give --workspace (or "
                        f"$DLFORGE_WORKSPACE) a directory, or a path where one can be made")
 
 

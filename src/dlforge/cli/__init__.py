@@ -31,15 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         _print_error(_interrupted(exc))
         return 130
-    except OSError as exc:
-        if debug or exc.filename is None:
+    except OSError as exc:  # one naming no path (disk full, broken pipe) is not the user's path
+        if debug:
             raise
-        _print_error(_path_error(exc))
+        _print_error(_path_error(exc) if exc.filename is not None else _internal_error(exc))
         return 1
     except Exception as exc:  # a bug, not bad input: say so in one line
         if debug:
             raise
-        _print_error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+        _print_error(_internal_error(exc))
         return 1
     return 0
 
@@ -62,18 +62,24 @@ def _interrupted(exc: BaseException | None) -> str:
     return RERUN
 
 
+def _internal_error(exc: BaseException) -> str:
+    return f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
+
+
 def _path_error(exc: OSError) -> str:
     """A path the system refused (a name too long, no permission, a file where a folder must
-    be) is the user's to fix, not a bug: name it and the system's reason.
+    be) that no option's own check caught: name it and the system's reason. It may be a file
+    dlforge keeps, not one the user named, so the line points to --debug as well.
 
     Example:
         >>> _path_error(OSError(36, "File name too long", "a" * 99))
-        "cannot use the path 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...': File name too long; check the path and its permissions"
+        "cannot use the path 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...': File name too long; check the path and its permissions (rerun with --debug for the traceback)"
     """
     from dlforge.errors import clipped
 
     return (f"cannot use the path {clipped(str(exc.filename), 60)!r}: "
-            f"{exc.strerror or type(exc).__name__}; check the path and its permissions")
+            f"{exc.strerror or type(exc).__name__}; check the path and its permissions (rerun with "
+            f"--debug for the traceback)")
 
 
 def _print_error(message: str) -> None:

@@ -18,8 +18,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def check_file_target(path: Path, option: str, example: str) -> None:
-    """Refuse a file to write that cannot be one: a directory, or a path under a file. Checked
-    before the work, not when its result is moved into place at the end.
+    """Refuse a file to write that cannot be one: a directory, a path under a file, or one the
+    system cannot look up. Checked before the work, not when its result is moved into place at
+    the end.
 
     Raises:
         ConfigError: one line naming `option`, the path and, as the fix, `example`.
@@ -27,10 +28,16 @@ def check_file_target(path: Path, option: str, example: str) -> None:
     Example:
         >>> check_file_target(Path("out.csv"), "--output", "predictions.csv")  # doctest: +SKIP
     """
-    from dlforge.errors import ConfigError
+    from dlforge.errors import ConfigError, clipped
 
-    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
-    if blocker is not None and (blocker.is_dir() if blocker == path else not blocker.is_dir()):
+    try:
+        blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+        blocked = blocker is not None and (blocker.is_dir() if blocker == path else not blocker.is_dir())
+    except OSError as exc:  # a name too long for the file system, no permission to look
+        raise ConfigError(f"{option}: {clipped(str(path), 120)!r} cannot be looked up "
+                          f"({exc.strerror or type(exc).__name__}); give the path of a file to "
+                          f"write, such as {example}") from None
+    if blocked:
         what = "is a directory" if blocker == path else f"lies under {str(blocker)!r}, a file"
         raise ConfigError(f"{option}: {str(path)!r} {what}; give the path of a file to write, "
                           f"such as {example}")

@@ -18,9 +18,10 @@ import pandas as pd
 
 from dlforge.data.preprocess.table import missing_columns
 from dlforge.data.sources.csv_source import csv_header
+from dlforge.data.sources.image_folder import EXTENSIONS
 from dlforge.errors import DataError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+IMAGE_SUFFIXES = set(EXTENSIONS)  # what training reads from an image folder
 _CSV_ERRORS = (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError)
 _BAD_LINE = "\x00dlforge: malformed line"  # stands in for every field of a malformed CSV line
 NO_INPUT = ("give at least one INPUT (image files or folders, CSV files, or .json/.jsonl files) "

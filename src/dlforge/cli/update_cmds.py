@@ -12,6 +12,7 @@ import typer
 from dlforge.cli import output
 from dlforge.cli.lifecycle_cmds import show_gate
 from dlforge.cli.registry_cmds import open_store
+from dlforge.errors import clipped
 
 
 def update_command(
@@ -89,7 +90,12 @@ def _watch(ctx: typer.Context, ref: str, directory: Path, require: list[str],
     from dlforge.registry.bundle_checks import read_json
     from dlforge.workspace import resolve_workspace
 
-    if not directory.is_dir():
+    try:
+        folder = directory.is_dir()
+    except OSError as exc:  # a name too long for the file system: the same option, exit 2
+        raise typer.BadParameter(f"{clipped(str(directory), 120)!r} cannot be looked up "
+                                 f"({exc.strerror or type(exc).__name__})", param_hint="--watch") from None
+    if not folder:
         raise typer.BadParameter(f"{str(directory)!r} is not a folder", param_hint="--watch")
     check_conditions(require)  # a typo fails now, not at the first batch
     with open_store(ctx) as store:

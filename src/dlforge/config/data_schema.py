@@ -149,7 +149,10 @@ class DataConfig(Section):
     @model_validator(mode="after")
     def _columns_agree(self) -> DataConfig:
         """A label column given twice, or a label or split column given as an input too
-        (features, categorical or text: the model would read its answer)."""
+        (features, categorical or text: the model would read its answer). Only for the csv
+        source, the one that reads these keys: the others ignore them."""
+        if self.source != "csv":
+            return self
         labels = self.label_columns
         if not labels:
             raise ValueError("data.label_columns: give at least one label column (got [])")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from dlforge.config.messages import format_validation_error
 from dlforge.config.schema import RunConfig
-from dlforge.errors import ConfigError
+from dlforge.errors import ConfigError, clipped
 
 log = logging.getLogger(__name__)
 
@@ -208,19 +208,26 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """Parse a YAML mapping, turning I/O and syntax errors into one-line DlforgeErrors.
 
     Raises:
-        ConfigError: the path does not exist or is a directory, the file is not UTF-8, not
+        ConfigError: the path does not exist, is a directory or cannot be read (no permission,
+            a name too long for the file system), the file is not UTF-8, not
             YAML, empty, not a mapping, or repeats a key within one mapping.
     """
     path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"config file {str(path)!r} is a directory; give a YAML file")
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
+        if path.is_dir():
+            raise ConfigError(f"config file {str(path)!r} is a directory; give a YAML file")
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:  # a name too long for the file system, no permission to read
+        raise ConfigError(f"config file {clipped(str(path), 120)!r} cannot be read "
+                          f"({exc.strerror or type(exc).__name__}); check the path and its "
+                          f"permissions") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
                           f"{exc.start}); save the file as UTF-8") from None
+    try:
+        data = yaml.load(text, Loader=UniqueKeyLoader)
     except DuplicateKeyError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
@@ -241,6 +248,8 @@ def check_expanded_size(data: Any, where: str) -> None:
     """Refuse YAML whose aliases (``*name``) expand it past MAX_VALUES values, or refer to
     themselves: a dozen lines of aliases of aliases stand for billions of values, which every
     later step (validation, messages) would walk for minutes, and a self-reference for ever.
+    Only data reaching a mapping or list twice (through an alias) is limited: without one,
+    its size is the file's, however long a list of values the file writes out.
 
     Raises:
         ConfigError: one line naming `where` (the file, or ``--set KEY``).
@@ -252,11 +261,14 @@ def check_expanded_size(data: Any, where: str) -> None:
         ...
         dlforge.errors.ConfigError: c.yaml: holds more than 100,000 values once its YAML aliases (*name) are expanded, or an alias inside what it names; write the values out
     """
-    stack, count = [data], 0
+    stack, count, seen, shared = [data], 0, set(), False
     while stack:
         node = stack.pop()
         count += 1
-        if count > MAX_VALUES:
+        if isinstance(node, dict | list):
+            shared = shared or id(node) in seen
+            seen.add(id(node))
+        if count > MAX_VALUES and shared:
             raise ConfigError(f"{where}: holds more than {MAX_VALUES:,} values once its YAML "
                               f"aliases (*name) are expanded, or an alias inside what it names; "
                               f"write the values out")

@@ -111,7 +111,7 @@ def decode_image(
             img.load()
             # Phones store rotation in EXIF; apply it so pixels match what a viewer shows.
             img = ImageOps.exif_transpose(img)
-            img = _to_8_bits(img).convert(_MODES[color])
+            img = _to_8_bits(img, name).convert(_MODES[color])
             if size is not None and img.size != (size[1], size[0]):
                 img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
@@ -124,14 +124,37 @@ def decode_image(
     return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 
-def _to_8_bits(img: Image.Image) -> Image.Image:
+# A 16-bit image whose brightest pixel is below this keeps at most 16 grey levels in 8 bits:
+# 8-bit data saved as 16 bits (which would turn black) or 10- and 12-bit data (microscopy,
+# medical) stored in 16 bits without scaling. Refused rather than guessed at.
+LOW_RANGE = 4096
+
+
+def _to_8_bits(img: Image.Image, name: str) -> Image.Image:
     """A 16-bit grayscale image (PNG, TIFF, PGM: Pillow's modes I;16* and I) as 8 bits, its
-    high byte. Pillow's own conversion to L or RGB clips at 255, so every pixel above 255 of
-    65535, nearly the whole image, would turn white."""
+    high byte: values are scaled by the 16-bit range, 0-65535 (a PGM by the maximum its header
+    declares, as Pillow reads it). Pillow's own conversion to L or RGB clips at 255, so every
+    pixel above 255 of 65535, nearly the whole image, would turn white.
+
+    Raises:
+        DataError: the image's brightest pixel is above 0 and below LOW_RANGE (it would keep
+            at most 16 grey levels), naming the file and the fix.
+    """
     if not (img.mode.startswith("I;16") or img.mode == "I"):
         return img
-    wide = np.asarray(img).astype(np.int64)
-    return Image.fromarray((np.clip(wide, 0, 65535) >> 8).astype(np.uint8))
+    pixels = np.asarray(img)
+    pixels = pixels if pixels.flags.writeable else pixels.copy()
+    if img.mode == "I":  # int32: clip what 16 bits cannot hold, in place
+        np.clip(pixels, 0, 65535, out=pixels)
+    brightest = int(pixels.max(initial=0))
+    if 0 < brightest < LOW_RANGE:
+        raise DataError(
+            f"{name}: a 16-bit image whose values reach only {brightest} of 65535; scaled "
+            f"by the 16-bit range it would keep {(brightest >> 8) + 1} of 256 grey levels. "
+            f"Save it as 8 bits if its values fit 0-255, or scale them to 0-65535 "
+            f"(multiply 12-bit values by 16)")
+    np.right_shift(pixels, 8, out=pixels)
+    return Image.fromarray(pixels.astype(np.uint8))
 
 
 @contextmanager

@@ -100,7 +100,8 @@ def validate(
         splits: the splits made from `ds`; without them, the source's own `ds.split` marks
             (or the whole dataset as "all") are checked.
         preprocess: the preprocessing section; it decides whether NaN in a table is fatal
-            (`impute: none`). Without it, missing values are warnings.
+            (`impute: none`) and whether raw table values beyond float32 are (`scaling:
+            none`). Without it, missing values are warnings and the default scaling applies.
         training: whether a model will be trained on `splits.train`; False (scoring a
             trained model on other splits) makes a class without training samples a warning.
 
@@ -127,8 +128,9 @@ def validate(
     _constant_targets(ds, fatal, warnings)
     counts = {name: _class_counts(part) for name, part in groups.items()}
     train = "train" if "train" in groups else next(iter(groups))
-    fatal += _empty_classes(counts, train if training else None, warnings)
-    fatal += non_finite_problems(ds.x, ds.ids)
+    fatal += _empty_classes(counts, train if training else None, warnings, ds.provenance.source)
+    scaled = preprocess is None or preprocess.table.scaling != "none"
+    fatal += non_finite_problems(ds.x, ds.ids, scaled=scaled)
     missing = _missing_values(ds, preprocess, fatal, warnings)
     if fatal:
         raise DataError("\n".join(fatal))
@@ -222,17 +224,25 @@ def _class_counts(ds: Dataset) -> dict[str, int]:
     return {name: int(counts[i]) for i, name in enumerate(names)}
 
 
+# What to ask when many classes have no training samples, by the source that named the classes.
+LABEL_QUESTIONS = {
+    "csv": "is data.label_columns a column of labels? ",
+    "image_folder": "is each sub-folder of data.path (or of its train/ folder) a class? ",
+}
+
+
 def _empty_classes(counts: dict[str, dict[str, int]], train: str | None,
-                   warnings: list[str]) -> list[str]:
+                   warnings: list[str], source: str = "") -> list[str]:
     """Fatal lines for classes without training samples (`train`: the training group, None
     when nothing will be trained on it); warnings for the other groups' empty classes. Up to
-    MAX_CLASS_LINES classes get a line each; more (a label column of ids) share one line."""
+    MAX_CLASS_LINES classes get a line each; more (a label column of ids) share one line,
+    asking what `source` (a Provenance.source) took for classes, where it has a question."""
     empty = [cls for cls, n in counts.get(train, {}).items() if n == 0]
     fix = "add samples (or raise data.limit, if set) or drop it with data.classes"
     if len(empty) > MAX_CLASS_LINES:
         classes = len(counts[train])
         fatal = [f"data: {len(empty)} of {classes} classes have no training samples "
-                 f"({_first(empty)}); is data.label_columns a column of labels? A class needs "
+                 f"({_first(empty)}); {LABEL_QUESTIONS.get(source, '')}A class needs "
                  f"samples in the training split: {fix.replace('drop it', 'drop them')}"]
     else:
         fatal = [f"data: class {cls!r} has no training samples; {fix}" for cls in empty]

@@ -64,12 +64,17 @@ def mixed_column_warnings(x: object) -> list[str]:
     return lines
 
 
-def non_finite_problems(x: object, ids: np.ndarray | None = None) -> list[str]:
-    """One line per table column holding inf, or one line for float samples holding NaN/inf.
+def non_finite_problems(x: object, ids: np.ndarray | None = None, *,
+                        scaled: bool = False) -> list[str]:
+    """One line per table column holding inf, or one line for float samples holding NaN/inf;
+    and values beyond float32's range, where they reach the model as they are.
 
     NaN in a table is a missing value (imputed or refused by `validate`), not counted here.
     Rows are named by `ids` when given (a source's row numbers, which a streamed or selected
-    data set's positions are not), else by position.
+    data set's positions are not), else by position. `scaled`: table columns are scaled in
+    float64 before the model sees them (`preprocess.table.scaling` other than none), so a raw
+    value beyond float32 (1e40) is fine; the preprocessor refuses a column whose scaling
+    overflows.
     """
     if isinstance(x, pd.DataFrame):
         lines = []
@@ -80,7 +85,7 @@ def non_finite_problems(x: object, ids: np.ndarray | None = None) -> list[str]:
                 if rows.size:
                     lines.append(f"data: column {str(col)!r} has {rows.size} infinite values "
                                  f"(rows {row_list(rows, ids=ids)}); replace them or drop those rows")
-                rows = beyond_float32(values.to_numpy(dtype=np.float64))
+                rows = np.empty(0, dtype=np.intp) if scaled else beyond_float32(values.to_numpy())
                 if rows.size:
                     lines.append(f"data: column {str(col)!r} has {rows.size} values (rows "
                                  f"{row_list(rows, ids=ids)}) " + BEYOND_FLOAT32.format(it="the column"))
@@ -97,15 +102,25 @@ def non_finite_problems(x: object, ids: np.ndarray | None = None) -> list[str]:
     return []
 
 
-def beyond_float32(values: np.ndarray) -> np.ndarray:
-    """Rows (first axis) holding a finite value too large for float32.
+def beyond_float32(values: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+    """Rows (first axis) holding a finite value too large for float32. Integers and floats of
+    at most 4 bytes cannot hold one: they are not read at all; wider ones are read `chunk`
+    values at a time, not copied whole.
 
     Example:
         >>> beyond_float32(np.array([1.0, -1e300, np.inf, 3e38])).tolist()
         [1]
     """
-    flat = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
-    return np.flatnonzero((np.isfinite(flat) & (np.abs(flat) > FLOAT32_MAX)).any(axis=1))
+    values = np.asarray(values)
+    if values.dtype.kind in "biu" or (values.dtype.kind == "f" and values.dtype.itemsize <= 4):
+        return np.empty(0, dtype=np.intp)
+    flat = values.reshape(len(values), -1)
+    step = max(1, chunk // max(flat.shape[1], 1))
+    found = []
+    for start in range(0, len(flat), step):
+        part = np.abs(np.asarray(flat[start:start + step], dtype=np.float64))
+        found.append(start + np.flatnonzero(((part > FLOAT32_MAX) & np.isfinite(part)).any(axis=1)))
+    return np.concatenate(found) if found else np.empty(0, dtype=np.intp)
 
 
 def row_list(rows: np.ndarray | list[int], offset: int = 0, ids: np.ndarray | None = None) -> str:

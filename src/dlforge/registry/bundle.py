@@ -294,16 +294,16 @@ def _builder(path: Path, parts: _Parts) -> Callable[[], nn.Module]:
     agree with it (checked on the meta device: model.json may ask for GBs)."""
     from dlforge.models import build_model  # the zoo imports every model: only when loading
 
-    def build() -> nn.Module:
-        return build_model(parts.model_config, input_shape=parts.input_shape,
-                           num_outputs=parts.num_outputs, vocab_size=parts.vocab_size,
-                           scale_outputs=bool(parts.docs["model.json"].get("scale_outputs")))
+    def build() -> nn.Module:  # on the meta device in the check, for real in load_bundle
+        try:
+            return build_model(parts.model_config, input_shape=parts.input_shape,
+                               num_outputs=parts.num_outputs, vocab_size=parts.vocab_size,
+                               scale_outputs=bool(parts.docs["model.json"].get("scale_outputs")))
+        except ConfigError as exc:
+            raise DataError(f"bundle: {path / 'model.json'} describes a model that cannot be "
+                            f"built ({first_line(exc)}); re-register the model") from None
 
-    try:
-        check_weights_fit(build, path / WEIGHTS)
-    except ConfigError as exc:
-        raise DataError(f"bundle: {path / 'model.json'} describes a model that cannot be built "
-                        f"({first_line(exc)}); re-register the model") from None
+    check_weights_fit(build, path / WEIGHTS)
     return build
 
 

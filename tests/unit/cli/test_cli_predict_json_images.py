@@ -157,5 +157,19 @@ def test_a_file_that_is_neither_an_image_nor_json_names_both_kinds(ws, tmp_path,
     (tmp_path / "a.txt").write_text(GOOD)
     assert predict(ws, tmp_path / "a.txt") == 1
     assert capsys.readouterr().err == (
-        f"error: input: '{tmp_path / 'a.txt'}' is not an image file (.bmp, .jpeg, .jpg, .png), a "
+        f"error: input: '{tmp_path / 'a.txt'}' is not an image file (.bmp, .jpeg, .jpg, .png, .tif, .tiff), a "
         "folder of them, or a .json/.jsonl file of pixel arrays\n")
+
+
+def test_tiff_files_predict_as_the_png_files_do(ws, tmp_path, capsys):
+    # .tif/.tiff were "not an image file", and a folder of them held no images
+    x = images(2, seed=3)
+    Image.fromarray(x[0]).save(tmp_path / "0.png")
+    Image.fromarray(x[1]).save(tmp_path / "1.png")
+    assert predict(ws, tmp_path / "0.png", tmp_path / "1.png") == 0
+    expected = without_ids(outputs(capsys))
+    (tmp_path / "scans").mkdir()
+    Image.fromarray(x[0]).save(tmp_path / "scans" / "0.tif")
+    Image.fromarray(x[1]).save(tmp_path / "scans" / "1.TIFF")
+    assert predict(ws, tmp_path / "scans") == 0
+    assert without_ids(outputs(capsys)) == expected

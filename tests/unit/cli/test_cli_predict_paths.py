@@ -40,3 +40,13 @@ def test_an_output_that_cannot_be_a_file_is_refused_before_predicting(ws, tmp_pa
         "the path of a file to write, such as predictions.csv\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "rows.csv", "ws"]
     assert list((tmp_path / "out.csv").iterdir()) == []
+
+
+def test_an_output_name_too_long_is_refused_like_one_under_a_file(ws, tmp_path, capsys):
+    # exited 1 through main()'s OSError line while an --output under a file exits 2
+    target = tmp_path / ("p" * 300 + ".csv")
+    assert main(["-w", str(ws), "predict", "tab", str(tmp_path / "rows.csv"), "-o", str(target)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --output: {str(target)[:117] + '...'!r} cannot be looked up (File name too "
+        "long); give the path of a file to write, such as predictions.csv\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "ws"]

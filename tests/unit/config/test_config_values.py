@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from dlforge.cli import main
 from dlforge.config import load_config
+from dlforge.config.load import read_yaml
 from dlforge.errors import ConfigError
 
 
@@ -213,10 +214,39 @@ def test_a_set_value_with_a_self_referencing_alias_is_refused(tmp_path, capsys):
     assert capsys.readouterr().err == f"error: --set name: {TOO_BIG}\n"
 
 
+def test_a_long_list_without_aliases_is_not_told_of_aliases(tmp_path):
+    # 100,001 values written out were refused as "once its YAML aliases (*name) are expanded"
+    values = ", ".join(["0.5"] * 100_001)
+    (tmp_path / "c.yaml").write_text(f"model: {{type: mlp}}\nnotes: [{values}]\n")
+    assert read_yaml(tmp_path / "c.yaml")["notes"] == [0.5] * 100_001
+
+
+def test_a_long_list_reached_twice_through_an_alias_is_refused(tmp_path, capsys):
+    values = ", ".join(["0.5"] * 60_000)
+    (tmp_path / "c.yaml").write_text(f"a: &v [{values}]\nb: *v\n")
+    assert main(["config", "check", str(tmp_path / "c.yaml")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'c.yaml'}: {TOO_BIG}\n"
+
+
+def test_merge_keys_repeating_an_alias_merge_it_once(tmp_path):
+    # PyYAML < 6.0.4 expanded each level's 10 merges of the level below: 10**6 keys, minutes
+    lines = ["l0: &l0 {" + ", ".join(f"k{i}: {i}" for i in range(10)) + "}"]
+    lines += [f"l{k}: &l{k} {{<<: [{', '.join([f'*l{k - 1}'] * 10)}]}}" for k in range(1, 7)]
+    (tmp_path / "c.yaml").write_text("\n".join(lines) + "\n")
+    assert read_yaml(tmp_path / "c.yaml")["l6"] == {f"k{i}": i for i in range(10)}
+
+
 def test_aliases_that_stay_small_still_load(tmp_path):
     (tmp_path / "c.yaml").write_text("model: {type: mlp, hidden: &h [8, 4]}\n"
                                      "tune: {space: {model.hidden: {choice: [*h, [16]]}}}\n")
     assert load_config(tmp_path / "c.yaml").model.hidden == [8, 4]
+
+
+@pytest.mark.parametrize("source", ["image_folder", "builtin", "npz"])
+def test_column_keys_are_not_checked_for_sources_that_ignore_them(source):
+    # `label_columns: []` was refused for every source, though only csv reads it
+    data = {"source": source, "label_columns": [], "path": "d"}
+    assert load_config({"data": data}).data.label_columns == []
 
 
 @pytest.mark.parametrize(("data", "message"), [

@@ -35,3 +35,15 @@ def test_env_workspace_that_is_a_file(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DLFORGE_WORKSPACE", str(tmp_path / "f"))
     assert main(["models", "list"]) == 2
     assert "is a file, not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["name", "under"])
+def test_a_name_too_long_exits_2_like_a_path_under_a_file(tmp_path, capsys, where):
+    # exited 1 through main()'s OSError line while a path under a file exits 2
+    long = "a" * 300
+    given = str(tmp_path / long) if where == "name" else str(tmp_path / long / "ws")
+    assert main(["-w", given, "models", "list"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: workspace: {given[:117] + '...'!r} cannot be looked up (File name too long); "
+        "give --workspace (or $DLFORGE_WORKSPACE) a directory, or a path where one can be made\n")
+    assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -171,3 +172,25 @@ def test_json_round_trip_transforms_identically():
     again = preprocessor_from_dict(json.loads(json.dumps(pre.to_dict())))
     np.testing.assert_array_equal(again.transform(df.iloc[48:]), pre.transform(df.iloc[48:]))
     assert again.to_dict() == pre.to_dict()
+
+
+def test_raw_values_beyond_float32_are_scaled_in_float64():
+    df = pd.DataFrame({"a": [1e40, 3e40, 5e44, 1e45]})
+    out = fit(df).transform(df)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    np.testing.assert_allclose(out[:, 0], StandardScaler().fit_transform(df)[:, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize(("scaling", "spread"), [
+    ("standard", "mean or standard deviation"), ("minmax", "minimum or range")])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_column_whose_scaling_overflows_is_refused_naming_it(scaling, spread, chunked):
+    # training failed later with serving's "send finite values" line, after overflow warnings
+    df = pd.DataFrame({"ok": [1.0, 2.0, 3.0], "big": [-1.5e308, 1e300, 1.5e308]})
+    pre = TablePreprocessor(TablePreprocess(scaling=scaling))
+    with pytest.raises(DataError) as err, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pre.fit_chunks([df[:2], df[2:]]) if chunked else pre.fit(df)
+    assert str(err.value) == (f"column 'big': its values are too large for {scaling} scaling "
+                              f"(their {spread} overflows float64); rescale the column (e.g. "
+                              "divide by a power of 10) or drop those rows")

@@ -14,7 +14,7 @@ from registry_models import image_bundle, image_x, table_bundle, table_x
 from dlforge import __version__
 from dlforge.config.schema import MLPConfig
 from dlforge.data.dataset import TaskSpec
-from dlforge.errors import DataError, NotFoundError
+from dlforge.errors import ConfigError, DataError, NotFoundError
 from dlforge.models.scores import predict_scores
 from dlforge.registry.bundle import load_bundle
 
@@ -157,6 +157,28 @@ def test_unknown_model_type_in_model_json(tmp_path):
     with pytest.raises(DataError, match=r"^bundle: .*model\.json or task\.json is incomplete or "
                                         r"corrupt \(.*\); re-register the model$"):
         load_bundle(path)
+
+
+@pytest.mark.parametrize("failing_call", [1, 2])  # the meta-device check, the real build
+def test_a_model_that_cannot_be_built_is_a_data_error(tmp_path, monkeypatch, failing_call):
+    # the real build ran outside the try: its ConfigError reached the user as a config error
+    import dlforge.models
+
+    path, _, _ = table_bundle(tmp_path / "b", BINARY)
+    real, calls = dlforge.models.build_model, []
+
+    def build_model(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == failing_call:
+            raise ConfigError("model.hidden: too wide for this machine")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dlforge.models, "build_model", build_model)
+    with pytest.raises(DataError) as err:
+        load_bundle(path)
+    assert str(err.value) == (f"bundle: {path / 'model.json'} describes a model that cannot be "
+                              "built (model.hidden: too wide for this machine); re-register the "
+                              "model")
 
 
 def test_the_registry_never_unpickles():

@@ -94,7 +94,7 @@ def test_no_images_and_mixed_layout(tmp_path):
     with pytest.raises(DataError) as exc:
         load_dataset(DataConfig(source="image_folder", path=str(tmp_path)))
     assert str(exc.value) == (
-        f"data.path: no images (png, jpg, jpeg, bmp) under {str(tmp_path)!r}; expected one "
+        f"data.path: no images (png, jpg, jpeg, bmp, tif, tiff) under {str(tmp_path)!r}; expected one "
         f"sub-folder per class"
     )
     img(tmp_path / "train" / "a" / "1.png", 1)
@@ -111,7 +111,7 @@ def test_a_class_folder_without_images_is_refused_where_it_is_trained_on(tmp_pat
     img(tmp_path / "test" / "dog" / "3.png", 3)
     cfg = DataConfig(source="image_folder", path=str(tmp_path))
     expected = "\n".join(
-        f"data.path: class folder {str(tmp_path / part)!r} holds no images (png, jpg, jpeg, bmp); "
+        f"data.path: class folder {str(tmp_path / part)!r} holds no images (png, jpg, jpeg, bmp, tif, tiff); "
         f"add its images, remove the empty folder, or leave the class out with data.classes"
         for part in ("train/bird", "train/eel"))
     for load in (load_dataset, folder_index):  # in memory and streamed

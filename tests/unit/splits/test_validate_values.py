@@ -7,6 +7,7 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from splits_synth import images, multilabel, regression, table
@@ -18,7 +19,7 @@ from dlforge.data.dataset import TaskSpec
 from dlforge.data.prepare import load_and_split
 from dlforge.data.sources import load_dataset
 from dlforge.data.validate import validate
-from dlforge.data.values import non_finite_problems
+from dlforge.data.values import beyond_float32, non_finite_problems
 from dlforge.errors import DataError
 
 ONE_CLASS = ("data: all labels are one class ('x'); a classifier needs at least 2 classes: add "
@@ -157,6 +158,21 @@ def test_many_classes_without_training_samples_share_one_line(tmp_path, capsys):
         "training split: add samples (or raise data.limit, if set) or drop them with data.classes\n")
 
 
+@pytest.mark.parametrize(("source", "question"), [
+    ("csv", "is data.label_columns a column of labels? "),
+    ("image_folder", "is each sub-folder of data.path (or of its train/ folder) a class? "),
+    ("builtin:digits", ""),   # every source asked about data.label_columns, which most ignore
+])
+def test_many_classes_without_training_samples_ask_what_the_source_took_for_classes(source, question):
+    from dlforge.data.validate import _empty_classes
+
+    counts = {"train": {f"c{i}": int(i < 2) for i in range(9)}}
+    assert _empty_classes(counts, "train", [], source) == [
+        f"data: 7 of 9 classes have no training samples ('c2', 'c3', 'c4' and 4 more); {question}"
+        "A class needs samples in the training split: add samples (or raise data.limit, if set) "
+        "or drop them with data.classes"]
+
+
 def test_many_classes_missing_from_a_split_share_one_warning():
     from dlforge.data.validate import _empty_classes
 
@@ -173,11 +189,12 @@ BEYOND = ("beyond float32's range (about 3.4e38), in which the model computes; r
 
 
 def test_finite_values_beyond_float32_are_refused_before_training(tmp_path, capsys):
-    # features: inspect passed and training failed with serving's "send finite values" line,
-    # after sklearn's overflow warnings; targets: called "infinite" (float32 made them so)
+    # features (unscaled: they reach the model as they are): inspect passed and training
+    # failed with serving's "send finite values" line; targets: called "infinite" (float32
+    # made them so)
     (tmp_path / "d.csv").write_text("a,y\n" + "".join(f"{i}e300,{i}\n" for i in range(40)))
     (tmp_path / "run.yaml").write_text("data:\n  source: csv\n  path: d.csv\n  label_columns: [y]\n"
-                                       "  task: regression\n")
+                                       "  task: regression\npreprocess:\n  table:\n    scaling: none\n")
     assert main(["data", "inspect", str(tmp_path / "run.yaml")]) == 1
     assert capsys.readouterr().err == ("error: data: column 'a' has 39 values (rows 1, 2, 3, 4, 5 "
                                        "and 34 more) " + BEYOND.format(it="the column") + "\n")
@@ -192,3 +209,27 @@ def test_float_samples_beyond_float32_are_refused():
     x = np.zeros((6, 2, 2))
     x[4, 1, 0] = -1e39
     assert non_finite_problems(x) == ["data: 1 samples (rows 4) hold values " + BEYOND.format(it="the samples")]
+
+
+def test_scaled_table_values_beyond_float32_pass_validation():
+    # 3e38..1e45 are standardised in float64 and train fine; they were refused
+    x = pd.DataFrame({"a": [1e40, 5e44, 3e39, 1e45], "b": [1.0, 2.0, 3.0, 4.0]})
+    assert non_finite_problems(x, scaled=True) == []
+    assert non_finite_problems(x) == [
+        "data: column 'a' has 4 values (rows 0, 1, 2, 3) " + BEYOND.format(it="the column")]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int64])
+def test_narrow_arrays_are_not_read_for_float32_range(dtype, monkeypatch):
+    # a float32 array was copied whole to float64 (105 MB extra for 23 MB) to find nothing
+    x = np.ones((3, 2), dtype=dtype)
+    monkeypatch.setattr(np, "abs", lambda *a, **k: pytest.fail("read"))
+    assert beyond_float32(x).tolist() == []
+
+
+def test_wide_arrays_are_read_in_chunks_with_the_same_rows():
+    x = np.zeros((7, 3))
+    x[[1, 5, 6], [0, 2, 1]] = [-1e39, 4e38, np.inf]
+    assert beyond_float32(x).tolist() == [1, 5]
+    assert beyond_float32(x, chunk=3).tolist() == [1, 5]
+    assert beyond_float32(x, chunk=1).tolist() == [1, 5]

@@ -97,13 +97,15 @@ class TablePreprocessor(Preprocessor):
                               "whole training table; with data.streaming use impute mean or none "
                               "and no PCA")
         stats, categories = _ColumnStats(), _CategoryCounts()
-        for part in chunks:
-            numeric = [c for c in part.columns if _is_numeric(part[c])]
-            stats.add(part[numeric], impute=cfg.impute != "none")
-            categories.add(part.drop(columns=numeric))
-        if stats.columns is None:
-            raise DataError("input: expected a training table with rows and columns, got none")
-        center, scale = stats.scaling(cfg.scaling)
+        with np.errstate(over="ignore", invalid="ignore"):  # refused by _check_scaling
+            for part in chunks:
+                numeric = [c for c in part.columns if _is_numeric(part[c])]
+                stats.add(part[numeric], impute=cfg.impute != "none")
+                categories.add(part.drop(columns=numeric))
+            if stats.columns is None:
+                raise DataError("input: expected a training table with rows and columns, got none")
+            center, scale = stats.scaling(cfg.scaling)
+        _check_scaling(stats.columns, center, scale, cfg.scaling)
         fills = stats.mean() if cfg.impute == "mean" else None
         self.numeric = [{"name": c, "fill": None if fills is None else float(fills[i]),
                          "center": float(center[i]), "scale": float(scale[i]),
@@ -149,15 +151,18 @@ class TablePreprocessor(Preprocessor):
         values = df[cols].astype(np.float64)
         fills = values.median() if self.cfg.impute == "median" else values.mean()
         filled = values.fillna(fills).to_numpy() if self.cfg.impute != "none" else values.to_numpy()
-        if self.cfg.scaling == "standard":
-            scaler = StandardScaler().fit(filled)
-            center, scale = scaler.mean_, scaler.scale_
-        elif self.cfg.scaling == "minmax":
-            scaler = MinMaxScaler().fit(filled)
-            center = scaler.data_min_
-            scale = np.where(scaler.data_range_ > 0, scaler.data_range_, 1.0)
-        else:
-            center, scale = np.zeros(len(cols)), np.ones(len(cols))
+        with np.errstate(over="ignore", invalid="ignore"):  # refused by _check_scaling
+            if self.cfg.scaling == "standard":
+                scaler = StandardScaler().fit(filled)  # its scale_ is 1 where var_ overflowed
+                center = scaler.mean_
+                scale = np.where(np.isfinite(scaler.var_), scaler.scale_, np.inf)
+            elif self.cfg.scaling == "minmax":
+                scaler = MinMaxScaler().fit(filled)
+                center = scaler.data_min_
+                scale = np.where(scaler.data_range_ > 0, scaler.data_range_, 1.0)
+            else:
+                center, scale = np.zeros(len(cols)), np.ones(len(cols))
+        _check_scaling(cols, center, scale, self.cfg.scaling)
         return [{"name": c, "fill": None if self.cfg.impute == "none" else float(fills[c]),
                  "center": float(m), "scale": float(s),
                  "boolean": bool(pd.api.types.is_bool_dtype(df[c].dtype))}
@@ -265,6 +270,23 @@ def _refuse_booleans(col: pd.Series, name: str) -> None:
                         f"that was boolean in training takes true/false: send a number")
 
 
+def _check_scaling(cols: list[str], center: np.ndarray, scale: np.ndarray, kind: str) -> None:
+    """Refuse a column whose scaling overflows float64 (values such as 1e300: their squares
+    are infinite): every scaled value would be NaN or 0. Raw values beyond float32 whose
+    scaling is finite (1e40) are fine: they are scaled in float64.
+
+    Raises:
+        DataError: naming the first such column.
+    """
+    bad = np.flatnonzero(~(np.isfinite(center) & np.isfinite(scale)))
+    if len(bad):
+        i = int(bad[0])
+        spread = "mean or standard deviation" if kind == "standard" else "minimum or range"
+        raise DataError(f"column {cols[i]!r}: its values are too large for {kind} scaling (their "
+                        f"{spread} overflows float64); rescale the column (e.g. divide by a power "
+                        f"of 10) or drop those rows")
+
+
 def _check_float32(scaled: np.ndarray, raw: pd.Series, name: str) -> None:
     """Refuse values that are not finite float32 numbers once scaled: the model would answer
     inf or NaN (or a confident class) for them, never an error. The row is named by `raw`'s
@@ -329,7 +351,7 @@ class _ColumnStats:
             mean = self.mean()
             square = (self.total_sq + (self.rows - self.n) * np.square(mean)) / max(self.rows, 1)
             std = np.sqrt(np.maximum(square - np.square(mean), 0.0))
-            return mean, np.where(std > 0, std, 1.0)
+            return mean, np.where(std == 0, 1.0, std)  # NaN (overflow) kept for _check_scaling
         if kind == "minmax":
             span = self.high - self.low
             return self.low, np.where(span > 0, span, 1.0)

@@ -28,7 +28,7 @@ from dlforge.data.sources.common import existing_path, sha256_bytes
 from dlforge.data.sources.infer import label_task
 from dlforge.errors import DataError
 
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 SPLIT_DIRS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 
 
