@@ -141,9 +141,10 @@ def _record_stop(store: Store, run_id: str, exc: BaseException) -> None:
     """Record the run `interrupted` (a Ctrl-C) or `failed` (anything else) with its error."""
     status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
     # a second Ctrl-C (torchrun forwards one) must not leave the run `running`; held
-    # until the write ends, then dropped when the run is stopping already
+    # until the write ends, then dropped when the run is stopping already; the line says
+    # why the process does not stop at once (a locked store may take BUSY_TIMEOUT_S)
     stopping = isinstance(exc, (KeyboardInterrupt, Stopped))
-    with holding_stop_signals(deliver=not stopping):
+    with holding_stop_signals(deliver=not stopping, line=f"recording the run as {status}; a moment\n"):
         store.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
 
 

@@ -48,12 +48,34 @@ def test_a_ctrl_c_in_the_hold_sets_a_stop_flag_after_it():
         assert (held, stop.signal) == ([signal.SIGINT], signal.SIGINT)
 
 
-def test_without_deliver_the_signals_held_are_dropped_unsaid(capfd):
-    with holding_stop_signals(deliver=False) as held:
+def test_without_deliver_the_signals_held_are_dropped_the_first_one_answered(capfd):
+    # a Ctrl-C during a write waiting for a locked store (up to 60 s) was dropped unsaid: the
+    # process looked hung
+    with holding_stop_signals(deliver=False, line="recording the run; a moment\n") as held:
         _signal(signal.SIGINT)
         _signal(signal.SIGTERM)
     assert held == [signal.SIGINT, signal.SIGTERM]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert capfd.readouterr().err == "recording the run; a moment\n"
+
+
+def test_without_a_line_nothing_is_said(capfd):
+    with pytest.raises(KeyboardInterrupt), holding_stop_signals(line=None) as held:
+        _signal(signal.SIGINT)
+    assert (held, capfd.readouterr().err) == ([signal.SIGINT], "")
+
+
+def test_an_ignored_signal_is_not_held_and_stays_ignored(capfd):
+    # held, it printed "stopping after it" and was delivered to SIG_IGN: nothing stopped
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # `dlforge run ... &` without job control
+    try:
+        with holding_stop_signals() as held:
+            inside = signal.getsignal(signal.SIGINT)
+            _signal(signal.SIGINT)
+        after = signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert (held, inside, after) == ([], signal.SIG_IGN, signal.SIG_IGN)
     assert capfd.readouterr().err == ""
 
 
@@ -114,6 +136,7 @@ def test_a_second_ctrl_c_during_the_final_write_still_records_the_run(tmp_path, 
     (run,) = Store.open(ws).list_runs()
     assert (run.status, run.error) == ("interrupted", "KeyboardInterrupt: ")
     assert capfd.readouterr().err.splitlines() == [
+        "recording the run as interrupted; a moment",
         f"error: interrupted: run {run.id} stopped; resume it with `dlforge run --resume {run.id}`"]
 
 
