@@ -20,7 +20,7 @@ from dlforge.config.load import default_config_path, from_defaults
 from dlforge.config.model_schema import GAN_TYPE
 from dlforge.config.rules import UNION
 from dlforge.data.prepare import PreparedData, prepare_data
-from dlforge.errors import ConfigError, DlforgeError, NotFoundError
+from dlforge.errors import ConfigError, DlforgeError, NotFoundError, first_line
 from dlforge.lifecycle.promote import promote
 from dlforge.lifecycle.transfer import transfer_plan
 from dlforge.lifecycle.update import update_plan
@@ -127,32 +127,40 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             with heartbeat(store, record.id):
                 return stages.train_and_publish(plan, progress, checkpoint)
         except BaseException as exc:
+            stop = exc
             if stages.completed is None:  # stopped before its result was recorded
-                _record_stop(store, record.id, exc)
+                stop = _record_stop(store, record.id, exc)
             line = stages.completed or (f"run {record.id} stopped; resume it with "
                                         f"`{resume_command(record.id, 'run')}`")
-            said = _saying(exc, line)
+            said = _saying(stop, line)
             if said is exc:
                 raise
             raise said from None
 
 
-def _record_stop(store: Store, run_id: str, exc: BaseException) -> None:
-    """Record the run `interrupted` (a Ctrl-C) or `failed` (anything else) with its error."""
+def _record_stop(store: Store, run_id: str, exc: BaseException) -> BaseException:
+    """Record the run `interrupted` (a Ctrl-C) or `failed` (anything else) with its error.
+    Returns what stopped the run: `exc`, or a Ctrl-C held during the write (it acts after it)
+    carrying `exc`'s first line, which the CLI's generic "run it again" line lost."""
     status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
     # a second Ctrl-C (torchrun forwards one) must not leave the run `running`; held
     # until the write ends, then dropped when the run is stopping already; the line says
     # why the process does not stop at once (a locked store may take BUSY_TIMEOUT_S)
     stopping = isinstance(exc, (KeyboardInterrupt, Stopped))
-    with holding_stop_signals(deliver=not stopping, line=f"recording the run as {status}; a moment\n"):
-        store.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
+    try:
+        with holding_stop_signals(deliver=not stopping,
+                                  line=f"recording the run as {status}; a moment\n"):
+            store.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
+    except KeyboardInterrupt:
+        return exc if isinstance(exc, KeyboardInterrupt) else KeyboardInterrupt(first_line(exc))
+    return exc
 
 
 def _saying(exc: BaseException, line: str) -> BaseException:
     """A Ctrl-C or torchrun's SIGTERM to rank 0 (pipeline/distributed_run) saying `line`, what
     to do next (the CLI prints it); any other error as it is."""
-    if isinstance(exc, KeyboardInterrupt):
-        return KeyboardInterrupt(line)
+    if isinstance(exc, KeyboardInterrupt):  # after what stopped the run, when it says something
+        return KeyboardInterrupt(f"{exc}: {line}" if str(exc) else line)
     if isinstance(exc, Stopped):
         return Stopped(f"{exc}: {line}")
     return exc

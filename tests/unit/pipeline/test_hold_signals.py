@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dlforge.cli import main
+from dlforge.errors import DataError
 from dlforge.lifecycle.watch import StopFlag
 from dlforge.pipeline import runner
 from dlforge.pipeline.hold_signals import HOLD_S, holding_stop_signals
@@ -139,6 +140,30 @@ def test_a_second_ctrl_c_during_the_final_write_still_records_the_run(tmp_path, 
         "recording the run as interrupted; a moment",
         f"error: interrupted: run {run.id} stopped; resume it with `dlforge run --resume {run.id}`"]
 
+
+def test_a_ctrl_c_during_a_failed_runs_write_still_says_the_error_and_the_run(tmp_path,
+                                                                              monkeypatch, capfd):
+    # the KeyboardInterrupt delivered after the write replaced the error: the CLI said only
+    # "nothing was left half-written ... run it again"
+    def fails(*args, **kwargs):
+        raise DataError("data: something the user must fix")
+
+    real_finish = Store.finish_run
+
+    def ctrl_c_as_it_fails(self, run_id, status, *args, **kwargs):
+        _signal(signal.SIGINT)
+        return real_finish(self, run_id, status, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_candidate", fails)
+    monkeypatch.setattr(Store, "finish_run", ctrl_c_as_it_fails)
+    ws = tmp_path / "ws"
+    assert main(["-w", str(ws), "train", str(ROOT / "examples/breast_cancer.yaml"), "--quiet"]) == 130
+    (run,) = Store.open(ws).list_runs()
+    assert (run.status, run.error) == ("failed", "DataError: data: something the user must fix")
+    assert capfd.readouterr().err.splitlines() == [
+        "recording the run as failed; a moment",
+        f"error: interrupted: data: something the user must fix: run {run.id} stopped; resume it "
+        f"with `dlforge run --resume {run.id}`"]
 
 
 def test_a_ctrl_c_during_the_completed_write_stops_the_run_after_it(tmp_path, monkeypatch, capfd):
