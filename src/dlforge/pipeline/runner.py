@@ -130,6 +130,8 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             stop = exc
             if stages.completed is None:  # stopped before its result was recorded
                 stop = _record_stop(store, record.id, exc)
+            if stop is None:  # or just after: the completed write committed as the signal acted
+                stop, stages.completed = exc, stages.outcome or f"run {record.id} completed"
             line = stages.completed or (f"run {record.id} stopped; resume it with "
                                         f"`{resume_command(record.id, 'run')}`")
             said = _saying(stop, line)
@@ -138,22 +140,27 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             raise said from None
 
 
-def _record_stop(store: Store, run_id: str, exc: BaseException) -> BaseException:
+def _record_stop(store: Store, run_id: str, exc: BaseException) -> BaseException | None:
     """Record the run `interrupted` (a Ctrl-C) or `failed` (anything else) with its error.
     Returns what stopped the run: `exc`, or a Ctrl-C held during the write (it acts after it)
-    carrying `exc`'s first line, which the CLI's generic "run it again" line lost."""
+    carrying `exc`'s first line, which the CLI's generic "run it again" line lost; None,
+    writing nothing, when the run is recorded completed already (a signal handled past the
+    hold's bound, after the completed write's COMMIT but before the runner noted it)."""
     status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
     # a second Ctrl-C (torchrun forwards one) must not leave the run `running`; held
     # until the write ends, then dropped when the run is stopping already; the line says
     # why the process does not stop at once (a locked store may take BUSY_TIMEOUT_S)
     stopping = isinstance(exc, (KeyboardInterrupt, Stopped))
+    completed, stop = False, exc
     try:
         with holding_stop_signals(deliver=not stopping,
                                   line=f"recording the run as {status}; a moment\n"):
-            store.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
+            completed = store.get_run(run_id).status == "completed"
+            if not completed:
+                store.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
     except KeyboardInterrupt:
-        return exc if isinstance(exc, KeyboardInterrupt) else KeyboardInterrupt(first_line(exc))
-    return exc
+        stop = exc if isinstance(exc, KeyboardInterrupt) else KeyboardInterrupt(first_line(exc))
+    return None if completed else stop
 
 
 def _saying(exc: BaseException, line: str) -> BaseException:
@@ -284,6 +291,7 @@ class _Stages:
     parent_version: int | None = None  # lineage of a model trained from another version
     seconds: dict[str, float] = field(default_factory=dict)
     completed: str | None = None  # once the run is recorded completed: what a stop then says
+    outcome: str | None = None  # what `completed` will say, known before the write
 
     @property
     def run_dir(self) -> Path:
@@ -349,14 +357,15 @@ class _Stages:
         """Record the run completed (a Ctrl-C during the write acts once it is written), and
         what a stop after it says: nothing to resume, the version registered, and (`gated`:
         the run puts it through its promotion gate next) how to run the gate by hand."""
+        self.outcome = f"run {self.run_id} completed"
+        if version is not None:
+            self.outcome += f" and registered {version.name} v{version.version}"
+        if gated:
+            self.outcome += (f"; its promotion gate did not finish: promote it by hand with "
+                             f"`dlforge promote {version.name} --candidate {version.version}`")
         with holding_stop_signals():
             self.store.finish_run(self.run_id, "completed", **fields)
-            self.completed = f"run {self.run_id} completed"
-            if version is not None:
-                self.completed += f" and registered {version.name} v{version.version}"
-            if gated:
-                self.completed += (f"; its promotion gate did not finish: promote it by hand with "
-                                   f"`dlforge promote {version.name} --candidate {version.version}`")
+            self.completed = self.outcome
 
     def _result(self, cfg: RunConfig, history: list[dict[str, float]], test_metrics: dict[str, Any],
                 report: Path, version, *, baseline: dict[str, Any] | None = None,

@@ -44,3 +44,27 @@ def test_an_error_after_the_completed_write_leaves_the_run_completed(tmp_path, m
     assert (run.status, run.error) == ("completed", None)
     assert capsys.readouterr().err.splitlines() == [
         "error: internal error: RuntimeError: boom (rerun with --debug for the traceback)"]
+
+
+def test_a_stop_just_after_the_completed_write_committed_leaves_it_completed(tmp_path,
+                                                                            monkeypatch, capsys):
+    # a signal handled past the hold's bound, after SQLite's COMMIT but before the runner noted
+    # it: the committed `completed` row was rewritten `interrupted`, with a resume hint
+    real_finish = Store.finish_run
+
+    def committed_then_ctrl_c(self, run_id, status, *args, **kwargs):
+        real_finish(self, run_id, status, *args, **kwargs)
+        if status == "completed":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "finish_run", committed_then_ctrl_c)
+    ws = tmp_path / "ws"
+    assert main(["-w", str(ws), "run", str(ROOT / "examples/breast_cancer.yaml"), "--set",
+                 "train.epochs=1", "--set", "evaluate.gate={conditions: ['accuracy >= 0']}",
+                 "--quiet"]) == 130
+    (run,) = Store.open(ws).list_runs()
+    assert (run.status, run.error) == ("completed", None)
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: interrupted: run {run.id} completed and registered breast-cancer v1; its "
+        f"promotion gate did not finish: promote it by hand with `dlforge promote breast-cancer "
+        f"--candidate 1`"]
