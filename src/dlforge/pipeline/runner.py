@@ -20,7 +20,8 @@ from dlforge.config.load import default_config_path, from_defaults
 from dlforge.config.model_schema import GAN_TYPE
 from dlforge.config.rules import UNION
 from dlforge.data.prepare import PreparedData, prepare_data
-from dlforge.errors import ConfigError, DlforgeError, NotFoundError, first_line
+from dlforge.errors import (CompletedRunError, ConfigError, DlforgeError, NotFoundError,
+                            first_line)
 from dlforge.lifecycle.promote import promote
 from dlforge.lifecycle.transfer import transfer_plan
 from dlforge.lifecycle.update import update_plan
@@ -134,10 +135,10 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
                 stop, stages.completed = exc, stages.outcome or f"run {record.id} completed"
             line = stages.completed or (f"run {record.id} stopped; resume it with "
                                         f"`{resume_command(record.id, 'run')}`")
-            said = _saying(stop, line)
+            said = _saying(stop, line, completed=stages.completed is not None)
             if said is exc:
                 raise
-            raise said from None
+            raise said from (exc if isinstance(said, CompletedRunError) else None)
 
 
 def _record_stop(store: Store, run_id: str, exc: BaseException) -> BaseException | None:
@@ -163,13 +164,17 @@ def _record_stop(store: Store, run_id: str, exc: BaseException) -> BaseException
     return None if completed else stop
 
 
-def _saying(exc: BaseException, line: str) -> BaseException:
+def _saying(exc: BaseException, line: str, completed: bool) -> BaseException:
     """A Ctrl-C or torchrun's SIGTERM to rank 0 (pipeline/distributed_run) saying `line`, what
-    to do next (the CLI prints it); any other error as it is."""
+    to do next (the CLI prints it); any other error as it is, or once the run is `completed`
+    as a `CompletedRunError` saying `line` too: told only the error, a user trained again."""
     if isinstance(exc, KeyboardInterrupt):  # after what stopped the run, when it says something
         return KeyboardInterrupt(f"{exc}: {line}" if str(exc) else line)
     if isinstance(exc, Stopped):
         return Stopped(f"{exc}: {line}")
+    if completed and isinstance(exc, Exception):
+        what = str(exc) if isinstance(exc, DlforgeError) else f"{type(exc).__name__}: {exc}"
+        return CompletedRunError(f"{what}: {line}")
     return exc
 
 
