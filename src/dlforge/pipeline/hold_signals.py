@@ -15,6 +15,13 @@ arrives: a write waiting in SQLite's busy handler (up to `BUSY_TIMEOUT_S`) sees 
 early in the wait only after it, however early it came. So the bound is not a limit on the
 write but a guard for one that never ends (a store that hangs), longer than any wait for the
 store's lock: a signal handled more than `HOLD_S` seconds into the hold acts at once.
+
+The hold cannot defer SIGKILL. Under `--nproc`, torchrun kills what is left `SHUTDOWN_S` (5 s,
+cli/launch.py) after its SIGTERM or forwarded SIGINT: rank 0 still waiting then for a store
+another process holds locked is killed mid-write, and its run stays `running` (resumable: its
+process is gone). That wait is kept short on purpose: the same timeout ends a rank that hangs
+(a stopped process ignores SIGTERM), and BUSY_TIMEOUT_S (60 s) there would hold every stopped
+job with a hung rank for a minute, where the final write takes milliseconds.
 """
 
 from __future__ import annotations
