@@ -20,8 +20,7 @@ from dlforge.config.load import default_config_path, from_defaults
 from dlforge.config.model_schema import GAN_TYPE
 from dlforge.config.rules import UNION
 from dlforge.data.prepare import PreparedData, prepare_data
-from dlforge.errors import (CompletedRunError, ConfigError, DlforgeError, NotFoundError,
-                            first_line)
+from dlforge.errors import CompletedRunError, ConfigError, DlforgeError, NotFoundError, first_line
 from dlforge.lifecycle.promote import promote
 from dlforge.lifecycle.transfer import transfer_plan
 from dlforge.lifecycle.update import update_plan

@@ -119,51 +119,33 @@ def test_a_signal_after_the_bound_acts_as_before():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_a_second_ctrl_c_during_the_final_write_still_records_the_run(tmp_path, monkeypatch,
-                                                                      capfd):
-    def first_ctrl_c(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    real_finish = Store.finish_run
-
-    def second_ctrl_c(self, *args, **kwargs):
-        _signal(signal.SIGINT)  # torchrun's forwarded SIGINT, as the write starts
-        return real_finish(self, *args, **kwargs)
-
-    monkeypatch.setattr(runner, "train_candidate", first_ctrl_c)
-    monkeypatch.setattr(Store, "finish_run", second_ctrl_c)
-    ws = tmp_path / "ws"
-    assert main(["-w", str(ws), "train", str(ROOT / "examples/breast_cancer.yaml"), "--quiet"]) == 130
-    (run,) = Store.open(ws).list_runs()
-    assert (run.status, run.error) == ("interrupted", "KeyboardInterrupt: ")
-    assert capfd.readouterr().err.splitlines() == [
-        "recording the run as interrupted; a moment",
-        f"error: interrupted: run {run.id} stopped; resume it with `dlforge run --resume {run.id}`"]
-
-
-def test_a_ctrl_c_during_a_failed_runs_write_still_says_the_error_and_the_run(tmp_path,
-                                                                              monkeypatch, capfd):
+@pytest.mark.parametrize(("stop", "status", "said"), [
+    (KeyboardInterrupt(), "interrupted", ""),  # the run was left `running`
     # the KeyboardInterrupt delivered after the write replaced the error: the CLI said only
     # "nothing was left half-written ... run it again"
-    def fails(*args, **kwargs):
-        raise DataError("data: something the user must fix")
+    (DataError("data: something the user must fix"), "failed", "data: something the user must fix: "),
+])
+def test_a_ctrl_c_during_a_stopped_or_failed_runs_write_records_it_and_says_what_stopped_it(
+        tmp_path, monkeypatch, capfd, stop, status, said):
+    def stops(*args, **kwargs):
+        raise stop
 
     real_finish = Store.finish_run
 
-    def ctrl_c_as_it_fails(self, run_id, status, *args, **kwargs):
-        _signal(signal.SIGINT)
-        return real_finish(self, run_id, status, *args, **kwargs)
+    def ctrl_c_as_it_writes(self, *args, **kwargs):
+        _signal(signal.SIGINT)  # torchrun's forwarded SIGINT, or the user's, as the write starts
+        return real_finish(self, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "train_candidate", fails)
-    monkeypatch.setattr(Store, "finish_run", ctrl_c_as_it_fails)
+    monkeypatch.setattr(runner, "train_candidate", stops)
+    monkeypatch.setattr(Store, "finish_run", ctrl_c_as_it_writes)
     ws = tmp_path / "ws"
     assert main(["-w", str(ws), "train", str(ROOT / "examples/breast_cancer.yaml"), "--quiet"]) == 130
     (run,) = Store.open(ws).list_runs()
-    assert (run.status, run.error) == ("failed", "DataError: data: something the user must fix")
+    assert (run.status, run.error) == (status, f"{type(stop).__name__}: {stop}")
     assert capfd.readouterr().err.splitlines() == [
-        "recording the run as failed; a moment",
-        f"error: interrupted: data: something the user must fix: run {run.id} stopped; resume it "
-        f"with `dlforge run --resume {run.id}`"]
+        f"recording the run as {status}; a moment",
+        f"error: interrupted: {said}run {run.id} stopped; resume it with "
+        f"`dlforge run --resume {run.id}`"]
 
 
 def test_a_ctrl_c_during_the_completed_write_stops_the_run_after_it(tmp_path, monkeypatch, capfd):

@@ -9,9 +9,20 @@ from pathlib import Path
 
 from dlforge.cli import main
 from dlforge.pipeline import runner
-from dlforge.registry import Store
+from dlforge.registry import Run, Store
 
 ROOT = Path(__file__).resolve().parents[3]
+GATE_HINT = ("its promotion gate did not finish: promote it by hand with `dlforge promote "
+             "breast-cancer --candidate 1`")
+
+
+def _gated_run(ws: Path) -> tuple[int, Run]:
+    """`dlforge run` of one epoch with a promotion gate: the exit code and the run recorded."""
+    code = main(["-w", str(ws), "run", str(ROOT / "examples/breast_cancer.yaml"), "--set",
+                 "train.epochs=1", "--set", "evaluate.gate={conditions: ['accuracy >= 0']}",
+                 "--quiet"])
+    (run,) = Store.open(ws).list_runs()
+    return code, run
 
 
 def test_a_ctrl_c_in_the_promotion_gate_says_the_run_completed(tmp_path, monkeypatch, capsys):
@@ -20,16 +31,13 @@ def test_a_ctrl_c_in_the_promotion_gate_says_the_run_completed(tmp_path, monkeyp
 
     monkeypatch.setattr(runner, "promote", ctrl_c)
     ws = tmp_path / "ws"
-    assert main(["-w", str(ws), "run", str(ROOT / "examples/breast_cancer.yaml"), "--set",
-                 "train.epochs=1", "--set", "evaluate.gate={conditions: ['accuracy >= 0']}",
-                 "--quiet"]) == 130
-    (run,) = Store.open(ws).list_runs()
+    code, run = _gated_run(ws)
+    assert code == 130
     assert (run.status, run.error) == ("completed", None)
     assert [v.version for v in Store.open(ws).list_versions("breast-cancer")] == [1]
     assert capsys.readouterr().err.splitlines() == [
-        f"error: interrupted: run {run.id} completed and registered breast-cancer v1; its "
-        f"promotion gate did not finish: promote it by hand with `dlforge promote breast-cancer "
-        f"--candidate 1`"]
+        f"error: interrupted: run {run.id} completed and registered breast-cancer v1; "
+        f"{GATE_HINT}"]
 
 
 def test_an_error_after_the_completed_write_leaves_the_run_completed(tmp_path, monkeypatch,
@@ -54,15 +62,12 @@ def test_an_error_in_the_promotion_gate_says_the_run_completed_and_how_to_promot
 
     monkeypatch.setattr(runner, "promote", disk_full)
     ws = tmp_path / "ws"
-    assert main(["-w", str(ws), "run", str(ROOT / "examples/breast_cancer.yaml"), "--set",
-                 "train.epochs=1", "--set", "evaluate.gate={conditions: ['accuracy >= 0']}",
-                 "--quiet"]) == 1
-    (run,) = Store.open(ws).list_runs()
+    code, run = _gated_run(ws)
+    assert code == 1
     assert (run.status, run.error) == ("completed", None)
     assert capsys.readouterr().err.splitlines() == [
-        f"error: OSError: disk full: run {run.id} completed and registered breast-cancer v1; its "
-        f"promotion gate did not finish: promote it by hand with `dlforge promote breast-cancer "
-        f"--candidate 1`"]
+        f"error: OSError: disk full: run {run.id} completed and registered breast-cancer v1; "
+        f"{GATE_HINT}"]
 
 
 def test_a_stop_just_after_the_completed_write_committed_leaves_it_completed(tmp_path,
@@ -78,12 +83,9 @@ def test_a_stop_just_after_the_completed_write_committed_leaves_it_completed(tmp
 
     monkeypatch.setattr(Store, "finish_run", committed_then_ctrl_c)
     ws = tmp_path / "ws"
-    assert main(["-w", str(ws), "run", str(ROOT / "examples/breast_cancer.yaml"), "--set",
-                 "train.epochs=1", "--set", "evaluate.gate={conditions: ['accuracy >= 0']}",
-                 "--quiet"]) == 130
-    (run,) = Store.open(ws).list_runs()
+    code, run = _gated_run(ws)
+    assert code == 130
     assert (run.status, run.error) == ("completed", None)
     assert capsys.readouterr().err.splitlines() == [
-        f"error: interrupted: run {run.id} completed and registered breast-cancer v1; its "
-        f"promotion gate did not finish: promote it by hand with `dlforge promote breast-cancer "
-        f"--candidate 1`"]
+        f"error: interrupted: run {run.id} completed and registered breast-cancer v1; "
+        f"{GATE_HINT}"]
