@@ -33,6 +33,11 @@ class StoreError(DlforgeError, RuntimeError):
     """The registry store is unreachable or corrupt."""
 
 
+class CompletedRunError(DlforgeError, RuntimeError):
+    """An error after a run was recorded completed (its version registered; the promotion gate,
+    say): its message says so, that nothing is to be trained again; the error is its cause."""
+
+
 class QuietExit(SystemExit):
     """End the command with this exit code and print nothing: a rank other than 0 stopped by
     Ctrl-C or SIGTERM (rank 0's line and the launcher's speak for it)."""

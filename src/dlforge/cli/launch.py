@@ -19,7 +19,10 @@ from dlforge.errors import first_line
 if TYPE_CHECKING:
     from dlforge.config import RunConfig
 
-SHUTDOWN_S = 5  # when one process failed, the others get SIGTERM, then SIGKILL after this
+# when one process failed (or the launcher was stopped), the others get SIGTERM (or SIGINT),
+# then SIGKILL after this: short, as it ends a hung rank too; rank 0 writing its run's final
+# state to a store locked longer than this is killed mid-write (pipeline/hold_signals.py)
+SHUTDOWN_S = 5
 DEFAULT_TIMEOUT_S = 300.0  # torch is imported only when processes start: the CLI starts fast
 
 NprocOpt = Annotated[int, typer.Option(

@@ -20,7 +20,7 @@ from dlforge.config.load import default_config_path, from_defaults
 from dlforge.config.model_schema import GAN_TYPE
 from dlforge.config.rules import UNION
 from dlforge.data.prepare import PreparedData, prepare_data
-from dlforge.errors import ConfigError, DlforgeError, NotFoundError
+from dlforge.errors import CompletedRunError, ConfigError, DlforgeError, NotFoundError, first_line
 from dlforge.lifecycle.promote import promote
 from dlforge.lifecycle.transfer import transfer_plan
 from dlforge.lifecycle.update import update_plan
@@ -127,33 +127,53 @@ def run(config: RunConfig | dict | str | Path | None = None, *, workspace: str |
             with heartbeat(store, record.id):
                 return stages.train_and_publish(plan, progress, checkpoint)
         except BaseException as exc:
+            stop = exc
             if stages.completed is None:  # stopped before its result was recorded
-                _record_stop(store, record.id, exc)
+                stop = _record_stop(store, record.id, exc)
+            if stop is None:  # or just after: the completed write committed as the signal acted
+                stop, stages.completed = exc, stages.outcome or f"run {record.id} completed"
             line = stages.completed or (f"run {record.id} stopped; resume it with "
                                         f"`{resume_command(record.id, 'run')}`")
-            said = _saying(exc, line)
+            said = _saying(stop, line, completed=stages.completed is not None)
             if said is exc:
                 raise
-            raise said from None
+            raise said from (exc if isinstance(said, CompletedRunError) else None)
 
 
-def _record_stop(store: Store, run_id: str, exc: BaseException) -> None:
-    """Record the run `interrupted` (a Ctrl-C) or `failed` (anything else) with its error."""
+def _record_stop(store: Store, run_id: str, exc: BaseException) -> BaseException | None:
+    """Record the run `interrupted` (a Ctrl-C) or `failed` (anything else) with its error.
+    Returns what stopped the run: `exc`, or a Ctrl-C held during the write (it acts after it)
+    carrying `exc`'s first line, which the CLI's generic "run it again" line lost; None,
+    writing nothing, when the run is recorded completed already (a signal handled past the
+    hold's bound, after the completed write's COMMIT but before the runner noted it)."""
     status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
     # a second Ctrl-C (torchrun forwards one) must not leave the run `running`; held
-    # until the write ends, then dropped when the run is stopping already
+    # until the write ends, then dropped when the run is stopping already; the line says
+    # why the process does not stop at once (a locked store may take BUSY_TIMEOUT_S)
     stopping = isinstance(exc, (KeyboardInterrupt, Stopped))
-    with holding_stop_signals(deliver=not stopping):
-        store.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
+    completed, stop = False, exc
+    try:
+        with holding_stop_signals(deliver=not stopping,
+                                  line=f"recording the run as {status}; a moment\n"):
+            completed = store.get_run(run_id).status == "completed"
+            if not completed:
+                store.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
+    except KeyboardInterrupt:
+        stop = exc if isinstance(exc, KeyboardInterrupt) else KeyboardInterrupt(first_line(exc))
+    return None if completed else stop
 
 
-def _saying(exc: BaseException, line: str) -> BaseException:
+def _saying(exc: BaseException, line: str, completed: bool) -> BaseException:
     """A Ctrl-C or torchrun's SIGTERM to rank 0 (pipeline/distributed_run) saying `line`, what
-    to do next (the CLI prints it); any other error as it is."""
-    if isinstance(exc, KeyboardInterrupt):
-        return KeyboardInterrupt(line)
+    to do next (the CLI prints it); any other error as it is, or once the run is `completed`
+    as a `CompletedRunError` saying `line` too: told only the error, a user trained again."""
+    if isinstance(exc, KeyboardInterrupt):  # after what stopped the run, when it says something
+        return KeyboardInterrupt(f"{exc}: {line}" if str(exc) else line)
     if isinstance(exc, Stopped):
         return Stopped(f"{exc}: {line}")
+    if completed and isinstance(exc, Exception):
+        what = str(exc) if isinstance(exc, DlforgeError) else f"{type(exc).__name__}: {exc}"
+        return CompletedRunError(f"{what}: {line}")
     return exc
 
 
@@ -275,6 +295,7 @@ class _Stages:
     parent_version: int | None = None  # lineage of a model trained from another version
     seconds: dict[str, float] = field(default_factory=dict)
     completed: str | None = None  # once the run is recorded completed: what a stop then says
+    outcome: str | None = None  # what `completed` will say, known before the write
 
     @property
     def run_dir(self) -> Path:
@@ -340,14 +361,15 @@ class _Stages:
         """Record the run completed (a Ctrl-C during the write acts once it is written), and
         what a stop after it says: nothing to resume, the version registered, and (`gated`:
         the run puts it through its promotion gate next) how to run the gate by hand."""
+        self.outcome = f"run {self.run_id} completed"
+        if version is not None:
+            self.outcome += f" and registered {version.name} v{version.version}"
+        if gated:
+            self.outcome += (f"; its promotion gate did not finish: promote it by hand with "
+                             f"`dlforge promote {version.name} --candidate {version.version}`")
         with holding_stop_signals():
             self.store.finish_run(self.run_id, "completed", **fields)
-            self.completed = f"run {self.run_id} completed"
-            if version is not None:
-                self.completed += f" and registered {version.name} v{version.version}"
-            if gated:
-                self.completed += (f"; its promotion gate did not finish: promote it by hand with "
-                                   f"`dlforge promote {version.name} --candidate {version.version}`")
+            self.completed = self.outcome
 
     def _result(self, cfg: RunConfig, history: list[dict[str, float]], test_metrics: dict[str, Any],
                 report: Path, version, *, baseline: dict[str, Any] | None = None,
