@@ -5,7 +5,7 @@ Rules, checked in this order (high bias is fixed first: regularizing a model tha
 its own training data makes it worse):
 
 0. diverged: the training loss is not finite (NaN or inf) in some epoch, its last value is
-   more than `DIVERGE_RISE` (10) x its first, or it ends more than `DIVERGE_RISE` x the loss of
+   more than `DIVERGE_RISE` (10) x its first (when the first is above 0), or it ends more than `DIVERGE_RISE` x the loss of
    guessing (classification: ln K, ln 2 per binary or multilabel label; regression: the final
    train MAE against `naive_mae`): the steps overshoot (a loss can blow up within the first
    epoch and stay there), so the learning rate is too high; the advice names `train.lr` (when
@@ -178,7 +178,7 @@ def _blown_up(losses: list[tuple[int, float]], history: list[dict[str, float]]) 
     if bad is not None:
         return f"the training loss became {bad[1]} at epoch {_epoch(history, bad[0])}"
     first, last = losses[0][1], losses[-1][1]
-    if last > DIVERGE_RISE * first:
+    if first > 0 and last > DIVERGE_RISE * first:  # a first loss of 0 has no ratio
         return f"the training loss grew from {first:.4g} to {last:.4g} ({last / first:.3g}x)"
     return None
 

@@ -241,3 +241,13 @@ def test_a_regression_far_worse_than_the_mean_diverged_and_a_bare_history_names_
     assert d.advice[0] == "Lower train.lr tenfold, and again tenfold until the training loss falls."
     h[0]["mae"] = 29.0  # 10x or less: no better than the mean, the underfitting rule
     assert diagnose(h, REG, naive_mae=3.0).verdict == "underfitting"
+
+
+def test_a_first_training_loss_of_zero_has_no_growth_ratio():
+    # raised ZeroDivisionError (last > 10 x 0, then last / 0)
+    h = _rows([0.0, 0.1, 0.5], [1.0] * 3, [0.9] * 3, [0.9] * 3)
+    d = diagnose(h, TEN, lr=0.01)
+    assert d.verdict == "good fit"
+    h[-1]["loss"] = float("inf")  # the non-finite rule still holds
+    assert diagnose(h, TEN, lr=0.01).reasons == [
+        "the training loss became inf at epoch 3; train.lr (0.01) is too high"]
