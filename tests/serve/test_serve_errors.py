@@ -167,6 +167,15 @@ def test_multipart_bodies_starlette_cannot_parse_get_the_project_s_422(make_clie
     assert detail(client.post(PREDICT, files=files)) == (
         422, "files: more than 2 items; at most 2 per request (dlforge serve --max-items); "
              "split the request")
+    # an empty boundary was "not a valid multipart body (Invalid multipart data)"
+    empty = client.post(PREDICT, content=b"--x\r\n",
+                        headers={"content-type": "multipart/form-data; boundary="})
+    assert detail(empty) == detail(bare)
+    # text fields were called too many files
+    fields = {f"note{i}": "x" for i in range(4)}
+    assert detail(client.post(PREDICT, data=fields, files=files[:1])) == (
+        422, "body: more than 2 text fields in the multipart body; send only image files under "
+             "'files'")
 
 
 def test_body_over_the_limit_is_413(make_client):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from dlforge.config.muon_schema import MuonConfig
 from dlforge.evaluate.diagnosis import Diagnosis, diagnose
 from dlforge.evaluate.metrics import evaluate_scores
 from dlforge.evaluate.threshold import Threshold, choose_threshold
@@ -57,17 +58,38 @@ def score_on_validation(model: torch.nn.Module, data: PreparedData, cfg: RunConf
     threshold = choose_threshold(task, y_val, scores, cfg.evaluate.threshold)
     value = None if threshold is None else threshold.value
     return ValidationScores(threshold, evaluate_scores(task, y_val, scores, value),
-                            diagnose_history(history, data, restored_epoch, cfg.train.lr))
+                            diagnose_history(history, data, restored_epoch, cfg))
 
 
 def diagnose_history(history: list[dict[str, float]], data: PreparedData,
-                     restored_epoch: int | None, lr: float) -> Diagnosis:
+                     restored_epoch: int | None, cfg: RunConfig) -> Diagnosis:
     """The diagnosis of learning curves measured on `data`'s train and validation splits,
-    trained with peak learning rate `lr`."""
+    trained with `cfg` (whose learning-rate keys a "diverged" verdict names)."""
     channels = data.input_shape[0] if data.modality == "image" else None
     return diagnose(history, data.task, data.modality, naive_mae=naive_mae(data),
                     restored_epoch=restored_epoch, val_samples=len(data.splits.val.y),
-                    channels=channels, lr=lr)
+                    channels=channels, lr=cfg.train.lr, lr_keys=lr_keys(cfg))
+
+
+def lr_keys(cfg: RunConfig) -> list[tuple[str, float]]:
+    """(key, value) of the settings that set `cfg`'s learning rates: `train.lr`, or for an
+    update (`update.source`) `update.lr` or else `update.lr_mult` (`dlforge update` sets
+    train.lr from them); with optimizer muon `train.muon.lr` first (the matrices step with it).
+
+    Example:
+        >>> from dlforge.config import load_config
+        >>> lr_keys(load_config({"train": {"optimizer": "muon", "lr": 0.01}}))
+        [('train.muon.lr', 0.02), ('train.lr', 0.01)]
+    """
+    if cfg.update.source is None:
+        keys = [("train.lr", cfg.train.lr)]
+    elif cfg.update.lr is not None:
+        keys = [("update.lr", cfg.update.lr)]
+    else:
+        keys = [("update.lr_mult", cfg.update.lr_mult)]
+    if cfg.train.optimizer == "muon":
+        keys.insert(0, ("train.muon.lr", (cfg.train.muon or MuonConfig()).lr))
+    return keys
 
 
 def naive_mae(data: PreparedData) -> float | None:

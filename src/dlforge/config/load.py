@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dlforge.config.messages import format_validation_error
+from dlforge.config.messages import format_validation_error, yaml_spelling
 from dlforge.config.schema import RunConfig
 from dlforge.errors import ConfigError, clipped
 
@@ -137,7 +137,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     for part in parents:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ConfigError(f"--set {key}: {part!r} is not a section (got {child!r})")
+            raise ConfigError(f"--set {key}: {part!r} is not a section (got {yaml_spelling(child)})")
         node = child
     try:
         parsed = yaml.safe_load(value) if value.strip() else None

@@ -32,6 +32,7 @@ from dlforge.config.data_schema import (
 )
 from dlforge.config.drift_schema import DriftConfig
 from dlforge.config.lifecycle_schema import GateConfig, TransferConfig
+from dlforge.config.messages import yaml_spelling
 from dlforge.config.model_schema import (
     MODEL_TYPES,
     AirbenchConfig,
@@ -105,7 +106,7 @@ class RangeSpec(Section):
             raise ValueError(f"log_uniform: low must be greater than 0 (got {list(self.log_uniform)})")
         if self.choice is not None and len(self.choice) < 2:
             raise ValueError(f"choice: give at least 2 values; to fix one value set the key itself "
-                             f"instead of tuning it (got {self.choice})")
+                             f"instead of tuning it (got {yaml_spelling(self.choice)})")
         return self
 
 

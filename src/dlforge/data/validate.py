@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from dlforge.data.dataset import Dataset, Splits, TaskSpec
+from dlforge.data.sources.nested_folders import nested_folder_warnings
 from dlforge.data.split import SPLIT_NAMES, split_marks
 from dlforge.data.values import mixed_column_warnings, non_finite_problems, row_list
 from dlforge.errors import DataError
@@ -147,6 +148,8 @@ def validate(
     warnings += mixed_column_warnings(ds.x)
     report.duplicates, report.leakage = _duplicates(groups, warnings)
     _shape_problems(ds, groups, warnings)
+    if ds.provenance.source == "image_folder" and ds.ids is not None:
+        warnings += nested_folder_warnings(list(ds.ids), split_folders=ds.split is not None)
     if ds.skipped:
         first = ds.skipped[0]
         warnings.append(f"data: {len(ds.skipped)} files could not be read and were skipped "

@@ -5,11 +5,12 @@ Rules, checked in this order (high bias is fixed first: regularizing a model tha
 its own training data makes it worse):
 
 0. diverged: the training loss is not finite (NaN or inf) in some epoch, its last value is
-   more than `DIVERGE_RISE` (10) x its first, or it ends more than `DIVERGE_RISE` x the loss of
+   more than `DIVERGE_RISE` (10) x its first (when the first is above 0), or it ends more than `DIVERGE_RISE` x the loss of
    guessing (classification: ln K, ln 2 per binary or multilabel label; regression: the final
    train MAE against `naive_mae`): the steps overshoot (a loss can blow up within the first
-   epoch and stay there), so the learning rate is too high; the advice names `train.lr` (when
-   given) and suggests a tenth of it.
+   epoch and stay there), so the learning rate is too high; the advice names the keys that set
+   it (`lr_keys`: `train.lr`; `update.lr` or `update.lr_mult` for `dlforge update`;
+   `train.muon.lr` too for optimizer muon) and suggests a tenth of each.
 1. underfitting (high bias) needs high training error: classification: the final TRAIN
    accuracy is below `chance + UNDERFIT_SHARE * (1 - chance)`, chance = 1 / number of classes
    (0.5 for binary and for each multilabel label); with 10 classes: below 0.775. Regression
@@ -107,7 +108,8 @@ class Diagnosis:
 def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
              modality: str | None = None, naive_mae: float | None = None,
              restored_epoch: int | None = None, *, val_samples: int | None = None,
-             channels: int | None = None, lr: float | None = None) -> Diagnosis:
+             channels: int | None = None, lr: float | None = None,
+             lr_keys: Sequence[tuple[str, float]] = ()) -> Diagnosis:
     """Diagnose high bias or high variance from a training history.
 
     Args:
@@ -122,6 +124,8 @@ def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
         val_samples: size of the validation split: the binomial noise of its accuracy.
         channels: images: channels per image; mirror flips are suggested for colour (3) only.
         lr: the peak learning rate trained with (`train.lr`), named by a "diverged" verdict.
+        lr_keys: (config key, its value) of every setting that set the learning rates, named
+            by a "diverged" verdict instead of `train.lr` (empty: `train.lr` at `lr`).
 
     Returns:
         The verdict, the reasons (with the numbers) and concrete advice.
@@ -132,7 +136,8 @@ def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
         >>> diagnose(rows, TaskSpec("multiclass", tuple("abcdefghij")), val_samples=270).verdict
         'good fit'
     """
-    diverged = _diverged(history, task, naive_mae, lr)
+    diverged = _diverged(history, task, naive_mae,
+                         list(lr_keys) or ([("train.lr", lr)] if lr is not None else []))
     if diverged:
         return diverged
     rows = [r for r in history if r.get("loss") is not None and r.get("val_loss") is not None]
@@ -154,7 +159,7 @@ def diagnose(history: Sequence[dict[str, float]], task: TaskSpec,
 
 
 def _diverged(history: Sequence[dict[str, float]], task: TaskSpec, naive_mae: float | None,
-              lr: float | None) -> Diagnosis | None:
+              lr_keys: list[tuple[str, float]]) -> Diagnosis | None:
     """The "diverged" verdict when the training loss went non-finite, grew, or ended far
     above guessing, else None."""
     losses = [(i, r["loss"]) for i, r in enumerate(history) if r.get("loss") is not None]
@@ -164,9 +169,10 @@ def _diverged(history: Sequence[dict[str, float]], task: TaskSpec, naive_mae: fl
                                                                      task, naive_mae)
     if reason is None:
         return None
-    name = f"train.lr ({lr:g}) is" if lr is not None else "the learning rate (train.lr) is"
-    fix = f"Lower train.lr to {lr / 10:g} (a tenth of {lr:g})" if lr is not None else \
-        "Lower train.lr tenfold"
+    name = " or ".join(f"{key} ({value:g})" for key, value in lr_keys) + " is" if lr_keys else \
+        "the learning rate (train.lr) is"
+    fix = "Lower " + " and ".join(f"{key} to {value / 10:g} (a tenth of {value:g})"
+                                  for key, value in lr_keys) if lr_keys else "Lower train.lr tenfold"
     return Diagnosis("diverged", [f"{reason}; {name} too high"], [
         f"{fix}, and again tenfold until the training loss falls.",
         "Warm up to it (train.schedule.warmup_steps) and clip gradients (train.grad_clip) if it "
@@ -178,7 +184,7 @@ def _blown_up(losses: list[tuple[int, float]], history: list[dict[str, float]]) 
     if bad is not None:
         return f"the training loss became {bad[1]} at epoch {_epoch(history, bad[0])}"
     first, last = losses[0][1], losses[-1][1]
-    if last > DIVERGE_RISE * first:
+    if first > 0 and last > DIVERGE_RISE * first:  # a first loss of 0 has no ratio
         return f"the training loss grew from {first:.4g} to {last:.4g} ({last / first:.3g}x)"
     return None
 

@@ -71,21 +71,27 @@ def create_store_engine(url: str) -> Engine:
 
 
 def _on_read_only_media(parsed: URL) -> URL:
-    """A SQLite file on a read-only file system (a read-only mount, a snapshot) opened read-only and
-    ``immutable``: SQLite cannot create the WAL index (``-shm``) beside it, so a plain open fails
-    with "unable to open database file"; as nothing can change the file there, immutable is
-    exact. Reads work, any write fails with "attempt to write a readonly database"."""
+    """A SQLite file on a read-only file system (a read-only mount, a snapshot) opened read-only:
+    SQLite cannot create the WAL index (``-shm``) beside it, so a plain open fails with "unable to
+    open database file". A read-only mount does not mean the file cannot change (a Docker ``:ro``
+    volume or read-only NFS while a writer elsewhere updates it), and ``immutable`` ignores the
+    ``-wal`` file, so it is used only when neither ``-wal`` nor ``-shm`` lies beside the real file
+    (symlinks resolved); otherwise ``mode=ro``, which reads the WAL through the existing ``-shm``.
+    Reads work, any write fails with "attempt to write a readonly database"."""
     db = parsed.database
     if not db or db == ":memory:" or db.startswith("file:") or not os.path.isfile(db):
         return parsed
+    real = os.path.realpath(db)
     try:
-        read_only = bool(os.statvfs(os.path.dirname(os.path.abspath(db))).f_flag & os.ST_RDONLY)
+        read_only = bool(os.statvfs(os.path.dirname(real)).f_flag & os.ST_RDONLY)
     except OSError:
         return parsed
     if not read_only:
         return parsed
-    return parsed.set(database=f"file:{quote(os.path.abspath(db))}",
-                      query={**parsed.query, "mode": "ro", "immutable": "1", "uri": "true"})
+    query = {**parsed.query, "mode": "ro", "uri": "true"}
+    if not any(os.path.lexists(real + suffix) for suffix in ("-wal", "-shm")):
+        query["immutable"] = "1"
+    return parsed.set(database=f"file:{quote(real)}", query=query)
 
 
 def _configure_sqlite(engine: Engine) -> None:

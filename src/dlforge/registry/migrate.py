@@ -33,13 +33,15 @@ def upgrade(conn: Connection) -> None:
 
 def is_current(conn: Connection) -> bool:
     """Whether the database has all of dlforge's tables, columns and the one-version-per-run
-    index: nothing for `create_all` or `upgrade` to do, so opening it needs no write."""
+    index: nothing for `create_all` or `upgrade` to do, so opening it needs no write. A store
+    whose legacy duplicate run versions keep the index out is as current as it can be (`upgrade`
+    would only warn again), or every reading command would take the write lock."""
     inspector = inspect(conn)
     have = set(inspector.get_table_names())
-    if any(t.name not in have for t in Base.metadata.sorted_tables):
+    if any(t.name not in have for t in Base.metadata.sorted_tables) or missing_columns(conn):
         return False
     indexes = inspector.get_indexes(ModelVersionRow.__tablename__)
-    return not missing_columns(conn) and any(i["name"] == RUN_VERSION_INDEX for i in indexes)
+    return any(i["name"] == RUN_VERSION_INDEX for i in indexes) or bool(duplicate_run_versions(conn))
 
 
 def missing_columns(conn: Connection) -> list[str]:

@@ -15,6 +15,7 @@ Strings are never taken as file paths: a client must not make the server read it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.message import Message
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -130,7 +131,15 @@ def to_batch(body: Body, predictor: Predictor, top_k: int | None, max_pixels: in
     return Batch(table_rows(items, predictor.bundle.input_spec.get("columns")), "list", len(items), top_k)
 
 
+NO_BOUNDARY = ("body: multipart/form-data without a boundary; let the HTTP client build the "
+               'multipart body (curl -F "files=@image.png") instead of setting the Content-Type '
+               "header by hand")
+
+
 async def _read_files(request: Request, max_items: int) -> list[tuple[str, bytes]]:
+    # missing, or empty (`boundary=`, which Starlette calls "Invalid multipart data.")
+    if not _boundary(request.headers.get("content-type", "")):
+        raise DataError(NO_BOUNDARY)
     try:
         form = await request.form(max_files=max_items + 1, max_fields=max_items + 1)
     except HTTPException as exc:  # Starlette's multipart parser: a 400 with its own wording
@@ -144,15 +153,21 @@ async def _read_files(request: Request, max_items: int) -> list[tuple[str, bytes
     return [(f"files[{i}] ({f.filename})", await f.read()) for i, f in enumerate(files)]
 
 
+def _boundary(content_type: str) -> str:
+    """The multipart boundary of a Content-Type header; "" when missing or empty."""
+    header = Message()
+    header["content-type"] = content_type
+    return str(header.get_param("boundary") or "")
+
+
 def _multipart_problem(reason: str, max_items: int) -> str:
     """The line for a multipart body Starlette could not parse (`reason` its message)."""
-    if "boundary" in reason:
-        return ("body: multipart/form-data without a boundary; let the HTTP client build the "
-                'multipart body (curl -F "files=@image.png") instead of setting the Content-Type '
-                "header by hand")
-    if reason.startswith(("Too many files", "Too many fields")):
+    if reason.startswith("Too many files"):
         return (f"files: more than {max_items} items; at most {max_items} per request "
                 "(dlforge serve --max-items); split the request")
+    if reason.startswith("Too many fields"):  # text fields, not files
+        return (f"body: more than {max_items} text fields in the multipart body; send only image "
+                "files under 'files'")
     return (f"body: not a valid multipart body ({reason.rstrip('.')}); send image files as "
             'multipart "files"')
 

@@ -101,8 +101,7 @@ class Retraining:
         """The candidate to train: `config` on `data` joined to train + validation, stopped
         after `epochs`, with the threshold, validation headline and diagnosis of the best
         trial (measured on `data`'s validation split before it joined training)."""
-        found = diagnose_history(self.trial_history, data, self.restored_epoch,
-                                 self.config.train.lr)
+        found = diagnose_history(self.trial_history, data, self.restored_epoch, self.config)
         diagnosis = replace(found, reasons=[f"Learning curves of {self.source} (trained on the "
                                             f"train split, validated on the validation split), "
                                             f"before retraining on both.", *found.reasons])

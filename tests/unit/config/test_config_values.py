@@ -290,3 +290,14 @@ def test_values_in_messages_are_spelt_as_yaml_spells_them(tmp_path, capsys):
         "error: data.classes.1: must be a valid string (got null)",
         "error: train.epochs: must be a valid integer (got null)",
         "error: train.early_stopping: must be a mapping of keys to values, a section (got true)"]
+
+
+def test_set_under_a_key_that_is_not_a_section_spells_its_value_as_yaml():
+    # was "(got None)": Python's spelling of the YAML file's null
+    from dlforge.config.load import apply_override
+
+    for value, spelled in ((None, "null"), (True, "true"), ([False, 1], "[false, 1]")):
+        with pytest.raises(ConfigError) as info:
+            apply_override({"train": {"schedule": value}}, "train.schedule.type=cosine")
+        assert str(info.value) == (f"--set train.schedule.type: 'schedule' is not a section "
+                                   f"(got {spelled})")

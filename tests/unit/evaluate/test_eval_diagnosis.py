@@ -241,3 +241,39 @@ def test_a_regression_far_worse_than_the_mean_diverged_and_a_bare_history_names_
     assert d.advice[0] == "Lower train.lr tenfold, and again tenfold until the training loss falls."
     h[0]["mae"] = 29.0  # 10x or less: no better than the mean, the underfitting rule
     assert diagnose(h, REG, naive_mae=3.0).verdict == "underfitting"
+
+
+def test_a_first_training_loss_of_zero_has_no_growth_ratio():
+    # raised ZeroDivisionError (last > 10 x 0, then last / 0)
+    h = _rows([0.0, 0.1, 0.5], [1.0] * 3, [0.9] * 3, [0.9] * 3)
+    d = diagnose(h, TEN, lr=0.01)
+    assert d.verdict == "good fit"
+    h[-1]["loss"] = float("inf")  # the non-finite rule still holds
+    assert diagnose(h, TEN, lr=0.01).reasons == [
+        "the training loss became inf at epoch 3; train.lr (0.01) is too high"]
+
+
+def test_a_diverged_update_or_muon_run_names_the_keys_that_set_its_learning_rate():
+    # named train.lr, while `dlforge update` sets its rate from update.lr or
+    # train.lr x update.lr_mult and muon's matrices step with train.muon.lr
+    from dlforge.candidate.validation import lr_keys
+    from dlforge.config import load_config
+
+    def keys(raw):
+        return lr_keys(load_config(raw))
+
+    assert keys({}) == [("train.lr", 0.001)]
+    assert keys({"update": {"source": "m@1"}}) == [("update.lr_mult", 0.1)]
+    assert keys({"update": {"source": "m@1", "lr": 0.5}}) == [("update.lr", 0.5)]
+    assert keys({"update": {"source": "m@1"}, "train": {"optimizer": "muon",
+                 "muon": {"lr": 0.05}}}) == [("train.muon.lr", 0.05), ("update.lr_mult", 0.1)]
+    h = _rows([2.3, 40.0, 900.0], [1.0] * 3, [0.9] * 3, [0.9] * 3)
+    d = diagnose(h, TEN, lr=1e-4, lr_keys=[("update.lr_mult", 0.1)])
+    assert d.reasons == ["the training loss grew from 2.3 to 900 (391x); update.lr_mult (0.1) is "
+                         "too high"]
+    assert d.advice[0] == ("Lower update.lr_mult to 0.01 (a tenth of 0.1), and again tenfold until "
+                           "the training loss falls.")
+    d = diagnose(h, TEN, lr=0.001, lr_keys=[("train.muon.lr", 0.02), ("train.lr", 0.001)])
+    assert d.reasons[0].endswith("; train.muon.lr (0.02) or train.lr (0.001) is too high")
+    assert d.advice[0] == ("Lower train.muon.lr to 0.002 (a tenth of 0.02) and train.lr to 0.0001 "
+                           "(a tenth of 0.001), and again tenfold until the training loss falls.")

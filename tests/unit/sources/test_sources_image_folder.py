@@ -219,3 +219,62 @@ def test_16_bit_grayscale_keeps_its_high_byte_not_white(tmp_path, suffix, color)
     Image.fromarray(np.array([[0, 1000, 30000, 65535]], dtype=np.uint16)).save(path)
     arr = decode_image(path, color=color, size=None)
     assert arr.tolist() == [[[0, 3, 117, 255]]] * (3 if color == "rgb" else 1)
+
+
+@pytest.mark.parametrize(("tops", "message"), [
+    (("Training", "Testing"), "'Training' and 'Testing' look like split folders, not classes; "
+     "rename them train/ and test/ (dlforge reads those), or point data.path at one of them"),
+    (("Train", "Test"), "'Train' and 'Test' look like split folders, not classes; "
+     "rename them train/ and test/ (dlforge reads those), or point data.path at one of them"),
+    (("testing", "training", "VALID"), "'training', 'VALID' and 'testing' look like split folders, "
+     "not classes; rename them train/, val/ and test/ (dlforge reads those), or point data.path "
+     "at one of them"),
+    (("Eval",), "'Eval' looks like a split folder, not a class; rename it test/ (dlforge reads "
+     "that), or point data.path at it"),
+])
+def test_split_folders_named_otherwise_are_refused_not_read_as_classes(tmp_path, tops, message):
+    # Kaggle's Training/{a,b} + Testing/{a,b} loaded as two classes "Training" and "Testing"
+    for top in tops:
+        img(tmp_path / top / "a" / "1.png", 10)
+        img(tmp_path / top / "b" / "2.png", 20)
+    for load in (load_dataset, folder_index):
+        with pytest.raises(DataError) as info:
+            load(DataConfig(source="image_folder", path=str(tmp_path)))
+        assert str(info.value) == f"data.path: {message}"
+
+
+def test_the_report_names_the_nested_folders_trained_as_their_class(tmp_path):
+    from dlforge.data.validate import validate
+
+    img(tmp_path / "cat" / "a.png", 10)
+    img(tmp_path / "cat" / "rejected" / "b.png", 20)
+    img(tmp_path / "cat" / "x" / "y" / "c.png", 20)
+    img(tmp_path / "dog" / "d.png", 30)
+    img(tmp_path / "dog" / "e.png", 30)
+    img(tmp_path / "dog" / "f.png", 30)
+    report = validate(load_dataset(DataConfig(source="image_folder", path=str(tmp_path))))
+    assert [w for w in report.warnings if "nested" in w] == [
+        "data: images in nested folders are trained as their class folder's: cat (rejected, x/y); "
+        "move out any that are not that class"]
+    flat = tmp_path / "flat"
+    for name in ("cat/a.png", "cat/b.png", "dog/c.png", "dog/d.png"):
+        img(flat / name, 10)
+    assert not [w for w in validate(load_dataset(DataConfig(
+        source="image_folder", path=str(flat)))).warnings if "nested" in w]
+
+
+def test_the_report_says_when_every_class_holds_only_the_same_nested_folders(tmp_path):
+    # root/set1/{cat,dog} + root/set2/{cat,dog}: trained "set1" against "set2" without a word
+    from dlforge.data.validate import validate
+
+    for part in ("train", "test"):
+        for top in ("set1", "set2"):
+            for value, cls in ((10, "cat"), (200, "dog")):
+                img(tmp_path / part / top / cls / f"{value}.png", value)
+    report = validate(load_dataset(DataConfig(source="image_folder", path=str(tmp_path))))
+    assert [w for w in report.warnings if "nested" in w] == [
+        "data: images in nested folders are trained as their class folder's: set1 (cat, dog), "
+        "set2 (cat, dog); move out any that are not that class",
+        "data: every class folder (set1, set2) holds its images only in the same nested folders "
+        "(cat, dog); if those are the classes, data.path is one level too high: point it at one "
+        "of the class folders"]

@@ -25,6 +25,9 @@ def _cfg(space: dict, **extra) -> object:
      "(got [0.0, 1.0])"),
     ({"choice": [0.1]}, "tune.space.train.lr: choice: give at least 2 values; to fix one value set "
      "the key itself instead of tuning it (got [0.1])"),
+    # was "(got [True])", Python's spelling of what the YAML file says as [true]
+    ({"choice": [True]}, "tune.space.train.lr: choice: give at least 2 values; to fix one value set "
+     "the key itself instead of tuning it (got [true])"),
 ])
 def test_bad_ranges_are_one_line_schema_errors(spec, message):
     with pytest.raises(ConfigError) as err:

@@ -30,6 +30,9 @@ from dlforge.errors import DataError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 SPLIT_DIRS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+# other spellings of split folders (any case), refused as class names; values: the folder to use
+SPLIT_LIKE = {"train": "train", "training": "train", "val": "val", "valid": "val",
+              "validation": "val", "test": "test", "testing": "test", "eval": "test"}
 
 
 def load(cfg: DataConfig) -> Dataset:
@@ -119,6 +122,7 @@ def _list_images(root: Path, cfg: DataConfig) -> list[tuple[Path, str, str | Non
             under a test/ or val/ folder, may be empty).
     """
     tops = _subdirs(root)
+    _refuse_split_like(tops)
     split_tops = [d for d in tops if d.name in SPLIT_DIRS]
     if split_tops and len(split_tops) != len(tops):
         others = [d.name for d in tops if d.name not in SPLIT_DIRS]
@@ -139,6 +143,28 @@ def _list_images(root: Path, cfg: DataConfig) -> list[tuple[Path, str, str | Non
     if empty and entries:  # no images at all is said by the caller
         raise DataError("\n".join(_empty_folder(d) for d in empty))
     return entries
+
+
+def _refuse_split_like(tops: list[Path]) -> None:
+    """Refuse folders named like splits but not as dlforge reads them (Kaggle's Training/ and
+    Testing/, Train/, eval/): their class folders would be read as nested folders of two
+    classes named "Training" and "Testing"."""
+    odd = [d.name for d in tops if d.name not in SPLIT_DIRS and d.name.lower() in SPLIT_LIKE]
+    if not odd:
+        return
+    order = list(SPLIT_DIRS.values())
+    odd.sort(key=lambda n: (order.index(SPLIT_LIKE[n.lower()]), n))
+    names = _and([repr(n) for n in odd])
+    fixes = _and([f"{SPLIT_LIKE[n.lower()]}/" for n in odd])
+    if len(odd) == 1:
+        raise DataError(f"data.path: {names} looks like a split folder, not a class; rename it "
+                        f"{fixes} (dlforge reads that), or point data.path at it")
+    raise DataError(f"data.path: {names} look like split folders, not classes; rename them "
+                    f"{fixes} (dlforge reads those), or point data.path at one of them")
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def class_images(class_dir: Path) -> list[Path]:
