@@ -139,8 +139,13 @@ def _to_8_bits(img: Image.Image, name: str) -> Image.Image:
 
     Raises:
         DataError: the image's brightest pixel is 1..255 (8-bit data that would turn black),
-            naming the file and the fix.
+            or it holds 32-bit floats (mode F, which would turn black), naming the file and
+            the fix.
     """
+    if img.mode == "F":  # floats, often 0..1: Pillow's conversion to L truncates them to 0 and 1
+        raise DataError(f"{name}: a 32-bit float image; dlforge reads 8- and 16-bit integer "
+                        f"pixels only. Save it as 8 or 16-bit integers (scale 0..1 values to "
+                        f"0-255 or 0-65535)")
     if not (img.mode.startswith("I;16") or img.mode == "I"):
         return img
     pixels = np.asarray(img)

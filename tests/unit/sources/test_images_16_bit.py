@@ -103,3 +103,14 @@ def test_a_class_left_out_may_have_no_readable_image(tmp_path):
     save16(tmp_path / "c" / "1.png", [0, 1, 255])
     ds = load_dataset(DataConfig(source="image_folder", path=str(tmp_path), classes=["a", "b"]))
     assert ds.y.tolist() == [0, 1] and [s["path"] for s in ds.skipped] == ["c/1.png"]
+
+
+def test_a_32_bit_float_tiff_is_refused_naming_the_file(tmp_path):
+    # Pillow's mode F: converted to 8 bits its 0..1 values turned all black
+    path = tmp_path / "depth.tif"
+    Image.fromarray(np.array([[0.0, 0.5, 1.0]], dtype=np.float32)).save(path)
+    with pytest.raises(DataError) as err:
+        decode_image(path, color="rgb", size=None)
+    assert str(err.value) == (
+        f"{path}: a 32-bit float image; dlforge reads 8- and 16-bit integer pixels only. Save it "
+        "as 8 or 16-bit integers (scale 0..1 values to 0-255 or 0-65535)")
