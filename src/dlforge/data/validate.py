@@ -129,8 +129,8 @@ def validate(
     counts = {name: _class_counts(part) for name, part in groups.items()}
     train = "train" if "train" in groups else next(iter(groups))
     fatal += _empty_classes(counts, train if training else None, warnings, ds.provenance.source)
-    scaled = preprocess is None or preprocess.table.scaling != "none"
-    fatal += non_finite_problems(ds.x, ds.ids, scaled=scaled)
+    scaling = "standard" if preprocess is None else preprocess.table.scaling
+    fatal += non_finite_problems(ds.x, ds.ids, scaling=scaling)
     missing = _missing_values(ds, preprocess, fatal, warnings)
     if fatal:
         raise DataError("\n".join(fatal))
