@@ -15,7 +15,7 @@ from splits_synth import images, multilabel, regression, table
 from dlforge.cli import main
 from dlforge.config import load_config
 from dlforge.config.schema import DataConfig
-from dlforge.data.dataset import TaskSpec
+from dlforge.data.dataset import Provenance, TaskSpec
 from dlforge.data.prepare import load_and_split
 from dlforge.data.sources import load_dataset
 from dlforge.data.validate import validate
@@ -92,7 +92,7 @@ def test_a_single_class_image_folder_is_refused(tmp_path):
 
 
 def test_a_constant_regression_target_is_fatal_alone_and_a_warning_beside_others():
-    ds = regression()
+    ds = replace(regression(), provenance=Provenance("csv"))
     y = np.full_like(ds.y, -0.25)
     y[3] = np.nan  # missing targets are not a second value
     assert _fatal(replace(ds, y=y))[-1] == (
@@ -103,6 +103,17 @@ def test_a_constant_regression_target_is_fatal_alone_and_a_warning_beside_others
     assert validate(two).warnings == [
         "data: regression target 'tax' is 7 in every sample, so there is nothing to learn; check "
         "that data.label_columns names the target, or add samples with other values"]
+
+
+@pytest.mark.parametrize(("source", "question"), [
+    ("npz", "check the y array of data.path, or "),
+    ("builtin:diabetes", ""),  # asked about data.label_columns, which these sources ignore
+])
+def test_a_constant_regression_target_asks_what_the_source_took_for_targets(source, question):
+    ds = replace(regression(), provenance=Provenance(source))
+    assert _fatal(replace(ds, y=np.full_like(ds.y, 3.0)))[-1] == (
+        f"data: regression target 'target' is 3 in every sample, so there is nothing to learn; "
+        f"{question}add samples with other values")
 
 
 def test_a_multilabel_label_set_everywhere_is_a_warning():
