@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from dlforge.errors import ConfigError, DlforgeError
+from dlforge.errors import ConfigError, DlforgeError, clipped
 
 
 @contextlib.contextmanager
@@ -63,14 +63,15 @@ def write_json(target: str | Path, obj: Any) -> Path:
 
 
 def check_absent(path: str | Path, option: str) -> None:
-    """Refuse an output folder the user named that is already there, before any work.
+    """Refuse an output folder the user named that cannot be created, before any work.
 
     Args:
         path: the folder to create.
         option: the option or key that named it (``--output``).
 
     Raises:
-        ConfigError: anything is at `path` (a dangling symlink too: it cannot be written):
+        ConfigError: anything is at `path` (a dangling symlink too: it cannot be written), a
+            file is among its parents, or the system cannot look it up (a name too long):
             refused before anything ran, as a usage error (the CLI's exit 2).
 
     Example:
@@ -79,8 +80,27 @@ def check_absent(path: str | Path, option: str) -> None:
         ...
         dlforge.errors.ConfigError: --output: ... already exists; remove it or choose another directory
     """
+    path = Path(path)
+    fix = "give the path of a directory to create"
+    blocker = first_existing(path, option, fix)
     if os.path.lexists(path):
         raise ConfigError(f"{option}: {path} already exists; remove it or choose another directory")
+    if blocker is not None and not blocker.is_dir():
+        raise ConfigError(f"{option}: {str(path)!r} lies under {str(blocker)!r}, a file; {fix}")
+
+
+def first_existing(path: Path, option: str, fix: str) -> Path | None:
+    """The first of `path` and its parents that exists, or None.
+
+    Raises:
+        ConfigError: the system cannot look one up (a name too long for the file system, no
+            permission to look), naming `option` and the user's path, then `fix`.
+    """
+    try:
+        return next((p for p in (path, *path.parents) if p.exists()), None)
+    except OSError as exc:
+        raise ConfigError(f"{option}: {clipped(str(path), 120)!r} cannot be looked up "
+                          f"({exc.strerror or type(exc).__name__}); {fix}") from None
 
 
 @dataclass

@@ -5,6 +5,8 @@ Exit codes: 0 success, 2 usage or config errors, 1 any other error, 130 interrup
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 
 from dlforge.cli.app import app
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # one naming no path (disk full, broken pipe) is not the user's path
         if debug:
             raise
-        _print_error(_path_error(exc) if exc.filename is not None else _internal_error(exc))
+        _print_error(_os_error(exc))
         return 1
     except Exception as exc:  # a bug, not bad input: say so in one line
         if debug:
@@ -60,6 +62,25 @@ def _interrupted(exc: BaseException | None) -> str:
             return f"interrupted: {exc}"
         exc = exc.__cause__ or exc.__context__
     return RERUN
+
+
+# Errors of the system the user can act on, with what to do (a broken pipe never gets here:
+# click ends the command silently, exit 1, as `dlforge models list | head -1` expects).
+_ACTIONABLE = {errno.ENOSPC: "free space and run it again",
+               errno.EDQUOT: "free space or raise the disk quota and run it again"}
+
+
+def _os_error(exc: OSError) -> str:
+    """The line for an OSError no check caught: a full disk or quota said plainly, with the
+    fix; a path the system refused named (`_path_error`); anything else an internal error.
+
+    Example:
+        >>> _os_error(OSError(28, "No space left on device", "/srv/ws/runs/abc/model.pt"))
+        'no space left on device (errno 28): free space and run it again'
+    """
+    if exc.errno in _ACTIONABLE:
+        return f"{os.strerror(exc.errno).lower()} (errno {exc.errno}): {_ACTIONABLE[exc.errno]}"
+    return _path_error(exc) if exc.filename is not None else _internal_error(exc)
 
 
 def _internal_error(exc: BaseException) -> str:

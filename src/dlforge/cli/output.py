@@ -28,16 +28,11 @@ def check_file_target(path: Path, option: str, example: str) -> None:
     Example:
         >>> check_file_target(Path("out.csv"), "--output", "predictions.csv")  # doctest: +SKIP
     """
-    from dlforge.errors import ConfigError, clipped
+    from dlforge.atomic import first_existing
+    from dlforge.errors import ConfigError
 
-    try:
-        blocker = next((p for p in (path, *path.parents) if p.exists()), None)
-        blocked = blocker is not None and (blocker.is_dir() if blocker == path else not blocker.is_dir())
-    except OSError as exc:  # a name too long for the file system, no permission to look
-        raise ConfigError(f"{option}: {clipped(str(path), 120)!r} cannot be looked up "
-                          f"({exc.strerror or type(exc).__name__}); give the path of a file to "
-                          f"write, such as {example}") from None
-    if blocked:
+    blocker = first_existing(path, option, f"give the path of a file to write, such as {example}")
+    if blocker is not None and (blocker.is_dir() if blocker == path else not blocker.is_dir()):
         what = "is a directory" if blocker == path else f"lies under {str(blocker)!r}, a file"
         raise ConfigError(f"{option}: {str(path)!r} {what}; give the path of a file to write, "
                           f"such as {example}")

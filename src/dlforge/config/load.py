@@ -248,8 +248,9 @@ def check_expanded_size(data: Any, where: str) -> None:
     """Refuse YAML whose aliases (``*name``) expand it past MAX_VALUES values, or refer to
     themselves: a dozen lines of aliases of aliases stand for billions of values, which every
     later step (validation, messages) would walk for minutes, and a self-reference for ever.
-    Only data reaching a mapping or list twice (through an alias) is limited: without one,
-    its size is the file's, however long a list of values the file writes out.
+    Only what the aliases add counts: the values of a mapping or list reached the second time
+    or later (through an alias), so a list the file writes out is as long as it likes, and
+    one small alias elsewhere does not make the whole file count.
 
     Raises:
         ConfigError: one line naming `where` (the file, or ``--set KEY``).
@@ -259,23 +260,25 @@ def check_expanded_size(data: Any, where: str) -> None:
         >>> check_expanded_size(yaml.safe_load("a: &x [*x]"), "c.yaml")
         Traceback (most recent call last):
         ...
-        dlforge.errors.ConfigError: c.yaml: holds more than 100,000 values once its YAML aliases (*name) are expanded, or an alias inside what it names; write the values out
+        dlforge.errors.ConfigError: c.yaml: its YAML aliases (*name) add more than 100,000 values once expanded, or an alias lies inside what it names; write the values out
     """
-    stack, count, seen, shared = [data], 0, set(), False
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    seen: set[int] = set()
+    added = 0
     while stack:
-        node = stack.pop()
-        count += 1
+        node, again = stack.pop()
         if isinstance(node, dict | list):
-            shared = shared or id(node) in seen
+            again = again or id(node) in seen
             seen.add(id(node))
-        if count > MAX_VALUES and shared:
-            raise ConfigError(f"{where}: holds more than {MAX_VALUES:,} values once its YAML "
-                              f"aliases (*name) are expanded, or an alias inside what it names; "
+        added += again
+        if added > MAX_VALUES:
+            raise ConfigError(f"{where}: its YAML aliases (*name) add more than {MAX_VALUES:,} "
+                              f"values once expanded, or an alias lies inside what it names; "
                               f"write the values out")
         if isinstance(node, dict):
-            stack += [*node.keys(), *node.values()]
+            stack += [(child, again) for child in (*node.keys(), *node.values())]
         elif isinstance(node, list):
-            stack += node
+            stack += [(child, again) for child in node]
 
 
 class DuplicateKeyError(yaml.YAMLError):

@@ -124,10 +124,11 @@ def decode_image(
     return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 
-# A 16-bit image whose brightest pixel is below this keeps at most 16 grey levels in 8 bits:
-# 8-bit data saved as 16 bits (which would turn black) or 10- and 12-bit data (microscopy,
-# medical) stored in 16 bits without scaling. Refused rather than guessed at.
-LOW_RANGE = 4096
+# A 16-bit image whose brightest pixel is below this is 8-bit data saved as 16 bits: scaled by
+# the 16-bit range it would turn black, so it is refused. Anything brighter is scaled as 16-bit
+# data (a dark scene, a dim fluorescence channel, a depth map): 12-bit data stored unscaled
+# keeps 16 grey levels.
+LOW_RANGE = 256
 
 
 def _to_8_bits(img: Image.Image, name: str) -> Image.Image:
@@ -137,9 +138,14 @@ def _to_8_bits(img: Image.Image, name: str) -> Image.Image:
     pixel above 255 of 65535, nearly the whole image, would turn white.
 
     Raises:
-        DataError: the image's brightest pixel is above 0 and below LOW_RANGE (it would keep
-            at most 16 grey levels), naming the file and the fix.
+        DataError: the image's brightest pixel is 1..255 (8-bit data that would turn black),
+            or it holds 32-bit floats (mode F, which would turn black), naming the file and
+            the fix.
     """
+    if img.mode == "F":  # floats, often 0..1: Pillow's conversion to L truncates them to 0 and 1
+        raise DataError(f"{name}: a 32-bit float image; dlforge reads 8- and 16-bit integer "
+                        f"pixels only. Save it as 8 or 16-bit integers (scale 0..1 values to "
+                        f"0-255 or 0-65535)")
     if not (img.mode.startswith("I;16") or img.mode == "I"):
         return img
     pixels = np.asarray(img)
@@ -149,10 +155,9 @@ def _to_8_bits(img: Image.Image, name: str) -> Image.Image:
     brightest = int(pixels.max(initial=0))
     if 0 < brightest < LOW_RANGE:
         raise DataError(
-            f"{name}: a 16-bit image whose values reach only {brightest} of 65535; scaled "
-            f"by the 16-bit range it would keep {(brightest >> 8) + 1} of 256 grey levels. "
-            f"Save it as 8 bits if its values fit 0-255, or scale them to 0-65535 "
-            f"(multiply 12-bit values by 16)")
+            f"{name}: a 16-bit image whose values reach only {brightest} of 65535; scaled by "
+            f"the 16-bit range it would turn black. Save it as 8 bits, or scale its values "
+            f"to 0-65535")
     np.right_shift(pixels, 8, out=pixels)
     return Image.fromarray(pixels.astype(np.uint8))
 

@@ -130,8 +130,8 @@ def validate(
     counts = {name: _class_counts(part) for name, part in groups.items()}
     train = "train" if "train" in groups else next(iter(groups))
     fatal += _empty_classes(counts, train if training else None, warnings, ds.provenance.source)
-    scaled = preprocess is None or preprocess.table.scaling != "none"
-    fatal += non_finite_problems(ds.x, ds.ids, scaled=scaled)
+    scaling = "standard" if preprocess is None else preprocess.table.scaling
+    fatal += non_finite_problems(ds.x, ds.ids, scaling=scaling)
     missing = _missing_values(ds, preprocess, fatal, warnings)
     if fatal:
         raise DataError("\n".join(fatal))
@@ -276,19 +276,28 @@ def _constant_labels(task: TaskSpec, counts: dict[str, int], rows: int, train: s
                  for name, n in counts.items() if n == rows]
 
 
+# What to ask about a constant regression target, by the source that named the targets.
+TARGET_QUESTIONS = {
+    "csv": "check that data.label_columns names the target, or ",
+    "npz": "check the y array of data.path, or ",
+}
+
+
 def _constant_targets(ds: Dataset, fatal: list[str], warnings: list[str]) -> None:
     """Regression: a target with one value in every sample has nothing to learn. Fatal when
-    every target is constant (as a single class is), a warning for one of several targets."""
+    every target is constant (as a single class is), a warning for one of several targets;
+    the line asks what the source took for targets, where it has a question."""
     if ds.task.kind != "regression" or len(ds) < 2:
         return
+    source = ds.provenance.source
     y = np.asarray(ds.y, dtype=np.float64).reshape(len(ds), -1)
     lines = []
     for name, col in zip(ds.task.class_names, y.T, strict=False):
         col = col[np.isfinite(col)]
         if len(col) > 1 and (col == col[0]).all():
             lines.append(f"data: regression target {name!r} is {col[0]:g} in every sample, so "
-                         f"there is nothing to learn; check that data.label_columns names the "
-                         f"target, or add samples with other values")
+                         f"there is nothing to learn; {TARGET_QUESTIONS.get(source, '')}add "
+                         f"samples with other values")
     (fatal if len(lines) == y.shape[1] else warnings).extend(lines)
 
 

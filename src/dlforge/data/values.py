@@ -65,16 +65,16 @@ def mixed_column_warnings(x: object) -> list[str]:
 
 
 def non_finite_problems(x: object, ids: np.ndarray | None = None, *,
-                        scaled: bool = False) -> list[str]:
+                        scaling: str = "none") -> list[str]:
     """One line per table column holding inf, or one line for float samples holding NaN/inf;
     and values beyond float32's range, where they reach the model as they are.
 
     NaN in a table is a missing value (imputed or refused by `validate`), not counted here.
     Rows are named by `ids` when given (a source's row numbers, which a streamed or selected
-    data set's positions are not), else by position. `scaled`: table columns are scaled in
-    float64 before the model sees them (`preprocess.table.scaling` other than none), so a raw
-    value beyond float32 (1e40) is fine; the preprocessor refuses a column whose scaling
-    overflows.
+    data set's positions are not), else by position. `scaling`: `preprocess.table.scaling`;
+    other than none, table columns are scaled in float64 before the model sees them, so a raw
+    value beyond float32 (1e40) is fine, and a column whose scaling overflows float64 is
+    refused here as the preprocessor refuses it.
     """
     if isinstance(x, pd.DataFrame):
         lines = []
@@ -85,7 +85,10 @@ def non_finite_problems(x: object, ids: np.ndarray | None = None, *,
                 if rows.size:
                     lines.append(f"data: column {str(col)!r} has {rows.size} infinite values "
                                  f"(rows {row_list(rows, ids=ids)}); replace them or drop those rows")
-                rows = np.empty(0, dtype=np.intp) if scaled else beyond_float32(values.to_numpy())
+                if scaling != "none" and scaling_overflows(values.to_numpy(np.float64), scaling):
+                    lines.append("data: " + scaling_overflow_line(col, scaling))
+                rows = (np.empty(0, dtype=np.intp) if scaling != "none"
+                        else beyond_float32(values.to_numpy()))
                 if rows.size:
                     lines.append(f"data: column {str(col)!r} has {rows.size} values (rows "
                                  f"{row_list(rows, ids=ids)}) " + BEYOND_FLOAT32.format(it="the column"))
@@ -100,6 +103,36 @@ def non_finite_problems(x: object, ids: np.ndarray | None = None, *,
                          + BEYOND_FLOAT32.format(it="the samples"))
         return lines
     return []
+
+
+def scaling_overflows(values: np.ndarray, kind: str) -> bool:
+    """Whether `kind` scaling ("standard" or "minmax") of a column's finite values overflows
+    float64: the mean or standard deviation (values such as 1e300: their squares are
+    infinite), or the minimum or range.
+
+    Example:
+        >>> scaling_overflows(np.array([1e300, -1e300]), "standard")
+        True
+        >>> scaling_overflows(np.array([1e300, -1e300]), "minmax")
+        False
+    """
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):
+        if kind == "standard":
+            stats = [values.mean(), values.std()]
+        else:
+            stats = [values.min(), values.max() - values.min()]
+    return not np.isfinite(stats).all()
+
+
+def scaling_overflow_line(col: object, kind: str) -> str:
+    """The line refusing column `col`, whose `kind` scaling overflows float64."""
+    spread = "mean or standard deviation" if kind == "standard" else "minimum or range"
+    return (f"column {str(col)!r}: its values are too large for {kind} scaling (their {spread} "
+            f"overflows float64); rescale the column (e.g. divide by a power of 10) or drop "
+            f"those rows")
 
 
 def beyond_float32(values: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:

@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 
 from dlforge.data.sources.csv_source import read_csv_file
+from dlforge.data.sources.image_folder import EXTENSIONS
 from dlforge.errors import DataError
 
 if TYPE_CHECKING:
     from dlforge.registry.predictor import Predictor
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+IMAGE_SUFFIXES = EXTENSIONS  # what training and `dlforge predict` read from an image folder
 
 
 def read_inputs(source: str | Path, predictor: Predictor, *, split: str = "all",

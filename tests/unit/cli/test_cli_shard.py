@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from dlforge.cli import main
+from dlforge.errors import clipped
 
 
 def config(tmp_path, data):
@@ -138,3 +139,19 @@ def test_help_names_output_not_out():
 
     text = CliRunner().invoke(app, ["data", "shard", "-h"]).output
     assert "--output" in text and "--out " not in text
+
+
+@pytest.mark.parametrize("case", ["under a file", "too long"])
+def test_an_out_that_cannot_be_created_is_a_usage_error_before_any_work(tmp_path, capsys, case):
+    # it exited 1 after the shards were written, naming a hidden temporary path
+    (tmp_path / "f").write_text("x")
+    out = tmp_path / "f" / "s" if case == "under a file" else tmp_path / ("s" * 300)
+    wine = config(tmp_path, {"source": "builtin", "name": "wine"})
+    assert main(["data", "shard", wine, "--output", str(out)]) == 2
+    if case == "under a file":
+        expected = f"{str(out)!r} lies under {str(tmp_path / 'f')!r}, a file"
+    else:
+        expected = f"{clipped(str(out), 120)!r} cannot be looked up (File name too long)"
+    assert capsys.readouterr().err == (
+        f"error: --output: {expected}; give the path of a directory to create\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "f"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import dlforge.config
@@ -58,13 +60,34 @@ def _fails_with(exc: BaseException):
 
 
 def test_an_os_error_naming_no_path_is_the_internal_error_line(monkeypatch, capsys):
-    # a disk full (`dlforge models list > /dev/full`) escaped main() as a 53-line traceback
     monkeypatch.setattr(dlforge.config, "load_config",
-                        _fails_with(OSError(28, "No space left on device")))
+                        _fails_with(OSError(5, "Input/output error")))
     assert main(["config", "check", "x.yaml"]) == 1
     assert capsys.readouterr().err == (
-        "error: internal error: OSError: [Errno 28] No space left on device (rerun with --debug "
+        "error: internal error: OSError: [Errno 5] Input/output error (rerun with --debug "
         "for the traceback)\n")
+
+
+@pytest.mark.parametrize(("code", "filename", "line"), [
+    # a disk full (`dlforge models list > /dev/full`) was an "internal error" line
+    (28, None, "no space left on device (errno 28): free space and run it again"),
+    (28, "/srv/ws/runs/abc/model.pt",
+     "no space left on device (errno 28): free space and run it again"),
+    (122, None, "disk quota exceeded (errno 122): free space or raise the disk quota and run it "
+                "again"),
+])
+def test_a_full_disk_is_said_plainly_with_the_fix(monkeypatch, capsys, code, filename, line):
+    monkeypatch.setattr(dlforge.config, "load_config",
+                        _fails_with(OSError(code, os.strerror(code), filename)))
+    assert main(["config", "check", "x.yaml"]) == 1
+    assert capsys.readouterr().err == f"error: {line}\n"
+
+
+def test_a_broken_pipe_ends_the_command_silently(monkeypatch, capsys):
+    # the README promised an "internal error" line; click ends the command quietly, exit 1
+    monkeypatch.setattr(dlforge.config, "load_config", _fails_with(BrokenPipeError(32, "Broken pipe")))
+    assert main(["config", "check", "x.yaml"]) == 1
+    assert capsys.readouterr().err == ""
 
 
 def test_debug_reraises_an_os_error_naming_no_path(monkeypatch):

@@ -74,7 +74,7 @@ def test_an_image_folder_is_read_with_its_class_subfolders(root, tmp_path):
     with pytest.raises(DataError) as info:
         drift_of_data("digits", tmp_path / "none", workspace=root / "ws")
     assert str(info.value) == (f"--data: {tmp_path / 'none'} holds no image files (.png, .jpg, "
-                               f".jpeg, .bmp, .gif, .webp), in it or in its subfolders; give a "
+                               f".jpeg, .bmp, .tif, .tiff), in it or in its subfolders; give a "
                                f"folder of images")
 
 

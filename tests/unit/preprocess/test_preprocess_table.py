@@ -174,6 +174,17 @@ def test_json_round_trip_transforms_identically():
     assert again.to_dict() == pre.to_dict()
 
 
+def test_a_column_whose_mean_overflows_warns_nothing():
+    # the mean imputation's fill was computed outside np.errstate: a RuntimeWarning leaked
+    df = pd.DataFrame({"big": [1e308, 1.5e308, 1e308]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError, match="^column 'big': its values are too large for standard"):
+            fit(df)
+        assert TablePreprocessor(TablePreprocess(scaling="minmax")).fit(df).transform(df).tolist() \
+            == [[0.0], [1.0], [0.0]]
+
+
 def test_raw_values_beyond_float32_are_scaled_in_float64():
     df = pd.DataFrame({"a": [1e40, 3e40, 5e44, 1e45]})
     out = fit(df).transform(df)

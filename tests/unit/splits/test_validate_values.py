@@ -15,7 +15,7 @@ from splits_synth import images, multilabel, regression, table
 from dlforge.cli import main
 from dlforge.config import load_config
 from dlforge.config.schema import DataConfig
-from dlforge.data.dataset import TaskSpec
+from dlforge.data.dataset import Provenance, TaskSpec
 from dlforge.data.prepare import load_and_split
 from dlforge.data.sources import load_dataset
 from dlforge.data.validate import validate
@@ -92,7 +92,7 @@ def test_a_single_class_image_folder_is_refused(tmp_path):
 
 
 def test_a_constant_regression_target_is_fatal_alone_and_a_warning_beside_others():
-    ds = regression()
+    ds = replace(regression(), provenance=Provenance("csv"))
     y = np.full_like(ds.y, -0.25)
     y[3] = np.nan  # missing targets are not a second value
     assert _fatal(replace(ds, y=y))[-1] == (
@@ -103,6 +103,17 @@ def test_a_constant_regression_target_is_fatal_alone_and_a_warning_beside_others
     assert validate(two).warnings == [
         "data: regression target 'tax' is 7 in every sample, so there is nothing to learn; check "
         "that data.label_columns names the target, or add samples with other values"]
+
+
+@pytest.mark.parametrize(("source", "question"), [
+    ("npz", "check the y array of data.path, or "),
+    ("builtin:diabetes", ""),  # asked about data.label_columns, which these sources ignore
+])
+def test_a_constant_regression_target_asks_what_the_source_took_for_targets(source, question):
+    ds = replace(regression(), provenance=Provenance(source))
+    assert _fatal(replace(ds, y=np.full_like(ds.y, 3.0)))[-1] == (
+        f"data: regression target 'target' is 3 in every sample, so there is nothing to learn; "
+        f"{question}add samples with other values")
 
 
 def test_a_multilabel_label_set_everywhere_is_a_warning():
@@ -214,9 +225,31 @@ def test_float_samples_beyond_float32_are_refused():
 def test_scaled_table_values_beyond_float32_pass_validation():
     # 3e38..1e45 are standardised in float64 and train fine; they were refused
     x = pd.DataFrame({"a": [1e40, 5e44, 3e39, 1e45], "b": [1.0, 2.0, 3.0, 4.0]})
-    assert non_finite_problems(x, scaled=True) == []
+    assert non_finite_problems(x, scaling="standard") == []
     assert non_finite_problems(x) == [
         "data: column 'a' has 4 values (rows 0, 1, 2, 3) " + BEYOND.format(it="the column")]
+
+
+@pytest.mark.parametrize(("scaling", "spread", "values"), [
+    ("standard", "mean or standard deviation", "1e308"),   # the mean overflows
+    ("minmax", "minimum or range", "-1.5e308,1.5e308"),
+])
+def test_inspect_refuses_a_column_whose_scaling_overflows_as_run_does(tmp_path, capsys, scaling,
+                                                                    spread, values):
+    # inspect passed it, and `dlforge run` refused it in the preprocessor
+    cells = (values.split(",") * 20)[:20]
+    (tmp_path / "d.csv").write_text("a,y\n" + "".join(f"{c},{i}\n" for i, c in enumerate(cells)))
+    (tmp_path / "run.yaml").write_text(
+        "data:\n  source: csv\n  path: d.csv\n  label_columns: [y]\n  task: regression\n"
+        f"preprocess:\n  table:\n    scaling: {scaling}\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["data", "inspect", str(tmp_path / "run.yaml")]) == 1
+    assert capsys.readouterr().err == (
+        f"error: data: column 'a': its values are too large for {scaling} scaling (their {spread} "
+        "overflows float64); rescale the column (e.g. divide by a power of 10) or drop those rows\n")
+    x = pd.DataFrame({"a": [1e300, -1e300, 3.0]})  # standard scaling overflows, minmax does not
+    assert non_finite_problems(x, scaling="minmax") == []
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int64])

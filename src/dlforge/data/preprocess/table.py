@@ -16,6 +16,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from dlforge.config.schema import TablePreprocess
 from dlforge.data.preprocess.base import Preprocessor
+from dlforge.data.values import scaling_overflow_line
 from dlforge.errors import ConfigError, DataError
 
 
@@ -149,9 +150,9 @@ class TablePreprocessor(Preprocessor):
         if not cols:
             return []
         values = df[cols].astype(np.float64)
-        fills = values.median() if self.cfg.impute == "median" else values.mean()
-        filled = values.fillna(fills).to_numpy() if self.cfg.impute != "none" else values.to_numpy()
         with np.errstate(over="ignore", invalid="ignore"):  # refused by _check_scaling
+            fills = values.median() if self.cfg.impute == "median" else values.mean()
+            filled = values.fillna(fills).to_numpy() if self.cfg.impute != "none" else values.to_numpy()
             if self.cfg.scaling == "standard":
                 scaler = StandardScaler().fit(filled)  # its scale_ is 1 where var_ overflowed
                 center = scaler.mean_
@@ -280,11 +281,7 @@ def _check_scaling(cols: list[str], center: np.ndarray, scale: np.ndarray, kind:
     """
     bad = np.flatnonzero(~(np.isfinite(center) & np.isfinite(scale)))
     if len(bad):
-        i = int(bad[0])
-        spread = "mean or standard deviation" if kind == "standard" else "minimum or range"
-        raise DataError(f"column {cols[i]!r}: its values are too large for {kind} scaling (their "
-                        f"{spread} overflows float64); rescale the column (e.g. divide by a power "
-                        f"of 10) or drop those rows")
+        raise DataError(scaling_overflow_line(cols[int(bad[0])], kind))
 
 
 def _check_float32(scaled: np.ndarray, raw: pd.Series, name: str) -> None:

@@ -48,6 +48,7 @@ def load(cfg: DataConfig) -> Dataset:
     if not images:
         raise DataError(f"data.path: none of the {len(entries)} images under {cfg.path!r} "
                         f"could be read; first problem: {skipped[0]['path']}: {skipped[0]['reason']}")
+    _require_every_class(entries, skipped, root, cfg)
     _require_one_size(images, list(files))
     y, task = label_task(np.array(labels, dtype=object), cfg, where=f"the class folders of {root.name}")
     split = None if splits[0] is None else np.array(splits, dtype=object)
@@ -184,6 +185,24 @@ def _empty_folder(class_dir: Path) -> str:
     return (f"data.path: class folder {str(class_dir)!r} holds no images "
             f"({', '.join(e[1:] for e in EXTENSIONS)}); add its images, remove the empty folder, "
             f"or leave the class out with data.classes")
+
+
+def _require_every_class(entries: list[tuple[Path, str, str | None]], skipped: list[dict],
+                         root: Path, cfg: DataConfig) -> None:
+    """Refuse, like an empty class folder, a trained class none of whose images could be read
+    (unreadable, refused, too large): training without it would quietly drop the class."""
+    reasons = {s["path"]: s["reason"] for s in skipped}
+    trained: dict[str, list[str]] = {}
+    for path, label, split in entries:
+        if split in (None, "train") and (cfg.classes is None or label in cfg.classes):
+            trained.setdefault(label, []).append(path.relative_to(root).as_posix())
+    lost = {label: paths for label, paths in trained.items() if all(p in reasons for p in paths)}
+    if lost:
+        raise DataError("\n".join(
+            f"data.path: none of the {len(paths)} images of class {label!r} could be read, so "
+            f"the class would not be trained; first problem: {paths[0]}: {reasons[paths[0]]}; "
+            f"fix or replace its images, or leave the class out with data.classes"
+            for label, paths in lost.items()))
 
 
 def _subdirs(path: Path) -> list[Path]:
