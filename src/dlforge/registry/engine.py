@@ -4,7 +4,7 @@ SQLite is set up so that several processes can share one file: WAL journal (read
 block the writer), a busy timeout (a writer waits for the lock instead of failing at once),
 and write transactions that take the lock up front (``BEGIN IMMEDIATE``), so that a
 read-then-write transaction never fails half way when another process wrote in between.
-A SQLite file on a read-only file system is opened ``immutable`` (see `_on_read_only_media`).
+A SQLite file on a read-only file system is opened read-only (see `_on_read_only_media`).
 Nothing here is SQLite-only SQL in the store itself: these are connection settings.
 """
 
@@ -77,7 +77,9 @@ def _on_read_only_media(parsed: URL) -> URL:
     volume or read-only NFS while a writer elsewhere updates it), and ``immutable`` ignores the
     ``-wal`` file, so it is used only when neither ``-wal`` nor ``-shm`` lies beside the real file
     (symlinks resolved); otherwise ``mode=ro``, which reads the WAL through the existing ``-shm``.
-    Reads work, any write fails with "attempt to write a readonly database"."""
+    Reads work, any write fails with "attempt to write a readonly database". An ``immutable``
+    store is read as it was when opened: a process that keeps it open (`dlforge serve`) does
+    not see a writer elsewhere that starts later; restart it then."""
     db = parsed.database
     if not db or db == ":memory:" or db.startswith("file:") or not os.path.isfile(db):
         return parsed
